@@ -1,0 +1,166 @@
+"""The one access policy of Concord.
+
+Every read path (API, UI, CLI, exports, reports, search) asks this module for a SQL filter
+and applies it in its query; nothing else decides visibility. Writes are checked here too.
+
+TLP 2.0 (FIRST) as applied to the network:
+
+* CLEAR: everyone, the anonymous public included.
+* GREEN: every organisation of the network (any signed-in principal).
+* AMBER: the originating organisation, the centre, and the organisations it was shared
+  with; where the originator allowed it, also the constituents of those recipients.
+* AMBER+STRICT: the originating organisation and the named recipient organisations only.
+* RED: the named recipient users only (and the user who created it).
+
+Management data (contacts, assets, users, tokens, audit) is scoped by organisation: the
+centre sees the whole network, a national body itself and its constituents, anyone else
+only its own organisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+
+from concord.access.model import Principal, Role, Share, TokenScope
+from concord.orgs.model import Organization, OrgKind
+
+
+class AccessDenied(Exception):
+    """Raised when a principal may not perform a write or see an object."""
+
+
+def tlp_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
+    """SQL condition: rows of a Sharable `model` that `principal` may see under TLP."""
+    clear = model.tlp == "clear"
+    if principal.anonymous:
+        return clear
+
+    kind = model.object_kind
+    shared_with_org = exists(
+        select(Share.id).where(
+            Share.object_kind == kind,
+            Share.object_id == model.id,
+            Share.org_id == principal.org_id,
+        )
+    )
+    own = model.origin_org_id == principal.org_id
+    amber_parts: list[ColumnElement[bool]] = [own, shared_with_org]
+    if principal.is_centre:
+        amber_parts.append(true())
+    if principal.org_parent_id is not None:
+        amber_parts.append(
+            and_(
+                model.share_constituents.is_(True),
+                exists(
+                    select(Share.id).where(
+                        Share.object_kind == kind,
+                        Share.object_id == model.id,
+                        Share.org_id == principal.org_parent_id,
+                    )
+                ),
+            )
+        )
+    red = or_(
+        model.origin_user_id == principal.user_id,
+        exists(
+            select(Share.id).where(
+                Share.object_kind == kind,
+                Share.object_id == model.id,
+                Share.user_id == principal.user_id,
+            )
+        ),
+    )
+    return or_(
+        model.tlp.in_(("clear", "green")),
+        and_(model.tlp == "amber", or_(*amber_parts)),
+        and_(model.tlp == "amber+strict", or_(own, shared_with_org)),
+        and_(model.tlp == "red", red),
+    )
+
+
+def scope_filter(principal: Principal, org_id_column: Any) -> ColumnElement[bool]:
+    """SQL condition: management rows (keyed by organisation) inside the principal's scope."""
+    if principal.anonymous or principal.org_id is None:
+        return false()
+    if principal.is_centre:
+        return true()
+    if principal.org_kind == OrgKind.NATIONAL_BODY:
+        constituents = select(Organization.id).where(Organization.parent_id == principal.org_id)
+        return or_(org_id_column == principal.org_id, org_id_column.in_(constituents))
+    return org_id_column == principal.org_id
+
+
+def org_filter(principal: Principal) -> ColumnElement[bool]:
+    """Organisations a principal may see: by TLP, or because they are in its scope."""
+    return or_(tlp_filter(principal, Organization), scope_filter(principal, Organization.id))
+
+
+def in_scope(principal: Principal, org: Organization) -> bool:
+    """The Python twin of scope_filter, for one organisation already loaded."""
+    if principal.anonymous or principal.org_id is None:
+        return False
+    if principal.is_centre:
+        return True
+    if org.id == principal.org_id:
+        return True
+    return principal.org_kind == OrgKind.NATIONAL_BODY and org.parent_id == principal.org_id
+
+
+def require_scope(principal: Principal, scope: TokenScope) -> None:
+    if principal.anonymous:
+        raise AccessDenied("sign in first")
+    if not principal.can(scope):
+        raise AccessDenied(f"this credential lacks the '{scope.value}' scope")
+
+
+def check_org_create(principal: Principal, kind: str, parent: Organization | None) -> None:
+    require_scope(principal, TokenScope.WRITE)
+    if principal.role not in (Role.ADMIN, Role.ANALYST):
+        raise AccessDenied("only admins and analysts create organisations")
+    if principal.is_centre:
+        return
+    if principal.org_kind == OrgKind.NATIONAL_BODY and kind in (OrgKind.OWNER, OrgKind.PARTNER):
+        if parent is not None and parent.id == principal.org_id:
+            return
+        raise AccessDenied("a national body adds owners and partners under itself only")
+    raise AccessDenied("only the centre adds centres and national bodies")
+
+
+def check_org_edit(principal: Principal, org: Organization) -> None:
+    require_scope(principal, TokenScope.WRITE)
+    if principal.role not in (Role.ADMIN, Role.ANALYST) or not in_scope(principal, org):
+        raise AccessDenied(f"you may not change organisation {org.slug}")
+
+
+def check_org_data_write(principal: Principal, org: Organization) -> None:
+    """Contacts and assets: staff in scope, or the owner's own contacts."""
+    require_scope(principal, TokenScope.WRITE)
+    if principal.role in (Role.ADMIN, Role.ANALYST) and in_scope(principal, org):
+        return
+    if principal.role == Role.OWNER_CONTACT and org.id == principal.org_id:
+        return
+    raise AccessDenied(f"you may not change the contacts or assets of {org.slug}")
+
+
+def check_user_admin(principal: Principal, org: Organization) -> None:
+    require_scope(principal, TokenScope.ADMIN)
+    if principal.role != Role.ADMIN or not in_scope(principal, org):
+        raise AccessDenied(f"you may not manage the users of {org.slug}")
+
+
+def allowed_roles(org_kind: str) -> tuple[Role, ...]:
+    """Owner organisations have owner-contacts; the centre and national bodies have staff."""
+    if org_kind in (OrgKind.OWNER, OrgKind.PARTNER):
+        return (Role.OWNER_CONTACT, Role.READER)
+    return (Role.ADMIN, Role.ANALYST, Role.READER)
+
+
+def scopes_for_role(role: Role) -> frozenset[TokenScope]:
+    """The widest scopes a role can hold; a token may carry fewer."""
+    if role == Role.ADMIN:
+        return frozenset(TokenScope)
+    if role in (Role.ANALYST, Role.OWNER_CONTACT):
+        return frozenset({TokenScope.READ, TokenScope.WRITE})
+    return frozenset({TokenScope.READ})

@@ -1,0 +1,348 @@
+"""Users, passwords, API tokens and web sessions: the only code that writes them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from concord.access import policy
+from concord.access.model import ApiToken, Principal, Role, TokenScope, User, WebSession
+from concord.audit import service as audit
+from concord.config import get_settings
+from concord.db import utcnow
+from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound, Unauthorized
+from concord.orgs import validate
+from concord.orgs.model import Organization
+
+TOKEN_PREFIX = "cnc"
+MIN_PASSWORD = 10
+
+
+@lru_cache(maxsize=2)
+def _hasher(fast: bool) -> PasswordHasher:
+    if fast:  # for test suites only: same algorithm, smaller cost
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher(get_settings().argon2_fast).hash(password)
+
+
+def _verify_password(stored: str | None, password: str) -> bool:
+    if not stored:
+        return False
+    try:
+        return _hasher(False).verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def principal_for(user: User, org: Organization, scopes: frozenset[TokenScope] | None = None,
+                  address: str | None = None) -> Principal:
+    role = Role(user.role)
+    allowed = policy.scopes_for_role(role)
+    return Principal(
+        user_id=user.id, username=user.username, org_id=org.id, org_kind=org.kind,
+        org_parent_id=org.parent_id, role=role,
+        scopes=allowed if scopes is None else allowed & scopes,
+        address=address, language=user.language or org.language or "en",
+    )
+
+
+def _org_of(session: Session, user: User) -> Organization:
+    org = session.get(Organization, user.org_id)
+    assert org is not None  # foreign key
+    return org
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+@dataclass
+class UserInput:
+    username: str
+    org: str
+    role: str
+    password: str | None = None
+    full_name: str = ""
+    email: str | None = None
+    language: str | None = None
+
+
+def create_user(session: Session, principal: Principal | None, data: UserInput) -> User:
+    username = data.username.strip().lower()
+    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-@" for c in username):
+        raise InvalidInput(
+            "a username is 1-64 letters, digits, dots, hyphens, underscores or @",
+            FaultLocation(field="username"),
+        )
+    org = session.scalar(select(Organization).where(Organization.slug == data.org))
+    if org is None:
+        raise InvalidInput(f"no organisation {data.org!r}", FaultLocation(field="org"))
+    try:
+        role = Role(data.role)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role {data.role!r}; use one of {', '.join(r.value for r in Role)}",
+            FaultLocation(field="role"),
+        ) from None
+    if role not in policy.allowed_roles(org.kind):
+        allowed = ", ".join(r.value for r in policy.allowed_roles(org.kind))
+        raise InvalidInput(f"users of a {org.kind} may have the roles {allowed}",
+                           FaultLocation(field="role"))
+    if principal is not None:
+        try:
+            policy.check_user_admin(principal, org)
+        except policy.AccessDenied as exc:
+            raise Forbidden(str(exc)) from None
+    if data.password is not None and len(data.password) < MIN_PASSWORD:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters",
+                           FaultLocation(field="password"))
+    email = None
+    if data.email:
+        try:
+            email = validate.email(data.email)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), FaultLocation(field="email")) from None
+    language = None
+    if data.language:
+        try:
+            language = validate.language(data.language)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), FaultLocation(field="language")) from None
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"a user {username!r} exists already")
+    user = User(
+        username=username, full_name=data.full_name.strip(), email=email, org_id=org.id,
+        role=role.value, language=language,
+        password_hash=hash_password(data.password) if data.password else None,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, principal, "create", "user", username, {"org": org.slug, "role": role.value})
+    return user
+
+
+def list_users(session: Session, principal: Principal, *, org_slug: str | None = None,
+               role: str | None = None, after_id: int = 0, limit: int = 100) -> list[tuple[User, str]]:
+    stmt = (
+        select(User, Organization.slug)
+        .join(Organization, Organization.id == User.org_id)
+        .where(policy.scope_filter(principal, User.org_id), User.id > after_id)
+    )
+    if org_slug:
+        stmt = stmt.where(Organization.slug == org_slug)
+    if role:
+        stmt = stmt.where(User.role == role)
+    return [(u, s) for u, s in session.execute(stmt.order_by(User.id).limit(limit))]
+
+
+def get_user(session: Session, principal: Principal | None, username: str) -> User:
+    stmt = select(User).where(User.username == username.lower())
+    if principal is not None:
+        stmt = stmt.where(policy.scope_filter(principal, User.org_id))
+    user = session.scalar(stmt)
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def set_language(session: Session, principal: Principal, language: str) -> None:
+    if principal.user_id is None:
+        return
+    session.execute(update(User).where(User.id == principal.user_id).values(language=language))
+
+
+def set_active(session: Session, principal: Principal, username: str, active: bool) -> User:
+    user = get_user(session, principal, username)
+    try:
+        policy.check_user_admin(principal, _org_of(session, user))
+    except policy.AccessDenied as exc:
+        raise Forbidden(str(exc)) from None
+    user.active = active
+    if not active:
+        session.execute(
+            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+        session.query(WebSession).filter(WebSession.user_id == user.id).delete()
+    audit.record(session, principal, "enable" if active else "disable", "user", user.username)
+    return user
+
+
+# --- login and web sessions ----------------------------------------------------------------
+
+
+def authenticate(session: Session, username: str, password: str, address: str | None) -> User:
+    """Check a password with lockout after repeated failures; commits its bookkeeping itself
+    through the caller's session (the caller commits even on failure)."""
+    settings = get_settings()
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    now = utcnow()
+    failure = Unauthorized("wrong username or password")
+    if user is None or not user.active:
+        _verify_password(None, password)
+        audit.record(session, None, "login-failed", "user", username[:64], {"address": address})
+        raise failure
+    if user.locked_until is not None and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        audit.record(session, None, "login-locked", "user", user.username, {"address": address})
+        raise Unauthorized(f"too many failed attempts; try again in {minutes} min")
+    if not _verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= settings.login_max_failures:
+            user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+            user.failed_logins = 0
+        audit.record(session, None, "login-failed", "user", user.username, {"address": address})
+        raise failure
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login = now
+    return user
+
+
+def open_session(session: Session, user: User, address: str | None) -> tuple[str, WebSession]:
+    token = secrets.token_urlsafe(32)
+    web = WebSession(
+        token_hash=_sha256(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + timedelta(hours=get_settings().session_hours), address=address,
+    )
+    session.add(web)
+    org = _org_of(session, user)
+    audit.record(session, principal_for(user, org, address=address), "login", "user", user.username)
+    return token, web
+
+
+def resolve_session(session: Session, token: str, address: str | None) -> tuple[Principal, WebSession] | None:
+    web = session.scalar(select(WebSession).where(WebSession.token_hash == _sha256(token)))
+    if web is None or web.expires_at <= utcnow():
+        return None
+    user = session.get(User, web.user_id)
+    if user is None or not user.active:
+        return None
+    return principal_for(user, _org_of(session, user), address=address), web
+
+
+def close_session(session: Session, token: str) -> None:
+    session.query(WebSession).filter(WebSession.token_hash == _sha256(token)).delete()
+
+
+def purge_expired_sessions(session: Session) -> int:
+    return session.query(WebSession).filter(WebSession.expires_at <= utcnow()).delete()
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def parse_scopes(text: str | list[str] | None) -> frozenset[TokenScope]:
+    if not text:
+        return frozenset({TokenScope.READ})
+    items = text.split(",") if isinstance(text, str) else text
+    try:
+        return frozenset(TokenScope(s.strip().lower()) for s in items if s.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"unknown scope in {text!r}; use read, write, admin", FaultLocation(field="scopes")
+        ) from None
+
+
+def create_token(session: Session, principal: Principal | None, username: str, name: str,
+                 scopes: frozenset[TokenScope], expires_at: datetime | None = None) -> tuple[str, ApiToken]:
+    """Returns the token text (shown once) and its record."""
+    user = session.scalar(select(User).where(User.username == username.lower()))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    org = _org_of(session, user)
+    if principal is not None and principal.user_id != user.id:
+        try:
+            policy.check_user_admin(principal, org)
+        except policy.AccessDenied as exc:
+            raise Forbidden(str(exc)) from None
+    if principal is not None and principal.anonymous:
+        raise Unauthorized()
+    allowed = policy.scopes_for_role(Role(user.role))
+    if not scopes <= allowed:
+        extra = ", ".join(sorted(s.value for s in scopes - allowed))
+        raise InvalidInput(f"a {user.role} cannot hold the scope(s) {extra}", FaultLocation(field="scopes"))
+    if principal is not None and principal.user_id == user.id and not scopes <= principal.scopes:
+        raise Forbidden("a token cannot grant more than the credential that creates it")
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id, name=(name or "token").strip()[:100], key_id=key_id,
+        secret_hash=_sha256(secret), scopes=",".join(sorted(s.value for s in scopes)),
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    audit.record(session, principal, "create", "token", token.id,
+                 {"user": user.username, "scopes": token.scopes})
+    return f"{TOKEN_PREFIX}_{key_id}_{secret}", token
+
+
+def resolve_token(session: Session, text: str, address: str | None) -> Principal | None:
+    parts = text.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.key_id == parts[1]))
+    if token is None or not hmac.compare_digest(token.secret_hash, _sha256(parts[2])):
+        return None
+    now = utcnow()
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        return None
+    # Write last-used at most once a minute, so busy clients do not write on every call.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    return principal_for(user, _org_of(session, user), parse_scopes(token.scopes), address)
+
+
+def list_tokens(session: Session, principal: Principal, *, username: str | None = None,
+                after_id: int = 0, limit: int = 100) -> list[tuple[ApiToken, str]]:
+    stmt = (
+        select(ApiToken, User.username)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.id > after_id)
+    )
+    if principal.role == Role.ADMIN and principal.can(TokenScope.ADMIN):
+        stmt = stmt.where(policy.scope_filter(principal, User.org_id))
+    else:
+        stmt = stmt.where(User.id == principal.user_id)
+    if username:
+        stmt = stmt.where(User.username == username.lower())
+    return [(t, u) for t, u in session.execute(stmt.order_by(ApiToken.id).limit(limit))]
+
+
+def revoke_token(session: Session, principal: Principal | None, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    user = session.get(User, token.user_id) if token else None
+    if token is None or user is None:
+        raise NotFound(f"no token {token_id}")
+    if principal is not None and principal.user_id != user.id:
+        org = _org_of(session, user)
+        if not policy.in_scope(principal, org):
+            raise NotFound(f"no token {token_id}")
+        try:
+            policy.check_user_admin(principal, org)
+        except policy.AccessDenied as exc:
+            raise Forbidden(str(exc)) from None
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(session, principal, "revoke", "token", token.id, {"user": user.username})
+    return token

@@ -1,0 +1,76 @@
+"""Settings read from CONCORD_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    jobs_url: str
+    smtp_url: str | None
+    secure_cookies: bool | None
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    max_upload_bytes: int = 50 * 1024 * 1024
+    default_language: str = "en"
+    argon2_fast: bool = False
+    languages: tuple[str, ...] = field(default=("en", "ru"))
+
+    @property
+    def var(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.var / "mail"
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("CONCORD_HOME") or Path.cwd()).resolve()
+    var = home / "var"
+    database_url = os.environ.get("CONCORD_DATABASE_URL") or f"sqlite:///{var / 'concord.db'}"
+    jobs_url = os.environ.get("CONCORD_JOBS_URL") or _default_jobs_url(database_url, var)
+    secure = os.environ.get("CONCORD_SECURE_COOKIES")
+    return Settings(
+        home=home,
+        database_url=database_url,
+        jobs_url=jobs_url,
+        smtp_url=os.environ.get("CONCORD_SMTP_URL") or None,
+        secure_cookies=None if secure in (None, "") else _bool(secure, True),
+        session_hours=int(os.environ.get("CONCORD_SESSION_HOURS", "12")),
+        login_max_failures=int(os.environ.get("CONCORD_LOGIN_MAX_FAILURES", "5")),
+        login_lockout_minutes=int(os.environ.get("CONCORD_LOGIN_LOCKOUT_MINUTES", "15")),
+        max_upload_bytes=int(os.environ.get("CONCORD_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
+        default_language=os.environ.get("CONCORD_DEFAULT_LANGUAGE", "en"),
+        argon2_fast=_bool(os.environ.get("CONCORD_ARGON2_FAST"), False),
+    )
+
+
+def _default_jobs_url(database_url: str, var: Path) -> str:
+    # The job queue lives beside the data: a separate SQLite file in embedded mode (so queue
+    # polling never contends with the main database), the same PostgreSQL in production.
+    if database_url.startswith("postgresql"):
+        return database_url
+    return f"sqlite:///{var / 'jobs.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,69 @@
+"""Errors users see. Each carries an HTTP status and, where known, where the fault is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FaultLocation:
+    """Where a fault is: a file and line for text input, a JSON pointer for documents,
+    a field name for forms and parameters."""
+
+    source: str | None = None
+    line: int | None = None
+    pointer: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.source:
+            parts.append(self.source)
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.pointer is not None:
+            parts.append(self.pointer or "/")
+        if self.field:
+            parts.append(self.field)
+        return ":".join(parts) if parts else "input"
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class ConcordError(Exception):
+    message: str
+    status: int = 400
+    title: str = "Bad request"
+    locations: list[FaultLocation] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.locations:
+            return f"{self.locations[0]}: {self.message}"
+        return self.message
+
+
+class InvalidInput(ConcordError):
+    def __init__(self, message: str, *locations: FaultLocation) -> None:
+        super().__init__(message, 422, "Invalid input", list(locations))
+
+
+class NotFound(ConcordError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 404, "Not found")
+
+
+class Conflict(ConcordError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 409, "Conflict")
+
+
+class Forbidden(ConcordError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 403, "Forbidden")
+
+
+class Unauthorized(ConcordError):
+    def __init__(self, message: str = "sign in or send an API token") -> None:
+        super().__init__(message, 401, "Unauthorized")

@@ -1,0 +1,418 @@
+"""Operations on organisations, contacts and assets: the only code that writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from concord.access import policy
+from concord.access.model import TLP, Principal, Share
+from concord.audit import service as audit
+from concord.db import utcnow
+from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.orgs import validate
+from concord.orgs.model import Asset, AssetRevision, Contact, Organization, OrgKind
+from concord.orgs.readers import AssetRow, RowError
+
+INSERT_BATCH = 2000
+
+
+def _check(fn: Any, value: Any, field_name: str) -> Any:
+    try:
+        return fn(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field=field_name)) from None
+
+
+def _denied(exc: policy.AccessDenied) -> Forbidden:
+    return Forbidden(str(exc))
+
+
+# --- organisations -------------------------------------------------------------------------
+
+
+def default_tlp(kind: OrgKind) -> TLP:
+    # The directory of the centre and national bodies is public; constituents are not.
+    return TLP.CLEAR if kind in (OrgKind.CENTRE, OrgKind.NATIONAL_BODY) else TLP.AMBER
+
+
+def get_org(session: Session, principal: Principal, slug: str) -> Organization:
+    org = session.scalar(
+        select(Organization).where(Organization.slug == slug, policy.org_filter(principal))
+    )
+    if org is None:
+        raise NotFound(f"no organisation {slug!r}")
+    return org
+
+
+def get_org_for_write(session: Session, slug: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.slug == slug))
+    if org is None:
+        raise NotFound(f"no organisation {slug!r}")
+    return org
+
+
+def list_orgs(
+    session: Session,
+    principal: Principal,
+    *,
+    kind: str | None = None,
+    country: str | None = None,
+    parent: str | None = None,
+    q: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[Organization]:
+    stmt = select(Organization).where(policy.org_filter(principal), Organization.id > after_id)
+    if kind:
+        stmt = stmt.where(Organization.kind == kind)
+    if country:
+        stmt = stmt.where(Organization.country == country.upper())
+    if parent:
+        parent_ids = select(Organization.id).where(Organization.slug == parent)
+        stmt = stmt.where(Organization.parent_id.in_(parent_ids))
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            func.lower(Organization.name_en).like(like)
+            | func.lower(Organization.name_ru).like(like)
+            | Organization.slug.like(like)
+        )
+    return list(session.scalars(stmt.order_by(Organization.id).limit(limit)))
+
+
+def parent_slugs(session: Session, orgs: Iterable[Organization]) -> dict[int, str]:
+    ids = {o.parent_id for o in orgs if o.parent_id}
+    if not ids:
+        return {}
+    rows = session.execute(select(Organization.id, Organization.slug).where(Organization.id.in_(ids)))
+    return {i: s for i, s in rows}
+
+
+@dataclass
+class OrgInput:
+    slug: str
+    kind: str
+    name_en: str
+    name_ru: str = ""
+    country: str | None = None
+    sector: str | None = None
+    language: str = "en"
+    parent: str | None = None
+    tlp: str | None = None
+
+
+def create_org(session: Session, principal: Principal | None, data: OrgInput) -> Organization:
+    slug = _check(validate.slug, data.slug, "slug")
+    kind = _check(validate.org_kind, data.kind, "kind")
+    name_en = data.name_en.strip()
+    if not name_en:
+        raise InvalidInput("the English name is required", FaultLocation(field="name_en"))
+    country = _check(validate.country, data.country, "country") if data.country else None
+    language = _check(validate.language, data.language or "en", "language")
+    parent = None
+    if data.parent:
+        parent = session.scalar(select(Organization).where(Organization.slug == data.parent))
+        if parent is None:
+            raise InvalidInput(f"no parent organisation {data.parent!r}", FaultLocation(field="parent"))
+    if kind in (OrgKind.OWNER,) and parent is None:
+        raise InvalidInput("an owner needs its national body as parent", FaultLocation(field="parent"))
+    if parent is not None and kind in (OrgKind.OWNER, OrgKind.PARTNER) and parent.kind not in (
+        OrgKind.NATIONAL_BODY, OrgKind.CENTRE
+    ):
+        raise InvalidInput("the parent of an owner must be a national body or the centre",
+                           FaultLocation(field="parent"))
+    if kind in (OrgKind.OWNER,) and country is None and parent is not None:
+        country = parent.country
+    if kind == OrgKind.NATIONAL_BODY and country is None:
+        raise InvalidInput("a national body needs its country", FaultLocation(field="country"))
+    if principal is not None:
+        try:
+            policy.check_org_create(principal, kind, parent)
+        except policy.AccessDenied as exc:
+            raise _denied(exc) from None
+    tlp = _check(TLP.parse, data.tlp, "tlp") if data.tlp else default_tlp(kind)
+    if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
+        raise Conflict(f"an organisation with slug {slug!r} exists already")
+    org = Organization(
+        slug=slug, kind=kind.value, name_en=name_en, name_ru=data.name_ru.strip(),
+        country=country, sector=(data.sector or "").strip() or None, language=language,
+        parent_id=parent.id if parent else None, tlp=tlp.value,
+        origin_org_id=principal.org_id if principal else None,
+        origin_user_id=principal.user_id if principal else None,
+    )
+    session.add(org)
+    session.flush()
+    if parent is not None:
+        # The national body always receives what its constituents' record says.
+        session.add(Share(object_kind=Organization.object_kind, object_id=org.id, org_id=parent.id))
+    audit.record(session, principal, "create", "organization", org.slug,
+                 {"kind": org.kind, "country": org.country, "tlp": org.tlp})
+    return org
+
+
+ORG_EDITABLE = ("name_en", "name_ru", "country", "sector", "language", "tlp")
+
+
+def update_org(session: Session, principal: Principal, slug: str, changes: dict[str, Any]) -> Organization:
+    org = get_org(session, principal, slug)
+    try:
+        policy.check_org_edit(principal, org)
+    except policy.AccessDenied as exc:
+        raise _denied(exc) from None
+    applied: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in ORG_EDITABLE or value is None:
+            continue
+        if key == "country":
+            value = _check(validate.country, value, "country")
+        elif key == "language":
+            value = _check(validate.language, value, "language")
+        elif key == "tlp":
+            value = _check(TLP.parse, value, "tlp").value
+        elif key == "name_en" and not str(value).strip():
+            raise InvalidInput("the English name is required", FaultLocation(field="name_en"))
+        if getattr(org, key) != value:
+            setattr(org, key, value)
+            applied[key] = value
+    if applied:
+        audit.record(session, principal, "update", "organization", org.slug, applied)
+    return org
+
+
+def share_org(session: Session, principal: Principal, slug: str, with_slug: str) -> None:
+    org = get_org(session, principal, slug)
+    try:
+        policy.check_org_edit(principal, org)
+    except policy.AccessDenied as exc:
+        raise _denied(exc) from None
+    target = get_org_for_write(session, with_slug)
+    exists = session.scalar(select(Share.id).where(
+        Share.object_kind == Organization.object_kind, Share.object_id == org.id,
+        Share.org_id == target.id))
+    if exists is None:
+        session.add(Share(object_kind=Organization.object_kind, object_id=org.id, org_id=target.id))
+        audit.record(session, principal, "share", "organization", org.slug, {"with": target.slug})
+
+
+# --- contacts ------------------------------------------------------------------------------
+
+
+@dataclass
+class ContactInput:
+    name: str
+    email: str
+    phone: str | None = None
+    role: str = "security"
+    language: str = "en"
+    pgp_key: str | None = None
+
+
+def list_contacts(session: Session, principal: Principal, *, org_slug: str | None = None,
+                  after_id: int = 0, limit: int = 100) -> list[tuple[Contact, str]]:
+    stmt = (
+        select(Contact, Organization.slug)
+        .join(Organization, Organization.id == Contact.org_id)
+        .where(policy.scope_filter(principal, Contact.org_id), Contact.id > after_id)
+    )
+    if org_slug:
+        stmt = stmt.where(Organization.slug == org_slug)
+    return [(c, s) for c, s in session.execute(stmt.order_by(Contact.id).limit(limit))]
+
+
+def add_contact(session: Session, principal: Principal | None, org_slug: str, data: ContactInput) -> Contact:
+    org = get_org_for_write(session, org_slug)
+    if principal is not None:
+        try:
+            policy.check_org_data_write(principal, org)
+        except policy.AccessDenied as exc:
+            raise _denied(exc) from None
+    name = data.name.strip()
+    if not name:
+        raise InvalidInput("the contact's name is required", FaultLocation(field="name"))
+    email = _check(validate.email, data.email, "email")
+    contact = Contact(
+        org_id=org.id, name=name, email=email,
+        phone=_check(validate.phone, data.phone, "phone") if data.phone else None,
+        role=(data.role or "security").strip()[:60],
+        language=_check(validate.language, data.language or "en", "language"),
+        pgp_key=_check(validate.pgp_key, data.pgp_key, "pgp_key") if data.pgp_key else None,
+    )
+    if session.scalar(select(Contact.id).where(Contact.org_id == org.id, Contact.email == email)):
+        raise Conflict(f"{org.slug} has a contact with e-mail {email} already")
+    session.add(contact)
+    session.flush()
+    audit.record(session, principal, "create", "contact", contact.id, {"org": org.slug, "email": email})
+    return contact
+
+
+def delete_contact(session: Session, principal: Principal, contact_id: int) -> None:
+    contact = session.get(Contact, contact_id)
+    org = session.get(Organization, contact.org_id) if contact else None
+    if contact is None or org is None or not policy.in_scope(principal, org):
+        raise NotFound(f"no contact {contact_id}")
+    try:
+        policy.check_org_data_write(principal, org)
+    except policy.AccessDenied as exc:
+        raise _denied(exc) from None
+    session.delete(contact)
+    audit.record(session, principal, "delete", "contact", contact_id, {"org": org.slug})
+
+
+# --- assets --------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    refused: list[RowError] = field(default_factory=list)
+    imported: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "refused": [e.as_dict() for e in self.refused],
+            "imported": self.imported,
+        }
+
+
+def bump_revision(session: Session) -> None:
+    updated = session.execute(
+        update(AssetRevision).where(AssetRevision.id == 1).values(revision=AssetRevision.revision + 1)
+    )
+    if updated.rowcount == 0:
+        session.add(AssetRevision(id=1, revision=1))
+        session.flush()
+
+
+def asset_revision(session: Session) -> int:
+    return session.scalar(select(AssetRevision.revision).where(AssetRevision.id == 1)) or 0
+
+
+def import_assets(
+    session: Session,
+    principal: Principal | None,
+    org_slug: str,
+    rows: Iterable[AssetRow | RowError],
+    *,
+    valid_only: bool = False,
+    progress: Any = None,
+) -> ImportReport:
+    """Import assets in batches. A file with refused rows imports nothing unless
+    `valid_only`; importing the same file twice changes nothing."""
+    org = get_org_for_write(session, org_slug)
+    if principal is not None:
+        try:
+            policy.check_org_data_write(principal, org)
+        except policy.AccessDenied as exc:
+            raise _denied(exc) from None
+    if org.kind not in (OrgKind.OWNER, OrgKind.PARTNER, OrgKind.NATIONAL_BODY, OrgKind.CENTRE):
+        raise InvalidInput(f"{org.slug} cannot hold assets")
+
+    report = ImportReport()
+    wanted: dict[tuple[str, str, str], AssetRow] = {}
+    for item in rows:
+        if isinstance(item, RowError):
+            report.refused.append(item)
+        elif item.key in wanted:
+            prior = wanted[item.key]
+            report.refused.append(RowError(item.location, f"duplicate of {prior.location}"))
+        else:
+            wanted[item.key] = item
+        if progress is not None:
+            progress(1)
+    if report.refused and not valid_only:
+        report.imported = False
+        return report
+
+    existing = {
+        (k, v, ver): (i, d)
+        for i, k, v, ver, d in session.execute(
+            select(Asset.id, Asset.kind, Asset.value, Asset.version, Asset.description).where(
+                Asset.org_id == org.id
+            )
+        )
+    }
+    now = utcnow()
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    for key, row in wanted.items():
+        current = existing.get(key)
+        if current is None:
+            new_rows.append({
+                "org_id": org.id, "kind": row.kind.value, "value": row.value,
+                "version": row.version, "description": row.description,
+                "range_start": row.range_start, "range_end": row.range_end, "asn": row.asn,
+                "created_at": now, "updated_at": now,
+            })
+        elif current[1] != row.description:
+            changed_rows.append({"b_id": current[0], "b_description": row.description, "b_now": now})
+        else:
+            report.unchanged += 1
+    for start in range(0, len(new_rows), INSERT_BATCH):
+        session.execute(insert(Asset), new_rows[start:start + INSERT_BATCH])
+    if changed_rows:
+        from sqlalchemy import bindparam
+
+        session.execute(
+            update(Asset.__table__)
+            .where(Asset.__table__.c.id == bindparam("b_id"))
+            .values(description=bindparam("b_description"), updated_at=bindparam("b_now")),
+            changed_rows,
+        )
+    report.added = len(new_rows)
+    report.changed = len(changed_rows)
+    if report.added or report.changed:
+        bump_revision(session)
+        audit.record(session, principal, "import", "asset", org.slug,
+                     {"added": report.added, "changed": report.changed,
+                      "refused": len(report.refused)})
+    return report
+
+
+def list_assets(session: Session, principal: Principal, *, org_slug: str | None = None,
+                kind: str | None = None, q: str | None = None, after_id: int = 0,
+                limit: int = 100) -> list[tuple[Asset, str]]:
+    stmt = (
+        select(Asset, Organization.slug)
+        .join(Organization, Organization.id == Asset.org_id)
+        .where(policy.scope_filter(principal, Asset.org_id), Asset.id > after_id)
+    )
+    if org_slug:
+        stmt = stmt.where(Organization.slug == org_slug)
+    if kind:
+        stmt = stmt.where(Asset.kind == kind)
+    if q:
+        stmt = stmt.where(Asset.value.like(f"%{q.lower()}%"))
+    return [(a, s) for a, s in session.execute(stmt.order_by(Asset.id).limit(limit))]
+
+
+def delete_asset(session: Session, principal: Principal, asset_id: int) -> None:
+    asset = session.get(Asset, asset_id)
+    org = session.get(Organization, asset.org_id) if asset else None
+    if asset is None or org is None or not policy.in_scope(principal, org):
+        raise NotFound(f"no asset {asset_id}")
+    try:
+        policy.check_org_data_write(principal, org)
+    except policy.AccessDenied as exc:
+        raise _denied(exc) from None
+    session.execute(delete(Asset).where(Asset.id == asset_id))
+    bump_revision(session)
+    audit.record(session, principal, "delete", "asset", asset_id,
+                 {"org": org.slug, "value": asset.value})
+
+
+def counts(session: Session, principal: Principal) -> dict[str, int]:
+    """Figures for the dashboard, inside the principal's view."""
+    orgs = session.scalar(select(func.count()).select_from(Organization).where(policy.org_filter(principal)))
+    contacts = session.scalar(select(func.count()).select_from(Contact).where(policy.scope_filter(principal, Contact.org_id)))
+    assets = session.scalar(select(func.count()).select_from(Asset).where(policy.scope_filter(principal, Asset.org_id)))
+    return {"organizations": orgs or 0, "contacts": contacts or 0, "assets": assets or 0}

@@ -1,0 +1,203 @@
+"""Pure validators for organisation, contact and asset fields.
+
+Each returns the canonical form of a value or raises ValueError with a reason a person can
+act on. No database, no network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from iso3166 import countries_by_alpha2
+from packageurl import PackageURL
+
+from concord.orgs.model import AssetKind, OrgKind
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+CPE23_RE = re.compile(
+    r"^cpe:2\.3:[aho\*\-](?::(?:[^:\\]|\\.)+){10}$"
+)
+LANGUAGES = ("en", "ru")
+MAX_ASN = 4_294_967_295
+
+
+def slug(value: str) -> str:
+    cleaned = value.strip().lower()
+    if not SLUG_RE.match(cleaned):
+        raise ValueError(
+            f"invalid slug {value!r}: use 1-64 lower-case letters, digits and hyphens"
+        )
+    return cleaned
+
+
+def org_kind(value: str) -> OrgKind:
+    try:
+        return OrgKind(value.strip().lower())
+    except ValueError:
+        kinds = ", ".join(k.value for k in OrgKind)
+        raise ValueError(f"unknown organisation kind {value!r}; use one of {kinds}") from None
+
+
+def country(value: str) -> str:
+    code = value.strip().upper()
+    if code not in countries_by_alpha2:
+        raise ValueError(f"invalid country code {value!r}: use ISO 3166-1 alpha-2, such as KZ")
+    return code
+
+
+def language(value: str) -> str:
+    code = value.strip().lower()
+    if code not in LANGUAGES:
+        raise ValueError(f"unsupported language {value!r}; use one of {', '.join(LANGUAGES)}")
+    return code
+
+
+def email(value: str) -> str:
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"invalid e-mail address {value!r}: {exc}") from None
+
+
+def phone(value: str) -> str:
+    cleaned = value.strip()
+    if not re.fullmatch(r"\+?[0-9 ()./-]{4,40}", cleaned):
+        raise ValueError(f"invalid phone number {value!r}")
+    return cleaned
+
+
+def pgp_key(value: str) -> str:
+    cleaned = value.strip()
+    if not (
+        cleaned.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+        and cleaned.endswith("-----END PGP PUBLIC KEY BLOCK-----")
+    ):
+        raise ValueError("the OpenPGP key must be an ASCII-armoured public key block")
+    return cleaned
+
+
+def prefix(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    text = value.strip()
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        if "has host bits set" in str(exc):
+            network = ipaddress.ip_network(text, strict=False)
+            raise ValueError(
+                f"invalid prefix {value!r}: host bits are set (did you mean {network}?)"
+            ) from None
+        raise ValueError(f"invalid IP prefix {value!r}") from None
+
+
+def asn(value: str | int) -> int:
+    text = str(value).strip().upper().removeprefix("AS")
+    if not text.isdigit():
+        raise ValueError(f"invalid AS number {value!r}: use digits, optionally after 'AS'")
+    number = int(text)
+    if not 1 <= number <= MAX_ASN:
+        raise ValueError(f"invalid AS number {value!r}: must be between 1 and {MAX_ASN}")
+    return number
+
+
+def domain(value: str) -> str:
+    text = value.strip().rstrip(".").lower()
+    if text.startswith("*."):
+        text = text[2:]  # a wildcard means the same as the domain: sub-domains are covered
+    if not text or len(text) > 253:
+        raise ValueError(f"invalid domain {value!r}")
+    try:
+        ascii_name = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"invalid domain {value!r}: not a valid internationalised name") from None
+    labels = ascii_name.split(".")
+    if len(labels) < 2 or not all(LABEL_RE.match(label) for label in labels):
+        raise ValueError(f"invalid domain {value!r}: needs at least two valid labels")
+    if labels[-1].isdigit():
+        raise ValueError(f"invalid domain {value!r}: an IP address is not a domain")
+    return ascii_name
+
+
+def software(value: str, version: str = "") -> tuple[str, str]:
+    """A purl or a CPE 2.3 formatted string; returns (canonical name, version)."""
+    text = value.strip()
+    if text.startswith("pkg:"):
+        try:
+            purl = PackageURL.from_string(text)
+        except ValueError as exc:
+            raise ValueError(f"invalid package URL {value!r}: {exc}") from None
+        purl_version = purl.version or ""
+        if version and purl_version and version != purl_version:
+            raise ValueError(
+                f"version {version!r} contradicts the version {purl_version!r} in the purl"
+            )
+        base = PackageURL(
+            type=purl.type, namespace=purl.namespace, name=purl.name,
+            qualifiers=purl.qualifiers, subpath=purl.subpath,
+        ).to_string()
+        return base, version or purl_version
+    if text.startswith("cpe:2.3:"):
+        if not CPE23_RE.match(text):
+            raise ValueError(
+                f"invalid CPE 2.3 name {value!r}: expected 13 colon-separated fields"
+            )
+        parts = _split_cpe(text)
+        cpe_version = parts[5] if parts[5] not in ("*", "-") else ""
+        if version and cpe_version and version != cpe_version:
+            raise ValueError(
+                f"version {version!r} contradicts the version {cpe_version!r} in the CPE"
+            )
+        return text.lower(), version or cpe_version
+    raise ValueError(
+        f"invalid software {value!r}: give a package URL (pkg:...) or a CPE 2.3 name (cpe:2.3:...)"
+    )
+
+
+def _split_cpe(text: str) -> list[str]:
+    parts, current, escaped = [], [], False
+    for ch in text:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch == ":":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def asset_kind(value: str, asset_value: str) -> AssetKind:
+    """The kind column may be left empty or say 'prefix'/'ip': then it is detected."""
+    text = (value or "").strip().lower().replace("_", "-")
+    aliases = {
+        "ipv4": AssetKind.IPV4_PREFIX, "ipv6": AssetKind.IPV6_PREFIX,
+        "email": AssetKind.EMAIL_DOMAIN, "mail-domain": AssetKind.EMAIL_DOMAIN,
+        "purl": AssetKind.SOFTWARE, "cpe": AssetKind.SOFTWARE, "as": AssetKind.ASN,
+    }
+    if text in aliases:
+        return aliases[text]
+    if text in ("", "prefix", "ip", "network", "cidr"):
+        candidate = asset_value.strip()
+        if text == "" and candidate.startswith(("pkg:", "cpe:")):
+            return AssetKind.SOFTWARE
+        if text == "" and candidate.upper().startswith("AS") and candidate[2:].isdigit():
+            return AssetKind.ASN
+        try:
+            net = ipaddress.ip_network(candidate, strict=False)
+            return AssetKind.IPV4_PREFIX if net.version == 4 else AssetKind.IPV6_PREFIX
+        except ValueError:
+            if text:
+                raise ValueError(f"invalid IP prefix {asset_value!r}") from None
+        return AssetKind.DOMAIN
+    try:
+        return AssetKind(text)
+    except ValueError:
+        kinds = ", ".join(k.value for k in AssetKind)
+        raise ValueError(f"unknown asset kind {value!r}; use one of {kinds}") from None
