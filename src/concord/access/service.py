@@ -51,15 +51,24 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def principal_for(user: User, org: Organization, scopes: frozenset[TokenScope] | None = None,
-                  address: str | None = None) -> Principal:
+def principal_for(
+    user: User,
+    org: Organization,
+    scopes: frozenset[TokenScope] | None = None,
+    address: str | None = None,
+) -> Principal:
     role = Role(user.role)
     allowed = policy.scopes_for_role(role)
     return Principal(
-        user_id=user.id, username=user.username, org_id=org.id, org_kind=org.kind,
-        org_parent_id=org.parent_id, role=role,
+        user_id=user.id,
+        username=user.username,
+        org_id=org.id,
+        org_kind=org.kind,
+        org_parent_id=org.parent_id,
+        role=role,
         scopes=allowed if scopes is None else allowed & scopes,
-        address=address, language=user.language or org.language or "en",
+        address=address,
+        language=user.language or org.language or "en",
     )
 
 
@@ -102,16 +111,18 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
         ) from None
     if role not in policy.allowed_roles(org.kind):
         allowed = ", ".join(r.value for r in policy.allowed_roles(org.kind))
-        raise InvalidInput(f"users of a {org.kind} may have the roles {allowed}",
-                           FaultLocation(field="role"))
+        raise InvalidInput(
+            f"users of a {org.kind} may have the roles {allowed}", FaultLocation(field="role")
+        )
     if principal is not None:
         try:
             policy.check_user_admin(principal, org)
         except policy.AccessDenied as exc:
             raise Forbidden(str(exc)) from None
     if data.password is not None and len(data.password) < MIN_PASSWORD:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters",
-                           FaultLocation(field="password"))
+        raise InvalidInput(
+            f"a password needs at least {MIN_PASSWORD} characters", FaultLocation(field="password")
+        )
     email = None
     if data.email:
         try:
@@ -127,18 +138,31 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"a user {username!r} exists already")
     user = User(
-        username=username, full_name=data.full_name.strip(), email=email, org_id=org.id,
-        role=role.value, language=language,
+        username=username,
+        full_name=data.full_name.strip(),
+        email=email,
+        org_id=org.id,
+        role=role.value,
+        language=language,
         password_hash=hash_password(data.password) if data.password else None,
     )
     session.add(user)
     session.flush()
-    audit.record(session, principal, "create", "user", username, {"org": org.slug, "role": role.value})
+    audit.record(
+        session, principal, "create", "user", username, {"org": org.slug, "role": role.value}
+    )
     return user
 
 
-def list_users(session: Session, principal: Principal, *, org_slug: str | None = None,
-               role: str | None = None, after_id: int = 0, limit: int = 100) -> list[tuple[User, str]]:
+def list_users(
+    session: Session,
+    principal: Principal,
+    *,
+    org_slug: str | None = None,
+    role: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[tuple[User, str]]:
     stmt = (
         select(User, Organization.slug)
         .join(Organization, Organization.id == User.org_id)
@@ -176,7 +200,8 @@ def set_active(session: Session, principal: Principal, username: str, active: bo
     user.active = active
     if not active:
         session.execute(
-            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
         session.query(WebSession).filter(WebSession.user_id == user.id).delete()
@@ -218,8 +243,11 @@ def authenticate(session: Session, username: str, password: str, address: str | 
 def open_session(session: Session, user: User, address: str | None) -> tuple[str, WebSession]:
     token = secrets.token_urlsafe(32)
     web = WebSession(
-        token_hash=_sha256(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
-        expires_at=utcnow() + timedelta(hours=get_settings().session_hours), address=address,
+        token_hash=_sha256(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + timedelta(hours=get_settings().session_hours),
+        address=address,
     )
     session.add(web)
     org = _org_of(session, user)
@@ -227,7 +255,9 @@ def open_session(session: Session, user: User, address: str | None) -> tuple[str
     return token, web
 
 
-def resolve_session(session: Session, token: str, address: str | None) -> tuple[Principal, WebSession] | None:
+def resolve_session(
+    session: Session, token: str, address: str | None
+) -> tuple[Principal, WebSession] | None:
     web = session.scalar(select(WebSession).where(WebSession.token_hash == _sha256(token)))
     if web is None or web.expires_at <= utcnow():
         return None
@@ -260,8 +290,14 @@ def parse_scopes(text: str | list[str] | None) -> frozenset[TokenScope]:
         ) from None
 
 
-def create_token(session: Session, principal: Principal | None, username: str, name: str,
-                 scopes: frozenset[TokenScope], expires_at: datetime | None = None) -> tuple[str, ApiToken]:
+def create_token(
+    session: Session,
+    principal: Principal | None,
+    username: str,
+    name: str,
+    scopes: frozenset[TokenScope],
+    expires_at: datetime | None = None,
+) -> tuple[str, ApiToken]:
     """Returns the token text (shown once) and its record."""
     user = session.scalar(select(User).where(User.username == username.lower()))
     if user is None:
@@ -277,20 +313,31 @@ def create_token(session: Session, principal: Principal | None, username: str, n
     allowed = policy.scopes_for_role(Role(user.role))
     if not scopes <= allowed:
         extra = ", ".join(sorted(s.value for s in scopes - allowed))
-        raise InvalidInput(f"a {user.role} cannot hold the scope(s) {extra}", FaultLocation(field="scopes"))
+        raise InvalidInput(
+            f"a {user.role} cannot hold the scope(s) {extra}", FaultLocation(field="scopes")
+        )
     if principal is not None and principal.user_id == user.id and not scopes <= principal.scopes:
         raise Forbidden("a token cannot grant more than the credential that creates it")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id, name=(name or "token").strip()[:100], key_id=key_id,
-        secret_hash=_sha256(secret), scopes=",".join(sorted(s.value for s in scopes)),
+        user_id=user.id,
+        name=(name or "token").strip()[:100],
+        key_id=key_id,
+        secret_hash=_sha256(secret),
+        scopes=",".join(sorted(s.value for s in scopes)),
         expires_at=expires_at,
     )
     session.add(token)
     session.flush()
-    audit.record(session, principal, "create", "token", token.id,
-                 {"user": user.username, "scopes": token.scopes})
+    audit.record(
+        session,
+        principal,
+        "create",
+        "token",
+        token.id,
+        {"user": user.username, "scopes": token.scopes},
+    )
     return f"{TOKEN_PREFIX}_{key_id}_{secret}", token
 
 
@@ -313,8 +360,14 @@ def resolve_token(session: Session, text: str, address: str | None) -> Principal
     return principal_for(user, _org_of(session, user), parse_scopes(token.scopes), address)
 
 
-def list_tokens(session: Session, principal: Principal, *, username: str | None = None,
-                after_id: int = 0, limit: int = 100) -> list[tuple[ApiToken, str]]:
+def list_tokens(
+    session: Session,
+    principal: Principal,
+    *,
+    username: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[tuple[ApiToken, str]]:
     stmt = (
         select(ApiToken, User.username)
         .join(User, User.id == ApiToken.user_id)

@@ -95,8 +95,9 @@ def record_reads(
     request, listing their ids), as the TLP duty of care asks."""
     ids = [o.id for o in objects if getattr(o, "tlp", "clear") not in ("clear", "green")]
     if ids:
-        record(session, principal, "read", object_kind, ids[0] if len(ids) == 1 else None,
-               {"ids": ids})
+        record(
+            session, principal, "read", object_kind, ids[0] if len(ids) == 1 else None, {"ids": ids}
+        )
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,9 @@ def verify(session: Session) -> VerifyResult:
         elif rec.prev_hash != prev_hash:
             problems.append(ChainProblem(rec.seq, "does not link to the record before it"))
         if _digest(rec.prev_hash, _fields(rec)) != rec.hash:
-            problems.append(ChainProblem(rec.seq, "was altered (its content no longer matches its hash)"))
+            problems.append(
+                ChainProblem(rec.seq, "was altered (its content no longer matches its hash)")
+            )
         prev_hash = rec.hash
         expected_seq = rec.seq + 1
     head = session.get(AuditHead, 1)

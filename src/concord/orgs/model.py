@@ -70,9 +70,7 @@ class Organization(Sharable, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
-        CheckConstraint(
-            "kind in ('centre','national-body','owner','partner')", name="kind"
-        ),
+        CheckConstraint("kind in ('centre','national-body','owner','partner')", name="kind"),
     )
 
     def name(self, language: str) -> str:
@@ -83,7 +81,9 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(40))

@@ -50,8 +50,9 @@ def pad(number: int) -> str:
     return f"{number:039d}"
 
 
-def normalise(kind_text: str, value: str, version: str, description: str,
-              location: FaultLocation) -> AssetRow:
+def normalise(
+    kind_text: str, value: str, version: str, description: str, location: FaultLocation
+) -> AssetRow:
     """Validate one asset; raises ValueError with the reason."""
     if not value or not value.strip():
         raise ValueError("the value is empty")
@@ -87,7 +88,9 @@ def read_csv(data: bytes, source: str = "input") -> Iterator[AssetRow | RowError
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        yield RowError(FaultLocation(source=source), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        yield RowError(
+            FaultLocation(source=source), f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        )
         return
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -119,7 +122,9 @@ def read_csv(data: bytes, source: str = "input") -> Iterator[AssetRow | RowError
         except StopIteration:
             return
         except csv.Error as exc:
-            yield RowError(FaultLocation(source=source, line=reader.line_num), f"malformed CSV: {exc}")
+            yield RowError(
+                FaultLocation(source=source, line=reader.line_num), f"malformed CSV: {exc}"
+            )
             return
         line = reader.line_num
         if not any(f.strip() for f in fields):
@@ -177,7 +182,9 @@ def read_json(data: bytes, source: str = "input") -> Iterator[AssetRow | RowErro
             yield RowError(loc, str(exc))
 
 
-def read(data: bytes, filename: str = "input", declared: str | None = None) -> Iterator[AssetRow | RowError]:
+def read(
+    data: bytes, filename: str = "input", declared: str | None = None
+) -> Iterator[AssetRow | RowError]:
     """Pick the reader by declared format, file extension, or the first character."""
     fmt = (declared or "").lower()
     if not fmt:
@@ -192,4 +199,11 @@ def read(data: bytes, filename: str = "input", declared: str | None = None) -> I
         return read_json(data, filename)
     if fmt == "csv":
         return read_csv(data, filename)
-    return iter([RowError(FaultLocation(source=filename), f"unknown asset file format {declared!r}; use csv or json")])
+    return iter(
+        [
+            RowError(
+                FaultLocation(source=filename),
+                f"unknown asset file format {declared!r}; use csv or json",
+            )
+        ]
+    )

@@ -89,7 +89,9 @@ def parent_slugs(session: Session, orgs: Iterable[Organization]) -> dict[int, st
     ids = {o.parent_id for o in orgs if o.parent_id}
     if not ids:
         return {}
-    rows = session.execute(select(Organization.id, Organization.slug).where(Organization.id.in_(ids)))
+    rows = session.execute(
+        select(Organization.id, Organization.slug).where(Organization.id.in_(ids))
+    )
     return {i: s for i, s in rows}
 
 
@@ -118,14 +120,22 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
     if data.parent:
         parent = session.scalar(select(Organization).where(Organization.slug == data.parent))
         if parent is None:
-            raise InvalidInput(f"no parent organisation {data.parent!r}", FaultLocation(field="parent"))
+            raise InvalidInput(
+                f"no parent organisation {data.parent!r}", FaultLocation(field="parent")
+            )
     if kind in (OrgKind.OWNER,) and parent is None:
-        raise InvalidInput("an owner needs its national body as parent", FaultLocation(field="parent"))
-    if parent is not None and kind in (OrgKind.OWNER, OrgKind.PARTNER) and parent.kind not in (
-        OrgKind.NATIONAL_BODY, OrgKind.CENTRE
+        raise InvalidInput(
+            "an owner needs its national body as parent", FaultLocation(field="parent")
+        )
+    if (
+        parent is not None
+        and kind in (OrgKind.OWNER, OrgKind.PARTNER)
+        and parent.kind not in (OrgKind.NATIONAL_BODY, OrgKind.CENTRE)
     ):
-        raise InvalidInput("the parent of an owner must be a national body or the centre",
-                           FaultLocation(field="parent"))
+        raise InvalidInput(
+            "the parent of an owner must be a national body or the centre",
+            FaultLocation(field="parent"),
+        )
     if kind in (OrgKind.OWNER,) and country is None and parent is not None:
         country = parent.country
     if kind == OrgKind.NATIONAL_BODY and country is None:
@@ -139,9 +149,15 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
     if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
         raise Conflict(f"an organisation with slug {slug!r} exists already")
     org = Organization(
-        slug=slug, kind=kind.value, name_en=name_en, name_ru=data.name_ru.strip(),
-        country=country, sector=(data.sector or "").strip() or None, language=language,
-        parent_id=parent.id if parent else None, tlp=tlp.value,
+        slug=slug,
+        kind=kind.value,
+        name_en=name_en,
+        name_ru=data.name_ru.strip(),
+        country=country,
+        sector=(data.sector or "").strip() or None,
+        language=language,
+        parent_id=parent.id if parent else None,
+        tlp=tlp.value,
         origin_org_id=principal.org_id if principal else None,
         origin_user_id=principal.user_id if principal else None,
     )
@@ -150,15 +166,23 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
     if parent is not None:
         # The national body always receives what its constituents' record says.
         session.add(Share(object_kind=Organization.object_kind, object_id=org.id, org_id=parent.id))
-    audit.record(session, principal, "create", "organization", org.slug,
-                 {"kind": org.kind, "country": org.country, "tlp": org.tlp})
+    audit.record(
+        session,
+        principal,
+        "create",
+        "organization",
+        org.slug,
+        {"kind": org.kind, "country": org.country, "tlp": org.tlp},
+    )
     return org
 
 
 ORG_EDITABLE = ("name_en", "name_ru", "country", "sector", "language", "tlp")
 
 
-def update_org(session: Session, principal: Principal, slug: str, changes: dict[str, Any]) -> Organization:
+def update_org(
+    session: Session, principal: Principal, slug: str, changes: dict[str, Any]
+) -> Organization:
     org = get_org(session, principal, slug)
     try:
         policy.check_org_edit(principal, org)
@@ -191,9 +215,13 @@ def share_org(session: Session, principal: Principal, slug: str, with_slug: str)
     except policy.AccessDenied as exc:
         raise _denied(exc) from None
     target = get_org_for_write(session, with_slug)
-    exists = session.scalar(select(Share.id).where(
-        Share.object_kind == Organization.object_kind, Share.object_id == org.id,
-        Share.org_id == target.id))
+    exists = session.scalar(
+        select(Share.id).where(
+            Share.object_kind == Organization.object_kind,
+            Share.object_id == org.id,
+            Share.org_id == target.id,
+        )
+    )
     if exists is None:
         session.add(Share(object_kind=Organization.object_kind, object_id=org.id, org_id=target.id))
         audit.record(session, principal, "share", "organization", org.slug, {"with": target.slug})
@@ -212,8 +240,14 @@ class ContactInput:
     pgp_key: str | None = None
 
 
-def list_contacts(session: Session, principal: Principal, *, org_slug: str | None = None,
-                  after_id: int = 0, limit: int = 100) -> list[tuple[Contact, str]]:
+def list_contacts(
+    session: Session,
+    principal: Principal,
+    *,
+    org_slug: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[tuple[Contact, str]]:
     stmt = (
         select(Contact, Organization.slug)
         .join(Organization, Organization.id == Contact.org_id)
@@ -224,7 +258,9 @@ def list_contacts(session: Session, principal: Principal, *, org_slug: str | Non
     return [(c, s) for c, s in session.execute(stmt.order_by(Contact.id).limit(limit))]
 
 
-def add_contact(session: Session, principal: Principal | None, org_slug: str, data: ContactInput) -> Contact:
+def add_contact(
+    session: Session, principal: Principal | None, org_slug: str, data: ContactInput
+) -> Contact:
     org = get_org_for_write(session, org_slug)
     if principal is not None:
         try:
@@ -236,7 +272,9 @@ def add_contact(session: Session, principal: Principal | None, org_slug: str, da
         raise InvalidInput("the contact's name is required", FaultLocation(field="name"))
     email = _check(validate.email, data.email, "email")
     contact = Contact(
-        org_id=org.id, name=name, email=email,
+        org_id=org.id,
+        name=name,
+        email=email,
         phone=_check(validate.phone, data.phone, "phone") if data.phone else None,
         role=(data.role or "security").strip()[:60],
         language=_check(validate.language, data.language or "en", "language"),
@@ -246,7 +284,9 @@ def add_contact(session: Session, principal: Principal | None, org_slug: str, da
         raise Conflict(f"{org.slug} has a contact with e-mail {email} already")
     session.add(contact)
     session.flush()
-    audit.record(session, principal, "create", "contact", contact.id, {"org": org.slug, "email": email})
+    audit.record(
+        session, principal, "create", "contact", contact.id, {"org": org.slug, "email": email}
+    )
     return contact
 
 
@@ -286,7 +326,9 @@ class ImportReport:
 
 def bump_revision(session: Session) -> None:
     updated = session.execute(
-        update(AssetRevision).where(AssetRevision.id == 1).values(revision=AssetRevision.revision + 1)
+        update(AssetRevision)
+        .where(AssetRevision.id == 1)
+        .values(revision=AssetRevision.revision + 1)
     )
     if updated.rowcount == 0:
         session.add(AssetRevision(id=1, revision=1))
@@ -347,18 +389,28 @@ def import_assets(
     for key, row in wanted.items():
         current = existing.get(key)
         if current is None:
-            new_rows.append({
-                "org_id": org.id, "kind": row.kind.value, "value": row.value,
-                "version": row.version, "description": row.description,
-                "range_start": row.range_start, "range_end": row.range_end, "asn": row.asn,
-                "created_at": now, "updated_at": now,
-            })
+            new_rows.append(
+                {
+                    "org_id": org.id,
+                    "kind": row.kind.value,
+                    "value": row.value,
+                    "version": row.version,
+                    "description": row.description,
+                    "range_start": row.range_start,
+                    "range_end": row.range_end,
+                    "asn": row.asn,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         elif current[1] != row.description:
-            changed_rows.append({"b_id": current[0], "b_description": row.description, "b_now": now})
+            changed_rows.append(
+                {"b_id": current[0], "b_description": row.description, "b_now": now}
+            )
         else:
             report.unchanged += 1
     for start in range(0, len(new_rows), INSERT_BATCH):
-        session.execute(insert(Asset), new_rows[start:start + INSERT_BATCH])
+        session.execute(insert(Asset), new_rows[start : start + INSERT_BATCH])
     if changed_rows:
         from sqlalchemy import bindparam
 
@@ -372,15 +424,27 @@ def import_assets(
     report.changed = len(changed_rows)
     if report.added or report.changed:
         bump_revision(session)
-        audit.record(session, principal, "import", "asset", org.slug,
-                     {"added": report.added, "changed": report.changed,
-                      "refused": len(report.refused)})
+        audit.record(
+            session,
+            principal,
+            "import",
+            "asset",
+            org.slug,
+            {"added": report.added, "changed": report.changed, "refused": len(report.refused)},
+        )
     return report
 
 
-def list_assets(session: Session, principal: Principal, *, org_slug: str | None = None,
-                kind: str | None = None, q: str | None = None, after_id: int = 0,
-                limit: int = 100) -> list[tuple[Asset, str]]:
+def list_assets(
+    session: Session,
+    principal: Principal,
+    *,
+    org_slug: str | None = None,
+    kind: str | None = None,
+    q: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[tuple[Asset, str]]:
     stmt = (
         select(Asset, Organization.slug)
         .join(Organization, Organization.id == Asset.org_id)
@@ -406,13 +470,22 @@ def delete_asset(session: Session, principal: Principal, asset_id: int) -> None:
         raise _denied(exc) from None
     session.execute(delete(Asset).where(Asset.id == asset_id))
     bump_revision(session)
-    audit.record(session, principal, "delete", "asset", asset_id,
-                 {"org": org.slug, "value": asset.value})
+    audit.record(
+        session, principal, "delete", "asset", asset_id, {"org": org.slug, "value": asset.value}
+    )
 
 
 def counts(session: Session, principal: Principal) -> dict[str, int]:
     """Figures for the dashboard, inside the principal's view."""
-    orgs = session.scalar(select(func.count()).select_from(Organization).where(policy.org_filter(principal)))
-    contacts = session.scalar(select(func.count()).select_from(Contact).where(policy.scope_filter(principal, Contact.org_id)))
-    assets = session.scalar(select(func.count()).select_from(Asset).where(policy.scope_filter(principal, Asset.org_id)))
+    orgs = session.scalar(
+        select(func.count()).select_from(Organization).where(policy.org_filter(principal))
+    )
+    contacts = session.scalar(
+        select(func.count())
+        .select_from(Contact)
+        .where(policy.scope_filter(principal, Contact.org_id))
+    )
+    assets = session.scalar(
+        select(func.count()).select_from(Asset).where(policy.scope_filter(principal, Asset.org_id))
+    )
     return {"organizations": orgs or 0, "contacts": contacts or 0, "assets": assets or 0}

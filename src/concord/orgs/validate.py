@@ -17,9 +17,7 @@ from concord.orgs.model import AssetKind, OrgKind
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-CPE23_RE = re.compile(
-    r"^cpe:2\.3:[aho\*\-](?::(?:[^:\\]|\\.)+){10}$"
-)
+CPE23_RE = re.compile(r"^cpe:2\.3:[aho\*\-](?::(?:[^:\\]|\\.)+){10}$")
 LANGUAGES = ("en", "ru")
 MAX_ASN = 4_294_967_295
 
@@ -27,9 +25,7 @@ MAX_ASN = 4_294_967_295
 def slug(value: str) -> str:
     cleaned = value.strip().lower()
     if not SLUG_RE.match(cleaned):
-        raise ValueError(
-            f"invalid slug {value!r}: use 1-64 lower-case letters, digits and hyphens"
-        )
+        raise ValueError(f"invalid slug {value!r}: use 1-64 lower-case letters, digits and hyphens")
     return cleaned
 
 
@@ -134,15 +130,16 @@ def software(value: str, version: str = "") -> tuple[str, str]:
                 f"version {version!r} contradicts the version {purl_version!r} in the purl"
             )
         base = PackageURL(
-            type=purl.type, namespace=purl.namespace, name=purl.name,
-            qualifiers=purl.qualifiers, subpath=purl.subpath,
+            type=purl.type,
+            namespace=purl.namespace,
+            name=purl.name,
+            qualifiers=purl.qualifiers,
+            subpath=purl.subpath,
         ).to_string()
         return base, version or purl_version
     if text.startswith("cpe:2.3:"):
         if not CPE23_RE.match(text):
-            raise ValueError(
-                f"invalid CPE 2.3 name {value!r}: expected 13 colon-separated fields"
-            )
+            raise ValueError(f"invalid CPE 2.3 name {value!r}: expected 13 colon-separated fields")
         parts = _split_cpe(text)
         cpe_version = parts[5] if parts[5] not in ("*", "-") else ""
         if version and cpe_version and version != cpe_version:
@@ -177,9 +174,13 @@ def asset_kind(value: str, asset_value: str) -> AssetKind:
     """The kind column may be left empty or say 'prefix'/'ip': then it is detected."""
     text = (value or "").strip().lower().replace("_", "-")
     aliases = {
-        "ipv4": AssetKind.IPV4_PREFIX, "ipv6": AssetKind.IPV6_PREFIX,
-        "email": AssetKind.EMAIL_DOMAIN, "mail-domain": AssetKind.EMAIL_DOMAIN,
-        "purl": AssetKind.SOFTWARE, "cpe": AssetKind.SOFTWARE, "as": AssetKind.ASN,
+        "ipv4": AssetKind.IPV4_PREFIX,
+        "ipv6": AssetKind.IPV6_PREFIX,
+        "email": AssetKind.EMAIL_DOMAIN,
+        "mail-domain": AssetKind.EMAIL_DOMAIN,
+        "purl": AssetKind.SOFTWARE,
+        "cpe": AssetKind.SOFTWARE,
+        "as": AssetKind.ASN,
     }
     if text in aliases:
         return aliases[text]

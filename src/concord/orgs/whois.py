@@ -112,8 +112,11 @@ _lock = threading.Lock()
 _cached: dict[str, tuple[int, LookupIndex]] = {}
 
 _INDEXED = (
-    AssetKind.IPV4_PREFIX.value, AssetKind.IPV6_PREFIX.value, AssetKind.DOMAIN.value,
-    AssetKind.EMAIL_DOMAIN.value, AssetKind.ASN.value,
+    AssetKind.IPV4_PREFIX.value,
+    AssetKind.IPV6_PREFIX.value,
+    AssetKind.DOMAIN.value,
+    AssetKind.EMAIL_DOMAIN.value,
+    AssetKind.ASN.value,
 )
 
 
