@@ -5,6 +5,7 @@ from concord.audit.model import AuditHead, AuditRecord
 from concord.db import Base
 from concord.jobs.model import JobRun
 from concord.orgs.model import Asset, AssetRevision, Contact, Organization
+from concord.site import SiteFlag
 
 __all__ = [
     "ApiToken",
@@ -17,6 +18,7 @@ __all__ = [
     "JobRun",
     "Organization",
     "Share",
+    "SiteFlag",
     "User",
     "WebSession",
 ]

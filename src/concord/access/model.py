@@ -74,7 +74,7 @@ class Principal:
     role: Role | None
     scopes: frozenset[TokenScope] = field(default_factory=frozenset)
     address: str | None = None
-    language: str = "en"
+    language: str = ""  # the user's explicit choice; empty means "ask the browser"
 
     @property
     def anonymous(self) -> bool:

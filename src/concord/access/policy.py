@@ -164,3 +164,12 @@ def scopes_for_role(role: Role) -> frozenset[TokenScope]:
     if role in (Role.ANALYST, Role.OWNER_CONTACT):
         return frozenset({TokenScope.READ, TokenScope.WRITE})
     return frozenset({TokenScope.READ})
+
+
+def audit_filter(principal: Principal, actor_org_column: Any) -> ColumnElement[bool]:
+    """Audit records: admins only, for actors inside their scope (the centre sees all)."""
+    if principal.anonymous or principal.role != Role.ADMIN:
+        return false()
+    if principal.is_centre:
+        return true()
+    return scope_filter(principal, actor_org_column)

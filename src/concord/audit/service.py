@@ -162,3 +162,30 @@ def verify(session: Session) -> VerifyResult:
     elif head is not None and head.seq == expected_seq - 1 and head.hash != prev_hash:
         problems.append(ChainProblem(head.seq, "the last record differs from the recorded head"))
     return VerifyResult(checked, tuple(problems))
+
+
+def search(
+    session: Session,
+    principal: Principal,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    object_kind: str | None = None,
+    since: Any = None,
+    before_seq: int | None = None,
+    limit: int = 100,
+) -> list[AuditRecord]:
+    from concord.access.policy import audit_filter
+
+    stmt = select(AuditRecord).where(audit_filter(principal, AuditRecord.actor_org_id))
+    if actor:
+        stmt = stmt.where(AuditRecord.actor == actor)
+    if action:
+        stmt = stmt.where(AuditRecord.action == action)
+    if object_kind:
+        stmt = stmt.where(AuditRecord.object_kind == object_kind)
+    if since is not None:
+        stmt = stmt.where(AuditRecord.at >= since)
+    if before_seq:
+        stmt = stmt.where(AuditRecord.seq < before_seq)
+    return list(session.scalars(stmt.order_by(AuditRecord.seq.desc()).limit(limit)))

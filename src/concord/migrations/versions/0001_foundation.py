@@ -75,6 +75,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_job_runs_task"), ["task"], unique=False)
 
     op.create_table(
+        "site_flags",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=500), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_site_flags")),
+    )
+    op.create_table(
         "organizations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("slug", sa.String(length=64), nullable=False),
@@ -300,6 +306,7 @@ def _append_only_audit_log() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("site_flags")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("drop trigger if exists audit_log_append_only on audit_log")
         op.execute("drop function if exists audit_log_append_only()")

@@ -1,0 +1,70 @@
+"""The application factory: API under /api/v1, UI at /, static files from the package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from concord import __version__
+from concord.web import problems
+from concord.web.deps import get_db
+
+STATIC = Path(__file__).parent / "static"
+
+PROBLEM_RESPONSES = {
+    code: {"description": desc, "content": {"application/problem+json": {}}}
+    for code, desc in {
+        400: "Malformed request",
+        401: "Not signed in",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        413: "Payload too large",
+        422: "Invalid input",
+        500: "Internal error",
+    }.items()
+}
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/health", response_model=Health)
+def health(session: Session = Depends(get_db)) -> Health:
+    session.execute(text("select 1"))
+    return Health(status="ok", version=__version__, database=session.get_bind().dialect.name)
+
+
+def create_app() -> FastAPI:
+    from concord.access.api import router as access_router
+    from concord.audit.api import router as audit_router
+    from concord.orgs.api import router as orgs_router
+    from concord.web import ui
+
+    app = FastAPI(
+        title="Concord",
+        version=__version__,
+        summary="Coordination of computer incident response across national CERTs",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+    api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+    for router in (health_router, orgs_router, access_router, audit_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

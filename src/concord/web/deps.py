@@ -1,0 +1,105 @@
+"""Request-scoped dependencies: the database session and the principal."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from concord.access import service as access
+from concord.access.model import ANONYMOUS, Principal, TokenScope
+from concord.db import session_factory
+from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, Unauthorized
+
+SESSION_COOKIE = "concord_session"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_db() -> Iterator[Session]:
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def resolve_principal(request: Request, session: Session) -> Principal:
+    """Bearer token first, then the session cookie; anonymous when neither is valid."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    address = client_address(request)
+    principal = ANONYMOUS
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        resolved = access.resolve_token(session, header[7:], address)
+        if resolved is None:
+            raise Unauthorized("the API token is invalid, expired or revoked")
+        principal = resolved
+        request.state.auth = "token"
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            found = access.resolve_session(session, cookie, address)
+            if found is not None:
+                principal, web = found
+                request.state.auth = "session"
+                request.state.csrf_token = web.csrf_token
+    request.state.principal = principal
+    return principal
+
+
+def principal(request: Request, session: Session = Depends(get_db)) -> Principal:
+    p = resolve_principal(request, session)
+    if getattr(request.state, "auth", None) == "session" and request.method not in SAFE_METHODS:
+        # Cookie-authenticated API writes need the CSRF token as a header (htmx sends it).
+        sent = request.headers.get("x-csrf-token")
+        if request.url.path.startswith("/api/") and sent != request.state.csrf_token:
+            raise Forbidden("missing or wrong CSRF token")
+    return p
+
+
+def user(p: Principal = Depends(principal)) -> Principal:
+    if p.anonymous:
+        raise Unauthorized()
+    return p
+
+
+def writer(p: Principal = Depends(user)) -> Principal:
+    if not p.can(TokenScope.WRITE):
+        raise Forbidden("this credential lacks the 'write' scope")
+    return p
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        if not text.startswith("id:"):
+            raise ValueError
+        return int(text[3:])
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("invalid cursor", FaultLocation(field="cursor")) from None
+
+
+def next_cursor(items: list, limit: int, key=lambda item: item.id) -> str | None:  # type: ignore[no-untyped-def]
+    return encode_cursor(key(items[-1])) if len(items) == limit and items else None
+
+
+__all__ = ["ConcordError"]

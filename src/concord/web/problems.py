@@ -1,0 +1,94 @@
+"""RFC 9457 problem details for the API; readable HTML pages for the UI. Never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from concord.errors import ConcordError
+
+log = logging.getLogger("concord.web")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _html(request: Request, status: int, title: str, detail: str) -> Response:
+    if status == 401:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    from concord.web.ui import render_error
+
+    return render_error(request, status, title, detail)
+
+
+def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    return "/" + "/".join(str(part) for part in loc)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ConcordError)
+    async def concord_error(request: Request, exc: ConcordError) -> Response:
+        if not _is_api(request):
+            return _html(request, exc.status, exc.title, str(exc))
+        errors = [{**loc.as_dict(), "detail": exc.message} for loc in exc.locations]
+        return problem(
+            exc.status,
+            exc.title,
+            exc.message,
+            request.url.path,
+            **({"errors": errors} if errors else {}),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"pointer": _pointer(e.get("loc", ())), "detail": e.get("msg", "invalid")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
+        detail = f"{first['pointer']}: {first['detail']}"
+        if not _is_api(request):
+            return _html(request, 422, "Invalid input", detail)
+        return problem(422, "Invalid input", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        title = {
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Payload too large",
+            400: "Bad request",
+        }.get(exc.status_code, "Error")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if not _is_api(request):
+            return _html(request, exc.status_code, title, detail)
+        return problem(exc.status_code, title, detail, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+        detail = f"an internal error occurred; quote reference {incident} to the operators"
+        if not _is_api(request):
+            return _html(request, 500, "Internal error", detail)
+        return problem(500, "Internal error", detail, request.url.path)

@@ -1,0 +1,200 @@
+"""UI plumbing shared by every domain's views: templates, language, CSRF, login."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
+from sqlalchemy.orm import Session
+
+from concord import __version__, i18n
+from concord.access import service as access
+from concord.access.model import Principal
+from concord.config import get_settings
+from concord.db import session_factory
+from concord.errors import ConcordError, Forbidden, Unauthorized
+from concord.site import is_demo
+from concord.web.deps import SESSION_COOKIE, client_address, get_db, resolve_principal
+
+PACKAGE = Path(__file__).resolve().parents[1]
+TEMPLATE_DIRS = [PACKAGE / "web" / "templates"] + [
+    PACKAGE / domain / "templates" for domain in ("orgs", "access", "audit")
+]
+templates = Jinja2Templates(
+    env=__import__("jinja2").Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS if d.exists()]),
+        autoescape=True,
+    )
+)
+LANG_COOKIE = "concord_lang"
+router = APIRouter(include_in_schema=False)
+
+
+def language_of(request: Request, principal: Principal | None) -> str:
+    if principal is not None and principal.language in i18n.LANGUAGES:
+        return principal.language
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in i18n.LANGUAGES:
+        return cookie
+    return i18n.negotiate(request.headers.get("accept-language"), get_settings().default_language)
+
+
+def ui_principal(request: Request, session: Session = Depends(get_db)) -> Principal:
+    """Signed-in principal for UI pages; anonymous visitors are sent to the login page."""
+    p = resolve_principal(request, session)
+    if p.anonymous:
+        raise Unauthorized()
+    return p
+
+
+def check_csrf(request: Request, token: str | None) -> None:
+    expected = getattr(request.state, "csrf_token", None)
+    if not expected or not token or not secrets.compare_digest(expected, token):
+        raise Forbidden("the form has expired or did not come from this site; reload the page")
+
+
+def page(
+    request: Request, session: Session, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    p: Principal | None = getattr(request.state, "principal", None)
+    lang = language_of(request, p)
+    base = {
+        "request": request,
+        "principal": p if p is not None and not p.anonymous else None,
+        "lang": lang,
+        "_": i18n.translator(lang),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "demo": is_demo(session),
+        "version": __version__,
+        "path": request.url.path,
+    }
+    return templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+
+
+def render_error(request: Request, status: int, title: str, detail: str) -> Response:
+    session = session_factory()()
+    try:
+        if getattr(request.state, "principal", None) is None:
+            try:
+                resolve_principal(request, session)
+            except ConcordError:
+                pass
+        return page(
+            request,
+            session,
+            "error.html",
+            status=status,
+            status_code=status,
+            title=title,
+            detail=detail,
+        )
+    finally:
+        session.close()
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: never redirect a login to another site.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return urlparse(target).path or "/"
+
+
+def _secure(request: Request) -> bool:
+    setting = get_settings().secure_cookies
+    return request.url.scheme == "https" if setting is None else setting
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(
+    request: Request, next: str | None = None, session: Session = Depends(get_db)
+) -> Response:
+    resolve_principal(request, session)
+    return page(request, session, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    next: str = Form("/"),
+    session: Session = Depends(get_db),
+) -> Response:
+    try:
+        user = access.authenticate(session, username, password, client_address(request))
+    except Unauthorized as exc:
+        session.commit()  # keep the failure count and the audit record
+        request.state.principal = None
+        return page(
+            request,
+            session,
+            "login.html",
+            status=401,
+            next=_safe_next(next),
+            error=exc.message,
+            username=username,
+        )
+    token, _web = access.open_session(session, user, client_address(request))
+    session.commit()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=get_settings().session_hours * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request, csrf_token: str = Form(""), session: Session = Depends(get_db)
+) -> Response:
+    resolve_principal(request, session)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and getattr(request.state, "csrf_token", None):
+        check_csrf(request, csrf_token)
+        access.close_session(session, cookie)
+        session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/language")
+def switch_language(
+    request: Request,
+    language: str = Form(...),
+    next: str = Form("/"),
+    csrf_token: str = Form(""),
+    session: Session = Depends(get_db),
+) -> Response:
+    p = resolve_principal(request, session)
+    if language not in i18n.LANGUAGES:
+        language = i18n.DEFAULT
+    if not p.anonymous:
+        check_csrf(request, csrf_token)
+        access.set_language(session, p, language)
+        session.commit()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        LANG_COOKIE, language, samesite="lax", max_age=365 * 86400, secure=_secure(request)
+    )
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(
+    request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
+) -> Response:
+    from concord.orgs import service as orgs
+
+    return page(request, session, "dashboard.html", counts=orgs.counts(session, p))

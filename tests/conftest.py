@@ -1,0 +1,218 @@
+"""Test database per test: SQLite by default, PostgreSQL when CONCORD_TEST_BACKEND=postgresql.
+
+SQLite: the schema is migrated once into a template file and copied for every test.
+PostgreSQL: migrated once into CONCORD_TEST_DATABASE_URL, tables truncated for every test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from concord import db as dbmod
+from concord.config import reset_settings
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FIXTURES = Path(__file__).parent / "fixtures"
+BACKEND = os.environ.get("CONCORD_TEST_BACKEND", "sqlite")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"concord test database backend: {BACKEND}"
+
+
+def shared_file(relative: str) -> Path:
+    """A sample from the shared data folder that may not be copied into the repository."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"shared sample {relative} is not present beside the checkout")
+    return path
+
+
+def _pg_url() -> str:
+    url = os.environ.get("CONCORD_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("CONCORD_TEST_DATABASE_URL is not set")
+    return url
+
+
+def _reset_pg_schema(url: str) -> None:
+    engine = dbmod.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("drop schema public cascade"))
+        conn.execute(text("create schema public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from concord.migrate import upgrade
+
+    if BACKEND == "postgresql":
+        url = _pg_url()
+        _reset_pg_schema(url)
+        upgrade(url)
+        dbmod.dispose_engines()
+        return url
+    path = tmp_path_factory.mktemp("template") / "concord.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    dbmod.dispose_engines()
+    return url
+
+
+TRUNCATE_SKIP = {"alembic_version"}
+
+
+@dataclass
+class TestEnv:
+    home: Path
+    database_url: str
+    jobs_url: str
+
+
+@pytest.fixture
+def env(template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestEnv]:
+    """A fresh, migrated, empty database and CONCORD_* settings pointing at it."""
+    home = tmp_path / "home"
+    (home / "var").mkdir(parents=True)
+    if BACKEND == "postgresql":
+        url = template_db
+        engine = dbmod.make_engine(url)
+        with engine.begin() as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    text("select tablename from pg_tables where schemaname = 'public'")
+                )
+                if r[0] not in TRUNCATE_SKIP
+            ]
+            if tables:
+                conn.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
+        engine.dispose()
+        jobs_url = url
+    else:
+        path = home / "var" / "concord.db"
+        shutil.copyfile(template_db.removeprefix("sqlite:///"), path)
+        url = f"sqlite:///{path}"
+        jobs_url = f"sqlite:///{home / 'var' / 'jobs.db'}"
+    monkeypatch.setenv("CONCORD_HOME", str(home))
+    monkeypatch.setenv("CONCORD_DATABASE_URL", url)
+    monkeypatch.setenv("CONCORD_JOBS_URL", jobs_url)
+    monkeypatch.setenv("CONCORD_ARGON2_FAST", "1")
+    monkeypatch.delenv("CONCORD_SMTP_URL", raising=False)
+    reset_settings()
+    from concord.orgs.whois import forget_indexes
+
+    forget_indexes()
+    yield TestEnv(home, url, jobs_url)
+    dbmod.dispose_engines()
+    reset_settings()
+    forget_indexes()
+
+
+@pytest.fixture
+def session(env: TestEnv) -> Iterator[Session]:
+    s = dbmod.session_factory(env.database_url)()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass
+class Network:
+    """A small network: the centre, two national bodies, one owner under each, and a user
+    of every role. Principals are keyed by username."""
+
+    principals: dict[str, object]
+
+    def __getitem__(self, username: str):  # type: ignore[no-untyped-def]
+        return self.principals[username]
+
+
+NETWORK_USERS = [
+    ("centre-admin", "ccc", "admin"),
+    ("centre-analyst", "ccc", "analyst"),
+    ("centre-reader", "ccc", "reader"),
+    ("kz-admin", "kz-cert", "admin"),
+    ("kz-analyst", "kz-cert", "analyst"),
+    ("kz-reader", "kz-cert", "reader"),
+    ("uz-admin", "uz-cert", "admin"),
+    ("uz-analyst", "uz-cert", "analyst"),
+    ("kz-bank-contact", "kz-bank", "owner-contact"),
+    ("uz-telecom-contact", "uz-telecom", "owner-contact"),
+]
+
+
+def build_network(s: Session) -> Network:
+    from concord.access import service as access
+    from concord.orgs import service as orgs
+    from concord.orgs.model import Organization
+
+    orgs.create_org(
+        s,
+        None,
+        orgs.OrgInput("ccc", "centre", "Coordination Centre", "Координационный центр", "KZ"),
+    )
+    orgs.create_org(
+        s,
+        None,
+        orgs.OrgInput(
+            "kz-cert",
+            "national-body",
+            "KZ national CERT",
+            "Национальный CERT Казахстана",
+            "KZ",
+            language="ru",
+        ),
+    )
+    orgs.create_org(
+        s,
+        None,
+        orgs.OrgInput(
+            "uz-cert", "national-body", "UZ national CERT", "Национальный CERT Узбекистана", "UZ"
+        ),
+    )
+    orgs.create_org(
+        s,
+        None,
+        orgs.OrgInput(
+            "kz-bank", "owner", "Steppe Bank", "Степной банк", sector="finance", parent="kz-cert"
+        ),
+    )
+    orgs.create_org(
+        s,
+        None,
+        orgs.OrgInput(
+            "uz-telecom",
+            "owner",
+            "Silk Telecom",
+            "Шёлк Телеком",
+            sector="telecom",
+            parent="uz-cert",
+        ),
+    )
+    principals = {}
+    for username, org, role in NETWORK_USERS:
+        user = access.create_user(s, None, access.UserInput(username, org, role, PASSWORD))
+        organization = s.get(Organization, user.org_id)
+        principals[username] = access.principal_for(user, organization)
+    s.commit()
+    return Network(principals)
+
+
+@pytest.fixture
+def network(session: Session) -> Network:
+    return build_network(session)
