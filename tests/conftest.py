@@ -216,3 +216,30 @@ def build_network(s: Session) -> Network:
 @pytest.fixture
 def network(session: Session) -> Network:
     return build_network(session)
+
+
+@pytest.fixture
+def client(env: TestEnv):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from concord.web.app import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+
+
+@pytest.fixture
+def auth(network: Network, session: Session) -> dict[str, dict[str, str]]:
+    """Authorization headers per network user, each token holding all its role's scopes."""
+    from concord.access import policy
+    from concord.access import service as access
+
+    headers = {}
+    for username, _org, _role in NETWORK_USERS:
+        p = network[username]
+        secret, _ = access.create_token(
+            session, None, username, "test", policy.scopes_for_role(p.role)
+        )
+        headers[username] = {"Authorization": f"Bearer {secret}"}
+    session.commit()
+    return headers

@@ -73,7 +73,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only units of work (long reports, audit verification) must not hold the write lock.
+    if conn.get_execution_options().get("concord_readonly"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -107,14 +111,19 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+def session_factory(url: str | None = None, *, readonly: bool = False) -> sessionmaker[Session]:
+    engine = get_engine(url)
+    if readonly:
+        return sessionmaker(
+            bind=engine.execution_options(concord_readonly=True), expire_on_commit=False
+        )
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
+def session_scope(url: str | None = None, *, readonly: bool = False) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back on any error."""
-    session = session_factory(url)()
+    session = session_factory(url, readonly=readonly)()
     try:
         yield session
         session.commit()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from concord.audit.model import AuditHead, AuditRecord
 from concord.db import utcnow
 
 GENESIS = "0" * 64
+# Who acts when no principal does: the command line sets this to the operator's login.
+system_actor: ContextVar[str] = ContextVar("system_actor", default="system")
 _PG_AUDIT_LOCK = 7_262_001  # advisory lock key that serialises appends on PostgreSQL
 
 
@@ -59,7 +62,7 @@ def record(
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
-    actor = "system"
+    actor = system_actor.get()
     if principal is not None and not principal.anonymous:
         actor = principal.username or f"user:{principal.user_id}"
     elif principal is not None:

@@ -47,8 +47,11 @@ def health(session: Session = Depends(get_db)) -> Health:
 
 
 def create_app() -> FastAPI:
+    from concord.access import views as access_views
     from concord.access.api import router as access_router
+    from concord.audit import views as audit_views
     from concord.audit.api import router as audit_router
+    from concord.orgs import views as orgs_views
     from concord.orgs.api import router as orgs_router
     from concord.web import ui
 
@@ -66,5 +69,30 @@ def create_app() -> FastAPI:
         api.include_router(router)
     app.include_router(api)
     app.include_router(ui.router)
+    app.include_router(orgs_views.router)
+    app.include_router(access_views.router)
+    app.include_router(audit_views.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, with included routers flattened: the
+    authorization matrix test walks this, so new routes are checked without a list."""
+    from fastapi.routing import APIRoute
+
+    found: list[tuple[str, str]] = []
+
+    def walk(routes: list, prefix: str) -> None:  # type: ignore[type-arg]
+        for route in routes:
+            if isinstance(route, APIRoute):
+                for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                    found.append((method, prefix + route.path))
+            elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.16x)
+                walk(route.original_router.routes, prefix + route.include_context.prefix)
+            elif hasattr(route, "path") and hasattr(route, "methods") and route.methods:
+                for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                    found.append((method, prefix + route.path))
+
+    walk(app.routes, "")
+    return found

@@ -1,0 +1,184 @@
+"""UI pages for users and API tokens (thin: parse the form, call the service, render).
+
+Which users and tokens a principal sees, and what it may change, is decided by the access
+service and policy only.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from concord.access import policy, service
+from concord.access.model import Principal, Role, TokenScope
+from concord.db import utcnow
+from concord.errors import ConcordError
+from concord.orgs import service as orgs
+from concord.web.deps import get_db
+from concord.web.ui import check_csrf, page, ui_principal
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 200
+LANGUAGES = ("en", "ru")
+
+
+def _is_admin(p: Principal) -> bool:
+    return p.role == Role.ADMIN and p.can(TokenScope.ADMIN)
+
+
+def _users_page(
+    request: Request,
+    session: Session,
+    p: Principal,
+    *,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+    error: ConcordError | None = None,
+) -> Response:
+    rows = service.list_users(session, p, limit=PAGE_SIZE)
+    admin = _is_admin(p)
+    return page(
+        request,
+        session,
+        "users.html",
+        status=status,
+        rows=rows,
+        now=utcnow(),
+        can_create=admin,
+        orgs=orgs.list_orgs(session, p, limit=1000) if admin else [],
+        roles=[r.value for r in Role],
+        languages=LANGUAGES,
+        form=form or {},
+        error=error,
+    )
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users(
+    request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
+) -> Response:
+    return _users_page(request, session, p)
+
+
+@router.post("/users", response_class=HTMLResponse)
+def create_user(
+    request: Request,
+    username: str = Form(""),
+    full_name: str = Form(""),
+    email: str = Form(""),
+    org: str = Form(""),
+    role: str = Form(""),
+    password: str = Form(""),
+    language: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    form = {
+        "username": username,
+        "full_name": full_name,
+        "email": email,
+        "org": org,
+        "role": role,
+        "language": language,
+    }
+    try:
+        check_csrf(request, csrf_token)
+        service.create_user(
+            session,
+            p,
+            service.UserInput(
+                username=username,
+                org=org,
+                role=role,
+                password=password or None,
+                full_name=full_name,
+                email=email.strip() or None,
+                language=language.strip() or None,
+            ),
+        )
+    except ConcordError as exc:
+        session.rollback()
+        return _users_page(request, session, p, status=exc.status, form=form, error=exc)
+    session.commit()
+    return RedirectResponse("/users", status_code=303)
+
+
+def _tokens_page(
+    request: Request,
+    session: Session,
+    p: Principal,
+    *,
+    status: int = 200,
+    form: dict[str, object] | None = None,
+    error: ConcordError | None = None,
+    revoke_error: ConcordError | None = None,
+    secret: str | None = None,
+) -> Response:
+    rows = service.list_tokens(session, p, limit=PAGE_SIZE)
+    allowed = policy.scopes_for_role(p.role) if p.role else frozenset()
+    return page(
+        request,
+        session,
+        "tokens.html",
+        status=status,
+        rows=rows,
+        now=utcnow(),
+        scopes=[(s.value, s in allowed) for s in TokenScope],
+        form=form or {"name": "", "scopes": ["read"]},
+        error=error,
+        revoke_error=revoke_error,
+        secret=secret,
+    )
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens(
+    request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
+) -> Response:
+    return _tokens_page(request, session, p)
+
+
+@router.post("/tokens", response_class=HTMLResponse)
+def create_token(
+    request: Request,
+    name: str = Form(""),
+    scopes: list[str] = Form(default_factory=list),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    """Answers with the page itself (no redirect): the secret is shown this once only."""
+    form: dict[str, object] = {"name": name, "scopes": scopes}
+    try:
+        check_csrf(request, csrf_token)
+        secret, _token = service.create_token(
+            session, p, p.username or "", name or "token", service.parse_scopes(scopes)
+        )
+    except ConcordError as exc:
+        session.rollback()
+        return _tokens_page(request, session, p, status=exc.status, form=form, error=exc)
+    session.commit()
+    response = _tokens_page(request, session, p, status=201, secret=secret)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
+def revoke_token(
+    request: Request,
+    token_id: int,
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    try:
+        check_csrf(request, csrf_token)
+        service.revoke_token(session, p, token_id)
+    except ConcordError as exc:
+        session.rollback()
+        return _tokens_page(request, session, p, status=exc.status, revoke_error=exc)
+    session.commit()
+    return RedirectResponse("/tokens", status_code=303)

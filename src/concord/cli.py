@@ -1,0 +1,512 @@
+"""Command line: parses, calls services, prints. One readable line and a non-zero exit on error."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from concord import __version__
+
+app = typer.Typer(
+    name="concord",
+    help="Concord: coordination of computer incident response across national CERTs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+org_app = typer.Typer(help="Organisations of the network.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+assets_app = typer.Typer(help="Owners' network and software assets.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(assets_app, name="assets")
+app.add_typer(audit_app, name="audit")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"concord {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    from concord.audit.service import system_actor
+
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+    system_actor.set(f"cli:{operator}")
+
+
+def _session():  # type: ignore[no-untyped-def]
+    from concord.db import session_scope
+
+    return session_scope()
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+# --- setup and running ---------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option(help="Load the demo network (made-up data).")] = False,
+) -> None:
+    """Create or upgrade the database schema (and optionally load the demo network)."""
+    from concord.config import get_settings
+    from concord.migrate import current_revision, upgrade
+
+    settings = get_settings()
+    settings.var.mkdir(parents=True, exist_ok=True)
+    before = current_revision(settings.database_url)
+    upgrade(settings.database_url)
+    after = current_revision(settings.database_url)
+    if before == after:
+        out.print(f"Database is up to date (revision {after}).")
+    else:
+        out.print(f"Database schema upgraded from {before or 'empty'} to {after}.")
+    if demo:
+        from concord.demo import load_demo
+        from concord.site import is_demo, set_flag
+
+        with _session() as session:
+            if is_demo(session):
+                out.print(
+                    f"The demo network is loaded already; logins: {settings.var / 'demo-logins.txt'}"
+                )
+                return
+            with out.status("Loading the demo network..."):
+                logins = load_demo(session)
+                set_flag(session, "demo", "true")
+        out.print("Demo network loaded. First logins:")
+        for username, password, role, org in logins.first:
+            out.print(f"  {username:<22} {password:<24} ({role} at {org})")
+        out.print(f"All demo logins: {logins.path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the background worker in-process.")
+    ] = True,
+    smtp_port: Annotated[int, typer.Option(hidden=True)] = 0,
+) -> None:
+    """Run the web UI and the REST API (and, by default, the background worker)."""
+    import uvicorn
+
+    from concord.web.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    embedded = None
+    if worker:
+        from concord.jobs.worker import EmbeddedWorker
+
+        embedded = EmbeddedWorker()
+        embedded.start()
+    out.print(
+        f"Concord {__version__} on http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)"
+    )
+    try:
+        uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@app.command("worker")
+def worker_cmd(
+    once: Annotated[bool, typer.Option(help="Run the jobs that are due now, then exit.")] = False,
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 2,
+) -> None:
+    """Run a background worker (several may share one PostgreSQL database)."""
+    from concord.jobs.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    count = run_worker(threads=threads, once=once)
+    if once:
+        out.print(f"Ran {count} job(s).")
+
+
+# --- organisations -------------------------------------------------------------------------
+
+
+def _org_dict(org: Any, parents: dict[int, str]) -> dict[str, Any]:
+    return {
+        "slug": org.slug,
+        "kind": org.kind,
+        "name_en": org.name_en,
+        "name_ru": org.name_ru,
+        "country": org.country,
+        "sector": org.sector,
+        "language": org.language,
+        "parent": parents.get(org.parent_id) if org.parent_id else None,
+        "tlp": org.tlp,
+    }
+
+
+@org_app.command("add")
+def org_add(
+    slug: Annotated[str, typer.Argument(help="Short unique name, such as kz-cert.")],
+    kind: Annotated[str, typer.Option(help="centre, national-body, owner or partner.")],
+    name_en: Annotated[str, typer.Option("--name-en", help="Name in English.")],
+    name_ru: Annotated[str, typer.Option("--name-ru", help="Name in Russian.")] = "",
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2 code.")] = None,
+    sector: Annotated[str | None, typer.Option(help="Sector, such as finance.")] = None,
+    language: Annotated[str, typer.Option(help="Preferred language: en or ru.")] = "en",
+    parent: Annotated[str | None, typer.Option(help="Slug of the national body.")] = None,
+    tlp: Annotated[str | None, typer.Option(help="TLP of the record (default by kind).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Add an organisation."""
+    from concord.orgs import service
+
+    with _session() as session:
+        org = service.create_org(
+            session,
+            None,
+            service.OrgInput(slug, kind, name_en, name_ru, country, sector, language, parent, tlp),
+        )
+        data = _org_dict(org, service.parent_slugs(session, [org]))
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(f"Added {data['kind']} {data['slug']}.")
+
+
+@org_app.command("list")
+def org_list(
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    country: Annotated[str | None, typer.Option(help="Only this country.")] = None,
+    parent: Annotated[str | None, typer.Option(help="Only constituents of this body.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List organisations."""
+    from concord.orgs.model import Organization
+
+    with _session() as session:
+        from sqlalchemy import select
+
+        stmt = select(Organization).order_by(Organization.kind, Organization.slug)
+        if kind:
+            stmt = stmt.where(Organization.kind == kind)
+        if country:
+            stmt = stmt.where(Organization.country == country.upper())
+        if parent:
+            stmt = stmt.where(
+                Organization.parent_id.in_(
+                    select(Organization.id).where(Organization.slug == parent)
+                )
+            )
+        orgs = list(session.scalars(stmt))
+        slugs = {i: s for i, s in session.execute(select(Organization.id, Organization.slug))}
+        rows = [_org_dict(o, slugs) for o in orgs]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("slug", "kind", "country", "parent", "name", "TLP")
+    for r in rows:
+        table.add_row(
+            r["slug"], r["kind"], r["country"] or "", r["parent"] or "", r["name_en"], r["tlp"]
+        )
+    out.print(table)
+    out.print(f"{len(rows)} organisation(s)")
+
+
+@org_app.command("show")
+def org_show(
+    slug: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show an organisation with its contacts and asset counts."""
+    from sqlalchemy import func, select
+
+    from concord.orgs import service
+    from concord.orgs.model import Asset, Contact
+
+    with _session() as session:
+        org = service.get_org_for_write(session, slug)
+        data = _org_dict(org, service.parent_slugs(session, [org]))
+        data["contacts"] = [
+            {
+                "name": c.name,
+                "email": c.email,
+                "phone": c.phone,
+                "role": c.role,
+                "language": c.language,
+            }
+            for c in session.scalars(select(Contact).where(Contact.org_id == org.id))
+        ]
+        data["assets"] = {
+            kind: n
+            for kind, n in session.execute(
+                select(Asset.kind, func.count()).where(Asset.org_id == org.id).group_by(Asset.kind)
+            )
+        }
+    if as_json:
+        _print_json(data)
+        return
+    for key in (
+        "slug",
+        "kind",
+        "name_en",
+        "name_ru",
+        "country",
+        "sector",
+        "language",
+        "parent",
+        "tlp",
+    ):
+        out.print(f"{key:>9}: {data[key] or ''}")
+    out.print("contacts:")
+    for c in data["contacts"]:
+        out.print(f"  {c['name']} <{c['email']}> {c['phone'] or ''} ({c['role']}, {c['language']})")
+    out.print("assets: " + (", ".join(f"{k} {v}" for k, v in data["assets"].items()) or "none"))
+
+
+# --- users and tokens ----------------------------------------------------------------------
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    org: Annotated[str, typer.Option(help="Slug of the user's organisation.")],
+    role: Annotated[str, typer.Option(help="admin, analyst, reader or owner-contact.")],
+    password: Annotated[str | None, typer.Option(help="Password (asked when omitted).")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    full_name: Annotated[str, typer.Option("--full-name", help="Full name.")] = "",
+    language: Annotated[str | None, typer.Option(help="en or ru.")] = None,
+    no_password: Annotated[
+        bool, typer.Option("--no-password", help="API-only account without a password.")
+    ] = False,
+) -> None:
+    """Add a user account."""
+    from concord.access import service
+
+    if password is None and not no_password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _session() as session:
+        service.create_user(
+            session,
+            None,
+            service.UserInput(username, org, role, password, full_name, email, language),
+        )
+    out.print(f"Added {role} {username} at {org}.")
+
+
+@user_app.command("list")
+def user_list(
+    org: Annotated[str | None, typer.Option(help="Only users of this organisation.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List user accounts."""
+    from sqlalchemy import select
+
+    from concord.access.model import User
+    from concord.orgs.model import Organization
+
+    with _session() as session:
+        stmt = select(User, Organization.slug).join(Organization, Organization.id == User.org_id)
+        if org:
+            stmt = stmt.where(Organization.slug == org)
+        rows = [
+            {
+                "username": u.username,
+                "org": s,
+                "role": u.role,
+                "email": u.email,
+                "active": u.active,
+                "last_login": u.last_login,
+            }
+            for u, s in session.execute(stmt.order_by(Organization.slug, User.username))
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("username", "org", "role", "active", "last login")
+    for r in rows:
+        table.add_row(
+            r["username"],
+            r["org"],
+            r["role"],
+            "yes" if r["active"] else "no",
+            str(r["last_login"] or ""),
+        )
+    out.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="Username the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, admin.")] = "read",
+) -> None:
+    """Create an API token; the token is printed once, on the last line."""
+    from concord.access import service
+
+    with _session() as session:
+        secret, token = service.create_token(
+            session, None, user, name, service.parse_scopes(scopes)
+        )
+        token_id = token.id
+    err.print(f"Token {token_id} for {user} with scopes {scopes}; it is shown only now.")
+    sys.stdout.write(secret + "\n")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke an API token."""
+    from concord.access import service
+
+    with _session() as session:
+        service.revoke_token(session, None, token_id)
+    out.print(f"Token {token_id} revoked.")
+
+
+# --- assets and lookup ---------------------------------------------------------------------
+
+
+@assets_app.command("import")
+def assets_import(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or JSON asset list."),
+    ],
+    owner: Annotated[str, typer.Option(help="Slug of the owner organisation.")],
+    valid_only: Annotated[
+        bool, typer.Option("--valid-only", help="Import the valid rows even if others fail.")
+    ] = False,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or json (else detected).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import an owner's assets: prefixes, ASNs, domains, e-mail domains, software."""
+    from concord.orgs import readers, service
+
+    data = file.read_bytes()
+    total = data.count(b"\n") or None
+    with _session() as session:
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=as_json or total is None or total < 2000,
+            transient=True,
+        )
+        with progress:
+            task = progress.add_task(f"Reading {file.name}", total=total)
+            report = service.import_assets(
+                session,
+                None,
+                owner,
+                readers.read(data, file.name, fmt),
+                valid_only=valid_only,
+                progress=lambda n: progress.advance(task, n),
+            )
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        for problem in report.refused:
+            err.print(f"[red]refused[/] {problem.location}: {problem.reason}", highlight=False)
+        verb = "Imported" if report.imported else "Nothing imported"
+        out.print(
+            f"{verb}: {report.added} added, {report.changed} changed, "
+            f"{report.unchanged} unchanged, {len(report.refused)} refused."
+        )
+        if not report.imported:
+            err.print("Fix the refused rows, or pass --valid-only to import the others.")
+    if report.refused and not report.imported:
+        raise typer.Exit(1)
+
+
+@app.command()
+def whois(
+    query: Annotated[str, typer.Argument(help="IP address, domain, e-mail address or ASN.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Who owns an IP address, domain or AS number (with national body and contacts)."""
+    from concord.access.model import Principal, Role, TokenScope
+    from concord.orgs.api import whois_lookup
+
+    # The operator at the console sees the whole network, like the centre's staff.
+    operator = Principal(0, "cli", None, "centre", None, Role.ADMIN, frozenset(TokenScope))
+    with _session() as session:
+        result = whois_lookup(session, operator, query)
+    if as_json:
+        _print_json(result.model_dump())
+        return
+    out.print(f"{result.query} ({result.kind}) matches {result.matched}")
+    for o in result.owners:
+        nb = o.national_body
+        out.print(f"  owner: {o.name_en} [{o.slug}], {o.country or ''}", markup=False)
+        if nb:
+            out.print(f"  national body: {nb.name_en} [{nb.slug}]", markup=False)
+        for c in o.contacts:
+            out.print(
+                f"  contact: {c.name} <{c.email}> {c.phone or ''} ({c.role}, {c.language})",
+                markup=False,
+            )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; says which records were altered or removed."""
+    from concord.audit import service
+
+    with _session() as session:
+        result = service.verify(session)
+    if result.ok:
+        out.print(f"Audit log intact: {result.checked} record(s) verified.")
+        return
+    for problem in result.problems:
+        err.print(f"[red]{problem}[/]", highlight=False)
+    err.print(
+        f"Audit log damaged: {len(result.problems)} problem(s) in {result.checked} record(s)."
+    )
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: errors become one readable line and a non-zero exit, never a traceback."""
+    from concord.errors import ConcordError
+
+    try:
+        app()
+    except ConcordError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # last resort: a readable line, the detail in the log
+        logging.getLogger("concord").debug("unexpected error", exc_info=True)
+        err.print(f"error: {type(exc).__name__}: {exc}", highlight=False, markup=False)
+        sys.exit(1)

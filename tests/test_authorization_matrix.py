@@ -1,0 +1,301 @@
+"""Every route of the app, walked as every role of every organisation.
+
+Routes are taken from the app's own route table, so a route added later is walked too: a GET
+route is requested with every example of its path parameters, and a write route must be
+listed in WRITES below with who may call it (the test fails for an unlisted API write).
+Marked records of every TLP label must appear exactly where the rules of TLP 2.0 and the
+organisation scope say, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from concord.access.model import Share, User
+from concord.orgs import readers
+from concord.orgs import service as orgs
+from concord.orgs.model import Organization
+from concord.web.app import route_table
+from tests.conftest import NETWORK_USERS, PASSWORD
+
+LABELS = {
+    "clear": "m-clear-x",
+    "green": "m-green-x",
+    "amber": "m-amber-x",
+    "amber+strict": "m-strict-x",
+    "red": "m-red-x",
+}
+# Marks that never appear in a request path, so an echo of the request cannot look like a leak.
+NAMES = {
+    "m-clear-x": "Marked-C1",
+    "m-green-x": "Marked-G2",
+    "m-amber-x": "Marked-A3",
+    "m-strict-x": "Marked-S4",
+    "m-red-x": "Marked-R5",
+}
+CONTACT_MARK = "mark-contact@kz-bank.example"
+ASSET_DESC_MARK = "asset-description-mark"
+KZ_BANK_NAME = "Steppe Bank"
+ASSET_MARK = "mark-asset.kz-bank.example"
+TOKEN_MARK = "mark-token-of-kz-analyst"
+USERS = [u for u, _, _ in NETWORK_USERS]
+CENTRE = {"centre-admin", "centre-analyst", "centre-reader"}
+KZ_STAFF = {"kz-admin", "kz-analyst", "kz-reader"}
+
+
+def expected_orgs(user: str | None) -> set[str]:
+    """Written out from the rules, independently of the policy module."""
+    if user is None:
+        return {"m-clear-x"}
+    if user in CENTRE | KZ_STAFF:  # the centre and kz-cert have the marked owners in scope
+        return set(LABELS.values())
+    seen = {"m-clear-x", "m-green-x"}
+    if user in {"uz-admin", "uz-analyst"}:
+        seen.add("m-strict-x")  # uz-cert is a named recipient of the AMBER+STRICT record
+    if user == "uz-analyst":
+        seen.add("m-red-x")  # the one named user of the RED record
+    return seen
+
+
+def expected_scoped(user: str | None) -> bool:
+    """kz-bank's contacts and assets: the centre, kz-cert and kz-bank itself."""
+    return user in CENTRE | KZ_STAFF | {"kz-bank-contact"}
+
+
+def expected_token(user: str | None) -> bool:
+    return user in {"kz-analyst", "kz-admin", "centre-admin"}
+
+
+STAFF_WRITERS = {
+    "centre-admin",
+    "centre-analyst",
+    "kz-admin",
+    "kz-analyst",
+    "uz-admin",
+    "uz-analyst",
+}
+
+# Who may call each write route successfully (2xx); everyone else gets 401/403/404.
+WRITES: dict[tuple[str, str], tuple[set[str], dict | None]] = {
+    ("POST", "/api/v1/organizations"): (
+        CENTRE - {"centre-reader"} | {"kz-admin", "kz-analyst"},
+        {"slug": "new-owner", "kind": "owner", "name_en": "New owner", "parent": "kz-cert"},
+    ),
+    ("PATCH", "/api/v1/organizations/{slug}"): (STAFF_WRITERS, {"sector": "energy"}),
+    ("POST", "/api/v1/organizations/{slug}/shares"): (STAFF_WRITERS, {"org": "uz-cert"}),
+    ("POST", "/api/v1/contacts"): (
+        CENTRE - {"centre-reader"} | {"kz-admin", "kz-analyst", "kz-bank-contact"},
+        {"org": "kz-bank", "name": "New contact", "email": "new@kz-bank.example"},
+    ),
+    ("DELETE", "/api/v1/contacts/{contact_id}"): (
+        CENTRE - {"centre-reader"} | {"kz-admin", "kz-analyst", "kz-bank-contact"},
+        None,
+    ),
+    ("POST", "/api/v1/assets/import"): (
+        CENTRE - {"centre-reader"} | {"kz-admin", "kz-analyst", "kz-bank-contact"},
+        None,
+    ),
+    ("DELETE", "/api/v1/assets/{asset_id}"): (
+        CENTRE - {"centre-reader"} | {"kz-admin", "kz-analyst", "kz-bank-contact"},
+        None,
+    ),
+    ("POST", "/api/v1/users"): (
+        {"centre-admin", "kz-admin"},
+        {
+            "username": "new-reader",
+            "org": "kz-bank",
+            "role": "reader",
+            "password": "a-long-password",
+        },
+    ),
+    ("PATCH", "/api/v1/users/{username}"): (
+        {"centre-admin", "kz-admin", "uz-admin"},
+        {"active": True},
+    ),
+    ("POST", "/api/v1/tokens"): (set(USERS), {"name": "mine", "scopes": ["read"]}),
+    ("DELETE", "/api/v1/tokens/{token_id}"): ({"kz-analyst", "kz-admin", "centre-admin"}, None),
+}
+SCOPE = {  # organisations each user's staff may manage
+    "kz": {"kz-cert", "kz-bank", *LABELS.values()},
+    "uz": {"uz-cert", "uz-telecom"},
+}
+USER_ORG = {"kz-bank-contact": "kz-bank", "uz-analyst": "uz-cert"}
+
+
+def _manages(user: str, org_slug: str) -> bool:
+    if user in CENTRE:
+        return True
+    prefix = user.split("-")[0]
+    return org_slug in SCOPE.get(prefix, set())
+
+
+def _narrow(allowed: set[str], path: str, concrete: str) -> set[str]:
+    """Route-level permission narrowed to the object named in the path."""
+    parts = concrete.strip("/").split("/")
+    if "{slug}" in path:
+        return {u for u in allowed if _manages(u, parts[3])}
+    if "{username}" in path:
+        return {u for u in allowed if _manages(u, USER_ORG[parts[3]])}
+    return allowed
+
+
+PUBLIC_API = {"/api/v1/health", "/api/v1/openapi.json", "/api/docs", "/docs/oauth2-redirect"}
+PUBLIC_UI = {"/login", "/language", "/logout"}
+
+
+@pytest.fixture
+def marked(session, network, auth):  # type: ignore[no-untyped-def]
+    """Marked records: five owners of kz-cert under each TLP label, a contact, an asset and
+    a token of kz-bank / kz-analyst; each marked owner also owns a domain named after it."""
+    from concord.access import service as access
+    from concord.access.model import TokenScope
+    from concord.errors import FaultLocation
+
+    kz = network["kz-analyst"]
+    ids = {}
+    for label, slug in LABELS.items():
+        org = orgs.create_org(
+            session, kz, orgs.OrgInput(slug, "owner", NAMES[slug], parent="kz-cert", tlp=label)
+        )
+        ids[slug] = org.id
+        row = readers.normalise("domain", f"{slug}.example", "", "", FaultLocation())
+        orgs.import_assets(session, None, slug, [row])
+    uz = session.scalar(select(Organization).where(Organization.slug == "uz-cert"))
+    uz_analyst = session.scalar(select(User).where(User.username == "uz-analyst"))
+    session.add(Share(object_kind="organization", object_id=ids["m-strict-x"], org_id=uz.id))
+    session.add(Share(object_kind="organization", object_id=ids["m-red-x"], user_id=uz_analyst.id))
+    contact = orgs.add_contact(
+        session, None, "kz-bank", orgs.ContactInput("Marked Contact", CONTACT_MARK)
+    )
+    row = readers.normalise("", ASSET_MARK, "", ASSET_DESC_MARK, FaultLocation())
+    orgs.import_assets(session, None, "kz-bank", [row])
+    _, token = access.create_token(
+        session, None, "kz-analyst", TOKEN_MARK, frozenset({TokenScope.READ})
+    )
+    from concord.orgs.model import Asset
+
+    asset_id = session.scalar(select(Asset.id).where(Asset.value == ASSET_MARK))
+    session.commit()
+    return {"contact_id": contact.id, "asset_id": asset_id, "token_id": token.id}
+
+
+def _examples(param: str, marked: dict) -> list[str]:
+    examples = {
+        "slug": [*LABELS.values(), "kz-bank", "uz-telecom", "kz-cert"],
+        "query": [f"{s}.example" for s in LABELS.values()] + [ASSET_MARK],
+        "username": ["kz-bank-contact", "uz-analyst"],
+        "contact_id": [str(marked["contact_id"])],
+        "asset_id": [str(marked["asset_id"])],
+        "token_id": [str(marked["token_id"])],
+    }
+    if param not in examples:
+        pytest.fail(f"path parameter {{{param}}} has no examples in the authorization matrix")
+    return examples[param]
+
+
+def _expand(path: str, marked: dict) -> list[str]:
+    params = re.findall(r"{(\w+)(?::\w+)?}", path)
+    paths = [path]
+    for param in params:
+        paths = [
+            re.sub(r"{%s(?::\w+)?}" % param, value, p)
+            for p in paths
+            for value in _examples(param, marked)
+        ]
+    return paths
+
+
+def _leaks(user: str | None, body: str, path: str) -> list[str]:
+    problems = []
+    allowed = expected_orgs(user)
+    for slug, name in NAMES.items():
+        if name in body and slug not in allowed:
+            problems.append(f"{path} shows {name} to {user}")
+    if not expected_scoped(user):
+        for mark in (CONTACT_MARK, ASSET_DESC_MARK, KZ_BANK_NAME):
+            if mark in body:
+                problems.append(f"{path} shows {mark} to {user}")
+    if not expected_token(user) and TOKEN_MARK in body:
+        problems.append(f"{path} shows {TOKEN_MARK} to {user}")
+    return problems
+
+
+def _routes(app):  # type: ignore[no-untyped-def]
+    return route_table(app)
+
+
+@pytest.mark.parametrize("user", [None, *USERS])
+def test_every_route_as_every_principal(client, auth, marked, user) -> None:  # type: ignore[no-untyped-def]
+    headers: dict[str, str] = {}
+    ui_login = False
+    if user is not None:
+        headers = auth[user]
+    problems: list[str] = []
+    reads_checked = 0
+    for method, path in _routes(client.app):
+        api = path.startswith("/api/")
+        if not api and user is not None and not ui_login:
+            r = client.post(
+                "/login", data={"username": user, "password": PASSWORD}, follow_redirects=False
+            )
+            assert r.status_code == 303, r.text
+            ui_login = True
+        for concrete in _expand(path, marked):
+            h = headers if api else {}
+            if method == "GET":
+                r = client.get(concrete, headers=h, follow_redirects=False)
+                assert r.status_code < 500, f"{concrete} as {user}: {r.status_code}"
+                if (
+                    user is None
+                    and path not in PUBLIC_API | PUBLIC_UI
+                    and not path.startswith("/static")
+                ):
+                    expected = 401 if api else 303
+                    if r.status_code != expected:
+                        problems.append(f"{concrete} answers {r.status_code} to anonymous")
+                problems += _leaks(user, r.text, concrete)
+                reads_checked += 1
+                continue
+            if not api:
+                # UI writes without the CSRF token must never succeed.
+                r = client.request(method, concrete, data={}, follow_redirects=False)
+                assert r.status_code < 500, f"{method} {concrete} as {user}: {r.status_code}"
+                if path not in PUBLIC_UI and r.status_code in (200, 201, 204):
+                    problems.append(f"{method} {concrete} accepted a form without CSRF token")
+                if path not in PUBLIC_UI and r.status_code == 303 and user is not None:
+                    problems.append(f"{method} {concrete} redirected without CSRF token")
+                continue
+            spec = WRITES.get((method, path))
+            if spec is None:
+                pytest.fail(f"{method} {path} is not classified in WRITES")
+            allowed, body = spec
+            allowed = _narrow(allowed, path, concrete)
+            kwargs = {"json": body} if body is not None else {}
+            if path == "/api/v1/assets/import":
+                kwargs = {
+                    "params": {"org": "kz-bank"},
+                    "content": "kind,value\n,198.51.100.0/28\n",
+                    "headers": {**h, "content-type": "text/csv"},
+                }
+            else:
+                kwargs["headers"] = h
+            r = client.request(method, concrete, **kwargs)
+            assert r.status_code < 500, f"{method} {concrete} as {user}: {r.text}"
+            ok = r.status_code < 300
+            if user is None and r.status_code != 401:
+                problems.append(f"{method} {concrete} answers {r.status_code} to anonymous")
+            if ok and user not in allowed:
+                problems.append(f"{method} {concrete} allowed for {user}")
+            if not ok and user in allowed and r.status_code not in (404, 409, 422):
+                problems.append(f"{method} {concrete} refused for {user}: {r.text}")
+            problems += _leaks(user, r.text, concrete)
+    assert reads_checked > 10
+    assert not problems, "\n".join(problems)
+
+
+def test_unclassified_write_routes_fail(client) -> None:  # type: ignore[no-untyped-def]
+    api_writes = {(m, p) for m, p in _routes(client.app) if p.startswith("/api/") and m != "GET"}
+    assert api_writes == set(WRITES), "classify new API write routes in WRITES"
