@@ -120,7 +120,9 @@ def env(template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 
 @pytest.fixture
 def session(env: TestEnv) -> Iterator[Session]:
-    s = dbmod.session_factory(env.database_url)()
+    # Deferred transactions: a test's own reads must not hold SQLite's write lock while the
+    # app under test serves requests.
+    s = dbmod.session_factory(env.database_url, readonly=True)()
     try:
         yield s
     finally:

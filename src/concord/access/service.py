@@ -68,7 +68,7 @@ def principal_for(
         role=role,
         scopes=allowed if scopes is None else allowed & scopes,
         address=address,
-        language=user.language or org.language or "en",
+        language=user.language or "",
     )
 
 

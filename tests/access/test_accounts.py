@@ -1,0 +1,106 @@
+"""Passwords, lockout, sessions and API tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from concord.access import service as access
+from concord.access.model import ApiToken, TokenScope, User
+from concord.errors import Forbidden, InvalidInput, Unauthorized
+from tests.conftest import PASSWORD
+
+
+def test_passwords_are_stored_as_argon2(session, network) -> None:  # type: ignore[no-untyped-def]
+    user = session.query(User).filter_by(username="kz-admin").one()
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+def test_lockout_after_repeated_failures(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            access.authenticate(session, "kz-reader", "wrong password!", "127.0.0.1")
+        session.commit()
+    # Even the right password is refused while locked.
+    with pytest.raises(Unauthorized, match="too many failed attempts"):
+        access.authenticate(session, "kz-reader", PASSWORD, "127.0.0.1")
+    assert access.authenticate(session, "kz-analyst", PASSWORD, None).username == "kz-analyst"
+
+
+def test_token_shown_once_stored_hashed_and_revocable(session, network) -> None:  # type: ignore[no-untyped-def]
+    secret, token = access.create_token(
+        session, network["kz-analyst"], "kz-analyst", "script", frozenset({TokenScope.READ})
+    )
+    session.commit()
+    stored = session.get(ApiToken, token.id)
+    assert secret.split("_")[2] not in (stored.secret_hash, stored.key_id)
+    principal = access.resolve_token(session, secret, "127.0.0.1")
+    assert principal is not None and principal.scopes == {TokenScope.READ}
+    session.commit()
+    assert session.get(ApiToken, token.id).last_used_at is not None
+    access.revoke_token(session, network["kz-analyst"], token.id)
+    session.commit()
+    assert access.resolve_token(session, secret, None) is None
+    assert access.resolve_token(session, secret[:-2] + "xx", None) is None
+
+
+def test_token_scopes_bounded_by_role(session, network) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput):
+        access.create_token(session, None, "kz-reader", "x", frozenset({TokenScope.WRITE}))
+    with pytest.raises(Forbidden):  # an analyst cannot mint tokens for others
+        access.create_token(
+            session, network["kz-analyst"], "kz-reader", "x", frozenset({TokenScope.READ})
+        )
+
+
+def test_role_must_fit_the_organisation(session, network) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput, match="roles"):
+        access.create_user(
+            session, None, access.UserInput("x-admin", "kz-bank", "admin", "long-enough-pw")
+        )
+
+
+def test_api_token_flow(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/tokens", json={"name": "ci", "scopes": ["read"]}, headers=auth["kz-analyst"]
+    )
+    assert r.status_code == 201
+    secret = r.json()["token"]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert me == {
+        "username": "kz-analyst",
+        "org": "kz-cert",
+        "org_kind": "national-body",
+        "role": "analyst",
+        "scopes": ["read"],
+        "language": "",
+    }
+    listed = client.get("/api/v1/tokens", headers=auth["kz-analyst"]).json()["items"]
+    assert all("token" not in item for item in listed)
+    # A read-only token cannot write.
+    r = client.post(
+        "/api/v1/contacts",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"org": "kz-bank", "name": "A", "email": "a@kz-bank.example"},
+    )
+    assert r.status_code == 403
+    assert r.headers["content-type"].startswith("application/problem+json")
+    token_id = r.json() and listed[-1]["id"]
+    assert (
+        client.delete(f"/api/v1/tokens/{token_id}", headers=auth["kz-analyst"]).status_code == 204
+    )
+    r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert r.status_code == 401
+
+
+def test_session_cookie_is_httponly_and_csrf_guards_api_writes(client, network) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/login", data={"username": "kz-analyst", "password": PASSWORD}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    r = client.post(
+        "/api/v1/contacts", json={"org": "kz-bank", "name": "A", "email": "a@kz-bank.example"}
+    )
+    assert r.status_code == 403 and "CSRF" in r.json()["detail"]
