@@ -112,7 +112,7 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
     if role not in policy.allowed_roles(org.kind):
         allowed = ", ".join(r.value for r in policy.allowed_roles(org.kind))
         raise InvalidInput(
-            f"users of a {org.kind} may have the roles {allowed}", FaultLocation(field="role")
+            f"users of an organisation of kind {org.kind} may have the roles {allowed}", FaultLocation(field="role")
         )
     if principal is not None:
         try:

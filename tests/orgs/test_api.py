@@ -1,0 +1,177 @@
+"""The organisations, contacts, assets and lookup API over HTTP."""
+
+from __future__ import annotations
+
+PROBLEM = "application/problem+json"
+
+
+def test_create_and_read_organisation(client, auth) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "slug": "kz-rail",
+        "kind": "owner",
+        "name_en": "Steppe Rail",
+        "name_ru": "Степная железная дорога",
+        "parent": "kz-cert",
+        "sector": "transport",
+    }
+    r = client.post("/api/v1/organizations", json=body, headers=auth["kz-analyst"])
+    assert r.status_code == 201, r.text
+    assert r.json()["country"] == "KZ"
+    assert r.json()["tlp"] == "amber" and r.json()["parent"] == "kz-cert"
+    got = client.get("/api/v1/organizations/kz-rail", headers=auth["centre-reader"]).json()
+    assert got["name_ru"] == "Степная железная дорога"
+    # Not shared with the UZ national body.
+    assert (
+        client.get("/api/v1/organizations/kz-rail", headers=auth["uz-analyst"]).status_code == 404
+    )
+    again = client.post("/api/v1/organizations", json=body, headers=auth["kz-analyst"])
+    assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
+
+
+def test_invalid_fields_are_problems_with_locations(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/organizations",
+        headers=auth["centre-admin"],
+        json={"slug": "Bad Slug", "kind": "owner", "name_en": "X"},
+    )
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["errors"][0]["field"] == "slug"
+    r = client.post(
+        "/api/v1/organizations",
+        headers=auth["centre-admin"],
+        json={"slug": "zz-cert", "kind": "national-body", "name_en": "X", "country": "ZZ"},
+    )
+    assert r.status_code == 422 and "country" in r.json()["detail"]
+    r = client.post("/api/v1/organizations", headers=auth["centre-admin"], json={"slug": 1})
+    assert r.status_code == 422
+    assert {e["pointer"] for e in r.json()["errors"]} >= {"/body/kind", "/body/name_en"}
+    r = client.post(
+        "/api/v1/organizations",
+        headers={**auth["centre-admin"], "content-type": "application/json"},
+        content=b"{not json",
+    )
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+
+
+def test_lists_are_paginated_with_cursors_and_filtered(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for i in range(5):
+        client.post(
+            "/api/v1/organizations",
+            headers=auth["kz-analyst"],
+            json={
+                "slug": f"kz-owner-{i}",
+                "kind": "owner",
+                "name_en": f"Owner {i}",
+                "parent": "kz-cert",
+            },
+        )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 3, "parent": "kz-cert", **({"cursor": cursor} if cursor else {})}
+        page = client.get(
+            "/api/v1/organizations", params=params, headers=auth["centre-reader"]
+        ).json()
+        seen += [o["slug"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(["kz-bank"] + [f"kz-owner-{i}" for i in range(5)])
+    assert len(seen) == len(set(seen))
+    kinds = client.get(
+        "/api/v1/organizations", params={"kind": "national-body"}, headers=auth["kz-bank-contact"]
+    ).json()["items"]
+    assert {o["slug"] for o in kinds} == {"kz-cert", "uz-cert"}
+    bad = client.get(
+        "/api/v1/organizations", params={"cursor": "%%%"}, headers=auth["centre-reader"]
+    )
+    assert bad.status_code == 422
+
+
+def test_contacts(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/contacts",
+        headers=auth["kz-bank-contact"],
+        json={
+            "org": "kz-bank",
+            "name": "Айгерим Сейт",
+            "email": "soc@steppe-bank.example",
+            "phone": "+7 727 000 00 00",
+            "language": "ru",
+        },
+    )
+    assert r.status_code == 201, r.text
+    bad = client.post(
+        "/api/v1/contacts",
+        headers=auth["kz-bank-contact"],
+        json={"org": "kz-bank", "name": "X", "email": "not-an-address"},
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "email"
+    assert (
+        client.post(
+            "/api/v1/contacts",
+            headers=auth["uz-telecom-contact"],
+            json={"org": "kz-bank", "name": "X", "email": "x@a.example"},
+        ).status_code
+        == 403
+    )
+    listed = client.get("/api/v1/contacts", headers=auth["kz-reader"]).json()["items"]
+    assert [c["email"] for c in listed] == ["soc@steppe-bank.example"]
+    assert client.get("/api/v1/contacts", headers=auth["uz-analyst"]).json()["items"] == []
+    cid = r.json()["id"]
+    assert client.delete(f"/api/v1/contacts/{cid}", headers=auth["kz-analyst"]).status_code == 204
+
+
+def test_asset_import_upload_and_body(client, auth) -> None:  # type: ignore[no-untyped-def]
+    csv_text = (
+        "kind,value,version\n,198.51.100.0/27,\n,steppe-bank.example,\n"
+        "software,pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1,\n"
+    )
+    r = client.post(
+        "/api/v1/assets/import",
+        params={"org": "kz-bank"},
+        files={"file": ("assets.csv", csv_text.encode(), "text/csv")},
+        headers=auth["kz-bank-contact"],
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"added": 3, "changed": 0, "unchanged": 0, "refused": [], "imported": True}
+    body = [{"value": "198.51.100.32/27"}, {"value": "2001:db8:10::/33"}]
+    r = client.post(
+        "/api/v1/assets/import", params={"org": "kz-bank"}, json=body, headers=auth["kz-analyst"]
+    )
+    report = r.json()
+    assert report["imported"] is False
+    assert report["refused"][0]["pointer"] == "/1" and "host bits" in report["refused"][0]["reason"]
+    assets = client.get(
+        "/api/v1/assets", params={"org": "kz-bank", "kind": "software"}, headers=auth["kz-reader"]
+    ).json()["items"]
+    assert assets[0]["value"] == "pkg:maven/org.apache.logging.log4j/log4j-core"
+    assert assets[0]["version"] == "2.14.1"
+    who = client.get("/api/v1/whois/198.51.100.7", headers=auth["kz-reader"]).json()
+    assert who["owners"][0]["slug"] == "kz-bank"
+    assert who["owners"][0]["national_body"]["slug"] == "kz-cert"
+    assert client.get("/api/v1/whois/198.51.100.7", headers=auth["uz-analyst"]).status_code == 404
+    assert client.get("/api/v1/whois/192.0.2.1", headers=auth["kz-reader"]).status_code == 404
+
+
+def test_oversized_upload_is_413(client, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.config import reset_settings
+
+    monkeypatch.setenv("CONCORD_MAX_UPLOAD_BYTES", "100")
+    reset_settings()
+    r = client.post(
+        "/api/v1/assets/import",
+        params={"org": "kz-bank"},
+        content=b"value\n" + b"198.51.100.0/27\n" * 20,
+        headers={**auth["kz-analyst"], "content-type": "text/csv"},
+    )
+    assert r.status_code == 413 and "100 bytes" in r.json()["detail"]
+
+
+def test_openapi_and_health(client) -> None:  # type: ignore[no-untyped-def]
+    spec = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/organizations" in spec["paths"] and "/api/v1/whois/{query}" in spec["paths"]
+    assert client.get("/api/docs").status_code == 200
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    r = client.get("/api/v1/nothing-here")
+    assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)

@@ -1,0 +1,217 @@
+"""The command line, run as a user would: real processes for serve and --version."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+from typer.testing import CliRunner
+
+from concord.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def _network() -> None:
+    _run("org", "add", "ccc", "--kind", "centre", "--name-en", "Centre")
+    _run(
+        "org",
+        "add",
+        "kz-cert",
+        "--kind",
+        "national-body",
+        "--name-en",
+        "KZ CERT",
+        "--country",
+        "KZ",
+        "--name-ru",
+        "КЗ CERT",
+    )
+    _run(
+        "org",
+        "add",
+        "kz-bank",
+        "--kind",
+        "owner",
+        "--name-en",
+        "Steppe Bank",
+        "--parent",
+        "kz-cert",
+        "--sector",
+        "finance",
+    )
+
+
+def test_org_and_user_listing_as_json(env) -> None:  # type: ignore[no-untyped-def]
+    _network()
+    orgs = json.loads(_run("org", "list", "--json").stdout)
+    by_slug = {o["slug"]: o for o in orgs}
+    assert {"kind": "owner", "country": "KZ", "parent": "kz-cert"}.items() <= by_slug[
+        "kz-bank"
+    ].items()
+    assert by_slug["ccc"]["parent"] is None
+    _run(
+        "user",
+        "add",
+        "kz-analyst",
+        "--org",
+        "kz-cert",
+        "--role",
+        "analyst",
+        "--password",
+        "a-long-password",
+    )
+    users = json.loads(_run("user", "list", "--json").stdout)
+    assert {"username": "kz-analyst", "org": "kz-cert", "role": "analyst"}.items() <= users[
+        0
+    ].items()
+    shown = json.loads(_run("org", "show", "kz-bank", "--json").stdout)
+    assert shown["sector"] == "finance"
+
+
+def test_bad_input_one_line_and_nonzero_exit(env) -> None:  # type: ignore[no-untyped-def]
+    _network()
+    for args, message in (
+        (
+            [
+                "org",
+                "add",
+                "x",
+                "--kind",
+                "owner",
+                "--name-en",
+                "X",
+                "--country",
+                "XX",
+                "--parent",
+                "kz-cert",
+            ],
+            "error: country: invalid country code 'XX'",
+        ),
+        (
+            ["org", "add", "kz-bank", "--kind", "owner", "--name-en", "B", "--parent", "kz-cert"],
+            "error: an organisation with slug 'kz-bank' exists already",
+        ),
+        (
+            ["user", "add", "u1", "--org", "kz-bank", "--role", "admin", "--no-password"],
+            "error: role: users of an organisation of kind owner may have the roles",
+        ),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "concord", *args],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=60,
+        )
+        assert proc.returncode == 1
+        assert proc.stderr.strip().startswith(message), proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_main_prints_one_line_without_traceback(env) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.run(
+        [sys.executable, "-m", "concord", "org", "show", "nope"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: no organisation 'nope'"
+    assert "Traceback" not in proc.stderr
+
+
+def test_token_printed_on_last_line_works_against_the_api(env, client) -> None:  # type: ignore[no-untyped-def]
+    _network()
+    _run("user", "add", "kz-analyst", "--org", "kz-cert", "--role", "analyst", "--no-password")
+    result = _run("token", "create", "--user", "kz-analyst", "--scopes", "read,write")
+    token = result.stdout.strip().splitlines()[-1]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["username"] == "kz-analyst" and me["scopes"] == ["read", "write"]
+
+
+def test_assets_import_whois_and_audit(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _network()
+    bad = tmp_path / "assets.csv"
+    bad.write_text(
+        "kind,value\n,203.0.113.0/26\n,mail.steppe-bank.example\n"
+        ",203.0.113.77/26\n,pkg:pypi/django@4.2.1\n"
+    )
+    result = _run("assets", "import", "--owner", "kz-bank", str(bad), ok=False)
+    assert result.exit_code == 1
+    assert "line 4" in result.stderr and "host bits" in result.stderr
+    report = json.loads(
+        _run("assets", "import", "--owner", "kz-bank", str(bad), "--valid-only", "--json").stdout
+    )
+    assert report["added"] == 3 and len(report["refused"]) == 1
+    again = json.loads(
+        _run("assets", "import", "--owner", "kz-bank", str(bad), "--valid-only", "--json").stdout
+    )
+    assert again["added"] == 0 and again["unchanged"] == 3
+    found = json.loads(_run("whois", "203.0.113.9", "--json").stdout)
+    assert found["matched"] == "203.0.113.0/26"
+    assert found["owners"][0]["national_body"]["slug"] == "kz-cert"
+    assert "Steppe Bank" in _run("whois", "www.mail.steppe-bank.example").stdout
+    assert "intact" in _run("audit", "verify").stdout
+
+
+def test_init_demo_and_version(env) -> None:  # type: ignore[no-untyped-def]
+    out = _run("init", "--demo").stdout
+    assert "ccc-admin" in out and "demo-logins.txt" in out
+    assert "loaded already" in _run("init", "--demo").stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "concord", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.startswith("concord ")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_a_real_server_with_its_worker(env) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "concord", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert r.json()["status"] == "ok"
+        page = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+        assert page.status_code == 200 and "<form" in page.text
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/static/htmx.min.js", timeout=5).status_code == 200
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
