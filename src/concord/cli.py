@@ -115,7 +115,6 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the background worker in-process.")
     ] = True,
-    smtp_port: Annotated[int, typer.Option(hidden=True)] = 0,
 ) -> None:
     """Run the web UI and the REST API (and, by default, the background worker)."""
     import uvicorn

@@ -112,7 +112,8 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
     if role not in policy.allowed_roles(org.kind):
         allowed = ", ".join(r.value for r in policy.allowed_roles(org.kind))
         raise InvalidInput(
-            f"users of an organisation of kind {org.kind} may have the roles {allowed}", FaultLocation(field="role")
+            f"users of an organisation of kind {org.kind} may have the roles {allowed}",
+            FaultLocation(field="role"),
         )
     if principal is not None:
         try:
@@ -163,13 +164,9 @@ def list_users(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[tuple[User, str]]:
-    stmt = (
-        select(User, Organization.slug)
-        .join(Organization, Organization.id == User.org_id)
-        .where(policy.scope_filter(principal, User.org_id), User.id > after_id)
-    )
-    if org_slug:
-        stmt = stmt.where(Organization.slug == org_slug)
+    from concord.orgs.service import scoped_with_org_slug
+
+    stmt = scoped_with_org_slug(principal, User, org_slug, after_id)
     if role:
         stmt = stmt.where(User.role == role)
     return [(u, s) for u, s in session.execute(stmt.order_by(User.id).limit(limit))]

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -227,6 +227,21 @@ def share_org(session: Session, principal: Principal, slug: str, with_slug: str)
         audit.record(session, principal, "share", "organization", org.slug, {"with": target.slug})
 
 
+def scoped_with_org_slug(
+    principal: Principal, model: Any, org_slug: str | None, after_id: int
+) -> Select[Any]:
+    """Rows of an organisation-owned table inside the principal's scope, each with its
+    organisation's slug, for keyset pagination by id."""
+    stmt = (
+        select(model, Organization.slug)
+        .join(Organization, Organization.id == model.org_id)
+        .where(policy.scope_filter(principal, model.org_id), model.id > after_id)
+    )
+    if org_slug:
+        stmt = stmt.where(Organization.slug == org_slug)
+    return stmt
+
+
 # --- contacts ------------------------------------------------------------------------------
 
 
@@ -248,13 +263,7 @@ def list_contacts(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[tuple[Contact, str]]:
-    stmt = (
-        select(Contact, Organization.slug)
-        .join(Organization, Organization.id == Contact.org_id)
-        .where(policy.scope_filter(principal, Contact.org_id), Contact.id > after_id)
-    )
-    if org_slug:
-        stmt = stmt.where(Organization.slug == org_slug)
+    stmt = scoped_with_org_slug(principal, Contact, org_slug, after_id)
     return [(c, s) for c, s in session.execute(stmt.order_by(Contact.id).limit(limit))]
 
 
@@ -445,13 +454,7 @@ def list_assets(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[tuple[Asset, str]]:
-    stmt = (
-        select(Asset, Organization.slug)
-        .join(Organization, Organization.id == Asset.org_id)
-        .where(policy.scope_filter(principal, Asset.org_id), Asset.id > after_id)
-    )
-    if org_slug:
-        stmt = stmt.where(Organization.slug == org_slug)
+    stmt = scoped_with_org_slug(principal, Asset, org_slug, after_id)
     if kind:
         stmt = stmt.where(Asset.kind == kind)
     if q:

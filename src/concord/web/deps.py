@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
-from concord.db import session_factory
+from concord.db import session_scope
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, Unauthorized
 
 SESSION_COOKIE = "concord_session"
@@ -18,15 +18,8 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_db() -> Iterator[Session]:
-    session = session_factory()()
-    try:
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def client_address(request: Request) -> str | None:
