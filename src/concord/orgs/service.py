@@ -458,7 +458,7 @@ def list_assets(
     if kind:
         stmt = stmt.where(Asset.kind == kind)
     if q:
-        stmt = stmt.where(Asset.value.like(f"%{q.lower()}%"))
+        stmt = stmt.where(func.lower(Asset.value).like(f"%{q.lower()}%"))
     return [(a, s) for a, s in session.execute(stmt.order_by(Asset.id).limit(limit))]
 
 

@@ -1,0 +1,663 @@
+"""Server-rendered UI pages: each renders for a signed-in user, forms work through the
+services, CSRF is enforced, errors are shown next to the form, and every UI string has a
+Russian translation."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+from tests.conftest import FIXTURES, PASSWORD, Network
+
+ASSETS = FIXTURES / "assets"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "concord"
+TEMPLATE_DIRS = [PACKAGE / d / "templates" for d in ("web", "orgs", "access", "audit")]
+PO_FILE = PACKAGE / "i18n" / "ru" / "LC_MESSAGES" / "messages.po"
+POT_FILE = PACKAGE / "i18n" / "messages.pot"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
+# `_("...")` or `_('...')`, not `foo_(` nor `x._(`.
+MSG_RE = re.compile(r"""(?<![\w.])_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+PAGES = [
+    "/",
+    "/organizations",
+    "/organizations/new",
+    "/organizations/kz-bank",
+    "/contacts",
+    "/assets",
+    "/whois",
+    "/users",
+    "/tokens",
+    "/audit",
+]
+
+
+class UI:
+    """A signed-in browser stand-in: a TestClient with the session cookie and CSRF token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.csrf = ""
+
+    def get(self, url: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        response = self.client.get(url, **kwargs)
+        found = CSRF_RE.search(response.text)
+        if found and found.group(1):
+            self.csrf = found.group(1)
+        return response
+
+    def post(self, url: str, data: dict[str, object] | None = None, csrf: bool = True, **kw):  # type: ignore[no-untyped-def]
+        body = dict(data or {})
+        if csrf:
+            body.setdefault("csrf_token", self.csrf)
+        return self.client.post(url, data=body, follow_redirects=False, **kw)
+
+
+@pytest.fixture
+def app(network: Network):  # type: ignore[no-untyped-def]
+    from concord.web.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def login(app) -> Iterator[Callable[[str], UI]]:  # type: ignore[no-untyped-def]
+    clients: list[TestClient] = []
+
+    def sign_in(username: str) -> UI:
+        client = TestClient(app)
+        clients.append(client)
+        r = client.post("/login", data={"username": username, "password": PASSWORD})
+        assert r.status_code == 200 and r.url.path == "/", r.text
+        ui = UI(client)
+        ui.get("/")
+        assert ui.csrf
+        return ui
+
+    yield sign_in
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def admin(login: Callable[[str], UI]) -> UI:
+    return login("centre-admin")
+
+
+def text_of(response) -> str:  # type: ignore[no-untyped-def]
+    return html.unescape(re.sub(r"<[^>]+>", " ", response.text))
+
+
+def upload(name: str, content_type: str = "text/csv") -> dict[str, tuple[str, bytes, str]]:
+    return {"file": (name, (ASSETS / name).read_bytes(), content_type)}
+
+
+# --- every page ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_anonymous_visitors_are_sent_to_login(app, url: str) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        r = client.get(url, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_every_page_renders_for_a_signed_in_user(admin: UI, url: str) -> None:
+    r = admin.get(url)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert "centre-admin" in r.text
+    assert "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_every_page_renders_for_an_owner_contact(login, url: str) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-bank-contact")
+    r = ui.get(url)
+    # An owner sees its own organisation; the rest of the directory is the policy's call.
+    assert r.status_code == 200, r.text
+
+
+def test_pages_render_in_russian(admin: UI) -> None:
+    r = admin.post("/language", {"language": "ru", "next": "/organizations"})
+    assert r.status_code == 303
+    page = text_of(admin.get("/organizations"))
+    assert "Организации" in page and "Новая организация" in page
+    assert "администратор" in page  # the role name in the header
+    assert "Organisations" not in page
+    assert "Координационный центр" in page  # the Russian name of the organisation
+
+
+# --- organisations -------------------------------------------------------------------------
+
+
+def test_organisation_list_shows_tlp_badges_and_filters(admin: UI) -> None:
+    r = admin.get("/organizations")
+    assert '<span class="tlp tlp-clear">' in r.text
+    assert '<span class="tlp tlp-amber">' in r.text
+    for slug in ("ccc", "kz-cert", "uz-cert", "kz-bank", "uz-telecom"):
+        assert f'href="/organizations/{slug}"' in r.text
+
+    by_kind = admin.get("/organizations?kind=national-body").text
+    assert "kz-cert" in by_kind and "uz-cert" in by_kind and "kz-bank" not in by_kind
+    by_country = admin.get("/organizations?country=uz").text
+    assert "uz-cert" in by_country and "kz-cert" not in by_country
+    by_text = admin.get("/organizations?q=steppe").text
+    assert "kz-bank" in by_text and "uz-telecom" not in by_text
+    assert "No organisations match." in admin.get("/organizations?q=nothing-like-this").text
+
+
+def test_organisation_list_follows_the_access_policy(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-analyst")
+    page = ui.get("/organizations").text
+    assert 'href="/organizations/kz-bank"' in page
+    # Another state's constituent is TLP:AMBER and not shared with KZ.
+    assert "uz-telecom" not in page
+    assert ui.get("/organizations/uz-telecom").status_code == 404
+
+
+def test_create_organisation_through_the_form(admin: UI) -> None:
+    form = admin.get("/organizations/new")
+    assert 'name="csrf_token"' in form.text and 'name="slug"' in form.text
+    r = admin.post(
+        "/organizations/new",
+        {
+            "slug": "kz-energy",
+            "kind": "owner",
+            "name_en": "Steppe Energy",
+            "name_ru": "Степная энергия",
+            "sector": "energy",
+            "language": "ru",
+            "parent": "kz-cert",
+            "tlp": "amber+strict",
+        },
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == "/organizations/kz-energy"
+    detail = admin.get("/organizations/kz-energy")
+    assert detail.status_code == 200
+    assert "Steppe Energy" in detail.text and "Степная энергия" in detail.text
+    assert "tlp-amber+strict" in detail.text
+    assert 'href="/organizations/kz-cert"' in detail.text
+    listed = admin.get("/organizations").text
+    assert 'href="/organizations/kz-energy"' in listed
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"slug": "Bad Slug!", "kind": "owner", "parent": "kz-cert"}, 422, "invalid slug"),
+        ({"slug": "lonely", "kind": "owner"}, 422, "an owner needs its national body as parent"),
+        ({"slug": "x-cert", "kind": "national-body", "country": "ZZ"}, 422, "invalid country"),
+        ({"slug": "kz-bank", "kind": "owner", "parent": "kz-cert"}, 409, "exists already"),
+        ({"slug": "nameless", "kind": "owner", "parent": "kz-cert", "name_en": " "}, 422, "name"),
+    ],
+)
+def test_create_organisation_errors_are_shown_in_the_form(
+    admin: UI, fields: dict[str, str], status: int, message: str
+) -> None:
+    admin.get("/organizations/new")
+    data = {"name_en": "Some Organisation", **fields}
+    r = admin.post("/organizations/new", data)
+    assert r.status_code == status
+    assert 'class="form-error"' in r.text and message in text_of(r)
+    assert 'id="org-form"' in r.text  # the form is shown again ...
+    assert f'value="{html.escape(fields["slug"])}"' in r.text  # ... with what was typed
+
+
+def test_create_organisation_refused_for_a_reader(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-reader")
+    ui.get("/organizations/new")
+    r = ui.post("/organizations/new", {"slug": "new-org", "kind": "partner", "name_en": "New"})
+    assert r.status_code == 403
+    assert 'class="form-error"' in r.text
+    assert ui.get("/organizations/new-org").status_code == 404
+
+
+def test_create_organisation_without_csrf_token_is_rejected(admin: UI) -> None:
+    data = {"slug": "sneaky", "kind": "partner", "name_en": "Sneaky", "parent": "kz-cert"}
+    r = admin.post("/organizations/new", data, csrf=False)
+    assert r.status_code == 403
+    assert "reload the page" in r.text
+    r = admin.post("/organizations/new", {**data, "csrf_token": "forged"})
+    assert r.status_code == 403
+    assert admin.get("/organizations/sneaky").status_code == 404
+
+
+def test_unknown_organisation_is_a_404_page(admin: UI) -> None:
+    r = admin.get("/organizations/no-such-org")
+    assert r.status_code == 404
+    assert "no organisation" in r.text
+
+
+# --- contacts ------------------------------------------------------------------------------
+
+
+def test_add_contact_on_the_organisation_page(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    r = admin.post(
+        "/organizations/kz-bank/contacts",
+        {"name": "Aigerim S.", "email": "SOC@steppe-bank.example", "phone": "+7 727 000 00 00"},
+    )
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/organizations/kz-bank")
+    page = admin.get("/organizations/kz-bank").text
+    assert "Aigerim S." in page and "SOC@steppe-bank.example" in page
+    listed = admin.get("/contacts").text
+    assert "Aigerim S." in listed
+    assert "Aigerim S." in admin.get("/contacts?org=kz-bank").text
+    assert "Aigerim S." not in admin.get("/contacts?org=uz-telecom").text
+
+
+def test_add_contact_errors_are_shown_next_to_the_form(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    r = admin.post("/organizations/kz-bank/contacts", {"name": "Bad", "email": "not-an-address"})
+    assert r.status_code == 422
+    assert "invalid e-mail address" in text_of(r)
+    assert 'value="not-an-address"' in r.text
+    ok = {"name": "A", "email": "a@steppe-bank.example"}
+    assert admin.post("/organizations/kz-bank/contacts", ok).status_code == 303
+    r = admin.post("/organizations/kz-bank/contacts", ok)
+    assert r.status_code == 409 and "already" in text_of(r)
+    r = admin.post("/organizations/kz-bank/contacts", {"name": "C", "email": "c@x.example"}, False)
+    assert r.status_code == 403
+    assert "c@x.example" not in admin.get("/contacts").text
+
+
+def test_owner_contact_cannot_add_contacts_to_another_owner(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-bank-contact")
+    r = ui.post("/organizations/uz-telecom/contacts", {"name": "X", "email": "x@silk.example"})
+    # Refused by the policy; the page of an organisation it cannot see is not shown either.
+    assert r.status_code in (403, 404)
+    assert "x@silk.example" not in r.text
+
+
+# --- assets --------------------------------------------------------------------------------
+
+
+def test_import_assets_on_the_organisation_page(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    r = admin.post("/organizations/kz-bank/assets/import", files=upload("kz-bank.csv"))
+    assert r.status_code == 200, r.text
+    assert 'id="import-report"' in r.text
+    assert '<dd data-count="added">7</dd>' in r.text
+    assert '<dd data-count="refused">0</dd>' in r.text
+    for value in ("203.0.113.0/24", "2001:db8:100::/48", "AS64500", "pkg:pypi/django"):
+        assert value in r.text
+    # The same file again changes nothing.
+    again = admin.post("/organizations/kz-bank/assets/import", files=upload("kz-bank.csv"))
+    assert '<dd data-count="added">0</dd>' in again.text
+    assert '<dd data-count="unchanged">7</dd>' in again.text
+    listed = admin.get("/assets?org=kz-bank")
+    assert "steppe-bank.example" in listed.text
+
+
+def test_import_with_refused_rows_imports_nothing_and_says_where(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    r = admin.post("/organizations/kz-bank/assets/import", files=upload("kz-bank-mixed.csv"))
+    assert r.status_code == 422
+    page = text_of(r)
+    assert "Nothing was imported" in page
+    for line, reason in [
+        (3, "host bits are set"),
+        (4, "invalid AS number"),
+        (5, "invalid software"),
+        (7, "duplicate of"),
+    ]:
+        assert re.search(rf"line {line}\s+[^\n]*{reason}", page), (line, reason)
+    assert "198.51.100.0/25" not in admin.get("/assets").text
+
+
+def test_import_valid_rows_only(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    r = admin.post(
+        "/organizations/kz-bank/assets/import",
+        {"valid_only": "true"},
+        files=upload("kz-bank-mixed.csv"),
+    )
+    assert r.status_code == 200
+    assert '<dd data-count="added">2</dd>' in r.text
+    assert '<dd data-count="refused">4</dd>' in r.text
+    assert "The file was imported." in r.text
+    assets = admin.get("/assets?org=kz-bank").text
+    assert "198.51.100.0/25" in assets and "branch.steppe-bank.example" in assets
+
+
+def test_import_json_reports_pointers(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    r = admin.post(
+        "/organizations/kz-bank/assets/import",
+        {"valid_only": "true"},
+        files=upload("kz-bank.json", "application/json"),
+    )
+    assert r.status_code == 200
+    assert "<code>/assets/2</code>" in r.text
+    assert '<dd data-count="added">2</dd>' in r.text
+
+
+def test_import_errors_are_shown_next_to_the_form(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    empty = {"file": ("empty.csv", b"  \n", "text/csv")}
+    r = admin.post("/organizations/kz-bank/assets/import", files=empty)
+    assert r.status_code == 422 and "the upload is empty" in r.text
+    assert 'id="import-form"' in r.text
+    no_file = {"file": ("", b"", "application/octet-stream")}  # what a browser sends
+    r = admin.post("/organizations/kz-bank/assets/import", files=no_file)
+    assert r.status_code == 422 and "choose a CSV or JSON file" in r.text
+    r = admin.post("/organizations/kz-bank/assets/import", files=upload("kz-bank.csv"), csrf=False)
+    assert r.status_code == 403
+    assert "203.0.113.0/24" not in admin.get("/assets").text
+
+
+def test_assets_page_import_filters_and_owner_choice(admin: UI) -> None:
+    page = admin.get("/assets")
+    assert '<select name="org" required' in page.text
+    r = admin.post("/assets/import", {"org": "kz-bank"}, files=upload("kz-bank.csv"))
+    assert r.status_code == 200
+    assert '<dd data-count="added">7</dd>' in r.text
+    r = admin.post("/assets/import", {"org": ""}, files=upload("kz-bank.csv"))
+    assert r.status_code == 422 and "choose the owner" in r.text
+    r = admin.post("/assets/import", {"org": "no-such"}, files=upload("kz-bank.csv"))
+    assert r.status_code == 404 and "no organisation" in r.text
+
+    software = admin.get("/assets?kind=software").text
+    assert "pkg:pypi/django" in software and "203.0.113.0/24" not in software
+    assert "No assets match." in admin.get("/assets?org=uz-telecom").text
+    assert "AS64500" in admin.get("/assets?q=64500").text
+
+
+def test_owner_contact_imports_its_own_assets_only(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-bank-contact")
+    ui.get("/assets")
+    r = ui.post("/assets/import", {"org": "kz-bank"}, files=upload("kz-bank.csv"))
+    assert r.status_code == 200
+    r = ui.post("/assets/import", {"org": "uz-telecom"}, files=upload("kz-bank.csv"))
+    assert r.status_code == 403
+    assert 'class="form-error"' in r.text
+
+
+# --- lookup --------------------------------------------------------------------------------
+
+
+def test_whois_shows_owner_national_body_and_contacts(admin: UI) -> None:
+    admin.get("/organizations/kz-bank")
+    admin.post("/organizations/kz-bank/assets/import", files=upload("kz-bank.csv"))
+    admin.post("/organizations/kz-bank/contacts", {"name": "Duty", "email": "soc@steppe.example"})
+    for query in ("203.0.113.77", "www.steppe-bank.example", "AS64500", "a@steppe-bank.example"):
+        r = admin.get("/whois", params={"q": query})
+        assert r.status_code == 200, query
+        page = text_of(r)
+        assert "Steppe Bank" in page and "KZ national CERT" in page
+        assert "soc@steppe.example" in page
+    r = admin.get("/whois?q=192.0.2.1")
+    assert r.status_code == 404
+    assert "No owner is known for 192.0.2.1." in text_of(r)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+def test_users_list_and_create_user(admin: UI) -> None:
+    page = admin.get("/users")
+    assert 'id="user-form"' in page.text
+    for username in ("centre-admin", "kz-analyst", "uz-telecom-contact"):
+        assert username in page.text
+    r = admin.post(
+        "/users",
+        {
+            "username": "kz-analyst-2",
+            "full_name": "Dana K.",
+            "org": "kz-cert",
+            "role": "analyst",
+            "password": "another-long-password",
+            "language": "ru",
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/users"
+    assert "Dana K." in admin.get("/users").text
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message"),
+    [
+        ({"username": "kz-admin", "org": "kz-cert", "role": "admin"}, 409, "exists already"),
+        ({"username": "x1", "org": "kz-bank", "role": "admin"}, 422, "may have the roles"),
+        ({"username": "x2", "org": "kz-cert", "role": "reader", "password": "short"}, 422, "10"),
+        ({"username": "bad name", "org": "kz-cert", "role": "reader"}, 422, "username"),
+    ],
+)
+def test_create_user_errors_are_shown(
+    admin: UI, fields: dict[str, str], status: int, message: str
+) -> None:
+    r = admin.post("/users", fields)
+    assert r.status_code == status
+    assert 'class="form-error"' in r.text and message in text_of(r)
+    assert 'id="user-form"' in r.text
+
+
+def test_national_admin_manages_its_own_users_only(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-admin")
+    page = ui.get("/users").text
+    assert "kz-bank-contact" in page and "uz-admin" not in page
+    r = ui.post("/users", {"username": "uz-new", "org": "uz-cert", "role": "reader"})
+    assert r.status_code == 403
+
+
+def test_non_admins_see_no_user_form_and_cannot_post(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-analyst")
+    assert 'id="user-form"' not in ui.get("/users").text
+    r = ui.post("/users", {"username": "sneaky", "org": "ccc", "role": "admin"})
+    assert r.status_code == 403
+
+
+def test_create_user_without_csrf_token_is_rejected(admin: UI) -> None:
+    r = admin.post("/users", {"username": "nocsrf", "org": "ccc", "role": "reader"}, csrf=False)
+    assert r.status_code == 403
+    assert "<code>nocsrf</code>" not in admin.get("/users").text
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def secret_of(response) -> str | None:  # type: ignore[no-untyped-def]
+    found = re.search(r'<div class="secret"[^>]*>([^<]+)</div>', response.text)
+    return found.group(1).strip() if found else None
+
+
+def test_create_token_shows_the_secret_once_and_it_works(admin: UI) -> None:
+    admin.get("/tokens")
+    r = admin.post("/tokens", {"name": "misp-sync", "scopes": ["read", "write"]})
+    assert r.status_code == 201
+    assert r.headers["cache-control"] == "no-store"
+    secret = secret_of(r)
+    assert secret and secret.startswith("cnc_")
+    assert "misp-sync" in r.text
+    # Only once: the list does not show it again.
+    again = admin.get("/tokens")
+    assert secret_of(again) is None and secret not in again.text
+    me = admin.client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 200
+    assert me.json()["scopes"] == ["read", "write"]
+
+
+def test_revoke_token(admin: UI) -> None:
+    admin.get("/tokens")
+    secret = secret_of(admin.post("/tokens", {"name": "old", "scopes": ["read"]}))
+    page = admin.get("/tokens").text
+    token_id = re.search(r'action="/tokens/(\d+)/revoke"', page).group(1)  # type: ignore[union-attr]
+    assert admin.post(f"/tokens/{token_id}/revoke", csrf=False).status_code == 403
+    r = admin.post(f"/tokens/{token_id}/revoke")
+    assert r.status_code == 303 and r.headers["location"] == "/tokens"
+    page = admin.get("/tokens").text
+    assert "revoked" in page and f"/tokens/{token_id}/revoke" not in page
+    me = admin.client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+    assert me.status_code == 401
+    assert admin.post("/tokens/999999/revoke").status_code == 404
+
+
+def test_token_scopes_are_limited_by_role(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-reader")
+    page = ui.get("/tokens").text
+    assert re.search(r'value="admin"[^>]*disabled', page)
+    r = ui.post("/tokens", {"name": "too-much", "scopes": ["read", "write"]})
+    assert r.status_code == 422
+    assert "cannot hold the scope" in text_of(r) and secret_of(r) is None
+    assert 'value="too-much"' in r.text
+
+
+def test_create_token_without_csrf_token_is_rejected(admin: UI) -> None:
+    r = admin.post("/tokens", {"name": "nocsrf", "scopes": ["read"]}, csrf=False)
+    assert r.status_code == 403 and secret_of(r) is None
+
+
+def test_users_see_only_their_own_tokens_unless_admin(login) -> None:  # type: ignore[no-untyped-def]
+    analyst = login("kz-analyst")
+    analyst.get("/tokens")
+    analyst.post("/tokens", {"name": "analyst-token", "scopes": ["read"]})
+    reader = login("kz-reader")
+    assert "analyst-token" not in reader.get("/tokens").text
+    assert "analyst-token" in login("kz-admin").get("/tokens").text
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+def test_audit_log_newest_first_with_older_link(admin: UI, session: Session) -> None:
+    from concord.audit import service as audit
+
+    for i in range(60):
+        audit.record(session, None, "test", "thing", i)
+    session.commit()
+    page = admin.get("/audit")
+    assert page.status_code == 200
+    seqs = [int(s) for s in re.findall(r"<tr>\s*<td>(\d+)</td>", page.text)]
+    assert len(seqs) == 50 and seqs == sorted(seqs, reverse=True)
+    older = re.search(r'href="/audit\?before=(\d+)"', page.text)
+    assert older and int(older.group(1)) == seqs[-1]
+    second = admin.get(f"/audit?before={older.group(1)}")
+    more = [int(s) for s in re.findall(r"<tr>\s*<td>(\d+)</td>", second.text)]
+    assert more and max(more) < seqs[-1] and min(more) == 1
+    assert 'href="/audit"' in second.text  # back to the newest
+
+
+def tamper(session: Session, sql: str) -> None:
+    """Bypass the append-only triggers, as an intruder with database access could."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("alter table audit_log disable trigger audit_log_append_only"))
+        session.execute(text(sql))
+        session.execute(text("alter table audit_log enable trigger audit_log_append_only"))
+    else:
+        session.execute(text("drop trigger audit_log_no_update"))
+        session.execute(text(sql))
+    session.commit()
+
+
+def test_verify_chain(admin: UI, session: Session) -> None:
+    from concord.audit.model import AuditRecord
+
+    page = admin.get("/audit")
+    assert 'hx-get="/audit/verify"' in page.text
+    r = admin.get("/audit/verify")
+    assert r.status_code == 200 and "The chain is intact" in r.text
+    # htmx asks for the same page and swaps #verify-result in.
+    r = admin.get("/audit/verify", headers={"HX-Request": "true"})
+    assert 'id="verify-result"' in r.text and "verify-ok" in r.text
+    first = session.scalar(select(AuditRecord.seq).order_by(AuditRecord.seq).limit(1))
+    tamper(session, f"update audit_log set actor = 'mallory' where seq = {first}")
+    r = admin.get("/audit/verify")
+    assert "The chain is broken" in r.text and "was altered" in r.text
+
+
+def test_audit_is_for_admins_and_verify_for_the_centre(login) -> None:  # type: ignore[no-untyped-def]
+    kz_admin = login("kz-admin")
+    page = kz_admin.get("/audit")
+    assert page.status_code == 200 and "Verify the chain" not in page.text
+    assert "kz-admin" in page.text  # its own sign-in is in its scope
+    assert kz_admin.get("/audit/verify").status_code == 403
+    analyst = login("centre-analyst")
+    assert "No audit records to show." in analyst.get("/audit").text
+    assert 'href="/audit"' not in analyst.get("/").text
+
+
+# --- language and translations -------------------------------------------------------------
+
+
+def test_language_switch_persists_for_the_user(app, admin: UI) -> None:  # type: ignore[no-untyped-def]
+    admin.post("/language", {"language": "ru", "next": "/tokens"})
+    assert "Новый API-токен" in admin.get("/tokens").text
+    # A new session of the same user keeps the choice.
+    with TestClient(app) as other:
+        other.post("/login", data={"username": "centre-admin", "password": PASSWORD})
+        assert "Обзор" in other.get("/").text
+
+
+def template_messages() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for folder in TEMPLATE_DIRS:
+        for path in sorted(folder.glob("*.html")):
+            text = path.read_text(encoding="utf-8")
+            for match in MSG_RE.finditer(text):
+                message = match.group(1) if match.group(1) is not None else match.group(2)
+                found.setdefault(message, []).append(path.name)
+    return found
+
+
+def load_catalogue(path: Path, locale: str | None = "ru"):  # type: ignore[no-untyped-def]
+    with path.open("rb") as fh:
+        return read_po(fh, locale=locale)
+
+
+def test_every_template_string_has_a_russian_translation() -> None:
+    messages = template_messages()
+    assert len(messages) > 50  # the regex does find the strings
+    catalogue = load_catalogue(PO_FILE)
+    assert catalogue.locale_identifier == "ru"
+    assert catalogue.plural_forms.startswith("nplurals=3;")
+    missing = []
+    for message, files in sorted(messages.items()):
+        entry = catalogue.get(message)
+        if entry is None or not entry.string or entry.fuzzy:
+            missing.append(f"{message!r} ({', '.join(sorted(set(files)))})")
+            continue
+        # Placeholders must survive translation, or str.format fails at render time.
+        assert set(re.findall(r"\{(\w+)\}", message)) == set(
+            re.findall(r"\{(\w+)\}", entry.string)
+        ), message
+    assert not missing, "untranslated:\n" + "\n".join(missing)
+
+
+def test_role_names_kinds_and_login_errors_are_translated() -> None:
+    from concord.access.model import Role
+    from concord.i18n import translator
+    from concord.orgs.model import OrgKind
+
+    ru = translator("ru")
+    for value in [*(r.value for r in Role), *(k.value for k in OrgKind)]:
+        assert ru(value) != value, value
+    assert ru("wrong username or password") == "неверное имя пользователя или пароль"
+
+
+def test_template_catalogue_matches_the_russian_catalogue() -> None:
+    template = load_catalogue(POT_FILE, None)
+    russian = load_catalogue(PO_FILE)
+    template_ids = {m.id for m in template if m.id}
+    assert template_ids == {m.id for m in russian if m.id}
+    assert all(not m.string for m in template if m.id)
+    assert set(template_messages()) <= template_ids
+
+
+def test_login_page_in_russian(app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        client.cookies.set("concord_lang", "ru")
+        r = client.post("/login", data={"username": "centre-admin", "password": "wrong"})
+    assert r.status_code == 401
+    assert "неверное имя пользователя или пароль" in r.text
+    assert "Вход" in r.text
