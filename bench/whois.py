@@ -31,10 +31,32 @@ from concord.orgs.model import AssetKind
 from concord.orgs.whois import LookupIndex
 
 ORGS = 5_000
-WORDS = (
-    "alpha bank steppe silk telecom mail post gov energy rail port water health city "
-    "school market trade air grid data cloud net host web"
-).split()
+WORDS = [
+    "alpha",
+    "bank",
+    "steppe",
+    "silk",
+    "telecom",
+    "mail",
+    "post",
+    "gov",
+    "energy",
+    "rail",
+    "port",
+    "water",
+    "health",
+    "city",
+    "school",
+    "market",
+    "trade",
+    "air",
+    "grid",
+    "data",
+    "cloud",
+    "net",
+    "host",
+    "web",
+]
 TLDS = ("kz", "uz", "kg", "tj", "am", "by", "ru", "org", "com", "net", "gov.kz", "com.uz")
 
 
@@ -44,7 +66,7 @@ def make_prefixes(rng: random.Random, count: int) -> list[tuple[int, str, str]]:
         org = rng.randrange(1, ORGS + 1)
         if rng.random() < 0.1:
             length = rng.randrange(32, 65)
-            base = (0x2001 << 112) | (rng.getrandbits(112) << 0)
+            base = (0x2001 << 112) | rng.getrandbits(112)
             net: ipaddress.IPv4Network | ipaddress.IPv6Network = ipaddress.IPv6Network(
                 (base >> (128 - length) << (128 - length), length)
             )
@@ -99,7 +121,9 @@ def domain_queries(
             else:
                 queries.append(f"{rng.choice(WORDS)}@{known}")
         else:  # unknown
-            queries.append(f"www.{rng.choice(WORDS)}-{rng.getrandbits(40):x}.example.{rng.choice(TLDS)}")
+            queries.append(
+                f"www.{rng.choice(WORDS)}-{rng.getrandbits(40):x}.example.{rng.choice(TLDS)}"
+            )
     return queries
 
 
@@ -170,7 +194,7 @@ def sqlite_build(rows: list[tuple[int, str, str]]) -> dict[str, float]:
                 )
             t0 = time.perf_counter()
             for i in range(0, len(assets), 10_000):
-                session.execute(insert(Asset), assets[i : i + 10_000])
+                session.execute(insert(Asset.__table__), assets[i : i + 10_000])
             session.commit()
             insert_s = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -197,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     rng = random.Random(args.seed)
     prefixes = make_prefixes(rng, args.prefixes)
     domains = make_domains(rng, args.domains)
-    asns = [(rng.randrange(1, ORGS + 1), AssetKind.ASN.value, f"AS{64_512 + i}") for i in range(1000)]
+    asns = [
+        (rng.randrange(1, ORGS + 1), AssetKind.ASN.value, f"AS{64_512 + i}") for i in range(1000)
+    ]
     rows = prefixes + domains + asns
     rng.shuffle(rows)
 
@@ -208,12 +234,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     ips = ip_queries(rng, prefixes, args.lookups)
     names = domain_queries(rng, domains, args.lookups)
+    as_numbers = [f"AS{64_000 + rng.randrange(2_000)}" for _ in range(args.lookups)]
     lookup = index.lookup
     ip_rate, ip_hits = throughput(lookup, ips)
     domain_rate, domain_hits = throughput(lookup, names)
+    asn_rate, _ = throughput(lookup, as_numbers)
     sample = max(1, min(args.lookups, 50_000))
     ip_p50, ip_p99 = latency(lookup, ips[:sample])
     domain_p50, domain_p99 = latency(lookup, names[:sample])
+    asn_p50, asn_p99 = latency(lookup, as_numbers[:sample])
 
     result: dict[str, object] = {
         "prefixes": len(prefixes),
@@ -224,12 +253,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         "index_build_s": round(build_s, 3),
         "ip_lookups_per_s": round(ip_rate),
         "domain_lookups_per_s": round(domain_rate),
+        "asn_lookups_per_s": round(asn_rate),
         "ip_hit_ratio": round(ip_hits / len(ips), 3),
         "domain_hit_ratio": round(domain_hits / len(names), 3),
         "ip_p50_us": ip_p50,
         "ip_p99_us": ip_p99,
         "domain_p50_us": domain_p50,
         "domain_p99_us": domain_p99,
+        "asn_p50_us": asn_p50,
+        "asn_p99_us": asn_p99,
     }
     if args.sqlite:
         result.update(sqlite_build(rows))

@@ -201,7 +201,7 @@ def _expand(path: str, marked: dict) -> list[str]:
     paths = [path]
     for param in params:
         paths = [
-            re.sub(r"{%s(?::\w+)?}" % param, value, p)
+            re.sub(r"{" + param + r"(?::\w+)?}", value, p)
             for p in paths
             for value in _examples(param, marked)
         ]

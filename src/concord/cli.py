@@ -95,9 +95,8 @@ def init(
 
         with _session() as session:
             if is_demo(session):
-                out.print(
-                    f"The demo network is loaded already; logins: {settings.var / 'demo-logins.txt'}"
-                )
+                logins_file = settings.var / "demo-logins.txt"
+                out.print(f"The demo network is loaded already; logins: {logins_file}")
                 return
             with out.status("Loading the demo network..."):
                 logins = load_demo(session)

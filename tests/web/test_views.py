@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+
 from tests.conftest import FIXTURES, PASSWORD, Network
 
 ASSETS = FIXTURES / "assets"

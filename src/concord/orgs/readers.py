@@ -7,6 +7,7 @@ JSON: an array of objects with the same keys, or {"assets": [...]}.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -56,8 +57,20 @@ def normalise(
     """Validate one asset; raises ValueError with the reason."""
     if not value or not value.strip():
         raise ValueError("the value is empty")
-    if len(value) > MAX_FIELD or len(version) > 100 or len(description) > MAX_FIELD:
+    if (
+        len(kind_text) > 50
+        or len(value) > MAX_FIELD
+        or len(version) > 100
+        or len(description) > MAX_FIELD
+    ):
         raise ValueError("a field is too long")
+    for name, text in (
+        ("kind", kind_text),
+        ("value", value),
+        ("version", version),
+        ("description", description),
+    ):
+        _storable(name, text)
     kind = validate.asset_kind(kind_text, value)
     version = version.strip()
     description = description.strip()
@@ -84,51 +97,93 @@ def normalise(
     return AssetRow(kind, canonical, version, description, range_start, range_end, asn, location)
 
 
-def read_csv(data: bytes, source: str = "input") -> Iterator[AssetRow | RowError]:
+def _storable(name: str, text: str) -> None:
+    """Refuse text no database column can hold: NUL characters (PostgreSQL refuses them) and
+    unpaired surrogates (which JSON escapes can produce and no UTF-8 encoder accepts)."""
+    if "\x00" in text:
+        raise ValueError(f"the {name} contains a NUL character")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        yield RowError(
-            FaultLocation(source=source), f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        )
-        return
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        yield RowError(FaultLocation(source=source, line=1), f"malformed CSV: {exc}")
-        return
-    if header is None:
-        yield RowError(FaultLocation(source=source, line=1), "the file is empty")
-        return
-    names = [h.strip().lower() for h in header]
-    if "value" not in names:
-        yield RowError(
-            FaultLocation(source=source, line=1),
-            f"the header must name a 'value' column (columns: {', '.join(COLUMNS)})",
-        )
-        return
-    unknown = [n for n in names if n not in COLUMNS]
-    if unknown:
-        yield RowError(
-            FaultLocation(source=source, line=1),
-            f"unknown column(s) {', '.join(unknown)}; use {', '.join(COLUMNS)}",
-        )
-        return
-    index = {name: i for i, name in enumerate(names)}
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"the {name} is not valid Unicode text (unpaired surrogate)") from None
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError, source: str) -> RowError:
+    line = data.count(b"\n", 0, exc.start) + 1
+    return RowError(
+        FaultLocation(source=source, line=line),
+        f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8",
+    )
+
+
+class _CsvFault(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each record that is not blank. Strict quoting: a stray or
+    unterminated quote is an error (_CsvFault at the record's first line), never a field
+    that silently swallows the rows after it."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     while True:
+        start = reader.line_num + 1
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield RowError(
-                FaultLocation(source=source, line=reader.line_num), f"malformed CSV: {exc}"
-            )
+            raise _CsvFault(start, f"malformed CSV: {exc}") from None
+        if any(f.strip() for f in fields):
+            yield start, fields
+
+
+def read_csv(data: bytes, source: str = "input") -> Iterator[AssetRow | RowError]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        yield _not_utf8(data, exc, source)
+        return
+    records = _records(text)
+    try:
+        first = next(records, None)
+    except _CsvFault as fault:
+        yield RowError(FaultLocation(source=source, line=fault.line), fault.reason)
+        return
+    if first is None:
+        yield RowError(FaultLocation(source=source, line=1), "the file is empty")
+        return
+    header_line, header = first
+    header_loc = FaultLocation(source=source, line=header_line)
+    names = [h.strip().lower() for h in header]
+    if "value" not in names:
+        yield RowError(
+            header_loc, f"the header must name a 'value' column (columns: {', '.join(COLUMNS)})"
+        )
+        return
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        yield RowError(
+            header_loc,
+            f"unknown column(s) {', '.join(map(repr, unknown))}; use {', '.join(COLUMNS)}",
+        )
+        return
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        yield RowError(header_loc, f"column(s) {', '.join(repeated)} appear more than once")
+        return
+    index = {name: i for i, name in enumerate(names)}
+    while True:
+        try:
+            record = next(records, None)
+        except _CsvFault as fault:
+            yield RowError(FaultLocation(source=source, line=fault.line), fault.reason)
             return
-        line = reader.line_num
-        if not any(f.strip() for f in fields):
-            continue
+        if record is None:
+            return
+        line, fields = record
         loc = FaultLocation(source=source, line=line)
         if len(fields) != len(names):
             yield RowError(loc, f"expected {len(names)} fields, found {len(fields)}")
@@ -146,12 +201,17 @@ def read_csv(data: bytes, source: str = "input") -> Iterator[AssetRow | RowError
 def read_json(data: bytes, source: str = "input") -> Iterator[AssetRow | RowError]:
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        yield RowError(FaultLocation(source=source, line=line), f"malformed JSON: {exc}")
+    except UnicodeDecodeError as exc:
+        yield _not_utf8(data, exc, source)
+        return
+    except json.JSONDecodeError as exc:
+        yield RowError(FaultLocation(source=source, line=exc.lineno), f"malformed JSON: {exc}")
+        return
+    except ValueError as exc:  # such as an integer of more than 4300 digits
+        yield RowError(FaultLocation(source=source, pointer=""), f"malformed JSON: {exc}")
         return
     except RecursionError:
-        yield RowError(FaultLocation(source=source), "JSON nested too deeply")
+        yield RowError(FaultLocation(source=source, pointer=""), "JSON nested too deeply")
         return
     base = ""
     if isinstance(doc, dict) and isinstance(doc.get("assets"), list):
@@ -172,9 +232,13 @@ def read_json(data: bytes, source: str = "input") -> Iterator[AssetRow | RowErro
             yield RowError(loc, f"unknown key(s) {', '.join(map(str, unknown))}")
             continue
         values = {k: item.get(k, "") for k in COLUMNS}
-        bad = [k for k, v in values.items() if v is not None and not isinstance(v, str | int)]
-        if bad or isinstance(values["value"], bool):
-            yield RowError(loc, f"{', '.join(bad) or 'value'} must be text")
+        bad = [
+            k
+            for k, v in values.items()
+            if v is not None and (isinstance(v, bool) or not isinstance(v, str | int))
+        ]
+        if bad:
+            yield RowError(loc, f"{', '.join(bad)} must be text")
             continue
         try:
             yield normalise(*(str(values[k] or "") for k in COLUMNS), loc)
@@ -194,7 +258,8 @@ def read(
         elif lower.endswith(".csv"):
             fmt = "csv"
         else:
-            fmt = "json" if data.lstrip()[:1] in (b"[", b"{") else "csv"
+            start = data.removeprefix(codecs.BOM_UTF8).lstrip()[:1]
+            fmt = "json" if start in (b"[", b"{") else "csv"
     if fmt == "json":
         return read_json(data, filename)
     if fmt == "csv":

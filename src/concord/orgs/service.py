@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,13 +335,14 @@ class ImportReport:
 
 
 def bump_revision(session: Session) -> None:
+    # A random value rather than +1: a rolled-back bump can then never be reused by the next
+    # one, so an index cached from uncommitted rows is never mistaken for current.
+    value = secrets.randbits(62)
     updated = session.execute(
-        update(AssetRevision)
-        .where(AssetRevision.id == 1)
-        .values(revision=AssetRevision.revision + 1)
+        update(AssetRevision).where(AssetRevision.id == 1).values(revision=value)
     )
     if updated.rowcount == 0:
-        session.add(AssetRevision(id=1, revision=1))
+        session.add(AssetRevision(id=1, revision=value))
         session.flush()
 
 

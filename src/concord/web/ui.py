@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,8 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
     session = session_factory()()
     try:
         if getattr(request.state, "principal", None) is None:
-            try:
+            with contextlib.suppress(ConcordError):
                 resolve_principal(request, session)
-            except ConcordError:
-                pass
         return page(
             request,
             session,
