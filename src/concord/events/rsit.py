@@ -1,0 +1,38 @@
+"""The Reference Security Incident Taxonomy (RSIT): classes and their types.
+
+Values are the machine-readable names used by the taxonomy (and by IntelMQ's
+classification.taxonomy / classification.type), so events exchange cleanly.
+"""
+
+from __future__ import annotations
+
+RSIT: dict[str, tuple[str, ...]] = {
+    "abusive-content": ("spam", "harmful-speech", "violence"),
+    "malicious-code": ("infected-system", "c2-server", "malware-distribution",
+                       "malware-configuration"),
+    "information-gathering": ("scanner", "sniffing", "social-engineering"),
+    "intrusion-attempts": ("ids-alert", "brute-force", "exploit"),
+    "intrusions": ("privileged-account-compromise", "unprivileged-account-compromise",
+                   "application-compromise", "system-compromise", "burglary"),
+    "availability": ("dos", "ddos", "misconfiguration", "sabotage", "outage"),
+    "information-content-security": ("unauthorised-information-access",
+                                     "unauthorised-information-modification", "data-loss",
+                                     "data-leak"),
+    "fraud": ("unauthorised-use-of-resources", "copyright", "masquerade", "phishing"),
+    "vulnerable": ("weak-crypto", "ddos-amplifier", "potentially-unwanted-accessible",
+                   "information-disclosure", "vulnerable-system"),
+    "other": ("other", "undetermined"),
+    "test": ("test",),
+}
+
+TYPE_TO_CLASS: dict[str, str] = {t: c for c, types in RSIT.items() for t in types}
+
+
+def classify(rsit_type: str, rsit_class: str | None = None) -> tuple[str, str]:
+    """Return a valid (class, type); unknown values fall back to other/undetermined."""
+    rsit_type = (rsit_type or "").strip().lower()
+    if rsit_type in TYPE_TO_CLASS:
+        return TYPE_TO_CLASS[rsit_type], rsit_type
+    if rsit_class and rsit_class.strip().lower() in RSIT:
+        return rsit_class.strip().lower(), "undetermined" if rsit_class != "other" else "other"
+    return "other", "undetermined"

@@ -1,0 +1,76 @@
+"""What every intake reader produces: normalized records and read errors.
+
+Readers are pure: bytes (or a binary stream) in, these values out; no database, no network.
+Storage, deduplication, enrichment and correlation happen after them, in the services.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from concord.errors import FaultLocation
+
+
+class ObservableKind(enum.StrEnum):
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    DOMAIN = "domain"
+    URL = "url"
+    EMAIL = "email"
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+    SHA512 = "sha512"
+    ASN = "asn"
+
+
+@dataclass(frozen=True)
+class Observable:
+    """One observable value, in canonical form (lower-case domain, compressed IPv6, ...)."""
+
+    kind: ObservableKind
+    value: str
+    # The role the value plays in the event, e.g. "source", "destination", "c2", "target".
+    role: str = "source"
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One normalized observation: an event or an indicator reported by a source.
+
+    `raw` keeps the exact source text of the record (a CSV row, a JSON object, the message
+    part), bounded in size, so that an analyst can always see what was reported.
+    """
+
+    time: datetime | None  # timezone-aware UTC; None when the source gives none
+    rsit_class: str
+    rsit_type: str
+    observables: tuple[Observable, ...]
+    location: FaultLocation
+    raw: str
+    feed: str  # the source family, e.g. "shadowserver:scan_rdp", "stix", "misp", "arf"
+    # What the record is: "event" (something observed happening) or "indicator" (a
+    # pattern/value to watch for, e.g. a STIX indicator or a MISP attribute with to_ids).
+    nature: str = "event"
+    port: int | None = None
+    protocol: str | None = None  # transport: tcp, udp, icmp
+    application: str | None = None  # application protocol: http, rdp, ssh, smtp ...
+    tlp: str | None = None  # the TLP the record itself carries (MISP tag, STIX marking)
+    confidence: int | None = None  # 0-100
+    description: str = ""
+    attack_techniques: tuple[str, ...] = ()  # MITRE ATT&CK ids, e.g. "T1566.001"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadError:
+    location: FaultLocation
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.location.as_dict(), "reason": self.reason}
+
+
+MAX_RAW = 4096  # bytes of source text kept per record
