@@ -446,6 +446,77 @@ def assets_import(
 
 
 @app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories, .zip or .gz archives.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Declare the format (else detected).")
+    ] = None,
+    tlp: Annotated[str | None, typer.Option(help="TLP of the submission (default amber).")] = None,
+    as_org: Annotated[
+        str | None, typer.Option("--as", help="Slug of the reporting organisation.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
+) -> None:
+    """Take in reports of attacks and incidents and print a receipt."""
+    from concord.db import session_factory
+    from concord.intake.service import ingest_paths
+
+    totals: dict[str, Any] = {
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "errors": [],
+        "files": [],
+    }
+    progress = Progress(
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} records"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("Ingesting", total=None)
+        for receipt in ingest_paths(
+            session_factory(),
+            None,
+            paths,
+            fmt=fmt,
+            tlp=tlp,
+            as_org=as_org,
+            channel="cli",
+            progress=lambda n: progress.advance(task, n),
+        ):
+            data = receipt.as_dict()
+            totals["files"].append(data)
+            for key in ("accepted", "duplicates", "rejected"):
+                totals[key] += data[key]
+            totals["errors"].extend(data["errors"])
+            if not as_json:
+                out.print(
+                    f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
+                    f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
+                    f"{receipt.rejected} rejected" + (f" ({receipt.note})" if receipt.note else ""),
+                    markup=False,
+                    highlight=False,
+                )
+                for error in receipt.errors[:20]:
+                    where = ":".join(
+                        str(error[k])
+                        for k in ("source", "line", "pointer", "field")
+                        if error.get(k) not in (None, "")
+                    )
+                    err.print(f"  {where}: {error['reason']}", markup=False, highlight=False)
+                if len(receipt.errors) > 20:
+                    err.print(f"  ... and {len(receipt.errors) - 20} more errors")
+    if as_json:
+        _print_json(totals)
+    if totals["rejected"] and not totals["accepted"] and not totals["duplicates"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def whois(
     query: Annotated[str, typer.Argument(help="IP address, domain, e-mail address or ASN.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

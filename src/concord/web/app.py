@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -46,11 +47,19 @@ def health(session: Session = Depends(get_db)) -> Health:
     return Health(status="ok", version=__version__, database=session.get_bind().dialect.name)
 
 
+def metrics() -> Response:
+    """Prometheus text format: intake throughput and lag, batch timings."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app() -> FastAPI:
     from concord.access import views as access_views
     from concord.access.api import router as access_router
     from concord.audit import views as audit_views
     from concord.audit.api import router as audit_router
+    from concord.intake.api import router as intake_router
     from concord.orgs import views as orgs_views
     from concord.orgs.api import router as orgs_router
     from concord.web import ui
@@ -65,13 +74,14 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-    for router in (health_router, orgs_router, access_router, audit_router):
+    for router in (health_router, orgs_router, access_router, audit_router, intake_router):
         api.include_router(router)
     app.include_router(api)
     app.include_router(ui.router)
     app.include_router(orgs_views.router)
     app.include_router(access_views.router)
     app.include_router(audit_views.router)
+    app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -1,0 +1,137 @@
+"""Intake benchmark: a Shadowserver-like scan report through the `concord ingest` code path.
+
+Generates N rows (about 20% duplicates), ingests them into a fresh database (SQLite in a
+temporary directory by default, or --database URL; on PostgreSQL a temporary schema that is
+dropped afterwards) and prints one JSON line: events_per_s, dedup_ratio, peak_rss_mb, ...
+
+Every row is validated and normalized, classified (RSIT), its owner looked up in the
+whois index, checked against stored state for duplicates, stored with a reference to its
+raw row, and committed in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HEADER = (
+    '"timestamp","ip","port","hostname","tag","handshake","asn","geo","region","city",'
+    '"naics","sic","sector"\n'
+)
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    unique = int(rows * 0.8)
+    with path.open("w", newline="") as fh:
+        fh.write(HEADER)
+        for i in range(rows):
+            n = i if i < unique else rng.randrange(unique)  # ~20% repeat an earlier row
+            a, b, c = 192 + (n >> 24 & 7), (n >> 16) & 255, (n >> 8) & 255
+            ip = f"{a}.{b}.{c}.{n & 255}"
+            minute = n % 60
+            fh.write(
+                f'"2026-11-30 10:{minute:02d}:00","{ip}",3389,"host{n}.example","rdp",,'
+                f'{64496 + n % 16},"KZ","ALMATY","ALMATY",517311,0,"Communications"\n'
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: temp SQLite)")
+    parser.add_argument("--batch", type=int, default=5000)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="concord-bench-"))
+    os.environ["CONCORD_HOME"] = str(work)
+    os.environ["CONCORD_ARGON2_FAST"] = "1"
+    schema = None
+    url = args.database or f"sqlite:///{work / 'var' / 'concord.db'}"
+    if url.startswith("postgresql"):
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text(f"create schema {schema}"))
+        admin.dispose()
+        sep = "&" if "?" in url else "?"
+        url = f"{url}{sep}options=-csearch_path%3D{schema}"
+    os.environ["CONCORD_DATABASE_URL"] = url
+    (work / "var").mkdir(parents=True, exist_ok=True)
+
+    from concord.config import reset_settings
+
+    reset_settings()
+    from concord.db import dispose_engines, session_factory, session_scope
+    from concord.errors import FaultLocation
+    from concord.intake.service import Source, ingest
+    from concord.migrate import upgrade
+    from concord.orgs import readers
+    from concord.orgs import service as orgs
+
+    upgrade(url)
+    with session_scope() as s:
+        orgs.create_org(s, None, orgs.OrgInput("kz-cert", "national-body", "KZ CERT", country="KZ"))
+        for k in range(200):  # owners holding some of the scanned space
+            slug = f"owner-{k}"
+            orgs.create_org(s, None, orgs.OrgInput(slug, "owner", f"Owner {k}", parent="kz-cert"))
+            prefix = f"{192 + (k & 7)}.{k}.0.0/16"
+            orgs.import_assets(
+                s, None, slug, [readers.normalise("", prefix, "", "", FaultLocation())]
+            )
+
+    csv_path = work / "scan_rdp.csv"
+    t0 = time.perf_counter()
+    generate(csv_path, args.rows)
+    gen_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with csv_path.open("rb") as fh:
+        receipt = ingest(
+            session_factory(),
+            None,
+            Source(fh, csv_path.name),
+            fmt="shadowserver",
+            as_org="kz-cert",
+            channel="cli",
+            batch_size=args.batch,
+        )
+    elapsed = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    total = receipt.accepted + receipt.duplicates + receipt.rejected
+    result = {
+        "rows": args.rows,
+        "events_per_s": round(total / elapsed),
+        "accepted": receipt.accepted,
+        "duplicates": receipt.duplicates,
+        "rejected": receipt.rejected,
+        "dedup_ratio": round(receipt.duplicates / max(total, 1), 3),
+        "seconds": round(elapsed, 2),
+        "generate_s": round(gen_s, 2),
+        "peak_rss_mb": round(peak, 1),
+        "database": url.split(":", 1)[0],
+        "batch": args.batch,
+    }
+    dispose_engines()
+    if schema:
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(args.database)
+        with admin.begin() as conn:
+            conn.execute(text(f"drop schema {schema} cascade"))
+        admin.dispose()
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Normalized events, their observables, indicators and sightings, and intake receipts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from concord.db import Base, UTCDateTime, utcnow
+from concord.orgs.model import Sharable
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Submission(Base):
+    """One intake submission and its receipt. The content hash makes re-submission of the
+    same file by the same organisation idempotent, and `rows_done` lets an interrupted
+    submission resume exactly where its last committed batch ended."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))  # api, cli, smtp, ui
+    filename: Mapped[str] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(40))
+    tlp: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running, done, failed
+    rows_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    accepted: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list, first N errors
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("org_id", "sha256", "format", "tlp"),)
+
+
+class SubmissionFile(Base):
+    """The submitted bytes, compressed: what an event's raw reference points into."""
+
+    __tablename__ = "submission_files"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    compression: Mapped[str] = mapped_column(String(10), default="gzip")
+
+
+class Event(Sharable, Base):
+    __tablename__ = "events"
+    object_kind = "event"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(BigInteger, default=1)
+    rsit_class: Mapped[str] = mapped_column(String(40))
+    rsit_type: Mapped[str] = mapped_column(String(60))
+    nature: Mapped[str] = mapped_column(String(12), default="event")
+    feed: Mapped[str] = mapped_column(String(80))
+    port: Mapped[int | None] = mapped_column(Integer)
+    protocol: Mapped[str | None] = mapped_column(String(20))
+    application: Mapped[str | None] = mapped_column(String(40))
+    confidence: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    attack_techniques: Mapped[str] = mapped_column(String(500), default="")  # comma-separated
+    # the first observable's value, for listing and searching without a join
+    primary_value: Mapped[str] = mapped_column(String(500), default="")
+    country: Mapped[str | None] = mapped_column(String(2))  # the reporting state
+    owner_org_id: Mapped[int | None] = mapped_column(Integer, index=True)  # whose resource
+    owner_parent_id: Mapped[int | None] = mapped_column(Integer)
+    dedup_key: Mapped[str] = mapped_column(String(64))
+    submission_id: Mapped[int] = mapped_column(BigInteger)
+    raw_location: Mapped[str] = mapped_column(String(200))  # line N or a JSON pointer
+    extra: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (
+        UniqueConstraint("origin_org_id", "dedup_key"),
+        Index("ix_events_primary_value", "primary_value"),
+    )
+
+
+class Indicator(Base):
+    """One observable value, wherever and by whomever it was reported."""
+
+    __tablename__ = "indicators"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    value: Mapped[str] = mapped_column(String(500))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    # set by correlation: reported by two or more member states and not a common value
+    cross_state: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    warning_list: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (UniqueConstraint("kind", "value"), Index("ix_indicators_value", "value"))
+
+
+class EventObservable(Base):
+    __tablename__ = "event_observables"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    indicator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), default="source")
+
+    __table_args__ = (Index("ix_event_observables_indicator", "indicator_id", "event_id"),)
+
+
+class Sighting(Base):
+    """How often and when one organisation (of one state) reported an indicator."""
+
+    __tablename__ = "sightings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(BigInteger)
+    org_id: Mapped[int] = mapped_column(Integer)
+    country: Mapped[str | None] = mapped_column(String(2))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("indicator_id", "org_id"),
+        Index("ix_sightings_country", "country", "indicator_id"),
+    )

@@ -1,0 +1,597 @@
+"""Intake: stream records from a reader into events, folding duplicates, in batches.
+
+Each batch is one transaction that also advances the submission's progress marker, so a
+process killed half-way and run again resumes after the last committed batch: nothing is
+lost and nothing is counted twice. Re-submitting a finished file changes nothing. A slow
+database slows intake down (the next batch is read only after the last one committed), so
+memory stays bounded whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import time as clock
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from concord.access.model import TLP, Principal
+from concord.audit import service as audit
+from concord.bulk import Bulk
+from concord.db import utcnow
+from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput
+from concord.events.model import (
+    Event,
+    Indicator,
+    Submission,
+    SubmissionFile,
+)
+from concord.intake import metrics, registry
+from concord.intake.records import EventRecord, ReadError
+from concord.orgs.model import Organization
+from concord.orgs.whois import LookupIndex, current_index
+
+BATCH = 5000
+MAX_ERRORS_KEPT = 1000
+DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
+SNIFF_BYTES = 65536
+EVENT_COLUMNS = (
+    "time",
+    "last_seen",
+    "count",
+    "rsit_class",
+    "rsit_type",
+    "nature",
+    "feed",
+    "port",
+    "protocol",
+    "application",
+    "confidence",
+    "description",
+    "attack_techniques",
+    "primary_value",
+    "country",
+    "owner_org_id",
+    "owner_parent_id",
+    "dedup_key",
+    "submission_id",
+    "raw_location",
+    "extra",
+    "tlp",
+    "origin_org_id",
+    "origin_user_id",
+    "share_constituents",
+)
+
+
+@dataclass
+class Receipt:
+    id: int
+    filename: str
+    format: str
+    tlp: str
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "done"
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "filename": self.filename,
+            "format": self.format,
+            "tlp": self.tlp,
+            "status": self.status,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class DedupPolicy:
+    fields: tuple[str, ...] = DEDUP_FIELDS_DEFAULT
+    window_s: int = 86400
+
+    @classmethod
+    def from_env(cls) -> DedupPolicy:
+        fields = (
+            tuple(
+                f.strip()
+                for f in os.environ.get("CONCORD_DEDUP_FIELDS", "").split(",")
+                if f.strip()
+            )
+            or DEDUP_FIELDS_DEFAULT
+        )
+        allowed = {
+            "feed",
+            "class",
+            "type",
+            "observables",
+            "port",
+            "protocol",
+            "application",
+            "description",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ConcordError(
+                f"CONCORD_DEDUP_FIELDS names unknown field(s) {', '.join(sorted(unknown))}; "
+                f"use {', '.join(sorted(allowed))}"
+            )
+        window = int(os.environ.get("CONCORD_DEDUP_WINDOW", "86400"))
+        return cls(fields, max(1, window))
+
+    def key(self, record: EventRecord, when: datetime) -> str:
+        parts = []
+        for name in self.fields:
+            if name == "feed":
+                parts.append(record.feed)
+            elif name == "class":
+                parts.append(record.rsit_class)
+            elif name == "type":
+                parts.append(record.rsit_type)
+            elif name == "observables":
+                parts.append(
+                    ",".join(sorted(f"{o.kind}:{o.value}:{o.role}" for o in record.observables))
+                )
+            elif name == "port":
+                parts.append(str(record.port or ""))
+            elif name == "protocol":
+                parts.append(record.protocol or "")
+            elif name == "application":
+                parts.append(record.application or "")
+            elif name == "description":
+                parts.append(record.description)
+        parts.append(str(int(when.timestamp()) // self.window_s))
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class Source:
+    """What to ingest: a seekable binary stream and its name."""
+
+    stream: BinaryIO
+    filename: str
+
+
+def _digest_and_pack(stream: BinaryIO) -> tuple[str, int, bytes]:
+    """SHA-256, size and gzip of the content, reading in chunks."""
+    sha = hashlib.sha256()
+    packed = io.BytesIO()
+    size = 0
+    with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as gz:
+        while chunk := stream.read(1 << 20):
+            sha.update(chunk)
+            gz.write(chunk)
+            size += len(chunk)
+    stream.seek(0)
+    return sha.hexdigest(), size, packed.getvalue()
+
+
+def _greatest(dialect: str, a: Any, b: Any) -> Any:
+    return func.greatest(a, b) if dialect == "postgresql" else func.max(a, b)
+
+
+def _least(dialect: str, a: Any, b: Any) -> Any:
+    return func.least(a, b) if dialect == "postgresql" else func.min(a, b)
+
+
+def _upsert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+class Pipeline:
+    """One submission's run: holds what is constant for every batch."""
+
+    def __init__(
+        self,
+        session: Session,
+        org: Organization,
+        principal: Principal | None,
+        submission: Submission,
+        tlp: TLP,
+        dedup: DedupPolicy,
+    ) -> None:
+        self.org = org
+        self.principal = principal
+        self.submission = submission
+        self.tlp = tlp
+        self.dedup = dedup
+        self.dialect = session.get_bind().dialect.name
+        self.index: LookupIndex = current_index(session)
+        self.parents = {
+            i: p for i, p in session.execute(select(Organization.id, Organization.parent_id))
+        }
+
+    def _owner(self, record: EventRecord) -> int | None:
+        for obs in record.observables:
+            if obs.kind in ("ipv4", "ipv6"):
+                match = self.index.lookup_ip(obs.value)
+            elif obs.kind == "domain":
+                match = self.index.lookup_domain(obs.value)
+            elif obs.kind == "url":
+                host = obs.value.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
+                match = self.index.lookup(host) if host else None
+            elif obs.kind == "email":
+                match = self.index.lookup_domain(obs.value.rsplit("@", 1)[-1])
+            else:
+                continue
+            if match is not None:
+                return match.org_ids[0]
+        return None
+
+    def write_batch(
+        self, session: Session, records: list[EventRecord], errors: list[ReadError], rows_done: int
+    ) -> tuple[int, int]:
+        """Store one batch in the caller's transaction; returns (accepted, duplicates)."""
+        now = utcnow()
+        sub = self.submission
+        grouped: dict[str, list[Any]] = {}
+        for rec in records:
+            when = rec.time or sub.created_at
+            key = self.dedup.key(rec, when)
+            g = grouped.get(key)
+            if g is None:
+                grouped[key] = [rec, 1, when, when]
+            else:
+                g[1] += 1
+                g[2] = min(g[2], when)
+                g[3] = max(g[3], when)
+        existing: set[str] = set()
+        keys = list(grouped)
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            existing.update(
+                session.scalars(
+                    select(Event.dedup_key).where(
+                        Event.origin_org_id == self.org.id, Event.dedup_key.in_(chunk)
+                    )
+                )
+            )
+        bulk = Bulk(session)
+        ts = bulk.timestamp
+        user_id = self.principal.user_id if self.principal else None
+        new_rows: list[tuple[Any, ...]] = []
+        new_keys: list[str] = []
+        for key, (rec, n, first, last) in grouped.items():
+            if key in existing:
+                continue
+            owner = self._owner(rec)
+            level = rec.tlp if _narrower(rec.tlp, self.tlp) else self.tlp.value
+            new_keys.append(key)
+            new_rows.append(
+                (
+                    ts(first),
+                    ts(last),
+                    n,
+                    rec.rsit_class,
+                    rec.rsit_type,
+                    rec.nature,
+                    rec.feed[:80],
+                    rec.port,
+                    rec.protocol,
+                    rec.application,
+                    rec.confidence,
+                    rec.description[:1000],
+                    ",".join(rec.attack_techniques)[:500],
+                    rec.observables[0].value[:500] if rec.observables else "",
+                    self.org.country,
+                    owner,
+                    self.parents.get(owner) if owner else None,
+                    key,
+                    sub.id,
+                    str(rec.location)[:200],
+                    json.dumps(rec.extra, ensure_ascii=False)[:4000] if rec.extra else "{}",
+                    level,
+                    self.org.id,
+                    user_id,
+                    False,
+                )
+            )
+        event_ids: dict[str, int] = {}
+        if new_rows:
+            bulk.insert("events", EVENT_COLUMNS, new_rows)
+            for start in range(0, len(new_keys), 1000):
+                chunk = new_keys[start : start + 1000]
+                event_ids.update(
+                    (k, i)
+                    for i, k in session.execute(
+                        select(Event.id, Event.dedup_key).where(
+                            Event.origin_org_id == self.org.id, Event.dedup_key.in_(chunk)
+                        )
+                    )
+                )
+        if existing:
+            bulk.executemany(
+                "UPDATE events SET count = count + ?, "
+                f"time = {bulk.least('time', '?')}, "
+                f"last_seen = {bulk.greatest('last_seen', '?')} "
+                "WHERE origin_org_id = ? AND dedup_key = ?",
+                [
+                    (g[1], ts(g[2]), ts(g[3]), self.org.id, k)
+                    for k, g in grouped.items()
+                    if k in existing
+                ],
+            )
+        self._indicators(session, grouped, event_ids)
+        accepted = len(new_rows)
+        duplicates = len(records) - accepted
+        sub.rows_done = rows_done
+        sub.accepted += accepted
+        sub.duplicates += duplicates
+        sub.rejected += len(errors)
+        if errors:
+            kept = json.loads(sub.errors)
+            room = MAX_ERRORS_KEPT - len(kept)
+            if room > 0:
+                kept.extend(e.as_dict() for e in errors[:room])
+                sub.errors = json.dumps(kept, ensure_ascii=False)
+        del now
+        return accepted, duplicates
+
+    def _indicators(
+        self, session: Session, grouped: dict[str, list[Any]], event_ids: dict[str, int]
+    ) -> None:
+        """Upsert indicators and this organisation's sightings; link new events."""
+        seen: dict[tuple[str, str], list[Any]] = {}
+        for _key, (rec, n, first, last) in grouped.items():
+            for obs in rec.observables:
+                k = (str(obs.kind), obs.value[:500])
+                s = seen.get(k)
+                if s is None:
+                    seen[k] = [n, first, last]
+                else:
+                    s[0] += n
+                    s[1] = min(s[1], first)
+                    s[2] = max(s[2], last)
+        if not seen:
+            return
+        bulk = Bulk(session)
+        ts = bulk.timestamp
+        bulk.insert(
+            "indicators",
+            ("kind", "value", "first_seen", "last_seen", "cross_state"),
+            [(k, v, ts(x[1]), ts(x[2]), False) for (k, v), x in seen.items()],
+            conflict=("kind", "value"),
+            update=f"first_seen = {bulk.least('indicators.first_seen', 'excluded.first_seen')}, "
+            f"last_seen = {bulk.greatest('indicators.last_seen', 'excluded.last_seen')}",
+        )
+        table = Indicator.__table__
+        ids: dict[tuple[str, str], int] = {}
+        values = list({v for _k, v in seen})
+        for start in range(0, len(values), 1000):
+            chunk = values[start : start + 1000]
+            for i, k, v in session.execute(
+                select(table.c.id, table.c.kind, table.c.value).where(table.c.value.in_(chunk))
+            ):
+                if (k, v) in seen:
+                    ids[(k, v)] = i
+        bulk.insert(
+            "sightings",
+            ("indicator_id", "org_id", "country", "count", "first_seen", "last_seen"),
+            [
+                (ids[k], self.org.id, self.org.country, x[0], ts(x[1]), ts(x[2]))
+                for k, x in seen.items()
+            ],
+            conflict=("indicator_id", "org_id"),
+            update="count = sightings.count + excluded.count, "
+            f"first_seen = {bulk.least('sightings.first_seen', 'excluded.first_seen')}, "
+            f"last_seen = {bulk.greatest('sightings.last_seen', 'excluded.last_seen')}",
+        )
+        links = []
+        for key, event_id in event_ids.items():
+            rec = grouped[key][0]
+            done: set[int] = set()
+            for obs in rec.observables:
+                ind = ids[(str(obs.kind), obs.value[:500])]
+                if ind not in done:
+                    done.add(ind)
+                    links.append((event_id, ind, obs.role[:20]))
+        bulk.insert("event_observables", ("event_id", "indicator_id", "role"), links)
+
+
+def _narrower(record_tlp: str | None, given: TLP) -> bool:
+    """A record may carry a stricter TLP than the submission; never a looser one."""
+    if not record_tlp:
+        return False
+    try:
+        return TLP.parse(record_tlp).rank > given.rank
+    except ValueError:
+        return False
+
+
+def _batches(
+    items: Iterator[EventRecord | ReadError], skip: int, size: int
+) -> Iterator[tuple[list[EventRecord], list[ReadError], int]]:
+    """Group reader output in batches; `skip` items were committed by an earlier run."""
+    position = 0
+    records: list[EventRecord] = []
+    errors: list[ReadError] = []
+    for item in items:
+        position += 1
+        if position <= skip:
+            continue
+        if isinstance(item, ReadError):
+            errors.append(item)
+        else:
+            records.append(item)
+        if len(records) + len(errors) >= size:
+            yield records, errors, position
+            records, errors = [], []
+    if records or errors or position <= skip:
+        yield records, errors, max(position, skip)
+
+
+def resolve_org(session: Session, principal: Principal | None, as_org: str | None) -> Organization:
+    """The originating organisation: the principal's own, or --as ORG for the console or the
+    centre's staff acting for a member."""
+    if as_org:
+        org = session.scalar(select(Organization).where(Organization.slug == as_org))
+        if org is None:
+            raise InvalidInput(f"no organisation {as_org!r}", FaultLocation(field="as"))
+        if principal is not None and not principal.is_centre and org.id != principal.org_id:
+            raise Forbidden("only the centre may submit on behalf of another organisation")
+        return org
+    if principal is None or principal.org_id is None:
+        raise InvalidInput(
+            "say which organisation reports this (--as ORG)", FaultLocation(field="as")
+        )
+    org = session.get(Organization, principal.org_id)
+    assert org is not None
+    return org
+
+
+def ingest(
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    source: Source,
+    *,
+    fmt: str | None = None,
+    tlp: str | None = None,
+    as_org: str | None = None,
+    channel: str = "api",
+    batch_size: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+    reader_options: dict[str, Any] | None = None,
+) -> Receipt:
+    head = source.stream.read(SNIFF_BYTES)
+    source.stream.seek(0)
+    reader = registry.choose(head, source.filename, fmt)
+    try:
+        level = TLP.parse(tlp) if tlp else TLP.AMBER
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field="tlp")) from None
+    sha, size, packed = _digest_and_pack(source.stream)
+    dedup = DedupPolicy.from_env()
+    with factory() as session:
+        org = resolve_org(session, principal, as_org)
+        if (
+            principal is not None
+            and principal.role is not None
+            and principal.role.value == "reader"
+        ):
+            raise Forbidden("readers cannot submit reports")
+        sub = session.scalar(
+            select(Submission).where(
+                Submission.org_id == org.id,
+                Submission.sha256 == sha,
+                Submission.format == reader.name,
+                Submission.tlp == level.value,
+            )
+        )
+        if sub is not None and sub.status == "done":
+            # Idempotent by content: the same file again changes nothing.
+            metrics.RECORDS.labels(outcome="duplicate").inc(sub.accepted + sub.duplicates)
+            return Receipt(
+                sub.id,
+                source.filename,
+                reader.name,
+                sub.tlp,
+                0,
+                sub.accepted + sub.duplicates,
+                sub.rejected,
+                json.loads(sub.errors),
+                "done",
+                "this file was submitted before; nothing changed",
+            )
+        resumed = sub is not None
+        if sub is None:
+            sub = Submission(
+                org_id=org.id,
+                user_id=principal.user_id if principal else None,
+                channel=channel,
+                filename=source.filename[:300],
+                format=reader.name,
+                tlp=level.value,
+                sha256=sha,
+                size=size,
+            )
+            session.add(sub)
+            session.flush()
+            session.add(SubmissionFile(submission_id=sub.id, content=packed))
+            audit.record(
+                session,
+                principal,
+                "submit",
+                "submission",
+                sub.id,
+                {"file": source.filename, "format": reader.name, "org": org.slug},
+            )
+            session.commit()
+        sub_id = sub.id
+        skip = sub.rows_done
+    del packed
+    started = clock.monotonic()
+    with factory() as session:
+        sub = session.get(Submission, sub_id)
+        org = session.get(Organization, sub.org_id)
+        pipeline = Pipeline(session, org, principal, sub, level, dedup)
+        session.commit()
+        items = reader.read(source.stream, source.filename)
+        try:
+            for records, errors, position in _batches(items, skip, batch_size):
+                t0 = clock.monotonic()
+                accepted, duplicates = pipeline.write_batch(session, records, errors, position)
+                session.commit()
+                metrics.observe_batch(
+                    accepted, duplicates, len(errors), clock.monotonic() - t0, sub.created_at
+                )
+                if progress is not None:
+                    progress(len(records) + len(errors))
+        except BaseException:
+            session.rollback()
+            raise
+        sub.status = "done"
+        sub.finished_at = utcnow()
+        session.commit()
+        metrics.LAG.set(0)
+        receipt = Receipt(
+            sub.id,
+            source.filename,
+            reader.name,
+            sub.tlp,
+            sub.accepted,
+            sub.duplicates,
+            sub.rejected,
+            json.loads(sub.errors),
+            "done",
+            "resumed an interrupted submission" if resumed else "",
+        )
+    del started
+    return receipt
+
+
+def ingest_paths(
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    paths: Iterable[str],
+    **options: Any,
+) -> Iterator[Receipt]:
+    from concord.intake.sources import open_sources
+
+    for source in open_sources(paths):
+        try:
+            yield ingest(factory, principal, source, **options)
+        finally:
+            source.stream.close()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
