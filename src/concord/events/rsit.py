@@ -50,6 +50,8 @@ def classify(rsit_type: str, rsit_class: str | None = None) -> tuple[str, str]:
     rsit_type = (rsit_type or "").strip().lower()
     if rsit_type in TYPE_TO_CLASS:
         return TYPE_TO_CLASS[rsit_type], rsit_type
-    if rsit_class and rsit_class.strip().lower() in RSIT:
-        return rsit_class.strip().lower(), "undetermined" if rsit_class != "other" else "other"
+    cls = (rsit_class or "").strip().lower()
+    if cls in RSIT and len(RSIT[cls]) == 1:
+        return cls, RSIT[cls][0]
+    # A class without a type has no valid RSIT pair of its own.
     return "other", "undetermined"

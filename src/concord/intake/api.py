@@ -98,11 +98,15 @@ async def submit(
     as_org: str | None = Query(None, alias="as", description="report for this organisation"),
     file: UploadFile | None = File(None),
     p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
 ) -> Any:
     """Submit a report (STIX 2.1, MISP event, Shadowserver or other CSV feed, IntelMQ JSON
     lines, abuse e-mail). The receipt counts accepted, duplicate and rejected records and
     lists each error with its location."""
     data, name = await _upload(request, file)
+    # Ingest commits batch by batch in its own sessions: release this request's (it may
+    # hold SQLite's write lock after noting the token's last use).
+    session.commit()
     receipt = await run_in_threadpool(
         service.ingest,
         session_factory(),

@@ -14,6 +14,8 @@ import hashlib
 import io
 import json
 import os
+import queue
+import threading
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -439,6 +441,48 @@ def _batches(
         yield records, errors, max(position, skip)
 
 
+_DONE = object()
+
+
+def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Read and parse the next batches in a second thread while this one writes.
+
+    The queue is bounded: when the database is slow, the reader waits, so memory holds at
+    most `depth` batches whatever the input's size (backpressure instead of piling up).
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="intake-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
 def resolve_org(session: Session, principal: Principal | None, as_org: str | None) -> Organization:
     """The originating organisation: the principal's own, or --as ORG for the console or the
     centre's staff acting for a member."""
@@ -546,7 +590,7 @@ def ingest(
         session.commit()
         items = reader.read(source.stream, source.filename)
         try:
-            for records, errors, position in _batches(items, skip, batch_size):
+            for records, errors, position in _prefetch(_batches(items, skip, batch_size)):
                 t0 = clock.monotonic()
                 accepted, duplicates = pipeline.write_batch(session, records, errors, position)
                 session.commit()

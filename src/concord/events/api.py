@@ -1,0 +1,134 @@
+"""HTTP routes for events (thin)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from concord.access.model import Principal
+from concord.audit import service as audit
+from concord.events import service
+from concord.events.model import Event
+from concord.web.deps import decode_cursor, get_db, next_cursor, user
+
+router = APIRouter(tags=["events"])
+
+
+class ObservableOut(BaseModel):
+    kind: str
+    value: str
+    role: str
+
+
+class EventOut(BaseModel):
+    id: int
+    time: datetime
+    last_seen: datetime
+    count: int
+    rsit_class: str
+    rsit_type: str
+    nature: str
+    feed: str
+    port: int | None
+    protocol: str | None
+    application: str | None
+    confidence: int | None
+    description: str
+    attack_techniques: list[str]
+    observables: list[ObservableOut]
+    country: str | None
+    reported_by: str | None
+    owner: str | None
+    tlp: str
+    raw_location: str
+    extra: dict[str, Any]
+
+
+class EventDetail(EventOut):
+    raw: str
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+def _out(e: Event, obs: list[dict[str, str]], slugs: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "time": e.time,
+        "last_seen": e.last_seen,
+        "count": e.count,
+        "rsit_class": e.rsit_class,
+        "rsit_type": e.rsit_type,
+        "nature": e.nature,
+        "feed": e.feed,
+        "port": e.port,
+        "protocol": e.protocol,
+        "application": e.application,
+        "confidence": e.confidence,
+        "description": e.description,
+        "attack_techniques": [t for t in e.attack_techniques.split(",") if t],
+        "observables": obs,
+        "country": e.country,
+        "reported_by": slugs.get(e.origin_org_id) if e.origin_org_id else None,
+        "owner": slugs.get(e.owner_org_id) if e.owner_org_id else None,
+        "tlp": e.tlp,
+        "raw_location": e.raw_location,
+        "extra": json.loads(e.extra or "{}"),
+    }
+
+
+@router.get("/events", response_model=EventPage)
+def list_events(
+    value: str | None = Query(None, description="an observable: IP, domain, URL, hash ..."),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    rsit_class: str | None = Query(None, alias="class"),
+    rsit_type: str | None = Query(None, alias="type"),
+    country: str | None = Query(None, description="reporting state (ISO 3166-1 alpha-2)"),
+    owner: str | None = Query(None, description="slug of the owner of the resource"),
+    feed: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    p: Principal = Depends(user),
+    session: Session = Depends(get_db),
+) -> Any:
+    q = service.EventQuery(
+        value,
+        since,
+        until,
+        rsit_class,
+        rsit_type,
+        country,
+        owner,
+        feed,
+        decode_cursor(cursor),
+        limit,
+    )
+    events = service.search(session, p, q)
+    obs = service.observables(session, [e.id for e in events])
+    slugs = service.org_slugs(
+        session, {e.origin_org_id for e in events} | {e.owner_org_id for e in events}
+    )
+    audit.record_reads(session, p, "event", events)
+    return {
+        "items": [_out(e, obs.get(e.id, []), slugs) for e in events],
+        "next_cursor": next_cursor(events, limit),
+    }
+
+
+@router.get("/events/{event_id}", response_model=EventDetail)
+def get_event(
+    event_id: int, p: Principal = Depends(user), session: Session = Depends(get_db)
+) -> Any:
+    e = service.get_event(session, p, event_id)
+    obs = service.observables(session, [e.id])
+    slugs = service.org_slugs(session, {e.origin_org_id, e.owner_org_id})
+    audit.record_reads(session, p, "event", [e])
+    return {**_out(e, obs.get(e.id, []), slugs), "raw": service.raw_record(session, e)}

@@ -1,0 +1,131 @@
+"""Reading events: search through the access policy, and the raw record behind an event."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from concord.access import policy
+from concord.access.model import Principal
+from concord.errors import NotFound
+from concord.events.model import Event, EventObservable, Indicator, SubmissionFile
+from concord.orgs.model import Organization
+
+RAW_LIMIT = 4096
+
+
+@dataclass
+class EventQuery:
+    value: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    rsit_class: str | None = None
+    rsit_type: str | None = None
+    country: str | None = None
+    owner: str | None = None  # owner organisation slug
+    feed: str | None = None
+    after_id: int = 0
+    limit: int = 100
+
+
+def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
+    stmt = select(Event).where(policy.tlp_filter(principal, Event), Event.id > q.after_id)
+    if q.value:
+        value = q.value.strip().lower()
+        linked = (
+            select(EventObservable.event_id)
+            .join(Indicator, Indicator.id == EventObservable.indicator_id)
+            .where(Indicator.value == value)
+        )
+        stmt = stmt.where(or_(Event.primary_value == value, Event.id.in_(linked)))
+    if q.since:
+        stmt = stmt.where(Event.time >= q.since)
+    if q.until:
+        stmt = stmt.where(Event.time < q.until)
+    if q.rsit_class:
+        stmt = stmt.where(Event.rsit_class == q.rsit_class)
+    if q.rsit_type:
+        stmt = stmt.where(Event.rsit_type == q.rsit_type)
+    if q.country:
+        stmt = stmt.where(Event.country == q.country.upper())
+    if q.feed:
+        stmt = stmt.where(Event.feed == q.feed)
+    if q.owner:
+        stmt = stmt.where(
+            Event.owner_org_id.in_(select(Organization.id).where(Organization.slug == q.owner))
+        )
+    return list(session.scalars(stmt.order_by(Event.id).limit(q.limit)))
+
+
+def get_event(session: Session, principal: Principal, event_id: int) -> Event:
+    event = session.scalar(
+        select(Event).where(Event.id == event_id, policy.tlp_filter(principal, Event))
+    )
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    return event
+
+
+def observables(session: Session, event_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    found: dict[int, list[dict[str, str]]] = {}
+    if not event_ids:
+        return found
+    rows = session.execute(
+        select(EventObservable.event_id, Indicator.kind, Indicator.value, EventObservable.role)
+        .join(Indicator, Indicator.id == EventObservable.indicator_id)
+        .where(EventObservable.event_id.in_(event_ids))
+    )
+    for event_id, kind, value, role in rows:
+        found.setdefault(event_id, []).append({"kind": kind, "value": value, "role": role})
+    return found
+
+
+def org_slugs(session: Session, ids: set[int]) -> dict[int, str]:
+    ids.discard(None)  # type: ignore[arg-type]
+    if not ids:
+        return {}
+    return {
+        i: s
+        for i, s in session.execute(
+            select(Organization.id, Organization.slug).where(Organization.id.in_(ids))
+        )
+    }
+
+
+_LINE = re.compile(r"line (\d+)")
+_POINTER = re.compile(r":(/[^:]*)$")
+
+
+def raw_record(session: Session, event: Event) -> str:
+    """The exact source text behind an event: its line, JSON object or message, bounded."""
+    stored = session.get(SubmissionFile, event.submission_id)
+    if stored is None:
+        return ""
+    data = gzip.decompress(stored.content)
+    where = event.raw_location
+    line = _LINE.search(where)
+    if line:
+        number = int(line.group(1))
+        lines = data.split(b"\n")
+        if 0 < number <= len(lines):
+            return lines[number - 1].decode("utf-8", "replace")[:RAW_LIMIT]
+    pointer = _POINTER.search(where)
+    if pointer:
+        try:
+            node: Any = json.loads(data)
+            for part in pointer.group(1).strip("/").split("/"):
+                if part == "":
+                    continue
+                part = part.replace("~1", "/").replace("~0", "~")
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            return json.dumps(node, ensure_ascii=False, indent=1)[:RAW_LIMIT]
+        except (ValueError, KeyError, IndexError, TypeError):
+            pass
+    return data[:RAW_LIMIT].decode("utf-8", "replace")

@@ -1,0 +1,104 @@
+"""UI pages for events: search and detail (thin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from concord.access.model import Principal
+from concord.audit import service as audit
+from concord.errors import FaultLocation, InvalidInput
+from concord.events import service
+from concord.events.rsit import RSIT
+from concord.web.deps import get_db
+from concord.web.ui import page, ui_principal
+
+router = APIRouter(include_in_schema=False)
+PAGE = 100
+
+
+def _date(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"invalid date {value!r}; use YYYY-MM-DD", FaultLocation(field=name)
+        ) from None
+    from datetime import UTC
+
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.get("/events", response_class=HTMLResponse)
+def events_page(
+    request: Request,
+    value: str = "",
+    rsit_class: str = "",
+    country: str = "",
+    owner: str = "",
+    since: str = "",
+    until: str = "",
+    after: int = 0,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    q = service.EventQuery(
+        value or None,
+        _date(since, "since"),
+        _date(until, "until"),
+        rsit_class or None,
+        None,
+        country or None,
+        owner or None,
+        None,
+        after,
+        PAGE,
+    )
+    rows = service.search(session, p, q)
+    slugs = service.org_slugs(
+        session, {e.origin_org_id for e in rows} | {e.owner_org_id for e in rows}
+    )
+    audit.record_reads(session, p, "event", rows)
+    filters = {
+        "value": value,
+        "rsit_class": rsit_class,
+        "country": country,
+        "owner": owner,
+        "since": since,
+        "until": until,
+    }
+    return page(
+        request,
+        session,
+        "events.html",
+        rows=rows,
+        slugs=slugs,
+        filters=filters,
+        classes=sorted(RSIT),
+        next_after=rows[-1].id if len(rows) == PAGE else None,
+    )
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+def event_page(
+    event_id: int,
+    request: Request,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    event = service.get_event(session, p, event_id)
+    audit.record_reads(session, p, "event", [event])
+    return page(
+        request,
+        session,
+        "event.html",
+        event=event,
+        observables=service.observables(session, [event.id]).get(event.id, []),
+        slugs=service.org_slugs(session, {event.origin_org_id, event.owner_org_id}),
+        raw=service.raw_record(session, event),
+    )

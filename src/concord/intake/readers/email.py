@@ -1,0 +1,1678 @@
+"""Abuse reports sent by e-mail: ARF (RFC 5965), X-ARF (0.2, v3 and v4 JSON) and plain text.
+
+One message in, records and located errors out; no database, no network.
+
+* ARF: a multipart/report whose message/feedback-report part gives Feedback-Type, Source-IP,
+  Reported-Domain ...; the original message (message/rfc822 or text/rfc822-headers) gives
+  the Received chain, From and Subject. One record per feedback-report part.
+* X-ARF 0.2: an `X-ARF: Yes` header and a YAML (or JSON) second part. X-ARF v4 and v3 JSON
+  documents, bare or attached to a mail: see `read_xarf_json`. One record per report.
+* Anything else is read as a plain-text abuse mail: one record with every IP address,
+  domain, URL and e-mail address found in its text and HTML parts, defanged forms included.
+
+Plain-text choices, because free text is noisy:
+
+* The mail's own addresses (From, Reply-To, Sender, To, Cc) and the reporter's domains (of
+  From, Reply-To, Sender) are not observables: they name the reporter and the recipient.
+* Loopback, link-local, unspecified, multicast and broadcast addresses are dropped. Private
+  addresses (RFC 1918, RFC 6598 shared space, IPv6 ULA) are not observables either, since
+  they cannot name a network owner, but they are listed in `extra["private_addresses"]`
+  for the analyst. Documentation ranges (192.0.2.0/24, 2001:db8::/32 ...) are kept.
+* A name whose last label is a common file extension (invoice.zip, index.html) is taken for
+  a file name, not a domain; the host of a URL or an e-mail address is not repeated as a
+  domain.
+
+MIME locations: `pointer` is "/part/N" with IMAP section numbers (RFC 3501: "/part/3.1" is
+the first part inside part 3; the body of a single-part message is "/part/1"); "/" is the
+message itself. `field` names a header or report field. Inside an attached JSON document
+the JSON pointer follows the part: "/part/2/source_identifier".
+
+Size: parts larger than MAX_PART_BYTES are not decoded (a located error says so); they are
+dropped while the input is read, so a 50 MB attachment costs no more memory than 10 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import contextlib
+import ipaddress
+import json
+import quopri
+import re
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email import errors as email_errors
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesParser, Parser
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+from typing import BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from concord.access.model import TLP
+from concord.errors import FaultLocation
+from concord.intake.readers import Reader
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.orgs import validate
+
+MAX_PART_BYTES = 10 * 1024 * 1024  # a part larger than this is not decoded
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # what is kept of one message once big parts are dropped
+MAX_INPUT_BYTES = 256 * 1024 * 1024  # reading stops here
+MAX_REPORT_BYTES = 256 * 1024  # an X-ARF 0.2 YAML report is a few lines
+MAX_OBSERVABLES = 500  # per plain-text mail; a log of 100 000 addresses is not one event
+MAX_DEPTH = 32  # MIME nesting
+_LINE = 64 * 1024  # read in lines of at most this many bytes
+
+_STRUCTURE_DEFECTS: dict[type, str] = {
+    email_errors.StartBoundaryNotFoundDefect: (
+        "multipart body has no start boundary: the message is truncated or its boundary is wrong"
+    ),
+    email_errors.CloseBoundaryNotFoundDefect: (
+        "multipart is truncated: its closing boundary is missing"
+    ),
+    email_errors.NoBoundaryInMultipartDefect: "multipart has no boundary parameter",
+    email_errors.MultipartInvariantViolationDefect: "declared multipart but has no parts",
+}
+
+# RFC 5965 Feedback-Type -> RSIT (class, type).
+FEEDBACK_TYPES: dict[str, tuple[str, str]] = {
+    "abuse": ("abusive-content", "spam"),
+    "fraud": ("fraud", "phishing"),
+    "virus": ("malicious-code", "malware-distribution"),
+    "auth-failure": ("fraud", "masquerade"),
+    "dmarc": ("fraud", "masquerade"),  # pre-RFC 6591 name of auth-failure
+    "other": ("other", "undetermined"),
+    # The user says the message is wanted mail: kept, but as nothing to act on.
+    "not-spam": ("other", "other"),
+}
+
+# X-ARF types (0.2 Report-Type, v3 ReportType, v4 type), compared without case or punctuation:
+# "login_attack", "login-attack" and "LoginAttack" are one key.
+XARF_TYPES: dict[str, tuple[str, str]] = {
+    "spam": ("abusive-content", "spam"),
+    "bulkmessaging": ("abusive-content", "spam"),
+    "harassment": ("abusive-content", "harmful-speech"),
+    "csam": ("abusive-content", "violence"),
+    "csem": ("abusive-content", "violence"),
+    "childabuse": ("abusive-content", "violence"),
+    "phishing": ("fraud", "phishing"),
+    "phishingsite": ("fraud", "phishing"),
+    "fraud": ("fraud", "masquerade"),
+    "fakeshop": ("fraud", "masquerade"),
+    "spoofing": ("fraud", "masquerade"),
+    "brandinfringement": ("fraud", "masquerade"),
+    "trademark": ("fraud", "masquerade"),
+    "suspiciousregistration": ("fraud", "masquerade"),
+    "copyright": ("fraud", "copyright"),
+    "cyberlocker": ("fraud", "copyright"),
+    "linksite": ("fraud", "copyright"),
+    "p2p": ("fraud", "copyright"),
+    "usenet": ("fraud", "copyright"),
+    "ugcplatform": ("fraud", "copyright"),
+    "malware": ("malicious-code", "malware-distribution"),
+    "malwaredistribution": ("malicious-code", "malware-distribution"),
+    "malwareattack": ("malicious-code", "infected-system"),  # X-ARF 0.2: a host spreading it
+    "botnet": ("malicious-code", "infected-system"),
+    "bot": ("malicious-code", "infected-system"),
+    "infectedhost": ("malicious-code", "infected-system"),
+    "c2server": ("malicious-code", "c2-server"),
+    "loginattack": ("intrusion-attempts", "brute-force"),
+    "bruteforce": ("intrusion-attempts", "brute-force"),
+    "authfailure": ("intrusion-attempts", "brute-force"),
+    "sshattack": ("intrusion-attempts", "brute-force"),
+    "rdpattack": ("intrusion-attempts", "brute-force"),
+    "exploit": ("intrusion-attempts", "exploit"),
+    "exploitattempt": ("intrusion-attempts", "exploit"),
+    "sqlinjection": ("intrusion-attempts", "exploit"),
+    "idsalert": ("intrusion-attempts", "ids-alert"),
+    "portscan": ("information-gathering", "scanner"),
+    "vulnscanning": ("information-gathering", "scanner"),
+    "vulnerabilityscan": ("information-gathering", "scanner"),
+    "reconnaissance": ("information-gathering", "scanner"),
+    "ddos": ("availability", "ddos"),
+    "dos": ("availability", "dos"),
+    # The reported address is the reflector, not the attacker.
+    "ddosamplification": ("vulnerable", "ddos-amplifier"),
+    "openservice": ("vulnerable", "potentially-unwanted-accessible"),
+    "open": ("vulnerable", "potentially-unwanted-accessible"),
+    "cve": ("vulnerable", "vulnerable-system"),
+    "misconfiguration": ("vulnerable", "vulnerable-system"),
+    "compromisedserver": ("intrusions", "system-compromise"),
+    "remotecompromise": ("intrusions", "application-compromise"),
+    "defacement": ("intrusions", "application-compromise"),
+    "webhack": ("intrusions", "application-compromise"),
+    "exposeddata": ("information-content-security", "data-leak"),
+    "scraping": ("other", "other"),
+    "webcrawler": ("other", "other"),
+}
+# When the type is unknown, the category alone decides where it is unambiguous.
+XARF_CATEGORIES: dict[str, tuple[str, str]] = {
+    "messaging": ("abusive-content", "spam"),
+    "infrastructure": ("malicious-code", "infected-system"),
+    "vulnerability": ("vulnerable", "vulnerable-system"),
+    "copyright": ("fraud", "copyright"),
+}
+# MITRE ATT&CK techniques implied by an RSIT type.
+_TECHNIQUES: dict[str, tuple[str, ...]] = {
+    "brute-force": ("T1110",),
+    "scanner": ("T1595",),
+    "phishing": ("T1566",),
+    "ddos": ("T1498",),
+    "exploit": ("T1190",),
+}
+
+# Subject keywords of a plain-text mail, first match wins (English and Russian).
+SUBJECT_RULES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), rsit_class, rsit_type)
+    for pattern, rsit_class, rsit_type in (
+        (r"phish|фишинг", "fraud", "phishing"),
+        (r"spam|спам", "abusive-content", "spam"),
+        (
+            r"\bd?dos\b|denial[- ]of[- ]service|ддос|отказ[а-я]* в обслуживании",
+            "availability",
+            "ddos",
+        ),
+        (
+            r"brute[- ]?forc|login attempt|password guess|брутфорс|перебор|подбор[а-я]* парол",
+            "intrusion-attempts",
+            "brute-force",
+        ),
+        (r"\bscan|сканир", "information-gathering", "scanner"),
+        (r"\bc2\b|\bc&c\b|command[- ]and[- ]control", "malicious-code", "c2-server"),
+        (
+            r"(malware|virus|вредонос|вирус).*(host|distribut|download|распростран|размещ)",
+            "malicious-code",
+            "malware-distribution",
+        ),
+        (
+            r"malware|botnet|\bbot\b|infected|trojan|virus|вредонос|ботнет|заражен|вирус",
+            "malicious-code",
+            "infected-system",
+        ),
+    )
+)
+
+# Names that look like domains but are file names.
+_FILE_EXTENSION_NAMES = """
+html htm xhtml php asp aspx jsp cgi pl py sh js css json xml yml yaml txt log csv tsv
+pdf doc docx xls xlsx ppt pptx rtf odt eml msg exe dll bat cmd ps1 vbs jar apk msi bin
+iso img zip rar gz tgz bz2 xz 7z tar cab png jpg jpeg gif bmp svg ico webp mp3 mp4 mov
+avi wav ini cfg conf bak tmp old md
+"""
+_FILE_EXTENSIONS = frozenset(_FILE_EXTENSION_NAMES.split())
+_NOISE_DOMAINS = frozenset(
+    {"w3.org", "www.w3.org", "schemas.microsoft.com", "schemas.openxmlformats.org", "purl.org"}
+)
+_PRIVATE_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+_HEADER_LINE = re.compile(r"([!-9;-~]+)[ \t]*:[ \t]*(.*)")
+_KNOWN_HEADER_NAMES = """
+from to cc subject date received return-path message-id mime-version delivered-to
+dkim-signature x-arf reply-to sender authentication-results content-type x-original-to
+arc-seal x-received
+"""
+_KNOWN_HEADERS = frozenset(_KNOWN_HEADER_NAMES.split())
+_XARF_KEYS = re.compile(rb'"(?:xarf_version|ReporterInfo|source_identifier)"\s*:', re.IGNORECASE)
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+# Free-text extraction.
+_URL_RE = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`{}|\\^]+", re.IGNORECASE)
+_EMAIL_RE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@(?:[^\W_](?:[^\W_]|-){0,62}\.)+[^\W\d_]{2,63}"
+)
+_IPV4_RE = re.compile(r"(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9]|\.[0-9]|/[0-9])")
+_IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f.]{0,15}){2,8}(?![/\w])")
+_DOMAIN_RE = re.compile(
+    r"(?<![\w.@-])(?:[^\W_](?:[^\W_]|-){0,62}\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})(?![\w-])",
+)
+_REFANG: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), replacement)
+    for pattern, replacement in (
+        (r"\bh(?:xx|\*\*|XX)p(s?)\b", r"http\1"),
+        (r"\bfxp\b", "ftp"),
+        (r"\[:\]//|\[://\]", "://"),
+        (r"\[:\]", ":"),
+        (r"\s?[\[({]\s?(?:\.|dot)\s?[\])}]\s?", "."),
+        (r"\s?[\[({]\s?(?:@|at)\s?[\])}]\s?", "@"),
+    )
+)
+_TLP_RE = re.compile(r"\bTLP\s*:\s*(CLEAR|WHITE|GREEN|AMBER\+STRICT|AMBER|RED)\b", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------
+# ARF feedback report
+
+
+@dataclass(frozen=True)
+class FeedbackReport:
+    """The fields of one message/feedback-report part (RFC 5965 section 3)."""
+
+    feedback_type: str | None
+    user_agent: str | None = None
+    version: str | None = None
+    arrival_date: str | None = None
+    received_date: str | None = None  # the draft name of Arrival-Date, still sent
+    source_ip: str | None = None
+    source_port: str | None = None
+    incidents: int = 1
+    reported_domain: tuple[str, ...] = ()
+    reported_uri: tuple[str, ...] = ()
+    original_mail_from: str | None = None
+    original_rcpt_to: tuple[str, ...] = ()
+    original_envelope_id: str | None = None
+    reporting_mta: str | None = None
+    authentication_results: tuple[str, ...] = ()
+    auth_failure: str | None = None
+    fields: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+def parse_fields(text: str) -> list[tuple[str, str]]:
+    """`Name: value` lines with folding, any line ending; blank and junk lines are skipped,
+    since real reports come with stray blank lines and odd folding."""
+    fields: list[tuple[str, str]] = []
+    for line in _NEWLINES.split(text):
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            if fields:
+                name, value = fields[-1]
+                fields[-1] = (name, f"{value} {line.strip()}".strip())
+            continue
+        match = _HEADER_LINE.match(line)
+        if match:
+            fields.append((match.group(1), match.group(2).strip()))
+    return fields
+
+
+def parse_feedback_report(text: str) -> FeedbackReport:
+    fields = parse_fields(text)
+    values: dict[str, list[str]] = {}
+    for name, value in fields:
+        values.setdefault(name.lower(), []).append(value)
+
+    def one(name: str) -> str | None:
+        found = [v for v in values.get(name, []) if v]
+        return found[0] if found else None
+
+    def many(name: str) -> tuple[str, ...]:
+        return tuple(v for v in values.get(name, []) if v)
+
+    incidents = 1
+    with contextlib.suppress(TypeError, ValueError):
+        incidents = max(1, int(one("incidents") or "1"))
+    return FeedbackReport(
+        feedback_type=(one("feedback-type") or "").lower() or None,
+        user_agent=one("user-agent"),
+        version=one("version"),
+        arrival_date=one("arrival-date"),
+        received_date=one("received-date"),
+        source_ip=one("source-ip"),
+        source_port=one("source-port"),
+        incidents=incidents,
+        reported_domain=many("reported-domain"),
+        reported_uri=many("reported-uri"),
+        original_mail_from=one("original-mail-from"),
+        original_rcpt_to=many("original-rcpt-to"),
+        original_envelope_id=one("original-envelope-id"),
+        reporting_mta=one("reporting-mta"),
+        authentication_results=many("authentication-results"),
+        auth_failure=one("auth-failure"),
+        fields=tuple(fields),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader
+
+
+class EmailReader(Reader):
+    name = "email"
+    description = "abuse report e-mail (.eml): ARF (RFC 5965), X-ARF, plain text"
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        if filename.lower().endswith(".eml"):
+            return True
+        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if body[:1] in (b"{", b"["):
+            return bool(_XARF_KEYS.search(head))
+        return _looks_like_headers(body[:8192].decode("latin-1"))
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+        first = stream.readline(_LINE)
+        start = first.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not start:
+            # Only whitespace so far: look a little further before deciding.
+            first += stream.readline(_LINE)
+            start = first.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not start:
+            yield ReadError(FaultLocation(source=source, line=1), "the input is empty")
+            return
+        if start[:1] in (b"{", b"["):
+            data = first + stream.read(MAX_PART_BYTES + 1 - len(first))
+            if len(data) > MAX_PART_BYTES:
+                yield ReadError(
+                    FaultLocation(source=source, pointer=""),
+                    f"JSON document larger than {_size(MAX_PART_BYTES)}; not read",
+                )
+                return
+            yield from read_xarf_json(data, source)
+            return
+        yield from _read_email(first, stream, source)
+
+
+READER = EmailReader()
+
+
+def _looks_like_headers(text: str) -> bool:
+    lines = _NEWLINES.split(text)
+    if lines and lines[0].startswith("From "):  # mbox separator line
+        lines = lines[1:]
+    names: list[str] = []
+    for line in lines[:200]:
+        if not line:
+            break
+        if line[0] in " \t" and names:
+            continue
+        match = _HEADER_LINE.match(line)
+        if not match:
+            break
+        names.append(match.group(1).lower())
+    return len(names) >= 2 and any(n in _KNOWN_HEADERS for n in names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one message
+
+
+@dataclass
+class _Cut:
+    """Oversized runs dropped while reading: a marker line stands in the kept text."""
+
+    token: str
+    sizes: dict[int, int] = field(default_factory=dict)
+
+    def size_in(self, text: str) -> int | None:
+        match = re.search(re.escape(self.token) + r"-(\d+)", text)
+        return self.sizes.get(int(match.group(1))) if match else None
+
+
+def _read_bounded(first: bytes, stream: BinaryIO) -> tuple[bytes, _Cut, str | None]:
+    """Read the message, dropping the bytes of any run longer than MAX_PART_BYTES between two
+    lines that start with "--" (every MIME boundary line does). The parser then never sees a
+    giant part; the part still tells, by its marker, that it was cut and how big it was."""
+    cut = _Cut(token=f"concord-cut-{secrets.token_hex(8)}")
+    kept = bytearray()
+    run = 0
+    total = 0
+    at_line_start = True
+    cutting: int | None = None
+    line = first
+    while line:
+        total += len(line)
+        if at_line_start and line.startswith(b"--"):
+            run = 0
+            cutting = None
+        run += len(line)
+        if run <= MAX_PART_BYTES + 2 * _LINE:
+            kept += line
+        else:
+            if cutting is None:
+                cutting = len(cut.sizes)
+                cut.sizes[cutting] = run - len(line)
+                kept += f"\n{cut.token}-{cutting}\n".encode()
+            cut.sizes[cutting] += len(line)
+        at_line_start = line.endswith(b"\n")
+        if total > MAX_INPUT_BYTES:
+            return b"", cut, f"input larger than {_size(MAX_INPUT_BYTES)}; not read"
+        if len(kept) > MAX_MESSAGE_BYTES:
+            return (
+                b"",
+                cut,
+                f"message larger than {_size(MAX_MESSAGE_BYTES)} once parts over "
+                f"{_size(MAX_PART_BYTES)} are set aside; not read",
+            )
+        line = stream.readline(_LINE)
+    return bytes(kept), cut, None
+
+
+def _read_email(first: bytes, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+    data, cut, too_big = _read_bounded(first, stream)
+    if too_big:
+        yield ReadError(FaultLocation(source=source, pointer="/"), too_big)
+        return
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(data)
+        yield from _Message(msg, source, cut).read()
+    except Exception as exc:  # the stdlib parser has bugs of its own on hostile input
+        yield ReadError(
+            FaultLocation(source=source, pointer="/"),
+            f"the e-mail could not be parsed ({type(exc).__name__})",
+        )
+
+
+class _Message:
+    """One parsed message and the parts found in it."""
+
+    def __init__(self, msg: Message, source: str, cut: _Cut) -> None:
+        self.msg = msg
+        self.source = source
+        self.cut = cut
+        self.nodes: list[tuple[str, Message]] = []
+        self.errors: list[ReadError] = []
+        self.oversized: set[str] = set()
+
+    def loc(self, pointer: str | None = "/", fld: str | None = None) -> FaultLocation:
+        return FaultLocation(source=self.source, pointer=pointer, field=fld)
+
+    def error(self, reason: str, pointer: str | None = "/", fld: str | None = None) -> ReadError:
+        return ReadError(self.loc(pointer, fld), reason)
+
+    def read(self) -> Iterator[EventRecord | ReadError]:
+        if not list(self.msg.raw_items()):
+            yield ReadError(
+                FaultLocation(source=self.source, line=1),
+                "not an e-mail message: no header block (Name: value lines) at the start",
+            )
+            return
+        self._walk()
+        yield from self._drain_errors()
+        reports = [
+            (path, part)
+            for path, part in self.nodes
+            if _content_type(part) == "message/feedback-report"
+        ]
+        # Tolerate senders that label the machine-readable part text/plain.
+        if (
+            not reports
+            and _content_type(self.msg) == "multipart/report"
+            and _param(self.msg, "report-type") == "feedback-report"
+        ):
+            children = [n for n in self.nodes if n[0].count(".") == 0 and n[0] != "/"]
+            if len(children) >= 2:
+                reports = [children[1]]
+        if reports:
+            for path, part in reports:
+                yield from self._arf(path, part)
+            return
+        if (_header(self.msg, "X-ARF") or "").strip().lower() in ("yes", "true", "1"):
+            yield from self._xarf02()
+            return
+        found = False
+        for path, part in self._leaves():
+            if _looks_like_json_part(part):
+                data = self._bytes(path, part)
+                if data is not None and _is_xarf_json(data):
+                    found = True
+                    yield from read_xarf_json(data, self.source, pointer=_pointer(path))
+        if not found:
+            yield from self._plain()
+
+    # -- structure -----------------------------------------------------------------------------
+
+    def _walk(self) -> None:
+        stack: list[tuple[str, Message, int]] = [("/", self.msg, 0)]
+        while stack:
+            path, part, depth = stack.pop()
+            self.nodes.append((path, part))
+            for defect in getattr(part, "defects", []):
+                reason = _STRUCTURE_DEFECTS.get(type(defect))
+                if reason:
+                    self.errors.append(self.error(reason, _pointer(path)))
+            children = _children(part)
+            if children and depth >= MAX_DEPTH:
+                self.errors.append(
+                    self.error(
+                        f"MIME parts nested deeper than {MAX_DEPTH} levels; not read",
+                        _pointer(path),
+                    )
+                )
+                continue
+            for index in range(len(children), 0, -1):
+                child = f"{index}" if path == "/" else f"{path}.{index}"
+                stack.append((child, children[index - 1], depth + 1))
+        for path, part in self._leaves():
+            payload = _payload(part)
+            if isinstance(payload, str) and (
+                len(payload) > MAX_PART_BYTES or self.cut.token in payload
+            ):
+                size = self.cut.size_in(payload) or len(payload)
+                self.oversized.add(path)
+                self.errors.append(
+                    self.error(
+                        f"{_content_type(part)} part of about {_size(size)} is larger than "
+                        f"{_size(MAX_PART_BYTES)}; not decoded",
+                        _pointer(path),
+                    )
+                )
+
+    def _leaves(self) -> Iterator[tuple[str, Message]]:
+        for path, part in self.nodes:
+            if not _children(part):
+                yield ("1" if path == "/" else path), part
+
+    def _bytes(self, path: str, part: Message) -> bytes | None:
+        if path in self.oversized:
+            return None
+        try:
+            data = part.get_payload(decode=True)
+        except Exception:  # an odd Content-Transfer-Encoding: read the text as it stands
+            data = None
+        if isinstance(data, bytes):
+            return data
+        payload = _payload(part)
+        return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else None
+
+    def _text(self, path: str, part: Message) -> str | None:
+        data = self._bytes(path, part)
+        if data is None:
+            return None
+        text, problem = _decode(data, _charset(part))
+        if problem:
+            self.errors.append(self.error(problem, _pointer(path)))
+        return text
+
+    def _drain_errors(self) -> Iterator[ReadError]:
+        while self.errors:
+            yield self.errors.pop(0)
+
+    # -- ARF -----------------------------------------------------------------------------------
+
+    def _arf(self, path: str, part: Message) -> Iterator[EventRecord | ReadError]:
+        pointer = _pointer("1" if path == "/" else path)
+        text = self._feedback_text(path, part)
+        yield from self._drain_errors()
+        if text is None:
+            return
+        report = parse_feedback_report(text)
+        if not report.feedback_type:
+            yield self.error(
+                "the feedback report has no Feedback-Type field (RFC 5965 requires it)",
+                pointer,
+                "Feedback-Type",
+            )
+            return
+        original = self._original(path)
+        yield from self._drain_errors()
+        rsit = FEEDBACK_TYPES.get(report.feedback_type, ("other", "undetermined"))
+        extra: dict[str, str] = {"feedback_type": report.feedback_type}
+        observables: list[Observable] = []
+
+        if report.source_ip:
+            ip = _ip(report.source_ip)
+            if ip is None:
+                yield self.error(
+                    f"Source-IP {report.source_ip[:100]!r} is not an IP address",
+                    pointer,
+                    "Source-IP",
+                )
+            else:
+                observables.append(ip)
+                extra["source_ip_from"] = "Source-IP"
+        if not observables and original is not None:
+            # No Source-IP: the first external hop of the original message is the sender.
+            ip = _received_source(_headers(original, "Received"))
+            if ip is not None:
+                observables.append(ip)
+                extra["source_ip_from"] = "Received"
+        # For auth-failure the domain is the one whose name was abused: the victim.
+        auth_failure = report.feedback_type in ("auth-failure", "dmarc")
+        domain_role = "target" if auth_failure else "source"
+        for value in report.reported_domain:
+            try:
+                observables.append(
+                    Observable(ObservableKind.DOMAIN, validate.domain(value), domain_role)
+                )
+            except ValueError:
+                yield self.error(
+                    f"Reported-Domain {value[:100]!r} is not a domain name",
+                    pointer,
+                    "Reported-Domain",
+                )
+        for value in report.reported_uri:
+            observable = _url(value.strip("<> ")) or _email(value.removeprefix("mailto:"))
+            if observable is None:
+                yield self.error(
+                    f"Reported-URI {value[:100]!r} is not a URL", pointer, "Reported-URI"
+                )
+            else:
+                observables.append(observable)
+        if report.original_mail_from:
+            # Often "<>" or redacted: quietly left out then.
+            observable = _email(report.original_mail_from.strip("<> "))
+            if observable is not None:
+                observables.append(observable)
+
+        time, time_from = None, ""
+        for name, value in (
+            ("Arrival-Date", report.arrival_date),
+            ("Received-Date", report.received_date),
+        ):
+            if value and time is None:
+                time = _rfc_date(value)
+                if time is None:
+                    yield self.error(f"{name} {value[:100]!r} is not a date", pointer, name)
+                else:
+                    time_from = name
+        if time is None and original is not None:
+            for received in _headers(original, "Received"):
+                time = _rfc_date(received.rpartition(";")[2])
+                if time is not None:
+                    time_from = "Received"
+                    break
+        if time is None:
+            time = _rfc_date(_header(self.msg, "Date") or "")
+            time_from = "Date" if time else ""
+        if time_from:
+            extra["time_from"] = time_from
+
+        port = None
+        if report.source_port and report.source_port.isdigit():
+            port = int(report.source_port) if 0 < int(report.source_port) < 65536 else None
+        for key, value in (
+            ("user_agent", report.user_agent),
+            ("version", report.version),
+            ("incidents", str(report.incidents)),
+            ("original_envelope_id", report.original_envelope_id),
+            ("original_rcpt_to", ", ".join(report.original_rcpt_to)),
+            ("reporting_mta", report.reporting_mta),
+            ("authentication_results", " | ".join(report.authentication_results)),
+            ("auth_failure", report.auth_failure),
+            ("reporter", _header(self.msg, "From")),
+            ("report_subject", _header(self.msg, "Subject")),
+        ):
+            if value:
+                extra[key] = value[:1000]
+        if original is not None:
+            for key, name in (
+                ("original_from", "From"),
+                ("original_subject", "Subject"),
+                ("original_message_id", "Message-ID"),
+                ("original_date", "Date"),
+            ):
+                value = _header(original, name)
+                if value:
+                    extra[key] = value[:1000]
+        if not observables:
+            yield self.error(
+                "the feedback report names no source: no Source-IP, Reported-Domain, "
+                "Reported-URI or Original-Mail-From, and no Received header to fall back on",
+                pointer,
+                "Source-IP",
+            )
+            return
+        subject = extra.get("original_subject", "")
+        yield EventRecord(
+            time=time,
+            rsit_class=rsit[0],
+            rsit_type=rsit[1],
+            observables=tuple(_unique(observables)),
+            location=self.loc(pointer),
+            raw=_bounded(text),
+            feed="arf",
+            port=port,
+            application="smtp",
+            description=f"ARF {report.feedback_type} report"
+            + (f": {subject[:200]}" if subject else ""),
+            attack_techniques=_TECHNIQUES.get(rsit[1], ()),
+            extra=extra,
+        )
+
+    def _feedback_text(self, path: str, part: Message) -> str | None:
+        payload = _payload(part)
+        if isinstance(payload, list):
+            # message/* is parsed as a message: its fields are the headers, and anything after
+            # a stray line lands in the body. Put both back together.
+            lines: list[str] = []
+            for sub in payload:
+                if not isinstance(sub, Message):
+                    continue
+                lines += [f"{k}: {_unfold(v)}" for k, v in sub.raw_items()]
+                body = _payload(sub)
+                if isinstance(body, str):
+                    lines.append(_clean(body))
+            text = "\n".join(lines)
+            # RFC 2046 forbids encoding message/* parts, yet some senders base64 them.
+            encoding = (_header(part, "Content-Transfer-Encoding") or "").strip().lower()
+            if encoding in ("base64", "quoted-printable"):
+                data = text.encode("ascii", "replace")
+                with contextlib.suppress(ValueError):
+                    data = (
+                        base64.b64decode(b"".join(data.split()))
+                        if encoding == "base64"
+                        else quopri.decodestring(data)
+                    )
+                    text = _decode(data, "utf-8")[0]
+            return text
+        return self._text(path, part)
+
+    def _original(self, report_path: str) -> Message | None:
+        """The reported message (its headers at least): the part after the report, else the
+        first message/rfc822 or text/rfc822-headers part anywhere."""
+        wanted = ("message/rfc822", "text/rfc822-headers")
+        candidates = [n for n in self.nodes if _content_type(n[1]) in wanted]
+        head, _, last = report_path.rpartition(".")
+        if last.isdigit():
+            following = f"{head}.{int(last) + 1}" if head else str(int(last) + 1)
+            candidates = [n for n in candidates if n[0] == following] + candidates
+        for path, part in candidates:
+            payload = _payload(part)
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                return payload[0]
+            text = self._text(path, part)
+            if text is not None:
+                return Parser(policy=policy.default).parsestr(text, headersonly=True)
+        return None
+
+    # -- X-ARF 0.2 -----------------------------------------------------------------------------
+
+    def _xarf02(self) -> Iterator[EventRecord | ReadError]:
+        leaves = list(self._leaves())
+        # The report is the second part; look at the others too, for tolerance.
+        ordered = leaves[1:2] + leaves[2:] + leaves[:1]
+        for path, part in ordered:
+            if path in self.oversized or _content_maintype(part) not in ("text", "application"):
+                continue
+            data = self._bytes(path, part)
+            if data is None or len(data) > MAX_REPORT_BYTES:
+                continue
+            text, problem = _decode(data, _charset(part))
+            if problem:
+                self.errors.append(self.error(problem, _pointer(path)))
+            if _is_xarf_json(data):
+                yield from self._drain_errors()
+                yield from read_xarf_json(data, self.source, pointer=_pointer(path))
+                return
+            fields = _report_fields(text)
+            keys = {k.lower() for k in fields}
+            if "source" in keys and ("report-type" in keys or "category" in keys):
+                yield from self._drain_errors()
+                yield from self._xarf02_record(path, fields, text)
+                return
+        yield from self._drain_errors()
+        yield self.error(
+            "X-ARF message without a machine-readable report (a YAML part with Report-Type "
+            "and Source)",
+            "/part/2",
+        )
+
+    def _xarf02_record(
+        self, path: str, fields: dict[str, object], text: str
+    ) -> Iterator[EventRecord | ReadError]:
+        pointer = _pointer(path)
+        get = {k.lower(): v for k, v in fields.items()}
+
+        def text_of(name: str) -> str:
+            value = get.get(name)
+            if value is None or isinstance(value, dict | list):
+                return ""
+            return _clean(str(value)).strip()
+
+        source_value = text_of("source")
+        observable = _observable(source_value, text_of("source-type"))
+        if observable is None:
+            yield self.error(
+                f"Source {source_value[:100]!r} is not an IP address, domain, URL or e-mail "
+                "address",
+                pointer,
+                "Source",
+            )
+            return
+        rsit = _xarf_rsit(text_of("report-type"), text_of("category"))
+        time = _any_date(get.get("date"))
+        if get.get("date") is not None and time is None:
+            yield self.error(f"Date {text_of('date')[:100]!r} is not a date", pointer, "Date")
+        if time is None:
+            time = _rfc_date(_header(self.msg, "Date") or "")
+        port = _port(get.get("port"))
+        extra = {"xarf_version": text_of("version") or "0.2"}
+        for key, name in (
+            ("report_type", "report-type"),
+            ("category", "category"),
+            ("report_id", "report-id"),
+            ("reported_from", "reported-from"),
+            ("user_agent", "user-agent"),
+            ("occurrences", "occurrences"),
+            ("schema_url", "schema-url"),
+        ):
+            if text_of(name):
+                extra[key] = text_of(name)[:1000]
+        service = text_of("service").lower() or None
+        subject = _header(self.msg, "Subject")
+        title = f"X-ARF {text_of('report-type') or 'report'}"
+        yield EventRecord(
+            time=time,
+            rsit_class=rsit[0],
+            rsit_type=rsit[1],
+            observables=(observable,),
+            location=self.loc(pointer),
+            raw=_bounded(text),
+            feed="xarf",
+            port=port,
+            application=service,
+            tlp=_tlp_label(text_of("tlp")) or _tlp_in(subject or ""),
+            description=f"{title}: {subject}"[:200] if subject else title,
+            attack_techniques=_TECHNIQUES.get(rsit[1], ()),
+            extra=extra,
+        )
+
+    # -- plain text ----------------------------------------------------------------------------
+
+    def _plain(self) -> Iterator[EventRecord | ReadError]:
+        texts: list[str] = []
+        first_path: str | None = None
+        for path, part in self._leaves():
+            ctype = _content_type(part)
+            if ctype not in ("text/plain", "text/html") or path in self.oversized:
+                continue
+            text = self._text(path, part)
+            if text is None:
+                continue
+            if ctype == "text/html":
+                text = _html_text(text)
+            texts.append(text)
+            first_path = first_path or path
+        yield from self._drain_errors()
+        if first_path is None:
+            yield self.error("the mail has no text part to read")
+            return
+        pointer = _pointer(first_path)
+        own_emails: set[str] = set()
+        own_domains: set[str] = set()
+        for name in ("From", "Reply-To", "Sender", "To", "Cc"):
+            for address in _addresses(self.msg, name):
+                own_emails.add(address.lower())
+                if name in ("From", "Reply-To", "Sender"):
+                    own_domains.add(address.rpartition("@")[2].lower())
+        subject = _header(self.msg, "Subject") or ""
+        observables, private = _extract("\n".join(texts), own_emails, own_domains)
+        if not observables:
+            yield self.error(
+                "no IP address, domain, URL or e-mail address found in the text", pointer
+            )
+            return
+        extra: dict[str, str] = {}
+        if len(observables) > MAX_OBSERVABLES:
+            extra["observables_left_out"] = str(len(observables) - MAX_OBSERVABLES)
+            observables = observables[:MAX_OBSERVABLES]
+        if private:
+            extra["private_addresses"] = ", ".join(private[:50])
+        reporter = _header(self.msg, "From")
+        if reporter:
+            extra["reporter"] = reporter[:1000]
+        if subject:
+            extra["subject"] = subject[:1000]
+        rsit = ("other", "undetermined")
+        for pattern, rsit_class, rsit_type in SUBJECT_RULES:
+            if pattern.search(subject):
+                rsit = (rsit_class, rsit_type)
+                break
+        date_header = _header(self.msg, "Date")
+        time = _rfc_date(date_header or "")
+        if date_header and time is None:
+            yield self.error(f"Date {date_header[:100]!r} is not a date", "/", "Date")
+        joined = "\n".join(texts)
+        yield EventRecord(
+            time=time,
+            rsit_class=rsit[0],
+            rsit_type=rsit[1],
+            observables=tuple(observables),
+            location=self.loc(pointer),
+            raw=_bounded(joined),
+            feed="email",
+            tlp=_tlp_in(subject) or _tlp_in(joined[:4096]),
+            description=subject[:200],
+            attack_techniques=_TECHNIQUES.get(rsit[1], ()),
+            extra=extra,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# X-ARF JSON (v4 and v3)
+
+
+def read_xarf_json(
+    data: bytes, source: str, pointer: str = ""
+) -> Iterator[EventRecord | ReadError]:
+    """X-ARF JSON: one v4 (xarf-spec) or v3 (abusix) report, or an array of them.
+    `pointer` is where the document sits (a MIME part path); JSON pointers are appended."""
+    try:
+        doc = json.loads(data)
+    except RecursionError:
+        yield ReadError(FaultLocation(source=source, pointer=pointer or ""), "JSON nested too deep")
+        return
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        yield ReadError(
+            FaultLocation(source=source, line=getattr(exc, "lineno", None), pointer=pointer),
+            f"not valid JSON: {getattr(exc, 'msg', None) or type(exc).__name__}",
+        )
+        return
+    if isinstance(doc, list):
+        items = [(f"{pointer}/{i}", item, None) for i, item in enumerate(doc)]
+    else:
+        # One document: its raw text is the input itself, as the sender wrote it.
+        items = [(pointer, doc, data.decode("utf-8", "replace"))]
+    if not items:
+        yield ReadError(FaultLocation(source=source, pointer=pointer), "empty JSON array")
+    for at, item, text in items:
+        raw = _bounded(text if text is not None else json.dumps(item, ensure_ascii=False))
+        if not isinstance(item, dict):
+            yield ReadError(
+                FaultLocation(source=source, pointer=at), "an X-ARF report must be a JSON object"
+            )
+        elif isinstance(item.get("Report"), dict) or "ReporterInfo" in item:
+            yield from _xarf_v3(item, source, at, raw)
+        else:
+            yield from _xarf_v4(item, source, at, raw)
+
+
+def _xarf_v4(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord | ReadError]:
+    def loc(key: str = "") -> FaultLocation:
+        return FaultLocation(source=source, pointer=f"{at}/{key}" if key else at)
+
+    def text(key: str) -> str:
+        value = doc.get(key)
+        return _clean(str(value)).strip() if isinstance(value, str | int | float) else ""
+
+    observables: list[Observable] = []
+    identifier = text("source_identifier")
+    if identifier:
+        observable = _observable(identifier, "")
+        if observable is None:
+            yield ReadError(
+                loc("source_identifier"),
+                f"source_identifier {identifier[:100]!r} is not an IP address, domain, URL or "
+                "e-mail address",
+            )
+        else:
+            observables.append(observable)
+    for key, kind_hint, role in (
+        ("url", "url", "source"),
+        ("domain", "domain", "source"),
+        ("smtp_from", "email", "source"),
+        ("destination_ip", "ip", "destination"),
+        ("c2_server", "", "c2"),
+    ):
+        value = text(key)
+        if value:
+            observable = _observable(value, kind_hint, role)
+            if observable is None:
+                yield ReadError(loc(key), f"{key} {value[:100]!r} is not a valid value")
+            else:
+                observables.append(observable)
+    if not any(o.role == "source" for o in observables):
+        yield ReadError(loc("source_identifier"), "the X-ARF report names no source")
+        return
+    category, xtype = text("category"), text("type")
+    rsit = _xarf_rsit(xtype, category)
+    time = None
+    for key in ("timestamp", "reported_at", "first_seen", "last_seen"):
+        if text(key):
+            time = _any_date(text(key))
+            if time is None:
+                yield ReadError(loc(key), f"{key} {text(key)[:100]!r} is not a date")
+            break
+    port = _port(doc.get("source_port"))
+    if doc.get("source_port") is not None and port is None:
+        yield ReadError(loc("source_port"), "source_port is not a port number")
+    protocol, application = _protocol(text("protocol"))
+    application = text("service").lower() or application
+    confidence = None
+    if isinstance(doc.get("confidence"), int | float) and not isinstance(doc["confidence"], bool):
+        value = float(doc["confidence"])
+        confidence = round(value * 100 if value <= 1 else value)
+        confidence = confidence if 0 <= confidence <= 100 else None
+    reporter = doc.get("reporter") if isinstance(doc.get("reporter"), dict) else {}
+    extra = {"xarf_version": text("xarf_version") or "4", "category": category, "type": xtype}
+    for key in (
+        "report_id",
+        "evidence_source",
+        "malware_family",
+        "target_brand",
+        "cve_id",
+        "service_version",
+        "attack_vector",
+        "first_seen",
+        "last_seen",
+    ):
+        if text(key):
+            extra[key] = text(key)[:1000]
+    for key in ("org", "contact", "domain"):
+        if isinstance(reporter.get(key), str):
+            extra[f"reporter_{key}"] = reporter[key][:1000]
+    if isinstance(doc.get("tags"), list):
+        extra["tags"] = ", ".join(str(t) for t in doc["tags"] if isinstance(t, str))[:1000]
+    if isinstance(doc.get("evidence"), list):
+        extra["evidence_items"] = str(len(doc["evidence"]))
+    description = text("description") or f"X-ARF {category}/{xtype}"
+    yield EventRecord(
+        time=time,
+        rsit_class=rsit[0],
+        rsit_type=rsit[1],
+        observables=tuple(_unique(observables)),
+        location=loc(),
+        raw=raw,
+        feed="xarf",
+        port=port,
+        protocol=protocol,
+        application=application,
+        tlp=_tlp_label(text("tlp")),
+        confidence=confidence,
+        description=description[:500],
+        attack_techniques=_TECHNIQUES.get(rsit[1], ()),
+        extra={k: v for k, v in extra.items() if v},
+    )
+
+
+def _xarf_v3(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord | ReadError]:
+    report = doc.get("Report")
+    if not isinstance(report, dict):
+        yield ReadError(FaultLocation(source=source, pointer=f"{at}/Report"), "no Report object")
+        return
+
+    def loc(key: str = "") -> FaultLocation:
+        return FaultLocation(source=source, pointer=f"{at}/Report/{key}" if key else at)
+
+    def text(key: str) -> str:
+        value = report.get(key)
+        return _clean(str(value)).strip() if isinstance(value, str | int | float) else ""
+
+    observables: list[Observable] = []
+    src = report.get("Source")
+    candidates = [("SourceIp", text("SourceIp"), "ip", "source")]
+    if isinstance(src, dict):
+        candidates.append(("Source/IP", str(src.get("IP") or src.get("Value") or ""), "", "source"))
+    elif isinstance(src, str):
+        candidates.append(("Source", src, "", "source"))
+    candidates += [
+        ("SourceUrl", text("SourceUrl"), "url", "source"),
+        ("SmtpMailFromAddress", text("SmtpMailFromAddress"), "email", "source"),
+        ("DestinationIp", text("DestinationIp"), "ip", "destination"),
+    ]
+    info = report.get("AdditionalInfo")
+    if isinstance(info, dict) and isinstance(info.get("C2Server"), str):
+        candidates.append(("AdditionalInfo/C2Server", info["C2Server"], "", "c2"))
+    for key, value, hint, role in candidates:
+        if not value.strip():
+            continue
+        observable = _observable(value.strip(), hint, role)
+        if observable is None:
+            yield ReadError(loc(key), f"{key} {value[:100]!r} is not a valid value")
+        else:
+            observables.append(observable)
+    if not any(o.role == "source" for o in observables):
+        yield ReadError(loc("SourceIp"), "the X-ARF report names no source")
+        return
+    rsit = _xarf_rsit(text("ReportType"), text("ReportClass"))
+    time = _any_date(text("Date")) if text("Date") else None
+    if text("Date") and time is None:
+        yield ReadError(loc("Date"), f"Date {text('Date')[:100]!r} is not a date")
+    port = _port(report.get("SourcePort"))
+    reporter = doc.get("ReporterInfo") if isinstance(doc.get("ReporterInfo"), dict) else {}
+    extra = {
+        "xarf_version": str(doc.get("Version") or "3")[:20],
+        "report_class": text("ReportClass"),
+        "report_type": text("ReportType"),
+        "report_subtype": text("ReportSubType"),
+        "destination_port": text("DestinationPort"),
+        "malware_name": text("MalwareName"),
+        "reporter_org": str(reporter.get("ReporterOrg") or "")[:1000],
+        "reporter_contact": str(reporter.get("ReporterOrgEmail") or "")[:1000],
+    }
+    samples = report.get("Samples") or report.get("Attachment")
+    if isinstance(samples, list):
+        extra["evidence_items"] = str(len(samples))
+    yield EventRecord(
+        time=time,
+        rsit_class=rsit[0],
+        rsit_type=rsit[1],
+        observables=tuple(_unique(observables)),
+        location=loc(),
+        raw=raw,
+        feed="xarf",
+        port=port,
+        description=f"X-ARF {text('ReportClass')}/{text('ReportType')}"[:500],
+        attack_techniques=_TECHNIQUES.get(rsit[1], ()),
+        extra={k: v for k, v in extra.items() if v},
+    )
+
+
+def _xarf_rsit(xtype: str, category: str) -> tuple[str, str]:
+    key = re.sub(r"[^a-z0-9]", "", xtype.lower())
+    if key in XARF_TYPES:
+        return XARF_TYPES[key]
+    return XARF_CATEGORIES.get(category.strip().lower(), ("other", "undetermined"))
+
+
+def _is_xarf_json(data: bytes) -> bool:
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return start in (b"{", b"[") and bool(_XARF_KEYS.search(data[:65536]))
+
+
+def _looks_like_json_part(part: Message) -> bool:
+    ctype = _content_type(part)
+    if ctype in ("application/json", "text/json", "text/plain"):
+        return True
+    try:
+        name = part.get_filename() or ""
+    except Exception:  # a malformed Content-Disposition
+        return False
+    return isinstance(name, str) and name.lower().endswith(".json")
+
+
+def _report_fields(text: str) -> dict[str, object]:
+    """An X-ARF 0.2 report: YAML, or JSON, or failing both, plain `Name: value` lines."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            doc = json.loads(stripped)
+        except (ValueError, RecursionError):
+            doc = None
+        if isinstance(doc, dict):
+            return {str(k): v for k, v in doc.items()}
+    try:
+        doc = yaml.safe_load(stripped)
+    except Exception:  # any YAML error, or a constructor failure on a hostile document
+        doc = None
+    if isinstance(doc, dict):
+        # Scalars only: a YAML alias bomb must not be walked.
+        return {
+            str(k): v
+            for k, v in doc.items()
+            if isinstance(v, str | int | float | bool | date) or v is None
+        }
+    return dict(parse_fields(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def _ip(value: str, role: str = "source") -> Observable | None:
+    text = value.strip().strip("[]")
+    if text.lower().startswith("ipv6:"):
+        text = text[5:]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    kind = ObservableKind.IPV4 if ip.version == 4 else ObservableKind.IPV6
+    return Observable(kind, str(ip), role)
+
+
+def _url(value: str, role: str = "source") -> Observable | None:
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https", "ftp", "ftps") or not host:
+        return None
+    if _ip(host) is None:
+        try:
+            host = validate.domain(host)
+        except ValueError:
+            return None
+    elif ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port is not None else "")
+    if parts.username is not None:
+        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
+    url = urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, parts.fragment))
+    return Observable(ObservableKind.URL, url, role)
+
+
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+def _email(value: str, role: str = "source") -> Observable | None:
+    local, at, domain = value.strip().rpartition("@")
+    if not at or len(local) > 64 or not _LOCAL_PART.fullmatch(local):
+        return None
+    try:
+        return Observable(ObservableKind.EMAIL, f"{local}@{validate.domain(domain)}", role)
+    except ValueError:
+        return None
+
+
+def _observable(value: str, kind_hint: str, role: str = "source") -> Observable | None:
+    """A value of a stated kind (ipv4, ip-address, uri, domain, email ...) or guessed."""
+    value = value.strip()
+    if not value:
+        return None
+    hint = kind_hint.strip().lower()
+    if hint.startswith("ip"):
+        return _ip(value, role)
+    if hint in ("uri", "url"):
+        return _url(value, role)
+    if hint in ("email", "e-mail", "mail"):
+        return _email(value, role)
+    if hint in ("domain", "hostname", "fqdn"):
+        try:
+            return Observable(ObservableKind.DOMAIN, validate.domain(value), role)
+        except ValueError:
+            return None
+    if "://" in value:
+        return _url(value, role)
+    if "@" in value:
+        return _email(value, role)
+    found = _ip(value, role)
+    if found is not None:
+        return found
+    try:
+        return Observable(ObservableKind.DOMAIN, validate.domain(value), role)
+    except ValueError:
+        return None
+
+
+def _port(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and 0 < value < 65536 else None
+
+
+def _protocol(value: str) -> tuple[str | None, str | None]:
+    """(transport, application) from a protocol field that may hold either."""
+    name = value.strip().lower()
+    if not name:
+        return None, None
+    if name in ("tcp", "udp", "icmp", "sctp"):
+        return name, None
+    return None, name
+
+
+def _tlp_label(value: str) -> str | None:
+    """A field that holds a TLP label: "amber", "TLP:AMBER", "white" ..."""
+    try:
+        return TLP.parse(value).value if value else None
+    except ValueError:
+        return None
+
+
+def _tlp_in(text: str) -> str | None:
+    """A "TLP:AMBER" marking in free text (a subject, the top of a body)."""
+    match = _TLP_RE.search(text)
+    return _tlp_label(match.group(1)) if match else None
+
+
+def _internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (
+        ip.is_loopback
+        or ip.is_link_local
+        or ip.is_unspecified
+        or ip.is_multicast
+        or (any(ip in net for net in _PRIVATE_NETS))
+    )
+
+
+def _received_source(received: list[str]) -> Observable | None:
+    """The first external address in the from-clauses of a Received chain, top down."""
+    for header in received:
+        clause = re.split(r"\bby\b", header, maxsplit=1, flags=re.IGNORECASE)[0]
+        if not re.match(r"\s*from\b", clause, re.IGNORECASE):
+            continue
+        for literal in re.findall(r"[\[(]\s*(?:ipv6:)?([0-9a-fA-F:.]{2,45})\s*[\])]", clause):
+            observable = _ip(literal)
+            if observable is not None:
+                if not _internal(ipaddress.ip_address(observable.value)):
+                    return observable
+                break
+    return None
+
+
+def _rfc_date(text: str) -> datetime | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return _iso_date(text)
+    return _utc(when)
+
+
+def _iso_date(text: str) -> datetime | None:
+    try:
+        return _utc(datetime.fromisoformat(text.strip()))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _any_date(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, date):
+        return _utc(datetime(value.year, value.month, value.day))
+    if isinstance(value, str):
+        return _iso_date(value) or _rfc_date(value)
+    return None
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    try:
+        # No zone (or -0000, "unknown" per RFC 5322): taken as UTC.
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _unique(observables: Iterable[Observable]) -> list[Observable]:
+    seen: set[tuple[str, str]] = set()
+    out: list[Observable] = []
+    for o in observables:
+        if (o.kind, o.value) not in seen:
+            seen.add((o.kind, o.value))
+            out.append(o)
+    return out
+
+
+def _bounded(text: str) -> str:
+    return text.encode("utf-8", "replace")[:MAX_RAW].decode("utf-8", "ignore")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def _clean(text: str) -> str:
+    """Text fit to store: BytesParser carries raw bytes as surrogates, and a JSON escape or a
+    UTF-7 text can carry lone surrogates of its own."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _unfold(value: str) -> str:
+    return _clean(_NEWLINES.sub("", value)).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# MIME helpers, each safe on malformed input
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:  # a broken Content-Type header: RFC 2045 says treat it as text/plain
+        return "text/plain"
+
+
+def _content_maintype(part: Message) -> str:
+    return _content_type(part).partition("/")[0]
+
+
+def _param(part: Message, name: str) -> str | None:
+    try:
+        value = part.get_param(name)
+    except Exception:
+        return None
+    return value.lower() if isinstance(value, str) else None
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        return None
+    return charset if isinstance(charset, str) else None
+
+
+def _payload(part: Message) -> list[Message] | str | None:
+    """The payload as stored (parts, or the encoded text), safe on a hostile charset."""
+    try:
+        return part.get_payload()
+    except Exception:  # the stdlib decodes 8-bit text with the charset parameter, which may
+        # be no codec name at all ("utf-8\0"); fall back to the bytes as they are
+        try:
+            data = part.get_payload(decode=True)
+        except Exception:
+            return None
+        return data.decode("ascii", "surrogateescape") if isinstance(data, bytes) else None
+
+
+def _children(part: Message) -> list[Message]:
+    payload = _payload(part)
+    if not isinstance(payload, list):
+        return []
+    children = [p for p in payload if isinstance(p, Message)]
+    if _content_maintype(part) == "message" and len(children) == 1:
+        inner = children[0]
+        # An attached message: its parts are numbered under it (IMAP "3.1"); a single-part
+        # one is itself the only child.
+        if _content_maintype(inner) == "multipart":
+            return _children(inner) or [inner]
+        return [inner]
+    return children
+
+
+def _pointer(path: str) -> str:
+    return "/" if path == "/" else f"/part/{path}"
+
+
+def _headers(msg: Message, name: str) -> list[str]:
+    wanted = name.lower()
+    return [_unfold(v) for k, v in msg.raw_items() if k.lower() == wanted]
+
+
+def _header(msg: Message, name: str) -> str | None:
+    values = _headers(msg, name)
+    if not values:
+        return None
+    try:
+        return _clean(str(make_header(decode_header(values[0]))))  # RFC 2047 encoded words
+    except Exception:  # unknown charset or a broken encoded word: keep it as written
+        return values[0]
+
+
+def _addresses(msg: Message, name: str) -> list[str]:
+    try:
+        pairs = getaddresses(_headers(msg, name))
+    except Exception:
+        return []
+    return [address for _, address in pairs if "@" in address]
+
+
+def _decode(data: bytes, charset: str | None) -> tuple[str, str | None]:
+    """Text and, when the bytes do not fit the declared charset, the problem to report."""
+    text, problem = _decode_as(data, charset)
+    return _clean(text), problem
+
+
+def _decode_as(data: bytes, charset: str | None) -> tuple[str, str | None]:
+    declared = (charset or "").strip().lower()
+    if not declared:
+        try:
+            return data.decode("utf-8"), None
+        except UnicodeDecodeError:
+            return data.decode("cp1252", "replace"), None  # undeclared 8-bit: the usual guess
+    try:
+        codecs.lookup(declared)
+    except (LookupError, ValueError):
+        return (
+            data.decode("utf-8", "replace"),
+            f"unknown charset {declared[:40]!r}; read as UTF-8, undecodable bytes replaced",
+        )
+    try:
+        return data.decode(declared), None
+    except Exception:  # UnicodeDecodeError, or a codec that is not a text encoding
+        pass
+    if declared in ("us-ascii", "ascii", "iso-8859-1", "latin-1"):
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("utf-8"), None  # mislabelled UTF-8, common and harmless
+    return (
+        data.decode("utf-8", "replace"),
+        f"text is not valid {declared[:40]}; read as UTF-8, undecodable bytes replaced",
+    )
+
+
+_BLOCK_TAGS = "br p div tr td li h1 h2 h3 h4 h5 h6 table pre blockquote"
+
+
+class _HTMLText(HTMLParser):
+    """Text and link targets of an HTML part."""
+
+    _BLOCK = frozenset(_BLOCK_TAGS.split())
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self.skip += 1
+        if tag in self._BLOCK:
+            self.out.append("\n")
+        if tag in ("a", "area"):
+            for name, value in attrs:
+                if name == "href" and value:
+                    self.out.append(f" {value} ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self.skip:
+            self.skip -= 1
+        if tag in self._BLOCK:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(data)
+
+
+def _html_text(html: str) -> str:
+    parser = _HTMLText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser still trips on some broken markup: strip tags crudely
+        return re.sub(r"<[^>]*>", " ", html)
+    return "".join(parser.out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Free text
+
+
+def refang(text: str) -> str:
+    """Undo the usual defanging: hxxp://, [.], (dot), [at], [:] ..."""
+    for pattern, replacement in _REFANG:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _extract(
+    text: str, own_emails: set[str], own_domains: set[str]
+) -> tuple[list[Observable], list[str]]:
+    """Observables (URLs, e-mail addresses, IP addresses, then domains, each in order of
+    appearance) and the private addresses set aside."""
+    text = refang(text)
+    found: list[Observable] = []
+    private: dict[str, None] = {}  # ordered, and fast to test on a log of many addresses
+
+    def own(host: str) -> bool:
+        return any(host == d or host.endswith("." + d) for d in own_domains) or (
+            host in _NOISE_DOMAINS
+        )
+
+    spans: list[tuple[int, int]] = []
+    for match in _URL_RE.finditer(text):
+        spans.append(match.span())
+        observable = _url(_trim_url(match.group(0)))
+        if observable is not None:
+            host = urlsplit(observable.value).hostname or ""
+            if not own(host):
+                found.append(observable)
+    text = _blank(text, spans)
+    spans = []
+    for match in _EMAIL_RE.finditer(text):
+        spans.append(match.span())
+        observable = _email(match.group(0).strip("."))
+        if observable is not None and observable.value.lower() not in own_emails:
+            host = observable.value.rpartition("@")[2]
+            if not own(host):
+                found.append(observable)
+    text = _blank(text, spans)
+    spans = []
+    for pattern in (_IPV4_RE, _IPV6_RE):
+        for match in pattern.finditer(text):
+            observable = _ip(match.group(0))
+            if observable is None:
+                continue
+            spans.append(match.span())
+            ip = ipaddress.ip_address(observable.value)
+            if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+                continue
+            if str(ip) == "255.255.255.255":
+                continue
+            if _internal(ip):
+                private[observable.value] = None
+                continue
+            found.append(observable)
+        text = _blank(text, spans)
+        spans = []
+    for match in _DOMAIN_RE.finditer(text):
+        candidate = match.group(0)
+        tld = candidate.rpartition(".")[2]
+        # "Hello.World" and "attack.Please" are sentences missing a space, not domains.
+        if tld.lower() in _FILE_EXTENSIONS or (tld[:1].isupper() and not tld.isupper()):
+            continue
+        try:
+            name = validate.domain(candidate)
+        except ValueError:
+            continue
+        if not own(name):
+            found.append(Observable(ObservableKind.DOMAIN, name))
+    return _unique(found), list(private)
+
+
+def _trim_url(url: str) -> str:
+    url = url.rstrip(".,;:!?'\"")
+    for close, open_ in ((")", "("), ("]", "["), (">", "<")):
+        while url.endswith(close) and url.count(close) > url.count(open_):
+            url = url[:-1].rstrip(".,;:!?'\"")
+    return url
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """Replace matched spans by spaces so that a later pattern does not match inside them."""
+    if not spans:
+        return text
+    pieces: list[str] = []
+    last = 0
+    for start, end in spans:
+        pieces += [text[last:start], " " * (end - start)]
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+__all__ = [
+    "FEEDBACK_TYPES",
+    "MAX_PART_BYTES",
+    "READER",
+    "SUBJECT_RULES",
+    "XARF_TYPES",
+    "EmailReader",
+    "FeedbackReport",
+    "parse_feedback_report",
+    "parse_fields",
+    "read_xarf_json",
+    "refang",
+]

@@ -1,0 +1,98 @@
+"""UI page for intake: upload a report and read its receipt (thin)."""
+
+from __future__ import annotations
+
+import io
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from concord.access import policy
+from concord.access.model import TLP, Principal
+from concord.config import get_settings
+from concord.db import session_factory
+from concord.errors import ConcordError, FaultLocation, InvalidInput
+from concord.events.model import Submission
+from concord.intake import registry, service
+from concord.orgs.model import Organization
+from concord.web.deps import get_db
+from concord.web.ui import check_csrf, page, ui_principal
+
+router = APIRouter(include_in_schema=False)
+
+
+def _form(
+    request: Request, session: Session, p: Principal, status: int = 200, **context: object
+) -> HTMLResponse:
+    recent = list(
+        session.scalars(
+            select(Submission)
+            .where(policy.scope_filter(p, Submission.org_id))
+            .order_by(Submission.id.desc())
+            .limit(20)
+        )
+    )
+    orgs = (
+        list(session.scalars(select(Organization).order_by(Organization.slug)))
+        if p.is_centre
+        else []
+    )
+    formats = sorted((r.name, r.description) for r in registry.readers().values())
+    return page(
+        request,
+        session,
+        "intake.html",
+        status=status,
+        formats=formats,
+        levels=[t.value for t in TLP],
+        orgs=orgs,
+        recent=recent,
+        **context,
+    )
+
+
+@router.get("/intake", response_class=HTMLResponse)
+def intake_page(
+    request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
+) -> Response:
+    return _form(request, session, p)
+
+
+@router.post("/intake", response_class=HTMLResponse)
+async def submit(
+    request: Request,
+    file: UploadFile | None = File(None),
+    fmt: str = Form("", alias="format"),
+    tlp: str = Form("amber"),
+    as_org: str = Form("", alias="as"),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    check_csrf(request, csrf_token)
+    limit = get_settings().max_upload_bytes
+    try:
+        if file is None or not file.filename:
+            raise InvalidInput("choose a file to submit", FaultLocation(field="file"))
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise ConcordError(
+                f"the upload exceeds the limit of {limit} bytes", 413, "Payload too large"
+            )
+        session.commit()  # ingest writes in its own sessions; hold no lock meanwhile
+        receipt = await run_in_threadpool(
+            service.ingest,
+            session_factory(),
+            p,
+            service.Source(io.BytesIO(data), file.filename),
+            fmt=fmt or None,
+            tlp=tlp,
+            as_org=as_org or None,
+            channel="ui",
+        )
+    except ConcordError as exc:
+        return _form(request, session, p, status=exc.status, error=exc)
+    return _form(request, session, p, receipt=receipt.as_dict())

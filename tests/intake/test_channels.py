@@ -1,0 +1,192 @@
+"""Intake channels: the REST API, the command line and the SMTP listener."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import smtplib
+import socket
+import time
+import zipfile
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from concord.cli import app
+from concord.events.model import Event
+from tests.conftest import FIXTURES, SHARED_DATA
+from tests.intake.test_service import scan_csv
+
+PROBLEM = "application/problem+json"
+STIX_C2 = FIXTURES / "stix" / "indicator-for-c2-ip-address.json"
+
+
+def _count(session) -> int:  # type: ignore[no-untyped-def]
+    session.rollback()
+    return int(session.scalar(select(func.count()).select_from(Event)))
+
+
+def test_api_upload_and_receipt(client, auth, session) -> None:  # type: ignore[no-untyped-def]
+    data = scan_csv(
+        [("2026-11-30 10:00:00", "203.0.113.5", 3389), ("2026-11-30 10:00:00", "203.0.113.5", 3389)]
+    )
+    r = client.post(
+        "/api/v1/intake",
+        params={"tlp": "green"},
+        headers=auth["kz-analyst"],
+        files={"file": ("scan_rdp.csv", data, "text/csv")},
+    )
+    assert r.status_code == 200, r.text
+    receipt = r.json()
+    assert (receipt["accepted"], receipt["duplicates"], receipt["rejected"]) == (1, 1, 0)
+    got = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["kz-analyst"]).json()
+    assert got["accepted"] == 1
+    assert (
+        client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["uz-analyst"]).status_code == 404
+    )
+    events = client.get(
+        "/api/v1/events", params={"value": "203.0.113.5"}, headers=auth["kz-reader"]
+    ).json()["items"]
+    assert events[0]["count"] == 2 and events[0]["reported_by"] == "kz-cert"
+    detail = client.get(f"/api/v1/events/{events[0]['id']}", headers=auth["kz-reader"]).json()
+    assert "203.0.113.5" in detail["raw"]
+    metrics = client.get("/metrics").text
+    assert "concord_intake_records_total" in metrics
+
+
+def test_api_stix_body_and_tlp_visibility(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/intake",
+        params={"format": "stix", "tlp": "amber"},
+        headers={
+            **auth["kz-analyst"],
+            "content-type": "application/json",
+            "x-filename": STIX_C2.name,
+        },
+        content=STIX_C2.read_bytes(),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] >= 1
+    mine = client.get("/api/v1/events", headers=auth["kz-reader"]).json()["items"]
+    assert mine and all(e["tlp"] in ("amber", "amber+strict", "red") for e in mine)
+    assert client.get("/api/v1/events", headers=auth["uz-analyst"]).json()["items"] == []
+    assert client.get("/api/v1/events", headers=auth["centre-reader"]).json()["items"]
+
+
+def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/intake",
+        params={"format": "nonsense"},
+        headers=auth["kz-analyst"],
+        files={"file": ("x.txt", b"hello", "text/plain")},
+    )
+    assert r.status_code == 415 and r.headers["content-type"].startswith(PROBLEM)
+    assert "stix" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/intake",
+        params={"format": "stix"},
+        headers=auth["kz-analyst"],
+        files={"file": ("broken.json", b'{"type": "bundle", "objects": [', "x")},
+    )
+    assert r.status_code == 200
+    assert r.json()["accepted"] == 0 and r.json()["rejected"] >= 1
+    assert r.json()["errors"][0].get("line") or r.json()["errors"][0].get("pointer") is not None
+    assert _count(session) == 0
+    from concord.config import reset_settings
+
+    monkeypatch.setenv("CONCORD_MAX_UPLOAD_BYTES", "1000")
+    reset_settings()
+    big = scan_csv([("2026-11-30 10:00:00", f"203.0.113.{i % 250}", 3389) for i in range(100)])
+    r = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        files={"file": ("scan_rdp.csv", big, "text/csv")},
+    )
+    assert r.status_code == 413 and "1000 bytes" in r.json()["detail"]
+    assert (
+        client.post(
+            "/api/v1/intake", headers=auth["kz-reader"], files={"file": ("a.csv", b"x", "text/csv")}
+        ).status_code
+        == 403
+    )
+
+
+def test_cli_files_directories_and_archives(env, network, session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "scan_rdp.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)]))
+    (folder / "scan_ssh.csv.gz").write_bytes(
+        gzip.compress(scan_csv([("2026-11-30 10:00:00", "192.0.2.2", 22)]))
+    )
+    with zipfile.ZipFile(folder / "bundle.zip", "w") as z:
+        z.writestr("scan_rdp-2.csv", scan_csv([("2026-11-30 11:00:00", "192.0.2.3", 3389)]))
+    result = runner.invoke(
+        app, ["ingest", str(folder), "--as", "kz-cert", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    receipt = json.loads(result.stdout)
+    assert {"accepted", "duplicates", "rejected", "errors"} <= receipt.keys()
+    assert receipt["accepted"] == 3 and len(receipt["files"]) == 3
+    again = json.loads(
+        runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"]).stdout
+    )
+    assert again["accepted"] == 0 and again["duplicates"] == 3
+
+
+def test_cli_refuses_a_compression_bomb(env, network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "scan_rdp.csv.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:
+        for _ in range(64):
+            fh.write(b"\0" * (1 << 20))
+    proc = subprocess.run(
+        [sys.executable, "-m", "concord", "ingest", str(bomb), "--as", "kz-cert"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "compression bomb" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.intake.smtp import SmtpSettings, start_listener
+
+    sample = FIXTURES / "email" / "arf-01.eml"
+    if not sample.exists():
+        sample = SHARED_DATA / "email" / "arf" / "arf-01.eml"
+    monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", "abuse@centre.example")
+    port = _free_port()
+    controller = start_listener(SmtpSettings.from_env("127.0.0.1", port))
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo()
+            code, _ = smtp.docmd("MAIL FROM:<reporter@isp.example>")
+            assert code == 250
+            code, _ = smtp.docmd("RCPT TO:<someone@centre.example>")
+            assert code == 550  # not an intake address
+            smtp.rset()
+            refused = smtp.sendmail(
+                "reporter@isp.example",
+                ["abuse@centre.example"],
+                sample.read_bytes().replace(b"\n", b"\r\n"),
+            )
+            assert refused == {}
+    finally:
+        controller.stop()
+    deadline = time.monotonic() + 10
+    while _count(session) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    session.rollback()
+    event = session.scalar(select(Event))
+    assert event is not None and event.feed.startswith(("arf", "email"))
+    assert event.country == "KZ"  # attributed to the centre (ccc, KZ) as the default

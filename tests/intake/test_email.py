@@ -1,0 +1,776 @@
+"""The e-mail reader: ARF, X-ARF and plain-text abuse reports, from real samples and bad input."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from concord.events.rsit import RSIT
+from concord.intake.readers import email as email_reader
+from concord.intake.readers.email import (
+    MAX_PART_BYTES,
+    READER,
+    SUBJECT_RULES,
+    parse_feedback_report,
+    read_xarf_json,
+    refang,
+)
+from concord.intake.records import MAX_RAW, EventRecord, ReadError
+from tests.conftest import FIXTURES
+
+SAMPLES = FIXTURES / "email"
+
+
+def read(data: bytes, source: str = "mail.eml") -> tuple[list[EventRecord], list[ReadError]]:
+    return split(READER.read(io.BytesIO(data), source))
+
+
+def read_file(name: str) -> tuple[list[EventRecord], list[ReadError]]:
+    return read((SAMPLES / name).read_bytes(), name)
+
+
+def split(items: Iterable[object]) -> tuple[list[EventRecord], list[ReadError]]:
+    records: list[EventRecord] = []
+    errors: list[ReadError] = []
+    for item in items:
+        assert isinstance(item, EventRecord | ReadError), item
+        (records if isinstance(item, EventRecord) else errors).append(item)
+    return records, errors
+
+
+def values(record: EventRecord) -> set[tuple[str, str, str]]:
+    return {(o.kind.value, o.value, o.role) for o in record.observables}
+
+
+def reasons(errors: list[ReadError]) -> str:
+    return " | ".join(f"{e.location}: {e.reason}" for e in errors)
+
+
+# --- sniffing --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.eml")), ids=lambda p: p.name)
+def test_sniffs_every_mail_sample_by_name_and_by_content(path: Path) -> None:
+    head = path.read_bytes()[:65536]
+    assert READER.sniff(head, path.name)
+    assert READER.sniff(head, "upload.bin")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abusix_v3_portscan_sample.json",
+        "connection-login-attack.json",
+        "infrastructure-botnet.json",
+        "messaging-spam.json",
+        "vulnerability-open-service.json",
+    ],
+)
+def test_sniffs_bare_xarf_json(name: str) -> None:
+    assert READER.sniff((SAMPLES / name).read_bytes(), name)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"time,source.ip,classification.type\n2025-01-01,192.0.2.1,scanner\n",
+        b'{"type": "bundle", "id": "bundle--1", "objects": []}',
+        b'{"Event": {"info": "x", "Attribute": []}}',
+        b"key: value\nother: thing\n",
+        b"\x00\x01\x02binary",
+        b"",
+    ],
+)
+def test_does_not_claim_other_formats(head: bytes) -> None:
+    assert not READER.sniff(head, "feed.dat")
+
+
+# --- ARF (RFC 5965) --------------------------------------------------------------------------
+
+ARF = {
+    # file: (RSIT class/type, observables, time, where the source IP came from)
+    "arf-01.eml": (
+        ("abusive-content", "spam"),
+        {("ipv4", "192.0.2.89", "source"), ("domain", "example.ed.jp", "source")},
+        datetime(2009, 4, 29, 0, 0, tzinfo=UTC),
+        "Source-IP",
+    ),
+    "arf-14.eml": (
+        ("abusive-content", "spam"),
+        {
+            # No Source-IP: the first external hop of the original message's Received chain.
+            ("ipv4", "192.0.2.2", "source"),
+            ("domain", "amazonses.com", "source"),
+            (
+                "email",
+                "2222222222222222-22222222-0000-eeee-ffff-222222222222-222222@amazonses.com",
+                "source",
+            ),
+        },
+        datetime(2017, 4, 29, 23, 34, 45, tzinfo=UTC),
+        "Received",
+    ),
+    "arf-20.eml": (
+        ("fraud", "masquerade"),
+        {
+            ("ipv4", "203.0.113.2", "source"),
+            ("domain", "example.net", "target"),  # auth-failure: the abused domain
+            ("email", "dmarc-bounces@ietf.example.org", "source"),
+        },
+        datetime(2015, 4, 29, 23, 34, 45, tzinfo=UTC),
+        "Source-IP",
+    ),
+    "stalwart_001.eml": (
+        ("abusive-content", "spam"),
+        {("ipv4", "192.0.2.1", "source")},
+        datetime(2005, 3, 8, 18, 0, tzinfo=UTC),  # top Received: 14:00 -0400
+        "Received",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARF))
+def test_arf_samples(name: str) -> None:
+    rsit, observables, time, ip_from = ARF[name]
+    records, _ = read_file(name)
+    assert len(records) == 1
+    record = records[0]
+    assert (record.rsit_class, record.rsit_type) == rsit
+    assert values(record) == observables
+    assert record.time == time
+    assert record.extra["source_ip_from"] == ip_from
+    assert record.feed == "arf"
+    assert record.location.source == name
+    assert record.location.pointer == "/part/2"
+    assert record.raw.startswith("Feedback-Type: ")
+
+
+def test_arf_details_from_the_report_and_the_original_message() -> None:
+    (a01,), _ = read_file("arf-01.eml")
+    assert a01.extra["user_agent"] == "SMP-FBL"
+    assert a01.extra["time_from"] == "Received-Date"
+    assert a01.extra["original_subject"] == "Kijitora cat family"
+    assert a01.extra["original_from"] == '"Email Abuse" <abuse@example.ed.jp>'
+    (a14,), _ = read_file("arf-14.eml")
+    assert a14.extra["original_rcpt_to"] == "kijitora@y.example.com"
+    assert "dkim=pass" in a14.extra["authentication_results"]
+    (a20,), _ = read_file("arf-20.eml")
+    assert a20.extra["feedback_type"] == "auth-failure"
+    assert a20.extra["auth_failure"] == "dmarc"
+    assert a20.extra["original_envelope_id"] == "0022FFEE"
+    # No Arrival-Date: the time comes from the original's text/rfc822-headers Received chain.
+    assert a20.extra["time_from"] == "Received"
+
+
+def test_arf_01_is_truncated_and_says_so() -> None:
+    # The sample really lacks its closing boundary; what is there is still read.
+    records, errors = read_file("arf-01.eml")
+    assert len(records) == 1
+    assert [(e.location.pointer, e.reason) for e in errors] == [
+        ("/", "multipart is truncated: its closing boundary is missing")
+    ]
+
+
+@pytest.mark.parametrize("name", ["arf-14.eml", "arf-20.eml", "stalwart_001.eml"])
+def test_complete_arf_samples_read_without_errors(name: str) -> None:
+    _, errors = read_file(name)
+    assert errors == [], reasons(errors)
+
+
+def test_feedback_fields_match_mail_auths_own_parse() -> None:
+    expected = json.loads((SAMPLES / "stalwart_001.expected.json").read_text())
+    (record,), _ = read_file("stalwart_001.eml")
+    report = parse_feedback_report(record.raw)
+    assert report.feedback_type == expected["feedback_type"].lower()
+    assert report.user_agent == expected["user_agent"]
+    assert int(report.version or 0) == expected["version"]
+    assert report.incidents == expected["incidents"]
+    assert report.arrival_date == expected["arrival_date"]
+    assert report.source_ip == expected["source_ip"]
+    assert (report.source_port or 0) == expected["source_port"]
+    assert report.original_mail_from == expected["original_mail_from"]
+    assert report.original_envelope_id == expected["original_envelope_id"]
+    assert report.reporting_mta == expected["reporting_mta"]
+    assert list(report.original_rcpt_to) == (expected["original_rcpt_to"] or [])
+    assert list(report.reported_domain) == expected["reported_domain"]
+    assert list(report.reported_uri) == expected["reported_uri"]
+    assert list(report.authentication_results) == expected["authentication_results"]
+
+
+def test_feedback_report_tolerates_line_endings_and_odd_folding() -> None:
+    text = (
+        "Feedback-Type: fraud\r"
+        "User-Agent: Some\r\n   Generator/2.0\n"
+        "\n"  # a stray blank line inside the block
+        "Source-IP:192.0.2.7\r\n"
+        "garbage line without a colon\n"
+        "Reported-URI: http://phish.example/login\n"
+        "Reported-URI: http://phish.example/2\n"
+        "Arrival-Date: Tue, 14 Jan 2025 10:00:00 +0100\n"
+    )
+    report = parse_feedback_report(text)
+    assert report.feedback_type == "fraud"
+    assert report.user_agent == "Some Generator/2.0"
+    assert report.source_ip == "192.0.2.7"
+    assert report.reported_uri == ("http://phish.example/login", "http://phish.example/2")
+    assert report.arrival_date == "Tue, 14 Jan 2025 10:00:00 +0100"
+
+
+def arf_mail(fields: str, third: str = "") -> bytes:
+    return (
+        "From: fbl@isp.example\r\nTo: abuse@concord.example\r\nSubject: FBL\r\n"
+        "Date: Tue, 14 Jan 2025 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n"
+        f"--b\r\nContent-Type: message/feedback-report\r\n\r\n{fields}\r\n"
+        f"{third}--b--\r\n"
+    ).encode()
+
+
+def test_arf_fraud_report_with_uris_and_arrival_date() -> None:
+    records, errors = read(
+        arf_mail(
+            "Feedback-Type: fraud\r\nUser-Agent: x/1\r\nVersion: 1\r\n"
+            "Arrival-Date: Tue, 14 Jan 2025 10:00:00 +0100\r\nSource-IP: 2001:DB8::0:7\r\n"
+            "Reported-URI: http://Phish.Example/login\r\nIncidents: 3"
+        )
+    )
+    assert errors == []
+    (record,) = records
+    assert (record.rsit_class, record.rsit_type) == ("fraud", "phishing")
+    assert values(record) == {
+        ("ipv6", "2001:db8::7", "source"),
+        ("url", "http://phish.example/login", "source"),
+    }
+    assert record.time == datetime(2025, 1, 14, 9, 0, tzinfo=UTC)
+    assert record.extra["incidents"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("feedback_type", "rsit"),
+    [
+        ("virus", ("malicious-code", "malware-distribution")),
+        ("other", ("other", "undetermined")),
+        ("not-spam", ("other", "other")),
+        ("Abuse", ("abusive-content", "spam")),
+        ("something-new", ("other", "undetermined")),
+    ],
+)
+def test_feedback_type_mapping(feedback_type: str, rsit: tuple[str, str]) -> None:
+    (record,), _ = read(arf_mail(f"Feedback-Type: {feedback_type}\r\nSource-IP: 192.0.2.3"))
+    assert (record.rsit_class, record.rsit_type) == rsit
+
+
+def test_arf_bad_fields_are_located() -> None:
+    records, errors = read(
+        arf_mail(
+            "Feedback-Type: abuse\r\nSource-IP: 192.0.2.300\r\nReported-Domain: -bad-.\r\n"
+            "Arrival-Date: yesterday-ish",
+            "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            "Received: from mx.spam.example (mx.spam.example [198.51.100.9]) by mx.isp.example;"
+            " Tue, 14 Jan 2025 09:00:00 +0000\r\nSubject: Buy now\r\n\r\n",
+        ),
+        "fbl.eml",
+    )
+    found = {(e.location.pointer, e.location.field) for e in errors}
+    assert found == {
+        ("/part/2", "Source-IP"),
+        ("/part/2", "Reported-Domain"),
+        ("/part/2", "Arrival-Date"),
+    }
+    assert all(e.location.source == "fbl.eml" for e in errors)
+    # The record is still made from what is valid: the Received chain gives the sender.
+    (record,) = records
+    assert values(record) == {("ipv4", "198.51.100.9", "source")}
+    assert record.time == datetime(2025, 1, 14, 9, 0, tzinfo=UTC)
+    assert record.extra["original_subject"] == "Buy now"
+
+
+def test_arf_report_part_encoded_in_base64_is_still_read() -> None:
+    # RFC 2046 forbids it for message/*, some feedback loops do it anyway.
+    fields = base64.b64encode(b"Feedback-Type: abuse\r\nSource-IP: 192.0.2.44\r\n").decode()
+    mail = arf_mail(fields).replace(
+        b"message/feedback-report\r\n",
+        b"message/feedback-report\r\nContent-Transfer-Encoding: base64\r\n",
+    )
+    (record,), errors = read(mail)
+    assert errors == []
+    assert values(record) == {("ipv4", "192.0.2.44", "source")}
+
+
+def test_arf_without_feedback_type_is_an_error() -> None:
+    records, errors = read(arf_mail("User-Agent: x/1\r\nSource-IP: 192.0.2.3"))
+    assert records == []
+    (error,) = errors
+    assert (error.location.pointer, error.location.field) == ("/part/2", "Feedback-Type")
+
+
+# --- X-ARF -----------------------------------------------------------------------------------
+
+XARF = {
+    # file: (source, RSIT, port, time, other observables)
+    "connection-login-attack.json": (
+        "198.51.100.77",
+        ("intrusion-attempts", "brute-force"),
+        45621,
+        datetime(2025, 1, 11, 12, 17, 20, tzinfo=UTC),
+        {("ipv4", "203.0.113.22", "destination")},
+    ),
+    "infrastructure-botnet.json": (
+        "198.51.100.25",
+        ("malicious-code", "infected-system"),
+        None,
+        datetime(2025, 1, 11, 15, 0, 52, tzinfo=UTC),
+        {("domain", "malicious-command.example.com", "c2")},
+    ),
+    "messaging-spam.json": (
+        "192.168.1.100",  # private, but the report says so explicitly: kept
+        ("abusive-content", "spam"),
+        25,
+        datetime(2025, 1, 11, 10, 59, 45, tzinfo=UTC),
+        {("email", "marketing@example.com", "source")},
+    ),
+    "vulnerability-open-service.json": (
+        "192.0.2.50",
+        ("vulnerable", "potentially-unwanted-accessible"),
+        3389,
+        datetime(2025, 1, 11, 15, 35, 37, tzinfo=UTC),
+        set(),
+    ),
+    "abusix_v3_portscan_sample.json": (
+        "192.0.2.55",
+        ("information-gathering", "scanner"),
+        54321,
+        datetime(2018, 2, 5, 14, 17, 10, tzinfo=UTC),
+        {("ipv4", "198.51.100.33", "destination")},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(XARF))
+def test_xarf_json_samples(name: str) -> None:
+    source_ip, rsit, port, time, others = XARF[name]
+    data = (SAMPLES / name).read_bytes()
+    records, errors = read(data, name)
+    assert errors == [], reasons(errors)
+    (record,) = records
+    assert (record.rsit_class, record.rsit_type) == rsit
+    assert values(record) == {("ipv4", source_ip, "source")} | others
+    assert record.port == port
+    assert record.time == time
+    assert record.feed == "xarf"
+    assert record.location.pointer == ""
+    assert record.raw == data.decode()[:MAX_RAW]
+    # The public function gives the same.
+    assert split(read_xarf_json(data, name)) == (records, [])
+
+
+def test_xarf_v4_details() -> None:
+    (login,), _ = read_file("connection-login-attack.json")
+    assert (login.protocol, login.application) == ("tcp", "ssh")
+    assert login.attack_techniques == ("T1110",)
+    assert login.extra["report_id"] == "dbf79f17-f4f4-4c22-ae58-19991f52a1e8"
+    assert login.extra["reporter_org"] == "SSH Honeypot Network"
+    (bot,), _ = read_file("infrastructure-botnet.json")
+    assert bot.extra["malware_family"] == "Conficker"
+    (spam,), _ = read_file("messaging-spam.json")
+    assert spam.application == "smtp"
+
+
+def test_xarf_v4_attached_to_a_mail() -> None:
+    msg = EmailMessage()
+    msg["From"] = "honeypot@ssh-monitor.example"
+    msg["To"] = "abuse@concord.example"
+    msg["Subject"] = "X-ARF report"
+    msg["Date"] = "Sat, 11 Jan 2025 12:20:00 +0000"
+    msg.set_content("An X-ARF v4 report is attached.")
+    msg.add_attachment(
+        (SAMPLES / "connection-login-attack.json").read_bytes(),
+        maintype="application",
+        subtype="json",
+        filename="report.json",
+    )
+    records, errors = read(msg.as_bytes())
+    assert errors == []
+    (record,) = records
+    assert record.location.pointer == "/part/2"
+    assert ("ipv4", "198.51.100.77", "source") in values(record)
+    assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
+
+
+def test_xarf_json_array_and_errors_are_located_by_json_pointer() -> None:
+    good = json.loads((SAMPLES / "infrastructure-botnet.json").read_text())
+    bad = {**good, "source_identifier": "not an address!", "timestamp": "soon"}
+    del bad["c2_server"]
+    records, errors = split(read_xarf_json(json.dumps([good, bad, 7]).encode(), "batch.json"))
+    assert [r.location.pointer for r in records] == ["/0"]
+    assert {(e.location.pointer, e.reason.split(" ")[0]) for e in errors} == {
+        ("/1/source_identifier", "source_identifier"),
+        ("/1/source_identifier", "the"),
+        ("/2", "an"),
+    }
+    # Inside a mail, the JSON pointer follows the part path.
+    _, errors = split(read_xarf_json(b'{"xarf_version": "4"}', "m.eml", pointer="/part/2"))
+    assert [e.location.pointer for e in errors] == ["/part/2/source_identifier"]
+
+
+@pytest.mark.parametrize(
+    ("xtype", "category", "rsit"),
+    [
+        ("port_scan", "connection", ("information-gathering", "scanner")),
+        ("ddos", "connection", ("availability", "ddos")),
+        ("ddos_amplification", "connection", ("vulnerable", "ddos-amplifier")),
+        ("phishing", "content", ("fraud", "phishing")),
+        ("malware", "content", ("malicious-code", "malware-distribution")),
+        ("compromised_server", "infrastructure", ("intrusions", "system-compromise")),
+        ("p2p", "copyright", ("fraud", "copyright")),
+        ("cve", "vulnerability", ("vulnerable", "vulnerable-system")),
+        ("something_new", "messaging", ("abusive-content", "spam")),
+        ("something_new", "reputation", ("other", "undetermined")),
+    ],
+)
+def test_xarf_type_mapping(xtype: str, category: str, rsit: tuple[str, str]) -> None:
+    doc = {"source_identifier": "192.0.2.9", "category": category, "type": xtype}
+    (record,), _ = split(read_xarf_json(json.dumps(doc).encode(), "r.json"))
+    assert (record.rsit_class, record.rsit_type) == rsit
+    assert record.rsit_type in RSIT[record.rsit_class]
+
+
+def test_xarf_02_mail() -> None:
+    records, errors = read_file("xarf-02-login-attack.eml")
+    assert errors == []
+    (record,) = records
+    assert values(record) == {("ipv4", "203.0.113.45", "source")}
+    assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
+    assert record.port == 22
+    assert record.application == "ssh"
+    assert record.tlp == "amber"
+    assert record.time == datetime(2025, 1, 13, 8, 59, 41, tzinfo=UTC)
+    assert record.location.pointer == "/part/2"
+    assert record.extra["occurrences"] == "48"
+    assert "Report-Type: login-attack" in record.raw
+
+
+def test_xarf_02_yaml_alias_bomb_and_missing_report() -> None:
+    mail = (SAMPLES / "xarf-02-login-attack.eml").read_bytes()
+    bomb = b'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+    bomb += b"c: [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nSource: 192.0.2.8\nReport-Type: spam\n"
+    start = mail.index(b"---\nReported-From")
+    end = mail.index(b"TLP: amber\n") + len(b"TLP: amber\n")
+    (record,), errors = read(mail[:start] + bomb + mail[end:])
+    assert errors == []
+    assert values(record) == {("ipv4", "192.0.2.8", "source")}
+    assert (record.rsit_class, record.rsit_type) == ("abusive-content", "spam")
+    records, errors = read(mail[:start] + b"nothing useful here\n" + mail[end:])
+    assert records == []
+    assert [e.location.pointer for e in errors] == ["/part/2"]
+
+
+# --- plain-text abuse mails ------------------------------------------------------------------
+
+
+def test_plain_phishing_mail_with_defanged_values() -> None:
+    records, errors = read_file("plain-phishing.eml")
+    assert errors == []
+    (record,) = records
+    assert values(record) == {
+        ("url", "https://secure-login.bank-north-verify.example/auth/index.php?id=7781", "source"),
+        ("email", "collector@mail-drop.example", "source"),
+        ("ipv4", "198.51.100.23", "source"),
+        ("ipv4", "198.51.100.24", "source"),
+    }
+    # Reporter (From, Reply-To, signature URL), recipients (To, Cc), file names and
+    # loopback are left out; the private sensor address is kept aside, not as an observable.
+    assert record.extra["private_addresses"] == "10.20.30.40"
+    assert (record.rsit_class, record.rsit_type) == ("fraud", "phishing")
+    assert record.tlp == "amber"
+    assert record.time == datetime(2025, 1, 14, 7, 30, tzinfo=UTC)
+    assert record.feed == "email"
+    assert record.location.pointer == "/part/1"
+    assert record.raw.startswith("Colleagues,")
+
+
+def test_plain_mail_with_html_alternative() -> None:
+    records, errors = read_file("plain-bruteforce-html.eml")
+    assert errors == []
+    (record,) = records
+    assert values(record) == {
+        ("ipv4", "203.0.113.77", "source"),
+        ("ipv6", "2001:db8:4::1f", "source"),
+        # From the HTML part's link; the reporter's own log URL is left out.
+        ("url", "https://blocklist.example.org/ip/203.0.113.77", "source"),
+    }
+    assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
+    assert record.time == datetime(2025, 1, 15, 12, 45, 10, tzinfo=UTC)
+
+
+def test_plain_russian_mail_in_windows_1251() -> None:
+    records, errors = read_file("plain-ru-scan.eml")
+    assert errors == []
+    (record,) = records
+    assert values(record) == {
+        ("ipv4", "192.0.2.200", "source"),
+        ("domain", "xn----7sbpboiseuicdb.xn--p1ai", "source"),  # сканер-пример.рф
+        ("domain", "scan-source.example.net", "source"),
+    }
+    assert (record.rsit_class, record.rsit_type) == ("information-gathering", "scanner")
+    assert record.description == "Сканирование портов с адреса 192.0.2.200"
+    assert "ведётся сканирование" in record.raw
+    assert record.time == datetime(2025, 1, 16, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("subject", "rsit"),
+    [
+        ("Spam from your customer", ("abusive-content", "spam")),
+        ("Phishing spam campaign", ("fraud", "phishing")),
+        ("Port scanning from 192.0.2.1", ("information-gathering", "scanner")),
+        ("Bruteforce on RDP", ("intrusion-attempts", "brute-force")),
+        ("DDoS attack against our resolver", ("availability", "ddos")),
+        ("Botnet member in your AS", ("malicious-code", "infected-system")),
+        ("Malware hosted on your server", ("malicious-code", "malware-distribution")),
+        ("Подбор паролей SSH", ("intrusion-attempts", "brute-force")),
+        ("Рассылка спама", ("abusive-content", "spam")),
+        ("Question about your network", ("other", "undetermined")),
+    ],
+)
+def test_subject_keywords(subject: str, rsit: tuple[str, str]) -> None:
+    found = next(((c, t) for p, c, t in SUBJECT_RULES if p.search(subject)), None)
+    assert (found or ("other", "undetermined")) == rsit
+    mail = f"From: a@r.example\nSubject: {subject}\n\nSource 192.0.2.1\n".encode()
+    (record,), _ = read(mail)
+    assert (record.rsit_class, record.rsit_type) == rsit
+
+
+def test_refang() -> None:
+    assert refang("hxxps://evil[.]example[.]com/x") == "https://evil.example.com/x"
+    assert refang("hXXp[:]//a(dot)b(dot)example") == "http://a.b.example"
+    assert refang("user[at]mail [.] example") == "user@mail.example"
+    assert refang("192[.]0[.]2[.]1") == "192.0.2.1"
+
+
+def test_plain_mail_noise_is_left_out() -> None:
+    mail = (
+        b"From: Reporter <r@cert.example>\nTo: abuse@concord.example\nSubject: report\n\n"
+        b"See readme.md, invoice.zip and Hello.World for details; version 10.1.2.3.4.\n"
+        b"Contact r@cert.example or https://www.cert.example/x; bcast 255.255.255.255.\n"
+        b"Network 192.0.2.0/24 and time 10:00:00 and MAC 00:1a:2b:3c:4d:5e.\n"
+    )
+    records, errors = read(mail)
+    assert records == []
+    (error,) = errors
+    assert error.reason == "no IP address, domain, URL or e-mail address found in the text"
+    assert error.location.pointer == "/part/1"
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_empty_and_not_an_email() -> None:
+    _, (error,) = read(b"")
+    assert error.location.line == 1
+    records, (error,) = read(b"\x89PNG\r\n\x1a\n\x00\x00binary junk")
+    assert records == []
+    assert error.reason.startswith("not an e-mail message")
+    assert (error.location.source, error.location.line) == ("mail.eml", 1)
+
+
+def test_truncated_multipart() -> None:
+    data = (SAMPLES / "stalwart_001.eml").read_bytes()
+    cut = data.index(b"Feedback-Type")
+    # Cut inside the report's first field: no Feedback-Type.
+    records, errors = read(data[: cut + 10])
+    assert records == []
+    assert [(e.location.pointer, e.location.field) for e in errors] == [
+        ("/", None),
+        ("/part/2", "Feedback-Type"),
+    ]
+    assert "truncated" in errors[0].reason
+    # Cut after it: the original message, and with it the Received chain, is gone.
+    records, errors = read(data[: cut + 30])
+    assert records == []
+    assert [(e.location.pointer, e.location.field) for e in errors] == [
+        ("/", None),
+        ("/part/2", "Source-IP"),
+    ]
+    assert errors[1].reason.startswith("the feedback report names no source")
+
+
+def test_undecodable_charset_is_reported_and_read_anyway() -> None:
+    mail = (
+        b"From: a@r.example\nSubject: spam\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="x"\n\n'
+        b"--x\nContent-Type: text/plain; charset=x-no-such-charset\n\nSpam from 192.0.2.10\n"
+        b"--x\nContent-Type: text/plain; charset=utf-8\n\nAlso \xff\xfe 192.0.2.11\n--x--\n"
+    )
+    records, errors = read(mail)
+    assert {e.location.pointer for e in errors} == {"/part/1", "/part/2"}
+    assert "unknown charset 'x-no-such-charset'" in errors[0].reason
+    assert "not valid utf-8" in errors[1].reason
+    (record,) = records
+    assert values(record) == {("ipv4", "192.0.2.10", "source"), ("ipv4", "192.0.2.11", "source")}
+
+
+def test_charset_that_is_no_codec_name_at_all() -> None:
+    # The stdlib itself raises ValueError on this one when asked for the payload.
+    mail = (
+        b'From: a@r.example\nSubject: spam\nContent-Type: text/plain; charset="utf-8\x00"\n'
+        b"Content-Transfer-Encoding: 8bit\n\nSpam \xc3\xa9 from 192.0.2.5\n"
+    )
+    (record,), (error,) = read(mail)
+    assert values(record) == {("ipv4", "192.0.2.5", "source")}
+    assert error.location.pointer == "/part/1"
+    assert error.reason.startswith("unknown charset")
+
+
+def test_a_log_of_many_addresses_is_capped() -> None:
+    lines = "\n".join(f"198.51.{i // 250}.{i % 250 + 1} failed login" for i in range(2000))
+    mail = f"From: a@r.example\nSubject: brute force\n\n{lines}\n10.0.0.1\n".encode()
+    (record,), errors = read(mail)
+    assert errors == []
+    assert len(record.observables) == 500
+    assert record.extra["observables_left_out"] == "1500"
+    assert record.extra["private_addresses"] == "10.0.0.1"
+    assert len(record.raw.encode()) <= MAX_RAW
+
+
+def test_a_50_mb_attachment_is_set_aside_and_the_report_still_read() -> None:
+    chunk = b"A" * 996 + b"\r\n"  # lines of the longest length RFC 5322 allows
+    big = chunk * (50 * 1024 * 1024 // len(chunk))
+    mail = arf_mail(
+        "Feedback-Type: abuse\r\nSource-IP: 192.0.2.77",
+        '--b\r\nContent-Type: text/plain; name="capture.log"\r\n\r\n',
+    ).replace(b"--b--\r\n", big + b"--b--\r\n")
+    records, errors = read(mail)
+    (record,) = records
+    assert values(record) == {("ipv4", "192.0.2.77", "source")}
+    (error,) = errors
+    assert error.location.pointer == "/part/3"
+    assert "50 MiB" in error.reason and f"{MAX_PART_BYTES // 1024 // 1024} MiB" in error.reason
+
+
+def test_message_over_the_total_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(email_reader, "MAX_MESSAGE_BYTES", 4096)
+    mail = b"From: a@r.example\nSubject: x\n\n" + b"--\n192.0.2.1\n" * 1000
+    records, (error,) = read(mail)
+    assert records == []
+    assert error.location.pointer == "/"
+    assert "larger than" in error.reason
+
+
+def test_bad_json_is_located_by_line() -> None:
+    records, (error,) = read(b'{\n  "xarf_version": "4",\n  oops\n}', "r.json")
+    assert records == []
+    assert (error.location.source, error.location.line) == ("r.json", 3)
+
+
+# --- fuzzing ---------------------------------------------------------------------------------
+
+SEEDS = [p.read_bytes() for p in sorted(SAMPLES.iterdir()) if p.suffix in (".eml", ".json")]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 4))):
+        action = draw(st.sampled_from(["truncate", "flip", "drop-line", "insert", "dup-line"]))
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        if action == "truncate":
+            del data[at:]
+        elif action == "flip":
+            data[at] = draw(st.integers(0, 255))
+        elif action == "insert":
+            data[at:at] = draw(st.binary(max_size=40))
+        else:
+            lines = bytes(data).split(b"\n")
+            index = draw(st.integers(0, len(lines) - 1))
+            if action == "drop-line":  # header removal, among others
+                del lines[index]
+            else:
+                lines.insert(index, lines[index])
+            data = bytearray(b"\n".join(lines))
+    return bytes(data)
+
+
+def check_contract(data: bytes) -> None:
+    records, errors = read(data, "fuzz.eml")
+    for error in errors:
+        loc = error.location
+        assert loc.source == "fuzz.eml"
+        assert loc.line is not None or loc.pointer is not None or loc.field is not None
+        assert error.reason
+    for record in records:
+        assert record.location.source == "fuzz.eml"
+        assert record.location.pointer is not None
+        assert record.rsit_type in RSIT[record.rsit_class]
+        assert record.observables
+        assert record.time is None or record.time.utcoffset() is not None
+        assert len(record.raw.encode()) <= MAX_RAW
+        for observable in record.observables:
+            assert observable.value and observable.value == observable.value.strip()
+        # Every string is storable: no lone surrogates left from raw bytes.
+        for text in (record.raw, record.description, *record.extra.values()):
+            text.encode("utf-8")
+        for observable in record.observables:
+            observable.value.encode("utf-8")
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(mutated())
+def test_fuzz_mutated_samples_never_raise(data: bytes) -> None:
+    check_contract(data)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.binary(max_size=2000))
+def test_fuzz_random_bytes_never_raise(data: bytes) -> None:
+    check_contract(data)
+    check_contract(b"From: a@b.example\nContent-Type: multipart/report; boundary=b\n\n" + data)
+
+
+XARF_KEYS = [
+    "xarf_version", "source_identifier", "source_port", "category", "type", "timestamp",
+    "reported_at", "first_seen", "protocol", "service", "url", "domain", "smtp_from",
+    "destination_ip", "c2_server", "confidence", "reporter", "tags", "evidence", "tlp",
+    "Version", "ReporterInfo", "Report", "SourceIp", "SourcePort", "Source", "ReportType",
+    "ReportClass", "Date", "SourceUrl", "AdditionalInfo", "C2Server", "Samples",
+]  # fmt: skip
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
+    | st.sampled_from(["192.0.2.1", "2001:db8::1", "http://x.example/", "a@b.example", "botnet",
+                      "2025-01-11T12:17:20Z", "login_attack", "\ud800", "TLP:RED"])
+)  # fmt: skip
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(XARF_KEYS), inner, max_size=6)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(st.dictionaries(st.sampled_from(XARF_KEYS), JSON_VALUES, max_size=12))
+def test_fuzz_xarf_json_documents_never_raise(doc: dict) -> None:
+    check_contract(json.dumps({"xarf_version": "4", **doc}).encode())
+    check_contract(json.dumps({"Report": doc, "ReporterInfo": doc}).encode())

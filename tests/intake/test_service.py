@@ -1,0 +1,184 @@
+"""Intake end to end: receipts, enrichment, dedup, idempotence, resume after a crash."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from concord.db import session_factory
+from concord.errors import FaultLocation
+from concord.events import service as events
+from concord.events.model import Event, Indicator, Sighting, Submission
+from concord.intake import service
+from concord.orgs import readers
+from concord.orgs import service as orgs
+
+HEADER = '"timestamp","ip","port","hostname","tag","asn","geo","region","city"\n'
+
+
+def scan_csv(rows: list[tuple[str, str, int]]) -> bytes:
+    lines = [HEADER] + [
+        f'"{t}","{ip}",{port},,"rdp",64500,"KZ","ALMATY","ALMATY"\n' for t, ip, port in rows
+    ]
+    return "".join(lines).encode()
+
+
+def give_prefix(session, owner: str, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    orgs.import_assets(
+        session, None, owner, [readers.normalise("", prefix, "", "", FaultLocation())]
+    )
+    session.commit()
+
+
+def run(principal, data: bytes, name: str = "scan_rdp.csv", **kw):  # type: ignore[no-untyped-def]
+    return service.ingest(
+        session_factory(), principal, service.Source(io.BytesIO(data), name), **kw
+    )
+
+
+def totals(session) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    session.rollback()
+    n, s = session.execute(
+        select(func.count(), func.coalesce(func.sum(Event.count), 0)).select_from(Event)
+    ).one()
+    return int(n), int(s)
+
+
+def test_receipt_enrichment_and_raw_reference(session, network) -> None:  # type: ignore[no-untyped-def]
+    give_prefix(session, "kz-bank", "198.51.100.0/24")
+    data = scan_csv(
+        [
+            ("2026-11-30 10:00:00", "198.51.100.7", 3389),
+            ("2026-11-30 10:05:00", "203.0.113.9", 3389),
+            ("not a time", "203.0.113.10", 3389),
+        ]
+    )
+    receipt = run(network["kz-analyst"], data, tlp="green")
+    assert (receipt.accepted, receipt.duplicates, receipt.rejected) == (2, 0, 1)
+    assert receipt.format == "shadowserver"
+    assert receipt.errors[0]["line"] == 4
+    session.rollback()
+    event = session.scalar(select(Event).where(Event.primary_value == "198.51.100.7"))
+    assert event.country == "KZ" and event.tlp == "green" and event.port == 3389
+    assert event.rsit_class and event.rsit_type
+    kz_bank = orgs.get_org_for_write(session, "kz-bank")
+    assert event.owner_org_id == kz_bank.id and event.owner_parent_id == kz_bank.parent_id
+    assert "198.51.100.7" in events.raw_record(session, event)
+    assert events.raw_record(session, event).startswith('"2026-11-30 10:00:00"')
+
+
+def test_same_file_twice_changes_nothing(session, network) -> None:  # type: ignore[no-untyped-def]
+    data = scan_csv([("2026-11-30 10:00:00", f"203.0.113.{i}", 3389) for i in range(20)])
+    first = run(network["kz-analyst"], data)
+    before = totals(session)
+    sightings = session.scalar(select(func.sum(Sighting.count)))
+    second = run(network["kz-analyst"], data)
+    assert first.accepted == 20 and second.accepted == 0 and second.duplicates == 20
+    assert "nothing changed" in second.note
+    assert totals(session) == before
+    assert session.scalar(select(func.sum(Sighting.count))) == sightings
+    assert session.scalar(select(func.count()).select_from(Submission)) == 1
+
+
+def test_duplicates_inside_the_window_fold_into_a_count(session, network) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        ("2026-11-30 10:00:00", "203.0.113.1", 3389),
+        ("2026-11-30 18:00:00", "203.0.113.1", 3389),  # same day: same observation
+        ("2026-12-02 10:00:00", "203.0.113.1", 3389),
+    ]  # another window
+    receipt = run(network["kz-analyst"], scan_csv(rows))
+    assert (receipt.accepted, receipt.duplicates) == (2, 1)
+    session.rollback()
+    counts = sorted(session.scalars(select(Event.count)))
+    assert counts == [1, 2]
+    folded = session.scalar(select(Event).where(Event.count == 2))
+    assert folded.last_seen > folded.time
+
+
+def test_the_same_value_from_two_states_is_two_sightings(session, network) -> None:  # type: ignore[no-untyped-def]
+    data = scan_csv([("2026-11-30 10:00:00", "203.0.113.50", 3389)])
+    run(network["kz-analyst"], data)
+    run(network["uz-analyst"], data)
+    session.rollback()
+    indicator = session.scalar(select(Indicator).where(Indicator.value == "203.0.113.50"))
+    states = set(
+        session.scalars(select(Sighting.country).where(Sighting.indicator_id == indicator.id))
+    )
+    assert states == {"KZ", "UZ"}
+
+
+def test_interrupted_run_resumes_without_loss_or_duplicates(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 200}", 3389 + i // 200) for i in range(1000)]
+    data = scan_csv(rows)
+    calls = {"n": 0}
+    original = service.Pipeline.write_batch
+
+    def crash_on_third(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("power cut")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(service.Pipeline, "write_batch", crash_on_third)
+    with pytest.raises(RuntimeError):
+        run(network["kz-analyst"], data, batch_size=100)
+    monkeypatch.setattr(service.Pipeline, "write_batch", original)
+    receipt = run(network["kz-analyst"], data, batch_size=100)
+    assert "resumed" in receipt.note
+    assert receipt.accepted + receipt.duplicates == 1000
+    assert totals(session) == (1000, 1000)
+
+
+def test_reader_cannot_submit(session, network) -> None:  # type: ignore[no-untyped-def]
+    from concord.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        run(network["kz-reader"], scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 22)]))
+
+
+def test_unknown_format_lists_the_supported_ones(session, network) -> None:  # type: ignore[no-untyped-def]
+    from concord.intake.registry import UnsupportedFormat
+
+    with pytest.raises(UnsupportedFormat) as info:
+        run(network["kz-analyst"], b"\x00\x01\x02 binary junk", "blob.bin")
+    assert info.value.status == 415 and "stix" in str(info.value) and "misp" in str(info.value)
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_without_loss_or_duplicates(env, session, network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A real `concord ingest` process is killed mid-file, then run again."""
+    n = 60_000
+    rows = [
+        ("2026-11-30 10:00:00", f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 3389)
+        for i in range(n)
+    ]
+    path = tmp_path / "scan_rdp.csv"
+    path.write_bytes(scan_csv(rows))
+    cmd = [sys.executable, "-m", "concord", "ingest", str(path), "--as", "kz-cert", "--json"]
+    proc = subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            session.rollback()
+            done = session.scalar(select(Submission.rows_done)) or 0
+            if done > 0 or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    session.rollback()
+    partial = totals(session)
+    assert partial[0] < n, "the process finished before it could be killed"
+    again = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert totals(session) == (n, n)
