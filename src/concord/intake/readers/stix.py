@@ -1,0 +1,1333 @@
+"""STIX 2.1 reader: indicators, observed data, sightings and incidents as normalized records.
+
+Input: a bundle, a TAXII 2.1 envelope (``{"objects": [...]}``), a JSON array of objects or a
+single object. STIX 2.0 content is read as well (``labels`` stand in for ``indicator_types``).
+The document is read whole (a STIX document is one JSON value); inputs larger than
+``max_bytes`` (200 MB by default) and JSON nested deeper than 64 levels are refused.
+
+What becomes a record (one per object, ``location.pointer`` = the object, e.g. ``/objects/3``;
+``raw`` = the object as compact JSON, bounded to MAX_RAW):
+
+==============  =========  ====================================  ==============================
+STIX object     nature     time                                  observables
+==============  =========  ====================================  ==============================
+indicator       indicator  valid_from                            values named by ``=``, ``IN``
+                                                                 and ``ISSUBSET`` comparisons
+                                                                 of a ``stix`` pattern (below)
+observed-data   event      first_observed                        the SCOs it embeds (``objects``)
+                                                                 or references (``object_refs``)
+sighting        event      first_seen, else last_seen,           the sighted indicator's, and the
+                           else created                          SCOs of ``observed_data_refs``
+incident        event      created                               none (the 2.1 incident is a
+                                                                 stub)
+==============  =========  ====================================  ==============================
+
+Pattern comparisons and SCO properties read:
+
+======================================================  =====================================
+``ipv4-addr:value``, ``ipv6-addr:value``                ipv4 / ipv6 (one address; /32 and
+                                                        /128 count as addresses)
+``domain-name:value``                                   domain
+``url:value``                                           url
+``email-addr:value``                                    email
+``email-message:from_ref.value`` (``sender_ref``)       email, role "source"
+``email-message:to_refs[*].value`` (``cc``, ``bcc``)    email, role "target"
+``file:hashes.'SHA-256'`` / MD5 / SHA-1 / SHA-512       sha256 / md5 / sha1 / sha512 (also on
+                                                        ``artifact``)
+``autonomous-system:number``                            asn
+``network-traffic:src_ref.value`` / ``dst_ref.value``   ip or domain, role source / destination
+``network-traffic:dst_port``                            port
+``network-traffic:protocols[*]``                        tcp/udp/icmp/sctp as protocol, another
+                                                        (http, rdp ...) as application
+======================================================  =====================================
+
+Skipped on purpose:
+
+- comparisons that name no single value: ``!=``, ``NOT``, ``LIKE``, ``MATCHES``, ``>``...
+  (a regular expression is not an observable; the pattern stays in ``extra["pattern"]``);
+- network prefixes (CIDR values, ``ISSUBSET``) wider than one address: an observable is one
+  value that correlates exactly, so prefixes go to ``extra["networks"]`` instead of being
+  dropped or widened into millions of addresses;
+- patterns of other languages (snort, yara, sigma, suricata ...): the record has no
+  observables and keeps the pattern in ``extra``;
+- revoked objects (their producer withdrew them);
+- every other object type (attack-pattern, relationship, marking-definition, malware,
+  identity, infrastructure, report ...) is context: it classifies, marks or names records but
+  is no record itself, and neither are SCOs that no observed-data references.
+
+RSIT (first rule that applies):
+
+1. a label that names RSIT: ``rsit:<class>="<type>"``, ``ecsirt:...``,
+   ``circl:incident-classification="..."`` or a bare RSIT type such as ``phishing``;
+2. incidents: ``incident_types`` of the incident core extension (ransomware →
+   malicious-code/infected-system, phishing → fraud/phishing, ddos → availability/ddos ...);
+3. "phish" in the labels, indicator_types, name or names of related attack-patterns →
+   fraud/phishing;
+4. indicator_types "compromised" → intrusions/system-compromise;
+5. "malicious-activity" (or no type) with an address, domain or URL and a C2 hint (c2, c&c,
+   command and control in name, description or labels; a related infrastructure of type
+   command-and-control) → malicious-code/c2-server, and those observables get role "c2";
+6. "malicious-activity" with a URL or a file hash → malicious-code/malware-distribution;
+7. a sighting of a malware object → malicious-code/infected-system;
+8. "benign" → other/other; anything else (anomalous-activity, anonymization, attribution,
+   unknown, ...) → other/undetermined.
+
+Taxonomy tags (labels here, tags in MISP): ``rsit:<class>="<type>"`` as written;
+``ecsirt:<class>="<type>"`` with eCSIRT names mapped as IntelMQ did (c&c → c2-server,
+botnet-drone → infected-system, vulnerable-service → vulnerable-system ...), malware families
+(ransomware, trojan, worm ...) naming the class malicious-code only;
+``circl:incident-classification`` (malware → malicious-code, phishing → fraud/phishing,
+scan → information-gathering/scanner, system-compromise, sql-injection and xss →
+intrusion-attempts/exploit, information-leak → data-leak ...). A tag that names only a class
+takes the reader's default type (MISP: its category's) or the class's usual one
+(malicious-code → infected-system).
+
+TLP: the strictest of ``object_marking_refs``, ``granular_markings`` and ``tlp:`` labels
+(strictest, because the record carries the whole object). Known: the four TLP 1.0 ids of the
+STIX 2.1 specification, the five TLP 2.0 ids of the OASIS TLP 2.0 extension, and marking
+definitions in the bundle by ``definition.tlp``, the ``tlp_2_0`` extension property or a name
+such as ``TLP:AMBER+STRICT``. TLP:WHITE is "clear". A sighting also takes its indicator's
+marking and an observed-data its SCOs'.
+
+ATT&CK: ids ``T1234`` / ``T1234.001`` from ``external_references`` (source ``mitre-*``) of
+the object itself and of attack-patterns related to it by any relationship, or one hop away
+(indicator ``indicates`` X, X ``uses`` attack-pattern); a sighting also takes its indicator's.
+``kill_chain_phases`` of the ``mitre-attack`` chain name tactics, not techniques: they go to
+``extra["attack_tactics"]``.
+
+Errors (never raised; each with the JSON pointer of the fault): malformed JSON (line and
+column), not STIX, objects without ``type`` or ``id``, objects the ``stix2`` library rejects,
+invalid patterns (the ``stix2patterns`` message), values that are no valid address, domain,
+URL, e-mail address, hash or AS number, an indicator without ``valid_from`` (stix2 would
+quietly make it "now"). An object with an error yields no record.
+
+The second half of this module (observable canonicalisation, JSON loading, TLP, RSIT tags,
+ATT&CK ids) is shared with the MISP reader.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import stix2
+from stix2patterns.exceptions import ParseException
+from stix2patterns.helpers import brackets_check
+from stix2patterns.inspector import INDEX_STAR
+from stix2patterns.v20.object_validator import verify_object as verify_object20
+from stix2patterns.v20.pattern import Pattern as Pattern20
+from stix2patterns.v21.object_validator import verify_object as verify_object21
+from stix2patterns.v21.pattern import Pattern as Pattern21
+from stix2patterns.v21.validator import DuplicateQualifierTypeError, ValidationListener
+
+from concord.errors import FaultLocation
+from concord.events.rsit import RSIT, TYPE_TO_CLASS
+from concord.intake.readers import Reader
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.orgs import validate
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+MAX_DEPTH = 64  # JSON nesting; real STIX and MISP documents stay under 10
+MAX_TEXT = 4096  # characters of a description or an extra value
+MAX_PATTERN = 100_000  # characters of one pattern; ANTLR is slow and recursive
+
+Json = Any  # a value orjson produced: dict, list, str, int, float, bool or None
+
+
+# ---------------------------------------------------------------------------------------------
+# The STIX reader
+# ---------------------------------------------------------------------------------------------
+
+# TLP 1.0 marking definitions predefined by the STIX 2.1 specification (stix2 ships them) and
+# the TLP 2.0 ones published with the OASIS TLP 2.0 extension definition.
+_KNOWN_MARKINGS: dict[str, str] = {
+    stix2.TLP_WHITE.id: "clear",
+    stix2.TLP_GREEN.id: "green",
+    stix2.TLP_AMBER.id: "amber",
+    stix2.TLP_RED.id: "red",
+    "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": "clear",
+    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": "green",
+    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": "amber",
+    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": "amber+strict",
+    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": "red",
+}
+_TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+_INCIDENT_EXTENSION = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
+# Handed to stix2 instead of "stix" once the pattern has been checked here, so that the slow
+# ANTLR parse runs once per indicator, not twice.
+_PATTERN_CHECKED = "x-concord-checked"
+
+_RECORD_TYPES = ("indicator", "observed-data", "sighting", "incident")
+_C2_HINT = re.compile(r"\bc2\b|\bc&c\b|\bcnc\b|command[\s-]*(?:and|&)[\s-]*control", re.I)
+_STR_LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'", re.S)
+_INT_LITERAL = re.compile(r"-?\d+")
+_NETWORK_KINDS = frozenset(
+    {ObservableKind.IPV4, ObservableKind.IPV6, ObservableKind.DOMAIN, ObservableKind.URL}
+)
+_TRANSPORTS = frozenset({"tcp", "udp", "icmp", "sctp"})
+_NETWORK_LAYER = frozenset({"ip", "ipv4", "ipv6", "icmp6", "ipv6-icmp"})
+_HASH_KINDS = {
+    "MD5": ObservableKind.MD5,
+    "SHA1": ObservableKind.SHA1,
+    "SHA256": ObservableKind.SHA256,
+    "SHA512": ObservableKind.SHA512,
+}
+_EMAIL_PATHS = {
+    ("from_ref", "value"): "source",
+    ("sender_ref", "value"): "source",
+    ("to_refs", "*", "value"): "target",
+    ("cc_refs", "*", "value"): "target",
+    ("bcc_refs", "*", "value"): "target",
+}
+_INCIDENT_TYPES: dict[str, tuple[str, str]] = {
+    "ransomware": ("malicious-code", "infected-system"),
+    "malware": ("malicious-code", "infected-system"),
+    "phishing": ("fraud", "phishing"),
+    "typosquatting": ("fraud", "masquerade"),
+    "denial-of-service": ("availability", "dos"),
+    "dos": ("availability", "dos"),
+    "ddos": ("availability", "ddos"),
+    "data-exfiltration": ("information-content-security", "data-leak"),
+    "data-leak": ("information-content-security", "data-leak"),
+    "data-breach": ("information-content-security", "data-leak"),
+    "compromise": ("intrusions", "system-compromise"),
+    "account-compromise": ("intrusions", "unprivileged-account-compromise"),
+    "defacement": ("intrusions", "application-compromise"),
+    "scanning": ("information-gathering", "scanner"),
+    "information-system-disruption": ("availability", "outage"),
+}
+
+_SNIFF_BUNDLE = re.compile(rb'"type"\s*:\s*"bundle"')
+_SNIFF_ID = re.compile(rb'"id"\s*:\s*"[a-z0-9-]+--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-')
+_SNIFF_MISP = re.compile(rb'"(?:Event|Attribute)"\s*:')
+
+
+@dataclass(frozen=True)
+class _Values:
+    """What a pattern or a set of SCOs names."""
+
+    observables: tuple[Observable, ...] = ()
+    networks: tuple[str, ...] = ()
+    port: int | None = None
+    protocol: str | None = None
+    application: str | None = None
+
+    def kinds(self) -> set[ObservableKind]:
+        return {o.kind for o in self.observables}
+
+
+class _Invalid(Exception):
+    """An object cannot become a record; `suffix` extends its pointer to the faulty member."""
+
+    def __init__(self, reason: str, suffix: str = "", pointer: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.suffix = suffix
+        self.pointer = pointer  # when the fault is in another object (a referenced SCO)
+
+
+@dataclass
+class _Entry:
+    pointer: str
+    obj: dict[str, Json]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a record says besides where it comes from; an indicator's are kept for sightings."""
+
+    time: datetime | None
+    values: _Values
+    rsit: tuple[str, str]
+    tlp: str | None
+    techniques: frozenset[str]
+    description: str
+    confidence: int | None
+
+
+@dataclass
+class _Bundle:
+    """Everything one document says, indexed for the cross-references records need."""
+
+    source: str
+    entries: list[_Entry] = field(default_factory=list)
+    by_id: dict[str, _Entry] = field(default_factory=dict)
+    out: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    inc: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    tlp_of_marking: dict[str, str] = field(default_factory=lambda: dict(_KNOWN_MARKINGS))
+    indicators: dict[str, _Facts | _Invalid] = field(default_factory=dict)
+
+    def location(self, pointer: str) -> FaultLocation:
+        return FaultLocation(source=self.source, pointer=pointer)
+
+    def get(self, ref: Json) -> _Entry | None:
+        return self.by_id.get(ref) if isinstance(ref, str) else None
+
+    def neighbours(self, oid: str) -> Iterator[tuple[str, _Entry]]:
+        """(relationship type, entry) for every object related to `oid`, either direction."""
+        for rtype, other in (*self.out.get(oid, ()), *self.inc.get(oid, ())):
+            entry = self.by_id.get(other)
+            if entry is not None:
+                yield rtype, entry
+
+    def attack_patterns(self, oid: str) -> list[dict[str, Json]]:
+        """Attack-patterns related to `oid`, and those used by what `oid` indicates."""
+        found = [e.obj for _, e in self.neighbours(oid) if e.obj["type"] == "attack-pattern"]
+        for rtype, other in self.out.get(oid, ()):
+            if rtype != "indicates":
+                continue
+            for rtype2, target in self.out.get(other, ()):
+                entry = self.by_id.get(target)
+                if rtype2 == "uses" and entry and entry.obj["type"] == "attack-pattern":
+                    found.append(entry.obj)
+        return found
+
+    def tlp(self, obj: dict[str, Json]) -> str | None:
+        levels = [self.tlp_of_marking.get(ref) for ref in _strings(obj.get("object_marking_refs"))]
+        for marking in _dicts(obj.get("granular_markings")):
+            ref = marking.get("marking_ref")
+            levels.append(self.tlp_of_marking.get(ref) if isinstance(ref, str) else None)
+        levels.extend(tlp_level(label) for label in _strings(obj.get("labels")))
+        return strictest_tlp(levels)
+
+
+class StixReader(Reader):
+    name = "stix"
+    description = "STIX 2.1 bundle or object: indicators, observed data, sightings, incidents"
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        if filename.lower().endswith((".stix", ".stix2", ".stix.json")):
+            return True
+        start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        if start not in (b"{", b"[") or _SNIFF_MISP.search(head):
+            return False
+        return bool(_SNIFF_BUNDLE.search(head) or _SNIFF_ID.search(head))
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+        doc, error = load_json(stream, source, self.max_bytes)
+        if error is not None:
+            yield error
+            return
+        bundle = _Bundle(source)
+        found = _top_level(doc)
+        if isinstance(found, str):
+            yield ReadError(bundle.location(""), found)
+            return
+        base, objects = found
+        yield from _index(bundle, base, objects)
+        for entry in bundle.entries:
+            kind = entry.obj["type"]
+            if kind not in _RECORD_TYPES or entry.obj.get("revoked") is True:
+                continue
+            try:
+                yield _record_of(bundle, entry)
+            except _Invalid as exc:
+                pointer = exc.pointer if exc.pointer is not None else entry.pointer + exc.suffix
+                yield ReadError(bundle.location(pointer), exc.reason)
+
+
+def _top_level(doc: Json) -> tuple[str | None, list[Json]] | str:
+    """(pointer prefix, objects); a None prefix means the document is the one object."""
+    if isinstance(doc, list):
+        return "", doc
+    if not isinstance(doc, dict):
+        return "not STIX: expected a bundle, a list of objects or a STIX object"
+    if doc.get("type") == "bundle" or ("type" not in doc and "objects" in doc):
+        objects = doc.get("objects", [])
+        if not isinstance(objects, list):
+            return "the bundle's 'objects' must be an array"
+        return "/objects", objects
+    if isinstance(doc.get("type"), str):
+        return None, [doc]
+    return "not STIX: expected a bundle, a list of objects or a STIX object"
+
+
+def _index(bundle: _Bundle, base: str | None, objects: list[Json]) -> Iterator[ReadError]:
+    for i, obj in enumerate(objects):
+        pointer = "" if base is None else f"{base}/{i}"
+        loc = bundle.location(pointer)
+        if not isinstance(obj, dict):
+            yield ReadError(loc, "a STIX object must be a JSON object")
+            continue
+        kind, oid = obj.get("type"), obj.get("id")
+        if not isinstance(kind, str) or not kind:
+            yield ReadError(loc, "object has no 'type'")
+            continue
+        if not isinstance(oid, str) or not oid:
+            yield ReadError(loc, f"{kind} object has no 'id'")
+            continue
+        if oid.partition("--")[0] != kind:
+            yield ReadError(loc, f"id {oid[:100]!r} does not name an object of type {kind!r}")
+            continue
+        entry = _Entry(pointer, obj)
+        bundle.entries.append(entry)
+        bundle.by_id[oid] = entry
+        if kind == "relationship":
+            rtype, src, tgt = (
+                obj.get(k) for k in ("relationship_type", "source_ref", "target_ref")
+            )
+            if isinstance(rtype, str) and isinstance(src, str) and isinstance(tgt, str):
+                bundle.out[src].append((rtype, tgt))
+                bundle.inc[tgt].append((rtype, src))
+        elif kind == "marking-definition":
+            level = _marking_tlp(obj)
+            if level:
+                bundle.tlp_of_marking[oid] = level
+
+
+def _marking_tlp(obj: dict[str, Json]) -> str | None:
+    definition = obj.get("definition")
+    if obj.get("definition_type") == "tlp" and isinstance(definition, dict):
+        return tlp_level(str(definition.get("tlp", "")), bare=True)
+    extensions = obj.get("extensions")
+    if isinstance(extensions, dict) and isinstance(extensions.get(_TLP2_EXTENSION), dict):
+        return tlp_level(str(extensions[_TLP2_EXTENSION].get("tlp_2_0", "")), bare=True)
+    name = obj.get("name")
+    return tlp_level(name) if isinstance(name, str) else None
+
+
+def _record_of(bundle: _Bundle, entry: _Entry) -> EventRecord:
+    kind = entry.obj["type"]
+    if kind == "indicator":
+        facts = _indicator(bundle, entry)
+        if isinstance(facts, _Invalid):
+            raise facts
+        return _record(bundle, entry, "indicator", facts, _indicator_extra(entry.obj))
+    if kind == "observed-data":
+        return _observed_data(bundle, entry)
+    if kind == "sighting":
+        return _sighting(bundle, entry)
+    return _incident(bundle, entry)
+
+
+def _record(
+    bundle: _Bundle, entry: _Entry, nature: str, facts: _Facts, extra: dict[str, str]
+) -> EventRecord:
+    values = facts.values
+    extra = {"stix_id": entry.obj["id"], **{k: clean_text(v) for k, v in extra.items() if v}}
+    if values.networks:
+        extra["networks"] = clean_text(" ".join(values.networks))
+    return EventRecord(
+        time=facts.time,
+        rsit_class=facts.rsit[0],
+        rsit_type=facts.rsit[1],
+        observables=values.observables,
+        location=bundle.location(entry.pointer),
+        raw=raw_json(entry.obj),
+        feed="stix",
+        nature=nature,
+        port=values.port,
+        protocol=values.protocol,
+        application=values.application,
+        tlp=facts.tlp,
+        confidence=facts.confidence,
+        description=facts.description,
+        attack_techniques=tuple(sorted(facts.techniques)),
+        extra=extra,
+    )
+
+
+def _parse(obj: dict[str, Json], pattern_checked: bool = False) -> Any:
+    """Validate an object with the stix2 library; custom properties and objects are allowed."""
+    version = obj.get("spec_version", "2.0")
+    if version not in ("2.0", "2.1"):
+        raise _Invalid(f"unsupported spec_version {str(version)[:20]!r}; expected 2.1 or 2.0")
+    data = obj
+    if pattern_checked and obj.get("pattern_type") == "stix":
+        data = {**obj, "pattern_type": _PATTERN_CHECKED}
+    try:
+        parsed = stix2.parse(data, allow_custom=True)
+    except Exception as exc:  # stix2 raises many kinds (STIXError, ValueError, AttributeError)
+        raise _Invalid(f"invalid {obj['type']}: {_message(exc)}") from None
+    if isinstance(parsed, dict):  # stix2 hands back what it has no class for
+        raise _Invalid(f"invalid {obj['type']}: not a STIX {version} object")
+    return parsed
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _indicator(bundle: _Bundle, entry: _Entry) -> _Facts | _Invalid:
+    # by pointer, not id: a bundle may hold several versions of one indicator
+    if entry.pointer not in bundle.indicators:
+        try:
+            bundle.indicators[entry.pointer] = _read_indicator(bundle, entry)
+        except _Invalid as exc:
+            bundle.indicators[entry.pointer] = exc
+    return bundle.indicators[entry.pointer]
+
+
+def _read_indicator(bundle: _Bundle, entry: _Entry) -> _Facts:
+    obj = entry.obj
+    pattern = obj.get("pattern")
+    values = _Values()
+    checked = False
+    # STIX 2.0 has no pattern_type: its patterns are all STIX patterns
+    if obj.get("pattern_type", "stix") == "stix" and isinstance(pattern, str):
+        version = obj.get("pattern_version") or obj.get("spec_version") or "2.0"
+        values = _pattern_values(pattern, "2.0" if version == "2.0" else "2.1")
+        checked = True
+    parsed = _parse(obj, pattern_checked=checked)
+    if "valid_from" not in obj:
+        raise _Invalid("the indicator has no valid_from", "/valid_from")
+    labels = [*_strings(obj.get("indicator_types")), *_strings(obj.get("labels"))]
+    names = [str(p.get("name", "")) for p in bundle.attack_patterns(obj["id"])]
+    hints = [*labels, str(obj.get("name", "")), *names]
+    c2 = bool(_C2_HINT.search(" ".join([*hints, str(obj.get("description", ""))]))) or any(
+        "command-and-control" in _strings(e.obj.get("infrastructure_types"))
+        for _, e in bundle.neighbours(obj["id"])
+        if e.obj["type"] == "infrastructure"
+    )
+    rsit = _indicator_rsit(obj, values, hints, c2)
+    if rsit == ("malicious-code", "c2-server"):
+        values = _with_role(values, "c2")
+    return _Facts(
+        _stix_time(parsed, obj, "valid_from"),
+        values,
+        rsit,
+        bundle.tlp(obj),
+        frozenset(_techniques(bundle, obj)),
+        clean_text(obj.get("description") or obj.get("name")),
+        _confidence(obj),
+    )
+
+
+def _indicator_rsit(
+    obj: dict[str, Json], values: _Values, hints: list[str], c2: bool
+) -> tuple[str, str]:
+    tagged = rsit_from_tags(_strings(obj.get("labels")))
+    if tagged:
+        return resolve_rsit(tagged)
+    types = {*_strings(obj.get("indicator_types")), *_strings(obj.get("labels"))}
+    if any("phish" in hint.lower() for hint in hints):
+        return "fraud", "phishing"
+    if "compromised" in types:
+        return "intrusions", "system-compromise"
+    if "benign" in types:
+        return "other", "other"
+    kinds = values.kinds()
+    malicious = "malicious-activity" in types
+    if c2 and (malicious or not types) and kinds & _NETWORK_KINDS:
+        return "malicious-code", "c2-server"
+    if malicious and kinds & {ObservableKind.URL, *_HASH_KINDS.values()}:
+        return "malicious-code", "malware-distribution"
+    return "other", "undetermined"
+
+
+def _with_role(values: _Values, role: str) -> _Values:
+    observables = tuple(
+        Observable(o.kind, o.value, role) if o.kind in _NETWORK_KINDS else o
+        for o in values.observables
+    )
+    return _Values(observables, values.networks, values.port, values.protocol, values.application)
+
+
+def _indicator_extra(obj: dict[str, Json]) -> dict[str, str]:
+    extra = {
+        "name": str(obj.get("name") or ""),
+        "pattern": str(obj.get("pattern") or ""),
+        "pattern_type": str(obj.get("pattern_type") or "stix"),
+        "indicator_types": ",".join(_strings(obj.get("indicator_types"))),
+        "valid_until": str(obj.get("valid_until") or ""),
+    }
+    tactics = [
+        str(phase.get("phase_name"))
+        for phase in _dicts(obj.get("kill_chain_phases"))
+        if phase.get("kill_chain_name") == "mitre-attack"
+    ]
+    if tactics:
+        extra["attack_tactics"] = ",".join(tactics)
+    return extra
+
+
+def _observed_data(bundle: _Bundle, entry: _Entry) -> EventRecord:
+    obj = entry.obj
+    parsed = _parse(obj)
+    values, tlps = _observed_values(bundle, entry)
+    rsit = rsit_from_tags(_strings(obj.get("labels"))) or ("other", "undetermined")
+    facts = _Facts(
+        _stix_time(parsed, obj, "first_observed"),
+        values,
+        resolve_rsit(rsit),
+        strictest_tlp([bundle.tlp(obj), *tlps]),
+        frozenset(_techniques(bundle, obj)),
+        clean_text(obj.get("description") or obj.get("name")),
+        _confidence(obj),
+    )
+    extra = {
+        "number_observed": str(parsed.get("number_observed", "")),
+        "last_observed": str(obj.get("last_observed") or ""),
+    }
+    return _record(bundle, entry, "event", facts, extra)
+
+
+def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
+    obj = entry.obj
+    parsed = _parse(obj)
+    sighted = bundle.get(obj.get("sighting_of_ref"))
+    tlps = [bundle.tlp(obj)]
+    collected = _Collector()
+    base: _Facts | None = None
+    if sighted is not None and sighted.obj["type"] == "indicator":
+        found = _indicator(bundle, sighted)
+        if isinstance(found, _Invalid):
+            raise _Invalid(f"the sighted indicator is invalid: {found.reason}", "/sighting_of_ref")
+        base = found
+        collected.merge(found.values)
+        tlps.append(found.tlp)
+    for i, ref in enumerate(_strings(obj.get("observed_data_refs"))):
+        observed = bundle.get(ref)
+        if observed is None or observed.obj["type"] != "observed-data":
+            continue
+        try:
+            values, sco_tlps = _observed_values(bundle, observed)
+        except _Invalid as exc:
+            raise _Invalid(exc.reason, f"/observed_data_refs/{i}") from None
+        collected.merge(values)
+        tlps.extend([bundle.tlp(observed.obj), *sco_tlps])
+    tagged = rsit_from_tags(_strings(obj.get("labels")))
+    if tagged:
+        rsit = resolve_rsit(tagged)
+    elif base is not None:
+        rsit = base.rsit
+    elif sighted is not None and sighted.obj["type"] == "malware":
+        rsit = ("malicious-code", "infected-system")
+    else:
+        rsit = ("other", "undetermined")
+    techniques = set(_techniques(bundle, obj))
+    if base is not None:
+        techniques |= base.techniques
+    elif sighted is not None:
+        techniques |= set(_techniques(bundle, sighted.obj))
+    confidence = _confidence(obj)
+    if confidence is None and base is not None:
+        confidence = base.confidence
+    time = (
+        _stix_time(parsed, obj, "first_seen")
+        or _stix_time(parsed, obj, "last_seen")
+        or _stix_time(parsed, obj, "created")
+    )
+    facts = _Facts(
+        time,
+        collected.values(),
+        rsit,
+        strictest_tlp(tlps),
+        frozenset(techniques),
+        clean_text(obj.get("description") or (base.description if base else "")),
+        confidence,
+    )
+    extra = {
+        "sighting_of_ref": str(obj.get("sighting_of_ref") or ""),
+        "count": str(obj["count"]) if isinstance(obj.get("count"), int) else "",
+        "last_seen": str(obj.get("last_seen") or ""),
+        "where_sighted_refs": " ".join(_strings(obj.get("where_sighted_refs"))),
+    }
+    return _record(bundle, entry, "event", facts, extra)
+
+
+def _incident(bundle: _Bundle, entry: _Entry) -> EventRecord:
+    obj = entry.obj
+    parsed = _parse(obj)
+    extensions = obj.get("extensions")
+    core = extensions.get(_INCIDENT_EXTENSION) if isinstance(extensions, dict) else None
+    core = core if isinstance(core, dict) else {}
+    incident_types = list(_strings(core.get("incident_types")))
+    rsit = rsit_from_tags(_strings(obj.get("labels")))
+    if rsit is None:
+        rsit = next((_INCIDENT_TYPES[t] for t in incident_types if t in _INCIDENT_TYPES), None)
+    if rsit is None:
+        rsit = rsit_from_tags(incident_types)
+    facts = _Facts(
+        _stix_time(parsed, obj, "created"),
+        _Values(),
+        resolve_rsit(rsit or ("other", "undetermined")),
+        bundle.tlp(obj),
+        frozenset(_techniques(bundle, obj)),
+        clean_text(obj.get("description") or obj.get("name")),
+        _confidence(obj),
+    )
+    extra = {
+        "name": str(obj.get("name") or ""),
+        "incident_types": ",".join(incident_types),
+        "determination": str(core.get("determination") or ""),
+        "investigation_status": str(core.get("investigation_status") or ""),
+    }
+    return _record(bundle, entry, "event", facts, extra)
+
+
+def _techniques(bundle: _Bundle, obj: dict[str, Json]) -> Iterator[str]:
+    yield from _attack_ids(obj)
+    for pattern in bundle.attack_patterns(obj["id"]):
+        yield from _attack_ids(pattern)
+
+
+def _attack_ids(obj: dict[str, Json]) -> Iterator[str]:
+    for ref in _dicts(obj.get("external_references")):
+        source, external_id = ref.get("source_name"), ref.get("external_id")
+        if (
+            isinstance(source, str)
+            and source.startswith("mitre")
+            and isinstance(external_id, str)
+            and ATTACK_ID.fullmatch(external_id.strip())
+        ):
+            yield external_id.strip()
+    if obj.get("type") == "attack-pattern" and isinstance(obj.get("name"), str):
+        # MISP exports name galaxy clusters "Spearphishing Attachment - T1566.001"
+        yield from attack_ids_in(obj["name"])
+
+
+def _confidence(obj: dict[str, Json]) -> int | None:
+    value = obj.get("confidence")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise _Invalid("confidence must be an integer from 0 to 100", "/confidence")
+    return value
+
+
+def _stix_time(parsed: Any, obj: dict[str, Json], key: str) -> datetime | None:
+    if key not in obj:  # stix2 fills some timestamps in with "now"; the source did not say
+        return None
+    value = parsed.get(key)
+    if isinstance(value, datetime):  # stix2 turned the timestamp into a STIXdatetime
+        value = value.astimezone(UTC)
+        return datetime.combine(value.date(), value.time(), UTC)
+    return None
+
+
+# --- patterns ----------------------------------------------------------------------------------
+
+
+def _pattern_values(pattern: str, version: str) -> _Values:
+    if len(pattern) > MAX_PATTERN:
+        raise _Invalid(f"pattern longer than {MAX_PATTERN} characters", "/pattern")
+    if _nesting(pattern) > MAX_DEPTH:
+        raise _Invalid(f"pattern nested deeper than {MAX_DEPTH} levels", "/pattern")
+    if not brackets_check(pattern):
+        raise _Invalid("invalid STIX pattern: it must start with '[' (or '(' then '[')", "/pattern")
+    try:
+        compiled = Pattern20(pattern) if version == "2.0" else Pattern21(pattern)
+    except ParseException as exc:
+        raise _Invalid(f"invalid STIX pattern: {exc}", "/pattern") from None
+    data = compiled.inspect()
+    problems = (verify_object20 if version == "2.0" else verify_object21)(data)
+    if not problems and version == "2.1":
+        try:
+            compiled.walk(ValidationListener())
+        except DuplicateQualifierTypeError as exc:
+            problems = [str(exc)]
+    if problems:
+        reason = str(problems[0]).removeprefix("FAIL: ")
+        raise _Invalid(f"invalid STIX pattern: {reason}", "/pattern")
+    try:
+        return _comparison_values(data.comparisons)
+    except ValueError as exc:
+        raise _Invalid(str(exc), "/pattern") from None
+
+
+def _nesting(pattern: str) -> int:
+    """How deep brackets nest outside string literals (ANTLR recurses once per level)."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for ch in pattern:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]":
+            depth -= 1
+    return deepest
+
+
+def _comparison_values(comparisons: dict[str, list[tuple[list[Any], str, str]]]) -> _Values:
+    collected = _Collector()
+    for obj_type, tests in comparisons.items():
+        for path, op, literal in tests:
+            if op not in ("=", "IN", "ISSUBSET"):
+                continue  # negations, orderings, LIKE and MATCHES name no single value
+            steps = tuple("*" if s is INDEX_STAR or isinstance(s, int) else s for s in path)
+            if op == "ISSUBSET" and obj_type not in ("ipv4-addr", "ipv6-addr"):
+                continue
+            for value in _literals(literal):
+                collected.add(obj_type, steps, value)
+    return collected.values()
+
+
+def _literals(literal: str) -> list[str | int]:
+    text = literal.strip()
+    if text.startswith("("):
+        strings = [_unescape(m.group(1)) for m in _STR_LITERAL.finditer(text)]
+        if strings:
+            return list(strings)
+        return [int(x) for x in _INT_LITERAL.findall(text)]
+    match = _STR_LITERAL.fullmatch(text)
+    if match:
+        return [_unescape(match.group(1))]
+    if _INT_LITERAL.fullmatch(text):
+        return [int(text)]
+    return []  # binary, hex, timestamp, float and boolean literals name no observable
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text, flags=re.S)
+
+
+class _Collector:
+    """Observables and network facts gathered from comparisons or SCO properties."""
+
+    def __init__(self) -> None:
+        self.observables: dict[Observable, None] = {}
+        self.networks: dict[str, None] = {}
+        self.port: int | None = None
+        self.protocol: str | None = None
+        self.application: str | None = None
+
+    def merge(self, values: _Values) -> None:
+        self.observables.update(dict.fromkeys(values.observables))
+        self.networks.update(dict.fromkeys(values.networks))
+        self.port = self.port if self.port is not None else values.port
+        self.protocol = self.protocol or values.protocol
+        self.application = self.application or values.application
+
+    def values(self) -> _Values:
+        return _Values(
+            tuple(self.observables),
+            tuple(self.networks),
+            self.port,
+            self.protocol,
+            self.application,
+        )
+
+    def add(self, obj_type: str, path: tuple[str, ...], value: str | int) -> None:
+        """One comparison `obj_type:path = value`; ValueError when the value is invalid."""
+        if obj_type in ("ipv4-addr", "ipv6-addr") and path == ("value",):
+            self.address(value, "source", obj_type)
+        elif obj_type == "domain-name" and path == ("value",):
+            self.plain(ObservableKind.DOMAIN, value, "source")
+        elif obj_type == "url" and path == ("value",):
+            self.plain(ObservableKind.URL, value, "source")
+        elif obj_type == "email-addr" and path == ("value",):
+            self.plain(ObservableKind.EMAIL, value, "source")
+        elif obj_type == "email-message" and path in _EMAIL_PATHS:
+            self.plain(ObservableKind.EMAIL, value, _EMAIL_PATHS[path])
+        elif obj_type in ("file", "artifact") and len(path) == 2 and path[0] == "hashes":
+            kind = _HASH_KINDS.get(path[1].upper().replace("-", "").replace("_", ""))
+            if kind is not None:
+                self.plain(kind, value, "source")
+        elif obj_type == "autonomous-system" and path == ("number",):
+            self.plain(ObservableKind.ASN, value, "source")
+        elif obj_type == "network-traffic":
+            self.traffic(path, value)
+
+    def traffic(self, path: tuple[str, ...], value: str | int) -> None:
+        if path in (("src_ref", "value"), ("dst_ref", "value")):
+            role = "source" if path[0] == "src_ref" else "destination"
+            if isinstance(value, str) and _looks_like_ip(value):
+                self.address(value, role, None)
+            else:
+                self.plain(ObservableKind.DOMAIN, value, role)
+        elif path == ("dst_port",):
+            self.set_port(value)
+        elif path == ("protocols", "*") and isinstance(value, str):
+            self.add_protocol(value)
+
+    def set_port(self, value: Json) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            raise ValueError(f"invalid port {value!r}: must be an integer from 0 to 65535")
+        self.port = self.port if self.port is not None else value
+
+    def add_protocol(self, value: str) -> None:
+        name = value.strip().lower()
+        if name in _TRANSPORTS:
+            self.protocol = self.protocol or name
+        elif name and name not in _NETWORK_LAYER:
+            self.application = clean_text(name)[:64]
+
+    def address(self, value: str | int, role: str, declared: str | None) -> None:
+        if not isinstance(value, str):
+            raise ValueError(f"invalid IP address {value!r}")
+        kind, text, network = ip_value(value)
+        if declared and kind.value != declared.removesuffix("-addr"):
+            raise ValueError(f"{declared} value {value!r} is an {kind.value.upper()} address")
+        if network:
+            self.networks[text] = None
+        else:
+            self.observables[Observable(kind, text, role)] = None
+
+    def plain(self, kind: ObservableKind, value: str | int, role: str) -> None:
+        self.observables[Observable(kind, canonical(kind, value), role)] = None
+
+
+def _looks_like_ip(value: str) -> bool:
+    text = value.strip()
+    return ":" in text or bool(re.fullmatch(r"[\d./]+", text))
+
+
+# --- observed data ------------------------------------------------------------------------------
+
+
+_CONSUMED_REFS = ("src_ref", "dst_ref", "from_ref", "sender_ref", "to_refs", "cc_refs", "bcc_refs")
+_Resolve = Callable[[Json], tuple[str, dict[str, Json]] | None]
+
+
+def _observed_values(bundle: _Bundle, entry: _Entry) -> tuple[_Values, list[str | None]]:
+    """The values of an observed-data's SCOs, and the markings of referenced SCOs."""
+    obj = entry.obj
+    embedded = obj.get("objects")
+    refs: list[str] = []
+    tlps: list[str | None] = []
+    resolve: _Resolve
+    if isinstance(embedded, dict):  # STIX 2.0 style: {"0": {...}, "1": {...}}, refs are keys
+        resolve = _embedded_resolver(entry.pointer, embedded)
+        refs = list(embedded)
+    else:
+        resolve = _bundle_resolver(bundle)
+        refs = list(_strings(obj.get("object_refs")))
+    scos = [(ref, found) for ref in refs if (found := resolve(ref)) is not None]
+    if not isinstance(embedded, dict):
+        tlps = [bundle.tlp(sco) for _, (_, sco) in scos]
+    # Addresses that a network-traffic or an e-mail refers to are read there, with their role.
+    consumed = {
+        ref
+        for _, (_, sco) in scos
+        if sco.get("type") in ("network-traffic", "email-message")
+        for key in _CONSUMED_REFS
+        for ref in (sco.get(key) if isinstance(sco.get(key), list) else [sco.get(key)])
+        if isinstance(ref, str)
+    }
+    collected = _Collector()
+    for ref, (pointer, sco) in scos:
+        if ref in consumed:
+            continue
+        try:
+            _sco_values(collected, sco, resolve)
+        except ValueError as exc:
+            raise _Invalid(str(exc), pointer=pointer) from None
+    return collected.values(), tlps
+
+
+def _embedded_resolver(pointer: str, embedded: dict[str, Json]) -> _Resolve:
+    def resolve(ref: Json) -> tuple[str, dict[str, Json]] | None:
+        sco = embedded.get(ref) if isinstance(ref, str) else None
+        return (f"{pointer}/objects/{_escape(ref)}", sco) if isinstance(sco, dict) else None
+
+    return resolve
+
+
+def _bundle_resolver(bundle: _Bundle) -> _Resolve:
+    def resolve(ref: Json) -> tuple[str, dict[str, Json]] | None:
+        found = bundle.get(ref)
+        return (found.pointer, found.obj) if found is not None else None
+
+    return resolve
+
+
+def _sco_values(collected: _Collector, sco: dict[str, Json], resolve: _Resolve) -> None:
+    kind = sco.get("type")
+    value = sco.get("value")
+    if kind in ("ipv4-addr", "ipv6-addr"):
+        collected.address(value, "source", kind)
+    elif kind in ("domain-name", "url", "email-addr"):
+        target = {
+            "domain-name": ObservableKind.DOMAIN,
+            "url": ObservableKind.URL,
+            "email-addr": ObservableKind.EMAIL,
+        }[kind]
+        collected.plain(target, value, "source")
+    elif kind in ("file", "artifact"):
+        hashes = sco.get("hashes")
+        for name, digest in hashes.items() if isinstance(hashes, dict) else ():
+            collected.add(kind, ("hashes", name), digest)
+    elif kind == "autonomous-system":
+        collected.plain(ObservableKind.ASN, sco.get("number"), "source")
+    elif kind == "email-message":
+        for key, role in (("from_ref", "source"), ("sender_ref", "source")):
+            _referenced_email(collected, resolve(sco.get(key)), role)
+        for key in ("to_refs", "cc_refs", "bcc_refs"):
+            for ref in _strings(sco.get(key)):
+                _referenced_email(collected, resolve(ref), "target")
+    elif kind == "network-traffic":
+        for key, role in (("src_ref", "source"), ("dst_ref", "destination")):
+            found = resolve(sco.get(key))
+            if found is not None and found[1].get("type") in ("ipv4-addr", "ipv6-addr"):
+                collected.address(found[1].get("value"), role, found[1]["type"])
+            elif found is not None and found[1].get("type") == "domain-name":
+                collected.plain(ObservableKind.DOMAIN, found[1].get("value"), role)
+        if sco.get("dst_port") is not None:
+            collected.set_port(sco.get("dst_port"))
+        for protocol in _strings(sco.get("protocols")):
+            collected.add_protocol(protocol)
+
+
+def _referenced_email(
+    collected: _Collector, found: tuple[str, dict[str, Json]] | None, role: str
+) -> None:
+    if found is not None and found[1].get("type") == "email-addr":
+        collected.plain(ObservableKind.EMAIL, found[1].get("value"), role)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared with the MISP reader: JSON loading, observable values, TLP, RSIT tags, ATT&CK ids
+# ---------------------------------------------------------------------------------------------
+
+
+def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, ReadError | None]:
+    """The whole document, or the error that makes it unreadable (size, syntax, depth)."""
+    data = stream.read(max_bytes + 1)
+    while len(data) <= max_bytes:  # a raw stream may return less than asked before its end
+        more = stream.read(max_bytes + 1 - len(data))
+        if not more:
+            break
+        data += more
+    if len(data) > max_bytes:
+        return None, ReadError(
+            FaultLocation(source=source, pointer=""),
+            f"input larger than {max_bytes} bytes: split it or raise the reader's limit",
+        )
+    try:
+        doc = orjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as exc:
+        reason = exc.msg
+        if "depth" in reason or "recursion" in reason:
+            reason = f"JSON nested deeper than {MAX_DEPTH} levels"
+        return None, ReadError(
+            FaultLocation(source=source, line=exc.lineno),
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {reason}",
+        )
+    pointer = too_deep(doc, MAX_DEPTH)
+    if pointer is not None:
+        return None, ReadError(
+            FaultLocation(source=source, pointer=pointer),
+            f"JSON nested deeper than {MAX_DEPTH} levels; refusing to read it",
+        )
+    return doc, None
+
+
+def too_deep(doc: Json, limit: int) -> str | None:
+    """The pointer of a container nested deeper than `limit`, or None. Iterative: the point is
+    not to recurse on hostile input."""
+    stack: list[tuple[Json, int]] = [(doc, 1)] if isinstance(doc, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return _deep_pointer(doc, limit)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return None
+
+
+def _deep_pointer(doc: Json, limit: int) -> str:
+    """The same walk keeping paths, only run to name the place in the error."""
+    stack: list[tuple[Json, int, str]] = [(doc, 1, "")]
+    while stack:
+        node, depth, pointer = stack.pop()
+        if depth > limit:
+            return pointer
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1, f"{pointer}/{_escape(str(key))}"))
+    return ""
+
+
+def _escape(key: str) -> str:
+    """A JSON pointer reference token (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def raw_json(obj: Json) -> str:
+    """The object as compact JSON text, bounded to MAX_RAW bytes."""
+    data = orjson.dumps(obj)
+    return data[:MAX_RAW].decode("utf-8", "ignore")
+
+
+def clean_text(value: Json) -> str:
+    """Text fit for storage: no NUL (PostgreSQL refuses it), bounded length."""
+    if value is None:
+        return ""
+    return str(value).replace("\x00", "")[:MAX_TEXT]
+
+
+def _strings(value: Json) -> Iterator[str]:
+    if isinstance(value, list):
+        yield from (v for v in value if isinstance(v, str))
+
+
+def _dicts(value: Json) -> Iterator[dict[str, Json]]:
+    if isinstance(value, list):
+        yield from (v for v in value if isinstance(v, dict))
+
+
+_HASH_LENGTHS = {
+    ObservableKind.MD5: 32,
+    ObservableKind.SHA1: 40,
+    ObservableKind.SHA256: 64,
+    ObservableKind.SHA512: 128,
+}
+# Host names seen in threat data carry underscores (DGA names, SRV-style labels), which
+# validate.domain refuses for asset registration; indicators must keep them.
+_LENIENT_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def canonical(kind: ObservableKind, value: Json) -> str:
+    """The canonical text of an observable value; ValueError with a reason otherwise."""
+    if kind is ObservableKind.ASN:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"invalid AS number {value!r}")
+        return str(validate.asn(value))
+    if not isinstance(value, str):
+        raise ValueError(f"invalid {kind.value} value {value!r}: expected text")
+    if kind in (ObservableKind.IPV4, ObservableKind.IPV6):
+        found, text, network = ip_value(value)
+        if network or found is not kind:
+            raise ValueError(f"invalid {kind.value} address {value!r}")
+        return text
+    if kind is ObservableKind.DOMAIN:
+        return domain_value(value)
+    if kind is ObservableKind.URL:
+        return url_value(value)
+    if kind is ObservableKind.EMAIL:
+        return email_value(value)
+    text = value.strip().lower()
+    if len(text) != _HASH_LENGTHS[kind] or not all(c in "0123456789abcdef" for c in text):
+        raise ValueError(
+            f"invalid {kind.value.upper()} hash {value[:200]!r}: "
+            f"expected {_HASH_LENGTHS[kind]} hexadecimal digits"
+        )
+    return text
+
+
+def ip_value(value: str) -> tuple[ObservableKind, str, bool]:
+    """(kind, canonical text, is a network) for an address or a prefix; ValueError otherwise.
+
+    A /32 or /128 prefix is an address; IPv4-mapped IPv6 addresses become IPv4."""
+    text = value.strip()
+    if "%" in text:
+        raise ValueError(f"invalid IP address {value[:100]!r}: a zone index has no place here")
+    try:
+        if "/" in text:
+            network = ipaddress.ip_network(text, strict=False)
+            if network.prefixlen != network.max_prefixlen:
+                kind = ObservableKind.IPV4 if network.version == 4 else ObservableKind.IPV6
+                return kind, str(network), True
+            address: ipaddress.IPv4Address | ipaddress.IPv6Address = network.network_address
+        else:
+            address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"invalid IP address {value[:100]!r}") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    kind = ObservableKind.IPV4 if address.version == 4 else ObservableKind.IPV6
+    return kind, str(address), False
+
+
+def domain_value(value: str) -> str:
+    try:
+        return validate.domain(value)
+    except ValueError:
+        text = value.strip().rstrip(".").lower()
+        labels = text.split(".")
+        if (
+            text.isascii()
+            and len(text) <= 253
+            and len(labels) >= 2
+            and all(_LENIENT_LABEL.match(label) for label in labels)
+            and not labels[-1].isdigit()
+        ):
+            return text
+        raise
+
+
+def url_value(value: str) -> str:
+    """Scheme and host in lower case, the rest as given; no whitespace or control characters."""
+    text = value.strip()
+    if not text or len(text) > 8192:
+        raise ValueError(f"invalid URL {value[:200]!r}: empty or longer than 8192 characters")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError(f"invalid URL {value[:200]!r}: contains white space or control characters")
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
+    if not (parts.scheme and parts.netloc):
+        if "://" in text:
+            raise ValueError(f"invalid URL {value[:200]!r}: no host")
+        return text  # MISP and feeds often give "host/path" without a scheme
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}{at}{hostport.lower()}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+
+
+def email_value(value: str) -> str:
+    """Local part as given (it may be case-sensitive), domain canonical."""
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or len(local) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in local):
+        raise ValueError(f"invalid e-mail address {value[:200]!r}")
+    try:
+        return f"{local}@{domain_value(domain)}"
+    except ValueError:
+        raise ValueError(f"invalid e-mail address {value[:200]!r}: bad domain") from None
+
+
+# --- TLP ----------------------------------------------------------------------------------------
+
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")  # from least to most strict
+
+
+def tlp_level(text: str, bare: bool = False) -> str | None:
+    """The TLP 2.0 level a tag or label such as "tlp:white" or "TLP:AMBER+STRICT" names, or
+    with `bare` a level name alone ("amber"); None when it is no TLP level."""
+    name = text.strip().lower()
+    if not bare:
+        if not name.startswith("tlp:"):
+            return None
+        name = name.removeprefix("tlp:")
+    name = name.strip('" ')
+    if name == "white":
+        return "clear"
+    return name if name in TLP_LEVELS else None
+
+
+def strictest_tlp(levels: Iterable[str | None]) -> str | None:
+    known = [level for level in levels if level in TLP_LEVELS]
+    return max(known, key=TLP_LEVELS.index) if known else None
+
+
+# --- RSIT from taxonomy tags and labels -----------------------------------------------------------
+
+_MACHINE_TAG = re.compile(r'^\s*([^:="\s]+):([^="]+?)(?:\s*=\s*"(.*)")?\s*$', re.S)
+# eCSIRT taxonomy values that RSIT renamed or merged (as IntelMQ migrated them).
+_ECSIRT_TYPES = {
+    "c&c": "c2-server",
+    "botnet-drone": "infected-system",
+    "bot": "infected-system",
+    "dropzone": "malware-configuration",
+    "defacement": "application-compromise",
+    "compromised": "system-compromise",
+    "backdoor": "system-compromise",
+    "unauthorized-use-of-resources": "unauthorised-use-of-resources",
+    "unauthorised-information-access": "unauthorised-information-access",
+    "unauthorised-information-modification": "unauthorised-information-modification",
+    "vulnerable-service": "vulnerable-system",
+    "blacklist": "undetermined",
+    "unknown": "undetermined",
+}
+# eCSIRT malware families say what the malware is, not what the reported value does (hosts
+# it, is infected by it ...): they name the class only.
+_ECSIRT_MALWARE = frozenset(
+    {"malware", "ransomware", "virus", "worm", "trojan", "spyware", "dialer", "rootkit"}
+)
+# circl:incident-classification values. "malware" names the class only: the caller picks the
+# type (MISP: from the attribute category).
+_CIRCL: dict[str, tuple[str, str | None]] = {
+    "malware": ("malicious-code", None),
+    "domain-malware": ("malicious-code", "malware-distribution"),
+    "phishing": ("fraud", "phishing"),
+    "whaling": ("fraud", "phishing"),
+    "smishing": ("fraud", "phishing"),
+    "vishing": ("fraud", "phishing"),
+    "domain-phishing": ("fraud", "phishing"),
+    "domain-typosquatting": ("fraud", "masquerade"),
+    "domain-fraud": ("fraud", "masquerade"),
+    "copyright-issue": ("fraud", "copyright"),
+    "spam": ("abusive-content", "spam"),
+    "scan": ("information-gathering", "scanner"),
+    "denial-of-service": ("availability", "dos"),
+    "system-compromise": ("intrusions", "system-compromise"),
+    "sql-injection": ("intrusion-attempts", "exploit"),
+    "xss": ("intrusion-attempts", "exploit"),
+    "information-leak": ("information-content-security", "data-leak"),
+    "vulnerability": ("vulnerable", "vulnerable-system"),
+}
+# The type used when a tag names only a class; classes without a natural default fall back to
+# other/undetermined.
+_CLASS_DEFAULT = {
+    "malicious-code": "infected-system",
+    "abusive-content": "spam",
+    "information-gathering": "scanner",
+    "intrusion-attempts": "ids-alert",
+    "intrusions": "system-compromise",
+    "vulnerable": "vulnerable-system",
+    "other": "undetermined",
+    "test": "test",
+}
+
+
+def rsit_from_tags(tags: Iterable[str]) -> tuple[str, str | None] | None:
+    """The RSIT (class, type) a list of tags or labels states, first found; type None when a
+    tag names only the class. None when no tag speaks of RSIT."""
+    for tag in tags:
+        found = _rsit_of_tag(tag)
+        if found is not None:
+            return found
+    return None
+
+
+def _rsit_of_tag(tag: str) -> tuple[str, str | None] | None:
+    match = _MACHINE_TAG.match(tag)
+    if match is None:
+        word = tag.strip().lower()
+        return (TYPE_TO_CLASS[word], word) if word in TYPE_TO_CLASS else None
+    namespace, predicate, value = (g.strip().lower() if g else "" for g in match.groups())
+    if namespace in ("rsit", "ecsirt") and predicate in RSIT:
+        if namespace == "ecsirt" and value in _ECSIRT_MALWARE:
+            return "malicious-code", None
+        rsit_type = _ECSIRT_TYPES.get(value, value) if namespace == "ecsirt" else value
+        if rsit_type in RSIT[predicate]:
+            return predicate, rsit_type
+        if rsit_type in TYPE_TO_CLASS:
+            return TYPE_TO_CLASS[rsit_type], rsit_type
+        return predicate, None
+    if namespace == "circl" and predicate == "incident-classification":
+        return _CIRCL.get(value)
+    return None
+
+
+def resolve_rsit(
+    found: tuple[str, str | None], preferred: tuple[str, str] | None = None
+) -> tuple[str, str]:
+    """A complete (class, type): a missing type comes from `preferred` when that is in the same
+    class, else from the class default."""
+    rsit_class, rsit_type = found
+    if rsit_type:
+        return rsit_class, rsit_type
+    if preferred is not None and preferred[0] == rsit_class:
+        return preferred
+    if rsit_class in _CLASS_DEFAULT:
+        return rsit_class, _CLASS_DEFAULT[rsit_class]
+    return "other", "undetermined"
+
+
+# --- ATT&CK -----------------------------------------------------------------------------------
+
+ATTACK_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
+_ATTACK_ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])T\d{4}(?:\.\d{3})?(?![0-9.])")
+
+
+def attack_ids_in(text: str) -> list[str]:
+    """Technique ids written in a name such as "Spearphishing Attachment - T1566.001"."""
+    return _ATTACK_ID_IN_TEXT.findall(text)
+
+
+READER = StixReader()
