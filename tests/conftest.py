@@ -109,10 +109,13 @@ def env(template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("CONCORD_ARGON2_FAST", "1")
     monkeypatch.delenv("CONCORD_SMTP_URL", raising=False)
     reset_settings()
+    from concord.audit.service import system_actor
     from concord.orgs.whois import forget_indexes
 
     forget_indexes()
+    actor = system_actor.set("system")  # the CLI tests set the operator's name
     yield TestEnv(home, url, jobs_url)
+    system_actor.reset(actor)
     dbmod.dispose_engines()
     reset_settings()
     forget_indexes()

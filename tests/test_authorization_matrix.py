@@ -116,7 +116,22 @@ WRITES: dict[tuple[str, str], tuple[set[str], dict | None]] = {
         {"active": True},
     ),
     ("POST", "/api/v1/tokens"): (set(USERS), {"name": "mine", "scopes": ["read"]}),
+    ("POST", "/api/v1/intake"): (STAFF_WRITERS | {"kz-bank-contact", "uz-telecom-contact"}, None),
     ("DELETE", "/api/v1/tokens/{token_id}"): ({"kz-analyst", "kz-admin", "centre-admin"}, None),
+    # Reports: the centre's analysts and admins build any scope, a national body's its own.
+    ("POST", "/api/v1/reports"): (
+        {"centre-admin", "centre-analyst", "kz-admin", "kz-analyst"},
+        {"period": "2024-07", "scope": "KZ", "format": "json"},
+    ),
+    # Cases: each staff writer opens case 1 first (POST /cases is walked before the rest), so
+    # the writes on {case_id} below find a case of their own to change.
+    ("POST", "/api/v1/cases"): (STAFF_WRITERS, {"title": "Matrix case", "severity": "high"}),
+    ("PATCH", "/api/v1/cases/{case_id}"): (STAFF_WRITERS, {"status": "triage"}),
+    ("POST", "/api/v1/cases/{case_id}/comments"): (STAFF_WRITERS, {"text": "matrix comment"}),
+    ("POST", "/api/v1/cases/{case_id}/participants"): (STAFF_WRITERS, {"org": "uz-cert"}),
+    ("DELETE", "/api/v1/cases/{case_id}/participants"): (STAFF_WRITERS, None),
+    ("POST", "/api/v1/cases/{case_id}/techniques"): (STAFF_WRITERS, {"technique_id": "T1566.001"}),
+    ("POST", "/api/v1/cases/{case_id}/events"): (STAFF_WRITERS, {"event_ids": [1]}),
 }
 SCOPE = {  # organisations each user's staff may manage
     "kz": {"kz-cert", "kz-bank", *LABELS.values()},
@@ -143,7 +158,7 @@ def _narrow(allowed: set[str], path: str, concrete: str) -> set[str]:
 
 
 PUBLIC_API = {"/api/v1/health", "/api/v1/openapi.json", "/api/docs", "/docs/oauth2-redirect"}
-PUBLIC_UI = {"/login", "/language", "/logout"}
+PUBLIC_UI = {"/login", "/language", "/logout", "/metrics"}
 
 
 @pytest.fixture
@@ -190,6 +205,10 @@ def _examples(param: str, marked: dict) -> list[str]:
         "contact_id": [str(marked["contact_id"])],
         "asset_id": [str(marked["asset_id"])],
         "token_id": [str(marked["token_id"])],
+        "submission_id": ["1"],
+        "event_id": ["1"],
+        "case_id": ["1", "2"],
+        "report_id": ["1"],
     }
     if param not in examples:
         pytest.fail(f"path parameter {{{param}}} has no examples in the authorization matrix")

@@ -114,6 +114,14 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the background worker in-process.")
     ] = True,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also accept abuse reports by SMTP on this port "
+            "(addresses: CONCORD_INTAKE_ADDRESSES)."
+        ),
+    ] = None,
+    smtp_host: Annotated[str, typer.Option(help="Address of the SMTP listener.")] = "127.0.0.1",
 ) -> None:
     """Run the web UI and the REST API (and, by default, the background worker)."""
     import uvicorn
@@ -127,12 +135,20 @@ def serve(
 
         embedded = EmbeddedWorker()
         embedded.start()
+    listener = None
+    if smtp_port:
+        from concord.intake.smtp import SmtpSettings, start_listener
+
+        listener = start_listener(SmtpSettings.from_env(smtp_host, smtp_port))
+        out.print(f"SMTP intake on {smtp_host}:{smtp_port}")
     out.print(
         f"Concord {__version__} on http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)"
     )
     try:
         uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)
     finally:
+        if listener is not None:
+            listener.stop()
         if embedded is not None:
             embedded.stop()
 
@@ -543,6 +559,48 @@ def whois(
                 f"  contact: {c.name} <{c.email}> {c.phone or ''} ({c.role}, {c.language})",
                 markup=False,
             )
+
+
+@app.command()
+def report(
+    period: Annotated[
+        str, typer.Option(help="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10 (UTC).")
+    ],
+    scope: Annotated[str, typer.Option(help="network, or a state's country code.")] = "network",
+    fmt: Annotated[str, typer.Option("--format", help="html, json or csv.")] = "html",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="Write here, not to stdout.")
+    ] = None,
+    language: Annotated[str, typer.Option(help="en or ru (for HTML).")] = "en",
+    store: Annotated[bool, typer.Option("--store", help="Also keep it in the database.")] = False,
+) -> None:
+    """Build a generalized report of the whole network or of one state."""
+    from concord import i18n
+    from concord.db import session_scope
+    from concord.errors import InvalidInput
+    from concord.reports import render, service
+
+    fmt = service.parse_format(fmt)
+    if language not in i18n.LANGUAGES:
+        raise InvalidInput(f"unknown language {language!r}; use one of {', '.join(i18n.LANGUAGES)}")
+    # Read-only unless storing: a long report must not hold SQLite's write lock.
+    with session_scope(readonly=not store) as session:
+        built = service.build_report(session, None, period, scope)
+        if store:
+            service.store(session, built)
+    text = render.render(built, fmt, language)
+    if not text.endswith("\n"):
+        text += "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    out_file.write_text(text, encoding="utf-8")
+    err.print(
+        f"TLP:{built.tlp.upper()} report of {built.scope} for {built.period.label} "
+        f"written to {out_file}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @audit_app.command("verify")

@@ -2,7 +2,16 @@
 
 from concord.access.model import ApiToken, Share, User, WebSession
 from concord.audit.model import AuditHead, AuditRecord
+from concord.cases.model import (
+    Case,
+    CaseEvent,
+    CaseIndicator,
+    CaseParticipant,
+    CaseTechnique,
+    TimelineEntry,
+)
 from concord.db import Base
+from concord.events.correlation_model import Campaign, CampaignEvent, CorrelationAlert
 from concord.events.model import (
     Event,
     EventObservable,
@@ -13,6 +22,7 @@ from concord.events.model import (
 )
 from concord.jobs.model import JobRun
 from concord.orgs.model import Asset, AssetRevision, Contact, Organization
+from concord.reports.model import StoredReport
 from concord.site import SiteFlag
 
 __all__ = [
@@ -22,7 +32,15 @@ __all__ = [
     "AuditHead",
     "AuditRecord",
     "Base",
+    "Campaign",
+    "CampaignEvent",
+    "Case",
+    "CaseEvent",
+    "CaseIndicator",
+    "CaseParticipant",
+    "CaseTechnique",
     "Contact",
+    "CorrelationAlert",
     "Event",
     "EventObservable",
     "Indicator",
@@ -31,8 +49,10 @@ __all__ = [
     "Share",
     "Sighting",
     "SiteFlag",
+    "StoredReport",
     "Submission",
     "SubmissionFile",
+    "TimelineEntry",
     "User",
     "WebSession",
 ]

@@ -222,8 +222,16 @@ class Pipeline:
             i: p for i, p in session.execute(select(Organization.id, Organization.parent_id))
         }
 
+    # Whose resource an event concerns: the victim or source before the sinkhole or scanner
+    # that saw it; a destination alone names nobody to notify.
+    OWNER_ROLES = ("victim", "source", "c2", "target", "")
+
     def _owner(self, record: EventRecord) -> int | None:
-        for obs in record.observables:
+        ranked = sorted(
+            (o for o in record.observables if o.role != "destination"),
+            key=lambda o: self.OWNER_ROLES.index(o.role) if o.role in self.OWNER_ROLES else 4,
+        )
+        for obs in ranked:
             if obs.kind in ("ipv4", "ipv6"):
                 match = self.index.lookup_ip(obs.value)
             elif obs.kind == "domain":

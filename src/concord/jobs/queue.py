@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "concord"
 
 # Modules whose import registers tasks; a domain that adds background work lists itself here.
-TASK_MODULES: tuple[str, ...] = ("concord.jobs.tasks",)
+TASK_MODULES: tuple[str, ...] = (
+    "concord.jobs.tasks",
+    "concord.events.tasks",
+    "concord.reports.tasks",
+)
 
 # Any int64 works; it only has to be the same in every process creating the queue tables.
 _DDL_LOCK_KEY = 0x636F6E636F7264

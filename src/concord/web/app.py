@@ -59,9 +59,14 @@ def create_app() -> FastAPI:
     from concord.access.api import router as access_router
     from concord.audit import views as audit_views
     from concord.audit.api import router as audit_router
+    from concord.cases import views as cases_views
+    from concord.cases.api import router as cases_router
+    from concord.events.api import router as events_router
     from concord.intake.api import router as intake_router
     from concord.orgs import views as orgs_views
     from concord.orgs.api import router as orgs_router
+    from concord.reports import views as reports_views
+    from concord.reports.api import router as reports_router
     from concord.web import ui
 
     app = FastAPI(
@@ -74,13 +79,24 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-    for router in (health_router, orgs_router, access_router, audit_router, intake_router):
+    for router in (
+        health_router,
+        orgs_router,
+        access_router,
+        audit_router,
+        intake_router,
+        events_router,
+        cases_router,
+        reports_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(ui.router)
     app.include_router(orgs_views.router)
     app.include_router(access_views.router)
     app.include_router(audit_views.router)
+    app.include_router(cases_views.router)
+    app.include_router(reports_views.router)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -25,7 +25,7 @@ from concord.web.deps import SESSION_COOKIE, client_address, get_db, resolve_pri
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATE_DIRS = [PACKAGE / "web" / "templates"] + [
-    PACKAGE / domain / "templates" for domain in ("orgs", "access", "audit")
+    PACKAGE / domain / "templates" for domain in ("orgs", "access", "audit", "cases", "reports")
 ]
 templates = Jinja2Templates(
     env=__import__("jinja2").Environment(

@@ -1,0 +1,320 @@
+"""HTTP routes for coordination cases (thin: parse, call the service, shape the answer)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from concord.access.model import Principal
+from concord.audit import service as audit
+from concord.cases import service
+from concord.cases.model import Case, TimelineEntry
+from concord.errors import FaultLocation, InvalidInput, NotFound
+from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+
+router = APIRouter(tags=["cases"])
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+
+
+class CaseSummaryOut(BaseModel):
+    id: int
+    title: str
+    status: str
+    severity: str
+    tlp: str
+    origin_org: str | None
+    assignee: str | None
+    participants: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TechniqueOut(BaseModel):
+    technique_id: str
+    name: str
+
+
+class LinkedEventOut(BaseModel):
+    id: int
+    time: datetime
+    rsit_class: str
+    rsit_type: str
+    primary_value: str
+    country: str | None
+    tlp: str
+
+
+class LinkedIndicatorOut(BaseModel):
+    kind: str
+    value: str
+
+
+class TimelineOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    text: str
+    detail: dict[str, Any]
+
+
+class CaseOut(CaseSummaryOut):
+    summary: str
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    named_users: list[str]
+    techniques: list[TechniqueOut]
+    events: list[LinkedEventOut]
+    hidden_events: int = Field(description="linked events outside your view under their TLP")
+    indicators: list[LinkedIndicatorOut]
+    hidden_indicators: int
+    timeline: list[TimelineOut]
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummaryOut]
+    next_cursor: str | None
+
+
+class CaseCreate(BaseModel):
+    title: str = Field(min_length=1, max_length=300)
+    summary: str = Field(default="", max_length=20_000)
+    severity: str = "medium"
+    tlp: str | None = Field(
+        default=None, description="default: the narrowest label of the events, at least AMBER"
+    )
+    event_ids: list[int] = Field(default_factory=list, max_length=1000)
+    indicators: list[str] = Field(default_factory=list, max_length=1000)
+    participants: list[str] = Field(default_factory=list, description="national body slugs")
+    techniques: list[str] = Field(default_factory=list, description="ATT&CK ids like T1566.001")
+
+
+class CasePatch(BaseModel):
+    status: str | None = None
+    severity: str | None = None
+    assignee: str | None = Field(default=None, description="a username; null or '' unassigns")
+    title: str | None = Field(default=None, max_length=300)
+    summary: str | None = Field(default=None, max_length=20_000)
+    tlp: str | None = None
+
+
+class CommentIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class ParticipantIn(BaseModel):
+    org: str | None = Field(default=None, description="a national body to take part")
+    user: str | None = Field(default=None, description="a user to name (TLP:RED)")
+
+
+class TechniqueIn(BaseModel):
+    technique_id: str = Field(min_length=1, max_length=20)
+    name: str = Field(default="", max_length=200)
+
+
+class LinkIn(BaseModel):
+    event_ids: list[int] = Field(default_factory=list, max_length=1000)
+    indicators: list[str] = Field(default_factory=list, max_length=1000)
+
+
+def timeline_out(entry: TimelineEntry) -> TimelineOut:
+    return TimelineOut(
+        id=entry.id,
+        at=entry.at,
+        actor=entry.actor,
+        kind=entry.kind,
+        text=entry.text,
+        detail=json.loads(entry.detail or "{}"),
+    )
+
+
+def summary_out(
+    case: Case, orgs: dict[int, str], names: dict[int, str], participants: list[str]
+) -> CaseSummaryOut:
+    return CaseSummaryOut(
+        id=case.id,
+        title=case.title,
+        status=case.status,
+        severity=case.severity,
+        tlp=case.tlp,
+        origin_org=orgs.get(case.origin_org_id) if case.origin_org_id else None,
+        assignee=names.get(case.assignee_user_id) if case.assignee_user_id else None,
+        participants=participants,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+    )
+
+
+def case_out(d: service.CaseDetail) -> CaseOut:
+    c = d.case
+    return CaseOut(
+        id=c.id,
+        title=c.title,
+        status=c.status,
+        severity=c.severity,
+        tlp=c.tlp,
+        origin_org=d.origin_org.slug if d.origin_org else None,
+        assignee=d.assignee,
+        participants=[o.slug for o in d.participants],
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        summary=c.summary,
+        resolved_at=c.resolved_at,
+        closed_at=c.closed_at,
+        named_users=d.named_users,
+        techniques=[TechniqueOut(technique_id=t.technique_id, name=t.name) for t in d.techniques],
+        events=[
+            LinkedEventOut(
+                id=e.id,
+                time=e.time,
+                rsit_class=e.rsit_class,
+                rsit_type=e.rsit_type,
+                primary_value=e.primary_value,
+                country=e.country,
+                tlp=e.tlp,
+            )
+            for e in d.events
+        ],
+        hidden_events=d.hidden_events,
+        indicators=[LinkedIndicatorOut(kind=i.kind, value=i.value) for i in d.indicators],
+        hidden_indicators=d.hidden_indicators,
+        timeline=[timeline_out(t) for t in d.timeline],
+    )
+
+
+def _after_write(session: Session, p: Principal, case_id: int) -> CaseOut | Response:
+    session.commit()
+    try:
+        return case_out(service.case_detail(session, p, case_id))
+    except NotFound:
+        # The change (a narrower TLP, say) took the case out of the writer's own view.
+        return Response(status_code=204)
+
+
+@router.get("/cases", response_model=CasePage)
+def list_cases(
+    status: str | None = None,
+    severity: str | None = None,
+    country: str | None = None,
+    assignee: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+    p: Principal = Depends(user),
+    session: Session = Depends(get_db),
+) -> CasePage:
+    filters = service.CaseFilters(status, severity, country, assignee, q)
+    cases = service.list_cases(session, p, filters, after_id=decode_cursor(cursor), limit=limit)
+    audit.record_reads(session, p, Case.object_kind, cases)
+    orgs = service.org_slugs(session, [c.origin_org_id for c in cases])
+    names = service.usernames(session, [c.assignee_user_id for c in cases])
+    participants = service.participant_slugs(session, [c.id for c in cases])
+    return CasePage(
+        items=[summary_out(c, orgs, names, participants[c.id]) for c in cases],
+        next_cursor=next_cursor(cases, limit),
+    )
+
+
+@router.post("/cases", response_model=CaseOut, status_code=201)
+def create_case(
+    body: CaseCreate, p: Principal = Depends(writer), session: Session = Depends(get_db)
+) -> CaseOut | Response:
+    """Open a case from scratch, or from events (by id) and indicators (by value) you can
+    see. National bodies take part in the cases they open."""
+    case = service.create_case(session, p, service.CaseInput(**body.model_dump()))
+    return _after_write(session, p, case.id)
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut)
+def get_case(
+    case_id: int, p: Principal = Depends(user), session: Session = Depends(get_db)
+) -> CaseOut:
+    detail = service.case_detail(session, p, case_id)
+    audit.record_reads(session, p, Case.object_kind, [detail.case])
+    return case_out(detail)
+
+
+@router.patch("/cases/{case_id}", response_model=CaseOut)
+def update_case(
+    case_id: int,
+    body: CasePatch,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> CaseOut | Response:
+    """Change status (new → triage → in-progress → resolved → closed; resolved or closed →
+    in-progress reopens), severity, assignee, title, summary or TLP."""
+    service.update_case(session, p, case_id, body.model_dump(exclude_unset=True))
+    return _after_write(session, p, case_id)
+
+
+@router.post("/cases/{case_id}/comments", response_model=TimelineOut, status_code=201)
+def add_comment(
+    case_id: int,
+    body: CommentIn,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> TimelineOut:
+    entry = service.add_comment(session, p, case_id, body.text)
+    session.commit()
+    return timeline_out(entry)
+
+
+@router.post("/cases/{case_id}/participants", response_model=CaseOut)
+def add_participant(
+    case_id: int,
+    body: ParticipantIn,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> CaseOut | Response:
+    """Add a national body (it receives a share, so it sees an AMBER case) or name a user
+    of the centre or of a participating organisation (the only way into a TLP:RED case)."""
+    if bool(body.org) == bool(body.user):
+        raise InvalidInput("give either org or user", FaultLocation(pointer="/body"))
+    if body.org:
+        service.add_participant(session, p, case_id, body.org)
+    else:
+        service.add_named_user(session, p, case_id, body.user or "")
+    return _after_write(session, p, case_id)
+
+
+@router.delete("/cases/{case_id}/participants", status_code=204)
+def remove_participant(
+    case_id: int,
+    org: str | None = None,
+    user_name: str | None = Query(None, alias="user"),
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> None:
+    """Withdraw a participating organisation (and its users' names) or one named user."""
+    if bool(org) == bool(user_name):
+        raise InvalidInput("give either org or user", FaultLocation(field="org"))
+    if org:
+        service.remove_participant(session, p, case_id, org)
+    else:
+        service.remove_named_user(session, p, case_id, user_name or "")
+    session.commit()
+
+
+@router.post("/cases/{case_id}/techniques", response_model=CaseOut)
+def add_technique(
+    case_id: int,
+    body: TechniqueIn,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> CaseOut | Response:
+    service.add_technique(session, p, case_id, body.technique_id, body.name)
+    return _after_write(session, p, case_id)
+
+
+@router.post("/cases/{case_id}/events", response_model=CaseOut)
+def link_events(
+    case_id: int, body: LinkIn, p: Principal = Depends(writer), session: Session = Depends(get_db)
+) -> CaseOut | Response:
+    """Link events (by id) and indicators (by value) that you can see to the case."""
+    service.link(session, p, case_id, body.event_ids, body.indicators)
+    return _after_write(session, p, case_id)

@@ -1,0 +1,976 @@
+"""Coordination cases: the only code that writes them.
+
+Every read goes through the one access policy (`policy.tlp_filter(principal, Case)`), and a
+write first loads the case through the same filter, so nobody changes a case they cannot see.
+Who may change a visible case is decided by `check_case_write` alone. Every write appends to
+the case's timeline and to the audit log in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from concord.access import policy
+from concord.access.model import TLP, Principal, Role, Share, TokenScope, User
+from concord.audit import service as audit
+from concord.cases.model import (
+    TECHNIQUE_RE,
+    TRANSITIONS,
+    Case,
+    CaseEvent,
+    CaseIndicator,
+    CaseParticipant,
+    CaseStatus,
+    CaseTechnique,
+    Severity,
+    TimelineEntry,
+    TimelineKind,
+)
+from concord.db import utcnow
+from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.events.model import Event, EventObservable, Indicator
+from concord.orgs.model import Organization, OrgKind
+
+KIND = Case.object_kind
+MAX_TITLE = 300
+MAX_TEXT = 20_000
+MAX_LINKS = 1000  # events or indicators linked in one request
+LABELS = ("severity", "tlp")
+# Organisations that may take part in a case: the member states' national bodies, and the
+# centre itself (it needs a share to see an AMBER+STRICT case of a member).
+PARTICIPANT_KINDS = (OrgKind.NATIONAL_BODY, OrgKind.CENTRE)
+STAFF = (Role.ADMIN, Role.ANALYST)
+
+
+# --- permissions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Who takes part in a case: participating organisations and named users (TLP:RED)."""
+
+    org_ids: frozenset[int] = frozenset()
+    user_ids: frozenset[int] = frozenset()
+
+
+def parties_of(session: Session, case: Case) -> Parties:
+    orgs = session.scalars(select(CaseParticipant.org_id).where(CaseParticipant.case_id == case.id))
+    users = session.scalars(
+        select(Share.user_id).where(
+            Share.object_kind == KIND, Share.object_id == case.id, Share.user_id.is_not(None)
+        )
+    )
+    return Parties(frozenset(orgs), frozenset(u for u in users if u is not None))
+
+
+def check_case_write(
+    principal: Principal,
+    case: Case | None,
+    parties: Parties | None = None,
+    *,
+    share: bool = False,
+) -> None:
+    """The one rule for changing cases; `case` None asks whether the principal may open one.
+
+    Centre admins and analysts work on every case they can see; national-body admins and
+    analysts on the cases of their own organisation and those it takes part in. Widening or
+    narrowing who receives a case (`share`: participants, named users, TLP) is for the centre
+    and the originating organisation only, as TLP leaves distribution to the source. Readers
+    and owner contacts never write. Visibility itself is checked before, by loading the case
+    through the access policy.
+    """
+    if principal.anonymous:
+        raise Forbidden("sign in first")
+    if not principal.can(TokenScope.WRITE):
+        raise Forbidden("this credential lacks the 'write' scope")
+    if principal.role not in STAFF:
+        raise Forbidden("only admins and analysts change cases")
+    if principal.is_centre:
+        return
+    if principal.org_kind != OrgKind.NATIONAL_BODY:
+        raise Forbidden("only the centre and national bodies work on cases")
+    if case is None:
+        return
+    own = case.origin_org_id == principal.org_id
+    taking_part = principal.org_id in (parties or Parties()).org_ids
+    if not (own or taking_part):
+        raise Forbidden(f"your organisation does not take part in case {case.id}")
+    if share and not own:
+        raise Forbidden(
+            "only the centre and the originating organisation change who receives a case"
+        )
+
+
+def can_write(
+    principal: Principal, case: Case | None, parties: Parties | None = None, *, share: bool = False
+) -> bool:
+    """For the UI: whether to offer a form (the service checks again on submit)."""
+    try:
+        check_case_write(principal, case, parties, share=share)
+    except Forbidden:
+        return False
+    return True
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _invalid(message: str, field_name: str) -> InvalidInput:
+    return InvalidInput(message, FaultLocation(field=field_name))
+
+
+def _choice(enum_type: Any, value: str, field_name: str) -> Any:
+    try:
+        return enum_type(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(v.value for v in enum_type)
+        raise _invalid(
+            f"unknown {field_name} {value!r}; use one of {allowed}", field_name
+        ) from None
+
+
+def _tlp(value: str, field_name: str = "tlp") -> TLP:
+    try:
+        return TLP.parse(value)
+    except ValueError as exc:
+        raise _invalid(str(exc), field_name) from None
+
+
+def _title(value: str) -> str:
+    title = " ".join(value.split())
+    if not title:
+        raise _invalid("a case needs a title", "title")
+    if len(title) > MAX_TITLE:
+        raise _invalid(f"a title has at most {MAX_TITLE} characters", "title")
+    return title
+
+
+def _long_text(value: str, field_name: str, *, required: bool = False) -> str:
+    text = value.strip()
+    if required and not text:
+        raise _invalid(f"the {field_name} is empty", field_name)
+    if len(text) > MAX_TEXT:
+        raise _invalid(f"the {field_name} has more than {MAX_TEXT} characters", field_name)
+    return text
+
+
+def technique_id(value: str) -> str:
+    """A MITRE ATT&CK technique id, upper-cased: T1566 or T1566.001."""
+    cleaned = value.strip().upper()
+    if not TECHNIQUE_RE.match(cleaned):
+        raise _invalid(
+            f"{value!r} is not an ATT&CK technique id (like T1566 or T1566.001)", "technique_id"
+        )
+    return cleaned
+
+
+def _actor(principal: Principal) -> str:
+    return principal.username or f"user:{principal.user_id}"
+
+
+def _append(
+    session: Session,
+    principal: Principal,
+    case: Case,
+    kind: TimelineKind,
+    action: str,
+    detail: dict[str, Any],
+    text: str = "",
+) -> TimelineEntry:
+    """One write, recorded twice: on the case's timeline (what participants read) and in the
+    audit log (what the operators verify). The audit record carries ids and field names only:
+    admins who read the audit log may not be recipients of the case's content."""
+    now = utcnow()
+    entry = TimelineEntry(
+        case_id=case.id,
+        at=now,
+        actor_user_id=principal.user_id,
+        actor=_actor(principal),
+        kind=kind.value,
+        text=text,
+        detail=json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str),
+    )
+    session.add(entry)
+    case.updated_at = now
+    audit_detail = {k: v for k, v in detail.items() if k not in ("title", "summary")}
+    audit.record(session, principal, action, KIND, case.id, audit_detail)
+    return entry
+
+
+def _orgs_by_slug(session: Session, slugs: Iterable[str], field_name: str) -> list[Organization]:
+    wanted = [s.strip() for s in slugs if s and s.strip()]
+    found = {
+        o.slug: o
+        for o in session.scalars(select(Organization).where(Organization.slug.in_(wanted)))
+    }
+    result = []
+    for slug in dict.fromkeys(wanted):
+        org = found.get(slug)
+        if org is None:
+            raise _invalid(f"no organisation {slug!r}", field_name)
+        if org.kind not in PARTICIPANT_KINDS:
+            raise _invalid(
+                f"{slug} is not a national body: cases are worked on by member states", field_name
+            )
+        result.append(org)
+    return result
+
+
+def _user_by_name(session: Session, username: str, field_name: str) -> User:
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise _invalid(f"no user {username!r}", field_name)
+    return user
+
+
+def _can_see(session: Session, user: User, case: Case) -> bool:
+    from concord.access.service import principal_for
+
+    org = session.get(Organization, user.org_id)
+    assert org is not None  # foreign key
+    seen = session.scalar(
+        select(Case.id).where(Case.id == case.id, policy.tlp_filter(principal_for(user, org), Case))
+    )
+    return seen is not None
+
+
+def _visible_indicator(principal: Principal) -> ColumnElement[bool]:
+    """Indicators carry no label of their own: one is visible through a visible event."""
+    return exists(
+        select(EventObservable.event_id)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(EventObservable.indicator_id == Indicator.id, policy.tlp_filter(principal, Event))
+    )
+
+
+def _events_for_link(session: Session, principal: Principal, ids: Sequence[int]) -> list[Event]:
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    if len(wanted) > MAX_LINKS:
+        raise _invalid(f"link at most {MAX_LINKS} events at once", "event_ids")
+    if not wanted:
+        return []
+    events = list(
+        session.scalars(
+            select(Event).where(Event.id.in_(wanted), policy.tlp_filter(principal, Event))
+        )
+    )
+    missing = sorted(set(wanted) - {e.id for e in events})
+    if missing:
+        # The same answer for an event that does not exist and one the principal may not see.
+        raise _invalid(f"no events {', '.join(map(str, missing))}", "event_ids")
+    return events
+
+
+def _indicators_for_link(
+    session: Session, principal: Principal, values: Sequence[str]
+) -> list[Indicator]:
+    wanted = list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+    if len(wanted) > MAX_LINKS:
+        raise _invalid(f"link at most {MAX_LINKS} indicators at once", "indicators")
+    if not wanted:
+        return []
+    candidates = set(wanted) | {v.lower() for v in wanted}
+    found = list(
+        session.scalars(
+            select(Indicator)
+            .where(Indicator.value.in_(candidates), _visible_indicator(principal))
+            .order_by(Indicator.id)
+        )
+    )
+    known = {i.value for i in found}
+    missing = [v for v in wanted if v not in known and v.lower() not in known]
+    if missing:
+        raise _invalid(f"no indicators {', '.join(missing)}", "indicators")
+    return found
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def get_case(session: Session, principal: Principal, case_id: int, *, lock: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id, policy.tlp_filter(principal, Case))
+    if lock:
+        # Serialise concurrent writers of one case on PostgreSQL (SQLite takes the write lock
+        # at BEGIN anyway), so two status changes cannot both pass the workflow check.
+        stmt = stmt.with_for_update(of=Case)
+    case = session.scalar(stmt)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+@dataclass
+class CaseFilters:
+    status: str | None = None
+    severity: str | None = None
+    country: str | None = None
+    assignee: str | None = None
+    q: str | None = None
+
+
+def _filtered(principal: Principal, filters: CaseFilters) -> Any:
+    stmt = select(Case).where(policy.tlp_filter(principal, Case))
+    if filters.status:
+        stmt = stmt.where(Case.status == _choice(CaseStatus, filters.status, "status").value)
+    if filters.severity:
+        stmt = stmt.where(Case.severity == _choice(Severity, filters.severity, "severity").value)
+    if filters.country:
+        country = filters.country.strip().upper()
+        participating = (
+            select(CaseParticipant.case_id)
+            .join(Organization, Organization.id == CaseParticipant.org_id)
+            .where(Organization.country == country)
+        )
+        origin = select(Organization.id).where(Organization.country == country)
+        stmt = stmt.where(or_(Case.id.in_(participating), Case.origin_org_id.in_(origin)))
+    if filters.assignee:
+        name = filters.assignee.strip().lower()
+        stmt = stmt.where(Case.assignee_user_id.in_(select(User.id).where(User.username == name)))
+    if filters.q:
+        like = f"%{filters.q.strip().lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Case.title).like(like), func.lower(Case.summary).like(like))
+        )
+    return stmt
+
+
+def list_cases(
+    session: Session,
+    principal: Principal,
+    filters: CaseFilters | None = None,
+    *,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[Case]:
+    """Cases the principal may see, oldest first, for keyset pagination by id."""
+    stmt = _filtered(principal, filters or CaseFilters()).where(Case.id > after_id)
+    return list(session.scalars(stmt.order_by(Case.id).limit(limit)))
+
+
+@dataclass
+class Board:
+    columns: dict[str, list[Case]]
+    counts: dict[str, int]
+
+
+def board(
+    session: Session, principal: Principal, filters: CaseFilters, per_column: int = 50
+) -> Board:
+    """Cases by status, most recently changed first in each column."""
+    columns: dict[str, list[Case]] = {}
+    counts: dict[str, int] = {}
+    statuses = [_choice(CaseStatus, filters.status, "status")] if filters.status else CaseStatus
+    base = replace(filters, status=None)
+    for status in statuses:
+        stmt = _filtered(principal, base).where(Case.status == status.value)
+        columns[status.value] = list(
+            session.scalars(stmt.order_by(Case.updated_at.desc(), Case.id.desc()).limit(per_column))
+        )
+        counts[status.value] = (
+            session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        )
+    return Board(columns, counts)
+
+
+def usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
+
+
+def org_slugs(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Organization.id, Organization.slug).where(Organization.id.in_(wanted))
+    )
+    return dict(rows.all())
+
+
+@dataclass
+class CaseDetail:
+    case: Case
+    origin_org: Organization | None
+    assignee: str | None
+    participants: list[Organization]
+    named_users: list[str]
+    techniques: list[CaseTechnique]
+    events: list[Event]
+    hidden_events: int
+    indicators: list[Indicator]
+    hidden_indicators: int
+    timeline: list[TimelineEntry]
+    parties: Parties = field(default_factory=Parties)
+
+
+def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDetail:
+    """A case with everything attached to it. Linked events are shown only where the reader
+    may see them under their own TLP labels: a case never widens what it links to."""
+    case = get_case(session, principal, case_id)
+    parties = parties_of(session, case)
+    participants = list(
+        session.scalars(
+            select(Organization)
+            .join(CaseParticipant, CaseParticipant.org_id == Organization.id)
+            .where(CaseParticipant.case_id == case.id)
+            .order_by(Organization.country, Organization.slug)
+        )
+    )
+    linked_events = select(CaseEvent.event_id).where(CaseEvent.case_id == case.id)
+    events = list(
+        session.scalars(
+            select(Event)
+            .where(Event.id.in_(linked_events), policy.tlp_filter(principal, Event))
+            .order_by(Event.time.desc(), Event.id)
+        )
+    )
+    total_events = session.scalar(
+        select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id)
+    )
+    linked_indicators = select(CaseIndicator.indicator_id).where(CaseIndicator.case_id == case.id)
+    indicators = list(
+        session.scalars(
+            select(Indicator)
+            .where(Indicator.id.in_(linked_indicators), _visible_indicator(principal))
+            .order_by(Indicator.kind, Indicator.value)
+        )
+    )
+    total_indicators = session.scalar(
+        select(func.count()).select_from(CaseIndicator).where(CaseIndicator.case_id == case.id)
+    )
+    names = usernames(session, [case.assignee_user_id, *parties.user_ids])
+    return CaseDetail(
+        case=case,
+        origin_org=session.get(Organization, case.origin_org_id) if case.origin_org_id else None,
+        assignee=names.get(case.assignee_user_id) if case.assignee_user_id else None,
+        participants=participants,
+        named_users=sorted(names[u] for u in parties.user_ids if u in names),
+        techniques=list(
+            session.scalars(
+                select(CaseTechnique)
+                .where(CaseTechnique.case_id == case.id)
+                .order_by(CaseTechnique.technique_id)
+            )
+        ),
+        events=events,
+        hidden_events=(total_events or 0) - len(events),
+        indicators=indicators,
+        hidden_indicators=(total_indicators or 0) - len(indicators),
+        timeline=list(
+            session.scalars(
+                select(TimelineEntry)
+                .where(TimelineEntry.case_id == case.id)
+                .order_by(TimelineEntry.id)
+            )
+        ),
+        parties=parties,
+    )
+
+
+def assignable_users(session: Session, case: Case, parties: Parties) -> list[tuple[User, str]]:
+    """Active admins and analysts of the centre and of the participating organisations."""
+    centre = select(Organization.id).where(Organization.kind == OrgKind.CENTRE.value)
+    stmt = (
+        select(User, Organization.slug)
+        .join(Organization, Organization.id == User.org_id)
+        .where(
+            User.active.is_(True),
+            User.role.in_([r.value for r in STAFF]),
+            or_(User.org_id.in_(centre), User.org_id.in_(parties.org_ids)),
+        )
+        .order_by(Organization.slug, User.username)
+    )
+    return [(u, s) for u, s in session.execute(stmt)]
+
+
+def participant_choices(
+    session: Session, principal: Principal, parties: Parties
+) -> list[Organization]:
+    stmt = (
+        select(Organization)
+        .where(
+            Organization.kind.in_([k.value for k in PARTICIPANT_KINDS]),
+            policy.org_filter(principal),
+            Organization.id.not_in(parties.org_ids),
+        )
+        .order_by(Organization.country, Organization.slug)
+    )
+    return list(session.scalars(stmt))
+
+
+# --- writes --------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseInput:
+    title: str
+    summary: str = ""
+    severity: str = Severity.MEDIUM.value
+    tlp: str | None = None
+    event_ids: Sequence[int] = ()
+    indicators: Sequence[str] = ()
+    participants: Sequence[str] = ()
+    techniques: Sequence[str] = ()
+
+
+def create_case(session: Session, principal: Principal, data: CaseInput) -> Case:
+    """Open a case from scratch, or from events and indicator values the creator can see.
+
+    Without an explicit TLP the case takes the narrowest label of its events, and never a
+    wider one than AMBER, so that opening a case does not widen what it was made from."""
+    check_case_write(principal, None)
+    title = _title(data.title)
+    summary = _long_text(data.summary or "", "summary")
+    severity = _choice(Severity, data.severity or Severity.MEDIUM.value, "severity")
+    techniques = [technique_id(t) for t in data.techniques if t and t.strip()]
+    events = _events_for_link(session, principal, data.event_ids)
+    indicators = _indicators_for_link(session, principal, data.indicators)
+    participants = _orgs_by_slug(session, data.participants, "participants")
+    if data.tlp:
+        tlp = _tlp(data.tlp)
+    else:
+        tlp = max([TLP.AMBER, *(TLP.parse(e.tlp) for e in events)], key=lambda t: t.rank)
+    now = utcnow()
+    case = Case(
+        title=title,
+        summary=summary,
+        status=CaseStatus.NEW.value,
+        severity=severity.value,
+        tlp=tlp.value,
+        origin_org_id=principal.org_id,
+        origin_user_id=principal.user_id,
+        share_constituents=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(case)
+    session.flush()
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.CREATE,
+        "create",
+        {"tlp": case.tlp, "severity": case.severity, "title": title},
+    )
+    own = session.get(Organization, principal.org_id) if principal.org_id else None
+    if own is not None and own.kind == OrgKind.NATIONAL_BODY:
+        # The reporting state takes part in its own case from the start.
+        participants = [own, *[o for o in participants if o.id != own.id]]
+    for org in participants:
+        _add_participant(session, principal, case, org)
+    for tech in dict.fromkeys(techniques):
+        _add_technique(session, principal, case, tech, "")
+    _link(session, principal, case, events, indicators)
+    return case
+
+
+def _load_for_write(
+    session: Session, principal: Principal, case_id: int, *, share: bool = False
+) -> tuple[Case, Parties]:
+    case = get_case(session, principal, case_id, lock=True)
+    parties = parties_of(session, case)
+    check_case_write(principal, case, parties, share=share)
+    return case, parties
+
+
+def _refuse_if_closed(case: Case) -> None:
+    if case.status == CaseStatus.CLOSED:
+        raise Conflict(f"case {case.id} is closed; reopen it first")
+
+
+def _set_status(session: Session, principal: Principal, case: Case, value: str) -> bool:
+    new = _choice(CaseStatus, value, "status")
+    old = CaseStatus(case.status)
+    if new == old:
+        return False
+    if new not in TRANSITIONS[old]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old]))
+        raise Conflict(f"a case cannot go from {old.value} to {new.value}; next: {allowed}")
+    now = utcnow()
+    case.status = new.value
+    if new == CaseStatus.RESOLVED:
+        case.resolved_at = now
+    elif new == CaseStatus.CLOSED:
+        case.closed_at = now
+    elif old in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+        # Reopened: the case is no longer resolved; the timeline keeps the earlier stamps.
+        case.resolved_at = None
+        case.closed_at = None
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.STATUS,
+        "status",
+        {"from": old.value, "to": new.value},
+    )
+    return True
+
+
+def _set_fields(
+    session: Session,
+    principal: Principal,
+    case: Case,
+    parties: Parties,
+    changes: dict[str, Any],
+) -> bool:
+    wanted: dict[str, Any] = {}
+    if changes.get("title") is not None:
+        wanted["title"] = _title(changes["title"])
+    if changes.get("summary") is not None:
+        wanted["summary"] = _long_text(changes["summary"], "summary")
+    if changes.get("severity") is not None:
+        wanted["severity"] = _choice(Severity, changes["severity"], "severity").value
+    if changes.get("tlp") is not None:
+        wanted["tlp"] = _tlp(changes["tlp"]).value
+    applied = {k: v for k, v in wanted.items() if getattr(case, k) != v}
+    if not applied:
+        return False
+    _refuse_if_closed(case)
+    if "tlp" in applied:
+        check_case_write(principal, case, parties, share=True)
+    detail: dict[str, Any] = {"fields": sorted(applied)}
+    for key, value in applied.items():
+        # Labels are recorded with their old value, the title as its new value; the summary
+        # only by name (it can be long, and the case shows the current one).
+        if key in LABELS:
+            detail[key] = {"from": getattr(case, key), "to": value}
+        elif key == "title":
+            detail[key] = value
+        setattr(case, key, value)
+    _append(session, principal, case, TimelineKind.UPDATE, "update", detail)
+    return True
+
+
+def _assign(
+    session: Session, principal: Principal, case: Case, parties: Parties, username: str | None
+) -> bool:
+    old = case.assignee_user_id
+    names = usernames(session, [old])
+    if not username:
+        if old is None:
+            return False
+        _refuse_if_closed(case)
+        case.assignee_user_id = None
+        _append(
+            session,
+            principal,
+            case,
+            TimelineKind.ASSIGN,
+            "assign",
+            {"from": names.get(old), "to": None},
+        )
+        return True
+    user = _user_by_name(session, username, "assignee")
+    if user.id == old:
+        return False
+    _refuse_if_closed(case)
+    org = session.get(Organization, user.org_id)
+    assert org is not None  # foreign key
+    if not user.active or user.role not in [r.value for r in STAFF]:
+        raise _invalid(f"{user.username} is not an active admin or analyst", "assignee")
+    if org.kind != OrgKind.CENTRE and org.id not in parties.org_ids:
+        raise _invalid(
+            f"{user.username} belongs neither to the centre nor to a participating organisation",
+            "assignee",
+        )
+    if not _can_see(session, user, case):
+        if case.tlp != TLP.RED:
+            raise _invalid(
+                f"{user.username} cannot see this case under its TLP label; "
+                "add their organisation as a participant first",
+                "assignee",
+            )
+        # TLP:RED is for named users: assigning names the assignee, which widens the audience.
+        check_case_write(principal, case, parties, share=True)
+        session.add(Share(object_kind=KIND, object_id=case.id, user_id=user.id))
+    case.assignee_user_id = user.id
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.ASSIGN,
+        "assign",
+        {"from": names.get(old) if old else None, "to": user.username},
+    )
+    return True
+
+
+def update_case(
+    session: Session, principal: Principal, case_id: int, changes: dict[str, Any]
+) -> Case:
+    """Change several things at once (the API's PATCH); each change is its own timeline
+    entry. A reopening status moves first and a closing one last, so one request may reopen
+    a case and change it, or make last changes and close it."""
+    case, parties = _load_for_write(session, principal, case_id)
+    status = changes.get("status")
+    closing = status is not None and status.strip().lower() == CaseStatus.CLOSED
+    if status is not None and not closing:
+        _set_status(session, principal, case, status)
+    _set_fields(session, principal, case, parties, changes)
+    if "assignee" in changes:
+        _assign(session, principal, case, parties, changes["assignee"])
+    if closing:
+        _set_status(session, principal, case, status)
+    return case
+
+
+def set_status(session: Session, principal: Principal, case_id: int, status: str) -> Case:
+    case, _parties = _load_for_write(session, principal, case_id)
+    _set_status(session, principal, case, status)
+    return case
+
+
+def set_severity(session: Session, principal: Principal, case_id: int, severity: str) -> Case:
+    case, parties = _load_for_write(session, principal, case_id)
+    _set_fields(session, principal, case, parties, {"severity": severity})
+    return case
+
+
+def assign(session: Session, principal: Principal, case_id: int, username: str | None) -> Case:
+    case, parties = _load_for_write(session, principal, case_id)
+    _assign(session, principal, case, parties, username)
+    return case
+
+
+def add_comment(session: Session, principal: Principal, case_id: int, text: str) -> TimelineEntry:
+    """Comments are welcome on a closed case too: the history stays open to remarks."""
+    case, _parties = _load_for_write(session, principal, case_id)
+    body = _long_text(text, "text", required=True)
+    return _append(
+        session, principal, case, TimelineKind.COMMENT, "comment", {"length": len(body)}, body
+    )
+
+
+def _add_participant(session: Session, principal: Principal, case: Case, org: Organization) -> bool:
+    present = session.get(CaseParticipant, (case.id, org.id))
+    if present is not None:
+        return False
+    session.add(CaseParticipant(case_id=case.id, org_id=org.id, added_by_user_id=principal.user_id))
+    has_share = session.scalar(
+        select(Share.id).where(
+            Share.object_kind == KIND, Share.object_id == case.id, Share.org_id == org.id
+        )
+    )
+    if has_share is None:
+        # The share is what lets the participant see an AMBER or AMBER+STRICT case.
+        session.add(Share(object_kind=KIND, object_id=case.id, org_id=org.id))
+    session.flush()
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.PARTICIPANT,
+        "participant-add",
+        {"org": org.slug, "country": org.country},
+    )
+    return True
+
+
+def add_participant(session: Session, principal: Principal, case_id: int, org_slug: str) -> Case:
+    case, _parties = _load_for_write(session, principal, case_id, share=True)
+    _refuse_if_closed(case)
+    if not org_slug.strip():
+        raise _invalid("say which organisation takes part", "org")
+    (org,) = _orgs_by_slug(session, [org_slug], "org")
+    _add_participant(session, principal, case, org)
+    return case
+
+
+def remove_participant(session: Session, principal: Principal, case_id: int, org_slug: str) -> Case:
+    case, _parties = _load_for_write(session, principal, case_id, share=True)
+    _refuse_if_closed(case)
+    org = session.scalar(select(Organization).where(Organization.slug == org_slug.strip()))
+    if org is None or session.get(CaseParticipant, (case.id, org.id)) is None:
+        raise NotFound(f"{org_slug} does not take part in case {case.id}")
+    if org.id == case.origin_org_id:
+        raise Conflict("the originating organisation always takes part in its case")
+    members = select(User.id).where(User.org_id == org.id)
+    if case.assignee_user_id is not None and session.scalar(
+        select(User.id).where(User.id == case.assignee_user_id, User.org_id == org.id)
+    ):
+        raise Conflict(f"the case is assigned to a user of {org.slug}; reassign it first")
+    session.execute(
+        delete(CaseParticipant).where(
+            CaseParticipant.case_id == case.id, CaseParticipant.org_id == org.id
+        )
+    )
+    # Withdraw what joining gave: the organisation's share and its users' names (TLP:RED).
+    session.execute(
+        delete(Share).where(
+            Share.object_kind == KIND,
+            Share.object_id == case.id,
+            or_(Share.org_id == org.id, Share.user_id.in_(members)),
+        )
+    )
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.PARTICIPANT,
+        "participant-remove",
+        {"org": org.slug, "country": org.country, "removed": True},
+    )
+    return case
+
+
+def add_named_user(session: Session, principal: Principal, case_id: int, username: str) -> Case:
+    """Name a recipient (the only way to see a TLP:RED case): a user of the centre or of a
+    participating organisation."""
+    case, parties = _load_for_write(session, principal, case_id, share=True)
+    _refuse_if_closed(case)
+    user = _user_by_name(session, username, "user")
+    org = session.get(Organization, user.org_id)
+    assert org is not None  # foreign key
+    if org.kind != OrgKind.CENTRE and org.id not in parties.org_ids:
+        raise _invalid(
+            f"{user.username} belongs neither to the centre nor to a participating organisation",
+            "user",
+        )
+    if user.id in parties.user_ids:
+        return case
+    session.add(Share(object_kind=KIND, object_id=case.id, user_id=user.id))
+    session.flush()
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.PARTICIPANT,
+        "participant-add",
+        {"user": user.username},
+    )
+    return case
+
+
+def remove_named_user(session: Session, principal: Principal, case_id: int, username: str) -> Case:
+    case, parties = _load_for_write(session, principal, case_id, share=True)
+    _refuse_if_closed(case)
+    user = _user_by_name(session, username, "user")
+    if user.id not in parties.user_ids:
+        raise NotFound(f"{user.username} is not named on case {case.id}")
+    if user.id == case.assignee_user_id and case.tlp == TLP.RED:
+        raise Conflict(f"the case is assigned to {user.username}; reassign it first")
+    session.execute(
+        delete(Share).where(
+            Share.object_kind == KIND, Share.object_id == case.id, Share.user_id == user.id
+        )
+    )
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.PARTICIPANT,
+        "participant-remove",
+        {"user": user.username, "removed": True},
+    )
+    return case
+
+
+def participant_slugs(session: Session, case_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Participating organisations of many cases at once, for lists and the board."""
+    ids = list(case_ids)
+    result: dict[int, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return result
+    rows = session.execute(
+        select(CaseParticipant.case_id, Organization.slug)
+        .join(Organization, Organization.id == CaseParticipant.org_id)
+        .where(CaseParticipant.case_id.in_(ids))
+        .order_by(Organization.slug)
+    )
+    for case_id, slug in rows:
+        result[case_id].append(slug)
+    return result
+
+
+def _add_technique(
+    session: Session, principal: Principal, case: Case, tech: str, name: str
+) -> bool:
+    if session.get(CaseTechnique, (case.id, tech)) is not None:
+        return False
+    session.add(CaseTechnique(case_id=case.id, technique_id=tech, name=name))
+    session.flush()
+    detail = {"technique": tech, **({"name": name} if name else {})}
+    _append(session, principal, case, TimelineKind.TECHNIQUE, "technique-add", detail)
+    return True
+
+
+def add_technique(
+    session: Session, principal: Principal, case_id: int, technique: str, name: str = ""
+) -> Case:
+    case, _parties = _load_for_write(session, principal, case_id)
+    _refuse_if_closed(case)
+    tech = technique_id(technique)
+    label = " ".join((name or "").split())
+    if len(label) > 200:
+        raise _invalid("a technique name has at most 200 characters", "name")
+    _add_technique(session, principal, case, tech, label)
+    return case
+
+
+def _link(
+    session: Session,
+    principal: Principal,
+    case: Case,
+    events: Sequence[Event],
+    indicators: Sequence[Indicator],
+) -> bool:
+    have_events = set(
+        session.scalars(select(CaseEvent.event_id).where(CaseEvent.case_id == case.id))
+    )
+    have_indicators = set(
+        session.scalars(select(CaseIndicator.indicator_id).where(CaseIndicator.case_id == case.id))
+    )
+    new_events = sorted({e.id for e in events} - have_events)
+    new_indicators = sorted({i.id for i in indicators} - have_indicators)
+    if not new_events and not new_indicators:
+        return False
+    session.add_all(CaseEvent(case_id=case.id, event_id=i) for i in new_events)
+    session.add_all(CaseIndicator(case_id=case.id, indicator_id=i) for i in new_indicators)
+    session.flush()
+    # Ids only: the timeline is read by every participant, who may not see every event.
+    _append(
+        session,
+        principal,
+        case,
+        TimelineKind.LINK,
+        "link",
+        {"events": new_events, "indicators": new_indicators},
+    )
+    return True
+
+
+def link(
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    event_ids: Sequence[int] = (),
+    indicators: Sequence[str] = (),
+) -> Case:
+    case, _parties = _load_for_write(session, principal, case_id)
+    _refuse_if_closed(case)
+    if not event_ids and not indicators:
+        raise _invalid("give event ids or indicator values to link", "event_ids")
+    events = _events_for_link(session, principal, event_ids)
+    found = _indicators_for_link(session, principal, indicators)
+    _link(session, principal, case, events, found)
+    return case
+
+
+def counts(session: Session, principal: Principal) -> dict[str, int]:
+    """Cases by status, inside the principal's view (for dashboards)."""
+    rows = session.execute(
+        select(Case.status, func.count())
+        .where(policy.tlp_filter(principal, Case))
+        .group_by(Case.status)
+    )
+    return {status: n for status, n in rows}

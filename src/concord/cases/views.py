@@ -1,0 +1,407 @@
+"""UI pages for coordination cases: the board and the case page (thin: parse, call, render).
+
+Visibility is decided by the service through the access policy; these views never filter.
+Every form posts with the CSRF token and answers with a redirect (Post/Redirect/Get), or
+with the page and the error next to the form that caused it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from concord.access.model import TLP, Principal
+from concord.audit import service as audit
+from concord.cases import service
+from concord.cases.model import TRANSITIONS, Case, CaseStatus, Severity
+from concord.errors import ConcordError, FaultLocation, InvalidInput
+from concord.web.deps import get_db
+from concord.web.ui import check_csrf, page, ui_principal
+
+router = APIRouter(include_in_schema=False)
+
+PER_COLUMN = 50
+SPLIT = re.compile(r"[\s,;]+")
+
+
+def _blank(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in SPLIT.split(text or "") if w]
+
+
+def _ids(text: str) -> list[int]:
+    words = _words(text.replace("#", " "))
+    bad = [w for w in words if not w.isdigit()]
+    if bad:
+        raise InvalidInput(
+            f"event ids are numbers: {', '.join(bad[:5])}", FaultLocation(field="event_ids")
+        )
+    return [int(w) for w in words]
+
+
+# --- the board -----------------------------------------------------------------------------
+
+
+def _board(
+    request: Request,
+    session: Session,
+    p: Principal,
+    filters: dict[str, str],
+    *,
+    status: int = 200,
+    form: dict[str, Any] | None = None,
+    error: ConcordError | None = None,
+) -> Response:
+    query = service.CaseFilters(**{k: _blank(v) for k, v in filters.items()})
+    try:
+        found = service.board(session, p, query, per_column=PER_COLUMN)
+        filter_error = None
+    except InvalidInput as exc:
+        found = service.Board({s.value: [] for s in CaseStatus}, {})
+        filter_error = exc
+    cases: list[Case] = [c for column in found.columns.values() for c in column]
+    audit.record_reads(session, p, Case.object_kind, cases)
+    may_open = service.can_write(p, None)
+    return page(
+        request,
+        session,
+        "case_board.html",
+        status=status,
+        board=found,
+        statuses=[s.value for s in CaseStatus],
+        severities=[s.value for s in Severity],
+        tlps=[t.value for t in TLP],
+        filters=filters,
+        filter_error=filter_error,
+        participants=service.participant_slugs(session, [c.id for c in cases]),
+        names=service.usernames(session, [c.assignee_user_id for c in cases]),
+        may_open=may_open,
+        choices=service.participant_choices(session, p, service.Parties()) if may_open else [],
+        form=form or {"severity": Severity.MEDIUM.value, "tlp": ""},
+        error=error,
+    )
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases_board(
+    request: Request,
+    status: str | None = None,
+    severity: str | None = None,
+    country: str | None = None,
+    assignee: str | None = None,
+    q: str | None = None,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    filters = {
+        "status": status or "",
+        "severity": severity or "",
+        "country": country or "",
+        "assignee": assignee or "",
+        "q": q or "",
+    }
+    return _board(request, session, p, filters)
+
+
+@router.post("/cases", response_class=HTMLResponse)
+def create_case(
+    request: Request,
+    title: str = Form(""),
+    summary: str = Form(""),
+    severity: str = Form(Severity.MEDIUM.value),
+    tlp: str = Form(""),
+    event_ids: str = Form(""),
+    indicators: str = Form(""),
+    participants: list[str] = Form([]),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    form = {
+        "title": title,
+        "summary": summary,
+        "severity": severity,
+        "tlp": tlp,
+        "event_ids": event_ids,
+        "indicators": indicators,
+        "participants": participants,
+    }
+    try:
+        check_csrf(request, csrf_token)
+        case = service.create_case(
+            session,
+            p,
+            service.CaseInput(
+                title=title,
+                summary=summary,
+                severity=severity or Severity.MEDIUM.value,
+                tlp=_blank(tlp),
+                event_ids=_ids(event_ids),
+                indicators=_words(indicators),
+                participants=[s for s in participants if s],
+            ),
+        )
+    except ConcordError as exc:
+        session.rollback()
+        filters = dict.fromkeys(("status", "severity", "country", "assignee", "q"), "")
+        return _board(request, session, p, filters, status=exc.status, form=form, error=exc)
+    session.commit()
+    return RedirectResponse(f"/cases/{case.id}", status_code=303)
+
+
+# --- one case ------------------------------------------------------------------------------
+
+
+def _case_page(
+    request: Request,
+    session: Session,
+    p: Principal,
+    case_id: int,
+    *,
+    status: int = 200,
+    failed: str | None = None,
+    error: ConcordError | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    d = service.case_detail(session, p, case_id)
+    audit.record_reads(session, p, Case.object_kind, [d.case])
+    writable = service.can_write(p, d.case, d.parties)
+    sharing = service.can_write(p, d.case, d.parties, share=True)
+    closed = d.case.status == CaseStatus.CLOSED
+    return page(
+        request,
+        session,
+        "case_detail.html",
+        status=status,
+        d=d,
+        case=d.case,
+        timeline=[(t, json.loads(t.detail or "{}")) for t in d.timeline],
+        writable=writable,
+        sharing=sharing and not closed,
+        closed=closed,
+        next_statuses=sorted(s.value for s in TRANSITIONS[CaseStatus(d.case.status)]),
+        severities=[s.value for s in Severity],
+        tlps=[t.value for t in TLP],
+        assignable=service.assignable_users(session, d.case, d.parties) if writable else [],
+        choices=service.participant_choices(session, p, d.parties) if sharing else [],
+        failed=failed,
+        error=error,
+        form=form or {},
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(
+    request: Request,
+    case_id: int,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _case_page(request, session, p, case_id)
+
+
+def _act(
+    request: Request,
+    session: Session,
+    p: Principal,
+    case_id: int,
+    csrf_token: str,
+    name: str,
+    action: Any,
+    form: dict[str, str] | None = None,
+) -> Response:
+    """Run one form's action: CSRF first, then the service; redirect to the part of the page
+    that changed, or show the page again with the error next to the form `name`."""
+    try:
+        check_csrf(request, csrf_token)
+        action()
+    except ConcordError as exc:
+        session.rollback()
+        return _case_page(
+            request, session, p, case_id, status=exc.status, failed=name, error=exc, form=form
+        )
+    session.commit()
+    return RedirectResponse(f"/cases/{case_id}#{name}", status_code=303)
+
+
+@router.post("/cases/{case_id}/comments", response_class=HTMLResponse)
+def add_comment(
+    request: Request,
+    case_id: int,
+    text: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "comment",
+        lambda: service.add_comment(session, p, case_id, text),
+        {"text": text},
+    )
+
+
+@router.post("/cases/{case_id}/status", response_class=HTMLResponse)
+def change_status(
+    request: Request,
+    case_id: int,
+    status: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "workflow",
+        lambda: service.set_status(session, p, case_id, status),
+    )
+
+
+@router.post("/cases/{case_id}/details", response_class=HTMLResponse)
+def change_details(
+    request: Request,
+    case_id: int,
+    severity: str = Form(""),
+    tlp: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    changes = {"severity": _blank(severity), "tlp": _blank(tlp)}
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "workflow",
+        lambda: service.update_case(session, p, case_id, changes),
+    )
+
+
+@router.post("/cases/{case_id}/assign", response_class=HTMLResponse)
+def assign(
+    request: Request,
+    case_id: int,
+    assignee: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "workflow",
+        lambda: service.assign(session, p, case_id, _blank(assignee)),
+    )
+
+
+@router.post("/cases/{case_id}/participants", response_class=HTMLResponse)
+def add_participant(
+    request: Request,
+    case_id: int,
+    org: str = Form(""),
+    user: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    def action() -> None:
+        if _blank(user):
+            service.add_named_user(session, p, case_id, user)
+        else:
+            service.add_participant(session, p, case_id, org)
+
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "participants",
+        action,
+        {"org": org, "user": user},
+    )
+
+
+@router.post("/cases/{case_id}/participants/remove", response_class=HTMLResponse)
+def remove_participant(
+    request: Request,
+    case_id: int,
+    org: str = Form(""),
+    user: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    def action() -> None:
+        if _blank(user):
+            service.remove_named_user(session, p, case_id, user)
+        else:
+            service.remove_participant(session, p, case_id, org)
+
+    return _act(request, session, p, case_id, csrf_token, "participants", action)
+
+
+@router.post("/cases/{case_id}/techniques", response_class=HTMLResponse)
+def add_technique(
+    request: Request,
+    case_id: int,
+    technique_id: str = Form(""),
+    name: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "techniques",
+        lambda: service.add_technique(session, p, case_id, technique_id, name),
+        {"technique_id": technique_id, "name": name},
+    )
+
+
+@router.post("/cases/{case_id}/events", response_class=HTMLResponse)
+def link_events(
+    request: Request,
+    case_id: int,
+    event_ids: str = Form(""),
+    indicators: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "links",
+        lambda: service.link(session, p, case_id, _ids(event_ids), _words(indicators)),
+        {"event_ids": event_ids, "indicators": indicators},
+    )

@@ -1,0 +1,779 @@
+"""Cross-state correlation: indicators several member states reported, alerts and campaigns.
+
+This module is the only writer of correlation state: `Indicator.cross_state` and
+`Indicator.warning_list`, the `correlation_alerts` rows and the `campaigns` and
+`campaign_events` tables. Everything it stores is the network-wide truth; every read below
+narrows it to what one principal may see, through `policy.tlp_filter` on the events behind
+it, at query time. Nothing pre-filtered is stored.
+
+What a principal is told follows one rule: an indicator (or campaign) is cross-state *for
+them* only if the events they can see come from two or more states. Seeing one's own report
+flagged "also reported elsewhere" while the other report is AMBER would already leak it.
+
+Correlation pass (`correlate`):
+
+1. one GROUP BY over sightings finds indicators reported by organisations of two or more
+   countries (optionally only those sighted since a time);
+2. those on a MISP warning list get the list's id in `warning_list` (skipped cheaply on
+   later passes), the others get `cross_state = true` (bulk UPDATE);
+3. every state involved in a cross-state indicator gets an alert row once, including a
+   state that reports it after the indicator became cross-state.
+
+Campaigns (`update_campaigns`) are stored, not computed per request: the connected
+components (union-find) of the graph event <-> cross-state indicator, recomputed in full on
+every pass (a few seconds per million reports, see bench/correlate.py) and written as a
+diff. A campaign's id is the smallest event id in it, so recomputing is idempotent and a
+growing campaign keeps its id; when two merge, the younger id is kept with `merged_into`
+pointing at the survivor (`resolve_campaign` follows it), so cases linked to it still work.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, distinct, exists, func, literal, select, text, union
+from sqlalchemy.orm import Session
+
+from concord.access import policy
+from concord.access.model import Principal
+from concord.bulk import Bulk
+from concord.db import UTCDateTime, utcnow
+from concord.errors import NotFound
+from concord.events import warninglists
+from concord.events.correlation_model import Campaign, CampaignEvent, CorrelationAlert
+from concord.events.model import Event, EventObservable, Indicator, Sighting
+from concord.orgs.model import Organization, OrgKind
+
+CHUNK = 1000  # ids per IN (...) list
+GRAPH_MAX_EVENTS = 500  # events drawn in one campaign graph; the rest is counted
+# An indicator in more events than this (a mass scanner, shared hosting not on any list) is
+# infrastructure, not the signature of one campaign: it stays cross-state and alerted, but
+# does not join events into a campaign; otherwise a few such values glue everything together.
+HUB_EVENTS = 1000
+_PG_LOCK = 7_262_002  # advisory lock: one correlation pass at a time on PostgreSQL
+
+
+@dataclass
+class CampaignResult:
+    campaigns: int = 0  # live campaigns
+    created: int = 0
+    merged: int = 0
+    events: int = 0  # events in live campaigns
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CorrelationResult:
+    checked: int = 0  # indicators seen by 2+ states, not yet flagged nor warning-listed
+    cross_state: int = 0  # newly cross-state
+    warning_listed: int = 0  # newly found on a warning list
+    alerts: int = 0  # new alert rows
+    campaigns: CampaignResult | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "checked": self.checked,
+            "cross_state": self.cross_state,
+            "warning_listed": self.warning_listed,
+            "alerts": self.alerts,
+        }
+        if self.campaigns is not None:
+            out["campaigns"] = self.campaigns.as_dict()
+        return out
+
+    def summary(self) -> str:
+        text_ = (
+            f"checked {self.checked}, cross-state +{self.cross_state}, "
+            f"warning-listed +{self.warning_listed}, alerts +{self.alerts}"
+        )
+        if self.campaigns is not None:
+            c = self.campaigns
+            text_ += f"; campaigns {c.campaigns} (+{c.created}, merged {c.merged})"
+        return text_
+
+
+def _lock(session: Session) -> None:
+    # SQLite serialises writers already (BEGIN IMMEDIATE); PostgreSQL needs a lock so that the
+    # periodic and an on-demand pass never interleave their diffs.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- the correlation pass ---------------------------------------------------------------------
+
+
+def correlate(
+    session: Session, since: datetime | None = None, *, campaigns: bool = True
+) -> CorrelationResult:
+    """Flag indicators reported by two or more states, write alerts, update campaigns.
+
+    `since` (timezone-aware) limits the pass to indicators with a sighting whose last_seen
+    is at or after it: a quick look after an intake. Without it the whole table is checked,
+    which also catches reports dated in the past; the periodic job does that."""
+    _lock(session)
+    result = CorrelationResult()
+    s = Sighting.__table__
+    i = Indicator.__table__
+    multi = (
+        select(s.c.indicator_id)
+        .where(s.c.country.is_not(None))
+        .group_by(s.c.indicator_id)
+        .having(func.count(distinct(s.c.country)) >= 2)
+    )
+    touched = None
+    if since is not None:
+        touched = select(s.c.indicator_id).where(s.c.last_seen >= since)
+        multi = multi.where(s.c.indicator_id.in_(touched))
+    found = multi.subquery()
+    rows = session.execute(
+        select(i.c.id, i.c.kind, i.c.value)
+        .join(found, found.c.indicator_id == i.c.id)
+        .where(i.c.cross_state.is_(False), i.c.warning_list.is_(None))
+    ).all()
+    result.checked = len(rows)
+    listed: list[tuple[str, int]] = []
+    fresh: list[int] = []
+    for ind_id, kind, value in rows:
+        name = warninglists.match(kind, value)
+        if name is None:
+            fresh.append(ind_id)
+        else:
+            listed.append((name[:100], ind_id))
+    Bulk(session).executemany("UPDATE indicators SET warning_list = ? WHERE id = ?", listed)
+    for chunk in _chunks(fresh):
+        session.execute(i.update().where(i.c.id.in_(chunk)).values(cross_state=True))
+    result.warning_listed = len(listed)
+    result.cross_state = len(fresh)
+    result.alerts = _write_alerts(session, touched)
+    if campaigns:
+        result.campaigns = update_campaigns(session)
+    return result
+
+
+def _write_alerts(session: Session, touched: Any) -> int:
+    """One alert per (cross-state indicator, state involved) that has none yet."""
+    s = Sighting.__table__
+    i = Indicator.__table__
+    a = CorrelationAlert.__table__
+    missing = (
+        select(s.c.indicator_id, s.c.country, literal(utcnow(), UTCDateTime()))
+        .distinct()
+        .join(i, i.c.id == s.c.indicator_id)
+        .where(
+            i.c.cross_state.is_(True),
+            s.c.country.is_not(None),
+            ~exists().where(a.c.indicator_id == s.c.indicator_id, a.c.country == s.c.country),
+        )
+    )
+    if touched is not None:
+        missing = missing.where(s.c.indicator_id.in_(touched))
+    done = session.execute(
+        a.insert()
+        .from_select(["indicator_id", "country", "created_at"], missing)
+        .execution_options(preserve_rowcount=True)  # not kept for INSERT otherwise
+    )
+    return max(done.rowcount or 0, 0)
+
+
+# --- campaigns ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Components:
+    member: dict[int, int] = field(default_factory=dict)  # event id -> campaign id
+    size: Counter[int] = field(default_factory=Counter)
+    indicators: Counter[int] = field(default_factory=Counter)
+    label: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> (degree, ind)
+
+
+def _components(rows: Iterable[Any]) -> _Components:
+    """Union-find over (event, indicator) edges. The root of a set is always its smallest
+    event id, which becomes the campaign's id."""
+    parent: dict[int, int] = {}
+    anchor: dict[int, int] = {}  # indicator -> its first event
+    degree: Counter[int] = Counter()
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for event_id, ind in rows:
+        if event_id not in parent:
+            parent[event_id] = event_id
+        degree[ind] += 1
+        first = anchor.get(ind)
+        if first is None:
+            anchor[ind] = event_id
+            continue
+        a, b = find(first), find(event_id)
+        if a < b:
+            parent[b] = a
+        elif b < a:
+            parent[a] = b
+    out = _Components()
+    for event_id in parent:
+        out.size[find(event_id)] += 1
+    for event_id in parent:
+        root = find(event_id)
+        if out.size[root] >= 2:
+            out.member[event_id] = root
+    for root in [r for r, n in out.size.items() if n < 2]:
+        del out.size[root]
+    for ind, event_id in anchor.items():
+        root = find(event_id)
+        if root not in out.size:
+            continue
+        out.indicators[root] += 1
+        best = out.label.get(root)
+        # The label is the indicator most events share; the smallest id breaks ties.
+        if best is None or (degree[ind], -ind) > (best[0], -best[1]):
+            out.label[root] = (degree[ind], ind)
+    return out
+
+
+def update_campaigns(session: Session) -> CampaignResult:
+    """Recompute campaigns from the cross-state indicators and store the difference."""
+    _lock(session)
+    eo = EventObservable.__table__
+    i = Indicator.__table__
+    ce = CampaignEvent.__table__
+    c = Campaign.__table__
+    hubs = (
+        select(eo.c.indicator_id)
+        .join(i, i.c.id == eo.c.indicator_id)
+        .where(i.c.cross_state.is_(True))
+        .group_by(eo.c.indicator_id)
+        .having(func.count() > HUB_EVENTS)
+    )
+    edges = (
+        select(eo.c.event_id, eo.c.indicator_id)
+        .join(i, i.c.id == eo.c.indicator_id)
+        .where(i.c.cross_state.is_(True), eo.c.indicator_id.not_in(hubs))
+        .execution_options(yield_per=50_000)
+    )
+    comp = _components(session.execute(edges))  # streamed
+    old: dict[int, int] = dict(session.execute(select(ce.c.event_id, ce.c.campaign_id)).all())
+    existing: dict[int, int | None] = dict(session.execute(select(c.c.id, c.c.merged_into)).all())
+    bulk = Bulk(session)
+    now = utcnow()
+    stamp = bulk.timestamp(now)
+    live = set(comp.size)
+    created = sorted(live - existing.keys())
+    labels = _indicator_values(session, [comp.label[r][1] for r in created])
+    bulk.insert(
+        "campaigns",
+        (
+            "id",
+            "label",
+            "label_indicator_id",
+            "size",
+            "indicator_count",
+            "states",
+            "created_at",
+            "updated_at",
+        ),
+        [
+            (
+                r,
+                labels.get(comp.label[r][1], "")[:500],
+                comp.label[r][1],
+                comp.size[r],
+                comp.indicators[r],
+                "",
+                stamp,
+                stamp,
+            )
+            for r in created
+        ],
+    )
+    revived = [(r,) for r in live if r in existing and existing[r] is not None]
+    bulk.executemany("UPDATE campaigns SET merged_into = NULL WHERE id = ?", revived)
+    # Membership, as a diff.
+    gone = [e for e in old if e not in comp.member]
+    moved = [(r, e) for e, r in comp.member.items() if e in old and old[e] != r]
+    added = [(e, r) for e, r in comp.member.items() if e not in old]
+    for chunk in _chunks(gone):
+        session.execute(ce.delete().where(ce.c.event_id.in_(chunk)))
+    bulk.executemany("UPDATE campaign_events SET campaign_id = ? WHERE event_id = ?", moved)
+    bulk.insert("campaign_events", ("event_id", "campaign_id"), added)
+    # Campaigns that are no longer a component of their own point at where most of their
+    # events went; with none left anywhere they are dissolved (size 0, never listed).
+    went: dict[int, Counter[int]] = {}
+    for e, was in old.items():
+        now_in = comp.member.get(e)
+        if now_in is not None and now_in != was:
+            went.setdefault(was, Counter())[now_in] += 1
+    merges: list[tuple[int, str, int]] = []
+    dissolved: list[tuple[str, int]] = []
+    for cid, into in existing.items():
+        if into is not None or cid in live:
+            continue
+        targets = went.get(cid)
+        if targets:
+            top = max(targets.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+            merges.append((top, stamp, cid))
+        else:
+            dissolved.append((stamp, cid))
+    bulk.executemany("UPDATE campaigns SET merged_into = ?, updated_at = ? WHERE id = ?", merges)
+    bulk.executemany(
+        "UPDATE campaigns SET size = 0, indicator_count = 0, updated_at = ? WHERE id = ?",
+        dissolved,
+    )
+    _refresh_figures(session, comp, stamp)
+    return CampaignResult(len(live), len(created), len(merges), len(comp.member))
+
+
+def _indicator_values(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in _chunks(list(ids)):
+        found.update(
+            session.execute(
+                select(Indicator.id, Indicator.value).where(Indicator.id.in_(chunk))
+            ).all()
+        )
+    return found
+
+
+def _refresh_figures(session: Session, comp: _Components, stamp: Any) -> None:
+    """Size, states, first and last seen from the member events; rewrite only what changed."""
+    ce = CampaignEvent.__table__
+    e = Event.__table__
+    c = Campaign.__table__
+    figures: dict[int, list[Any]] = {}  # id -> [size, states, first, last]
+    for cid, country, n, first, last in session.execute(
+        select(
+            ce.c.campaign_id, e.c.country, func.count(), func.min(e.c.time), func.max(e.c.last_seen)
+        )
+        .join(e, e.c.id == ce.c.event_id)
+        .group_by(ce.c.campaign_id, e.c.country)
+    ):
+        f = figures.setdefault(cid, [0, set(), first, last])
+        f[0] += n
+        if country:
+            f[1].add(country)
+        f[2] = min(f[2], first)
+        f[3] = max(f[3], last)
+    current = session.execute(
+        select(
+            c.c.id,
+            c.c.label_indicator_id,
+            c.c.size,
+            c.c.indicator_count,
+            c.c.states,
+            c.c.first_seen,
+            c.c.last_seen,
+        ).where(c.c.merged_into.is_(None))
+    ).all()
+    changes: list[tuple[Any, ...]] = []
+    for cid, label_ind, size, n_ind, states, first, last in current:
+        f = figures.get(cid)
+        if f is None or cid not in comp.size:
+            continue
+        ind = comp.label[cid][1]
+        wanted = (ind, f[0], comp.indicators[cid], ",".join(sorted(f[1])), f[2], f[3])
+        if wanted != (label_ind, size, n_ind, states, first, last):
+            changes.append((cid, *wanted))
+    if not changes:
+        return
+    labels = _indicator_values(session, [ch[1] for ch in changes])
+    bulk = Bulk(session)
+    ts = bulk.timestamp
+    bulk.executemany(
+        "UPDATE campaigns SET label = ?, label_indicator_id = ?, size = ?, indicator_count = ?, "
+        "states = ?, first_seen = ?, last_seen = ?, updated_at = ? WHERE id = ?",
+        [
+            (labels.get(ind, "")[:500], ind, n, k, st, ts(f), ts(la), stamp, cid)
+            for cid, ind, n, k, st, f, la in changes
+        ],
+    )
+
+
+def resolve_campaign(session: Session, campaign_id: int) -> int | None:
+    """The live campaign a (possibly merged) campaign id stands for today, or None."""
+    seen: set[int] = set()
+    current: int | None = campaign_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        row = session.execute(
+            select(Campaign.merged_into).where(Campaign.id == current)
+        ).one_or_none()
+        if row is None:
+            return None
+        if row[0] is None:
+            return current
+        current = row[0]
+    return None
+
+
+def campaign_of_events(session: Session, event_ids: Iterable[int]) -> dict[int, int]:
+    """Which live campaign each event belongs to; events in none are left out.
+
+    For cases: link the returned campaign ids. No access check here: pass only events the
+    principal may see (a campaign is then shown to them through `visible_campaign`)."""
+    wanted = list(dict.fromkeys(int(e) for e in event_ids))
+    found: dict[int, int] = {}
+    for chunk in _chunks(wanted):
+        found.update(
+            session.execute(
+                select(CampaignEvent.event_id, CampaignEvent.campaign_id).where(
+                    CampaignEvent.event_id.in_(chunk)
+                )
+            ).all()
+        )
+    return found
+
+
+# --- reads, as one principal may see them -------------------------------------------------------
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    return policy.tlp_filter(principal, Event)
+
+
+def _org_slugs(session: Session, principal: Principal, ids: set[int | None]) -> dict[int, str]:
+    """Slugs of the organisations the principal may see; an owner's name can be TLP:AMBER."""
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    return dict(
+        session.execute(
+            select(Organization.id, Organization.slug).where(
+                Organization.id.in_(wanted), policy.org_filter(principal)
+            )
+        ).all()
+    )
+
+
+@dataclass
+class SightingView:
+    country: str | None
+    org: str | None  # None when the reporting organisation itself is not visible
+    events: int
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass
+class IndicatorView:
+    id: int
+    kind: str
+    value: str
+    cross_state: bool
+    warning_list: str | None
+    first_seen: datetime | None
+    last_seen: datetime | None
+    states: list[str]
+    sightings: list[SightingView]
+
+
+def _indicator_views(
+    session: Session, principal: Principal, indicators: Sequence[Indicator], by_value: bool
+) -> list[IndicatorView]:
+    if not indicators:
+        return []
+    eo = EventObservable.__table__
+    ids = [ind.id for ind in indicators]
+    linked: Any = select(eo.c.indicator_id.label("ind"), eo.c.event_id.label("ev")).where(
+        eo.c.indicator_id.in_(ids)
+    )
+    if by_value:
+        # Events found by their first observable too, for any writer that skipped the links.
+        linked = union(
+            linked,
+            select(Indicator.id, Event.id)
+            .join(Event, Event.primary_value == Indicator.value)
+            .where(Indicator.id.in_(ids)),
+        )
+    pairs = linked.subquery()
+    rows = session.execute(
+        select(
+            pairs.c.ind,
+            Event.country,
+            Event.origin_org_id,
+            func.count(),
+            func.sum(Event.count),
+            func.min(Event.time),
+            func.max(Event.last_seen),
+        )
+        .join(Event, Event.id == pairs.c.ev)
+        .where(_visible(principal))
+        .group_by(pairs.c.ind, Event.country, Event.origin_org_id)
+    ).all()
+    slugs = _org_slugs(session, principal, {r[2] for r in rows})
+    per: dict[int, list[SightingView]] = {}
+    for ind_id, country, org_id, n_events, total, first, last in rows:
+        per.setdefault(ind_id, []).append(
+            SightingView(
+                country,
+                slugs.get(org_id) if org_id else None,
+                n_events,
+                int(total or 0),
+                first,
+                last,
+            )
+        )
+    out = []
+    for ind in indicators:
+        seen = per.get(ind.id)
+        if not seen:
+            continue  # no visible event: the indicator does not exist for this principal
+        seen.sort(key=lambda v: (v.country or "", v.org or "", v.first_seen))
+        states = sorted({v.country for v in seen if v.country})
+        out.append(
+            IndicatorView(
+                ind.id,
+                ind.kind,
+                ind.value,
+                bool(ind.cross_state) and len(states) >= 2,
+                ind.warning_list,
+                min(v.first_seen for v in seen),
+                max(v.last_seen for v in seen),
+                states,
+                seen,
+            )
+        )
+    return out
+
+
+def find_indicators(
+    session: Session, principal: Principal, value: str, kind: str | None = None
+) -> list[IndicatorView]:
+    """Indicators with this value (and kind), with the sightings the principal may see."""
+    stmt = select(Indicator).where(Indicator.value == value.strip())
+    if kind:
+        stmt = stmt.where(Indicator.kind == kind.strip().lower())
+    indicators = list(session.scalars(stmt.order_by(Indicator.id).limit(20)))
+    return _indicator_views(session, principal, indicators, by_value=True)
+
+
+def cross_state_indicators(
+    session: Session,
+    principal: Principal,
+    after: int = 0,
+    limit: int = 100,
+    kind: str | None = None,
+) -> list[IndicatorView]:
+    """Cross-state indicators as the principal sees them (visible events of 2+ states)."""
+    eo = EventObservable
+    stmt = (
+        select(eo.indicator_id)
+        .join(Event, Event.id == eo.event_id)
+        .join(Indicator, Indicator.id == eo.indicator_id)
+        .where(Indicator.cross_state.is_(True), eo.indicator_id > after, _visible(principal))
+        .group_by(eo.indicator_id)
+        .having(func.count(distinct(Event.country)) >= 2)
+        .order_by(eo.indicator_id)
+        .limit(limit)
+    )
+    if kind:
+        stmt = stmt.where(Indicator.kind == kind.strip().lower())
+    ids = list(session.scalars(stmt))
+    if not ids:
+        return []
+    indicators = list(
+        session.scalars(select(Indicator).where(Indicator.id.in_(ids)).order_by(Indicator.id))
+    )
+    return _indicator_views(session, principal, indicators, by_value=False)
+
+
+@dataclass
+class CampaignView:
+    id: int
+    label: str
+    size: int  # visible events
+    indicators: int  # visible cross-state indicators
+    states: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    events: list[Event] = field(default_factory=list)
+    edges: list[tuple[int, int]] = field(default_factory=list)  # (event id, indicator id)
+    indicator_values: dict[int, tuple[str, str]] = field(default_factory=dict)
+    truncated: bool = False
+
+
+def _campaign_figures(
+    session: Session, principal: Principal, ids: Sequence[int]
+) -> dict[int, CampaignView]:
+    """Figures of campaigns from the member events the principal may see."""
+    ce = CampaignEvent
+    views: dict[int, CampaignView] = {}
+    rows = session.execute(
+        select(
+            ce.campaign_id,
+            Event.country,
+            func.count(),
+            func.min(Event.time),
+            func.max(Event.last_seen),
+        )
+        .join(Event, Event.id == ce.event_id)
+        .where(ce.campaign_id.in_(ids), _visible(principal))
+        .group_by(ce.campaign_id, Event.country)
+    ).all()
+    for cid, country, n, first, last in rows:
+        v = views.get(cid)
+        if v is None:
+            v = views[cid] = CampaignView(cid, f"campaign {cid}", 0, 0, [], first, last)
+        v.size += n
+        if country and country not in v.states:
+            v.states.append(country)
+        v.first_seen = min(v.first_seen, first)
+        v.last_seen = max(v.last_seen, last)
+    # The label: the visible cross-state indicator most visible events share.
+    best: dict[int, tuple[int, int]] = {}
+    for cid, ind, n in session.execute(
+        select(ce.campaign_id, EventObservable.indicator_id, func.count())
+        .join(Event, Event.id == ce.event_id)
+        .join(EventObservable, EventObservable.event_id == ce.event_id)
+        .join(Indicator, Indicator.id == EventObservable.indicator_id)
+        .where(ce.campaign_id.in_(ids), Indicator.cross_state.is_(True), _visible(principal))
+        .group_by(ce.campaign_id, EventObservable.indicator_id)
+    ):
+        if cid in views:
+            views[cid].indicators += 1
+            if cid not in best or (n, -ind) > (best[cid][0], -best[cid][1]):
+                best[cid] = (n, ind)
+    values = _indicator_values(session, [b[1] for b in best.values()])
+    for cid, (_n, ind) in best.items():
+        views[cid].label = values.get(ind, views[cid].label)
+    for v in views.values():
+        v.states.sort()
+    return views
+
+
+def visible_campaigns(
+    session: Session, principal: Principal, after: int = 0, limit: int = 50
+) -> list[CampaignView]:
+    """Campaigns whose visible events come from two or more states, by id."""
+    ce = CampaignEvent
+    ids = list(
+        session.scalars(
+            select(ce.campaign_id)
+            .join(Event, Event.id == ce.event_id)
+            .where(ce.campaign_id > after, _visible(principal))
+            .group_by(ce.campaign_id)
+            .having(func.count(distinct(Event.country)) >= 2)
+            .order_by(ce.campaign_id)
+            .limit(limit)
+        )
+    )
+    views = _campaign_figures(session, principal, ids)
+    return [views[i] for i in ids if i in views]
+
+
+def visible_campaign(
+    session: Session, principal: Principal, campaign_id: int, max_events: int = GRAPH_MAX_EVENTS
+) -> CampaignView:
+    """One campaign (a merged id resolves to its survivor) with its visible events and the
+    graph joining them; NotFound unless its visible events come from two or more states."""
+    live = resolve_campaign(session, campaign_id)
+    views = _campaign_figures(session, principal, [live]) if live is not None else {}
+    view = views.get(live) if live is not None else None
+    if view is None or len(view.states) < 2:
+        raise NotFound(f"no campaign {campaign_id}")
+    ce = CampaignEvent
+    view.events = list(
+        session.scalars(
+            select(Event)
+            .join(ce, ce.event_id == Event.id)
+            .where(ce.campaign_id == live, _visible(principal))
+            .order_by(Event.time, Event.id)
+            .limit(max_events)
+        )
+    )
+    view.truncated = view.size > len(view.events)
+    event_ids = [e.id for e in view.events]
+    for chunk in _chunks(event_ids):
+        for event_id, ind_id, kind, value in session.execute(
+            select(EventObservable.event_id, Indicator.id, Indicator.kind, Indicator.value)
+            .join(Indicator, Indicator.id == EventObservable.indicator_id)
+            .where(EventObservable.event_id.in_(chunk), Indicator.cross_state.is_(True))
+        ):
+            view.edges.append((event_id, ind_id))
+            view.indicator_values[ind_id] = (kind, value)
+    return view
+
+
+@dataclass
+class AlertView:
+    id: int
+    created_at: datetime
+    country: str
+    indicator_id: int
+    kind: str
+    value: str
+    states: list[str]
+
+
+def _principal_country(session: Session, principal: Principal) -> str | None:
+    if principal.org_id is None:
+        return None
+    return session.scalar(select(Organization.country).where(Organization.id == principal.org_id))
+
+
+def list_alerts(
+    session: Session, principal: Principal, after: int = 0, limit: int = 50
+) -> list[AlertView]:
+    """Correlation alerts for the principal's state (all states for the centre), newest
+    last, each only while the principal's visible events show the indicator in 2+ states."""
+    if principal.anonymous or principal.org_kind not in (OrgKind.CENTRE, OrgKind.NATIONAL_BODY):
+        return []
+    a = CorrelationAlert
+    visible_states = (
+        select(func.count(distinct(Event.country)))
+        .select_from(EventObservable)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(EventObservable.indicator_id == a.indicator_id, _visible(principal))
+        .scalar_subquery()
+    )
+    stmt = (
+        select(a, Indicator.kind, Indicator.value)
+        .join(Indicator, Indicator.id == a.indicator_id)
+        .where(a.id > after, visible_states >= 2)
+        .order_by(a.id)
+        .limit(limit)
+    )
+    if not principal.is_centre:
+        country = _principal_country(session, principal)
+        if country is None:
+            return []
+        stmt = stmt.where(a.country == country)
+    rows = session.execute(stmt).all()
+    views = _indicator_views(
+        session,
+        principal,
+        list(
+            session.scalars(
+                select(Indicator).where(Indicator.id.in_({r[0].indicator_id for r in rows}))
+            )
+        ),
+        by_value=False,
+    )
+    states = {v.id: v.states for v in views}
+    return [
+        AlertView(
+            r[0].id,
+            r[0].created_at,
+            r[0].country,
+            r[0].indicator_id,
+            r[1],
+            r[2],
+            states.get(r[0].indicator_id, []),
+        )
+        for r in rows
+    ]

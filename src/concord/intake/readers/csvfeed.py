@@ -1,0 +1,1761 @@
+"""CSV feeds read through declarative profiles: Shadowserver reports, abuse.ch, dataplane, ...
+
+A `CsvProfile` says how to recognise a feed (header columns, file-name patterns, a marker in
+its comment lines), how to split its lines, and what the columns mean: the time, the
+observables and the role each plays, the RSIT classification (constant, per report, or taken
+from a column), and which other columns to keep in `extra`. One engine reads every profile,
+so a new feed is a few lines of data (or of YAML, see `load_profile`), not new code.
+
+Readers: `READER` ("shadowserver") picks the Shadowserver profile that fits a file by its
+report name or header; `CSV_READER` ("csv") picks any built-in profile in `PROFILES`;
+`CsvFeedReader(profile)` reads with one given profile.
+
+The engine streams: lines are read one at a time (each at most `MAX_LINE` characters), and
+nothing is kept between rows but a few small caches. A row that cannot be split, has the
+wrong number of fields, holds bytes that are not UTF-8, an unreadable time, a bad value in a
+required column or no observable at all is a `ReadError` at its line; other bad values are
+set aside in `extra` as "invalid.<column>" and the record kept.
+
+Observable roles used by the built-in profiles: "source" is the host the event is about (the
+scanned, vulnerable or compromised system, or the attacker in attack feeds); "victim" is an
+infected host seen by a sinkhole; "destination" is the address it contacted; "c2" is the
+command-and-control domain it asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import fnmatch
+import io
+import ipaddress
+import itertools
+import re
+import socket
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from types import MappingProxyType
+from typing import Any, BinaryIO, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from concord.errors import FaultLocation
+from concord.events.rsit import RSIT, TYPE_TO_CLASS
+from concord.intake.readers import Reader, ReaderError
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.orgs import validate
+
+MAX_LINE = 1 << 20  # characters; a longer physical line is reported and skipped
+_HEAD_LINES = 500  # lines looked at to recognise a feed
+_CACHE_SIZE = 4096  # entries per parse cache before it is emptied
+
+# ---------------------------------------------------------------------------------------------
+# Text: decoding, physical lines, raw text
+
+
+def open_text(stream: BinaryIO) -> io.TextIOWrapper:
+    """A text view of a binary stream. Bytes that are not UTF-8 become lone surrogates, so
+    decoding never fails and the reader can report the line that holds them."""
+    # newline="" keeps line ends as they are: csv needs that for quoted multi-line fields.
+    return io.TextIOWrapper(
+        stream,  # type: ignore[arg-type]
+        encoding="utf-8-sig",
+        errors="surrogateescape",
+        newline="",
+    )
+
+
+def close_text(text: io.TextIOWrapper) -> None:
+    """Let go of the text view without closing the caller's stream."""
+    with contextlib.suppress(ValueError, OSError):
+        text.detach()
+
+
+def chunks(text: io.TextIOWrapper) -> Iterator[str]:
+    """Physical lines, each cut at MAX_LINE characters (a longer line comes in pieces)."""
+    return iter(partial(text.readline, MAX_LINE), "")
+
+
+def is_cut(chunk: str) -> bool:
+    """Whether a chunk from `chunks` is the head of a line longer than MAX_LINE."""
+    return len(chunk) >= MAX_LINE and chunk[-1] not in "\r\n"
+
+
+def bad_utf8(text: str) -> str | None:
+    """Why `text` (decoded with surrogateescape) is not valid UTF-8, or None when it is."""
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(text[exc.start]) - 0xDC00
+        if 0x80 <= byte <= 0xFF:
+            return f"bytes that are not UTF-8 (0x{byte:02x} at character {exc.start + 1})"
+        return f"a character that cannot be encoded (at character {exc.start + 1})"
+    return None
+
+
+def clip_raw(text: str) -> str:
+    """The source text of one record, without its line end, at most MAX_RAW bytes."""
+    text = text.rstrip("\r\n")
+    if len(text) <= MAX_RAW and text.isascii():
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= MAX_RAW:
+        return text
+    return data[:MAX_RAW].decode("utf-8", "ignore")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values: each normaliser returns (kind, canonical value), None for "no value", or raises
+# ValueError with a reason a person can act on.
+
+_V4, _V6 = ObservableKind.IPV4, ObservableKind.IPV6
+_DOMAIN_RE = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}")
+_URL_RE = re.compile(r"[a-z][a-z0-9+.-]{0,15}://[^\s/?#]+\S*", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,253}")
+_HEX_RE = re.compile(r"[0-9a-f]+")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9+._/-]{0,31}")
+_MAX_ASN = 4_294_967_295
+_TLP = {
+    "clear": "clear",
+    "white": "clear",
+    "green": "green",
+    "amber": "amber",
+    "amber+strict": "amber+strict",
+    "red": "red",
+}
+
+Normalised = tuple[ObservableKind, str] | None
+
+
+def norm_ip(value: str) -> Normalised:
+    try:
+        socket.inet_pton(socket.AF_INET, value)  # strict dotted quad, no leading zeros
+        return _V4, value
+    except (OSError, ValueError, UnicodeError):
+        pass
+    if value != value.strip():
+        return norm_ip(value.strip())
+    if ":" in value and "%" not in value:
+        try:
+            address = ipaddress.IPv6Address(value)
+        except ValueError:
+            pass
+        else:
+            mapped = address.ipv4_mapped
+            return (_V4, str(mapped)) if mapped else (_V6, address.compressed)
+    raise ValueError(f"invalid IP address {value!r}")
+
+
+def norm_domain(value: str) -> Normalised:
+    """A host name in lower case, IDNs as A-labels (IDNA 2008, as the rest of Concord);
+    underscores are allowed, as in threat data; an address in a host column is an address."""
+    name = value.strip().rstrip(".").lower()
+    if name.startswith("*."):
+        name = name[2:]
+    if not name.isascii():
+        try:
+            name = validate.to_ascii(name)
+        except (UnicodeError, ValueError):
+            raise ValueError(f"invalid domain name {value[:200]!r}") from None
+    if len(name) > 253 or not _DOMAIN_RE.fullmatch(name):
+        raise ValueError(f"invalid domain name {value[:200]!r}")
+    if name[-1].isdigit():
+        return norm_ip(name)  # a host column may hold an address
+    return ObservableKind.DOMAIN, name
+
+
+def norm_url(value: str) -> Normalised:
+    """Scheme and host in lower case, the rest as given; "host/path" without a scheme is
+    kept as it is when the host is a host name or an address."""
+    text = value.strip()
+    if not text or len(text) > 8192 or not text.isprintable() or " " in text:
+        raise ValueError(f"invalid URL {value[:200]!r}: empty, too long or with spaces")
+    if "://" not in text:
+        host, slash, _ = text.partition("/")
+        try:
+            if not slash:
+                raise ValueError
+            norm_domain(host.rsplit(":", 1)[0] if host.count(":") == 1 else host)
+        except ValueError:
+            raise ValueError(f"invalid URL {value[:200]!r}: expected scheme://host/...") from None
+        return ObservableKind.URL, text
+    if not _URL_RE.fullmatch(text):
+        raise ValueError(f"invalid URL {value[:200]!r}: expected scheme://host/...")
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}{at}{hostport.lower()}"
+    return ObservableKind.URL, urlunsplit(
+        (parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment)
+    )
+
+
+def norm_email(value: str) -> Normalised:
+    """The local part as given (it may be case-sensitive), the domain canonical."""
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not _EMAIL_RE.fullmatch(text):
+        raise ValueError(f"invalid e-mail address {value[:200]!r}")
+    normalised = norm_domain(domain)
+    if normalised is None or normalised[0] is not ObservableKind.DOMAIN:
+        raise ValueError(f"invalid e-mail address {value[:200]!r}")
+    return ObservableKind.EMAIL, f"{local}@{normalised[1]}"
+
+
+def norm_asn(value: str) -> Normalised:
+    value = value.strip()
+    text = value[2:] if value[:2] in ("AS", "as", "As") else value
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise ValueError(f"invalid AS number {value!r}")
+    number = int(text)
+    if number == 0:  # feeds write 0 for "unknown"
+        return None
+    if number > _MAX_ASN:
+        raise ValueError(f"invalid AS number {value!r}")
+    return ObservableKind.ASN, str(number)
+
+
+def _hash(kind: ObservableKind, length: int) -> Callable[[str], Normalised]:
+    def norm(value: str) -> Normalised:
+        # certificate fingerprints come as AA:BB:...
+        digest = value.strip().replace(":", "").lower()
+        if len(digest) != length or not _HEX_RE.fullmatch(digest):
+            raise ValueError(f"invalid {kind.value} hash {value[:200]!r}")
+        return kind, digest
+
+    return norm
+
+
+# The observable kinds a column may have (also read by the IntelMQ reader).
+NORMALISERS: dict[str, Callable[[str], Normalised]] = {
+    "ip": norm_ip,
+    "domain": norm_domain,
+    "hostname": norm_domain,
+    "fqdn": norm_domain,
+    "url": norm_url,
+    "email": norm_email,
+    "asn": norm_asn,
+    "md5": _hash(ObservableKind.MD5, 32),
+    "sha1": _hash(ObservableKind.SHA1, 40),
+    "sha256": _hash(ObservableKind.SHA256, 64),
+    "sha512": _hash(ObservableKind.SHA512, 128),
+}
+# Kinds that fill a field of the record instead of giving an observable.
+_FIELD_KINDS = (
+    *("port", "dst_port", "src_port", "protocol", "application"),
+    *("malware", "description", "tlp", "confidence"),
+)
+KINDS = tuple(NORMALISERS) + _FIELD_KINDS
+
+
+def parse_port(value: str) -> int | None:
+    if not (value.isascii() and value.isdigit() and len(value) <= 5):
+        raise ValueError(f"invalid port {value!r}")
+    port = int(value)
+    if port > 65535:
+        raise ValueError(f"invalid port {value!r}: above 65535")
+    return port or None  # feeds write 0 for "unknown"
+
+
+def parse_name(value: str, what: str) -> str:
+    name = value.lower()
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid {what} {value[:100]!r}")
+    return name
+
+
+def parse_tlp(value: str) -> str:
+    label = value.lower().removeprefix("tlp:").strip()
+    if label not in _TLP:
+        raise ValueError(f"invalid TLP {value!r}: use clear, green, amber, amber+strict or red")
+    return _TLP[label]
+
+
+def parse_confidence(value: str) -> int:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"invalid confidence {value!r}") from None
+    if not 0 <= number <= 100:
+        raise ValueError(f"invalid confidence {value!r}: must be between 0 and 100")
+    return round(number)
+
+
+# ---------------------------------------------------------------------------------------------
+# Time
+
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "iso", "epoch", "epoch_ms")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _plain_time(value: str) -> datetime:
+    # "%Y-%m-%d %H:%M:%S" read by the C ISO parser (strptime is 10x slower); naming the
+    # offset in the text is 5x faster than replace(tzinfo=...) afterwards.
+    if len(value) != 19:
+        raise ValueError(value)
+    return _fromisoformat(value + "+00:00")
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+def _iso_time(value: str) -> datetime:
+    return _utc(datetime.fromisoformat(value))
+
+
+def _epoch(value: str, scale: float = 1.0) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(value) / scale, UTC)
+    except (OverflowError, OSError):
+        raise ValueError from None
+
+
+def time_parser(fmt: str) -> Callable[[str], datetime]:
+    """A function from text to an aware UTC datetime that raises ValueError."""
+    if fmt == "%Y-%m-%d %H:%M:%S":
+        return _plain_time
+    if fmt == "iso":
+        return _iso_time
+    if fmt == "epoch":
+        return _epoch
+    if fmt == "epoch_ms":
+        return partial(_epoch, scale=1000.0)
+    if "%" not in fmt:
+        raise ValueError(f"unknown time format {fmt!r}: use {', '.join(TIME_FORMATS)} or strptime")
+    return lambda value: _utc(datetime.strptime(value, fmt))
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """One column and what it means. Columns absent from a file's header are ignored unless
+    `required`; of several columns of kind "malware", the first non-empty one wins."""
+
+    column: str
+    kind: str  # one of KINDS
+    role: str = "source"
+    required: bool = False
+    # For a "url" column that holds only a path: the column with the host name.
+    host_column: str | None = None
+
+
+class ReportClass(NamedTuple):
+    """What one report of a family is: its RSIT class and type and application protocol."""
+
+    rsit_class: str
+    rsit_type: str
+    application: str | None = None
+
+
+@dataclass(frozen=True)
+class CsvProfile:
+    name: str
+    description: str = ""
+    feed: str = ""  # the `feed` of the records; the name when empty
+    # Recognition: all of `required_columns` in the header ("a|b": a or b), a file-name
+    # glob (matched against
+    # the file name and against the report name, e.g. "scan_rdp" in
+    # "2024-01-01-scan_rdp-my-org.csv"), or `marker` in the comment lines of a headerless feed.
+    required_columns: tuple[str, ...] = ()
+    file_names: tuple[str, ...] = ()
+    marker: str | None = None
+    # Splitting
+    delimiter: str = ","
+    quotechar: str | None = '"'
+    split: str | None = None  # a regular expression between fields, instead of csv
+    comment: str | None = None
+    header: bool = True
+    columns: tuple[str, ...] = ()  # the fixed columns of a headerless feed
+    null_values: tuple[str, ...] = ()  # values that mean "empty", e.g. "NA", "-"
+    # Rows may lack trailing columns (read as empty): Shadowserver appends columns to its
+    # reports over time, and files whose header is newer than their rows exist.
+    ragged: bool = False
+    # Meaning
+    time_column: str | None = None
+    time_format: str = "%Y-%m-%d %H:%M:%S"
+    time_required: bool = True
+    fields: tuple[ColumnMap, ...] = ()
+    rsit_class: str = "other"
+    rsit_type: str = "undetermined"
+    # Column-derived classification: the lower-cased value (or one of its comma-separated
+    # items) looked up here; unknown values keep the constant class and type.
+    classify_column: str | None = None
+    classify_map: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    application: str | None = None
+    protocol: str | None = None
+    extra: tuple[str, ...] = ()
+    nature: str = "event"
+    tlp: str | None = None
+    # Report families (Shadowserver): the report named by the file becomes the feed
+    # `report_prefix + report`, and `reports` gives its classification.
+    report_prefix: str | None = None
+    reports: Mapping[str, ReportClass] = field(default_factory=dict)
+
+    @property
+    def feed_name(self) -> str:
+        return self.feed or self.name
+
+    def for_file(self, filename: str) -> CsvProfile:
+        """The profile as it applies to one file: a family profile takes the report's name
+        and classification from the file name."""
+        if self.report_prefix is None:
+            return self
+        report = report_name(filename)
+        if not report or not _glob_any(self.file_names, (report,)):
+            return self
+        known = self.reports.get(report) or self.reports.get(_unversioned(report))
+        if known is None:
+            return replace(self, feed=self.report_prefix + report)
+        return replace(
+            self,
+            feed=self.report_prefix + report,
+            rsit_class=known.rsit_class,
+            rsit_type=known.rsit_type,
+            application=known.application or self.application,
+            classify_column=None,
+        )
+
+
+def report_name(filename: str) -> str:
+    """The report type in a report file name: "scan_rdp" in "2019-09-04-scan_rdp-org-geo.csv"
+    (Shadowserver's published naming) or in plain "scan_rdp.csv"."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    match = _REPORT_RE.match(base)
+    return match.group(1) if match else ""
+
+
+_REPORT_RE = re.compile(r"(?:\d{4}-\d{2}-\d{2}-)?([a-z0-9_]+)")
+
+
+def _unversioned(report: str) -> str:
+    # IPv6 variants share their IPv4 report's meaning: scan6_rdp -> scan_rdp.
+    return report.replace("scan6_", "scan_", 1).replace("event6_", "event4_", 1)
+
+
+def _has(names: Container[str], required: str) -> bool:
+    """Whether a header has a required column, or one of "a|b"."""
+    return any(name in names for name in required.lower().split("|"))
+
+
+def _glob_any(patterns: Iterable[str], names: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+
+
+class _Plan(NamedTuple):
+    """A profile bound to the column positions of one file."""
+
+    width: int
+    min_width: int  # a ragged row must reach every column read
+    # position, column, parser, required, format
+    time: tuple[int, str, Callable[[str], datetime], bool, str] | None
+    observables: tuple[tuple[int, Callable[[str], Normalised], str, str, bool, int], ...]
+    port: tuple[int, str] | None
+    src_port: tuple[int, str] | None
+    protocol: tuple[int, str] | None
+    application: tuple[int, str] | None
+    malware: tuple[int, ...]
+    description: tuple[int, str] | None
+    tlp: tuple[int, str] | None
+    confidence: tuple[int, str] | None
+    urls: tuple[tuple[int, int, str, str], ...]  # path column, host column, role, name
+    classify: int
+    extra: tuple[tuple[str, int], ...]
+
+
+def _compile(profile: CsvProfile, names: list[str]) -> _Plan | str:
+    """Bind the profile to a header (or its fixed columns); a reason when it cannot be."""
+    index: dict[str, int] = {}
+    for position, name in enumerate(names):
+        index.setdefault(name.strip().lower(), position)
+    missing = [c for c in profile.required_columns if not _has(index, c)]
+    missing += [m.column for m in profile.fields if m.required and m.column.lower() not in index]
+    time_column = (profile.time_column or "").lower()
+    if time_column and profile.time_required and time_column not in index:
+        missing.append(profile.time_column)
+    if missing:
+        wanted = ", ".join(dict.fromkeys(missing))
+        return f"the header lacks the required column(s) {wanted}"
+
+    def at(column: str | None) -> int:
+        return index.get(column.lower(), -1) if column else -1
+
+    time = None
+    if profile.time_column and at(profile.time_column) >= 0:
+        time = (
+            at(profile.time_column),
+            profile.time_column,
+            time_parser(profile.time_format),
+            profile.time_required,
+            profile.time_format,
+        )
+
+    observables = []
+    single: dict[str, tuple[int, str]] = {}
+    malware, urls = [], []
+    for m in profile.fields:
+        position = at(m.column)
+        if position < 0:
+            continue
+        if m.kind == "url" and m.host_column and at(m.host_column) >= 0:
+            urls.append((position, at(m.host_column), m.role, m.column))
+        elif m.kind in NORMALISERS:
+            # Addresses and ASNs repeat across rows (an ASN per network); caching their
+            # Observable skips the parse; URLs and addresses are mostly unique.
+            cached = 1 if m.kind in ("asn", "domain", "hostname", "fqdn") else 0
+            observables.append(
+                (position, NORMALISERS[m.kind], m.role, m.column, m.required, cached)
+            )
+        elif m.kind == "malware":
+            malware.append(position)
+        else:
+            kind = "port" if m.kind == "dst_port" else m.kind
+            single.setdefault(kind, (position, m.column))
+    extra = tuple((name, at(name)) for name in profile.extra if at(name) >= 0)
+    # A ragged row may lack only trailing columns that the profile does not read.
+    read_at = [at(m.column) for m in profile.fields]
+    read_at += [time[0] if time else -1, at(profile.classify_column)]
+    read_at += [position for _, position in extra]
+    return _Plan(
+        width=len(names),
+        min_width=max(read_at, default=-1) + 1,
+        time=time,
+        observables=tuple(observables),
+        port=single.get("port"),
+        src_port=single.get("src_port"),
+        protocol=single.get("protocol"),
+        application=single.get("application"),
+        malware=tuple(malware),
+        description=single.get("description"),
+        tlp=single.get("tlp"),
+        confidence=single.get("confidence"),
+        urls=tuple(urls),
+        classify=at(profile.classify_column),
+        extra=extra,
+    )
+
+
+class _Lines:
+    """The physical lines of a text with their numbers, as csv.reader wants them.
+
+    Comment lines between records are skipped; an over-long line is skipped and remembered
+    as an error; `parts` collects the lines of the record being read (its raw text) and
+    `start` is the number of its first line."""
+
+    __slots__ = ("comment", "errors", "parts", "start")
+
+    def __init__(self, comment: str | None) -> None:
+        self.comment = comment
+        self.parts: list[str] = []
+        self.errors: list[tuple[int, str]] = []
+        self.start = 0
+
+    def feed(self, source: Iterable[str]) -> Iterator[str]:
+        parts, comment, limit = self.parts, self.comment, MAX_LINE
+        number = 0
+        cut = False
+        for chunk in source:
+            if cut:  # the rest of an over-long line
+                cut = is_cut(chunk)
+                continue
+            number += 1
+            if len(chunk) >= limit and is_cut(chunk):
+                cut = True
+                self.errors.append((number, f"line longer than {limit} characters, skipped"))
+                continue
+            if comment is not None and not parts and chunk.startswith(comment):
+                continue
+            if not parts:
+                self.start = number
+            parts.append(chunk)
+            yield chunk
+
+    def take(self) -> tuple[int, str]:
+        """The number and text of the record just split, forgetting its lines."""
+        parts = self.parts
+        text = parts[0] if len(parts) == 1 else "".join(parts)
+        parts.clear()
+        return self.start, text
+
+
+def _splitter(
+    profile: CsvProfile, lines: _Lines, source_lines: Iterable[str]
+) -> Iterator[list[str]]:
+    """The fields of each record; may raise csv.Error for a record and go on after it."""
+    feed = lines.feed(source_lines)
+    if profile.split is None:
+        return csv.reader(
+            feed,
+            delimiter=profile.delimiter,
+            quotechar=profile.quotechar or '"',
+            quoting=csv.QUOTE_MINIMAL if profile.quotechar else csv.QUOTE_NONE,
+            strict=False,
+        )
+    return _regex_rows(re.compile(profile.split), feed, lines.parts)
+
+
+def _regex_rows(
+    pattern: re.Pattern[str], feed: Iterator[str], parts: list[str]
+) -> Iterator[list[str]]:
+    for line in feed:
+        body = line.rstrip("\r\n")
+        if body.strip():
+            yield [f.strip() for f in pattern.split(body)]
+        else:
+            parts.clear()  # a blank line is no record
+
+
+def read_profile(
+    profile: CsvProfile, source_lines: Iterable[str], source: str
+) -> Iterator[EventRecord | ReadError]:
+    """Records and errors from the physical lines of a feed read with `profile`."""
+    lines = _Lines(profile.comment)
+    rows = _splitter(profile, lines, source_lines)
+    if not profile.header:
+        plan = _compile(profile, list(profile.columns))
+        if isinstance(plan, str):  # a profile whose fields name no fixed column
+            yield ReadError(FaultLocation(source), f"profile {profile.name}: {plan}")
+            return
+        yield from _records(profile, plan, rows, lines, source)
+        return
+    for row in _guarded(rows, lines, source):
+        if isinstance(row, ReadError):
+            yield row
+            continue
+        number, text = lines.take()
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if reason := bad_utf8(text):
+            yield ReadError(FaultLocation(source, number), f"the header holds {reason}")
+            return
+        plan = _compile(profile, row)
+        if isinstance(plan, str):
+            yield ReadError(FaultLocation(source, number), plan)
+            return
+        yield from _records(profile, plan, rows, lines, source)
+        return
+    yield from _line_errors(lines, source)
+
+
+def _guarded(
+    rows: Iterator[list[str]], lines: _Lines, source: str
+) -> Iterator[list[str] | ReadError]:
+    """Rows, with the errors of lines that could not be split in their place."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            number, _ = lines.take()
+            yield ReadError(FaultLocation(source, number), f"cannot split the line: {exc}")
+            continue
+        if lines.errors:
+            yield from _line_errors(lines, source)
+        yield row
+
+
+def _line_errors(lines: _Lines, source: str) -> Iterator[ReadError]:
+    for number, reason in lines.errors:
+        yield ReadError(FaultLocation(source, number), reason)
+    lines.errors.clear()
+
+
+def _records(
+    profile: CsvProfile,
+    plan: _Plan,
+    rows: Iterator[list[str]],
+    lines: _Lines,
+    source: str,
+) -> Iterator[EventRecord | ReadError]:
+    # Everything the loop touches is a local: this is the hot path of million-row feeds.
+    width, min_width, ragged = plan.width, plan.min_width, profile.ragged
+    parts, line_errors = lines.parts, lines.errors
+    time_spec = plan.time or (-1, "", _plain_time, False, "")
+    time_at, time_column, parse_time = time_spec[:3]
+    plain_time, fromisoformat = parse_time is _plain_time, _fromisoformat
+    nulls = frozenset(("", *profile.null_values))
+    null_extra = bool(profile.null_values)
+    observed_columns = [spec[3] for spec in plan.observables] + [spec[3] for spec in plan.urls]
+    observed = observed_columns[0] if observed_columns else None
+    observed_text = "the observable columns " + ", ".join(observed_columns)
+    # (position, normaliser, role, column, required, cache or None)
+    observables = tuple((*spec[:5], {} if spec[5] else None) for spec in plan.observables)
+    feed, nature, const_tlp = profile.feed_name, profile.nature, profile.tlp
+    const_app, const_proto = profile.application, profile.protocol
+    rsit_class, rsit_type = profile.rsit_class, profile.rsit_type
+    classify, classify_map = plan.classify, profile.classify_map
+    port_at, port_column = plan.port or (-1, "")
+    protocol_at, protocol_column = plan.protocol or (-1, "")
+    rare = any(
+        spec is not None
+        for spec in (plan.src_port, plan.application, plan.tlp, plan.confidence, plan.description)
+    )
+    extra_spec, malware_spec, url_spec = plan.extra, plan.malware, plan.urls
+    fast, new, set_attribute = _FAST, object.__new__, object.__setattr__
+    known_protocols, max_raw = _PROTOCOLS, MAX_RAW
+    template: dict[str, Any] = dict.fromkeys(_RECORD_FIELDS)
+    template.update(
+        rsit_class=rsit_class,
+        rsit_type=rsit_type,
+        feed=feed,
+        nature=nature,
+        protocol=const_proto,
+        application=const_app,
+        tlp=const_tlp,
+        description="",
+        attack_techniques=(),
+    )
+
+    while True:
+        try:
+            for row in rows:
+                if line_errors:
+                    yield from _line_errors(lines, source)
+                number = lines.start
+                text = parts[0] if len(parts) == 1 else "".join(parts)
+                parts.clear()
+
+                if len(row) != width:
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue  # a blank line
+                    # A short row is read only in a ragged feed, and never when it is the
+                    # unfinished last line of a cut file.
+                    if not (
+                        ragged and min_width <= len(row) < width and text.endswith(("\n", "\r"))
+                    ):
+                        reason = f"the line has {len(row)} fields, expected {width}"
+                        yield ReadError(FaultLocation(source, number), reason)
+                        continue
+                    row += [""] * (width - len(row))
+                if not text.isascii() and (reason := bad_utf8(text)):
+                    yield ReadError(FaultLocation(source, number), f"the line holds {reason}")
+                    continue
+
+                when = None
+                if time_at >= 0:
+                    value = row[time_at]
+                    try:
+                        if plain_time and len(value) == 19:
+                            when = fromisoformat(value + "+00:00")  # see _plain_time
+                        else:
+                            when = parse_time(value)
+                    except ValueError:
+                        # the slow path: spaces around the value, an empty or a bad value
+                        when, reason = _time_fault(value, parse_time, nulls, time_spec)
+                        if reason:
+                            location = FaultLocation(source, number, field=time_column)
+                            yield ReadError(location, reason)
+                            continue
+
+                fault = bad = None
+                found: list[Observable] = []
+                extra = {}
+                for name, position in extra_spec:  # a loop: cheaper than a comprehension
+                    if value := row[position]:
+                        extra[name] = value
+                if null_extra and extra:
+                    for name in [n for n, v in extra.items() if v.strip() in nulls]:
+                        del extra[name]
+                for position, norm, role, column, required, cache in observables:
+                    value = row[position]
+                    if cache is not None and (observable := cache.get(value)) is not None:
+                        found.append(observable)
+                        continue
+                    try:
+                        normalised = norm(value) if value else None
+                    except ValueError as exc:
+                        if value.strip() in nulls:
+                            normalised = None
+                        elif required:
+                            fault = (column, str(exc))
+                            break
+                        else:
+                            extra["invalid." + column] = value[:200]
+                            bad = bad or (column, str(exc))
+                            continue
+                    if normalised is None:
+                        if required:
+                            fault = (column, f"the required column {column!r} has no value")
+                            break
+                        continue
+                    if fast:
+                        observable = new(Observable)
+                        set_attribute(
+                            observable,
+                            "__dict__",
+                            {"kind": normalised[0], "value": normalised[1], "role": role},
+                        )
+                    else:
+                        observable = Observable(normalised[0], normalised[1], role)
+                    if cache is not None:
+                        if len(cache) >= _CACHE_SIZE:
+                            cache.clear()
+                        cache[value] = observable
+                    found.append(observable)
+                if fault is not None:
+                    yield ReadError(FaultLocation(source, number, field=fault[0]), fault[1])
+                    continue
+                if url_spec:
+                    _add_urls(url_spec, row, const_app, found, extra)
+                if not found and observed:
+                    # a row that names nothing is no event: say which value was wrong
+                    column, reason = bad or (observed, f"no value in {observed_text}")
+                    yield ReadError(FaultLocation(source, number, field=column), reason)
+                    continue
+
+                port = None
+                if port_at >= 0 and (value := row[port_at]):
+                    if value.isdigit() and len(value) <= 5 and value.isascii():
+                        port = int(value) or None  # 0 means "unknown" in several feeds
+                    if port is None or port > 65535:
+                        try:
+                            port = parse_port(value.strip())
+                        except ValueError:
+                            port = None
+                            extra["invalid." + port_column] = value[:200]
+                protocol = const_proto
+                if protocol_at >= 0 and (value := row[protocol_at]):
+                    protocol = known_protocols.get(value)
+                    if protocol is None:
+                        try:
+                            protocol = parse_name(value.strip(), "protocol")
+                        except ValueError:
+                            protocol = const_proto
+                            extra["invalid." + protocol_column] = value[:200]
+                for position in malware_spec:
+                    if value := row[position].strip():
+                        extra["malware"] = value.lower()
+                        break
+
+                location = {"source": source, "line": number, "pointer": None, "field": None}
+                # a copy of the constant fields with the row's own set on it: faster than
+                # a literal of all sixteen
+                values = template.copy()
+                values["time"] = when
+                values["observables"] = tuple(found)
+                values["raw"] = (
+                    text.rstrip("\r\n")
+                    if len(text) <= max_raw and text.isascii()
+                    else clip_raw(text)
+                )
+                values["port"] = port
+                values["protocol"] = protocol
+                values["extra"] = extra
+                if classify >= 0 and (value := row[classify].strip().lower()):
+                    picked = classify_map.get(value)
+                    if picked is None and "," in value:
+                        items = value.split(",")
+                        picked = next((classify_map[k] for k in items if k in classify_map), None)
+                    if picked is not None:
+                        values["rsit_class"], values["rsit_type"] = picked
+                if rare:
+                    (
+                        values["application"],
+                        values["tlp"],
+                        values["confidence"],
+                        values["description"],
+                    ) = _rare_fields(plan, row, extra, const_app, const_tlp)
+                if fast:
+                    # the same objects the constructors make, without a __setattr__ per field
+                    values["location"] = new(FaultLocation)
+                    set_attribute(values["location"], "__dict__", location)
+                    record = new(EventRecord)
+                    set_attribute(record, "__dict__", values)
+                else:
+                    values["location"] = FaultLocation(**location)
+                    record = EventRecord(**values)
+                yield record
+        except csv.Error as exc:
+            number, _ = lines.take()
+            yield ReadError(FaultLocation(source, number), f"cannot split the line: {exc}")
+            continue
+        break
+    yield from _line_errors(lines, source)
+
+
+def _plain_dataclass(cls: type[Any], names: tuple[str, ...]) -> bool:
+    """Whether instances of a dataclass can be made by setting their __dict__ to `names`:
+    exactly those fields, no slots, no __post_init__."""
+    return (
+        dataclasses.is_dataclass(cls)
+        and tuple(f.name for f in dataclasses.fields(cls)) == names
+        and "__slots__" not in cls.__dict__
+        and not hasattr(cls, "__post_init__")
+    )
+
+
+_RECORD_FIELDS = (
+    *("time", "rsit_class", "rsit_type", "observables", "location", "raw", "feed", "nature"),
+    *("port", "protocol", "application", "tlp", "confidence", "description"),
+    *("attack_techniques", "extra"),
+)
+# A frozen dataclass sets each field through object.__setattr__: for EventRecord that was
+# three quarters of the cost of a Shadowserver row. Setting the instance dict at once makes
+# the same object (tests compare both ways); should a class change, the constructors serve.
+_FAST = (
+    _plain_dataclass(EventRecord, _RECORD_FIELDS)
+    and _plain_dataclass(FaultLocation, ("source", "line", "pointer", "field"))
+    and _plain_dataclass(Observable, ("kind", "value", "role"))
+)
+_PROTOCOLS = {p: p for p in ("tcp", "udp", "icmp", "sctp")}
+
+
+def _time_fault(
+    value: str,
+    parse_time: Callable[[str], datetime],
+    nulls: frozenset[str],
+    spec: tuple[int, str, Callable[[str], datetime], bool, str],
+) -> tuple[datetime | None, str]:
+    """The time of a cell the fast parse refused (spaces around it), or why there is none."""
+    stripped = value.strip()
+    _, column, _, required, time_format = spec
+    if stripped in nulls:
+        return None, f"the time column {column!r} is empty" if required else ""
+    try:
+        return parse_time(stripped), ""
+    except ValueError:
+        return None, f"unreadable time {stripped[:100]!r} in {column!r} (expected {time_format})"
+
+
+def _add_urls(
+    spec: tuple[tuple[int, int, str, str], ...],
+    row: list[str],
+    application: str | None,
+    found: list[Observable],
+    extra: dict[str, str],
+) -> None:
+    """URLs given as a path in one column and the host in another."""
+    for path_at, host_at, role, column in spec:
+        path, host = row[path_at].strip(), row[host_at].strip()
+        if not path or not host:
+            continue
+        if "://" not in path:
+            scheme = "https" if application == "https" else "http"
+            path = f"{scheme}://{host}{path if path.startswith('/') else '/' + path}"
+        try:
+            normalised = norm_url(path)
+        except ValueError:
+            extra["invalid." + column] = row[path_at][:200]
+        else:
+            if normalised is not None:
+                found.append(Observable(normalised[0], normalised[1], role))
+
+
+def _rare_fields(
+    plan: _Plan,
+    row: list[str],
+    extra: dict[str, str],
+    application: str | None,
+    tlp: str | None,
+) -> tuple[str | None, str | None, int | None, str]:
+    """The record fields few feeds have: application, TLP, confidence, description; a bad
+    value goes to extra as "invalid.<column>"."""
+    confidence = None
+    for spec, what in (
+        (plan.src_port, "src_port"),
+        (plan.application, "application"),
+        (plan.tlp, "tlp"),
+        (plan.confidence, "confidence"),
+    ):
+        if spec is None or not (value := row[spec[0]].strip()):
+            continue
+        try:
+            if what == "src_port":
+                if parse_port(value):
+                    extra["src_port"] = value
+            elif what == "application":
+                application = parse_name(value, "application protocol")
+            elif what == "tlp":
+                tlp = parse_tlp(value)
+            else:
+                confidence = parse_confidence(value)
+        except ValueError:
+            extra["invalid." + spec[1]] = value[:200]
+    description = row[plan.description[0]].strip()[:1000] if plan.description else ""
+    return application, tlp, confidence, description
+
+
+# ---------------------------------------------------------------------------------------------
+# Recognising a feed
+
+
+class _Head(NamedTuple):
+    lines: list[str]  # every chunk read, to be read again
+    preamble: str  # comment lines, lower-cased
+    first: str  # the first line that is not a comment (the header or the first row)
+
+
+_COMMENT_STARTS = ("#", ";", "//")
+
+
+def _peek(source: Iterator[str], comments: tuple[str, ...] = _COMMENT_STARTS) -> _Head:
+    lines: list[str] = []
+    preamble: list[str] = []
+    for chunk in source:
+        lines.append(chunk)
+        if is_cut(chunk) or len(lines) > _HEAD_LINES:
+            break
+        stripped = chunk.strip()
+        if not stripped:
+            continue
+        if stripped.startswith(comments):
+            preamble.append(stripped.lower())
+            continue
+        return _Head(lines, "\n".join(preamble), chunk)
+    return _Head(lines, "\n".join(preamble), "")
+
+
+def _split_first(profile: CsvProfile, line: str) -> list[str]:
+    if profile.split is not None:
+        return [f.strip() for f in re.split(profile.split, line.rstrip("\r\n"))]
+    try:
+        return next(csv.reader([line], delimiter=profile.delimiter), [])
+    except csv.Error:
+        return []
+
+
+def _score(
+    profile: CsvProfile, head: _Head, filename: str, strict: bool = False
+) -> tuple[int, int] | None:
+    """How well a profile fits a file (higher is better); None when it does not. A file
+    chosen to be read with a format may be recognised by its name alone; when guessing the
+    format (`strict`), a profile with a header must find its columns in the file."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    by_name = bool(profile.file_names) and _glob_any(
+        profile.file_names, (base, report_name(filename))
+    )
+    fields = _split_first(profile, head.first) if head.first else []
+    if profile.header:
+        names = {f.strip().lower() for f in fields}
+        by_header = bool(profile.required_columns) and all(
+            _has(names, c) for c in profile.required_columns
+        )
+        if not (by_header or (by_name and not (strict and head.first))):
+            return None
+        return (2 * by_header + by_name, len(profile.required_columns))
+    by_marker = profile.marker is not None and profile.marker.lower() in head.preamble
+    if len(fields) != len(profile.columns) or not (by_marker or by_name):
+        return None
+    return (by_marker + by_name, len(profile.columns))
+
+
+def choose(
+    profiles: Iterable[CsvProfile], head: _Head, filename: str, strict: bool = False
+) -> CsvProfile | None:
+    """The best-fitting profile; declaration order breaks ties."""
+    best: tuple[tuple[int, int], int, CsvProfile] | None = None
+    for order, profile in enumerate(profiles):
+        score = _score(profile, head, filename, strict)
+        if score is not None and (best is None or (score, -order) > (best[0], -best[1])):
+            best = (score, order, profile)
+    return best[2] if best else None
+
+
+def _comments(profiles: Iterable[CsvProfile]) -> tuple[str, ...]:
+    """The comment marks to skip when looking for the first line of a file."""
+    own = (p.comment for p in profiles if p.comment)
+    return tuple(dict.fromkeys((*_COMMENT_STARTS, *own)))
+
+
+def _head_of_bytes(head: bytes, comments: tuple[str, ...] = _COMMENT_STARTS) -> _Head:
+    text = head.decode("utf-8-sig", "replace")
+    return _peek(iter(text.splitlines(keepends=True)), comments)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shadowserver: https://www.shadowserver.org/what-we-do/network-reporting/ (the report types
+# and their field names), and Shadowserver's report_schema for the file naming.
+
+# The scan reports by what they find, as "service" or "service=application protocol"
+# ("service=" for none); the report is "scan_<service>" (IPv4) or "scan6_<service>" (IPv6).
+_SCAN_TABLE = {
+    # UDP services that answer a small query with a large reply
+    ReportClass("vulnerable", "ddos-amplifier"): """
+        chargen qotd ntp ntpmonitor=ntp ssdp snmp mdns memcached dns portmapper netbios
+        ldap_udp=ldap mssql ubiquiti=ubiquiti-discovery ws_discovery=ws-discovery xdmcp
+        dvr_dhcpdiscover=dhcpdiscover coap ard rdpeudp=rdp ddos_middlebox= loop_dos= slp db2
+        stun tftp sip
+    """,
+    # services that should not face the Internet
+    ReportClass("vulnerable", "potentially-unwanted-accessible"): """
+        rdp ssh telnet smb vnc elasticsearch mongodb redis couchdb mysql postgres=postgresql
+        docker kubernetes hadoop adb afp amqp activemq mqtt mqtt_anon=mqtt ftp cwmp ics= ipp
+        ldap_tcp=ldap msrpc radmin rsync socks http_proxy=http-proxy
+        cisco_smart_install=smart-install epmd bgp mikrotik_service=mikrotik ipmi ip_tunnel=
+        http ssl=tls smtp imap pop3 quic gtp
+    """,
+    ReportClass("vulnerable", "weak-crypto"): "ssl_poodle=tls ssl_freak=tls",
+    ReportClass("vulnerable", "vulnerable-system"): """
+        http_vulnerable=http exchange=http smtp_vulnerable=smtp imap_vulnerable=imap
+        pop3_vulnerable=pop3 isakmp nat_pmp=nat-pmp badsecrets=http netis_router=
+    """,
+    # a router running the SYNful Knock implant is compromised, not merely vulnerable
+    ReportClass("intrusions", "system-compromise"): "synfulknock=",
+    ReportClass("malicious-code", "c2-server"): "post_exploitation_framework=",
+}
+
+
+def _scan_services() -> dict[str, ReportClass]:
+    services = {}
+    for kind, table in _SCAN_TABLE.items():
+        for item in table.split():
+            service, named, application = item.partition("=")
+            services[service] = kind._replace(
+                application=(application if named else service) or None
+            )
+    return services
+
+
+_SERVICES = _scan_services()
+_SCAN_REPORTS = MappingProxyType(
+    {
+        **{f"scan_{service}": kind for service, kind in _SERVICES.items()},
+        "dns_openresolver": ReportClass("vulnerable", "ddos-amplifier", "dns"),
+    }
+)
+# Without a file name the tag column ("rdp", "ssh", "basic-auth,http") is the best guess.
+_SCAN_TAGS = MappingProxyType({s: (k.rsit_class, k.rsit_type) for s, k in _SERVICES.items()})
+_INFECTED = ("malicious-code", "infected-system")
+_GEO_EXTRA = ("hostname", "geo", "region", "city", "naics", "sector", "severity")
+
+SHADOWSERVER_SCAN = CsvProfile(
+    name="shadowserver-scan",
+    description="Shadowserver scan reports (scan_*, scan6_*): vulnerable or exposed services",
+    feed="shadowserver:scan",
+    required_columns=("timestamp", "ip", "port", "tag|protocol"),
+    file_names=("scan_*", "scan6_*", "dns_openresolver"),
+    time_column="timestamp",
+    fields=(
+        ColumnMap("ip", "ip", "source", required=True),
+        ColumnMap("asn", "asn", "source"),
+        ColumnMap("port", "port"),
+        ColumnMap("protocol", "protocol"),
+    ),
+    rsit_class="vulnerable",
+    rsit_type="vulnerable-system",
+    classify_column="tag",
+    classify_map=_SCAN_TAGS,
+    # Where the host is and what it is; the report's own columns stay in raw.
+    extra=(*_GEO_EXTRA, "tag", "public_source", "device_vendor", "device_type", "device_model"),
+    report_prefix="shadowserver:",
+    ragged=True,
+    reports=_SCAN_REPORTS,
+)
+
+_SINKHOLE_EXTRA = (
+    *("src_port", "src_hostname", "src_geo", "src_region", "src_city", "src_naics", "src_sector"),
+    *("dst_asn", "dst_geo", "device_vendor", "device_type", "device_model", "public_source"),
+    *("infection", "family", "tag", "version", "event_id", "http_url", "http_agent"),
+    *("forwarded_by", "ssl_cipher", "http_referer", "severity"),
+)
+
+SHADOWSERVER_SINKHOLE = CsvProfile(
+    name="shadowserver-sinkhole",
+    description="Shadowserver sinkhole events (event4_sinkhole*, event6_sinkhole*): infected hosts",
+    feed="shadowserver:sinkhole",
+    required_columns=("timestamp", "src_ip", "dst_ip"),
+    file_names=(
+        "event4_sinkhole",
+        "event4_sinkhole_http",
+        "event6_sinkhole",
+        "event6_sinkhole_http",
+        "event4_microsoft_sinkhole",
+        "event4_microsoft_sinkhole_http",
+    ),
+    time_column="timestamp",
+    fields=(
+        ColumnMap("src_ip", "ip", "victim", required=True),
+        ColumnMap("src_asn", "asn", "victim"),
+        ColumnMap("dst_ip", "ip", "destination"),
+        ColumnMap("http_host", "domain", "c2"),
+        ColumnMap("dst_port", "port"),
+        ColumnMap("protocol", "protocol"),
+        ColumnMap("application", "application"),
+        ColumnMap("infection", "malware"),
+        ColumnMap("family", "malware"),
+        ColumnMap("tag", "malware"),
+    ),
+    rsit_class=_INFECTED[0],
+    rsit_type=_INFECTED[1],
+    extra=_SINKHOLE_EXTRA,
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+# The drone reports before 2021: the infected host is "ip", the C&C "cc"/"cc_ip".
+SHADOWSERVER_DRONE = CsvProfile(
+    name="shadowserver-drone",
+    description="Shadowserver botnet drone reports (botnet_drone, drone, infected): legacy",
+    feed="shadowserver:botnet_drone",
+    required_columns=("timestamp", "ip", "infection", "cc_port"),
+    file_names=("botnet_drone", "drone", "infected", "botnet_drone6"),
+    time_column="timestamp",
+    fields=(
+        ColumnMap("ip", "ip", "victim", required=True),
+        ColumnMap("asn", "asn", "victim"),
+        ColumnMap("cc", "ip", "destination"),
+        ColumnMap("cc_ip", "ip", "destination"),
+        ColumnMap("cc_dns", "domain", "c2"),
+        ColumnMap("cc_port", "port"),
+        ColumnMap("type", "protocol"),
+        ColumnMap("application", "application"),
+        ColumnMap("infection", "malware"),
+        ColumnMap("family", "malware"),
+    ),
+    rsit_class=_INFECTED[0],
+    rsit_type=_INFECTED[1],
+    extra=(*_GEO_EXTRA, "port", "url", "agent", "cc_asn", "cc_geo", "count", "tag", "family"),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+# The HTTP sinkhole reports before 2021: "type" is the malware.
+SHADOWSERVER_SINKHOLE_HTTP_DRONE = CsvProfile(
+    name="shadowserver-sinkhole-http-drone",
+    description="Shadowserver sinkhole HTTP drone reports (sinkhole_http_drone): legacy",
+    feed="shadowserver:sinkhole_http_drone",
+    required_columns=("timestamp", "ip", "http_host", "dst_ip", "type"),
+    file_names=("sinkhole_http_drone", "sinkhole6_http_drone", "microsoft_sinkhole"),
+    time_column="timestamp",
+    fields=(
+        ColumnMap("ip", "ip", "victim", required=True),
+        ColumnMap("asn", "asn", "victim"),
+        ColumnMap("dst_ip", "ip", "destination"),
+        ColumnMap("http_host", "domain", "c2"),
+        ColumnMap("dst_port", "port"),
+        ColumnMap("type", "malware"),
+    ),
+    rsit_class=_INFECTED[0],
+    rsit_type=_INFECTED[1],
+    extra=(*_GEO_EXTRA, "src_port", "url", "http_agent", "http_referer", "dst_asn", "dst_geo"),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+SHADOWSERVER_COMPROMISED_WEBSITE = CsvProfile(
+    name="shadowserver-compromised-website",
+    description="Shadowserver compromised website reports: hacked web servers",
+    feed="shadowserver:compromised_website",
+    required_columns=("timestamp", "ip", "http_host", "url", "category"),
+    file_names=("compromised_website", "compromised_website6"),
+    time_column="timestamp",
+    fields=(
+        ColumnMap("ip", "ip", "source", required=True),
+        ColumnMap("asn", "asn", "source"),
+        ColumnMap("http_host", "domain", "source"),
+        ColumnMap("url", "url", "source", host_column="http_host"),
+        ColumnMap("port", "port"),
+        ColumnMap("protocol", "protocol"),
+        ColumnMap("application", "application"),
+        ColumnMap("family", "malware"),
+        ColumnMap("category", "description"),
+    ),
+    rsit_class="intrusions",
+    rsit_type="system-compromise",
+    extra=(
+        *(*_GEO_EXTRA, "tag", "url", "system", "detected_since", "server", "redirect_target"),
+        *("cc_url", "detail", "public_source"),
+    ),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+SHADOWSERVER_PROFILES = (
+    SHADOWSERVER_SINKHOLE,
+    SHADOWSERVER_SINKHOLE_HTTP_DRONE,
+    SHADOWSERVER_DRONE,
+    SHADOWSERVER_COMPROMISED_WEBSITE,
+    SHADOWSERVER_SCAN,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Other public feeds
+
+URLHAUS = CsvProfile(
+    name="abusech-urlhaus",
+    description="abuse.ch URLhaus CSV (id, dateadded, url, url_status, ...): malware URLs",
+    feed="abusech:urlhaus",
+    file_names=("*urlhaus*.csv", "csv_recent*", "csv_online*"),
+    marker="urlhaus",
+    comment="#",
+    header=False,
+    columns=(
+        *("id", "dateadded", "url", "url_status", "last_online", "threat", "tags"),
+        *("urlhaus_link", "reporter"),
+    ),
+    time_column="dateadded",
+    fields=(ColumnMap("url", "url", "source", required=True),),
+    rsit_class="malicious-code",
+    rsit_type="malware-distribution",
+    extra=("id", "url_status", "last_online", "threat", "tags", "urlhaus_link", "reporter"),
+    nature="indicator",
+)
+
+URLHAUS_TLD = replace(
+    URLHAUS,
+    name="abusech-urlhaus-tld",
+    description="abuse.ch URLhaus country and TLD CSV feeds: malware URLs with host and AS",
+    columns=(
+        "dateadded",
+        "url",
+        "url_status",
+        "threat",
+        "host",
+        "ipaddress",
+        "asnumber",
+        "country",
+    ),
+    fields=(
+        ColumnMap("url", "url", "source", required=True),
+        ColumnMap("host", "domain", "source"),
+        ColumnMap("ipaddress", "ip", "source"),
+        ColumnMap("asnumber", "asn", "source"),
+    ),
+    extra=("url_status", "threat", "country"),
+)
+
+DATAPLANE = CsvProfile(
+    name="dataplane",
+    description="dataplane.org reports (ASN | ASname | addr | utc | category)",
+    feed="dataplane",
+    file_names=("*dataplane*", "sshpwauth*", "sshclient*", "telnetlogin*", "vncrfb*", "sip*"),
+    marker="dataplane.org",
+    comment="#",
+    header=False,
+    # Fields are separated by a pipe with at least two spaces on each side (dataplane's
+    # format notes), so a pipe inside the AS name does not split it.
+    split=r"\s{2,}\|\s{2,}",
+    columns=("asn", "asname", "ip", "time", "category"),
+    null_values=("NA",),
+    time_column="time",
+    fields=(
+        ColumnMap("ip", "ip", "source", required=True),
+        ColumnMap("asn", "asn", "source"),
+    ),
+    rsit_class="information-gathering",
+    rsit_type="scanner",
+    classify_column="category",
+    # the report's category: logins tried are brute force, the rest probes (the default)
+    classify_map=MappingProxyType(
+        {
+            "sshpwauth": ("intrusion-attempts", "brute-force"),
+            "telnetlogin": ("intrusion-attempts", "brute-force"),
+            "sipregistration": ("intrusion-attempts", "brute-force"),
+            "smtpdata": ("abusive-content", "spam"),
+        }
+    ),
+    extra=("asname", "category"),
+)
+
+CERT_EU = CsvProfile(
+    name="cert-eu",
+    description="CERT-EU threat feed CSV (feed code, source ip, source time, ...)",
+    feed="cert-eu",
+    required_columns=("feed code", "source ip", "source time", "type"),
+    file_names=("*cert_eu*", "*cert-eu*"),
+    time_column="source time",
+    time_format="iso",
+    fields=(
+        ColumnMap("source ip", "ip", "source"),
+        ColumnMap("url", "url", "source"),
+        ColumnMap("domain name", "domain", "source"),
+        ColumnMap("source asn", "asn", "source"),
+        ColumnMap("destination port", "port"),
+        ColumnMap("source port", "src_port"),
+        ColumnMap("protocol", "protocol"),
+        ColumnMap("tlp", "tlp"),
+        ColumnMap("confidence level", "confidence"),
+        ColumnMap("description", "description"),
+    ),
+    classify_column="type",
+    classify_map=MappingProxyType(
+        {
+            "malware url": ("malicious-code", "malware-distribution"),
+            "malware": ("malicious-code", "infected-system"),
+            "botnet drone": ("malicious-code", "infected-system"),
+            "c2 server": ("malicious-code", "c2-server"),
+            "c&c": ("malicious-code", "c2-server"),
+            "phishing": ("fraud", "phishing"),
+            "scanner": ("information-gathering", "scanner"),
+            "spam": ("abusive-content", "spam"),
+            "ddos": ("availability", "ddos"),
+            "brute-force": ("intrusion-attempts", "brute-force"),
+            "exploit": ("intrusion-attempts", "exploit"),
+            "defacement": ("information-content-security", "unauthorised-information-modification"),
+        }
+    ),
+    extra=(
+        *("feed code", "type", "observation time", "first seen", "last seen", "count"),
+        *("source cc", "source city", "source as name", "source bgp prefix", "reported asn"),
+        *("target", "status", "expiration date"),
+    ),
+)
+
+# Not shipped: the Spamhaus DROP list, whose entries are networks (1.4.0.0/17) and
+# ObservableKind has no kind for a prefix.
+
+PROFILES: dict[str, CsvProfile] = {
+    p.name: p for p in (*SHADOWSERVER_PROFILES, URLHAUS, URLHAUS_TLD, DATAPLANE, CERT_EU)
+}
+
+# ---------------------------------------------------------------------------------------------
+# Profiles written by users, in YAML
+
+_PROFILE_KEYS = {
+    *("name", "description", "feed", "delimiter", "quote", "split", "comment", "header"),
+    *("columns", "null_values", "ragged", "recognise", "time", "observables", "classification"),
+    *("application", "protocol", "extra", "nature", "tlp"),
+}
+_NAME_OK = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+class ProfileError(ReaderError):
+    """A profile that cannot be used; `field` is the path of the setting at fault."""
+
+    def __init__(self, field_path: str, reason: str) -> None:
+        super().__init__(f"profile field {field_path!r}: {reason}")
+        self.field = field_path
+        self.reason = reason
+
+
+def load_profile(yaml_text: str) -> CsvProfile:
+    """A profile from YAML, checked: every problem names the field at fault.
+
+    ```yaml
+    name: blocklist-de
+    delimiter: ","
+    header: true
+    time: {column: first_seen, format: iso}
+    observables:
+      - {column: ip, kind: ip, role: source}
+    classification: {class: intrusion-attempts, type: brute-force}
+    extra: [reason]
+    ```
+    """
+    try:
+        data = yaml.safe_load(yaml_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "document"
+        raise ProfileError(where, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError("/", "a profile is a mapping of settings (name: ..., ...)")
+    unknown = sorted(str(k) for k in data if k not in _PROFILE_KEYS)
+    if unknown:
+        allowed = ", ".join(sorted(_PROFILE_KEYS))
+        raise ProfileError(unknown[0], f"unknown setting; use {allowed}")
+
+    name = _text(data, "name", required=True)
+    if not _NAME_OK.fullmatch(name):
+        raise ProfileError("name", "use 1-63 lower-case letters, digits, '.', '_' or '-'")
+    header = data.get("header", True)
+    if not isinstance(header, bool):
+        raise ProfileError("header", "use true or false")
+    delimiter = _text(data, "delimiter") or ","
+    if len(delimiter) != 1 or delimiter in '\r\n"':
+        raise ProfileError("delimiter", "use one character, such as ',' ';' '|' or a tab")
+    quote = data.get("quote", '"')
+    if quote is not None and (not isinstance(quote, str) or len(quote) != 1):
+        raise ProfileError("quote", "use one character, or null for none")
+    split = _text(data, "split") or None
+    if split is not None:
+        try:
+            if re.compile(split).match(""):
+                raise ProfileError("split", "the expression must not match an empty string")
+        except re.error as exc:
+            raise ProfileError("split", f"invalid regular expression: {exc}") from None
+    comment = _text(data, "comment") or None
+    columns = _names(data, "columns")
+    if not header and not columns:
+        raise ProfileError("columns", "a feed without a header needs its list of columns")
+
+    recognise = data.get("recognise") or {}
+    if not isinstance(recognise, dict):
+        raise ProfileError("recognise", "a mapping with columns, file_names and marker")
+    for key in recognise:
+        if key not in ("columns", "file_names", "marker"):
+            raise ProfileError(f"recognise.{key}", "use columns, file_names or marker")
+    required_columns = _names(recognise, "columns", "recognise.")
+    file_names = tuple(n.lower() for n in _names(recognise, "file_names", "recognise."))
+    marker = _text(recognise, "marker", prefix="recognise.") or None
+
+    time_spec = data.get("time")
+    time_column, time_format, time_required = None, "%Y-%m-%d %H:%M:%S", True
+    if time_spec is not None:
+        if not isinstance(time_spec, dict):
+            raise ProfileError("time", "a mapping: {column: ..., format: ...}")
+        time_column = _text(time_spec, "column", required=True, prefix="time.").lower()
+        time_format = _text(time_spec, "format", prefix="time.") or time_format
+        time_required = time_spec.get("required", True)
+        if not isinstance(time_required, bool):
+            raise ProfileError("time.required", "use true or false")
+        try:
+            time_parser(time_format)
+        except ValueError as exc:
+            raise ProfileError("time.format", str(exc)) from None
+
+    fields = _column_maps(data.get("observables"))
+    if not any(m.kind in NORMALISERS for m in fields):
+        raise ProfileError("observables", "map at least one column to an observable kind")
+    known = set(columns) if not header else None
+    for i, m in enumerate(fields):
+        if known is not None and m.column not in known:
+            raise ProfileError(f"observables[{i}].column", f"{m.column!r} is not in columns")
+    if known is not None and time_column and time_column not in known:
+        raise ProfileError("time.column", f"{time_column!r} is not in columns")
+    extra = _names(data, "extra")
+    for i, column in enumerate(extra):
+        if known is not None and column not in known:
+            raise ProfileError(f"extra[{i}]", f"{column!r} is not in columns")
+    ragged = data.get("ragged", False)
+    if not isinstance(ragged, bool):
+        raise ProfileError("ragged", "use true or false")
+
+    rsit_class, rsit_type, classify_column, classify_map = _classification(
+        data.get("classification")
+    )
+    if known is not None and classify_column and classify_column not in known:
+        raise ProfileError("classification.column", f"{classify_column!r} is not in columns")
+    nature = _text(data, "nature") or "event"
+    if nature not in ("event", "indicator"):
+        raise ProfileError("nature", "use event or indicator")
+    tlp = _text(data, "tlp") or None
+    if tlp is not None:
+        try:
+            tlp = parse_tlp(tlp)
+        except ValueError as exc:
+            raise ProfileError("tlp", str(exc)) from None
+    application = _text(data, "application") or None
+    protocol = _text(data, "protocol") or None
+    for key, value in (("application", application), ("protocol", protocol)):
+        if value is not None:
+            try:
+                parse_name(value, key)
+            except ValueError as exc:
+                raise ProfileError(key, str(exc)) from None
+    return CsvProfile(
+        name=name,
+        description=_text(data, "description"),
+        feed=_text(data, "feed"),
+        required_columns=required_columns,
+        file_names=file_names,
+        marker=marker,
+        delimiter=delimiter,
+        quotechar=quote,
+        split=split,
+        comment=comment,
+        header=header,
+        columns=columns,
+        null_values=_names(data, "null_values", lower=False),
+        ragged=ragged,
+        time_column=time_column,
+        time_format=time_format,
+        time_required=time_required,
+        fields=fields,
+        rsit_class=rsit_class,
+        rsit_type=rsit_type,
+        classify_column=classify_column,
+        classify_map=MappingProxyType(classify_map),
+        application=application.lower() if application else None,
+        protocol=protocol.lower() if protocol else None,
+        extra=extra,
+        nature=nature,
+        tlp=tlp,
+    )
+
+
+def _text(data: dict[str, Any], key: str, required: bool = False, prefix: str = "") -> str:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ProfileError(prefix + key, "missing")
+        return ""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ProfileError(prefix + key, "use text")
+    text = str(value)
+    if required and not text.strip():
+        raise ProfileError(prefix + key, "must not be empty")
+    return text
+
+
+def _names(data: dict[str, Any], key: str, prefix: str = "", lower: bool = True) -> tuple[str, ...]:
+    value = data.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in value
+    ):
+        raise ProfileError(prefix + key, "use a list of names")
+    names = [str(v).strip().lower() if lower else str(v).strip() for v in value]
+    if not all(names):
+        raise ProfileError(prefix + key, "names must not be empty")
+    return tuple(names)
+
+
+def _column_maps(value: Any) -> tuple[ColumnMap, ...]:
+    if not isinstance(value, list) or not value:
+        raise ProfileError("observables", "a list of {column, kind, role} mappings")
+    maps = []
+    for i, item in enumerate(value):
+        where = f"observables[{i}]"
+        if not isinstance(item, dict):
+            raise ProfileError(where, "a mapping such as {column: ip, kind: ip, role: source}")
+        for key in item:
+            if key not in ("column", "kind", "role", "required", "host_column"):
+                raise ProfileError(f"{where}.{key}", "use column, kind, role, required")
+        column = _text(item, "column", required=True, prefix=f"{where}.").strip().lower()
+        kind = _text(item, "kind", required=True, prefix=f"{where}.").strip().lower()
+        if kind not in KINDS:
+            raise ProfileError(f"{where}.kind", f"unknown kind {kind!r}; use {', '.join(KINDS)}")
+        role = _text(item, "role", prefix=f"{where}.").strip().lower() or "source"
+        if not _NAME_OK.fullmatch(role):
+            raise ProfileError(f"{where}.role", "use a short lower-case word, such as source")
+        required = item.get("required", False)
+        if not isinstance(required, bool):
+            raise ProfileError(f"{where}.required", "use true or false")
+        host = _text(item, "host_column", prefix=f"{where}.").strip().lower() or None
+        maps.append(ColumnMap(column, kind, role, required, host))
+    return tuple(maps)
+
+
+def _rsit_pair(value: str, where: str) -> tuple[str, str]:
+    """ "class/type" or a type alone, checked against the taxonomy."""
+    text = value.strip().lower()
+    rsit_class, _, rsit_type = text.rpartition("/")
+    if not rsit_class:
+        if rsit_type not in TYPE_TO_CLASS:
+            raise ProfileError(where, f"unknown RSIT type {value!r}")
+        return TYPE_TO_CLASS[rsit_type], rsit_type
+    if rsit_class not in RSIT:
+        raise ProfileError(where, f"unknown RSIT class {rsit_class!r}; use {', '.join(RSIT)}")
+    if rsit_type not in RSIT[rsit_class]:
+        types = ", ".join(RSIT[rsit_class])
+        raise ProfileError(where, f"{rsit_type!r} is not a type of {rsit_class}; use {types}")
+    return rsit_class, rsit_type
+
+
+def _classification(value: Any) -> tuple[str, str, str | None, dict[str, tuple[str, str]]]:
+    if value is None:
+        return "other", "undetermined", None, {}
+    if not isinstance(value, dict):
+        raise ProfileError("classification", "a mapping: {class: ..., type: ...}")
+    for key in value:
+        if key not in ("class", "type", "column", "map"):
+            raise ProfileError(f"classification.{key}", "use class, type, column and map")
+    rsit_class = _text(value, "class", prefix="classification.").strip().lower()
+    rsit_type = _text(value, "type", prefix="classification.").strip().lower()
+    if rsit_type:
+        where = "classification.type" if not rsit_class else "classification"
+        rsit_class, rsit_type = _rsit_pair(
+            f"{rsit_class}/{rsit_type}" if rsit_class else rsit_type, where
+        )
+    elif rsit_class:
+        if rsit_class not in RSIT:
+            raise ProfileError("classification.class", f"unknown RSIT class {rsit_class!r}")
+        if len(RSIT[rsit_class]) != 1:  # a class alone is no RSIT pair
+            types = ", ".join(RSIT[rsit_class])
+            raise ProfileError("classification.type", f"missing; {rsit_class} has {types}")
+        rsit_type = RSIT[rsit_class][0]
+    else:
+        rsit_class, rsit_type = "other", "undetermined"
+    column = _text(value, "column", prefix="classification.").strip().lower() or None
+    table = value.get("map") or {}
+    if not isinstance(table, dict):
+        raise ProfileError("classification.map", "a mapping from column value to class/type")
+    if table and column is None:
+        raise ProfileError("classification.column", "a map needs the column it reads")
+    mapping = {
+        str(k).strip().lower(): _rsit_pair(str(v), f"classification.map.{k}")
+        for k, v in table.items()
+    }
+    return rsit_class, rsit_type, column, mapping
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+
+class CsvFeedReader(Reader):
+    """Reads any feed with one given profile (a built-in one or a user's)."""
+
+    def __init__(self, profile: CsvProfile) -> None:
+        self.profile = profile
+        self.name = profile.name
+        self.description = profile.description or f"CSV feed {profile.name}"
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        head_lines = _head_of_bytes(head, _comments([self.profile]))
+        return _score(self.profile, head_lines, filename, strict=True) is not None
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+        text = open_text(stream)
+        try:
+            profile = self.profile.for_file(source)
+            yield from read_profile(profile, chunks(text), source)
+        finally:
+            close_text(text)
+
+
+class ProfileChoosingReader(Reader):
+    """Reads a feed with the built-in profile that fits its header, name or comments."""
+
+    def __init__(self, name: str, description: str, profiles: Iterable[CsvProfile]) -> None:
+        self.name = name
+        self.description = description
+        self.profiles = tuple(profiles)
+        self.comments = _comments(self.profiles)
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        head_lines = _head_of_bytes(head, self.comments)
+        return choose(self.profiles, head_lines, filename, strict=True) is not None
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+        text = open_text(stream)
+        try:
+            rest = chunks(text)
+            head = _peek(rest, self.comments)
+            profile = choose(self.profiles, head, source)
+            if profile is None:
+                if not head.lines:
+                    return  # an empty file holds no records
+                known = ", ".join(p.name for p in self.profiles)
+                yield ReadError(
+                    FaultLocation(source, 1),
+                    f"no {self.name} profile fits this file (by header, file name or "
+                    f"comments); known profiles: {known}",
+                )
+                return
+            replay = itertools.chain(head.lines, rest)
+            yield from read_profile(profile.for_file(source), replay, source)
+        finally:
+            close_text(text)
+
+
+READER = ProfileChoosingReader(
+    "shadowserver",
+    "Shadowserver report CSV (scan_*, event4_sinkhole*, compromised_website, drone ...)",
+    SHADOWSERVER_PROFILES,
+)
+CSV_READER = ProfileChoosingReader(
+    "csv",
+    "CSV feeds with a built-in profile: " + ", ".join(PROFILES),
+    PROFILES.values(),
+)

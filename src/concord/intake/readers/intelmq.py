@@ -1,0 +1,324 @@
+"""IntelMQ events as IntelMQ's file output writes them: one JSON object per line.
+
+Keys follow IntelMQ's harmonisation ("time.source", "source.ip", "classification.type",
+"feed.name", "raw" in base64, "extra.*"); the hierarchical output ({"source": {"ip": ...}})
+is read too. IntelMQ's classification already uses the RSIT names; the few older or
+differently spelt types are mapped. Keys with no field of their own are kept in `extra`
+("extra." taken off the feed's own keys).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, TypeVar
+
+import orjson
+
+from concord.errors import FaultLocation
+from concord.events.rsit import classify
+from concord.intake.readers import Reader
+from concord.intake.readers.csvfeed import (
+    MAX_LINE,
+    NORMALISERS,
+    bad_utf8,
+    chunks,
+    clip_raw,
+    close_text,
+    is_cut,
+    norm_asn,
+    norm_domain,
+    norm_ip,
+    norm_url,
+    open_text,
+    parse_confidence,
+    parse_name,
+    parse_port,
+    parse_tlp,
+)
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ReadError
+
+_MAX_EXTRA = 1000  # characters kept of one extra value
+_T = TypeVar("_T")
+
+# key -> (normaliser, role)
+_OBSERVABLES = {
+    "source.ip": (norm_ip, "source"),
+    "source.fqdn": (norm_domain, "source"),
+    "source.url": (norm_url, "source"),
+    "source.asn": (norm_asn, "source"),
+    "destination.ip": (norm_ip, "destination"),
+    "destination.fqdn": (norm_domain, "destination"),
+    "destination.url": (norm_url, "destination"),
+    "destination.asn": (norm_asn, "destination"),
+    "malware.hash.md5": (NORMALISERS["md5"], "malware"),
+    "malware.hash.sha1": (NORMALISERS["sha1"], "malware"),
+    "malware.hash.sha256": (NORMALISERS["sha256"], "malware"),
+}
+# IntelMQ types that RSIT (events/rsit.py) spells differently or that older IntelMQ used.
+_TYPE_ALIASES = {
+    "unauthorized-use-of-resources": "unauthorised-use-of-resources",
+    "unauthorized-information-access": "unauthorised-information-access",
+    "unauthorized-information-modification": "unauthorised-information-modification",
+    "vulnerable service": "vulnerable-system",
+    "vulnerable-service": "vulnerable-system",
+    "vulnerable client": "vulnerable-system",
+    "compromised": "system-compromise",
+    "backdoor": "system-compromise",
+    "defacement": "unauthorised-information-modification",
+    "leak": "data-leak",
+    "botnet drone": "infected-system",
+    "ransomware": "infected-system",
+    "c&c": "c2-server",
+    "ids alert": "ids-alert",
+    "unknown": "undetermined",
+}
+# Keys read into the record's own fields, not kept in extra.
+_FIELDS = {
+    "__type",
+    "raw",
+    "time.source",
+    "feed.name",
+    "feed.accuracy",
+    "source.port",
+    "destination.port",
+    "protocol.transport",
+    "protocol.application",
+    "classification.taxonomy",
+    "classification.type",
+    "malware.name",
+    "event_description.text",
+    "tlp",
+    *_OBSERVABLES,
+}
+_SNIFF_KEYS = ("classification.type", "classification.taxonomy", "feed.name", "time.observation")
+
+
+class IntelMQReader(Reader):
+    name = "intelmq"
+    description = "IntelMQ events, one JSON object per line (IntelMQ file output)"
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+        if not text.startswith("{"):
+            return False
+        first = text.split("\n", 1)[0]
+        try:
+            document = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            # a first line longer than the head: look for IntelMQ's keys in what there is
+            return any(f'"{key}"' in first for key in _SNIFF_KEYS)
+        if not isinstance(document, dict):
+            return False
+        keys = _flatten(document)
+        return any(key in keys for key in _SNIFF_KEYS) or keys.get("__type") == "Event"
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+        text = open_text(stream)
+        try:
+            yield from _read(chunks(text), source)
+        finally:
+            close_text(text)
+
+
+def _read(lines: Iterator[str], source: str) -> Iterator[EventRecord | ReadError]:
+    number = 0
+    cut = False
+    for line in lines:
+        if cut:  # the rest of an over-long line
+            cut = is_cut(line)
+            continue
+        number += 1
+        if is_cut(line):
+            cut = True
+            reason = f"line longer than {MAX_LINE} characters, skipped"
+            yield ReadError(FaultLocation(source, number), reason)
+            continue
+        if not line.strip():
+            continue
+        if reason := bad_utf8(line):
+            yield ReadError(FaultLocation(source, number), f"the line holds {reason}")
+            continue
+        yield _event(line, number, source)
+
+
+def _event(line: str, number: int, source: str) -> EventRecord | ReadError:
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return ReadError(FaultLocation(source, number), f"not valid JSON: {exc}")
+    if not isinstance(document, dict):
+        return ReadError(FaultLocation(source, number), "expected a JSON object (an event)")
+    values = _flatten(document)
+    kind = values.get("__type", "Event")
+    if kind != "Event":
+        reason = f"an IntelMQ {kind!s:.40} message, not an event"
+        return ReadError(FaultLocation(source, number, pointer="/__type"), reason)
+    try:
+        return _record(values, line, number, source)
+    except _Fault as fault:
+        pointer = _pointer(fault.key, document)
+        return ReadError(FaultLocation(source, number, pointer=pointer), fault.reason)
+
+
+class _Fault(Exception):
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+
+
+def _record(values: dict[str, Any], line: str, number: int, source: str) -> EventRecord:
+    extra: dict[str, str] = {}
+    observables: list[Observable] = []
+    for key, (norm, role) in _OBSERVABLES.items():
+        value = values.get(key)
+        if value is None or value == "":
+            continue
+        text = _scalar(key, value)
+        try:
+            normalised = norm(text)
+        except ValueError as exc:
+            raise _Fault(key, str(exc)) from None
+        if normalised is not None:
+            observables.append(Observable(normalised[0], normalised[1], role))
+
+    taxonomy = _text(values, "classification.taxonomy").lower()
+    given_type = _text(values, "classification.type").lower()
+    rsit_class, rsit_type = classify(_TYPE_ALIASES.get(given_type, given_type), taxonomy or None)
+    if given_type and (given_type != rsit_type or (taxonomy and taxonomy != rsit_class)):
+        # IntelMQ's own words, when the taxonomy has others
+        extra["classification.taxonomy"] = taxonomy
+        extra["classification.type"] = given_type
+
+    port = None
+    for key in ("destination.port", "source.port"):
+        # the service port: the destination's in attack and infection events, the
+        # source's in scans (whose destination is empty)
+        if values.get(key) not in (None, ""):
+            number_text = _scalar(key, values[key])
+            try:
+                found = parse_port(number_text)
+            except ValueError as exc:
+                raise _Fault(key, str(exc)) from None
+            if port is None:
+                port = found
+            else:
+                extra[key] = number_text
+
+    protocol = _parsed(values, "protocol.transport", lambda v: parse_name(v, "protocol"))
+    application = _parsed(
+        values, "protocol.application", lambda v: parse_name(v, "application protocol")
+    )
+    tlp = _parsed(values, "tlp", parse_tlp)
+    confidence = _parsed(values, "feed.accuracy", parse_confidence)
+    if malware := _text(values, "malware.name"):
+        extra["malware"] = malware.lower()[:_MAX_EXTRA]
+
+    for key, value in values.items():
+        if key in _FIELDS or value is None or value == "":
+            continue
+        name = key.removeprefix("extra.") if key.startswith("extra.") else key
+        extra.setdefault(name, _extra_value(value))
+
+    feed_name = _text(values, "feed.name")
+    return EventRecord(
+        time=_time(values),
+        rsit_class=rsit_class,
+        rsit_type=rsit_type,
+        observables=tuple(observables),
+        location=FaultLocation(source, number),
+        raw=_raw(values.get("raw"), line, extra),
+        feed=f"intelmq:{feed_name[:200]}" if feed_name else "intelmq",
+        port=port,
+        protocol=protocol,
+        application=application,
+        tlp=tlp,
+        confidence=confidence,
+        description=_text(values, "event_description.text")[:1000],
+        extra=extra,
+    )
+
+
+def _parsed(values: dict[str, Any], key: str, parse: Callable[[str], _T]) -> _T | None:
+    """The value of `key` read by `parse`, None when absent; a _Fault when unreadable."""
+    text = _text(values, key)
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise _Fault(key, str(exc)) from None
+
+
+def _flatten(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys for the hierarchical output; the flat output is returned as it is."""
+    if not prefix and not any(isinstance(v, dict) for v in document.values()):
+        return document
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and len(name) < 200:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _pointer(key: str, document: dict[str, Any]) -> str:
+    """The JSON pointer of a dotted key: "/source.ip" in the flat output, "/source/ip" in the
+    hierarchical one."""
+    parts = [key] if key in document else key.split(".")
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def _scalar(key: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _Fault(key, f"expected a string or a number, found {type(value).__name__}")
+
+
+def _text(values: dict[str, Any], key: str) -> str:
+    value = values.get(key)
+    if value is None:
+        return ""
+    return _scalar(key, value).strip()
+
+
+def _extra_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value[:_MAX_EXTRA]
+    return orjson.dumps(value).decode()[:_MAX_EXTRA]
+
+
+def _time(values: dict[str, Any]) -> datetime | None:
+    """time.source, else the time IntelMQ saw the event (time.observation)."""
+    for key in ("time.source", "time.observation"):
+        if text := _text(values, key):
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise _Fault(key, f"unreadable time {text[:100]!r}: expected ISO 8601") from None
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return None
+
+
+def _raw(value: Any, line: str, extra: dict[str, str]) -> str:
+    """The feed's own text from "raw" (base64), else the JSON line; at most MAX_RAW bytes."""
+    if isinstance(value, str) and value:
+        # decode only what is kept: 4 base64 characters give 3 bytes
+        head = value[: (MAX_RAW + 2) // 3 * 4].strip()
+        try:
+            data = base64.b64decode(head + "=" * (-len(head) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            extra["invalid.raw"] = value[:200]
+        else:
+            return clip_raw(data.decode("utf-8", "replace"))
+    return clip_raw(line)
+
+
+READER = IntelMQReader()

@@ -1,0 +1,188 @@
+"""Generalized reports: the stored-report table and the report's value types.
+
+A `Report` is plain data (dataclasses of str/int/float/list), so it serialises to JSON and
+back without loss; stored reports keep that JSON and are rendered (HTML, CSV, in the reader's
+language) when read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from concord.db import Base, UTCDateTime, utcnow
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+# A published count, or its suppressed form ("<3", or a range such as "40–41" for a count
+# withheld so that a suppressed neighbour cannot be derived from the total).
+Cell = int | str
+
+
+class StoredReport(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    period: Mapped[str] = mapped_column(String(40))  # the period label, e.g. 2024-07
+    scope: Mapped[str] = mapped_column(String(16))  # "network" or a country code
+    tlp: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    format: Mapped[str] = mapped_column(String(10), default="json")
+    content: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_reports_scope_period", "scope", "period"),)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open UTC interval [start, end) and the interval just before it."""
+
+    kind: str  # day, week, month or custom
+    label: str  # 2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10
+    start: datetime
+    end: datetime
+    previous_start: datetime
+    previous_label: str
+
+    @property
+    def previous_end(self) -> datetime:
+        return self.start
+
+
+@dataclass
+class Row:
+    """One line of a breakdown: this period, the previous one, and the change in percent
+    (absent when either count is suppressed or the previous one is zero)."""
+
+    key: str | None
+    events: Cell
+    previous: Cell
+    change_pct: float | None = None
+
+
+@dataclass
+class IndicatorRow:
+    kind: str
+    value: str
+    states: int
+    events: int
+    countries: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CampaignRow:
+    id: int
+    name: str
+    first_seen: str | None
+    events: int | None
+    states: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Campaigns:
+    available: bool
+    items: list[CampaignRow] = field(default_factory=list)
+    total: int = 0
+
+
+@dataclass
+class Cases:
+    available: bool
+    opened: int = 0
+    closed: int = 0
+    previous_opened: int = 0
+    previous_closed: int = 0
+    median_hours_to_close: float | None = None
+    mean_hours_to_close: float | None = None
+
+
+@dataclass
+class TechniqueRow:
+    id: str
+    name: str
+    tactics: list[str]
+    events: int
+    cases: int = 0
+
+    @property
+    def weight(self) -> int:
+        return self.events + self.cases
+
+
+@dataclass
+class MitigationRow:
+    id: str
+    name: str
+    weight: int
+    techniques: list[str]
+
+
+@dataclass
+class Report:
+    period: Period
+    scope: str
+    tlp: str
+    generated_at: datetime
+    min_count: int
+    totals: Row
+    occurrences: Cell  # the events' summed `count` (repeats folded into one event)
+    by_class: list[Row]
+    by_state: list[Row]
+    by_sector: list[Row]
+    indicators: list[IndicatorRow]
+    campaigns: Campaigns
+    cases: Cases
+    techniques: list[TechniqueRow]
+    mitigations: list[MitigationRow]
+    attack_version: str
+    attack_notice: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["period"] = {
+            **{k: v for k, v in data["period"].items() if not isinstance(v, datetime)},
+            "start": self.period.start.isoformat(),
+            "end": self.period.end.isoformat(),
+            "previous_start": self.period.previous_start.isoformat(),
+        }
+        data["generated_at"] = self.generated_at.isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        p = data["period"]
+        campaigns = data["campaigns"]
+        return cls(
+            period=Period(
+                kind=p["kind"],
+                label=p["label"],
+                start=datetime.fromisoformat(p["start"]),
+                end=datetime.fromisoformat(p["end"]),
+                previous_start=datetime.fromisoformat(p["previous_start"]),
+                previous_label=p["previous_label"],
+            ),
+            scope=data["scope"],
+            tlp=data["tlp"],
+            generated_at=datetime.fromisoformat(data["generated_at"]),
+            min_count=data["min_count"],
+            totals=Row(**data["totals"]),
+            occurrences=data["occurrences"],
+            by_class=[Row(**r) for r in data["by_class"]],
+            by_state=[Row(**r) for r in data["by_state"]],
+            by_sector=[Row(**r) for r in data["by_sector"]],
+            indicators=[IndicatorRow(**r) for r in data["indicators"]],
+            campaigns=Campaigns(
+                available=campaigns["available"],
+                items=[CampaignRow(**c) for c in campaigns["items"]],
+                total=campaigns.get("total", 0),
+            ),
+            cases=Cases(**data["cases"]),
+            techniques=[TechniqueRow(**t) for t in data["techniques"]],
+            mitigations=[MitigationRow(**m) for m in data["mitigations"]],
+            attack_version=data["attack_version"],
+            attack_notice=data["attack_notice"],
+        )

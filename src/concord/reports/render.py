@@ -1,0 +1,242 @@
+"""A report as HTML (with inline SVG charts), JSON or CSV, in English or Russian.
+
+CSV is one long table with the columns `section,key,metric,value`:
+
+    section   report, totals, by_class, by_state, by_sector, indicators, campaigns, cases,
+              techniques, mitigations, notice
+    key       the row within the section: an RSIT class, a country code, a sector, an
+              indicator value, a technique or mitigation id; empty for one-row sections
+              and for "not known" (events without a country or an owner's sector)
+    metric    the column: events, previous, change_pct, states, name, ...
+    value     a number, or a suppressed count ("<3", or a range such as "40–41")
+
+The first data row is `report,,tlp,<label>`, so the marking travels with the file. JSON is
+`Report.to_dict()`; machine names (RSIT classes, metric names) are never translated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from concord import i18n
+from concord.reports import charts
+from concord.reports import techniques as attack
+from concord.reports.model import Cell, Report, Row
+from concord.reports.service import to_json
+
+TEMPLATES = Path(__file__).parent / "templates"
+MEDIA_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+}
+# FIRST TLP 2.0 colours: the label's text colour, always on black.
+TLP_COLOURS = {
+    "clear": "#FFFFFF",
+    "green": "#33FF00",
+    "amber": "#FFC000",
+    "amber+strict": "#FFC000",
+    "red": "#FF2B2B",
+}
+CLASS_LABELS = {
+    "abusive-content": "Abusive content",
+    "malicious-code": "Malicious code",
+    "information-gathering": "Information gathering",
+    "intrusion-attempts": "Intrusion attempts",
+    "intrusions": "Intrusions",
+    "availability": "Availability",
+    "information-content-security": "Information content security",
+    "fraud": "Fraud",
+    "vulnerable": "Vulnerable",
+    "other": "Other",
+    "test": "Test",
+}
+_CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape())
+
+
+def render(report: Report, fmt: str, language: str = "en") -> str:
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "csv":
+        return to_csv(report)
+    return to_html(report, language)
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+
+def _published(row: Row) -> bool:
+    return isinstance(row.events, int) and isinstance(row.previous, int)
+
+
+def _charts(report: Report, _: Any) -> dict[str, Markup]:
+    """Charts plot published counts only: a suppressed one is never drawn."""
+    this, before = _("This period"), _("Previous period")
+    classes = [r for r in report.by_class if _published(r) and (r.events or r.previous)]
+    states = [r for r in report.by_state if isinstance(r.events, int) and r.events]
+    sectors = [r for r in report.by_sector if isinstance(r.events, int) and r.events]
+    out = {
+        "by_class": charts.bar_chart(
+            [_(CLASS_LABELS.get(str(r.key), str(r.key))) for r in classes],
+            [
+                (this, [int(r.events) for r in classes]),
+                (before, [int(r.previous) for r in classes]),
+            ],
+            _("Events by RSIT class"),
+        ),
+        "by_state": charts.bar_chart(
+            [r.key or _("not known") for r in states],
+            [(this, [int(r.events) for r in states])],
+            _("Events by reporting state"),
+        ),
+        "by_sector": charts.bar_chart(
+            [r.key or _("not known") for r in sectors],
+            [(this, [int(r.events) for r in sectors])],
+            _("Events by sector of the affected owner"),
+        ),
+        "techniques": charts.bar_chart(
+            [f"{t.id} {t.name}".strip() for t in report.techniques],
+            [(this, [t.weight for t in report.techniques])],
+            _("ATT&CK techniques seen"),
+        ),
+    }
+    return {k: Markup(v) for k, v in out.items()}
+
+
+def context(report: Report, language: str) -> dict[str, Any]:
+    """What report_body.html needs (the UI page passes the same to its own layout)."""
+    _ = i18n.translator(language)
+
+    def cell(value: Cell) -> str:
+        return str(value)
+
+    def change(value: float | None) -> str:
+        return "—" if value is None else f"{value:+.1f} %"
+
+    def hours(value: float | None) -> str:
+        if value is None:
+            return "—"
+        return _("{hours} h ({days} d)", hours=f"{value:.1f}", days=f"{value / 24:.1f}")
+
+    tactics = attack.catalogue().tactics
+    scope = _("the whole network") if report.scope == "network" else report.scope
+    return {
+        "r": report,
+        "_": _,
+        "lang": language,
+        "scope_label": scope,
+        "tlp_colour": TLP_COLOURS.get(report.tlp, "#FFFFFF"),
+        "last_day": report.period.end - timedelta(days=1),
+        "class_label": lambda key: _(CLASS_LABELS.get(key, key)),
+        "state_label": lambda key: key or _("not known"),
+        "sector_label": lambda key: key or _("not known"),
+        "tactic_names": lambda shorts: ", ".join(tactics.get(s, s) for s in shorts),
+        "cell": cell,
+        "change": change,
+        "hours": hours,
+        "charts": _charts(report, _),
+    }
+
+
+def to_html(report: Report, language: str = "en") -> str:
+    return _env.get_template("report.html").render(**context(report, language))
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def _rows_of(report: Report) -> Iterator[tuple[str, str, str, Any]]:
+    p = report.period
+    yield ("report", "", "tlp", report.tlp)
+    for metric, value in (
+        ("period", p.label),
+        ("kind", p.kind),
+        ("start", p.start.isoformat()),
+        ("end", p.end.isoformat()),
+        ("previous_period", p.previous_label),
+        ("scope", report.scope),
+        ("generated_at", report.generated_at.isoformat()),
+        ("min_count", report.min_count),
+    ):
+        yield ("report", "", metric, value)
+    t = report.totals
+    yield ("totals", "events", "events", t.events)
+    yield ("totals", "events", "previous", t.previous)
+    yield ("totals", "events", "change_pct", t.change_pct)
+    yield ("totals", "occurrences", "events", report.occurrences)
+    for section, rows in (
+        ("by_class", report.by_class),
+        ("by_state", report.by_state),
+        ("by_sector", report.by_sector),
+    ):
+        for row in rows:
+            key = row.key or ""
+            yield (section, key, "events", row.events)
+            yield (section, key, "previous", row.previous)
+            yield (section, key, "change_pct", row.change_pct)
+    for ind in report.indicators:
+        yield ("indicators", ind.value, "kind", ind.kind)
+        yield ("indicators", ind.value, "states", ind.states)
+        yield ("indicators", ind.value, "events", ind.events)
+        yield ("indicators", ind.value, "countries", " ".join(ind.countries))
+    yield ("campaigns", "", "available", report.campaigns.available)
+    if report.campaigns.available:
+        yield ("campaigns", "", "total", report.campaigns.total)
+        for c in report.campaigns.items:
+            yield ("campaigns", str(c.id), "name", c.name)
+            yield ("campaigns", str(c.id), "first_seen", c.first_seen)
+            yield ("campaigns", str(c.id), "events", c.events)
+            yield ("campaigns", str(c.id), "states", " ".join(c.states))
+    cases = report.cases
+    yield ("cases", "", "available", cases.available)
+    if cases.available:
+        for metric in (
+            "opened",
+            "closed",
+            "previous_opened",
+            "previous_closed",
+            "median_hours_to_close",
+            "mean_hours_to_close",
+        ):
+            yield ("cases", "", metric, getattr(cases, metric))
+    for tech in report.techniques:
+        yield ("techniques", tech.id, "name", tech.name)
+        yield ("techniques", tech.id, "tactics", " ".join(tech.tactics))
+        yield ("techniques", tech.id, "events", tech.events)
+        yield ("techniques", tech.id, "cases", tech.cases)
+    for m in report.mitigations:
+        yield ("mitigations", m.id, "name", m.name)
+        yield ("mitigations", m.id, "weight", m.weight)
+        yield ("mitigations", m.id, "techniques", " ".join(m.techniques))
+    yield ("notice", "attack", f"v{report.attack_version}", report.attack_notice)
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    # Indicator values come from outside: never let a spreadsheet run one as a formula.
+    return "'" + text if text.startswith(_CSV_FORMULA) else text
+
+
+def to_csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("section", "key", "metric", "value"))
+    for section, key, metric, value in _rows_of(report):
+        writer.writerow((section, _csv_value(key), metric, _csv_value(value)))
+    return out.getvalue()

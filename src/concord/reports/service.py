@@ -1,0 +1,754 @@
+"""Generalized (summary) reports: build them with aggregate SQL, store them, read them back.
+
+Whose view a report shows is decided by its scope, not by who asks for it:
+
+* the network report is the centre's view (what the centre organisation may see);
+* a state's report holds the events concerning that state (reported by it, or about a
+  resource of one of its organisations) that the state's national body may see.
+
+Both go through `policy.tlp_filter` with a principal built for that organisation, so a report
+never holds more than its audience may see; the report is marked with the highest TLP of what
+it counts. Every figure comes from GROUP BY queries over the period's rows (one pass per
+period for all the breakdowns): the database counts, Python only folds the few groups.
+
+Small counts are suppressed (`CONCORD_REPORT_MIN_COUNT`, default 3) in the by-state and
+by-sector breakdowns, and everywhere when a whole period has fewer events than that; see
+`suppress_column` for the rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, distinct, false, func, or_, select, true
+from sqlalchemy.orm import Session, defer
+
+from concord.access import policy
+from concord.access.model import TLP, Principal, Role, TokenScope
+from concord.audit import service as audit
+from concord.db import utcnow
+from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.events.model import Event, EventObservable, Indicator
+from concord.orgs.model import Organization, OrgKind
+from concord.reports import period as periods
+from concord.reports import techniques as attack
+from concord.reports.model import (
+    CampaignRow,
+    Campaigns,
+    Cases,
+    Cell,
+    IndicatorRow,
+    Period,
+    Report,
+    Row,
+    StoredReport,
+)
+
+NETWORK = "network"
+FORMATS = ("html", "json", "csv")
+MIN_COUNT_ENV = "CONCORD_REPORT_MIN_COUNT"
+DEFAULT_MIN_COUNT = 3
+TOP_INDICATORS = 10
+TOP_CAMPAIGNS = 20
+# TLP labels the centre may receive in a state's report: AMBER+STRICT content of a state is
+# for that state's national body only (unless shared with the centre, which the state's
+# audience cannot tell apart), so such a report stays with the state.
+CENTRE_READS_STATE_TLPS = (TLP.CLEAR.value, TLP.GREEN.value, TLP.AMBER.value)
+
+
+# --- settings and inputs -----------------------------------------------------------------------
+
+
+def min_count() -> int:
+    raw = os.environ.get(MIN_COUNT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MIN_COUNT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConcordError(f"{MIN_COUNT_ENV} must be a whole number, not {raw!r}") from None
+    return max(value, 1)
+
+
+def parse_scope(text: str) -> str:
+    cleaned = (text or "").strip()
+    if cleaned.lower() == NETWORK:
+        return NETWORK
+    if len(cleaned) == 2 and cleaned.isalpha() and cleaned.isascii():
+        return cleaned.upper()
+    raise InvalidInput(
+        f"{text!r} is not a scope; use 'network' or a two-letter country code",
+        FaultLocation(field="scope"),
+    )
+
+
+def parse_format(text: str) -> str:
+    cleaned = (text or "").strip().lower()
+    if cleaned not in FORMATS:
+        raise InvalidInput(
+            f"unknown report format {text!r}; use one of {', '.join(FORMATS)}",
+            FaultLocation(field="format"),
+        )
+    return cleaned
+
+
+def states(session: Session) -> list[str]:
+    """Country codes of the member states (those with a national body)."""
+    rows = session.scalars(
+        select(Organization.country)
+        .where(Organization.kind == OrgKind.NATIONAL_BODY.value, Organization.country.is_not(None))
+        .distinct()
+        .order_by(Organization.country)
+    )
+    return [c for c in rows if c]
+
+
+# --- whose view -------------------------------------------------------------------------------
+
+
+def _org_principal(org: Organization, scope: str) -> Principal:
+    # user_id 0 belongs to no account (ids start at 1): the principal is an organisation, so
+    # TLP:RED rows, which name individual users, never match it.
+    return Principal(
+        user_id=0,
+        username=f"report:{scope}",
+        org_id=org.id,
+        org_kind=org.kind,
+        org_parent_id=org.parent_id,
+        role=Role.ANALYST,
+        scopes=frozenset({TokenScope.READ}),
+    )
+
+
+def audience(session: Session, scope: str) -> Principal:
+    """The principal whose view a report of `scope` shows."""
+    if scope == NETWORK:
+        org = session.scalar(
+            select(Organization)
+            .where(Organization.kind == OrgKind.CENTRE.value)
+            .order_by(Organization.id)
+        )
+        if org is None:
+            raise NotFound("the network has no centre organisation to report for")
+    else:
+        org = session.scalar(
+            select(Organization)
+            .where(Organization.kind == OrgKind.NATIONAL_BODY.value, Organization.country == scope)
+            .order_by(Organization.id)
+        )
+        if org is None:
+            raise NotFound(f"no national body of {scope} to report for")
+    return _org_principal(org, scope)
+
+
+def _state_orgs(scope: str) -> Any:
+    bodies = select(Organization.id).where(
+        Organization.kind == OrgKind.NATIONAL_BODY.value, Organization.country == scope
+    )
+    return select(Organization.id).where(
+        or_(Organization.country == scope, Organization.parent_id.in_(bodies))
+    )
+
+
+def _event_scope(scope: str) -> ColumnElement[bool]:
+    """Events concerning a state: reported by it, or about a resource of one of its
+    organisations (its national body's constituents included)."""
+    if scope == NETWORK:
+        return true()
+    return or_(Event.country == scope, Event.owner_org_id.in_(_state_orgs(scope)))
+
+
+# --- who may ask, who may read ------------------------------------------------------------------
+
+
+def _country_of(session: Session, principal: Principal) -> str | None:
+    if principal.org_id is None:
+        return None
+    return session.scalar(select(Organization.country).where(Organization.id == principal.org_id))
+
+
+def _is_body_of(session: Session, principal: Principal, scope: str) -> bool:
+    return (
+        principal.org_kind == OrgKind.NATIONAL_BODY.value
+        and scope != NETWORK
+        and _country_of(session, principal) == scope
+    )
+
+
+def check_request(session: Session, principal: Principal | None, scope: str) -> None:
+    """May `principal` have a report of `scope` built? (None: the operator at the console.)"""
+    if principal is None:
+        return
+    if principal.anonymous:
+        raise Forbidden("sign in first")
+    if principal.role not in (Role.ADMIN, Role.ANALYST, Role.READER):
+        raise Forbidden("reports are for the staff of the centre and of national bodies")
+    if principal.is_centre or _is_body_of(session, principal, scope):
+        return
+    if scope == NETWORK:
+        raise Forbidden("the network report is for the centre")
+    raise Forbidden(f"the report of {scope} is for its national body and the centre")
+
+
+def check_create(session: Session, principal: Principal | None, scope: str) -> None:
+    """Building and storing a report on demand: analysts and admins with the write scope."""
+    if principal is None:
+        return
+    try:
+        policy.require_scope(principal, TokenScope.WRITE)
+    except policy.AccessDenied as exc:
+        raise Forbidden(str(exc)) from None
+    if principal.role not in (Role.ADMIN, Role.ANALYST):
+        raise Forbidden("only analysts and admins build reports")
+    check_request(session, principal, scope)
+
+
+def buildable_scopes(session: Session, principal: Principal) -> list[str]:
+    """The scopes `principal` may build reports of (for the form offering them)."""
+    if principal.anonymous or principal.role not in (Role.ADMIN, Role.ANALYST):
+        return []
+    if principal.is_centre:
+        return [NETWORK, *states(session)]
+    if principal.org_kind == OrgKind.NATIONAL_BODY.value:
+        country = _country_of(session, principal)
+        return [country] if country else []
+    return []
+
+
+def visible_filter(session: Session, principal: Principal) -> ColumnElement[bool]:
+    """Stored reports `principal` may read: network reports to the centre; a state's report
+    to that state's national body, and to the centre up to TLP:AMBER."""
+    if principal.anonymous or principal.role not in (Role.ADMIN, Role.ANALYST, Role.READER):
+        return false()
+    if principal.is_centre:
+        return or_(StoredReport.scope == NETWORK, StoredReport.tlp.in_(CENTRE_READS_STATE_TLPS))
+    if principal.org_kind == OrgKind.NATIONAL_BODY.value:
+        country = _country_of(session, principal)
+        if country:
+            return (StoredReport.scope == country) & (StoredReport.tlp != TLP.RED.value)
+    return false()
+
+
+def _check_view(session: Session, principal: Principal | None, scope: str, tlp: str) -> None:
+    if principal is None:
+        return
+    if principal.is_centre and (scope == NETWORK or tlp in CENTRE_READS_STATE_TLPS):
+        return
+    if _is_body_of(session, principal, scope) and tlp != TLP.RED.value:
+        return
+    raise Forbidden(
+        f"the report of {scope} is marked TLP:{tlp.upper()} and stays with its national body"
+    )
+
+
+# --- suppression ------------------------------------------------------------------------------
+
+
+def suppress_column(values: dict[Any, int], k: int) -> dict[Any, Cell]:
+    """Publish a column of counts without revealing small ones.
+
+    * Primary: a count with 0 < n < k is shown as "<k".
+    * Secondary: when exactly one count of the column is suppressed, the column total (which
+      the report publishes) minus the shown counts would give it back; so the smallest other
+      non-zero count is shown as the range it is known to lie in anyway from the total and
+      "<k" (e.g. "40–41" for k = 3), which keeps the suppressed one hidden.
+    """
+    out: dict[Any, Cell] = dict(values)
+    if k <= 1:
+        return out
+    small = [key for key, n in values.items() if 0 < n < k]
+    for key in small:
+        out[key] = f"<{k}"
+    if len(small) == 1:
+        others = sorted((n, str(key), key) for key, n in values.items() if n >= k)
+        if others:
+            n, _, key = others[0]
+            pair = n + values[small[0]]
+            out[key] = f"{pair - (k - 1)}–{pair - 1}"
+    return out
+
+
+def _change(current: Cell, previous: Cell) -> float | None:
+    # A change is a derived figure: shown only between two published counts.
+    if isinstance(current, int) and isinstance(previous, int) and previous > 0:
+        return round((current - previous) * 100.0 / previous, 1)
+    return None
+
+
+def _rows(current: dict[Any, int], previous: dict[Any, int], k: int, suppress: bool) -> list[Row]:
+    keys = set(current) | set(previous)
+    cur = {key: current.get(key, 0) for key in keys}
+    prev = {key: previous.get(key, 0) for key in keys}
+    shown_cur: dict[Any, Cell] = suppress_column(cur, k) if suppress else dict(cur)
+    shown_prev: dict[Any, Cell] = suppress_column(prev, k) if suppress else dict(prev)
+    rows = [Row(key, shown_cur[key], shown_prev[key], None) for key in keys]
+    for row in rows:
+        row.change_pct = _change(row.events, row.previous)
+
+    # Order by published counts only: sorting withheld counts by their true values would
+    # tell them apart.
+    def order(row: Row) -> tuple[int, int, str]:
+        if isinstance(row.events, int):
+            return (0, -row.events, str(row.key)) if row.events else (2, 0, str(row.key))
+        return (1, 0, str(row.key))
+
+    return sorted(rows, key=order)
+
+
+def _small_total(n: int, k: int) -> Cell:
+    return f"<{k}" if 0 < n < k else n
+
+
+# --- the queries ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Counts:
+    """One period's GROUP BY result folded by dimension."""
+
+    total: int = 0
+    occurrences: int = 0
+    by_class: dict[str, int] = field(default_factory=dict)
+    by_state: dict[str | None, int] = field(default_factory=dict)
+    by_sector: dict[str | None, int] = field(default_factory=dict)
+    tlps: set[str] = field(default_factory=set)
+
+
+def _in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return (Event.time >= start) & (Event.time < end)
+
+
+def _counts(
+    session: Session, conditions: list[ColumnElement[bool]], start: datetime, end: datetime
+) -> _Counts:
+    # One pass over the period's events: the groups (class x state x sector x TLP) are few
+    # even when the events are millions, and every breakdown is folded from them.
+    stmt = (
+        select(
+            Event.rsit_class,
+            Event.country,
+            Organization.sector,
+            Event.tlp,
+            func.count(),
+            func.coalesce(func.sum(Event.count), 0),
+        )
+        .select_from(Event)
+        .outerjoin(Organization, Organization.id == Event.owner_org_id)
+        .where(_in(start, end), *conditions)
+        .group_by(Event.rsit_class, Event.country, Organization.sector, Event.tlp)
+    )
+    out = _Counts()
+    for rsit_class, country, sector, tlp, n, occurrences in session.execute(stmt):
+        out.total += n
+        out.occurrences += int(occurrences)
+        out.by_class[rsit_class] = out.by_class.get(rsit_class, 0) + n
+        out.by_state[country] = out.by_state.get(country, 0) + n
+        sector = (sector or "").strip() or None
+        out.by_sector[sector] = out.by_sector.get(sector, 0) + n
+        out.tlps.add(tlp)
+    return out
+
+
+def _event_techniques(
+    session: Session, conditions: list[ColumnElement[bool]], p: Period
+) -> dict[str, int]:
+    # Grouped by the stored comma-separated list: few distinct lists, split afterwards.
+    stmt = (
+        select(Event.attack_techniques, func.count())
+        .where(_in(p.start, p.end), Event.attack_techniques != "", *conditions)
+        .group_by(Event.attack_techniques)
+    )
+    counts: dict[str, int] = {}
+    for text, n in session.execute(stmt):
+        for technique in attack.normalise((text or "").split(",")):
+            counts[technique] = counts.get(technique, 0) + n
+    return counts
+
+
+def _indicators(
+    session: Session, who: Principal, scope: ColumnElement[bool], p: Period
+) -> tuple[list[IndicatorRow], set[str]]:
+    """Indicators in the scope's events of the period that two or more states reported,
+    counting only events the audience may see (so a hidden sighting never adds a state)."""
+    visible = policy.tlp_filter(who, Event)
+    in_scope = (
+        select(EventObservable.indicator_id)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(_in(p.start, p.end), visible, scope)
+    )
+    n_states = func.count(distinct(Event.country))
+    n_events = func.count(distinct(Event.id))
+    top = session.execute(
+        select(Indicator.id, Indicator.kind, Indicator.value, n_states, n_events)
+        .select_from(EventObservable)
+        .join(Event, Event.id == EventObservable.event_id)
+        .join(Indicator, Indicator.id == EventObservable.indicator_id)
+        .where(
+            _in(p.start, p.end),
+            visible,
+            Indicator.id.in_(in_scope),
+            Indicator.warning_list.is_(None),  # common values (warning lists) are no signal
+        )
+        .group_by(Indicator.id, Indicator.kind, Indicator.value)
+        .having(n_states >= 2)
+        .order_by(n_states.desc(), n_events.desc(), Indicator.value)
+        .limit(TOP_INDICATORS)
+    ).all()
+    if not top:
+        return [], set()
+    ids = [r[0] for r in top]
+    countries: dict[int, set[str]] = {i: set() for i in ids}
+    tlps: set[str] = set()
+    for indicator_id, country, tlp in session.execute(
+        select(EventObservable.indicator_id, Event.country, Event.tlp)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(_in(p.start, p.end), visible, EventObservable.indicator_id.in_(ids))
+        .group_by(EventObservable.indicator_id, Event.country, Event.tlp)
+    ):
+        if country:
+            countries[indicator_id].add(country)
+        tlps.add(tlp)
+    rows = [
+        IndicatorRow(kind, value, states, events, sorted(countries[i]))
+        for i, kind, value, states, events in top
+    ]
+    return rows, tlps
+
+
+# --- sections from other domains (optional) --------------------------------------------------
+
+
+def _optional(module: str) -> Any | None:
+    """Import a module of another domain if it is installed; a missing module means its
+    section says "not available", any other import error is a bug and surfaces."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            return None
+        raise
+
+
+def _hours(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 3600.0
+
+
+def _cases(
+    session: Session, who: Principal, scope: str, p: Period
+) -> tuple[Cases, dict[str, int], set[str]]:
+    """Cases opened and closed in the period, time to close, and the ATT&CK techniques
+    added to cases in the period; "not available" without the cases module."""
+    module = _optional("concord.cases.model")
+    if module is None:
+        return Cases(available=False), {}, set()
+    case, participant, technique = module.Case, module.CaseParticipant, module.CaseTechnique
+    conditions: list[ColumnElement[bool]] = [policy.tlp_filter(who, case)]
+    if scope != NETWORK:
+        # A state's cases: opened by one of its organisations, or with its body taking part.
+        state_orgs = _state_orgs(scope)
+        conditions.append(
+            or_(
+                case.origin_org_id.in_(state_orgs),
+                case.id.in_(select(participant.case_id).where(participant.org_id.in_(state_orgs))),
+            )
+        )
+
+    def count(column: Any, start: datetime, end: datetime) -> tuple[int, set[str]]:
+        rows = session.execute(
+            select(case.tlp, func.count())
+            .where(column >= start, column < end, *conditions)
+            .group_by(case.tlp)
+        ).all()
+        return sum(n for _, n in rows), {t for t, _ in rows}
+
+    opened, tlps = count(case.created_at, p.start, p.end)
+    closed, closed_tlps = count(case.closed_at, p.start, p.end)
+    previous_opened, prev_tlps = count(case.created_at, p.previous_start, p.previous_end)
+    previous_closed, prev_closed_tlps = count(case.closed_at, p.previous_start, p.previous_end)
+    tlps |= closed_tlps | prev_tlps | prev_closed_tlps
+    # The durations of the cases closed in the period, for the median (which has no portable
+    # SQL aggregate on SQLite and PostgreSQL alike); cases are few, unlike events.
+    durations = [
+        _hours(created, closed_at)
+        for created, closed_at in session.execute(
+            select(case.created_at, case.closed_at).where(
+                case.closed_at >= p.start, case.closed_at < p.end, *conditions
+            )
+        )
+        if created is not None and closed_at is not None
+    ]
+    section = Cases(
+        available=True,
+        opened=opened,
+        closed=closed,
+        previous_opened=previous_opened,
+        previous_closed=previous_closed,
+        median_hours_to_close=round(statistics.median(durations), 1) if durations else None,
+        mean_hours_to_close=round(statistics.fmean(durations), 1) if durations else None,
+    )
+    techniques: dict[str, int] = {}
+    for technique_id, case_tlp, n in session.execute(
+        select(technique.technique_id, case.tlp, func.count())
+        .join(case, case.id == technique.case_id)
+        .where(technique.added_at >= p.start, technique.added_at < p.end, *conditions)
+        .group_by(technique.technique_id, case.tlp)
+    ):
+        for t in attack.normalise([technique_id]):
+            techniques[t] = techniques.get(t, 0) + n
+        tlps.add(case_tlp)
+    return section, techniques, tlps
+
+
+def _campaigns(
+    session: Session, who: Principal, scope: ColumnElement[bool], p: Period
+) -> tuple[Campaigns, set[str]]:
+    """Campaigns new in the period as the audience sees them: their first visible event
+    falls in the period and their visible events come from two or more states (the rule of
+    the correlation module); figures count visible events up to the end of the period."""
+    module = _optional("concord.events.correlation_model")
+    if module is None:
+        return Campaigns(available=False), set()
+    ce = module.CampaignEvent
+    visible = policy.tlp_filter(who, Event)
+    touched = (
+        select(ce.campaign_id)
+        .join(Event, Event.id == ce.event_id)
+        .where(_in(p.start, p.end), visible, scope)
+    )
+    first = func.min(Event.time)
+    base = (
+        select(ce.campaign_id)
+        .join(Event, Event.id == ce.event_id)
+        .where(Event.time < p.end, visible, ce.campaign_id.in_(touched))
+        .group_by(ce.campaign_id)
+        .having(first >= p.start, func.count(distinct(Event.country)) >= 2)
+    )
+    # One pass for the count and the list: new campaigns of a period are few.
+    found = session.execute(base.add_columns(first, func.count())).all()
+    total = len(found)
+    top = sorted(found, key=lambda r: (r[1], r[0]))[:TOP_CAMPAIGNS]
+    if not top:
+        return Campaigns(available=True, total=total), set()
+    ids = [r[0] for r in top]
+    states: dict[int, set[str]] = {i: set() for i in ids}
+    tlps: set[str] = set()
+    for cid, country, tlp in session.execute(
+        select(ce.campaign_id, Event.country, Event.tlp)
+        .join(Event, Event.id == ce.event_id)
+        .where(Event.time < p.end, visible, ce.campaign_id.in_(ids))
+        .group_by(ce.campaign_id, Event.country, Event.tlp)
+    ):
+        if country:
+            states[cid].add(country)
+        tlps.add(tlp)
+    # The label, as correlation names campaigns: the visible cross-state indicator that
+    # most of the visible member events share.
+    best: dict[int, tuple[int, str]] = {}
+    for cid, value, n in session.execute(
+        select(ce.campaign_id, Indicator.value, func.count())
+        .join(Event, Event.id == ce.event_id)
+        .join(EventObservable, EventObservable.event_id == ce.event_id)
+        .join(Indicator, Indicator.id == EventObservable.indicator_id)
+        .where(
+            Event.time < p.end,
+            visible,
+            ce.campaign_id.in_(ids),
+            Indicator.cross_state.is_(True),
+        )
+        .group_by(ce.campaign_id, Indicator.value)
+    ):
+        held = best.get(cid)
+        if held is None or n > held[0] or (n == held[0] and value < held[1]):
+            best[cid] = (n, value)
+    items = [
+        CampaignRow(
+            id=int(cid),
+            name=best[cid][1] if cid in best else f"campaign {cid}",
+            first_seen=seen.isoformat() if isinstance(seen, datetime) else str(seen),
+            events=int(n),
+            states=sorted(states[cid]),
+        )
+        for cid, seen, n in top
+    ]
+    return Campaigns(available=True, items=items, total=total), tlps
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def _max_tlp(labels: Iterable[str]) -> str:
+    ranks = []
+    for label in labels:
+        try:
+            ranks.append(TLP(label))
+        except ValueError:  # an unknown label is treated as the narrowest
+            ranks.append(TLP.RED)
+    return max(ranks, key=lambda t: t.rank).value if ranks else TLP.CLEAR.value
+
+
+def build_report(
+    session: Session,
+    principal: Principal | None,
+    period: Period | str,
+    scope: str,
+    *,
+    min_count_override: int | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> Report:
+    """Build the report of `scope` for `period`. `principal` is who asks (None for the
+    operator at the console and for the scheduled run); the content is the scope's view."""
+    scope = parse_scope(scope)
+    p = periods.parse(period) if isinstance(period, str) else period
+    check_request(session, principal, scope)
+    who = audience(session, scope)
+    k = min_count_override if min_count_override is not None else min_count()
+    in_scope = _event_scope(scope)
+    conditions = [policy.tlp_filter(who, Event), in_scope]
+
+    cur = _counts(session, conditions, p.start, p.end)
+    prev = _counts(session, conditions, p.previous_start, p.previous_end)
+    # A period with fewer than k events would give its small counts away through the totals
+    # and the class breakdown too, so then those are suppressed as well.
+    small_cur, small_prev = 0 < cur.total < k, 0 < prev.total < k
+    totals = Row("events", _small_total(cur.total, k), _small_total(prev.total, k))
+    totals.change_pct = _change(totals.events, totals.previous)
+    by_class = _rows(cur.by_class, prev.by_class, k, suppress=False)
+    if small_cur or small_prev:
+        for row in by_class:
+            if small_cur and isinstance(row.events, int):
+                row.events = _small_total(row.events, k)
+            if small_prev and isinstance(row.previous, int):
+                row.previous = _small_total(row.previous, k)
+            row.change_pct = _change(row.events, row.previous)
+
+    indicators, indicator_tlps = _indicators(session, who, in_scope, p)
+    cases, case_techniques, case_tlps = _cases(session, who, scope, p)
+    campaigns, campaign_tlps = _campaigns(session, who, in_scope, p)
+    event_techniques = _event_techniques(session, conditions, p)
+    weights = {
+        t: event_techniques.get(t, 0) + case_techniques.get(t, 0)
+        for t in set(event_techniques) | set(case_techniques)
+    }
+    cat = attack.catalogue()
+    return Report(
+        period=p,
+        scope=scope,
+        tlp=_max_tlp(cur.tlps | prev.tlps | indicator_tlps | case_tlps | campaign_tlps),
+        generated_at=now(),
+        min_count=k,
+        totals=totals,
+        occurrences=_small_total(cur.occurrences, k) if small_cur else cur.occurrences,
+        by_class=by_class,
+        by_state=_rows(cur.by_state, prev.by_state, k, suppress=True),
+        by_sector=_rows(cur.by_sector, prev.by_sector, k, suppress=True),
+        indicators=indicators,
+        campaigns=campaigns,
+        cases=cases,
+        techniques=attack.profile(event_techniques, case_techniques),
+        mitigations=attack.rank_mitigations(weights),
+        attack_version=cat.version,
+        attack_notice=cat.notice,
+    )
+
+
+def build_for(session: Session, principal: Principal | None, period: str, scope: str) -> Report:
+    """build_report, refusing a result its requester may not read (a state's AMBER+STRICT
+    report asked for by the centre)."""
+    report = build_report(session, principal, period, scope)
+    _check_view(session, principal, report.scope, report.tlp)
+    return report
+
+
+# --- storing and reading ----------------------------------------------------------------------
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), ensure_ascii=False, sort_keys=True)
+
+
+def store(session: Session, report: Report) -> StoredReport:
+    """Keep a report as JSON: any format, in any language, is rendered from it when read."""
+    row = StoredReport(
+        period=report.period.label,
+        scope=report.scope,
+        tlp=report.tlp,
+        created_at=report.generated_at,
+        format="json",
+        content=to_json(report),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def create_report(
+    session: Session, principal: Principal | None, period: str, scope: str
+) -> tuple[StoredReport, Report]:
+    """Build a report on demand and store it."""
+    scope = parse_scope(scope)
+    check_create(session, principal, scope)
+    report = build_for(session, principal, period, scope)
+    row = store(session, report)
+    audit.record(
+        session,
+        principal,
+        "create",
+        "report",
+        row.id,
+        {"period": report.period.label, "scope": report.scope, "tlp": report.tlp},
+    )
+    return row, report
+
+
+def load(row: StoredReport) -> Report:
+    if row.format != "json":
+        raise ConcordError(f"report {row.id} is stored as {row.format}, not as JSON", 409)
+    return Report.from_dict(json.loads(row.content))
+
+
+def list_reports(
+    session: Session,
+    principal: Principal,
+    *,
+    scope: str | None = None,
+    period: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[StoredReport]:
+    """Newest first (by id), without their content."""
+    stmt = select(StoredReport).options(defer(StoredReport.content))
+    stmt = stmt.where(visible_filter(session, principal))
+    if scope:
+        stmt = stmt.where(StoredReport.scope == parse_scope(scope))
+    if period:
+        stmt = stmt.where(StoredReport.period == periods.parse(period).label)
+    if after_id:
+        stmt = stmt.where(StoredReport.id < after_id)
+    return list(session.scalars(stmt.order_by(StoredReport.id.desc()).limit(limit)))
+
+
+def get_report(session: Session, principal: Principal, report_id: int) -> StoredReport:
+    row = session.scalar(
+        select(StoredReport).where(StoredReport.id == report_id, visible_filter(session, principal))
+    )
+    if row is None:
+        raise NotFound(f"no report {report_id}")
+    return row
+
+
+def build_all(session: Session, p: Period) -> list[Report]:
+    """The network report and every state's report of a period (the monthly run)."""
+    return [build_report(session, None, p, scope) for scope in [NETWORK, *states(session)]]
+
+
+def build_scheduled(session: Session, p: Period) -> list[StoredReport]:
+    """build_all, stored."""
+    return [store(session, report) for report in build_all(session, p)]

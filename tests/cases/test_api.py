@@ -1,0 +1,190 @@
+"""The cases API over HTTP: problem+json errors, workflow, visibility and permissions."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from tests.cases.test_service import add_event
+
+PROBLEM = "application/problem+json"
+
+
+def open_case(client, headers, **body):  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/cases", json={"title": "Phishing wave", **body}, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_create_read_and_visibility(client, auth) -> None:  # type: ignore[no-untyped-def]
+    case = open_case(
+        client,
+        auth["kz-analyst"],
+        summary="Lures in Russian",
+        severity="high",
+        techniques=["T1566"],
+    )
+    assert case["status"] == "new" and case["tlp"] == "amber" and case["severity"] == "high"
+    assert case["origin_org"] == "kz-cert" and case["participants"] == ["kz-cert"]
+    assert case["techniques"] == [{"technique_id": "T1566", "name": ""}]
+    assert [t["kind"] for t in case["timeline"]] == ["create", "participant", "technique"]
+    url = f"/api/v1/cases/{case['id']}"
+    assert client.get(url, headers=auth["centre-reader"]).status_code == 200
+    hidden = client.get(url, headers=auth["uz-analyst"])
+    assert hidden.status_code == 404 and hidden.headers["content-type"].startswith(PROBLEM)
+    assert client.get(url).status_code == 401
+    listed = client.get("/api/v1/cases", headers=auth["uz-analyst"]).json()
+    assert listed["items"] == []
+
+    r = client.post(f"{url}/participants", json={"org": "uz-cert"}, headers=auth["kz-analyst"])
+    assert r.status_code == 200 and r.json()["participants"] == ["kz-cert", "uz-cert"]
+    got = client.get(url, headers=auth["uz-analyst"]).json()
+    assert got["summary"] == "Lures in Russian"
+    items = client.get("/api/v1/cases", headers=auth["uz-analyst"]).json()["items"]
+    assert [i["id"] for i in items] == [case["id"]]
+
+
+def test_workflow_over_patch(client, auth) -> None:  # type: ignore[no-untyped-def]
+    case = open_case(client, auth["centre-analyst"])
+    url = f"/api/v1/cases/{case['id']}"
+    h = auth["centre-analyst"]
+    r = client.patch(url, json={"status": "resolved"}, headers=h)
+    assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
+    assert "triage" in r.json()["detail"]
+    for status in ("triage", "in-progress", "resolved"):
+        r = client.patch(url, json={"status": status}, headers=h)
+        assert r.status_code == 200, r.text
+    assert r.json()["resolved_at"] is not None
+    r = client.patch(url, json={"status": "closed", "severity": "low"}, headers=h)
+    assert r.status_code == 200 and r.json()["closed_at"] is not None
+    r = client.patch(url, json={"title": "Renamed"}, headers=h)
+    assert r.status_code == 409  # closed: reopen first
+    r = client.patch(url, json={"status": "in-progress", "title": "Renamed"}, headers=h)
+    body = r.json()
+    assert body["status"] == "in-progress" and body["title"] == "Renamed"
+    assert body["resolved_at"] is None and body["closed_at"] is None
+    r = client.patch(url, json={"assignee": "centre-admin"}, headers=h)
+    assert r.json()["assignee"] == "centre-admin"
+    r = client.patch(url, json={"assignee": None}, headers=h)
+    assert r.json()["assignee"] is None
+    kinds = [t["kind"] for t in r.json()["timeline"]]
+    assert kinds.count("status") == 5 and kinds.count("assign") == 2
+
+
+def test_invalid_input_is_a_problem_with_its_location(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth["centre-analyst"]
+    r = client.post("/api/v1/cases", json={"title": "x", "severity": "urgent"}, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    assert r.json()["errors"][0]["field"] == "severity"
+    r = client.post("/api/v1/cases", json={"summary": "no title"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/title"
+    case = open_case(client, h)
+    url = f"/api/v1/cases/{case['id']}"
+    r = client.post(f"{url}/techniques", json={"technique_id": "T15"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "technique_id"
+    r = client.post(f"{url}/participants", json={}, headers=h)
+    assert r.status_code == 422
+    r = client.post(f"{url}/participants", json={"org": "kz-bank"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "org"
+    r = client.post(f"{url}/events", json={"event_ids": [12345]}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "event_ids"
+    r = client.get("/api/v1/cases", params={"status": "open"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "status"
+    r = client.get("/api/v1/cases/999", headers=h)
+    assert r.status_code == 404
+
+
+def test_comments_techniques_and_links(client, auth, session: Session) -> None:  # type: ignore[no-untyped-def]
+    event = add_event(session, "kz-cert", "amber", "192.0.2.44")
+    session.commit()
+    case = open_case(client, auth["kz-analyst"])
+    url = f"/api/v1/cases/{case['id']}"
+    h = auth["kz-analyst"]
+    r = client.post(f"{url}/comments", json={"text": "Bank SOC confirms."}, headers=h)
+    assert r.status_code == 201 and r.json()["kind"] == "comment"
+    assert r.json()["actor"] == "kz-analyst" and r.json()["text"] == "Bank SOC confirms."
+    r = client.post(f"{url}/comments", json={"text": ""}, headers=h)
+    assert r.status_code == 422
+    r = client.post(
+        f"{url}/techniques", json={"technique_id": "t1566.002", "name": "Link"}, headers=h
+    )
+    assert r.json()["techniques"] == [{"technique_id": "T1566.002", "name": "Link"}]
+    r = client.post(
+        f"{url}/events", json={"event_ids": [event.id], "indicators": ["192.0.2.44"]}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [e["id"] for e in body["events"]] == [event.id]
+    assert body["indicators"] == [{"kind": "ipv4", "value": "192.0.2.44"}]
+    link = next(t for t in body["timeline"] if t["kind"] == "link")
+    assert link["detail"]["events"] == [event.id]
+    # UZ joins: the case is visible, the KZ event behind it is not.
+    client.post(f"{url}/participants", json={"org": "uz-cert"}, headers=h)
+    seen = client.get(url, headers=auth["uz-analyst"]).json()
+    assert seen["events"] == [] and seen["hidden_events"] == 1
+    assert "192.0.2.44" not in str(seen)
+
+
+def test_who_may_write(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for user in ("centre-reader", "kz-reader", "kz-bank-contact"):
+        r = client.post("/api/v1/cases", json={"title": "x"}, headers=auth[user])
+        assert r.status_code == 403, user
+    assert client.post("/api/v1/cases", json={"title": "x"}).status_code == 401
+    case = open_case(client, auth["kz-analyst"], tlp="green")
+    url = f"/api/v1/cases/{case['id']}"
+    # UZ sees a GREEN case but takes no part in it.
+    assert client.get(url, headers=auth["uz-analyst"]).status_code == 200
+    r = client.post(f"{url}/comments", json={"text": "hi"}, headers=auth["uz-analyst"])
+    assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
+    client.post(f"{url}/participants", json={"org": "uz-cert"}, headers=auth["centre-analyst"])
+    r = client.post(f"{url}/comments", json={"text": "hi"}, headers=auth["uz-analyst"])
+    assert r.status_code == 201
+    # Only the centre and the originator change who receives the case.
+    r = client.patch(url, json={"tlp": "red"}, headers=auth["uz-analyst"])
+    assert r.status_code == 403
+    r = client.delete(f"{url}/participants", params={"org": "uz-cert"}, headers=auth["uz-admin"])
+    assert r.status_code == 403
+    r = client.delete(f"{url}/participants", params={"org": "uz-cert"}, headers=auth["kz-admin"])
+    assert r.status_code == 204
+    assert client.get(url, headers=auth["uz-analyst"]).status_code == 200  # still GREEN
+
+
+def test_narrowing_out_of_ones_own_view_answers_204(client, auth) -> None:  # type: ignore[no-untyped-def]
+    case = open_case(client, auth["kz-analyst"])
+    url = f"/api/v1/cases/{case['id']}"
+    r = client.patch(url, json={"tlp": "amber+strict"}, headers=auth["centre-analyst"])
+    assert r.status_code == 204
+    assert client.get(url, headers=auth["centre-analyst"]).status_code == 404
+    assert client.get(url, headers=auth["kz-analyst"]).json()["tlp"] == "amber+strict"
+
+
+def test_red_case_over_the_api(client, auth) -> None:  # type: ignore[no-untyped-def]
+    case = open_case(client, auth["kz-analyst"], tlp="red", participants=["uz-cert"])
+    url = f"/api/v1/cases/{case['id']}"
+    for user in ("kz-admin", "centre-admin", "uz-analyst"):
+        assert client.get(url, headers=auth[user]).status_code == 404, user
+    r = client.post(f"{url}/participants", json={"user": "uz-analyst"}, headers=auth["kz-analyst"])
+    assert r.status_code == 200 and r.json()["named_users"] == ["uz-analyst"]
+    assert client.get(url, headers=auth["uz-analyst"]).status_code == 200
+    assert client.get(url, headers=auth["uz-admin"]).status_code == 404
+
+
+def test_list_filters_and_cursor(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth["centre-analyst"]
+    ids = [
+        open_case(client, h, title=f"Case {i}", severity="critical" if i % 2 else "low")["id"]
+        for i in range(5)
+    ]
+    open_case(client, auth["kz-analyst"], title="From Kazakhstan")
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, "severity": "critical", **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/cases", params=params, headers=h).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [ids[1], ids[3]]
+    found = client.get("/api/v1/cases", params={"q": "kazakh"}, headers=h).json()["items"]
+    assert [c["title"] for c in found] == ["From Kazakhstan"]
+    assert found[0]["participants"] == ["kz-cert"]

@@ -1,0 +1,276 @@
+"""The cases board and case page: rendering, forms through the service, CSRF, translations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from concord.cases.model import Case, TimelineEntry
+from tests.cases.test_service import add_event
+from tests.conftest import PASSWORD, Network
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "concord"
+TEMPLATES = PACKAGE / "cases" / "templates"
+PO_FILE = PACKAGE / "i18n" / "ru" / "LC_MESSAGES" / "messages.po"
+POT_FILE = PACKAGE / "i18n" / "messages.pot"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
+MSG_RE = re.compile(r"""(?<![\w.])_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
+
+
+class UI:
+    """A signed-in browser stand-in: a TestClient with the session cookie and CSRF token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.csrf = ""
+
+    def get(self, url: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        response = self.client.get(url, **kwargs)
+        found = CSRF_RE.search(response.text)
+        if found and found.group(1):
+            self.csrf = found.group(1)
+        return response
+
+    def post(self, url: str, data: dict[str, object] | None = None, csrf: bool = True):  # type: ignore[no-untyped-def]
+        body = dict(data or {})
+        if csrf:
+            body.setdefault("csrf_token", self.csrf)
+        return self.client.post(url, data=body, follow_redirects=False)
+
+
+@pytest.fixture
+def app(network: Network):  # type: ignore[no-untyped-def]
+    from concord.web.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def login(app) -> Iterator[Callable[[str], UI]]:  # type: ignore[no-untyped-def]
+    clients: list[TestClient] = []
+
+    def sign_in(username: str) -> UI:
+        client = TestClient(app)
+        clients.append(client)
+        r = client.post("/login", data={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        ui = UI(client)
+        ui.get("/cases")
+        assert ui.csrf
+        return ui
+
+    yield sign_in
+    for client in clients:
+        client.close()
+
+
+def open_case(ui: UI, **fields: object) -> int:
+    r = ui.post("/cases", {"title": "Phishing wave", "severity": "high", **fields})
+    assert r.status_code == 303, r.text
+    match = re.fullmatch(r"/cases/(\d+)", r.headers["location"])
+    assert match
+    return int(match.group(1))
+
+
+def test_board_renders_with_columns_and_filters(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-analyst")
+    open_case(ui, title="Ransomware at a hospital", severity="critical", tlp="green")
+    r = ui.get("/cases")
+    assert r.status_code == 200 and "Traceback" not in r.text
+    for status in ("new", "triage", "in-progress", "resolved", "closed"):
+        assert f'data-status="{status}"' in r.text
+    assert "Ransomware at a hospital" in r.text
+    assert 'class="tlp tlp-green"' in r.text and "severity-critical" in r.text
+    assert 'id="case-form"' in r.text
+    r = ui.get("/cases", params={"status": "triage"})
+    assert "Ransomware" not in r.text
+    r = ui.get("/cases", params={"severity": "critical", "q": "hospital"})
+    assert "Ransomware at a hospital" in r.text
+    r = ui.get("/cases", params={"status": "bogus"})
+    assert r.status_code == 200 and 'role="alert"' in r.text
+
+
+def test_anonymous_visitors_are_sent_to_login(app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        for url in ("/cases", "/cases/1"):
+            r = client.get(url, follow_redirects=False)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_create_case_through_the_form(login, session: Session) -> None:  # type: ignore[no-untyped-def]
+    event = add_event(session, "kz-cert", "amber", "198.51.100.23")
+    session.commit()
+    ui = login("kz-analyst")
+    case_id = open_case(
+        ui,
+        summary="Lures sent to bank staff",
+        event_ids=f"{event.id}",
+        indicators="198.51.100.23",
+        participants=["uz-cert"],
+    )
+    r = ui.get(f"/cases/{case_id}")
+    assert r.status_code == 200
+    assert "Phishing wave" in r.text and "Lures sent to bank staff" in r.text
+    assert f'data-event="{event.id}"' in r.text and "198.51.100.23" in r.text
+    assert 'data-org="uz-cert"' in r.text and 'data-org="kz-cert"' in r.text
+    case = session.get(Case, case_id)
+    assert case is not None and case.tlp == "amber" and case.severity == "high"
+
+
+def test_create_case_errors_are_shown_next_to_the_form(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-analyst")
+    r = ui.post("/cases", {"title": " ", "summary": "kept"})
+    assert r.status_code == 422
+    assert 'role="alert"' in r.text and "kept" in r.text
+    r = ui.post("/cases", {"title": "x", "event_ids": "12, abc"})
+    assert r.status_code == 422 and "abc" in r.text
+
+
+def test_comment_status_assign_participant_and_technique(login, session: Session) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-analyst")
+    case_id = open_case(ui)
+    url = f"/cases/{case_id}"
+    page = ui.get(url).text
+    for form in (
+        "comment-form",
+        "status-form",
+        "assign-form",
+        "participant-form",
+        "technique-form",
+    ):
+        assert f'id="{form}"' in page, form
+
+    r = ui.post(f"{url}/comments", {"text": "The bank's SOC confirms <b>three</b> lures."})
+    assert r.status_code == 303 and r.headers["location"] == f"{url}#comment"
+    r = ui.post(f"{url}/status", {"status": "triage"})
+    assert r.status_code == 303
+    r = ui.post(f"{url}/assign", {"assignee": "kz-admin"})
+    assert r.status_code == 303
+    r = ui.post(f"{url}/participants", {"org": "uz-cert"})
+    assert r.status_code == 303
+    r = ui.post(f"{url}/techniques", {"technique_id": "T1566.001", "name": "Attachment"})
+    assert r.status_code == 303
+    r = ui.post(f"{url}/details", {"severity": "critical", "tlp": "amber"})
+    assert r.status_code == 303
+
+    page = ui.get(url).text
+    assert "&lt;b&gt;three&lt;/b&gt;" in page  # escaped, never markup
+    assert 'data-field="status">triage<' in page
+    assert 'data-field="assignee">kz-admin<' in page
+    assert "T1566.001" in page and 'data-org="uz-cert"' in page
+    assert "Status changed from new to triage" in page
+    assert "Assigned to kz-admin" in page
+    assert "Severity changed from high to critical" in page
+    kinds = list(
+        session.scalars(
+            select(TimelineEntry.kind)
+            .where(TimelineEntry.case_id == case_id)
+            .order_by(TimelineEntry.id)
+        )
+    )
+    assert kinds == [
+        "create",
+        "participant",
+        "comment",
+        "status",
+        "assign",
+        "participant",
+        "technique",
+        "update",
+    ]
+
+
+def test_form_errors_are_shown_on_the_case_page(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-analyst")
+    url = f"/cases/{open_case(ui)}"
+    r = ui.post(f"{url}/status", {"status": "closed"})
+    assert r.status_code == 409 and 'role="alert"' in r.text
+    r = ui.post(f"{url}/techniques", {"technique_id": "T99"})
+    assert r.status_code == 422 and 'aria-invalid="true"' in r.text
+    r = ui.post(f"{url}/comments", {"text": "   "})
+    assert r.status_code == 422
+
+
+def test_forms_without_the_csrf_token_are_refused(login, session: Session) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-analyst")
+    case_id = open_case(ui)
+    url = f"/cases/{case_id}"
+    r = ui.post(f"{url}/comments", {"text": "forged"}, csrf=False)
+    assert r.status_code == 403
+    r = ui.post(f"{url}/status", {"status": "triage", "csrf_token": "wrong"}, csrf=False)
+    assert r.status_code == 403
+    r = ui.post("/cases", {"title": "forged case"}, csrf=False)
+    assert r.status_code == 403
+    session.expire_all()
+    assert session.get(Case, case_id).status == "new"  # type: ignore[union-attr]
+    assert session.scalar(select(Case).where(Case.title == "forged case")) is None
+    texts = session.scalars(select(TimelineEntry.text).where(TimelineEntry.case_id == case_id))
+    assert "forged" not in list(texts)
+
+
+def test_readers_see_no_forms_and_cannot_post(login) -> None:  # type: ignore[no-untyped-def]
+    analyst = login("kz-analyst")
+    case_id = open_case(analyst)
+    reader = login("kz-reader")
+    board = reader.get("/cases").text
+    assert 'id="case-form"' not in board and "Phishing wave" in board
+    page = reader.get(f"/cases/{case_id}").text
+    assert 'id="comment-form"' not in page and 'id="status-form"' not in page
+    r = reader.post(f"/cases/{case_id}/comments", {"text": "hi"})
+    assert r.status_code == 403
+    # UZ does not see KZ's AMBER case at all.
+    uz = login("uz-analyst")
+    assert "Phishing wave" not in uz.get("/cases").text
+    assert uz.get(f"/cases/{case_id}").status_code == 404
+
+
+def test_board_and_case_page_in_russian(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-analyst")
+    case_id = open_case(ui)
+    ui.post(f"/cases/{case_id}/status", {"status": "triage"})
+    ui.post("/language", {"language": "ru", "next": "/cases"})
+    board = ui.get("/cases").text
+    assert "Дела" in board and "Открыть дело" in board and "разбор" in board
+    page = ui.get(f"/cases/{case_id}").text
+    assert "Хронология" in page and "Состояние изменено: новое → разбор" in page
+
+
+def _template_messages() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(TEMPLATES.glob("*.html")):
+        for match in MSG_RE.finditer(path.read_text(encoding="utf-8")):
+            message = match.group(1) if match.group(1) is not None else match.group(2)
+            found.setdefault(message, []).append(path.name)
+    return found
+
+
+def test_every_case_template_string_has_a_russian_translation() -> None:
+    messages = _template_messages()
+    assert len(messages) > 30
+    with PO_FILE.open("rb") as fh:
+        russian = read_po(fh, locale="ru")
+    with POT_FILE.open("rb") as fh:
+        template_ids = {m.id for m in read_po(fh) if m.id}
+    missing = []
+    for message, files in sorted(messages.items()):
+        entry = russian.get(message)
+        if entry is None or not entry.string or entry.fuzzy or message not in template_ids:
+            missing.append(f"{message!r} ({', '.join(sorted(set(files)))})")
+            continue
+        assert set(re.findall(r"\{(\w+)\}", message)) == set(
+            re.findall(r"\{(\w+)\}", entry.string)
+        ), message
+    assert not missing, "untranslated:\n" + "\n".join(missing)
+    from concord.cases.model import CaseStatus, Severity
+    from concord.i18n import translator
+
+    ru = translator("ru")
+    for value in [*(s.value for s in CaseStatus), *(s.value for s in Severity)]:
+        assert ru(value) != value, value

@@ -1,0 +1,396 @@
+"""Cross-state correlation, alerts and campaigns, fed through the real intake service.
+
+Reports go through `concord.intake.service.ingest` (events, indicators, sightings and links
+written by the intake's own bulk SQL); only the format is a tiny one of this test's, so the
+tests do not depend on any feed profile: one event per line, its observables as kind=value.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from concord.access.model import Principal
+from concord.db import session_factory, session_scope
+from concord.errors import FaultLocation, NotFound
+from concord.events import correlation
+from concord.events.correlation_model import Campaign, CorrelationAlert
+from concord.events.model import Event, Indicator
+from concord.intake import registry
+from concord.intake import service as intake
+from concord.intake.readers import Reader
+from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
+from tests.conftest import Network
+
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+C2_IP = "45.137.21.9"
+C2_DOMAIN = "update-check-kz.net"
+
+
+class LinesReader(Reader):
+    """`kind=value kind=value ...` per line: one event with those observables."""
+
+    name = "test-lines"
+    description = "test format"
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return True
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+        for number, raw in enumerate(stream.read().decode().splitlines(), start=1):
+            pairs = [p.split("=", 1) for p in raw.split()]
+            yield EventRecord(
+                time=T0 + timedelta(minutes=number),
+                rsit_class="malicious-code",
+                rsit_type="c2-server",
+                observables=tuple(Observable(ObservableKind(k), v) for k, v in pairs),
+                location=FaultLocation(source, number),
+                raw=raw,
+                feed="test",
+            )
+
+
+@pytest.fixture(autouse=True)
+def test_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "choose", lambda head, filename, declared: LinesReader())
+
+
+_files = iter(range(1_000_000))
+
+
+def report(principal: Principal, *events: str, tlp: str = "green", as_org: str | None = None):  # type: ignore[no-untyped-def]
+    """Ingest one file with these events (each a line of kind=value pairs)."""
+    data = "\n".join(events).encode()
+    name = f"report-{next(_files)}.txt"
+    return intake.ingest(
+        session_factory(), principal, intake.Source(io.BytesIO(data), name), tlp=tlp, as_org=as_org
+    )
+
+
+def correlate(**kw: object) -> correlation.CorrelationResult:
+    with session_scope() as s:
+        return correlation.correlate(s, **kw)  # type: ignore[arg-type]
+
+
+def indicator(session: Session, value: str) -> Indicator:
+    session.rollback()
+    found = session.scalar(select(Indicator).where(Indicator.value == value))
+    assert found is not None
+    return found
+
+
+def event_id(session: Session, value: str, country: str) -> int:
+    session.rollback()
+    found = session.scalar(
+        select(Event.id).where(Event.primary_value == value, Event.country == country)
+    )
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def api(client, auth):  # type: ignore[no-untyped-def]
+    """The test client with the correlation routes, whether or not the app includes them."""
+    from concord.events.correlation_api import router
+    from concord.web.app import route_table
+
+    if ("GET", "/api/v1/campaigns") not in route_table(client.app):
+        client.app.include_router(router, prefix="/api/v1")
+    return client
+
+
+# --- cross-state indicators ---------------------------------------------------------------------
+
+
+def test_an_indicator_from_kz_and_uz_becomes_cross_state(
+    session: Session, network: Network
+) -> None:
+    report(network["kz-analyst"], f"ipv4={C2_IP}", f"domain={C2_DOMAIN}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    # Two organisations of one state are still one state.
+    report(network["kz-bank-contact"], f"domain={C2_DOMAIN}")
+
+    result = correlate()
+
+    assert (result.checked, result.cross_state, result.warning_listed) == (1, 1, 0)
+    assert indicator(session, C2_IP).cross_state is True
+    assert indicator(session, C2_DOMAIN).cross_state is False
+    alerts = session.execute(select(CorrelationAlert.country)).scalars().all()
+    assert sorted(alerts) == ["KZ", "UZ"]
+    # A second pass finds nothing new and writes nothing twice.
+    again = correlate()
+    assert (again.checked, again.cross_state, again.alerts) == (0, 0, 0)
+
+
+def test_a_third_state_joining_later_is_alerted_too(session: Session, network: Network) -> None:
+    from concord.access import service as access
+    from concord.orgs import service as orgs
+    from concord.orgs.model import Organization
+
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    assert correlate().alerts == 2
+    with session_scope() as s:
+        orgs.create_org(s, None, orgs.OrgInput("kg-cert", "national-body", "KG CERT", country="KG"))
+        user = access.create_user(s, None, access.UserInput("kg-analyst", "kg-cert", "analyst"))
+        kg = access.principal_for(user, s.get(Organization, user.org_id))
+    report(kg, f"ipv4={C2_IP}")
+    result = correlate()
+    assert (result.cross_state, result.alerts) == (0, 1)
+    session.rollback()
+    assert sorted(session.scalars(select(CorrelationAlert.country))) == ["KG", "KZ", "UZ"]
+
+
+def test_a_public_resolver_never_becomes_cross_state(session: Session, network: Network) -> None:
+    report(network["kz-analyst"], "ipv4=8.8.8.8", "domain=www.google.com")
+    report(network["uz-analyst"], "ipv4=8.8.8.8", "domain=www.google.com")
+
+    result = correlate()
+
+    assert (result.cross_state, result.warning_listed, result.alerts) == (0, 2, 0)
+    resolver = indicator(session, "8.8.8.8")
+    assert resolver.cross_state is False and resolver.warning_list == "public-dns-v4"
+    assert indicator(session, "www.google.com").warning_list == "google"
+    # Remembered: the next pass does not even look at them again.
+    assert correlate().checked == 0
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_since_limits_the_pass_to_recent_sightings(session: Session, network: Network) -> None:
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    assert correlate(since=T0 + timedelta(days=1)).checked == 0
+    assert indicator(session, C2_IP).cross_state is False
+    assert correlate(since=T0).cross_state == 1
+
+
+# --- TLP -----------------------------------------------------------------------------------------
+
+
+def test_amber_sighting_of_kz_is_not_shown_to_uz(
+    api, auth, session: Session, network: Network
+) -> None:  # type: ignore[no-untyped-def]
+    report(network["kz-analyst"], f"ipv4={C2_IP}", tlp="amber")
+    report(network["uz-analyst"], f"ipv4={C2_IP}", tlp="green")
+    correlate()
+    assert indicator(session, C2_IP).cross_state is True
+
+    def look(user: str) -> dict:  # type: ignore[type-arg]
+        r = api.get("/api/v1/indicators", params={"value": C2_IP}, headers=auth[user])
+        assert r.status_code == 200, r.text
+        (item,) = r.json()["items"]
+        return item
+
+    uz = look("uz-analyst")
+    assert [(s["country"], s["org"]) for s in uz["sightings"]] == [("UZ", "uz-cert")]
+    assert uz["states"] == ["UZ"] and uz["cross_state"] is False
+    assert "KZ" not in str(uz) and "kz-cert" not in str(uz)
+
+    kz = look("kz-analyst")
+    assert kz["states"] == ["KZ", "UZ"] and kz["cross_state"] is True
+    assert {s["country"]: s["count"] for s in kz["sightings"]} == {"KZ": 1, "UZ": 1}
+    assert look("centre-analyst")["cross_state"] is True
+
+    # The cross-state list, the alerts and the campaign follow the same rule.
+    listing = api.get("/api/v1/indicators", headers=auth["uz-analyst"]).json()
+    assert listing["items"] == []
+    assert [
+        i["value"]
+        for i in api.get("/api/v1/indicators", headers=auth["kz-analyst"]).json()["items"]
+    ] == [C2_IP]
+    assert api.get("/api/v1/correlation-alerts", headers=auth["uz-analyst"]).json()["items"] == []
+    kz_alerts = api.get("/api/v1/correlation-alerts", headers=auth["kz-analyst"]).json()["items"]
+    assert [(a["country"], a["indicator"]["value"], a["states"]) for a in kz_alerts] == [
+        ("KZ", C2_IP, ["KZ", "UZ"])
+    ]
+    centre = api.get("/api/v1/correlation-alerts", headers=auth["centre-analyst"]).json()
+    assert sorted(a["country"] for a in centre["items"]) == ["KZ", "UZ"]
+    assert api.get("/api/v1/correlation-alerts", headers=auth["kz-bank-contact"]).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+
+
+def test_an_unseen_indicator_is_simply_absent(api, auth, network: Network) -> None:  # type: ignore[no-untyped-def]
+    report(network["kz-analyst"], f"ipv4={C2_IP}", tlp="amber")
+    r = api.get("/api/v1/indicators", params={"value": C2_IP}, headers=auth["uz-analyst"])
+    assert r.status_code == 200 and r.json()["items"] == []
+    assert api.get("/api/v1/indicators", params={"value": C2_IP}).status_code == 401
+
+
+def test_warning_list_is_shown(api, auth, network: Network) -> None:  # type: ignore[no-untyped-def]
+    report(network["kz-analyst"], "ipv4=8.8.8.8")
+    report(network["uz-analyst"], "ipv4=8.8.8.8")
+    correlate()
+    r = api.get(
+        "/api/v1/indicators",
+        params={"value": "8.8.8.8", "kind": "ipv4"},
+        headers=auth["uz-analyst"],
+    )
+    (item,) = r.json()["items"]
+    assert item["warning_list"] == "public-dns-v4" and item["cross_state"] is False
+    assert item["states"] == ["KZ", "UZ"]  # both GREEN: seen, but not a correlation
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+
+
+def build_two_campaigns(network: Network) -> None:
+    kz, uz = network["kz-analyst"], network["uz-analyst"]
+    # A chain: KZ {ip1, dom1} - UZ {ip1} ; UZ {dom1, ip2} - KZ {ip2}  -> one campaign of four
+    report(kz, f"ipv4={C2_IP} domain={C2_DOMAIN}", "ipv4=91.215.85.3", "ipv4=185.244.25.17")
+    report(uz, f"ipv4={C2_IP}", f"domain={C2_DOMAIN} ipv4=5.188.206.14", "ipv4=185.244.25.17")
+    report(kz, "ipv4=5.188.206.14")
+    # 91.215.85.3 is KZ's alone: its event stays out of any campaign.
+
+
+def test_campaigns_group_connected_events(api, auth, session: Session, network: Network) -> None:  # type: ignore[no-untyped-def]
+    build_two_campaigns(network)
+    result = correlate()
+    assert result.campaigns is not None
+    assert (result.campaigns.campaigns, result.campaigns.created) == (2, 2)
+    assert result.campaigns.events == 6
+
+    chain = [
+        event_id(session, C2_IP, "KZ"),
+        event_id(session, C2_IP, "UZ"),
+        event_id(session, C2_DOMAIN, "UZ"),
+        event_id(session, "5.188.206.14", "KZ"),
+    ]
+    pair = [event_id(session, "185.244.25.17", "KZ"), event_id(session, "185.244.25.17", "UZ")]
+    alone = event_id(session, "91.215.85.3", "KZ")
+    membership = correlation.campaign_of_events(session, [*chain, *pair, alone])
+    assert {membership[e] for e in chain} == {min(chain)}  # the id is the earliest event's
+    assert {membership[e] for e in pair} == {min(pair)}
+    assert alone not in membership
+
+    stored = session.get(Campaign, min(chain))
+    assert (stored.size, stored.indicator_count, stored.states) == (4, 3, "KZ,UZ")
+    assert stored.first_seen is not None and stored.last_seen >= stored.first_seen
+
+    listing = api.get("/api/v1/campaigns", headers=auth["uz-analyst"]).json()
+    assert [(c["id"], c["size"], c["states"]) for c in listing["items"]] == [
+        (min(chain), 4, ["KZ", "UZ"]),
+        (min(pair), 2, ["KZ", "UZ"]),
+    ]
+    r = api.get(f"/api/v1/campaigns/{min(chain)}", headers=auth["uz-analyst"])
+    assert r.status_code == 200, r.text
+    detail = r.json()
+    assert sorted(e["id"] for e in detail["events"]) == sorted(chain)
+    nodes = {n["id"]: n for n in detail["graph"]["nodes"]}
+    assert {n["kind"] for n in nodes.values()} == {"event", "indicator"}
+    assert sorted(n["label"] for n in nodes.values() if n["kind"] == "indicator") == sorted(
+        [C2_IP, C2_DOMAIN, "5.188.206.14"]
+    )
+    assert len(detail["graph"]["edges"]) == 6
+    for edge in detail["graph"]["edges"]:
+        assert edge["source"] in nodes and edge["target"] in nodes
+    assert detail["truncated"] is False
+    assert api.get("/api/v1/campaigns/999999", headers=auth["uz-analyst"]).status_code == 404
+
+
+def test_campaigns_merge_and_keep_the_older_id(
+    api, auth, session: Session, network: Network
+) -> None:  # type: ignore[no-untyped-def]
+    build_two_campaigns(network)
+    correlate()
+    chain_id = event_id(session, C2_IP, "KZ")
+    pair_id = event_id(session, "185.244.25.17", "KZ")
+    # One event holding indicators of both campaigns joins them.
+    report(network["uz-analyst"], f"ipv4=185.244.25.17 domain={C2_DOMAIN}")
+    result = correlate()
+    assert result.campaigns is not None
+    assert (result.campaigns.campaigns, result.campaigns.merged) == (1, 1)
+    session.rollback()
+    assert session.get(Campaign, pair_id).merged_into == chain_id
+    assert correlation.resolve_campaign(session, pair_id) == chain_id
+    assert set(correlation.campaign_of_events(session, [pair_id]).values()) == {chain_id}
+    r = api.get(f"/api/v1/campaigns/{pair_id}", headers=auth["kz-analyst"])
+    assert r.status_code == 200 and r.json()["id"] == chain_id and r.json()["size"] == 7
+    # Nothing changes on a pass with nothing new.
+    again = correlate()
+    assert again.campaigns is not None and (again.campaigns.created, again.campaigns.merged) == (
+        0,
+        0,
+    )
+
+
+def test_campaign_of_another_states_amber_events_is_hidden(api, auth, network: Network) -> None:  # type: ignore[no-untyped-def]
+    report(network["kz-analyst"], f"ipv4={C2_IP}", tlp="amber")
+    report(network["uz-analyst"], f"ipv4={C2_IP}", tlp="amber")
+    correlate()
+    with session_scope() as s:
+        (campaign_id,) = s.scalars(select(Campaign.id)).all()
+    for user in ("uz-analyst", "kz-analyst", "kz-bank-contact"):
+        # Each sees only its own report: nothing shows that another state reported it.
+        assert api.get("/api/v1/campaigns", headers=auth[user]).json()["items"] == []
+        r = api.get(f"/api/v1/campaigns/{campaign_id}", headers=auth[user])
+        assert r.status_code == 404
+        assert r.headers["content-type"].startswith("application/problem+json")
+    r = api.get(f"/api/v1/campaigns/{campaign_id}", headers=auth["centre-analyst"])
+    assert r.status_code == 200 and r.json()["states"] == ["KZ", "UZ"]
+
+
+def test_visible_campaign_raises_not_found_for_unknown_ids(
+    session: Session, network: Network
+) -> None:
+    with pytest.raises(NotFound):
+        correlation.visible_campaign(session, network["centre-analyst"], 12345)
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queue() -> Iterator[None]:
+    from concord.jobs.queue import reset_huey
+
+    reset_huey()
+    yield
+    reset_huey()
+
+
+def test_periodic_job_runs_correlation(queue, session: Session, network: Network) -> None:  # type: ignore[no-untyped-def]
+    from concord.jobs.model import JobRun
+    from concord.jobs.queue import get_huey, registered_jobs
+    from concord.jobs.worker import ClaimingScheduler, run_ready
+
+    assert registered_jobs()["correlate"].cron == {"minute": "2-59/5"}
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    h = get_huey()
+    scheduler = ClaimingScheduler(h, threading.Event(), 1, True)
+
+    def queued() -> list[str]:
+        return [t.name for t in h.pending()]
+
+    scheduler.enqueue_periodic_tasks(datetime(2030, 1, 1, 5, 0))  # housekeeping, not ours
+    assert "correlate" not in queued()
+    scheduler.enqueue_periodic_tasks(datetime(2030, 1, 1, 5, 7))
+    assert queued().count("correlate") == 1
+    run_ready(h)
+
+    assert indicator(session, C2_IP).cross_state is True
+    (run,) = session.scalars(select(JobRun).where(JobRun.task == "correlate")).all()
+    assert "cross-state +1" in run.outcome and "campaigns 1" in run.outcome
+
+
+def test_on_demand_job(queue, session: Session, network: Network) -> None:  # type: ignore[no-untyped-def]
+    from concord.jobs.model import JobRun
+    from concord.jobs.queue import enqueue
+    from concord.jobs.worker import run_ready
+
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    enqueue("correlate_now", since=(T0 - timedelta(hours=1)).isoformat())
+    assert run_ready() == 1
+    assert indicator(session, C2_IP).cross_state is True
+    (run,) = session.scalars(select(JobRun).where(JobRun.task == "correlate_now")).all()
+    assert run.outcome.startswith("checked 1")

@@ -1,0 +1,150 @@
+"""The reports API and UI: build on demand, list and read as each organisation may."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+from concord.reports import period as periods
+from concord.reports import service
+from tests.conftest import PASSWORD
+from tests.reports import seed
+
+API = "/api/v1/reports"
+
+
+@pytest.fixture
+def data(session, network, auth):  # type: ignore[no-untyped-def]
+    return seed(session)
+
+
+def _create(client, auth, user: str, **body: str):  # type: ignore[no-untyped-def]
+    return client.post(API, json={"period": "2024-07", **body}, headers=auth[user])
+
+
+def test_build_on_demand_as_json_html_and_csv(client, auth, data) -> None:  # type: ignore[no-untyped-def]
+    r = _create(client, auth, "kz-analyst", scope="KZ")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["location"] == f"{API}/{body['id']}"
+    assert (body["scope"], body["period"], body["tlp"], body["format"]) == (
+        "KZ",
+        "2024-07",
+        "green",
+        "json",
+    )
+    assert body["report"]["totals"]["events"] == 18
+
+    r = _create(client, auth, "centre-analyst", scope="network", format="html", language="ru")
+    assert r.status_code == 201
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.text.count("TLP:AMBER</div>") == 2 and "<svg" in r.text
+    assert "Обобщённый отчёт" in r.text
+
+    r = _create(client, auth, "centre-admin", scope="network", format="csv")
+    assert r.status_code == 201 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[1] == ["report", "", "tlp", "amber"]
+
+
+def test_who_may_build(client, auth, data) -> None:  # type: ignore[no-untyped-def]
+    for user, scope, status in (
+        ("kz-analyst", "network", 403),
+        ("kz-analyst", "UZ", 403),
+        ("uz-admin", "KZ", 403),
+        ("kz-reader", "KZ", 403),  # a reader's token has no write scope
+        ("centre-reader", "network", 403),
+        ("kz-bank-contact", "KZ", 403),
+        ("centre-analyst", "UZ", 201),
+    ):
+        r = _create(client, auth, user, scope=scope)
+        assert r.status_code == status, (user, scope, r.text)
+    assert client.post(API, json={"period": "2024-07"}).status_code == 401
+
+
+def test_bad_input_is_a_problem_with_its_field(client, auth, data) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(API, json={"period": "2024-13"}, headers=auth["centre-analyst"])
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"] == "period"
+    r = client.post(
+        API, json={"period": "2024-07", "scope": "Kazakhstan"}, headers=auth["centre-analyst"]
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "scope"
+    r = client.post(API, json={"period": "2024-07", "scope": "TJ"}, headers=auth["centre-analyst"])
+    assert r.status_code == 404
+    r = client.post(
+        API, json={"period": "2024-07", "format": "pdf"}, headers=auth["centre-analyst"]
+    )
+    assert r.status_code == 422
+
+
+def test_listing_and_reading_follow_scope_and_tlp(client, auth, session, data) -> None:  # type: ignore[no-untyped-def]
+    service.build_scheduled(session, periods.parse("2024-07"))
+    session.commit()
+
+    def scopes(user: str) -> list[str]:
+        r = client.get(API, headers=auth[user])
+        assert r.status_code == 200, r.text
+        return sorted(item["scope"] for item in r.json()["items"])
+
+    # UZ's report is AMBER (UZ's own AMBER events): the centre may read it, KZ may not.
+    assert scopes("centre-reader") == ["KZ", "UZ", "network"]
+    assert scopes("kz-reader") == ["KZ"]
+    assert scopes("uz-analyst") == ["UZ"]
+    assert scopes("kz-bank-contact") == []
+    assert client.get(API).status_code == 401
+
+    items = client.get(API, headers=auth["centre-admin"]).json()["items"]
+    ids = {i["scope"]: i["id"] for i in items}
+    r = client.get(f"{API}/{ids['UZ']}", headers=auth["kz-analyst"])
+    assert r.status_code == 404
+    r = client.get(f"{API}/{ids['network']}", headers=auth["uz-admin"])
+    assert r.status_code == 404
+    r = client.get(f"{API}/{ids['UZ']}", headers=auth["uz-analyst"])
+    assert r.status_code == 200 and r.json()["report"]["totals"]["events"] == 7
+    r = client.get(f"{API}/{ids['KZ']}?format=csv", headers=auth["kz-reader"])
+    assert r.status_code == 200 and "by_state,UZ,events,<3" in r.text
+    r = client.get(f"{API}/{ids['KZ']}?format=html&language=ru", headers=auth["kz-reader"])
+    assert r.status_code == 200 and "TLP:GREEN" in r.text and "Обобщённый" in r.text
+    r = client.get(f"{API}?scope=network&period=2024-07", headers=auth["centre-admin"])
+    assert [i["scope"] for i in r.json()["items"]] == ["network"]
+    page = client.get(f"{API}?limit=2", headers=auth["centre-admin"]).json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = client.get(f"{API}?limit=2&cursor={page['next_cursor']}", headers=auth["centre-admin"])
+    assert len(rest.json()["items"]) == 1
+
+
+def test_ui_lists_builds_and_shows_a_report(client, data) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/login", data={"username": "kz-analyst", "password": PASSWORD})
+    assert r.status_code == 200
+    page = client.get("/reports")
+    assert page.status_code == 200 and 'id="build-report"' in page.text
+    assert '<option value="KZ"' in page.text and 'value="network"' not in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = client.post("/reports", data={"period": "2024-07", "scope": "KZ"}, follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token
+    r = client.post(
+        "/reports",
+        data={"period": "2024-07", "scope": "KZ", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/reports/")
+    shown = client.get(r.headers["location"])
+    assert shown.status_code == 200
+    assert shown.text.count("TLP:GREEN</div>") == 2 and "<svg" in shown.text
+    assert 'aria-current="page">Reports' in shown.text
+    listed = client.get("/reports")
+    assert "2024-07" in listed.text and "TLP:GREEN" in listed.text
+    r = client.post("/reports", data={"period": "July", "scope": "KZ", "csrf_token": token})
+    assert r.status_code == 422 and "is not a period" in r.text
+
+
+def test_ui_for_a_reader_has_no_form(client, data) -> None:  # type: ignore[no-untyped-def]
+    client.post("/login", data={"username": "kz-reader", "password": PASSWORD})
+    page = client.get("/reports")
+    assert page.status_code == 200 and 'id="build-report"' not in page.text
+    assert client.get("/reports/999").status_code == 404

@@ -1,0 +1,105 @@
+"""`concord report`: JSON, CSV and HTML, to stdout or a file; errors as one line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from concord.cli import app
+from tests.reports import seed
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_actor() -> Iterator[None]:
+    # The CLI names its operator as the audit actor of the process; in-process runs here must
+    # not leave that to the tests that follow.
+    from concord.audit.service import system_actor
+
+    token = system_actor.set(system_actor.get())
+    yield
+    system_actor.reset(token)
+
+
+@pytest.fixture
+def data(session, network):  # type: ignore[no-untyped-def]
+    return seed(session)
+
+
+def _run(*args: str) -> str:
+    result = runner.invoke(app, ["report", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_json(data) -> None:  # type: ignore[no-untyped-def]
+    out = json.loads(_run("--period", "2024-07", "--scope", "KZ", "--format", "json"))
+    assert (out["scope"], out["tlp"], out["period"]["label"]) == ("KZ", "green", "2024-07")
+    assert out["totals"] == {"key": "events", "events": 18, "previous": 8, "change_pct": 125.0}
+    assert {r["key"]: r["events"] for r in out["by_state"]} == {"KZ": "16–17", "UZ": "<3"}
+    assert out["mitigations"][0]["id"] == "M1049"
+    assert out["cases"]["available"] is True
+
+
+def test_csv_long_format(data) -> None:  # type: ignore[no-untyped-def]
+    rows = list(csv.reader(io.StringIO(_run("--period", "2024-07", "--format", "csv"))))
+    assert rows[0] == ["section", "key", "metric", "value"]
+    assert rows[1] == ["report", "", "tlp", "amber"]
+    cells = {(s, k, m): v for s, k, m, v in rows[1:]}
+    assert cells[("report", "", "scope")] == "network"
+    assert cells[("totals", "events", "events")] == "24"
+    assert cells[("totals", "events", "change_pct")] == "71.4"
+    assert cells[("by_sector", "energy", "events")] == "<3"
+    assert cells[("by_sector", "", "events")] == "5"  # owners without a sector
+    assert cells[("by_class", "availability", "change_pct")] == "-100.0"
+    assert cells[("indicators", "198.51.100.7", "countries")] == "KZ UZ"
+    assert cells[("cases", "", "median_hours_to_close")] == "48.0"
+    assert cells[("mitigations", "M1049", "name")] == "Antivirus/Antimalware"
+    assert "The MITRE Corporation" in cells[("notice", "attack", "v18.1")]
+
+
+def test_html_to_a_file_in_russian(data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "kz.html"
+    result = runner.invoke(
+        app,
+        ["report", "--period", "2024-07", "--scope", "kz", "--out", str(target), "--language=ru"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "TLP:GREEN" in result.stderr and str(target) in result.stderr
+    html = target.read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>")
+    assert html.count("TLP:GREEN</div>") == 2  # banner at the top and at the bottom
+    assert "color:#33FF00" in html
+    # Classes, sectors and techniques: KZ's states are all withheld ("16–17", "<3"), and a
+    # chart never draws a withheld count.
+    assert html.count("<svg") == 3
+    assert "Обобщённый отчёт" in html
+    assert "&lt;3" in html
+
+
+def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
+    for args, message in (
+        (["--period", "2024-13"], "error: period: '2024-13' is not a period"),
+        (["--period", "2024-07", "--format", "pdf"], "error: format: unknown report format"),
+        (["--period", "2024-07"], "error: the network has no centre organisation"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "concord", "report", *args],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=120,
+        )
+        assert proc.returncode == 1
+        assert proc.stderr.strip().startswith(message), proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -1,0 +1,320 @@
+"""Building reports: totals, changes, suppression, visibility, TLP, ATT&CK, cases, campaigns."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from concord.access.model import Share
+from concord.errors import Forbidden, InvalidInput, NotFound
+from concord.jobs.model import JobRun
+from concord.reports import period as periods
+from concord.reports import render, service, tasks
+from concord.reports.model import Report, StoredReport
+from tests.reports import add_events, at, seed
+
+
+def _rows(rows):  # type: ignore[no-untyped-def]
+    return {r.key: (r.events, r.previous, r.change_pct) for r in rows}
+
+
+# --- periods ------------------------------------------------------------------------------------
+
+
+def test_periods_and_the_period_before() -> None:
+    m = periods.parse("2024-03")
+    assert (m.start, m.end, m.previous_start, m.previous_label) == (
+        at("2024-03-01T00:00"),
+        at("2024-04-01T00:00"),
+        at("2024-02-01T00:00"),
+        "2024-02",
+    )
+    assert periods.parse("2024-01").previous_label == "2023-12"
+    assert periods.parse("2024-12").end == at("2025-01-01T00:00")
+    w = periods.parse("2024-w01")
+    assert (w.label, w.start, w.previous_label) == ("2024-W01", at("2024-01-01T00:00"), "2023-W52")
+    d = periods.parse("2024-07-15")
+    assert (d.kind, d.end, d.previous_label) == ("day", at("2024-07-16T00:00"), "2024-07-14")
+    c = periods.parse("2024-07-01..2024-07-10")
+    assert (c.start, c.end) == (at("2024-07-01T00:00"), at("2024-07-11T00:00"))
+    assert (c.previous_start, c.previous_label) == (
+        at("2024-06-21T00:00"),
+        "2024-06-21..2024-06-30",
+    )
+    assert periods.previous_month(datetime(2024, 8, 1, 2, 0, tzinfo=UTC)).label == "2024-07"
+    for bad in ("2024-13", "2024-W54", "2024-02-30", "July", "2024-07-10..2024-07-01", ""):
+        with pytest.raises(InvalidInput) as exc:
+            periods.parse(bad)
+        assert exc.value.locations[0].field == "period"
+
+
+# --- suppression --------------------------------------------------------------------------------
+
+
+def test_suppression_primary_and_secondary() -> None:
+    assert service.suppress_column({"a": 10, "b": 2, "c": 0}, 3) == {
+        "a": "10–11",
+        "b": "<3",
+        "c": 0,
+    }
+    # Two small counts hide each other; nothing else needs withholding.
+    assert service.suppress_column({"a": 10, "b": 2, "c": 1}, 3) == {"a": 10, "b": "<3", "c": "<3"}
+    # The smallest other count is the one withheld; the range is what the total gives anyway.
+    assert service.suppress_column({"a": 50, "b": 4, "c": 1}, 3) == {"a": 50, "b": "3–4", "c": "<3"}
+    assert service.suppress_column({"a": 1}, 3) == {"a": "<3"}
+    assert service.suppress_column({"a": 1, "b": 2}, 1) == {"a": 1, "b": 2}
+
+
+# --- the network report -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def data(session, network):  # type: ignore[no-untyped-def]
+    return seed(session)
+
+
+def test_network_totals_change_and_breakdowns(session, data) -> None:  # type: ignore[no-untyped-def]
+    r = service.build_report(session, None, "2024-07", "network")
+    assert (r.totals.events, r.totals.previous, r.totals.change_pct) == (24, 14, 71.4)
+    assert r.occurrences == 48  # every seeded event has count 2
+    assert _rows(r.by_class) == {
+        "malicious-code": (14, 8, 75.0),
+        "intrusion-attempts": (5, 0, None),
+        "intrusions": (2, 0, None),
+        "vulnerable": (2, 0, None),
+        "fraud": (1, 0, None),
+        "availability": (0, 6, -100.0),
+    }
+    assert _rows(r.by_state) == {"KZ": (17, 8, 112.5), "UZ": (7, 6, 16.7)}
+    # energy (2 events, one owner) is suppressed; telecom is then shown as a range, or
+    # 24 - 13 - 5 - telecom would give energy back.
+    assert _rows(r.by_sector) == {
+        "finance": (13, 8, 62.5),
+        None: (5, 0, None),
+        "telecom": ("4–5", 6, None),
+        "energy": ("<3", 0, None),
+    }
+    # withheld counts come after the published ones, by name: their order would tell them apart
+    assert [row.key for row in r.by_sector] == ["finance", None, "energy", "telecom"]
+    assert r.tlp == "amber"  # the UZ AMBER events are counted
+    assert r.min_count == 3
+
+
+def test_state_report_holds_only_what_its_national_body_may_see(session, data) -> None:  # type: ignore[no-untyped-def]
+    kz = service.build_report(session, None, "2024-07", "KZ")
+    # D (UZ's AMBER report about a KZ bank, not shared) and C (UZ's own) are left out.
+    assert (kz.totals.events, kz.totals.previous, kz.totals.change_pct) == (18, 8, 125.0)
+    assert kz.tlp == "green"
+    assert _rows(kz.by_state) == {"KZ": ("16–17", 8, None), "UZ": ("<3", 0, None)}
+    assert _rows(kz.by_sector) == {
+        "finance": (11, 8, 37.5),
+        None: ("5–6", 0, None),
+        "energy": ("<3", 0, None),
+    }
+    uz = service.build_report(session, None, "2024-07", "uz")
+    assert (uz.scope, uz.totals.events, uz.totals.previous, uz.tlp) == ("UZ", 7, 6, "amber")
+
+
+def test_sharing_with_a_state_brings_an_amber_event_into_its_report(session, data) -> None:  # type: ignore[no-untyped-def]
+    for event_id in data.groups["D"]:
+        session.add(Share(object_kind="event", object_id=event_id, org_id=data.orgs["kz-cert"]))
+    session.commit()
+    kz = service.build_report(session, None, "2024-07", "KZ")
+    assert (kz.totals.events, kz.tlp) == (20, "amber")
+
+
+def test_red_and_strict_events(session, network, data) -> None:  # type: ignore[no-untyped-def]
+    analyst = network["kz-analyst"]
+    add_events(
+        session, 3, when=at("2024-07-12T10:00"), country="KZ", origin="kz-cert", tlp="red",
+        rsit_class="intrusions", rsit_type="system-compromise", origin_user_id=analyst.user_id,
+    )  # fmt: skip
+    add_events(
+        session, 1, when=at("2024-07-13T10:00"), country="KZ", origin="kz-cert",
+        tlp="amber+strict", rsit_class="fraud", rsit_type="masquerade",
+    )  # fmt: skip
+    session.commit()
+    # TLP:RED names users, never organisations: in no report. AMBER+STRICT stays with kz-cert.
+    net = service.build_report(session, None, "2024-07", "network")
+    assert (net.totals.events, net.tlp) == (24, "amber")
+    kz = service.build_report(session, None, "2024-07", "KZ")
+    assert (kz.totals.events, kz.tlp) == (19, "amber+strict")
+    # The centre may not receive KZ's AMBER+STRICT report; KZ's own staff may.
+    with pytest.raises(Forbidden):
+        service.build_for(session, network["centre-analyst"], "2024-07", "KZ")
+    assert service.build_for(session, analyst, "2024-07", "KZ").tlp == "amber+strict"
+    row = service.store(session, kz)
+    session.commit()
+    assert [r.id for r in service.list_reports(session, network["kz-reader"])] == [row.id]
+    assert service.list_reports(session, network["centre-analyst"]) == []
+    with pytest.raises(NotFound):
+        service.get_report(session, network["centre-admin"], row.id)
+
+
+def test_who_may_ask(session, network, data) -> None:  # type: ignore[no-untyped-def]
+    service.build_for(session, network["centre-reader"], "2024-07", "network")
+    service.build_for(session, network["kz-reader"], "2024-07", "KZ")
+    for user, scope in (
+        ("kz-analyst", "network"),
+        ("kz-analyst", "UZ"),
+        ("uz-analyst", "KZ"),
+        ("kz-bank-contact", "KZ"),
+    ):
+        with pytest.raises(Forbidden):
+            service.build_for(session, network[user], "2024-07", scope)
+    with pytest.raises(Forbidden):  # readers may look, not build and store
+        service.create_report(session, network["kz-reader"], "2024-07", "KZ")
+    with pytest.raises(NotFound):
+        service.build_report(session, None, "2024-07", "TJ")
+    with pytest.raises(InvalidInput):
+        service.build_report(session, None, "2024-07", "Kazakhstan")
+
+
+def test_small_periods_are_suppressed_whole(session, data) -> None:  # type: ignore[no-untyped-def]
+    day = service.build_report(session, None, "2024-07-20", "UZ")  # one event: E
+    assert (day.totals.events, day.totals.change_pct, day.occurrences) == ("<3", None, "<3")
+    assert _rows(day.by_class) == {"fraud": ("<3", 0, None)}
+    assert _rows(day.by_state) == {"UZ": ("<3", 0, None)}
+
+
+def test_threshold_is_configurable(session, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CONCORD_REPORT_MIN_COUNT", "1")
+    r = service.build_report(session, None, "2024-07", "KZ")
+    assert _rows(r.by_state) == {"KZ": (17, 8, 112.5), "UZ": (1, 0, None)}
+    monkeypatch.setenv("CONCORD_REPORT_MIN_COUNT", "6")
+    r = service.build_report(session, None, "2024-07", "KZ")
+    assert r.min_count == 6
+    assert _rows(r.by_sector)["energy"][0] == "<6"
+
+
+def test_empty_report_is_clear(session, network) -> None:  # type: ignore[no-untyped-def]
+    r = service.build_report(session, None, "2024-07", "network")
+    assert (r.tlp, r.totals.events, r.by_class, r.indicators, r.techniques) == (
+        "clear",
+        0,
+        [],
+        [],
+        [],
+    )
+
+
+# --- indicators, ATT&CK, campaigns, cases -------------------------------------------------------
+
+
+def test_cross_state_indicators_count_only_visible_events(session, data) -> None:  # type: ignore[no-untyped-def]
+    net = service.build_report(session, None, "2024-07", "network")
+    assert [(i.value, i.states, i.events, i.countries) for i in net.indicators] == [
+        ("198.51.100.7", 2, 4, ["KZ", "UZ"]),
+        ("evil.example", 2, 2, ["KZ", "UZ"]),
+    ]  # the warning-listed value is left out
+    kz = service.build_report(session, None, "2024-07", "KZ")
+    # KZ cannot see UZ's AMBER sighting of 198.51.100.7, so for KZ it is not cross-state.
+    assert [(i.value, i.states, i.events) for i in kz.indicators] == [("evil.example", 2, 2)]
+
+
+def test_attack_profile_and_mitigations_from_the_mitre_data(session, data) -> None:  # type: ignore[no-untyped-def]
+    r = service.build_report(session, None, "2024-07", "network")
+    assert [(t.id, t.events, t.cases) for t in r.techniques] == [
+        ("T1059.001", 10, 0),
+        ("T1566.001", 10, 0),
+        ("T1110", 5, 1),  # five events and a case
+        ("T1071.001", 4, 0),  # recorded lower-case, normalised
+        ("T1566", 1, 0),
+    ]
+    by_id = {t.id: t for t in r.techniques}
+    assert by_id["T1566.001"].name == "Spearphishing Attachment"
+    assert by_id["T1566.001"].tactics == ["initial-access"]
+    # Antivirus/Antimalware counters PowerShell (10), Spearphishing Attachment (10) and
+    # Phishing (1); User Account Management, Spearphishing Attachment and Brute Force (5
+    # events and a case); Network Intrusion Prevention, Spearphishing, Web Protocols, Phishing.
+    assert [(m.id, m.name, m.weight) for m in r.mitigations[:3]] == [
+        ("M1049", "Antivirus/Antimalware", 21),
+        ("M1018", "User Account Management", 16),
+        ("M1031", "Network Intrusion Prevention", 15),
+    ]
+    assert r.mitigations[0].techniques == ["T1059.001", "T1566.001", "T1566"]
+    assert r.attack_version == "18.1"
+    assert "The MITRE Corporation" in r.attack_notice
+
+
+def test_cases_opened_closed_and_time_to_close(session, data) -> None:  # type: ignore[no-untyped-def]
+    r = service.build_report(session, None, "2024-07", "network")
+    c = r.cases
+    assert c.available
+    assert (c.opened, c.closed, c.previous_opened, c.previous_closed) == (3, 3, 1, 0)
+    assert (c.median_hours_to_close, c.mean_hours_to_close) == (48.0, 72.0)
+    # kz-cert takes part in every case; uz-cert in none.
+    assert service.build_report(session, None, "2024-07", "KZ").cases.closed == 3
+    assert service.build_report(session, None, "2024-07", "UZ").cases.closed == 0
+
+
+def test_new_campaigns(session, data) -> None:  # type: ignore[no-untyped-def]
+    r = service.build_report(session, None, "2024-07", "network")
+    assert r.campaigns.available and r.campaigns.total == 1
+    (c,) = r.campaigns.items
+    assert (c.name, c.events, c.states) == ("evil.example", 2, ["KZ", "UZ"])
+    assert c.first_seen.startswith("2024-07-03T10:00")
+    assert service.build_report(session, None, "2024-08", "network").campaigns.items == []
+
+
+def test_sections_of_missing_modules_say_not_available(session, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    real = service._optional
+    missing = {"concord.cases.model", "concord.events.correlation_model"}
+    monkeypatch.setattr(service, "_optional", lambda m: None if m in missing else real(m))
+    r = service.build_report(session, None, "2024-07", "network")
+    assert not r.cases.available and not r.campaigns.available
+    assert [(t.id, t.cases) for t in r.techniques if t.id == "T1110"] == [("T1110", 0)]
+    html = render.to_html(r)
+    assert html.count('data-section="not-available"') == 2
+    csv_text = render.to_csv(r)
+    assert "cases,,available,false" in csv_text and "campaigns,,available,false" in csv_text
+
+
+def test_optional_import_reports_a_missing_module_only() -> None:
+    assert service._optional("concord.no_such_domain.model") is None
+    assert service._optional("concord.reports.model") is not None
+
+
+# --- serialisation, storage and the monthly run --------------------------------------------------
+
+
+def test_report_round_trips_through_json(session, data) -> None:  # type: ignore[no-untyped-def]
+    r = service.build_report(session, None, "2024-W27", "network")
+    again = Report.from_dict(json.loads(service.to_json(r)))
+    assert again == r
+
+
+def test_monthly_run_builds_network_and_state_reports_once(session, network, data) -> None:  # type: ignore[no-untyped-def]
+    assert tasks.build_period("2024-07") == "ok: 3 reports"
+    assert tasks.build_period("2024-07") == "skipped"
+    session.expire_all()
+    rows = service.list_reports(session, network["centre-analyst"], period="2024-07")
+    assert sorted((r.scope, r.tlp) for r in rows) == [
+        ("KZ", "green"),
+        ("UZ", "amber"),
+        ("network", "amber"),
+    ]
+    runs = session.scalars(select(JobRun.outcome).where(JobRun.task == "monthly_reports"))
+    assert list(runs) == ["ok: 3 reports"]
+    stored = next(r for r in rows if r.scope == "KZ")
+    assert service.load(session.get(type(stored), stored.id)).totals.events == 18
+
+
+def test_monthly_task_is_registered_for_the_first_at_two() -> None:
+    from concord.jobs.queue import registered_jobs
+
+    spec = registered_jobs()["monthly_reports"]
+    assert spec.cron == {"minute": "0", "hour": "2", "day": "1"}
+    assert "build_reports" in registered_jobs()
+
+
+def test_monthly_task_builds_the_previous_month(session, data) -> None:  # type: ignore[no-untyped-def]
+    label = periods.previous_month(datetime.now(UTC)).label
+    assert tasks.monthly_reports() == "ok: 3 reports"
+    assert tasks.build_reports(label) == "skipped"
+    assert tasks.build_reports(label, force=True) == "ok: 3 reports"
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(StoredReport)) == 6
