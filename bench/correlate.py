@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,12 +40,17 @@ COMMON = ("ipv4:8.8.8.8", "ipv4:1.1.1.1", "domain:www.google.com", "domain:micro
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
+_addresses: dict[tuple[str, int], int] = {}
+
+
 def value(pool: str, n: int) -> tuple[str, str]:
-    """A deterministic observable: kind and value, from a pool name and a number."""
+    """A deterministic observable: kind and value, from a pool name and a number; distinct
+    (pool, n) give distinct values, so only the planted sharing links events."""
     kind = ("ipv4", "domain", "url", "sha256")[n % 4]
     if kind == "ipv4":
-        base = 0x2D000000 + (zlib.crc32(pool.encode()) & 0xFF) * 0x10000 + n  # 45.x.x.x
-        return kind, ".".join(str(base >> s & 255) for s in (24, 16, 8, 0))
+        # Addresses in 45.0.0.0/8 in order of first use: unique and reproducible.
+        address = 0x2D000001 + _addresses.setdefault((pool, n), len(_addresses))
+        return kind, ".".join(str(address >> s & 255) for s in (24, 16, 8, 0))
     if kind == "domain":
         return kind, f"{pool}-{n}.bad-{n % 97}.net"
     if kind == "url":

@@ -39,6 +39,7 @@ NAMES = {
 CONTACT_MARK = "mark-contact@kz-bank.example"
 ASSET_DESC_MARK = "asset-description-mark"
 KZ_BANK_NAME = "Steppe Bank"
+KZ_EVENT_PORT, UZ_EVENT_PORT = 44441, 55552
 ASSET_MARK = "mark-asset.kz-bank.example"
 TOKEN_MARK = "mark-token-of-kz-analyst"
 USERS = [u for u, _, _ in NETWORK_USERS]
@@ -194,6 +195,26 @@ def marked(session, network, auth):  # type: ignore[no-untyped-def]
 
     asset_id = session.scalar(select(Asset.id).where(Asset.value == ASSET_MARK))
     session.commit()
+    # Two AMBER reports of one address, by KZ and by UZ: a cross-state indicator and a
+    # campaign, each state's event marked by its port.
+    import io
+
+    from concord.db import session_factory
+    from concord.events import correlation
+    from concord.intake import service as intake
+    from tests.intake.test_service import scan_csv
+
+    for user, port in (("kz-analyst", KZ_EVENT_PORT), ("uz-analyst", UZ_EVENT_PORT)):
+        data = scan_csv([("2026-11-30 10:00:00", "198.51.100.99", port)])
+        intake.ingest(
+            session_factory(),
+            network[user],
+            intake.Source(io.BytesIO(data), "scan_rdp.csv"),
+            tlp="amber",
+        )
+    result = correlation.correlate(session)
+    session.commit()
+    assert result.cross_state >= 1 and result.campaigns and result.campaigns.campaigns, result
     return {"contact_id": contact.id, "asset_id": asset_id, "token_id": token.id}
 
 
@@ -206,7 +227,8 @@ def _examples(param: str, marked: dict) -> list[str]:
         "asset_id": [str(marked["asset_id"])],
         "token_id": [str(marked["token_id"])],
         "submission_id": ["1"],
-        "event_id": ["1"],
+        "event_id": ["1", "2"],
+        "campaign_id": ["1"],
         "case_id": ["1", "2"],
         "report_id": ["1"],
     }
@@ -237,6 +259,10 @@ def _leaks(user: str | None, body: str, path: str) -> list[str]:
         for mark in (CONTACT_MARK, ASSET_DESC_MARK, KZ_BANK_NAME):
             if mark in body:
                 problems.append(f"{path} shows {mark} to {user}")
+    if user not in CENTRE | KZ_STAFF and str(KZ_EVENT_PORT) in body:
+        problems.append(f"{path} shows the KZ event to {user}")
+    if user not in CENTRE | {"uz-admin", "uz-analyst"} and str(UZ_EVENT_PORT) in body:
+        problems.append(f"{path} shows the UZ event to {user}")
     if not expected_token(user) and TOKEN_MARK in body:
         problems.append(f"{path} shows {TOKEN_MARK} to {user}")
     return problems

@@ -11,9 +11,10 @@ import io
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from tests.conftest import Network
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 C2_IP = "45.137.21.9"
 C2_DOMAIN = "update-check-kz.net"
+Auth = dict[str, dict[str, str]]
 
 
 class LinesReader(Reader):
@@ -65,7 +67,9 @@ def test_format(monkeypatch: pytest.MonkeyPatch) -> None:
 _files = iter(range(1_000_000))
 
 
-def report(principal: Principal, *events: str, tlp: str = "green", as_org: str | None = None):  # type: ignore[no-untyped-def]
+def report(
+    principal: Principal, *events: str, tlp: str = "green", as_org: str | None = None
+) -> intake.Receipt:
     """Ingest one file with these events (each a line of kind=value pairs)."""
     data = "\n".join(events).encode()
     name = f"report-{next(_files)}.txt"
@@ -74,9 +78,9 @@ def report(principal: Principal, *events: str, tlp: str = "green", as_org: str |
     )
 
 
-def correlate(**kw: object) -> correlation.CorrelationResult:
+def correlate(since: datetime | None = None) -> correlation.CorrelationResult:
     with session_scope() as s:
-        return correlation.correlate(s, **kw)  # type: ignore[arg-type]
+        return correlation.correlate(s, since)
 
 
 def indicator(session: Session, value: str) -> Indicator:
@@ -96,7 +100,7 @@ def event_id(session: Session, value: str, country: str) -> int:
 
 
 @pytest.fixture
-def api(client, auth):  # type: ignore[no-untyped-def]
+def api(client: TestClient, auth: Auth) -> TestClient:
     """The test client with the correlation routes, whether or not the app includes them."""
     from concord.events.correlation_api import router
     from concord.web.app import route_table
@@ -175,14 +179,14 @@ def test_since_limits_the_pass_to_recent_sightings(session: Session, network: Ne
 
 
 def test_amber_sighting_of_kz_is_not_shown_to_uz(
-    api, auth, session: Session, network: Network
-) -> None:  # type: ignore[no-untyped-def]
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
     report(network["kz-analyst"], f"ipv4={C2_IP}", tlp="amber")
     report(network["uz-analyst"], f"ipv4={C2_IP}", tlp="green")
     correlate()
     assert indicator(session, C2_IP).cross_state is True
 
-    def look(user: str) -> dict:  # type: ignore[type-arg]
+    def look(user: str) -> dict[str, Any]:
         r = api.get("/api/v1/indicators", params={"value": C2_IP}, headers=auth[user])
         assert r.status_code == 200, r.text
         (item,) = r.json()["items"]
@@ -218,14 +222,16 @@ def test_amber_sighting_of_kz_is_not_shown_to_uz(
     }
 
 
-def test_an_unseen_indicator_is_simply_absent(api, auth, network: Network) -> None:  # type: ignore[no-untyped-def]
+def test_an_unseen_indicator_is_simply_absent(
+    api: TestClient, auth: Auth, network: Network
+) -> None:
     report(network["kz-analyst"], f"ipv4={C2_IP}", tlp="amber")
     r = api.get("/api/v1/indicators", params={"value": C2_IP}, headers=auth["uz-analyst"])
     assert r.status_code == 200 and r.json()["items"] == []
     assert api.get("/api/v1/indicators", params={"value": C2_IP}).status_code == 401
 
 
-def test_warning_list_is_shown(api, auth, network: Network) -> None:  # type: ignore[no-untyped-def]
+def test_warning_list_is_shown(api: TestClient, auth: Auth, network: Network) -> None:
     report(network["kz-analyst"], "ipv4=8.8.8.8")
     report(network["uz-analyst"], "ipv4=8.8.8.8")
     correlate()
@@ -251,7 +257,9 @@ def build_two_campaigns(network: Network) -> None:
     # 91.215.85.3 is KZ's alone: its event stays out of any campaign.
 
 
-def test_campaigns_group_connected_events(api, auth, session: Session, network: Network) -> None:  # type: ignore[no-untyped-def]
+def test_campaigns_group_connected_events(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
     build_two_campaigns(network)
     result = correlate()
     assert result.campaigns is not None
@@ -297,8 +305,8 @@ def test_campaigns_group_connected_events(api, auth, session: Session, network: 
 
 
 def test_campaigns_merge_and_keep_the_older_id(
-    api, auth, session: Session, network: Network
-) -> None:  # type: ignore[no-untyped-def]
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
     build_two_campaigns(network)
     correlate()
     chain_id = event_id(session, C2_IP, "KZ")
@@ -315,14 +323,18 @@ def test_campaigns_merge_and_keep_the_older_id(
     r = api.get(f"/api/v1/campaigns/{pair_id}", headers=auth["kz-analyst"])
     assert r.status_code == 200 and r.json()["id"] == chain_id and r.json()["size"] == 7
     # Nothing changes on a pass with nothing new.
+    session.rollback()
+    before = {c.id: c.updated_at for c in session.scalars(select(Campaign))}
     again = correlate()
-    assert again.campaigns is not None and (again.campaigns.created, again.campaigns.merged) == (
-        0,
-        0,
-    )
+    assert again.campaigns is not None
+    assert (again.campaigns.created, again.campaigns.merged) == (0, 0)
+    session.rollback()
+    assert {c.id: c.updated_at for c in session.scalars(select(Campaign))} == before
 
 
-def test_campaign_of_another_states_amber_events_is_hidden(api, auth, network: Network) -> None:  # type: ignore[no-untyped-def]
+def test_campaign_of_another_states_amber_events_is_hidden(
+    api: TestClient, auth: Auth, network: Network
+) -> None:
     report(network["kz-analyst"], f"ipv4={C2_IP}", tlp="amber")
     report(network["uz-analyst"], f"ipv4={C2_IP}", tlp="amber")
     correlate()
@@ -357,7 +369,7 @@ def queue() -> Iterator[None]:
     reset_huey()
 
 
-def test_periodic_job_runs_correlation(queue, session: Session, network: Network) -> None:  # type: ignore[no-untyped-def]
+def test_periodic_job_runs_correlation(queue: None, session: Session, network: Network) -> None:
     from concord.jobs.model import JobRun
     from concord.jobs.queue import get_huey, registered_jobs
     from concord.jobs.worker import ClaimingScheduler, run_ready
@@ -382,7 +394,7 @@ def test_periodic_job_runs_correlation(queue, session: Session, network: Network
     assert "cross-state +1" in run.outcome and "campaigns 1" in run.outcome
 
 
-def test_on_demand_job(queue, session: Session, network: Network) -> None:  # type: ignore[no-untyped-def]
+def test_on_demand_job(queue: None, session: Session, network: Network) -> None:
     from concord.jobs.model import JobRun
     from concord.jobs.queue import enqueue
     from concord.jobs.worker import run_ready
@@ -394,3 +406,38 @@ def test_on_demand_job(queue, session: Session, network: Network) -> None:  # ty
     assert indicator(session, C2_IP).cross_state is True
     (run,) = session.scalars(select(JobRun).where(JobRun.task == "correlate_now")).all()
     assert run.outcome.startswith("checked 1")
+
+
+def test_an_indicator_in_very_many_events_does_not_join_campaigns(
+    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(correlation, "HUB_EVENTS", 3)
+    kz, uz = network["kz-analyst"], network["uz-analyst"]
+    # 45.137.21.9 is everywhere (four events); the two domains are two separate campaigns.
+    report(kz, f"ipv4={C2_IP} domain=one-kz.net", f"ipv4={C2_IP} domain=two-kz.net")
+    report(uz, f"ipv4={C2_IP} domain=one-kz.net", f"ipv4={C2_IP} domain=two-kz.net")
+    result = correlate()
+    assert result.cross_state == 3
+    assert result.campaigns is not None and result.campaigns.campaigns == 2
+    assert indicator(session, C2_IP).cross_state is True  # still cross-state and alerted
+
+
+def test_a_campaign_whose_events_are_gone_is_dissolved(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    build_two_campaigns(network)
+    correlate()
+    pair = [event_id(session, "185.244.25.17", "KZ"), event_id(session, "185.244.25.17", "UZ")]
+    with session_scope() as s:
+        s.delete(s.get(Event, pair[1]))  # e.g. dropped with an old partition
+    result = correlate()
+    assert result.campaigns is not None and result.campaigns.campaigns == 1
+    session.rollback()
+    assert session.get(Campaign, min(pair)).size == 0
+    assert correlation.campaign_of_events(session, pair) == {}
+    ids = [
+        c["id"] for c in api.get("/api/v1/campaigns", headers=auth["centre-admin"]).json()["items"]
+    ]
+    assert min(pair) not in ids
+    r = api.get(f"/api/v1/campaigns/{min(pair)}", headers=auth["centre-admin"])
+    assert r.status_code == 404

@@ -19,7 +19,10 @@ from tests.conftest import FIXTURES, PASSWORD, Network
 
 ASSETS = FIXTURES / "assets"
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "concord"
-TEMPLATE_DIRS = [PACKAGE / d / "templates" for d in ("web", "orgs", "access", "audit")]
+TEMPLATE_DIRS = [
+    PACKAGE / d / "templates"
+    for d in ("web", "orgs", "access", "audit", "cases", "reports", "intake", "events")
+]
 PO_FILE = PACKAGE / "i18n" / "ru" / "LC_MESSAGES" / "messages.po"
 POT_FILE = PACKAGE / "i18n" / "messages.pot"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')

@@ -20,11 +20,12 @@ Correlation pass (`correlate`):
    state that reports it after the indicator became cross-state.
 
 Campaigns (`update_campaigns`) are stored, not computed per request: the connected
-components (union-find) of the graph event <-> cross-state indicator, recomputed in full on
-every pass (a few seconds per million reports, see bench/correlate.py) and written as a
-diff. A campaign's id is the smallest event id in it, so recomputing is idempotent and a
-growing campaign keeps its id; when two merge, the younger id is kept with `merged_into`
-pointing at the survivor (`resolve_campaign` follows it), so cases linked to it still work.
+components (union-find) of the graph event <-> cross-state indicator (leaving out indicators
+in more than HUB_EVENTS events), recomputed in full on every pass (seconds per million
+reports, see bench/correlate.py) and written as a diff. A campaign's id is the smallest
+event id in it, so recomputing is idempotent and a growing campaign keeps its id; when two
+merge, the younger id is kept with `merged_into` pointing at the survivor
+(`resolve_campaign` follows it), so cases linked to it still work.
 """
 
 from __future__ import annotations
@@ -268,7 +269,11 @@ def update_campaigns(session: Session) -> CampaignResult:
     )
     comp = _components(session.execute(edges))  # streamed
     old: dict[int, int] = dict(session.execute(select(ce.c.event_id, ce.c.campaign_id)).all())
-    existing: dict[int, int | None] = dict(session.execute(select(c.c.id, c.c.merged_into)).all())
+    existing: dict[int, int | None] = {}
+    sizes: dict[int, int] = {}
+    for cid, into, size in session.execute(select(c.c.id, c.c.merged_into, c.c.size)):
+        existing[cid] = into
+        sizes[cid] = size
     bulk = Bulk(session)
     now = utcnow()
     stamp = bulk.timestamp(now)
@@ -327,7 +332,7 @@ def update_campaigns(session: Session) -> CampaignResult:
         if targets:
             top = max(targets.items(), key=lambda kv: (kv[1], -kv[0]))[0]
             merges.append((top, stamp, cid))
-        else:
+        elif sizes[cid]:
             dissolved.append((stamp, cid))
     bulk.executemany("UPDATE campaigns SET merged_into = ?, updated_at = ? WHERE id = ?", merges)
     bulk.executemany(
@@ -555,7 +560,9 @@ def find_indicators(
     session: Session, principal: Principal, value: str, kind: str | None = None
 ) -> list[IndicatorView]:
     """Indicators with this value (and kind), with the sightings the principal may see."""
-    stmt = select(Indicator).where(Indicator.value == value.strip())
+    value = value.strip()
+    # Stored values are canonical (lower-case names); accept what users paste, too.
+    stmt = select(Indicator).where(Indicator.value.in_({value, value.lower()}))
     if kind:
         stmt = stmt.where(Indicator.kind == kind.strip().lower())
     indicators = list(session.scalars(stmt.order_by(Indicator.id).limit(20)))

@@ -217,6 +217,9 @@ def _index() -> _Index:
                     continue
             for k in kinds:
                 k.patterns.extend(patterns)
+    if not index.lists:
+        # Correlating without them would flag every public resolver: fail loudly instead.
+        raise RuntimeError("no MISP warning lists found in concord/events/warninglists/")
     index.platforms = frozenset(platforms)
     return index
 

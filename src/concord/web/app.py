@@ -61,7 +61,11 @@ def create_app() -> FastAPI:
     from concord.audit.api import router as audit_router
     from concord.cases import views as cases_views
     from concord.cases.api import router as cases_router
+    from concord.events import correlation_views
+    from concord.events import views as events_views
     from concord.events.api import router as events_router
+    from concord.events.correlation_api import router as correlation_router
+    from concord.intake import views as intake_views
     from concord.intake.api import router as intake_router
     from concord.orgs import views as orgs_views
     from concord.orgs.api import router as orgs_router
@@ -86,6 +90,7 @@ def create_app() -> FastAPI:
         audit_router,
         intake_router,
         events_router,
+        correlation_router,
         cases_router,
         reports_router,
     ):
@@ -97,6 +102,9 @@ def create_app() -> FastAPI:
     app.include_router(audit_views.router)
     app.include_router(cases_views.router)
     app.include_router(reports_views.router)
+    app.include_router(intake_views.router)
+    app.include_router(events_views.router)
+    app.include_router(correlation_views.router)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

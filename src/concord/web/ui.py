@@ -25,7 +25,8 @@ from concord.web.deps import SESSION_COOKIE, client_address, get_db, resolve_pri
 
 PACKAGE = Path(__file__).resolve().parents[1]
 TEMPLATE_DIRS = [PACKAGE / "web" / "templates"] + [
-    PACKAGE / domain / "templates" for domain in ("orgs", "access", "audit", "cases", "reports")
+    PACKAGE / domain / "templates"
+    for domain in ("orgs", "access", "audit", "cases", "reports", "intake", "events")
 ]
 templates = Jinja2Templates(
     env=__import__("jinja2").Environment(

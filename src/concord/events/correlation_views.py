@@ -1,0 +1,91 @@
+"""UI pages for indicators (sightings across states) and campaigns (with their graph)."""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from concord.access.model import Principal
+from concord.audit import service as audit
+from concord.events import correlation
+from concord.web.deps import get_db
+from concord.web.ui import page, ui_principal
+
+router = APIRouter(include_in_schema=False)
+GRAPH_SIZE = 640
+
+
+def layout(events: list[int], indicators: list[int]) -> dict[str, tuple[float, float]]:
+    """Two rings: events outside, the indicators that link them inside. Plain and stable:
+    the same campaign always draws the same way, without a script."""
+    centre = GRAPH_SIZE / 2
+    spots: dict[str, tuple[float, float]] = {}
+    for ring, ids, prefix in ((0.42, events, "event"), (0.18, indicators, "indicator")):
+        n = max(len(ids), 1)
+        for k, ident in enumerate(ids):
+            angle = 2 * math.pi * k / n - math.pi / 2
+            spots[f"{prefix}:{ident}"] = (
+                round(centre + ring * GRAPH_SIZE * math.cos(angle), 1),
+                round(centre + ring * GRAPH_SIZE * math.sin(angle), 1),
+            )
+    return spots
+
+
+@router.get("/indicators", response_class=HTMLResponse)
+def indicators_page(
+    request: Request,
+    value: str = "",
+    after: int = 0,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    if value.strip():
+        found = correlation.find_indicators(session, p, value.strip())
+        listing = False
+    else:
+        found = correlation.cross_state_indicators(session, p, after, 100)
+        listing = True
+    alerts = correlation.list_alerts(session, p, 0, 20)
+    return page(
+        request,
+        session,
+        "indicators.html",
+        value=value,
+        found=found,
+        listing=listing,
+        alerts=alerts,
+        next_after=found[-1].id if listing and len(found) == 100 else None,
+    )
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns_page(
+    request: Request,
+    after: int = 0,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    items = correlation.visible_campaigns(session, p, after, 50)
+    return page(
+        request,
+        session,
+        "campaigns.html",
+        items=items,
+        next_after=items[-1].id if len(items) == 50 else None,
+    )
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+def campaign_page(
+    campaign_id: int,
+    request: Request,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    v = correlation.visible_campaign(session, p, campaign_id)
+    audit.record_reads(session, p, "event", v.events)
+    spots = layout([e.id for e in v.events], sorted(v.indicator_values))
+    return page(request, session, "campaign.html", campaign=v, spots=spots, size=GRAPH_SIZE)

@@ -1,0 +1,130 @@
+"""UI pages of intake, events, indicators and campaigns, through a signed-in browser session."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import FIXTURES, PASSWORD
+from tests.intake.test_service import scan_csv
+
+
+def login(client, username: str) -> str:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/login", data={"username": username, "password": PASSWORD}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    page = client.get("/intake")
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def submit(client, csrf: str, name: str, data: bytes, **form: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/intake",
+        data={"csrf_token": csrf, **form},
+        files={"file": (name, data, "application/octet-stream")},
+    )
+
+
+def test_intake_form_shows_the_receipt(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    data = scan_csv(
+        [("2026-11-30 10:00:00", "203.0.113.70", 3389), ("bad time", "203.0.113.71", 3389)]
+    )
+    r = submit(client, csrf, "scan_rdp.csv", data, tlp="green")
+    assert r.status_code == 200
+    assert 'data-count="accepted">1<' in r.text and 'data-count="rejected">1<' in r.text
+    assert "line 3" in r.text
+    again = submit(client, csrf, "scan_rdp.csv", data, tlp="green")
+    assert 'data-count="duplicates">1<' in again.text
+    assert "scan_rdp.csv" in client.get("/intake").text  # recent submissions
+
+
+def test_intake_form_errors_and_csrf(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    r = submit(client, csrf, "blob.bin", b"\x00\x01 junk", format="nonsense")
+    assert r.status_code == 415 and "supported formats" in r.text
+    r = client.post(
+        "/intake", data={"csrf_token": "forged"}, files={"file": ("a.csv", b"x", "text/csv")}
+    )
+    assert r.status_code == 403
+
+
+def test_events_search_and_detail(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    submit(
+        client,
+        csrf,
+        "ioc.json",
+        (FIXTURES / "stix" / "indicator-for-c2-ip-address.json").read_bytes(),
+        format="stix",
+    )
+    listing = client.get("/events")
+    assert listing.status_code == 200 and "c2-server" in listing.text
+    event_id = re.search(r'href="/events/(\d+)"', listing.text).group(1)
+    detail = client.get(f"/events/{event_id}")
+    assert detail.status_code == 200 and "Raw record" in detail.text
+    assert "&#34;indicator&#34;" in detail.text  # the STIX object itself, escaped
+    filtered = client.get("/events", params={"rsit_class": "fraud"})
+    assert "No events match." in filtered.text
+    bad = client.get("/events", params={"since": "yesterday"})
+    assert bad.status_code == 422
+
+
+@pytest.fixture
+def correlated(client, network):  # type: ignore[no-untyped-def]
+    """One address reported by KZ and UZ, correlated into a campaign."""
+    from concord.db import session_factory
+    from concord.events import correlation
+
+    for user in ("kz-analyst", "uz-analyst"):
+        client.cookies.clear()
+        csrf = login(client, user)
+        submit(
+            client,
+            csrf,
+            "scan_rdp.csv",
+            scan_csv([("2026-11-30 10:00:00", "146.185.0.42", 3389)]),
+            tlp="green",
+        )
+    with session_factory()() as s:
+        correlation.correlate(s)
+        s.commit()
+    client.cookies.clear()
+
+
+def test_indicator_page_shows_sightings_across_states(client, correlated) -> None:  # type: ignore[no-untyped-def]
+    login(client, "centre-analyst")
+    page = client.get("/indicators", params={"value": "146.185.0.42"})
+    assert page.status_code == 200
+    assert "cross-state" in page.text and "KZ" in page.text and "UZ" in page.text
+    assert "146.185.0.42" in client.get("/indicators").text  # the cross-state listing
+
+
+def test_campaign_graph(client, correlated) -> None:  # type: ignore[no-untyped-def]
+    login(client, "centre-analyst")
+    listing = client.get("/campaigns")
+    campaign = re.search(r'href="/campaigns/(\d+)"', listing.text).group(1)
+    page = client.get(f"/campaigns/{campaign}")
+    assert page.status_code == 200
+    assert page.text.count('class="node event"') == 2
+    indicators = page.text.count('class="node indicator"')  # the address, and its AS number
+    assert indicators >= 1 and "146.185.0.42" in page.text
+    assert page.text.count("<line ") == 2 * indicators
+    assert client.get("/campaigns/999").status_code == 404
+
+
+def test_russian_labels(client, network) -> None:  # type: ignore[no-untyped-def]
+    login(client, "kz-analyst")
+    client.post(
+        "/language",
+        data={
+            "language": "ru",
+            "csrf_token": re.search(
+                r'name="csrf_token" value="([^"]+)"', client.get("/intake").text
+            ).group(1),
+        },
+    )
+    page = client.get("/intake")
+    assert "Отправить отчёт" in page.text and "Кампании" in page.text
