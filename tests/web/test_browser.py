@@ -194,3 +194,102 @@ def test_verify_chain_button_swaps_the_result_in(page) -> None:  # type: ignore[
     page.get_by_role("button", name="Verify the chain").click()
     expect(page.locator("#verify-result")).to_contain_text("The chain is intact")
     expect(page).to_have_url(re.compile(r"/audit$"))  # htmx swapped, no navigation
+
+
+def test_submit_a_report_search_events_and_open_one(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.intake.test_service import scan_csv
+
+    sign_in(page, "kz-analyst")
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    report = tmp_path / "scan_rdp.csv"
+    report.write_bytes(
+        scan_csv([("2026-11-30 10:00:00", "146.185.0.7", 3389), ("garbled", "146.185.0.8", 3389)])
+    )
+    page.goto("/intake")
+    page.set_input_files('#intake-form input[name="file"]', str(report))
+    page.locator('#intake-form button[type="submit"]').click()
+    receipt = page.locator("#receipt")
+    expect(receipt.locator('[data-count="accepted"]')).to_have_text("1")
+    expect(receipt.locator('[data-count="rejected"]')).to_have_text("1")
+    expect(receipt).to_contain_text("line 3")
+    page.goto("/events")
+    page.fill('#event-search input[name="value"]', "146.185.0.7")
+    page.locator('#event-search button[type="submit"]').click()
+    rows = page.locator("#event-table tbody tr")
+    expect(rows).to_have_count(1)
+    rows.first.locator("a").first.click()
+    expect(page.locator("pre.raw")).to_contain_text("146.185.0.7")
+
+
+def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from concord.access import service as access
+    from concord.db import session_factory
+    from concord.events import correlation
+    from concord.intake import service as intake
+    from concord.orgs.model import Organization
+    from tests.intake.test_service import scan_csv
+
+    principals = []
+    with session_factory()() as s:
+        for username in ("kz-analyst", "uz-analyst"):
+            user = access.get_user(s, None, username)
+            principals.append(access.principal_for(user, s.get(Organization, user.org_id)))
+    for principal in principals:
+        data = scan_csv([("2026-11-30 10:00:00", "146.185.0.99", 3389)])
+        intake.ingest(
+            session_factory(),
+            principal,
+            intake.Source(io.BytesIO(data), "scan_rdp.csv"),
+            tlp="green",
+        )
+    with session_factory()() as s:
+        correlation.correlate(s)
+        s.commit()
+    sign_in(page, "centre-analyst")
+    page.goto("/indicators?value=146.185.0.99")
+    expect(page.locator(".indicator")).to_contain_text("cross-state")
+    expect(page.locator(".indicator table tbody tr")).to_have_count(2)
+    page.goto("/campaigns")
+    page.locator("#campaign-table a").first.click()
+    graph = page.locator("#campaign-graph")
+    expect(graph.locator("circle.event")).to_have_count(2)
+    assert graph.locator("rect.indicator").count() >= 1
+
+
+def test_open_a_case_and_comment(page) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, "kz-analyst")
+    page.goto("/cases")
+    page.fill('#case-form input[name="title"]', "Phishing wave against banks")
+    page.locator('#case-form button[type="submit"]').click()
+    expect(page.locator("h1")).to_contain_text("Phishing wave against banks")
+    page.goto("/cases")
+    expect(page.locator("#case-board")).to_contain_text("Phishing wave against banks")
+
+
+def test_build_a_report_with_charts(page) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from concord.access import service as access
+    from concord.db import session_factory
+    from concord.intake import service as intake
+    from concord.orgs.model import Organization
+    from tests.intake.test_service import scan_csv
+
+    with session_factory()() as s:
+        user = access.get_user(s, None, "kz-analyst")
+        principal = access.principal_for(user, s.get(Organization, user.org_id))
+    rows = [(f"2026-11-{1 + i % 28:02d} 10:00:00", f"146.185.1.{i}", 3389) for i in range(40)]
+    intake.ingest(
+        session_factory(),
+        principal,
+        intake.Source(io.BytesIO(scan_csv(rows)), "scan_rdp.csv"),
+        tlp="green",
+    )
+    sign_in(page, "centre-analyst")
+    page.goto("/reports")
+    page.fill('#build-report input[name="period"]', "2026-11")
+    page.locator('#build-report button[type="submit"]').click()
+    expect(page.locator("body")).to_contain_text("TLP:")
+    assert page.locator("svg").count() >= 1
