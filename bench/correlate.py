@@ -133,7 +133,7 @@ def load(url: str, org_ids: list[int], total: int, seed: int, out: Any) -> None:
                 attack_techniques="",
                 primary_value=obs[0][1],
                 country=STATES[state],
-                dedup_key=f"{number:064x}",
+                dedup_key=number,
                 submission_id=1,
                 raw_location=f"line {number}",
                 extra="{}",

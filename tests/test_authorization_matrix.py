@@ -205,7 +205,7 @@ def marked(session, network, auth):  # type: ignore[no-untyped-def]
     from tests.intake.test_service import scan_csv
 
     for user, port in (("kz-analyst", KZ_EVENT_PORT), ("uz-analyst", UZ_EVENT_PORT)):
-        data = scan_csv([("2026-11-30 10:00:00", "198.51.100.99", port)])
+        data = scan_csv([("2026-11-30 10:00:00", "146.185.0.99", port)])
         intake.ingest(
             session_factory(),
             network[user],

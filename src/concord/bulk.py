@@ -59,6 +59,45 @@ class Bulk:
         if rows:
             self.session.connection().exec_driver_sql(sql.replace("?", self.mark), rows)
 
+    def reserve_ids(self, table: str, n: int) -> list[int]:
+        """Ids for `n` new rows, known before the insert (so no select afterwards).
+
+        PostgreSQL draws them from the table's sequence. SQLite continues after the current
+        maximum, which is safe because the transaction holds the database's write lock
+        from its first statement (BEGIN IMMEDIATE)."""
+        conn = self.session.connection()
+        if self.dialect == "postgresql":
+            rows = conn.exec_driver_sql(
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                "FROM generate_series(1, %s)",
+                (n,),
+            ).fetchall()
+            return [r[0] for r in rows]
+        top = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar() or 0
+        return list(range(top + 1, top + 1 + n))
+
+    def select_in(
+        self, sql: str, fixed: tuple[Any, ...], values: list[Any], chunk: int = 900
+    ) -> list[tuple[Any, ...]]:
+        """Run `sql` (ending in "IN ({})") for chunks of `values`; `fixed` parameters come
+        before the IN list. Skips SQLAlchemy's per-parameter compilation."""
+        rows: list[tuple[Any, ...]] = []
+        conn = self.session.connection()
+        if self.dialect == "postgresql":
+            # One array parameter: PostgreSQL plans "= ANY(array)" as index lookups, where a
+            # long IN list of separate parameters gets a generic plan that may scan.
+            kind = "bigint" if values and isinstance(values[0], int) else "text"
+            text = sql.format(f"SELECT unnest(%s::{kind}[])").replace("?", self.mark)
+            for start in range(0, len(values), 10_000):
+                part = list(values[start : start + 10_000])
+                rows.extend(tuple(r) for r in conn.exec_driver_sql(text, (*fixed, part)).fetchall())
+            return rows
+        for start in range(0, len(values), chunk):
+            part = values[start : start + chunk]
+            text = sql.format(self._marks(len(part))).replace("?", self.mark)
+            rows.extend(tuple(r) for r in conn.exec_driver_sql(text, (*fixed, *part)).fetchall())
+        return rows
+
     def greatest(self, a: str, b: str) -> str:
         return f"GREATEST({a}, {b})" if self.dialect == "postgresql" else f"MAX({a}, {b})"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 from datetime import UTC, datetime
 
 import pytest
@@ -49,7 +50,7 @@ def add_event(
         attack_techniques="",
         primary_value=value,
         country=country or org.country,
-        dedup_key=f"{org_slug}-{value}-{tlp}",
+        dedup_key=zlib.crc32(f"{org_slug}-{value}-{tlp}".encode()),
         submission_id=0,
         raw_location="line 1",
         extra="{}",

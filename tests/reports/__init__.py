@@ -18,6 +18,7 @@ W (a warning-listed value) in A[0] and E[0]. Campaign: A[0] + E[0]. Cases: see `
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,7 +86,7 @@ def add_events(
                 "country": country,
                 "owner_org_id": owner_id,
                 "owner_parent_id": parent_id,
-                "dedup_key": key,
+                "dedup_key": zlib.crc32(key.encode()),
                 "submission_id": 0,
                 "raw_location": f"line {i + 1}",
                 "tlp": tlp,

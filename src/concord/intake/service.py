@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,8 +32,6 @@ from concord.bulk import Bulk
 from concord.db import utcnow
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput
 from concord.events.model import (
-    Event,
-    Indicator,
     Submission,
     SubmissionFile,
 )
@@ -45,6 +44,9 @@ BATCH = 5000
 MAX_ERRORS_KEPT = 1000
 DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
 SNIFF_BYTES = 65536
+# AS numbers describe where an address lives, not what was seen: thousands of unrelated
+# events share one, so they are kept with the event but never become indicators.
+NOT_INDICATORS = frozenset({"asn"})
 EVENT_COLUMNS = (
     "time",
     "last_seen",
@@ -136,7 +138,7 @@ class DedupPolicy:
         window = int(os.environ.get("CONCORD_DEDUP_WINDOW", "86400"))
         return cls(fields, max(1, window))
 
-    def key(self, record: EventRecord, when: datetime) -> str:
+    def key(self, record: EventRecord, when: datetime) -> int:
         parts = []
         for name in self.fields:
             if name == "feed":
@@ -158,7 +160,8 @@ class DedupPolicy:
             elif name == "description":
                 parts.append(record.description)
         parts.append(str(int(when.timestamp()) // self.window_s))
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+        digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @dataclass
@@ -247,16 +250,30 @@ class Pipeline:
                 return match.org_ids[0]
         return None
 
+    def keys(self, records: list[EventRecord]) -> list[tuple[int, datetime]]:
+        """Dedup keys and times of a batch (run in the reading thread, beside the writes)."""
+        created = self.submission.created_at
+        key = self.dedup.key
+        out = []
+        for rec in records:
+            when = rec.time or created
+            out.append((key(rec, when), when))
+        return out
+
     def write_batch(
-        self, session: Session, records: list[EventRecord], errors: list[ReadError], rows_done: int
+        self,
+        session: Session,
+        records: list[EventRecord],
+        errors: list[ReadError],
+        rows_done: int,
+        keyed: list[tuple[int, datetime]] | None = None,
     ) -> tuple[int, int]:
         """Store one batch in the caller's transaction; returns (accepted, duplicates)."""
-        now = utcnow()
         sub = self.submission
-        grouped: dict[str, list[Any]] = {}
-        for rec in records:
-            when = rec.time or sub.created_at
-            key = self.dedup.key(rec, when)
+        grouped: dict[int, list[Any]] = {}
+        if keyed is None:
+            keyed = self.keys(records)
+        for rec, (key, when) in zip(records, keyed, strict=True):
             g = grouped.get(key)
             if g is None:
                 grouped[key] = [rec, 1, when, when]
@@ -264,22 +281,19 @@ class Pipeline:
                 g[1] += 1
                 g[2] = min(g[2], when)
                 g[3] = max(g[3], when)
-        existing: set[str] = set()
-        keys = list(grouped)
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start : start + 1000]
-            existing.update(
-                session.scalars(
-                    select(Event.dedup_key).where(
-                        Event.origin_org_id == self.org.id, Event.dedup_key.in_(chunk)
-                    )
-                )
-            )
         bulk = Bulk(session)
+        existing = {
+            r[0]
+            for r in bulk.select_in(
+                "SELECT dedup_key FROM events WHERE origin_org_id = ? AND dedup_key IN ({})",
+                (self.org.id,),
+                list(grouped),
+            )
+        }
         ts = bulk.timestamp
         user_id = self.principal.user_id if self.principal else None
         new_rows: list[tuple[Any, ...]] = []
-        new_keys: list[str] = []
+        new_keys: list[int] = []
         for key, (rec, n, first, last) in grouped.items():
             if key in existing:
                 continue
@@ -308,26 +322,22 @@ class Pipeline:
                     key,
                     sub.id,
                     str(rec.location)[:200],
-                    json.dumps(rec.extra, ensure_ascii=False)[:4000] if rec.extra else "{}",
+                    _extra_json(rec),
                     level,
                     self.org.id,
                     user_id,
                     False,
                 )
             )
-        event_ids: dict[str, int] = {}
+        event_ids: dict[int, int] = {}
         if new_rows:
-            bulk.insert("events", EVENT_COLUMNS, new_rows)
-            for start in range(0, len(new_keys), 1000):
-                chunk = new_keys[start : start + 1000]
-                event_ids.update(
-                    (k, i)
-                    for i, k in session.execute(
-                        select(Event.id, Event.dedup_key).where(
-                            Event.origin_org_id == self.org.id, Event.dedup_key.in_(chunk)
-                        )
-                    )
-                )
+            ids = bulk.reserve_ids("events", len(new_rows))
+            bulk.insert(
+                "events",
+                ("id", *EVENT_COLUMNS),
+                [(i, *row) for i, row in zip(ids, new_rows, strict=True)],
+            )
+            event_ids = dict(zip(new_keys, ids, strict=True))
         if existing:
             bulk.executemany(
                 "UPDATE events SET count = count + ?, "
@@ -353,16 +363,17 @@ class Pipeline:
             if room > 0:
                 kept.extend(e.as_dict() for e in errors[:room])
                 sub.errors = json.dumps(kept, ensure_ascii=False)
-        del now
         return accepted, duplicates
 
     def _indicators(
-        self, session: Session, grouped: dict[str, list[Any]], event_ids: dict[str, int]
+        self, session: Session, grouped: dict[int, list[Any]], event_ids: dict[int, int]
     ) -> None:
         """Upsert indicators and this organisation's sightings; link new events."""
         seen: dict[tuple[str, str], list[Any]] = {}
         for _key, (rec, n, first, last) in grouped.items():
             for obs in rec.observables:
+                if obs.kind in NOT_INDICATORS:
+                    continue
                 k = (str(obs.kind), obs.value[:500])
                 s = seen.get(k)
                 if s is None:
@@ -383,16 +394,14 @@ class Pipeline:
             update=f"first_seen = {bulk.least('indicators.first_seen', 'excluded.first_seen')}, "
             f"last_seen = {bulk.greatest('indicators.last_seen', 'excluded.last_seen')}",
         )
-        table = Indicator.__table__
         ids: dict[tuple[str, str], int] = {}
-        values = list({v for _k, v in seen})
-        for start in range(0, len(values), 1000):
-            chunk = values[start : start + 1000]
-            for i, k, v in session.execute(
-                select(table.c.id, table.c.kind, table.c.value).where(table.c.value.in_(chunk))
-            ):
-                if (k, v) in seen:
-                    ids[(k, v)] = i
+        for i, k, v in bulk.select_in(
+            "SELECT id, kind, value FROM indicators WHERE value IN ({})",
+            (),
+            list({v for _k, v in seen}),
+        ):
+            if (k, v) in seen:
+                ids[(k, v)] = i
         bulk.insert(
             "sightings",
             ("indicator_id", "org_id", "country", "count", "first_seen", "last_seen"),
@@ -410,11 +419,21 @@ class Pipeline:
             rec = grouped[key][0]
             done: set[int] = set()
             for obs in rec.observables:
+                if obs.kind in NOT_INDICATORS:
+                    continue
                 ind = ids[(str(obs.kind), obs.value[:500])]
                 if ind not in done:
                     done.add(ind)
                     links.append((event_id, ind, obs.role[:20]))
         bulk.insert("event_observables", ("event_id", "indicator_id", "role"), links)
+
+
+def _extra_json(rec: EventRecord) -> str:
+    extra = rec.extra
+    asns = [o.value for o in rec.observables if o.kind == "asn"]
+    if asns:
+        extra = {**extra, "asn": ",".join(asns)}
+    return orjson.dumps(extra).decode()[:4000] if extra else "{}"
 
 
 def _narrower(record_tlp: str | None, given: TLP) -> bool:
@@ -598,9 +617,15 @@ def ingest(
         session.commit()
         items = reader.read(source.stream, source.filename)
         try:
-            for records, errors, position in _prefetch(_batches(items, skip, batch_size)):
+            keyed_batches = (
+                (records, errors, position, pipeline.keys(records))
+                for records, errors, position in _batches(items, skip, batch_size)
+            )
+            for records, errors, position, keyed in _prefetch(keyed_batches):
                 t0 = clock.monotonic()
-                accepted, duplicates = pipeline.write_batch(session, records, errors, position)
+                accepted, duplicates = pipeline.write_batch(
+                    session, records, errors, position, keyed
+                )
                 session.commit()
                 metrics.observe_batch(
                     accepted, duplicates, len(errors), clock.monotonic() - t0, sub.created_at

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("owner_org_id", sa.Integer(), nullable=True),
         sa.Column("owner_parent_id", sa.Integer(), nullable=True),
-        sa.Column("dedup_key", sa.String(length=64), nullable=False),
+        sa.Column("dedup_key", sa.BigInteger(), nullable=False),
         sa.Column("submission_id", sa.BigInteger(), nullable=False),
         sa.Column("raw_location", sa.String(length=200), nullable=False),
         sa.Column("extra", sa.Text(), nullable=False),
@@ -54,9 +54,6 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_events_origin_org_id"), ["origin_org_id"], unique=False
-        )
         batch_op.create_index(batch_op.f("ix_events_owner_org_id"), ["owner_org_id"], unique=False)
         batch_op.create_index("ix_events_primary_value", ["primary_value"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_time"), ["time"], unique=False)
@@ -190,7 +187,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_events_time"))
         batch_op.drop_index("ix_events_primary_value")
         batch_op.drop_index(batch_op.f("ix_events_owner_org_id"))
-        batch_op.drop_index(batch_op.f("ix_events_origin_org_id"))
 
     op.drop_table("events")
     # ### end Alembic commands ###
