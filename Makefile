@@ -70,6 +70,8 @@ lint: install-test
 
 bench: install
 	$(BIN)/python bench/whois.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/correlate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -48,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: temp SQLite)")
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=10_000)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="concord-bench-"))

@@ -40,7 +40,7 @@ from concord.intake.records import EventRecord, ReadError
 from concord.orgs.model import Organization
 from concord.orgs.whois import LookupIndex, current_index
 
-BATCH = 5000
+BATCH = 10_000
 MAX_ERRORS_KEPT = 1000
 DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
 SNIFF_BYTES = 65536
