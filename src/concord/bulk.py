@@ -49,11 +49,39 @@ class Bulk:
         (SQL text using `excluded.` for the new values)."""
         if not rows:
             return
+        if self.dialect == "postgresql":
+            if not conflict:
+                self._copy(table, columns, rows)
+                return
+            # Upserts: COPY into a session-local staging table, then one INSERT ... SELECT.
+            stage = f"_stage_{table}"
+            cols = ", ".join(columns)
+            conn = self.session.connection()
+            conn.exec_driver_sql(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table} "
+                "WITH NO DATA"
+            )
+            conn.exec_driver_sql(f"TRUNCATE {stage}")
+            self._copy(stage, columns, rows)
+            action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
+                f"ON CONFLICT ({', '.join(conflict)}) {action}"
+            )
+            return
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
         if conflict:
             action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
             sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"
         self.session.connection().exec_driver_sql(sql, rows)
+
+    def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """COPY FROM STDIN: several times faster than INSERT for plain appends."""
+        raw = self.session.connection().connection.driver_connection
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
