@@ -22,14 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import random
 import resource
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,34 +185,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="concord-bench-"))
-    os.environ["CONCORD_HOME"] = str(work)
-    os.environ["CONCORD_ARGON2_FAST"] = "1"
-    schema = None
-    url = args.database or f"sqlite:///{work / 'var' / 'concord.db'}"
-    if url.startswith("postgresql"):
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        from sqlalchemy import create_engine, text
+    sys.path.insert(0, str(Path(__file__).parent))
+    from scratch import scratch_database
 
-        admin = create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f"create schema {schema}"))
-        admin.dispose()
-        sep = "&" if "?" in url else "?"
-        url = f"{url}{sep}options=-csearch_path%3D{schema}"
-    os.environ["CONCORD_DATABASE_URL"] = url
-    (work / "var").mkdir(parents=True, exist_ok=True)
-
-    from concord.config import reset_settings
-
-    reset_settings()
     from concord.db import dispose_engines, session_scope
     from concord.events import correlation
-    from concord.migrate import upgrade
     from concord.orgs import service as orgs
 
-    try:
-        upgrade(url)
+    with scratch_database(args.database) as scratch:
+        url = scratch.url
         with session_scope() as s:
             org_ids = [
                 orgs.create_org(
@@ -254,16 +231,6 @@ def main() -> None:
         with session_scope() as s:
             correlation.correlate(s, campaigns=True)
         again_s = time.perf_counter() - t0
-    finally:
-        dispose_engines()
-        shutil.rmtree(work, ignore_errors=True)  # a million reports take ~0.5 GB on SQLite
-        if schema:
-            from sqlalchemy import create_engine, text
-
-            admin = create_engine(args.database)
-            with admin.begin() as conn:
-                conn.execute(text(f"drop schema {schema} cascade"))
-            admin.dispose()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = {
         "reports": args.reports,
@@ -279,7 +246,7 @@ def main() -> None:
         "campaigns_s": round(campaigns_s, 2),
         "steady_pass_s": round(again_s, 2),
         "peak_rss_mb": round(peak, 1),
-        "database": url.split(":", 1)[0],
+        "database": scratch.database,
     }
     sys.stdout.write(json.dumps(out) + "\n")
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 HEADER = (
@@ -51,35 +48,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="concord-bench-"))
-    os.environ["CONCORD_HOME"] = str(work)
-    os.environ["CONCORD_ARGON2_FAST"] = "1"
-    schema = None
-    url = args.database or f"sqlite:///{work / 'var' / 'concord.db'}"
-    if url.startswith("postgresql"):
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        from sqlalchemy import create_engine, text
+    sys.path.insert(0, str(Path(__file__).parent))
+    from scratch import scratch_database
 
-        admin = create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f"create schema {schema}"))
-        admin.dispose()
-        sep = "&" if "?" in url else "?"
-        url = f"{url}{sep}options=-csearch_path%3D{schema}"
-    os.environ["CONCORD_DATABASE_URL"] = url
-    (work / "var").mkdir(parents=True, exist_ok=True)
+    with scratch_database(args.database) as scratch:
+        result = run(scratch.work, args.rows, args.batch)
+        result["database"] = scratch.database
+    sys.stdout.write(json.dumps(result) + "\n")
 
-    from concord.config import reset_settings
 
-    reset_settings()
-    from concord.db import dispose_engines, session_factory, session_scope
+def run(work: Path, rows: int, batch: int) -> dict[str, object]:
+    from concord.db import session_factory, session_scope
     from concord.errors import FaultLocation
     from concord.intake.service import Source, ingest
-    from concord.migrate import upgrade
     from concord.orgs import readers
     from concord.orgs import service as orgs
 
-    upgrade(url)
     with session_scope() as s:
         orgs.create_org(s, None, orgs.OrgInput("kz-cert", "national-body", "KZ CERT", country="KZ"))
         for k in range(200):  # owners holding some of the scanned space
@@ -92,7 +76,7 @@ def main() -> None:
 
     csv_path = work / "scan_rdp.csv"
     t0 = time.perf_counter()
-    generate(csv_path, args.rows)
+    generate(csv_path, rows)
     gen_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -104,13 +88,13 @@ def main() -> None:
             fmt="shadowserver",
             as_org="kz-cert",
             channel="cli",
-            batch_size=args.batch,
+            batch_size=batch,
         )
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total = receipt.accepted + receipt.duplicates + receipt.rejected
-    result = {
-        "rows": args.rows,
+    return {
+        "rows": rows,
         "events_per_s": round(total / elapsed),
         "accepted": receipt.accepted,
         "duplicates": receipt.duplicates,
@@ -119,18 +103,8 @@ def main() -> None:
         "seconds": round(elapsed, 2),
         "generate_s": round(gen_s, 2),
         "peak_rss_mb": round(peak, 1),
-        "database": url.split(":", 1)[0],
-        "batch": args.batch,
+        "batch": batch,
     }
-    dispose_engines()
-    if schema:
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine(args.database)
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
-    sys.stdout.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":
