@@ -182,3 +182,18 @@ def test_killed_process_resumes_without_loss_or_duplicates(env, session, network
     again = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert totals(session) == (n, n)
+
+
+def test_raw_record_found_in_any_stored_part(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.events.model import SubmissionFile
+
+    monkeypatch.setattr(service, "PART_BYTES", 300)  # many small parts
+    rows = [("2026-11-30 10:00:00", f"192.0.2.{i}", 3389) for i in range(60)]
+    data = scan_csv(rows)
+    run(network["kz-analyst"], data)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(SubmissionFile)) > 5
+    lines = data.decode().splitlines()
+    for event in session.scalars(select(Event)):
+        number = int(event.raw_location.rsplit("line ", 1)[1])
+        assert events.raw_record(session, event) == lines[number - 1]

@@ -52,13 +52,17 @@ class Submission(Base):
 
 
 class SubmissionFile(Base):
-    """The submitted bytes, compressed: what an event's raw reference points into."""
+    """The submitted bytes, compressed, in parts of a few MiB cut at line ends: what an
+    event's raw reference points into. Parts keep memory bounded on huge files and let a
+    line be found by decompressing one part only."""
 
     __tablename__ = "submission_files"
 
     submission_id: Mapped[int] = mapped_column(
         ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
     )
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+    first_line: Mapped[int] = mapped_column(BigInteger, default=1)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     compression: Mapped[str] = mapped_column(String(10), default="gzip")
 

@@ -105,17 +105,33 @@ _POINTER = re.compile(r":(/[^:]*)$")
 
 def raw_record(session: Session, event: Event) -> str:
     """The exact source text behind an event: its line, JSON object or message, bounded."""
-    stored = session.get(SubmissionFile, event.submission_id)
-    if stored is None:
-        return ""
-    data = gzip.decompress(stored.content)
     where = event.raw_location
     line = _LINE.search(where)
+    parts = SubmissionFile.__table__
     if line:
         number = int(line.group(1))
-        lines = data.split(b"\n")
-        if 0 < number <= len(lines):
-            return lines[number - 1].decode("utf-8", "replace")[:RAW_LIMIT]
+        # Only the part holding that line is decompressed.
+        found = session.execute(
+            select(parts.c.content, parts.c.first_line)
+            .where(parts.c.submission_id == event.submission_id, parts.c.first_line <= number)
+            .order_by(parts.c.first_line.desc())
+            .limit(1)
+        ).first()
+        if found is None:
+            return ""
+        lines = gzip.decompress(found[0]).split(b"\n")
+        index = number - found[1]
+        if 0 <= index < len(lines):
+            return lines[index].decode("utf-8", "replace")[:RAW_LIMIT]
+        return ""
+    data = b"".join(
+        gzip.decompress(c)
+        for c in session.scalars(
+            select(parts.c.content)
+            .where(parts.c.submission_id == event.submission_id)
+            .order_by(parts.c.part)
+        )
+    )
     pointer = _POINTER.search(where)
     if pointer:
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import queue
@@ -172,18 +171,47 @@ class Source:
     filename: str
 
 
-def _digest_and_pack(stream: BinaryIO) -> tuple[str, int, bytes]:
-    """SHA-256, size and gzip of the content, reading in chunks."""
+PART_BYTES = 4 * 1024 * 1024
+
+
+def _digest(stream: BinaryIO) -> tuple[str, int]:
+    """SHA-256 and size of the content, reading in chunks."""
     sha = hashlib.sha256()
-    packed = io.BytesIO()
     size = 0
-    with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0) as gz:
-        while chunk := stream.read(1 << 20):
-            sha.update(chunk)
-            gz.write(chunk)
-            size += len(chunk)
+    while chunk := stream.read(1 << 20):
+        sha.update(chunk)
+        size += len(chunk)
     stream.seek(0)
-    return sha.hexdigest(), size, packed.getvalue()
+    return sha.hexdigest(), size
+
+
+def _store_parts(session: Session, submission_id: int, stream: BinaryIO) -> None:
+    """Keep the submitted bytes: gzip parts of about PART_BYTES, each ending at a line end,
+    written one at a time so memory holds one part whatever the file's size."""
+    part, first_line, carry = 0, 1, b""
+    while True:
+        chunk = stream.read(PART_BYTES)
+        data = carry + chunk
+        if not chunk:
+            piece, carry = data, b""
+        else:
+            cut = data.rfind(b"\n") + 1
+            piece, carry = (data[:cut], data[cut:]) if cut else (b"", data)
+        if piece:
+            stored = SubmissionFile(
+                submission_id=submission_id,
+                part=part,
+                first_line=first_line,
+                content=gzip.compress(piece, compresslevel=1, mtime=0),
+            )
+            session.add(stored)
+            session.flush()
+            session.expunge(stored)  # the bytes are written; do not keep them in memory
+            first_line += piece.count(b"\n")
+            part += 1
+        if not chunk:
+            break
+    stream.seek(0)
 
 
 def _greatest(dialect: str, a: Any, b: Any) -> Any:
@@ -549,7 +577,7 @@ def ingest(
         level = TLP.parse(tlp) if tlp else TLP.AMBER
     except ValueError as exc:
         raise InvalidInput(str(exc), FaultLocation(field="tlp")) from None
-    sha, size, packed = _digest_and_pack(source.stream)
+    sha, size = _digest(source.stream)
     dedup = DedupPolicy.from_env()
     with factory() as session:
         org = resolve_org(session, principal, as_org)
@@ -596,7 +624,7 @@ def ingest(
             )
             session.add(sub)
             session.flush()
-            session.add(SubmissionFile(submission_id=sub.id, content=packed))
+            _store_parts(session, sub.id, source.stream)
             audit.record(
                 session,
                 principal,
@@ -608,7 +636,6 @@ def ingest(
             session.commit()
         sub_id = sub.id
         skip = sub.rows_done
-    del packed
     started = clock.monotonic()
     with factory() as session:
         sub = session.get(Submission, sub_id)

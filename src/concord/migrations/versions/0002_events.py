@@ -150,6 +150,8 @@ def upgrade() -> None:
         sa.Column(
             "submission_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("part", sa.Integer(), nullable=False),
+        sa.Column("first_line", sa.BigInteger(), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("compression", sa.String(length=10), nullable=False),
         sa.ForeignKeyConstraint(
@@ -158,7 +160,7 @@ def upgrade() -> None:
             name=op.f("fk_submission_files_submission_id_submissions"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("submission_id", name=op.f("pk_submission_files")),
+        sa.PrimaryKeyConstraint("submission_id", "part", name=op.f("pk_submission_files")),
     )
     # ### end Alembic commands ###
 
