@@ -173,3 +173,20 @@ def audit_filter(principal: Principal, actor_org_column: Any) -> ColumnElement[b
     if principal.is_centre:
         return true()
     return scope_filter(principal, actor_org_column)
+
+
+# A state's report may hold what only that state saw; the centre reads it up to TLP:AMBER,
+# so a state's AMBER+STRICT or RED report stays with that state.
+CENTRE_READS_STATE_TLPS = ("clear", "green", "amber")
+
+
+def report_filter(principal: Principal, model: Any, country: str | None) -> ColumnElement[bool]:
+    """Stored generalized reports: network reports to the centre; a state's report to that
+    state's national body (`country` is the principal's), and to the centre up to AMBER."""
+    if principal.anonymous or principal.role not in (Role.ADMIN, Role.ANALYST, Role.READER):
+        return false()
+    if principal.is_centre:
+        return or_(model.scope == "network", model.tlp.in_(CENTRE_READS_STATE_TLPS))
+    if principal.org_kind == OrgKind.NATIONAL_BODY and country:
+        return and_(model.scope == country, model.tlp != "red")
+    return false()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, false, func, or_, select, true
+from sqlalchemy import ColumnElement, distinct, func, or_, select, true
 from sqlalchemy.orm import Session, defer
 
 from concord.access import policy
@@ -59,7 +59,7 @@ TOP_CAMPAIGNS = 20
 # TLP labels the centre may receive in a state's report: AMBER+STRICT content of a state is
 # for that state's national body only (unless shared with the centre, which the state's
 # audience cannot tell apart), so such a report stays with the state.
-CENTRE_READS_STATE_TLPS = (TLP.CLEAR.value, TLP.GREEN.value, TLP.AMBER.value)
+CENTRE_READS_STATE_TLPS = policy.CENTRE_READS_STATE_TLPS
 
 
 # --- settings and inputs -----------------------------------------------------------------------
@@ -222,17 +222,8 @@ def buildable_scopes(session: Session, principal: Principal) -> list[str]:
 
 
 def visible_filter(session: Session, principal: Principal) -> ColumnElement[bool]:
-    """Stored reports `principal` may read: network reports to the centre; a state's report
-    to that state's national body, and to the centre up to TLP:AMBER."""
-    if principal.anonymous or principal.role not in (Role.ADMIN, Role.ANALYST, Role.READER):
-        return false()
-    if principal.is_centre:
-        return or_(StoredReport.scope == NETWORK, StoredReport.tlp.in_(CENTRE_READS_STATE_TLPS))
-    if principal.org_kind == OrgKind.NATIONAL_BODY.value:
-        country = _country_of(session, principal)
-        if country:
-            return (StoredReport.scope == country) & (StoredReport.tlp != TLP.RED.value)
-    return false()
+    """Stored reports `principal` may read, by the access policy."""
+    return policy.report_filter(principal, StoredReport, _country_of(session, principal))
 
 
 def _check_view(session: Session, principal: Principal | None, scope: str, tlp: str) -> None:
