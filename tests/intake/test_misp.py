@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import io
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
@@ -18,6 +16,13 @@ from concord.intake.readers.misp import READER, MispReader
 from concord.intake.readers.stix import TLP_LEVELS
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
 from tests.conftest import FIXTURES
+from tests.intake.json_fuzz import (
+    FUZZ,
+    byte_mutants,
+    json_values,
+    structural_mutants,
+    with_samples,
+)
 
 SAMPLES = {path.name: path.read_bytes() for path in sorted((FIXTURES / "misp").glob("*.json"))}
 K = ObservableKind
@@ -381,98 +386,30 @@ def test_malformed_deep_and_large_input() -> None:
 
 # --- fuzzing ------------------------------------------------------------------------------------
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-NASTY = st.sampled_from(
-    [
-        None,
-        True,
-        0,
-        -1,
-        10**30,
-        1.5,
-        "",
-        "x",
-        "\x00",
-        "1|2|3",
-        "10.0.0.0/8",
-        "9999999999999999999",
-        "tlp:red",
-        'misp-galaxy:mitre-attack-pattern="X - T1059"',
-        "ip-dst|port",
-        "malware-sample",
-        {},
-        [],
-        [{"name": 5}],
-        {"Attribute": [{"type": "url", "value": "x"}]},
-    ]
-)
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20) | NASTY,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+NASTY = [
+    None,
+    True,
+    0,
+    -1,
+    10**30,
+    1.5,
+    "",
+    "x",
+    "\x00",
+    "1|2|3",
+    "10.0.0.0/8",
+    "9999999999999999999",
+    "tlp:red",
+    'misp-galaxy:mitre-attack-pattern="X - T1059"',
+    "ip-dst|port",
+    "malware-sample",
+    {},
+    [],
+    [{"name": 5}],
+    {"Attribute": [{"type": "url", "value": "x"}]},
+]
+JSON = json_values(NASTY)
 ALL_SAMPLES = {**SAMPLES, "written.json": orjson.dumps(EVENT)}
-
-
-def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
-    )
-    for key, child in items:
-        found.extend(_paths(child, (*prefix, key)))
-    return found
-
-
-def _parent(doc: Any, path: tuple) -> Any:
-    """The container of `path`'s last step, or None when an earlier mutation removed it."""
-    for key in path[:-1]:
-        try:
-            doc = doc[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    last = path[-1]
-    if isinstance(doc, dict) and last in doc:
-        return doc
-    if isinstance(doc, list) and isinstance(last, int) and last < len(doc):
-        return doc
-    return None
-
-
-@st.composite
-def structural_mutants(draw: st.DrawFn) -> bytes:
-    """A real (or the written) event with some members replaced by other JSON or removed."""
-    doc = orjson.loads(ALL_SAMPLES[draw(st.sampled_from(sorted(ALL_SAMPLES)))])
-    paths = [p for p in _paths(doc) if p]  # once: walking a large event per step is slow
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(paths))
-        parent = _parent(doc, path)
-        if parent is None:
-            continue
-        if draw(st.booleans()) and isinstance(parent, dict):
-            del parent[path[-1]]
-        else:
-            # a copy: NASTY's containers are shared, and a later step may change this one
-            parent[path[-1]] = copy.deepcopy(draw(JSON))
-    return json.dumps(doc).encode()  # orjson refuses integers beyond 64 bits; readers must not
-
-
-@st.composite
-def byte_mutants(draw: st.DrawFn) -> bytes:
-    """A real sample truncated, or with some bytes changed."""
-    data = bytearray(ALL_SAMPLES[draw(st.sampled_from(sorted(ALL_SAMPLES)))])
-    if draw(st.booleans()):
-        return bytes(data[: draw(st.integers(0, len(data)))])
-    for _ in range(draw(st.integers(1, 6))):
-        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-    return bytes(data)
 
 
 def fuzz_read(data: bytes) -> None:
@@ -480,22 +417,15 @@ def fuzz_read(data: bytes) -> None:
         check(item, "fuzz.json", data)
 
 
-def with_samples(test: Any) -> Any:
-    """Run the unchanged samples first, as explicit examples."""
-    for data in ALL_SAMPLES.values():
-        test = example(data)(test)
-    return test
-
-
 @FUZZ
-@given(structural_mutants())
+@given(structural_mutants(ALL_SAMPLES, JSON))
 def test_fuzz_structure(data: bytes) -> None:
     fuzz_read(data)
 
 
-@with_samples
+@with_samples(ALL_SAMPLES)
 @FUZZ
-@given(byte_mutants() | st.binary(max_size=256))
+@given(byte_mutants(ALL_SAMPLES) | st.binary(max_size=256))
 @example(b"")
 @example(b"[" * 5000)
 @example(b'{"response": {"response": []}}')

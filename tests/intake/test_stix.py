@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import copy
 import io
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
 from concord.intake.readers.stix import READER, TLP_LEVELS, StixReader
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
 from tests.conftest import FIXTURES
+from tests.intake.json_fuzz import (
+    FUZZ,
+    byte_mutants,
+    json_values,
+    structural_mutants,
+    with_samples,
+)
 
 SAMPLES = {path.name: path.read_bytes() for path in sorted((FIXTURES / "stix").glob("*.json"))}
 K = ObservableKind
@@ -555,96 +560,28 @@ def test_bad_sco_value_points_at_the_sco() -> None:
 
 # --- fuzzing ------------------------------------------------------------------------------------
 
-FUZZ = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-NASTY = st.sampled_from(
-    [
-        None,
-        True,
-        0,
-        -1,
-        10**30,
-        1.5,
-        "",
-        "x",
-        "\x00",
-        "10.0.0.0/8",
-        "[ipv4-addr:value = '1.2.3.4'",
-        "[url:value = 'http://[::1']",
-        "tlp:red",
-        "indicator--33fe3b22-0201-47cf-85d0-97c02164528d",
-        "2024-13-45T99:00:00Z",
-        {},
-        [],
-        {"type": "indicator"},
-        [{"a": [{"b": []}]}],
-    ]
-)
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=20) | NASTY,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    items = (
-        doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
-    )
-    for key, child in items:
-        found.extend(_paths(child, (*prefix, key)))
-    return found
-
-
-def _parent(doc: Any, path: tuple) -> Any:
-    """The container of `path`'s last step, or None when an earlier mutation removed it."""
-    for key in path[:-1]:
-        try:
-            doc = doc[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    last = path[-1]
-    if isinstance(doc, dict) and last in doc:
-        return doc
-    if isinstance(doc, list) and isinstance(last, int) and last < len(doc):
-        return doc
-    return None
-
-
-@st.composite
-def structural_mutants(draw: st.DrawFn) -> bytes:
-    """A real sample with some members replaced by other JSON or removed."""
-    doc = orjson.loads(SAMPLES[draw(st.sampled_from(sorted(SAMPLES)))])
-    paths = [p for p in _paths(doc) if p]  # once: walking a large event per step is slow
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(paths))
-        parent = _parent(doc, path)
-        if parent is None:
-            continue
-        if draw(st.booleans()) and isinstance(parent, dict):
-            del parent[path[-1]]
-        else:
-            # a copy: NASTY's containers are shared, and a later step may change this one
-            parent[path[-1]] = copy.deepcopy(draw(JSON))
-    return json.dumps(doc).encode()  # orjson refuses integers beyond 64 bits; readers must not
-
-
-@st.composite
-def byte_mutants(draw: st.DrawFn) -> bytes:
-    """A real sample truncated, or with some bytes changed."""
-    data = bytearray(SAMPLES[draw(st.sampled_from(sorted(SAMPLES)))])
-    if draw(st.booleans()):
-        return bytes(data[: draw(st.integers(0, len(data)))])
-    for _ in range(draw(st.integers(1, 6))):
-        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-    return bytes(data)
+NASTY = [
+    None,
+    True,
+    0,
+    -1,
+    10**30,
+    1.5,
+    "",
+    "x",
+    "\x00",
+    "10.0.0.0/8",
+    "[ipv4-addr:value = '1.2.3.4'",
+    "[url:value = 'http://[::1']",
+    "tlp:red",
+    "indicator--33fe3b22-0201-47cf-85d0-97c02164528d",
+    "2024-13-45T99:00:00Z",
+    {},
+    [],
+    {"type": "indicator"},
+    [{"a": [{"b": []}]}],
+]
+JSON = json_values(NASTY)
 
 
 def fuzz_read(data: bytes) -> None:
@@ -653,21 +590,14 @@ def fuzz_read(data: bytes) -> None:
 
 
 @FUZZ
-@given(structural_mutants())
+@given(structural_mutants(SAMPLES, JSON))
 def test_fuzz_structure(data: bytes) -> None:
     fuzz_read(data)
 
 
-def with_samples(test: Any) -> Any:
-    """Run the unchanged samples first, as explicit examples."""
-    for data in SAMPLES.values():
-        test = example(data)(test)
-    return test
-
-
-@with_samples
+@with_samples(SAMPLES)
 @FUZZ
-@given(byte_mutants() | st.binary(max_size=256))
+@given(byte_mutants(SAMPLES) | st.binary(max_size=256))
 @example(b"")
 @example(b"\xef\xbb\xbf{}")
 @example(b"[" * 5000)

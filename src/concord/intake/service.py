@@ -17,19 +17,20 @@ import queue
 import threading
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from concord.access import policy
 from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.bulk import Bulk
 from concord.db import utcnow
-from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput
+from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import (
     Submission,
     SubmissionFile,
@@ -87,6 +88,21 @@ class Receipt:
     errors: list[dict[str, Any]] = field(default_factory=list)
     status: str = "done"
     note: str = ""
+
+    @classmethod
+    def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
+        return cls(
+            sub.id,
+            filename or sub.filename,
+            sub.format,
+            sub.tlp,
+            sub.accepted,
+            sub.duplicates,
+            sub.rejected,
+            json.loads(sub.errors),
+            sub.status,
+            note,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -212,22 +228,6 @@ def _store_parts(session: Session, submission_id: int, stream: BinaryIO) -> None
         if not chunk:
             break
     stream.seek(0)
-
-
-def _greatest(dialect: str, a: Any, b: Any) -> Any:
-    return func.greatest(a, b) if dialect == "postgresql" else func.max(a, b)
-
-
-def _least(dialect: str, a: Any, b: Any) -> Any:
-    return func.least(a, b) if dialect == "postgresql" else func.min(a, b)
-
-
-def _upsert(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 class Pipeline:
@@ -598,18 +598,10 @@ def ingest(
         if sub is not None and sub.status == "done":
             # Idempotent by content: the same file again changes nothing.
             metrics.RECORDS.labels(outcome="duplicate").inc(sub.accepted + sub.duplicates)
-            return Receipt(
-                sub.id,
-                source.filename,
-                reader.name,
-                sub.tlp,
-                0,
-                sub.accepted + sub.duplicates,
-                sub.rejected,
-                json.loads(sub.errors),
-                "done",
-                "this file was submitted before; nothing changed",
+            earlier = Receipt.of(
+                sub, source.filename, "this file was submitted before; nothing changed"
             )
+            return replace(earlier, accepted=0, duplicates=sub.accepted + sub.duplicates)
         resumed = sub is not None
         if sub is None:
             sub = Submission(
@@ -636,7 +628,6 @@ def ingest(
             session.commit()
         sub_id = sub.id
         skip = sub.rows_done
-    started = clock.monotonic()
     with factory() as session:
         sub = session.get(Submission, sub_id)
         org = session.get(Organization, sub.org_id)
@@ -666,20 +657,20 @@ def ingest(
         sub.finished_at = utcnow()
         session.commit()
         metrics.LAG.set(0)
-        receipt = Receipt(
-            sub.id,
-            source.filename,
-            reader.name,
-            sub.tlp,
-            sub.accepted,
-            sub.duplicates,
-            sub.rejected,
-            json.loads(sub.errors),
-            "done",
-            "resumed an interrupted submission" if resumed else "",
+        return Receipt.of(
+            sub, source.filename, "resumed an interrupted submission" if resumed else ""
         )
-    del started
-    return receipt
+
+
+def get_receipt(session: Session, principal: Principal, submission_id: int) -> Receipt:
+    sub = session.scalar(
+        select(Submission).where(
+            Submission.id == submission_id, policy.scope_filter(principal, Submission.org_id)
+        )
+    )
+    if sub is None:
+        raise NotFound(f"no submission {submission_id}")
+    return Receipt.of(sub)
 
 
 def ingest_paths(
@@ -695,7 +686,3 @@ def ingest_paths(
             yield ingest(factory, principal, source, **options)
         finally:
             source.stream.close()
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 
 from concord.access import policy
 from concord.access.model import TLP, Principal
-from concord.config import get_settings
 from concord.db import session_factory
-from concord.errors import ConcordError, FaultLocation, InvalidInput
+from concord.errors import ConcordError
 from concord.events.model import Submission
 from concord.intake import registry, service
 from concord.orgs.model import Organization
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
+from concord.web.uploads import read_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,21 +73,14 @@ async def submit(
     session: Session = Depends(get_db),
 ) -> Response:
     check_csrf(request, csrf_token)
-    limit = get_settings().max_upload_bytes
     try:
-        if file is None or not file.filename:
-            raise InvalidInput("choose a file to submit", FaultLocation(field="file"))
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            raise ConcordError(
-                f"the upload exceeds the limit of {limit} bytes", 413, "Payload too large"
-            )
+        upload = await read_upload(None, file, missing="choose a file to submit")
         session.commit()  # ingest writes in its own sessions; hold no lock meanwhile
         receipt = await run_in_threadpool(
             service.ingest,
             session_factory(),
             p,
-            service.Source(io.BytesIO(data), file.filename),
+            service.Source(io.BytesIO(upload.data), upload.name),
             fmt=fmt or None,
             tlp=tlp,
             as_org=as_org or None,

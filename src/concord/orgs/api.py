@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal
 from concord.audit import service as audit
-from concord.config import get_settings
-from concord.errors import ConcordError, FaultLocation, InvalidInput, NotFound
+from concord.errors import NotFound
 from concord.orgs import readers, service
 from concord.orgs.model import Contact, Organization
 from concord.orgs.whois import current_index
 from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+from concord.web.uploads import read_upload
 
 router = APIRouter(tags=["organisations"])
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
@@ -272,26 +272,6 @@ def list_assets(
     return AssetPage(items=items, next_cursor=next_cursor(rows, limit, key=lambda r: r[0].id))
 
 
-async def _read_upload(request: Request, file: UploadFile | None) -> tuple[bytes, str, str | None]:
-    limit = get_settings().max_upload_bytes
-    if file is not None:
-        data = await file.read(limit + 1)
-        name = file.filename or "upload"
-        declared = None
-    else:
-        data = await request.body()
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        declared = {"text/csv": "csv", "application/json": "json"}.get(ctype)
-        name = "body"
-    if len(data) > limit:
-        raise ConcordError(
-            f"the upload exceeds the limit of {limit} bytes", 413, "Payload too large"
-        )
-    if not data.strip():
-        raise InvalidInput("the upload is empty", FaultLocation(source=name))
-    return data, name, declared
-
-
 @router.post(
     "/assets/import",
     response_model=ImportOut,
@@ -321,8 +301,9 @@ async def import_assets(
 ) -> ImportOut:
     """Import a CSV or JSON asset list for an owner. A file with refused rows imports
     nothing unless valid_only=true; the report lists every refused row with its location."""
-    data, name, declared = await _read_upload(request, file)
-    rows = list(readers.read(data, name, fmt or declared))
+    upload = await read_upload(request, file)
+    declared = {"text/csv": "csv", "application/json": "json"}.get(upload.content_type)
+    rows = list(readers.read(upload.data, upload.name, fmt or declared))
     report = service.import_assets(session, p, org, rows, valid_only=valid_only)
     session.commit()
     return ImportOut(**report.as_dict())

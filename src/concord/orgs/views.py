@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from concord.access.model import TLP, Principal
 from concord.audit import service as audit
-from concord.config import get_settings
 from concord.errors import ConcordError, FaultLocation, InvalidInput, NotFound
 from concord.orgs import readers, service
 from concord.orgs.api import whois_lookup
 from concord.orgs.model import AssetKind, OrgKind
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
+from concord.web.uploads import read_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,20 +43,6 @@ def _next_after(rows: list[Any], key: Any) -> int | None:
     return key(rows[-1]) if len(rows) == PAGE_SIZE else None
 
 
-async def _read_upload(file: UploadFile | None) -> tuple[bytes, str]:
-    limit = get_settings().max_upload_bytes
-    if file is None or not file.filename:
-        raise InvalidInput("choose a CSV or JSON file to import", FaultLocation(field="file"))
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise ConcordError(
-            f"the upload exceeds the limit of {limit} bytes", 413, "Payload too large"
-        )
-    if not data.strip():
-        raise InvalidInput("the upload is empty", FaultLocation(source=file.filename))
-    return data, file.filename
-
-
 async def _import(
     session: Session,
     p: Principal,
@@ -64,8 +50,8 @@ async def _import(
     file: UploadFile | None,
     valid_only: bool,
 ) -> service.ImportReport:
-    data, name = await _read_upload(file)
-    rows = list(readers.read(data, name))
+    upload = await read_upload(None, file, missing="choose a CSV or JSON file to import")
+    rows = list(readers.read(upload.data, upload.name))
     return service.import_assets(session, p, org_slug, rows, valid_only=valid_only)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
 from concord.db import session_scope
-from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, Unauthorized
+from concord.errors import FaultLocation, Forbidden, InvalidInput, Unauthorized
 
 SESSION_COOKIE = "concord_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -93,6 +93,3 @@ def decode_cursor(cursor: str | None) -> int:
 
 def next_cursor(items: list, limit: int, key=lambda item: item.id) -> str | None:  # type: ignore[no-untyped-def]
     return encode_cursor(key(items[-1])) if len(items) == limit and items else None
-
-
-__all__ = ["ConcordError"]
