@@ -11,14 +11,6 @@ import re
 import threading
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 COLOURS = ("#1f5fae", "#9aa5b8")  # this period, the previous one
 _lock = threading.Lock()
 _RC = {
@@ -43,6 +35,15 @@ def bar_chart(
         return ""
     labels = [_plain(label) for label in labels]
     series = [(_plain(name), values) for name, values in series]
+    # Imported here, not at module level: matplotlib costs every process start a third of
+    # a second, and only report rendering needs it.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     n = len(labels)
     height = 0.9 + 0.28 * n * max(1, len(series))
     with _lock, matplotlib.rc_context(_RC):
