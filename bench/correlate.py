@@ -105,7 +105,7 @@ def load(url: str, org_ids: list[int], total: int, seed: int, out: Any) -> None:
     from concord.bulk import Bulk
     from concord.db import session_scope
     from concord.events.model import Event, Indicator
-    from concord.intake.service import EVENT_COLUMNS
+    from concord.intake.prepare import EVENT_COLUMNS
 
     events: list[tuple[Any, ...]] = []
     per_event: list[tuple[int, list[tuple[str, str]]]] = []

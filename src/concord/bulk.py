@@ -15,14 +15,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 
-class Bulk:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.dialect = session.get_bind().dialect.name
-        self.mark = "%s" if self.dialect == "postgresql" else "?"
+class Timestamps:
+    """UTC datetimes as the driver of `dialect` takes them (a session is not needed, so
+    intake can prepare rows in another process)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
         self._stamps: dict[datetime, str] = {}
 
-    def timestamp(self, value: datetime) -> Any:
+    def __call__(self, value: datetime) -> Any:
         if self.dialect != "sqlite":
             return value
         # Feeds repeat the same timestamps a lot; formatting is the costly part.
@@ -33,6 +34,14 @@ class Bulk:
                 self._stamps.clear()
             self._stamps[value] = text
         return text
+
+
+class Bulk:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+        self.mark = "%s" if self.dialect == "postgresql" else "?"
+        self.timestamp = Timestamps(self.dialect)
 
     def _marks(self, n: int) -> str:
         return ", ".join([self.mark] * n)

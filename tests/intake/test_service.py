@@ -118,18 +118,18 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(session, network, mo
     rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 200}", 3389 + i // 200) for i in range(1000)]
     data = scan_csv(rows)
     calls = {"n": 0}
-    original = service.Pipeline.write_batch
+    original = service.write_batch
 
-    def crash_on_third(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def crash_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("power cut")
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(service.Pipeline, "write_batch", crash_on_third)
+    monkeypatch.setattr(service, "write_batch", crash_on_third)
     with pytest.raises(RuntimeError):
         run(network["kz-analyst"], data, batch_size=100)
-    monkeypatch.setattr(service.Pipeline, "write_batch", original)
+    monkeypatch.setattr(service, "write_batch", original)
     receipt = run(network["kz-analyst"], data, batch_size=100)
     assert "resumed" in receipt.note
     assert receipt.accepted + receipt.duplicates == 1000
@@ -152,8 +152,12 @@ def test_unknown_format_lists_the_supported_ones(session, network) -> None:  # t
 
 
 @pytest.mark.slow
-def test_killed_process_resumes_without_loss_or_duplicates(env, session, network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("parallel_from", ["0", str(1 << 40)], ids=["child", "one-process"])
+def test_killed_process_resumes_without_loss_or_duplicates(  # type: ignore[no-untyped-def]
+    env, session, network, tmp_path, monkeypatch, parallel_from
+) -> None:
     """A real `concord ingest` process is killed mid-file, then run again."""
+    monkeypatch.setenv("CONCORD_INTAKE_PARALLEL_BYTES", parallel_from)
     n = 60_000
     rows = [
         ("2026-11-30 10:00:00", f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 3389)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -117,10 +118,20 @@ class Indicator(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     # set by correlation: reported by two or more member states and not a common value
-    cross_state: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    cross_state: Mapped[bool] = mapped_column(Boolean, default=False)
     warning_list: Mapped[str | None] = mapped_column(String(100))
 
-    __table_args__ = (UniqueConstraint("kind", "value"), Index("ix_indicators_value", "value"))
+    # (value, kind) serves lookups by value alone too; the flag is indexed only where set,
+    # so intake writes two index entries per new indicator, not four.
+    __table_args__ = (
+        UniqueConstraint("value", "kind"),
+        Index(
+            "ix_indicators_cross_state",
+            "cross_state",
+            sqlite_where=text("cross_state = 1"),
+            postgresql_where=text("cross_state"),
+        ),
+    )
 
 
 class EventObservable(Base):
@@ -132,7 +143,10 @@ class EventObservable(Base):
     indicator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     role: Mapped[str] = mapped_column(String(20), default="source")
 
-    __table_args__ = (Index("ix_event_observables_indicator", "indicator_id", "event_id"),)
+    __table_args__ = (
+        Index("ix_event_observables_indicator", "indicator_id", "event_id"),
+        {"sqlite_with_rowid": False},
+    )
 
 
 class Sighting(Base):
@@ -140,15 +154,14 @@ class Sighting(Base):
 
     __tablename__ = "sightings"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    indicator_id: Mapped[int] = mapped_column(BigInteger)
-    org_id: Mapped[int] = mapped_column(Integer)
+    indicator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     country: Mapped[str | None] = mapped_column(String(2))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
-        UniqueConstraint("indicator_id", "org_id"),
         Index("ix_sightings_country", "country", "indicator_id"),
+        {"sqlite_with_rowid": False},
     )

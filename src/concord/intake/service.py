@@ -9,6 +9,7 @@ memory stays bounded whatever the file's size.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import json
@@ -17,11 +18,10 @@ import queue
 import threading
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, BinaryIO
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,50 +30,29 @@ from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.bulk import Bulk
 from concord.db import utcnow
-from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import (
     Submission,
     SubmissionFile,
 )
-from concord.intake import metrics, registry
-from concord.intake.records import EventRecord, ReadError
+from concord.intake import metrics, parallel, registry
+from concord.intake.prepare import (
+    EVENT_COLUMNS,
+    DedupPolicy,
+    Plan,
+    PreparedBatch,
+    Preparer,
+    prepared_batches,
+)
 from concord.orgs.model import Organization
-from concord.orgs.whois import LookupIndex, current_index
+from concord.orgs.whois import current_index
 
 BATCH = 10_000
 MAX_ERRORS_KEPT = 1000
-DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
 SNIFF_BYTES = 65536
-# AS numbers describe where an address lives, not what was seen: thousands of unrelated
-# events share one, so they are kept with the event but never become indicators.
-NOT_INDICATORS = frozenset({"asn"})
-EVENT_COLUMNS = (
-    "time",
-    "last_seen",
-    "count",
-    "rsit_class",
-    "rsit_type",
-    "nature",
-    "feed",
-    "port",
-    "protocol",
-    "application",
-    "confidence",
-    "description",
-    "attack_techniques",
-    "primary_value",
-    "country",
-    "owner_org_id",
-    "owner_parent_id",
-    "dedup_key",
-    "submission_id",
-    "raw_location",
-    "extra",
-    "tlp",
-    "origin_org_id",
-    "origin_user_id",
-    "share_constituents",
-)
+# From this size on, a submission is read and prepared in a second process (it costs that
+# process's start, about a second, and wins from a few MB on).
+PARALLEL_FROM = int(os.environ.get("CONCORD_INTAKE_PARALLEL_BYTES", str(8 * 1024 * 1024)))
 
 
 @dataclass
@@ -117,66 +96,6 @@ class Receipt:
             "errors": self.errors,
             "note": self.note,
         }
-
-
-@dataclass(frozen=True)
-class DedupPolicy:
-    fields: tuple[str, ...] = DEDUP_FIELDS_DEFAULT
-    window_s: int = 86400
-
-    @classmethod
-    def from_env(cls) -> DedupPolicy:
-        fields = (
-            tuple(
-                f.strip()
-                for f in os.environ.get("CONCORD_DEDUP_FIELDS", "").split(",")
-                if f.strip()
-            )
-            or DEDUP_FIELDS_DEFAULT
-        )
-        allowed = {
-            "feed",
-            "class",
-            "type",
-            "observables",
-            "port",
-            "protocol",
-            "application",
-            "description",
-        }
-        unknown = set(fields) - allowed
-        if unknown:
-            raise ConcordError(
-                f"CONCORD_DEDUP_FIELDS names unknown field(s) {', '.join(sorted(unknown))}; "
-                f"use {', '.join(sorted(allowed))}"
-            )
-        window = int(os.environ.get("CONCORD_DEDUP_WINDOW", "86400"))
-        return cls(fields, max(1, window))
-
-    def key(self, record: EventRecord, when: datetime) -> int:
-        parts = []
-        for name in self.fields:
-            if name == "feed":
-                parts.append(record.feed)
-            elif name == "class":
-                parts.append(record.rsit_class)
-            elif name == "type":
-                parts.append(record.rsit_type)
-            elif name == "observables":
-                parts.append(
-                    ",".join(sorted(f"{o.kind}:{o.value}:{o.role}" for o in record.observables))
-                )
-            elif name == "port":
-                parts.append(str(record.port or ""))
-            elif name == "protocol":
-                parts.append(record.protocol or "")
-            elif name == "application":
-                parts.append(record.application or "")
-            elif name == "description":
-                parts.append(record.description)
-        parts.append(str(int(when.timestamp()) // self.window_s))
-        digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @dataclass
@@ -230,272 +149,6 @@ def _store_parts(session: Session, submission_id: int, stream: BinaryIO) -> None
     stream.seek(0)
 
 
-class Pipeline:
-    """One submission's run: holds what is constant for every batch."""
-
-    def __init__(
-        self,
-        session: Session,
-        org: Organization,
-        principal: Principal | None,
-        submission: Submission,
-        tlp: TLP,
-        dedup: DedupPolicy,
-    ) -> None:
-        self.org = org
-        self.principal = principal
-        self.submission = submission
-        self.tlp = tlp
-        self.dedup = dedup
-        self.dialect = session.get_bind().dialect.name
-        self.index: LookupIndex = current_index(session)
-        self.parents = {
-            i: p for i, p in session.execute(select(Organization.id, Organization.parent_id))
-        }
-
-    # Whose resource an event concerns: the victim or source before the sinkhole or scanner
-    # that saw it; a destination alone names nobody to notify.
-    OWNER_ROLES = ("victim", "source", "c2", "target", "")
-
-    def _owner(self, record: EventRecord) -> int | None:
-        ranked = sorted(
-            (o for o in record.observables if o.role != "destination"),
-            key=lambda o: self.OWNER_ROLES.index(o.role) if o.role in self.OWNER_ROLES else 4,
-        )
-        for obs in ranked:
-            if obs.kind in ("ipv4", "ipv6"):
-                match = self.index.lookup_ip(obs.value)
-            elif obs.kind == "domain":
-                match = self.index.lookup_domain(obs.value)
-            elif obs.kind == "url":
-                host = obs.value.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
-                match = self.index.lookup(host) if host else None
-            elif obs.kind == "email":
-                match = self.index.lookup_domain(obs.value.rsplit("@", 1)[-1])
-            else:
-                continue
-            if match is not None:
-                return match.org_ids[0]
-        return None
-
-    def keys(self, records: list[EventRecord]) -> list[tuple[int, datetime]]:
-        """Dedup keys and times of a batch (run in the reading thread, beside the writes)."""
-        created = self.submission.created_at
-        key = self.dedup.key
-        out = []
-        for rec in records:
-            when = rec.time or created
-            out.append((key(rec, when), when))
-        return out
-
-    def write_batch(
-        self,
-        session: Session,
-        records: list[EventRecord],
-        errors: list[ReadError],
-        rows_done: int,
-        keyed: list[tuple[int, datetime]] | None = None,
-    ) -> tuple[int, int]:
-        """Store one batch in the caller's transaction; returns (accepted, duplicates)."""
-        sub = self.submission
-        grouped: dict[int, list[Any]] = {}
-        if keyed is None:
-            keyed = self.keys(records)
-        for rec, (key, when) in zip(records, keyed, strict=True):
-            g = grouped.get(key)
-            if g is None:
-                grouped[key] = [rec, 1, when, when]
-            else:
-                g[1] += 1
-                g[2] = min(g[2], when)
-                g[3] = max(g[3], when)
-        bulk = Bulk(session)
-        existing = {
-            r[0]
-            for r in bulk.select_in(
-                "SELECT dedup_key FROM events WHERE origin_org_id = ? AND dedup_key IN ({})",
-                (self.org.id,),
-                list(grouped),
-            )
-        }
-        ts = bulk.timestamp
-        user_id = self.principal.user_id if self.principal else None
-        new_rows: list[tuple[Any, ...]] = []
-        new_keys: list[int] = []
-        for key, (rec, n, first, last) in grouped.items():
-            if key in existing:
-                continue
-            owner = self._owner(rec)
-            level = rec.tlp if _narrower(rec.tlp, self.tlp) else self.tlp.value
-            new_keys.append(key)
-            new_rows.append(
-                (
-                    ts(first),
-                    ts(last),
-                    n,
-                    rec.rsit_class,
-                    rec.rsit_type,
-                    rec.nature,
-                    rec.feed[:80],
-                    rec.port,
-                    rec.protocol,
-                    rec.application,
-                    rec.confidence,
-                    rec.description[:1000],
-                    ",".join(rec.attack_techniques)[:500],
-                    rec.observables[0].value[:500] if rec.observables else "",
-                    self.org.country,
-                    owner,
-                    self.parents.get(owner) if owner else None,
-                    key,
-                    sub.id,
-                    str(rec.location)[:200],
-                    _extra_json(rec),
-                    level,
-                    self.org.id,
-                    user_id,
-                    False,
-                )
-            )
-        event_ids: dict[int, int] = {}
-        if new_rows:
-            ids = bulk.reserve_ids("events", len(new_rows))
-            bulk.insert(
-                "events",
-                ("id", *EVENT_COLUMNS),
-                [(i, *row) for i, row in zip(ids, new_rows, strict=True)],
-            )
-            event_ids = dict(zip(new_keys, ids, strict=True))
-        if existing:
-            bulk.executemany(
-                "UPDATE events SET count = count + ?, "
-                f"time = {bulk.least('time', '?')}, "
-                f"last_seen = {bulk.greatest('last_seen', '?')} "
-                "WHERE origin_org_id = ? AND dedup_key = ?",
-                [
-                    (g[1], ts(g[2]), ts(g[3]), self.org.id, k)
-                    for k, g in grouped.items()
-                    if k in existing
-                ],
-            )
-        self._indicators(session, grouped, event_ids)
-        accepted = len(new_rows)
-        duplicates = len(records) - accepted
-        sub.rows_done = rows_done
-        sub.accepted += accepted
-        sub.duplicates += duplicates
-        sub.rejected += len(errors)
-        if errors:
-            kept = json.loads(sub.errors)
-            room = MAX_ERRORS_KEPT - len(kept)
-            if room > 0:
-                kept.extend(e.as_dict() for e in errors[:room])
-                sub.errors = json.dumps(kept, ensure_ascii=False)
-        return accepted, duplicates
-
-    def _indicators(
-        self, session: Session, grouped: dict[int, list[Any]], event_ids: dict[int, int]
-    ) -> None:
-        """Upsert indicators and this organisation's sightings; link new events."""
-        seen: dict[tuple[str, str], list[Any]] = {}
-        for _key, (rec, n, first, last) in grouped.items():
-            for obs in rec.observables:
-                if obs.kind in NOT_INDICATORS:
-                    continue
-                k = (str(obs.kind), obs.value[:500])
-                s = seen.get(k)
-                if s is None:
-                    seen[k] = [n, first, last]
-                else:
-                    s[0] += n
-                    s[1] = min(s[1], first)
-                    s[2] = max(s[2], last)
-        if not seen:
-            return
-        bulk = Bulk(session)
-        ts = bulk.timestamp
-        bulk.insert(
-            "indicators",
-            ("kind", "value", "first_seen", "last_seen", "cross_state"),
-            [(k, v, ts(x[1]), ts(x[2]), False) for (k, v), x in seen.items()],
-            conflict=("kind", "value"),
-            update=f"first_seen = {bulk.least('indicators.first_seen', 'excluded.first_seen')}, "
-            f"last_seen = {bulk.greatest('indicators.last_seen', 'excluded.last_seen')}",
-        )
-        ids: dict[tuple[str, str], int] = {}
-        for i, k, v in bulk.select_in(
-            "SELECT id, kind, value FROM indicators WHERE value IN ({})",
-            (),
-            list({v for _k, v in seen}),
-        ):
-            if (k, v) in seen:
-                ids[(k, v)] = i
-        bulk.insert(
-            "sightings",
-            ("indicator_id", "org_id", "country", "count", "first_seen", "last_seen"),
-            [
-                (ids[k], self.org.id, self.org.country, x[0], ts(x[1]), ts(x[2]))
-                for k, x in seen.items()
-            ],
-            conflict=("indicator_id", "org_id"),
-            update="count = sightings.count + excluded.count, "
-            f"first_seen = {bulk.least('sightings.first_seen', 'excluded.first_seen')}, "
-            f"last_seen = {bulk.greatest('sightings.last_seen', 'excluded.last_seen')}",
-        )
-        links = []
-        for key, event_id in event_ids.items():
-            rec = grouped[key][0]
-            done: set[int] = set()
-            for obs in rec.observables:
-                if obs.kind in NOT_INDICATORS:
-                    continue
-                ind = ids[(str(obs.kind), obs.value[:500])]
-                if ind not in done:
-                    done.add(ind)
-                    links.append((event_id, ind, obs.role[:20]))
-        bulk.insert("event_observables", ("event_id", "indicator_id", "role"), links)
-
-
-def _extra_json(rec: EventRecord) -> str:
-    extra = rec.extra
-    asns = [o.value for o in rec.observables if o.kind == "asn"]
-    if asns:
-        extra = {**extra, "asn": ",".join(asns)}
-    return orjson.dumps(extra).decode()[:4000] if extra else "{}"
-
-
-def _narrower(record_tlp: str | None, given: TLP) -> bool:
-    """A record may carry a stricter TLP than the submission; never a looser one."""
-    if not record_tlp:
-        return False
-    try:
-        return TLP.parse(record_tlp).rank > given.rank
-    except ValueError:
-        return False
-
-
-def _batches(
-    items: Iterator[EventRecord | ReadError], skip: int, size: int
-) -> Iterator[tuple[list[EventRecord], list[ReadError], int]]:
-    """Group reader output in batches; `skip` items were committed by an earlier run."""
-    position = 0
-    records: list[EventRecord] = []
-    errors: list[ReadError] = []
-    for item in items:
-        position += 1
-        if position <= skip:
-            continue
-        if isinstance(item, ReadError):
-            errors.append(item)
-        else:
-            records.append(item)
-        if len(records) + len(errors) >= size:
-            yield records, errors, position
-            records, errors = [], []
-    if records or errors or position <= skip:
-        yield records, errors, max(position, skip)
-
-
 _DONE = object()
 
 
@@ -538,6 +191,165 @@ def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         worker.join(timeout=5)
 
 
+def write_batch(
+    session: Session, sub: Submission, plan: Plan, batch: PreparedBatch
+) -> tuple[int, int]:
+    """Store one prepared batch in the caller's transaction; returns (accepted, duplicates).
+
+    Only what needs stored state happens here: which keys exist already, new ids, and the
+    ids of the indicators sighted. Everything per record was done by `prepare`.
+    """
+    bulk = Bulk(session)
+    org_id = plan.org_id
+    keys = batch.keys
+    existing = {
+        r[0]
+        for r in bulk.select_in(
+            "SELECT dedup_key FROM events WHERE origin_org_id = ? AND dedup_key IN ({})",
+            (org_id,),
+            keys,
+        )
+    }
+    rows = batch.rows
+    if existing:
+        fresh = [i for i, k in enumerate(keys) if k not in existing]
+        _fold_known(
+            bulk,
+            org_id,
+            [
+                (k, row[2], row[0], row[1])
+                for k, row in zip(keys, rows, strict=True)
+                if k in existing
+            ],
+        )
+    else:
+        fresh = list(range(len(keys)))
+    event_ids: list[int] = []
+    if fresh:
+        event_ids = bulk.reserve_ids("events", len(fresh))
+        bulk.insert(
+            "events",
+            ("id", *EVENT_COLUMNS),
+            [(i, *rows[n]) for i, n in zip(event_ids, fresh, strict=True)],
+        )
+    _indicators(bulk, plan, batch, fresh, event_ids)
+    accepted = len(fresh)
+    duplicates = batch.records - accepted
+    sub.rows_done = batch.position
+    sub.accepted += accepted
+    sub.duplicates += duplicates
+    sub.rejected += len(batch.errors)
+    if batch.errors:
+        kept = json.loads(sub.errors)
+        room = MAX_ERRORS_KEPT - len(kept)
+        if room > 0:
+            kept.extend(e.as_dict() for e in batch.errors[:room])
+            sub.errors = json.dumps(kept, ensure_ascii=False)
+    return accepted, duplicates
+
+
+def _fold_known(bulk: Bulk, org_id: int, known: list[tuple[int, int, Any, Any]]) -> None:
+    """Add counts and widen first/last seen of stored events: (key, count, first, last)."""
+    if bulk.dialect == "postgresql":
+        # One statement over arrays: executemany would cost a round trip per row.
+        keys, counts, firsts, lasts = (list(column) for column in zip(*known, strict=True))
+        bulk.session.connection().exec_driver_sql(
+            "UPDATE events SET count = events.count + v.n, "
+            "time = LEAST(events.time, v.first), last_seen = GREATEST(events.last_seen, v.last) "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
+            "AS v(k, n, first, last) WHERE events.origin_org_id = %s AND events.dedup_key = v.k",
+            (keys, counts, firsts, lasts, org_id),
+        )
+        return
+    bulk.executemany(
+        "UPDATE events SET count = count + ?, time = MIN(time, ?), last_seen = MAX(last_seen, ?) "
+        "WHERE origin_org_id = ? AND dedup_key = ?",
+        [(n, first, last, org_id, k) for k, n, first, last in known],
+    )
+
+
+def _indicators(
+    bulk: Bulk,
+    plan: Plan,
+    batch: PreparedBatch,
+    fresh: list[int],
+    event_ids: list[int],
+) -> None:
+    """Upsert the batch's indicators and this organisation's sightings; link new events."""
+    sighted = batch.sighted
+    if not sighted:
+        return
+    bulk.insert(
+        "indicators",
+        ("kind", "value", "first_seen", "last_seen", "cross_state"),
+        [(kind, value, first, last, False) for kind, value, _n, first, last in sighted],
+        conflict=("value", "kind"),
+        update=f"first_seen = {bulk.least('indicators.first_seen', 'excluded.first_seen')}, "
+        f"last_seen = {bulk.greatest('indicators.last_seen', 'excluded.last_seen')}",
+    )
+    wanted = {(kind, value) for kind, value, *_ in sighted}
+    ids: dict[tuple[str, str], int] = {}
+    for i, kind, value in bulk.select_in(
+        "SELECT id, kind, value FROM indicators WHERE value IN ({})",
+        (),
+        list({value for _kind, value in wanted}),
+    ):
+        if (kind, value) in wanted:
+            ids[(kind, value)] = i
+    org_id, country = plan.org_id, plan.country
+    bulk.insert(
+        "sightings",
+        ("indicator_id", "org_id", "country", "count", "first_seen", "last_seen"),
+        [
+            (ids[(kind, value)], org_id, country, n, first, last)
+            for kind, value, n, first, last in sighted
+        ],
+        conflict=("indicator_id", "org_id"),
+        update="count = sightings.count + excluded.count, "
+        f"first_seen = {bulk.least('sightings.first_seen', 'excluded.first_seen')}, "
+        f"last_seen = {bulk.greatest('sightings.last_seen', 'excluded.last_seen')}",
+    )
+    links = batch.links
+    bulk.insert(
+        "event_observables",
+        ("event_id", "indicator_id", "role"),
+        [
+            (event_id, ids[(kind, value)], role)
+            for event_id, n in zip(event_ids, fresh, strict=True)
+            for kind, value, role in links[n]
+        ],
+    )
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_threshold: tuple[int, int, int] | None = None
+
+
+@contextmanager
+def rare_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely while records stream through.
+
+    Intake allocates millions of short-lived objects without cycles (reference counting
+    frees them); with the default threshold the collector's passes over them cost about a
+    third of the run. The setting is process-wide, so it is restored by the last submission
+    running in the process.
+    """
+    global _gc_users, _gc_threshold
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_threshold = gc.get_threshold()
+            gc.set_threshold(max(_gc_threshold[0], 200_000), *_gc_threshold[1:])
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_threshold is not None:
+                gc.set_threshold(*_gc_threshold)
+
+
 def resolve_org(session: Session, principal: Principal | None, as_org: str | None) -> Organization:
     """The originating organisation: the principal's own, or --as ORG for the console or the
     centre's staff acting for a member."""
@@ -568,8 +380,10 @@ def ingest(
     channel: str = "api",
     batch_size: int = BATCH,
     progress: Callable[[int], None] | None = None,
-    reader_options: dict[str, Any] | None = None,
+    parallel_from: int | None = None,
 ) -> Receipt:
+    """Store a submission and its events; `parallel_from` is the size in bytes from which
+    records are prepared in a separate process (default CONCORD_INTAKE_PARALLEL_BYTES)."""
     head = source.stream.read(SNIFF_BYTES)
     source.stream.seek(0)
     reader = registry.choose(head, source.filename, fmt)
@@ -631,28 +445,51 @@ def ingest(
     with factory() as session:
         sub = session.get(Submission, sub_id)
         org = session.get(Organization, sub.org_id)
-        pipeline = Pipeline(session, org, principal, sub, level, dedup)
-        session.commit()
-        items = reader.read(source.stream, source.filename)
-        try:
-            keyed_batches = (
-                (records, errors, position, pipeline.keys(records))
-                for records, errors, position in _batches(items, skip, batch_size)
+        plan = Plan(
+            submission_id=sub.id,
+            created_at=sub.created_at,
+            org_id=org.id,
+            country=org.country,
+            user_id=principal.user_id if principal else None,
+            tlp=level,
+            dedup=dedup,
+            dialect=session.get_bind().dialect.name,
+            parents=dict(session.execute(select(Organization.id, Organization.parent_id)).all()),
+        )
+        if parallel_from is None:
+            parallel_from = PARALLEL_FROM
+        if size >= parallel_from:
+            url = session.get_bind().url.render_as_string(hide_password=False)
+            prepared = parallel.prepare_in_child(
+                plan, url, reader, source.stream, source.filename, skip, batch_size
             )
-            for records, errors, position, keyed in _prefetch(keyed_batches):
-                t0 = clock.monotonic()
-                accepted, duplicates = pipeline.write_batch(
-                    session, records, errors, position, keyed
-                )
-                session.commit()
-                metrics.observe_batch(
-                    accepted, duplicates, len(errors), clock.monotonic() - t0, sub.created_at
-                )
-                if progress is not None:
-                    progress(len(records) + len(errors))
+        else:
+            preparer = Preparer(plan, current_index(session))
+            items = reader.read(source.stream, source.filename)
+            prepared = _prefetch(prepared_batches(preparer, items, skip, batch_size))
+        session.commit()
+        try:
+            with rare_collections():
+                for batch in prepared:
+                    t0 = clock.monotonic()
+                    accepted, duplicates = write_batch(session, sub, plan, batch)
+                    session.commit()
+                    metrics.observe_batch(
+                        accepted,
+                        duplicates,
+                        len(batch.errors),
+                        clock.monotonic() - t0,
+                        sub.created_at,
+                    )
+                    if progress is not None:
+                        progress(batch.records + len(batch.errors))
         except BaseException:
             session.rollback()
             raise
+        finally:
+            close = getattr(prepared, "close", None)
+            if close is not None:
+                close()
         sub.status = "done"
         sub.finished_at = utcnow()
         session.commit()

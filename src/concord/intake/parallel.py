@@ -1,0 +1,156 @@
+"""Prepare a large submission's batches in a separate process while this one writes.
+
+Reading, validating and preparing rows is pure Python and would share one interpreter lock
+with the writer; in a child process it runs on its own core. The parent pumps the file's
+bytes to the child through a pipe and receives prepared batches through another. Both pipes
+are bounded, so a slow database stops the child (backpressure) and memory holds about two
+batches whatever the file's size. The child loads the lookup index itself.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import threading
+import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from typing import Any, BinaryIO
+
+from concord.errors import ConcordError
+from concord.intake.prepare import Plan, PreparedBatch, Preparer, prepared_batches
+from concord.intake.readers import Reader
+
+CHUNK = 1 << 20
+_END = b""
+
+
+class _PipeStream(io.RawIOBase):
+    """The bytes the parent pumps through `conn`, as a readable stream."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pending = memoryview(b"")
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.pending:
+            if self.done:
+                return 0
+            chunk = self.conn.recv_bytes()
+            if chunk == _END:
+                self.done = True
+                return 0
+            self.pending = memoryview(chunk)
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+def _child(
+    plan: Plan,
+    database_url: str,
+    reader_name: str,
+    source: str,
+    skip: int,
+    size: int,
+    data: Connection,
+    out: Connection,
+) -> None:
+    """The child's work: read, prepare and send batches; then None, or an error text."""
+    from concord.db import session_factory
+    from concord.intake.registry import choose
+    from concord.intake.service import rare_collections
+    from concord.orgs.whois import current_index
+
+    try:
+        with session_factory(database_url, readonly=True)() as session:
+            index = current_index(session)
+        stream = io.BufferedReader(_PipeStream(data), CHUNK)
+        preparer = Preparer(plan, index)
+        reader = choose(b"", source, reader_name)
+        with rare_collections():
+            for batch in prepared_batches(preparer, reader.read(stream, source), skip, size):
+                out.send(batch)
+        out.send(None)
+    except (BrokenPipeError, EOFError):  # the parent is gone: nothing to tell
+        return
+    except BaseException:
+        try:
+            out.send(traceback.format_exc())
+        except (BrokenPipeError, OSError):
+            return
+
+
+def _pump(stream: BinaryIO, conn: Connection, stop: threading.Event) -> None:
+    try:
+        while not stop.is_set():
+            chunk = stream.read(CHUNK)
+            conn.send_bytes(chunk)
+            if not chunk:
+                return
+    except (BrokenPipeError, OSError, ValueError):
+        return  # the child ended early (an error it reports itself), or the run stopped
+
+
+def _context() -> Any:
+    # A fork server: children start fast, without the parent's threads and locks.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["concord.intake.prepare", "concord.intake.registry"])
+    return ctx
+
+
+def prepare_in_child(
+    plan: Plan,
+    database_url: str,
+    reader: Reader,
+    stream: BinaryIO,
+    source: str,
+    skip: int,
+    size: int,
+) -> Iterator[PreparedBatch]:
+    """Prepared batches from a child process, in order; raises ConcordError if it fails."""
+    ctx = _context()
+    data_in, data_out = ctx.Pipe(duplex=False)
+    batches_in, batches_out = ctx.Pipe(duplex=False)
+    child = ctx.Process(
+        target=_child,
+        args=(plan, database_url, reader.name, source, skip, size, data_in, batches_out),
+        name="concord-intake-prepare",
+        daemon=True,
+    )
+    child.start()
+    data_in.close()
+    batches_out.close()
+    stop = threading.Event()
+    pump = threading.Thread(
+        target=_pump, args=(stream, data_out, stop), name="intake-pump", daemon=True
+    )
+    pump.start()
+    try:
+        while True:
+            try:
+                item = batches_in.recv()
+            except EOFError:
+                raise ConcordError(
+                    f"the intake worker for {source} stopped (exit code {child.exitcode})"
+                ) from None
+            if item is None:
+                return
+            if isinstance(item, str):
+                raise ConcordError(f"reading {source} failed in the intake worker:\n{item}")
+            yield item
+    finally:
+        # Closing our end stops the child at its next send; its exit then stops the pump.
+        stop.set()
+        batches_in.close()
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        pump.join(timeout=5)
+        data_out.close()

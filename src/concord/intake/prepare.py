@@ -1,0 +1,312 @@
+"""Turn a reader's records into rows ready to store, without touching the database.
+
+Everything per record that does not need stored state happens here: the dedup key, folding
+duplicates inside a batch, the owner lookup, the TLP, the event row and the indicators the
+batch sights. Being free of sessions, it runs beside the writer: in a thread for small
+submissions, in a separate process for large ones (see `parallel.py`), so that parsing a
+feed and writing it use both cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from concord.access.model import TLP
+from concord.bulk import Timestamps
+from concord.errors import ConcordError
+from concord.intake.records import EventRecord, ReadError
+from concord.orgs.whois import LookupIndex
+
+DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
+DEDUP_FIELDS = frozenset(
+    {"feed", "class", "type", "observables", "port", "protocol", "application", "description"}
+)
+# AS numbers describe where an address lives, not what was seen: thousands of unrelated
+# events share one, so they are kept with the event but never become indicators.
+NOT_INDICATORS = frozenset({"asn"})
+EVENT_COLUMNS = (
+    "time",
+    "last_seen",
+    "count",
+    "rsit_class",
+    "rsit_type",
+    "nature",
+    "feed",
+    "port",
+    "protocol",
+    "application",
+    "confidence",
+    "description",
+    "attack_techniques",
+    "primary_value",
+    "country",
+    "owner_org_id",
+    "owner_parent_id",
+    "dedup_key",
+    "submission_id",
+    "raw_location",
+    "extra",
+    "tlp",
+    "origin_org_id",
+    "origin_user_id",
+    "share_constituents",
+)
+# Whose resource an event concerns: the victim or source before the sinkhole or scanner
+# that saw it; a destination alone names nobody to notify.
+OWNER_ROLES = ("victim", "source", "c2", "target", "")
+
+
+@dataclass(frozen=True)
+class DedupPolicy:
+    fields: tuple[str, ...] = DEDUP_FIELDS_DEFAULT
+    window_s: int = 86400
+
+    @classmethod
+    def from_env(cls) -> DedupPolicy:
+        fields = (
+            tuple(
+                f.strip()
+                for f in os.environ.get("CONCORD_DEDUP_FIELDS", "").split(",")
+                if f.strip()
+            )
+            or DEDUP_FIELDS_DEFAULT
+        )
+        unknown = set(fields) - DEDUP_FIELDS
+        if unknown:
+            raise ConcordError(
+                f"CONCORD_DEDUP_FIELDS names unknown field(s) {', '.join(sorted(unknown))}; "
+                f"use {', '.join(sorted(DEDUP_FIELDS))}"
+            )
+        window = int(os.environ.get("CONCORD_DEDUP_WINDOW", "86400"))
+        return cls(fields, max(1, window))
+
+    def key(self, record: EventRecord, when: datetime) -> int:
+        parts = []
+        for name in self.fields:
+            if name == "feed":
+                parts.append(record.feed)
+            elif name == "class":
+                parts.append(record.rsit_class)
+            elif name == "type":
+                parts.append(record.rsit_type)
+            elif name == "observables":
+                parts.append(
+                    ",".join(sorted(f"{o.kind}:{o.value}:{o.role}" for o in record.observables))
+                )
+            elif name == "port":
+                parts.append(str(record.port or ""))
+            elif name == "protocol":
+                parts.append(record.protocol or "")
+            elif name == "application":
+                parts.append(record.application or "")
+            elif name == "description":
+                parts.append(record.description)
+        parts.append(str(int(when.timestamp()) // self.window_s))
+        digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is constant for every batch of one submission (picklable, for a worker)."""
+
+    submission_id: int
+    created_at: datetime
+    org_id: int
+    country: str | None
+    user_id: int | None
+    tlp: TLP
+    dedup: DedupPolicy
+    dialect: str
+    parents: dict[int, int | None] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedBatch:
+    """One batch of a submission, ready for the writer.
+
+    Events are folded by dedup key: `keys[i]` is the key of `rows[i]` (EVENT_COLUMNS order,
+    without the id) and `links[i]` the (kind, value, role) of its indicators. `sighted` holds
+    each indicator value of the batch once: (kind, value, count, first seen, last seen).
+    """
+
+    position: int  # items of the file read up to the end of this batch
+    records: int
+    errors: list[ReadError]
+    keys: list[int]
+    rows: list[tuple[Any, ...]]
+    links: list[tuple[tuple[str, str, str], ...]]
+    sighted: list[tuple[str, str, int, Any, Any]]
+
+
+class Preparer:
+    def __init__(self, plan: Plan, index: LookupIndex) -> None:
+        self.plan = plan
+        self.index = index
+        self.stamp = Timestamps(plan.dialect)
+
+    def owner(self, record: EventRecord) -> int | None:
+        ranked = sorted(
+            (o for o in record.observables if o.role != "destination"),
+            key=lambda o: OWNER_ROLES.index(o.role) if o.role in OWNER_ROLES else 4,
+        )
+        index = self.index
+        for obs in ranked:
+            if obs.kind in ("ipv4", "ipv6"):
+                match = index.lookup_ip(obs.value)
+            elif obs.kind == "domain":
+                match = index.lookup_domain(obs.value)
+            elif obs.kind == "url":
+                host = obs.value.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
+                match = index.lookup(host) if host else None
+            elif obs.kind == "email":
+                match = index.lookup_domain(obs.value.rsplit("@", 1)[-1])
+            else:
+                continue
+            if match is not None:
+                return match.org_ids[0]
+        return None
+
+    def prepare(
+        self, records: list[EventRecord], errors: list[ReadError], position: int
+    ) -> PreparedBatch:
+        plan = self.plan
+        key = plan.dedup.key
+        created = plan.created_at
+        grouped: dict[int, list[Any]] = {}
+        for rec in records:
+            when = rec.time or created
+            k = key(rec, when)
+            g = grouped.get(k)
+            if g is None:
+                grouped[k] = [rec, 1, when, when]
+            else:
+                g[1] += 1
+                if when < g[2]:
+                    g[2] = when
+                elif when > g[3]:
+                    g[3] = when
+        ts, parents, tlp = self.stamp, plan.parents, plan.tlp
+        org_id, country, user_id, sub_id = (
+            plan.org_id,
+            plan.country,
+            plan.user_id,
+            plan.submission_id,
+        )
+        keys: list[int] = []
+        rows: list[tuple[Any, ...]] = []
+        links: list[tuple[tuple[str, str, str], ...]] = []
+        sighted: dict[tuple[str, str], list[Any]] = {}
+        for k, (rec, n, first, last) in grouped.items():
+            owner = self.owner(rec)
+            first_ts, last_ts = ts(first), ts(last)
+            keys.append(k)
+            rows.append(
+                (
+                    first_ts,
+                    last_ts,
+                    n,
+                    rec.rsit_class,
+                    rec.rsit_type,
+                    rec.nature,
+                    rec.feed[:80],
+                    rec.port,
+                    rec.protocol,
+                    rec.application,
+                    rec.confidence,
+                    rec.description[:1000],
+                    ",".join(rec.attack_techniques)[:500],
+                    rec.observables[0].value[:500] if rec.observables else "",
+                    country,
+                    owner,
+                    parents.get(owner) if owner else None,
+                    k,
+                    sub_id,
+                    str(rec.location)[:200],
+                    _extra_json(rec),
+                    rec.tlp if _narrower(rec.tlp, tlp) else tlp.value,
+                    org_id,
+                    user_id,
+                    False,
+                )
+            )
+            refs: dict[tuple[str, str], str] = {}
+            for obs in rec.observables:
+                if obs.kind in NOT_INDICATORS:
+                    continue
+                ref = (str(obs.kind), obs.value[:500])
+                if ref not in refs:
+                    refs[ref] = obs.role[:20]
+                s = sighted.get(ref)
+                if s is None:
+                    sighted[ref] = [n, first, last]
+                else:
+                    s[0] += n
+                    if first < s[1]:
+                        s[1] = first
+                    if last > s[2]:
+                        s[2] = last
+            links.append(tuple((kind, value, role) for (kind, value), role in refs.items()))
+        return PreparedBatch(
+            position,
+            len(records),
+            errors,
+            keys,
+            rows,
+            links,
+            [(kind, value, s[0], ts(s[1]), ts(s[2])) for (kind, value), s in sighted.items()],
+        )
+
+
+def batches(
+    items: Iterator[EventRecord | ReadError], skip: int, size: int
+) -> Iterator[tuple[list[EventRecord], list[ReadError], int]]:
+    """Group reader output in batches; `skip` items were committed by an earlier run."""
+    position = 0
+    records: list[EventRecord] = []
+    errors: list[ReadError] = []
+    for item in items:
+        position += 1
+        if position <= skip:
+            continue
+        if isinstance(item, ReadError):
+            errors.append(item)
+        else:
+            records.append(item)
+        if len(records) + len(errors) >= size:
+            yield records, errors, position
+            records, errors = [], []
+    if records or errors or position <= skip:
+        yield records, errors, max(position, skip)
+
+
+def prepared_batches(
+    preparer: Preparer, items: Iterator[EventRecord | ReadError], skip: int, size: int
+) -> Iterator[PreparedBatch]:
+    for records, errors, position in batches(items, skip, size):
+        yield preparer.prepare(records, errors, position)
+
+
+def _extra_json(rec: EventRecord) -> str:
+    extra = rec.extra
+    asns = [o.value for o in rec.observables if o.kind == "asn"]
+    if asns:
+        extra = {**extra, "asn": ",".join(asns)}
+    return orjson.dumps(extra).decode()[:4000] if extra else "{}"
+
+
+def _narrower(record_tlp: str | None, given: TLP) -> bool:
+    """A record may carry a stricter TLP than the submission; never a looser one."""
+    if not record_tlp:
+        return False
+    try:
+        return TLP.parse(record_tlp).rank > given.rank
+    except ValueError:
+        return False

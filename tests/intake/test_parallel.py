@@ -1,0 +1,132 @@
+"""Large submissions are prepared in a child process: same result as in one process."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from concord.access.model import TLP
+from concord.db import session_factory
+from concord.errors import ConcordError
+from concord.events.model import Event, Indicator, Sighting
+from concord.intake import parallel, service
+from concord.intake.prepare import DedupPolicy, Plan
+from concord.intake.registry import choose
+from concord.orgs.model import Organization
+from tests.conftest import shared_file
+from tests.intake.test_service import give_prefix, scan_csv, totals
+
+SAMPLE = "feeds/shadowserver/scan_rdp.csv"
+
+
+def ingest(principal, data: bytes, name: str, **kw):  # type: ignore[no-untyped-def]
+    return service.ingest(
+        session_factory(), principal, service.Source(io.BytesIO(data), name), **kw
+    )
+
+
+def events_of(session, country: str) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    session.rollback()
+    rows = session.execute(
+        select(
+            Event.time,
+            Event.last_seen,
+            Event.count,
+            Event.rsit_type,
+            Event.primary_value,
+            Event.port,
+            Event.owner_org_id,
+            Event.raw_location,
+            Event.extra,
+        )
+        .where(Event.country == country)
+        .order_by(Event.raw_location)
+    )
+    return [tuple(r) for r in rows]
+
+
+def test_child_process_stores_what_one_process_stores(session, network) -> None:  # type: ignore[no-untyped-def]
+    give_prefix(session, "kz-bank", "198.51.100.0/24")
+    give_prefix(session, "uz-telecom", "198.51.100.0/25")
+    rows = [("2026-11-30 10:00:00", f"198.51.100.{i % 150}", 3389) for i in range(400)]
+    rows.insert(7, ("not a time", "198.51.100.9", 3389))
+    data = scan_csv(rows)
+    one = ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=50)
+    two = ingest(network["uz-analyst"], data, "scan_rdp.csv", batch_size=50, parallel_from=0)
+    assert (one.accepted, one.duplicates, one.rejected) == (150, 250, 1)
+    assert (two.accepted, two.duplicates, two.rejected) == (150, 250, 1)
+    assert two.errors == one.errors and two.errors[0]["line"] == 9
+    kz, uz = events_of(session, "KZ"), events_of(session, "UZ")
+    assert len(kz) == 150
+    # the same rows, each owned by whoever holds the most specific prefix in the index
+    assert [r[:6] + r[7:] for r in kz] == [r[:6] + r[7:] for r in uz]
+    owners = {r[4]: r[6] for r in uz}
+    ids = dict(session.execute(select(Organization.slug, Organization.id)).all())
+    assert owners["198.51.100.7"] == ids["uz-telecom"]
+    assert owners["198.51.100.140"] == ids["kz-bank"]
+    states = set(
+        session.scalars(
+            select(Sighting.country)
+            .join(Indicator, Indicator.id == Sighting.indicator_id)
+            .where(Indicator.value == "198.51.100.7")
+        )
+    )
+    assert states == {"KZ", "UZ"}
+
+
+def test_real_shadowserver_report_through_the_child(session, network) -> None:  # type: ignore[no-untyped-def]
+    data = shared_file(SAMPLE).read_bytes()
+    seen: list[int] = []
+    one = ingest(network["kz-analyst"], data, "scan_rdp.csv")
+    two = ingest(network["uz-analyst"], data, "scan_rdp.csv", parallel_from=0, progress=seen.append)
+    assert two.accepted == one.accepted > 0
+    assert (two.duplicates, two.rejected, two.errors) == (one.duplicates, one.rejected, one.errors)
+    assert sum(seen) == two.accepted + two.duplicates + two.rejected
+    assert [r[:6] for r in events_of(session, "UZ")] == [r[:6] for r in events_of(session, "KZ")]
+
+
+def test_child_run_resumes_after_a_crash(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 200}", 3389 + i // 200) for i in range(1000)]
+    data = scan_csv(rows)
+    calls = {"n": 0}
+    original = service.write_batch
+
+    def crash_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("power cut")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "write_batch", crash_on_third)
+    with pytest.raises(RuntimeError):
+        ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=100, parallel_from=0)
+    assert totals(session)[0] == 200  # two batches committed
+    monkeypatch.setattr(service, "write_batch", original)
+    receipt = ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=100, parallel_from=0)
+    assert "resumed" in receipt.note
+    assert totals(session) == (1000, 1000)
+
+
+def test_a_failing_child_is_reported_not_hung(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plan = Plan(
+        submission_id=1,
+        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+        org_id=1,
+        country="KZ",
+        user_id=None,
+        tlp=TLP.AMBER,
+        dedup=DedupPolicy(),
+        dialect="sqlite",
+    )
+    data = scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)])
+    reader = choose(data, "scan_rdp.csv", None)
+    missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'gone' / 'x.db'}?mode=ro"
+    batches = parallel.prepare_in_child(
+        plan, missing, reader, io.BytesIO(data), "scan_rdp.csv", 0, 100
+    )
+    with pytest.raises(ConcordError) as info:
+        list(batches)
+    assert "intake worker" in str(info.value)
