@@ -53,15 +53,18 @@ class Bulk:
         rows: list[tuple[Any, ...]],
         conflict: Sequence[str] | None = None,
         update: str | None = None,
-    ) -> None:
+        returning: str | None = None,
+    ) -> list[tuple[Any, ...]] | None:
         """INSERT rows; with `conflict` columns, either DO NOTHING or DO UPDATE SET `update`
-        (SQL text using `excluded.` for the new values)."""
+        (SQL text using `excluded.` for the new values). On PostgreSQL an upsert can return
+        the `returning` columns of every row it inserted or updated; elsewhere it returns
+        None and the caller selects what it needs."""
         if not rows:
-            return
+            return [] if returning and self.dialect == "postgresql" else None
         if self.dialect == "postgresql":
             if not conflict:
                 self._copy(table, columns, rows)
-                return
+                return None
             # Upserts: COPY into a session-local staging table, then one INSERT ... SELECT.
             stage = f"_stage_{table}"
             cols = ", ".join(columns)
@@ -73,16 +76,18 @@ class Bulk:
             conn.exec_driver_sql(f"TRUNCATE {stage}")
             self._copy(stage, columns, rows)
             action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
-            conn.exec_driver_sql(
+            result = conn.exec_driver_sql(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
                 f"ON CONFLICT ({', '.join(conflict)}) {action}"
+                + (f" RETURNING {returning}" if returning else "")
             )
-            return
+            return [tuple(r) for r in result.fetchall()] if returning else None
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
         if conflict:
             action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
             sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"
         self.session.connection().exec_driver_sql(sql, rows)
+        return None
 
     def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """COPY FROM STDIN: several times faster than INSERT for plain appends."""

@@ -472,10 +472,26 @@ def ingest(
         str | None, typer.Option("--as", help="Slug of the reporting organisation.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
+    profile: Annotated[
+        Path | None,
+        typer.Option(help="Read CSV with this YAML feed profile (see `concord formats`)."),
+    ] = None,
 ) -> None:
     """Take in reports of attacks and incidents and print a receipt."""
     from concord.db import session_factory
+    from concord.errors import ConcordError
+    from concord.intake.readers import Reader, ReaderError
+    from concord.intake.registry import profile_reader
     from concord.intake.service import ingest_paths
+
+    reader: Reader | None = None
+    if profile is not None:
+        if fmt:
+            raise ConcordError("give either --format or --profile, not both")
+        try:
+            reader = profile_reader(profile)
+        except ReaderError as exc:
+            raise ConcordError(f"{profile}: {exc}") from None
 
     totals: dict[str, Any] = {
         "accepted": 0,
@@ -503,6 +519,7 @@ def ingest(
             as_org=as_org,
             channel="cli",
             progress=lambda n: progress.advance(task, n),
+            reader=reader,
         ):
             data = receipt.as_dict()
             totals["files"].append(data)
@@ -529,6 +546,36 @@ def ingest(
     if as_json:
         _print_json(totals)
     if totals["rejected"] and not totals["accepted"] and not totals["duplicates"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def formats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The intake formats: the built-in ones and the feed profiles of the profiles folder."""
+    from concord.config import get_settings
+    from concord.intake.registry import builtin_readers, user_readers
+
+    folder = get_settings().feed_profiles
+    profiles, problems = user_readers(folder)
+    rows = [
+        {"name": r.name, "origin": "built-in", "description": r.description}
+        for r in builtin_readers().values()
+    ] + [
+        {"name": r.name, "origin": "profile", "description": r.description}
+        for r in profiles.values()
+    ]
+    broken = [{"file": p.path, "reason": p.reason} for p in problems]
+    if as_json:
+        _print_json({"formats": rows, "profiles_folder": str(folder), "problems": broken})
+    else:
+        for row in rows:
+            out.print(f"{row['name']:<16} {row['origin']:<9} {row['description']}", markup=False)
+        out.print(f"Feed profiles are read from {folder}", markup=False, highlight=False)
+        for problem in broken:
+            err.print(f"profile {problem['file']} not used: {problem['reason']}", markup=False)
+    if problems:
         raise typer.Exit(1)
 
 

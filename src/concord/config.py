@@ -28,6 +28,12 @@ class Settings:
     default_language: str = "en"
     argon2_fast: bool = False
     languages: tuple[str, ...] = field(default=("en", "ru"))
+    # Feed profiles of the deployment's own (YAML, one per file): each is an intake format.
+    profiles_dir: Path | None = None
+
+    @property
+    def feed_profiles(self) -> Path:
+        return self.profiles_dir or self.home / "profiles"
 
     @property
     def var(self) -> Path:
@@ -56,6 +62,9 @@ def load_settings() -> Settings:
         max_upload_bytes=int(os.environ.get("CONCORD_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
         default_language=os.environ.get("CONCORD_DEFAULT_LANGUAGE", "en"),
         argon2_fast=_bool(os.environ.get("CONCORD_ARGON2_FAST"), False),
+        profiles_dir=Path(os.environ["CONCORD_PROFILES_DIR"])
+        if os.environ.get("CONCORD_PROFILES_DIR")
+        else None,
     )
 
 

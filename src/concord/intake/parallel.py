@@ -54,7 +54,7 @@ class _PipeStream(io.RawIOBase):
 def _child(
     plan: Plan,
     database_url: str,
-    reader_name: str,
+    reader_spec: tuple[str, str],
     source: str,
     skip: int,
     size: int,
@@ -63,7 +63,8 @@ def _child(
 ) -> None:
     """The child's work: read, prepare and send batches; then None, or an error text."""
     from concord.db import session_factory
-    from concord.intake.registry import choose
+    from concord.intake.readers.csvfeed import CsvFeedReader
+    from concord.intake.registry import builtin_readers
     from concord.intake.service import rare_collections
     from concord.orgs.whois import current_index
 
@@ -72,7 +73,8 @@ def _child(
             index = current_index(session)
         stream = io.BufferedReader(_PipeStream(data), CHUNK)
         preparer = Preparer(plan, index)
-        reader = choose(b"", source, reader_name)
+        kind, value = reader_spec
+        reader = CsvFeedReader.from_yaml(value) if kind == "yaml" else builtin_readers()[value]
         with rare_collections():
             for batch in prepared_batches(preparer, reader.read(stream, source), skip, size):
                 out.send(batch)
@@ -97,6 +99,14 @@ def _pump(stream: BinaryIO, conn: Connection, stop: threading.Event) -> None:
         return  # the child ended early (an error it reports itself), or the run stopped
 
 
+def _spec(reader: Reader) -> tuple[str, str]:
+    """How the child finds the reader: a built-in one by name, a profile by its YAML."""
+    yaml_text = getattr(reader, "yaml_text", None)
+    if yaml_text is not None:
+        return ("yaml", yaml_text)
+    return ("builtin", reader.name)
+
+
 def _context() -> Any:
     # A fork server: children start fast, without the parent's threads and locks.
     ctx = multiprocessing.get_context("forkserver")
@@ -119,7 +129,7 @@ def prepare_in_child(
     batches_in, batches_out = ctx.Pipe(duplex=False)
     child = ctx.Process(
         target=_child,
-        args=(plan, database_url, reader.name, source, skip, size, data_in, batches_out),
+        args=(plan, database_url, _spec(reader), source, skip, size, data_in, batches_out),
         name="concord-intake-prepare",
         daemon=True,
     )

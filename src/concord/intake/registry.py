@@ -1,11 +1,18 @@
-"""The known intake formats, in the order they are tried when the format is not declared."""
+"""The known intake formats, in the order they are tried when the format is not declared.
+
+Besides the built-in readers, every YAML feed profile in the profiles folder
+(`CONCORD_PROFILES_DIR`, by default `profiles/` in CONCORD_HOME) is a format of its own,
+named by the profile. The folder is read at each use, so a new profile needs no restart.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from concord.errors import ConcordError
-from concord.intake.readers import Reader
+from concord.intake.readers import Reader, ReaderError
 
 _MODULES = (
     ("concord.intake.readers.stix", "READER"),
@@ -15,10 +22,11 @@ _MODULES = (
     ("concord.intake.readers.csvfeed", "READER"),
     ("concord.intake.readers.csvfeed", "CSV_READER"),
 )
+MAX_PROFILE_BYTES = 256 * 1024
 
 
 @lru_cache(maxsize=1)
-def readers() -> dict[str, Reader]:
+def builtin_readers() -> dict[str, Reader]:
     import importlib
 
     found: dict[str, Reader] = {}
@@ -26,6 +34,58 @@ def readers() -> dict[str, Reader]:
         reader = getattr(importlib.import_module(module_name), attribute)
         found[reader.name] = reader
     return found
+
+
+@dataclass(frozen=True)
+class ProfileProblem:
+    path: str
+    reason: str
+
+
+def profile_reader(path: Path) -> Reader:
+    """The reader of one YAML feed profile; ReaderError names what is wrong with it."""
+    from concord.intake.readers.csvfeed import CsvFeedReader
+
+    try:
+        if path.stat().st_size > MAX_PROFILE_BYTES:
+            raise ReaderError(f"larger than {MAX_PROFILE_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReaderError(f"cannot read it: {exc}") from None
+    reader = CsvFeedReader.from_yaml(text)
+    if reader.name in builtin_readers():
+        raise ReaderError(f"the name {reader.name!r} is a built-in format; choose another")
+    return reader
+
+
+def user_readers(folder: Path | None = None) -> tuple[dict[str, Reader], list[ProfileProblem]]:
+    """The profiles folder's readers, and the files that could not be used (and why)."""
+    if folder is None:
+        from concord.config import get_settings
+
+        folder = get_settings().feed_profiles
+    found: dict[str, Reader] = {}
+    problems: list[ProfileProblem] = []
+    if not folder.is_dir():
+        return found, problems
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+            continue
+        try:
+            reader = profile_reader(path)
+        except ReaderError as exc:
+            problems.append(ProfileProblem(path.name, str(exc)))
+            continue
+        if reader.name in found:
+            problems.append(ProfileProblem(path.name, f"a second profile named {reader.name!r}"))
+            continue
+        found[reader.name] = reader
+    return found, problems
+
+
+def readers() -> dict[str, Reader]:
+    """Every format: the built-in ones first, then the deployment's profiles."""
+    return {**builtin_readers(), **user_readers()[0]}
 
 
 class UnsupportedFormat(ConcordError):
@@ -41,7 +101,9 @@ def choose(head: bytes, filename: str, declared: str | None) -> Reader:
     if declared:
         reader = known.get(declared.strip().lower())
         if reader is None:
-            raise UnsupportedFormat(f"unknown format {declared!r}")
+            problems = [p for p in user_readers()[1] if declared.strip().lower() in p.path]
+            hint = "".join(f"; profile {p.path}: {p.reason}" for p in problems)
+            raise UnsupportedFormat(f"unknown format {declared!r}{hint}")
         return reader
     for reader in known.values():
         if reader.sniff(head, filename):

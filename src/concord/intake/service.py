@@ -44,6 +44,7 @@ from concord.intake.prepare import (
     Preparer,
     prepared_batches,
 )
+from concord.intake.readers import Reader
 from concord.orgs.model import Organization
 from concord.orgs.whois import current_index
 
@@ -279,23 +280,23 @@ def _indicators(
     sighted = batch.sighted
     if not sighted:
         return
-    bulk.insert(
+    returned = bulk.insert(
         "indicators",
         ("kind", "value", "first_seen", "last_seen", "cross_state"),
         [(kind, value, first, last, False) for kind, value, _n, first, last in sighted],
         conflict=("value", "kind"),
         update=f"first_seen = {bulk.least('indicators.first_seen', 'excluded.first_seen')}, "
         f"last_seen = {bulk.greatest('indicators.last_seen', 'excluded.last_seen')}",
+        returning="id, kind, value",
     )
     wanted = {(kind, value) for kind, value, *_ in sighted}
-    ids: dict[tuple[str, str], int] = {}
-    for i, kind, value in bulk.select_in(
-        "SELECT id, kind, value FROM indicators WHERE value IN ({})",
-        (),
-        list({value for _kind, value in wanted}),
-    ):
-        if (kind, value) in wanted:
-            ids[(kind, value)] = i
+    if returned is None:  # no RETURNING for executemany: select the ids
+        returned = bulk.select_in(
+            "SELECT id, kind, value FROM indicators WHERE value IN ({})",
+            (),
+            list({value for _kind, value in wanted}),
+        )
+    ids = {(kind, value): i for i, kind, value in returned if (kind, value) in wanted}
     org_id, country = plan.org_id, plan.country
     bulk.insert(
         "sightings",
@@ -381,12 +382,19 @@ def ingest(
     batch_size: int = BATCH,
     progress: Callable[[int], None] | None = None,
     parallel_from: int | None = None,
+    reader: Reader | None = None,
 ) -> Receipt:
-    """Store a submission and its events; `parallel_from` is the size in bytes from which
-    records are prepared in a separate process (default CONCORD_INTAKE_PARALLEL_BYTES)."""
-    head = source.stream.read(SNIFF_BYTES)
-    source.stream.seek(0)
-    reader = registry.choose(head, source.filename, fmt)
+    """Store a submission and its events, `batch_size` records per transaction.
+
+    The format is `reader` when given (e.g. a feed profile of the caller's), else `fmt`
+    from the registry, else detected.
+
+    `parallel_from` is the size in bytes from which records are prepared in a separate
+    process (default CONCORD_INTAKE_PARALLEL_BYTES)."""
+    if reader is None:
+        head = source.stream.read(SNIFF_BYTES)
+        source.stream.seek(0)
+        reader = registry.choose(head, source.filename, fmt)
     try:
         level = TLP.parse(tlp) if tlp else TLP.AMBER
     except ValueError as exc:

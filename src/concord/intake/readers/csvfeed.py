@@ -1696,10 +1696,16 @@ def _classification(value: Any) -> tuple[str, str, str | None, dict[str, tuple[s
 class CsvFeedReader(Reader):
     """Reads any feed with one given profile (a built-in one or a user's)."""
 
-    def __init__(self, profile: CsvProfile) -> None:
+    def __init__(self, profile: CsvProfile, yaml_text: str | None = None) -> None:
         self.profile = profile
         self.name = profile.name
         self.description = profile.description or f"CSV feed {profile.name}"
+        # the profile's YAML, when it came from one: what another process needs to rebuild it
+        self.yaml_text = yaml_text
+
+    @classmethod
+    def from_yaml(cls, yaml_text: str) -> CsvFeedReader:
+        return cls(load_profile(yaml_text), yaml_text)
 
     def sniff(self, head: bytes, filename: str) -> bool:
         head_lines = _head_of_bytes(head, _comments([self.profile]))
