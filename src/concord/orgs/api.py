@@ -6,16 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from concord.access import policy
 from concord.access.model import Principal
 from concord.audit import service as audit
-from concord.errors import NotFound
 from concord.orgs import readers, service
 from concord.orgs.model import Contact, Organization
-from concord.orgs.whois import current_index
 from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
 from concord.web.uploads import read_upload
 
@@ -345,54 +341,33 @@ class WhoisOut(BaseModel):
     owners: list[WhoisOrg]
 
 
-def whois_lookup(session: Session, p: Principal, query: str) -> WhoisOut:
-    match = current_index(session).lookup(query)
-    if match is None:
-        raise NotFound(f"no owner is known for {query!r}")
-    owners = list(
-        session.scalars(
-            select(Organization).where(Organization.id.in_(match.org_ids), policy.org_filter(p))
-        )
-    )
-    if not owners:
-        raise NotFound(f"no owner is known for {query!r}")
-    parents = {
-        o.id: o
-        for o in session.scalars(
-            select(Organization).where(
-                Organization.id.in_([o.parent_id for o in owners if o.parent_id]),
-                policy.org_filter(p),
-            )
-        )
-    }
-    contacts: dict[int, list[WhoisContact]] = {}
-    visible_ids = [o.id for o in owners] + list(parents)
-    for c in session.scalars(
-        select(Contact)
-        .where(Contact.org_id.in_(visible_ids), policy.scope_filter(p, Contact.org_id))
-        .order_by(Contact.id)
-    ):
-        contacts.setdefault(c.org_id, []).append(
-            WhoisContact(
-                name=c.name, email=c.email, phone=c.phone, role=c.role, language=c.language
-            )
-        )
-    audit.record_reads(session, p, "organization", owners)
-    result = []
-    for o in owners:
-        parent = parents.get(o.parent_id) if o.parent_id else None
-        result.append(
+def whois_out(found: service.Whois) -> WhoisOut:
+    return WhoisOut(
+        query=found.query,
+        kind=found.kind,
+        matched=found.matched,
+        owners=[
             WhoisOrg(
-                slug=o.slug,
-                kind=o.kind,
-                name_en=o.name_en,
-                name_ru=o.name_ru,
-                country=o.country,
-                national_body=org_out(parent, {}) if parent else None,
-                contacts=contacts.get(o.id, []) or (contacts.get(parent.id, []) if parent else []),
+                slug=o.org.slug,
+                kind=o.org.kind,
+                name_en=o.org.name_en,
+                name_ru=o.org.name_ru,
+                country=o.org.country,
+                national_body=org_out(o.national_body, {}) if o.national_body else None,
+                contacts=[
+                    WhoisContact(
+                        name=c.name, email=c.email, phone=c.phone, role=c.role, language=c.language
+                    )
+                    for c in o.contacts
+                ],
             )
-        )
-    return WhoisOut(query=query, kind=match.kind, matched=match.matched, owners=result)
+            for o in found.owners
+        ],
+    )
+
+
+def whois_lookup(session: Session, p: Principal, query: str) -> WhoisOut:
+    return whois_out(service.whois(session, p, query))
 
 
 @router.get("/whois/{query}", response_model=WhoisOut)

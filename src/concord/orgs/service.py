@@ -494,3 +494,63 @@ def counts(session: Session, principal: Principal) -> dict[str, int]:
         select(func.count()).select_from(Asset).where(policy.scope_filter(principal, Asset.org_id))
     )
     return {"organizations": orgs or 0, "contacts": contacts or 0, "assets": assets or 0}
+
+
+@dataclass
+class WhoisOwner:
+    org: Organization
+    national_body: Organization | None
+    contacts: list[Contact]  # the owner's own, else its national body's
+
+
+@dataclass
+class Whois:
+    query: str
+    kind: str  # "ip", "domain" or "asn"
+    matched: str  # the prefix, domain or AS number that matched
+    owners: list[WhoisOwner]
+
+
+def whois(session: Session, p: Principal, query: str) -> Whois:
+    """Who owns an IP address, a domain (or e-mail address) or an AS number, as far as `p`
+    may see: the most specific asset wins; owners come with national body and contacts."""
+    from concord.orgs.whois import current_index
+
+    match = current_index(session).lookup(query)
+    owners = (
+        list(
+            session.scalars(
+                select(Organization).where(Organization.id.in_(match.org_ids), policy.org_filter(p))
+            )
+        )
+        if match is not None
+        else []
+    )
+    if match is None or not owners:
+        raise NotFound(f"no owner is known for {query!r}")
+    parents = {
+        o.id: o
+        for o in session.scalars(
+            select(Organization).where(
+                Organization.id.in_([o.parent_id for o in owners if o.parent_id]),
+                policy.org_filter(p),
+            )
+        )
+    }
+    contacts: dict[int, list[Contact]] = {}
+    for c in session.scalars(
+        select(Contact)
+        .where(
+            Contact.org_id.in_([o.id for o in owners] + list(parents)),
+            policy.scope_filter(p, Contact.org_id),
+        )
+        .order_by(Contact.id)
+    ):
+        contacts.setdefault(c.org_id, []).append(c)
+    audit.record_reads(session, p, "organization", owners)
+    found = []
+    for o in owners:
+        parent = parents.get(o.parent_id) if o.parent_id else None
+        own = contacts.get(o.id) or (contacts.get(parent.id, []) if parent else [])
+        found.append(WhoisOwner(o, parent, own))
+    return Whois(query, match.kind, match.matched, found)

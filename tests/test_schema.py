@@ -1,0 +1,120 @@
+"""The migrations build exactly the tables the models describe, and the latest one can be
+taken back and forth without losing rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, func, select, text
+
+import concord.models  # noqa: F401  (every table on the metadata)
+from concord.db import Base
+from concord.events.model import EventObservable, Indicator, Sighting
+from concord.migrate import alembic_config
+from tests.conftest import BACKEND, _pg_url
+
+
+@pytest.fixture
+def scratch_url(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """An empty database of the backend under test (a throw-away schema on PostgreSQL)."""
+    if BACKEND != "postgresql":
+        yield f"sqlite:///{tmp_path / 'schema.db'}"
+        return
+    base = _pg_url()
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text("drop schema if exists schema_check cascade"))
+        conn.execute(text("create schema schema_check"))
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3Dschema_check"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text("drop schema schema_check cascade"))
+        admin.dispose()
+
+
+def migrate(url: str, revision: str, *, down: bool = False) -> None:
+    cfg = alembic_config(url)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def test_migrations_match_the_models(scratch_url: str) -> None:
+    migrate(scratch_url, "head")
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_lean_index_migration_keeps_every_row(scratch_url: str) -> None:
+    migrate(scratch_url, "head")
+    engine = create_engine(scratch_url)
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            Indicator.__table__.insert(),
+            [
+                {
+                    "id": 1,
+                    "kind": "ipv4",
+                    "value": "146.185.0.1",
+                    "first_seen": when,
+                    "last_seen": when,
+                    "cross_state": True,
+                },
+                {
+                    "id": 2,
+                    "kind": "domain",
+                    "value": "c2.example",
+                    "first_seen": when,
+                    "last_seen": when,
+                    "cross_state": False,
+                },
+            ],
+        )
+        conn.execute(
+            Sighting.__table__.insert(),
+            [
+                {
+                    "indicator_id": 1,
+                    "org_id": 1,
+                    "country": "KZ",
+                    "count": 3,
+                    "first_seen": when,
+                    "last_seen": when,
+                },
+                {
+                    "indicator_id": 1,
+                    "org_id": 2,
+                    "country": "UZ",
+                    "count": 1,
+                    "first_seen": when,
+                    "last_seen": when,
+                },
+            ],
+        )
+    engine.dispose()
+    migrate(scratch_url, "0005", down=True)
+    migrate(scratch_url, "head")
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        sightings = conn.execute(
+            select(Sighting.org_id, Sighting.count).order_by(Sighting.org_id)
+        ).all()
+        flagged = conn.scalars(select(Indicator.value).where(Indicator.cross_state.is_(True)))
+        assert [tuple(r) for r in sightings] == [(1, 3), (2, 1)]
+        assert list(flagged) == ["146.185.0.1"]
+        assert conn.scalar(select(func.count()).select_from(EventObservable)) == 0
+    engine.dispose()
