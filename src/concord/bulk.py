@@ -76,9 +76,11 @@ class Bulk:
             conn.exec_driver_sql(f"TRUNCATE {stage}")
             self._copy(stage, columns, rows)
             action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
+            # In key order: concurrent writers then lock rows in one order, never deadlock.
+            keys = ", ".join(conflict)
             result = conn.exec_driver_sql(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-                f"ON CONFLICT ({', '.join(conflict)}) {action}"
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY {keys} "
+                f"ON CONFLICT ({keys}) {action}"
                 + (f" RETURNING {returning}" if returning else "")
             )
             return [tuple(r) for r in result.fetchall()] if returning else None

@@ -130,3 +130,33 @@ def test_a_failing_child_is_reported_not_hung(tmp_path) -> None:  # type: ignore
     with pytest.raises(ConcordError) as info:
         list(batches)
     assert "intake worker" in str(info.value)
+
+
+def test_two_submissions_at_once_fold_into_the_same_events(session, network) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    def rows(start: int, end: int, minute: int) -> bytes:
+        return scan_csv(
+            [
+                (f"2026-11-30 10:{minute:02d}:00", f"146.185.{i >> 8}.{i & 255}", 3389)
+                for i in range(start, end)
+            ]
+        )
+
+    files = [rows(0, 600, 0), rows(300, 900, 30)]  # 300 observations in both
+    receipts: list[object] = []
+    failures: list[BaseException] = []
+
+    def submit(data: bytes) -> None:
+        try:
+            receipts.append(ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=20))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(data,)) for data in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert failures == [] and len(receipts) == 2
+    assert totals(session) == (900, 1200)

@@ -201,8 +201,48 @@ def write_batch(
     ids of the indicators sighted. Everything per record was done by `prepare`.
     """
     bulk = Bulk(session)
-    org_id = plan.org_id
-    keys = batch.keys
+    if bulk.dialect == "postgresql":
+        fresh, event_ids = _upsert_events(bulk, batch)
+    else:
+        fresh, event_ids = _insert_events(bulk, plan.org_id, batch)
+    _indicators(bulk, plan, batch, fresh, event_ids)
+    accepted = len(fresh)
+    duplicates = batch.records - accepted
+    sub.rows_done = batch.position
+    sub.accepted += accepted
+    sub.duplicates += duplicates
+    sub.rejected += len(batch.errors)
+    if batch.errors:
+        kept = json.loads(sub.errors)
+        room = MAX_ERRORS_KEPT - len(kept)
+        if room > 0:
+            kept.extend(e.as_dict() for e in batch.errors[:room])
+            sub.errors = json.dumps(kept, ensure_ascii=False)
+    return accepted, duplicates
+
+
+def _upsert_events(bulk: Bulk, batch: PreparedBatch) -> tuple[list[int], list[int]]:
+    """PostgreSQL: one upsert adds new events and folds known ones; it returns which rows it
+    inserted (xmax = 0), so there is neither a lookup first nor a race with another writer."""
+    returned = bulk.insert(
+        "events",
+        EVENT_COLUMNS,
+        batch.rows,
+        conflict=("origin_org_id", "dedup_key"),
+        update="count = events.count + excluded.count, "
+        "time = LEAST(events.time, excluded.time), "
+        "last_seen = GREATEST(events.last_seen, excluded.last_seen)",
+        returning="id, dedup_key, (xmax = 0)",
+    )
+    new_ids = {key: event_id for event_id, key, inserted in returned or () if inserted}
+    fresh = [i for i, key in enumerate(batch.keys) if key in new_ids]
+    return fresh, [new_ids[batch.keys[i]] for i in fresh]
+
+
+def _insert_events(bulk: Bulk, org_id: int, batch: PreparedBatch) -> tuple[list[int], list[int]]:
+    """SQLite: look up the known keys, fold those, insert the rest with reserved ids (the
+    transaction holds the write lock, so nobody else writes in between)."""
+    keys, rows = batch.keys, batch.rows
     existing = {
         r[0]
         for r in bulk.select_in(
@@ -211,7 +251,6 @@ def write_batch(
             keys,
         )
     }
-    rows = batch.rows
     if existing:
         fresh = [i for i, k in enumerate(keys) if k not in existing]
         _fold_known(
@@ -233,35 +272,12 @@ def write_batch(
             ("id", *EVENT_COLUMNS),
             [(i, *rows[n]) for i, n in zip(event_ids, fresh, strict=True)],
         )
-    _indicators(bulk, plan, batch, fresh, event_ids)
-    accepted = len(fresh)
-    duplicates = batch.records - accepted
-    sub.rows_done = batch.position
-    sub.accepted += accepted
-    sub.duplicates += duplicates
-    sub.rejected += len(batch.errors)
-    if batch.errors:
-        kept = json.loads(sub.errors)
-        room = MAX_ERRORS_KEPT - len(kept)
-        if room > 0:
-            kept.extend(e.as_dict() for e in batch.errors[:room])
-            sub.errors = json.dumps(kept, ensure_ascii=False)
-    return accepted, duplicates
+    return fresh, event_ids
 
 
 def _fold_known(bulk: Bulk, org_id: int, known: list[tuple[int, int, Any, Any]]) -> None:
     """Add counts and widen first/last seen of stored events: (key, count, first, last)."""
-    if bulk.dialect == "postgresql":
-        # One statement over arrays: executemany would cost a round trip per row.
-        keys, counts, firsts, lasts = (list(column) for column in zip(*known, strict=True))
-        bulk.session.connection().exec_driver_sql(
-            "UPDATE events SET count = events.count + v.n, "
-            "time = LEAST(events.time, v.first), last_seen = GREATEST(events.last_seen, v.last) "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
-            "AS v(k, n, first, last) WHERE events.origin_org_id = %s AND events.dedup_key = v.k",
-            (keys, counts, firsts, lasts, org_id),
-        )
-        return
+    # SQLite: one statement per row, run by the driver in C
     bulk.executemany(
         "UPDATE events SET count = count + ?, time = MIN(time, ?), last_seen = MAX(last_seen, ?) "
         "WHERE origin_org_id = ? AND dedup_key = ?",
