@@ -80,8 +80,7 @@ class Bulk:
             keys = ", ".join(conflict)
             result = conn.exec_driver_sql(
                 f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ORDER BY {keys} "
-                f"ON CONFLICT ({keys}) {action}"
-                + (f" RETURNING {returning}" if returning else "")
+                f"ON CONFLICT ({keys}) {action}" + (f" RETURNING {returning}" if returning else "")
             )
             return [tuple(r) for r in result.fetchall()] if returning else None
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"

@@ -441,3 +441,26 @@ def test_a_campaign_whose_events_are_gone_is_dissolved(
     assert min(pair) not in ids
     r = api.get(f"/api/v1/campaigns/{min(pair)}", headers=auth["centre-admin"])
     assert r.status_code == 404
+
+
+def test_a_campaign_shows_no_link_through_an_event_the_caller_cannot_see(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    kz, uz = network["kz-analyst"], network["uz-analyst"]
+    x, y = "91.215.85.3", "5.188.206.14"
+    report(kz, f"ipv4={x}")  # green: UZ sees it
+    report(uz, f"ipv4={x}")
+    report(uz, f"ipv4={y}")
+    report(kz, f"ipv4={y}")
+    report(kz, f"ipv4={x} ipv4={y}", tlp="amber")  # only KZ and the centre see this one
+    correlate()
+    with session_scope() as s:
+        (campaign_id,) = s.scalars(select(Campaign.id)).all()
+    full = api.get(f"/api/v1/campaigns/{campaign_id}", headers=auth["centre-analyst"]).json()
+    assert full["size"] == 5
+    listing = api.get("/api/v1/campaigns", headers=auth["uz-analyst"]).json()["items"]
+    assert [(c["id"], c["size"], c["states"]) for c in listing] == [(campaign_id, 2, ["KZ", "UZ"])]
+    seen = api.get(f"/api/v1/campaigns/{campaign_id}", headers=auth["uz-analyst"]).json()
+    labels = [n["label"] for n in seen["graph"]["nodes"] if n["kind"] == "indicator"]
+    assert labels == [x]  # y's pair is not shown joined to x's: only the hidden event joins them
+    assert len(seen["events"]) == 2 and seen["truncated"] is False

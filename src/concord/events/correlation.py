@@ -614,59 +614,82 @@ class CampaignView:
     truncated: bool = False
 
 
-def _campaign_figures(
+@dataclass
+class _VisiblePart:
+    """What one caller sees of a campaign: the largest group of its visible member events
+    joined through indicators those events hold, so that no link runs through an event the
+    caller cannot see (ties: the group holding the earliest event)."""
+
+    events: dict[int, tuple[str | None, datetime, datetime]] = field(default_factory=dict)
+    edges: list[tuple[int, int]] = field(default_factory=list)  # (event, indicator)
+    indicators: int = 0
+    label: int | None = None  # the indicator most of the events share
+
+
+def _visible_parts(
     session: Session, principal: Principal, ids: Sequence[int]
-) -> dict[int, CampaignView]:
-    """Figures of campaigns from the member events the principal may see."""
+) -> dict[int, _VisiblePart]:
     ce = CampaignEvent
-    views: dict[int, CampaignView] = {}
-    rows = session.execute(
-        select(
-            ce.campaign_id,
-            Event.country,
-            func.count(),
-            func.min(Event.time),
-            func.max(Event.last_seen),
-        )
+    members: dict[int, dict[int, tuple[str | None, datetime, datetime]]] = {}
+    for cid, ev, country, first, last in session.execute(
+        select(ce.campaign_id, Event.id, Event.country, Event.time, Event.last_seen)
         .join(Event, Event.id == ce.event_id)
         .where(ce.campaign_id.in_(ids), _visible(principal))
-        .group_by(ce.campaign_id, Event.country)
-    ).all()
-    for cid, country, n, first, last in rows:
-        v = views.get(cid)
-        if v is None:
-            v = views[cid] = CampaignView(cid, f"campaign {cid}", 0, 0, [], first, last)
-        v.size += n
-        if country and country not in v.states:
-            v.states.append(country)
-        v.first_seen = min(v.first_seen, first)
-        v.last_seen = max(v.last_seen, last)
-    # The label: the visible cross-state indicator most visible events share.
-    best: dict[int, tuple[int, int]] = {}
-    for cid, ind, n in session.execute(
-        select(ce.campaign_id, EventObservable.indicator_id, func.count())
+    ):
+        members.setdefault(cid, {})[ev] = (country, first, last)
+    edges: dict[int, list[tuple[int, int]]] = {}
+    for cid, ev, ind in session.execute(
+        select(ce.campaign_id, ce.event_id, EventObservable.indicator_id)
         .join(Event, Event.id == ce.event_id)
         .join(EventObservable, EventObservable.event_id == ce.event_id)
         .join(Indicator, Indicator.id == EventObservable.indicator_id)
         .where(ce.campaign_id.in_(ids), Indicator.cross_state.is_(True), _visible(principal))
-        .group_by(ce.campaign_id, EventObservable.indicator_id)
+        .order_by(ce.event_id, EventObservable.indicator_id)
     ):
-        if cid in views:
-            views[cid].indicators += 1
-            if cid not in best or (n, -ind) > (best[cid][0], -best[cid][1]):
-                best[cid] = (n, ind)
-    values = _indicator_values(session, [b[1] for b in best.values()])
-    for cid, (_n, ind) in best.items():
-        views[cid].label = values.get(ind, views[cid].label)
-    for v in views.values():
-        v.states.sort()
+        edges.setdefault(cid, []).append((ev, ind))
+    parts: dict[int, _VisiblePart] = {}
+    for cid, pairs in edges.items():
+        comp = _components(pairs)
+        if not comp.size:
+            continue
+        top = min(comp.size, key=lambda root: (-comp.size[root], root))
+        events = members.get(cid, {})
+        part = _VisiblePart(
+            {ev: events[ev] for ev, root in comp.member.items() if root == top and ev in events},
+            [(ev, ind) for ev, ind in pairs if comp.member.get(ev) == top],
+            comp.indicators[top],
+            comp.label[top][1] if top in comp.label else None,
+        )
+        parts[cid] = part
+    return parts
+
+
+def _campaign_figures(
+    session: Session, principal: Principal, ids: Sequence[int]
+) -> dict[int, tuple[CampaignView, _VisiblePart]]:
+    """Figures of campaigns from what the principal sees of them (`_VisiblePart`)."""
+    parts = _visible_parts(session, principal, ids)
+    values = _indicator_values(session, [p.label for p in parts.values() if p.label])
+    views: dict[int, tuple[CampaignView, _VisiblePart]] = {}
+    for cid, part in parts.items():
+        rows = part.events.values()
+        view = CampaignView(
+            cid,
+            values.get(part.label or -1, f"campaign {cid}"),
+            len(part.events),
+            part.indicators,
+            sorted({country for country, _f, _l in rows if country}),
+            min(first for _c, first, _l in rows),
+            max(last for _c, _f, last in rows),
+        )
+        views[cid] = (view, part)
     return views
 
 
 def visible_campaigns(
     session: Session, principal: Principal, after: int = 0, limit: int = 50
 ) -> list[CampaignView]:
-    """Campaigns whose visible events come from two or more states, by id."""
+    """Campaigns whose visible, visibly connected events come from two or more states."""
     ce = CampaignEvent
     ids = list(
         session.scalars(
@@ -680,39 +703,33 @@ def visible_campaigns(
         )
     )
     views = _campaign_figures(session, principal, ids)
-    return [views[i] for i in ids if i in views]
+    return [views[i][0] for i in ids if i in views and len(views[i][0].states) >= 2]
 
 
 def visible_campaign(
     session: Session, principal: Principal, campaign_id: int, max_events: int = GRAPH_MAX_EVENTS
 ) -> CampaignView:
     """One campaign (a merged id resolves to its survivor) with its visible events and the
-    graph joining them; NotFound unless its visible events come from two or more states."""
+    graph joining them; NotFound unless they come from two or more states."""
     live = resolve_campaign(session, campaign_id)
-    views = _campaign_figures(session, principal, [live]) if live is not None else {}
-    view = views.get(live) if live is not None else None
-    if view is None or len(view.states) < 2:
+    found = _campaign_figures(session, principal, [live]).get(live) if live is not None else None
+    if found is None or len(found[0].states) < 2:
         raise NotFound(f"no campaign {campaign_id}")
-    ce = CampaignEvent
-    view.events = list(
-        session.scalars(
-            select(Event)
-            .join(ce, ce.event_id == Event.id)
-            .where(ce.campaign_id == live, _visible(principal))
-            .order_by(Event.time, Event.id)
-            .limit(max_events)
-        )
-    )
+    view, part = found
+    shown = sorted(part.events, key=lambda ev: (part.events[ev][1], ev))[:max_events]
+    view.events = []
+    for chunk in _chunks(shown):
+        view.events.extend(session.scalars(select(Event).where(Event.id.in_(chunk))))
+    view.events.sort(key=lambda e: (e.time, e.id))
     view.truncated = view.size > len(view.events)
-    event_ids = [e.id for e in view.events]
-    for chunk in _chunks(event_ids):
-        for event_id, ind_id, kind, value in session.execute(
-            select(EventObservable.event_id, Indicator.id, Indicator.kind, Indicator.value)
-            .join(Indicator, Indicator.id == EventObservable.indicator_id)
-            .where(EventObservable.event_id.in_(chunk), Indicator.cross_state.is_(True))
+    drawn = set(shown)
+    view.edges = [(ev, ind) for ev, ind in part.edges if ev in drawn]
+    wanted = sorted({ind for _ev, ind in view.edges})
+    for chunk in _chunks(wanted):
+        for i, kind, value in session.execute(
+            select(Indicator.id, Indicator.kind, Indicator.value).where(Indicator.id.in_(chunk))
         ):
-            view.edges.append((event_id, ind_id))
-            view.indicator_values[ind_id] = (kind, value)
+            view.indicator_values[i] = (kind, value)
     return view
 
 
