@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
 from concord.intake.readers.misp import READER, MispReader
-from concord.intake.readers.stix import TLP_LEVELS
+from concord.intake.readers.values import TLP_LEVELS
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
 from tests.conftest import FIXTURES
 from tests.intake.json_fuzz import (

@@ -12,7 +12,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
-from concord.intake.readers.stix import READER, TLP_LEVELS, StixReader
+from concord.intake.readers.stix import READER, StixReader
+from concord.intake.readers.values import TLP_LEVELS
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
 from tests.conftest import FIXTURES
 from tests.intake.json_fuzz import (

@@ -80,7 +80,7 @@ from typing import Any, BinaryIO
 
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
-from concord.intake.readers.stix import (
+from concord.intake.readers.values import (
     DEFAULT_MAX_BYTES,
     attack_ids_in,
     canonical,

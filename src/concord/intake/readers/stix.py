@@ -107,16 +107,13 @@ ATT&CK ids) is shared with the MISP reader.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 import stix2
 from stix2patterns.exceptions import ParseException
 from stix2patterns.helpers import brackets_check
@@ -128,14 +125,27 @@ from stix2patterns.v21.pattern import Pattern as Pattern21
 from stix2patterns.v21.validator import DuplicateQualifierTypeError, ValidationListener
 
 from concord.errors import FaultLocation
-from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers import Reader
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
-from concord.orgs import validate
+from concord.intake.readers.values import (
+    ATTACK_ID,
+    DEFAULT_MAX_BYTES,
+    MAX_DEPTH,
+    attack_ids_in,
+    canonical,
+    clean_text,
+    dicts_in,
+    ip_value,
+    load_json,
+    pointer_escape,
+    raw_json,
+    resolve_rsit,
+    rsit_from_tags,
+    strictest_tlp,
+    strings_in,
+    tlp_level,
+)
+from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
 
-DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-MAX_DEPTH = 64  # JSON nesting; real STIX and MISP documents stay under 10
-MAX_TEXT = 4096  # characters of a description or an extra value
 MAX_PATTERN = 100_000  # characters of one pattern; ANTLR is slow and recursive
 
 Json = Any  # a value orjson produced: dict, list, str, int, float, bool or None
@@ -290,11 +300,13 @@ class _Bundle:
         return found
 
     def tlp(self, obj: dict[str, Json]) -> str | None:
-        levels = [self.tlp_of_marking.get(ref) for ref in _strings(obj.get("object_marking_refs"))]
-        for marking in _dicts(obj.get("granular_markings")):
+        levels = [
+            self.tlp_of_marking.get(ref) for ref in strings_in(obj.get("object_marking_refs"))
+        ]
+        for marking in dicts_in(obj.get("granular_markings")):
             ref = marking.get("marking_ref")
             levels.append(self.tlp_of_marking.get(ref) if isinstance(ref, str) else None)
-        levels.extend(tlp_level(label) for label in _strings(obj.get("labels")))
+        levels.extend(tlp_level(label) for label in strings_in(obj.get("labels")))
         return strictest_tlp(levels)
 
 
@@ -482,11 +494,11 @@ def _read_indicator(bundle: _Bundle, entry: _Entry) -> _Facts:
     parsed = _parse(obj, pattern_checked=checked)
     if "valid_from" not in obj:
         raise _Invalid("the indicator has no valid_from", "/valid_from")
-    labels = [*_strings(obj.get("indicator_types")), *_strings(obj.get("labels"))]
+    labels = [*strings_in(obj.get("indicator_types")), *strings_in(obj.get("labels"))]
     names = [str(p.get("name", "")) for p in bundle.attack_patterns(obj["id"])]
     hints = [*labels, str(obj.get("name", "")), *names]
     c2 = bool(_C2_HINT.search(" ".join([*hints, str(obj.get("description", ""))]))) or any(
-        "command-and-control" in _strings(e.obj.get("infrastructure_types"))
+        "command-and-control" in strings_in(e.obj.get("infrastructure_types"))
         for _, e in bundle.neighbours(obj["id"])
         if e.obj["type"] == "infrastructure"
     )
@@ -507,10 +519,10 @@ def _read_indicator(bundle: _Bundle, entry: _Entry) -> _Facts:
 def _indicator_rsit(
     obj: dict[str, Json], values: _Values, hints: list[str], c2: bool
 ) -> tuple[str, str]:
-    tagged = rsit_from_tags(_strings(obj.get("labels")))
+    tagged = rsit_from_tags(strings_in(obj.get("labels")))
     if tagged:
         return resolve_rsit(tagged)
-    types = {*_strings(obj.get("indicator_types")), *_strings(obj.get("labels"))}
+    types = {*strings_in(obj.get("indicator_types")), *strings_in(obj.get("labels"))}
     if any("phish" in hint.lower() for hint in hints):
         return "fraud", "phishing"
     if "compromised" in types:
@@ -539,12 +551,12 @@ def _indicator_extra(obj: dict[str, Json]) -> dict[str, str]:
         "name": str(obj.get("name") or ""),
         "pattern": str(obj.get("pattern") or ""),
         "pattern_type": str(obj.get("pattern_type") or "stix"),
-        "indicator_types": ",".join(_strings(obj.get("indicator_types"))),
+        "indicator_types": ",".join(strings_in(obj.get("indicator_types"))),
         "valid_until": str(obj.get("valid_until") or ""),
     }
     tactics = [
         str(phase.get("phase_name"))
-        for phase in _dicts(obj.get("kill_chain_phases"))
+        for phase in dicts_in(obj.get("kill_chain_phases"))
         if phase.get("kill_chain_name") == "mitre-attack"
     ]
     if tactics:
@@ -556,7 +568,7 @@ def _observed_data(bundle: _Bundle, entry: _Entry) -> EventRecord:
     obj = entry.obj
     parsed = _parse(obj)
     values, tlps = _observed_values(bundle, entry)
-    rsit = rsit_from_tags(_strings(obj.get("labels"))) or ("other", "undetermined")
+    rsit = rsit_from_tags(strings_in(obj.get("labels"))) or ("other", "undetermined")
     facts = _Facts(
         _stix_time(parsed, obj, "first_observed"),
         values,
@@ -587,7 +599,7 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
         base = found
         collected.merge(found.values)
         tlps.append(found.tlp)
-    for i, ref in enumerate(_strings(obj.get("observed_data_refs"))):
+    for i, ref in enumerate(strings_in(obj.get("observed_data_refs"))):
         observed = bundle.get(ref)
         if observed is None or observed.obj["type"] != "observed-data":
             continue
@@ -597,7 +609,7 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
             raise _Invalid(exc.reason, f"/observed_data_refs/{i}") from None
         collected.merge(values)
         tlps.extend([bundle.tlp(observed.obj), *sco_tlps])
-    tagged = rsit_from_tags(_strings(obj.get("labels")))
+    tagged = rsit_from_tags(strings_in(obj.get("labels")))
     if tagged:
         rsit = resolve_rsit(tagged)
     elif base is not None:
@@ -632,7 +644,7 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
         "sighting_of_ref": str(obj.get("sighting_of_ref") or ""),
         "count": str(obj["count"]) if isinstance(obj.get("count"), int) else "",
         "last_seen": str(obj.get("last_seen") or ""),
-        "where_sighted_refs": " ".join(_strings(obj.get("where_sighted_refs"))),
+        "where_sighted_refs": " ".join(strings_in(obj.get("where_sighted_refs"))),
     }
     return _record(bundle, entry, "event", facts, extra)
 
@@ -643,8 +655,8 @@ def _incident(bundle: _Bundle, entry: _Entry) -> EventRecord:
     extensions = obj.get("extensions")
     core = extensions.get(_INCIDENT_EXTENSION) if isinstance(extensions, dict) else None
     core = core if isinstance(core, dict) else {}
-    incident_types = list(_strings(core.get("incident_types")))
-    rsit = rsit_from_tags(_strings(obj.get("labels")))
+    incident_types = list(strings_in(core.get("incident_types")))
+    rsit = rsit_from_tags(strings_in(obj.get("labels")))
     if rsit is None:
         rsit = next((_INCIDENT_TYPES[t] for t in incident_types if t in _INCIDENT_TYPES), None)
     if rsit is None:
@@ -674,7 +686,7 @@ def _techniques(bundle: _Bundle, obj: dict[str, Json]) -> Iterator[str]:
 
 
 def _attack_ids(obj: dict[str, Json]) -> Iterator[str]:
-    for ref in _dicts(obj.get("external_references")):
+    for ref in dicts_in(obj.get("external_references")):
         source, external_id = ref.get("source_name"), ref.get("external_id")
         if (
             isinstance(source, str)
@@ -902,7 +914,7 @@ def _observed_values(bundle: _Bundle, entry: _Entry) -> tuple[_Values, list[str 
         refs = list(embedded)
     else:
         resolve = _bundle_resolver(bundle)
-        refs = list(_strings(obj.get("object_refs")))
+        refs = list(strings_in(obj.get("object_refs")))
     scos = [(ref, found) for ref in refs if (found := resolve(ref)) is not None]
     if not isinstance(embedded, dict):
         tlps = [bundle.tlp(sco) for _, (_, sco) in scos]
@@ -929,7 +941,7 @@ def _observed_values(bundle: _Bundle, entry: _Entry) -> tuple[_Values, list[str 
 def _embedded_resolver(pointer: str, embedded: dict[str, Json]) -> _Resolve:
     def resolve(ref: Json) -> tuple[str, dict[str, Json]] | None:
         sco = embedded.get(ref) if isinstance(ref, str) else None
-        return (f"{pointer}/objects/{_escape(ref)}", sco) if isinstance(sco, dict) else None
+        return (f"{pointer}/objects/{pointer_escape(ref)}", sco) if isinstance(sco, dict) else None
 
     return resolve
 
@@ -964,7 +976,7 @@ def _sco_values(collected: _Collector, sco: dict[str, Json], resolve: _Resolve) 
         for key, role in (("from_ref", "source"), ("sender_ref", "source")):
             _referenced_email(collected, resolve(sco.get(key)), role)
         for key in ("to_refs", "cc_refs", "bcc_refs"):
-            for ref in _strings(sco.get(key)):
+            for ref in strings_in(sco.get(key)):
                 _referenced_email(collected, resolve(ref), "target")
     elif kind == "network-traffic":
         for key, role in (("src_ref", "source"), ("dst_ref", "destination")):
@@ -975,7 +987,7 @@ def _sco_values(collected: _Collector, sco: dict[str, Json], resolve: _Resolve) 
                 collected.plain(ObservableKind.DOMAIN, found[1].get("value"), role)
         if sco.get("dst_port") is not None:
             collected.set_port(sco.get("dst_port"))
-        for protocol in _strings(sco.get("protocols")):
+        for protocol in strings_in(sco.get("protocols")):
             collected.add_protocol(protocol)
 
 
@@ -984,350 +996,6 @@ def _referenced_email(
 ) -> None:
     if found is not None and found[1].get("type") == "email-addr":
         collected.plain(ObservableKind.EMAIL, found[1].get("value"), role)
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared with the MISP reader: JSON loading, observable values, TLP, RSIT tags, ATT&CK ids
-# ---------------------------------------------------------------------------------------------
-
-
-def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, ReadError | None]:
-    """The whole document, or the error that makes it unreadable (size, syntax, depth)."""
-    data = stream.read(max_bytes + 1)
-    while len(data) <= max_bytes:  # a raw stream may return less than asked before its end
-        more = stream.read(max_bytes + 1 - len(data))
-        if not more:
-            break
-        data += more
-    if len(data) > max_bytes:
-        return None, ReadError(
-            FaultLocation(source=source, pointer=""),
-            f"input larger than {max_bytes} bytes: split it or raise the reader's limit",
-        )
-    try:
-        doc = orjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
-    except orjson.JSONDecodeError as exc:
-        reason = exc.msg
-        if "depth" in reason or "recursion" in reason:
-            reason = f"JSON nested deeper than {MAX_DEPTH} levels"
-        return None, ReadError(
-            FaultLocation(source=source, line=exc.lineno),
-            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {reason}",
-        )
-    pointer = too_deep(doc, MAX_DEPTH)
-    if pointer is not None:
-        return None, ReadError(
-            FaultLocation(source=source, pointer=pointer),
-            f"JSON nested deeper than {MAX_DEPTH} levels; refusing to read it",
-        )
-    return doc, None
-
-
-def too_deep(doc: Json, limit: int) -> str | None:
-    """The pointer of a container nested deeper than `limit`, or None. Iterative: the point is
-    not to recurse on hostile input."""
-    stack: list[tuple[Json, int]] = [(doc, 1)] if isinstance(doc, dict | list) else []
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return _deep_pointer(doc, limit)
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return None
-
-
-def _deep_pointer(doc: Json, limit: int) -> str:
-    """The same walk keeping paths, only run to name the place in the error."""
-    stack: list[tuple[Json, int, str]] = [(doc, 1, "")]
-    while stack:
-        node, depth, pointer = stack.pop()
-        if depth > limit:
-            return pointer
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, child in items:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1, f"{pointer}/{_escape(str(key))}"))
-    return ""
-
-
-def _escape(key: str) -> str:
-    """A JSON pointer reference token (RFC 6901)."""
-    return key.replace("~", "~0").replace("/", "~1")
-
-
-def raw_json(obj: Json) -> str:
-    """The object as compact JSON text, bounded to MAX_RAW bytes."""
-    data = orjson.dumps(obj)
-    return data[:MAX_RAW].decode("utf-8", "ignore")
-
-
-def clean_text(value: Json) -> str:
-    """Text fit for storage: no NUL (PostgreSQL refuses it), bounded length."""
-    if value is None:
-        return ""
-    return str(value).replace("\x00", "")[:MAX_TEXT]
-
-
-def _strings(value: Json) -> Iterator[str]:
-    if isinstance(value, list):
-        yield from (v for v in value if isinstance(v, str))
-
-
-def _dicts(value: Json) -> Iterator[dict[str, Json]]:
-    if isinstance(value, list):
-        yield from (v for v in value if isinstance(v, dict))
-
-
-_HASH_LENGTHS = {
-    ObservableKind.MD5: 32,
-    ObservableKind.SHA1: 40,
-    ObservableKind.SHA256: 64,
-    ObservableKind.SHA512: 128,
-}
-# Host names seen in threat data carry underscores (DGA names, SRV-style labels), which
-# validate.domain refuses for asset registration; indicators must keep them.
-_LENIENT_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-
-
-def canonical(kind: ObservableKind, value: Json) -> str:
-    """The canonical text of an observable value; ValueError with a reason otherwise."""
-    if kind is ObservableKind.ASN:
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValueError(f"invalid AS number {value!r}")
-        return str(validate.asn(value))
-    if not isinstance(value, str):
-        raise ValueError(f"invalid {kind.value} value {value!r}: expected text")
-    if kind in (ObservableKind.IPV4, ObservableKind.IPV6):
-        found, text, network = ip_value(value)
-        if network or found is not kind:
-            raise ValueError(f"invalid {kind.value} address {value!r}")
-        return text
-    if kind is ObservableKind.DOMAIN:
-        return domain_value(value)
-    if kind is ObservableKind.URL:
-        return url_value(value)
-    if kind is ObservableKind.EMAIL:
-        return email_value(value)
-    text = value.strip().lower()
-    if len(text) != _HASH_LENGTHS[kind] or not all(c in "0123456789abcdef" for c in text):
-        raise ValueError(
-            f"invalid {kind.value.upper()} hash {value[:200]!r}: "
-            f"expected {_HASH_LENGTHS[kind]} hexadecimal digits"
-        )
-    return text
-
-
-def ip_value(value: str) -> tuple[ObservableKind, str, bool]:
-    """(kind, canonical text, is a network) for an address or a prefix; ValueError otherwise.
-
-    A /32 or /128 prefix is an address; IPv4-mapped IPv6 addresses become IPv4."""
-    text = value.strip()
-    if "%" in text:
-        raise ValueError(f"invalid IP address {value[:100]!r}: a zone index has no place here")
-    try:
-        if "/" in text:
-            network = ipaddress.ip_network(text, strict=False)
-            if network.prefixlen != network.max_prefixlen:
-                kind = ObservableKind.IPV4 if network.version == 4 else ObservableKind.IPV6
-                return kind, str(network), True
-            address: ipaddress.IPv4Address | ipaddress.IPv6Address = network.network_address
-        else:
-            address = ipaddress.ip_address(text)
-    except ValueError:
-        raise ValueError(f"invalid IP address {value[:100]!r}") from None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    kind = ObservableKind.IPV4 if address.version == 4 else ObservableKind.IPV6
-    return kind, str(address), False
-
-
-def domain_value(value: str) -> str:
-    try:
-        return validate.domain(value)
-    except ValueError:
-        text = value.strip().rstrip(".").lower()
-        labels = text.split(".")
-        if (
-            text.isascii()
-            and len(text) <= 253
-            and len(labels) >= 2
-            and all(_LENIENT_LABEL.match(label) for label in labels)
-            and not labels[-1].isdigit()
-        ):
-            return text
-        raise
-
-
-def url_value(value: str) -> str:
-    """Scheme and host in lower case, the rest as given; no whitespace or control characters."""
-    text = value.strip()
-    if not text or len(text) > 8192:
-        raise ValueError(f"invalid URL {value[:200]!r}: empty or longer than 8192 characters")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise ValueError(f"invalid URL {value[:200]!r}: contains white space or control characters")
-    try:
-        parts = urlsplit(text)
-    except ValueError as exc:
-        raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
-    if not (parts.scheme and parts.netloc):
-        if "://" in text:
-            raise ValueError(f"invalid URL {value[:200]!r}: no host")
-        return text  # MISP and feeds often give "host/path" without a scheme
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    netloc = f"{userinfo}{at}{hostport.lower()}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
-
-
-def email_value(value: str) -> str:
-    """Local part as given (it may be case-sensitive), domain canonical."""
-    text = value.strip()
-    local, at, domain = text.rpartition("@")
-    if not at or not local or len(local) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in local):
-        raise ValueError(f"invalid e-mail address {value[:200]!r}")
-    try:
-        return f"{local}@{domain_value(domain)}"
-    except ValueError:
-        raise ValueError(f"invalid e-mail address {value[:200]!r}: bad domain") from None
-
-
-# --- TLP ----------------------------------------------------------------------------------------
-
-TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")  # from least to most strict
-
-
-def tlp_level(text: str, bare: bool = False) -> str | None:
-    """The TLP 2.0 level a tag or label such as "tlp:white" or "TLP:AMBER+STRICT" names, or
-    with `bare` a level name alone ("amber"); None when it is no TLP level."""
-    name = text.strip().lower()
-    if not bare:
-        if not name.startswith("tlp:"):
-            return None
-        name = name.removeprefix("tlp:")
-    name = name.strip('" ')
-    if name == "white":
-        return "clear"
-    return name if name in TLP_LEVELS else None
-
-
-def strictest_tlp(levels: Iterable[str | None]) -> str | None:
-    known = [level for level in levels if level in TLP_LEVELS]
-    return max(known, key=TLP_LEVELS.index) if known else None
-
-
-# --- RSIT from taxonomy tags and labels -----------------------------------------------------------
-
-_MACHINE_TAG = re.compile(r'^\s*([^:="\s]+):([^="]+?)(?:\s*=\s*"(.*)")?\s*$', re.S)
-# eCSIRT taxonomy values that RSIT renamed or merged (as IntelMQ migrated them).
-_ECSIRT_TYPES = {
-    "c&c": "c2-server",
-    "botnet-drone": "infected-system",
-    "bot": "infected-system",
-    "dropzone": "malware-configuration",
-    "defacement": "application-compromise",
-    "compromised": "system-compromise",
-    "backdoor": "system-compromise",
-    "unauthorized-use-of-resources": "unauthorised-use-of-resources",
-    "unauthorised-information-access": "unauthorised-information-access",
-    "unauthorised-information-modification": "unauthorised-information-modification",
-    "vulnerable-service": "vulnerable-system",
-    "blacklist": "undetermined",
-    "unknown": "undetermined",
-}
-# eCSIRT malware families say what the malware is, not what the reported value does (hosts
-# it, is infected by it ...): they name the class only.
-_ECSIRT_MALWARE = frozenset(
-    {"malware", "ransomware", "virus", "worm", "trojan", "spyware", "dialer", "rootkit"}
-)
-# circl:incident-classification values. "malware" names the class only: the caller picks the
-# type (MISP: from the attribute category).
-_CIRCL: dict[str, tuple[str, str | None]] = {
-    "malware": ("malicious-code", None),
-    "domain-malware": ("malicious-code", "malware-distribution"),
-    "phishing": ("fraud", "phishing"),
-    "whaling": ("fraud", "phishing"),
-    "smishing": ("fraud", "phishing"),
-    "vishing": ("fraud", "phishing"),
-    "domain-phishing": ("fraud", "phishing"),
-    "domain-typosquatting": ("fraud", "masquerade"),
-    "domain-fraud": ("fraud", "masquerade"),
-    "copyright-issue": ("fraud", "copyright"),
-    "spam": ("abusive-content", "spam"),
-    "scan": ("information-gathering", "scanner"),
-    "denial-of-service": ("availability", "dos"),
-    "system-compromise": ("intrusions", "system-compromise"),
-    "sql-injection": ("intrusion-attempts", "exploit"),
-    "xss": ("intrusion-attempts", "exploit"),
-    "information-leak": ("information-content-security", "data-leak"),
-    "vulnerability": ("vulnerable", "vulnerable-system"),
-}
-# The type used when a tag names only a class; classes without a natural default fall back to
-# other/undetermined.
-_CLASS_DEFAULT = {
-    "malicious-code": "infected-system",
-    "abusive-content": "spam",
-    "information-gathering": "scanner",
-    "intrusion-attempts": "ids-alert",
-    "intrusions": "system-compromise",
-    "vulnerable": "vulnerable-system",
-    "other": "undetermined",
-    "test": "test",
-}
-
-
-def rsit_from_tags(tags: Iterable[str]) -> tuple[str, str | None] | None:
-    """The RSIT (class, type) a list of tags or labels states, first found; type None when a
-    tag names only the class. None when no tag speaks of RSIT."""
-    for tag in tags:
-        found = _rsit_of_tag(tag)
-        if found is not None:
-            return found
-    return None
-
-
-def _rsit_of_tag(tag: str) -> tuple[str, str | None] | None:
-    match = _MACHINE_TAG.match(tag)
-    if match is None:
-        word = tag.strip().lower()
-        return (TYPE_TO_CLASS[word], word) if word in TYPE_TO_CLASS else None
-    namespace, predicate, value = (g.strip().lower() if g else "" for g in match.groups())
-    if namespace in ("rsit", "ecsirt") and predicate in RSIT:
-        if namespace == "ecsirt" and value in _ECSIRT_MALWARE:
-            return "malicious-code", None
-        rsit_type = _ECSIRT_TYPES.get(value, value) if namespace == "ecsirt" else value
-        if rsit_type in RSIT[predicate]:
-            return predicate, rsit_type
-        if rsit_type in TYPE_TO_CLASS:
-            return TYPE_TO_CLASS[rsit_type], rsit_type
-        return predicate, None
-    if namespace == "circl" and predicate == "incident-classification":
-        return _CIRCL.get(value)
-    return None
-
-
-def resolve_rsit(
-    found: tuple[str, str | None], preferred: tuple[str, str] | None = None
-) -> tuple[str, str]:
-    """A complete (class, type): a missing type comes from `preferred` when that is in the same
-    class, else from the class default."""
-    rsit_class, rsit_type = found
-    if rsit_type:
-        return rsit_class, rsit_type
-    if preferred is not None and preferred[0] == rsit_class:
-        return preferred
-    if rsit_class in _CLASS_DEFAULT:
-        return rsit_class, _CLASS_DEFAULT[rsit_class]
-    return "other", "undetermined"
-
-
-# --- ATT&CK -----------------------------------------------------------------------------------
-
-ATTACK_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
-_ATTACK_ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])T\d{4}(?:\.\d{3})?(?![0-9.])")
-
-
-def attack_ids_in(text: str) -> list[str]:
-    """Technique ids written in a name such as "Spearphishing Attachment - T1566.001"."""
-    return _ATTACK_ID_IN_TEXT.findall(text)
 
 
 READER = StixReader()

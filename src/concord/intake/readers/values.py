@@ -1,0 +1,365 @@
+"""Value helpers shared by the JSON readers (STIX and MISP): bounded JSON loading,
+canonical observable values, TLP levels, RSIT from taxonomy tags, ATT&CK ids in text."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from concord.errors import FaultLocation
+from concord.events.rsit import RSIT, TYPE_TO_CLASS
+from concord.intake.records import MAX_RAW, ObservableKind, ReadError
+from concord.orgs import validate
+
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+MAX_DEPTH = 64  # JSON nesting; real STIX and MISP documents stay under 10
+MAX_TEXT = 4096  # characters of a description or an extra value
+Json = Any  # a value orjson produced: dict, list, str, int, float, bool or None
+
+# ---------------------------------------------------------------------------------------------
+# Shared with the MISP reader: JSON loading, observable values, TLP, RSIT tags, ATT&CK ids
+# ---------------------------------------------------------------------------------------------
+
+
+def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, ReadError | None]:
+    """The whole document, or the error that makes it unreadable (size, syntax, depth)."""
+    data = stream.read(max_bytes + 1)
+    while len(data) <= max_bytes:  # a raw stream may return less than asked before its end
+        more = stream.read(max_bytes + 1 - len(data))
+        if not more:
+            break
+        data += more
+    if len(data) > max_bytes:
+        return None, ReadError(
+            FaultLocation(source=source, pointer=""),
+            f"input larger than {max_bytes} bytes: split it or raise the reader's limit",
+        )
+    try:
+        doc = orjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as exc:
+        reason = exc.msg
+        if "depth" in reason or "recursion" in reason:
+            reason = f"JSON nested deeper than {MAX_DEPTH} levels"
+        return None, ReadError(
+            FaultLocation(source=source, line=exc.lineno),
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {reason}",
+        )
+    pointer = too_deep(doc, MAX_DEPTH)
+    if pointer is not None:
+        return None, ReadError(
+            FaultLocation(source=source, pointer=pointer),
+            f"JSON nested deeper than {MAX_DEPTH} levels; refusing to read it",
+        )
+    return doc, None
+
+
+def too_deep(doc: Json, limit: int) -> str | None:
+    """The pointer of a container nested deeper than `limit`, or None. Iterative: the point is
+    not to recurse on hostile input."""
+    stack: list[tuple[Json, int]] = [(doc, 1)] if isinstance(doc, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return _deep_pointer(doc, limit)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return None
+
+
+def _deep_pointer(doc: Json, limit: int) -> str:
+    """The same walk keeping paths, only run to name the place in the error."""
+    stack: list[tuple[Json, int, str]] = [(doc, 1, "")]
+    while stack:
+        node, depth, pointer = stack.pop()
+        if depth > limit:
+            return pointer
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1, f"{pointer}/{pointer_escape(str(key))}"))
+    return ""
+
+
+def pointer_escape(key: str) -> str:
+    """A JSON pointer reference token (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def raw_json(obj: Json) -> str:
+    """The object as compact JSON text, bounded to MAX_RAW bytes."""
+    data = orjson.dumps(obj)
+    return data[:MAX_RAW].decode("utf-8", "ignore")
+
+
+def clean_text(value: Json) -> str:
+    """Text fit for storage: no NUL (PostgreSQL refuses it), bounded length."""
+    if value is None:
+        return ""
+    return str(value).replace("\x00", "")[:MAX_TEXT]
+
+
+def strings_in(value: Json) -> Iterator[str]:
+    if isinstance(value, list):
+        yield from (v for v in value if isinstance(v, str))
+
+
+def dicts_in(value: Json) -> Iterator[dict[str, Json]]:
+    if isinstance(value, list):
+        yield from (v for v in value if isinstance(v, dict))
+
+
+_HASH_LENGTHS = {
+    ObservableKind.MD5: 32,
+    ObservableKind.SHA1: 40,
+    ObservableKind.SHA256: 64,
+    ObservableKind.SHA512: 128,
+}
+# Host names seen in threat data carry underscores (DGA names, SRV-style labels), which
+# validate.domain refuses for asset registration; indicators must keep them.
+_LENIENT_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def canonical(kind: ObservableKind, value: Json) -> str:
+    """The canonical text of an observable value; ValueError with a reason otherwise."""
+    if kind is ObservableKind.ASN:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"invalid AS number {value!r}")
+        return str(validate.asn(value))
+    if not isinstance(value, str):
+        raise ValueError(f"invalid {kind.value} value {value!r}: expected text")
+    if kind in (ObservableKind.IPV4, ObservableKind.IPV6):
+        found, text, network = ip_value(value)
+        if network or found is not kind:
+            raise ValueError(f"invalid {kind.value} address {value!r}")
+        return text
+    if kind is ObservableKind.DOMAIN:
+        return domain_value(value)
+    if kind is ObservableKind.URL:
+        return url_value(value)
+    if kind is ObservableKind.EMAIL:
+        return email_value(value)
+    text = value.strip().lower()
+    if len(text) != _HASH_LENGTHS[kind] or not all(c in "0123456789abcdef" for c in text):
+        raise ValueError(
+            f"invalid {kind.value.upper()} hash {value[:200]!r}: "
+            f"expected {_HASH_LENGTHS[kind]} hexadecimal digits"
+        )
+    return text
+
+
+def ip_value(value: str) -> tuple[ObservableKind, str, bool]:
+    """(kind, canonical text, is a network) for an address or a prefix; ValueError otherwise.
+
+    A /32 or /128 prefix is an address; IPv4-mapped IPv6 addresses become IPv4."""
+    text = value.strip()
+    if "%" in text:
+        raise ValueError(f"invalid IP address {value[:100]!r}: a zone index has no place here")
+    try:
+        if "/" in text:
+            network = ipaddress.ip_network(text, strict=False)
+            if network.prefixlen != network.max_prefixlen:
+                kind = ObservableKind.IPV4 if network.version == 4 else ObservableKind.IPV6
+                return kind, str(network), True
+            address: ipaddress.IPv4Address | ipaddress.IPv6Address = network.network_address
+        else:
+            address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"invalid IP address {value[:100]!r}") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    kind = ObservableKind.IPV4 if address.version == 4 else ObservableKind.IPV6
+    return kind, str(address), False
+
+
+def domain_value(value: str) -> str:
+    try:
+        return validate.domain(value)
+    except ValueError:
+        text = value.strip().rstrip(".").lower()
+        labels = text.split(".")
+        if (
+            text.isascii()
+            and len(text) <= 253
+            and len(labels) >= 2
+            and all(_LENIENT_LABEL.match(label) for label in labels)
+            and not labels[-1].isdigit()
+        ):
+            return text
+        raise
+
+
+def url_value(value: str) -> str:
+    """Scheme and host in lower case, the rest as given; no whitespace or control characters."""
+    text = value.strip()
+    if not text or len(text) > 8192:
+        raise ValueError(f"invalid URL {value[:200]!r}: empty or longer than 8192 characters")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError(f"invalid URL {value[:200]!r}: contains white space or control characters")
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
+    if not (parts.scheme and parts.netloc):
+        if "://" in text:
+            raise ValueError(f"invalid URL {value[:200]!r}: no host")
+        return text  # MISP and feeds often give "host/path" without a scheme
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}{at}{hostport.lower()}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+
+
+def email_value(value: str) -> str:
+    """Local part as given (it may be case-sensitive), domain canonical."""
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or len(local) > 64 or any(ch.isspace() or ord(ch) < 32 for ch in local):
+        raise ValueError(f"invalid e-mail address {value[:200]!r}")
+    try:
+        return f"{local}@{domain_value(domain)}"
+    except ValueError:
+        raise ValueError(f"invalid e-mail address {value[:200]!r}: bad domain") from None
+
+
+# --- TLP ----------------------------------------------------------------------------------------
+
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")  # from least to most strict
+
+
+def tlp_level(text: str, bare: bool = False) -> str | None:
+    """The TLP 2.0 level a tag or label such as "tlp:white" or "TLP:AMBER+STRICT" names, or
+    with `bare` a level name alone ("amber"); None when it is no TLP level."""
+    name = text.strip().lower()
+    if not bare:
+        if not name.startswith("tlp:"):
+            return None
+        name = name.removeprefix("tlp:")
+    name = name.strip('" ')
+    if name == "white":
+        return "clear"
+    return name if name in TLP_LEVELS else None
+
+
+def strictest_tlp(levels: Iterable[str | None]) -> str | None:
+    known = [level for level in levels if level in TLP_LEVELS]
+    return max(known, key=TLP_LEVELS.index) if known else None
+
+
+# --- RSIT from taxonomy tags and labels -----------------------------------------------------------
+
+_MACHINE_TAG = re.compile(r'^\s*([^:="\s]+):([^="]+?)(?:\s*=\s*"(.*)")?\s*$', re.S)
+# eCSIRT taxonomy values that RSIT renamed or merged (as IntelMQ migrated them).
+_ECSIRT_TYPES = {
+    "c&c": "c2-server",
+    "botnet-drone": "infected-system",
+    "bot": "infected-system",
+    "dropzone": "malware-configuration",
+    "defacement": "application-compromise",
+    "compromised": "system-compromise",
+    "backdoor": "system-compromise",
+    "unauthorized-use-of-resources": "unauthorised-use-of-resources",
+    "unauthorised-information-access": "unauthorised-information-access",
+    "unauthorised-information-modification": "unauthorised-information-modification",
+    "vulnerable-service": "vulnerable-system",
+    "blacklist": "undetermined",
+    "unknown": "undetermined",
+}
+# eCSIRT malware families say what the malware is, not what the reported value does (hosts
+# it, is infected by it ...): they name the class only.
+_ECSIRT_MALWARE = frozenset(
+    {"malware", "ransomware", "virus", "worm", "trojan", "spyware", "dialer", "rootkit"}
+)
+# circl:incident-classification values. "malware" names the class only: the caller picks the
+# type (MISP: from the attribute category).
+_CIRCL: dict[str, tuple[str, str | None]] = {
+    "malware": ("malicious-code", None),
+    "domain-malware": ("malicious-code", "malware-distribution"),
+    "phishing": ("fraud", "phishing"),
+    "whaling": ("fraud", "phishing"),
+    "smishing": ("fraud", "phishing"),
+    "vishing": ("fraud", "phishing"),
+    "domain-phishing": ("fraud", "phishing"),
+    "domain-typosquatting": ("fraud", "masquerade"),
+    "domain-fraud": ("fraud", "masquerade"),
+    "copyright-issue": ("fraud", "copyright"),
+    "spam": ("abusive-content", "spam"),
+    "scan": ("information-gathering", "scanner"),
+    "denial-of-service": ("availability", "dos"),
+    "system-compromise": ("intrusions", "system-compromise"),
+    "sql-injection": ("intrusion-attempts", "exploit"),
+    "xss": ("intrusion-attempts", "exploit"),
+    "information-leak": ("information-content-security", "data-leak"),
+    "vulnerability": ("vulnerable", "vulnerable-system"),
+}
+# The type used when a tag names only a class; classes without a natural default fall back to
+# other/undetermined.
+_CLASS_DEFAULT = {
+    "malicious-code": "infected-system",
+    "abusive-content": "spam",
+    "information-gathering": "scanner",
+    "intrusion-attempts": "ids-alert",
+    "intrusions": "system-compromise",
+    "vulnerable": "vulnerable-system",
+    "other": "undetermined",
+    "test": "test",
+}
+
+
+def rsit_from_tags(tags: Iterable[str]) -> tuple[str, str | None] | None:
+    """The RSIT (class, type) a list of tags or labels states, first found; type None when a
+    tag names only the class. None when no tag speaks of RSIT."""
+    for tag in tags:
+        found = _rsit_of_tag(tag)
+        if found is not None:
+            return found
+    return None
+
+
+def _rsit_of_tag(tag: str) -> tuple[str, str | None] | None:
+    match = _MACHINE_TAG.match(tag)
+    if match is None:
+        word = tag.strip().lower()
+        return (TYPE_TO_CLASS[word], word) if word in TYPE_TO_CLASS else None
+    namespace, predicate, value = (g.strip().lower() if g else "" for g in match.groups())
+    if namespace in ("rsit", "ecsirt") and predicate in RSIT:
+        if namespace == "ecsirt" and value in _ECSIRT_MALWARE:
+            return "malicious-code", None
+        rsit_type = _ECSIRT_TYPES.get(value, value) if namespace == "ecsirt" else value
+        if rsit_type in RSIT[predicate]:
+            return predicate, rsit_type
+        if rsit_type in TYPE_TO_CLASS:
+            return TYPE_TO_CLASS[rsit_type], rsit_type
+        return predicate, None
+    if namespace == "circl" and predicate == "incident-classification":
+        return _CIRCL.get(value)
+    return None
+
+
+def resolve_rsit(
+    found: tuple[str, str | None], preferred: tuple[str, str] | None = None
+) -> tuple[str, str]:
+    """A complete (class, type): a missing type comes from `preferred` when that is in the same
+    class, else from the class default."""
+    rsit_class, rsit_type = found
+    if rsit_type:
+        return rsit_class, rsit_type
+    if preferred is not None and preferred[0] == rsit_class:
+        return preferred
+    if rsit_class in _CLASS_DEFAULT:
+        return rsit_class, _CLASS_DEFAULT[rsit_class]
+    return "other", "undetermined"
+
+
+# --- ATT&CK -----------------------------------------------------------------------------------
+
+ATTACK_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
+_ATTACK_ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])T\d{4}(?:\.\d{3})?(?![0-9.])")
+
+
+def attack_ids_in(text: str) -> list[str]:
+    """Technique ids written in a name such as "Spearphishing Attachment - T1566.001"."""
+    return _ATTACK_ID_IN_TEXT.findall(text)
