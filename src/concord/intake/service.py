@@ -50,6 +50,11 @@ from concord.orgs.whois import current_index
 
 BATCH = 10_000
 MAX_ERRORS_KEPT = 1000
+# SQLite commits every COMMIT_ROWS records rather than every batch: each commit writes every
+# index page the transaction touched, and pages of indexes fed in random key order (dedup
+# keys, values) are touched by every batch. The page cache holds them in between.
+COMMIT_ROWS = int(os.environ.get("CONCORD_INTAKE_COMMIT_ROWS", "50000"))
+SQLITE_CACHE_KB = 65536
 SNIFF_BYTES = 65536
 # From this size on, a submission is read and prepared in a second process (it costs that
 # process's start, about a second, and wins from a few MB on).
@@ -492,12 +497,19 @@ def ingest(
             items = reader.read(source.stream, source.filename)
             prepared = _prefetch(prepared_batches(preparer, items, skip, batch_size))
         session.commit()
+        group = COMMIT_ROWS if plan.dialect == "sqlite" else 0
+        if group:
+            session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
+        pending = 0
         try:
             with rare_collections():
                 for batch in prepared:
                     t0 = clock.monotonic()
                     accepted, duplicates = write_batch(session, sub, plan, batch)
-                    session.commit()
+                    pending += batch.records + len(batch.errors)
+                    if pending >= group:
+                        session.commit()
+                        pending = 0
                     metrics.observe_batch(
                         accepted,
                         duplicates,
@@ -517,6 +529,9 @@ def ingest(
         sub.status = "done"
         sub.finished_at = utcnow()
         session.commit()
+        if group:
+            session.connection().exec_driver_sql("PRAGMA cache_size=-2000")
+            session.commit()
         metrics.LAG.set(0)
         return Receipt.of(
             sub, source.filename, "resumed an interrupted submission" if resumed else ""
