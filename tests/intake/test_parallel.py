@@ -125,12 +125,24 @@ def test_a_failing_child_is_reported_not_hung(tmp_path) -> None:  # type: ignore
     data = scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)])
     reader = choose(data, "scan_rdp.csv", None)
     missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'gone' / 'x.db'}?mode=ro"
-    batches = parallel.prepare_in_child(
-        plan, missing, reader, io.BytesIO(data), "scan_rdp.csv", 0, 100
-    )
-    with pytest.raises(ConcordError) as info:
-        list(batches)
+    batches = parallel.ChildBatches(plan, missing, reader, io.BytesIO(data), "scan_rdp.csv", 0, 100)
+    try:
+        with pytest.raises(ConcordError) as info:
+            list(batches)
+    finally:
+        batches.close()
     assert "intake worker" in str(info.value)
+    assert not batches.child.is_alive()
+
+
+def test_without_a_second_process_intake_prepares_in_its_own(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def no_fork(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("no room for the fork server's socket")
+
+    monkeypatch.setattr(parallel, "ChildBatches", no_fork)
+    data = scan_csv([("2026-11-30 10:00:00", f"192.0.2.{i}", 3389) for i in range(50)])
+    receipt = ingest(network["kz-analyst"], data, "scan_rdp.csv", parallel_from=0)
+    assert (receipt.accepted, receipt.rejected) == (50, 0)
 
 
 def test_two_submissions_at_once_fold_into_the_same_events(session, network) -> None:  # type: ignore[no-untyped-def]

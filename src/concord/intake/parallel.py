@@ -114,53 +114,66 @@ def _context() -> Any:
     return ctx
 
 
-def prepare_in_child(
-    plan: Plan,
-    database_url: str,
-    reader: Reader,
-    stream: BinaryIO,
-    source: str,
-    skip: int,
-    size: int,
-) -> Iterator[PreparedBatch]:
-    """Prepared batches from a child process, in order; raises ConcordError if it fails."""
-    ctx = _context()
-    data_in, data_out = ctx.Pipe(duplex=False)
-    batches_in, batches_out = ctx.Pipe(duplex=False)
-    child = ctx.Process(
-        target=_child,
-        args=(plan, database_url, _spec(reader), source, skip, size, data_in, batches_out),
-        name="concord-intake-prepare",
-        daemon=True,
-    )
-    child.start()
-    data_in.close()
-    batches_out.close()
-    stop = threading.Event()
-    pump = threading.Thread(
-        target=_pump, args=(stream, data_out, stop), name="intake-pump", daemon=True
-    )
-    pump.start()
-    try:
+class ChildBatches:
+    """Prepared batches from a child process, in order. The child starts here (OSError if
+    it cannot); iterating raises ConcordError if it fails; `close` stops it."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        database_url: str,
+        reader: Reader,
+        stream: BinaryIO,
+        source: str,
+        skip: int,
+        size: int,
+    ) -> None:
+        ctx = _context()
+        self.source = source
+        data_in, self.data_out = ctx.Pipe(duplex=False)
+        self.batches_in, batches_out = ctx.Pipe(duplex=False)
+        self.child = ctx.Process(
+            target=_child,
+            args=(plan, database_url, _spec(reader), source, skip, size, data_in, batches_out),
+            name="concord-intake-prepare",
+            daemon=True,
+        )
+        try:
+            self.child.start()
+        finally:
+            data_in.close()
+            batches_out.close()
+        self.stop = threading.Event()
+        self.pump = threading.Thread(
+            target=_pump, args=(stream, self.data_out, self.stop), name="intake-pump", daemon=True
+        )
+        self.pump.start()
+        self.closed = False
+
+    def __iter__(self) -> Iterator[PreparedBatch]:
         while True:
             try:
-                item = batches_in.recv()
+                item = self.batches_in.recv()
             except EOFError:
                 raise ConcordError(
-                    f"the intake worker for {source} stopped (exit code {child.exitcode})"
+                    f"the intake worker for {self.source} stopped (exit code {self.child.exitcode})"
                 ) from None
             if item is None:
                 return
             if isinstance(item, str):
-                raise ConcordError(f"reading {source} failed in the intake worker:\n{item}")
+                raise ConcordError(f"reading {self.source} failed in the intake worker:\n{item}")
             yield item
-    finally:
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         # Closing our end stops the child at its next send; its exit then stops the pump.
-        stop.set()
-        batches_in.close()
-        child.join(timeout=5)
-        if child.is_alive():
-            child.kill()
-            child.join()
-        pump.join(timeout=5)
-        data_out.close()
+        self.stop.set()
+        self.batches_in.close()
+        self.child.join(timeout=5)
+        if self.child.is_alive():
+            self.child.kill()
+            self.child.join()
+        self.pump.join(timeout=5)
+        self.data_out.close()

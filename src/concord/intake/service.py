@@ -13,6 +13,7 @@ import gc
 import gzip
 import hashlib
 import json
+import logging
 import os
 import queue
 import threading
@@ -47,6 +48,8 @@ from concord.intake.prepare import (
 from concord.intake.readers import Reader
 from concord.orgs.model import Organization
 from concord.orgs.whois import current_index
+
+log = logging.getLogger("concord.intake")
 
 BATCH = 10_000
 MAX_ERRORS_KEPT = 1000
@@ -487,12 +490,22 @@ def ingest(
         )
         if parallel_from is None:
             parallel_from = PARALLEL_FROM
-        if size >= parallel_from:
-            url = session.get_bind().url.render_as_string(hide_password=False)
-            prepared = parallel.prepare_in_child(
-                plan, url, reader, source.stream, source.filename, skip, batch_size
-            )
-        else:
+        prepared: Iterable[PreparedBatch] | None = None
+        bind_url = session.get_bind().url
+        if size >= parallel_from and bind_url.database not in (None, "", ":memory:"):
+            try:
+                prepared = parallel.ChildBatches(
+                    plan,
+                    bind_url.render_as_string(hide_password=False),
+                    reader,
+                    source.stream,
+                    source.filename,
+                    skip,
+                    batch_size,
+                )
+            except OSError as exc:  # e.g. no room for the fork server's socket
+                log.warning("cannot prepare %s in a second process: %s", source.filename, exc)
+        if prepared is None:
             preparer = Preparer(plan, current_index(session))
             items = reader.read(source.stream, source.filename)
             prepared = _prefetch(prepared_batches(preparer, items, skip, batch_size))
