@@ -21,15 +21,8 @@ from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
 from concord.intake.readers import Reader, ReaderError, csvfeed
-from concord.intake.readers.csvfeed import (
-    CSV_READER,
-    PROFILES,
-    READER,
-    SHADOWSERVER_SCAN,
-    CsvFeedReader,
-    ProfileError,
-    load_profile,
-)
+from concord.intake.readers.csvfeed import CsvFeedReader, ProfileError, load_profile
+from concord.intake.readers.csvprofiles import CSV_READER, PROFILES, READER, SHADOWSERVER_SCAN
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
 from tests.conftest import FIXTURES, SHARED_DATA, shared_file
 

@@ -19,8 +19,8 @@ _MODULES = (
     ("concord.intake.readers.misp", "READER"),
     ("concord.intake.readers.intelmq", "READER"),
     ("concord.intake.readers.email", "READER"),
-    ("concord.intake.readers.csvfeed", "READER"),
-    ("concord.intake.readers.csvfeed", "CSV_READER"),
+    ("concord.intake.readers.csvprofiles", "READER"),
+    ("concord.intake.readers.csvprofiles", "CSV_READER"),
 )
 MAX_PROFILE_BYTES = 256 * 1024
 
