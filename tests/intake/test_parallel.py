@@ -88,29 +88,6 @@ def test_real_shadowserver_report_through_the_child(session, network) -> None:  
     assert [r[:6] for r in events_of(session, "UZ")] == [r[:6] for r in events_of(session, "KZ")]
 
 
-def test_child_run_resumes_after_a_crash(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 200}", 3389 + i // 200) for i in range(1000)]
-    data = scan_csv(rows)
-    calls = {"n": 0}
-    original = service.write_batch
-
-    def crash_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("power cut")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(service, "write_batch", crash_on_third)
-    monkeypatch.setattr(service, "COMMIT_ROWS", 0)  # a commit after every batch
-    with pytest.raises(RuntimeError):
-        ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=100, parallel_from=0)
-    assert totals(session)[0] == 200  # two batches committed
-    monkeypatch.setattr(service, "write_batch", original)
-    receipt = ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=100, parallel_from=0)
-    assert "resumed" in receipt.note
-    assert totals(session) == (1000, 1000)
-
-
 def test_a_failing_child_is_reported_not_hung(tmp_path) -> None:  # type: ignore[no-untyped-def]
     plan = Plan(
         submission_id=1,
@@ -173,30 +150,3 @@ def test_two_submissions_at_once_fold_into_the_same_events(session, network) -> 
         t.join(timeout=120)
     assert failures == [] and len(receipts) == 2
     assert totals(session) == (900, 1200)
-
-
-def test_sqlite_commits_every_few_batches_and_resumes_from_the_last_commit(
-    session, network, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    if session.get_bind().dialect.name != "sqlite":
-        pytest.skip("PostgreSQL commits every batch")
-    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 250}", 3389 + i // 250) for i in range(1000)]
-    data = scan_csv(rows)
-    calls = {"n": 0}
-    original = service.write_batch
-
-    def crash_on_fifth(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise RuntimeError("power cut")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(service, "write_batch", crash_on_fifth)
-    monkeypatch.setattr(service, "COMMIT_ROWS", 300)
-    with pytest.raises(RuntimeError):
-        ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=100)
-    assert totals(session)[0] == 300  # batches 1-3 in one commit; the fourth was lost
-    monkeypatch.setattr(service, "write_batch", original)
-    receipt = ingest(network["kz-analyst"], data, "scan_rdp.csv", batch_size=100)
-    assert "resumed" in receipt.note
-    assert totals(session) == (1000, 1000)

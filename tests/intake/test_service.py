@@ -114,25 +114,53 @@ def test_the_same_value_from_two_states_is_two_sightings(session, network) -> No
     assert states == {"KZ", "UZ"}
 
 
-def test_interrupted_run_resumes_without_loss_or_duplicates(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 200}", 3389 + i // 200) for i in range(1000)]
-    data = scan_csv(rows)
+def power_cut_at(monkeypatch, n: int) -> None:  # type: ignore[no-untyped-def]
+    """Make the n-th batch write fail, as if the process died there."""
     calls = {"n": 0}
     original = service.write_batch
 
-    def crash_on_third(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def write_until_the_cut(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == n:
             raise RuntimeError("power cut")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(service, "write_batch", crash_on_third)
-    with pytest.raises(RuntimeError):
-        run(network["kz-analyst"], data, batch_size=100)
-    monkeypatch.setattr(service, "write_batch", original)
-    receipt = run(network["kz-analyst"], data, batch_size=100)
+    monkeypatch.setattr(service, "write_batch", write_until_the_cut)
+
+
+@pytest.mark.parametrize("parallel_from", [None, 0], ids=["one-process", "child"])
+def test_interrupted_run_resumes_without_loss_or_duplicates(  # type: ignore[no-untyped-def]
+    session, network, monkeypatch, parallel_from
+) -> None:
+    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 200}", 3389 + i // 200) for i in range(1000)]
+    data = scan_csv(rows)
+    monkeypatch.setattr(service, "COMMIT_ROWS", 0)  # a commit after every batch
+    with monkeypatch.context() as cut:
+        power_cut_at(cut, 3)
+        with pytest.raises(RuntimeError):
+            run(network["kz-analyst"], data, batch_size=100, parallel_from=parallel_from)
+    assert totals(session)[0] == 200  # two batches committed
+    receipt = run(network["kz-analyst"], data, batch_size=100, parallel_from=parallel_from)
     assert "resumed" in receipt.note
     assert receipt.accepted + receipt.duplicates == 1000
+    assert totals(session) == (1000, 1000)
+
+
+def test_sqlite_commits_every_few_batches_and_resumes_from_the_last_commit(
+    session, network, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL commits every batch")
+    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 250}", 3389 + i // 250) for i in range(1000)]
+    data = scan_csv(rows)
+    monkeypatch.setattr(service, "COMMIT_ROWS", 300)
+    with monkeypatch.context() as cut:
+        power_cut_at(cut, 5)
+        with pytest.raises(RuntimeError):
+            run(network["kz-analyst"], data, batch_size=100)
+    assert totals(session)[0] == 300  # batches 1-3 in one commit; the fourth was lost
+    receipt = run(network["kz-analyst"], data, batch_size=100)
+    assert "resumed" in receipt.note
     assert totals(session) == (1000, 1000)
 
 
