@@ -9,6 +9,7 @@ memory stays bounded whatever the file's size.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import gzip
 import hashlib
@@ -19,11 +20,11 @@ import queue
 import threading
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from concord.access import policy
@@ -351,7 +352,7 @@ _gc_users = 0
 _gc_threshold: tuple[int, int, int] | None = None
 
 
-@contextmanager
+@contextlib.contextmanager
 def rare_collections() -> Iterator[None]:
     """Run the cyclic garbage collector rarely while records stream through.
 
@@ -488,53 +489,10 @@ def ingest(
             dialect=session.get_bind().dialect.name,
             parents=dict(session.execute(select(Organization.id, Organization.parent_id)).all()),
         )
-        if parallel_from is None:
-            parallel_from = PARALLEL_FROM
-        prepared: Iterable[PreparedBatch] | None = None
-        bind_url = session.get_bind().url
-        if size >= parallel_from and bind_url.database not in (None, "", ":memory:"):
-            try:
-                prepared = parallel.ChildBatches(
-                    plan,
-                    bind_url.render_as_string(hide_password=False),
-                    reader,
-                    source.stream,
-                    source.filename,
-                    skip,
-                    batch_size,
-                )
-            except OSError as exc:  # e.g. no room for the fork server's socket
-                log.warning("cannot prepare %s in a second process: %s", source.filename, exc)
-        if prepared is None:
-            preparer = Preparer(plan, current_index(session))
-            items = reader.read(source.stream, source.filename)
-            prepared = _prefetch(prepared_batches(preparer, items, skip, batch_size))
+        prepared = _open_batches(session, plan, reader, source, skip, batch_size, parallel_from)
         session.commit()
-        group = COMMIT_ROWS if plan.dialect == "sqlite" else 0
-        if group:
-            session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
-        pending = 0
         try:
-            with rare_collections():
-                for batch in prepared:
-                    t0 = clock.monotonic()
-                    accepted, duplicates = write_batch(session, sub, plan, batch)
-                    pending += batch.records + len(batch.errors)
-                    if pending >= group:
-                        session.commit()
-                        pending = 0
-                    metrics.observe_batch(
-                        accepted,
-                        duplicates,
-                        len(batch.errors),
-                        clock.monotonic() - t0,
-                        sub.created_at,
-                    )
-                    if progress is not None:
-                        progress(batch.records + len(batch.errors))
-        except BaseException:
-            session.rollback()
-            raise
+            _write_all(session, sub, plan, prepared, progress)
         finally:
             close = getattr(prepared, "close", None)
             if close is not None:
@@ -542,13 +500,79 @@ def ingest(
         sub.status = "done"
         sub.finished_at = utcnow()
         session.commit()
-        if group:
-            session.connection().exec_driver_sql("PRAGMA cache_size=-2000")
-            session.commit()
         metrics.LAG.set(0)
         return Receipt.of(
             sub, source.filename, "resumed an interrupted submission" if resumed else ""
         )
+
+
+def _open_batches(
+    session: Session,
+    plan: Plan,
+    reader: Reader,
+    source: Source,
+    skip: int,
+    batch_size: int,
+    parallel_from: int | None,
+) -> Iterable[PreparedBatch]:
+    """Prepared batches: from a child process for a large file, else from a reader thread."""
+    url = session.get_bind().url
+    size = source.stream.seek(0, os.SEEK_END)
+    source.stream.seek(0)
+    limit = PARALLEL_FROM if parallel_from is None else parallel_from
+    if size >= limit and url.database not in (None, "", ":memory:"):
+        try:
+            return parallel.ChildBatches(
+                plan,
+                url.render_as_string(hide_password=False),
+                reader,
+                source.stream,
+                source.filename,
+                skip,
+                batch_size,
+            )
+        except OSError as exc:  # e.g. no room for the fork server's socket
+            log.warning("cannot prepare %s in a second process: %s", source.filename, exc)
+    preparer = Preparer(plan, current_index(session))
+    items = reader.read(source.stream, source.filename)
+    return _prefetch(prepared_batches(preparer, items, skip, batch_size))
+
+
+def _write_all(
+    session: Session,
+    sub: Submission,
+    plan: Plan,
+    prepared: Iterable[PreparedBatch],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Write every batch; commit per batch, or every COMMIT_ROWS records on SQLite."""
+    group = COMMIT_ROWS if plan.dialect == "sqlite" else 0
+    if group:
+        session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
+    pending = 0
+    try:
+        with rare_collections():
+            for batch in prepared:
+                t0 = clock.monotonic()
+                accepted, duplicates = write_batch(session, sub, plan, batch)
+                pending += batch.records + len(batch.errors)
+                if pending >= group:
+                    session.commit()
+                    pending = 0
+                metrics.observe_batch(
+                    accepted, duplicates, len(batch.errors), clock.monotonic() - t0, sub.created_at
+                )
+                if progress is not None:
+                    progress(batch.records + len(batch.errors))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        if group:  # the pooled connection goes back with the default cache (best effort)
+            with contextlib.suppress(SQLAlchemyError):
+                session.connection().exec_driver_sql("PRAGMA cache_size=-2000")
+                session.commit()
 
 
 def get_receipt(session: Session, principal: Principal, submission_id: int) -> Receipt:
