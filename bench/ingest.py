@@ -6,7 +6,9 @@ dropped afterwards) and prints one JSON line: events_per_s, dedup_ratio, peak_rs
 
 Every row is validated and normalized, classified (RSIT), its owner looked up in the
 whois index, checked against stored state for duplicates, stored with a reference to its
-raw row, and committed in batches.
+raw row, its indicators and sightings indexed, and committed in batches. A file this size
+is read and prepared in a second process while the first writes: `peak_rss_mb` is the sum
+of both processes' peaks (also printed apart).
 """
 
 from __future__ import annotations
