@@ -10,6 +10,7 @@ batches whatever the file's size. The child loads the lookup index itself.
 from __future__ import annotations
 
 import io
+import logging
 import multiprocessing
 import threading
 import traceback
@@ -22,6 +23,7 @@ from concord.intake.prepare import Plan, PreparedBatch, Preparer, prepared_batch
 from concord.intake.readers import Reader
 
 CHUNK = 1 << 20
+log = logging.getLogger("concord.intake")
 _END = b""
 
 
@@ -161,7 +163,10 @@ class ChildBatches:
             if item is None:
                 return
             if isinstance(item, str):
-                raise ConcordError(f"reading {self.source} failed in the intake worker:\n{item}")
+                # the detail goes to the log; the user gets its last line, not a traceback
+                log.error("intake worker failed on %s:\n%s", self.source, item)
+                reason = item.strip().splitlines()[-1] if item.strip() else "unknown error"
+                raise ConcordError(f"reading {self.source} failed in the intake worker: {reason}")
             yield item
 
     def close(self) -> None:

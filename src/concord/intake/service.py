@@ -489,7 +489,9 @@ def ingest(
             dialect=session.get_bind().dialect.name,
             parents=dict(session.execute(select(Organization.id, Organization.parent_id)).all()),
         )
-        prepared = _open_batches(session, plan, reader, source, skip, batch_size, parallel_from)
+        prepared = _open_batches(
+            session, plan, reader, source, size, skip, batch_size, parallel_from
+        )
         session.commit()
         try:
             _write_all(session, sub, plan, prepared, progress)
@@ -511,14 +513,14 @@ def _open_batches(
     plan: Plan,
     reader: Reader,
     source: Source,
+    size: int,
     skip: int,
     batch_size: int,
     parallel_from: int | None,
 ) -> Iterable[PreparedBatch]:
-    """Prepared batches: from a child process for a large file, else from a reader thread."""
+    """Prepared batches: from a child process for a large file (`size` bytes), else from a
+    reader thread."""
     url = session.get_bind().url
-    size = source.stream.seek(0, os.SEEK_END)
-    source.stream.seek(0)
     limit = PARALLEL_FROM if parallel_from is None else parallel_from
     if size >= limit and url.database not in (None, "", ":memory:"):
         try:
