@@ -135,13 +135,11 @@ class Indicator(Base):
 
 
 class EventObservable(Base):
-    """An event's link to one of its indicators. Written with its event, in the same
-    transaction and with the id that insert returned, so the database does not check it
-    against the events table again (on PostgreSQL that check cost more than the write)."""
-
     __tablename__ = "event_observables"
 
-    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
     indicator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     role: Mapped[str] = mapped_column(String(20), default="source")
 
