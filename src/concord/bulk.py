@@ -60,6 +60,68 @@ def _copy_types(conn: Connection, table: str, columns: Sequence[str]) -> list[st
     return _COPY_TYPES[key]
 
 
+# Binary COPY sends the low bytes of a Python int: a value beyond the column's range would
+# be stored wrapped around, silently.
+_INT_BOUNDS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
+
+
+def _in_range(types: list[str], rows: list[tuple[Any, ...]]) -> bool:
+    for j, name in enumerate(types):
+        bound = _INT_BOUNDS.get(name)
+        if bound is None:
+            continue
+        values = [v for r in rows if (v := r[j]) is not None]
+        if values and (min(values) < -bound or max(values) >= bound):
+            return False
+    return True
+
+
+_LITERAL_TYPES = (int, bool, str, type(None))
+
+
+def _literal(value: Any) -> str | None:
+    """`value` as SQL text, where that is exact and safe; else None."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):  # bool included: SQLite stores it as 0 or 1 anyway
+        # beyond 64 bits SQLite would read the text as a float, where binding fails loudly
+        return str(int(value)) if -(2**63) <= value < 2**63 else None
+    if len(value) <= 200 and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
+def _fold_constants(rows: list[tuple[Any, ...]]) -> tuple[list[str | None], list[tuple[Any, ...]]]:
+    """Columns with one value across `rows` become literals in the statement.
+
+    A feed's batch repeats its submission, organisation, state, TLP, feed name and class in
+    every row; binding each of them once per row costs SQLite more than the row's own data.
+    Returns one literal (or None for a parameter) per column, and the rows of parameters.
+    """
+    if len(rows) < 2:
+        return [None] * len(rows[0]), rows
+    columns = list(zip(*rows, strict=True))
+    n = len(rows)
+    values: list[str | None] = []
+    for column in columns:
+        first = column[0]
+        literal = None
+        if (
+            type(first) in _LITERAL_TYPES
+            and column.count(first) == n
+            # equal is not enough for numbers: 1 == 1.0 == True, but a TEXT column keeps "1.0"
+            and (first is None or type(first) is str or len(set(map(type, column))) == 1)
+        ):
+            literal = _literal(first)
+        values.append(literal)
+    if all(v is None for v in values):
+        return values, rows
+    if all(v is not None for v in values):
+        return [None] * len(values), rows  # a statement needs parameters to run per row
+    varying = [c for c, v in zip(columns, values, strict=True) if v is None]
+    return values, list(zip(*varying, strict=True))
+
+
 class Bulk:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -107,7 +169,9 @@ class Bulk:
                 f"ON CONFLICT ({keys}) {action}" + (f" RETURNING {returning}" if returning else "")
             )
             return [tuple(r) for r in result.fetchall()] if returning else None
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self._marks(len(columns))})"
+        values, rows = _fold_constants(rows)
+        marks = ", ".join(self.mark if v is None else v for v in values)
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
         if conflict:
             action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
             sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"
@@ -122,6 +186,8 @@ class Bulk:
         faster."""
         conn = self.session.connection()
         types = _copy_types(conn, table, columns)
+        if types and not _in_range(types, rows):
+            types = None  # as text, PostgreSQL refuses the value instead of wrapping it
         raw = conn.connection.driver_connection
         statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         if types:

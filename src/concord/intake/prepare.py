@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -21,7 +23,7 @@ import orjson
 from concord.access.model import TLP
 from concord.bulk import Timestamps
 from concord.errors import ConcordError
-from concord.intake.records import EventRecord, ReadError
+from concord.intake.records import EventRecord, Observable, ReadError
 from concord.orgs.whois import LookupIndex
 
 DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
@@ -61,6 +63,13 @@ EVENT_COLUMNS = (
 # Whose resource an event concerns: the victim or source before the sinkhole or scanner
 # that saw it; a destination alone names nobody to notify.
 OWNER_ROLES = ("victim", "source", "c2", "target", "")
+_OWNER_RANKS = {role: rank for rank, role in enumerate(OWNER_ROLES)}
+# Kinds that can name an owner; the rest (hashes, AS numbers) are skipped before ranking.
+_OWNED_KINDS = frozenset({"ipv4", "ipv6", "domain", "url", "email"})
+
+
+def _owner_rank(observable: Observable) -> int:
+    return _OWNER_RANKS.get(observable.role, len(OWNER_ROLES) - 1)
 
 
 @dataclass(frozen=True)
@@ -87,30 +96,50 @@ class DedupPolicy:
         window = int(os.environ.get("CONCORD_DEDUP_WINDOW", "86400"))
         return cls(fields, max(1, window))
 
+    @cached_property
+    def _parts(self) -> tuple[Callable[[EventRecord], str], ...]:
+        return tuple(_KEY_PARTS[name] for name in self.fields)
+
     def key(self, record: EventRecord, when: datetime) -> int:
-        parts = []
-        for name in self.fields:
-            if name == "feed":
-                parts.append(record.feed)
-            elif name == "class":
-                parts.append(record.rsit_class)
-            elif name == "type":
-                parts.append(record.rsit_type)
-            elif name == "observables":
-                parts.append(
-                    ",".join(sorted(f"{o.kind}:{o.value}:{o.role}" for o in record.observables))
-                )
-            elif name == "port":
-                parts.append(str(record.port or ""))
-            elif name == "protocol":
-                parts.append(record.protocol or "")
-            elif name == "application":
-                parts.append(record.application or "")
-            elif name == "description":
-                parts.append(record.description)
+        parts = [part(record) for part in self._parts]
         parts.append(str(int(when.timestamp()) // self.window_s))
         digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _observables_part(record: EventRecord) -> str:
+    observables = record.observables
+    if len(observables) == 1:
+        o = observables[0]
+        return f"{o.kind}:{o.value}:{o.role}"
+    return ",".join(sorted([f"{o.kind}:{o.value}:{o.role}" for o in observables]))
+
+
+def _port_part(record: EventRecord) -> str:
+    return str(record.port or "")
+
+
+def _protocol_part(record: EventRecord) -> str:
+    return record.protocol or ""
+
+
+def _application_part(record: EventRecord) -> str:
+    return record.application or ""
+
+
+# How each dedup field enters the key. The texts must never change: stored events carry
+# keys made from them, and a re-submitted file must fold into those. Module functions, not
+# lambdas: a plan, with the parts it cached, is pickled for the process preparing big files.
+_KEY_PARTS: dict[str, Callable[[EventRecord], str]] = {
+    "feed": attrgetter("feed"),
+    "class": attrgetter("rsit_class"),
+    "type": attrgetter("rsit_type"),
+    "observables": _observables_part,
+    "port": _port_part,
+    "protocol": _protocol_part,
+    "application": _application_part,
+    "description": attrgetter("description"),
+}
 
 
 @dataclass(frozen=True)
@@ -153,10 +182,11 @@ class Preparer:
         self.stamp = Timestamps(plan.dialect)
 
     def owner(self, record: EventRecord) -> int | None:
-        ranked = sorted(
-            (o for o in record.observables if o.role != "destination"),
-            key=lambda o: OWNER_ROLES.index(o.role) if o.role in OWNER_ROLES else 4,
-        )
+        ranked = [
+            o for o in record.observables if o.kind in _OWNED_KINDS and o.role != "destination"
+        ]
+        if len(ranked) > 1:
+            ranked.sort(key=_owner_rank)
         index = self.index
         for obs in ranked:
             if obs.kind in ("ipv4", "ipv6"):
