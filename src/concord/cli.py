@@ -477,7 +477,11 @@ def ingest(
         typer.Option(help="Read CSV with this YAML feed profile (see `concord formats`)."),
     ] = None,
 ) -> None:
-    """Take in reports of attacks and incidents and print a receipt."""
+    """Take in reports of attacks and incidents and print a receipt.
+
+    Every file is read, even when one of them cannot be: a file whose format cannot be
+    told, or a broken or refused archive, is reported and skipped, and the command then
+    exits with status 1. It also does when every record was rejected."""
     from concord.db import session_factory
     from concord.errors import ConcordError
     from concord.intake.readers import Reader, ReaderError
@@ -508,6 +512,7 @@ def ingest(
         disable=as_json,
         transient=True,
     )
+    refused = 0
     with progress:
         task = progress.add_task("Ingesting", total=None)
         for receipt in ingest_paths(
@@ -523,6 +528,16 @@ def ingest(
         ):
             data = receipt.as_dict()
             totals["files"].append(data)
+            if receipt.status == "refused":
+                refused += 1
+                totals["errors"].extend(data["errors"])
+                if not as_json:
+                    err.print(
+                        f"{receipt.filename}: not taken in: {receipt.errors[0]['reason']}",
+                        markup=False,
+                        highlight=False,
+                    )
+                continue
             for key in ("accepted", "duplicates", "rejected"):
                 totals[key] += data[key]
             totals["errors"].extend(data["errors"])
@@ -545,7 +560,7 @@ def ingest(
                     err.print(f"  ... and {len(receipt.errors) - 20} more errors")
     if as_json:
         _print_json(totals)
-    if totals["rejected"] and not totals["accepted"] and not totals["duplicates"]:
+    if refused or (totals["rejected"] and not totals["accepted"] and not totals["duplicates"]):
         raise typer.Exit(1)
 
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from concord.cli import app
 from concord.events.model import Event
-from tests.conftest import FIXTURES, SHARED_DATA
+from concord.intake.registry import UnsupportedFormat
+from tests.conftest import FIXTURES, SHARED_DATA, shared_file
 from tests.intake.test_service import scan_csv
 
 PROBLEM = "application/problem+json"
@@ -132,6 +133,32 @@ def test_cli_files_directories_and_archives(env, network, session, tmp_path) -> 
         runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"]).stdout
     )
     assert again["accepted"] == 0 and again["duplicates"] == 3
+
+
+def test_cli_reads_the_rest_of_a_folder_past_a_file_it_cannot_take(
+    env, network, session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    # a test oracle that sits beside the sample it describes: JSON, but no report
+    stray = shared_file("email/arf/stalwart_001.expected.json")
+    (folder / "a-notes.json").write_bytes(stray.read_bytes())
+    (folder / "b-broken.zip").write_bytes(b"PK\x03\x04 cut short")
+    (folder / "c-scan_rdp.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.9", 3389)]))
+    (folder / "d-report.eml").write_bytes(shared_file("email/arf/arf-20.eml").read_bytes())
+    result = runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
+    assert result.exit_code == 1  # something was not taken in
+    receipt = json.loads(result.stdout)
+    assert [f["status"] for f in receipt["files"]] == ["refused", "refused", "done", "done"]
+    assert receipt["accepted"] == 2 and _count(session) == 2
+    reasons = {e["source"].rsplit("/", 1)[-1]: e["reason"] for e in receipt["errors"]}
+    assert "cannot tell the format" in reasons["a-notes.json"]
+    assert "not a valid zip archive" in reasons["b-broken.zip"]
+
+    # a declared format that does not exist is the command's mistake: nothing is read
+    again = runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--format", "nope"])
+    assert isinstance(again.exception, UnsupportedFormat) and _count(session) == 2
 
 
 def test_cli_refuses_a_compression_bomb(env, network, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -67,7 +67,7 @@ PARALLEL_FROM = int(os.environ.get("CONCORD_INTAKE_PARALLEL_BYTES", str(8 * 1024
 
 @dataclass
 class Receipt:
-    id: int
+    id: int | None  # None for a file that was refused before any submission
     filename: str
     format: str
     tlp: str
@@ -92,6 +92,12 @@ class Receipt:
             sub.status,
             note,
         )
+
+    @classmethod
+    def refused(cls, filename: str, reason: str) -> Receipt:
+        """For a file that was not taken in at all: no submission, nothing stored."""
+        error = {"source": filename, "reason": reason}
+        return cls(None, filename, "", "", errors=[error], status="refused")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -594,10 +600,20 @@ def ingest_paths(
     paths: Iterable[str],
     **options: Any,
 ) -> Iterator[Receipt]:
-    from concord.intake.sources import open_sources
+    """A receipt per file under `paths`. A file that cannot be read, or whose format cannot
+    be told, gets a receipt with status "refused" and the reason, and the next file goes
+    on: one stray file in a folder of reports must not stop the rest."""
+    from concord.intake.sources import Refused, open_sources
 
     for source in open_sources(paths):
+        if isinstance(source, Refused):
+            yield Receipt.refused(source.filename, source.reason)
+            continue
         try:
             yield ingest(factory, principal, source, **options)
+        except registry.UnsupportedFormat as exc:
+            if options.get("fmt") or options.get("reader") is not None:
+                raise  # a declared format is the command's mistake, the same for every file
+            yield Receipt.refused(source.filename, exc.message)
         finally:
             source.stream.close()

@@ -11,6 +11,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,40 +45,65 @@ def _bounded_copy(src: BinaryIO, packed_size: int, name: str) -> BinaryIO:
     return out  # type: ignore[return-value]
 
 
-def _from_file(path: Path) -> Iterator[Source]:
+@dataclass(frozen=True)
+class Refused:
+    """A file that yields nothing to read (a broken or refused archive), and why."""
+
+    filename: str
+    reason: str
+
+
+def _from_file(path: Path) -> Iterator[Source | Refused]:
     name = str(path)
     lower = path.name.lower()
-    if lower.endswith(".zip"):
+    try:
+        if lower.endswith(".zip"):
+            yield from _from_zip(path, name)
+        elif lower.endswith(".gz"):
+            yield _from_gzip(path, name)
+        else:
+            yield Source(path.open("rb"), name)
+    except ConcordError as exc:
+        yield Refused(name, exc.message)
+    except OSError as exc:
+        yield Refused(name, f"{name}: cannot be read ({exc.strerror or exc})")
+
+
+def _from_zip(path: Path, name: str) -> Iterator[Source]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise ConcordError(f"{name}: not a valid zip archive ({exc})") from None
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            if info.filename.lower().endswith((".zip", ".gz")):
+                raise ArchiveRefused(f"{name}!{info.filename}: nested archives are refused")
+            with archive.open(info) as member:
+                stream = _bounded_copy(member, info.compress_size, f"{name}!{info.filename}")
+            yield Source(stream, f"{name}!{info.filename}")
+
+
+def _from_gzip(path: Path, name: str) -> Source:
+    with gzip.open(path, "rb") as packed:
         try:
-            archive = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as exc:
-            raise ConcordError(f"{name}: not a valid zip archive ({exc})") from None
-        with archive:
-            for info in archive.infolist():
-                if info.is_dir():
-                    continue
-                if info.filename.lower().endswith((".zip", ".gz")):
-                    raise ArchiveRefused(f"{name}!{info.filename}: nested archives are refused")
-                with archive.open(info) as member:
-                    stream = _bounded_copy(member, info.compress_size, f"{name}!{info.filename}")
-                yield Source(stream, f"{name}!{info.filename}")
-        return
-    if lower.endswith(".gz"):
-        with gzip.open(path, "rb") as packed:
-            try:
-                stream = _bounded_copy(packed, path.stat().st_size, name)
-            except (OSError, EOFError) as exc:
-                raise ConcordError(f"{name}: not a valid gzip file ({exc})") from None
-        yield Source(stream, name[:-3])
-        return
-    yield Source(path.open("rb"), name)
+            stream = _bounded_copy(packed, path.stat().st_size, name)
+        except (OSError, EOFError) as exc:
+            raise ConcordError(f"{name}: not a valid gzip file ({exc})") from None
+    return Source(stream, name[:-3])
 
 
-def open_sources(paths: Iterable[str]) -> Iterator[Source]:
+def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
+    """Every file under `paths`, in order; a file that cannot be opened is a `Refused` in
+    its place, so the others are still read. A path that does not exist is a mistake in
+    the command: it stops everything before anything is read."""
+    paths = list(paths)
+    for raw in paths:
+        if not Path(raw).exists():
+            raise ConcordError(f"{raw}: no such file or directory")
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
-            raise ConcordError(f"{raw}: no such file or directory")
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if not child.name.startswith("."):
