@@ -171,6 +171,17 @@ def test_reader_cannot_submit(session, network) -> None:  # type: ignore[no-unty
         run(network["kz-reader"], scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 22)]))
 
 
+def test_a_file_with_nothing_to_take_in_says_so(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    actors = FIXTURES / "stix" / "threat-actor-leveraging-attack-patterns-and-malware.json"
+    receipt = run(network["kz-analyst"], actors.read_bytes(), actors.name)
+    assert (receipt.accepted, receipt.duplicates, receipt.rejected) == (0, 0, 0)
+    assert receipt.status == "done" and receipt.note.startswith("nothing to take in")
+    found = run(network["kz-analyst"], scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 22)]))
+    assert found.accepted == 1 and found.note == ""
+
+
 def test_unknown_format_lists_the_supported_ones(session, network) -> None:  # type: ignore[no-untyped-def]
     from concord.intake.registry import UnsupportedFormat
 

@@ -509,9 +509,11 @@ def ingest(
         sub.finished_at = utcnow()
         session.commit()
         metrics.LAG.set(0)
-        return Receipt.of(
-            sub, source.filename, "resumed an interrupted submission" if resumed else ""
-        )
+        note = "resumed an interrupted submission" if resumed else ""
+        if not (sub.accepted or sub.duplicates or sub.rejected):
+            # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
+            note = "nothing to take in: the file holds no event or indicator with a value"
+        return Receipt.of(sub, source.filename, note)
 
 
 def _open_batches(
