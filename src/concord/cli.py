@@ -512,7 +512,6 @@ def ingest(
         disable=as_json,
         transient=True,
     )
-    refused = 0
     with progress:
         task = progress.add_task("Ingesting", total=None)
         for receipt in ingest_paths(
@@ -528,19 +527,13 @@ def ingest(
         ):
             data = receipt.as_dict()
             totals["files"].append(data)
+            totals["errors"].extend(data["errors"])
             if receipt.status == "refused":
-                refused += 1
-                totals["errors"].extend(data["errors"])
-                if not as_json:
-                    err.print(
-                        f"{receipt.filename}: not taken in: {receipt.errors[0]['reason']}",
-                        markup=False,
-                        highlight=False,
-                    )
+                if not as_json:  # the reason names the file
+                    err.print(f"not taken in: {receipt.errors[0]['reason']}", markup=False)
                 continue
             for key in ("accepted", "duplicates", "rejected"):
                 totals[key] += data[key]
-            totals["errors"].extend(data["errors"])
             if not as_json:
                 out.print(
                     f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
@@ -560,6 +553,7 @@ def ingest(
                     err.print(f"  ... and {len(receipt.errors) - 20} more errors")
     if as_json:
         _print_json(totals)
+    refused = any(f["status"] == "refused" for f in totals["files"])
     if refused or (totals["rejected"] and not totals["accepted"] and not totals["duplicates"]):
         raise typer.Exit(1)
 

@@ -24,7 +24,7 @@ from concord.access.model import TLP
 from concord.bulk import Timestamps
 from concord.errors import ConcordError
 from concord.intake.records import EventRecord, Observable, ReadError
-from concord.orgs.whois import LookupIndex
+from concord.orgs.whois import LookupIndex, Match
 
 DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
 DEDUP_FIELDS = frozenset(
@@ -64,8 +64,6 @@ EVENT_COLUMNS = (
 # that saw it; a destination alone names nobody to notify.
 OWNER_ROLES = ("victim", "source", "c2", "target", "")
 _OWNER_RANKS = {role: rank for rank, role in enumerate(OWNER_ROLES)}
-# Kinds that can name an owner; the rest (hashes, AS numbers) are skipped before ranking.
-_OWNED_KINDS = frozenset({"ipv4", "ipv6", "domain", "url", "email"})
 
 
 def _owner_rank(observable: Observable) -> int:
@@ -182,27 +180,36 @@ class Preparer:
         self.stamp = Timestamps(plan.dialect)
 
     def owner(self, record: EventRecord) -> int | None:
-        ranked = [
-            o for o in record.observables if o.kind in _OWNED_KINDS and o.role != "destination"
-        ]
+        lookups = self.lookups
+        ranked = [o for o in record.observables if o.kind in lookups and o.role != "destination"]
         if len(ranked) > 1:
             ranked.sort(key=_owner_rank)
-        index = self.index
         for obs in ranked:
-            if obs.kind in ("ipv4", "ipv6"):
-                match = index.lookup_ip(obs.value)
-            elif obs.kind == "domain":
-                match = index.lookup_domain(obs.value)
-            elif obs.kind == "url":
-                host = obs.value.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
-                match = index.lookup(host) if host else None
-            elif obs.kind == "email":
-                match = index.lookup_domain(obs.value.rsplit("@", 1)[-1])
-            else:
-                continue
+            match = lookups[obs.kind](obs.value)
             if match is not None:
                 return match.org_ids[0]
         return None
+
+    @cached_property
+    def lookups(self) -> dict[str, Callable[[str], Match | None]]:
+        """How each kind of observable that can name an owner finds it; the other kinds
+        (hashes, AS numbers) are left out before ranking."""
+        index = self.index
+
+        def url(value: str) -> Match | None:
+            host = value.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
+            return index.lookup(host) if host else None
+
+        def email(value: str) -> Match | None:
+            return index.lookup_domain(value.rsplit("@", 1)[-1])
+
+        return {
+            "ipv4": index.lookup_ip,
+            "ipv6": index.lookup_ip,
+            "domain": index.lookup_domain,
+            "url": url,
+            "email": email,
+        }
 
     def prepare(
         self, records: list[EventRecord], errors: list[ReadError], position: int

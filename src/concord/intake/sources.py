@@ -47,7 +47,8 @@ def _bounded_copy(src: BinaryIO, packed_size: int, name: str) -> BinaryIO:
 
 @dataclass(frozen=True)
 class Refused:
-    """A file that yields nothing to read (a broken or refused archive), and why."""
+    """A file that cannot be read (no permission, a broken or refused archive), and why;
+    the reason names the file."""
 
     filename: str
     reason: str
