@@ -87,6 +87,19 @@ def test_same_file_twice_changes_nothing(session, network) -> None:  # type: ign
     assert session.scalar(select(func.count()).select_from(Submission)) == 1
 
 
+def test_a_file_with_a_bad_row_submitted_again_says_its_errors_are_from_the_first_reading(
+    session,
+    network,  # type: ignore[no-untyped-def]
+) -> None:
+    data = scan_csv([("2026-11-30 10:00:00", "203.0.113.1", 3389), ("not a time", "x", 1)])
+    first = run(network["kz-analyst"], data)
+    second = run(network["kz-analyst"], data)
+    assert (first.accepted, first.rejected) == (1, 1)
+    assert (second.accepted, second.duplicates, second.rejected) == (0, 1, 1)
+    assert second.errors == first.errors
+    assert second.note == service.RESUBMITTED_WITH_ERRORS
+
+
 def test_duplicates_inside_the_window_fold_into_a_count(session, network) -> None:  # type: ignore[no-untyped-def]
     rows = [
         ("2026-11-30 10:00:00", "203.0.113.1", 3389),

@@ -65,6 +65,15 @@ SNIFF_BYTES = 65536
 PARALLEL_FROM = int(os.environ.get("CONCORD_INTAKE_PARALLEL_BYTES", str(8 * 1024 * 1024)))
 
 
+RESUBMITTED = "this file was submitted before; nothing changed"
+# The records a file's first reading rejected are still wrong in it: the receipt repeats
+# them, and says they were not read again.
+RESUBMITTED_WITH_ERRORS = (
+    "this file was submitted before; nothing changed; the rejected records are those of its "
+    "first reading"
+)
+
+
 @dataclass
 class Receipt:
     id: int | None  # None for a file that was refused before any submission
@@ -451,9 +460,8 @@ def ingest(
         if sub is not None and sub.status == "done":
             # Idempotent by content: the same file again changes nothing.
             metrics.RECORDS.labels(outcome="duplicate").inc(sub.accepted + sub.duplicates)
-            earlier = Receipt.of(
-                sub, source.filename, "this file was submitted before; nothing changed"
-            )
+            note = RESUBMITTED_WITH_ERRORS if sub.rejected else RESUBMITTED
+            earlier = Receipt.of(sub, source.filename, note)
             return replace(earlier, accepted=0, duplicates=sub.accepted + sub.duplicates)
         resumed = sub is not None
         if sub is None:
