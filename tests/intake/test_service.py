@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from concord.db import session_factory
 from concord.errors import FaultLocation
 from concord.events import service as events
-from concord.events.model import Event, Indicator, Sighting, Submission
+from concord.events.model import Event, EventObservable, Indicator, Sighting, Submission
 from concord.intake import service
 from concord.orgs import readers
 from concord.orgs import service as orgs
@@ -125,6 +125,25 @@ def test_the_same_value_from_two_states_is_two_sightings(session, network) -> No
         session.scalars(select(Sighting.country).where(Sighting.indicator_id == indicator.id))
     )
     assert states == {"KZ", "UZ"}
+
+
+def test_an_indicator_spans_every_sighting_and_links_every_event(session, network) -> None:  # type: ignore[no-untyped-def]
+    def seen(when: str, port: int) -> None:
+        run(network["kz-analyst"], scan_csv([(when, "203.0.113.60", port)]), name=f"{port}.csv")
+
+    seen("2026-11-30 10:00:00", 3389)
+    seen("2026-12-05 10:00:00", 3390)  # later: last seen moves
+    seen("2026-11-20 10:00:00", 3391)  # earlier: first seen moves
+    seen("2026-12-01 10:00:00", 3392)  # inside the span: the indicator stays as it was
+    session.rollback()
+    indicator = session.scalar(select(Indicator).where(Indicator.value == "203.0.113.60"))
+    assert (indicator.first_seen.day, indicator.last_seen.day) == (20, 5)
+    sighting = session.scalar(select(Sighting).where(Sighting.indicator_id == indicator.id))
+    assert sighting.count == 4
+    linked = session.scalars(
+        select(EventObservable.event_id).where(EventObservable.indicator_id == indicator.id)
+    ).all()
+    assert len(linked) == 4 == session.scalar(select(func.count()).select_from(Event))
 
 
 def power_cut_at(monkeypatch, n: int) -> None:  # type: ignore[no-untyped-def]
