@@ -5,21 +5,21 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from concord.bulk import Bulk
+from concord.bulk import Bulk, literal
 
-COLUMNS = ("k", "n", "word", "note", "flag", "score")
+COLUMNS = ("id", "n", "word", "note", "flag", "score")
 
 
 def _table(session: Session) -> Bulk:
     session.connection().exec_driver_sql(
-        "CREATE TEMP TABLE bulk_probe (k INTEGER PRIMARY KEY, n BIGINT, word TEXT, "
+        "CREATE TEMP TABLE bulk_probe (id INTEGER PRIMARY KEY, n BIGINT, word TEXT, "
         "note TEXT, flag BOOLEAN, score REAL)"
     )
     return Bulk(session)
 
 
 def _stored(session: Session) -> list[tuple[object, ...]]:
-    rows = session.connection().exec_driver_sql("SELECT * FROM bulk_probe ORDER BY k").fetchall()
+    rows = session.connection().exec_driver_sql("SELECT * FROM bulk_probe ORDER BY id").fetchall()
     return [tuple(r) for r in rows]
 
 
@@ -56,7 +56,7 @@ def test_an_upsert_folds_into_stored_rows_with_constant_columns(session: Session
         "bulk_probe",
         COLUMNS,
         [(k, 5, "new", "n", True, 0.5) for k in (2, 3)],
-        conflict=("k",),
+        conflict=("id",),
         update="n = bulk_probe.n + excluded.n, word = excluded.word",
     )
     assert _stored(session) == [
@@ -78,3 +78,19 @@ def test_a_number_beyond_its_column_is_refused_not_wrapped(session: Session) -> 
     bulk = _table(session)
     bulk.insert("bulk_probe", COLUMNS, [(2**31 - 1, -(2**63), "w", None, False, 0.5)])
     assert _stored(session) == [(2**31 - 1, -(2**63), "w", None, False, 0.5)]
+
+
+def test_a_constant_written_into_a_statement_reads_back_as_given(session: Session) -> None:
+    conn = session.connection()
+    for value in (42, -(2**63), "KZ", "it's", None):
+        assert conn.exec_driver_sql(f"SELECT {literal(value)}").scalar() == value
+    for unsafe in ("x" * 500, "a\x00b", 2**64):
+        with pytest.raises(ValueError):
+            literal(unsafe)
+
+
+def test_max_id_is_zero_for_an_empty_table(session: Session) -> None:
+    bulk = _table(session)
+    assert bulk.max_id("bulk_probe") == 0
+    bulk.insert("bulk_probe", COLUMNS, [(5, 1, "a", None, False, 0.5)])
+    assert bulk.max_id("bulk_probe") == 5

@@ -91,6 +91,14 @@ def _literal(value: Any) -> str | None:
     return None
 
 
+def literal(value: Any) -> str:
+    """A constant (an int, a short string or None) as SQL text, to write into a statement."""
+    text = _literal(value)
+    if text is None:
+        raise ValueError(f"{value!r} cannot be written into a statement exactly")
+    return text
+
+
 def _fold_constants(rows: list[tuple[Any, ...]]) -> tuple[list[str | None], list[tuple[Any, ...]]]:
     """Columns with one value across `rows` become literals in the statement.
 
@@ -202,22 +210,14 @@ class Bulk:
         if rows:
             self.session.connection().exec_driver_sql(sql.replace("?", self.mark), rows)
 
-    def reserve_ids(self, table: str, n: int) -> list[int]:
-        """Ids for `n` new rows, known before the insert (so no select afterwards).
-
-        PostgreSQL draws them from the table's sequence. SQLite continues after the current
-        maximum, which is safe because the transaction holds the database's write lock
-        from its first statement (BEGIN IMMEDIATE)."""
-        conn = self.session.connection()
-        if self.dialect == "postgresql":
-            rows = conn.exec_driver_sql(
-                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
-                "FROM generate_series(1, %s)",
-                (n,),
-            ).fetchall()
-            return [r[0] for r in rows]
-        top = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar() or 0
-        return list(range(top + 1, top + 1 + n))
+    def max_id(self, table: str) -> int:
+        """The largest id in `table` (0 when empty)."""
+        return (
+            self.session.connection()
+            .exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}")
+            .scalar()
+            or 0
+        )
 
     def select_in(
         self, sql: str, fixed: tuple[Any, ...], values: list[Any], chunk: int = 900

@@ -160,8 +160,10 @@ class PreparedBatch:
     """One batch of a submission, ready for the writer.
 
     Events are folded by dedup key: `keys[i]` is the key of `rows[i]` (EVENT_COLUMNS order,
-    without the id) and `links[i]` the (kind, value, role) of its indicators. `sighted` holds
-    each indicator value of the batch once: (kind, value, count, first seen, last seen).
+    without the id). `links` names each event's indicators: (event key, kind, value, role).
+    `sighted` holds each indicator value of the batch once: (kind, value, count, first seen,
+    last seen). Links and sightings are in the order of the writer's statements' parameters,
+    so that on SQLite it hands them to the driver as they are.
     """
 
     position: int  # items of the file read up to the end of this batch
@@ -169,7 +171,7 @@ class PreparedBatch:
     errors: list[ReadError]
     keys: list[int]
     rows: list[tuple[Any, ...]]
-    links: list[tuple[tuple[str, str, str], ...]]
+    links: list[tuple[int, str, str, str]]
     sighted: list[tuple[str, str, int, Any, Any]]
 
 
@@ -239,7 +241,7 @@ class Preparer:
         )
         keys: list[int] = []
         rows: list[tuple[Any, ...]] = []
-        links: list[tuple[tuple[str, str, str], ...]] = []
+        links: list[tuple[int, str, str, str]] = []
         sighted: dict[tuple[str, str], list[Any]] = {}
         for k, (rec, n, first, last) in grouped.items():
             owner = self.owner(rec)
@@ -290,7 +292,7 @@ class Preparer:
                         s[1] = first
                     if last > s[2]:
                         s[2] = last
-            links.append(tuple((kind, value, role) for (kind, value), role in refs.items()))
+            links.extend([(k, kind, value, role) for (kind, value), role in refs.items()])
         return PreparedBatch(
             position,
             len(records),

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from concord.access import policy
 from concord.access.model import TLP, Principal
 from concord.audit import service as audit
-from concord.bulk import Bulk
+from concord.bulk import Bulk, literal
 from concord.db import utcnow
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import (
@@ -226,11 +226,9 @@ def write_batch(
     """
     bulk = Bulk(session)
     if bulk.dialect == "postgresql":
-        fresh, event_ids = _upsert_events(bulk, batch)
+        accepted = _write_postgresql(bulk, plan, batch)
     else:
-        fresh, event_ids = _insert_events(bulk, plan.org_id, batch)
-    _indicators(bulk, plan, batch, fresh, event_ids)
-    accepted = len(fresh)
+        accepted = _write_sqlite(bulk, plan, batch)
     duplicates = batch.records - accepted
     sub.rows_done = batch.position
     sub.accepted += accepted
@@ -245,98 +243,99 @@ def write_batch(
     return accepted, duplicates
 
 
-def _upsert_events(bulk: Bulk, batch: PreparedBatch) -> tuple[list[int], list[int]]:
+def _fold_events(bulk: Bulk) -> str:
+    """An event seen again: add its count, widen its first and last seen."""
+    return (
+        "count = events.count + excluded.count, "
+        f"time = {bulk.least('events.time', 'excluded.time')}, "
+        f"last_seen = {bulk.greatest('events.last_seen', 'excluded.last_seen')}"
+    )
+
+
+def _widen_indicators(bulk: Bulk) -> str:
+    return (
+        f"first_seen = {bulk.least('indicators.first_seen', 'excluded.first_seen')}, "
+        f"last_seen = {bulk.greatest('indicators.last_seen', 'excluded.last_seen')}"
+    )
+
+
+def _add_sightings(bulk: Bulk) -> str:
+    return (
+        "count = sightings.count + excluded.count, "
+        f"first_seen = {bulk.least('sightings.first_seen', 'excluded.first_seen')}, "
+        f"last_seen = {bulk.greatest('sightings.last_seen', 'excluded.last_seen')}"
+    )
+
+
+def _write_sqlite(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
+    """SQLite: four statements, each run row by row inside the driver, with the batch's
+    lists as they came from the preparer; ids are found by the statements themselves, so
+    no row passes through Python here. Returns how many events are new.
+
+    The transaction holds the database's write lock from its first statement (BEGIN
+    IMMEDIATE), so the events it adds are exactly those above the largest id it saw first.
+    """
+    conn = bulk.session.connection()
+    top = bulk.max_id("events")
+    bulk.insert(
+        "events",
+        EVENT_COLUMNS,
+        batch.rows,
+        conflict=("origin_org_id", "dedup_key"),
+        update=_fold_events(bulk),
+    )
+    added = bulk.max_id("events") - top
+    org, country = literal(plan.org_id), literal(plan.country)
+    if batch.sighted:  # (?1 kind, ?2 value, ?3 count, ?4 first seen, ?5 last seen)
+        conn.exec_driver_sql(
+            "INSERT INTO indicators (kind, value, first_seen, last_seen, cross_state) "
+            "VALUES (?1, ?2, ?4, ?5, 0) "
+            f"ON CONFLICT (value, kind) DO UPDATE SET {_widen_indicators(bulk)}",
+            batch.sighted,
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO sightings (indicator_id, org_id, country, count, first_seen, last_seen) "
+            f"SELECT id, {org}, {country}, ?3, ?4, ?5 FROM indicators "
+            "WHERE value = ?2 AND kind = ?1 "
+            f"ON CONFLICT (indicator_id, org_id) DO UPDATE SET {_add_sightings(bulk)}",
+            batch.sighted,
+        )
+    if batch.links and added:  # (?1 event key, ?2 kind, ?3 value, ?4 role); new events only
+        conn.exec_driver_sql(
+            "INSERT INTO event_observables (event_id, indicator_id, role) "
+            "SELECT e.id, i.id, ?4 FROM events e, indicators i "
+            f"WHERE e.origin_org_id = {org} AND e.dedup_key = ?1 AND e.id > {top} "
+            "AND i.value = ?3 AND i.kind = ?2",
+            batch.links,
+        )
+    return added
+
+
+def _write_postgresql(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
     """PostgreSQL: one upsert adds new events and folds known ones; it returns which rows it
-    inserted (xmax = 0), so there is neither a lookup first nor a race with another writer."""
+    inserted (xmax = 0), so there is neither a lookup first nor a race with another writer.
+    Returns how many events are new."""
     returned = bulk.insert(
         "events",
         EVENT_COLUMNS,
         batch.rows,
         conflict=("origin_org_id", "dedup_key"),
-        update="count = events.count + excluded.count, "
-        "time = LEAST(events.time, excluded.time), "
-        "last_seen = GREATEST(events.last_seen, excluded.last_seen)",
+        update=_fold_events(bulk),
         returning="id, dedup_key, (xmax = 0)",
     )
-    new_ids = {key: event_id for event_id, key, inserted in returned or () if inserted}
-    fresh = [i for i, key in enumerate(batch.keys) if key in new_ids]
-    return fresh, [new_ids[batch.keys[i]] for i in fresh]
-
-
-def _insert_events(bulk: Bulk, org_id: int, batch: PreparedBatch) -> tuple[list[int], list[int]]:
-    """SQLite: look up the known keys, fold those, insert the rest with reserved ids (the
-    transaction holds the write lock, so nobody else writes in between)."""
-    keys, rows = batch.keys, batch.rows
-    existing = {
-        r[0]
-        for r in bulk.select_in(
-            "SELECT dedup_key FROM events WHERE origin_org_id = ? AND dedup_key IN ({})",
-            (org_id,),
-            keys,
-        )
-    }
-    if existing:
-        fresh = [i for i, k in enumerate(keys) if k not in existing]
-        _fold_known(
-            bulk,
-            org_id,
-            [
-                (k, row[2], row[0], row[1])
-                for k, row in zip(keys, rows, strict=True)
-                if k in existing
-            ],
-        )
-    else:
-        fresh = list(range(len(keys)))
-    event_ids: list[int] = []
-    if fresh:
-        event_ids = bulk.reserve_ids("events", len(fresh))
-        bulk.insert(
-            "events",
-            ("id", *EVENT_COLUMNS),
-            [(i, *rows[n]) for i, n in zip(event_ids, fresh, strict=True)],
-        )
-    return fresh, event_ids
-
-
-def _fold_known(bulk: Bulk, org_id: int, known: list[tuple[int, int, Any, Any]]) -> None:
-    """Add counts and widen first/last seen of stored events: (key, count, first, last)."""
-    # SQLite: one statement per row, run by the driver in C
-    bulk.executemany(
-        "UPDATE events SET count = count + ?, time = MIN(time, ?), last_seen = MAX(last_seen, ?) "
-        "WHERE origin_org_id = ? AND dedup_key = ?",
-        [(n, first, last, org_id, k) for k, n, first, last in known],
-    )
-
-
-def _indicators(
-    bulk: Bulk,
-    plan: Plan,
-    batch: PreparedBatch,
-    fresh: list[int],
-    event_ids: list[int],
-) -> None:
-    """Upsert the batch's indicators and this organisation's sightings; link new events."""
+    added = {key: event_id for event_id, key, inserted in returned or () if inserted}
     sighted = batch.sighted
     if not sighted:
-        return
+        return len(added)
     returned = bulk.insert(
         "indicators",
         ("kind", "value", "first_seen", "last_seen", "cross_state"),
         [(kind, value, first, last, False) for kind, value, _n, first, last in sighted],
         conflict=("value", "kind"),
-        update=f"first_seen = {bulk.least('indicators.first_seen', 'excluded.first_seen')}, "
-        f"last_seen = {bulk.greatest('indicators.last_seen', 'excluded.last_seen')}",
+        update=_widen_indicators(bulk),
         returning="id, kind, value",
     )
-    wanted = {(kind, value) for kind, value, *_ in sighted}
-    if returned is None:  # no RETURNING for executemany: select the ids
-        returned = bulk.select_in(
-            "SELECT id, kind, value FROM indicators WHERE value IN ({})",
-            (),
-            list({value for _kind, value in wanted}),
-        )
-    ids = {(kind, value): i for i, kind, value in returned if (kind, value) in wanted}
+    ids = {(kind, value): i for i, kind, value in returned or ()}
     org_id, country = plan.org_id, plan.country
     bulk.insert(
         "sightings",
@@ -346,20 +345,18 @@ def _indicators(
             for kind, value, n, first, last in sighted
         ],
         conflict=("indicator_id", "org_id"),
-        update="count = sightings.count + excluded.count, "
-        f"first_seen = {bulk.least('sightings.first_seen', 'excluded.first_seen')}, "
-        f"last_seen = {bulk.greatest('sightings.last_seen', 'excluded.last_seen')}",
+        update=_add_sightings(bulk),
     )
-    links = batch.links
     bulk.insert(
         "event_observables",
         ("event_id", "indicator_id", "role"),
         [
-            (event_id, ids[(kind, value)], role)
-            for event_id, n in zip(event_ids, fresh, strict=True)
-            for kind, value, role in links[n]
+            (added[key], ids[(kind, value)], role)
+            for key, kind, value, role in batch.links
+            if key in added
         ],
     )
+    return len(added)
 
 
 _gc_lock = threading.Lock()
