@@ -221,8 +221,8 @@ def write_batch(
 ) -> tuple[int, int]:
     """Store one prepared batch in the caller's transaction; returns (accepted, duplicates).
 
-    Only what needs stored state happens here: which keys exist already, new ids, and the
-    ids of the indicators sighted. Everything per record was done by `prepare`.
+    Only what needs stored state happens here: folding into events already stored, new
+    ids, and the ids of the indicators sighted. Everything per record was done by `prepare`.
     """
     bulk = Bulk(session)
     if bulk.dialect == "postgresql":
