@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from concord.cli import app
-from concord.events.model import Event
+from concord.events.model import Event, Submission
 from concord.intake.registry import UnsupportedFormat
 from tests.conftest import FIXTURES, SHARED_DATA, shared_file
 from tests.intake.test_service import scan_csv
@@ -129,6 +129,20 @@ def test_cli_files_directories_and_archives(env, network, session, tmp_path) -> 
     receipt = json.loads(result.stdout)
     assert {"accepted", "duplicates", "rejected", "errors"} <= receipt.keys()
     assert receipt["accepted"] == 3 and len(receipt["files"]) == 3
+    # named from the folder given on, without the folders above it
+    assert sorted(f["filename"] for f in receipt["files"]) == [
+        "drop/bundle.zip!scan_rdp-2.csv",
+        "drop/scan_rdp.csv",
+        "drop/scan_ssh.csv",
+    ]
+    session.rollback()
+    assert sorted(session.scalars(select(Submission.filename))) == [
+        "drop/bundle.zip!scan_rdp-2.csv",
+        "drop/scan_rdp.csv",
+        "drop/scan_ssh.csv",
+    ]
+    alone = runner.invoke(app, ["ingest", str(folder / "scan_rdp.csv"), "--as", "kz-cert"])
+    assert alone.stdout.startswith("scan_rdp.csv: ")
     again = json.loads(
         runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"]).stdout
     )

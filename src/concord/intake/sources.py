@@ -54,8 +54,7 @@ class Refused:
     reason: str
 
 
-def _from_file(path: Path) -> Iterator[Source | Refused]:
-    name = str(path)
+def _from_file(path: Path, name: str) -> Iterator[Source | Refused]:
     lower = path.name.lower()
     try:
         if lower.endswith(".zip"):
@@ -98,7 +97,12 @@ def _from_gzip(path: Path, name: str) -> Source:
 def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
     """Every file under `paths`, in order; a file that cannot be opened is a `Refused` in
     its place, so the others are still read. A path that does not exist is a mistake in
-    the command: it stops everything before anything is read."""
+    the command: it stops everything before anything is read.
+
+    A file is named as the command names it, without the folders above: a file given
+    alone by its name, a file found in a folder by its path from that folder on
+    ("feeds/scan_rdp.csv"). The name is stored with the submission and seen by the
+    organisation's analysts, to whom the submitter's own folders mean nothing."""
     paths = list(paths)
     for raw in paths:
         if not Path(raw).exists():
@@ -106,8 +110,10 @@ def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            folder = Path(path.resolve().name)  # "." and "../x" name a folder too
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if not child.name.startswith("."):
-                    yield from _from_file(child)
+                    name = (folder / child.relative_to(path)).as_posix()
+                    yield from _from_file(child, name)
         else:
-            yield from _from_file(path)
+            yield from _from_file(path, path.name)
