@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from concord.db import session_factory
 from concord.errors import FaultLocation
@@ -144,6 +144,28 @@ def test_an_indicator_spans_every_sighting_and_links_every_event(session, networ
         select(EventObservable.event_id).where(EventObservable.indicator_id == indicator.id)
     ).all()
     assert len(linked) == 4 == session.scalar(select(func.count()).select_from(Event))
+
+
+def test_deleting_events_takes_their_links_and_only_theirs(session, network) -> None:  # type: ignore[no-untyped-def]
+    rows = [("2026-11-30 10:00:00", f"203.0.113.{i}", 3389) for i in range(1, 6)]
+    run(network["kz-analyst"], scan_csv(rows))
+    session.rollback()
+
+    def links() -> set[str]:
+        return set(
+            session.scalars(
+                select(Indicator.value).join(
+                    EventObservable, EventObservable.indicator_id == Indicator.id
+                )
+            )
+        )
+
+    assert links() == {f"203.0.113.{i}" for i in range(1, 6)}
+    one = select(Event.id).where(Event.primary_value == "203.0.113.1").scalar_subquery()
+    session.execute(delete(Event).where(Event.id == one))  # one row
+    session.execute(delete(Event).where(Event.primary_value.in_(["203.0.113.2", "203.0.113.3"])))
+    session.commit()
+    assert links() == {"203.0.113.4", "203.0.113.5"}
 
 
 def power_cut_at(monkeypatch, n: int) -> None:  # type: ignore[no-untyped-def]

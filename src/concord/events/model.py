@@ -135,11 +135,13 @@ class Indicator(Base):
 
 
 class EventObservable(Base):
+    """An event's link to one of its indicators. A trigger on events deletes an event's links
+    with it (migration 0007); there is no foreign key, whose check of every link intake
+    writes cost more on PostgreSQL than writing the link."""
+
     __tablename__ = "event_observables"
 
-    event_id: Mapped[int] = mapped_column(
-        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
-    )
+    event_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     indicator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     role: Mapped[str] = mapped_column(String(20), default="source")
 
