@@ -137,9 +137,6 @@ class Bulk:
         self.mark = "%s" if self.dialect == "postgresql" else "?"
         self.timestamp = Timestamps(self.dialect)
 
-    def _marks(self, n: int) -> str:
-        return ", ".join([self.mark] * n)
-
     def insert(
         self,
         table: str,
@@ -218,28 +215,6 @@ class Bulk:
             .scalar()
             or 0
         )
-
-    def select_in(
-        self, sql: str, fixed: tuple[Any, ...], values: list[Any], chunk: int = 900
-    ) -> list[tuple[Any, ...]]:
-        """Run `sql` (ending in "IN ({})") for chunks of `values`; `fixed` parameters come
-        before the IN list. Skips SQLAlchemy's per-parameter compilation."""
-        rows: list[tuple[Any, ...]] = []
-        conn = self.session.connection()
-        if self.dialect == "postgresql":
-            # One array parameter: PostgreSQL plans "= ANY(array)" as index lookups, where a
-            # long IN list of separate parameters gets a generic plan that may scan.
-            kind = "bigint" if values and isinstance(values[0], int) else "text"
-            text = sql.format(f"SELECT unnest(%s::{kind}[])").replace("?", self.mark)
-            for start in range(0, len(values), 10_000):
-                part = list(values[start : start + 10_000])
-                rows.extend(tuple(r) for r in conn.exec_driver_sql(text, (*fixed, part)).fetchall())
-            return rows
-        for start in range(0, len(values), chunk):
-            part = values[start : start + chunk]
-            text = sql.format(self._marks(len(part))).replace("?", self.mark)
-            rows.extend(tuple(r) for r in conn.exec_driver_sql(text, (*fixed, *part)).fetchall())
-        return rows
 
     def greatest(self, a: str, b: str) -> str:
         return f"GREATEST({a}, {b})" if self.dialect == "postgresql" else f"MAX({a}, {b})"
