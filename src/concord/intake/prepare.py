@@ -159,8 +159,8 @@ class Plan:
 class PreparedBatch:
     """One batch of a submission, ready for the writer.
 
-    Events are folded by dedup key: `keys[i]` is the key of `rows[i]` (EVENT_COLUMNS order,
-    without the id). `links` names each event's indicators: (event key, kind, value, role).
+    `rows` are the events, folded by dedup key (EVENT_COLUMNS order, without the id).
+    `links` names each event's indicators: (event key, kind, value, role).
     `sighted` holds each indicator value of the batch once: (kind, value, count, first seen,
     last seen). Links and sightings are in the order of the writer's statements' parameters,
     so that on SQLite it hands them to the driver as they are.
@@ -169,7 +169,6 @@ class PreparedBatch:
     position: int  # items of the file read up to the end of this batch
     records: int
     errors: list[ReadError]
-    keys: list[int]
     rows: list[tuple[Any, ...]]
     links: list[tuple[int, str, str, str]]
     sighted: list[tuple[str, str, int, Any, Any]]
@@ -239,14 +238,12 @@ class Preparer:
             plan.user_id,
             plan.submission_id,
         )
-        keys: list[int] = []
         rows: list[tuple[Any, ...]] = []
         links: list[tuple[int, str, str, str]] = []
         sighted: dict[tuple[str, str], list[Any]] = {}
         for k, (rec, n, first, last) in grouped.items():
             owner = self.owner(rec)
             first_ts, last_ts = ts(first), ts(last)
-            keys.append(k)
             rows.append(
                 (
                     first_ts,
@@ -297,7 +294,6 @@ class Preparer:
             position,
             len(records),
             errors,
-            keys,
             rows,
             links,
             [(kind, value, s[0], ts(s[1]), ts(s[2])) for (kind, value), s in sighted.items()],
