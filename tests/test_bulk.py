@@ -66,6 +66,26 @@ def test_an_upsert_folds_into_stored_rows_with_constant_columns(session: Session
     ]
 
 
+def test_an_upsert_updates_only_the_rows_its_condition_holds_for(session: Session) -> None:
+    bulk = _table(session)
+    bulk.insert("bulk_probe", COLUMNS, [(k, 10, "old", "n", False, 0.5) for k in (1, 2)])
+    bulk.insert(
+        "bulk_probe",
+        COLUMNS,
+        [
+            (1, 5, "new", "n", False, 0.5),
+            (2, 20, "new", "n", False, 0.5),
+            (3, 1, "new", "n", False, 0.5),
+        ],
+        conflict=("id",),
+        update="word = excluded.word",
+        only_if="excluded.n > bulk_probe.n",
+    )
+    assert [r[2] for r in _stored(session)] == ["old", "new", "new"]
+    if bulk.dialect == "sqlite":
+        assert bulk.changed == 2  # one row inserted, one updated, one left
+
+
 def test_a_number_beyond_its_column_is_refused_not_wrapped(session: Session) -> None:
     bulk = _table(session)
     if bulk.dialect != "postgresql":

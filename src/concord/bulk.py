@@ -130,12 +130,19 @@ def _fold_constants(rows: list[tuple[Any, ...]]) -> tuple[list[str | None], list
     return values, list(zip(*varying, strict=True))
 
 
+def _action(update: str | None, only_if: str | None) -> str:
+    if not update:
+        return "DO NOTHING"
+    return f"DO UPDATE SET {update}" + (f" WHERE {only_if}" if only_if else "")
+
+
 class Bulk:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
         self.mark = "%s" if self.dialect == "postgresql" else "?"
         self.timestamp = Timestamps(self.dialect)
+        self.changed = 0
 
     def insert(
         self,
@@ -145,11 +152,13 @@ class Bulk:
         conflict: Sequence[str] | None = None,
         update: str | None = None,
         returning: str | None = None,
+        only_if: str | None = None,
     ) -> list[tuple[Any, ...]] | None:
         """INSERT rows; with `conflict` columns, either DO NOTHING or DO UPDATE SET `update`
-        (SQL text using `excluded.` for the new values). On PostgreSQL an upsert can return
-        the `returning` columns of every row it inserted or updated; elsewhere it returns
-        None and the caller selects what it needs."""
+        (SQL text using `excluded.` for the new values), for the rows where `only_if` holds
+        when given. On PostgreSQL an upsert can return the `returning` columns of every row
+        it inserted or updated; elsewhere it returns None and the caller selects what it
+        needs, and sets `changed` to how many rows the statement inserted or updated."""
         if not rows:
             return [] if returning and self.dialect == "postgresql" else None
         if self.dialect == "postgresql":
@@ -166,7 +175,7 @@ class Bulk:
             )
             conn.exec_driver_sql(f"TRUNCATE {stage}")
             self._copy(stage, columns, rows)
-            action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
+            action = _action(update, only_if)
             # In key order: concurrent writers then lock rows in one order, never deadlock.
             keys = ", ".join(conflict)
             result = conn.exec_driver_sql(
@@ -178,9 +187,8 @@ class Bulk:
         marks = ", ".join(self.mark if v is None else v for v in values)
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
         if conflict:
-            action = f"DO UPDATE SET {update}" if update else "DO NOTHING"
-            sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"
-        self.session.connection().exec_driver_sql(sql, rows)
+            sql += f" ON CONFLICT ({', '.join(conflict)}) {_action(update, only_if)}"
+        self.changed = self.session.connection().exec_driver_sql(sql, rows).rowcount
         return None
 
     def _copy(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:

@@ -115,6 +115,20 @@ def test_duplicates_inside_the_window_fold_into_a_count(session, network) -> Non
     assert folded.last_seen > folded.time
 
 
+def test_a_repeat_in_a_later_file_widens_the_stored_event_either_way(session, network) -> None:  # type: ignore[no-untyped-def]
+    def seen(*times: str) -> None:
+        rows = [(t, "203.0.113.70", 3389) for t in times]
+        run(network["kz-analyst"], scan_csv(rows), name=f"{times[0]}.csv")
+
+    seen("2026-11-30 12:00:00")
+    seen("2026-11-30 14:00:00")  # later in the window: last seen moves
+    seen("2026-11-30 09:00:00", "2026-11-30 08:00:00")  # earlier: first seen moves
+    seen("2026-11-30 10:00:00")  # inside the span: only the count grows
+    session.rollback()
+    event = session.scalars(select(Event)).one()
+    assert (event.time.hour, event.last_seen.hour, event.count) == (8, 14, 5)
+
+
 def test_the_same_value_from_two_states_is_two_sightings(session, network) -> None:  # type: ignore[no-untyped-def]
     data = scan_csv([("2026-11-30 10:00:00", "203.0.113.50", 3389)])
     run(network["kz-analyst"], data)

@@ -267,6 +267,11 @@ def _add_sightings(bulk: Bulk) -> str:
     )
 
 
+_TIME, _LAST_SEEN, _COUNT, _KEY = map(
+    EVENT_COLUMNS.index, ("time", "last_seen", "count", "dedup_key")
+)
+
+
 def _write_sqlite(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
     """SQLite: four statements, each run row by row inside the driver, with the batch's
     lists as they came from the preparer; ids are found by the statements themselves, so
@@ -277,15 +282,26 @@ def _write_sqlite(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
     """
     conn = bulk.session.connection()
     top = bulk.max_id("events")
+    org, country = literal(plan.org_id), literal(plan.country)
+    # SQLite re-indexes a column an update assigns even when its value stays, so the fold
+    # leaves the indexed `time` alone: it skips a repeat earlier than the stored event, and
+    # the statement below folds those (rare) rows, found by the count of rows changed.
     bulk.insert(
         "events",
         EVENT_COLUMNS,
         batch.rows,
         conflict=("origin_org_id", "dedup_key"),
-        update=_fold_events(bulk),
+        update="count = events.count + excluded.count, "
+        "last_seen = MAX(events.last_seen, excluded.last_seen)",
+        only_if="excluded.time >= events.time",
     )
+    if bulk.changed < len(batch.rows):
+        conn.exec_driver_sql(
+            "UPDATE events SET time = ?1, count = count + ?2, last_seen = MAX(last_seen, ?3) "
+            f"WHERE origin_org_id = {org} AND dedup_key = ?4 AND time > ?1",
+            [(r[_TIME], r[_COUNT], r[_LAST_SEEN], r[_KEY]) for r in batch.rows],
+        )
     added = bulk.max_id("events") - top
-    org, country = literal(plan.org_id), literal(plan.country)
     if batch.sighted:  # (?1 kind, ?2 value, ?3 count, ?4 first seen, ?5 last seen)
         conn.exec_driver_sql(
             "INSERT INTO indicators (kind, value, first_seen, last_seen, cross_state) "
