@@ -118,3 +118,29 @@ def test_lean_index_migration_keeps_every_row(scratch_url: str) -> None:
         assert list(flagged) == ["146.185.0.1"]
         assert conn.scalar(select(func.count()).select_from(EventObservable)) == 0
     engine.dispose()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite compares text as bytes anyway")
+def test_every_column_has_the_collation_its_model_names(scratch_url: str) -> None:
+    # alembic's comparison of the models with the database does not look at collations
+    migrate(scratch_url, "head")
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        stored = {
+            (table, column): collation
+            for table, column, collation in conn.execute(
+                text(
+                    "SELECT table_name, column_name, collation_name "
+                    "FROM information_schema.columns WHERE table_schema = current_schema()"
+                )
+            )
+        }
+        dialect = conn.dialect
+    engine.dispose()
+    named = {
+        (table.name, column.name): getattr(column.type.dialect_impl(dialect), "collation", None)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+    }
+    assert {key: stored[key] for key in named} == named
+    assert named[("indicators", "value")] == "C"
