@@ -120,9 +120,11 @@ def test_lean_index_migration_keeps_every_row(scratch_url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite compares text as bytes anyway")
-def test_every_column_has_the_collation_its_model_names(scratch_url: str) -> None:
-    # alembic's comparison of the models with the database does not look at collations
+@pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite has neither")
+def test_every_column_and_table_has_the_collation_and_fill_its_model_names(
+    scratch_url: str,
+) -> None:
+    # alembic's comparison of the models with the database looks at neither
     migrate(scratch_url, "head")
     engine = create_engine(scratch_url)
     with engine.connect() as conn:
@@ -136,6 +138,14 @@ def test_every_column_has_the_collation_its_model_names(scratch_url: str) -> Non
             )
         }
         dialect = conn.dialect
+        options = dict(
+            conn.execute(
+                text(
+                    "SELECT relname, reloptions FROM pg_class WHERE relkind = 'r' "
+                    "AND relnamespace = current_schema()::regnamespace"
+                )
+            ).all()
+        )
     engine.dispose()
     named = {
         (table.name, column.name): getattr(column.type.dialect_impl(dialect), "collation", None)
@@ -144,3 +154,12 @@ def test_every_column_has_the_collation_its_model_names(scratch_url: str) -> Non
     }
     assert {key: stored[key] for key in named} == named
     assert named[("indicators", "value")] == "C"
+    fills = {
+        table.name: [
+            f"{k}={v}" for k, v in (table.dialect_options["postgresql"]["with"] or {}).items()
+        ]
+        or None
+        for table in Base.metadata.sorted_tables
+    }
+    assert {name: options[name] for name in fills} == fills
+    assert fills["events"] == ["fillfactor=85"]

@@ -2,10 +2,10 @@
 
 Under a linguistic collation (a database created with en_US.UTF-8, say) every comparison
 in the indexes of indicator values and of events' first values goes through the locale,
-which made writing indicators about a fifth slower. These values (addresses, domains, URLs, hashes)
-need no linguistic order: they now use the "C" collation whatever the database's locale,
-which also lets a prefix search (LIKE 'x%') use their indexes. SQLite compares bytes
-already.
+which made writing indicators about a fifth slower. These values (addresses, domains,
+URLs, hashes) need no linguistic order: they now use the "C" collation whatever the
+database's locale, which also lets a prefix search (LIKE 'x%') use their indexes. SQLite
+compares bytes already.
 
 Revision ID: 0008
 Revises: 0007
