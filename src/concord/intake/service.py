@@ -243,11 +243,12 @@ def write_batch(
     return accepted, duplicates
 
 
-def _fold_events(bulk: Bulk) -> str:
-    """An event seen again: add its count, widen its first and last seen."""
+def _fold_events(bulk: Bulk, *, first_seen: bool = True) -> str:
+    """An event seen again: add its count, widen its last seen and (unless the caller
+    widens it apart) its first seen."""
+    earlier = f"time = {bulk.least('events.time', 'excluded.time')}, " if first_seen else ""
     return (
-        "count = events.count + excluded.count, "
-        f"time = {bulk.least('events.time', 'excluded.time')}, "
+        f"count = events.count + excluded.count, {earlier}"
         f"last_seen = {bulk.greatest('events.last_seen', 'excluded.last_seen')}"
     )
 
@@ -291,8 +292,7 @@ def _write_sqlite(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
         EVENT_COLUMNS,
         batch.rows,
         conflict=("origin_org_id", "dedup_key"),
-        update="count = events.count + excluded.count, "
-        "last_seen = MAX(events.last_seen, excluded.last_seen)",
+        update=_fold_events(bulk, first_seen=False),
         only_if="excluded.time >= events.time",
     )
     if bulk.changed < len(batch.rows):
