@@ -128,3 +128,81 @@ def test_russian_labels(client, network) -> None:  # type: ignore[no-untyped-def
     )
     page = client.get("/intake")
     assert "Отправить отчёт" in page.text and "Кампании" in page.text
+
+
+def test_event_search_dates_include_the_until_day_and_flag_an_inverted_range(
+    client, network
+) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    submit(client, csrf, "scan_rdp.csv", scan_csv([("2026-11-30 23:59:00", "203.0.113.80", 3389)]))
+    day = client.get("/events", params={"since": "2026-11-30", "until": "2026-11-30"})
+    assert "203.0.113.80" in day.text
+    before = client.get("/events", params={"until": "2026-11-29"})
+    assert "203.0.113.80" not in before.text and 'id="no-events"' in before.text
+    inverted = client.get("/events", params={"since": "2026-12-01", "until": "2026-11-30"})
+    assert 'id="inverted-range"' in inverted.text and 'id="no-events"' not in inverted.text
+    bad = client.get("/events", params={"after": "abc"})
+    assert bad.status_code == 422 and "after must be a whole number, not &#39;abc&#39;" in bad.text
+
+
+def test_receipt_page_and_the_events_of_one_submission(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    first = submit(client, csrf, "a.csv", scan_csv([("2026-11-30 10:00:00", "203.0.113.81", 22)]))
+    submit(client, csrf, "b.csv", scan_csv([("2026-11-30 10:00:00", "203.0.113.82", 22)]))
+    number = re.search(r'href="/events\?submission=(\d+)"', first.text).group(1)
+    listing = client.get("/intake")
+    assert f'href="/intake/{number}"' in listing.text  # past submissions open
+    receipt = client.get(f"/intake/{number}")
+    assert receipt.status_code == 200 and "a.csv" in receipt.text
+    assert 'data-count="accepted">1<' in receipt.text
+    events = client.get("/events", params={"submission": number})
+    assert "203.0.113.81" in events.text and "203.0.113.82" not in events.text
+    assert 'id="submission-filter"' in events.text
+    client.cookies.clear()
+    login(client, "uz-analyst")
+    assert client.get(f"/intake/{number}").status_code == 404  # another state's submission
+
+
+def test_intake_form_keeps_the_chosen_tlp_and_format_after_an_error(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    r = client.post("/intake", data={"csrf_token": csrf, "tlp": "red", "format": "misp"})
+    assert r.status_code == 422 and "choose a file to submit" in r.text
+    assert '<option value="red" selected>' in r.text
+    assert re.search(r'<option value="misp"[^>]*selected', r.text)
+    assert '<option value="amber" selected>' not in r.text
+
+
+def test_readers_get_no_intake_form(client, network) -> None:  # type: ignore[no-untyped-def]
+    login(client, "kz-reader")
+    page = client.get("/intake")
+    assert 'id="intake-form"' not in page.text and 'id="read-only"' in page.text
+
+
+def test_resubmission_at_another_tlp_says_the_tlp_was_kept(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    data = scan_csv([("2026-11-30 10:00:00", "203.0.113.83", 3389)])
+    submit(client, csrf, "scan.csv", data, tlp="green")
+    again = submit(client, csrf, "scan.csv", data, tlp="amber")
+    assert 'data-count="duplicates">1<' in again.text
+    assert "submitted before at another TLP" in again.text
+
+
+def test_owner_links_only_where_the_owner_page_opens(client, network, session) -> None:  # type: ignore[no-untyped-def]
+    from tests.intake.test_service import give_prefix
+
+    give_prefix(session, "kz-bank", "203.0.113.0/24")
+    csrf = login(client, "kz-analyst")
+    submit(
+        client,
+        csrf,
+        "scan.csv",
+        scan_csv([("2026-11-30 10:00:00", "203.0.113.84", 3389)]),
+        tlp="green",
+    )
+    assert 'href="/organizations/kz-bank"' in client.get("/events").text
+    client.cookies.clear()
+    login(client, "uz-analyst")
+    listing = client.get("/events")
+    assert "kz-bank" in listing.text  # whose resource it is, as enrichment says
+    assert 'href="/organizations/kz-bank"' not in listing.text
+    assert client.get("/organizations/kz-bank").status_code == 404

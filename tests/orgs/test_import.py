@@ -214,7 +214,7 @@ def test_large_import_is_batched(
         ("uz-analyst", "you may not change the contacts or assets of kz-bank"),
         ("uz-admin", "you may not change the contacts or assets of kz-bank"),
         ("uz-telecom-contact", "you may not change the contacts or assets of kz-bank"),
-        ("kz-reader", "this credential lacks the 'write' scope"),
+        ("kz-reader", "your role does not allow this: it needs the 'write' scope"),
     ],
 )
 def test_others_cannot_import_for_kz_bank(

@@ -112,7 +112,24 @@ def require_scope(principal: Principal, scope: TokenScope) -> None:
     if principal.anonymous:
         raise AccessDenied("sign in first")
     if not principal.can(scope):
-        raise AccessDenied(f"this credential lacks the '{scope.value}' scope")
+        raise AccessDenied(missing_scope(principal, scope))
+
+
+def missing_scope(principal: Principal, scope: TokenScope) -> str:
+    """Why `principal` lacks `scope`: its role (a signed-in reader), or a narrower token."""
+    if principal.role is None or scope not in scopes_for_role(principal.role):
+        return f"your role does not allow this: it needs the '{scope.value}' scope"
+    return f"this credential lacks the '{scope.value}' scope"
+
+
+def may_submit(principal: Principal) -> bool:
+    """Reports and feeds are sent in by any signed-in role but readers, with write scope."""
+    return (
+        not principal.anonymous
+        and principal.role is not None
+        and principal.role != Role.READER
+        and principal.can(TokenScope.WRITE)
+    )
 
 
 def check_org_create(principal: Principal, kind: str, parent: Organization | None) -> None:

@@ -88,7 +88,7 @@ def check_case_write(
     if principal.anonymous:
         raise Forbidden("sign in first")
     if not principal.can(TokenScope.WRITE):
-        raise Forbidden("this credential lacks the 'write' scope")
+        raise Forbidden(policy.missing_scope(principal, TokenScope.WRITE))
     if principal.role not in STAFF:
         raise Forbidden("only admins and analysts change cases")
     if principal.is_centre:

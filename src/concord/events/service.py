@@ -33,6 +33,7 @@ class EventQuery:
     feed: str | None = None
     after_id: int = 0
     limit: int = 100
+    submission_id: int | None = None
 
 
 def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
@@ -57,6 +58,8 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
         stmt = stmt.where(Event.country == q.country.upper())
     if q.feed:
         stmt = stmt.where(Event.feed == q.feed)
+    if q.submission_id:
+        stmt = stmt.where(Event.submission_id == q.submission_id)
     if q.owner:
         stmt = stmt.where(
             Event.owner_org_id.in_(select(Organization.id).where(Organization.slug == q.owner))
@@ -97,6 +100,18 @@ def org_slugs(session: Session, ids: set[int]) -> dict[int, str]:
             select(Organization.id, Organization.slug).where(Organization.id.in_(ids))
         )
     }
+
+
+def visible_org_ids(session: Session, principal: Principal, ids: set[int | None]) -> set[int]:
+    """Those of `ids` whose organisation page `principal` may open."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return set()
+    return set(
+        session.scalars(
+            select(Organization.id).where(Organization.id.in_(wanted), policy.org_filter(principal))
+        )
+    )
 
 
 _LINE = re.compile(r"line (\d+)")

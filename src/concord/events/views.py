@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,7 +20,9 @@ router = APIRouter(include_in_schema=False)
 PAGE = 100
 
 
-def _date(value: str | None, name: str) -> datetime | None:
+def _date(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
+    """A date field of the search form. A bare day given as the end of a range includes
+    that whole day: "until 2024-03-10" finds what happened on the 10th."""
     if not value:
         return None
     try:
@@ -29,9 +31,19 @@ def _date(value: str | None, name: str) -> datetime | None:
         raise InvalidInput(
             f"invalid date {value!r}; use YYYY-MM-DD", FaultLocation(field=name)
         ) from None
-    from datetime import UTC
-
+    if end_of_day and len(value.strip()) == len("YYYY-MM-DD"):
+        parsed += timedelta(days=1)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _whole_number(value: str, name: str) -> int:
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise InvalidInput(
+            f"{name} must be a whole number, not {value!r}", FaultLocation(field=name)
+        )
+    return int(value)
 
 
 @router.get("/events", response_class=HTMLResponse)
@@ -43,26 +55,31 @@ def events_page(
     owner: str = "",
     since: str = "",
     until: str = "",
-    after: int = 0,
+    submission: str = "",
+    after: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
     q = service.EventQuery(
         value or None,
         _date(since, "since"),
-        _date(until, "until"),
+        _date(until, "until", end_of_day=True),
         rsit_class or None,
         None,
         country or None,
         owner or None,
         None,
-        after,
+        _whole_number(after, "after"),
         PAGE,
+        submission_id=_whole_number(submission, "submission") or None,
     )
-    rows = service.search(session, p, q)
+    inverted = q.since is not None and q.until is not None and q.since >= q.until
+    rows = [] if inverted else service.search(session, p, q)
     slugs = service.org_slugs(
         session, {e.origin_org_id for e in rows} | {e.owner_org_id for e in rows}
     )
+    # An owner is linked only where its page would open for this user.
+    linked_owners = service.visible_org_ids(session, p, {e.owner_org_id for e in rows})
     audit.record_reads(session, p, "event", rows)
     filters = {
         "value": value,
@@ -71,6 +88,7 @@ def events_page(
         "owner": owner,
         "since": since,
         "until": until,
+        "submission": submission,
     }
     return page(
         request,
@@ -78,6 +96,8 @@ def events_page(
         "events.html",
         rows=rows,
         slugs=slugs,
+        linked_owners=linked_owners,
+        inverted=inverted,
         filters=filters,
         classes=sorted(RSIT),
         next_after=rows[-1].id if len(rows) == PAGE else None,

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from concord.access import policy
-from concord.access.model import TLP, Principal
+from concord.access.model import TLP, Principal, Role
 from concord.audit import service as audit
 from concord.bulk import Bulk, literal
 from concord.db import utcnow
@@ -71,6 +71,12 @@ RESUBMITTED = "this file was submitted before; nothing changed"
 RESUBMITTED_WITH_ERRORS = (
     "this file was submitted before; nothing changed; the rejected records are those of its "
     "first reading"
+)
+# Folding keeps an event's first TLP: a file sent again at another level does not relabel
+# what is already held, and the receipt says so.
+RESUBMITTED_AT_ANOTHER_TLP = (
+    "this file was submitted before at another TLP; the events already held keep the TLP "
+    "they were first reported with"
 )
 
 
@@ -456,11 +462,7 @@ def ingest(
     dedup = DedupPolicy.from_env()
     with factory() as session:
         org = resolve_org(session, principal, as_org)
-        if (
-            principal is not None
-            and principal.role is not None
-            and principal.role.value == "reader"
-        ):
+        if principal is not None and principal.role == Role.READER:
             raise Forbidden("readers cannot submit reports")
         sub = session.scalar(
             select(Submission).where(
@@ -477,6 +479,16 @@ def ingest(
             earlier = Receipt.of(sub, source.filename, note)
             return replace(earlier, accepted=0, duplicates=sub.accepted + sub.duplicates)
         resumed = sub is not None
+        seen_at_another_tlp = session.scalar(
+            select(Submission.id)
+            .where(
+                Submission.org_id == org.id,
+                Submission.sha256 == sha,
+                Submission.format == reader.name,
+                Submission.tlp != level.value,
+            )
+            .limit(1)
+        )
         if sub is None:
             sub = Submission(
                 org_id=org.id,
@@ -531,6 +543,8 @@ def ingest(
         session.commit()
         metrics.LAG.set(0)
         note = "resumed an interrupted submission" if resumed else ""
+        if seen_at_another_tlp is not None and sub.duplicates:
+            note = RESUBMITTED_AT_ANOTHER_TLP
         if not (sub.accepted or sub.duplicates or sub.rejected):
             # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
             note = "nothing to take in: the file holds no event or indicator with a value"

@@ -41,6 +41,7 @@ def _form(
         else []
     )
     formats = sorted((r.name, r.description) for r in registry.readers().values())
+    context.setdefault("chosen", {"format": "", "tlp": TLP.AMBER.value, "as": ""})
     return page(
         request,
         session,
@@ -50,6 +51,7 @@ def _form(
         levels=[t.value for t in TLP],
         orgs=orgs,
         recent=recent,
+        may_submit=policy.may_submit(p),
         **context,
     )
 
@@ -73,6 +75,8 @@ async def submit(
     session: Session = Depends(get_db),
 ) -> Response:
     check_csrf(request, csrf_token)
+    # After an error the form keeps what the user chose: never fall back to a wider TLP.
+    chosen = {"format": fmt, "tlp": tlp, "as": as_org}
     try:
         upload = await read_upload(None, file, missing="choose a file to submit")
         session.commit()  # ingest writes in its own sessions; hold no lock meanwhile
@@ -87,5 +91,16 @@ async def submit(
             channel="ui",
         )
     except ConcordError as exc:
-        return _form(request, session, p, status=exc.status, error=exc)
-    return _form(request, session, p, receipt=receipt.as_dict())
+        return _form(request, session, p, status=exc.status, error=exc, chosen=chosen)
+    return _form(request, session, p, receipt=receipt.as_dict(), chosen=chosen)
+
+
+@router.get("/intake/{submission_id}", response_class=HTMLResponse)
+def receipt_page(
+    submission_id: int,
+    request: Request,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    receipt = service.get_receipt(session, p, submission_id)
+    return page(request, session, "receipt.html", receipt=receipt.as_dict())

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from concord.access import policy
 from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
 from concord.db import session_scope
@@ -70,7 +71,7 @@ def user(p: Principal = Depends(principal)) -> Principal:
 
 def writer(p: Principal = Depends(user)) -> Principal:
     if not p.can(TokenScope.WRITE):
-        raise Forbidden("this credential lacks the 'write' scope")
+        raise Forbidden(policy.missing_scope(p, TokenScope.WRITE))
     return p
 
 

@@ -45,6 +45,18 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return "/" + "/".join(str(part) for part in loc)
 
 
+def _readable(errors: Any) -> str:
+    """A validation fault as a person reads it: the field by its name, and what was given."""
+    if not errors:
+        return ""
+    first = errors[0]
+    loc = [part for part in first.get("loc", ()) if part not in ("query", "path", "body")]
+    field = str(loc[-1]) if loc else "request"
+    given = first.get("input")
+    shown = f" (given: {given!r})" if isinstance(given, str | int | float) else ""
+    return f"{field}: {first.get('msg', 'invalid')}{shown}"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ConcordError)
     async def concord_error(request: Request, exc: ConcordError) -> Response:
@@ -68,7 +80,7 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
         detail = f"{first['pointer']}: {first['detail']}"
         if not _is_api(request):
-            return _html(request, 422, "Invalid input", detail)
+            return _html(request, 422, "Invalid input", _readable(exc.errors()) or detail)
         return problem(422, "Invalid input", detail, request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
