@@ -25,7 +25,7 @@ def test_create_read_and_visibility(client, auth) -> None:  # type: ignore[no-un
     )
     assert case["status"] == "new" and case["tlp"] == "amber" and case["severity"] == "high"
     assert case["origin_org"] == "kz-cert" and case["participants"] == ["kz-cert"]
-    assert case["techniques"] == [{"technique_id": "T1566", "name": ""}]
+    assert case["techniques"] == [{"technique_id": "T1566", "name": "Phishing"}]
     assert [t["kind"] for t in case["timeline"]] == ["create", "participant", "technique"]
     url = f"/api/v1/cases/{case['id']}"
     assert client.get(url, headers=auth["centre-reader"]).status_code == 200

@@ -187,13 +187,14 @@ def test_attack_techniques(session: Session, network: Network) -> None:
     service.add_technique(session, analyst, case.id, "T1566.001", "Spearphishing Attachment")
     service.add_technique(session, analyst, case.id, " t1078 ")
     service.add_technique(session, analyst, case.id, "T1566.001")  # again: no change
-    for bad in ("T15", "T1566.1", "1566", "T1566.001.002", "TA0001", ""):
+    # the last two have the shape of an id but are not techniques of the shipped ATT&CK
+    for bad in ("T15", "T1566.1", "1566", "T1566.001.002", "TA0001", "", "T9999", "T1566.999"):
         with pytest.raises(InvalidInput) as exc:
             service.add_technique(session, analyst, case.id, bad)
         assert exc.value.locations[0].field == "technique_id"
     detail = service.case_detail(session, analyst, case.id)
     assert [(t.technique_id, t.name) for t in detail.techniques] == [
-        ("T1078", ""),
+        ("T1078", "Valid Accounts"),  # named from the ATT&CK catalogue
         ("T1566.001", "Spearphishing Attachment"),
     ]
     assert kinds(session, case.id).count("technique") == 2

@@ -206,3 +206,16 @@ def test_owner_links_only_where_the_owner_page_opens(client, network, session) -
     assert "kz-bank" in listing.text  # whose resource it is, as enrichment says
     assert 'href="/organizations/kz-bank"' not in listing.text
     assert client.get("/organizations/kz-bank").status_code == 404
+
+
+def test_the_centre_sees_each_correlation_alert_once(client, correlated) -> None:  # type: ignore[no-untyped-def]
+    login(client, "centre-analyst")
+    page = client.get("/indicators").text
+    alerts = page[page.index('id="alerts"') : page.index("</section>", page.index('id="alerts"'))]
+    assert alerts.count("146.185.0.42</code>") == 1 and "KZ, UZ" in alerts
+
+
+def test_empty_indicator_and_campaign_pages_say_why(client, network) -> None:  # type: ignore[no-untyped-def]
+    login(client, "kz-analyst")
+    assert "two or more states" in client.get("/indicators").text
+    assert 'id="no-campaigns"' in client.get("/campaigns").text

@@ -175,3 +175,18 @@ def test_openapi_and_health(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/api/v1/health").json()["status"] == "ok"
     r = client.get("/api/v1/nothing-here")
     assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+
+
+def test_an_owner_is_in_the_state_of_its_national_body(client, auth) -> None:  # type: ignore[no-untyped-def]
+    body = {"slug": "uz-in-kz", "kind": "owner", "name_en": "X", "parent": "kz-cert"}
+    r = client.post(
+        "/api/v1/organizations", json={**body, "country": "UZ"}, headers=auth["kz-analyst"]
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "country"
+    assert "under kz-cert is in KZ, not UZ" in r.json()["detail"]
+    r = client.patch(
+        "/api/v1/organizations/kz-bank", json={"country": "UZ"}, headers=auth["kz-analyst"]
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "country"
+    kept = client.get("/api/v1/organizations/kz-bank", headers=auth["kz-analyst"]).json()
+    assert kept["country"] == "KZ"

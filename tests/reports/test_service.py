@@ -201,6 +201,16 @@ def test_empty_report_is_clear(session, network) -> None:  # type: ignore[no-unt
     )
 
 
+def test_a_period_not_begun_is_refused_and_a_running_one_is_reported(session, network) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    july = lambda: datetime(2024, 7, 15, tzinfo=UTC)  # noqa: E731
+    with pytest.raises(InvalidInput, match="2024-08 has not begun") as exc:
+        service.build_report(session, None, "2024-08", "network", now=july)
+    assert exc.value.locations[0].field == "period"
+    assert service.build_report(session, None, "2024-07", "network", now=july).totals.events == 0
+
+
 # --- indicators, ATT&CK, campaigns, cases -------------------------------------------------------
 
 

@@ -126,8 +126,24 @@ def test_every_page_renders_for_a_signed_in_user(admin: UI, url: str) -> None:
 def test_every_page_renders_for_an_owner_contact(login, url: str) -> None:  # type: ignore[no-untyped-def]
     ui = login("kz-bank-contact")
     r = ui.get(url)
+    if url == "/organizations/new":  # a form it could not send: refused, in words
+        assert r.status_code == 403 and "only admins and analysts create" in r.text
+        return
     # An owner sees its own organisation; the rest of the directory is the policy's call.
     assert r.status_code == 200, r.text
+
+
+def test_forms_are_only_for_those_who_may_send_them(login) -> None:  # type: ignore[no-untyped-def]
+    reader = login("kz-reader")
+    bank = reader.get("/organizations/kz-bank").text
+    assert 'id="contact-form"' not in bank and 'id="import-form"' not in bank
+    assert 'href="/organizations/new"' not in reader.get("/organizations").text
+    assert reader.get("/organizations/new").status_code == 403
+    contact = login("kz-bank-contact").get("/organizations/kz-bank").text
+    assert 'id="contact-form"' in contact and 'id="import-form"' in contact
+    analyst = login("kz-analyst")
+    assert 'href="/organizations/new"' in analyst.get("/organizations").text
+    assert 'id="contact-form"' in analyst.get("/organizations/kz-bank").text
 
 
 def test_pages_render_in_russian(admin: UI) -> None:
@@ -425,8 +441,14 @@ def test_users_list_and_create_user(admin: UI) -> None:
             "language": "ru",
         },
     )
-    assert r.status_code == 303 and r.headers["location"] == "/users"
-    assert "Dana K." in admin.get("/users").text
+    assert r.status_code == 303 and r.headers["location"] == "/users?created=kz-analyst-2"
+    after = admin.get(r.headers["location"]).text
+    assert "Dana K." in after and 'id="user-created"' in after and "kz-analyst-2" in after
+    # no role is preselected: the admin chooses one
+    assert re.search(r'<select name="role"[^>]*>\s*<option value="">', page.text)
+    # a user without a language of its own follows its organisation's, and the list says so
+    assert "the organisation&#39;s</span>" in after
+    assert 'id="user-created"' not in admin.get("/users?created=nobody").text
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,7 @@ def may_submit(principal: Principal) -> bool:
 
 def check_org_create(principal: Principal, kind: str, parent: Organization | None) -> None:
     require_scope(principal, TokenScope.WRITE)
-    if principal.role not in (Role.ADMIN, Role.ANALYST):
+    if not may_create_orgs(principal):
         raise AccessDenied("only admins and analysts create organisations")
     if principal.is_centre:
         return
@@ -159,6 +159,19 @@ def check_org_data_write(principal: Principal, org: Organization) -> None:
     if principal.role == Role.OWNER_CONTACT and org.id == principal.org_id:
         return
     raise AccessDenied(f"you may not change the contacts or assets of {org.slug}")
+
+
+def may_write_org_data(principal: Principal, org: Organization) -> bool:
+    """Whether the contact and asset forms of `org` are for `principal` (pages hide them)."""
+    try:
+        check_org_data_write(principal, org)
+    except AccessDenied:
+        return False
+    return True
+
+
+def may_create_orgs(principal: Principal) -> bool:
+    return principal.role in (Role.ADMIN, Role.ANALYST) and principal.can(TokenScope.WRITE)
 
 
 def check_user_admin(principal: Principal, org: Organization) -> None:

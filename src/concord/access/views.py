@@ -6,6 +6,8 @@ service and policy only.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -36,6 +38,7 @@ def _users_page(
     status: int = 200,
     form: dict[str, str] | None = None,
     error: ConcordError | None = None,
+    created: str = "",
 ) -> Response:
     rows = service.list_users(session, p, limit=PAGE_SIZE)
     admin = _is_admin(p)
@@ -52,14 +55,19 @@ def _users_page(
         languages=LANGUAGES,
         form=form or {},
         error=error,
+        # only a user this page lists is named back
+        created=created if any(u.username == created for u, _slug in rows) else "",
     )
 
 
 @router.get("/users", response_class=HTMLResponse)
 def users(
-    request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
+    request: Request,
+    created: str = "",
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
 ) -> Response:
-    return _users_page(request, session, p)
+    return _users_page(request, session, p, created=created)
 
 
 @router.post("/users", response_class=HTMLResponse)
@@ -103,7 +111,7 @@ def create_user(
         session.rollback()
         return _users_page(request, session, p, status=exc.status, form=form, error=exc)
     session.commit()
-    return RedirectResponse("/users", status_code=303)
+    return RedirectResponse(f"/users?{urlencode({'created': username})}", status_code=303)
 
 
 def _tokens_page(

@@ -36,6 +36,7 @@ from concord.db import utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs.model import Organization, OrgKind
+from concord.reports.techniques import catalogue as attack_catalogue
 
 KIND = Case.object_kind
 MAX_TITLE = 300
@@ -167,6 +168,9 @@ def technique_id(value: str) -> str:
         raise _invalid(
             f"{value!r} is not an ATT&CK technique id (like T1566 or T1566.001)", "technique_id"
         )
+    attack = attack_catalogue()
+    if cleaned not in attack.techniques:
+        raise _invalid(f"{cleaned} is not a technique of ATT&CK {attack.version}", "technique_id")
     return cleaned
 
 
@@ -897,6 +901,7 @@ def _add_technique(
 ) -> bool:
     if session.get(CaseTechnique, (case.id, tech)) is not None:
         return False
+    name = name or attack_catalogue().techniques.get(tech, ("",))[0]
     session.add(CaseTechnique(case_id=case.id, technique_id=tech, name=name))
     session.flush()
     detail = {"technique": tech, **({"name": name} if name else {})}

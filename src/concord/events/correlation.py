@@ -751,10 +751,16 @@ def _principal_country(session: Session, principal: Principal) -> str | None:
 
 
 def list_alerts(
-    session: Session, principal: Principal, after: int = 0, limit: int = 50
+    session: Session,
+    principal: Principal,
+    after: int = 0,
+    limit: int = 50,
+    *,
+    newest_first: bool = False,
 ) -> list[AlertView]:
     """Correlation alerts for the principal's state (all states for the centre), newest
-    last, each only while the principal's visible events show the indicator in 2+ states."""
+    last (a feed read with a cursor) or newest first (a page showing the latest), each only
+    while the principal's visible events show the indicator in 2+ states."""
     if principal.anonymous or principal.org_kind not in (OrgKind.CENTRE, OrgKind.NATIONAL_BODY):
         return []
     a = CorrelationAlert
@@ -769,7 +775,7 @@ def list_alerts(
         select(a, Indicator.kind, Indicator.value)
         .join(Indicator, Indicator.id == a.indicator_id)
         .where(a.id > after, visible_states >= 2)
-        .order_by(a.id)
+        .order_by(a.id.desc() if newest_first else a.id)
         .limit(limit)
     )
     if not principal.is_centre:

@@ -139,6 +139,7 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
         )
     if kind in (OrgKind.OWNER,) and country is None and parent is not None:
         country = parent.country
+    _check_country_of_constituent(parent, country)
     if kind == OrgKind.NATIONAL_BODY and country is None:
         raise InvalidInput("a national body needs its country", FaultLocation(field="country"))
     if principal is not None:
@@ -181,6 +182,17 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
 ORG_EDITABLE = ("name_en", "name_ru", "country", "sector", "language", "tlp")
 
 
+def _check_country_of_constituent(parent: Organization | None, country: str | None) -> None:
+    """A national body's constituents are in its state: an owner under KZ's CERT is in KZ."""
+    if parent is None or parent.kind != OrgKind.NATIONAL_BODY or country is None:
+        return
+    if country != parent.country:
+        raise InvalidInput(
+            f"an organisation under {parent.slug} is in {parent.country}, not {country}",
+            FaultLocation(field="country"),
+        )
+
+
 def update_org(
     session: Session, principal: Principal, slug: str, changes: dict[str, Any]
 ) -> Organization:
@@ -195,6 +207,8 @@ def update_org(
             continue
         if key == "country":
             value = _check(validate.country, value, "country")
+            parent = session.get(Organization, org.parent_id) if org.parent_id else None
+            _check_country_of_constituent(parent, value)
         elif key == "language":
             value = _check(validate.language, value, "language")
         elif key == "tlp":

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from concord.access import policy
 from concord.access.model import TLP, Principal
 from concord.audit import service as audit
-from concord.errors import ConcordError, FaultLocation, InvalidInput, NotFound
+from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.orgs import readers, service
 from concord.orgs.api import whois_lookup
 from concord.orgs.model import AssetKind, OrgKind
@@ -86,6 +87,7 @@ def organizations(
         parents=service.parent_slugs(session, orgs),
         kinds=[k.value for k in OrgKind],
         filters={"kind": kind or "", "country": country or "", "q": q or ""},
+        may_create=policy.may_create_orgs(p),
         next_after=_next_after(orgs, lambda o: o.id),
     )
 
@@ -120,6 +122,8 @@ def _org_form(
 def new_organization(
     request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
 ) -> Response:
+    if not policy.may_create_orgs(p):
+        raise Forbidden("only admins and analysts create organisations")
     form = dict.fromkeys(ORG_FIELDS, "")
     form.update(kind=OrgKind.OWNER.value, language="en")
     return _org_form(request, session, p, form)
@@ -209,6 +213,7 @@ def _org_page(
         report=report,
         valid_only=valid_only,
         languages=LANGUAGES,
+        may_edit=policy.may_write_org_data(p, org),
     )
 
 

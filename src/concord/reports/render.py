@@ -6,7 +6,8 @@ CSV is one long table with the columns `section,key,metric,value`:
               techniques, mitigations, notice
     key       the row within the section: an RSIT class, a country code, a sector, an
               indicator value, a technique or mitigation id; empty for one-row sections
-              and for "not known" (events without a country or an owner's sector)
+              and for events without a reporting state (the centre's own) or
+              without an owner's sector
     metric    the column: events, previous, change_pct, states, name, ...
     value     a number, or a suppressed count ("<3", or a range such as "40–41")
 
@@ -31,6 +32,9 @@ from concord.reports import charts
 from concord.reports import techniques as attack
 from concord.reports.model import Cell, Report, Row
 from concord.reports.service import to_json
+
+# Events reported by an organisation with no country: the centre, or a partner.
+NO_STATE = "no state (the centre or a partner)"
 
 TEMPLATES = Path(__file__).parent / "templates"
 MEDIA_TYPES = {
@@ -95,7 +99,7 @@ def _charts(report: Report, _: Any) -> dict[str, Markup]:
             _("Events by RSIT class"),
         ),
         "by_state": charts.bar_chart(
-            [r.key or _("not known") for r in states],
+            [r.key or _(NO_STATE) for r in states],
             [(this, [int(r.events) for r in states])],
             _("Events by reporting state"),
         ),
@@ -138,7 +142,7 @@ def context(report: Report, language: str) -> dict[str, Any]:
         "tlp_colour": TLP_COLOURS.get(report.tlp, "#FFFFFF"),
         "last_day": report.period.end - timedelta(days=1),
         "class_label": lambda key: _(CLASS_LABELS.get(key, key)),
-        "state_label": lambda key: key or _("not known"),
+        "state_label": lambda key: key or _(NO_STATE),
         "sector_label": lambda key: key or _("not known"),
         "tactic_names": lambda shorts: ", ".join(tactics.get(s, s) for s in shorts),
         "cell": cell,

@@ -598,6 +598,9 @@ def build_report(
     operator at the console and for the scheduled run); the content is the scope's view."""
     scope = parse_scope(scope)
     p = periods.parse(period) if isinstance(period, str) else period
+    if p.start > now():
+        # A period still running is reported as far as it went; one not begun has nothing.
+        raise InvalidInput(f"the period {p.label} has not begun yet", FaultLocation(field="period"))
     check_request(session, principal, scope)
     who = audience(session, scope)
     k = min_count_override if min_count_override is not None else min_count()
