@@ -687,3 +687,34 @@ def test_login_page_in_russian(app) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == 401
     assert "неверное имя пользователя или пароль" in r.text
     assert "Вход" in r.text
+
+
+def test_server_messages_are_translated_through_their_patterns() -> None:
+    from concord.i18n import gettext
+
+    assert gettext("ru", "no event 12") == "нет события 12"
+    assert gettext("ru", "invalid IP address '1.2.3'") == "недопустимый IP-адрес '1.2.3'"
+    assert gettext("ru", "no such message 12") == "no such message 12"
+    assert gettext("en", "no event 12") == "no event 12"
+    # every catalogued pattern keeps its placeholders, so filling it cannot fail
+    catalogue = load_catalogue(PO_FILE)
+    for entry in catalogue:
+        if entry.id and "{" in entry.id and entry.string:
+            names = set(re.findall(r"\{(\w+)\}", entry.id))
+            assert names == set(re.findall(r"\{(\w+)\}", entry.string)), entry.id
+
+
+def test_errors_and_rejections_read_in_russian(login) -> None:  # type: ignore[no-untyped-def]
+    from tests.intake.test_service import scan_csv
+
+    ui = login("kz-analyst")
+    ui.post("/language", {"language": "ru", "next": "/intake"})
+    missing = ui.get("/events/999999")
+    assert missing.status_code == 404 and "нет события 999999" in missing.text
+    ui.get("/intake")
+    r = ui.client.post(
+        "/intake",
+        data={"csrf_token": ui.csrf, "tlp": "green"},
+        files={"file": ("scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "1.2.3", 3389)]))},
+    )
+    assert "недопустимый IP-адрес &#39;1.2.3&#39;" in r.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,16 +27,54 @@ def _messages(language: str) -> dict[str, str]:
     }
 
 
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# A pattern must hold this much literal text, so that "{value}" alone matches nothing.
+_MIN_LITERAL = 4
+
+
+@lru_cache(maxsize=8)
+def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Catalogued messages with placeholders, as patterns matching the finished text: a
+    server message such as "no event 12" is translated through "no event {number}"."""
+    found = []
+    for message, translation in _messages(language).items():
+        names = _PLACEHOLDER.findall(message)
+        literal = _PLACEHOLDER.sub("", message)
+        if not names or len(literal.strip()) < _MIN_LITERAL or len(set(names)) != len(names):
+            continue
+        parts = _PLACEHOLDER.split(message)  # literal, name, literal, name, ..., literal
+        regex = "".join(
+            re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)
+        )
+        found.append((len(literal), re.compile(f"^{regex}$", re.DOTALL), translation))
+    found.sort(key=lambda item: -item[0])  # the most specific (most literal text) first
+    return tuple((pattern, translation) for _size, pattern, translation in found)
+
+
 def gettext(language: str, message: str) -> str:
-    return _messages(language).get(message, message)
+    """`message` in `language`: its own entry, else the entry of a pattern it fills."""
+    table = _messages(language)
+    if message in table:
+        return table[message]
+    if not table or not isinstance(message, str):
+        return message
+    for pattern, translation in _patterns(language):
+        match = pattern.match(message)
+        if match:
+            try:
+                return translation.format(**match.groupdict())
+            except (KeyError, IndexError, ValueError):
+                return message
+    return message
 
 
 def translator(language: str):  # type: ignore[no-untyped-def]
     table = _messages(language)
 
     def _(message: str, **values: object) -> str:
-        text = table.get(message, message)
-        return text.format(**values) if values else text
+        if values:
+            return table.get(message, message).format(**values)
+        return gettext(language, message)
 
     return _
 
