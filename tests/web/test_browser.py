@@ -212,6 +212,9 @@ def test_submit_a_report_search_events_and_open_one(page, tmp_path) -> None:  # 
     expect(receipt.locator('[data-count="accepted"]')).to_have_text("1")
     expect(receipt.locator('[data-count="rejected"]')).to_have_text("1")
     expect(receipt).to_contain_text("line 3")
+    receipt.locator("#receipt-events").click()  # just this submission's events
+    expect(page.locator("#submission-filter")).to_be_visible()
+    expect(page.locator("#event-table tbody tr")).to_have_count(1)
     page.goto("/events")
     page.fill('#event-search input[name="value"]', "146.185.0.7")
     page.locator('#event-search button[type="submit"]').click()
@@ -219,6 +222,61 @@ def test_submit_a_report_search_events_and_open_one(page, tmp_path) -> None:  # 
     expect(rows).to_have_count(1)
     rows.first.locator("a").first.click()
     expect(page.locator("pre.raw")).to_contain_text("146.185.0.7")
+
+
+def test_a_sent_form_says_it_is_working_and_cannot_be_sent_twice(page) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, "kz-analyst")
+    page.goto("/intake")
+    # held back here, so that the page stays as the user sees it while the upload runs
+    page.evaluate(
+        "document.querySelector('#intake-form')"
+        ".addEventListener('submit', (e) => e.preventDefault())"
+    )
+    page.set_input_files(
+        '#intake-form input[name="file"]',
+        files=[{"name": "a.csv", "mimeType": "text/csv", "buffer": b"x"}],
+    )
+    button = page.locator('#intake-form button[type="submit"]')
+    button.click()
+    expect(button).to_be_disabled()
+    expect(button).to_have_text("Sending and reading the file…")
+
+
+def test_case_page_leaves_room_for_linked_values(page, server) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from concord.access import service as access
+    from concord.cases import service as cases
+    from concord.db import session_factory
+    from concord.intake import service as intake
+    from concord.orgs.model import Organization
+
+    url = "https://login.example-bank-security-check.test/account/verify/session/" + "a" * 60
+    with session_factory()() as s:
+        user = access.get_user(s, None, "kz-analyst")
+        analyst = access.principal_for(user, s.get(Organization, user.org_id))
+    line = '{"time.source": "2026-11-30T10:00:00+00:00", "source.url": "%s", "classification.taxonomy": "fraud", "classification.type": "phishing", "feed.name": "phish"}\n'
+    intake.ingest(
+        session_factory(),
+        analyst,
+        intake.Source(io.BytesIO((line % url).encode()), "phish.jsonl"),
+        fmt="intelmq",
+    )
+    with session_factory()() as s:
+        from sqlalchemy import select
+
+        from concord.events.model import Event
+
+        case = cases.create_case(s, analyst, cases.CaseInput(title="Phishing"))
+        cases.link(s, analyst, case.id, event_ids=list(s.scalars(select(Event.id))))
+        s.commit()
+        case_id = case.id
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, "kz-analyst")
+    page.goto(f"/cases/{case_id}")
+    cell = page.locator("#event-table td.value").first
+    expect(cell).to_contain_text("example-bank-security-check")
+    assert cell.bounding_box()["width"] >= 120
 
 
 def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: ignore[no-untyped-def]
