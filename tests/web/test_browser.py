@@ -244,6 +244,7 @@ def test_a_sent_form_says_it_is_working_and_cannot_be_sent_twice(page) -> None: 
 
 def test_case_page_leaves_room_for_linked_values(page, server) -> None:  # type: ignore[no-untyped-def]
     import io
+    import json
 
     from concord.access import service as access
     from concord.cases import service as cases
@@ -255,11 +256,17 @@ def test_case_page_leaves_room_for_linked_values(page, server) -> None:  # type:
     with session_factory()() as s:
         user = access.get_user(s, None, "kz-analyst")
         analyst = access.principal_for(user, s.get(Organization, user.org_id))
-    line = '{"time.source": "2026-11-30T10:00:00+00:00", "source.url": "%s", "classification.taxonomy": "fraud", "classification.type": "phishing", "feed.name": "phish"}\n'
+    record = {
+        "time.source": "2026-11-30T10:00:00+00:00",
+        "source.url": url,
+        "classification.taxonomy": "fraud",
+        "classification.type": "phishing",
+        "feed.name": "phish",
+    }
     intake.ingest(
         session_factory(),
         analyst,
-        intake.Source(io.BytesIO((line % url).encode()), "phish.jsonl"),
+        intake.Source(io.BytesIO(json.dumps(record).encode() + b"\n"), "phish.jsonl"),
         fmt="intelmq",
     )
     with session_factory()() as s:
