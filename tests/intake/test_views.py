@@ -141,8 +141,30 @@ def test_event_search_dates_include_the_until_day_and_flag_an_inverted_range(
     assert "203.0.113.80" not in before.text and 'id="no-events"' in before.text
     inverted = client.get("/events", params={"since": "2026-12-01", "until": "2026-11-30"})
     assert 'id="inverted-range"' in inverted.text and 'id="no-events"' not in inverted.text
-    bad = client.get("/events", params={"after": "abc"})
-    assert bad.status_code == 422 and "after must be a whole number, not &#39;abc&#39;" in bad.text
+    bad = client.get("/events", params={"submission": "abc"})
+    assert bad.status_code == 422
+    assert "submission must be a whole number, not &#39;abc&#39;" in bad.text
+    bad = client.get("/events", params={"before": "yesterday"})
+    assert bad.status_code == 422 and "invalid page position" in bad.text
+
+
+def test_event_list_is_newest_first_page_by_page(client, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.events import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    csrf = login(client, "kz-analyst")
+    times = ["2026-11-28 10:00:00", "2026-11-30 10:00:00", "2026-11-29 10:00:00"]
+    rows = [(t, f"203.0.113.{90 + i}", 3389) for i, t in enumerate(times)]
+    rows.append(("2026-11-30 10:00:00", "203.0.113.99", 3389))  # the same time as another
+    submit(client, csrf, "scan.csv", scan_csv(rows))
+    seen: list[str] = []
+    url = "/events"
+    while url:
+        page = client.get(url).text
+        seen += re.findall(r"<code>(203\.0\.113\.\d+)</code>", page)
+        found = re.search(r'id="next-page" href="([^"]+)"|href="([^"]+)" id="next-page"', page)
+        url = (found.group(1) or found.group(2)).replace("&amp;", "&") if found else ""
+    assert seen == ["203.0.113.99", "203.0.113.91", "203.0.113.92", "203.0.113.90"]
 
 
 def test_receipt_page_and_the_events_of_one_submission(client, network) -> None:  # type: ignore[no-untyped-def]

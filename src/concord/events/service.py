@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -34,6 +34,10 @@ class EventQuery:
     after_id: int = 0
     limit: int = 100
     submission_id: int | None = None
+    # Newest first, by time: what a person reading a list wants (the API's feed is by id).
+    # The page after one ends at (time, id) holds what comes before that event.
+    newest_first: bool = False
+    before: tuple[datetime, int] | None = None
 
 
 def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
@@ -64,7 +68,14 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
         stmt = stmt.where(
             Event.owner_org_id.in_(select(Organization.id).where(Organization.slug == q.owner))
         )
-    return list(session.scalars(stmt.order_by(Event.id).limit(q.limit)))
+    if q.newest_first:
+        if q.before is not None:
+            time, event_id = q.before
+            stmt = stmt.where(or_(Event.time < time, and_(Event.time == time, Event.id < event_id)))
+        stmt = stmt.order_by(Event.time.desc(), Event.id.desc())
+    else:
+        stmt = stmt.order_by(Event.id)
+    return list(session.scalars(stmt.limit(q.limit)))
 
 
 def get_event(session: Session, principal: Principal, event_id: int) -> Event:

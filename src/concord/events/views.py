@@ -36,6 +36,20 @@ def _date(value: str | None, name: str, *, end_of_day: bool = False) -> datetime
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _position(value: str) -> tuple[datetime, int] | None:
+    """Where the previous page ended: `<ISO time>_<event id>`."""
+    if not value:
+        return None
+    time, _, number = value.rpartition("_")
+    try:
+        parsed = datetime.fromisoformat(time)
+    except ValueError:
+        parsed = None
+    if parsed is None or not number.isdigit():
+        raise InvalidInput(f"invalid page position {value!r}", FaultLocation(field="before"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), int(number)
+
+
 def _whole_number(value: str, name: str) -> int:
     if not value:
         return 0
@@ -56,7 +70,7 @@ def events_page(
     since: str = "",
     until: str = "",
     submission: str = "",
-    after: str = "",
+    before: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
@@ -69,9 +83,11 @@ def events_page(
         country or None,
         owner or None,
         None,
-        _whole_number(after, "after"),
+        0,
         PAGE,
         submission_id=_whole_number(submission, "submission") or None,
+        newest_first=True,
+        before=_position(before),
     )
     inverted = q.since is not None and q.until is not None and q.since >= q.until
     rows = [] if inverted else service.search(session, p, q)
@@ -100,7 +116,7 @@ def events_page(
         inverted=inverted,
         filters=filters,
         classes=sorted(RSIT),
-        next_after=rows[-1].id if len(rows) == PAGE else None,
+        next_before=f"{rows[-1].time.isoformat()}_{rows[-1].id}" if len(rows) == PAGE else None,
     )
 
 
