@@ -133,7 +133,11 @@ WRITES: dict[tuple[str, str], tuple[set[str], dict | None]] = {
     ("DELETE", "/api/v1/cases/{case_id}/participants"): (STAFF_WRITERS, None),
     ("POST", "/api/v1/cases/{case_id}/techniques"): (STAFF_WRITERS, {"technique_id": "T1566.001"}),
     ("POST", "/api/v1/cases/{case_id}/events"): (STAFF_WRITERS, {"event_ids": [1]}),
+    # Events: the reporting state's staff, and the centre's for AMBER (both marked events are).
+    ("POST", "/api/v1/events/{event_id}/shares"): (STAFF_WRITERS, {"org": "kz-cert"}),
 }
+# The marked events by id: 1 is KZ's, 2 is UZ's.
+EVENT_STATE = {"1": "kz", "2": "uz"}
 SCOPE = {  # organisations each user's staff may manage
     "kz": {"kz-cert", "kz-bank", *LABELS.values()},
     "uz": {"uz-cert", "uz-telecom"},
@@ -155,6 +159,9 @@ def _narrow(allowed: set[str], path: str, concrete: str) -> set[str]:
         return {u for u in allowed if _manages(u, parts[3])}
     if "{username}" in path:
         return {u for u in allowed if _manages(u, USER_ORG[parts[3]])}
+    if "{event_id}" in path:
+        state = EVENT_STATE[parts[3]]
+        return {u for u in allowed if u in CENTRE or u.startswith(f"{state}-")}
     return allowed
 
 

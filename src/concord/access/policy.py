@@ -174,6 +174,28 @@ def may_create_orgs(principal: Principal) -> bool:
     return principal.role in (Role.ADMIN, Role.ANALYST) and principal.can(TokenScope.WRITE)
 
 
+def check_event_share(principal: Principal, event: Any) -> None:
+    """Sharing an event widens who reads it, which TLP leaves to the source: the staff of
+    the organisation that reported it; for TLP:AMBER also the centre's, which may pass it to
+    the members that need it. AMBER+STRICT stays with its source's decision."""
+    require_scope(principal, TokenScope.WRITE)
+    if principal.role not in (Role.ADMIN, Role.ANALYST):
+        raise AccessDenied("only admins and analysts share events")
+    if event.origin_org_id == principal.org_id:
+        return
+    if principal.is_centre and event.tlp == "amber":
+        return
+    raise AccessDenied("only the organisation that reported an event shares it further")
+
+
+def may_share_event(principal: Principal, event: Any) -> bool:
+    try:
+        check_event_share(principal, event)
+    except AccessDenied:
+        return False
+    return True
+
+
 def check_user_admin(principal: Principal, org: Organization) -> None:
     require_scope(principal, TokenScope.ADMIN)
     if principal.role != Role.ADMIN or not in_scope(principal, org):

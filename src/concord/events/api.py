@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.events import service
 from concord.events.model import Event
-from concord.web.deps import decode_cursor, get_db, next_cursor, user
+from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["events"])
 
@@ -132,3 +132,21 @@ def get_event(
     slugs = service.org_slugs(session, {e.origin_org_id, e.owner_org_id})
     audit.record_reads(session, p, "event", [e])
     return {**_out(e, obs.get(e.id, []), slugs), "raw": service.raw_record(session, e)}
+
+
+class EventShareIn(BaseModel):
+    org: str = Field(description="slug of the organisation that may read the event from now on")
+
+
+@router.post("/events/{event_id}/shares", status_code=204)
+def share_event(
+    event_id: int,
+    body: EventShareIn,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> None:
+    """Share a TLP:AMBER or AMBER+STRICT event with an organisation: the owner of the
+    resource it concerns, another state's national body. For the staff of the organisation
+    that reported it (and, for AMBER, of the centre)."""
+    service.share_event(session, p, event_id, body.org)
+    session.commit()

@@ -1,4 +1,5 @@
-"""Reading events: search through the access policy, and the raw record behind an event."""
+"""Events: search through the access policy, the raw record behind an event, and sharing an
+event with the organisations that need it."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
-from concord.access.model import Principal
-from concord.errors import NotFound
+from concord.access.model import Principal, Share
+from concord.audit import service as audit
+from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator, SubmissionFile
+from concord.orgs import service as orgs
 from concord.orgs.model import Organization
 
 RAW_LIMIT = 4096
@@ -111,6 +114,54 @@ def org_slugs(session: Session, ids: set[int]) -> dict[int, str]:
             select(Organization.id, Organization.slug).where(Organization.id.in_(ids))
         )
     }
+
+
+def share_event(session: Session, principal: Principal, event_id: int, org_slug: str) -> bool:
+    """Let organisation `org_slug` read event `event_id` (TLP:AMBER or AMBER+STRICT): e.g.
+    the owner of the resource it concerns, or another state's national body. False when it
+    could read it already."""
+    event = get_event(session, principal, event_id)
+    try:
+        policy.check_event_share(principal, event)
+    except policy.AccessDenied as exc:
+        raise Forbidden(str(exc)) from None
+    if event.tlp in ("clear", "green"):
+        raise InvalidInput(
+            f"a TLP:{event.tlp.upper()} event is open to every organisation of the network already",
+            FaultLocation(field="org"),
+        )
+    if event.tlp == "red":
+        raise InvalidInput(
+            "a TLP:RED event is for named people only, not for an organisation",
+            FaultLocation(field="org"),
+        )
+    target = orgs.get_org(session, principal, org_slug.strip())
+    if target.id == event.origin_org_id:
+        return False
+    known = session.scalar(
+        select(Share.id).where(
+            Share.object_kind == Event.object_kind,
+            Share.object_id == event.id,
+            Share.org_id == target.id,
+        )
+    )
+    if known is not None:
+        return False
+    session.add(Share(object_kind=Event.object_kind, object_id=event.id, org_id=target.id))
+    audit.record(session, principal, "share", "event", event.id, {"with": target.slug})
+    return True
+
+
+def event_recipients(session: Session, event_id: int) -> list[str]:
+    """The organisations an event was shared with, by slug (shown to those who may share)."""
+    return list(
+        session.scalars(
+            select(Organization.slug)
+            .join(Share, Share.org_id == Organization.id)
+            .where(Share.object_kind == Event.object_kind, Share.object_id == event_id)
+            .order_by(Organization.slug)
+        )
+    )
 
 
 def visible_org_ids(session: Session, principal: Principal, ids: set[int | None]) -> set[int]:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from concord.access import policy
 from concord.access.model import Principal
 from concord.audit import service as audit
-from concord.errors import FaultLocation, InvalidInput
+from concord.errors import ConcordError, FaultLocation, InvalidInput
 from concord.events import service
 from concord.events.rsit import RSIT
+from concord.orgs import service as orgs
 from concord.web.deps import get_db
-from concord.web.ui import page, ui_principal
+from concord.web.ui import check_csrf, page, ui_principal
 
 router = APIRouter(include_in_schema=False)
 PAGE = 100
@@ -127,14 +129,55 @@ def event_page(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
+    return _event_page(request, session, p, event_id)
+
+
+def _event_page(
+    request: Request,
+    session: Session,
+    p: Principal,
+    event_id: int,
+    *,
+    status: int = 200,
+    error: ConcordError | None = None,
+    shared: str = "",
+) -> Response:
     event = service.get_event(session, p, event_id)
     audit.record_reads(session, p, "event", [event])
+    may_share = policy.may_share_event(p, event) and event.tlp in ("amber", "amber+strict")
     return page(
         request,
         session,
         "event.html",
+        status=status,
+        may_share=may_share,
+        recipients=service.event_recipients(session, event.id) if may_share else [],
+        share_choices=orgs.list_orgs(session, p, limit=1000) if may_share else [],
+        share_error=error,
+        shared=shared,
         event=event,
         observables=service.observables(session, [event.id]).get(event.id, []),
         slugs=service.org_slugs(session, {event.origin_org_id, event.owner_org_id}),
         raw=service.raw_record(session, event),
     )
+
+
+@router.post("/events/{event_id}/shares", response_class=HTMLResponse)
+def share_event(
+    event_id: int,
+    request: Request,
+    org: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        if not org:
+            raise InvalidInput("choose an organisation", FaultLocation(field="org"))
+        service.share_event(session, p, event_id, org)
+    except ConcordError as exc:
+        session.rollback()
+        return _event_page(request, session, p, event_id, status=exc.status, error=exc)
+    session.commit()
+    return _event_page(request, session, p, event_id, shared=org)

@@ -1,0 +1,118 @@
+"""Sharing an event with the organisations that need it: the owner of the resource it
+concerns, another state's national body. Who may share, and what sharing changes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from concord.audit.model import AuditRecord
+from concord.errors import Forbidden, InvalidInput, NotFound
+from concord.events import service
+from concord.events.model import Event
+from tests.intake.test_service import give_prefix, run, scan_csv
+from tests.intake.test_views import login
+
+
+def kz_event(session, network, tlp: str = "amber") -> int:  # type: ignore[no-untyped-def]
+    """An event reported by kz-cert about an address of kz-bank."""
+    give_prefix(session, "kz-bank", "198.51.100.0/24")
+    run(network["kz-analyst"], scan_csv([("2026-11-30 10:00:00", "198.51.100.7", 3389)]), tlp=tlp)
+    session.rollback()
+    return session.scalar(select(Event.id).where(Event.primary_value == "198.51.100.7"))
+
+
+def visible(session, principal, event_id: int) -> bool:  # type: ignore[no-untyped-def]
+    rows = service.search(session, principal, service.EventQuery(value="198.51.100.7"))
+    return [e.id for e in rows] == [event_id]
+
+
+def test_the_reporting_state_shares_with_the_owner(session, network) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network)
+    owner = network["kz-bank-contact"]
+    assert not visible(session, owner, event_id)
+    assert service.share_event(session, network["kz-analyst"], event_id, "kz-bank")
+    session.commit()
+    assert visible(session, owner, event_id)
+    assert service.get_event(session, owner, event_id).id == event_id
+    assert not visible(session, network["uz-telecom-contact"], event_id)
+    # again, or with the reporter itself: nothing changes
+    assert not service.share_event(session, network["kz-analyst"], event_id, "kz-bank")
+    assert not service.share_event(session, network["kz-analyst"], event_id, "kz-cert")
+    assert service.event_recipients(session, event_id) == ["kz-bank"]
+    shares = session.scalars(select(AuditRecord).where(AuditRecord.action == "share")).all()
+    assert [(r.object_kind, r.object_id) for r in shares] == [("event", str(event_id))]
+
+
+def test_sharing_with_another_state_brings_it_into_that_states_view(session, network) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network)
+    uz = network["uz-analyst"]
+    with pytest.raises(NotFound):
+        service.get_event(session, uz, event_id)
+    service.share_event(session, network["centre-analyst"], event_id, "uz-cert")  # AMBER
+    session.commit()
+    assert visible(session, uz, event_id)
+
+
+@pytest.mark.parametrize(
+    ("who", "tlp", "error", "message"),
+    [
+        ("uz-analyst", "amber", NotFound, "no event"),  # may not even see it
+        ("kz-reader", "amber", Forbidden, "it needs the 'write' scope"),
+        ("centre-analyst", "amber+strict", NotFound, "no event"),  # not a recipient
+        ("kz-analyst", "green", InvalidInput, "open to every organisation"),
+        ("kz-analyst", "red", InvalidInput, "named people only"),
+    ],
+)
+def test_who_may_share_what(session, network, who, tlp, error, message) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network, tlp)
+    with pytest.raises(error, match=message):
+        service.share_event(session, network[who], event_id, "kz-bank")
+
+
+def test_a_recipient_of_a_strict_event_does_not_pass_it_on(session, network) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network, "amber+strict")
+    service.share_event(session, network["kz-analyst"], event_id, "uz-cert")
+    session.commit()
+    uz = network["uz-analyst"]
+    assert service.get_event(session, uz, event_id).id == event_id
+    with pytest.raises(Forbidden, match="only the organisation that reported"):
+        service.share_event(session, uz, event_id, "uz-telecom")
+
+
+def test_an_organisation_one_cannot_see_is_not_a_recipient(session, network) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network)
+    with pytest.raises(NotFound, match="no organisation"):
+        service.share_event(session, network["kz-analyst"], event_id, "uz-telecom")
+
+
+def test_share_over_the_api(client, auth, session, network) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network)
+    url = f"/api/v1/events/{event_id}/shares"
+    r = client.post(url, json={"org": "kz-bank"}, headers=auth["kz-analyst"])
+    assert r.status_code == 204, r.text
+    seen = client.get(f"/api/v1/events/{event_id}", headers=auth["kz-bank-contact"])
+    assert seen.status_code == 200 and seen.json()["owner"] == "kz-bank"
+    r = client.post(url, json={"org": "kz-bank"}, headers=auth["kz-reader"])
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem")
+    r = client.post(url, json={}, headers=auth["kz-analyst"])
+    assert r.status_code == 422
+
+
+def test_share_from_the_event_page(client, session, network) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network)
+    csrf = login(client, "kz-analyst")
+    page = client.get(f"/events/{event_id}").text
+    # the owner of the resource is offered first
+    assert re.search(r'<option value="kz-bank" selected>', page)
+    r = client.post(f"/events/{event_id}/shares", data={"csrf_token": csrf, "org": "kz-bank"})
+    assert r.status_code == 200 and 'id="shared"' in r.text and "Shared with: kz-bank" in r.text
+    refused = client.post(f"/events/{event_id}/shares", data={"csrf_token": csrf, "org": ""})
+    assert refused.status_code == 422 and "choose an organisation" in refused.text
+    client.cookies.clear()
+    login(client, "kz-bank-contact")
+    listing = client.get("/events").text
+    assert "198.51.100.7" in listing
+    assert 'id="share-form"' not in client.get(f"/events/{event_id}").text
