@@ -204,9 +204,15 @@ class Preparer:
         def email(value: str) -> Match | None:
             return index.lookup_domain(value.rsplit("@", 1)[-1])
 
+        def network(value: str) -> Match | None:
+            # a network concerns the owner of its first address
+            return index.lookup_ip(value.split("/", 1)[0])
+
         return {
             "ipv4": index.lookup_ip,
             "ipv6": index.lookup_ip,
+            "ipv4-net": network,
+            "ipv6-net": network,
             "domain": index.lookup_domain,
             "url": url,
             "email": email,

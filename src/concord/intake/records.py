@@ -24,6 +24,10 @@ class ObservableKind(enum.StrEnum):
     SHA256 = "sha256"
     SHA512 = "sha512"
     ASN = "asn"
+    # A network wider than one address, in CIDR notation (1.4.0.0/17): blocklists such as
+    # Spamhaus DROP name networks. It correlates with the same network exactly.
+    IPV4_NET = "ipv4-net"
+    IPV6_NET = "ipv6-net"
 
 
 @dataclass(frozen=True)

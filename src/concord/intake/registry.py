@@ -19,6 +19,7 @@ _MODULES = (
     ("concord.intake.readers.misp", "READER"),
     ("concord.intake.readers.intelmq", "READER"),
     ("concord.intake.readers.email", "READER"),
+    ("concord.intake.readers.spamhaus", "READER"),
     ("concord.intake.readers.csvprofiles", "READER"),
     ("concord.intake.readers.csvprofiles", "CSV_READER"),
 )

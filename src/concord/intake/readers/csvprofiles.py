@@ -345,8 +345,8 @@ CERT_EU = CsvProfile(
     ),
 )
 
-# Not shipped: the Spamhaus DROP list, whose entries are networks (1.4.0.0/17) and
-# ObservableKind has no kind for a prefix.
+# The Spamhaus DROP lists have a reader of their own (readers/spamhaus.py): their time is
+# in a comment line, which a profile cannot read.
 
 PROFILES: dict[str, CsvProfile] = {
     p.name: p for p in (*SHADOWSERVER_PROFILES, URLHAUS, URLHAUS_TLD, DATAPLANE, CERT_EU)
