@@ -669,6 +669,10 @@ def test_role_names_kinds_and_login_errors_are_translated() -> None:
     for value in [*(r.value for r in Role), *(k.value for k in OrgKind)]:
         assert ru(value) != value, value
     assert ru("wrong username or password") == "неверное имя пользователя или пароль"
+    from concord.demo import SOFTWARE
+
+    for sector in SOFTWARE:  # the demo network's sectors
+        assert ru(sector) != sector, sector
 
 
 def test_template_catalogue_matches_the_russian_catalogue() -> None:

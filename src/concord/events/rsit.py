@@ -55,3 +55,19 @@ def classify(rsit_type: str, rsit_class: str | None = None) -> tuple[str, str]:
         return cls, RSIT[cls][0]
     # A class without a type has no valid RSIT pair of its own.
     return "other", "undetermined"
+
+
+# Readable names of the classes, for pages and reports (the machine names stay in data).
+CLASS_LABELS = {
+    "abusive-content": "Abusive content",
+    "malicious-code": "Malicious code",
+    "information-gathering": "Information gathering",
+    "intrusion-attempts": "Intrusion attempts",
+    "intrusions": "Intrusions",
+    "availability": "Availability",
+    "information-content-security": "Information content security",
+    "fraud": "Fraud",
+    "vulnerable": "Vulnerable",
+    "other": "Other",
+    "test": "Test",
+}

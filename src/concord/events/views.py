@@ -13,7 +13,7 @@ from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.errors import ConcordError, FaultLocation, InvalidInput
 from concord.events import service
-from concord.events.rsit import RSIT
+from concord.events.rsit import CLASS_LABELS, RSIT
 from concord.orgs import service as orgs
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
@@ -118,6 +118,7 @@ def events_page(
         inverted=inverted,
         filters=filters,
         classes=sorted(RSIT),
+        class_labels=CLASS_LABELS,
         next_before=f"{rows[-1].time.isoformat()}_{rows[-1].id}" if len(rows) == PAGE else None,
     )
 

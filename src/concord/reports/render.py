@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from concord import i18n
+from concord.events.rsit import CLASS_LABELS
 from concord.reports import charts
 from concord.reports import techniques as attack
 from concord.reports.model import Cell, Report, Row
@@ -49,19 +50,6 @@ TLP_COLOURS = {
     "amber": "#FFC000",
     "amber+strict": "#FFC000",
     "red": "#FF2B2B",
-}
-CLASS_LABELS = {
-    "abusive-content": "Abusive content",
-    "malicious-code": "Malicious code",
-    "information-gathering": "Information gathering",
-    "intrusion-attempts": "Intrusion attempts",
-    "intrusions": "Intrusions",
-    "availability": "Availability",
-    "information-content-security": "Information content security",
-    "fraud": "Fraud",
-    "vulnerable": "Vulnerable",
-    "other": "Other",
-    "test": "Test",
 }
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -104,7 +92,7 @@ def _charts(report: Report, _: Any) -> dict[str, Markup]:
             _("Events by reporting state"),
         ),
         "by_sector": charts.bar_chart(
-            [r.key or _("not known") for r in sectors],
+            [_(r.key) if r.key else _("not known") for r in sectors],
             [(this, [int(r.events) for r in sectors])],
             _("Events by sector of the affected owner"),
         ),
@@ -143,7 +131,7 @@ def context(report: Report, language: str) -> dict[str, Any]:
         "last_day": report.period.end - timedelta(days=1),
         "class_label": lambda key: _(CLASS_LABELS.get(key, key)),
         "state_label": lambda key: key or _(NO_STATE),
-        "sector_label": lambda key: key or _("not known"),
+        "sector_label": lambda key: _(key) if key else _("not known"),
         "tactic_names": lambda shorts: ", ".join(tactics.get(s, s) for s in shorts),
         "cell": cell,
         "change": change,
