@@ -476,6 +476,13 @@ def ingest(
         Path | None,
         typer.Option(help="Read CSV with this YAML feed profile (see `concord formats`)."),
     ] = None,
+    share_owners: Annotated[
+        bool,
+        typer.Option(
+            "--share-owners",
+            help="Share each TLP:AMBER event with the owner of the resource it concerns.",
+        ),
+    ] = False,
 ) -> None:
     """Take in reports of attacks and incidents and print a receipt.
 
@@ -524,6 +531,7 @@ def ingest(
             channel="cli",
             progress=lambda n: progress.advance(task, n),
             reader=reader,
+            share_owners=share_owners,
         ):
             data = receipt.as_dict()
             totals["files"].append(data)
@@ -538,7 +546,9 @@ def ingest(
                 out.print(
                     f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
                     f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
-                    f"{receipt.rejected} rejected" + (f" ({receipt.note})" if receipt.note else ""),
+                    f"{receipt.rejected} rejected"
+                    + (f", {receipt.shared} shared with their owners" if receipt.shared else "")
+                    + (f" ({receipt.note})" if receipt.note else ""),
                     markup=False,
                     highlight=False,
                 )

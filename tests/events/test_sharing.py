@@ -116,3 +116,74 @@ def test_share_from_the_event_page(client, session, network) -> None:  # type: i
     listing = client.get("/events").text
     assert "198.51.100.7" in listing
     assert 'id="share-form"' not in client.get(f"/events/{event_id}").text
+
+
+# --- sharing a submission's events with their owners ----------------------------------------
+
+
+def owner_feed() -> bytes:
+    return scan_csv(
+        [
+            ("2026-11-30 10:00:00", "198.51.100.8", 3389),  # kz-bank's
+            ("2026-11-30 10:00:00", "203.0.113.8", 3389),  # nobody's
+        ]
+    )
+
+
+def test_a_submission_shares_its_events_with_their_owners(session, network) -> None:  # type: ignore[no-untyped-def]
+    give_prefix(session, "kz-bank", "198.51.100.0/24")
+    receipt = run(network["kz-analyst"], owner_feed(), share_owners=True)
+    assert (receipt.accepted, receipt.shared) == (2, 1)
+    session.rollback()
+    owner = network["kz-bank-contact"]
+    seen = service.search(session, owner, service.EventQuery())
+    assert [e.primary_value for e in seen] == ["198.51.100.8"]
+    # the same file again changes nothing, sharing included
+    assert run(network["kz-analyst"], owner_feed(), share_owners=True).shared == 0
+    # a GREEN submission needs no sharing: everyone in the network reads it
+    green = scan_csv([("2026-11-30 11:00:00", "198.51.100.9", 3389)])
+    assert run(network["kz-analyst"], green, tlp="green", share_owners=True).shared == 0
+
+
+def test_only_staff_share_a_submission_with_owners(session, network) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(Forbidden, match="only admins and analysts share"):
+        run(network["kz-bank-contact"], owner_feed(), share_owners=True)
+    session.rollback()
+    assert session.scalar(select(Event.id)) is None  # refused before anything was stored
+
+
+def test_share_owners_from_the_api_the_form_and_the_cli(
+    client, auth, session, network, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from concord.cli import app
+
+    give_prefix(session, "kz-bank", "198.51.100.0/24")
+    r = client.post(
+        "/api/v1/intake",
+        params={"share_owners": "true"},
+        files={"file": ("scan_rdp.csv", owner_feed())},
+        headers=auth["kz-analyst"],
+    )
+    assert r.status_code == 200 and r.json()["shared"] == 1, r.text
+    csrf = login(client, "kz-analyst")
+    assert 'name="share_owners"' in client.get("/intake").text
+    form = client.post(
+        "/intake",
+        data={"csrf_token": csrf, "share_owners": "true"},
+        files={"file": ("scan_ssh.csv", scan_csv([("2026-11-30 12:00:00", "198.51.100.10", 22)]))},
+    )
+    assert 'id="receipt-shared"' in form.text
+    feed = tmp_path / "scan_rdp.csv"
+    feed.write_bytes(scan_csv([("2026-11-30 13:00:00", "198.51.100.11", 3389)]))
+    result = CliRunner().invoke(
+        app, ["ingest", str(feed), "--as", "kz-cert", "--share-owners"], catch_exceptions=False
+    )
+    assert result.exit_code == 0 and "1 shared with their owners" in result.stdout
+    client.cookies.clear()
+    login(client, "kz-bank-contact")
+    assert 'name="share_owners"' not in client.get("/intake").text
+    listing = client.get("/events").text
+    for value in ("198.51.100.8", "198.51.100.10", "198.51.100.11"):
+        assert value in listing

@@ -188,6 +188,11 @@ def check_event_share(principal: Principal, event: Any) -> None:
     raise AccessDenied("only the organisation that reported an event shares it further")
 
 
+def may_share_reports(principal: Principal) -> bool:
+    """Whether a submitter may share its own submission's events (e.g. with their owners)."""
+    return principal.role in (Role.ADMIN, Role.ANALYST) and principal.can(TokenScope.WRITE)
+
+
 def may_share_event(principal: Principal, event: Any) -> bool:
     try:
         check_event_share(principal, event)

@@ -38,6 +38,7 @@ class ReceiptOut(BaseModel):
     rejected: int
     errors: list[ReceiptError]
     note: str
+    shared: int = 0
 
 
 @router.post(
@@ -62,6 +63,9 @@ async def submit(
     fmt: str | None = Query(None, alias="format", description="declared format; else detected"),
     tlp: str | None = Query(None, description="TLP of the submission (default amber)"),
     as_org: str | None = Query(None, alias="as", description="report for this organisation"),
+    share_owners: bool = Query(
+        False, description="share each AMBER event with the owner of the resource it concerns"
+    ),
     file: UploadFile | None = File(None),
     p: Principal = Depends(writer),
     session: Session = Depends(get_db),
@@ -82,6 +86,7 @@ async def submit(
         tlp=tlp,
         as_org=as_org,
         channel="api",
+        share_owners=share_owners,
     )
     return receipt.as_dict()
 

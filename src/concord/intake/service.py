@@ -23,17 +23,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from concord.access import policy
-from concord.access.model import TLP, Principal, Role
+from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
 from concord.bulk import Bulk, literal
 from concord.db import utcnow
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import (
+    Event,
     Submission,
     SubmissionFile,
 )
@@ -92,6 +93,7 @@ class Receipt:
     errors: list[dict[str, Any]] = field(default_factory=list)
     status: str = "done"
     note: str = ""
+    shared: int = 0  # events shared with the owners of their resources by this submission
 
     @classmethod
     def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
@@ -126,6 +128,7 @@ class Receipt:
             "rejected": self.rejected,
             "errors": self.errors,
             "note": self.note,
+            "shared": self.shared,
         }
 
 
@@ -442,8 +445,12 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     parallel_from: int | None = None,
     reader: Reader | None = None,
+    share_owners: bool = False,
 ) -> Receipt:
     """Store a submission and its events, `batch_size` records per transaction.
+
+    With `share_owners`, each TLP:AMBER or AMBER+STRICT event the submission adds is also
+    shared with the owner of the resource it concerns, so that the owner's contacts see it.
 
     The format is `reader` when given (e.g. a feed profile of the caller's), else `fmt`
     from the registry, else detected.
@@ -464,6 +471,8 @@ def ingest(
         org = resolve_org(session, principal, as_org)
         if principal is not None and principal.role == Role.READER:
             raise Forbidden("readers cannot submit reports")
+        if share_owners and principal is not None and not policy.may_share_reports(principal):
+            raise Forbidden("only admins and analysts share events with their owners")
         sub = session.scalar(
             select(Submission).where(
                 Submission.org_id == org.id,
@@ -538,6 +547,7 @@ def ingest(
             close = getattr(prepared, "close", None)
             if close is not None:
                 close()
+        shared = _share_with_owners(session, principal, sub) if share_owners else 0
         sub.status = "done"
         sub.finished_at = utcnow()
         session.commit()
@@ -548,7 +558,43 @@ def ingest(
         if not (sub.accepted or sub.duplicates or sub.rejected):
             # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
             note = "nothing to take in: the file holds no event or indicator with a value"
-        return Receipt.of(sub, source.filename, note)
+        return replace(Receipt.of(sub, source.filename, note), shared=shared)
+
+
+def _share_with_owners(session: Session, principal: Principal | None, sub: Submission) -> int:
+    """Share the submission's AMBER and AMBER+STRICT events with their owners, in one
+    statement; idempotent, so that a resumed submission shares nothing twice."""
+    events = Event.__table__
+    known = (
+        select(Share.id)
+        .where(
+            Share.object_kind == Event.object_kind,
+            Share.object_id == events.c.id,
+            Share.org_id == events.c.owner_org_id,
+        )
+        .exists()
+    )
+    rows = select(
+        bindparam("kind", Event.object_kind),
+        events.c.id,
+        events.c.owner_org_id,
+        bindparam("now", utcnow(), type_=Share.created_at.type),
+    ).where(
+        events.c.submission_id == sub.id,
+        events.c.owner_org_id.is_not(None),
+        events.c.owner_org_id != events.c.origin_org_id,
+        events.c.tlp.in_(("amber", "amber+strict")),
+        ~known,
+    )
+    # counted before, as the drivers do not agree on the row count of INSERT ... SELECT
+    shared = session.scalar(select(func.count()).select_from(rows.subquery())) or 0
+    if shared:
+        session.execute(
+            insert(Share).from_select(["object_kind", "object_id", "org_id", "created_at"], rows)
+        )
+    if shared:
+        audit.record(session, principal, "share-owners", "submission", sub.id, {"events": shared})
+    return shared
 
 
 def _open_batches(

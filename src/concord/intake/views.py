@@ -41,7 +41,9 @@ def _form(
         else []
     )
     formats = sorted((r.name, r.description) for r in registry.readers().values())
-    context.setdefault("chosen", {"format": "", "tlp": TLP.AMBER.value, "as": ""})
+    context.setdefault(
+        "chosen", {"format": "", "tlp": TLP.AMBER.value, "as": "", "share_owners": False}
+    )
     return page(
         request,
         session,
@@ -52,6 +54,7 @@ def _form(
         orgs=orgs,
         recent=recent,
         may_submit=policy.may_submit(p),
+        may_share=policy.may_share_reports(p),
         **context,
     )
 
@@ -70,13 +73,14 @@ async def submit(
     fmt: str = Form("", alias="format"),
     tlp: str = Form("amber"),
     as_org: str = Form("", alias="as"),
+    share_owners: bool = Form(False),
     csrf_token: str = Form(""),
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
     check_csrf(request, csrf_token)
     # After an error the form keeps what the user chose: never fall back to a wider TLP.
-    chosen = {"format": fmt, "tlp": tlp, "as": as_org}
+    chosen = {"format": fmt, "tlp": tlp, "as": as_org, "share_owners": share_owners}
     try:
         upload = await read_upload(None, file, missing="choose a file to submit")
         session.commit()  # ingest writes in its own sessions; hold no lock meanwhile
@@ -89,6 +93,7 @@ async def submit(
             tlp=tlp,
             as_org=as_org or None,
             channel="ui",
+            share_owners=share_owners,
         )
     except ConcordError as exc:
         return _form(request, session, p, status=exc.status, error=exc, chosen=chosen)
