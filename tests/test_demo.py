@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import stat
+from datetime import timedelta
 from itertools import combinations
 
 import pytest
@@ -158,3 +159,37 @@ def test_whois_finds_owner_of_demo_addresses(session: Session, demo: DemoLogins)
     found = index.lookup("a.nurlanova@steppe-bank.example")
     assert found is not None and found.org_ids == (org_id,)
     assert index.lookup("203.0.113.250") is None  # the tail of the ranges stays unallocated
+
+
+def test_demo_reports_fill_every_page(session: Session, demo: DemoLogins) -> None:
+    from datetime import UTC, datetime
+
+    from concord.db import session_factory
+    from concord.demo import STATES, load_demo_reports
+    from concord.events import correlation
+    from concord.events import service as events
+    from concord.events.model import Event
+
+    now = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    reports = load_demo_reports(session_factory(), now)
+    assert reports.submissions == 2 * len(STATES) and reports.cross_state >= 3
+    session.rollback()
+    by_state = dict(
+        session.execute(select(Event.country, func.count()).group_by(Event.country)).all()
+    )
+    assert set(by_state) == {s.country for s in STATES}
+    times = list(session.scalars(select(Event.time)))
+    assert all(now - timedelta(days=15) <= t <= now for t in times)
+
+    def principal(username: str):  # type: ignore[no-untyped-def]
+        user = access.get_user(session, None, username)
+        return access.principal_for(user, session.get(Organization, user.org_id))
+
+    # the owner's contacts see the scan of their own hosts, shared with them
+    contact = principal(demo.first[3].username)
+    amber = [e for e in events.search(session, contact, events.EventQuery()) if e.tlp == "amber"]
+    assert amber and {e.owner_org_id for e in amber} == {contact.org_id}
+    # a state's analysts see the samples that other states' sensors saw too
+    analyst = principal(demo.first[2].username)
+    assert correlation.cross_state_indicators(session, analyst, 0, 100)
+    assert correlation.visible_campaigns(session, principal(demo.first[1].username), 0, 10)

@@ -101,6 +101,15 @@ def init(
             with out.status("Loading the demo network..."):
                 logins = load_demo(session)
                 set_flag(session, "demo", "true")
+        from concord.db import session_factory
+        from concord.demo import load_demo_reports
+
+        with out.status("Sending in the demo reports..."):
+            reports = load_demo_reports(session_factory())
+        out.print(
+            f"Demo reports: {reports.events} events from {reports.submissions} submissions, "
+            f"{reports.cross_state} indicators seen in several states."
+        )
         out.print("Demo network loaded. First logins:")
         for username, password, role, org in logins.first:
             out.print(f"  {username:<22} {password:<24} ({role} at {org})")

@@ -9,15 +9,19 @@ transaction; the logins are written to `<var>/demo-logins.txt`, readable by its 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import ipaddress
+import json
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from concord.access import service as access
 from concord.access.model import Role
@@ -591,3 +595,122 @@ def _write_logins(path: Path, logins: list[Login]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# --- made-up reports, so that every page has something to show ------------------------------
+
+# Attackers come from the benchmarking range (RFC 2544), which no owner of the demo holds.
+# Being reserved, such addresses are on a warning list and never correlate; what the states
+# share is malware: made-up samples, each seen by the sensors of several states.
+_ATTACKERS = [f"198.18.{i // 250}.{i % 250 + 1}" for i in range(24)]
+_SAMPLES = [hashlib.sha256(f"concord demo sample {i}".encode()).hexdigest() for i in range(4)]
+_SCAN_HEADER = '"timestamp","ip","port","hostname","tag","asn","geo","region","city"\n'
+_SCAN_PORTS = ((3389, "rdp"), (22, "ssh"), (445, "smb"))
+
+
+@dataclass(frozen=True)
+class DemoReports:
+    submissions: int
+    events: int
+    cross_state: int
+
+
+def load_demo_reports(factory: sessionmaker[Session], now: datetime | None = None) -> DemoReports:
+    """Made-up reports of the fortnight before `now`, sent in by each national body's
+    analyst: a Shadowserver-style scan of its owners' exposed hosts (TLP:AMBER, shared with
+    the owners) and the brute-force sources its sensors saw (TLP:GREEN); a few attackers are
+    seen in several states, so correlation finds cross-state indicators and a campaign."""
+    from concord.events import correlation
+    from concord.intake import service as intake
+
+    moment = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
+    submissions = events = 0
+    for state_no, state in enumerate(STATES):
+        with factory() as session:
+            analyst = access.get_user(session, None, f"{state.slug}-analyst")
+            principal = access.principal_for(analyst, session.get(Organization, analyst.org_id))
+            scan = _demo_scan(session, state, moment)
+        sends = (
+            (f"{moment:%Y-%m-%d}-scan_rdp-{state.slug}.csv", scan, "amber", True),
+            (f"sensors-{state.slug}.jsonl", _demo_attacks(state_no, moment), "green", False),
+        )
+        for name, data, tlp, share in sends:
+            receipt = intake.ingest(
+                factory,
+                principal,
+                intake.Source(io.BytesIO(data), name),
+                tlp=tlp,
+                channel="demo",
+                share_owners=share,
+            )
+            submissions += 1
+            events += receipt.accepted
+    with factory() as session:
+        found = correlation.correlate(session)
+        session.commit()
+    return DemoReports(submissions, events, found.cross_state)
+
+
+def _demo_scan(session: Session, state: _State, moment: datetime) -> bytes:
+    """Exposed hosts in the first IPv4 prefix of each of the state's owners."""
+    from concord.orgs.model import Asset
+
+    prefixes = session.execute(
+        select(Organization.slug, Asset.value)
+        .join(Asset, Asset.org_id == Organization.id)
+        .where(
+            Organization.parent_id
+            == select(Organization.id).where(Organization.slug == state.slug).scalar_subquery(),
+            Asset.kind == "ipv4-prefix",
+        )
+        .order_by(Organization.slug, Asset.id)
+    ).all()
+    lines = [_SCAN_HEADER]
+    seen: set[str] = set()
+    for number, (slug, prefix) in enumerate(prefixes):
+        if slug in seen:
+            continue
+        seen.add(slug)
+        hosts = list(ipaddress.ip_network(prefix).hosts())
+        for k in range(1 + number % 3):
+            port, tag = _SCAN_PORTS[(number + k) % len(_SCAN_PORTS)]
+            when = moment - timedelta(hours=6 * (number + k) % 330)
+            host = hosts[(k * 7 + 3) % len(hosts)]
+            lines.append(
+                f'"{when:%Y-%m-%d %H:%M:%S}","{host}",{port},"host{k}.{slug}.example",'
+                f'"{tag}",,"{state.country}",,\n'
+            )
+    return "".join(lines).encode()
+
+
+def _demo_attacks(state_no: int, moment: datetime) -> bytes:
+    """What the state's sensors saw: brute-force sources of its own, and downloads of the
+    shared samples from addresses of its own."""
+    records = []
+    for k, address in enumerate(_ATTACKERS[state_no * 3 : state_no * 3 + 3]):
+        records.append(
+            {
+                "time.source": (moment - timedelta(hours=5 * k + 11 * state_no)).isoformat(),
+                "source.ip": address,
+                "classification.taxonomy": "intrusion-attempts",
+                "classification.type": "brute-force",
+                "protocol.application": "ssh",
+                "destination.port": 22,
+                "feed.name": "national sensors",
+            }
+        )
+    for k, sample in enumerate(_SAMPLES):
+        if (k + state_no) % 3 == 0:  # each sample reaches most states, not all
+            continue
+        records.append(
+            {
+                "time.source": (moment - timedelta(hours=7 * k + 13 * state_no)).isoformat(),
+                "source.ip": _ATTACKERS[18 + (k + state_no) % 6],
+                "classification.taxonomy": "malicious-code",
+                "classification.type": "malware-distribution",
+                "malware.name": f"demo-loader-{k}",
+                "malware.hash.sha256": sample,
+                "feed.name": "national sensors",
+            }
+        )
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
