@@ -107,10 +107,10 @@ def init(
         with out.status("Sending in the demo reports..."):
             reports = load_demo_reports(session_factory())
         out.print(
-            f"Demo reports: {reports.events} events from {reports.submissions} submissions, "
-            f"{reports.cross_state} indicators seen in several states."
+            f"Demo network loaded, with {reports.events} events from {reports.submissions} "
+            f"submissions ({reports.cross_state} indicators seen in several states). "
+            "First logins:"
         )
-        out.print("Demo network loaded. First logins:")
         for username, password, role, org in logins.first:
             out.print(f"  {username:<22} {password:<24} ({role} at {org})")
         out.print(f"All demo logins: {logins.path}")

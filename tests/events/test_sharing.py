@@ -111,6 +111,12 @@ def test_share_from_the_event_page(client, session, network) -> None:  # type: i
     assert r.status_code == 200 and 'id="shared"' in r.text and "Shared with: kz-bank" in r.text
     refused = client.post(f"/events/{event_id}/shares", data={"csrf_token": csrf, "org": ""})
     assert refused.status_code == 422 and "choose an organisation" in refused.text
+    # any other organisation by its slug, which wins over the list
+    by_slug = client.post(
+        f"/events/{event_id}/shares",
+        data={"csrf_token": csrf, "org": "kz-bank", "other_org": "nope"},
+    )
+    assert by_slug.status_code == 404 and "no organisation &#39;nope&#39;" in by_slug.text
     client.cookies.clear()
     login(client, "kz-bank-contact")
     listing = client.get("/events").text

@@ -122,6 +122,16 @@ def missing_scope(principal: Principal, scope: TokenScope) -> str:
     return f"this credential lacks the '{scope.value}' scope"
 
 
+# The roles that work on the network's data: create organisations, share, handle cases.
+STAFF_ROLES = (Role.ADMIN, Role.ANALYST)
+
+
+def staff_writer(principal: Principal) -> bool:
+    """An admin or analyst holding the write scope: who creates organisations and shares
+    what its organisation reported."""
+    return principal.role in STAFF_ROLES and principal.can(TokenScope.WRITE)
+
+
 def may_submit(principal: Principal) -> bool:
     """Reports and feeds are sent in by any signed-in role but readers, with write scope."""
     return (
@@ -134,7 +144,7 @@ def may_submit(principal: Principal) -> bool:
 
 def check_org_create(principal: Principal, kind: str, parent: Organization | None) -> None:
     require_scope(principal, TokenScope.WRITE)
-    if not may_create_orgs(principal):
+    if not staff_writer(principal):
         raise AccessDenied("only admins and analysts create organisations")
     if principal.is_centre:
         return
@@ -147,14 +157,14 @@ def check_org_create(principal: Principal, kind: str, parent: Organization | Non
 
 def check_org_edit(principal: Principal, org: Organization) -> None:
     require_scope(principal, TokenScope.WRITE)
-    if principal.role not in (Role.ADMIN, Role.ANALYST) or not in_scope(principal, org):
+    if principal.role not in STAFF_ROLES or not in_scope(principal, org):
         raise AccessDenied(f"you may not change organisation {org.slug}")
 
 
 def check_org_data_write(principal: Principal, org: Organization) -> None:
     """Contacts and assets: staff in scope, or the owner's own contacts."""
     require_scope(principal, TokenScope.WRITE)
-    if principal.role in (Role.ADMIN, Role.ANALYST) and in_scope(principal, org):
+    if principal.role in STAFF_ROLES and in_scope(principal, org):
         return
     if principal.role == Role.OWNER_CONTACT and org.id == principal.org_id:
         return
@@ -170,27 +180,18 @@ def may_write_org_data(principal: Principal, org: Organization) -> bool:
     return True
 
 
-def may_create_orgs(principal: Principal) -> bool:
-    return principal.role in (Role.ADMIN, Role.ANALYST) and principal.can(TokenScope.WRITE)
-
-
 def check_event_share(principal: Principal, event: Any) -> None:
     """Sharing an event widens who reads it, which TLP leaves to the source: the staff of
     the organisation that reported it; for TLP:AMBER also the centre's, which may pass it to
     the members that need it. AMBER+STRICT stays with its source's decision."""
     require_scope(principal, TokenScope.WRITE)
-    if principal.role not in (Role.ADMIN, Role.ANALYST):
+    if principal.role not in STAFF_ROLES:
         raise AccessDenied("only admins and analysts share events")
     if event.origin_org_id == principal.org_id:
         return
     if principal.is_centre and event.tlp == "amber":
         return
     raise AccessDenied("only the organisation that reported an event shares it further")
-
-
-def may_share_reports(principal: Principal) -> bool:
-    """Whether a submitter may share its own submission's events (e.g. with their owners)."""
-    return principal.role in (Role.ADMIN, Role.ANALYST) and principal.can(TokenScope.WRITE)
 
 
 def may_share_event(principal: Principal, event: Any) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
-from concord.access.model import TLP, Principal, Role, Share, TokenScope, User
+from concord.access.model import TLP, Principal, Share, TokenScope, User
 from concord.audit import service as audit
 from concord.cases.model import (
     TECHNIQUE_RE,
@@ -46,7 +46,7 @@ LABELS = ("severity", "tlp")
 # Organisations that may take part in a case: the member states' national bodies, and the
 # centre itself (it needs a share to see an AMBER+STRICT case of a member).
 PARTICIPANT_KINDS = (OrgKind.NATIONAL_BODY, OrgKind.CENTRE)
-STAFF = (Role.ADMIN, Role.ANALYST)
+STAFF = policy.STAFF_ROLES
 
 
 # --- permissions ---------------------------------------------------------------------------

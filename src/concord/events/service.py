@@ -19,7 +19,7 @@ from concord.audit import service as audit
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator, SubmissionFile
 from concord.orgs import service as orgs
-from concord.orgs.model import Organization
+from concord.orgs.model import Organization, OrgKind
 
 RAW_LIMIT = 4096
 
@@ -150,6 +150,29 @@ def share_event(session: Session, principal: Principal, event_id: int, org_slug:
     session.add(Share(object_kind=Event.object_kind, object_id=event.id, org_id=target.id))
     audit.record(session, principal, "share", "event", event.id, {"with": target.slug})
     return True
+
+
+def share_candidates(session: Session, principal: Principal, event: Event) -> list[Organization]:
+    """Whom an event is most likely shared with, as choices: the owner of the resource it
+    concerns, then the national bodies and the centre. A network has thousands of owners,
+    so any other organisation is named by its slug."""
+    found = list(
+        session.scalars(
+            select(Organization)
+            .where(
+                policy.org_filter(principal),
+                or_(
+                    Organization.id == event.owner_org_id,
+                    Organization.kind.in_((OrgKind.NATIONAL_BODY, OrgKind.CENTRE)),
+                ),
+                Organization.id != event.origin_org_id,
+            )
+            .order_by(Organization.country, Organization.slug)
+            .limit(500)
+        )
+    )
+    found.sort(key=lambda o: o.id != event.owner_org_id)  # the owner first
+    return found
 
 
 def event_recipients(session: Session, event_id: int) -> list[str]:

@@ -14,7 +14,6 @@ from concord.audit import service as audit
 from concord.errors import ConcordError, FaultLocation, InvalidInput
 from concord.events import service
 from concord.events.rsit import CLASS_LABELS, RSIT
-from concord.orgs import service as orgs
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
 
@@ -153,7 +152,7 @@ def _event_page(
         status=status,
         may_share=may_share,
         recipients=service.event_recipients(session, event.id) if may_share else [],
-        share_choices=orgs.list_orgs(session, p, limit=1000) if may_share else [],
+        share_choices=service.share_candidates(session, p, event) if may_share else [],
         share_error=error,
         shared=shared,
         event=event,
@@ -168,11 +167,13 @@ def share_event(
     event_id: int,
     request: Request,
     org: str = Form(""),
+    other_org: str = Form(""),
     csrf_token: str = Form(""),
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
     check_csrf(request, csrf_token)
+    org = other_org.strip() or org
     try:
         if not org:
             raise InvalidInput("choose an organisation", FaultLocation(field="org"))

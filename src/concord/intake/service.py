@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -471,7 +471,7 @@ def ingest(
         org = resolve_org(session, principal, as_org)
         if principal is not None and principal.role == Role.READER:
             raise Forbidden("readers cannot submit reports")
-        if share_owners and principal is not None and not policy.may_share_reports(principal):
+        if share_owners and principal is not None and not policy.staff_writer(principal):
             raise Forbidden("only admins and analysts share events with their owners")
         sub = session.scalar(
             select(Submission).where(
@@ -586,12 +586,13 @@ def _share_with_owners(session: Session, principal: Principal | None, sub: Submi
         events.c.tlp.in_(("amber", "amber+strict")),
         ~known,
     )
-    # counted before, as the drivers do not agree on the row count of INSERT ... SELECT
-    shared = session.scalar(select(func.count()).select_from(rows.subquery())) or 0
-    if shared:
-        session.execute(
-            insert(Share).from_select(["object_kind", "object_id", "org_id", "created_at"], rows)
-        )
+    # Counted from RETURNING: a Core INSERT ... SELECT reports no row count on psycopg.
+    added = session.execute(
+        insert(Share)
+        .from_select(["object_kind", "object_id", "org_id", "created_at"], rows)
+        .returning(Share.id)
+    )
+    shared = sum(1 for _ in added)
     if shared:
         audit.record(session, principal, "share-owners", "submission", sub.id, {"events": shared})
     return shared

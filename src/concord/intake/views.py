@@ -54,7 +54,7 @@ def _form(
         orgs=orgs,
         recent=recent,
         may_submit=policy.may_submit(p),
-        may_share=policy.may_share_reports(p),
+        may_share=policy.staff_writer(p),
         **context,
     )
 

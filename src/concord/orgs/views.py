@@ -87,7 +87,7 @@ def organizations(
         parents=service.parent_slugs(session, orgs),
         kinds=[k.value for k in OrgKind],
         filters={"kind": kind or "", "country": country or "", "q": q or ""},
-        may_create=policy.may_create_orgs(p),
+        may_create=policy.staff_writer(p),
         next_after=_next_after(orgs, lambda o: o.id),
     )
 
@@ -122,7 +122,7 @@ def _org_form(
 def new_organization(
     request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
 ) -> Response:
-    if not policy.may_create_orgs(p):
+    if not policy.staff_writer(p):
         raise Forbidden("only admins and analysts create organisations")
     form = dict.fromkeys(ORG_FIELDS, "")
     form.update(kind=OrgKind.OWNER.value, language="en")

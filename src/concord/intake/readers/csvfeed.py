@@ -79,6 +79,16 @@ def chunks(text: io.TextIOWrapper) -> Iterator[str]:
     return iter(partial(text.readline, MAX_LINE), "")
 
 
+def stream_lines(stream: BinaryIO) -> Iterator[str]:
+    """The `chunks` of a binary stream; the text view is let go of when they end, and the
+    caller's stream stays open."""
+    text = open_text(stream)
+    try:
+        yield from chunks(text)
+    finally:
+        close_text(text)
+
+
 def is_cut(chunk: str) -> bool:
     """Whether a chunk from `chunks` is the head of a line longer than MAX_LINE."""
     return len(chunk) >= MAX_LINE and chunk[-1] not in "\r\n"
@@ -1375,12 +1385,7 @@ class CsvFeedReader(Reader):
         return _score(self.profile, head_lines, filename, strict=True) is not None
 
     def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
-        text = open_text(stream)
-        try:
-            profile = self.profile.for_file(source)
-            yield from read_profile(profile, chunks(text), source)
-        finally:
-            close_text(text)
+        yield from read_profile(self.profile.for_file(source), stream_lines(stream), source)
 
 
 class ProfileChoosingReader(Reader):

@@ -24,19 +24,17 @@ from concord.intake.readers.csvfeed import (
     MAX_LINE,
     NORMALISERS,
     bad_utf8,
-    chunks,
     clip_raw,
-    close_text,
     is_cut,
     norm_asn,
     norm_domain,
     norm_ip,
     norm_url,
-    open_text,
     parse_confidence,
     parse_name,
     parse_port,
     parse_tlp,
+    stream_lines,
 )
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ReadError
 
@@ -116,11 +114,7 @@ class IntelMQReader(Reader):
         return any(key in keys for key in _SNIFF_KEYS) or keys.get("__type") == "Event"
 
     def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
-        text = open_text(stream)
-        try:
-            yield from _read(chunks(text), source)
-        finally:
-            close_text(text)
+        yield from _read(stream_lines(stream), source)
 
 
 def _read(lines: Iterator[str], source: str) -> Iterator[EventRecord | ReadError]:

@@ -19,11 +19,9 @@ from concord.errors import FaultLocation
 from concord.intake.readers import Reader
 from concord.intake.readers.csvfeed import (
     bad_utf8,
-    chunks,
     clip_raw,
-    close_text,
     is_cut,
-    open_text,
+    stream_lines,
 )
 from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
 
@@ -110,11 +108,7 @@ class SpamhausDropReader(Reader):
         return head.lstrip().startswith(b";") and MARKER in head[:2048].lower()
 
     def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
-        text = open_text(stream)
-        try:
-            yield from read_drop(chunks(text), source)
-        finally:
-            close_text(text)
+        yield from read_drop(stream_lines(stream), source)
 
 
 READER = SpamhausDropReader()
