@@ -14,8 +14,9 @@ from sqlalchemy import create_engine, func, select, text
 
 import concord.models  # noqa: F401  (every table on the metadata)
 from concord.db import Base
-from concord.events.model import EventObservable, Indicator, Sighting
+from concord.events.model import Event, EventObservable, Indicator, Sighting, Submission
 from concord.migrate import alembic_config
+from concord.orgs.model import Organization
 from tests.conftest import BACKEND, _pg_url
 
 
@@ -163,3 +164,57 @@ def test_every_column_and_table_has_the_collation_and_fill_its_model_names(
     }
     assert {name: options[name] for name in fills} == fills
     assert fills["events"] == ["fillfactor=85"]
+
+
+def test_submissions_get_the_span_of_their_events_ids(scratch_url: str) -> None:
+    migrate(scratch_url, "0009")
+    engine = create_engine(scratch_url)
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            Organization.__table__.insert(),
+            [{"id": 1, "slug": "kz-cert", "kind": "national-body", "name_en": "KZ-CERT"}],
+        )
+        for sub_id in (1, 2, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO submissions (id, org_id, channel, filename, format, tlp, "
+                    "sha256, size, status, rows_done, accepted, duplicates, rejected, errors, "
+                    "created_at) VALUES (:id, 1, 'cli', 'f.csv', 'csv', 'amber', :sha, 0, "
+                    "'done', 0, 0, 0, 0, '[]', :now)"
+                ),
+                {"id": sub_id, "sha": str(sub_id) * 64, "now": when},
+            )
+        # two submissions whose events interleave; the third added none
+        conn.execute(
+            Event.__table__.insert(),
+            [
+                {
+                    "id": event_id,
+                    "time": when,
+                    "last_seen": when,
+                    "rsit_class": "vulnerable",
+                    "rsit_type": "vulnerable-system",
+                    "feed": "scan",
+                    "dedup_key": event_id,
+                    "submission_id": sub_id,
+                    "raw_location": "line 2",
+                    "origin_org_id": 1,
+                }
+                for event_id, sub_id in ((10, 1), (11, 2), (12, 1), (13, 2), (14, 2))
+            ],
+        )
+    engine.dispose()
+    migrate(scratch_url, "head")
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        spans = conn.execute(
+            select(
+                Submission.id,
+                Submission.first_event_id,
+                Submission.last_event_id,
+                Submission.shared,
+            ).order_by(Submission.id)
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in spans] == [(1, 10, 12, 0), (2, 11, 14, 0), (3, None, None, 0)]

@@ -146,9 +146,33 @@ def test_a_submission_shares_its_events_with_their_owners(session, network) -> N
     assert [e.primary_value for e in seen] == ["198.51.100.8"]
     # the same file again changes nothing, sharing included
     assert run(network["kz-analyst"], owner_feed(), share_owners=True).shared == 0
+    # the receipt read back later still says what was shared
+    sub_id = receipt.id
+    assert service_receipt(session, network["kz-analyst"], sub_id).shared == 1
     # a GREEN submission needs no sharing: everyone in the network reads it
     green = scan_csv([("2026-11-30 11:00:00", "198.51.100.9", 3389)])
     assert run(network["kz-analyst"], green, tlp="green", share_owners=True).shared == 0
+
+
+def service_receipt(session, principal, sub_id: int):  # type: ignore[no-untyped-def]
+    from concord.intake import service as intake
+
+    session.rollback()
+    return intake.get_receipt(session, principal, sub_id)
+
+
+def test_a_file_sent_again_with_sharing_shares_what_the_first_time_did_not(
+    session, network
+) -> None:  # type: ignore[no-untyped-def]
+    give_prefix(session, "kz-bank", "198.51.100.0/24")
+    first = run(network["kz-analyst"], owner_feed())
+    assert first.shared == 0
+    again = run(network["kz-analyst"], owner_feed(), share_owners=True)
+    assert (again.accepted, again.shared) == (0, 1) and "now shared" in again.note
+    assert service_receipt(session, network["kz-analyst"], first.id).shared == 1
+    session.rollback()
+    seen = service.search(session, network["kz-bank-contact"], service.EventQuery())
+    assert [e.primary_value for e in seen] == ["198.51.100.8"]
 
 
 def test_only_staff_share_a_submission_with_owners(session, network) -> None:  # type: ignore[no-untyped-def]

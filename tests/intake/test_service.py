@@ -308,3 +308,29 @@ def test_raw_record_found_in_any_stored_part(session, network, monkeypatch) -> N
     for event in session.scalars(select(Event)):
         number = int(event.raw_location.rsplit("line ", 1)[1])
         assert events.raw_record(session, event) == lines[number - 1]
+
+
+@pytest.mark.parametrize("parallel_from", [None, 0], ids=["one-process", "child"])
+def test_a_submission_lists_the_events_it_added_by_their_span_of_ids(  # type: ignore[no-untyped-def]
+    session, network, parallel_from
+) -> None:
+    analyst = network["kz-analyst"]
+    first = run(analyst, scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)]))
+    rows = [("2026-11-30 10:00:00", f"192.0.2.{i}", 3389) for i in range(1, 6)]
+    second = run(analyst, scan_csv(rows), batch_size=2, parallel_from=parallel_from)
+    assert (second.accepted, second.duplicates) == (4, 1)  # 192.0.2.1 folds into the first
+    session.rollback()
+    spans = {
+        sub.id: (sub.first_event_id, sub.last_event_id)
+        for sub in session.scalars(select(Submission))
+    }
+    listed = {
+        sub_id: sorted(
+            e.id for e in events.search(session, analyst, events.EventQuery(submission_id=sub_id))
+        )
+        for sub_id in (first.id, second.id)
+    }
+    assert listed[first.id] == [spans[first.id][0]] == [spans[first.id][1]]
+    assert len(listed[second.id]) == 4
+    assert (listed[second.id][0], listed[second.id][-1]) == spans[second.id]
+    assert events.search(session, analyst, events.EventQuery(submission_id=999)) == []

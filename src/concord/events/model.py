@@ -57,6 +57,12 @@ class Submission(Base):
     duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
     errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list, first N errors
+    # The lowest and highest id of the events it added (none when it added none): one
+    # submission's events are found by a range of the primary key, without an index of
+    # their own, whose upkeep would cost intake on every event.
+    first_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    shared: Mapped[int] = mapped_column(BigInteger, default=0)  # events shared with owners
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -17,7 +17,7 @@ from concord.access import policy
 from concord.access.model import Principal, Share
 from concord.audit import service as audit
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
-from concord.events.model import Event, EventObservable, Indicator, SubmissionFile
+from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization, OrgKind
 
@@ -66,7 +66,8 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     if q.feed:
         stmt = stmt.where(Event.feed == q.feed)
     if q.submission_id:
-        stmt = stmt.where(Event.submission_id == q.submission_id)
+        low, high = submission_span(session, q.submission_id)
+        stmt = stmt.where(Event.id.between(low, high), Event.submission_id == q.submission_id)
     if q.owner:
         stmt = stmt.where(
             Event.owner_org_id.in_(select(Organization.id).where(Organization.slug == q.owner))
@@ -79,6 +80,18 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     else:
         stmt = stmt.order_by(Event.id)
     return list(session.scalars(stmt.limit(q.limit)))
+
+
+def submission_span(session: Session, submission_id: int) -> tuple[int, int]:
+    """The range of ids a submission's events lie in; an empty range if it added none."""
+    span = session.execute(
+        select(Submission.first_event_id, Submission.last_event_id).where(
+            Submission.id == submission_id
+        )
+    ).first()
+    if span is None or span.first_event_id is None:
+        return 1, 0
+    return span.first_event_id, span.last_event_id
 
 
 def get_event(session: Session, principal: Principal, event_id: int) -> Event:

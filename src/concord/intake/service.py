@@ -67,6 +67,9 @@ PARALLEL_FROM = int(os.environ.get("CONCORD_INTAKE_PARALLEL_BYTES", str(8 * 1024
 
 
 RESUBMITTED = "this file was submitted before; nothing changed"
+RESUBMITTED_AND_SHARED = (
+    "this file was submitted before; its events are now shared with their owners"
+)
 # The records a file's first reading rejected are still wrong in it: the receipt repeats
 # them, and says they were not read again.
 RESUBMITTED_WITH_ERRORS = (
@@ -108,6 +111,7 @@ class Receipt:
             json.loads(sub.errors),
             sub.status,
             note,
+            sub.shared,
         )
 
     @classmethod
@@ -235,9 +239,12 @@ def write_batch(
     """
     bulk = Bulk(session)
     if bulk.dialect == "postgresql":
-        accepted = _write_postgresql(bulk, plan, batch)
+        accepted, low, high = _write_postgresql(bulk, plan, batch)
     else:
-        accepted = _write_sqlite(bulk, plan, batch)
+        accepted, low, high = _write_sqlite(bulk, plan, batch)
+    if accepted:  # the span of ids its events took: lists one submission's events by key
+        sub.first_event_id = min(sub.first_event_id or low, low)
+        sub.last_event_id = max(sub.last_event_id or high, high)
     duplicates = batch.records - accepted
     sub.rows_done = batch.position
     sub.accepted += accepted
@@ -282,10 +289,11 @@ _TIME, _LAST_SEEN, _COUNT, _KEY = map(
 )
 
 
-def _write_sqlite(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
+def _write_sqlite(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> tuple[int, int, int]:
     """SQLite: four statements, each run row by row inside the driver, with the batch's
     lists as they came from the preparer; ids are found by the statements themselves, so
-    no row passes through Python here. Returns how many events are new.
+    no row passes through Python here. Returns how many events are new, and their lowest
+    and highest id.
 
     The transaction holds the database's write lock from its first statement (BEGIN
     IMMEDIATE), so the events it adds are exactly those above the largest id it saw first.
@@ -333,13 +341,13 @@ def _write_sqlite(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
             "AND i.value = ?3 AND i.kind = ?2",
             batch.links,
         )
-    return added
+    return added, top + 1, top + added
 
 
-def _write_postgresql(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
+def _write_postgresql(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> tuple[int, int, int]:
     """PostgreSQL: one upsert adds new events and folds known ones; it returns which rows it
     inserted (xmax = 0), so there is neither a lookup first nor a race with another writer.
-    Returns how many events are new."""
+    Returns how many events are new, and their lowest and highest id."""
     returned = bulk.insert(
         "events",
         EVENT_COLUMNS,
@@ -349,9 +357,10 @@ def _write_postgresql(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
         returning="id, dedup_key, (xmax = 0)",
     )
     added = {key: event_id for event_id, key, inserted in returned or () if inserted}
+    span = (len(added), min(added.values(), default=0), max(added.values(), default=0))
     sighted = batch.sighted
     if not sighted:
-        return len(added)
+        return span
     returned = bulk.insert(
         "indicators",
         ("kind", "value", "first_seen", "last_seen", "cross_state"),
@@ -381,7 +390,7 @@ def _write_postgresql(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> int:
             if key in added
         ],
     )
-    return len(added)
+    return span
 
 
 _gc_lock = threading.Lock()
@@ -482,11 +491,18 @@ def ingest(
             )
         )
         if sub is not None and sub.status == "done":
-            # Idempotent by content: the same file again changes nothing.
+            # Idempotent by content: the same file again changes nothing, except that it
+            # may now share what the first time did not.
             metrics.RECORDS.labels(outcome="duplicate").inc(sub.accepted + sub.duplicates)
+            shared = _share_with_owners(session, principal, sub) if share_owners else 0
+            session.commit()
             note = RESUBMITTED_WITH_ERRORS if sub.rejected else RESUBMITTED
+            if shared:
+                note = RESUBMITTED_AND_SHARED
             earlier = Receipt.of(sub, source.filename, note)
-            return replace(earlier, accepted=0, duplicates=sub.accepted + sub.duplicates)
+            return replace(
+                earlier, accepted=0, duplicates=sub.accepted + sub.duplicates, shared=shared
+            )
         resumed = sub is not None
         seen_at_another_tlp = session.scalar(
             select(Submission.id)
@@ -547,7 +563,8 @@ def ingest(
             close = getattr(prepared, "close", None)
             if close is not None:
                 close()
-        shared = _share_with_owners(session, principal, sub) if share_owners else 0
+        if share_owners:
+            _share_with_owners(session, principal, sub)
         sub.status = "done"
         sub.finished_at = utcnow()
         session.commit()
@@ -558,12 +575,15 @@ def ingest(
         if not (sub.accepted or sub.duplicates or sub.rejected):
             # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
             note = "nothing to take in: the file holds no event or indicator with a value"
-        return replace(Receipt.of(sub, source.filename, note), shared=shared)
+        return Receipt.of(sub, source.filename, note)
 
 
 def _share_with_owners(session: Session, principal: Principal | None, sub: Submission) -> int:
     """Share the submission's AMBER and AMBER+STRICT events with their owners, in one
-    statement; idempotent, so that a resumed submission shares nothing twice."""
+    statement; idempotent, so that a resumed submission shares nothing twice. Returns how
+    many events it shared now, and adds them to the submission's count."""
+    if sub.first_event_id is None:
+        return 0
     events = Event.__table__
     known = (
         select(Share.id)
@@ -580,6 +600,7 @@ def _share_with_owners(session: Session, principal: Principal | None, sub: Submi
         events.c.owner_org_id,
         bindparam("now", utcnow(), type_=Share.created_at.type),
     ).where(
+        events.c.id.between(sub.first_event_id, sub.last_event_id),
         events.c.submission_id == sub.id,
         events.c.owner_org_id.is_not(None),
         events.c.owner_org_id != events.c.origin_org_id,
@@ -594,6 +615,7 @@ def _share_with_owners(session: Session, principal: Principal | None, sub: Submi
     )
     shared = sum(1 for _ in added)
     if shared:
+        sub.shared += shared
         audit.record(session, principal, "share-owners", "submission", sub.id, {"events": shared})
     return shared
 
