@@ -722,3 +722,68 @@ def test_errors_and_rejections_read_in_russian(login) -> None:  # type: ignore[n
         files={"file": ("scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "1.2.3", 3389)]))},
     )
     assert "недопустимый IP-адрес &#39;1.2.3&#39;" in r.text
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+def _scan(ip: str, when: str) -> bytes:
+    return (
+        '"timestamp","ip","port","hostname","tag","asn","geo","region","city"\n'
+        f'"{when}","{ip}",3389,,"rdp",64500,"KZ","ALMATY","ALMATY"\n'
+    ).encode()
+
+
+def test_dashboard_shows_recent_events_alerts_open_cases_and_submissions(
+    login, network: Network, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+    from datetime import timedelta
+
+    from concord.cases import service as cases
+    from concord.db import session_factory, session_scope, utcnow
+    from concord.events import correlation
+    from concord.intake import service as intake
+
+    when = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    old = (utcnow() - timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
+    for user, ip, at in (
+        ("kz-analyst", "45.137.21.9", when),
+        ("uz-analyst", "45.137.21.9", when),
+        ("kz-analyst", "45.137.21.10", old),
+    ):
+        source = intake.Source(io.BytesIO(_scan(ip, at)), f"scan_rdp-{user}-{ip}.csv")
+        intake.ingest(session_factory(), network[user], source, tlp="green")
+    with session_scope() as s:
+        correlation.correlate(s)
+        case = cases.create_case(
+            s, network["kz-analyst"], cases.CaseInput(title="Brute force from one host")
+        )
+        done = cases.create_case(s, network["kz-analyst"], cases.CaseInput(title="Old one"))
+        s.flush()
+        for status in ("triage", "in-progress", "resolved"):
+            cases.set_status(s, network["kz-analyst"], done.id, status)
+        case_id = case.id
+
+    page = login("kz-analyst").get("/").text
+    tile = re.search(r'id="tile-events"[^>]*><strong>(\d+\+?)</strong>', page)
+    assert tile and tile.group(1) == "2"  # the month-old event is outside the window
+    assert re.search(r'id="tile-cases"[^>]*><strong>1</strong>', page)
+    assert 'href="/indicators?value=45.137.21.9"' in page and "KZ, UZ" in page
+    assert f'href="/cases/{case_id}"' in page and "Old one" not in page
+    assert page.count('href="/intake/') == 2  # kz-cert's own submissions, not uz-cert's
+
+    # an owner's contact gets no correlation alerts, and sees no other's cases
+    contact = login("kz-bank-contact").get("/").text
+    assert 'id="dashboard-alerts"' not in contact and 'id="tile-alerts"' not in contact
+    assert "Brute force from one host" not in contact
+    # a reader may not submit: no submissions box
+    assert 'id="dashboard-submissions"' not in login("kz-reader").get("/").text
+
+    # beyond the cap the tile says "more than", without counting every event
+    from concord.web import ui
+
+    monkeypatch.setattr(ui, "RECENT_EVENTS_CAP", 1)
+    assert re.search(
+        r'id="tile-events"[^>]*><strong>1\+</strong>', login("uz-analyst").get("/").text
+    )

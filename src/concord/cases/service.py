@@ -971,6 +971,17 @@ def link(
     return case
 
 
+OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.TRIAGE, CaseStatus.IN_PROGRESS)
+
+
+def open_cases(session: Session, principal: Principal, limit: int = 5) -> list[Case]:
+    """The open cases the principal may see, most recently changed first."""
+    stmt = _filtered(principal, CaseFilters()).where(
+        Case.status.in_([s.value for s in OPEN_STATUSES])
+    )
+    return list(session.scalars(stmt.order_by(Case.updated_at.desc(), Case.id.desc()).limit(limit)))
+
+
 def counts(session: Session, principal: Principal) -> dict[str, int]:
     """Cases by status, inside the principal's view (for dashboards)."""
     rows = session.execute(

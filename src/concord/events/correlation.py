@@ -750,6 +750,11 @@ def _principal_country(session: Session, principal: Principal) -> str | None:
     return session.scalar(select(Organization.country).where(Organization.id == principal.org_id))
 
 
+def receives_alerts(principal: Principal) -> bool:
+    """Alerts go to the analysts of the states (national bodies) and of the centre."""
+    return not principal.anonymous and principal.org_kind in (OrgKind.CENTRE, OrgKind.NATIONAL_BODY)
+
+
 def list_alerts(
     session: Session,
     principal: Principal,
@@ -761,7 +766,7 @@ def list_alerts(
     """Correlation alerts for the principal's state (all states for the centre), newest
     last (a feed read with a cursor) or newest first (a page showing the latest), each only
     while the principal's visible events show the indicator in 2+ states."""
-    if principal.anonymous or principal.org_kind not in (OrgKind.CENTRE, OrgKind.NATIONAL_BODY):
+    if not receives_alerts(principal):
         return []
     a = CorrelationAlert
     visible_states = (

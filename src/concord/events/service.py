@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -80,6 +80,18 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     else:
         stmt = stmt.order_by(Event.id)
     return list(session.scalars(stmt.limit(q.limit)))
+
+
+def count_since(session: Session, principal: Principal, since: datetime, cap: int) -> int:
+    """How many events the principal may see from `since` on, counted up to `cap` + 1 (a
+    dashboard says "more than `cap`" rather than count millions on every visit)."""
+    found = (
+        select(Event.id)
+        .where(policy.tlp_filter(principal, Event), Event.time >= since)
+        .limit(cap + 1)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(found)) or 0
 
 
 def submission_span(session: Session, submission_id: int) -> tuple[int, int]:

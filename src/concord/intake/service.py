@@ -689,6 +689,18 @@ def _write_all(
                 session.commit()
 
 
+def recent_submissions(session: Session, principal: Principal, limit: int = 20) -> list[Submission]:
+    """The latest submissions of the organisations in the principal's scope."""
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(policy.scope_filter(principal, Submission.org_id))
+            .order_by(Submission.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def get_receipt(session: Session, principal: Principal, submission_id: int) -> Receipt:
     sub = session.scalar(
         select(Submission).where(

@@ -14,7 +14,6 @@ from concord.access import policy
 from concord.access.model import TLP, Principal
 from concord.db import session_factory
 from concord.errors import ConcordError
-from concord.events.model import Submission
 from concord.intake import registry, service
 from concord.orgs.model import Organization
 from concord.web.deps import get_db
@@ -27,14 +26,7 @@ router = APIRouter(include_in_schema=False)
 def _form(
     request: Request, session: Session, p: Principal, status: int = 200, **context: object
 ) -> HTMLResponse:
-    recent = list(
-        session.scalars(
-            select(Submission)
-            .where(policy.scope_filter(p, Submission.org_id))
-            .order_by(Submission.id.desc())
-            .limit(20)
-        )
-    )
+    recent = service.recent_submissions(session, p)
     orgs = (
         list(session.scalars(select(Organization).order_by(Organization.slug)))
         if p.is_centre

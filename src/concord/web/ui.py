@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -18,7 +19,7 @@ from concord import __version__, i18n
 from concord.access import service as access
 from concord.access.model import Principal
 from concord.config import get_settings
-from concord.db import session_factory
+from concord.db import session_factory, utcnow
 from concord.errors import ConcordError, Forbidden, Unauthorized
 from concord.site import is_demo
 from concord.web.deps import SESSION_COOKIE, client_address, get_db, resolve_principal
@@ -191,10 +192,40 @@ def switch_language(
     return response
 
 
+# The dashboard's window of recent events, and the count beyond which it says "more than".
+RECENT_DAYS = 7
+RECENT_EVENTS_CAP = 10_000
+
+
 @router.get("/", response_class=HTMLResponse)
 def dashboard(
     request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
 ) -> Response:
+    from concord.access import policy
+    from concord.cases import service as cases
+    from concord.events import correlation
+    from concord.events import service as events
+    from concord.intake import service as intake
     from concord.orgs import service as orgs
 
-    return page(request, session, "dashboard.html", counts=orgs.counts(session, p))
+    since = (utcnow() - timedelta(days=RECENT_DAYS)).date()
+    by_status = cases.counts(session, p)
+    may_submit = policy.may_submit(p)
+    return page(
+        request,
+        session,
+        "dashboard.html",
+        counts=orgs.counts(session, p),
+        since=since,
+        recent_days=RECENT_DAYS,
+        recent_events=events.count_since(
+            session, p, datetime.combine(since, time(), UTC), RECENT_EVENTS_CAP
+        ),
+        events_cap=RECENT_EVENTS_CAP,
+        open_count=sum(by_status.get(s.value, 0) for s in cases.OPEN_STATUSES),
+        open_cases=cases.open_cases(session, p),
+        receives_alerts=correlation.receives_alerts(p),
+        alerts=correlation.list_alerts(session, p, limit=5, newest_first=True),
+        submissions=intake.recent_submissions(session, p, limit=5) if may_submit else [],
+        may_submit=may_submit,
+    )
