@@ -193,3 +193,20 @@ def test_demo_reports_fill_every_page(session: Session, demo: DemoLogins) -> Non
     analyst = principal(demo.first[2].username)
     assert correlation.cross_state_indicators(session, analyst, 0, 100)
     assert correlation.visible_campaigns(session, principal(demo.first[1].username), 0, 10)
+    # the centre opened a case about the widest sample, with the states that saw it
+    from concord.cases import service as cases
+
+    assert reports.cases == 1
+    opened = cases.open_cases(session, analyst)
+    assert len(opened) == 1 and opened[0].status == "new"
+    detail = cases.case_detail(session, analyst, opened[0].id)
+    assert len(detail.participants) >= 2 and detail.techniques
+    # the reports of the last seven days: the network's and each state's
+    from concord.reports import service as report_service
+
+    assert reports.reports == 1 + len(STATES)
+    seen = report_service.list_reports(session, analyst)
+    assert seen and all(r.period == "2026-11-29..2026-12-05" for r in seen)
+    centre = principal("ccc-analyst")
+    stored = report_service.list_reports(session, centre, scope="network")
+    assert len(report_service.load(stored[0]).by_state) == len(STATES)

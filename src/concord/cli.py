@@ -108,8 +108,9 @@ def init(
             reports = load_demo_reports(session_factory())
         out.print(
             f"Demo network loaded, with {reports.events} events from {reports.submissions} "
-            f"submissions ({reports.cross_state} indicators seen in several states). "
-            "First logins:"
+            f"submissions ({reports.cross_state} indicators seen in several states"
+            + ("; the centre opened a case about one of them" if reports.cases else "")
+            + f"), and {reports.reports} reports of the last seven days. First logins:"
         )
         for username, password, role, org in logins.first:
             out.print(f"  {username:<22} {password:<24} ({role} at {org})")

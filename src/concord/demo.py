@@ -613,15 +613,21 @@ class DemoReports:
     submissions: int
     events: int
     cross_state: int
+    cases: int = 0
+    reports: int = 0
 
 
 def load_demo_reports(factory: sessionmaker[Session], now: datetime | None = None) -> DemoReports:
     """Made-up reports of the fortnight before `now`, sent in by each national body's
     analyst: a Shadowserver-style scan of its owners' exposed hosts (TLP:AMBER, shared with
     the owners) and the brute-force sources its sensors saw (TLP:GREEN); a few attackers are
-    seen in several states, so correlation finds cross-state indicators and a campaign."""
+    seen in several states, so correlation finds cross-state indicators and a campaign. The
+    centre opens a case about the widest one, and the reports of the last seven days are
+    built for the network and each state."""
     from concord.events import correlation
     from concord.intake import service as intake
+    from concord.reports import period as periods
+    from concord.reports import service as report_service
 
     moment = (now or utcnow()).replace(minute=0, second=0, microsecond=0)
     submissions = events = 0
@@ -648,7 +654,70 @@ def load_demo_reports(factory: sessionmaker[Session], now: datetime | None = Non
     with factory() as session:
         found = correlation.correlate(session)
         session.commit()
-    return DemoReports(submissions, events, found.cross_state)
+    with factory() as session:
+        cases = _demo_case(session)
+        session.commit()
+    with factory() as session:
+        # the last seven days against the seven before: both hold demo reports
+        last = periods.custom(moment.date() - timedelta(days=6), moment.date())
+        built = len(report_service.build_scheduled(session, last))
+        session.commit()
+    return DemoReports(submissions, events, found.cross_state, cases, built)
+
+
+def _demo_case(session: Session) -> int:
+    """The centre's coordination case about the sample seen in the most states, with the
+    national bodies of those states taking part; 1 if opened, else 0."""
+    from sqlalchemy import func
+
+    from concord.cases import service as cases
+    from concord.events.model import Indicator, Sighting
+
+    widest = session.execute(
+        select(Indicator.value, func.count(func.distinct(Sighting.country)).label("states"))
+        .join(Sighting, Sighting.indicator_id == Indicator.id)
+        .where(Indicator.value.in_(_SAMPLES), Indicator.cross_state.is_(True))
+        .group_by(Indicator.value)
+        .order_by(func.count(func.distinct(Sighting.country)).desc(), Indicator.value)
+    ).first()
+    if widest is None:
+        return 0
+    states = session.scalars(
+        select(Sighting.country)
+        .join(Indicator, Indicator.id == Sighting.indicator_id)
+        .where(Indicator.value == widest.value)
+        .distinct()
+    )
+    bodies = session.scalars(
+        select(Organization.slug).where(
+            Organization.kind == OrgKind.NATIONAL_BODY, Organization.country.in_(list(states))
+        )
+    )
+    analyst = access.get_user(session, None, f"{CENTRE}-analyst")
+    principal = access.principal_for(analyst, session.get(Organization, analyst.org_id))
+    case = cases.create_case(
+        session,
+        principal,
+        cases.CaseInput(
+            title=f"Made-up malware sample seen by the sensors of {widest.states} states",
+            summary=(
+                "The same sample is distributed from hosts seen in several member states. "
+                "Each national body checks which of its owners fetched it."
+            ),
+            severity="high",
+            tlp="green",
+            indicators=[widest.value],
+            participants=list(bodies),
+            techniques=["T1105"],
+        ),
+    )
+    cases.add_comment(
+        session,
+        principal,
+        case.id,
+        "Opened from the cross-state correlation alert. Please report what your sensors saw.",
+    )
+    return 1
 
 
 def _demo_scan(session: Session, state: _State, moment: datetime) -> bytes:
