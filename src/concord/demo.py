@@ -666,31 +666,26 @@ def load_demo_reports(factory: sessionmaker[Session], now: datetime | None = Non
 
 
 def _demo_case(session: Session) -> int:
-    """The centre's coordination case about the sample seen in the most states, with the
-    national bodies of those states taking part; 1 if opened, else 0."""
-    from sqlalchemy import func
-
+    """The centre's coordination case about the sample seen in the most states (one the
+    first state saw, whose analyst's login `make run` prints, on a tie), with the national
+    bodies of those states taking part; 1 if opened, else 0."""
     from concord.cases import service as cases
     from concord.events.model import Indicator, Sighting
 
-    widest = session.execute(
-        select(Indicator.value, func.count(func.distinct(Sighting.country)).label("states"))
+    seen: dict[str, set[str]] = {}
+    for value, country in session.execute(
+        select(Indicator.value, Sighting.country)
         .join(Sighting, Sighting.indicator_id == Indicator.id)
         .where(Indicator.value.in_(_SAMPLES), Indicator.cross_state.is_(True))
-        .group_by(Indicator.value)
-        .order_by(func.count(func.distinct(Sighting.country)).desc(), Indicator.value)
-    ).first()
-    if widest is None:
+    ):
+        seen.setdefault(value, set()).add(country)
+    if not seen:
         return 0
-    states = session.scalars(
-        select(Sighting.country)
-        .join(Indicator, Indicator.id == Sighting.indicator_id)
-        .where(Indicator.value == widest.value)
-        .distinct()
-    )
+    first = STATES[0].country
+    value = max(sorted(seen), key=lambda v: (len(seen[v]), first in seen[v]))
     bodies = session.scalars(
         select(Organization.slug).where(
-            Organization.kind == OrgKind.NATIONAL_BODY, Organization.country.in_(list(states))
+            Organization.kind == OrgKind.NATIONAL_BODY, Organization.country.in_(seen[value])
         )
     )
     analyst = access.get_user(session, None, f"{CENTRE}-analyst")
@@ -699,14 +694,14 @@ def _demo_case(session: Session) -> int:
         session,
         principal,
         cases.CaseInput(
-            title=f"Made-up malware sample seen by the sensors of {widest.states} states",
+            title=f"Made-up malware sample seen by the sensors of {len(seen[value])} states",
             summary=(
                 "The same sample is distributed from hosts seen in several member states. "
                 "Each national body checks which of its owners fetched it."
             ),
             severity="high",
             tlp="green",
-            indicators=[widest.value],
+            indicators=[value],
             participants=list(bodies),
             techniques=["T1105"],
         ),
@@ -743,7 +738,7 @@ def _demo_scan(session: Session, state: _State, moment: datetime) -> bytes:
         hosts = list(ipaddress.ip_network(prefix).hosts())
         for k in range(1 + number % 3):
             port, tag = _SCAN_PORTS[(number + k) % len(_SCAN_PORTS)]
-            when = moment - timedelta(hours=6 * (number + k) % 330)
+            when = moment - timedelta(hours=37 * (number + k) % 330)  # over the fortnight
             host = hosts[(k * 7 + 3) % len(hosts)]
             lines.append(
                 f'"{when:%Y-%m-%d %H:%M:%S}","{host}",{port},"host{k}.{slug}.example",'
@@ -759,7 +754,9 @@ def _demo_attacks(state_no: int, moment: datetime) -> bytes:
     for k, address in enumerate(_ATTACKERS[state_no * 3 : state_no * 3 + 3]):
         records.append(
             {
-                "time.source": (moment - timedelta(hours=5 * k + 11 * state_no)).isoformat(),
+                "time.source": (
+                    moment - timedelta(hours=(29 * k + 41 * state_no) % 330)
+                ).isoformat(),
                 "source.ip": address,
                 "classification.taxonomy": "intrusion-attempts",
                 "classification.type": "brute-force",
@@ -773,7 +770,9 @@ def _demo_attacks(state_no: int, moment: datetime) -> bytes:
             continue
         records.append(
             {
-                "time.source": (moment - timedelta(hours=7 * k + 13 * state_no)).isoformat(),
+                "time.source": (
+                    moment - timedelta(hours=(23 * k + 53 * state_no) % 330)
+                ).isoformat(),
                 "source.ip": _ATTACKERS[18 + (k + state_no) % 6],
                 "classification.taxonomy": "malicious-code",
                 "classification.type": "malware-distribution",
