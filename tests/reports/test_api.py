@@ -148,3 +148,13 @@ def test_ui_for_a_reader_has_no_form(client, data) -> None:  # type: ignore[no-u
     page = client.get("/reports")
     assert page.status_code == 200 and 'id="build-report"' not in page.text
     assert client.get("/reports/999").status_code == 404
+
+
+def test_ui_tells_an_owner_contact_that_reports_go_to_states_and_the_centre(client, data) -> None:  # type: ignore[no-untyped-def]
+    client.post("/login", data={"username": "kz-bank-contact", "password": PASSWORD})
+    page = client.get("/reports").text
+    assert 'id="no-reports-for-you"' in page and 'id="build-report"' not in page
+    assert "Monthly reports are built" not in page
+    client.cookies.clear()
+    client.post("/login", data={"username": "kz-reader", "password": PASSWORD})
+    assert 'id="no-reports-for-you"' not in client.get("/reports").text

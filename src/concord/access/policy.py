@@ -238,10 +238,19 @@ def audit_filter(principal: Principal, actor_org_column: Any) -> ColumnElement[b
 CENTRE_READS_STATE_TLPS = ("clear", "green", "amber")
 
 
+def receives_reports(principal: Principal) -> bool:
+    """Whether any stored generalized report can reach `principal` (see report_filter)."""
+    return (
+        not principal.anonymous
+        and principal.role in (Role.ADMIN, Role.ANALYST, Role.READER)
+        and (principal.is_centre or principal.org_kind == OrgKind.NATIONAL_BODY)
+    )
+
+
 def report_filter(principal: Principal, model: Any, country: str | None) -> ColumnElement[bool]:
     """Stored generalized reports: network reports to the centre; a state's report to that
     state's national body (`country` is the principal's), and to the centre up to AMBER."""
-    if principal.anonymous or principal.role not in (Role.ADMIN, Role.ANALYST, Role.READER):
+    if not receives_reports(principal):
         return false()
     if principal.is_centre:
         return or_(model.scope == "network", model.tlp.in_(CENTRE_READS_STATE_TLPS))

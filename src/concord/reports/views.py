@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from concord.access import policy
 from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.errors import ConcordError
@@ -50,6 +51,7 @@ def _list_page(
         form=form or {"period": default_period, "scope": scopes[0] if scopes else ""},
         error=error,
         next_after=rows[-1].id if len(rows) == PAGE_SIZE else None,
+        receives_reports=policy.receives_reports(p),
     )
 
 
