@@ -239,6 +239,8 @@ def test_create_organisation_refused_for_a_reader(login) -> None:  # type: ignor
     r = ui.post("/organizations/new", {"slug": "new-org", "kind": "partner", "name_en": "New"})
     assert r.status_code == 403
     assert 'class="form-error"' in r.text
+    # a reader may change no organisation's assets: no import form at all
+    assert 'id="import-form"' not in login("kz-reader").get("/assets").text
     assert ui.get("/organizations/new-org").status_code == 404
 
 
@@ -396,7 +398,10 @@ def test_assets_page_import_filters_and_owner_choice(admin: UI) -> None:
 
 def test_owner_contact_imports_its_own_assets_only(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("kz-bank-contact")
-    ui.get("/assets")
+    form = ui.get("/assets").text.split('id="import-form"', 1)[1]
+    # its own organisation is the only choice, and already chosen
+    assert re.findall(r'<option value="([^"]+)"', form) == ["kz-bank"]
+    assert '<option value="kz-bank" selected>' in form
     r = ui.post("/assets/import", {"org": "kz-bank"}, files=upload("kz-bank.csv"))
     assert r.status_code == 200
     r = ui.post("/assets/import", {"org": "uz-telecom"}, files=upload("kz-bank.csv"))

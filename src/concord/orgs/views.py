@@ -358,6 +358,8 @@ def _assets_page(
         status=status,
         rows=rows,
         owners=owners,
+        # the import offers only the organisations whose assets this user may change
+        import_owners=[o for o in owners if policy.may_write_org_data(p, o)],
         kinds=[k.value for k in AssetKind],
         filters={"org": org or "", "kind": kind or "", "q": q or ""},
         next_after=_next_after(rows, lambda r: r[0].id),
