@@ -172,8 +172,12 @@ def test_demo_reports_fill_every_page(session: Session, demo: DemoLogins) -> Non
 
     now = datetime(2026, 12, 5, 12, tzinfo=UTC)
     reports = load_demo_reports(session_factory(), now)
-    assert reports.submissions == 2 * len(STATES) and reports.cross_state >= 3
+    # each state sends a scan per service (rdp, ssh, smb) and its sensors' findings
+    assert reports.submissions == 4 * len(STATES) and reports.cross_state >= 3
     session.rollback()
+    services = set(session.execute(select(Event.port, Event.application, Event.protocol)))
+    assert {(3389, "rdp", "tcp"), (22, "ssh", "tcp"), (445, "smb", "tcp")} <= services
+    assert all(app in (None, "ssh") for port, app, _ in services if port == 22)
     by_state = dict(
         session.execute(select(Event.country, func.count()).group_by(Event.country)).all()
     )

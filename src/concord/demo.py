@@ -604,7 +604,7 @@ def _write_logins(path: Path, logins: list[Login]) -> None:
 # share is malware: made-up samples, each seen by the sensors of several states.
 _ATTACKERS = [f"198.18.{i // 250}.{i % 250 + 1}" for i in range(24)]
 _SAMPLES = [hashlib.sha256(f"concord demo sample {i}".encode()).hexdigest() for i in range(4)]
-_SCAN_HEADER = '"timestamp","ip","port","hostname","tag","asn","geo","region","city"\n'
+_SCAN_HEADER = '"timestamp","ip","protocol","port","hostname","tag","asn","geo","region","city"\n'
 _SCAN_PORTS = ((3389, "rdp"), (22, "ssh"), (445, "smb"))
 
 
@@ -635,10 +635,14 @@ def load_demo_reports(factory: sessionmaker[Session], now: datetime | None = Non
         with factory() as session:
             analyst = access.get_user(session, None, f"{state.slug}-analyst")
             principal = access.principal_for(analyst, session.get(Organization, analyst.org_id))
-            scan = _demo_scan(session, state, moment)
-        sends = (
-            (f"{moment:%Y-%m-%d}-scan_rdp-{state.slug}.csv", scan, "amber", True),
-            (f"sensors-{state.slug}.jsonl", _demo_attacks(state_no, moment), "green", False),
+            scans = _demo_scans(session, state, moment)
+        # one file per scanned service, as Shadowserver sends them
+        sends = [
+            (f"{moment:%Y-%m-%d}-scan_{tag}-{state.slug}.csv", scan, "amber", True)
+            for tag, scan in scans.items()
+        ]
+        sends.append(
+            (f"sensors-{state.slug}.jsonl", _demo_attacks(state_no, moment), "green", False)
         )
         for name, data, tlp, share in sends:
             receipt = intake.ingest(
@@ -715,8 +719,9 @@ def _demo_case(session: Session) -> int:
     return 1
 
 
-def _demo_scan(session: Session, state: _State, moment: datetime) -> bytes:
-    """Exposed hosts in the first IPv4 prefix of each of the state's owners."""
+def _demo_scans(session: Session, state: _State, moment: datetime) -> dict[str, bytes]:
+    """Exposed hosts in the first IPv4 prefix of each of the state's owners: a scan report
+    per service (rdp, ssh, smb) that found any."""
     from concord.orgs.model import Asset
 
     prefixes = session.execute(
@@ -729,7 +734,7 @@ def _demo_scan(session: Session, state: _State, moment: datetime) -> bytes:
         )
         .order_by(Organization.slug, Asset.id)
     ).all()
-    lines = [_SCAN_HEADER]
+    lines: dict[str, list[str]] = {}
     seen: set[str] = set()
     for number, (slug, prefix) in enumerate(prefixes):
         if slug in seen:
@@ -740,11 +745,11 @@ def _demo_scan(session: Session, state: _State, moment: datetime) -> bytes:
             port, tag = _SCAN_PORTS[(number + k) % len(_SCAN_PORTS)]
             when = moment - timedelta(hours=37 * (number + k) % 330)  # over the fortnight
             host = hosts[(k * 7 + 3) % len(hosts)]
-            lines.append(
-                f'"{when:%Y-%m-%d %H:%M:%S}","{host}",{port},"host{k}.{slug}.example",'
+            lines.setdefault(tag, [_SCAN_HEADER]).append(
+                f'"{when:%Y-%m-%d %H:%M:%S}","{host}","tcp",{port},"host{k}.{slug}.example",'
                 f'"{tag}",,"{state.country}",,\n'
             )
-    return "".join(lines).encode()
+    return {tag: "".join(rows).encode() for tag, rows in sorted(lines.items())}
 
 
 def _demo_attacks(state_no: int, moment: datetime) -> bytes:

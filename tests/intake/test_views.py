@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import FIXTURES, PASSWORD
+from tests.conftest import FIXTURES, PASSWORD, shared_file
 from tests.intake.test_service import scan_csv
 
 
@@ -241,3 +241,18 @@ def test_empty_indicator_and_campaign_pages_say_why(client, network) -> None:  #
     login(client, "kz-analyst")
     assert "two or more states" in client.get("/indicators").text
     assert 'id="no-campaigns"' in client.get("/campaigns").text
+
+
+def test_event_page_names_the_class_and_the_service(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    real = shared_file("feeds/shadowserver/scan_ssh.csv").read_bytes()
+    submit(client, csrf, "scan_ssh.csv", real, tlp="green")
+    event_id = re.search(r'href="/events/(\d+)"', client.get("/events").text).group(1)
+    detail = client.get(f"/events/{event_id}").text
+    assert '<span title="vulnerable">Vulnerable</span> / ' in detail
+    assert re.search(r"<dd>\d+/tcp · ssh</dd>", detail), detail
+    # a scan with no protocol column shows the port and service without a stray slash
+    data = scan_csv([("2026-11-30 10:00:00", "203.0.113.72", 22)])
+    submit(client, csrf, "scan_ssh-own.csv", data)
+    event_id = re.search(r'href="/events/(\d+)"', client.get("/events?value=203.0.113.72").text)
+    assert "<dd>22 · ssh</dd>" in client.get(f"/events/{event_id.group(1)}").text

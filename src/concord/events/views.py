@@ -159,6 +159,7 @@ def _event_page(
         observables=service.observables(session, [event.id]).get(event.id, []),
         slugs=service.org_slugs(session, {event.origin_org_id, event.owner_org_id}),
         raw=service.raw_record(session, event),
+        class_labels=CLASS_LABELS,
     )
 
 
