@@ -206,6 +206,7 @@ def test_demo_reports_fill_every_page(session: Session, demo: DemoLogins) -> Non
     detail = cases.case_detail(session, analyst, opened[0].id)
     assert len(detail.participants) >= 2 and detail.techniques
     assert analyst.org_id in {o.id for o in detail.participants}  # the printed login's state
+    assert len(detail.events) == len(detail.participants)  # each state's report of the sample
     # the reports of the last seven days: the network's and each state's
     from concord.reports import service as report_service
 

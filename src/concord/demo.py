@@ -674,7 +674,7 @@ def _demo_case(session: Session) -> int:
     first state saw, whose analyst's login `make run` prints, on a tie), with the national
     bodies of those states taking part; 1 if opened, else 0."""
     from concord.cases import service as cases
-    from concord.events.model import Indicator, Sighting
+    from concord.events.model import EventObservable, Indicator, Sighting
 
     seen: dict[str, set[str]] = {}
     for value, country in session.execute(
@@ -692,6 +692,12 @@ def _demo_case(session: Session) -> int:
             Organization.kind == OrgKind.NATIONAL_BODY, Organization.country.in_(seen[value])
         )
     )
+    reports = session.scalars(
+        select(EventObservable.event_id)
+        .join(Indicator, Indicator.id == EventObservable.indicator_id)
+        .where(Indicator.value == value)
+        .order_by(EventObservable.event_id)
+    )
     analyst = access.get_user(session, None, f"{CENTRE}-analyst")
     principal = access.principal_for(analyst, session.get(Organization, analyst.org_id))
     case = cases.create_case(
@@ -706,6 +712,7 @@ def _demo_case(session: Session) -> int:
             severity="high",
             tlp="green",
             indicators=[value],
+            event_ids=list(reports),
             participants=list(bodies),
             techniques=["T1105"],
         ),

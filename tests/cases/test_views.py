@@ -274,3 +274,27 @@ def test_every_case_template_string_has_a_russian_translation() -> None:
     ru = translator("ru")
     for value in [*(s.value for s in CaseStatus), *(s.value for s in Severity)]:
         assert ru(value) != value, value
+
+
+def test_timeline_of_a_link_names_events_and_indicators_apart(login, network) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from concord.cases import service as cases
+    from concord.db import session_scope
+    from concord.events.model import Event
+    from tests.intake.test_service import run, scan_csv
+
+    run(network["kz-analyst"], scan_csv([("2026-11-30 10:00:00", "203.0.113.80", 3389)]))
+    with session_scope() as s:
+        event_id = s.scalar(select(Event.id))
+        case = cases.create_case(
+            s,
+            network["kz-analyst"],
+            cases.CaseInput(
+                title="RDP exposure", event_ids=[event_id], indicators=["203.0.113.80"]
+            ),
+        )
+        case_id = case.id
+    page = login("kz-analyst").get(f"/cases/{case_id}").text
+    assert re.search(rf"Linked events: {event_id}; \s*Linked indicators: 1", page)
+    assert 'href="/indicators?value=203.0.113.80"' in page

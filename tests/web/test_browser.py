@@ -259,8 +259,9 @@ def test_case_page_leaves_room_for_linked_values(page, server) -> None:  # type:
     record = {
         "time.source": "2026-11-30T10:00:00+00:00",
         "source.url": url,
-        "classification.taxonomy": "fraud",
-        "classification.type": "phishing",
+        # a long unbreakable type besides the long value, as malware reports have
+        "classification.taxonomy": "malicious-code",
+        "classification.type": "malware-distribution",
         "feed.name": "phish",
     }
     intake.ingest(
@@ -284,6 +285,8 @@ def test_case_page_leaves_room_for_linked_values(page, server) -> None:  # type:
     cell = page.locator("#event-table td.value").first
     expect(cell).to_contain_text("example-bank-security-check")
     assert cell.bounding_box()["width"] >= 120
+    # the table stays inside its column: the page itself never scrolls sideways
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: ignore[no-untyped-def]
