@@ -51,6 +51,19 @@ def test_api_upload_and_receipt(client, auth, session) -> None:  # type: ignore[
     assert events[0]["count"] == 2 and events[0]["reported_by"] == "kz-cert"
     detail = client.get(f"/api/v1/events/{events[0]['id']}", headers=auth["kz-reader"]).json()
     assert "203.0.113.5" in detail["raw"]
+    # the events a receipt added, by its id
+    other = client.post(
+        "/api/v1/intake",
+        params={"tlp": "green"},
+        headers=auth["kz-analyst"],
+        files={"file": ("scan_ssh.csv", scan_csv([("2026-11-30 11:00:00", "203.0.113.6", 22)]))},
+    ).json()
+    added = client.get(
+        "/api/v1/events", params={"submission": other["id"]}, headers=auth["kz-reader"]
+    ).json()["items"]
+    assert [e["observables"][0]["value"] for e in added] == ["203.0.113.6"]
+    bad = client.get("/api/v1/events", params={"submission": 0}, headers=auth["kz-reader"])
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     metrics = client.get("/metrics").text
     assert "concord_intake_records_total" in metrics
 

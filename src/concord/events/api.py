@@ -94,6 +94,9 @@ def list_events(
     country: str | None = Query(None, description="reporting state (ISO 3166-1 alpha-2)"),
     owner: str | None = Query(None, description="slug of the owner of the resource"),
     feed: str | None = None,
+    submission: int | None = Query(
+        None, ge=1, description="the id of an intake receipt: only the events it added"
+    ),
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     p: Principal = Depends(user),
@@ -110,6 +113,7 @@ def list_events(
         feed,
         decode_cursor(cursor),
         limit,
+        submission_id=submission,
     )
     events = service.search(session, p, q)
     obs = service.observables(session, [e.id for e in events])
