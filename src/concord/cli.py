@@ -497,8 +497,9 @@ def ingest(
     """Take in reports of attacks and incidents and print a receipt.
 
     Every file is read, even when one of them cannot be: a file whose format cannot be
-    told, or a broken or refused archive, is reported and skipped, and the command then
-    exits with status 1. It also does when every record was rejected."""
+    told, a broken or refused archive, or one whose intake fails, is reported and skipped,
+    and the command then exits with status 1. It also does when every record was
+    rejected."""
     from concord.db import session_factory
     from concord.errors import ConcordError
     from concord.intake.readers import Reader, ReaderError
@@ -546,7 +547,7 @@ def ingest(
             data = receipt.as_dict()
             totals["files"].append(data)
             totals["errors"].extend(data["errors"])
-            if receipt.status == "refused":
+            if receipt.status in ("refused", "failed"):
                 if not as_json:  # the reason names the file
                     err.print(f"not taken in: {receipt.errors[0]['reason']}", markup=False)
                 continue
@@ -573,7 +574,7 @@ def ingest(
                     err.print(f"  ... and {len(receipt.errors) - 20} more errors")
     if as_json:
         _print_json(totals)
-    refused = any(f["status"] == "refused" for f in totals["files"])
+    refused = any(f["status"] in ("refused", "failed") for f in totals["files"])
     if refused or (totals["rejected"] and not totals["accepted"] and not totals["duplicates"]):
         raise typer.Exit(1)
 

@@ -244,3 +244,58 @@ def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -
     event = session.scalar(select(Event))
     assert event is not None and event.feed.startswith(("arf", "email"))
     assert event.country == "KZ"  # attributed to the centre (ccc, KZ) as the default
+
+
+def test_cli_reads_every_member_of_a_zip_past_one_it_refuses(
+    env, network, session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    bundle = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a-inner.zip", b"PK\x05\x06" + b"\0" * 18)
+        z.writestr("b-bomb.csv", b"\0" * (8 << 20))  # far above the allowed ratio
+        z.writestr("c-scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.21", 3389)]))
+        z.writestr("d-scan_ssh.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.22", 22)]))
+    result = CliRunner().invoke(app, ["ingest", str(bundle), "--as", "kz-cert", "--json"])
+    assert result.exit_code == 1
+    receipt = json.loads(result.stdout)
+    statuses = {f["filename"]: f["status"] for f in receipt["files"]}
+    assert statuses == {
+        "mixed.zip!a-inner.zip": "refused",
+        "mixed.zip!b-bomb.csv": "refused",
+        "mixed.zip!c-scan_rdp.csv": "done",
+        "mixed.zip!d-scan_ssh.csv": "done",
+    }
+    assert receipt["accepted"] == 2 and _count(session) == 2
+    reasons = " ".join(e["reason"] for e in receipt["errors"])
+    assert "nested archives are refused" in reasons and "compression bomb" in reasons
+
+
+def test_cli_goes_on_past_a_file_whose_intake_fails(
+    env, network, session, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from concord.intake import service
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a-scan_rdp.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.31", 3389)]))
+    (folder / "b-scan_ssh.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.32", 22)]))
+    real = service.write_batch
+
+    def broken_for_the_first(session, sub, plan, batch):  # type: ignore[no-untyped-def]
+        if sub.filename.endswith("a-scan_rdp.csv"):
+            raise RuntimeError("disk on fire")
+        return real(session, sub, plan, batch)
+
+    monkeypatch.setattr(service, "write_batch", broken_for_the_first)
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
+    assert result.exit_code == 1
+    receipt = json.loads(result.stdout)
+    assert [f["status"] for f in receipt["files"]] == ["failed", "done"]
+    assert "disk on fire" in receipt["errors"][0]["reason"]
+    session.rollback()
+    states = dict(session.execute(select(Submission.filename, Submission.status)).all())
+    assert states == {"drop/a-scan_rdp.csv": "failed", "drop/b-scan_ssh.csv": "done"}
+    # sent again once the cause is gone, the failed file resumes and completes
+    monkeypatch.setattr(service, "write_batch", real)
+    again = CliRunner().invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["accepted"] == 1

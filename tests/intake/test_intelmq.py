@@ -279,3 +279,22 @@ def test_the_intake_registry_recognises_intelmq_lines() -> None:
     from concord.intake import registry
 
     assert registry.choose(EVENTS.read_bytes()[:65536], "events.jsonl", None).name == "intelmq"
+
+
+def test_many_long_extra_fields_are_stored_as_json_that_reads(client, auth, network) -> None:  # type: ignore[no-untyped-def]
+    line = json.loads((FIXTURES / "intelmq" / "events.jsonl").read_text().splitlines()[0])
+    line.update({f"extra.k{i}": "x" * 990 for i in range(10)})
+    r = client.post(
+        "/api/v1/intake",
+        params={"format": "intelmq", "tlp": "green"},
+        headers=auth["kz-analyst"],
+        files={"file": ("events.jsonl", json.dumps(line).encode() + b"\n")},
+    )
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    listed = client.get(
+        "/api/v1/events", params={"submission": r.json()["id"]}, headers=auth["kz-analyst"]
+    )
+    assert listed.status_code == 200, listed.text
+    extra = listed.json()["items"][0]["extra"]
+    assert extra["truncated"] is True and 1 <= sum(k.startswith("k") for k in extra) < 10
+    assert len(json.dumps(extra)) <= 4100

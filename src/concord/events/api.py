@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -80,7 +79,7 @@ def _out(e: Event, obs: list[dict[str, str]], slugs: dict[int, str]) -> dict[str
         "owner": slugs.get(e.owner_org_id) if e.owner_org_id else None,
         "tlp": e.tlp,
         "raw_location": e.raw_location,
-        "extra": json.loads(e.extra or "{}"),
+        "extra": service.extra_fields(e),
     }
 
 

@@ -106,6 +106,16 @@ def submission_span(session: Session, submission_id: int) -> tuple[int, int]:
     return span.first_event_id, span.last_event_id
 
 
+def extra_fields(event: Event) -> dict[str, Any]:
+    """The event's extra fields; those of an event stored cut short (by an earlier
+    release) come back as their text, rather than failing every list that shows it."""
+    try:
+        found = json.loads(event.extra or "{}")
+    except ValueError:
+        return {"unreadable": event.extra}
+    return found if isinstance(found, dict) else {"value": found}
+
+
 def get_event(session: Session, principal: Principal, event_id: int) -> Event:
     event = session.scalar(
         select(Event).where(Event.id == event_id, policy.tlp_filter(principal, Event))

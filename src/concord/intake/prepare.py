@@ -335,12 +335,32 @@ def prepared_batches(
         yield preparer.prepare(records, errors, position)
 
 
+MAX_EXTRA_JSON = 4000  # characters of an event's extra fields, as JSON
+
+
 def _extra_json(rec: EventRecord) -> str:
     extra = rec.extra
     asns = [o.value for o in rec.observables if o.kind == "asn"]
     if asns:
         extra = {**extra, "asn": ",".join(asns)}
-    return orjson.dumps(extra).decode()[:4000] if extra else "{}"
+    if not extra:
+        return "{}"
+    text = orjson.dumps(extra).decode()
+    return text if len(text) <= MAX_EXTRA_JSON else _fitted(extra)
+
+
+def _fitted(extra: dict[str, Any]) -> str:
+    """The fields that fit in MAX_EXTRA_JSON, whole, and `"truncated": true`: cutting the
+    text instead would store JSON that no longer reads."""
+    kept: dict[str, Any] = {}
+    room = MAX_EXTRA_JSON - len('{"truncated":true}')
+    for key, value in extra.items():
+        size = len(orjson.dumps({key: value})) - 1  # the member and its comma
+        if size <= room:
+            kept[key] = value
+            room -= size
+    kept["truncated"] = True
+    return orjson.dumps(kept).decode()
 
 
 def _narrower(record_tlp: str | None, given: TLP) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +32,7 @@ from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
 from concord.bulk import Bulk, literal
 from concord.db import utcnow
-from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import (
     Event,
     Submission,
@@ -559,6 +559,10 @@ def ingest(
         session.commit()
         try:
             _write_all(session, sub, plan, prepared, progress)
+        except Exception:
+            # Said on the receipt; sending the file again resumes after the last commit.
+            _mark_failed(factory, sub_id)
+            raise
         finally:
             close = getattr(prepared, "close", None)
             if close is not None:
@@ -576,6 +580,14 @@ def ingest(
             # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
             note = "nothing to take in: the file holds no event or indicator with a value"
         return Receipt.of(sub, source.filename, note)
+
+
+def _mark_failed(factory: sessionmaker[Session], submission_id: int) -> None:
+    with factory() as session:
+        session.execute(
+            update(Submission).where(Submission.id == submission_id).values(status="failed")
+        )
+        session.commit()
 
 
 def _share_with_owners(session: Session, principal: Principal | None, sub: Submission) -> int:
@@ -733,5 +745,14 @@ def ingest_paths(
             if options.get("fmt") or options.get("reader") is not None:
                 raise  # a declared format is the command's mistake, the same for every file
             yield Receipt.refused(source.filename, exc.message)
+        except (Forbidden, NotFound, InvalidInput):
+            raise  # the command's own options (who, which organisation, TLP): every file alike
+        except Exception as exc:
+            # This file failed (its submission says so and resumes when sent again); the
+            # other files still go in.
+            log.exception("intake of %s failed", source.filename)
+            reason = exc.message if isinstance(exc, ConcordError) else repr(exc)
+            failed = Receipt.refused(source.filename, f"{source.filename}: intake failed: {reason}")
+            yield replace(failed, status="failed")
         finally:
             source.stream.close()

@@ -69,7 +69,9 @@ def _from_file(path: Path, name: str) -> Iterator[Source | Refused]:
         yield Refused(name, f"{name}: cannot be read ({exc.strerror or exc})")
 
 
-def _from_zip(path: Path, name: str) -> Iterator[Source]:
+def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
+    """Each member of the archive; one that is refused (a nested archive, a possible bomb,
+    a damaged member) is a `Refused` in its place, and the other members are still read."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -78,11 +80,21 @@ def _from_zip(path: Path, name: str) -> Iterator[Source]:
         for info in archive.infolist():
             if info.is_dir():
                 continue
+            member_name = f"{name}!{info.filename}"
             if info.filename.lower().endswith((".zip", ".gz")):
-                raise ArchiveRefused(f"{name}!{info.filename}: nested archives are refused")
-            with archive.open(info) as member:
-                stream = _bounded_copy(member, info.compress_size, f"{name}!{info.filename}")
-            yield Source(stream, f"{name}!{info.filename}")
+                yield Refused(member_name, f"{member_name}: nested archives are refused")
+                continue
+            try:
+                with archive.open(info) as member:
+                    stream = _bounded_copy(member, info.compress_size, member_name)
+            except ConcordError as exc:
+                yield Refused(member_name, exc.message)
+                continue
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
+                # damaged, encrypted or of an unsupported compression
+                yield Refused(member_name, f"{member_name}: cannot be unpacked ({exc})")
+                continue
+            yield Source(stream, member_name)
 
 
 def _from_gzip(path: Path, name: str) -> Source:

@@ -45,7 +45,7 @@ import yaml
 from concord.errors import FaultLocation
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers import Reader, ReaderError
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError, utc
 from concord.orgs import validate
 
 MAX_LINE = 1 << 20  # characters; a longer physical line is reported and skipped
@@ -304,10 +304,6 @@ def parse_confidence(value: str) -> int:
 TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "iso", "epoch", "epoch_ms")
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _plain_time(value: str) -> datetime:
     # "%Y-%m-%d %H:%M:%S" read by the C ISO parser (strptime is 10x slower); naming the
     # offset in the text is 5x faster than replace(tzinfo=...) afterwards.
@@ -320,7 +316,7 @@ _fromisoformat = datetime.fromisoformat
 
 
 def _iso_time(value: str) -> datetime:
-    return _utc(datetime.fromisoformat(value))
+    return utc(datetime.fromisoformat(value))
 
 
 def _epoch(value: str, scale: float = 1.0) -> datetime:
@@ -342,7 +338,7 @@ def time_parser(fmt: str) -> Callable[[str], datetime]:
         return partial(_epoch, scale=1000.0)
     if "%" not in fmt:
         raise ValueError(f"unknown time format {fmt!r}: use {', '.join(TIME_FORMATS)} or strptime")
-    return lambda value: _utc(datetime.strptime(value, fmt))
+    return lambda value: utc(datetime.strptime(value, fmt))
 
 
 # ---------------------------------------------------------------------------------------------

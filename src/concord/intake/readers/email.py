@@ -43,7 +43,7 @@ import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from email import errors as email_errors
 from email import policy
 from email.header import decode_header, make_header
@@ -59,7 +59,7 @@ import yaml
 from concord.access.model import TLP
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError, utc
 from concord.orgs import validate
 
 MAX_PART_BYTES = 10 * 1024 * 1024  # a part larger than this is not decoded
@@ -1366,9 +1366,8 @@ def _utc(when: datetime | None) -> datetime | None:
     if when is None:
         return None
     try:
-        # No zone (or -0000, "unknown" per RFC 5322): taken as UTC.
-        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    except (ValueError, OverflowError):
+        return utc(when)  # no zone (or -0000, "unknown" per RFC 5322): taken as UTC
+    except ValueError:
         return None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
 import orjson
@@ -36,7 +36,7 @@ from concord.intake.readers.csvfeed import (
     parse_tlp,
     stream_lines,
 )
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ReadError
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ReadError, utc
 
 _MAX_EXTRA = 1000  # characters kept of one extra value
 _T = TypeVar("_T")
@@ -297,7 +297,10 @@ def _time(values: dict[str, Any]) -> datetime | None:
                 moment = datetime.fromisoformat(text)
             except ValueError:
                 raise _Fault(key, f"unreadable time {text[:100]!r}: expected ISO 8601") from None
-            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            try:
+                return utc(moment)
+            except ValueError as exc:
+                raise _Fault(key, str(exc)) from None
     return None
 
 

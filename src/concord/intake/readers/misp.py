@@ -93,7 +93,7 @@ from concord.intake.readers.values import (
     strictest_tlp,
     tlp_level,
 )
-from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
+from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError, utc
 
 Json = Any
 
@@ -396,10 +396,9 @@ def _time(attribute: dict[str, Json]) -> datetime | None:
     first_seen = attribute.get("first_seen")
     if first_seen not in (None, ""):
         try:
-            seen = datetime.fromisoformat(str(first_seen))
+            return utc(datetime.fromisoformat(str(first_seen)))
         except ValueError:
             raise _Refused(f"invalid first_seen {str(first_seen)[:40]!r}", "/first_seen") from None
-        return seen.replace(tzinfo=UTC) if seen.tzinfo is None else seen.astimezone(UTC)
     stamp = attribute.get("timestamp")
     if stamp in (None, ""):
         return None

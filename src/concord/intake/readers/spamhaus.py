@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import BinaryIO
 
@@ -23,7 +23,7 @@ from concord.intake.readers.csvfeed import (
     is_cut,
     stream_lines,
 )
-from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
+from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError, utc
 
 MARKER = b"spamhaus.org/drop"
 FEED = "spamhaus-drop"
@@ -51,10 +51,9 @@ def _list_time(comment: str) -> datetime | None:
     if not text.lower().startswith(_LAST_MODIFIED):
         return None
     try:
-        moment = parsedate_to_datetime(text[len(_LAST_MODIFIED) :].strip())
-    except (TypeError, ValueError, IndexError):
+        return utc(parsedate_to_datetime(text[len(_LAST_MODIFIED) :].strip()))
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def read_drop(lines: Iterator[str], source: str) -> Iterator[EventRecord | ReadError]:

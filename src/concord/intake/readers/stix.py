@@ -144,7 +144,7 @@ from concord.intake.readers.values import (
     strings_in,
     tlp_level,
 )
-from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
+from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError, utc
 
 MAX_PATTERN = 100_000  # characters of one pattern; ANTLR is slow and recursive
 
@@ -714,7 +714,10 @@ def _stix_time(parsed: Any, obj: dict[str, Json], key: str) -> datetime | None:
         return None
     value = parsed.get(key)
     if isinstance(value, datetime):  # stix2 turned the timestamp into a STIXdatetime
-        value = value.astimezone(UTC)
+        try:
+            value = utc(value)
+        except ValueError:
+            raise _Invalid(f"{key} is out of range in UTC", f"/{key}") from None
         return datetime.combine(value.date(), value.time(), UTC)
     return None
 

@@ -1,0 +1,63 @@
+"""Times at the edge of what a datetime holds: a zone can push 9999-12-31 or 0001-01-01 out
+of range once moved to UTC. Every reader turns that into an error with its location."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from concord.intake.readers.intelmq import READER as INTELMQ
+from concord.intake.readers.misp import READER as MISP
+from concord.intake.readers.spamhaus import READER as SPAMHAUS
+from concord.intake.records import EventRecord, ReadError, utc
+from tests.conftest import FIXTURES, shared_file
+
+LATEST = "9999-12-31T23:59:59-14:00"
+EARLIEST = "0001-01-01T00:00:00+14:00"
+
+
+def test_utc_takes_naive_times_as_utc_and_refuses_what_utc_cannot_hold() -> None:
+    assert utc(datetime(2026, 11, 30, 10)) == datetime(2026, 11, 30, 10, tzinfo=UTC)
+    east = datetime(2026, 11, 30, 15, tzinfo=timezone(timedelta(hours=5)))
+    assert utc(east) == datetime(2026, 11, 30, 10, tzinfo=UTC)
+    for text in (LATEST, EARLIEST):
+        with pytest.raises(ValueError, match="out of range in UTC"):
+            utc(datetime.fromisoformat(text))
+
+
+def _items(reader, data: bytes, name: str) -> list[EventRecord | ReadError]:  # type: ignore[no-untyped-def]
+    return list(reader.read(io.BytesIO(data), name))
+
+
+@pytest.mark.parametrize("moment", [LATEST, EARLIEST])
+def test_intelmq_line_out_of_range_is_an_error_and_the_next_line_is_read(moment: str) -> None:
+    good = (FIXTURES / "intelmq" / "events.jsonl").read_text().splitlines()[0]
+    bad = json.loads(good)
+    bad["time.source"] = moment
+    items = _items(INTELMQ, f"{json.dumps(bad)}\n{good}\n".encode(), "events.jsonl")
+    assert isinstance(items[0], ReadError) and items[0].location.line == 1
+    assert items[0].location.pointer == "/time.source"
+    assert "out of range in UTC" in items[0].reason
+    assert isinstance(items[1], EventRecord)
+
+
+def test_misp_attribute_out_of_range_is_an_error_with_its_pointer() -> None:
+    event = json.loads(shared_file("misp/existing_event.json").read_text())
+    before = _items(MISP, json.dumps(event).encode(), "existing_event.json")
+    event.get("Event", event)["Attribute"][2]["first_seen"] = LATEST  # a domain, for IDS
+    after = _items(MISP, json.dumps(event).encode(), "existing_event.json")
+    errors = [i for i in after if isinstance(i, ReadError)]
+    assert [e.location.pointer for e in errors] == ["/Attribute/2/first_seen"], errors
+    records = [i for i in after if isinstance(i, EventRecord)]
+    assert len(records) == len(before) - 1  # the other attributes are read
+
+
+def test_spamhaus_list_dated_out_of_range_keeps_its_entries() -> None:
+    text = shared_file("feeds/spamhaus_drop.txt").read_text()
+    dated = "; Last-Modified: Fri, 31 Dec 9999 23:59:59 -1400\n" + text
+    items = _items(SPAMHAUS, dated.encode(), "drop.txt")
+    assert items and all(isinstance(i, EventRecord) for i in items if not isinstance(i, ReadError))
+    assert any(isinstance(i, EventRecord) for i in items)
