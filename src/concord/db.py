@@ -32,6 +32,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC, a naive one taken as UTC. ValueError when UTC has no such time: a
+    time zone can push the first or last day a datetime holds out of its range."""
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is out of range in UTC") from None
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC timestamps on every backend (SQLite returns naive values)."""
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from concord.access import service
 from concord.access.model import ApiToken, Principal, TokenScope, User
 from concord.errors import Forbidden
-from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import UtcDatetime, decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["accounts"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -159,7 +159,7 @@ class TokenCreate(BaseModel):
     name: str = Field(default="token", max_length=100)
     user: str | None = Field(default=None, description="defaults to the caller")
     scopes: list[str] = Field(default_factory=lambda: ["read"])
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
 
 
 class TokenCreated(TokenOut):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from concord.access.model import Principal
 from concord.audit import service
 from concord.errors import Forbidden
-from concord.web.deps import decode_cursor, encode_cursor, get_db, user
+from concord.web.deps import UtcDatetime, decode_cursor, encode_cursor, get_db, user
 
 router = APIRouter(tags=["audit"])
 
@@ -46,7 +46,7 @@ def list_audit(
     actor: str | None = None,
     action: str | None = None,
     object_kind: str | None = None,
-    since: datetime | None = None,
+    since: UtcDatetime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     p: Principal = Depends(user),

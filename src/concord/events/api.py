@@ -13,7 +13,7 @@ from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.events import service
 from concord.events.model import Event
-from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import UtcDatetime, decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["events"])
 
@@ -86,8 +86,8 @@ def _out(e: Event, obs: list[dict[str, str]], slugs: dict[int, str]) -> dict[str
 @router.get("/events", response_model=EventPage)
 def list_events(
     value: str | None = Query(None, description="an observable: IP, domain, URL, hash ..."),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
     rsit_class: str | None = Query(None, alias="class"),
     rsit_type: str | None = Query(None, alias="type"),
     country: str | None = Query(None, description="reporting state (ISO 3166-1 alpha-2)"),

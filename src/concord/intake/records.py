@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from concord.db import as_utc as utc  # noqa: F401 (the readers' name for it)
 from concord.errors import FaultLocation
 
 
@@ -78,12 +79,3 @@ class ReadError:
 
 
 MAX_RAW = 4096  # bytes of source text kept per record
-
-
-def utc(moment: datetime) -> datetime:
-    """`moment` in UTC, a naive one taken as UTC. ValueError when UTC has no such time: a
-    time zone can push the first or last day a datetime holds out of its range."""
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{moment.isoformat()} is out of range in UTC") from None

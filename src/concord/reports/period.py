@@ -109,6 +109,8 @@ def parse(text: str) -> Period:
             return custom(date.fromisoformat(m[1]), date.fromisoformat(m[2]))
     except ValueError as exc:  # month 13, week 54, February 30 ...
         raise _invalid(cleaned, str(exc)) from None
+    except OverflowError:  # the period or the one before it runs off the calendar (year 1, 9999)
+        raise _invalid(cleaned, "too close to the ends of the calendar") from None
     raise _invalid(cleaned)
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
 from concord.access import policy
 from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
-from concord.db import session_scope
+from concord.db import as_utc, session_scope
 from concord.errors import FaultLocation, Forbidden, InvalidInput, Unauthorized
 
 SESSION_COOKIE = "concord_session"
@@ -79,6 +82,10 @@ def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
 
+# A time given to the API: one without a zone is taken as UTC; one UTC cannot hold is a 422.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
 def decode_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
@@ -87,7 +94,10 @@ def decode_cursor(cursor: str | None) -> int:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         if not text.startswith("id:"):
             raise ValueError
-        return int(text[3:])
+        value = int(text[3:])
+        if not 0 <= value < 2**63:  # no id lies outside a 64-bit key
+            raise ValueError
+        return value
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("invalid cursor", FaultLocation(field="cursor")) from None
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from concord.errors import ConcordError
@@ -57,6 +58,20 @@ def _readable(errors: Any) -> str:
     return f"{field}: {first.get('msg', 'invalid')}{shown}"
 
 
+_INT32 = 2**31 - 1  # the narrowest integer column
+
+
+def _oversized_parameter(request: Request) -> str | None:
+    """The pointer to the first path or query parameter holding a number too large for
+    an integer column, if any."""
+    for place, params in (("path", request.path_params), ("query", request.query_params)):
+        for name, value in params.items():
+            text = str(value).strip().lstrip("+-")
+            if text.isdigit() and int(text) > _INT32:
+                return f"/{place}/{name}"
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ConcordError)
     async def concord_error(request: Request, exc: ConcordError) -> Response:
@@ -95,6 +110,21 @@ def install(app: FastAPI) -> None:
         if not _is_api(request):
             return _html(request, exc.status_code, title, detail)
         return problem(exc.status_code, title, detail, request.url.path)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> Response:
+        # A number too large for its column (an id of 20 digits), or a value the database
+        # refuses to store: the request's fault, not the server's.
+        log.warning("value refused by the database on %s: %s", request.url.path, exc)
+        where = _oversized_parameter(request)
+        detail = "a value of the request is out of the range the database holds"
+        if where:
+            detail = f"{where}: {detail}"
+        if not _is_api(request):
+            return _html(request, 422, "Invalid input", detail)
+        errors = [{"pointer": where, "detail": detail}] if where else []
+        return problem(422, "Invalid input", detail, request.url.path, errors=errors)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -28,9 +28,18 @@ async def read_upload(
     """The form file if one was sent, else (when `request` is given) the raw body, streamed
     so that an oversized body is refused without being held in memory."""
     limit = get_settings().max_upload_bytes
+    form_sent = request is not None and request.headers.get("content-type", "").lower().startswith(
+        "multipart/form-data"
+    )
     if file is not None and file.filename:
         data = await file.read(limit + 1)
         name, content_type = file.filename, ""
+    elif form_sent:
+        # A form whose body was read already (for its fields) without a usable file part:
+        # there is no raw body to fall back on.
+        raise InvalidInput(
+            f"{missing}: send it in the form field 'file'", FaultLocation(field="file")
+        )
     elif request is not None:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + 65536:

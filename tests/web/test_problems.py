@@ -1,0 +1,65 @@
+"""Requests the database or the calendar cannot hold get a 422 that names the field, never a
+500: numbers too large for a key, times a zone pushes out of range, report periods at the
+ends of the calendar, a form without its file part."""
+
+from __future__ import annotations
+
+import base64
+
+PROBLEM = "application/problem+json"
+HUGE = "99999999999999999999"
+
+
+def test_a_time_without_a_zone_is_utc_and_one_utc_cannot_hold_is_named(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for since in ("2024-01-01", "2024-01-01T00:00:00", "2024-01-01T05:00:00+05:00"):
+        r = client.get("/api/v1/events", params={"since": since}, headers=auth["kz-reader"])
+        assert r.status_code == 200, (since, r.text)
+    assert (
+        client.get(
+            "/api/v1/audit", params={"since": "2024-01-01T00:00:00"}, headers=auth["kz-admin"]
+        ).status_code
+        == 200
+    )
+    r = client.get(
+        "/api/v1/events", params={"until": "9999-12-31T23:59:59-14:00"}, headers=auth["kz-reader"]
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert r.json()["errors"][0]["pointer"] == "/query/until"
+    created = client.post(
+        "/api/v1/tokens",
+        json={"name": "ci", "expires_at": "2030-01-01T00:00:00"},
+        headers=auth["kz-analyst"],
+    )
+    assert created.status_code == 201 and created.json()["expires_at"].startswith("2030-01-01")
+
+
+def test_numbers_too_large_for_a_key_are_named(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for url in (f"/api/v1/events/{HUGE}", f"/api/v1/cases/{HUGE}", f"/api/v1/intake/{HUGE}"):
+        r = client.get(url, headers=auth["centre-analyst"])
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (url, r.text)
+        assert r.json()["errors"][0]["pointer"].startswith("/path/")
+    r = client.get("/api/v1/events", params={"submission": HUGE}, headers=auth["kz-reader"])
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/submission"
+    cursor = base64.urlsafe_b64encode(f"id:{HUGE}".encode()).decode().rstrip("=")
+    r = client.get("/api/v1/events", params={"cursor": cursor}, headers=auth["kz-reader"])
+    assert r.status_code == 422 and "invalid cursor" in r.text
+
+
+def test_report_periods_at_the_ends_of_the_calendar_are_refused(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for period in ("9999-W52", "0001-W01", "0001-01-01", "9999-12-31"):
+        r = client.post(
+            "/api/v1/reports",
+            json={"period": period, "scope": "network"},
+            headers=auth["centre-analyst"],
+        )
+        assert r.status_code == 422 and "ends of the calendar" in r.text, (period, r.text)
+
+
+def test_a_form_without_its_file_part_is_told_where_the_file_goes(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/intake",
+        files={"upload": ("scan_rdp.csv", b'"timestamp","ip"\n')},
+        headers=auth["kz-analyst"],
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+    assert r.json()["errors"][0]["field"] == "file"
