@@ -190,3 +190,36 @@ def test_an_owner_is_in_the_state_of_its_national_body(client, auth) -> None:  #
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "country"
     kept = client.get("/api/v1/organizations/kz-bank", headers=auth["kz-analyst"]).json()
     assert kept["country"] == "KZ"
+
+
+def test_an_owner_contact_cannot_claim_what_another_organisation_holds(client, auth) -> None:  # type: ignore[no-untyped-def]
+    def send(user: str, org: str, values: list[str], **params: object):  # type: ignore[no-untyped-def]
+        return client.post(
+            "/api/v1/assets/import",
+            params={"org": org, **params},
+            json=[{"value": v} for v in values],
+            headers=auth[user],
+        ).json()
+
+    held = send("uz-analyst", "uz-telecom", ["203.0.113.0/28", "telecom.example", "AS64501"])
+    assert held["imported"] is True and held["added"] == 3
+    claims = [
+        "0.0.0.0/0",  # the whole Internet: too wide for anyone
+        "203.0.113.7/32",  # inside uz-telecom's network
+        "203.0.112.0/23",  # around it
+        "mail.telecom.example",  # under its domain
+        "AS64501",
+        "198.51.100.0/27",  # its own, held by nobody else
+    ]
+    report = send("kz-bank-contact", "kz-bank", claims)
+    assert report["imported"] is False
+    refused = {r["pointer"]: r["reason"] for r in report["refused"]}
+    assert set(refused) == {"/0", "/1", "/2", "/3", "/4"}
+    assert "too wide" in refused["/0"] and "another organisation" in refused["/1"]
+    assert "uz-telecom" not in " ".join(refused.values())  # who holds it is not told
+    assert send("kz-bank-contact", "kz-bank", claims, valid_only=True)["added"] == 1
+    who = client.get("/api/v1/whois/203.0.113.7", headers=auth["uz-analyst"]).json()
+    assert [o["slug"] for o in who["owners"]] == ["uz-telecom"]
+    # a national body records what its constituents hold, overlaps included
+    assert send("kz-analyst", "kz-bank", ["203.0.113.8/32"])["added"] == 1
+    assert send("kz-analyst", "kz-bank", ["::/0"])["imported"] is False

@@ -285,6 +285,8 @@ def test_csv_empty_file_and_header_only() -> None:
         ("ipv4-prefix,2001:db8::/32", "is an IPv6 prefix, not ipv4-prefix"),
         ("ipv6,192.0.2.0/24", "is an IPv4 prefix, not ipv6-prefix"),
         ("domain,example\x00.org", "the value contains a NUL character"),
+        ("ipv4-prefix,0.0.0.0/0", "too wide to be one organisation's"),
+        ("ipv6-prefix,2000::/3", "IPv6 prefixes from /16 on"),
     ],
 )
 def test_csv_row_refusals(row: str, reason: str) -> None:
@@ -511,7 +513,7 @@ DESCRIPTION = st.text(
 @st.composite
 def ipv4_assets(draw: st.DrawFn) -> Asset:
     address = draw(st.ip_addresses(v=4))
-    net = ipaddress.ip_network(f"{address}/{draw(st.integers(0, 32))}", strict=False)
+    net = ipaddress.ip_network(f"{address}/{draw(st.integers(8, 32))}", strict=False)  # /8 on
     kind = draw(st.sampled_from(["", "ipv4-prefix", "ipv4", "prefix"]))
     return kind, str(net), "", draw(DESCRIPTION), "ipv4-prefix", str(net)
 
@@ -519,7 +521,7 @@ def ipv4_assets(draw: st.DrawFn) -> Asset:
 @st.composite
 def ipv6_assets(draw: st.DrawFn) -> Asset:
     address = draw(st.ip_addresses(v=6).filter(lambda a: a.ipv4_mapped is None))
-    net = ipaddress.ip_network(f"{address}/{draw(st.integers(0, 128))}", strict=False)
+    net = ipaddress.ip_network(f"{address}/{draw(st.integers(16, 128))}", strict=False)  # /16 on
     if net.subnet_of(ipaddress.IPv6Network("::ffff:0:0/96")):
         net = ipaddress.ip_network("2001:db8::/32")
     written = draw(st.sampled_from([str(net), net.exploded, str(net).upper()]))

@@ -47,6 +47,11 @@ class RowError:
         return {**self.location.as_dict(), "reason": self.reason}
 
 
+# The widest prefix an owner may hold: even the largest allocations are longer, and a wider
+# one would make its holder the owner (and reader) of everyone's events in it.
+WIDEST_PREFIX = {4: 8, 6: 16}
+
+
 def pad(number: int) -> str:
     return f"{number:039d}"
 
@@ -82,6 +87,11 @@ def normalise(
         if kind != expected:
             raise ValueError(f"{value!r} is an IPv{net.version} prefix, not {kind.value}")
         canonical = str(net)
+        if net.prefixlen < WIDEST_PREFIX[net.version]:
+            raise ValueError(
+                f"{canonical} is too wide to be one organisation's "
+                f"(IPv{net.version} prefixes from /{WIDEST_PREFIX[net.version]} on)"
+            )
         range_start = pad(int(net.network_address))
         range_end = pad(int(net.broadcast_address))
         version = ""

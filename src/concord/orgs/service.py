@@ -7,16 +7,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from concord.access import policy
-from concord.access.model import TLP, Principal, Share
+from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
 from concord.db import utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.orgs import validate
-from concord.orgs.model import Asset, AssetRevision, Contact, Organization, OrgKind
+from concord.orgs.model import Asset, AssetKind, AssetRevision, Contact, Organization, OrgKind
 from concord.orgs.readers import AssetRow, RowError
 
 INSERT_BATCH = 2000
@@ -364,6 +364,28 @@ def asset_revision(session: Session) -> int:
     return session.scalar(select(AssetRevision.revision).where(AssetRevision.id == 1)) or 0
 
 
+def _held_elsewhere(session: Session, org_id: int, row: AssetRow) -> bool:
+    """Whether another organisation holds an address, AS or domain that `row` covers or
+    lies in."""
+    others = select(Asset.id).where(Asset.org_id != org_id, Asset.kind == row.kind.value)
+    if row.range_start is not None and row.range_end is not None:
+        # zero-padded decimal text: text order is numeric order
+        overlap = others.where(
+            Asset.range_start <= row.range_end, Asset.range_end >= row.range_start
+        )
+    elif row.kind in (AssetKind.DOMAIN, AssetKind.EMAIL_DOMAIN):
+        labels = row.value.split(".")
+        parents = [".".join(labels[i:]) for i in range(len(labels))]
+        overlap = others.where(
+            or_(Asset.value.in_(parents), Asset.value.endswith(f".{row.value}", autoescape=True))
+        )
+    elif row.kind == AssetKind.ASN:
+        overlap = others.where(Asset.value == row.value)
+    else:
+        return False  # software: many organisations run the same
+    return session.scalar(overlap.limit(1)) is not None
+
+
 def import_assets(
     session: Session,
     principal: Principal | None,
@@ -396,6 +418,19 @@ def import_assets(
             wanted[item.key] = item
         if progress is not None:
             progress(1)
+    if principal is not None and principal.role == Role.OWNER_CONTACT:
+        # An owner's contact declares its own resources, not those of another organisation:
+        # ownership decides who is notified of, and who reads, the events about a resource.
+        for key, row in list(wanted.items()):
+            if _held_elsewhere(session, org.id, row):
+                del wanted[key]
+                report.refused.append(
+                    RowError(
+                        row.location,
+                        f"{row.value} overlaps what another organisation holds; "
+                        "ask your national body to record it",
+                    )
+                )
     if report.refused and not valid_only:
         report.imported = False
         return report
