@@ -109,6 +109,14 @@ def test_share_from_the_event_page(client, session, network) -> None:  # type: i
     assert re.search(r'<option value="kz-bank" selected>', page)
     r = client.post(f"/events/{event_id}/shares", data={"csrf_token": csrf, "org": "kz-bank"})
     assert r.status_code == 200 and 'id="shared"' in r.text and "Shared with: kz-bank" in r.text
+    # the answer is the event's own page: reloading it sends nothing again
+    assert r.url.path == f"/events/{event_id}" and r.history[0].status_code == 303
+    # the organisation that reported it, or one it was shared with, reads it already
+    for org in ("kz-cert", "kz-bank"):
+        again = client.post(f"/events/{event_id}/shares", data={"csrf_token": csrf, "org": org})
+        assert 'id="shared-already"' in again.text and 'id="shared"' not in again.text
+    # a made-up confirmation in the address is not shown
+    assert 'id="shared"' not in client.get(f"/events/{event_id}?shared=uz-cert").text
     refused = client.post(f"/events/{event_id}/shares", data={"csrf_token": csrf, "org": ""})
     assert refused.status_code == 422 and "choose an organisation" in refused.text
     # any other organisation by its slug, which wins over the list

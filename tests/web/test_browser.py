@@ -361,3 +361,31 @@ def test_build_a_report_with_charts(page) -> None:  # type: ignore[no-untyped-de
     page.locator('#build-report button[type="submit"]').click()
     expect(page.locator("body")).to_contain_text("TLP:")
     assert page.locator("svg").count() >= 1
+
+
+def test_an_event_from_a_long_json_line_fits_the_page(page, server) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from concord.access import service as access
+    from concord.db import session_factory
+    from concord.intake import service as intake
+    from concord.orgs.model import Organization
+    from tests.conftest import FIXTURES
+
+    with session_factory()() as s:
+        user = access.get_user(s, None, "kz-analyst")
+        analyst = access.principal_for(user, s.get(Organization, user.org_id))
+    line = (FIXTURES / "intelmq" / "events.jsonl").read_text().splitlines()[0]
+    receipt = intake.ingest(
+        session_factory(),
+        analyst,
+        intake.Source(io.BytesIO(line.encode() + b"\n"), "events.jsonl"),
+        fmt="intelmq",
+    )
+    assert receipt.accepted == 1 and len(line) > 300
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, "kz-analyst")
+    page.goto(f"/events?submission={receipt.id}")
+    page.locator("#event-table tbody tr a").first.click()
+    expect(page.locator("pre.raw")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

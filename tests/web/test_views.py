@@ -792,3 +792,27 @@ def test_dashboard_shows_recent_events_alerts_open_cases_and_submissions(
     assert re.search(
         r'id="tile-events"[^>]*><strong>1\+</strong>', login("uz-analyst").get("/").text
     )
+
+
+def test_language_switch_and_sign_in_come_back_to_the_page_as_shown(login, app) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-analyst")
+    listing = ui.get("/events?country=KZ&value=203.0.113.9").text
+    assert 'name="next" value="/events?country=KZ&amp;value=203.0.113.9"' in listing
+    back = ui.post("/language", {"language": "ru", "next": "/events?country=KZ"})
+    assert back.status_code == 303 and back.headers["location"] == "/events?country=KZ"
+    # a page shown in answer to a form comes back to the page the form was on
+    refused = ui.client.post(
+        "/cases",
+        data={"csrf_token": ui.csrf, "title": ""},
+        headers={"referer": "http://testserver/cases?status=new"},
+    )
+    assert 'name="next" value="/cases?status=new"' in refused.text
+    # signing in again after the session ended, from a form: back to its page, not its POST
+    with TestClient(app) as anonymous:
+        r = anonymous.post(
+            "/cases/1/comments",
+            data={"text": "hello"},
+            headers={"referer": "http://testserver/cases/1"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=/cases/1"

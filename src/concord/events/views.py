@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -126,10 +127,12 @@ def events_page(
 def event_page(
     event_id: int,
     request: Request,
+    shared: str = "",
+    already: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    return _event_page(request, session, p, event_id)
+    return _event_page(request, session, p, event_id, shared=shared, already=already)
 
 
 def _event_page(
@@ -141,6 +144,7 @@ def _event_page(
     status: int = 200,
     error: ConcordError | None = None,
     shared: str = "",
+    already: str = "",
 ) -> Response:
     event = service.get_event(session, p, event_id)
     audit.record_reads(session, p, "event", [event])
@@ -155,6 +159,7 @@ def _event_page(
         share_choices=service.share_candidates(session, p, event) if may_share else [],
         share_error=error,
         shared=shared,
+        already=already,
         event=event,
         observables=service.observables(session, [event.id]).get(event.id, []),
         slugs=service.org_slugs(session, {event.origin_org_id, event.owner_org_id}),
@@ -178,9 +183,11 @@ def share_event(
     try:
         if not org:
             raise InvalidInput("choose an organisation", FaultLocation(field="org"))
-        service.share_event(session, p, event_id, org)
+        added = service.share_event(session, p, event_id, org)
     except ConcordError as exc:
         session.rollback()
         return _event_page(request, session, p, event_id, status=exc.status, error=exc)
     session.commit()
-    return _event_page(request, session, p, event_id, shared=org)
+    # Back to the event's own address: reloading it does not send the form again.
+    said = urlencode({"shared" if added else "already": org})
+    return RedirectResponse(f"/events/{event_id}?{said}", status_code=303)

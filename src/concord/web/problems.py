@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,7 +37,9 @@ def _is_api(request: Request) -> bool:
 
 def _html(request: Request, status: int, title: str, detail: str) -> Response:
     if status == 401:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        from concord.web.ui import return_to
+
+        return RedirectResponse(f"/login?next={quote(return_to(request))}", status_code=303)
     from concord.web.ui import render_error
 
     return render_error(request, status, title, detail)

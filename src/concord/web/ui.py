@@ -76,6 +76,7 @@ def page(
         "demo": is_demo(session),
         "version": __version__,
         "path": request.url.path,
+        "here": return_to(request),
     }
     return templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
@@ -100,10 +101,24 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: never redirect a login to another site.
+    # Only local paths (with their query): never redirect a login to another site.
     if not target or not target.startswith("/") or target.startswith("//"):
         return "/"
-    return urlparse(target).path or "/"
+    parts = urlparse(target)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def return_to(request: Request) -> str:
+    """Where a sign-in or a change of language brings the user back: the page as shown,
+    filters included. A page shown in answer to a form has no address to come back to
+    (its POST route answers nothing else), so that is the page the form was on."""
+    if request.method == "GET":
+        query = request.url.query
+        return request.url.path + (f"?{query}" if query else "")
+    referer = urlparse(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return _safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+    return "/"
 
 
 def _secure(request: Request) -> bool:
