@@ -144,6 +144,29 @@ def test_forms_are_only_for_those_who_may_send_them(login) -> None:  # type: ign
     analyst = login("kz-analyst")
     assert 'href="/organizations/new"' in analyst.get("/organizations").text
     assert 'id="contact-form"' in analyst.get("/organizations/kz-bank").text
+    # a national body is offered what it may create: owners and partners under itself
+    form = analyst.get("/organizations/new").text
+    kinds = re.findall(
+        r'<option value="([^"]*)"', form.split('name="kind"')[1].split("</select>")[0]
+    )
+    parents = re.findall(
+        r'<option value="([^"]*)"', form.split('name="parent"')[1].split("</select>")[0]
+    )
+    assert kinds == ["owner", "partner"] and parents == ["kz-cert"]
+    assert '<option value="kz-cert" selected>' in form
+    created = analyst.post(
+        "/organizations/new",
+        {
+            "slug": "kz-rail",
+            "kind": "owner",
+            "name_en": "Steppe Rail",
+            "parent": "kz-cert",
+            "country": "KZ",
+        },
+    )
+    assert created.status_code == 303, created.text
+    centre = login("centre-admin").get("/organizations/new").text
+    assert '<option value="national-body"' in centre and '<option value="">' in centre
 
 
 def test_pages_render_in_russian(admin: UI) -> None:
@@ -480,6 +503,12 @@ def test_national_admin_manages_its_own_users_only(login) -> None:  # type: igno
     assert "kz-bank-contact" in page and "uz-admin" not in page
     r = ui.post("/users", {"username": "uz-new", "org": "uz-cert", "role": "reader"})
     assert r.status_code == 403
+    # the form offers only the organisations whose users it manages
+    offered = re.findall(
+        r'<option value="([^"]+)"', page.split('name="org"')[1].split("</select>")[0]
+    )
+    assert "kz-cert" in offered and "kz-bank" in offered
+    assert "uz-cert" not in offered and "ccc" not in offered
 
 
 def test_non_admins_see_no_user_form_and_cannot_post(login) -> None:  # type: ignore[no-untyped-def]

@@ -155,6 +155,17 @@ def check_org_create(principal: Principal, kind: str, parent: Organization | Non
     raise AccessDenied("only the centre adds centres and national bodies")
 
 
+def creatable_org_kinds(principal: Principal) -> list[OrgKind]:
+    """The kinds of organisation `principal` may add (under itself, for a national body)."""
+    if not staff_writer(principal):
+        return []
+    if principal.is_centre:
+        return list(OrgKind)
+    if principal.org_kind == OrgKind.NATIONAL_BODY:
+        return [OrgKind.OWNER, OrgKind.PARTNER]
+    return []
+
+
 def check_org_edit(principal: Principal, org: Organization) -> None:
     require_scope(principal, TokenScope.WRITE)
     if principal.role not in STAFF_ROLES or not in_scope(principal, org):

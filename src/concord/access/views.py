@@ -50,7 +50,10 @@ def _users_page(
         rows=rows,
         now=utcnow(),
         can_create=admin,
-        orgs=orgs.list_orgs(session, p, limit=1000) if admin else [],
+        # only the organisations whose users this admin manages
+        orgs=[o for o in orgs.list_orgs(session, p, limit=1000) if policy.in_scope(p, o)]
+        if admin
+        else [],
         roles=[r.value for r in Role],
         languages=LANGUAGES,
         form=form or {},

@@ -18,7 +18,7 @@ from concord.audit import service as audit
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.orgs import readers, service
 from concord.orgs.api import whois_lookup
-from concord.orgs.model import AssetKind, OrgKind
+from concord.orgs.model import AssetKind, Organization, OrgKind
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
 from concord.web.uploads import read_upload
@@ -99,11 +99,16 @@ def _org_form(
     form: dict[str, str],
     error: ConcordError | None = None,
 ) -> Response:
-    parents = [
-        o
-        for kind in (OrgKind.NATIONAL_BODY, OrgKind.CENTRE)
-        for o in service.list_orgs(session, p, kind=kind.value, limit=CHOICES_LIMIT)
-    ]
+    # Only what the policy lets this user create: a national body adds owners and partners
+    # under itself; the centre adds anything under any body.
+    if p.is_centre:
+        parents = [
+            o
+            for kind in (OrgKind.NATIONAL_BODY, OrgKind.CENTRE)
+            for o in service.list_orgs(session, p, kind=kind.value, limit=CHOICES_LIMIT)
+        ]
+    else:
+        parents = [o for o in [session.get(Organization, p.org_id)] if o is not None]
     return page(
         request,
         session,
@@ -111,10 +116,11 @@ def _org_form(
         status=error.status if error else 200,
         form=form,
         error=error,
-        kinds=[k.value for k in OrgKind],
+        kinds=[k.value for k in policy.creatable_org_kinds(p)],
         tlps=[t.value for t in TLP],
         languages=LANGUAGES,
         parents=parents,
+        parent_optional=p.is_centre,
     )
 
 
@@ -126,6 +132,9 @@ def new_organization(
         raise Forbidden("only admins and analysts create organisations")
     form = dict.fromkeys(ORG_FIELDS, "")
     form.update(kind=OrgKind.OWNER.value, language="en")
+    if not p.is_centre:  # its owners go under itself
+        own = session.get(Organization, p.org_id)
+        form.update(parent=own.slug if own else "", country=own.country or "" if own else "")
     return _org_form(request, session, p, form)
 
 
