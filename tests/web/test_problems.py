@@ -63,3 +63,21 @@ def test_a_form_without_its_file_part_is_told_where_the_file_goes(client, auth) 
     )
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
     assert r.json()["errors"][0]["field"] == "file"
+
+
+def test_a_nul_character_is_refused_in_words_and_usernames_are_latin(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/cases", json={"title": "t\u0000"}, headers=auth["kz-analyst"])
+    assert r.status_code in (201, 422)  # SQLite stores it; PostgreSQL cannot
+    if r.status_code == 422:
+        assert "NUL character" in r.json()["detail"]
+    lookalike = client.post(
+        "/api/v1/users",
+        json={
+            "username": "\u0441\u0441\u0441-admin",  # Cyrillic, like ccc-admin
+            "org": "kz-cert",
+            "role": "reader",
+            "password": "a long enough password 1",
+        },
+        headers=auth["centre-admin"],
+    )
+    assert lookalike.status_code == 422 and "Latin letters" in lookalike.text

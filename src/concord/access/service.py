@@ -94,9 +94,14 @@ class UserInput:
 
 def create_user(session: Session, principal: Principal | None, data: UserInput) -> User:
     username = data.username.strip().lower()
-    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-@" for c in username):
+    # Latin letters only: a Cyrillic "с" would make a lookalike of another user's name.
+    if (
+        not username
+        or len(username) > 64
+        or not all(c.isascii() and (c.isalnum() or c in "._-@") for c in username)
+    ):
         raise InvalidInput(
-            "a username is 1-64 letters, digits, dots, hyphens, underscores or @",
+            "a username is 1-64 Latin letters, digits, dots, hyphens, underscores or @",
             FaultLocation(field="username"),
         )
     org = session.scalar(select(Organization).where(Organization.slug == data.org))

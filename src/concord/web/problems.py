@@ -122,6 +122,8 @@ def install(app: FastAPI) -> None:
         log.warning("value refused by the database on %s: %s", request.url.path, exc)
         where = _oversized_parameter(request)
         detail = "a value of the request is out of the range the database holds"
+        if "NUL" in str(exc):
+            detail = "a text of the request holds a NUL character, which cannot be stored"
         if where:
             detail = f"{where}: {detail}"
         if not _is_api(request):
