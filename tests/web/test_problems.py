@@ -81,3 +81,15 @@ def test_a_nul_character_is_refused_in_words_and_usernames_are_latin(client, aut
         headers=auth["centre-admin"],
     )
     assert lookalike.status_code == 422 and "Latin letters" in lookalike.text
+
+
+def test_event_filters_no_event_can_match_are_refused(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for params, field in (
+        ({"class": "bogus"}, "class"),
+        ({"type": "bogus"}, "type"),
+        ({"country": "zzz"}, "country"),
+    ):
+        r = client.get("/api/v1/events", params=params, headers=auth["kz-reader"])
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+    ok = {"class": "fraud", "type": "phishing", "country": "kz"}
+    assert client.get("/api/v1/events", params=ok, headers=auth["kz-reader"]).status_code == 200

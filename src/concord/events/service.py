@@ -18,6 +18,7 @@ from concord.access.model import Principal, Share
 from concord.audit import service as audit
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
+from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization, OrgKind
 
@@ -43,7 +44,27 @@ class EventQuery:
     before: tuple[datetime, int] | None = None
 
 
+def _check_filters(q: EventQuery) -> None:
+    """A filter no event can match is a mistake to tell, not an empty page to show."""
+    if q.rsit_class and q.rsit_class not in RSIT:
+        raise InvalidInput(
+            f"unknown RSIT class {q.rsit_class!r}; use one of {', '.join(RSIT)}",
+            FaultLocation(field="class"),
+        )
+    if q.rsit_type and q.rsit_type not in TYPE_TO_CLASS:
+        raise InvalidInput(
+            f"unknown RSIT type {q.rsit_type!r}, such as phishing or brute-force",
+            FaultLocation(field="type"),
+        )
+    if q.country and not (len(q.country.strip()) == 2 and q.country.strip().isalpha()):
+        raise InvalidInput(
+            f"a state is named by its two-letter code, such as KZ (given: {q.country!r})",
+            FaultLocation(field="country"),
+        )
+
+
 def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
+    _check_filters(q)
     stmt = select(Event).where(policy.tlp_filter(principal, Event), Event.id > q.after_id)
     if q.value:
         value = q.value.strip().lower()
