@@ -152,6 +152,8 @@ def test_asset_import_upload_and_body(client, auth) -> None:  # type: ignore[no-
     assert who["owners"][0]["national_body"]["slug"] == "kz-cert"
     assert client.get("/api/v1/whois/198.51.100.7", headers=auth["uz-analyst"]).status_code == 404
     assert client.get("/api/v1/whois/192.0.2.1", headers=auth["kz-reader"]).status_code == 404
+    bad = client.get("/api/v1/whois/999.1.1.1", headers=auth["kz-reader"])
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "q"
 
 
 def test_oversized_upload_is_413(client, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]

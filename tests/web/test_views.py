@@ -448,6 +448,15 @@ def test_whois_shows_owner_national_body_and_contacts(admin: UI) -> None:
     r = admin.get("/whois?q=192.0.2.1")
     assert r.status_code == 404
     assert "No owner is known for 192.0.2.1." in text_of(r)
+    # text that is no address, AS or domain is told so, not looked up
+    for query, said in (
+        ("999.1.1.1", "is not an IP address"),
+        ("AS0", "invalid AS number"),
+        ("a..b.com", "invalid domain"),
+        ("2001:db8::zz", "is not an IP address"),
+    ):
+        r = admin.get("/whois", params={"q": query})
+        assert r.status_code == 422 and said in text_of(r), query
 
 
 # --- users ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -560,11 +561,33 @@ class Whois:
     owners: list[WhoisOwner]
 
 
+def _check_whois_query(query: str) -> None:
+    """Text that is no IP address, AS number, domain or e-mail address is a mistake to
+    tell, rather than a resource nobody owns."""
+    text = query.strip()
+    try:
+        if not text:
+            raise ValueError("give an IP address, a domain or an AS number")
+        if ":" in text:
+            ipaddress.IPv6Address(text.split("%", 1)[0])
+        elif all(c.isdigit() or c == "." for c in text):
+            ipaddress.IPv4Address(text)
+        elif text[:2].upper() == "AS" and text[2:].isdigit():
+            validate.asn(text)
+        else:
+            validate.domain(text.rsplit("@", 1)[-1])
+    except ipaddress.AddressValueError:
+        raise InvalidInput(f"{text!r} is not an IP address", FaultLocation(field="q")) from None
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field="q")) from None
+
+
 def whois(session: Session, p: Principal, query: str) -> Whois:
     """Who owns an IP address, a domain (or e-mail address) or an AS number, as far as `p`
     may see: the most specific asset wins; owners come with national body and contacts."""
     from concord.orgs.whois import current_index
 
+    _check_whois_query(query)
     match = current_index(session).lookup(query)
     owners = (
         list(

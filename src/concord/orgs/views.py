@@ -447,13 +447,13 @@ def whois(
     if query:
         try:
             result = whois_lookup(session, p, query)
-        except NotFound as exc:
+        except (NotFound, InvalidInput) as exc:
             error = exc
     return page(
         request,
         session,
         "whois.html",
-        status=404 if error else 200,
+        status=error.status if error else 200,
         q=query,
         result=result,
         error=error,
