@@ -93,3 +93,13 @@ def test_event_filters_no_event_can_match_are_refused(client, auth) -> None:  # 
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
     ok = {"class": "fraud", "type": "phishing", "country": "kz"}
     assert client.get("/api/v1/events", params=ok, headers=auth["kz-reader"]).status_code == 200
+
+
+def test_a_body_nested_too_deeply_is_told_so(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/cases",
+        content=b"[" * 10000 + b"]" * 10000,
+        headers={**auth["kz-analyst"], "content-type": "application/json"},
+    )
+    assert r.status_code == 400 and r.headers["content-type"] == PROBLEM
+    assert "nested too deeply" in r.json()["detail"]

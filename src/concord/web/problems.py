@@ -110,6 +110,8 @@ def install(app: FastAPI) -> None:
             400: "Bad request",
         }.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else title
+        if detail == "There was an error parsing the body":  # FastAPI's words, e.g. on deep JSON
+            detail = "the body cannot be read: malformed, or nested too deeply"
         if not _is_api(request):
             return _html(request, exc.status_code, title, detail)
         return problem(exc.status_code, title, detail, request.url.path)
