@@ -103,3 +103,19 @@ def test_a_body_nested_too_deeply_is_told_so(client, auth) -> None:  # type: ign
     )
     assert r.status_code == 400 and r.headers["content-type"] == PROBLEM
     assert "nested too deeply" in r.json()["detail"]
+
+
+def test_list_filters_nothing_can_match_are_refused(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for url, params, field in (
+        ("/api/v1/organizations", {"kind": "bogus"}, "kind"),
+        ("/api/v1/organizations", {"country": "ZZZ"}, "country"),
+        ("/api/v1/users", {"role": "god"}, "role"),
+    ):
+        r = client.get(url, params=params, headers=auth["centre-admin"])
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (url, r.text)
+    listed = client.get(
+        "/api/v1/organizations",
+        params={"kind": "owner", "country": "kz"},
+        headers=auth["centre-admin"],
+    )
+    assert listed.status_code == 200 and listed.json()["items"]

@@ -173,6 +173,11 @@ def list_users(
 
     stmt = scoped_with_org_slug(principal, User, org_slug, after_id)
     if role:
+        if role not in {r.value for r in Role}:
+            roles = ", ".join(r.value for r in Role)
+            raise InvalidInput(
+                f"unknown role {role!r}; use one of {roles}", FaultLocation(field="role")
+            )
         stmt = stmt.where(User.role == role)
     return [(u, s) for u, s in session.execute(stmt.order_by(User.id).limit(limit))]
 

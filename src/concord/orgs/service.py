@@ -71,9 +71,18 @@ def list_orgs(
 ) -> list[Organization]:
     stmt = select(Organization).where(policy.org_filter(principal), Organization.id > after_id)
     if kind:
+        if kind not in {k.value for k in OrgKind}:
+            kinds = ", ".join(k.value for k in OrgKind)
+            raise InvalidInput(
+                f"unknown kind {kind!r}; use one of {kinds}", FaultLocation(field="kind")
+            )
         stmt = stmt.where(Organization.kind == kind)
     if country:
-        stmt = stmt.where(Organization.country == country.upper())
+        try:
+            country = validate.country(country)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), FaultLocation(field="country")) from None
+        stmt = stmt.where(Organization.country == country)
     if parent:
         parent_ids = select(Organization.id).where(Organization.slug == parent)
         stmt = stmt.where(Organization.parent_id.in_(parent_ids))
