@@ -225,3 +225,13 @@ def test_an_owner_contact_cannot_claim_what_another_organisation_holds(client, a
     # a national body records what its constituents hold, overlaps included
     assert send("kz-analyst", "kz-bank", ["203.0.113.8/32"])["added"] == 1
     assert send("kz-analyst", "kz-bank", ["::/0"])["imported"] is False
+
+
+def test_asset_import_in_an_unknown_format_is_415(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/assets/import",
+        params={"org": "kz-bank", "format": "xml"},
+        content=b"<assets/>",
+        headers={**auth["kz-analyst"], "content-type": "application/xml"},
+    )
+    assert r.status_code == 415 and "use csv or json" in r.json()["detail"]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service as audit
+from concord.errors import ConcordError
 from concord.orgs import readers, service
 from concord.orgs.model import Contact, Organization
 from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
@@ -297,6 +298,10 @@ async def import_assets(
 ) -> ImportOut:
     """Import a CSV or JSON asset list for an owner. A file with refused rows imports
     nothing unless valid_only=true; the report lists every refused row with its location."""
+    if fmt is not None and fmt.strip().lower() not in ("csv", "json"):
+        raise ConcordError(
+            f"unknown asset file format {fmt!r}; use csv or json", 415, "Unsupported media type"
+        )
     upload = await read_upload(request, file)
     declared = {"text/csv": "csv", "application/json": "json"}.get(upload.content_type)
     rows = list(readers.read(upload.data, upload.name, fmt or declared))
