@@ -328,3 +328,15 @@ def test_monthly_task_builds_the_previous_month(session, data) -> None:  # type:
     assert tasks.build_reports(label, force=True) == "ok: 3 reports"
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(StoredReport)) == 6
+
+
+def test_class_chart_draws_a_class_whose_previous_count_is_withheld(session, data) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    r = service.build_report(session, None, "2024-07", "network")
+    biggest = max(r.by_class, key=lambda row: row.events if isinstance(row.events, int) else 0)
+    rows = [replace(row, previous="<3") if row is biggest else row for row in r.by_class]
+    charts = render._charts(replace(r, by_class=rows), lambda text: text)
+    label = render.CLASS_LABELS.get(str(biggest.key), str(biggest.key))
+    assert label in charts["by_class"]
+    assert "Previous period" not in charts["by_class"]  # no bar for a withheld count

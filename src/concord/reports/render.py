@@ -31,7 +31,7 @@ from concord import i18n
 from concord.events.rsit import CLASS_LABELS
 from concord.reports import charts
 from concord.reports import techniques as attack
-from concord.reports.model import Cell, Report, Row
+from concord.reports.model import Cell, Report
 from concord.reports.service import to_json
 
 # Events reported by an organisation with no country: the centre, or a partner.
@@ -67,23 +67,24 @@ def render(report: Report, fmt: str, language: str = "en") -> str:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def _published(row: Row) -> bool:
-    return isinstance(row.events, int) and isinstance(row.previous, int)
-
-
 def _charts(report: Report, _: Any) -> dict[str, Markup]:
     """Charts plot published counts only: a suppressed one is never drawn."""
     this, before = _("This period"), _("Previous period")
-    classes = [r for r in report.by_class if _published(r) and (r.events or r.previous)]
+    # A class is drawn when its count of this period is published; the previous period's
+    # bars only when every one of them is (a withheld count is neither 0 nor a guess).
+    classes = [
+        r
+        for r in report.by_class
+        if isinstance(r.events, int) and (r.events or (isinstance(r.previous, int) and r.previous))
+    ]
+    compared = all(isinstance(r.previous, int) for r in classes)
     states = [r for r in report.by_state if isinstance(r.events, int) and r.events]
     sectors = [r for r in report.by_sector if isinstance(r.events, int) and r.events]
     out = {
         "by_class": charts.bar_chart(
             [_(CLASS_LABELS.get(str(r.key), str(r.key))) for r in classes],
-            [
-                (this, [int(r.events) for r in classes]),
-                (before, [int(r.previous) for r in classes]),
-            ],
+            [(this, [int(r.events) for r in classes])]
+            + ([(before, [int(r.previous) for r in classes])] if compared else []),
             _("Events by RSIT class"),
         ),
         "by_state": charts.bar_chart(
