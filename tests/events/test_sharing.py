@@ -225,3 +225,38 @@ def test_share_owners_from_the_api_the_form_and_the_cli(
     listing = client.get("/events").text
     for value in ("198.51.100.8", "198.51.100.10", "198.51.100.11"):
         assert value in listing
+
+
+def test_the_centre_is_offered_only_for_what_it_does_not_read_already(session, network) -> None:  # type: ignore[no-untyped-def]
+    from concord.events.model import Event as EventRow
+
+    amber = kz_event(session, network, "amber")
+    event = session.get(EventRow, amber)
+    offered = {o.slug for o in service.share_candidates(session, network["kz-analyst"], event)}
+    assert "ccc" not in offered and "uz-cert" in offered and "kz-cert" not in offered
+    centre = network["centre-analyst"]
+    assert service.share_event(session, centre, amber, "ccc") is False  # reads it already
+
+
+def test_the_centre_is_offered_for_a_strict_event(session, network) -> None:  # type: ignore[no-untyped-def]
+    from concord.events.model import Event as EventRow
+
+    strict = session.get(EventRow, kz_event(session, network, "amber+strict"))
+    offered = {o.slug for o in service.share_candidates(session, network["kz-analyst"], strict)}
+    assert "uz-cert" in offered
+    centre_visible = {
+        o.slug for o in service.share_candidates(session, network["centre-admin"], strict)
+    }
+    assert "ccc" in centre_visible  # it does not read AMBER+STRICT unless shared
+
+
+def test_an_owner_is_linked_only_where_its_page_opens(client, session, network) -> None:  # type: ignore[no-untyped-def]
+    event_id = kz_event(session, network)
+    service.share_event(session, network["kz-analyst"], event_id, "uz-cert")
+    session.commit()
+    login(client, "kz-analyst")
+    assert 'href="/organizations/kz-bank"' in client.get(f"/events/{event_id}").text
+    client.cookies.clear()
+    login(client, "uz-analyst")  # reads the shared event, but not kz-bank's page
+    page = client.get(f"/events/{event_id}").text
+    assert "kz-bank" in page and 'href="/organizations/kz-bank"' not in page

@@ -256,3 +256,15 @@ def test_event_page_names_the_class_and_the_service(client, network) -> None:  #
     submit(client, csrf, "scan_ssh-own.csv", data)
     event_id = re.search(r'href="/events/(\d+)"', client.get("/events?value=203.0.113.72").text)
     assert "<dd>22 · ssh</dd>" in client.get(f"/events/{event_id.group(1)}").text
+
+
+def test_a_receipt_that_added_no_event_offers_no_event_list(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    data = scan_csv([("2026-11-30 10:00:00", "203.0.113.90", 3389)])
+    first = submit(client, csrf, "scan_rdp.csv", data, tlp="amber")
+    assert 'id="receipt-events"' in first.text
+    # the same file at another TLP: its events fold into those already held
+    again = submit(client, csrf, "scan_rdp.csv", data, tlp="green")
+    assert 'data-count="duplicates">1<' in again.text and 'id="receipt-events"' not in again.text
+    # the English receipt needs no plural agreement either
+    assert "Events shared with the owners" not in again.text

@@ -854,3 +854,39 @@ def test_language_switch_and_sign_in_come_back_to_the_page_as_shown(login, app) 
             follow_redirects=False,
         )
         assert r.status_code == 303 and r.headers["location"] == "/login?next=/cases/1"
+
+
+def test_error_pages_and_counts_read_in_russian(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-analyst")
+    ui.post("/language", {"language": "ru", "next": "/"})
+    for url, said in (
+        ("/events?since=baddate", "недопустимая дата"),
+        ("/events?country=KZX", "двухбуквенным кодом"),
+        ("/indicators?after=abc", "недопустимое значение after"),
+    ):
+        page = ui.get(url)
+        assert page.status_code == 422 and said in text_of(page), (url, text_of(page))
+        assert "since:" not in text_of(page) and "Input should" not in text_of(page)
+    assert '<link rel="icon" href="/static/favicon.svg"' in ui.get("/").text
+    assert ui.client.get("/static/favicon.svg").status_code == 200
+
+
+def test_dashboard_names_each_cross_state_indicator_once_for_the_centre(
+    login, network: Network
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from concord.db import session_factory, session_scope, utcnow
+    from concord.events import correlation
+    from concord.intake import service as intake
+
+    when = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+    for user in ("kz-analyst", "uz-analyst"):
+        source = intake.Source(io.BytesIO(_scan("45.137.21.9", when)), f"scan_rdp-{user}.csv")
+        intake.ingest(session_factory(), network[user], source, tlp="green")
+    with session_scope() as s:
+        correlation.correlate(s)
+    page = login("centre-analyst").get("/").text
+    section = page.split('id="dashboard-alerts"')[1].split("</section>")[0]
+    assert section.count('href="/indicators?value=45.137.21.9"') == 1
+    assert re.search(r'id="tile-alerts"[^>]*><strong>1</strong>', page)

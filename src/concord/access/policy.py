@@ -155,6 +155,11 @@ def check_org_create(principal: Principal, kind: str, parent: Organization | Non
     raise AccessDenied("only the centre adds centres and national bodies")
 
 
+def centre_reads(tlp: str) -> bool:
+    """Whether the centre reads an object of this TLP without a share (tlp_filter's rule)."""
+    return tlp in ("clear", "green", "amber")
+
+
 def creatable_org_kinds(principal: Principal) -> list[OrgKind]:
     """The kinds of organisation `principal` may add (under itself, for a national body)."""
     if not staff_writer(principal):

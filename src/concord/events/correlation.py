@@ -750,6 +750,15 @@ def _principal_country(session: Session, principal: Principal) -> str | None:
     return session.scalar(select(Organization.country).where(Organization.id == principal.org_id))
 
 
+def latest_alerts(session: Session, principal: Principal, limit: int) -> list[AlertView]:
+    """Each indicator once, at its latest alert, newest first. The centre gets one alert
+    per state involved; a page shows the indicator, not each of them."""
+    latest: dict[int, AlertView] = {}
+    for alert in list_alerts(session, principal, 0, limit * 3, newest_first=True):
+        latest.setdefault(alert.indicator_id, alert)
+    return list(latest.values())[:limit]
+
+
 def receives_alerts(principal: Principal) -> bool:
     """Alerts go to the analysts of the states (national bodies) and of the centre."""
     return not principal.anonymous and principal.org_kind in (OrgKind.CENTRE, OrgKind.NATIONAL_BODY)

@@ -48,12 +48,7 @@ def indicators_page(
     else:
         found = correlation.cross_state_indicators(session, p, after, 100)
         listing = True
-    # The centre gets one alert per state involved; the page shows each indicator once,
-    # at its latest alert, newest first.
-    latest: dict[int, correlation.AlertView] = {}
-    for alert in correlation.list_alerts(session, p, 0, 60, newest_first=True):
-        latest.setdefault(alert.indicator_id, alert)
-    alerts = list(latest.values())[:20]
+    alerts = correlation.latest_alerts(session, p, 20)
     return page(
         request,
         session,

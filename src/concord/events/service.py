@@ -192,7 +192,9 @@ def share_event(session: Session, principal: Principal, event_id: int, org_slug:
             FaultLocation(field="org"),
         )
     target = orgs.get_org(session, principal, org_slug.strip())
-    if target.id == event.origin_org_id:
+    if target.id == event.origin_org_id or (
+        target.kind == OrgKind.CENTRE and policy.centre_reads(event.tlp)
+    ):
         return False
     known = session.scalar(
         select(Share.id).where(
@@ -210,17 +212,16 @@ def share_event(session: Session, principal: Principal, event_id: int, org_slug:
 
 def share_candidates(session: Session, principal: Principal, event: Event) -> list[Organization]:
     """Whom an event is most likely shared with, as choices: the owner of the resource it
-    concerns, then the national bodies and the centre. A network has thousands of owners,
-    so any other organisation is named by its slug."""
+    concerns, then the national bodies and, for AMBER+STRICT, the centre (which reads
+    AMBER already). A network has thousands of owners, so any other organisation is named
+    by its slug."""
+    kinds = [OrgKind.NATIONAL_BODY] + ([] if policy.centre_reads(event.tlp) else [OrgKind.CENTRE])
     found = list(
         session.scalars(
             select(Organization)
             .where(
                 policy.org_filter(principal),
-                or_(
-                    Organization.id == event.owner_org_id,
-                    Organization.kind.in_((OrgKind.NATIONAL_BODY, OrgKind.CENTRE)),
-                ),
+                or_(Organization.id == event.owner_org_id, Organization.kind.in_(kinds)),
                 Organization.id != event.origin_org_id,
             )
             .order_by(Organization.country, Organization.slug)

@@ -165,6 +165,8 @@ def _event_page(
         slugs=service.org_slugs(session, {event.origin_org_id, event.owner_org_id}),
         raw=service.raw_record(session, event),
         class_labels=CLASS_LABELS,
+        # linked only where the owner's page opens for this user, as on the list
+        owner_visible=bool(service.visible_org_ids(session, p, {event.owner_org_id})),
     )
 
 

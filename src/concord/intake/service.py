@@ -97,6 +97,7 @@ class Receipt:
     status: str = "done"
     note: str = ""
     shared: int = 0  # events shared with the owners of their resources by this submission
+    has_events: bool = False  # whether it added any event (a repeat folds into earlier ones)
 
     @classmethod
     def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
@@ -112,6 +113,7 @@ class Receipt:
             sub.status,
             note,
             sub.shared,
+            sub.first_event_id is not None,
         )
 
     @classmethod
@@ -133,6 +135,7 @@ class Receipt:
             "errors": self.errors,
             "note": self.note,
             "shared": self.shared,
+            "has_events": self.has_events,
         }
 
 

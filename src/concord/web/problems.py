@@ -57,8 +57,9 @@ def _readable(errors: Any) -> str:
     loc = [part for part in first.get("loc", ()) if part not in ("query", "path", "body")]
     field = str(loc[-1]) if loc else "request"
     given = first.get("input")
-    shown = f" (given: {given!r})" if isinstance(given, str | int | float) else ""
-    return f"{field}: {first.get('msg', 'invalid')}{shown}"
+    if isinstance(given, str | int | float):  # a catalogued sentence, so the page translates it
+        return f"the value of {field} is not valid: {given!r}"
+    return f"the value of {field} is not valid"
 
 
 _INT32 = 2**31 - 1  # the narrowest integer column
@@ -79,7 +80,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConcordError)
     async def concord_error(request: Request, exc: ConcordError) -> Response:
         if not _is_api(request):
-            return _html(request, exc.status, exc.title, str(exc))
+            # the message alone: the page translates it, a field's name would stay English
+            return _html(request, exc.status, exc.title, exc.message)
         errors = [{**loc.as_dict(), "detail": exc.message} for loc in exc.locations]
         return problem(
             exc.status,

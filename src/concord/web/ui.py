@@ -240,7 +240,7 @@ def dashboard(
         open_count=sum(by_status.get(s.value, 0) for s in cases.OPEN_STATUSES),
         open_cases=cases.open_cases(session, p),
         receives_alerts=correlation.receives_alerts(p),
-        alerts=correlation.list_alerts(session, p, limit=5, newest_first=True),
+        alerts=correlation.latest_alerts(session, p, 5),
         submissions=intake.recent_submissions(session, p, limit=5) if may_submit else [],
         may_submit=may_submit,
     )
