@@ -340,3 +340,13 @@ def test_class_chart_draws_a_class_whose_previous_count_is_withheld(session, dat
     label = render.CLASS_LABELS.get(str(biggest.key), str(biggest.key))
     assert label in charts["by_class"]
     assert "Previous period" not in charts["by_class"]  # no bar for a withheld count
+
+
+def test_a_report_of_a_period_not_over_says_so(session, data) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    this_month = datetime.now(UTC).strftime("%Y-%m")
+    running = render.to_html(service.build_report(session, None, this_month, "network"))
+    assert 'id="period-in-progress"' in running
+    past = render.to_html(service.build_report(session, None, "2024-07", "network"))
+    assert 'id="period-in-progress"' not in past
