@@ -140,8 +140,20 @@ def test_asset_import_upload_and_body(client, auth) -> None:  # type: ignore[no-
         "/api/v1/assets/import", params={"org": "kz-bank"}, json=body, headers=auth["kz-analyst"]
     )
     report = r.json()
-    assert report["imported"] is False
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert report["imported"] is False and report["added"] == 0
     assert report["refused"][0]["pointer"] == "/1" and "host bits" in report["refused"][0]["reason"]
+    assert report["errors"] == [
+        {"source": "body", "pointer": "/1", "detail": report["refused"][0]["reason"]}
+    ]
+    assert "1 row(s) refused, nothing imported (first: body:/1: " in report["detail"]
+    binary = client.post(
+        "/api/v1/assets/import",
+        params={"org": "kz-bank"},
+        files={"file": ("assets.csv", b"\x00\xff\xfe" * 50, "text/csv")},
+        headers=auth["kz-analyst"],
+    )
+    assert binary.status_code == 422 and binary.json()["errors"][0]["source"] == "assets.csv"
     assets = client.get(
         "/api/v1/assets", params={"org": "kz-bank", "kind": "software"}, headers=auth["kz-reader"]
     ).json()["items"]

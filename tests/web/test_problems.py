@@ -110,6 +110,9 @@ def test_list_filters_nothing_can_match_are_refused(client, auth) -> None:  # ty
         ("/api/v1/organizations", {"kind": "bogus"}, "kind"),
         ("/api/v1/organizations", {"country": "ZZZ"}, "country"),
         ("/api/v1/users", {"role": "god"}, "role"),
+        ("/api/v1/indicators", {"kind": "ipv5"}, "kind"),
+        ("/api/v1/indicators", {"kind": "ipv5", "value": "192.0.2.1"}, "kind"),
+        ("/api/v1/reports", {"scope": "Kazakhstan"}, "scope"),
     ):
         r = client.get(url, params=params, headers=auth["centre-admin"])
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (url, r.text)
@@ -119,3 +122,5 @@ def test_list_filters_nothing_can_match_are_refused(client, auth) -> None:  # ty
         headers=auth["centre-admin"],
     )
     assert listed.status_code == 200 and listed.json()["items"]
+    by_kind = client.get("/api/v1/indicators", params={"kind": "IPv4"}, headers=auth["kz-reader"])
+    assert by_kind.status_code == 200

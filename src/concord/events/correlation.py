@@ -43,10 +43,11 @@ from concord.access import policy
 from concord.access.model import Principal
 from concord.bulk import Bulk
 from concord.db import UTCDateTime, utcnow
-from concord.errors import NotFound
+from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
 from concord.events.correlation_model import Campaign, CampaignEvent, CorrelationAlert
 from concord.events.model import Event, EventObservable, Indicator, Sighting
+from concord.intake.records import ObservableKind
 from concord.orgs.model import Organization, OrgKind
 
 CHUNK = 1000  # ids per IN (...) list
@@ -556,6 +557,17 @@ def _indicator_views(
     return out
 
 
+def _indicator_kind(kind: str) -> str:
+    """A kind no indicator can have is a mistake to tell, not an empty page to show."""
+    cleaned = kind.strip().lower()
+    if cleaned not in set(ObservableKind):
+        raise InvalidInput(
+            f"unknown indicator kind {kind!r}; use one of {', '.join(ObservableKind)}",
+            FaultLocation(field="kind"),
+        )
+    return cleaned
+
+
 def find_indicators(
     session: Session, principal: Principal, value: str, kind: str | None = None
 ) -> list[IndicatorView]:
@@ -564,7 +576,7 @@ def find_indicators(
     # Stored values are canonical (lower-case names); accept what users paste, too.
     stmt = select(Indicator).where(Indicator.value.in_({value, value.lower()}))
     if kind:
-        stmt = stmt.where(Indicator.kind == kind.strip().lower())
+        stmt = stmt.where(Indicator.kind == _indicator_kind(kind))
     indicators = list(session.scalars(stmt.order_by(Indicator.id).limit(20)))
     return _indicator_views(session, principal, indicators, by_value=True)
 
@@ -589,7 +601,7 @@ def cross_state_indicators(
         .limit(limit)
     )
     if kind:
-        stmt = stmt.where(Indicator.kind == kind.strip().lower())
+        stmt = stmt.where(Indicator.kind == _indicator_kind(kind))
     ids = list(session.scalars(stmt))
     if not ids:
         return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
@@ -14,6 +14,7 @@ from concord.errors import ConcordError
 from concord.orgs import readers, service
 from concord.orgs.model import Contact, Organization
 from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+from concord.web.problems import problem
 from concord.web.uploads import read_upload
 
 router = APIRouter(tags=["organisations"])
@@ -272,6 +273,7 @@ def list_assets(
 @router.post(
     "/assets/import",
     response_model=ImportOut,
+    responses={422: {"description": "rows refused; nothing imported (see errors)"}},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -295,9 +297,10 @@ async def import_assets(
     file: UploadFile | None = File(None),
     p: Principal = Depends(writer),
     session: Session = Depends(get_db),
-) -> ImportOut:
+) -> Any:
     """Import a CSV or JSON asset list for an owner. A file with refused rows imports
-    nothing unless valid_only=true; the report lists every refused row with its location."""
+    nothing unless valid_only=true, and is answered 422 with every refused row and its
+    location (in `errors`, and in `refused` as the report has it)."""
     if fmt is not None and fmt.strip().lower() not in ("csv", "json"):
         raise ConcordError(
             f"unknown asset file format {fmt!r}; use csv or json", 415, "Unsupported media type"
@@ -306,6 +309,17 @@ async def import_assets(
     declared = {"text/csv": "csv", "application/json": "json"}.get(upload.content_type)
     rows = list(readers.read(upload.data, upload.name, fmt or declared))
     report = service.import_assets(session, p, org, rows, valid_only=valid_only)
+    if not report.imported:
+        session.rollback()
+        errors = [{**e.location.as_dict(), "detail": e.reason} for e in report.refused]
+        first = report.refused[0]
+        detail = (
+            f"{len(report.refused)} row(s) refused, nothing imported (first: {first.location}: "
+            f"{first.reason}); correct them, or send valid_only=true to import the others"
+        )
+        return problem(
+            422, "Invalid input", detail, request.url.path, errors=errors, **report.as_dict()
+        )
     session.commit()
     return ImportOut(**report.as_dict())
 
