@@ -51,8 +51,20 @@ def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple((pattern, translation) for _size, pattern, translation in found)
 
 
+# A placeholder of this name holds another message ("the line holds {reason}"), translated in
+# turn; every other placeholder holds a user's value (an address, a file name), kept verbatim.
+_NESTED = "reason"
+# Reasons nest three deep at most (a JSON syntax error in a line of a feed); the bound keeps a
+# hostile value of many nested prefixes from costing a scan of every pattern per level.
+_MAX_NESTING = 3
+
+
 def gettext(language: str, message: str) -> str:
     """`message` in `language`: its own entry, else the entry of a pattern it fills."""
+    return _translate(language, message, _MAX_NESTING)
+
+
+def _translate(language: str, message: str, depth: int) -> str:
     table = _messages(language)
     if message in table:
         return table[message]
@@ -61,8 +73,11 @@ def gettext(language: str, message: str) -> str:
     for pattern, translation in _patterns(language):
         match = pattern.match(message)
         if match:
+            values = match.groupdict()
+            if depth > 0 and values.get(_NESTED):
+                values[_NESTED] = _translate(language, values[_NESTED], depth - 1)
             try:
-                return translation.format(**match.groupdict())
+                return translation.format(**values)
             except (KeyError, IndexError, ValueError):
                 return message
     return message
