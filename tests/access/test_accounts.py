@@ -53,6 +53,27 @@ def test_token_scopes_bounded_by_role(session, network) -> None:  # type: ignore
         )
 
 
+def test_nobody_mints_a_token_for_someone_else(client, auth) -> None:  # type: ignore[no-untyped-def]
+    # A token acts as its user, RED shares included: an admin holding one for an analyst
+    # would read what was given to that analyst alone.
+    for admin, target in (("centre-admin", "kz-analyst"), ("kz-admin", "kz-analyst")):
+        r = client.post(
+            "/api/v1/tokens",
+            json={"user": target, "scopes": ["read"]},
+            headers=auth[admin],
+        )
+        assert r.status_code == 403 and "user who will hold it" in r.json()["detail"], r.text
+    # the same answer whether the user exists or not
+    ghost = client.post(
+        "/api/v1/tokens", json={"user": "nobody-here", "scopes": ["read"]}, headers=auth["kz-admin"]
+    )
+    assert ghost.status_code == 403
+    own = client.post(
+        "/api/v1/tokens", json={"user": "kz-admin", "scopes": ["read"]}, headers=auth["kz-admin"]
+    )
+    assert own.status_code == 201
+
+
 def test_role_must_fit_the_organisation(session, network) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput, match="roles"):
         access.create_user(

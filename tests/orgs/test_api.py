@@ -247,3 +247,33 @@ def test_asset_import_in_an_unknown_format_is_415(client, auth) -> None:  # type
         headers={**auth["kz-analyst"], "content-type": "application/xml"},
     )
     assert r.status_code == 415 and "use csv or json" in r.json()["detail"]
+
+
+def test_a_national_body_cannot_become_another_state(client, auth) -> None:  # type: ignore[no-untyped-def]
+    # Its country decides whose reports, alerts and events it reads.
+    r = client.patch(
+        "/api/v1/organizations/kz-cert", json={"country": "UZ"}, headers=auth["kz-analyst"]
+    )
+    assert r.status_code == 403 and "only the centre" in r.json()["detail"]
+    moved = client.patch(
+        "/api/v1/organizations/kz-cert", json={"country": "UZ"}, headers=auth["centre-admin"]
+    )
+    assert moved.status_code == 409 and "uz-cert" in moved.json()["detail"]
+    kept = client.get("/api/v1/organizations/kz-cert", headers=auth["kz-analyst"]).json()
+    assert kept["country"] == "KZ"
+    renamed = client.patch(
+        "/api/v1/organizations/kz-cert", json={"name_en": "KZ-CERT"}, headers=auth["kz-analyst"]
+    )
+    assert renamed.status_code == 200
+
+
+def test_one_centre_and_one_national_body_per_state(client, auth) -> None:  # type: ignore[no-untyped-def]
+    def add(body: dict[str, str]):  # type: ignore[no-untyped-def]
+        return client.post("/api/v1/organizations", json=body, headers=auth["centre-admin"])
+
+    second = add({"slug": "kz-cert-2", "kind": "national-body", "name_en": "X", "country": "KZ"})
+    assert second.status_code == 409 and "kz-cert" in second.json()["detail"]
+    centre = add({"slug": "centre-2", "kind": "centre", "name_en": "Second centre"})
+    assert centre.status_code == 409
+    new = add({"slug": "tj-cert", "kind": "national-body", "name_en": "TJ", "country": "TJ"})
+    assert new.status_code == 201 and new.json()["parent"] is not None

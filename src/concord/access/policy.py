@@ -49,7 +49,12 @@ def tlp_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
     amber_parts: list[ColumnElement[bool]] = [own, shared_with_org]
     if principal.is_centre:
         amber_parts.append(true())
-    if principal.org_parent_id is not None:
+    if principal.org_parent_id is not None and principal.org_kind in (
+        OrgKind.OWNER,
+        OrgKind.PARTNER,
+    ):
+        # "Constituents" are the owners and partners under a national body; a national
+        # body's own parent is the centre, whose constituents are not the member states.
         amber_parts.append(
             and_(
                 model.share_constituents.is_(True),

@@ -152,6 +152,13 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
     _check_country_of_constituent(parent, country)
     if kind == OrgKind.NATIONAL_BODY and country is None:
         raise InvalidInput("a national body needs its country", FaultLocation(field="country"))
+    centre = session.scalar(select(Organization).where(Organization.kind == OrgKind.CENTRE))
+    if kind == OrgKind.CENTRE and centre is not None:
+        raise Conflict(f"the network has its centre already: {centre.slug}")
+    if kind == OrgKind.NATIONAL_BODY:
+        _check_one_national_body(session, country)
+        # A state's national body answers to the centre: its record is the centre's to keep.
+        parent = parent or centre
     if principal is not None:
         try:
             policy.check_org_create(principal, kind, parent)
@@ -175,6 +182,12 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
     )
     session.add(org)
     session.flush()
+    if kind == OrgKind.CENTRE:  # national bodies added before the centre answer to it now
+        session.execute(
+            update(Organization)
+            .where(Organization.kind == OrgKind.NATIONAL_BODY, Organization.parent_id.is_(None))
+            .values(parent_id=org.id)
+        )
     if parent is not None:
         # The national body always receives what its constituents' record says.
         session.add(Share(object_kind=Organization.object_kind, object_id=org.id, org_id=parent.id))
@@ -203,6 +216,31 @@ def _check_country_of_constituent(parent: Organization | None, country: str | No
         )
 
 
+def _check_country_change(
+    session: Session, principal: Principal, org: Organization, country: str | None
+) -> None:
+    """A national body's country decides which state's reports, alerts and events it reads:
+    only the centre moves it, and never onto a state that has a national body already."""
+    if org.kind not in (OrgKind.NATIONAL_BODY, OrgKind.CENTRE):
+        return
+    if not principal.is_centre:
+        raise Forbidden(f"only the centre changes the country of {org.slug}")
+    if org.kind == OrgKind.NATIONAL_BODY:
+        _check_one_national_body(session, country, besides=org.id)
+
+
+def _check_one_national_body(session: Session, country: str | None, besides: int = 0) -> None:
+    holder = session.scalar(
+        select(Organization.slug).where(
+            Organization.kind == OrgKind.NATIONAL_BODY,
+            Organization.country == country,
+            Organization.id != besides,
+        )
+    )
+    if holder is not None:
+        raise Conflict(f"{country} has a national body already: {holder}")
+
+
 def update_org(
     session: Session, principal: Principal, slug: str, changes: dict[str, Any]
 ) -> Organization:
@@ -217,6 +255,8 @@ def update_org(
             continue
         if key == "country":
             value = _check(validate.country, value, "country")
+            if value != org.country:
+                _check_country_change(session, principal, org, value)
             parent = session.get(Organization, org.parent_id) if org.parent_id else None
             _check_country_of_constituent(parent, value)
         elif key == "language":
