@@ -234,9 +234,12 @@ def test_an_owner_contact_cannot_claim_what_another_organisation_holds(client, a
     assert send("kz-bank-contact", "kz-bank", claims, valid_only=True)["added"] == 1
     who = client.get("/api/v1/whois/203.0.113.7", headers=auth["uz-analyst"]).json()
     assert [o["slug"] for o in who["owners"]] == ["uz-telecom"]
-    # a national body records what its constituents hold, overlaps included
-    assert send("kz-analyst", "kz-bank", ["203.0.113.8/32"])["added"] == 1
+    # a national body records overlaps among its own constituents, not over another state's
+    over = send("kz-analyst", "kz-bank", ["203.0.113.8/32"])
+    assert over["imported"] is False and "ask the centre" in over["refused"][0]["reason"]
     assert send("kz-analyst", "kz-bank", ["::/0"])["imported"] is False
+    assert send("kz-analyst", "kz-bank", ["198.51.100.0/28"])["added"] == 1  # kz-bank's own
+    assert send("centre-admin", "kz-bank", ["203.0.113.8/32"])["added"] == 1
 
 
 def test_asset_import_in_an_unknown_format_is_415(client, auth) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -414,10 +414,14 @@ def asset_revision(session: Session) -> int:
     return session.scalar(select(AssetRevision.revision).where(AssetRevision.id == 1)) or 0
 
 
-def _held_elsewhere(session: Session, org_id: int, row: AssetRow) -> bool:
-    """Whether another organisation holds an address, AS or domain that `row` covers or
-    lies in."""
+def _held_elsewhere(
+    session: Session, org_id: int, row: AssetRow, outside: ColumnElement[bool] | None = None
+) -> bool:
+    """Whether another organisation (one matching `outside`, if given) holds an address, AS
+    or domain that `row` covers or lies in."""
     others = select(Asset.id).where(Asset.org_id != org_id, Asset.kind == row.kind.value)
+    if outside is not None:
+        others = others.where(outside)
     if row.range_start is not None and row.range_end is not None:
         # zero-padded decimal text: text order is numeric order
         overlap = others.where(
@@ -468,17 +472,24 @@ def import_assets(
             wanted[item.key] = item
         if progress is not None:
             progress(1)
-    if principal is not None and principal.role == Role.OWNER_CONTACT:
-        # An owner's contact declares its own resources, not those of another organisation:
-        # ownership decides who is notified of, and who reads, the events about a resource.
+    if principal is not None and not principal.is_centre:
+        # Ownership decides who is notified of, and who reads, the events about a resource:
+        # an owner's contact declares only its own resources, and a national body records
+        # overlaps only among its own constituents, never over another state's.
+        outside = (
+            None
+            if principal.role == Role.OWNER_CONTACT
+            else not_(policy.scope_filter(principal, Asset.org_id))
+        )
+        recorder = "your national body" if outside is None else "the centre"
         for key, row in list(wanted.items()):
-            if _held_elsewhere(session, org.id, row):
+            if _held_elsewhere(session, org.id, row, outside):
                 del wanted[key]
                 report.refused.append(
                     RowError(
                         row.location,
                         f"{row.value} overlaps what another organisation holds; "
-                        "ask your national body to record it",
+                        f"ask {recorder} to record it",
                     )
                 )
     if report.refused and not valid_only:
