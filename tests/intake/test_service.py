@@ -334,3 +334,34 @@ def test_a_submission_lists_the_events_it_added_by_their_span_of_ids(  # type: i
     assert len(listed[second.id]) == 4
     assert (listed[second.id][0], listed[second.id][-1]) == spans[second.id]
     assert events.search(session, analyst, events.EventQuery(submission_id=999)) == []
+
+
+def test_a_report_never_folds_into_an_event_of_another_tlp(session, network) -> None:  # type: ignore[no-untyped-def]
+    # A RED report counted into a GREEN event would tell GREEN readers it was made, and when.
+    green = scan_csv([("2026-11-30 00:10:00", "203.0.113.80", 3389)])
+    red = scan_csv([("2026-11-30 01:20:00", "203.0.113.80", 3389)])
+    assert run(network["kz-analyst"], green, tlp="green").accepted == 1
+    again = run(network["kz-analyst"], red, tlp="red")
+    assert (again.accepted, again.duplicates) == (1, 0)
+    session.rollback()
+    stored = {e.tlp: (e.count, e.last_seen) for e in session.scalars(select(Event))}
+    assert set(stored) == {"green", "red"} and stored["green"][0] == 1
+    # the same TLP still folds; AMBER, the default, keeps the keys stored before
+    amber = scan_csv([("2026-11-30 02:00:00", "203.0.113.80", 3389)])
+    amber_later = scan_csv([("2026-11-30 03:00:00", "203.0.113.80", 3389)])
+    assert run(network["kz-analyst"], amber).accepted == 1
+    assert run(network["kz-analyst"], amber_later).duplicates == 1
+
+
+def test_two_stix_indicators_without_observables_stay_two_events(session, network) -> None:  # type: ignore[no-untyped-def]
+    # One pattern on an e-mail's subject, one on its attachment's name: no value to compare,
+    # so the records themselves tell them apart.
+    from tests.conftest import FIXTURES
+
+    data = (FIXTURES / "stix" / "malicious-email-indicator-with-attachment.json").read_bytes()
+    first = run(network["kz-analyst"], data, name="email-indicators.json")
+    assert (first.accepted, first.duplicates) == (2, 0)
+    assert run(network["kz-analyst"], data, name="email-indicators.json").accepted == 0
+    session.rollback()
+    descriptions = " ".join(session.scalars(select(Event.raw_location)))
+    assert descriptions.count("/objects/") == 2

@@ -70,6 +70,9 @@ def _owner_rank(observable: Observable) -> int:
     return _OWNER_RANKS.get(observable.role, len(OWNER_ROLES) - 1)
 
 
+KEY_TLP = "amber"  # the TLP whose events' dedup keys hold no TLP part
+
+
 @dataclass(frozen=True)
 class DedupPolicy:
     fields: tuple[str, ...] = DEDUP_FIELDS_DEFAULT
@@ -98,9 +101,14 @@ class DedupPolicy:
     def _parts(self) -> tuple[Callable[[EventRecord], str], ...]:
         return tuple(_KEY_PARTS[name] for name in self.fields)
 
-    def key(self, record: EventRecord, when: datetime) -> int:
+    def key(self, record: EventRecord, when: datetime, tlp: str = KEY_TLP) -> int:
         parts = [part(record) for part in self._parts]
         parts.append(str(int(when.timestamp()) // self.window_s))
+        if tlp != KEY_TLP:
+            # A report never folds into an event of another TLP: a RED report counted into
+            # a GREEN event would tell GREEN readers that, and when, it was made. AMBER,
+            # the default, adds nothing, so keys stored before TLP entered stay valid.
+            parts.append(tlp)
         digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -110,6 +118,10 @@ def _observables_part(record: EventRecord) -> str:
     if len(observables) == 1:
         o = observables[0]
         return f"{o.kind}:{o.value}:{o.role}"
+    if not observables:
+        # Nothing observable to compare (e.g. a STIX pattern on an attachment's name): the
+        # record's own text tells two such reports apart, and sending it again still folds.
+        return "raw:" + record.raw
     return ",".join(sorted([f"{o.kind}:{o.value}:{o.role}" for o in observables]))
 
 
@@ -225,9 +237,10 @@ class Preparer:
         key = plan.dedup.key
         created = plan.created_at
         grouped: dict[int, list[Any]] = {}
+        given = plan.tlp
         for rec in records:
             when = rec.time or created
-            k = key(rec, when)
+            k = key(rec, when, rec.tlp if _narrower(rec.tlp, given) else given.value)
             g = grouped.get(k)
             if g is None:
                 grouped[k] = [rec, 1, when, when]

@@ -76,11 +76,11 @@ RESUBMITTED_WITH_ERRORS = (
     "this file was submitted before; nothing changed; the rejected records are those of its "
     "first reading"
 )
-# Folding keeps an event's first TLP: a file sent again at another level does not relabel
-# what is already held, and the receipt says so.
+# A report never folds into an event of another TLP (see DedupPolicy.key): a file sent
+# again at another level adds its events at that level, and leaves those held as they are.
 RESUBMITTED_AT_ANOTHER_TLP = (
-    "this file was submitted before at another TLP; the events already held keep the TLP "
-    "they were first reported with"
+    "this file was submitted before at another TLP; its events are now held at both, and "
+    "those sent before keep their TLP"
 )
 
 
@@ -577,7 +577,7 @@ def ingest(
         session.commit()
         metrics.LAG.set(0)
         note = "resumed an interrupted submission" if resumed else ""
-        if seen_at_another_tlp is not None and sub.duplicates:
+        if seen_at_another_tlp is not None:
             note = RESUBMITTED_AT_ANOTHER_TLP
         if not (sub.accepted or sub.duplicates or sub.rejected):
             # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
