@@ -200,12 +200,13 @@ def test_readers_get_no_intake_form(client, network) -> None:  # type: ignore[no
     assert 'id="intake-form"' not in page.text and 'id="read-only"' in page.text
 
 
-def test_resubmission_at_another_tlp_says_the_tlp_was_kept(client, network) -> None:  # type: ignore[no-untyped-def]
+def test_resubmission_at_another_tlp_says_so(client, network) -> None:  # type: ignore[no-untyped-def]
     csrf = login(client, "kz-analyst")
     data = scan_csv([("2026-11-30 10:00:00", "203.0.113.83", 3389)])
     submit(client, csrf, "scan.csv", data, tlp="green")
     again = submit(client, csrf, "scan.csv", data, tlp="amber")
-    assert 'data-count="duplicates">1<' in again.text
+    # never folded into the GREEN event: that would tell GREEN readers of the AMBER report
+    assert 'data-count="accepted">1<' in again.text
     assert "submitted before at another TLP" in again.text
 
 
@@ -263,8 +264,9 @@ def test_a_receipt_that_added_no_event_offers_no_event_list(client, network) -> 
     data = scan_csv([("2026-11-30 10:00:00", "203.0.113.90", 3389)])
     first = submit(client, csrf, "scan_rdp.csv", data, tlp="amber")
     assert 'id="receipt-events"' in first.text
-    # the same file at another TLP: its events fold into those already held
-    again = submit(client, csrf, "scan_rdp.csv", data, tlp="green")
+    # another file of the same observation: its event folds into the one already held
+    later = scan_csv([("2026-11-30 10:30:00", "203.0.113.90", 3389)])
+    again = submit(client, csrf, "scan_rdp.csv", later, tlp="amber")
     assert 'data-count="duplicates">1<' in again.text and 'id="receipt-events"' not in again.text
     # the English receipt needs no plural agreement either
     assert "Events shared with the owners" not in again.text
