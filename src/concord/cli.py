@@ -477,7 +477,13 @@ def ingest(
     fmt: Annotated[
         str | None, typer.Option("--format", help="Declare the format (else detected).")
     ] = None,
-    tlp: Annotated[str | None, typer.Option(help="TLP of the submission (default amber).")] = None,
+    tlp: Annotated[
+        str | None,
+        typer.Option(
+            help="TLP of the submission: clear, green, amber, amber+strict or red "
+            "(default: each record's own marking, else amber)."
+        ),
+    ] = None,
     as_org: Annotated[
         str | None, typer.Option("--as", help="Slug of the reporting organisation.")
     ] = None,

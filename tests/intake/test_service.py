@@ -365,3 +365,19 @@ def test_two_stix_indicators_without_observables_stay_two_events(session, networ
     session.rollback()
     descriptions = " ".join(session.scalars(select(Event.raw_location)))
     assert descriptions.count("/objects/") == 2
+
+
+def test_without_a_declared_tlp_each_record_keeps_its_own_marking(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    # The MISP event is tagged tlp:white (TLP 1.0 for CLEAR).
+    data = (FIXTURES / "misp" / "57c4445b-c548-4654-af0b-4be3950d210f.json").read_bytes()
+    marked = run(network["kz-analyst"], data, name="event.json")
+    assert marked.accepted and marked.tlp == "amber"
+    session.rollback()
+    assert set(session.scalars(select(Event.tlp))) == {"clear"}
+    declared = run(network["uz-analyst"], data, name="event.json", tlp="amber")
+    assert declared.accepted
+    session.rollback()
+    uz_levels = session.scalars(select(Event.tlp).where(Event.country == "UZ"))
+    assert set(uz_levels) == {"amber"}  # a declared TLP is never loosened by a record

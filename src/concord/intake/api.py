@@ -61,7 +61,11 @@ class ReceiptOut(BaseModel):
 async def submit(
     request: Request,
     fmt: str | None = Query(None, alias="format", description="declared format; else detected"),
-    tlp: str | None = Query(None, description="TLP of the submission (default amber)"),
+    tlp: str | None = Query(
+        None,
+        description="TLP of the submission; without it each record keeps its own "
+        "marking (a MISP tlp: tag, a STIX marking), else amber",
+    ),
     as_org: str | None = Query(None, alias="as", description="report for this organisation"),
     share_owners: bool = Query(
         False, description="share each AMBER event with the owner of the resource it concerns"

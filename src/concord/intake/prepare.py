@@ -165,6 +165,7 @@ class Plan:
     dedup: DedupPolicy
     dialect: str
     parents: dict[int, int | None] = field(default_factory=dict)
+    tlp_declared: bool = True  # False: the sender left the TLP to the records' own markings
 
 
 @dataclass
@@ -237,20 +238,21 @@ class Preparer:
         key = plan.dedup.key
         created = plan.created_at
         grouped: dict[int, list[Any]] = {}
-        given = plan.tlp
+        given, declared = plan.tlp, plan.tlp_declared
         for rec in records:
             when = rec.time or created
-            k = key(rec, when, rec.tlp if _narrower(rec.tlp, given) else given.value)
+            level = _event_tlp(rec.tlp, given, declared) if rec.tlp else given.value
+            k = key(rec, when, level)
             g = grouped.get(k)
             if g is None:
-                grouped[k] = [rec, 1, when, when]
+                grouped[k] = [rec, 1, when, when, level]
             else:
                 g[1] += 1
                 if when < g[2]:
                     g[2] = when
                 elif when > g[3]:
                     g[3] = when
-        ts, parents, tlp = self.stamp, plan.parents, plan.tlp
+        ts, parents = self.stamp, plan.parents
         org_id, country, user_id, sub_id = (
             plan.org_id,
             plan.country,
@@ -260,7 +262,7 @@ class Preparer:
         rows: list[tuple[Any, ...]] = []
         links: list[tuple[int, str, str, str]] = []
         sighted: dict[tuple[str, str], list[Any]] = {}
-        for k, (rec, n, first, last) in grouped.items():
+        for k, (rec, n, first, last, level) in grouped.items():
             owner = self.owner(rec)
             first_ts, last_ts = ts(first), ts(last)
             rows.append(
@@ -286,7 +288,7 @@ class Preparer:
                     sub_id,
                     str(rec.location)[:200],
                     _extra_json(rec),
-                    rec.tlp if _narrower(rec.tlp, tlp) else tlp.value,
+                    level,
                     org_id,
                     user_id,
                     False,
@@ -376,11 +378,14 @@ def _fitted(extra: dict[str, Any]) -> str:
     return orjson.dumps(kept).decode()
 
 
-def _narrower(record_tlp: str | None, given: TLP) -> bool:
-    """A record may carry a stricter TLP than the submission; never a looser one."""
+def _event_tlp(record_tlp: str | None, given: TLP, declared: bool) -> str:
+    """A record may carry a stricter TLP than the one the sender declared, never a looser
+    one; when the sender declared none, the record's own marking (a MISP `tlp:white` tag, a
+    STIX marking) stands, and the default only fills in for records that carry none."""
     if not record_tlp:
-        return False
+        return given.value
     try:
-        return TLP.parse(record_tlp).rank > given.rank
+        own = TLP.parse(record_tlp)
     except ValueError:
-        return False
+        return given.value
+    return own.value if own.rank > given.rank or not declared else given.value

@@ -552,6 +552,7 @@ def ingest(
             country=org.country,
             user_id=principal.user_id if principal else None,
             tlp=level,
+            tlp_declared=tlp is not None,
             dedup=dedup,
             dialect=session.get_bind().dialect.name,
             parents=dict(session.execute(select(Organization.id, Organization.parent_id)).all()),
