@@ -215,3 +215,48 @@ def test_serve_runs_a_real_server_with_its_worker(env) -> None:  # type: ignore[
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    sample = str(FIXTURES / "stix" / "indicator-for-c2-ip-address.json")
+
+    def fails(args: list[str], **settings: str) -> str:
+        environ = {**os.environ, **settings}
+        proc = subprocess.run(
+            [sys.executable, "-m", "concord", *args],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=60,
+        )
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        return proc.stderr.strip()
+
+    fresh = str(tmp_path / "fresh")
+    blank = {"CONCORD_HOME": fresh, "CONCORD_DATABASE_URL": ""}
+    assert "run `concord init` first" in fails(["org", "list"], **blank)
+    assert "is not a database" in fails(["org", "list"], CONCORD_DATABASE_URL="garbage")
+    unreachable = "postgresql+psycopg://u:secret@127.0.0.1:1/x"
+    line = fails(["org", "list"], CONCORD_DATABASE_URL=unreachable)
+    assert "cannot use the database" in line and "secret" not in line
+    assert "CONCORD_SESSION_HOURS must be a whole number" in fails(
+        ["org", "list"], CONCORD_SESSION_HOURS="abc"
+    )
+    _network()
+    assert "CONCORD_DEDUP_FIELDS names unknown field(s) bogus" in fails(
+        ["ingest", "--as", "kz-cert", sample], CONCORD_DEDUP_FIELDS="feed,bogus"
+    )
+    assert "CONCORD_DEDUP_WINDOW" in fails(
+        ["ingest", "--as", "kz-cert", sample], CONCORD_DEDUP_WINDOW="abc"
+    )
+
+
+def test_sizes_are_read_as_the_readme_writes_them(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.config import env_bytes
+
+    for text, value in (("4GiB", 4 * 1024**3), ("50MB", 50 * 1000**2), ("8388608", 8388608)):
+        monkeypatch.setenv("CONCORD_X", text)
+        assert env_bytes("CONCORD_X", 1) == value

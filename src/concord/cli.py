@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -704,6 +705,35 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+def _database_problem(exc: Exception) -> str | None:
+    """An operator's first mistakes with the database, as one line instead of a driver's
+    message with its SQL: no schema yet, a server out of reach, a URL that is not one."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
+
+    from concord.config import get_settings
+
+    try:
+        url = get_settings().database_url
+    except Exception:
+        url = "CONCORD_DATABASE_URL"
+    shown = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+    text = str(getattr(exc, "orig", None) or exc)
+    if isinstance(exc, (OperationalError, ProgrammingError)):
+        if "no such table" in text or ("relation" in text and "does not exist" in text):
+            return f"the database {shown} has no schema yet: run `concord init` first"
+        if isinstance(exc, OperationalError):
+            first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+            return f"cannot use the database {shown}: {first}"
+    if isinstance(exc, (ArgumentError, NoSuchModuleError)) or (
+        isinstance(exc, ModuleNotFoundError) and not url.startswith(("sqlite", "postgresql"))
+    ):
+        return (
+            f"CONCORD_DATABASE_URL {shown!r} is not a database Concord uses: give "
+            "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        )
+    return None
+
+
 def main() -> None:
     """Entry point: errors become one readable line and a non-zero exit, never a traceback."""
     from concord.errors import ConcordError
@@ -717,6 +747,10 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # last resort: a readable line, the detail in the log
+        known = _database_problem(exc)
+        if known is not None:
+            err.print(f"error: {known}", highlight=False, markup=False)
+            sys.exit(1)
         logging.getLogger("concord").debug("unexpected error", exc_info=True)
         err.print(f"error: {type(exc).__name__}: {exc}", highlight=False, markup=False)
         sys.exit(1)

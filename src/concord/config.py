@@ -3,9 +3,45 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from concord.errors import ConfigurationError
+
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?)?b?\s*$", re.IGNORECASE)
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    """A whole-number setting; a value that is not one names the variable, not a parse."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number (given {text!r})") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum} (given {value})")
+    return value
+
+
+def env_bytes(name: str, default: int, minimum: int = 1) -> int:
+    """A size setting: bytes, or with a unit as the README writes them (50MB, 4GiB)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    match = _SIZE.match(text)
+    if match is None:
+        raise ConfigurationError(
+            f"{name} must be a size in bytes, e.g. 52428800, 50MB or 4GiB (given {text!r})"
+        )
+    value = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum} bytes (given {text!r})")
+    return value
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -56,10 +92,10 @@ def load_settings() -> Settings:
         jobs_url=jobs_url,
         smtp_url=os.environ.get("CONCORD_SMTP_URL") or None,
         secure_cookies=None if secure in (None, "") else _bool(secure, True),
-        session_hours=int(os.environ.get("CONCORD_SESSION_HOURS", "12")),
-        login_max_failures=int(os.environ.get("CONCORD_LOGIN_MAX_FAILURES", "5")),
-        login_lockout_minutes=int(os.environ.get("CONCORD_LOGIN_LOCKOUT_MINUTES", "15")),
-        max_upload_bytes=int(os.environ.get("CONCORD_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
+        session_hours=env_int("CONCORD_SESSION_HOURS", 12, minimum=1),
+        login_max_failures=env_int("CONCORD_LOGIN_MAX_FAILURES", 5, minimum=1),
+        login_lockout_minutes=env_int("CONCORD_LOGIN_LOCKOUT_MINUTES", 15, minimum=1),
+        max_upload_bytes=env_bytes("CONCORD_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
         default_language=os.environ.get("CONCORD_DEFAULT_LANGUAGE", "en"),
         argon2_fast=_bool(os.environ.get("CONCORD_ARGON2_FAST"), False),
         profiles_dir=Path(os.environ["CONCORD_PROFILES_DIR"])

@@ -49,6 +49,13 @@ class InvalidInput(ConcordError):
         super().__init__(message, 422, "Invalid input", list(locations))
 
 
+class ConfigurationError(ConcordError):
+    """A CONCORD_* setting that cannot be used: the operator's to fix, for every input alike."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 500, "Configuration error")
+
+
 class NotFound(ConcordError):
     def __init__(self, message: str) -> None:
         super().__init__(message, 404, "Not found")

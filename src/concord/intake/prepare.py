@@ -22,7 +22,8 @@ import orjson
 
 from concord.access.model import TLP
 from concord.bulk import Timestamps
-from concord.errors import ConcordError
+from concord.config import env_int
+from concord.errors import ConfigurationError
 from concord.intake.records import EventRecord, Observable, ReadError
 from concord.orgs.whois import LookupIndex, Match
 
@@ -90,12 +91,11 @@ class DedupPolicy:
         )
         unknown = set(fields) - DEDUP_FIELDS
         if unknown:
-            raise ConcordError(
+            raise ConfigurationError(
                 f"CONCORD_DEDUP_FIELDS names unknown field(s) {', '.join(sorted(unknown))}; "
                 f"use {', '.join(sorted(DEDUP_FIELDS))}"
             )
-        window = int(os.environ.get("CONCORD_DEDUP_WINDOW", "86400"))
-        return cls(fields, max(1, window))
+        return cls(fields, env_int("CONCORD_DEDUP_WINDOW", 86400, minimum=1))
 
     @cached_property
     def _parts(self) -> tuple[Callable[[EventRecord], str], ...]:

@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import queue
 import threading
 import time as clock
@@ -31,8 +30,16 @@ from concord.access import policy
 from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
 from concord.bulk import Bulk, literal
+from concord.config import env_bytes, env_int
 from concord.db import utcnow
-from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.errors import (
+    ConcordError,
+    ConfigurationError,
+    FaultLocation,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from concord.events.model import (
     Event,
     Submission,
@@ -58,12 +65,12 @@ MAX_ERRORS_KEPT = 1000
 # SQLite commits every COMMIT_ROWS records rather than every batch: each commit writes every
 # index page the transaction touched, and pages of indexes fed in random key order (dedup
 # keys, values) are touched by every batch. The page cache holds them in between.
-COMMIT_ROWS = int(os.environ.get("CONCORD_INTAKE_COMMIT_ROWS", "50000"))
+COMMIT_ROWS = env_int("CONCORD_INTAKE_COMMIT_ROWS", 50000, minimum=1)
 SQLITE_CACHE_KB = 65536
 SNIFF_BYTES = 65536
 # From this size on, a submission is read and prepared in a second process (it costs that
 # process's start, about a second, and wins from a few MB on).
-PARALLEL_FROM = int(os.environ.get("CONCORD_INTAKE_PARALLEL_BYTES", str(8 * 1024 * 1024)))
+PARALLEL_FROM = env_bytes("CONCORD_INTAKE_PARALLEL_BYTES", 8 * 1024 * 1024, minimum=0)
 
 
 RESUBMITTED = "this file was submitted before; nothing changed"
@@ -749,8 +756,10 @@ def ingest_paths(
             if options.get("fmt") or options.get("reader") is not None:
                 raise  # a declared format is the command's mistake, the same for every file
             yield Receipt.refused(source.filename, exc.message)
-        except (Forbidden, NotFound, InvalidInput):
-            raise  # the command's own options (who, which organisation, TLP): every file alike
+        except (Forbidden, NotFound, InvalidInput, ConfigurationError):
+            # the command's own options (who, which organisation, TLP) or the settings:
+            # every file alike
+            raise
         except Exception as exc:
             # This file failed (its submission says so and resumes when sent again); the
             # other files still go in.

@@ -7,7 +7,6 @@ with a clear reason once it passes the size or ratio limit, before it fills memo
 from __future__ import annotations
 
 import gzip
-import os
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -15,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from concord.config import env_bytes
 from concord.errors import ConcordError
 from concord.intake.service import Source
 
-MAX_UNPACKED = int(os.environ.get("CONCORD_MAX_UNPACKED_BYTES", str(4 * 1024**3)))
+MAX_UNPACKED = env_bytes("CONCORD_MAX_UNPACKED_BYTES", 4 * 1024**3)
 MAX_RATIO = 200  # unpacked / packed; real feeds compress 5-20x
 SPOOL = 32 * 1024 * 1024
 

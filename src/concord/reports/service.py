@@ -19,7 +19,6 @@ by-sector breakdowns, and everywhere when a whole period has fewer events than t
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session, defer
 from concord.access import policy
 from concord.access.model import TLP, Principal, Role, TokenScope
 from concord.audit import service as audit
+from concord.config import env_int
 from concord.db import utcnow
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator
@@ -66,14 +66,7 @@ CENTRE_READS_STATE_TLPS = policy.CENTRE_READS_STATE_TLPS
 
 
 def min_count() -> int:
-    raw = os.environ.get(MIN_COUNT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MIN_COUNT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConcordError(f"{MIN_COUNT_ENV} must be a whole number, not {raw!r}") from None
-    return max(value, 1)
+    return env_int(MIN_COUNT_ENV, DEFAULT_MIN_COUNT, minimum=1)
 
 
 def parse_scope(text: str) -> str:
