@@ -165,6 +165,15 @@ def test_assets_import_whois_and_audit(env, tmp_path) -> None:  # type: ignore[n
     assert found["matched"] == "203.0.113.0/26"
     assert found["owners"][0]["national_body"]["slug"] == "kz-cert"
     assert "Steppe Bank" in _run("whois", "www.mail.steppe-bank.example").stdout
+    from concord.db import session_factory
+    from concord.orgs import service as orgs
+
+    with session_factory()() as session:
+        orgs.add_contact(session, None, "kz-bank", orgs.ContactInput("SOC", "soc@steppe.example"))
+        session.commit()
+    found = json.loads(_run("whois", "203.0.113.9", "--json").stdout)
+    assert [c["email"] for c in found["owners"][0]["contacts"]] == ["soc@steppe.example"]
+    assert "contact: SOC <soc@steppe.example>" in _run("whois", "203.0.113.9").stdout
     assert "intact" in _run("audit", "verify").stdout
 
 
@@ -260,3 +269,16 @@ def test_sizes_are_read_as_the_readme_writes_them(monkeypatch) -> None:  # type:
     for text, value in (("4GiB", 4 * 1024**3), ("50MB", 50 * 1000**2), ("8388608", 8388608)):
         monkeypatch.setenv("CONCORD_X", text)
         assert env_bytes("CONCORD_X", 1) == value
+
+
+def test_red_from_the_console_is_refused_not_stored_out_of_reach(env) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    _network()
+    sample = str(FIXTURES / "stix" / "indicator-for-c2-ip-address.json")
+    import pytest
+
+    from concord.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="TLP:RED is for named people"):
+        _run("ingest", "--as", "kz-cert", "--tlp", "red", sample, ok=False)

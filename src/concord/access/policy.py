@@ -87,10 +87,12 @@ def tlp_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
 
 def scope_filter(principal: Principal, org_id_column: Any) -> ColumnElement[bool]:
     """SQL condition: management rows (keyed by organisation) inside the principal's scope."""
-    if principal.anonymous or principal.org_id is None:
+    if principal.anonymous:
         return false()
-    if principal.is_centre:
+    if principal.is_centre:  # the centre's staff, or the operator at the console
         return true()
+    if principal.org_id is None:
+        return false()
     if principal.org_kind == OrgKind.NATIONAL_BODY:
         constituents = select(Organization.id).where(Organization.parent_id == principal.org_id)
         return or_(org_id_column == principal.org_id, org_id_column.in_(constituents))
@@ -104,10 +106,12 @@ def org_filter(principal: Principal) -> ColumnElement[bool]:
 
 def in_scope(principal: Principal, org: Organization) -> bool:
     """The Python twin of scope_filter, for one organisation already loaded."""
-    if principal.anonymous or principal.org_id is None:
+    if principal.anonymous:
         return False
     if principal.is_centre:
         return True
+    if principal.org_id is None:
+        return False
     if org.id == principal.org_id:
         return True
     return principal.org_kind == OrgKind.NATIONAL_BODY and org.parent_id == principal.org_id

@@ -484,6 +484,14 @@ def ingest(
         level = TLP.parse(tlp) if tlp else TLP.AMBER
     except ValueError as exc:
         raise InvalidInput(str(exc), FaultLocation(field="tlp")) from None
+    if level == TLP.RED and (principal is None or principal.user_id is None):
+        # RED is read by named people only, starting with the one who sent it: without a
+        # user, the events would be stored where nobody can ever read them.
+        raise InvalidInput(
+            "TLP:RED is for named people: send it through the API or the intake page as "
+            "the user who will read it",
+            FaultLocation(field="tlp"),
+        )
     sha, size = _digest(source.stream)
     dedup = DedupPolicy.from_env()
     with factory() as session:
