@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from concord.access import policy
+from concord.access import service as access
 from concord.access.model import Principal
 from concord.db import session_factory, session_scope
 from concord.errors import FaultLocation, NotFound
@@ -28,7 +30,10 @@ from concord.intake import registry
 from concord.intake import service as intake
 from concord.intake.readers import Reader
 from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
-from tests.conftest import Network
+from concord.orgs import service as orgs
+from concord.orgs.model import Organization
+from tests.conftest import PASSWORD, Network
+from tests.intake.test_views import login
 
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 C2_IP = "45.137.21.9"
@@ -464,3 +469,67 @@ def test_a_campaign_shows_no_link_through_an_event_the_caller_cannot_see(
     labels = [n["label"] for n in seen["graph"]["nodes"] if n["kind"] == "indicator"]
     assert labels == [x]  # y's pair is not shown joined to x's: only the hidden event joins them
     assert len(seen["events"]) == 2 and seen["truncated"] is False
+
+
+# --- what one caller is told of a campaign ------------------------------------------------------
+
+A1 = "a1" * 32  # KZ (GREEN) and AM (AMBER): cross-state, but not for KG
+B2 = "b2" * 32  # KZ and UZ, both GREEN: cross-state for everyone
+
+
+def national_body(session: Session, slug: str, country: str) -> tuple[Principal, dict[str, str]]:
+    """A further member state's national body, with an analyst and the analyst's token."""
+    orgs.create_org(
+        session, None, orgs.OrgInput(slug, "national-body", f"{country} CERT", "", country)
+    )
+    username = f"{slug}-analyst"
+    user = access.create_user(session, None, access.UserInput(username, slug, "analyst", PASSWORD))
+    principal = access.principal_for(user, session.get(Organization, user.org_id))
+    secret, _ = access.create_token(
+        session, None, username, "test", policy.scopes_for_role(principal.role)
+    )
+    session.commit()
+    return principal, {"Authorization": f"Bearer {secret}"}
+
+
+def test_an_indicator_whose_other_state_is_hidden_is_not_in_the_campaign(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    kg, kg_auth = national_body(session, "kg-cert", "KG")
+    am, _ = national_body(session, "am-cert", "AM")
+    report(network["kz-analyst"], f"sha256={A1} sha256={B2}")
+    report(network["uz-analyst"], f"sha256={B2}")
+    report(am, f"sha256={A1}", tlp="amber")
+    correlate()
+    with session_scope() as s:
+        (campaign_id,) = s.scalars(select(Campaign.id)).all()
+
+    # What KG is told of the indicators: only B2 is cross-state.
+    assert [v.value for v in correlation.cross_state_indicators(session, kg)] == [B2]
+    (a1,) = api.get("/api/v1/indicators", params={"value": A1}, headers=kg_auth).json()["items"]
+    assert (a1["cross_state"], a1["states"]) == (False, ["KZ"])
+
+    # The campaign agrees: one indicator, drawn between the KZ and the UZ event.
+    (listed,) = api.get("/api/v1/campaigns", headers=kg_auth).json()["items"]
+    assert (listed["id"], listed["indicators"], listed["size"]) == (campaign_id, 1, 2)
+    assert listed["label"] == B2 and listed["states"] == ["KZ", "UZ"]
+    detail = api.get(f"/api/v1/campaigns/{campaign_id}", headers=kg_auth).json()
+    assert detail["indicators"] == 1
+    labels = [n["label"] for n in detail["graph"]["nodes"] if n["kind"] == "indicator"]
+    assert labels == [B2]
+    assert len(detail["graph"]["edges"]) == 2
+
+    # The same on the campaign pages.
+    login(api, "kg-cert-analyst")
+    listing = api.get("/campaigns").text
+    assert f"<code>{B2}</code></a></td><td>2</td><td>1</td>" in listing
+    page = api.get(f"/campaigns/{campaign_id}").text
+    assert "Indicators: 1 " in page
+    assert f'href="/indicators?value={B2}"' in page
+    assert f'href="/indicators?value={A1}"' not in page
+
+    # The centre sees AM's report: both indicators are cross-state for it.
+    centre = api.get(f"/api/v1/campaigns/{campaign_id}", headers=auth["centre-analyst"]).json()
+    assert centre["indicators"] == 2 and centre["states"] == ["AM", "KZ", "UZ"]
+    labels = {n["label"] for n in centre["graph"]["nodes"] if n["kind"] == "indicator"}
+    assert labels == {A1, B2}

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.cases import service
-from concord.cases.model import Case, TimelineEntry
+from concord.cases.model import Case
 from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
 
@@ -122,14 +122,15 @@ class LinkIn(BaseModel):
     indicators: list[str] = Field(default_factory=list, max_length=1000)
 
 
-def timeline_out(entry: TimelineEntry) -> TimelineOut:
+def timeline_out(item: service.TimelineItem) -> TimelineOut:
+    entry = item.entry
     return TimelineOut(
         id=entry.id,
         at=entry.at,
         actor=entry.actor,
         kind=entry.kind,
         text=entry.text,
-        detail=json.loads(entry.detail or "{}"),
+        detail=item.detail,
     )
 
 
@@ -261,7 +262,8 @@ def add_comment(
 ) -> TimelineOut:
     entry = service.add_comment(session, p, case_id, body.text)
     session.commit()
-    return timeline_out(entry)
+    # A comment's detail is its length only: nothing linked to filter.
+    return timeline_out(service.TimelineItem(entry, json.loads(entry.detail or "{}")))
 
 
 @router.post("/cases/{case_id}/participants", response_model=CaseOut)

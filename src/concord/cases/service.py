@@ -399,6 +399,31 @@ def org_slugs(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return dict(rows.all())
 
 
+@dataclass(frozen=True)
+class TimelineItem:
+    """A timeline entry as one reader sees it: `detail` names only the linked events and
+    indicators that reader may see (the stored entry names all of them)."""
+
+    entry: TimelineEntry
+    detail: dict[str, Any]
+
+
+def _timeline_for(
+    entries: Iterable[TimelineEntry], event_ids: set[int], indicator_ids: set[int]
+) -> list[TimelineItem]:
+    """The timeline with the ids of hidden events and indicators left out: a case never
+    widens what it links to, and an id alone tells that a hidden report exists."""
+    items = []
+    for entry in entries:
+        detail = json.loads(entry.detail or "{}")
+        if isinstance(detail.get("events"), list):
+            detail["events"] = [i for i in detail["events"] if i in event_ids]
+        if isinstance(detail.get("indicators"), list):
+            detail["indicators"] = [i for i in detail["indicators"] if i in indicator_ids]
+        items.append(TimelineItem(entry, detail))
+    return items
+
+
 @dataclass
 class CaseDetail:
     case: Case
@@ -411,7 +436,7 @@ class CaseDetail:
     hidden_events: int
     indicators: list[Indicator]
     hidden_indicators: int
-    timeline: list[TimelineEntry]
+    timeline: list[TimelineItem]
     parties: Parties = field(default_factory=Parties)
 
 
@@ -468,12 +493,14 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
         hidden_events=(total_events or 0) - len(events),
         indicators=indicators,
         hidden_indicators=(total_indicators or 0) - len(indicators),
-        timeline=list(
+        timeline=_timeline_for(
             session.scalars(
                 select(TimelineEntry)
                 .where(TimelineEntry.case_id == case.id)
                 .order_by(TimelineEntry.id)
-            )
+            ),
+            {e.id for e in events},
+            {i.id for i in indicators},
         ),
         parties=parties,
     )

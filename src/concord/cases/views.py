@@ -7,7 +7,6 @@ with the page and the error next to the form that caused it.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -184,7 +183,7 @@ def _case_page(
         status=status,
         d=d,
         case=d.case,
-        timeline=[(t, json.loads(t.detail or "{}")) for t in d.timeline],
+        timeline=[(t.entry, t.detail) for t in d.timeline],
         writable=writable,
         sharing=sharing and not closed,
         closed=closed,

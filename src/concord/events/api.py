@@ -41,6 +41,7 @@ class EventOut(BaseModel):
     attack_techniques: list[str]
     observables: list[ObservableOut]
     country: str | None
+    # null when the caller may not see that organisation
     reported_by: str | None
     owner: str | None
     tlp: str
@@ -49,7 +50,10 @@ class EventOut(BaseModel):
 
 
 class EventDetail(EventOut):
-    raw: str
+    raw: str = Field(
+        description="the source text of this record alone, bounded; empty when it cannot be "
+        "isolated from the rest of its submission"
+    )
 
 
 class EventPage(BaseModel):
@@ -117,7 +121,7 @@ def list_events(
     events = service.search(session, p, q)
     obs = service.observables(session, [e.id for e in events])
     slugs = service.org_slugs(
-        session, {e.origin_org_id for e in events} | {e.owner_org_id for e in events}
+        session, p, {e.origin_org_id for e in events} | {e.owner_org_id for e in events}
     )
     audit.record_reads(session, p, "event", events)
     return {
@@ -132,7 +136,7 @@ def get_event(
 ) -> Any:
     e = service.get_event(session, p, event_id)
     obs = service.observables(session, [e.id])
-    slugs = service.org_slugs(session, {e.origin_org_id, e.owner_org_id})
+    slugs = service.org_slugs(session, p, {e.origin_org_id, e.owner_org_id})
     audit.record_reads(session, p, "event", [e])
     return {**_out(e, obs.get(e.id, []), slugs), "raw": service.raw_record(session, e)}
 

@@ -611,12 +611,30 @@ def cross_state_indicators(
     return _indicator_views(session, principal, indicators, by_value=False)
 
 
+def _seen_in_states(session: Session, principal: Principal, indicator_ids: set[int]) -> set[int]:
+    """Those of `indicator_ids` that the principal's visible events show in two or more
+    states: cross-state as they see it."""
+    eo = EventObservable
+    found: set[int] = set()
+    for chunk in _chunks(sorted(indicator_ids)):
+        found.update(
+            session.scalars(
+                select(eo.indicator_id)
+                .join(Event, Event.id == eo.event_id)
+                .where(eo.indicator_id.in_(chunk), _visible(principal))
+                .group_by(eo.indicator_id)
+                .having(func.count(distinct(Event.country)) >= 2)
+            )
+        )
+    return found
+
+
 @dataclass
 class CampaignView:
     id: int
     label: str
     size: int  # visible events
-    indicators: int  # visible cross-state indicators
+    indicators: int  # indicators cross-state as the caller sees them
     states: list[str]
     first_seen: datetime
     last_seen: datetime
@@ -629,8 +647,9 @@ class CampaignView:
 @dataclass
 class _VisiblePart:
     """What one caller sees of a campaign: the largest group of its visible member events
-    joined through indicators those events hold, so that no link runs through an event the
-    caller cannot see (ties: the group holding the earliest event)."""
+    joined through indicators those events hold and the caller sees reported by two or more
+    states, so that no link, count or node rests on an event the caller cannot see (ties:
+    the group holding the earliest event)."""
 
     events: dict[int, tuple[str | None, datetime, datetime]] = field(default_factory=dict)
     edges: list[tuple[int, int]] = field(default_factory=list)  # (event, indicator)
@@ -649,16 +668,25 @@ def _visible_parts(
         .where(ce.campaign_id.in_(ids), _visible(principal))
     ):
         members.setdefault(cid, {})[ev] = (country, first, last)
+    held: list[tuple[int, int, int]] = [
+        (cid, ev, ind)
+        for cid, ev, ind in session.execute(
+            select(ce.campaign_id, ce.event_id, EventObservable.indicator_id)
+            .join(Event, Event.id == ce.event_id)
+            .join(EventObservable, EventObservable.event_id == ce.event_id)
+            .join(Indicator, Indicator.id == EventObservable.indicator_id)
+            .where(ce.campaign_id.in_(ids), Indicator.cross_state.is_(True), _visible(principal))
+            .order_by(ce.event_id, EventObservable.indicator_id)
+        )
+    ]
+    # Network-wide cross-state is not enough: an indicator whose other state's report the
+    # caller cannot see would show that hidden report. Only indicators cross-state as the
+    # caller sees them link, count and are drawn (the rule of cross_state_indicators).
+    linking = _seen_in_states(session, principal, {ind for _cid, _ev, ind in held})
     edges: dict[int, list[tuple[int, int]]] = {}
-    for cid, ev, ind in session.execute(
-        select(ce.campaign_id, ce.event_id, EventObservable.indicator_id)
-        .join(Event, Event.id == ce.event_id)
-        .join(EventObservable, EventObservable.event_id == ce.event_id)
-        .join(Indicator, Indicator.id == EventObservable.indicator_id)
-        .where(ce.campaign_id.in_(ids), Indicator.cross_state.is_(True), _visible(principal))
-        .order_by(ce.event_id, EventObservable.indicator_id)
-    ):
-        edges.setdefault(cid, []).append((ev, ind))
+    for cid, ev, ind in held:
+        if ind in linking:
+            edges.setdefault(cid, []).append((ev, ind))
     parts: dict[int, _VisiblePart] = {}
     for cid, pairs in edges.items():
         comp = _components(pairs)

@@ -8,6 +8,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy as email_policy
+from email.message import Message
+from email.parser import BytesParser
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -90,9 +93,12 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
         low, high = submission_span(session, q.submission_id)
         stmt = stmt.where(Event.id.between(low, high), Event.submission_id == q.submission_id)
     if q.owner:
-        stmt = stmt.where(
-            Event.owner_org_id.in_(select(Organization.id).where(Organization.slug == q.owner))
+        # Only among the organisations the principal may see: a hidden owner's slug finds
+        # nothing, exactly as a slug no organisation has.
+        owner = select(Organization.id).where(
+            Organization.slug == q.owner, policy.org_filter(principal)
         )
+        stmt = stmt.where(Event.owner_org_id.in_(owner))
     if q.newest_first:
         if q.before is not None:
             time, event_id = q.before
@@ -160,16 +166,19 @@ def observables(session: Session, event_ids: list[int]) -> dict[int, list[dict[s
     return found
 
 
-def org_slugs(session: Session, ids: set[int]) -> dict[int, str]:
-    ids.discard(None)  # type: ignore[arg-type]
-    if not ids:
+def org_slugs(session: Session, principal: Principal, ids: set[int | None]) -> dict[int, str]:
+    """Slugs of those of `ids` that `principal` may see (an owner's very name can be
+    TLP:AMBER); an organisation left out is shown as no one, not by its slug."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
         return {}
-    return {
-        i: s
-        for i, s in session.execute(
-            select(Organization.id, Organization.slug).where(Organization.id.in_(ids))
-        )
-    }
+    return dict(
+        session.execute(
+            select(Organization.id, Organization.slug).where(
+                Organization.id.in_(wanted), policy.org_filter(principal)
+            )
+        ).all()
+    )
 
 
 def share_event(session: Session, principal: Principal, event_id: int, org_slug: str) -> bool:
@@ -244,24 +253,20 @@ def event_recipients(session: Session, event_id: int) -> list[str]:
     )
 
 
-def visible_org_ids(session: Session, principal: Principal, ids: set[int | None]) -> set[int]:
-    """Those of `ids` whose organisation page `principal` may open."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return set()
-    return set(
-        session.scalars(
-            select(Organization.id).where(Organization.id.in_(wanted), policy.org_filter(principal))
-        )
-    )
-
-
 _LINE = re.compile(r"line (\d+)")
 _POINTER = re.compile(r":(/[^:]*)$")
+# A MIME location of the e-mail reader: IMAP section numbers ("/part/3.1"), then the JSON
+# pointer of a report inside that part ("/part/2/0").
+_MIME_POINTER = re.compile(r"^/part/(\d+(?:\.\d+)*)(/.*)?$")
 
 
 def raw_record(session: Session, event: Event) -> str:
-    """The exact source text behind an event: its line, JSON object or message, bounded."""
+    """The exact source text behind an event: its line, JSON object or message part, bounded.
+
+    Only the record's own bytes: one submission can hold records of different TLP (a mail
+    whose attachment carries a GREEN and a RED report), so showing anything around the
+    record could show another record to someone who may not read it. Where the record's
+    own bytes cannot be isolated, the answer is empty: no raw text."""
     where = event.raw_location
     line = _LINE.search(where)
     parts = SubmissionFile.__table__
@@ -281,6 +286,9 @@ def raw_record(session: Session, event: Event) -> str:
         if 0 <= index < len(lines):
             return lines[index].decode("utf-8", "replace")[:RAW_LIMIT]
         return ""
+    pointer = _POINTER.search(where)
+    if pointer is None:
+        return ""  # no location inside the submission: nothing is the record's alone
     data = b"".join(
         gzip.decompress(c)
         for c in session.scalars(
@@ -289,16 +297,78 @@ def raw_record(session: Session, event: Event) -> str:
             .order_by(parts.c.part)
         )
     )
-    pointer = _POINTER.search(where)
-    if pointer:
-        try:
-            node: Any = json.loads(data)
-            for part in pointer.group(1).strip("/").split("/"):
-                if part == "":
-                    continue
-                part = part.replace("~1", "/").replace("~0", "~")
-                node = node[int(part)] if isinstance(node, list) else node[part]
-            return json.dumps(node, ensure_ascii=False, indent=1)[:RAW_LIMIT]
-        except (ValueError, KeyError, IndexError, TypeError):
-            pass
-    return data[:RAW_LIMIT].decode("utf-8", "replace")
+    fmt = session.scalar(select(Submission.format).where(Submission.id == event.submission_id))
+    # The e-mail reader takes bare X-ARF JSON too; only a message has MIME locations.
+    if fmt == "email" and data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"["):
+        text = _mime_record(data, pointer.group(1))
+    else:
+        text = _json_record(data, pointer.group(1))
+    return (text or "")[:RAW_LIMIT]
+
+
+def _json_record(data: bytes, pointer: str) -> str | None:
+    """The JSON value at `pointer` (RFC 6901) in `data`, indented; None if there is none."""
+    try:
+        node: Any = json.loads(data)
+        for token in pointer.strip("/").split("/"):
+            if token == "":
+                continue
+            token = token.replace("~1", "/").replace("~0", "~")
+            node = node[int(token)] if isinstance(node, list) else node[token]
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        return None
+    return json.dumps(node, ensure_ascii=False, indent=1)
+
+
+def _mime_record(data: bytes, pointer: str) -> str | None:
+    """The text of the MIME part a mail location names, or of the JSON value inside it
+    ("/part/2/0": report 0 of the document in part 2); None if it cannot be found."""
+    if pointer == "/":
+        return data.decode("utf-8", "replace")  # the record is the whole message
+    found = _MIME_POINTER.match(pointer)
+    if found is None:
+        return None
+    try:
+        message = BytesParser(policy=email_policy.default).parsebytes(data)
+        part = _mime_part(message, found.group(1))
+        if part is None:
+            return None
+        content = part.get_payload(decode=True)
+        if not isinstance(content, bytes):  # a message/* part: its own headers and body
+            content = part.as_bytes()
+    except Exception:  # the stdlib parser has bugs of its own on hostile input
+        return None
+    if found.group(2):
+        return _json_record(content, found.group(2))
+    try:
+        return content.decode(part.get_content_charset() or "utf-8", "replace")
+    except LookupError:  # a charset no codec is named after
+        return content.decode("utf-8", "replace")
+
+
+def _mime_part(message: Message, section: str) -> Message | None:
+    """The part at IMAP section `section` ("2", "3.1"), numbered as the e-mail reader
+    numbers them: an attached message's parts under it, a single-part body as "1"."""
+    if section == "1" and not _mime_children(message):
+        return message  # a single-part message is its own part 1
+    node = message
+    for number in section.split("."):
+        children = _mime_children(node)
+        index = int(number) - 1
+        if not 0 <= index < len(children):
+            return None
+        node = children[index]
+    return node
+
+
+def _mime_children(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return []
+    children = [p for p in payload if isinstance(p, Message)]
+    if part.get_content_maintype() == "message" and len(children) == 1:
+        inner = children[0]
+        if inner.get_content_maintype() == "multipart":
+            return _mime_children(inner) or [inner]
+        return [inner]
+    return children

@@ -93,11 +93,10 @@ def events_page(
     )
     inverted = q.since is not None and q.until is not None and q.since >= q.until
     rows = [] if inverted else service.search(session, p, q)
+    # Only the organisations this user may see are named (and linked: their pages open).
     slugs = service.org_slugs(
-        session, {e.origin_org_id for e in rows} | {e.owner_org_id for e in rows}
+        session, p, {e.origin_org_id for e in rows} | {e.owner_org_id for e in rows}
     )
-    # An owner is linked only where its page would open for this user.
-    linked_owners = service.visible_org_ids(session, p, {e.owner_org_id for e in rows})
     audit.record_reads(session, p, "event", rows)
     filters = {
         "value": value,
@@ -114,7 +113,6 @@ def events_page(
         "events.html",
         rows=rows,
         slugs=slugs,
-        linked_owners=linked_owners,
         inverted=inverted,
         filters=filters,
         classes=sorted(RSIT),
@@ -148,6 +146,8 @@ def _event_page(
 ) -> Response:
     event = service.get_event(session, p, event_id)
     audit.record_reads(session, p, "event", [event])
+    # Only the organisations this user may see are named (and linked: their pages open).
+    slugs = service.org_slugs(session, p, {event.origin_org_id, event.owner_org_id})
     may_share = policy.may_share_event(p, event) and event.tlp in ("amber", "amber+strict")
     return page(
         request,
@@ -162,11 +162,9 @@ def _event_page(
         already=already,
         event=event,
         observables=service.observables(session, [event.id]).get(event.id, []),
-        slugs=service.org_slugs(session, {event.origin_org_id, event.owner_org_id}),
+        slugs=slugs,
         raw=service.raw_record(session, event),
         class_labels=CLASS_LABELS,
-        # linked only where the owner's page opens for this user, as on the list
-        owner_visible=bool(service.visible_org_ids(session, p, {event.owner_org_id})),
     )
 
 
