@@ -207,12 +207,15 @@ def _append(
     return entry
 
 
-def _orgs_by_slug(session: Session, slugs: Iterable[str], field_name: str) -> list[Organization]:
+def _orgs_by_slug(
+    session: Session, principal: Principal, slugs: Iterable[str], field_name: str
+) -> list[Organization]:
     wanted = [s.strip() for s in slugs if s and s.strip()]
-    found = {
-        o.slug: o
-        for o in session.scalars(select(Organization).where(Organization.slug.in_(wanted)))
-    }
+    # among the organisations the principal sees: one it does not is as unknown as a typo
+    visible = select(Organization).where(
+        Organization.slug.in_(wanted), policy.org_filter(principal)
+    )
+    found = {o.slug: o for o in session.scalars(visible)}
     result = []
     for slug in dict.fromkeys(wanted):
         org = found.get(slug)
@@ -564,7 +567,7 @@ def create_case(session: Session, principal: Principal, data: CaseInput) -> Case
     techniques = [technique_id(t) for t in data.techniques if t and t.strip()]
     events = _events_for_link(session, principal, data.event_ids)
     indicators = _indicators_for_link(session, principal, data.indicators)
-    participants = _orgs_by_slug(session, data.participants, "participants")
+    participants = _orgs_by_slug(session, principal, data.participants, "participants")
     if data.tlp:
         tlp = _tlp(data.tlp)
     else:
@@ -812,7 +815,7 @@ def add_participant(session: Session, principal: Principal, case_id: int, org_sl
     _refuse_if_closed(case)
     if not org_slug.strip():
         raise _invalid("say which organisation takes part", "org")
-    (org,) = _orgs_by_slug(session, [org_slug], "org")
+    (org,) = _orgs_by_slug(session, principal, [org_slug], "org")
     _add_participant(session, principal, case, org)
     return case
 

@@ -51,8 +51,15 @@ def get_org(session: Session, principal: Principal, slug: str) -> Organization:
     return org
 
 
-def get_org_for_write(session: Session, slug: str) -> Organization:
-    org = session.scalar(select(Organization).where(Organization.slug == slug))
+def get_org_for_write(
+    session: Session, slug: str, principal: Principal | None = None
+) -> Organization:
+    """The organisation named `slug`; for a principal, only among those it sees, so that
+    one it does not see answers as an unknown one does (the console sees them all)."""
+    named = select(Organization).where(Organization.slug == slug)
+    if principal is not None:
+        named = named.where(policy.org_filter(principal))
+    org = session.scalar(named)
     if org is None:
         raise NotFound(f"no organisation {slug!r}")
     return org
@@ -279,7 +286,7 @@ def share_org(session: Session, principal: Principal, slug: str, with_slug: str)
         policy.check_org_edit(principal, org)
     except policy.AccessDenied as exc:
         raise _denied(exc) from None
-    target = get_org_for_write(session, with_slug)
+    target = get_org_for_write(session, with_slug, principal)
     exists = session.scalar(
         select(Share.id).where(
             Share.object_kind == Organization.object_kind,
@@ -335,7 +342,7 @@ def list_contacts(
 def add_contact(
     session: Session, principal: Principal | None, org_slug: str, data: ContactInput
 ) -> Contact:
-    org = get_org_for_write(session, org_slug)
+    org = get_org_for_write(session, org_slug, principal)
     if principal is not None:
         try:
             policy.check_org_data_write(principal, org)
@@ -451,7 +458,7 @@ def import_assets(
 ) -> ImportReport:
     """Import assets in batches. A file with refused rows imports nothing unless
     `valid_only`; importing the same file twice changes nothing."""
-    org = get_org_for_write(session, org_slug)
+    org = get_org_for_write(session, org_slug, principal)
     if principal is not None:
         try:
             policy.check_org_data_write(principal, org)

@@ -1,0 +1,57 @@
+"""An organisation a caller cannot see answers as one that does not exist: no 403 or
+"is not a national body" that would confirm it is there."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _same(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.status_code == b.status_code, (a.text, b.text)
+    assert a.json()["detail"].replace("kz-bank", "X") == b.json()["detail"].replace(
+        "no-such-org", "X"
+    ), (a.text, b.text)
+
+
+@pytest.mark.parametrize(
+    "method,url,body",
+    [
+        ("post", "/api/v1/contacts", {"org": "{slug}", "name": "A", "email": "a@example.org"}),
+        ("post", "/api/v1/organizations/uz-telecom/shares", {"org": "{slug}"}),
+        ("post", "/api/v1/users", {"username": "newcomer", "org": "{slug}", "role": "reader"}),
+        ("post", "/api/v1/cases", {"title": "T", "participants": ["{slug}"]}),
+        ("post", "/api/v1/assets/import?org={slug}", [{"value": "192.0.2.0/28"}]),
+    ],
+)
+def test_a_hidden_organisation_answers_as_an_unknown_one(client, auth, method, url, body) -> None:  # type: ignore[no-untyped-def]
+    def call(slug: str):  # type: ignore[no-untyped-def]
+        filled = url.replace("{slug}", slug)
+        payload = _fill(body, slug)
+        user = "uz-admin" if "users" in url else "uz-analyst"
+        return getattr(client, method)(filled, json=payload, headers=auth[user])
+
+    hidden, unknown = call("kz-bank"), call("no-such-org")
+    assert hidden.status_code in (404, 422), hidden.text
+    _same(hidden, unknown)
+
+
+def _fill(body, slug: str):  # type: ignore[no-untyped-def]
+    if isinstance(body, dict):
+        return {k: _fill(v, slug) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_fill(v, slug) for v in body]
+    return body.replace("{slug}", slug) if isinstance(body, str) else body
+
+
+def test_submitting_for_another_organisation_is_refused_alike(client, auth) -> None:  # type: ignore[no-untyped-def]
+    answers = [
+        client.post(
+            "/api/v1/intake",
+            params={"as": slug, "format": "intelmq"},
+            content=b'{"source.ip": "192.0.2.1", "classification.type": "scanner"}\n',
+            headers=auth["uz-analyst"],
+        )
+        for slug in ("kz-bank", "no-such-org")
+    ]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert answers[0].json()["detail"] == answers[1].json()["detail"]
