@@ -64,8 +64,12 @@ def test_api_upload_and_receipt(client, auth, session) -> None:  # type: ignore[
     assert [e["observables"][0]["value"] for e in added] == ["203.0.113.6"]
     bad = client.get("/api/v1/events", params={"submission": 0}, headers=auth["kz-reader"])
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
-    metrics = client.get("/metrics").text
-    assert "concord_intake_records_total" in metrics
+    metrics = client.get("/metrics", headers=auth["centre-reader"])
+    assert metrics.status_code == 200 and "concord_intake_records_total" in metrics.text
+    # every organisation's intake counted: for the centre's operators only
+    anonymous = client.get("/metrics")
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    assert client.get("/metrics", headers=auth["kz-analyst"]).status_code == 403
 
 
 def test_api_stix_body_and_tlp_visibility(client, auth) -> None:  # type: ignore[no-untyped-def]

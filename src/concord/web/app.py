@@ -12,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from concord import __version__
+from concord.access.model import Principal
 from concord.web import problems
-from concord.web.deps import get_db
+from concord.web.deps import get_db, principal
 
 STATIC = Path(__file__).parent / "static"
 
@@ -47,10 +48,21 @@ def health(session: Session = Depends(get_db)) -> Health:
     return Health(status="ok", version=__version__, database=session.get_bind().dialect.name)
 
 
-def metrics() -> Response:
-    """Prometheus text format: intake throughput and lag, batch timings."""
+def metrics(p: Principal = Depends(principal)) -> Response:
+    """Prometheus text format: intake throughput and lag, batch timings. The counters span
+    every organisation's intake, so they are for the centre's operators: the scraper sends
+    a read token of a centre user (Prometheus `authorization: credentials`)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    if p.anonymous:
+        return Response(
+            "send a read token of a centre user: Authorization: Bearer TOKEN\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not p.is_centre:
+        return Response("metrics are for the centre's operators\n", 403, media_type="text/plain")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
