@@ -234,8 +234,12 @@ def authenticate(session: Session, username: str, password: str, address: str | 
         audit.record(session, None, "login-failed", "user", username[:64], {"address": address})
         raise failure
     if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        # Only the right password learns of the lock: to anyone guessing, a locked account
+        # answers as a wrong password, so the lock does not tell that the name exists.
         audit.record(session, None, "login-locked", "user", user.username, {"address": address})
+        if not _verify_password(user.password_hash, password):
+            raise failure
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
         raise Unauthorized(f"too many failed attempts; try again in {minutes} min")
     if not _verify_password(user.password_hash, password):
         user.failed_logins += 1
