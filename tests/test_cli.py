@@ -282,3 +282,21 @@ def test_red_from_the_console_is_refused_not_stored_out_of_reach(env) -> None:  
 
     with pytest.raises(InvalidInput, match="TLP:RED is for named people"):
         _run("ingest", "--as", "kz-cert", "--tlp", "red", sample, ok=False)
+
+
+def test_lists_keep_identifiers_whole_and_refuse_filters_nothing_matches(env) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from concord.errors import InvalidInput, NotFound
+
+    _network()
+    long_slug = "kz-national-institute-of-oncology-and-radiology"
+    _run("org", "add", long_slug, "--kind", "owner", "--name-en", "Oncology", "--parent", "kz-cert")
+    listed = _run("org", "list").stdout  # 80 columns when not on a terminal
+    assert long_slug in listed
+    with pytest.raises(InvalidInput, match="unknown organisation kind"):
+        _run("org", "list", "--kind", "wizard")
+    with pytest.raises(NotFound, match="no organisation 'nosuch'"):
+        _run("user", "list", "--org", "nosuch")
+    port = _run("serve", "--port", "99999", ok=False)
+    assert port.exit_code == 2 and "65535" in port.output

@@ -7,13 +7,14 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from concord import __version__
 
@@ -121,15 +122,17 @@ def init(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the background worker in-process.")
     ] = True,
     smtp_port: Annotated[
         int | None,
         typer.Option(
+            min=1,
+            max=65535,
             help="Also accept abuse reports by SMTP on this port "
-            "(addresses: CONCORD_INTAKE_ADDRESSES)."
+            "(addresses: CONCORD_INTAKE_ADDRESSES).",
         ),
     ] = None,
     smtp_host: Annotated[str, typer.Option(help="Address of the SMTP listener.")] = "127.0.0.1",
@@ -224,6 +227,21 @@ def org_add(
         out.print(f"Added {data['kind']} {data['slug']}.")
 
 
+def _whole(name: str, rows: list[dict[str, Any]]) -> Column:
+    """A column of identifiers that are copied into other commands: never cut short."""
+    width = max([len(name)] + [len(str(r.get(name) or "")) for r in rows])
+    return Column(name, no_wrap=True, min_width=width)
+
+
+def _checked(field_name: str, check: Callable[[str], Any], value: str) -> Any:
+    from concord.errors import FaultLocation, InvalidInput
+
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field=field_name)) from None
+
+
 @org_app.command("list")
 def org_list(
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
@@ -232,17 +250,21 @@ def org_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """List organisations."""
+    from concord.orgs import service, validate
     from concord.orgs.model import Organization
 
     with _session() as session:
         from sqlalchemy import select
 
         stmt = select(Organization).order_by(Organization.kind, Organization.slug)
-        if kind:
-            stmt = stmt.where(Organization.kind == kind)
+        if kind:  # a filter nothing can match is a mistake to tell, as the API does
+            stmt = stmt.where(Organization.kind == _checked("kind", validate.org_kind, kind))
         if country:
-            stmt = stmt.where(Organization.country == country.upper())
+            stmt = stmt.where(
+                Organization.country == _checked("country", validate.country, country)
+            )
         if parent:
+            service.get_org_for_write(session, parent)
             stmt = stmt.where(
                 Organization.parent_id.in_(
                     select(Organization.id).where(Organization.slug == parent)
@@ -254,7 +276,7 @@ def org_list(
     if as_json:
         _print_json(rows)
         return
-    table = Table("slug", "kind", "country", "parent", "name", "TLP")
+    table = Table(_whole("slug", rows), "kind", "country", _whole("parent", rows), "name", "TLP")
     for r in rows:
         table.add_row(
             r["slug"], r["kind"], r["country"] or "", r["parent"] or "", r["name_en"], r["tlp"]
@@ -358,6 +380,9 @@ def user_list(
     with _session() as session:
         stmt = select(User, Organization.slug).join(Organization, Organization.id == User.org_id)
         if org:
+            from concord.orgs.service import get_org_for_write
+
+            get_org_for_write(session, org)
             stmt = stmt.where(Organization.slug == org)
         rows = [
             {
@@ -373,7 +398,7 @@ def user_list(
     if as_json:
         _print_json(rows)
         return
-    table = Table("username", "org", "role", "active", "last login")
+    table = Table(_whole("username", rows), _whole("org", rows), "role", "active", "last login")
     for r in rows:
         table.add_row(
             r["username"],

@@ -23,7 +23,7 @@ def test_lockout_after_repeated_failures(session, network, monkeypatch) -> None:
         session.commit()
     # A guess at a locked account reads as at an unknown name: the lock tells no one it exists.
     for name in ("kz-reader", "nobody-at-all"):
-        with pytest.raises(Unauthorized, match="^wrong username or password$"):
+        with pytest.raises(Unauthorized, match=r"^wrong username or password$"):
             access.authenticate(session, name, "another guess", "127.0.0.1")
     # Even the right password is refused while locked, and its holder is told why.
     with pytest.raises(Unauthorized, match="too many failed attempts"):
