@@ -559,9 +559,13 @@ def ingest(
         TextColumn("{task.completed} records"),
         TimeElapsedColumn(),
         console=err,
-        disable=as_json,
+        # not on a pipe or a log file: there it would only leave a stray blank line
+        disable=as_json or not err.is_terminal,
         transient=True,
     )
+    # On a terminal the receipts go through the progress display, which clears its line
+    # first; elsewhere they go to stdout, apart from the display.
+    say = progress.console.print if out.is_terminal and err.is_terminal else out.print
     with progress:
         task = progress.add_task("Ingesting", total=None)
         for receipt in ingest_paths(
@@ -586,7 +590,7 @@ def ingest(
             for key in ("accepted", "duplicates", "rejected"):
                 totals[key] += data[key]
             if not as_json:
-                out.print(
+                say(
                     f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
                     f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
                     f"{receipt.rejected} rejected"
