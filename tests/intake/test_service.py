@@ -381,3 +381,13 @@ def test_without_a_declared_tlp_each_record_keeps_its_own_marking(session, netwo
     session.rollback()
     uz_levels = session.scalars(select(Event.tlp).where(Event.country == "UZ"))
     assert set(uz_levels) == {"amber"}  # a declared TLP is never loosened by a record
+
+
+def test_a_built_in_csv_profile_can_be_declared_by_name(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    data = (FIXTURES / "feeds" / "dataplane_sshclient.txt").read_bytes()
+    receipt = run(network["kz-analyst"], data, name="export.txt", fmt="dataplane")
+    assert receipt.format == "dataplane" and receipt.accepted > 0, receipt
+    parallel = run(network["uz-analyst"], data, name="export.txt", fmt="dataplane", parallel_from=0)
+    assert parallel.accepted == receipt.accepted

@@ -66,7 +66,7 @@ def _child(
     """The child's work: read, prepare and send batches; then None, or an error text."""
     from concord.db import session_factory
     from concord.intake.readers.csvfeed import CsvFeedReader
-    from concord.intake.registry import builtin_readers
+    from concord.intake.registry import builtin_reader
     from concord.intake.service import rare_collections
     from concord.orgs.whois import current_index
 
@@ -76,7 +76,7 @@ def _child(
         stream = io.BufferedReader(_PipeStream(data), CHUNK)
         preparer = Preparer(plan, index)
         kind, value = reader_spec
-        reader = CsvFeedReader.from_yaml(value) if kind == "yaml" else builtin_readers()[value]
+        reader = CsvFeedReader.from_yaml(value) if kind == "yaml" else builtin_reader(value)
         with rare_collections():
             for batch in prepared_batches(preparer, reader.read(stream, source), skip, size):
                 out.send(batch)

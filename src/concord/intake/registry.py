@@ -37,6 +37,21 @@ def builtin_readers() -> dict[str, Reader]:
     return found
 
 
+@lru_cache(maxsize=1)
+def builtin_profile_readers() -> dict[str, Reader]:
+    """Each built-in CSV profile by its name, for a sender who declares it (`--format
+    cert-eu`) when detection cannot tell the feed; detection itself goes through "csv"."""
+    from concord.intake.readers.csvfeed import CsvFeedReader
+    from concord.intake.readers.csvprofiles import PROFILES
+
+    return {name: CsvFeedReader(profile) for name, profile in PROFILES.items()}
+
+
+def builtin_reader(name: str) -> Reader:
+    """A built-in format or built-in CSV profile by name (KeyError if neither)."""
+    return builtin_readers().get(name) or builtin_profile_readers()[name]
+
+
 @dataclass(frozen=True)
 class ProfileProblem:
     path: str
@@ -54,7 +69,7 @@ def profile_reader(path: Path) -> Reader:
     except (OSError, UnicodeDecodeError) as exc:
         raise ReaderError(f"cannot read it: {exc}") from None
     reader = CsvFeedReader.from_yaml(text)
-    if reader.name in builtin_readers():
+    if reader.name in builtin_readers() or reader.name in builtin_profile_readers():
         raise ReaderError(f"the name {reader.name!r} is a built-in format; choose another")
     return reader
 
@@ -100,7 +115,8 @@ class UnsupportedFormat(ConcordError):
 def choose(head: bytes, filename: str, declared: str | None) -> Reader:
     known = readers()
     if declared:
-        reader = known.get(declared.strip().lower())
+        name = declared.strip().lower()
+        reader = known.get(name) or builtin_profile_readers().get(name)
         if reader is None:
             problems = [p for p in user_readers()[1] if declared.strip().lower() in p.path]
             hint = "".join(f"; profile {p.path}: {p.reason}" for p in problems)

@@ -360,6 +360,7 @@ READER = ProfileChoosingReader(
 )
 CSV_READER = ProfileChoosingReader(
     "csv",
-    "CSV feeds with a built-in profile: " + ", ".join(PROFILES),
+    "CSV feeds with a built-in profile (each can also be declared as a format): "
+    + ", ".join(PROFILES),
     PROFILES.values(),
 )
