@@ -300,3 +300,16 @@ def test_lists_keep_identifiers_whole_and_refuse_filters_nothing_matches(env) ->
         _run("user", "list", "--org", "nosuch")
     port = _run("serve", "--port", "99999", ok=False)
     assert port.exit_code == 2 and "65535" in port.output
+
+
+def test_tokens_are_listed_by_id_and_a_second_revoke_says_so(env) -> None:  # type: ignore[no-untyped-def]
+    _network()
+    _run("user", "add", "kz-robot", "--org", "kz-cert", "--role", "analyst", "--no-password")
+    created = _run("token", "create", "--user", "kz-robot", "--scopes", "", "--name", "misp")
+    assert "with scopes read;" in created.stderr
+    (listed,) = json.loads(_run("token", "list", "--json").stdout)
+    assert (listed["user"], listed["name"], listed["scopes"]) == ("kz-robot", "misp", ["read"])
+    assert created.stdout.strip() not in _run("token", "list").stdout  # never the secret
+    assert "revoked." in _run("token", "revoke", str(listed["id"])).stdout
+    assert "revoked already" in _run("token", "revoke", str(listed["id"])).stdout
+    assert json.loads(_run("token", "list", "--json").stdout)[0]["revoked_at"] is not None

@@ -423,8 +423,8 @@ def token_create(
         secret, token = service.create_token(
             session, None, user, name, service.parse_scopes(scopes)
         )
-        token_id = token.id
-    err.print(f"Token {token_id} for {user} with scopes {scopes}; it is shown only now.")
+        token_id, held = token.id, token.scopes.replace(",", ", ")
+    err.print(f"Token {token_id} for {user} with scopes {held}; it is shown only now.")
     sys.stdout.write(secret + "\n")
 
 
@@ -434,8 +434,61 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id.")
     from concord.access import service
 
     with _session() as session:
+        token = service.get_token(session, token_id)
+        earlier = token.revoked_at
         service.revoke_token(session, None, token_id)
-    out.print(f"Token {token_id} revoked.")
+    if earlier is not None:
+        out.print(f"Token {token_id} was revoked already, at {earlier:%Y-%m-%d %H:%M} UTC.")
+    else:
+        out.print(f"Token {token_id} revoked.")
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List API tokens (never their secrets): the ids `token revoke` takes."""
+    from concord.access import service
+
+    with _session() as session:
+        rows = [
+            {
+                "id": t.id,
+                "user": username,
+                "name": t.name,
+                "scopes": t.scopes.split(","),
+                "created_at": t.created_at,
+                "last_used_at": t.last_used_at,
+                "expires_at": t.expires_at,
+                "revoked_at": t.revoked_at,
+            }
+            for t, username in service.list_tokens(
+                session, _operator(), username=user, limit=1_000_000
+            )
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", _whole("user", rows), "name", "scopes", "last used", "state")
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else "active"
+        table.add_row(
+            str(r["id"]),
+            r["user"],
+            r["name"],
+            ",".join(r["scopes"]),
+            str(r["last_used_at"] or ""),
+            state,
+        )
+    out.print(table)
+
+
+def _operator() -> Any:
+    """The operator at the console: sees the whole network, like the centre's admins."""
+    from concord.access.model import Principal, Role, TokenScope
+
+    return Principal(0, "cli", None, "centre", None, Role.ADMIN, frozenset(TokenScope))
 
 
 # --- assets and lookup ---------------------------------------------------------------------
@@ -651,13 +704,10 @@ def whois(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Who owns an IP address, domain or AS number (with national body and contacts)."""
-    from concord.access.model import Principal, Role, TokenScope
     from concord.orgs.api import whois_lookup
 
-    # The operator at the console sees the whole network, like the centre's staff.
-    operator = Principal(0, "cli", None, "centre", None, Role.ADMIN, frozenset(TokenScope))
     with _session() as session:
-        result = whois_lookup(session, operator, query)
+        result = whois_lookup(session, _operator(), query)
     if as_json:
         _print_json(result.model_dump())
         return

@@ -395,6 +395,14 @@ def list_tokens(
     return [(t, u) for t, u in session.execute(stmt.order_by(ApiToken.id).limit(limit))]
 
 
+def get_token(session: Session, token_id: int) -> ApiToken:
+    """A token by id, for the console (the API and UI go through `list_tokens`)."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"no token {token_id}")
+    return token
+
+
 def revoke_token(session: Session, principal: Principal | None, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     user = session.get(User, token.user_id) if token else None
