@@ -255,6 +255,9 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
         ["org", "list"], CONCORD_SESSION_HOURS="abc"
     )
     _network()
+    nowhere = str(tmp_path / "no-such-folder" / "r.html")
+    line = fails(["report", "--period", "2026-11", "--out", nowhere])
+    assert line == f"error: {nowhere}: No such file or directory"
     assert "CONCORD_DEDUP_FIELDS names unknown field(s) bogus" in fails(
         ["ingest", "--as", "kz-cert", sample], CONCORD_DEDUP_FIELDS="feed,bogus"
     )

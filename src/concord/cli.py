@@ -825,6 +825,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except OSError as exc:  # a path the operator gave: which one, and why
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"error: {where}{exc.strerror or exc}", highlight=False, markup=False)
+        sys.exit(1)
     except Exception as exc:  # last resort: a readable line, the detail in the log
         known = _database_problem(exc)
         if known is not None:
