@@ -200,7 +200,9 @@ def _org_dict(org: Any, parents: dict[int, str]) -> dict[str, Any]:
 
 @org_app.command("add")
 def org_add(
-    slug: Annotated[str, typer.Argument(help="Short unique name, such as kz-cert.")],
+    slug: Annotated[
+        str, typer.Argument(metavar="SLUG", help="Short unique name, such as kz-cert.")
+    ],
     kind: Annotated[str, typer.Option(help="centre, national-body, owner or partner.")],
     name_en: Annotated[str, typer.Option("--name-en", help="Name in English.")],
     name_ru: Annotated[str, typer.Option("--name-ru", help="Name in Russian.")] = "",
@@ -552,9 +554,15 @@ def assets_import(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories, .zip or .gz archives.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(metavar="PATH", help="Files, directories, .zip or .gz archives."),
+    ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="Declare the format (else detected).")
+        str | None,
+        typer.Option(
+            "--format", help="Declare the format (else detected); `concord formats` lists them."
+        ),
     ] = None,
     tlp: Annotated[
         str | None,
@@ -564,7 +572,7 @@ def ingest(
         ),
     ] = None,
     as_org: Annotated[
-        str | None, typer.Option("--as", help="Slug of the reporting organisation.")
+        str | None, typer.Option("--as", help="Slug of the reporting organisation (required here).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the receipt as JSON.")] = False,
     profile: Annotated[
@@ -700,7 +708,9 @@ def formats(
 
 @app.command()
 def whois(
-    query: Annotated[str, typer.Argument(help="IP address, domain, e-mail address or ASN.")],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help="IP address, domain, e-mail address or ASN.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Who owns an IP address, domain or AS number (with national body and contacts)."""
