@@ -188,3 +188,17 @@ def test_list_filters_and_cursor(client, auth) -> None:  # type: ignore[no-untyp
     found = client.get("/api/v1/cases", params={"q": "kazakh"}, headers=h).json()["items"]
     assert [c["title"] for c in found] == ["From Kazakhstan"]
     assert found[0]["participants"] == ["kz-cert"]
+
+
+def test_an_assignee_outside_the_case_answers_as_an_unknown_name(client, auth) -> None:  # type: ignore[no-untyped-def]
+    case = open_case(client, auth["kz-analyst"])
+    url = f"/api/v1/cases/{case['id']}"
+    answers = {
+        name: client.patch(url, json={"assignee": name}, headers=auth["kz-analyst"]).json()
+        for name in ("uz-analyst", "nobody-here")
+    }
+    details = {n: a["detail"].replace(n, "NAME") for n, a in answers.items()}
+    assert details["uz-analyst"] == details["nobody-here"], answers
+    assert "participating organisation" in details["uz-analyst"]
+    ok = client.patch(url, json={"assignee": "kz-admin"}, headers=auth["kz-analyst"])
+    assert ok.status_code == 200 and ok.json()["assignee"] == "kz-admin"

@@ -229,10 +229,19 @@ def _orgs_by_slug(
     return result
 
 
-def _user_by_name(session: Session, username: str, field_name: str) -> User:
+def _party_user(session: Session, username: str, field_name: str, parties: Any) -> User:
+    """A user of the centre or of a participating organisation. Anyone else answers as an
+    unknown name does: a case's participants learn nothing of other states' accounts."""
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
-    if user is None:
-        raise _invalid(f"no user {username!r}", field_name)
+    org = session.get(Organization, user.org_id) if user is not None else None
+    if (
+        user is None
+        or org is None
+        or (org.kind != OrgKind.CENTRE and org.id not in parties.org_ids)
+    ):
+        raise _invalid(
+            f"no user {username!r} in the centre or a participating organisation", field_name
+        )
     return user
 
 
@@ -704,19 +713,12 @@ def _assign(
             {"from": names.get(old), "to": None},
         )
         return True
-    user = _user_by_name(session, username, "assignee")
+    user = _party_user(session, username, "assignee", parties)
     if user.id == old:
         return False
     _refuse_if_closed(case)
-    org = session.get(Organization, user.org_id)
-    assert org is not None  # foreign key
     if not user.active or user.role not in [r.value for r in STAFF]:
         raise _invalid(f"{user.username} is not an active admin or analyst", "assignee")
-    if org.kind != OrgKind.CENTRE and org.id not in parties.org_ids:
-        raise _invalid(
-            f"{user.username} belongs neither to the centre nor to a participating organisation",
-            "assignee",
-        )
     if not _can_see(session, user, case):
         if case.tlp != TLP.RED:
             raise _invalid(
@@ -862,14 +864,7 @@ def add_named_user(session: Session, principal: Principal, case_id: int, usernam
     participating organisation."""
     case, parties = _load_for_write(session, principal, case_id, share=True)
     _refuse_if_closed(case)
-    user = _user_by_name(session, username, "user")
-    org = session.get(Organization, user.org_id)
-    assert org is not None  # foreign key
-    if org.kind != OrgKind.CENTRE and org.id not in parties.org_ids:
-        raise _invalid(
-            f"{user.username} belongs neither to the centre nor to a participating organisation",
-            "user",
-        )
+    user = _party_user(session, username, "user", parties)
     if user.id in parties.user_ids:
         return case
     session.add(Share(object_kind=KIND, object_id=case.id, user_id=user.id))
@@ -888,9 +883,9 @@ def add_named_user(session: Session, principal: Principal, case_id: int, usernam
 def remove_named_user(session: Session, principal: Principal, case_id: int, username: str) -> Case:
     case, parties = _load_for_write(session, principal, case_id, share=True)
     _refuse_if_closed(case)
-    user = _user_by_name(session, username, "user")
-    if user.id not in parties.user_ids:
-        raise NotFound(f"{user.username} is not named on case {case.id}")
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None or user.id not in parties.user_ids:  # alike, whether the name exists
+        raise NotFound(f"{username.strip().lower()} is not named on case {case.id}")
     if user.id == case.assignee_user_id and case.tlp == TLP.RED:
         raise Conflict(f"the case is assigned to {user.username}; reassign it first")
     session.execute(
