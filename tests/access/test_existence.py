@@ -55,3 +55,38 @@ def test_submitting_for_another_organisation_is_refused_alike(client, auth) -> N
     ]
     assert [a.status_code for a in answers] == [403, 403]
     assert answers[0].json()["detail"] == answers[1].json()["detail"]
+
+
+def test_a_hidden_parent_answers_as_an_unknown_one(client, auth) -> None:  # type: ignore[no-untyped-def]
+    def add(parent: str):  # type: ignore[no-untyped-def]
+        body = {"slug": "uz-newcomer", "kind": "owner", "name_en": "X", "parent": parent}
+        return client.post("/api/v1/organizations", json=body, headers=auth["uz-analyst"])
+
+    hidden, unknown = add("kz-bank"), add("no-such-org")
+    assert hidden.status_code == unknown.status_code == 422
+    assert hidden.json()["detail"].replace("kz-bank", "X") == unknown.json()["detail"].replace(
+        "no-such-org", "X"
+    )
+
+
+def test_an_unknown_name_costs_a_password_check_too(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Answering an unknown name at once would tell, by the time taken, which names exist.
+    from concord.access import service as access
+    from concord.errors import Unauthorized
+
+    checked: list[str] = []
+    real = access._hasher
+
+    class Counting:
+        def __init__(self, hasher) -> None:  # type: ignore[no-untyped-def]
+            self.hasher = hasher
+
+        def verify(self, stored: str, password: str) -> bool:
+            checked.append(stored)
+            return self.hasher.verify(stored, password)
+
+    monkeypatch.setattr(access, "_hasher", lambda fast: Counting(real(fast)))
+    for name in ("kz-reader", "nobody-at-all"):
+        with pytest.raises(Unauthorized):
+            access.authenticate(session, name, "a wrong guess", None)
+    assert len(checked) == 2

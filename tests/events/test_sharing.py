@@ -8,10 +8,12 @@ import re
 import pytest
 from sqlalchemy import select
 
+from concord.access.model import Share
 from concord.audit.model import AuditRecord
 from concord.errors import Forbidden, InvalidInput, NotFound
 from concord.events import service
 from concord.events.model import Event
+from concord.orgs.model import Organization
 from tests.intake.test_service import give_prefix, run, scan_csv
 from tests.intake.test_views import login
 
@@ -41,7 +43,17 @@ def test_the_reporting_state_shares_with_the_owner(session, network) -> None:  #
     # again, or with the reporter itself: nothing changes
     assert not service.share_event(session, network["kz-analyst"], event_id, "kz-bank")
     assert not service.share_event(session, network["kz-analyst"], event_id, "kz-cert")
-    assert service.event_recipients(session, event_id) == ["kz-bank"]
+    assert service.event_recipients(session, network["kz-analyst"], event_id) == ["kz-bank"]
+    # a share with another state's owner (as intake makes for the owner of the address)
+    # names it only to those who see that owner
+    uz_telecom = session.scalar(select(Organization.id).where(Organization.slug == "uz-telecom"))
+    session.add(Share(object_kind="event", object_id=event_id, org_id=uz_telecom))
+    session.commit()
+    assert service.event_recipients(session, network["kz-analyst"], event_id) == ["kz-bank"]
+    assert service.event_recipients(session, network["centre-analyst"], event_id) == [
+        "kz-bank",
+        "uz-telecom",
+    ]
     shares = session.scalars(select(AuditRecord).where(AuditRecord.action == "share")).all()
     assert [(r.object_kind, r.object_id) for r in shares] == [("event", str(event_id))]
 

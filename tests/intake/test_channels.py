@@ -70,6 +70,8 @@ def test_api_upload_and_receipt(client, auth, session) -> None:  # type: ignore[
     anonymous = client.get("/metrics")
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
     assert client.get("/metrics", headers=auth["kz-analyst"]).status_code == 403
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer cnc_wrong_token"})
+    assert wrong.status_code == 401
 
 
 def test_api_stix_body_and_tlp_visibility(client, auth) -> None:  # type: ignore[no-untyped-def]

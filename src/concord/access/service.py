@@ -38,8 +38,15 @@ def hash_password(password: str) -> str:
     return _hasher(get_settings().argon2_fast).hash(password)
 
 
+@lru_cache(maxsize=1)
+def _stand_in_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def _verify_password(stored: str | None, password: str) -> bool:
     if not stored:
+        # the same work as for a real account: the answer's time tells no name apart
+        _verify_password(_stand_in_hash(), password)
         return False
     try:
         return _hasher(False).verify(stored, password)

@@ -241,13 +241,20 @@ def share_candidates(session: Session, principal: Principal, event: Event) -> li
     return found
 
 
-def event_recipients(session: Session, event_id: int) -> list[str]:
-    """The organisations an event was shared with, by slug (shown to those who may share)."""
+def event_recipients(session: Session, principal: Principal, event_id: int) -> list[str]:
+    """The organisations an event was shared with, by slug (shown to those who may share):
+    those the principal sees; a share with its owner in another state names no one."""
     return list(
         session.scalars(
             select(Organization.slug)
-            .join(Share, Share.org_id == Organization.id)
-            .where(Share.object_kind == Event.object_kind, Share.object_id == event_id)
+            .where(
+                Organization.id.in_(
+                    select(Share.org_id).where(
+                        Share.object_kind == Event.object_kind, Share.object_id == event_id
+                    )
+                ),
+                policy.org_filter(principal),
+            )
             .order_by(Organization.slug)
         )
     )

@@ -155,7 +155,7 @@ def _event_page(
         "event.html",
         status=status,
         may_share=may_share,
-        recipients=service.event_recipients(session, event.id) if may_share else [],
+        recipients=service.event_recipients(session, p, event.id) if may_share else [],
         share_choices=service.share_candidates(session, p, event) if may_share else [],
         share_error=error,
         shared=shared,

@@ -136,7 +136,10 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
     language = _check(validate.language, data.language or "en", "language")
     parent = None
     if data.parent:
-        parent = session.scalar(select(Organization).where(Organization.slug == data.parent))
+        named = select(Organization).where(Organization.slug == data.parent)
+        if principal is not None:  # one it does not see is as unknown as a typo
+            named = named.where(policy.org_filter(principal))
+        parent = session.scalar(named)
         if parent is None:
             raise InvalidInput(
                 f"no parent organisation {data.parent!r}", FaultLocation(field="parent")

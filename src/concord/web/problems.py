@@ -32,7 +32,8 @@ def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    # /metrics is read by a scraper, which is answered as a client, not sent to a login page
+    return request.url.path.startswith("/api/") or request.url.path == "/metrics"
 
 
 def _html(request: Request, status: int, title: str, detail: str) -> Response:
