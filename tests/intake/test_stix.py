@@ -176,11 +176,23 @@ def test_misp_stix_export_observed_data_and_indicator() -> None:
     assert records[2].description == "Domain test attribute"
 
 
-@pytest.mark.parametrize(
-    "name", ["infrastructure.json", "threat-actor-leveraging-attack-patterns-and-malware.json"]
-)
-def test_context_only_bundles_give_no_records_and_no_errors(name: str) -> None:
-    assert sample(name) == ([], [])
+def test_context_only_bundles_give_no_records_and_no_errors() -> None:
+    assert sample("threat-actor-leveraging-attack-patterns-and-malware.json") == ([], [])
+
+
+def test_infrastructure_that_names_its_addresses_is_an_indicator_of_them() -> None:
+    # The specification's example: a Poison Ivy C2 that consists of an IPv4 address, and a
+    # host of target lists that consists of a domain.
+    (c2, hosting), errors = sample("infrastructure.json")
+    assert errors == []
+    assert (c2.rsit_class, c2.rsit_type, c2.nature) == ("malicious-code", "c2-server", "indicator")
+    assert c2.observables == (Observable(K.IPV4, "198.51.100.3", "c2"),)
+    assert c2.description == "Poison Ivy C2" and str(c2.location).endswith("/objects/0")
+    assert (hosting.rsit_class, hosting.rsit_type) == ("other", "undetermined")
+    assert hosting.observables == (Observable(K.DOMAIN, "example.com", "source"),)
+    # without the addresses it consists of, it stays context
+    alone = sdo("infrastructure", 1, name="Panel", infrastructure_types=["command-and-control"])
+    assert read(bundle(alone)) == ([], [])
 
 
 def test_samples_are_sniffed_as_stix() -> None:

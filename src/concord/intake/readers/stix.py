@@ -52,8 +52,12 @@ Skipped on purpose:
   observables and keeps the pattern in ``extra``;
 - revoked objects (their producer withdrew them);
 - every other object type (attack-pattern, relationship, marking-definition, malware,
-  identity, infrastructure, report ...) is context: it classifies, marks or names records but
-  is no record itself, and neither are SCOs that no observed-data references.
+  identity, report ...) is context: it classifies, marks or names records but is no record
+  itself, and neither are SCOs that no observed-data or infrastructure references. An
+  infrastructure is a record (an indicator) when it ``consists-of`` addresses, domains or
+  URLs: command-and-control → malicious-code/c2-server (role "c2"), phishing →
+  fraud/phishing, hosting-malware → malicious-code/malware-distribution, botnet →
+  malicious-code/infected-system; otherwise other/undetermined.
 
 RSIT (first rule that applies):
 
@@ -339,7 +343,18 @@ class StixReader(Reader):
         yield from _index(bundle, base, objects)
         for entry in bundle.entries:
             kind = entry.obj["type"]
-            if kind not in _RECORD_TYPES or entry.obj.get("revoked") is True:
+            if entry.obj.get("revoked") is True:
+                continue
+            if kind == "infrastructure":
+                try:
+                    record = _infrastructure(bundle, entry)
+                except _Invalid as exc:
+                    yield ReadError(bundle.location(exc.pointer or entry.pointer), exc.reason)
+                    continue
+                if record is not None:
+                    yield record
+                continue
+            if kind not in _RECORD_TYPES:
                 continue
             try:
                 yield _record_of(bundle, entry)
@@ -562,6 +577,60 @@ def _indicator_extra(obj: dict[str, Json]) -> dict[str, str]:
     if tactics:
         extra["attack_tactics"] = ",".join(tactics)
     return extra
+
+
+# What an infrastructure of each type is, in RSIT, when it names its addresses: its
+# `infrastructure_types` (the STIX 2.1 open vocabulary), first match.
+_INFRASTRUCTURE_RSIT = (
+    ("command-and-control", ("malicious-code", "c2-server")),
+    ("phishing", ("fraud", "phishing")),
+    ("hosting-malware", ("malicious-code", "malware-distribution")),
+    ("exfiltration", ("malicious-code", "c2-server")),
+    ("botnet", ("malicious-code", "infected-system")),
+)
+
+
+def _infrastructure(bundle: _Bundle, entry: _Entry) -> EventRecord | None:
+    """An infrastructure that names the addresses, domains or URLs it `consists-of` is an
+    indicator of them (a C2 server's address is what a member watches for); one that names
+    none stays context."""
+    obj = entry.obj
+    resolve = _bundle_resolver(bundle)
+    collected = _Collector()
+    tlps: list[str | None] = [bundle.tlp(obj)]
+    for rtype, ref in bundle.out.get(obj["id"], ()):
+        found = resolve(ref) if rtype == "consists-of" else None
+        if found is None or found[1].get("type") not in _INFRASTRUCTURE_PARTS:
+            continue
+        try:
+            _sco_values(collected, found[1], resolve)
+        except ValueError as exc:
+            raise _Invalid(str(exc), pointer=found[0]) from None
+        tlps.append(bundle.tlp(found[1]))
+    values = collected.values()
+    if not values.observables:
+        return None
+    types = set(strings_in(obj.get("infrastructure_types")))
+    rsit = rsit_from_tags(strings_in(obj.get("labels"))) or next(
+        (pair for name, pair in _INFRASTRUCTURE_RSIT if name in types), ("other", "undetermined")
+    )
+    if rsit == ("malicious-code", "c2-server"):
+        values = _with_role(values, "c2")
+    parsed = _parse(obj)
+    facts = _Facts(
+        _stix_time(parsed, obj, "first_seen") or _stix_time(parsed, obj, "created"),
+        values,
+        resolve_rsit(rsit),
+        strictest_tlp(tlps),
+        frozenset(_techniques(bundle, obj)),
+        clean_text(obj.get("description") or obj.get("name")),
+        _confidence(obj),
+    )
+    extra = {"infrastructure_types": ",".join(sorted(types)), "name": str(obj.get("name") or "")}
+    return _record(bundle, entry, "indicator", facts, extra)
+
+
+_INFRASTRUCTURE_PARTS = frozenset({"ipv4-addr", "ipv6-addr", "domain-name", "url"})
 
 
 def _observed_data(bundle: _Bundle, entry: _Entry) -> EventRecord:
