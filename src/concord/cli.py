@@ -9,12 +9,15 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
+
+if TYPE_CHECKING:
+    from concord.access.model import Principal
 
 from concord import __version__
 
@@ -486,7 +489,7 @@ def token_list(
     out.print(table)
 
 
-def _operator() -> Any:
+def _operator() -> Principal:
     """The operator at the console: sees the whole network, like the centre's admins."""
     from concord.access.model import Principal, Role, TokenScope
 
