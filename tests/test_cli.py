@@ -108,10 +108,22 @@ def test_bad_input_one_line_and_nonzero_exit(env) -> None:  # type: ignore[no-un
             ["user", "add", "u1", "--org", "kz-bank", "--role", "admin", "--no-password"],
             "error: role: users of an organisation of kind owner may have the roles",
         ),
+        (  # no terminal to ask on
+            ["user", "add", "u2", "--org", "kz-cert", "--role", "analyst"],
+            "error: no password given: use --password P, or --no-password",
+        ),
+        (
+            [
+                *("user", "add", "u3", "--org", "kz-cert", "--role", "analyst"),
+                *("--password", "long-enough-pw", "--no-password"),
+            ],
+            "error: give either --password or --no-password, not both",
+        ),
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "concord", *args],
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             text=True,
             env=os.environ.copy(),
             timeout=60,

@@ -359,8 +359,13 @@ def user_add(
 ) -> None:
     """Add a user account."""
     from concord.access import service
+    from concord.errors import ConcordError
 
+    if password is not None and no_password:
+        raise ConcordError("give either --password or --no-password, not both")
     if password is None and not no_password:
+        if not sys.stdin.isatty():  # nobody to ask: a script must say which it wants
+            raise ConcordError("no password given: use --password P, or --no-password")
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _session() as session:
         service.create_user(
