@@ -177,6 +177,15 @@ def test_assets_import_whois_and_audit(env, tmp_path) -> None:  # type: ignore[n
     assert found["matched"] == "203.0.113.0/26"
     assert found["owners"][0]["national_body"]["slug"] == "kz-cert"
     assert "Steppe Bank" in _run("whois", "www.mail.steppe-bank.example").stdout
+    pasted = _run("whois", "https://www.mail.steppe-bank.example/login?x=1").stdout
+    assert "Steppe Bank" in pasted  # a URL: whose is its host
+    import pytest
+
+    from concord.errors import ConcordError
+
+    with pytest.raises(ConcordError) as refused:
+        _run("whois", "999.1.1.1")
+    assert str(refused.value) == "'999.1.1.1' is not an IP address"  # no parameter name
     from concord.db import session_factory
     from concord.orgs import service as orgs
 

@@ -722,10 +722,14 @@ def whois(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Who owns an IP address, domain or AS number (with national body and contacts)."""
+    from concord.errors import ConcordError, InvalidInput
     from concord.orgs.api import whois_lookup
 
     with _session() as session:
-        result = whois_lookup(session, _operator(), query)
+        try:
+            result = whois_lookup(session, _operator(), query)
+        except InvalidInput as exc:  # the API's parameter name means nothing here
+            raise ConcordError(exc.message) from None
     if as_json:
         _print_json(result.model_dump())
         return

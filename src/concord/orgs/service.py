@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, Select, delete, func, insert, not_, or_, select, update
 from sqlalchemy.orm import Session
@@ -657,6 +658,8 @@ def whois(session: Session, p: Principal, query: str) -> Whois:
     may see: the most specific asset wins; owners come with national body and contacts."""
     from concord.orgs.whois import current_index
 
+    if "://" in query:  # a URL pasted whole: whose is its host
+        query = urlsplit(query.strip()).hostname or query
     _check_whois_query(query)
     match = current_index(session).lookup(query)
     owners = (
