@@ -520,8 +520,11 @@ def assets_import(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Import an owner's assets: prefixes, ASNs, domains, e-mail domains, software."""
+    from concord.errors import ConcordError
     from concord.orgs import readers, service
 
+    if fmt is not None and fmt.strip().lower() not in ("csv", "json"):
+        raise ConcordError(f"unknown asset file format {fmt!r}; use csv or json")
     data = file.read_bytes()
     total = data.count(b"\n") or None
     with _session() as session:
