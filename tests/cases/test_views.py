@@ -298,3 +298,15 @@ def test_timeline_of_a_link_names_events_and_indicators_apart(login, network) ->
     page = login("kz-analyst").get(f"/cases/{case_id}").text
     assert re.search(rf"Linked events: {event_id}; \s*Linked indicators: 1", page)
     assert 'href="/indicators?value=203.0.113.80"' in page
+
+
+def test_a_form_error_names_no_internal_field_in_russian(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-analyst")
+    case_id = open_case(ui)
+    ui.post("/language", {"language": "ru", "next": f"/cases/{case_id}"})
+    ui.get(f"/cases/{case_id}")
+    r = ui.post(f"/cases/{case_id}/assign", {"assignee": "uz-analyst"})
+    assert r.status_code == 422
+    alert = re.search(r'<div class="form-error" role="alert">(.*?)</div>', r.text, re.S)
+    assert alert is not None
+    assert "нет пользователя" in alert.group(1) and "(assignee)" not in alert.group(1)

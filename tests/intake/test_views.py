@@ -270,3 +270,16 @@ def test_a_receipt_that_added_no_event_offers_no_event_list(client, network) -> 
     assert 'data-count="duplicates">1<' in again.text and 'id="receipt-events"' not in again.text
     # the English receipt needs no plural agreement either
     assert "Events shared with the owners" not in again.text
+
+
+def test_places_read_in_the_page_language(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    client.post("/language", data={"language": "ru", "next": "/intake", "csrf_token": csrf})
+    submit(client, csrf, "scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "203.0.113.95", 3389)]))
+    event_id = re.search(r'href="/events/(\d+)"', client.get("/events?value=203.0.113.95").text)
+    page = client.get(f"/events/{event_id.group(1)}").text
+    assert "scan_rdp.csv:строка 2" in page and ":line 2" not in page
+    # a fault of the whole message is placed as such, not as a bare "/"
+    mail = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+    receipt = submit(client, csrf, "report.eml", mail, format="email").text
+    assert "весь файл" in receipt, receipt

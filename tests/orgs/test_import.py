@@ -307,3 +307,11 @@ def test_text_no_database_can_store_is_refused_not_a_crash(
         ("/3", "the version contains a NUL character"),
     ]
     assert set(assets_of(session, "kz-bank")) == {("domain", "example.org", "")}
+
+
+def test_refused_rows_are_reported_in_file_order(session: Session, network: Network) -> None:
+    service.import_assets(session, None, "uz-telecom", read_bytes(b"value\n203.0.113.0/28\n"))
+    data = read_bytes(b"value\n203.0.113.8/32\n999.1.1.1/32\n198.51.100.0/28\n")
+    report = service.import_assets(session, network["kz-bank-contact"], "kz-bank", data)
+    # the overlap (line 2) is found after reading, the bad address (line 3) while reading
+    assert [e.location.line for e in report.refused] == [2, 3]

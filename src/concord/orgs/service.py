@@ -451,6 +451,11 @@ def _held_elsewhere(
     return session.scalar(overlap.limit(1)) is not None
 
 
+def _file_order(error: RowError) -> tuple[int, int]:
+    tail = (error.location.pointer or "").rsplit("/", 1)[-1]
+    return error.location.line or 0, int(tail) if tail.isdigit() else 0
+
+
 def import_assets(
     session: Session,
     principal: Principal | None,
@@ -503,6 +508,8 @@ def import_assets(
                         f"ask {recorder} to record it",
                     )
                 )
+    # in file order: reading refuses rows as it goes, the overlap check after it
+    report.refused.sort(key=_file_order)
     if report.refused and not valid_only:
         report.imported = False
         return report
