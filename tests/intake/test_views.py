@@ -279,6 +279,9 @@ def test_places_read_in_the_page_language(client, network) -> None:  # type: ign
     event_id = re.search(r'href="/events/(\d+)"', client.get("/events?value=203.0.113.95").text)
     page = client.get(f"/events/{event_id.group(1)}").text
     assert "scan_rdp.csv:строка 2" in page and ":line 2" not in page
+    # the RSIT type by its name, the slug kept as the title
+    named = '<span title="potentially-unwanted-accessible">Потенциально нежелательный'
+    assert named in page and named in client.get("/events").text
     # a fault of the whole message is placed as such, not as a bare "/"
     mail = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
     receipt = submit(client, csrf, "report.eml", mail, format="email").text

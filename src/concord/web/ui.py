@@ -21,6 +21,7 @@ from concord.access.model import Principal
 from concord.config import get_settings
 from concord.db import session_factory, utcnow
 from concord.errors import ConcordError, Forbidden, Unauthorized
+from concord.events.rsit import TYPE_LABELS
 from concord.site import is_demo
 from concord.web.deps import SESSION_COOKIE, client_address, get_db, resolve_principal
 
@@ -35,6 +36,8 @@ templates = Jinja2Templates(
         autoescape=True,
     )
 )
+# RSIT types by their readable names on every page (translated there); data keeps the slugs
+templates.env.globals["rsit_type_labels"] = TYPE_LABELS
 LANG_COOKIE = "concord_lang"
 router = APIRouter(include_in_schema=False)
 
