@@ -282,6 +282,7 @@ def test_places_read_in_the_page_language(client, network) -> None:  # type: ign
     # the RSIT type by its name, the slug kept as the title
     named = '<span title="potentially-unwanted-accessible">Потенциально нежелательный'
     assert named in page and named in client.get("/events").text
+    assert "<td>источник</td>" in page  # the observable's role
     # a fault of the whole message is placed as such, not as a bare "/"
     mail = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
     receipt = submit(client, csrf, "report.eml", mail, format="email").text
