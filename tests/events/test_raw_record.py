@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from concord.events import service
 from concord.events.model import Event
-from tests.conftest import Network
+from tests.conftest import FIXTURES, Network
 from tests.intake.test_service import run
 from tests.intake.test_views import login
 
@@ -26,18 +26,9 @@ RED_MARK = "red-only-evidence-7d1f"  # text that appears in the RED report alone
 
 
 def xarf(source: str, **more: object) -> dict[str, object]:
-    return {
-        "xarf_version": "4.2.0",
-        "report_id": f"report-{source}",
-        "timestamp": "2025-01-11T12:17:20Z",
-        "reporter": {"org": "Honeypots", "contact": "hp@hp.example", "domain": "hp.example"},
-        "sender": {"org": "Honeypots", "contact": "hp@hp.example", "domain": "hp.example"},
-        "source_identifier": source,
-        "category": "connection",
-        "type": "login_attack",
-        "evidence_source": "honeypot",
-        **more,
-    }
+    """The public X-ARF v4 login-attack sample, about `source`."""
+    sample = json.loads((FIXTURES / "email" / "connection-login-attack.json").read_text())
+    return {**sample, "report_id": f"report-{source}", "source_identifier": source, **more}
 
 
 def mail_with_green_and_red_reports() -> bytes:

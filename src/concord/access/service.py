@@ -111,10 +111,9 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
             "a username is 1-64 Latin letters, digits, dots, hyphens, underscores or @",
             FaultLocation(field="username"),
         )
-    named = select(Organization).where(Organization.slug == data.org)
-    if principal is not None:  # one the principal does not see is as unknown as a typo
-        named = named.where(policy.org_filter(principal))
-    org = session.scalar(named)
+    from concord.orgs.service import find_org
+
+    org = find_org(session, data.org, principal)
     if org is None:
         raise InvalidInput(f"no organisation {data.org!r}", FaultLocation(field="org"))
     try:

@@ -8,9 +8,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy as email_policy
-from email.message import Message
-from email.parser import BytesParser
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -22,6 +19,7 @@ from concord.audit import service as audit
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
+from concord.intake.readers.email import parse_message, part_at
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization, OrgKind
 
@@ -336,8 +334,7 @@ def _mime_record(data: bytes, pointer: str) -> str | None:
     if found is None:
         return None
     try:
-        message = BytesParser(policy=email_policy.default).parsebytes(data)
-        part = _mime_part(message, found.group(1))
+        part = part_at(parse_message(data), found.group(1))
         if part is None:
             return None
         content = part.get_payload(decode=True)
@@ -351,31 +348,3 @@ def _mime_record(data: bytes, pointer: str) -> str | None:
         return content.decode(part.get_content_charset() or "utf-8", "replace")
     except LookupError:  # a charset no codec is named after
         return content.decode("utf-8", "replace")
-
-
-def _mime_part(message: Message, section: str) -> Message | None:
-    """The part at IMAP section `section` ("2", "3.1"), numbered as the e-mail reader
-    numbers them: an attached message's parts under it, a single-part body as "1"."""
-    if section == "1" and not _mime_children(message):
-        return message  # a single-part message is its own part 1
-    node = message
-    for number in section.split("."):
-        children = _mime_children(node)
-        index = int(number) - 1
-        if not 0 <= index < len(children):
-            return None
-        node = children[index]
-    return node
-
-
-def _mime_children(part: Message) -> list[Message]:
-    payload = part.get_payload()
-    if not isinstance(payload, list):
-        return []
-    children = [p for p in payload if isinstance(p, Message)]
-    if part.get_content_maintype() == "message" and len(children) == 1:
-        inner = children[0]
-        if inner.get_content_maintype() == "multipart":
-            return _mime_children(inner) or [inner]
-        return [inner]
-    return children

@@ -69,7 +69,7 @@ def profile_reader(path: Path) -> Reader:
     except (OSError, UnicodeDecodeError) as exc:
         raise ReaderError(f"cannot read it: {exc}") from None
     reader = CsvFeedReader.from_yaml(text)
-    if reader.name in builtin_readers() or reader.name in builtin_profile_readers():
+    if reader.name in builtin_readers().keys() | builtin_profile_readers().keys():
         raise ReaderError(f"the name {reader.name!r} is a built-in format; choose another")
     return reader
 
@@ -118,7 +118,7 @@ def choose(head: bytes, filename: str, declared: str | None) -> Reader:
         name = declared.strip().lower()
         reader = known.get(name) or builtin_profile_readers().get(name)
         if reader is None:
-            problems = [p for p in user_readers()[1] if declared.strip().lower() in p.path]
+            problems = [p for p in user_readers()[1] if name in p.path]
             hint = "".join(f"; profile {p.path}: {p.reason}" for p in problems)
             raise UnsupportedFormat(f"unknown format {declared!r}{hint}")
         return reader

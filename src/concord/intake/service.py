@@ -437,8 +437,12 @@ def resolve_org(session: Session, principal: Principal | None, as_org: str | Non
     centre's staff acting for a member."""
     if as_org:
         org = session.scalar(select(Organization).where(Organization.slug == as_org))
-        outsider = principal is not None and not principal.is_centre
-        if outsider and (org is None or org.id != principal.org_id):  # alike, whether it exists
+        # refused alike whether that organisation exists or not
+        if (
+            principal is not None
+            and not principal.is_centre
+            and (org is None or org.id != principal.org_id)
+        ):
             raise Forbidden("only the centre may submit on behalf of another organisation")
         if org is None:
             raise InvalidInput(f"no organisation {as_org!r}", FaultLocation(field="as"))

@@ -451,7 +451,7 @@ def _read_email(first: bytes, stream: BinaryIO, source: str) -> Iterator[EventRe
         yield ReadError(FaultLocation(source=source, pointer="/"), too_big)
         return
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(data)
+        msg = parse_message(data)
         yield from _Message(msg, source, cut).read()
     except Exception as exc:  # the stdlib parser has bugs of its own on hostile input
         yield ReadError(
@@ -1463,6 +1463,26 @@ def _children(part: Message) -> list[Message]:
 
 def _pointer(path: str) -> str:
     return "/" if path == "/" else f"/part/{path}"
+
+
+def parse_message(data: bytes) -> Message:
+    """A message as this reader parses it (so that its part numbers hold)."""
+    return BytesParser(policy=policy.default).parsebytes(data)
+
+
+def part_at(message: Message, section: str) -> Message | None:
+    """The part at IMAP section `section` ("2", "3.1") as this reader numbers the parts in
+    its locations: an attached message's parts under it, a single-part body as "1"."""
+    if section == "1" and not _children(message):
+        return message
+    node = message
+    for number in section.split("."):
+        children = _children(node)
+        index = int(number) - 1
+        if not 0 <= index < len(children):
+            return None
+        node = children[index]
+    return node
 
 
 def _headers(msg: Message, name: str) -> list[str]:
