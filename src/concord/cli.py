@@ -605,6 +605,7 @@ def ingest(
         "accepted": 0,
         "duplicates": 0,
         "rejected": 0,
+        "skipped": 0,
         "errors": [],
         "files": [],
     }
@@ -641,13 +642,14 @@ def ingest(
                 if not as_json:  # the reason names the file
                     err.print(f"not taken in: {receipt.errors[0]['reason']}", markup=False)
                 continue
-            for key in ("accepted", "duplicates", "rejected"):
+            for key in ("accepted", "duplicates", "rejected", "skipped"):
                 totals[key] += data[key]
             if not as_json:
                 say(
                     f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
                     f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
                     f"{receipt.rejected} rejected"
+                    + (f", {receipt.skipped} naming no observable" if receipt.skipped else "")
                     + (f", {receipt.shared} shared with their owners" if receipt.shared else "")
                     + (f" ({receipt.note})" if receipt.note else ""),
                     markup=False,

@@ -93,6 +93,25 @@ def test_api_stix_body_and_tlp_visibility(client, auth) -> None:  # type: ignore
     assert client.get("/api/v1/events", headers=auth["centre-reader"]).json()["items"]
 
 
+def test_receipts_count_what_names_no_observable(client, auth, env, network) -> None:  # type: ignore[no-untyped-def]
+    sample = FIXTURES / "misp" / "57c4445b-c548-4654-af0b-4be3950d210f.json"
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "content-type": "application/json", "x-filename": "e.json"},
+        content=sample.read_bytes(),
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["skipped"]) == (3, 6)
+    runner = CliRunner()
+    said = runner.invoke(app, ["ingest", str(sample), "--as", "uz-cert"], catch_exceptions=False)
+    assert said.exit_code == 0, said.output
+    assert "3 accepted, 0 duplicate, 0 rejected, 6 naming no observable" in said.stdout
+    totals = json.loads(
+        runner.invoke(app, ["ingest", str(sample), "--as", "uz-cert", "--json"]).stdout
+    )
+    assert (totals["skipped"], totals["files"][0]["skipped"]) == (6, 6)
+
+
 def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     r = client.post(
         "/api/v1/intake",

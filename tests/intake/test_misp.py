@@ -12,9 +12,17 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
-from concord.intake.readers.misp import READER, MispReader
+from concord.intake.readers.misp import _TYPES, READER, MispReader
 from concord.intake.readers.values import TLP_LEVELS
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.intake.records import (
+    MAX_RAW,
+    EventRecord,
+    Observable,
+    ObservableKind,
+    ReadError,
+    ReadItem,
+    Skipped,
+)
 from tests.conftest import FIXTURES
 from tests.intake.json_fuzz import (
     FUZZ,
@@ -36,17 +44,24 @@ def read(
     errors: list[ReadError] = []
     for item in reader.read(io.BytesIO(data), source):
         check(item, source, data)
-        (records if isinstance(item, EventRecord) else errors).append(item)
+        if isinstance(item, EventRecord):
+            records.append(item)
+        elif isinstance(item, ReadError):
+            errors.append(item)
     return records, errors
 
 
-def check(item: EventRecord | ReadError, source: str, data: bytes) -> None:
+def check(item: ReadItem, source: str, data: bytes) -> None:
     """What holds for anything a reader yields, whatever the input."""
-    assert isinstance(item, EventRecord | ReadError), item
+    assert isinstance(item, EventRecord | ReadError | Skipped), item
     loc = item.location
     assert loc.source == source and (loc.line is not None or loc.pointer is not None), item
     if isinstance(item, ReadError):
         assert item.reason
+        return
+    if isinstance(item, Skipped):  # an attribute of a type that names no observable
+        attribute = resolve(orjson.loads(data.removeprefix(b"\xef\xbb\xbf")), loc.pointer or "")
+        assert isinstance(attribute, dict) and attribute["type"] not in _TYPES, item
         return
     assert item.feed == "misp" and item.nature in ("event", "indicator")
     assert item.rsit_type in RSIT[item.rsit_class]
@@ -103,6 +118,20 @@ def test_osint_event_keeps_the_hashes_and_skips_context_attributes() -> None:
     for record in records:
         # circl:incident-classification="malware" names the class, "Payload delivery" the type
         assert (record.rsit_class, record.rsit_type) == ("malicious-code", "malware-distribution")
+
+
+def test_attributes_naming_no_observable_are_skipped_where_they_stand() -> None:
+    data = SAMPLES["57c4445b-c548-4654-af0b-4be3950d210f.json"]
+    items = list(READER.read(io.BytesIO(data), "osint.json"))
+    skipped = [i.location.pointer for i in items if isinstance(i, Skipped)]
+    assert skipped == [f"/Event/Attribute/{i}" for i in (0, 1, 2, 3, 4, 8)]
+    # every attribute is accounted for, in file order
+    assert [i.location.pointer for i in items] == [f"/Event/Attribute/{i}" for i in range(9)]
+
+
+def test_deleted_attributes_are_neither_records_nor_skips() -> None:
+    doc = {"Event": {"info": "x", "Attribute": [{"type": "text", "value": "x", "deleted": True}]}}
+    assert list(READER.read(io.BytesIO(orjson.dumps(doc)), "e.json")) == []
 
 
 def test_existing_event_with_objects() -> None:

@@ -391,3 +391,18 @@ def test_a_built_in_csv_profile_can_be_declared_by_name(session, network) -> Non
     assert receipt.format == "dataplane" and receipt.accepted > 0, receipt
     parallel = run(network["uz-analyst"], data, name="export.txt", fmt="dataplane", parallel_from=0)
     assert parallel.accepted == receipt.accepted
+
+
+def test_records_naming_no_observable_are_counted_as_skipped(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    # 9 attributes: 3 hashes; 2 links, a comment, a text, a file name and a registry key
+    data = (FIXTURES / "misp" / "57c4445b-c548-4654-af0b-4be3950d210f.json").read_bytes()
+    receipt = run(network["kz-analyst"], data, name="event.json")
+    assert (receipt.accepted, receipt.rejected, receipt.skipped) == (3, 0, 6)
+    assert receipt.as_dict()["skipped"] == 6
+    again = run(network["kz-analyst"], data, name="event.json")
+    # nothing changes: the records are duplicates, and the skipped ones are skipped again
+    assert (again.accepted, again.duplicates, again.skipped) == (0, 3, 6)
+    parallel = run(network["uz-analyst"], data, name="event.json", parallel_from=0)
+    assert (parallel.accepted, parallel.skipped) == (3, 6)

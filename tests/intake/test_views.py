@@ -41,6 +41,18 @@ def test_intake_form_shows_the_receipt(client, network) -> None:  # type: ignore
     assert "scan_rdp.csv" in client.get("/intake").text  # recent submissions
 
 
+def test_receipt_counts_and_explains_skipped_records(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    data = (FIXTURES / "misp" / "57c4445b-c548-4654-af0b-4be3950d210f.json").read_bytes()
+    r = submit(client, csrf, "event.json", data, tlp="green")
+    assert 'data-count="accepted">3<' in r.text and 'data-count="skipped">6<' in r.text
+    assert 'id="receipt-skipped"' in r.text
+    plain = submit(
+        client, csrf, "scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.9", 1)])
+    )
+    assert 'data-count="skipped"' not in plain.text  # only where something was skipped
+
+
 def test_intake_form_errors_and_csrf(client, network) -> None:  # type: ignore[no-untyped-def]
     csrf = login(client, "kz-analyst")
     r = submit(client, csrf, "blob.bin", b"\x00\x01 junk", format="nonsense")

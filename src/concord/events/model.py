@@ -56,6 +56,7 @@ class Submission(Base):
     accepted: Mapped[int] = mapped_column(BigInteger, default=0)
     duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped: Mapped[int] = mapped_column(BigInteger, default=0)  # named nothing to take in
     errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list, first N errors
     # The lowest and highest id of the events it added (none when it added none): one
     # submission's events are found by a range of the primary key, without an index of

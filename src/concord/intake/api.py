@@ -36,6 +36,7 @@ class ReceiptOut(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    skipped: int = 0
     errors: list[ReceiptError]
     note: str
     shared: int = 0

@@ -24,7 +24,7 @@ from concord.access.model import TLP
 from concord.bulk import Timestamps
 from concord.config import env_int
 from concord.errors import ConfigurationError
-from concord.intake.records import EventRecord, Observable, ReadError
+from concord.intake.records import EventRecord, Observable, ReadError, ReadItem
 from concord.orgs.whois import LookupIndex, Match
 
 DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
@@ -182,6 +182,7 @@ class PreparedBatch:
     position: int  # items of the file read up to the end of this batch
     records: int
     errors: list[ReadError]
+    skipped: int  # records that name nothing to take in
     rows: list[tuple[Any, ...]]
     links: list[tuple[int, str, str, str]]
     sighted: list[tuple[str, str, int, Any, Any]]
@@ -232,7 +233,7 @@ class Preparer:
         }
 
     def prepare(
-        self, records: list[EventRecord], errors: list[ReadError], position: int
+        self, records: list[EventRecord], errors: list[ReadError], skipped: int, position: int
     ) -> PreparedBatch:
         plan = self.plan
         key = plan.dedup.key
@@ -315,6 +316,7 @@ class Preparer:
             position,
             len(records),
             errors,
+            skipped,
             rows,
             links,
             [(kind, value, s[0], ts(s[1]), ts(s[2])) for (kind, value), s in sighted.items()],
@@ -322,32 +324,37 @@ class Preparer:
 
 
 def batches(
-    items: Iterator[EventRecord | ReadError], skip: int, size: int
-) -> Iterator[tuple[list[EventRecord], list[ReadError], int]]:
-    """Group reader output in batches; `skip` items were committed by an earlier run."""
+    items: Iterator[ReadItem], skip: int, size: int
+) -> Iterator[tuple[list[EventRecord], list[ReadError], int, int]]:
+    """Group reader output in batches of (records, errors, how many skipped, position);
+    `skip` items were committed by an earlier run."""
     position = 0
     records: list[EventRecord] = []
     errors: list[ReadError] = []
+    skipped = 0
     for item in items:
         position += 1
         if position <= skip:
             continue
-        if isinstance(item, ReadError):
-            errors.append(item)
+        kind = type(item)
+        if kind is EventRecord:
+            records.append(item)  # type: ignore[arg-type]
+        elif kind is ReadError:
+            errors.append(item)  # type: ignore[arg-type]
         else:
-            records.append(item)
-        if len(records) + len(errors) >= size:
-            yield records, errors, position
-            records, errors = [], []
-    if records or errors or position <= skip:
-        yield records, errors, max(position, skip)
+            skipped += 1
+        if len(records) + len(errors) + skipped >= size:
+            yield records, errors, skipped, position
+            records, errors, skipped = [], [], 0
+    if records or errors or skipped or position <= skip:
+        yield records, errors, skipped, max(position, skip)
 
 
 def prepared_batches(
-    preparer: Preparer, items: Iterator[EventRecord | ReadError], skip: int, size: int
+    preparer: Preparer, items: Iterator[ReadItem], skip: int, size: int
 ) -> Iterator[PreparedBatch]:
-    for records, errors, position in batches(items, skip, size):
-        yield preparer.prepare(records, errors, position)
+    for records, errors, skipped, position in batches(items, skip, size):
+        yield preparer.prepare(records, errors, skipped, position)
 
 
 MAX_EXTRA_JSON = 4000  # characters of an event's extra fields, as JSON

@@ -78,4 +78,16 @@ class ReadError:
         return {**self.location.as_dict(), "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A record read whole that names nothing intake takes in (a MISP comment or file name):
+    not a fault, but counted on the receipt so that every record of a file is accounted for."""
+
+    location: FaultLocation
+
+
+# What a reader yields.
+ReadItem = EventRecord | ReadError | Skipped
+
+
 MAX_RAW = 4096  # bytes of source text kept per record

@@ -105,6 +105,7 @@ class Receipt:
     note: str = ""
     shared: int = 0  # events shared with the owners of their resources by this submission
     has_events: bool = False  # whether it added any event (a repeat folds into earlier ones)
+    skipped: int = 0  # records read that name nothing to take in (a MISP comment)
 
     @classmethod
     def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
@@ -121,6 +122,7 @@ class Receipt:
             note,
             sub.shared,
             sub.first_event_id is not None,
+            sub.skipped,
         )
 
     @classmethod
@@ -139,6 +141,7 @@ class Receipt:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "skipped": self.skipped,
             "errors": self.errors,
             "note": self.note,
             "shared": self.shared,
@@ -260,6 +263,7 @@ def write_batch(
     sub.accepted += accepted
     sub.duplicates += duplicates
     sub.rejected += len(batch.errors)
+    sub.skipped += batch.skipped
     if batch.errors:
         kept = json.loads(sub.errors)
         room = MAX_ERRORS_KEPT - len(kept)

@@ -11,7 +11,7 @@ import abc
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from concord.intake.records import EventRecord, ReadError
+from concord.intake.records import ReadItem
 
 
 class ReaderError(Exception):
@@ -29,5 +29,6 @@ class Reader(abc.ABC):
         """Whether the first bytes (up to 64 KiB) and the file name look like this format."""
 
     @abc.abstractmethod
-    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
-        """Yield records and errors; `source` names the input in error locations."""
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
+        """Yield records, errors, and the records skipped as naming nothing to take in;
+        `source` names the input in error locations."""

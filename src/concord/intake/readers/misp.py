@@ -22,8 +22,8 @@ One record per attribute, top-level (``/Event/Attribute/4``) or inside an object
 - confidence: an ``osint:certainty="93"`` tag (attribute, else event).
 
 MISP types read (other types — text, comment, filename, link, regkey, ssdeep, x509 ... —
-name no observable and yield nothing; ``link`` is a reference to an analysis, not a malicious
-URL):
+name no observable: each is a `Skipped`, counted on the receipt; ``link`` is a reference to
+an analysis, not a malicious URL):
 
 ==================================================  ==========================================
 MISP type                                           observables (role)
@@ -93,7 +93,15 @@ from concord.intake.readers.values import (
     strictest_tlp,
     tlp_level,
 )
-from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError, utc
+from concord.intake.records import (
+    EventRecord,
+    Observable,
+    ObservableKind,
+    ReadError,
+    ReadItem,
+    Skipped,
+    utc,
+)
 
 Json = Any
 
@@ -179,7 +187,7 @@ class MispReader(Reader):
             return True
         return bool(_SNIFF_ATTRIBUTES.search(head) and _SNIFF_EVENT_KEYS.search(head))
 
-    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
         doc, error = load_json(stream, source, self.max_bytes)
         if error is not None:
             yield error
@@ -211,9 +219,7 @@ def _events(doc: Json, base: str, nested: bool = False) -> Iterator[tuple[str, J
     yield base, 'not a MISP event: expected {"Event": {...}}, an event or a list of events'
 
 
-def _read_event(
-    event: dict[str, Json], pointer: str, source: str
-) -> Iterator[EventRecord | ReadError]:
+def _read_event(event: dict[str, Json], pointer: str, source: str) -> Iterator[ReadItem]:
     def fault(suffix: str, reason: str) -> ReadError:
         return ReadError(FaultLocation(source=source, pointer=pointer + suffix), reason)
 
@@ -272,9 +278,9 @@ def _event_context(event: dict[str, Json]) -> _Event:
 
 def _attribute_record(
     attribute: Json, pointer: str, source: str, event: _Event, obj: dict[str, Json] | None
-) -> EventRecord | ReadError | None:
-    """The record of one attribute, the error that refuses it, or None when it names no
-    observable (a comment, a file name ...) or was deleted."""
+) -> ReadItem | None:
+    """The record of one attribute, the error that refuses it, a skip when it names no
+    observable (a comment, a file name ...), or None when it was deleted."""
     location = FaultLocation(source=source, pointer=pointer)
     if not isinstance(attribute, dict):
         return ReadError(location, "an attribute must be a JSON object")
@@ -289,7 +295,7 @@ def _attribute(
     location: FaultLocation,
     event: _Event,
     obj: dict[str, Json] | None,
-) -> EventRecord | None:
+) -> EventRecord | Skipped | None:
     if _true(attribute.get("deleted")):
         return None
     misp_type = attribute.get("type")
@@ -298,7 +304,7 @@ def _attribute(
     tags = _tags(attribute)
     parts = _TYPES.get(misp_type)
     if parts is None:
-        return None
+        return Skipped(location)
     category = clean_text(attribute.get("category"))
     found = _values(attribute.get("value"), misp_type, parts, category == "Targeting data")
     default = _CATEGORY_RSIT.get(category, _UNDETERMINED)
