@@ -287,6 +287,45 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
     )
 
 
+def test_a_database_locked_or_not_upgraded_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from tests.conftest import FIXTURES
+
+    home = tmp_path / "home"
+    environ = {**os.environ, "CONCORD_HOME": str(home), "CONCORD_DATABASE_URL": ""}
+
+    def concord(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "concord", *args],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=120,
+        )
+
+    assert concord("init").returncode == 0
+    assert concord("org", "add", "ccc", "--kind", "centre", "--name-en", "C").returncode == 0
+    sample = str(FIXTURES / "stix" / "indicator-for-c2-ip-address.json")
+    database = sqlite3.connect(home / "var" / "concord.db", isolation_level=None)
+    database.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the wait
+    try:
+        locked = concord("ingest", sample, "--as", "ccc")
+    finally:
+        database.execute("ROLLBACK")
+    assert locked.returncode == 1 and "Traceback" not in locked.stderr, locked.stderr
+    assert locked.stderr.strip().splitlines() == [
+        "not taken in: indicator-for-c2-ip-address.json: intake failed: database is locked; "
+        "send it again"
+    ]
+    database.execute("ALTER TABLE submissions DROP COLUMN skipped")  # as before an upgrade
+    database.close()
+    old = concord("ingest", sample, "--as", "ccc")
+    assert old.returncode == 1 and "Traceback" not in old.stderr, old.stderr
+    assert "older than this release: run `concord init` to upgrade it" in old.stderr
+    assert len(old.stderr.strip().splitlines()) == 1, old.stderr
+
+
 def test_sizes_are_read_as_the_readme_writes_them(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from concord.config import env_bytes
 

@@ -809,6 +809,11 @@ def _database_problem(exc: Exception) -> str | None:
     if isinstance(exc, (OperationalError, ProgrammingError)):
         if "no such table" in text or ("relation" in text and "does not exist" in text):
             return f"the database {shown} has no schema yet: run `concord init` first"
+        if "no such column" in text or ("column" in text and "does not exist" in text):
+            return (
+                f"the schema of the database {shown} is older than this release: "
+                "run `concord init` to upgrade it"
+            )
         if isinstance(exc, OperationalError):
             first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
             return f"cannot use the database {shown}: {first}"
@@ -826,6 +831,9 @@ def main() -> None:
     """Entry point: errors become one readable line and a non-zero exit, never a traceback."""
     from concord.errors import ConcordError
 
+    # What the services log goes to the server's log under `serve` and `worker` (their own
+    # handlers); a console command says what went wrong in its own words instead.
+    logging.getLogger("concord").addHandler(logging.NullHandler())
     try:
         app()
     except ConcordError as exc:

@@ -295,6 +295,38 @@ def test_cli_reads_every_member_of_a_zip_past_one_it_refuses(
     assert "nested archives are refused" in reasons and "compression bomb" in reasons
 
 
+def test_cli_goes_on_past_damaged_and_empty_archives(env, network, session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sample = (FIXTURES / "feeds" / "dataplane_sshclient.txt").read_bytes()
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    packed = bytearray(gzip.compress(sample))
+    packed[len(packed) // 2] ^= 0xFF  # damaged compressed data, a sound gzip header
+    (drop / "a-damaged.txt.gz").write_bytes(bytes(packed))
+    with zipfile.ZipFile(drop / "b-damaged.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("first.txt", sample)
+        z.writestr("scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.31", 3389)]))
+    raw = bytearray((drop / "b-damaged.zip").read_bytes())
+    raw[200] ^= 0xFF  # inside the first member's compressed data
+    (drop / "b-damaged.zip").write_bytes(bytes(raw))
+    zipfile.ZipFile(drop / "c-empty.zip", "w").close()
+    (drop / "d-scan_ssh.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.32", 22)]))
+    result = CliRunner().invoke(app, ["ingest", str(drop), "--as", "kz-cert", "--json"])
+    assert result.exit_code == 1, result.output
+    receipt = json.loads(result.stdout)
+    statuses = {f["filename"].split("/", 1)[1]: f["status"] for f in receipt["files"]}
+    assert statuses == {
+        "a-damaged.txt.gz": "refused",
+        "b-damaged.zip!first.txt": "refused",
+        "b-damaged.zip!scan_rdp.csv": "done",
+        "c-empty.zip": "refused",
+        "d-scan_ssh.csv": "done",
+    }
+    reasons = [e["reason"] for e in receipt["errors"]]
+    assert "not a valid gzip file" in reasons[0] and "cannot be unpacked" in reasons[1]
+    assert reasons[2].endswith("c-empty.zip: the archive holds no file")
+    assert receipt["accepted"] == 2 and _count(session) == 2
+
+
 def test_cli_goes_on_past_a_file_whose_intake_fails(
     env, network, session, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

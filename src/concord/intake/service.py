@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from concord.access import policy
@@ -752,6 +752,12 @@ def get_receipt(session: Session, principal: Principal, submission_id: int) -> R
     return Receipt.of(sub)
 
 
+def _schema_fault(exc: DBAPIError) -> bool:
+    """Whether the database lacks a table or column of this release's schema."""
+    text = str(exc.orig)
+    return "no such table" in text or "no such column" in text or "does not exist" in text
+
+
 def ingest_paths(
     factory: sessionmaker[Session],
     principal: Principal | None,
@@ -777,11 +783,23 @@ def ingest_paths(
             # the command's own options (who, which organisation, TLP) or the settings:
             # every file alike
             raise
+        except DBAPIError as exc:
+            if _schema_fault(exc):
+                raise  # a database not (yet) upgraded: every file alike
+            # e.g. the database locked by another writer for too long: this file failed
+            log.warning("intake of %s failed", source.filename, exc_info=True)
+            first = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+            failed = Receipt.refused(
+                source.filename, f"{source.filename}: intake failed: {first[0]}; send it again"
+            )
+            yield replace(failed, status="failed")
         except Exception as exc:
             # This file failed (its submission says so and resumes when sent again); the
             # other files still go in.
             log.exception("intake of %s failed", source.filename)
-            reason = exc.message if isinstance(exc, ConcordError) else repr(exc)
+            reason = (
+                exc.message if isinstance(exc, ConcordError) else f"{type(exc).__name__}: {exc}"
+            )
             failed = Receipt.refused(source.filename, f"{source.filename}: intake failed: {reason}")
             yield replace(failed, status="failed")
         finally:

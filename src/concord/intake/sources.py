@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,10 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
     except zipfile.BadZipFile as exc:
         raise ConcordError(f"{name}: not a valid zip archive ({exc})") from None
     with archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if not members:
+            raise ConcordError(f"{name}: the archive holds no file")
+        for info in members:
             member_name = f"{name}!{info.filename}"
             if info.filename.lower().endswith((".zip", ".gz")):
                 yield Refused(member_name, f"{member_name}: nested archives are refused")
@@ -90,7 +92,14 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
             except ConcordError as exc:
                 yield Refused(member_name, exc.message)
                 continue
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                OSError,
+                EOFError,
+                RuntimeError,
+                ValueError,
+            ) as exc:
                 # damaged, encrypted or of an unsupported compression
                 yield Refused(member_name, f"{member_name}: cannot be unpacked ({exc})")
                 continue
@@ -101,7 +110,7 @@ def _from_gzip(path: Path, name: str) -> Source:
     with gzip.open(path, "rb") as packed:
         try:
             stream = _bounded_copy(packed, path.stat().st_size, name)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged compressed data
             raise ConcordError(f"{name}: not a valid gzip file ({exc})") from None
     return Source(stream, name[:-3])
 
