@@ -112,6 +112,36 @@ def test_receipts_count_what_names_no_observable(client, auth, env, network) -> 
     assert (totals["skipped"], totals["files"][0]["skipped"]) == (6, 6)
 
 
+def test_a_failing_intake_worker_is_a_server_fault(env, auth, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from concord.intake import parallel, service
+    from concord.web.app import create_app
+
+    real = parallel.ChildBatches
+    nowhere = "sqlite:///no-such-folder/gone.db?mode=ro"  # the child cannot open it
+
+    def unreachable(plan, url, *rest):  # type: ignore[no-untyped-def]
+        return real(plan, nowhere, *rest)
+
+    monkeypatch.setattr(parallel, "ChildBatches", unreachable)
+    monkeypatch.setattr(service, "PARALLEL_FROM", 0)
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        r = client.post(
+            "/api/v1/intake",
+            headers={
+                **auth["kz-analyst"],
+                "content-type": "application/json",
+                "x-filename": "c2.json",
+            },
+            content=STIX_C2.read_bytes(),
+        )
+    assert r.status_code == 500 and r.headers["content-type"] == PROBLEM, r.text
+    assert "quote reference" in r.json()["detail"] and "sqlite" not in r.text
+    session.rollback()
+    assert session.scalar(select(Submission.status)) == "failed" and _count(session) == 0
+
+
 def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     r = client.post(
         "/api/v1/intake",

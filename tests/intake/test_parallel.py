@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from concord.access.model import TLP
 from concord.db import session_factory
-from concord.errors import ConcordError
 from concord.events.model import Event, Indicator, Sighting
 from concord.intake import parallel, service
 from concord.intake.prepare import DedupPolicy, Plan
@@ -104,7 +103,7 @@ def test_a_failing_child_is_reported_not_hung(tmp_path) -> None:  # type: ignore
     missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'gone' / 'x.db'}?mode=ro"
     batches = parallel.ChildBatches(plan, missing, reader, io.BytesIO(data), "scan_rdp.csv", 0, 100)
     try:
-        with pytest.raises(ConcordError) as info:
+        with pytest.raises(parallel.IntakeWorkerFailed) as info:
             list(batches)
     finally:
         batches.close()

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
-from concord.errors import ConcordError
 from concord.intake.prepare import Plan, PreparedBatch, Preparer, prepared_batches
 from concord.intake.readers import Reader
 
@@ -90,6 +89,11 @@ def _child(
             return
 
 
+class IntakeWorkerFailed(RuntimeError):
+    """The second process failed: a fault of the server, not of the file (a reader yields
+    the file's faults as errors), so the API answers 500 with an incident reference."""
+
+
 def _pump(stream: BinaryIO, conn: Connection, stop: threading.Event) -> None:
     try:
         while not stop.is_set():
@@ -118,7 +122,7 @@ def _context() -> Any:
 
 class ChildBatches:
     """Prepared batches from a child process, in order. The child starts here (OSError if
-    it cannot); iterating raises ConcordError if it fails; `close` stops it."""
+    it cannot); iterating raises IntakeWorkerFailed if it fails; `close` stops it."""
 
     def __init__(
         self,
@@ -157,7 +161,7 @@ class ChildBatches:
             try:
                 item = self.batches_in.recv()
             except EOFError:
-                raise ConcordError(
+                raise IntakeWorkerFailed(
                     f"the intake worker for {self.source} stopped (exit code {self.child.exitcode})"
                 ) from None
             if item is None:
@@ -166,7 +170,9 @@ class ChildBatches:
                 # the detail goes to the log; the user gets its last line, not a traceback
                 log.error("intake worker failed on %s:\n%s", self.source, item)
                 reason = item.strip().splitlines()[-1] if item.strip() else "unknown error"
-                raise ConcordError(f"reading {self.source} failed in the intake worker: {reason}")
+                raise IntakeWorkerFailed(
+                    f"reading {self.source} failed in the intake worker: {reason}"
+                )
             yield item
 
     def close(self) -> None:
