@@ -103,6 +103,7 @@ def spamhaus_drop() -> list[str]:
     data = shared_file("feeds/spamhaus_drop.txt").read_bytes()
     broken = data.replace(b"1.4.0.0/17", b"1.4.0.0/33", 1)  # no such prefix length
     broken = broken.replace(b"2a06:e480::/29 ;", b"2a06:e480::/29 \xff;", 1)
+    broken += b"1.2.3.4/16 ; host bits set\n5.0.0.0/1 ; far too wide\n"
     return reasons(SPAMHAUS_READER, broken, "drop.txt")
 
 
@@ -114,7 +115,7 @@ def spamhaus_drop() -> list[str]:
         (stix_bundles, 3),
         (misp_events, 2),
         (emails, 5),
-        (spamhaus_drop, 2),
+        (spamhaus_drop, 4),
     ],
     ids=lambda v: getattr(v, "__name__", str(v)),
 )

@@ -63,6 +63,31 @@ def test_bad_entries_are_errors_with_their_line_and_the_rest_is_read() -> None:
     assert records[0].time is None and records[0].extra == {}
 
 
+def test_a_slip_in_a_network_is_refused_not_widened() -> None:
+    data = (
+        b"; Spamhaus DROP List\n1.2.3.4/16 ; SBL1\n5.0.0.0/1 ; SBL2\n2001:db8::1/32 ; SBL3\n"
+        b"::/8 ; SBL4\n10.0.0.0/8 ; SBL5\n"
+    )
+    records, errors = read(data)
+    assert [(e.location.line, e.reason) for e in errors] == [
+        (
+            2,
+            "'1.2.3.4/16' is not a network: its address has host bits set "
+            "(the network would be 1.2.0.0/16)",
+        ),
+        (3, "network '5.0.0.0/1' is wider than /8: no list names one so wide"),
+        (
+            4,
+            "'2001:db8::1/32' is not a network: its address has host bits set "
+            "(the network would be 2001:db8::/32)",
+        ),
+        (5, "network '::/8' is wider than /16: no list names one so wide"),
+    ]
+    assert [r.observables for r in records] == [
+        (Observable(ObservableKind.IPV4_NET, "10.0.0.0/8"),)
+    ]
+
+
 def test_other_feeds_are_not_taken_for_drop() -> None:
     for name in ("abusech_urlhaus.csv", "dataplane_sshpwauth.txt", "cert_eu_example.csv"):
         head = shared_file(f"feeds/{name}").read_bytes()[:65536]
