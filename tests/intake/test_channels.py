@@ -151,6 +151,18 @@ def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ign
     )
     assert r.status_code == 415 and r.headers["content-type"].startswith(PROBLEM)
     assert "stix" in r.json()["detail"]
+    assert "cert-eu" in r.json()["detail"]  # built-in CSV profiles can be declared too
+    packed = gzip.compress(STIX_C2.read_bytes())
+    r = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        files={"file": ("c2.json.gz", packed, "application/gzip")},
+    )
+    assert r.status_code == 415, r.text
+    assert r.json()["detail"].startswith(
+        "'c2.json.gz' is a gzip archive: unpack it and send its files, or give it to "
+        "`concord ingest`"
+    )
     r = client.post(
         "/api/v1/intake",
         params={"format": "stix"},

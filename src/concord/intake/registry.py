@@ -106,10 +106,15 @@ def readers() -> dict[str, Reader]:
 
 class UnsupportedFormat(ConcordError):
     def __init__(self, message: str) -> None:
-        supported = ", ".join(sorted(readers()))
+        # the built-in CSV profiles can be declared too, though detection finds them itself
+        supported = ", ".join([*sorted(readers()), *sorted(builtin_profile_readers())])
         super().__init__(
             f"{message}; supported formats: {supported}", 415, "Unsupported media type"
         )
+
+
+# The first bytes of the archives `concord ingest` unpacks, which a single upload does not.
+_ARCHIVES = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"PK\x05\x06": "zip"}
 
 
 def choose(head: bytes, filename: str, declared: str | None) -> Reader:
@@ -125,4 +130,10 @@ def choose(head: bytes, filename: str, declared: str | None) -> Reader:
     for reader in known.values():
         if reader.sniff(head, filename):
             return reader
+    for magic, kind in _ARCHIVES.items():
+        if head.startswith(magic):
+            raise UnsupportedFormat(
+                f"{filename!r} is a {kind} archive: unpack it and send its files, or give it to "
+                "`concord ingest`, which unpacks .zip and .gz"
+            )
     raise UnsupportedFormat(f"cannot tell the format of {filename!r}")
