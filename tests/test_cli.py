@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import httpx
 from typer.testing import CliRunner
 
 from concord.cli import app
+from tests.conftest import free_port
 
 runner = CliRunner()
 
@@ -208,14 +208,8 @@ def test_init_demo_and_version(env) -> None:  # type: ignore[no-untyped-def]
     assert proc.stdout.startswith("concord ")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_runs_a_real_server_with_its_worker(env) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "concord", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import smtplib
-import socket
 import time
 import zipfile
 
@@ -15,7 +14,7 @@ from typer.testing import CliRunner
 from concord.cli import app
 from concord.events.model import Event, Submission
 from concord.intake.registry import UnsupportedFormat
-from tests.conftest import FIXTURES, SHARED_DATA, shared_file
+from tests.conftest import FIXTURES, SHARED_DATA, free_port, shared_file
 from tests.intake.test_service import scan_csv
 
 PROBLEM = "application/problem+json"
@@ -184,6 +183,17 @@ def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ign
         files={"file": ("scan_rdp.csv", big, "text/csv")},
     )
     assert r.status_code == 413 and "1000 bytes" in r.json()["detail"]
+    # a declared length past the limit is refused before the body is read
+    r = client.post(
+        "/api/v1/intake",
+        headers={
+            **auth["kz-analyst"],
+            "content-type": "multipart/form-data; boundary=x",
+            "content-length": str(1 << 30),
+        },
+        content=b"",
+    )
+    assert r.status_code == 413 and "1000 bytes" in r.json()["detail"]
     assert (
         client.post(
             "/api/v1/intake", headers=auth["kz-reader"], files={"file": ("a.csv", b"x", "text/csv")}
@@ -273,12 +283,6 @@ def test_cli_refuses_a_compression_bomb(env, network, tmp_path) -> None:  # type
     assert "compression bomb" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from concord.intake.smtp import SmtpSettings, start_listener
 
@@ -286,7 +290,7 @@ def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -
     if not sample.exists():
         sample = SHARED_DATA / "email" / "arf" / "arf-01.eml"
     monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", "abuse@centre.example")
-    port = _free_port()
+    port = free_port()
     controller = start_listener(SmtpSettings.from_env("127.0.0.1", port))
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:

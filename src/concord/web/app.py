@@ -15,6 +15,7 @@ from concord import __version__
 from concord.access.model import Principal
 from concord.web import problems
 from concord.web.deps import get_db, principal
+from concord.web.uploads import BodyLimit
 
 STATIC = Path(__file__).parent / "static"
 
@@ -94,6 +95,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
+    app.add_middleware(BodyLimit)
     api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
     for router in (
         health_router,

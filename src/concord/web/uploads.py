@@ -6,9 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request, UploadFile
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from concord.config import get_settings
 from concord.errors import ConcordError, FaultLocation, InvalidInput
+
+# Room above the upload limit for a form's boundaries and other fields.
+FORM_ROOM = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,47 @@ class Upload:
 
 
 def too_large(limit: int) -> ConcordError:
-    return ConcordError(f"the upload exceeds the limit of {limit} bytes", 413, "Payload too large")
+    return ConcordError(_too_large_text(limit), 413, "Payload too large")
+
+
+def _too_large_text(limit: int) -> str:
+    return f"the upload exceeds the limit of {limit} bytes"
+
+
+class BodyLimit:
+    """Refuses a request body past the upload limit as it arrives.
+
+    A multipart form is parsed, and its file spooled to disk, before any route or token
+    check sees the request: without this, a client could make the server take in any
+    amount before the limit is checked. A declared Content-Length above the limit is
+    refused before a byte is read. The refusal is an HTTPException raised where the body
+    is read, so the route's own handlers answer it (problem+json, or a page)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = get_settings().max_upload_bytes
+        allowed = limit + FORM_ROOM
+        declared = Headers(scope=scope).get("content-length", "")
+        oversized = declared.isdigit() and int(declared) > allowed
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            if oversized:
+                raise HTTPException(413, _too_large_text(limit))
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > allowed:
+                    raise HTTPException(413, _too_large_text(limit))
+            return message
+
+        await self.app(scope, bounded, send)
 
 
 async def read_upload(
