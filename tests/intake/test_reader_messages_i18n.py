@@ -74,6 +74,7 @@ def stix_bundles() -> list[str]:
     return [
         *reasons(STIX_READER, json.dumps(untyped).encode(), "untyped.json"),
         *reasons(STIX_READER, json.dumps(bad_pattern).encode(), "pattern.json"),
+        *reasons(STIX_READER, data.replace(b"indicator", b"indic\xffator", 1), "latin.json"),
         *reasons(STIX_READER, data[:200], "truncated.json"),
     ]
 
@@ -112,7 +113,7 @@ def spamhaus_drop() -> list[str]:
     [
         (shadowserver_scan, 4),
         (intelmq_lines, 3),
-        (stix_bundles, 3),
+        (stix_bundles, 4),
         (misp_events, 2),
         (emails, 5),
         (spamhaus_drop, 4),

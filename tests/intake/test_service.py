@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import signal
@@ -406,3 +407,22 @@ def test_records_naming_no_observable_are_counted_as_skipped(session, network) -
     assert (again.accepted, again.duplicates, again.skipped) == (0, 3, 6)
     parallel = run(network["uz-analyst"], data, name="event.json", parallel_from=0)
     assert (parallel.accepted, parallel.skipped) == (3, 6)
+
+
+def test_utf16_files_are_read_as_their_utf8_twins(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    scan = (FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv").read_text()
+    stix = (FIXTURES / "stix" / "indicator-for-c2-ip-address.json").read_text()
+    plain = run(network["kz-analyst"], scan.encode(), name="scan_rdp.csv", tlp="green")
+    # Excel's "Unicode text" and some Windows tools write UTF-16 with a byte order mark
+    wide = run(network["uz-analyst"], scan.encode("utf-16"), name="scan_rdp.csv", tlp="green")
+    assert (wide.format, wide.accepted, wide.rejected) == ("shadowserver", plain.accepted, 0)
+    big_endian = codecs.BOM_UTF16_BE + stix.encode("utf-16-be")
+    bundle = run(network["kz-analyst"], big_endian, name="c2.json")
+    assert (bundle.format, bundle.rejected) == ("stix", 0) and bundle.accepted >= 1
+    session.rollback()
+    from concord.events.service import raw_record
+
+    event = session.scalars(select(Event).where(Event.country == "UZ")).first()
+    assert raw_record(session, event) in scan.splitlines()  # its row, readable as sent

@@ -478,6 +478,18 @@ def test_malformed_json_has_line_and_column() -> None:
     assert "column 17" in error.reason
 
 
+def test_bytes_that_are_not_utf8_are_found_where_they_are() -> None:
+    data = (FIXTURES / "stix" / "indicator-for-c2-ip-address.json").read_bytes()
+    lines = data.split(b"\n")
+    lines[5] = lines[5].replace(b'"', b'"\xe9', 1)  # a Latin-1 letter, as an editor saved it
+    [], [error] = read(b"\n".join(lines))
+    column = lines[5].index(b"\xe9") + 1
+    assert error.location.line == 6
+    assert error.reason == (
+        f"bytes that are not UTF-8 at line 6, column {column} (0xe9): save the file as UTF-8"
+    )
+
+
 @pytest.mark.parametrize("doc", [5, "bundle", {"hello": "world"}, None])
 def test_not_stix(doc: Any) -> None:
     [], [error] = read(doc)

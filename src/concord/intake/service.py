@@ -9,6 +9,7 @@ memory stays bounded whatever the file's size.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gc
 import gzip
@@ -16,6 +17,7 @@ import hashlib
 import json
 import logging
 import queue
+import tempfile
 import threading
 import time as clock
 from collections.abc import Callable, Iterable, Iterator
@@ -158,6 +160,26 @@ class Source:
 
 
 PART_BYTES = 4 * 1024 * 1024
+
+
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _as_utf8(source: Source) -> Source:
+    """A UTF-16 file (Excel's "Unicode text", some Windows tools) as UTF-8, which every
+    reader reads; told by its byte order mark, transcoded piece by piece into a spooled
+    file so that memory stays bounded. Other files are returned as they are."""
+    head = source.stream.read(2)
+    source.stream.seek(0)
+    if head not in _UTF16_MARKS:
+        return source
+    decoder = codecs.getincrementaldecoder("utf-16")(errors="replace")
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 (returned)
+    while chunk := source.stream.read(1 << 20):
+        out.write(decoder.decode(chunk).encode())
+    out.write(decoder.decode(b"", final=True).encode())
+    out.seek(0)
+    return Source(out, source.filename)  # type: ignore[arg-type]
 
 
 def _digest(stream: BinaryIO) -> tuple[str, int]:
@@ -485,6 +507,42 @@ def ingest(
 
     `parallel_from` is the size in bytes from which records are prepared in a separate
     process (default CONCORD_INTAKE_PARALLEL_BYTES)."""
+    utf8 = _as_utf8(source)
+    try:
+        return _ingest(
+            factory,
+            principal,
+            utf8,
+            fmt=fmt,
+            tlp=tlp,
+            as_org=as_org,
+            channel=channel,
+            batch_size=batch_size,
+            progress=progress,
+            parallel_from=parallel_from,
+            reader=reader,
+            share_owners=share_owners,
+        )
+    finally:
+        if utf8 is not source:
+            utf8.stream.close()
+
+
+def _ingest(
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    source: Source,
+    *,
+    fmt: str | None,
+    tlp: str | None,
+    as_org: str | None,
+    channel: str,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    parallel_from: int | None,
+    reader: Reader | None,
+    share_owners: bool,
+) -> Receipt:
     if reader is None:
         head = source.stream.read(SNIFF_BYTES)
         source.stream.seek(0)

@@ -39,9 +39,12 @@ def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, Read
             FaultLocation(source=source, pointer=""),
             f"input larger than {max_bytes} bytes: split it or raise the reader's limit",
         )
+    data = data.removeprefix(b"\xef\xbb\xbf")
     try:
-        doc = orjson.loads(data.removeprefix(b"\xef\xbb\xbf"))
+        doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if not_utf8 := _not_utf8(data, source):
+            return None, not_utf8
         reason = exc.msg
         if "depth" in reason or "recursion" in reason:
             reason = f"JSON nested deeper than {MAX_DEPTH} levels"
@@ -56,6 +59,21 @@ def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, Read
             f"JSON nested deeper than {MAX_DEPTH} levels; refusing to read it",
         )
     return doc, None
+
+
+def _not_utf8(data: bytes, source: str) -> ReadError | None:
+    """Where a JSON text stops being UTF-8: the parser itself only says that it does."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return ReadError(
+            FaultLocation(source=source, line=line),
+            f"bytes that are not UTF-8 at line {line}, column {column} "
+            f"(0x{data[exc.start]:02x}): save the file as UTF-8",
+        )
+    return None
 
 
 def too_deep(doc: Json, limit: int) -> str | None:
