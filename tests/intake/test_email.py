@@ -774,3 +774,22 @@ JSON_VALUES = st.recursive(
 def test_fuzz_xarf_json_documents_never_raise(doc: dict) -> None:
     check_contract(json.dumps({"xarf_version": "4", **doc}).encode())
     check_contract(json.dumps({"Report": doc, "ReporterInfo": doc}).encode())
+
+
+def test_damaged_base64_is_named_with_its_part() -> None:
+    report = base64.b64encode((FIXTURES / "email" / "connection-login-attack.json").read_bytes())
+    damaged = report[:40] + b"!!!@@@###" + report[40:]
+    mail = (
+        b"From: honeypot@ssh-monitor.example\nTo: abuse@localhost\nSubject: abuse report\n"
+        b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="XB"\n\n'
+        b"--XB\nContent-Type: text/plain\n\nAbuse report, see attached.\n\n"
+        b'--XB\nContent-Type: application/json; name="xarf.json"\n'
+        b"Content-Transfer-Encoding: base64\n\n%s\n--XB--\n"
+    )
+    _, errors = read(mail % damaged)
+    assert (errors[0].location.pointer, errors[0].reason) == (
+        "/part/2",
+        "the base64 of this application/json part is damaged: it is read only as far as it can be",
+    )
+    sound, sound_errors = read(mail % report)  # the same mail, undamaged: its X-ARF report
+    assert sound and sound_errors == []

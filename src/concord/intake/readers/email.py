@@ -542,6 +542,14 @@ class _Message:
                 stack.append((child, children[index - 1], depth + 1))
         for path, part in self._leaves():
             payload = _payload(part)
+            if _damaged_base64(part, payload):
+                self.errors.append(
+                    self.error(
+                        f"the base64 of this {_content_type(part)} part is damaged: it is read "
+                        "only as far as it can be",
+                        _pointer(path),
+                    )
+                )
             if isinstance(payload, str) and (
                 len(payload) > MAX_PART_BYTES or self.cut.token in payload
             ):
@@ -1444,6 +1452,19 @@ def _payload(part: Message) -> list[Message] | str | None:
         except Exception:
             return None
         return data.decode("ascii", "surrogateescape") if isinstance(data, bytes) else None
+
+
+def _damaged_base64(part: Message, payload: object) -> bool:
+    """Whether a base64 part holds characters or padding that base64 does not allow: the
+    standard library then decodes what it can, silently."""
+    encoding = (_header(part, "Content-Transfer-Encoding") or "").strip().lower()
+    if encoding != "base64" or not isinstance(payload, str) or len(payload) > MAX_PART_BYTES:
+        return False
+    try:
+        base64.b64decode("".join(payload.split()), validate=True)
+    except ValueError:  # binascii.Error, or characters beyond ASCII
+        return True
+    return False
 
 
 def _children(part: Message) -> list[Message]:
