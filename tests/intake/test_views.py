@@ -142,6 +142,27 @@ def test_russian_labels(client, network) -> None:  # type: ignore[no-untyped-def
     assert "Отправить отчёт" in page.text and "Кампании" in page.text
 
 
+def test_upload_and_tlp_refusals_read_in_russian(client, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.config import reset_settings
+
+    csrf = login(client, "kz-analyst")
+    client.post("/language", data={"language": "ru", "csrf_token": csrf})
+    data = scan_csv([("2026-11-30 10:00:00", f"192.0.2.{i}", 3389) for i in range(60)])
+    bad_tlp = submit(client, csrf, "scan_rdp.csv", data, tlp="purple")
+    assert "неизвестная метка TLP &#39;purple&#39;; используйте одну из:" in bad_tlp.text
+    monkeypatch.setenv("CONCORD_MAX_UPLOAD_BYTES", "1000")
+    reset_settings()
+    big = submit(client, csrf, "scan_rdp.csv", data)
+    assert big.status_code == 413 and "файл превышает предел в 1000 байт" in big.text
+    monkeypatch.setenv("CONCORD_MAX_UPLOAD_BYTES", str(50 << 20))
+    reset_settings()
+    from concord.web.uploads import too_large
+
+    assert too_large(50 << 20).message == (
+        "the upload exceeds the limit of 50 MiB (52428800 bytes)"
+    )
+
+
 def test_event_search_dates_include_the_until_day_and_flag_an_inverted_range(
     client, network
 ) -> None:  # type: ignore[no-untyped-def]

@@ -29,6 +29,8 @@ def too_large(limit: int) -> ConcordError:
 
 
 def _too_large_text(limit: int) -> str:
+    if limit >= 1 << 20:
+        return f"the upload exceeds the limit of {limit / (1 << 20):g} MiB ({limit} bytes)"
     return f"the upload exceeds the limit of {limit} bytes"
 
 
