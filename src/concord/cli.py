@@ -739,7 +739,10 @@ def report(
         str, typer.Option(help="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10 (UTC).")
     ],
     scope: Annotated[str, typer.Option(help="network, or a state's country code.")] = "network",
-    fmt: Annotated[str, typer.Option("--format", help="html, json or csv.")] = "html",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="html, json or csv (default: from --out's name, else html)."),
+    ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", dir_okay=False, help="Write here, not to stdout.")
     ] = None,
@@ -752,7 +755,7 @@ def report(
     from concord.errors import InvalidInput
     from concord.reports import render, service
 
-    fmt = service.parse_format(fmt)
+    fmt = service.format_for(fmt, out_file)
     if language not in i18n.LANGUAGES:
         raise InvalidInput(f"unknown language {language!r}; use one of {', '.join(i18n.LANGUAGES)}")
     # Read-only unless storing: a long report must not hold SQLite's write lock.

@@ -87,6 +87,13 @@ def test_html_to_a_file_in_russian(data, tmp_path) -> None:  # type: ignore[no-u
     assert "&lt;3" in html
 
 
+def test_the_format_follows_the_output_file_name(data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "network.csv"
+    result = runner.invoke(app, ["report", "--period", "2024-07", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_text(encoding="utf-8").startswith("section,")
+
+
 def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
     for args, message in (
         (["--period", "2024-13"], "error: period: '2024-13' is not a period"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +16,7 @@ from concord.jobs.model import JobRun
 from concord.reports import period as periods
 from concord.reports import render, service, tasks
 from concord.reports.model import Report, StoredReport
-from tests.reports import add_events, at, seed
+from tests.reports import add_events, at, link, seed
 
 
 def _rows(rows):  # type: ignore[no-untyped-def]
@@ -60,12 +62,56 @@ def test_suppression_primary_and_secondary() -> None:
         "b": "<3",
         "c": 0,
     }
-    # Two small counts hide each other; nothing else needs withholding.
-    assert service.suppress_column({"a": 10, "b": 2, "c": 1}, 3) == {"a": 10, "b": "<3", "c": "<3"}
-    # The smallest other count is the one withheld; the range is what the total gives anyway.
-    assert service.suppress_column({"a": 50, "b": 4, "c": 1}, 3) == {"a": 50, "b": "3–4", "c": "<3"}
+    # Whenever a count is withheld the largest shown one is too, as the range the total
+    # gives anyway; whether it is cannot then tell anything of the small counts.
+    assert service.suppress_column({"a": 10, "b": 2, "c": 1}, 3) == {
+        "a": "9–11",
+        "b": "<3",
+        "c": "<3",
+    }
+    assert service.suppress_column({"a": 50, "b": 4, "c": 1}, 3) == {
+        "a": "49–50",
+        "b": 4,
+        "c": "<3",
+    }
     assert service.suppress_column({"a": 1}, 3) == {"a": "<3"}
     assert service.suppress_column({"a": 1, "b": 2}, 1) == {"a": 1, "b": 2}
+
+
+def test_several_small_counts_are_not_given_away_by_the_total() -> None:
+    # The review's cases: two "<3" whose sum (total - shown) is 2 are 1 each.
+    # 11 = 5 + 4 + "<3" + "<3": with finance withheld as 4–5 (it is at least energy's 4),
+    # health + unknown is 2 or 3.
+    sectors = service.suppress_column({"finance": 5, "energy": 4, "health": 1, None: 1}, 3)
+    assert sectors == {"finance": "4–5", "energy": 4, "health": "<3", None: "<3"}
+    # 8 = 3 + 3 + "<3" + "<3": every count is at its least value, so no range hides them;
+    # the column is withheld whole.
+    assert service.suppress_column({"KZ": 3, "UZ": 3, "TJ": 1, None: 1}, 3) == {
+        "KZ": "0–8",
+        "UZ": "0–8",
+        "TJ": "0–8",
+        None: "0–8",
+    }
+
+
+@pytest.mark.parametrize(("k", "keys", "top"), [(2, 4, 9), (3, 4, 12), (4, 4, 12), (3, 5, 8)])
+def test_no_published_column_pins_a_small_count(k: int, keys: int, top: int) -> None:
+    """Every column of `keys` counts below `top`: a reader who knows the rule, the total (or
+    that it is below k) and the published cells must find two or more values possible for
+    every count below k."""
+    possible: dict[tuple[object, ...], list[set[int]]] = {}
+    for values in itertools.product(range(top), repeat=keys):
+        cells = service.suppress_column(dict(enumerate(values)), k)
+        total = sum(values)
+        seen = (tuple(cells.values()), total if total >= k else "small")
+        for i, n in enumerate(values):
+            possible.setdefault(seen, [set() for _ in values])[i].add(n)
+    for (cells, total), sets in possible.items():
+        if isinstance(total, int) and total >= top:
+            continue  # columns with this total can hold counts beyond the enumerated ones
+        for i, found in enumerate(sets):
+            if any(0 < n < k for n in found):
+                assert len(found) >= 2, (cells, total, i, found)
 
 
 # --- the network report -------------------------------------------------------------------------
@@ -89,16 +135,17 @@ def test_network_totals_change_and_breakdowns(session, data) -> None:  # type: i
         "availability": (0, 6, -100.0),
     }
     assert _rows(r.by_state) == {"KZ": (17, 8, 112.5), "UZ": (7, 6, 16.7)}
-    # energy (2 events, one owner) is suppressed; telecom is then shown as a range, or
-    # 24 - 13 - 5 - telecom would give energy back.
+    # energy (2 events, one owner) is suppressed; finance, the largest, is then shown as a
+    # range, or 24 - 13 - 5 - 4 would give energy back.
     assert _rows(r.by_sector) == {
-        "finance": (13, 8, 62.5),
+        "finance": ("13–14", 8, None),
         None: (5, 0, None),
-        "telecom": ("4–5", 6, None),
+        "telecom": (4, 6, -33.3),
         "energy": ("<3", 0, None),
     }
-    # withheld counts come after the published ones, by name: their order would tell them apart
-    assert [row.key for row in r.by_sector] == ["finance", None, "energy", "telecom"]
+    # by published figures (a range by its lower end), "<3" last: the true values of
+    # withheld counts would tell them apart
+    assert [row.key for row in r.by_sector] == ["finance", None, "telecom", "energy"]
     assert r.tlp == "amber"  # the UZ AMBER events are counted
     assert r.min_count == 3
 
@@ -110,8 +157,8 @@ def test_state_report_holds_only_what_its_national_body_may_see(session, data) -
     assert kz.tlp == "green"
     assert _rows(kz.by_state) == {"KZ": ("16–17", 8, None), "UZ": ("<3", 0, None)}
     assert _rows(kz.by_sector) == {
-        "finance": (11, 8, 37.5),
-        None: ("5–6", 0, None),
+        "finance": ("11–12", 8, None),
+        None: (5, 0, None),
         "energy": ("<3", 0, None),
     }
     uz = service.build_report(session, None, "2024-07", "uz")
@@ -176,8 +223,11 @@ def test_who_may_ask(session, network, data) -> None:  # type: ignore[no-untyped
 def test_small_periods_are_suppressed_whole(session, data) -> None:  # type: ignore[no-untyped-def]
     day = service.build_report(session, None, "2024-07-20", "UZ")  # one event: E
     assert (day.totals.events, day.totals.change_pct, day.occurrences) == ("<3", None, "<3")
-    assert _rows(day.by_class) == {"fraud": ("<3", 0, None)}
-    assert _rows(day.by_state) == {"UZ": ("<3", 0, None)}
+    # Listing the class or the state would say which had the one event.
+    assert (day.by_class, day.by_state, day.by_sector) == ([], [], [])
+    assert [(t.id, t.events) for t in day.techniques] == [("T1566", "<3")]
+    html = render.to_html(day)
+    assert html.count('data-section="withheld"') == 3
 
 
 def test_threshold_is_configurable(session, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -232,7 +282,7 @@ def test_attack_profile_and_mitigations_from_the_mitre_data(session, data) -> No
         ("T1566.001", 10, 0),
         ("T1110", 5, 1),  # five events and a case
         ("T1071.001", 4, 0),  # recorded lower-case, normalised
-        ("T1566", 1, 0),
+        ("T1566", "<3", 0),  # one event: withheld like any small count
     ]
     by_id = {t.id: t for t in r.techniques}
     assert by_id["T1566.001"].name == "Spearphishing Attachment"
@@ -240,10 +290,11 @@ def test_attack_profile_and_mitigations_from_the_mitre_data(session, data) -> No
     # Antivirus/Antimalware counters PowerShell (10), Spearphishing Attachment (10) and
     # Phishing (1); User Account Management, Spearphishing Attachment and Brute Force (5
     # events and a case); Network Intrusion Prevention, Spearphishing, Web Protocols, Phishing.
+    # A weight holding T1566's withheld count is the range the published counts allow.
     assert [(m.id, m.name, m.weight) for m in r.mitigations[:3]] == [
-        ("M1049", "Antivirus/Antimalware", 21),
+        ("M1049", "Antivirus/Antimalware", "21–22"),
         ("M1018", "User Account Management", 16),
-        ("M1031", "Network Intrusion Prevention", 15),
+        ("M1031", "Network Intrusion Prevention", "15–16"),
     ]
     assert r.mitigations[0].techniques == ["T1059.001", "T1566.001", "T1566"]
     assert r.attack_version == "18.1"
@@ -350,3 +401,125 @@ def test_a_report_of_a_period_not_over_says_so(session, data) -> None:  # type: 
     assert 'id="period-in-progress"' in running
     past = render.to_html(service.build_report(session, None, "2024-07", "network"))
     assert 'id="period-in-progress"' not in past
+
+
+# --- campaigns as the audience sees them ----------------------------------------------------
+
+
+def _tj(session) -> None:  # type: ignore[no-untyped-def]
+    from concord.orgs import service as orgs
+
+    orgs.create_org(
+        session,
+        None,
+        orgs.OrgInput("tj-cert", "national-body", "TJ national CERT", "CERT Таджикистана", "TJ"),
+    )
+
+
+def _correlate(session) -> None:  # type: ignore[no-untyped-def]
+    from concord.events import correlation
+
+    correlation.update_campaigns(session)
+    session.commit()
+
+
+def test_a_campaign_joined_only_through_a_hidden_report_is_not_in_the_report(  # type: ignore[no-untyped-def]
+    session, network
+) -> None:
+    """The review's case: KZ's GREEN evil-a.example, UZ's AMBER report (not shared with KZ)
+    holding it and 45.70.0.1, TJ's GREEN 45.70.0.1. The network-wide campaign joins all
+    three; KZ sees KZ and TJ events but no link between them."""
+    _tj(session)
+    kz = add_events(
+        session, 2, when=at("2026-08-03T10:00"), country="KZ", origin="kz-cert", tlp="green",
+        rsit_class="malicious-code", rsit_type="infected-system",
+    )  # fmt: skip
+    uz = add_events(
+        session, 1, when=at("2026-08-04T10:00"), country="UZ", origin="uz-cert", tlp="amber",
+        rsit_class="malicious-code", rsit_type="infected-system",
+    )  # fmt: skip
+    tj = add_events(
+        session, 1, when=at("2026-08-05T10:00"), country="TJ", origin="tj-cert", tlp="green",
+        rsit_class="malicious-code", rsit_type="c2-server",
+    )  # fmt: skip
+    link(session, "domain", "evil-a.example", [*kz, *uz], cross_state=True)
+    link(session, "ipv4", "45.70.0.1", [*uz, *tj], cross_state=True)
+    _correlate(session)
+    now = lambda: at("2026-09-02T00:00")  # noqa: E731
+    kz_report = service.build_report(session, None, "2026-08", "KZ", now=now)
+    assert (kz_report.campaigns.total, kz_report.campaigns.items) == (0, [])
+    assert kz_report.indicators == []
+    # The campaigns page tells a KZ reader the same.
+    from concord.events import correlation
+
+    assert correlation.visible_campaigns(session, network["kz-analyst"]) == []
+    # The centre sees the UZ report: the whole campaign, in the network report.
+    net = service.build_report(session, None, "2026-08", "network", now=now)
+    (c,) = net.campaigns.items
+    assert (c.events, c.states, net.tlp) == (4, ["KZ", "TJ", "UZ"], "amber")
+
+
+def test_a_campaign_is_new_when_it_reaches_a_second_state(session, network) -> None:  # type: ignore[no-untyped-def]
+    """KZ sees it first on 9 November, TJ on 16 November: new in the week of the 16th, in
+    KZ's report (KZ takes part) and the network's; not in the week before."""
+    _tj(session)
+    kz = add_events(
+        session, 2, when=at("2026-11-09T10:00"), country="KZ", origin="kz-cert", tlp="green",
+        rsit_class="malicious-code", rsit_type="infected-system",
+    )  # fmt: skip
+    tj = add_events(
+        session, 1, when=at("2026-11-16T10:00"), country="TJ", origin="tj-cert", tlp="green",
+        rsit_class="malicious-code", rsit_type="infected-system",
+    )  # fmt: skip
+    link(session, "domain", "evil-b.example", [*kz, *tj], cross_state=True)
+    _correlate(session)
+    now = lambda: at("2026-12-01T00:00")  # noqa: E731
+    for scope in ("network", "KZ"):
+        before = service.build_report(session, None, "2026-W46", scope, now=now)
+        assert before.campaigns.total == 0
+        week = service.build_report(session, None, "2026-W47", scope, now=now)
+        (c,) = week.campaigns.items
+        assert (c.name, c.events, c.states) == ("evil-b.example", 3, ["KZ", "TJ"])
+        assert c.first_seen.startswith("2026-11-09T10:00")
+        after = service.build_report(session, None, "2026-W48", scope, now=now)
+        assert after.campaigns.total == 0
+    assert service.build_report(session, None, "2026-W47", "UZ", now=now).campaigns.total == 0
+
+
+# --- rendering details ----------------------------------------------------------------------
+
+
+def test_a_change_from_nothing_reads_new_not_withheld(session, data) -> None:  # type: ignore[no-untyped-def]
+    r = service.build_report(session, None, "2024-07", "network")
+    html = render.to_html(r)
+    row = next(row for row in r.by_class if row.key == "intrusion-attempts")
+    assert (row.events, row.previous, row.change_pct) == (5, 0, None)
+    # the JSON keeps a null change; previous 0 (a number, not "<3") tells it apart
+    assert {"key": "intrusion-attempts", "events": 5, "previous": 0, "change_pct": None} in (
+        json.loads(service.to_json(r))["by_class"]
+    )
+    cells = re.findall(r"<tr><td>[^<]*Intrusion attempts.*?</tr>", html)
+    assert cells and ">new</td>" in cells[0], cells
+    energy = re.findall(r"<tr><td>energy</td>.*?</tr>", html)
+    assert energy and ">—</td>" in energy[0]  # "<3" against 0: not a published change
+
+
+def test_suppression_note_only_when_something_can_be_withheld(session, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert 'id="suppression-note"' in render.to_html(
+        service.build_report(session, None, "2024-07", "network")
+    )
+    monkeypatch.setenv("CONCORD_REPORT_MIN_COUNT", "1")
+    html = render.to_html(service.build_report(session, None, "2024-07", "network"))
+    assert 'id="suppression-note"' not in html and "below 1" not in html
+
+
+def test_format_follows_the_output_file_unless_given() -> None:
+    from pathlib import Path
+
+    assert service.format_for(None, Path("x.csv")) == "csv"
+    assert service.format_for(None, Path("X.JSON")) == "json"
+    assert service.format_for(None, Path("x.txt")) == "html"
+    assert service.format_for(None, None) == "html"
+    assert service.format_for("json", Path("x.csv")) == "json"
+    with pytest.raises(InvalidInput):
+        service.format_for("pdf", None)

@@ -704,7 +704,7 @@ def _visible_parts(
     return parts
 
 
-def _campaign_figures(
+def campaign_figures(
     session: Session, principal: Principal, ids: Sequence[int]
 ) -> dict[int, tuple[CampaignView, _VisiblePart]]:
     """Figures of campaigns from what the principal sees of them (`_VisiblePart`)."""
@@ -742,7 +742,7 @@ def visible_campaigns(
             .limit(limit)
         )
     )
-    views = _campaign_figures(session, principal, ids)
+    views = campaign_figures(session, principal, ids)
     return [views[i][0] for i in ids if i in views and len(views[i][0].states) >= 2]
 
 
@@ -752,7 +752,7 @@ def visible_campaign(
     """One campaign (a merged id resolves to its survivor) with its visible events and the
     graph joining them; NotFound unless they come from two or more states."""
     live = resolve_campaign(session, campaign_id)
-    found = _campaign_figures(session, principal, [live]).get(live) if live is not None else None
+    found = campaign_figures(session, principal, [live]).get(live) if live is not None else None
     if found is None or len(found[0].states) < 2:
         raise NotFound(f"no campaign {campaign_id}")
     view, part = found

@@ -105,19 +105,20 @@ class TechniqueRow:
     id: str
     name: str
     tactics: list[str]
-    events: int
+    events: Cell  # "<3" when few events show it
     cases: int = 0
 
     @property
-    def weight(self) -> int:
-        return self.events + self.cases
+    def weight(self) -> int | None:
+        """Events and cases, when the event count is published."""
+        return self.events + self.cases if isinstance(self.events, int) else None
 
 
 @dataclass
 class MitigationRow:
     id: str
     name: str
-    weight: int
+    weight: Cell  # a range when a technique's event count behind it is withheld
     techniques: list[str]
 
 

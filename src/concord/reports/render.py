@@ -31,8 +31,8 @@ from concord import i18n
 from concord.events.rsit import CLASS_LABELS
 from concord.reports import charts
 from concord.reports import techniques as attack
-from concord.reports.model import Cell, Report
-from concord.reports.service import to_json
+from concord.reports.model import Cell, Report, Row
+from concord.reports.service import published_low, to_json
 
 # Events reported by an organisation with no country: the centre, or a partner.
 NO_STATE = "no state (the centre or a partner)"
@@ -80,6 +80,7 @@ def _charts(report: Report, _: Any) -> dict[str, Markup]:
     compared = all(isinstance(r.previous, int) for r in classes)
     states = [r for r in report.by_state if isinstance(r.events, int) and r.events]
     sectors = [r for r in report.by_sector if isinstance(r.events, int) and r.events]
+    drawn = [t for t in report.techniques if t.weight is not None]
     out = {
         "by_class": charts.bar_chart(
             [_(CLASS_LABELS.get(str(r.key), str(r.key))) for r in classes],
@@ -98,8 +99,8 @@ def _charts(report: Report, _: Any) -> dict[str, Markup]:
             _("Events by sector of the affected owner"),
         ),
         "techniques": charts.bar_chart(
-            [f"{t.id} {t.name}".strip() for t in report.techniques],
-            [(this, [t.weight for t in report.techniques])],
+            [f"{t.id} {t.name}".strip() for t in drawn],
+            [(this, [t.weight or 0 for t in drawn])],
             _("ATT&CK techniques seen"),
         ),
     }
@@ -113,8 +114,14 @@ def context(report: Report, language: str) -> dict[str, Any]:
     def cell(value: Cell) -> str:
         return str(value)
 
-    def change(value: float | None) -> str:
-        return "—" if value is None else f"{value:+.1f} %"
+    def change(row: Row) -> str:
+        if row.change_pct is not None:
+            return f"{row.change_pct:+.1f} %"
+        # From a published 0 to a published count: no percentage, but not withheld either.
+        low = published_low(row.events)
+        if row.previous == 0 and low is not None and low > 0:
+            return _("new")
+        return "—"
 
     def hours(value: float | None) -> str:
         if value is None:

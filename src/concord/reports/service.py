@@ -23,6 +23,7 @@ import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, distinct, func, or_, select, true
@@ -89,6 +90,15 @@ def parse_format(text: str) -> str:
             FaultLocation(field="format"),
         )
     return cleaned
+
+
+def format_for(fmt: str | None, out: Path | None) -> str:
+    """The format asked for; without one, the one the output file's name ends in (x.csv),
+    else HTML."""
+    if fmt:
+        return parse_format(fmt)
+    suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+    return suffix if suffix in FORMATS else "html"
 
 
 def states(session: Session) -> list[str]:
@@ -232,30 +242,89 @@ def _check_view(session: Session, principal: Principal | None, scope: str, tlp: 
 
 
 # --- suppression ------------------------------------------------------------------------------
+#
+# What a reader knows of a published column: its total (the report's total, exact once it is
+# k or more), every exact count, that a "<k" count lies in 1..k-1 (zeros are shown as 0), and
+# the range of a count shown as a range. The rule below keeps every count below k from being
+# pinned to one value by that knowledge, on the assumption that the reader knows the rule too.
+
+
+@dataclass(frozen=True)
+class _Bound:
+    low: int
+    high: int | None  # None: no upper bound the reader knows of
+
+
+def _pinned(bounds: list[_Bound], withheld_sum: int, small: int) -> bool:
+    """Is any of the first `small` withheld counts the only value its bounds and the known
+    sum of all withheld counts allow? (For one sum over boxed integers, each count can take
+    every value between these two ends, so the check is exact.)"""
+    for i in range(small):
+        others = bounds[:i] + bounds[i + 1 :]
+        high = min(bounds[i].high or withheld_sum, withheld_sum - sum(b.low for b in others))
+        low = bounds[i].low
+        if all(b.high is not None for b in others):
+            low = max(low, withheld_sum - sum(b.high or 0 for b in others))
+        if high <= low:
+            return True
+    return False
+
+
+def _column(values: dict[Any, int], k: int) -> tuple[dict[Any, Cell], bool]:
+    """A column of counts as published, and whether it is withheld whole (see suppress_column)."""
+    out: dict[Any, Cell] = dict(values)
+    total = sum(values.values())
+    if k <= 1 or total == 0:
+        return out, False
+    if total < k:
+        # The total itself is withheld: any per-key figure would narrow it down (two
+        # non-zero keys under a total below 3 are 1 each).
+        return {key: f"<{k}" for key in values}, True
+    small = sorted((key for key, n in values.items() if 0 < n < k), key=str)
+    if not small:
+        return out, False
+    for key in small:
+        out[key] = f"<{k}"
+    withheld = sum(values[key] for key in small)
+    bounds = [_Bound(1, k - 1)] * len(small)
+    # Whether to withhold more is decided from what the column publishes (which counts are
+    # small, the total, the shown counts), never from the withheld values: a rule that
+    # withheld more only when the small counts were, say, all 1 would tell exactly that.
+    # So whenever a count is withheld, so is the largest shown count. Picking the largest
+    # tells the reader only that it is at least every other shown count (a lower bound);
+    # picking the smallest would also bound it from above, which pins the small ones in more
+    # cases (e.g. 5, 5, "<3" with a range on the first 5).
+    shown = [(n, str(key), key) for key, n in values.items() if n >= k]
+    if shown:
+        n, name, key = max(shown)
+        # What being picked tells: at least every other shown count, and more than those
+        # it beat only on the tie-break by name.
+        floor = max([k, *(m if other < name else m + 1 for m, other, _ in shown if other != name)])
+        together = withheld + n
+        if not _pinned([*bounds, _Bound(floor, None)], together, len(small)):
+            # The range is what the reader derives anyway from the total and the bounds.
+            low = max(floor, together - len(small) * (k - 1))
+            out[key] = f"{low}–{together - len(small)}"
+            return out, False
+    # Left: every count at its least possible value (e.g. 3, 3, "<3", "<3" of 8), which no
+    # range hides; or no count of k or more to show, where the "<k" cells of a known total
+    # would narrow each other down (1, 1, 1 of 3). The column is withheld whole, and its
+    # keys are not listed on its account.
+    return {key: f"0–{total}" for key in values}, True
 
 
 def suppress_column(values: dict[Any, int], k: int) -> dict[Any, Cell]:
     """Publish a column of counts without revealing small ones.
 
     * Primary: a count with 0 < n < k is shown as "<k".
-    * Secondary: when exactly one count of the column is suppressed, the column total (which
-      the report publishes) minus the shown counts would give it back; so the smallest other
-      non-zero count is shown as the range it is known to lie in anyway from the total and
-      "<k" (e.g. "40–41" for k = 3), which keeps the suppressed one hidden.
+    * Secondary: the total minus the shown counts is the sum of the withheld ones, so
+      whenever a count is withheld the largest shown count is withheld too, as the range the
+      reader could derive anyway. If the sum still pins a withheld count to one value (every
+      count at its least value, e.g. 3, 3, "<3", "<3" of 8), the whole column is withheld:
+      every cell "0–total", and its keys are not listed on its account.
+    * A total below k is withheld: every cell of the column is "<k".
     """
-    out: dict[Any, Cell] = dict(values)
-    if k <= 1:
-        return out
-    small = [key for key, n in values.items() if 0 < n < k]
-    for key in small:
-        out[key] = f"<{k}"
-    if len(small) == 1:
-        others = sorted((n, str(key), key) for key, n in values.items() if n >= k)
-        if others:
-            n, _, key = others[0]
-            pair = n + values[small[0]]
-            out[key] = f"{pair - (k - 1)}–{pair - 1}"
-    return out
+    return _column(values, k)[0]
 
 
 def _change(current: Cell, previous: Cell) -> float | None:
@@ -265,21 +334,59 @@ def _change(current: Cell, previous: Cell) -> float | None:
     return None
 
 
+def published_low(cell: Cell) -> int | None:
+    """The least value a published cell states: the count, or a range's lower end."""
+    if isinstance(cell, int):
+        return cell
+    low, sep, _high = cell.partition("–")
+    return int(low) if sep and low.isdigit() else None
+
+
 def _rows(current: dict[Any, int], previous: dict[Any, int], k: int, suppress: bool) -> list[Row]:
-    keys = set(current) | set(previous)
-    cur = {key: current.get(key, 0) for key in keys}
-    prev = {key: previous.get(key, 0) for key in keys}
-    shown_cur: dict[Any, Cell] = suppress_column(cur, k) if suppress else dict(cur)
-    shown_prev: dict[Any, Cell] = suppress_column(prev, k) if suppress else dict(prev)
-    rows = [Row(key, shown_cur[key], shown_prev[key], None) for key in keys]
+    """The rows of a breakdown. Unsuppressed columns (the RSIT classes) are published as they
+    are unless their period's total is below k, which withholds them whole."""
+
+    def publish(values: dict[Any, int]) -> tuple[dict[Any, Cell], bool]:
+        if suppress:
+            return _column(values, k)
+        if 0 < sum(values.values()) < k:
+            return _column(values, k)
+        return dict(values), False
+
+    # A key is listed on account of a published column only: listing a key of a column
+    # withheld whole would show that it has events there.
+    cur_cells, cur_whole = publish(current)
+    prev_cells, prev_whole = publish(previous)
+    keys = {key for key, n in current.items() if n and not cur_whole}
+    keys |= {key for key, n in previous.items() if n and not prev_whole}
+
+    def cell(cells: dict[Any, Cell], whole: bool, key: Any) -> Cell:
+        if key in cells:
+            return cells[key]
+        if whole:  # a key of the other column: its count here is withheld with the rest
+            return next(iter(cells.values()))
+        return 0
+
+    rows = [
+        Row(
+            key,
+            cell(cur_cells, cur_whole, key),
+            cell(prev_cells, prev_whole, key),
+            None,
+        )
+        for key in keys
+    ]
     for row in rows:
         row.change_pct = _change(row.events, row.previous)
 
-    # Order by published counts only: sorting withheld counts by their true values would
-    # tell them apart.
+    # Order by published figures only: sorting withheld counts by their true values would
+    # tell them apart. A range sorts by its lower end, which it states.
     def order(row: Row) -> tuple[int, int, str]:
-        if isinstance(row.events, int):
-            return (0, -row.events, str(row.key)) if row.events else (2, 0, str(row.key))
+        low = published_low(row.events)
+        if low is not None and row.events != 0:
+            return (0, -low, str(row.key))
+        if row.events == 0:
+            return (2, 0, str(row.key))
         return (1, 0, str(row.key))
 
     return sorted(rows, key=order)
@@ -491,78 +598,93 @@ def _cases(
     return section, techniques, tlps
 
 
+CAMPAIGN_CHUNK = 1000  # campaigns whose visible part is computed in one go
+
+
+def _second_state_at(events: Iterable[tuple[str | None, datetime, datetime]]) -> datetime | None:
+    """When events of a second state first joined (None: one state or none)."""
+    first: dict[str, datetime] = {}
+    for country, time, _last in events:
+        if country and (country not in first or time < first[country]):
+            first[country] = time
+    return sorted(first.values())[1] if len(first) >= 2 else None
+
+
+def _event_tlps(session: Session, event_ids: list[int]) -> set[str]:
+    tlps: set[str] = set()
+    for start in range(0, len(event_ids), CAMPAIGN_CHUNK):
+        chunk = event_ids[start : start + CAMPAIGN_CHUNK]
+        tlps.update(session.scalars(select(Event.tlp).where(Event.id.in_(chunk)).distinct()))
+    return tlps
+
+
 def _campaigns(
     session: Session, who: Principal, scope: ColumnElement[bool], p: Period
 ) -> tuple[Campaigns, set[str]]:
-    """Campaigns new in the period as the audience sees them: their first visible event
-    falls in the period and their visible events come from two or more states (the rule of
-    the correlation module); figures count visible events up to the end of the period."""
-    module = _optional("concord.events.correlation_model")
-    if module is None:
+    """Campaigns new in the period as the audience sees them.
+
+    What the audience sees of a campaign is what the campaigns page shows a reader of its
+    organisation (`correlation.campaign_figures`): the part joined by indicators that its
+    visible events show in two or more states. The network-wide membership is not used: it
+    can run through a report the audience may not see. A campaign is new in the period in
+    which that part first holds events of two states, and is the scope's when the part holds
+    an event of the scope by the end of the period; figures count its events up to then."""
+    model = _optional("concord.events.correlation_model")
+    correlation = _optional("concord.events.correlation") if model is not None else None
+    if model is None or correlation is None:
         return Campaigns(available=False), set()
-    ce = module.CampaignEvent
+    ce = model.CampaignEvent
+
     visible = policy.tlp_filter(who, Event)
-    touched = (
+    # Candidates, a superset narrowed in SQL: an event of the period (the one bringing the
+    # second state in) and, by the end of the period, visible members of two states and one
+    # of the scope.
+    in_period = (
         select(ce.campaign_id)
         .join(Event, Event.id == ce.event_id)
-        .where(_in(p.start, p.end), visible, scope)
+        .where(_in(p.start, p.end), visible)
     )
-    first = func.min(Event.time)
-    base = (
-        select(ce.campaign_id)
-        .join(Event, Event.id == ce.event_id)
-        .where(Event.time < p.end, visible, ce.campaign_id.in_(touched))
-        .group_by(ce.campaign_id)
-        .having(first >= p.start, func.count(distinct(Event.country)) >= 2)
-    )
-    # One pass for the count and the list: new campaigns of a period are few.
-    found = session.execute(base.add_columns(first, func.count())).all()
-    total = len(found)
-    top = sorted(found, key=lambda r: (r[1], r[0]))[:TOP_CAMPAIGNS]
-    if not top:
-        return Campaigns(available=True, total=total), set()
-    ids = [r[0] for r in top]
-    states: dict[int, set[str]] = {i: set() for i in ids}
-    tlps: set[str] = set()
-    for cid, country, tlp in session.execute(
-        select(ce.campaign_id, Event.country, Event.tlp)
-        .join(Event, Event.id == ce.event_id)
-        .where(Event.time < p.end, visible, ce.campaign_id.in_(ids))
-        .group_by(ce.campaign_id, Event.country, Event.tlp)
-    ):
-        if country:
-            states[cid].add(country)
-        tlps.add(tlp)
-    # The label, as correlation names campaigns: the visible cross-state indicator that
-    # most of the visible member events share.
-    best: dict[int, tuple[int, str]] = {}
-    for cid, value, n in session.execute(
-        select(ce.campaign_id, Indicator.value, func.count())
-        .join(Event, Event.id == ce.event_id)
-        .join(EventObservable, EventObservable.event_id == ce.event_id)
-        .join(Indicator, Indicator.id == EventObservable.indicator_id)
-        .where(
-            Event.time < p.end,
-            visible,
-            ce.campaign_id.in_(ids),
-            Indicator.cross_state.is_(True),
+    candidates = list(
+        session.scalars(
+            select(ce.campaign_id)
+            .join(Event, Event.id == ce.event_id)
+            .where(Event.time < p.end, visible, ce.campaign_id.in_(in_period))
+            .group_by(ce.campaign_id)
+            .having(func.count(distinct(Event.country)) >= 2)
+            .order_by(ce.campaign_id)
         )
-        .group_by(ce.campaign_id, Indicator.value)
-    ):
-        held = best.get(cid)
-        if held is None or n > held[0] or (n == held[0] and value < held[1]):
-            best[cid] = (n, value)
+    )
+    found: list[tuple[datetime, int, str, dict[int, tuple[str | None, datetime, datetime]]]] = []
+    for start in range(0, len(candidates), CAMPAIGN_CHUNK):
+        chunk = candidates[start : start + CAMPAIGN_CHUNK]
+        scoped = set(
+            session.scalars(
+                select(ce.event_id)
+                .join(Event, Event.id == ce.event_id)
+                .where(ce.campaign_id.in_(chunk), Event.time < p.end, visible, scope)
+            )
+        )
+        for cid, (view, part) in correlation.campaign_figures(session, who, chunk).items():
+            events = {ev: row for ev, row in part.events.items() if row[1] < p.end}
+            reached = _second_state_at(events.values())
+            if reached is None or not p.start <= reached < p.end or not scoped & events.keys():
+                continue
+            first = min(time for _country, time, _last in events.values())
+            found.append((first, cid, view.label, events))
+    found.sort(key=lambda f: (f[0], f[1]))
+    # The count of new campaigns rests on all of them, so all their events mark the report.
+    tlps = _event_tlps(session, sorted(ev for *_head, events in found for ev in events))
     items = [
         CampaignRow(
             id=int(cid),
-            name=best[cid][1] if cid in best else f"campaign {cid}",
-            first_seen=seen.isoformat() if isinstance(seen, datetime) else str(seen),
-            events=int(n),
-            states=sorted(states[cid]),
+            name=label,
+            first_seen=first.isoformat(),
+            events=len(events),
+            states=sorted({country for country, _t, _l in events.values() if country}),
         )
-        for cid, seen, n in top
+        for first, cid, label, events in found[:TOP_CAMPAIGNS]
     ]
-    return Campaigns(available=True, items=items, total=total), tlps
+    return Campaigns(available=True, items=items, total=len(found)), tlps
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -602,28 +724,19 @@ def build_report(
 
     cur = _counts(session, conditions, p.start, p.end)
     prev = _counts(session, conditions, p.previous_start, p.previous_end)
-    # A period with fewer than k events would give its small counts away through the totals
-    # and the class breakdown too, so then those are suppressed as well.
-    small_cur, small_prev = 0 < cur.total < k, 0 < prev.total < k
+    # A period with fewer than k events would give its small counts away through the totals,
+    # so then those are suppressed as well.
+    small_cur = 0 < cur.total < k
     totals = Row("events", _small_total(cur.total, k), _small_total(prev.total, k))
     totals.change_pct = _change(totals.events, totals.previous)
+    # RSIT classes identify no victim and are published as they are, unless the period's
+    # total is below k (then `_rows` withholds that period's column whole).
     by_class = _rows(cur.by_class, prev.by_class, k, suppress=False)
-    if small_cur or small_prev:
-        for row in by_class:
-            if small_cur and isinstance(row.events, int):
-                row.events = _small_total(row.events, k)
-            if small_prev and isinstance(row.previous, int):
-                row.previous = _small_total(row.previous, k)
-            row.change_pct = _change(row.events, row.previous)
 
     indicators, indicator_tlps = _indicators(session, who, in_scope, p)
     cases, case_techniques, case_tlps = _cases(session, who, scope, p)
     campaigns, campaign_tlps = _campaigns(session, who, in_scope, p)
     event_techniques = _event_techniques(session, conditions, p)
-    weights = {
-        t: event_techniques.get(t, 0) + case_techniques.get(t, 0)
-        for t in set(event_techniques) | set(case_techniques)
-    }
     cat = attack.catalogue()
     return Report(
         period=p,
@@ -639,8 +752,8 @@ def build_report(
         indicators=indicators,
         campaigns=campaigns,
         cases=cases,
-        techniques=attack.profile(event_techniques, case_techniques),
-        mitigations=attack.rank_mitigations(weights),
+        techniques=attack.profile(event_techniques, case_techniques, k),
+        mitigations=attack.rank_mitigations(event_techniques, case_techniques, k),
         attack_version=cat.version,
         attack_notice=cat.notice,
     )

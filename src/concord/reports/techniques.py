@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from concord.reports.model import MitigationRow, TechniqueRow
+from concord.reports.model import Cell, MitigationRow, TechniqueRow
 
 DATA = Path(__file__).parent / "attack" / "techniques.json"
 _ID = re.compile(r"^T\d{4}(\.\d{3})?$")
@@ -60,38 +60,61 @@ def normalise(ids: Iterable[str]) -> list[str]:
     return found
 
 
-def profile(events: dict[str, int], cases: dict[str, int], limit: int = 15) -> list[TechniqueRow]:
-    """Techniques by weight (events + cases), most frequent first."""
+def _event_cell(n: int, k: int) -> Cell:
+    return f"<{k}" if k > 1 and 0 < n < k else n
+
+
+def _bounds(events: Cell, cases: int, k: int) -> tuple[int, int]:
+    """What a reader can tell of a technique's weight from its published figures."""
+    if isinstance(events, int):
+        return events + cases, events + cases
+    return 1 + cases, k - 1 + cases
+
+
+def profile(
+    events: dict[str, int], cases: dict[str, int], k: int = 1, limit: int = 15
+) -> list[TechniqueRow]:
+    """Techniques by weight (events + cases), most frequent first. Event counts below `k`
+    are shown as "<k" (a technique seen once can name its victim) and the order and the cut
+    follow the published figures only, so that it does not tell withheld counts apart. Case
+    counts are published as they are, like the cases section."""
     cat = catalogue()
     rows = []
     for technique in set(events) | set(cases):
         name, tactics = cat.techniques.get(technique, ("", ()))
-        rows.append(
-            TechniqueRow(
-                technique, name, list(tactics), events.get(technique, 0), cases.get(technique, 0)
-            )
-        )
-    rows.sort(key=lambda r: (-r.weight, r.id))
+        shown = _event_cell(events.get(technique, 0), k)
+        rows.append(TechniqueRow(technique, name, list(tactics), shown, cases.get(technique, 0)))
+    rows.sort(key=lambda r: (-_bounds(r.events, r.cases, k)[0], r.id))
     return rows[:limit]
 
 
-def rank_mitigations(weights: dict[str, int], limit: int = 10) -> list[MitigationRow]:
+def rank_mitigations(
+    events: dict[str, int], cases: dict[str, int], k: int = 1, limit: int = 10
+) -> list[MitigationRow]:
     """Mitigations ranked by the summed weight of the techniques they mitigate: the controls
-    that would have countered most of what was seen come first."""
+    that would have countered most of what was seen come first. A weight holding a withheld
+    event count is shown as the range its published parts allow (an exact sum would give the
+    withheld count back), and ranks by its lower end."""
     cat = catalogue()
-    score: dict[str, int] = {}
+    bounds = {
+        t: _bounds(_event_cell(events.get(t, 0), k), cases.get(t, 0), k)
+        for t in set(events) | set(cases)
+    }
+    low: dict[str, int] = {}
+    high: dict[str, int] = {}
     covers: dict[str, list[str]] = {}
-    for technique, weight in weights.items():
+    for technique, (lo, hi) in bounds.items():
         for mitigation in cat.mitigations_for(technique):
-            score[mitigation] = score.get(mitigation, 0) + weight
+            low[mitigation] = low.get(mitigation, 0) + lo
+            high[mitigation] = high.get(mitigation, 0) + hi
             covers.setdefault(mitigation, []).append(technique)
-    ranked = sorted(score, key=lambda m: (-score[m], -len(covers[m]), m))[:limit]
+    ranked = sorted(low, key=lambda m: (-low[m], -len(covers[m]), m))[:limit]
     return [
         MitigationRow(
             m,
             cat.mitigations.get(m, ""),
-            score[m],
-            sorted(covers[m], key=lambda t: (-weights[t], t)),
+            low[m] if low[m] == high[m] else f"{low[m]}–{high[m]}",
+            sorted(covers[m], key=lambda t: (-bounds[t][0], t)),
         )
         for m in ranked
     ]
