@@ -356,6 +356,7 @@ def test_cli_goes_on_past_damaged_and_empty_archives(env, network, session, tmp_
     (drop / "b-damaged.zip").write_bytes(bytes(raw))
     zipfile.ZipFile(drop / "c-empty.zip", "w").close()
     (drop / "d-scan_ssh.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.32", 22)]))
+    (drop / "e-empty.csv").write_bytes(b" \n")
     result = CliRunner().invoke(app, ["ingest", str(drop), "--as", "kz-cert", "--json"])
     assert result.exit_code == 1, result.output
     receipt = json.loads(result.stdout)
@@ -366,8 +367,10 @@ def test_cli_goes_on_past_damaged_and_empty_archives(env, network, session, tmp_
         "b-damaged.zip!scan_rdp.csv": "done",
         "c-empty.zip": "refused",
         "d-scan_ssh.csv": "done",
+        "e-empty.csv": "refused",
     }
     reasons = [e["reason"] for e in receipt["errors"]]
+    assert reasons[3].endswith("e-empty.csv: the file is empty")
     assert "not a valid gzip file" in reasons[0] and "cannot be unpacked" in reasons[1]
     assert reasons[2].endswith("c-empty.zip: the archive holds no file")
     assert receipt["accepted"] == 2 and _count(session) == 2

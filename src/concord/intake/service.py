@@ -831,6 +831,11 @@ def ingest_paths(
         if isinstance(source, Refused):
             yield Receipt.refused(source.filename, source.reason)
             continue
+        if not source.stream.read(SNIFF_BYTES).strip():  # as the API refuses an empty upload
+            source.stream.close()
+            yield Receipt.refused(source.filename, f"{source.filename}: the file is empty")
+            continue
+        source.stream.seek(0)
         try:
             yield ingest(factory, principal, source, **options)
         except registry.UnsupportedFormat as exc:
