@@ -423,6 +423,29 @@ def test_on_demand_job(queue: None, session: Session, network: Network) -> None:
     assert run.outcome.startswith("checked 1")
 
 
+def test_an_intake_asks_for_a_pass_within_a_minute(
+    queue: None, session: Session, network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concord.events import tasks
+    from concord.jobs.queue import get_huey
+    from concord.jobs.worker import run_ready
+
+    monkeypatch.setattr(tasks, "_soon_until", 0.0)  # no pass asked for by an earlier test
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    h = get_huey()
+    (task,) = h.pending()  # two submissions, one pass
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert task.name == "correlate_now" and 0 < (task.eta - now).total_seconds() <= 30
+    assert run_ready(h) == 0  # not due yet: it waits for its time
+    assert indicator(session, C2_IP).cross_state is False
+    later = task.eta + timedelta(seconds=1)
+    (due,) = h.read_schedule(later)
+    h.execute(due, later)
+    session.rollback()
+    assert indicator(session, C2_IP).cross_state is True  # the states are alerted now
+
+
 def test_an_indicator_in_very_many_events_does_not_join_campaigns(
     session: Session, network: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:

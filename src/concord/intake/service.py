@@ -47,6 +47,7 @@ from concord.events.model import (
     Submission,
     SubmissionFile,
 )
+from concord.events.tasks import correlate_soon
 from concord.intake import metrics, parallel, registry
 from concord.intake.prepare import (
     EVENT_COLUMNS,
@@ -658,6 +659,8 @@ def _ingest(
         sub.status = "done"
         sub.finished_at = utcnow()
         session.commit()
+        if sub.accepted or sub.duplicates:  # new sightings: other states may share them
+            correlate_soon()
         metrics.LAG.set(0)
         note = "resumed an interrupted submission" if resumed else ""
         if seen_at_another_tlp is not None:

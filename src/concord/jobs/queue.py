@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -231,6 +232,11 @@ def enqueue(name: str, *args: Any, **kwargs: Any) -> str:
     """Queue the registered task `name` with these arguments; returns the huey task id.
 
     Arguments are pickled; pass ids and plain values, not ORM objects or sessions."""
+    return enqueue_at(None, name, *args, **kwargs)
+
+
+def enqueue_at(eta: datetime | None, name: str, *args: Any, **kwargs: Any) -> str:
+    """`enqueue`, to run at `eta` (UTC) rather than as soon as a worker is free."""
     instance = get_huey()
     with _lock:
         current = _current
@@ -239,6 +245,7 @@ def enqueue(name: str, *args: Any, **kwargs: Any) -> str:
         raise NotFound(f"no background job named {name!r}")
     # Built directly rather than with wrapper.s(), which would take task keyword arguments
     # named eta, delay, id, priority, retries... as huey options.
-    task = wrapper.task_class(args, kwargs)
+    due = eta.astimezone(UTC).replace(tzinfo=None) if eta is not None else None  # huey: naive UTC
+    task = wrapper.task_class(args, kwargs, eta=due)
     instance.enqueue(task)
     return str(task.id)
