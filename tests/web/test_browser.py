@@ -257,6 +257,42 @@ def test_case_page_leaves_room_for_linked_values(page, server) -> None:  # type:
     assert cell.bounding_box()["width"] >= 120
     # the table stays inside its column: the page itself never scrolls sideways
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # ... and its TLP column shows without scrolling the table, in Russian too
+    page.locator('button[data-lang="ru"]').click()
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"/cases/{case_id}")
+    tlp = page.locator("#event-table td.tlp-cell").first.bounding_box()
+    frame = page.locator("#links .scroll").bounding_box()
+    assert tlp["x"] + tlp["width"] <= frame["x"] + frame["width"]
+
+
+def test_case_page_buttons_show_and_a_failed_form_comes_into_view(page, server) -> None:  # type: ignore[no-untyped-def]
+    from concord.access import service as access
+    from concord.cases import service as cases
+    from concord.db import session_factory
+    from concord.orgs.model import Organization
+
+    with session_factory()() as s:
+        user = access.get_user(s, None, "centre-analyst")
+        analyst = access.principal_for(user, s.get(Organization, user.org_id))
+        case = cases.create_case(
+            s, analyst, cases.CaseInput(title="Botnet C2", participants=["kz-cert"])
+        )
+        s.commit()
+        case_id = case.id
+    page.set_viewport_size({"width": 1280, "height": 700})
+    sign_in(page, "centre-analyst")
+    page.goto(f"/cases/{case_id}")
+    remove = page.locator("#participant-table button", has_text="Remove")
+    expect(remove).to_be_visible()
+    colour = remove.evaluate("b => getComputedStyle(b).color")
+    background = remove.evaluate("b => getComputedStyle(b.closest('.card')).backgroundColor")
+    assert colour != background  # not white on white
+    page.fill('#technique-form input[name="technique_id"]', "T9999")
+    page.locator('#technique-form button[type="submit"]').click()
+    error = page.locator("#techniques .form-error")
+    expect(error).to_be_visible()
+    expect(error).to_be_in_viewport()
 
 
 def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: ignore[no-untyped-def]

@@ -7,3 +7,12 @@ document.addEventListener("submit", (event) => {
   button.textContent = button.dataset.busy;
   event.target.setAttribute("aria-busy", "true");
 });
+
+// A form that failed lower on a long page (a case's techniques, its comments) is answered
+// with the whole page again: bring its error into view, or the click seems to do nothing.
+document.addEventListener("DOMContentLoaded", () => {
+  const error = document.querySelector(".form-error");
+  if (!error) return;
+  const box = error.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) error.scrollIntoView({ block: "center" });
+});
