@@ -120,10 +120,10 @@ def test_workflow_forward_then_reopen(session: Session, network: Network) -> Non
 @pytest.mark.parametrize(
     ("path", "target"),
     [
-        ((), "in-progress"),  # new cannot skip triage
-        ((), "resolved"),
-        (("triage",), "closed"),
+        ((), "resolved"),  # resolved only once worked on
+        (("triage",), "resolved"),
         (("triage", "in-progress", "resolved", "closed"), "triage"),  # reopen to in-progress only
+        (("closed",), "resolved"),
         ((), "done"),
     ],
 )
@@ -136,6 +136,20 @@ def test_transitions_outside_the_workflow_are_refused(
         service.set_status(session, analyst, case.id, status)
     with pytest.raises((Conflict, InvalidInput)):
         service.set_status(session, analyst, case.id, target)
+
+
+def test_a_duplicate_is_closed_from_triage_and_work_goes_back_to_triage(
+    session: Session, network: Network
+) -> None:
+    analyst = network["centre-analyst"]
+    duplicate = service.create_case(session, analyst, service.CaseInput(title="Seen before"))
+    service.set_status(session, analyst, duplicate.id, "triage")
+    service.set_status(session, analyst, duplicate.id, "closed")
+    assert duplicate.closed_at is not None and duplicate.resolved_at is None
+    other = service.create_case(session, analyst, service.CaseInput(title="Not ours yet"))
+    service.set_status(session, analyst, other.id, "in-progress")  # obvious at once
+    service.set_status(session, analyst, other.id, "triage")  # back, for more facts
+    assert other.status == "triage"
 
 
 def test_resolved_case_can_be_reopened(session: Session, network: Network) -> None:

@@ -190,7 +190,7 @@ def test_comment_status_assign_participant_and_technique(login, session: Session
 def test_form_errors_are_shown_on_the_case_page(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("centre-analyst")
     url = f"/cases/{open_case(ui)}"
-    r = ui.post(f"{url}/status", {"status": "closed"})
+    r = ui.post(f"{url}/status", {"status": "resolved"})
     assert r.status_code == 409 and 'role="alert"' in r.text
     r = ui.post(f"{url}/techniques", {"technique_id": "T99"})
     assert r.status_code == 422 and 'aria-invalid="true"' in r.text

@@ -59,11 +59,12 @@ class TimelineKind(enum.StrEnum):
     UPDATE = "update"
 
 
-# The workflow: forward one step at a time, and reopening a resolved or closed case.
+# The workflow: forward, back from work to triage, and reopening a resolved or closed case.
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
-    CaseStatus.NEW: frozenset({CaseStatus.TRIAGE}),
-    CaseStatus.TRIAGE: frozenset({CaseStatus.IN_PROGRESS}),
-    CaseStatus.IN_PROGRESS: frozenset({CaseStatus.RESOLVED}),
+    # A duplicate or a false positive is closed from triage (or at once), without work on it.
+    CaseStatus.NEW: frozenset({CaseStatus.TRIAGE, CaseStatus.IN_PROGRESS, CaseStatus.CLOSED}),
+    CaseStatus.TRIAGE: frozenset({CaseStatus.IN_PROGRESS, CaseStatus.CLOSED}),
+    CaseStatus.IN_PROGRESS: frozenset({CaseStatus.RESOLVED, CaseStatus.TRIAGE}),
     CaseStatus.RESOLVED: frozenset({CaseStatus.CLOSED, CaseStatus.IN_PROGRESS}),
     CaseStatus.CLOSED: frozenset({CaseStatus.IN_PROGRESS}),
 }
