@@ -181,6 +181,21 @@ def test_event_search_dates_include_the_until_day_and_flag_an_inverted_range(
     assert bad.status_code == 422 and "invalid page position" in bad.text
 
 
+def test_a_filter_that_cannot_be_read_keeps_the_search_form(client, network) -> None:  # type: ignore[no-untyped-def]
+    login(client, "kz-analyst")
+    for query, message in (
+        ("country=KAZ", "KAZ"),
+        ("since=notadate", "notadate"),
+        ("rsit_class=bogus", "bogus"),
+    ):
+        r = client.get(f"/events?value=192.0.2.1&owner=kz-bank&{query}")
+        assert r.status_code == 422, query
+        assert 'class="form-error"' in r.text and message in r.text, query
+        # what the user typed is still there, and the form is the page's own
+        assert 'id="event-search"' in r.text and 'value="192.0.2.1"' in r.text
+        assert 'value="kz-bank"' in r.text and 'id="no-events"' not in r.text
+
+
 def test_event_list_is_newest_first_page_by_page(client, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from concord.events import views
 

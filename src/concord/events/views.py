@@ -76,23 +76,29 @@ def events_page(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    q = service.EventQuery(
-        value or None,
-        _date(since, "since"),
-        _date(until, "until", end_of_day=True),
-        rsit_class or None,
-        None,
-        country or None,
-        owner or None,
-        None,
-        0,
-        PAGE,
-        submission_id=_whole_number(submission, "submission") or None,
-        newest_first=True,
-        before=_position(before),
-    )
-    inverted = q.since is not None and q.until is not None and q.since >= q.until
-    rows = [] if inverted else service.search(session, p, q)
+    # A filter that cannot be read is answered on the same page, the others kept as typed.
+    error: ConcordError | None = None
+    inverted, rows = False, []
+    try:
+        q = service.EventQuery(
+            value or None,
+            _date(since, "since"),
+            _date(until, "until", end_of_day=True),
+            rsit_class or None,
+            None,
+            country or None,
+            owner or None,
+            None,
+            0,
+            PAGE,
+            submission_id=_whole_number(submission, "submission") or None,
+            newest_first=True,
+            before=_position(before),
+        )
+        inverted = q.since is not None and q.until is not None and q.since >= q.until
+        rows = [] if inverted else service.search(session, p, q)
+    except InvalidInput as exc:
+        error = exc
     # Only the organisations this user may see are named (and linked: their pages open).
     slugs = service.org_slugs(
         session, p, {e.origin_org_id for e in rows} | {e.owner_org_id for e in rows}
@@ -111,9 +117,11 @@ def events_page(
         request,
         session,
         "events.html",
+        status=422 if error else 200,
         rows=rows,
         slugs=slugs,
         inverted=inverted,
+        error=error,
         filters=filters,
         classes=sorted(RSIT),
         class_labels=CLASS_LABELS,
