@@ -299,6 +299,11 @@ def test_event_page_names_the_class_and_the_service(client, network) -> None:  #
     event_id = re.search(r'href="/events/(\d+)"', client.get("/events").text).group(1)
     detail = client.get(f"/events/{event_id}").text
     assert '<span title="vulnerable">Vulnerable</span> / ' in detail
+    assert 'id="open-case"' in detail  # an analyst may open a case from it
+    client.post("/logout", data={"csrf_token": csrf})
+    login(client, "kz-reader")
+    assert 'id="open-case"' not in client.get(f"/events/{event_id}").text  # a reader may not
+    csrf = login(client, "kz-analyst")
     assert re.search(r"<dd>\d+/tcp · ssh</dd>", detail), detail
     # a scan with no protocol column shows the port and service without a stray slash
     data = scan_csv([("2026-11-30 10:00:00", "203.0.113.72", 22)])

@@ -330,6 +330,18 @@ def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: 
     graph = page.locator("#campaign-graph")
     expect(graph.locator("circle.event")).to_have_count(2)
     assert graph.locator("rect.indicator").count() >= 1
+    # a case is opened from the indicator, and from an event, with the form filled in
+    page.goto("/indicators?value=146.185.0.99")
+    page.locator(".indicator a.open-case").click()
+    expect(page.locator('#case-form textarea[name="indicators"]')).to_have_value("146.185.0.99")
+    page.goto("/events?value=146.185.0.99")
+    page.locator("#event-table tbody tr a").first.click()
+    event_id = page.url.rsplit("/", 1)[1]
+    page.locator("#open-case").click()
+    expect(page.locator('#case-form input[name="event_ids"]')).to_have_value(event_id)
+    page.fill('#case-form input[name="title"]', "RDP scanner seen in two states")
+    page.locator('#case-form button[type="submit"]').click()
+    expect(page.locator("#event-table tr[data-event]")).to_have_count(1)
 
 
 def test_open_a_case_and_comment(page) -> None:  # type: ignore[no-untyped-def]

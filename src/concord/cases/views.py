@@ -98,9 +98,13 @@ def cases_board(
     country: str | None = None,
     assignee: str | None = None,
     q: str | None = None,
+    events: str = "",
+    indicators: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
+    """The board; `events` and `indicators` fill in the form for a new case (the links
+    "open a case" of an event and an indicator page)."""
     filters = {
         "status": status or "",
         "severity": severity or "",
@@ -108,7 +112,13 @@ def cases_board(
         "assignee": assignee or "",
         "q": q or "",
     }
-    return _board(request, session, p, filters)
+    form = {
+        "severity": Severity.MEDIUM.value,
+        "tlp": "",
+        "event_ids": events[:2000],
+        "indicators": indicators[:2000],
+    }
+    return _board(request, session, p, filters, form=form)
 
 
 @router.post("/cases", response_class=HTMLResponse)

@@ -49,10 +49,13 @@ def indicators_page(
         found = correlation.cross_state_indicators(session, p, after, 100)
         listing = True
     alerts = correlation.latest_alerts(session, p, 20)
+    from concord.cases.service import can_write as may_write_cases  # cases build on events
+
     return page(
         request,
         session,
         "indicators.html",
+        may_open_case=may_write_cases(p, None),
         value=value,
         found=found,
         listing=listing,

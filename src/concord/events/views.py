@@ -157,11 +157,14 @@ def _event_page(
     # Only the organisations this user may see are named (and linked: their pages open).
     slugs = service.org_slugs(session, p, {event.origin_org_id, event.owner_org_id})
     may_share = policy.may_share_event(p, event) and event.tlp in ("amber", "amber+strict")
+    from concord.cases.service import can_write as may_write_cases  # cases build on events
+
     return page(
         request,
         session,
         "event.html",
         status=status,
+        may_open_case=may_write_cases(p, None),
         may_share=may_share,
         recipients=service.event_recipients(session, p, event.id) if may_share else [],
         share_choices=service.share_candidates(session, p, event) if may_share else [],
