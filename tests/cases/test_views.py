@@ -296,7 +296,7 @@ def test_timeline_of_a_link_names_events_and_indicators_apart(login, network) ->
         )
         case_id = case.id
     page = login("kz-analyst").get(f"/cases/{case_id}").text
-    assert re.search(rf"Linked events: {event_id}; \s*Linked indicators: 1", page)
+    assert re.search(rf"Linked events: {event_id}; \s*Linked indicators: 203.0.113.80", page)
     assert 'href="/indicators?value=203.0.113.80"' in page
 
 

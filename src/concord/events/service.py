@@ -94,7 +94,7 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
         # Only among the organisations the principal may see: a hidden owner's slug finds
         # nothing, exactly as a slug no organisation has.
         owner = select(Organization.id).where(
-            Organization.slug == q.owner, policy.org_filter(principal)
+            Organization.slug == q.owner.strip().lower(), policy.org_filter(principal)
         )
         stmt = stmt.where(Event.owner_org_id.in_(owner))
     if q.newest_first:
