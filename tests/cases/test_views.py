@@ -89,6 +89,11 @@ def test_board_renders_with_columns_and_filters(login) -> None:  # type: ignore[
     assert "Ransomware at a hospital" in r.text
     assert 'class="tlp tlp-green"' in r.text and "severity-critical" in r.text
     assert 'id="case-form"' in r.text
+    # national bodies to choose from, by checkbox; not the centre, which sees every case
+    choices = re.findall(r'name="participants" value="([^"]+)"', r.text)
+    assert "kz-cert" in choices and "ccc" not in choices
+    kz = login("kz-analyst").get("/cases").text
+    assert "kz-cert" not in re.findall(r'name="participants" value="([^"]+)"', kz)  # its own
     r = ui.get("/cases", params={"status": "triage"})
     assert "Ransomware" not in r.text
     r = ui.get("/cases", params={"severity": "critical", "q": "hospital"})

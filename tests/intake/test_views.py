@@ -57,6 +57,7 @@ def test_intake_form_errors_and_csrf(client, network) -> None:  # type: ignore[n
     csrf = login(client, "kz-analyst")
     r = submit(client, csrf, "blob.bin", b"\x00\x01 junk", format="nonsense")
     assert r.status_code == 415 and "supported formats" in r.text
+    assert '<option value="cert-eu"' in client.get("/intake").text  # a CSV feed, by name
     r = client.post(
         "/intake", data={"csrf_token": "forged"}, files={"file": ("a.csv", b"x", "text/csv")}
     )

@@ -537,12 +537,15 @@ def assignable_users(session: Session, case: Case, parties: Parties) -> list[tup
 def participant_choices(
     session: Session, principal: Principal, parties: Parties
 ) -> list[Organization]:
+    """The national bodies a case may add: not the caller's own organisation, which takes
+    part already, nor the centre, which sees every case."""
     stmt = (
         select(Organization)
         .where(
-            Organization.kind.in_([k.value for k in PARTICIPANT_KINDS]),
+            Organization.kind == OrgKind.NATIONAL_BODY.value,
             policy.org_filter(principal),
             Organization.id.not_in(parties.org_ids),
+            Organization.id != principal.org_id,
         )
         .order_by(Organization.country, Organization.slug)
     )

@@ -33,6 +33,8 @@ def _form(
         else []
     )
     formats = sorted((r.name, r.description) for r in registry.readers().values())
+    # detection finds these by their columns, but a file can be declared one of them
+    profiles = sorted((r.name, r.description) for r in registry.builtin_profile_readers().values())
     context.setdefault(
         "chosen", {"format": "", "tlp": TLP.AMBER.value, "as": "", "share_owners": False}
     )
@@ -42,6 +44,7 @@ def _form(
         "intake.html",
         status=status,
         formats=formats,
+        profiles=profiles,
         levels=[t.value for t in TLP],
         orgs=orgs,
         recent=recent,
