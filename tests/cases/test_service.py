@@ -498,3 +498,21 @@ def test_list_filters_and_pagination(session: Session, network: Network) -> None
     assert board.counts == {"new": 2, "triage": 1, "in-progress": 0, "resolved": 0, "closed": 0}
     assert [c.id for c in board.columns["new"]] == [second.id, first.id]  # latest change first
     assert set(service.counts(session, centre)) == {"new", "triage"}
+
+
+def test_cases_linking_a_campaign_are_those_the_reader_sees(
+    session: Session, network: Network
+) -> None:
+    green = add_event(session, "kz-cert", "green", "198.51.100.44")
+    centre = network["centre-analyst"]
+    shared = service.create_case(
+        session, centre, service.CaseInput(title="Seen", event_ids=[green.id], tlp="green")
+    )
+    own = service.create_case(
+        session, centre, service.CaseInput(title="Centre only", indicators=["198.51.100.44"])
+    )
+    indicator_id = session.scalar(select(Indicator.id).where(Indicator.value == "198.51.100.44"))
+    seen = service.cases_linking(session, centre, [green.id], [indicator_id])
+    assert {c.id: ids for c, ids in seen.items()} == {shared.id: [green.id], own.id: []}
+    uz = service.cases_linking(session, network["uz-analyst"], [green.id], [indicator_id])
+    assert [c.id for c in uz] == [shared.id]  # the AMBER case stays with the centre

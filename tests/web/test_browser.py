@@ -342,6 +342,11 @@ def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: 
     page.fill('#case-form input[name="title"]', "RDP scanner seen in two states")
     page.locator('#case-form button[type="submit"]').click()
     expect(page.locator("#event-table tr[data-event]")).to_have_count(1)
+    # the case now belongs to the campaign of its event: in its graph and its list
+    page.goto("/campaigns")
+    page.locator("#campaign-table a").first.click()
+    expect(page.locator("#campaign-graph polygon.case")).to_have_count(1)
+    expect(page.locator("#campaign-cases tr[data-case]")).to_contain_text("RDP scanner")
 
 
 def test_open_a_case_and_comment(page) -> None:  # type: ignore[no-untyped-def]

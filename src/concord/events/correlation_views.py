@@ -18,15 +18,25 @@ router = APIRouter(include_in_schema=False)
 GRAPH_SIZE = 640
 
 
-def layout(events: list[int], indicators: list[int]) -> dict[str, tuple[float, float]]:
-    """Two rings: events outside, the indicators that link them inside. Plain and stable:
-    the same campaign always draws the same way, without a script."""
+def layout(
+    events: list[int], indicators: list[int], cases: list[int] | None = None
+) -> dict[str, tuple[float, float]]:
+    """Rings: events outside, the indicators that link them inside, and between them the
+    cases that link events of the campaign. Plain and stable: the same campaign always
+    draws the same way, without a script."""
     centre = GRAPH_SIZE / 2
     spots: dict[str, tuple[float, float]] = {}
-    for ring, ids, prefix in ((0.42, events, "event"), (0.18, indicators, "indicator")):
+    # cases sit half a step off the events, so that they fall between the events' spokes
+    between = math.pi / max(len(events), 1)
+    rings = (
+        (0.42, events, "event", 0.0),
+        (0.18, indicators, "indicator", 0.0),
+        (0.3, cases or [], "case", between),
+    )
+    for ring, ids, prefix, offset in rings:
         n = max(len(ids), 1)
         for k, ident in enumerate(ids):
-            angle = 2 * math.pi * k / n - math.pi / 2
+            angle = 2 * math.pi * k / n - math.pi / 2 + offset
             spots[f"{prefix}:{ident}"] = (
                 round(centre + ring * GRAPH_SIZE * math.cos(angle), 1),
                 round(centre + ring * GRAPH_SIZE * math.sin(angle), 1),
@@ -90,5 +100,17 @@ def campaign_page(
 ) -> Response:
     v = correlation.visible_campaign(session, p, campaign_id)
     audit.record_reads(session, p, "event", v.events)
-    spots = layout([e.id for e in v.events], sorted(v.indicator_values))
-    return page(request, session, "campaign.html", campaign=v, spots=spots, size=GRAPH_SIZE)
+    from concord.cases.service import cases_linking  # cases build on events
+
+    cases = cases_linking(session, p, [e.id for e in v.events], sorted(v.indicator_values))
+    audit.record_reads(session, p, "case", list(cases))
+    spots = layout([e.id for e in v.events], sorted(v.indicator_values), [c.id for c in cases])
+    return page(
+        request,
+        session,
+        "campaign.html",
+        campaign=v,
+        cases=cases,
+        spots=spots,
+        size=GRAPH_SIZE,
+    )
