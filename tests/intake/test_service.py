@@ -426,3 +426,24 @@ def test_utf16_files_are_read_as_their_utf8_twins(session, network) -> None:  # 
 
     event = session.scalars(select(Event).where(Event.country == "UZ")).first()
     assert raw_record(session, event) in scan.splitlines()  # its row, readable as sent
+
+
+def test_lines_refused_in_a_row_for_one_reason_are_one_entry(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    header, first, *rest = (
+        (FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv").read_text().splitlines(True)
+    )
+    # a stray block of text pasted into the report: every line of it out of step
+    pasted = [f"notes from the analyst - part {i}\n" for i in range(50)]
+    data = "".join([header, first, *pasted, *rest, "one more stray line\n"]).encode()
+    receipt = run(network["kz-analyst"], data, name="scan_rdp.csv")
+    assert receipt.rejected == 51 and receipt.accepted == 1 + len(rest)
+    width = len(header.split(","))
+    assert [(e["line"], e["reason"]) for e in receipt.errors] == [
+        (
+            3,
+            f"the line has 1 fields, expected {width} (the same on each of the 49 lines that follow)",
+        ),
+        (53 + len(rest), f"the line has 1 fields, expected {width}"),
+    ]

@@ -58,6 +58,7 @@ from concord.intake.prepare import (
     prepared_batches,
 )
 from concord.intake.readers import Reader
+from concord.intake.records import ReadError
 from concord.orgs.model import Organization
 from concord.orgs.whois import current_index
 
@@ -291,9 +292,40 @@ def write_batch(
         kept = json.loads(sub.errors)
         room = MAX_ERRORS_KEPT - len(kept)
         if room > 0:
-            kept.extend(e.as_dict() for e in batch.errors[:room])
+            kept.extend(_runs(batch.errors)[:room])
             sub.errors = json.dumps(kept, ensure_ascii=False)
     return accepted, duplicates
+
+
+def _runs(errors: list[ReadError]) -> list[dict[str, Any]]:
+    """Errors as a receipt lists them: lines refused one after another for the same reason
+    are one entry, so that a quote left open, which puts the rest of a file out of step,
+    reads as one fault rather than thousands. Each line still counts as rejected."""
+    runs: list[list[ReadError]] = []
+    for error in errors:
+        if runs and _continues(runs[-1][-1], error):
+            runs[-1].append(error)
+        else:
+            runs.append([error])
+    out = []
+    for run in runs:
+        entry = run[0].as_dict()
+        if len(run) > 1:
+            count = len(run) - 1
+            entry["reason"] = f"{run[0].reason} (the same on each of the {count} lines that follow)"
+        out.append(entry)
+    return out
+
+
+def _continues(before: ReadError, error: ReadError) -> bool:
+    """Whether `error` refuses the line after `before`'s, for the same reason."""
+    a, b = before.location, error.location
+    return (
+        a.line is not None
+        and b.line == a.line + 1
+        and (a.source, a.pointer, a.field, before.reason)
+        == (b.source, b.pointer, b.field, error.reason)
+    )
 
 
 def _fold_events(bulk: Bulk, *, first_seen: bool = True) -> str:
