@@ -443,7 +443,8 @@ def test_lines_refused_in_a_row_for_one_reason_are_one_entry(session, network) -
     assert [(e["line"], e["reason"]) for e in receipt.errors] == [
         (
             3,
-            f"the line has 1 fields, expected {width} (the same on each of the 49 lines that follow)",
+            f"the line has 1 fields, expected {width} "
+            "(the same on each of the 49 lines that follow)",
         ),
         (53 + len(rest), f"the line has 1 fields, expected {width}"),
     ]
