@@ -133,3 +133,19 @@ def test_profile_reader_runs_in_the_child_process(env, network, session) -> None
     assert (receipt.format, receipt.rejected) == ("blocklist-de", 0)
     assert (receipt.accepted, receipt.duplicates) == (250, 350)  # one event per address
     assert feeds(session) == {"blocklist-de"}
+
+
+def test_a_profile_that_is_not_yaml_names_its_line_and_column_in_one_line(
+    env, network, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    profile = tmp_path / "typo.yaml"
+    profile.write_text(BLOCKLIST.replace("observables:", "observables: [", 1))
+    feed = tmp_path / "today.csv"
+    feed.write_bytes(DATA)
+    result = CliRunner().invoke(
+        app, ["ingest", str(feed), "--profile", str(profile), "--as", "kz-cert"]
+    )
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "\n" not in message and "not valid YAML" in message
+    assert message.startswith(f"{profile}: line ") and ", column " in message

@@ -1122,9 +1122,12 @@ def load_profile(yaml_text: str) -> CsvProfile:
     try:
         data = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
+        # The parser's own text quotes the document over several lines: keep its one-line
+        # problem and the place it names.
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "document"
-        raise ProfileError(where, f"not valid YAML: {exc}") from None
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ReaderError(f"{where}not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ProfileError("/", "a profile is a mapping of settings (name: ..., ...)")
     unknown = sorted(str(k) for k in data if k not in _PROFILE_KEYS)
