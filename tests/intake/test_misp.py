@@ -353,6 +353,8 @@ def test_bad_attributes_are_refused_with_pointers() -> None:
         {"type": "domain|ip", "value": "a.example"},
         {"type": "domain", "value": 5},
         {"type": "ip-dst", "value": "192.0.2.1", "first_seen": "yesterday"},
+        {"type": ["ip-dst"], "value": "192.0.2.1"},
+        {"type": "ip-dst", "value": ""},
     ]
     records, errors = read({"Event": {"info": "x", "Attribute": attributes}})
     assert records == []
@@ -369,8 +371,10 @@ def test_bad_attributes_are_refused_with_pointers() -> None:
         ("/Event/Attribute/6/Tag", "Tag must be an array of tags"),
         ("/Event/Attribute/7/value", "invalid port '99999': must be a number from 0 to 65535"),
         ("/Event/Attribute/8/value", "a domain|ip value has 2 parts separated by '|'"),
-        ("/Event/Attribute/9/value", "the attribute has no value"),
+        ("/Event/Attribute/9/value", "the attribute value must be a text"),
         ("/Event/Attribute/10/first_seen", "invalid first_seen 'yesterday'"),
+        ("/Event/Attribute/11/type", "the attribute type must be a text"),
+        ("/Event/Attribute/12/value", "the attribute has no value"),
     ]
 
 

@@ -299,7 +299,9 @@ def _attribute(
     if _true(attribute.get("deleted")):
         return None
     misp_type = attribute.get("type")
-    if not isinstance(misp_type, str) or not misp_type:
+    if misp_type is not None and not isinstance(misp_type, str):
+        raise _Refused("the attribute type must be a text", "/type")
+    if not misp_type:
         raise _Refused("the attribute has no type", "/type")
     tags = _tags(attribute)
     parts = _TYPES.get(misp_type)
@@ -355,7 +357,9 @@ class _Found:
 def _values(value: Json, misp_type: str, parts: tuple[str, ...], targeting: bool) -> _Found:
     if misp_type == "AS" and isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        raise _Refused("the attribute value must be a text", "/value")
+    if not value or not value.strip():
         raise _Refused("the attribute has no value", "/value")
     # a file name may hold "|"; the hash after it cannot
     pieces = (
