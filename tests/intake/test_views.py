@@ -313,6 +313,16 @@ def test_event_page_names_the_class_and_the_service(client, network) -> None:  #
     assert "<dd>22 · ssh</dd>" in client.get(f"/events/{event_id.group(1)}").text
 
 
+def test_an_event_page_shows_what_the_source_reported_beside_the_fields(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    data = scan_csv([("2026-11-30 10:00:00", "203.0.113.73", 99999)])  # a port that is none
+    submit(client, csrf, "scan_rdp.csv", data, tlp="green")
+    event_id = re.search(r'href="/events/(\d+)"', client.get("/events?value=203.0.113.73").text)
+    page = client.get(f"/events/{event_id.group(1)}").text
+    assert 'id="extra"' in page
+    assert "<dt><code>invalid.port</code></dt><dd>99999</dd>" in page
+
+
 def test_a_receipt_that_added_no_event_offers_no_event_list(client, network) -> None:  # type: ignore[no-untyped-def]
     csrf = login(client, "kz-analyst")
     data = scan_csv([("2026-11-30 10:00:00", "203.0.113.90", 3389)])

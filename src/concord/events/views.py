@@ -165,6 +165,7 @@ def _event_page(
         "event.html",
         status=status,
         may_open_case=may_write_cases(p, None),
+        extra=service.extra_fields(event),
         may_share=may_share,
         recipients=service.event_recipients(session, p, event.id) if may_share else [],
         share_choices=service.share_candidates(session, p, event) if may_share else [],
