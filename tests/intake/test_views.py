@@ -243,6 +243,15 @@ def test_intake_form_keeps_the_chosen_tlp_and_format_after_an_error(client, netw
     assert '<option value="amber" selected>' not in r.text
 
 
+def test_the_centre_reports_for_reporting_organisations_not_owners(client, network) -> None:  # type: ignore[no-untyped-def]
+    login(client, "centre-analyst")
+    choices = re.findall(
+        r'<option value="([^"]+)"',
+        client.get("/intake").text.split('name="as"')[1].split("</select>")[0],
+    )
+    assert "kz-cert" in choices and "kz-bank" not in choices
+
+
 def test_readers_get_no_intake_form(client, network) -> None:  # type: ignore[no-untyped-def]
     login(client, "kz-reader")
     page = client.get("/intake")

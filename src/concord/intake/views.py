@@ -15,7 +15,7 @@ from concord.access.model import TLP, Principal
 from concord.db import session_factory
 from concord.errors import ConcordError
 from concord.intake import registry, service
-from concord.orgs.model import Organization
+from concord.orgs.model import Organization, OrgKind
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
 from concord.web.uploads import read_upload
@@ -27,8 +27,15 @@ def _form(
     request: Request, session: Session, p: Principal, status: int = 200, **context: object
 ) -> HTMLResponse:
     recent = service.recent_submissions(session, p)
+    # Those that report: the network has tens of thousands of owners, which do not.
     orgs = (
-        list(session.scalars(select(Organization).order_by(Organization.slug)))
+        list(
+            session.scalars(
+                select(Organization)
+                .where(Organization.kind != OrgKind.OWNER.value)
+                .order_by(Organization.slug)
+            )
+        )
         if p.is_centre
         else []
     )
