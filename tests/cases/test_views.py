@@ -192,6 +192,24 @@ def test_comment_status_assign_participant_and_technique(login, session: Session
     ]
 
 
+def test_title_and_summary_are_edited_from_the_case_page(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("centre-analyst")
+    case_id = open_case(ui, summary="First thoughts")
+    url = f"/cases/{case_id}"
+    assert 'id="text-form"' in ui.get(url).text
+    r = ui.post(f"{url}/details", {"title": "Phishing wave, banks", "summary": "Three banks"})
+    assert r.status_code == 303
+    page = ui.get(url).text
+    assert "#" + str(case_id) + " Phishing wave, banks" in page and "Three banks" in page
+    assert "Title changed to “Phishing wave, banks”" in page and "Summary changed" in page
+    r = ui.post(f"{url}/details", {"title": "  ", "summary": "kept as typed"})
+    assert (
+        r.status_code == 422
+        and "kept as typed" in r.text
+        and '<details id="edit-case" open' in r.text
+    )
+
+
 def test_form_errors_are_shown_on_the_case_page(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("centre-analyst")
     url = f"/cases/{open_case(ui)}"

@@ -179,7 +179,7 @@ def _case_page(
     status: int = 200,
     failed: str | None = None,
     error: ConcordError | None = None,
-    form: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
 ) -> Response:
     d = service.case_detail(session, p, case_id)
     audit.record_reads(session, p, Case.object_kind, [d.case])
@@ -226,7 +226,7 @@ def _act(
     csrf_token: str,
     name: str,
     action: Any,
-    form: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
 ) -> Response:
     """Run one form's action: CSRF first, then the service; redirect to the part of the page
     that changed, or show the page again with the error next to the form `name`."""
@@ -289,11 +289,15 @@ def change_details(
     case_id: int,
     severity: str = Form(""),
     tlp: str = Form(""),
+    title: str | None = Form(None),
+    summary: str | None = Form(None),
     csrf_token: str = Form(""),
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    changes = {"severity": _blank(severity), "tlp": _blank(tlp)}
+    # Two forms post here: severity and TLP, or title and summary; what a form leaves out
+    # is not changed (an emptied summary is).
+    changes = {"severity": _blank(severity), "tlp": _blank(tlp), "title": title, "summary": summary}
     return _act(
         request,
         session,
@@ -302,6 +306,7 @@ def change_details(
         csrf_token,
         "workflow",
         lambda: service.update_case(session, p, case_id, changes),
+        form={"title": title, "summary": summary},
     )
 
 
