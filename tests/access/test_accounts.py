@@ -78,6 +78,29 @@ def test_nobody_mints_a_token_for_someone_else(client, auth) -> None:  # type: i
     assert own.status_code == 201
 
 
+def test_a_token_neither_mints_successors_nor_outlives_itself(client, auth) -> None:  # type: ignore[no-untyped-def]
+    def mint(headers: dict[str, str], **body: object):  # type: ignore[no-untyped-def]
+        return client.post("/api/v1/tokens", json={"scopes": ["read"], **body}, headers=headers)
+
+    soon = "2030-01-01T06:00:00Z"
+    short = mint(auth["kz-analyst"], scopes=["read", "write"], expires_at=soon).json()
+    read_only = mint(auth["kz-analyst"]).json()
+    bearer = {"Authorization": f"Bearer {read_only['token']}"}
+    # a read-only token (leaked, say) neither mints a successor nor revokes
+    assert mint(bearer).status_code == 403
+    assert client.delete(f"/api/v1/tokens/{short['id']}", headers=bearer).status_code == 403
+    # a token that may write mints ones that end when it ends, however long they ask for
+    writing = {"Authorization": f"Bearer {short['token']}"}
+    endless = mint(writing)
+    assert endless.status_code == 201 and endless.json()["expires_at"].startswith("2030-01-01T06")
+    later = mint(writing, expires_at="2031-01-01T00:00:00Z").json()
+    assert later["expires_at"].startswith("2030-01-01T06")
+    sooner = mint(writing, expires_at="2029-01-01T00:00:00Z").json()
+    assert sooner["expires_at"].startswith("2029-01-01")
+    # a token without an end (as the UI mints by default) mints tokens without one
+    assert mint(auth["kz-analyst"]).json()["expires_at"] is None
+
+
 def test_role_must_fit_the_organisation(session, network) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput, match="roles"):
         access.create_user(

@@ -75,6 +75,10 @@ class Principal:
     scopes: frozenset[TokenScope] = field(default_factory=frozenset)
     address: str | None = None
     language: str = ""  # the user's explicit choice; empty means "ask the browser"
+    # Set when the request came with an API token: a token is a narrower credential than
+    # the user's sign-in, and what it creates must not outlive it.
+    via_token: bool = False
+    token_expires_at: datetime | None = None
 
     @property
     def anonymous(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
@@ -337,6 +337,13 @@ def create_token(
         )
     if principal is not None and principal.user_id == user.id and not scopes <= principal.scopes:
         raise Forbidden("a token cannot grant more than the credential that creates it")
+    if principal is not None and principal.via_token:
+        # A leaked token must not mint its own successors: only one that may write does,
+        # and what it mints ends when it ends.
+        _check_token_may_manage(principal)
+        ends = principal.token_expires_at
+        if ends is not None and (expires_at is None or expires_at > ends):
+            expires_at = ends
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     token = ApiToken(
@@ -376,7 +383,8 @@ def resolve_token(session: Session, text: str, address: str | None) -> Principal
     # Write last-used at most once a minute, so busy clients do not write on every call.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-    return principal_for(user, _org_of(session, user), parse_scopes(token.scopes), address)
+    found = principal_for(user, _org_of(session, user), parse_scopes(token.scopes), address)
+    return replace(found, via_token=True, token_expires_at=token.expires_at)
 
 
 def list_tokens(
@@ -409,7 +417,14 @@ def get_token(session: Session, token_id: int) -> ApiToken:
     return token
 
 
+def _check_token_may_manage(principal: Principal) -> None:
+    if not principal.can(TokenScope.WRITE):
+        raise Forbidden("managing tokens with a token needs its write scope")
+
+
 def revoke_token(session: Session, principal: Principal | None, token_id: int) -> ApiToken:
+    if principal is not None and principal.via_token:
+        _check_token_may_manage(principal)
     token = session.get(ApiToken, token_id)
     user = session.get(User, token.user_id) if token else None
     if token is None or user is None:
