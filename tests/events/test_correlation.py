@@ -157,6 +157,28 @@ def test_a_third_state_joining_later_is_alerted_too(session: Session, network: N
     assert sorted(session.scalars(select(CorrelationAlert.country))) == ["KG", "KZ", "UZ"]
 
 
+def test_an_alert_never_names_a_state_whose_report_the_reader_cannot_see(
+    session: Session, network: Network
+) -> None:
+    from concord.access import service as access
+    from concord.orgs import service as orgs
+    from concord.orgs.model import Organization
+
+    with session_scope() as s:
+        orgs.create_org(s, None, orgs.OrgInput("kg-cert", "national-body", "KG CERT", country="KG"))
+        user = access.create_user(s, None, access.UserInput("kg-analyst", "kg-cert", "analyst"))
+        kg = access.principal_for(user, s.get(Organization, user.org_id))
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    report(kg, f"ipv4={C2_IP}", tlp="amber+strict")  # for KG's eyes only, the centre's not
+    correlate()
+    session.rollback()
+    assert sorted(session.scalars(select(CorrelationAlert.country))) == ["KG", "KZ", "UZ"]
+    centre = correlation.list_alerts(session, network["centre-analyst"])
+    assert sorted(a.country for a in centre) == ["KZ", "UZ"]
+    assert [a.country for a in correlation.list_alerts(session, kg)] == ["KG"]
+
+
 def test_a_public_resolver_never_becomes_cross_state(session: Session, network: Network) -> None:
     report(network["kz-analyst"], "ipv4=8.8.8.8", "domain=www.google.com")
     report(network["uz-analyst"], "ipv4=8.8.8.8", "domain=www.google.com")

@@ -825,10 +825,22 @@ def list_alerts(
         .where(EventObservable.indicator_id == a.indicator_id, _visible(principal))
         .scalar_subquery()
     )
+    # The alert's own state must be one the reader sees report it: an alert to a state
+    # whose only report is hidden (AMBER+STRICT, an owner's unshared AMBER) would name it.
+    own_state_seen = (
+        select(EventObservable.event_id)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(
+            EventObservable.indicator_id == a.indicator_id,
+            Event.country == a.country,
+            _visible(principal),
+        )
+        .exists()
+    )
     stmt = (
         select(a, Indicator.kind, Indicator.value)
         .join(Indicator, Indicator.id == a.indicator_id)
-        .where(a.id > after, visible_states >= 2)
+        .where(a.id > after, visible_states >= 2, own_state_seen)
         .order_by(a.id.desc() if newest_first else a.id)
         .limit(limit)
     )
