@@ -116,7 +116,11 @@ WRITES: dict[tuple[str, str], tuple[set[str], dict | None]] = {
         {"centre-admin", "kz-admin", "uz-admin"},
         {"active": True},
     ),
-    ("POST", "/api/v1/tokens"): (set(USERS), {"name": "mine", "scopes": ["read"]}),
+    # with a token, only one that may write mints another (readers do it signed in)
+    ("POST", "/api/v1/tokens"): (
+        set(USERS) - {"centre-reader", "kz-reader"},
+        {"name": "mine", "scopes": ["read"]},
+    ),
     ("POST", "/api/v1/intake"): (STAFF_WRITERS | {"kz-bank-contact", "uz-telecom-contact"}, None),
     ("DELETE", "/api/v1/tokens/{token_id}"): ({"kz-analyst", "kz-admin", "centre-admin"}, None),
     # Reports: the centre's analysts and admins build any scope, a national body's its own.

@@ -405,3 +405,51 @@ def test_cli_goes_on_past_a_file_whose_intake_fails(
     monkeypatch.setattr(service, "write_batch", real)
     again = CliRunner().invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
     assert again.exit_code == 0 and json.loads(again.stdout)["accepted"] == 1
+
+
+def _post(client, headers, data: bytes, tlp: str, name: str = "events.jsonl"):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/v1/intake",
+        params={"tlp": tlp, "format": "intelmq"},
+        headers={**headers, "content-type": "application/octet-stream", "x-filename": name},
+        content=data,
+    )
+
+
+def test_a_receipt_is_read_as_its_tlp_allows(client, auth) -> None:  # type: ignore[no-untyped-def]
+    lines = (FIXTURES / "intelmq" / "events.jsonl").read_bytes().splitlines(True)
+    # the refused record is quoted on the receipt: a receipt is read as its records are
+    bad = b'{"time.source": "2026-11-30T10:00:00+00:00", "source.ip": "10.66.66.66 secret-host"}\n'
+    readers = ("kz-analyst", "kz-reader", "centre-analyst", "uz-analyst")
+    expected = {
+        "red": {"kz-analyst"},
+        "amber+strict": {"kz-analyst", "kz-reader"},
+        "amber": {"kz-analyst", "kz-reader", "centre-analyst"},
+        "green": {"kz-analyst", "kz-reader", "centre-analyst"},  # a state's own, in its scope
+    }
+    for tlp, allowed in expected.items():
+        r = _post(client, auth["kz-analyst"], lines[0] + bad, tlp, name=f"{tlp}.jsonl")
+        assert r.status_code == 200, r.text
+        receipt_id = r.json()["id"]
+        for reader in readers:
+            got = client.get(f"/api/v1/intake/{receipt_id}", headers=auth[reader])
+            assert (got.status_code == 200) == (reader in allowed), (tlp, reader, got.text)
+            if got.status_code != 200:
+                assert got.status_code == 404 and "secret-host" not in got.text
+
+
+def test_a_red_file_is_its_senders_however_many_send_it(client, auth) -> None:  # type: ignore[no-untyped-def]
+    data = (FIXTURES / "intelmq" / "events.jsonl").read_bytes()
+    first = _post(client, auth["kz-admin"], data, "red").json()
+    # the same file at AMBER says nothing of a colleague's RED one
+    amber = _post(client, auth["kz-analyst"], data, "amber").json()
+    assert "another TLP" not in amber["note"]
+    second = _post(client, auth["kz-analyst"], data, "red").json()
+    # a submission of its own, nothing said of the first, and events the sender can read
+    assert second["id"] != first["id"] and second["accepted"] == first["accepted"] > 0
+    assert "another TLP" in second["note"]  # its own AMBER submission, which it knows of
+    mine = client.get("/api/v1/events", params={"tlp": "red"}, headers=auth["kz-analyst"])
+    reds = [e for e in mine.json()["items"] if e["tlp"] == "red"]
+    assert len(reds) == second["accepted"]
+    again = _post(client, auth["kz-analyst"], data, "red").json()
+    assert again["id"] == second["id"] and again["accepted"] == 0  # idempotent per sender

@@ -559,7 +559,6 @@ recognise: {marker: my honeypot}
     ("text", "field"),
     [
         ("- a list", "/"),
-        ("name: [unclosed", "line 1"),
         (BLOCKLIST.replace("name: blocklist-de", "name: Block List"), "name"),
         (BLOCKLIST + "colour: red\n", "colour"),
         (BLOCKLIST.replace("kind: ip", "kind: ipaddr"), "observables[0].kind"),
@@ -602,6 +601,14 @@ def test_bad_profiles_name_the_field_at_fault(text: str, field: str) -> None:
     assert caught.value.field == field
     assert isinstance(caught.value, ReaderError)
     assert field in str(caught.value)
+
+
+def test_a_profile_that_is_not_yaml_names_its_line_and_column() -> None:
+    with pytest.raises(ReaderError) as caught:
+        load_profile("name: blocklist\nheader: [unclosed")
+    assert str(caught.value) == (
+        "line 2, column 18: not valid YAML: expected ',' or ']', but got '<stream end>'"
+    )
 
 
 def test_time_formats() -> None:

@@ -99,6 +99,24 @@ def scope_filter(principal: Principal, org_id_column: Any) -> ColumnElement[bool
     return org_id_column == principal.org_id
 
 
+def submission_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
+    """SQL condition: submissions whose receipts `principal` may read. A receipt quotes the
+    records it refused, so within the organisations the principal manages it is read as
+    its TLP allows: AMBER by the organisation and the centre, AMBER+STRICT by the
+    organisation, RED by its sender alone."""
+    own = model.org_id == principal.org_id
+    amber = true() if principal.is_centre else own
+    return and_(
+        scope_filter(principal, model.org_id),
+        or_(
+            model.tlp.in_(("clear", "green")),
+            and_(model.tlp == "amber", amber),
+            and_(model.tlp == "amber+strict", own),
+            and_(model.tlp == "red", model.user_id == principal.user_id),
+        ),
+    )
+
+
 def org_filter(principal: Principal) -> ColumnElement[bool]:
     """Organisations a principal may see: by TLP, or because they are in its scope."""
     return or_(tlp_filter(principal, Organization), scope_filter(principal, Organization.id))

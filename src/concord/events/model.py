@@ -49,6 +49,9 @@ class Submission(Base):
     filename: Mapped[str] = mapped_column(String(300))
     format: Mapped[str] = mapped_column(String(40))
     tlp: Mapped[str] = mapped_column(String(16))
+    # Whose a RED submission is (its sender's user id), 0 for any other TLP: the same RED
+    # file from two people is two submissions, each read by its sender only.
+    audience: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(20), default="running")  # running, done, failed
@@ -67,7 +70,7 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (UniqueConstraint("org_id", "sha256", "format", "tlp"),)
+    __table_args__ = (UniqueConstraint("org_id", "sha256", "format", "tlp", "audience"),)
 
 
 class SubmissionFile(Base):

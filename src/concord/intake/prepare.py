@@ -101,7 +101,9 @@ class DedupPolicy:
     def _parts(self) -> tuple[Callable[[EventRecord], str], ...]:
         return tuple(_KEY_PARTS[name] for name in self.fields)
 
-    def key(self, record: EventRecord, when: datetime, tlp: str = KEY_TLP) -> int:
+    def key(
+        self, record: EventRecord, when: datetime, tlp: str = KEY_TLP, sender: int | None = None
+    ) -> int:
         parts = [part(record) for part in self._parts]
         parts.append(str(int(when.timestamp()) // self.window_s))
         if tlp != KEY_TLP:
@@ -109,6 +111,10 @@ class DedupPolicy:
             # a GREEN event would tell GREEN readers that, and when, it was made. AMBER,
             # the default, adds nothing, so keys stored before TLP entered stay valid.
             parts.append(tlp)
+        if tlp == "red":
+            # RED is read by its sender: a colleague's RED report of the same thing is
+            # another event, or it would vanish into one its sender cannot read.
+            parts.append(str(sender))
         digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -243,7 +249,7 @@ class Preparer:
         for rec in records:
             when = rec.time or created
             level = _event_tlp(rec.tlp, given, declared) if rec.tlp else given.value
-            k = key(rec, when, level)
+            k = key(rec, when, level, plan.user_id)
             g = grouped.get(k)
             if g is None:
                 grouped[k] = [rec, 1, when, when, level]

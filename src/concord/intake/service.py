@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -600,12 +600,17 @@ def _ingest(
             raise Forbidden("readers cannot submit reports")
         if share_owners and principal is not None and not policy.staff_writer(principal):
             raise Forbidden("only admins and analysts share events with their owners")
+        # A RED file is its sender's: a colleague sending the same one makes a submission
+        # of their own, and learns nothing of the first.
+        sender = principal.user_id if principal is not None and principal.user_id else -1
+        audience = sender if level == TLP.RED else 0
         sub = session.scalar(
             select(Submission).where(
                 Submission.org_id == org.id,
                 Submission.sha256 == sha,
                 Submission.format == reader.name,
                 Submission.tlp == level.value,
+                Submission.audience == audience,
             )
         )
         if sub is not None and sub.status == "done":
@@ -629,6 +634,8 @@ def _ingest(
                 Submission.sha256 == sha,
                 Submission.format == reader.name,
                 Submission.tlp != level.value,
+                # another's RED file is not theirs to know of
+                or_(Submission.tlp != TLP.RED.value, Submission.audience == sender),
             )
             .limit(1)
         )
@@ -640,6 +647,7 @@ def _ingest(
                 filename=source.filename[:300],
                 format=reader.name,
                 tlp=level.value,
+                audience=audience,
                 sha256=sha,
                 size=size,
             )
@@ -823,11 +831,11 @@ def _write_all(
 
 
 def recent_submissions(session: Session, principal: Principal, limit: int = 20) -> list[Submission]:
-    """The latest submissions of the organisations in the principal's scope."""
+    """The latest submissions the principal may read (`policy.submission_filter`)."""
     return list(
         session.scalars(
             select(Submission)
-            .where(policy.scope_filter(principal, Submission.org_id))
+            .where(policy.submission_filter(principal, Submission))
             .order_by(Submission.id.desc())
             .limit(limit)
         )
@@ -837,7 +845,7 @@ def recent_submissions(session: Session, principal: Principal, limit: int = 20) 
 def get_receipt(session: Session, principal: Principal, submission_id: int) -> Receipt:
     sub = session.scalar(
         select(Submission).where(
-            Submission.id == submission_id, policy.scope_filter(principal, Submission.org_id)
+            Submission.id == submission_id, policy.submission_filter(principal, Submission)
         )
     )
     if sub is None:
