@@ -96,6 +96,10 @@ def test_audit_api_scoped_to_admins(client, auth) -> None:  # type: ignore[no-un
     kz = client.get("/api/v1/audit", headers=auth["kz-admin"]).json()["items"]
     actors = {item["actor"] for item in kz}
     assert "kz-analyst" in actors and "uz-analyst" not in actors
+    # an admin's token without the admin scope reads no more than an analyst's
+    narrow = client.post("/api/v1/tokens", json={"scopes": ["read"]}, headers=auth["kz-admin"])
+    bearer = {"Authorization": f"Bearer {narrow.json()['token']}"}
+    assert client.get("/api/v1/audit", headers=bearer).json()["items"] == []
     verify = client.get("/api/v1/audit/verify", headers=auth["centre-admin"]).json()
     assert verify["ok"] is True and verify["checked"] > 0
     assert client.get("/api/v1/audit/verify", headers=auth["kz-admin"]).status_code == 403

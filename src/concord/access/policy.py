@@ -268,8 +268,9 @@ def scopes_for_role(role: Role) -> frozenset[TokenScope]:
 
 
 def audit_filter(principal: Principal, actor_org_column: Any) -> ColumnElement[bool]:
-    """Audit records: admins only, for actors inside their scope (the centre sees all)."""
-    if principal.anonymous or principal.role != Role.ADMIN:
+    """Audit records: admins only, with the admin scope (as for managing users and others'
+    tokens), for actors inside their scope (the centre sees all)."""
+    if principal.anonymous or principal.role != Role.ADMIN or not principal.can(TokenScope.ADMIN):
         return false()
     if principal.is_centre:
         return true()
