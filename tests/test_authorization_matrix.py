@@ -137,6 +137,8 @@ WRITES: dict[tuple[str, str], tuple[set[str], dict | None]] = {
     ("DELETE", "/api/v1/cases/{case_id}/participants"): (STAFF_WRITERS, None),
     ("POST", "/api/v1/cases/{case_id}/techniques"): (STAFF_WRITERS, {"technique_id": "T1566.001"}),
     ("POST", "/api/v1/cases/{case_id}/events"): (STAFF_WRITERS, {"event_ids": [1]}),
+    ("DELETE", "/api/v1/cases/{case_id}/techniques/{technique_id}"): (STAFF_WRITERS, None),
+    ("DELETE", "/api/v1/cases/{case_id}/events"): (STAFF_WRITERS, None),
     # Events: the reporting state's staff, and the centre's for AMBER (both marked events are).
     ("POST", "/api/v1/events/{event_id}/shares"): (STAFF_WRITERS, {"org": "kz-cert"}),
 }
@@ -241,6 +243,7 @@ def _examples(param: str, marked: dict) -> list[str]:
         "event_id": ["1", "2"],
         "campaign_id": ["1"],
         "case_id": ["1", "2"],
+        "technique_id": ["T1566.001"],
         "report_id": ["1"],
     }
     if param not in examples:

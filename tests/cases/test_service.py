@@ -516,3 +516,38 @@ def test_cases_linking_a_campaign_are_those_the_reader_sees(
     assert {c.id: ids for c, ids in seen.items()} == {shared.id: [green.id], own.id: []}
     uz = service.cases_linking(session, network["uz-analyst"], [green.id], [indicator_id])
     assert [c.id for c in uz] == [shared.id]  # the AMBER case stays with the centre
+
+
+def test_a_technique_or_a_link_added_by_mistake_is_taken_off(
+    session: Session, network: Network
+) -> None:
+    analyst = network["kz-analyst"]
+    event = add_event(session, "kz-cert", "green", "198.51.100.45")
+    other = add_event(session, "kz-cert", "green", "198.51.100.46")
+    case = service.create_case(
+        session,
+        analyst,
+        service.CaseInput(
+            title="Mixed up",
+            event_ids=[event.id, other.id],
+            indicators=["198.51.100.46"],
+            techniques=["T1566.001", "T1190"],
+        ),
+    )
+    service.remove_technique(session, analyst, case.id, "t1190")
+    service.unlink(session, analyst, case.id, [other.id], ["198.51.100.46"])
+    detail = service.case_detail(session, analyst, case.id)
+    assert [t.technique_id for t in detail.techniques] == ["T1566.001"]
+    assert [e.id for e in detail.events] == [event.id] and detail.indicators == []
+    kinds = [(t.entry.kind, t.detail) for t in detail.timeline]
+    assert ("technique", {"technique": "T1190", "removed": True}) in kinds
+    # the history keeps what was linked, and what was taken off, as the reader may see it
+    links = [d for k, d in kinds if k == "link"]
+    assert links[0]["events"] == sorted([event.id, other.id])
+    assert links[-1]["removed"] is True and links[-1]["events"] == [other.id]
+    with pytest.raises(NotFound):
+        service.unlink(session, analyst, case.id, [other.id])  # not linked any more
+    with pytest.raises(NotFound):
+        service.remove_technique(session, analyst, case.id, "T1190")
+    with pytest.raises(Forbidden):
+        service.remove_technique(session, network["kz-reader"], case.id, "T1566.001")

@@ -210,6 +210,33 @@ def test_title_and_summary_are_edited_from_the_case_page(login) -> None:  # type
     )
 
 
+def test_techniques_and_links_are_taken_off_from_the_case_page(login, network) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from concord.db import session_scope
+    from concord.events.model import Event
+    from tests.intake.test_service import run, scan_csv
+
+    run(network["kz-analyst"], scan_csv([("2026-11-30 10:00:00", "203.0.113.81", 3389)]))
+    with session_scope() as s:
+        event_id = s.scalar(select(Event.id))
+    ui = login("kz-analyst")
+    case_id = open_case(ui, event_ids=str(event_id), indicators="203.0.113.81")
+    url = f"/cases/{case_id}"
+    assert ui.post(f"{url}/techniques", {"technique_id": "T1190"}).status_code == 303
+    page = ui.get(url).text
+    assert f'action="/cases/{case_id}/techniques/remove"' in page
+    r = ui.post(f"{url}/techniques/remove", {"technique_id": "T1190"})
+    assert r.status_code == 303 and r.headers["location"].endswith("#techniques")
+    assert ui.post(f"{url}/events/remove", {"event_id": str(event_id)}).status_code == 303
+    assert ui.post(f"{url}/events/remove", {"indicator": "203.0.113.81"}).status_code == 303
+    page = ui.get(url).text
+    assert "Technique T1190 removed" in page and f"Unlinked events: {event_id}" in page
+    assert "No linked events you can see." in page and 'id="technique-list"' not in page
+    again = ui.post(f"{url}/events/remove", {"event_id": str(event_id)})
+    assert again.status_code == 404 and "none of these is linked" in again.text
+
+
 def test_form_errors_are_shown_on_the_case_page(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("centre-analyst")
     url = f"/cases/{open_case(ui)}"

@@ -313,6 +313,32 @@ def add_technique(
     return _after_write(session, p, case_id)
 
 
+@router.delete("/cases/{case_id}/techniques/{technique_id}", status_code=204)
+def remove_technique(
+    case_id: int,
+    technique_id: str,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> None:
+    """Take an ATT&CK technique off the case."""
+    service.remove_technique(session, p, case_id, technique_id)
+    session.commit()
+
+
+@router.delete("/cases/{case_id}/events", status_code=204)
+def unlink_events(
+    case_id: int,
+    event_id: Annotated[list[int], Query()] = [],  # noqa: B006 (FastAPI reads the default)
+    indicator: Annotated[list[str], Query()] = [],  # noqa: B006
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
+) -> None:
+    """Unlink events (`?event_id=12&event_id=15`) and indicators (`?indicator=VALUE`) that
+    you can see from the case."""
+    service.unlink(session, p, case_id, event_id, indicator)
+    session.commit()
+
+
 @router.post("/cases/{case_id}/events", response_model=CaseOut)
 def link_events(
     case_id: int, body: LinkIn, p: Principal = Depends(writer), session: Session = Depends(get_db)

@@ -457,19 +457,42 @@ class TimelineItem:
 
 
 def _timeline_for(
-    entries: Iterable[TimelineEntry], event_ids: set[int], indicator_ids: set[int]
+    session: Session, principal: Principal, entries: Iterable[TimelineEntry]
 ) -> list[TimelineItem]:
     """The timeline with the ids of hidden events and indicators left out: a case never
-    widens what it links to, and an id alone tells that a hidden report exists."""
+    widens what it links to, and an id alone tells that a hidden report exists. Those
+    linked once and unlinked since are named as the reader may see them too."""
+    details = [(entry, json.loads(entry.detail or "{}")) for entry in entries]
+    named_events: set[int] = set()
+    named_indicators: set[int] = set()
+    for _entry, detail in details:
+        if isinstance(detail.get("events"), list):
+            named_events.update(i for i in detail["events"] if isinstance(i, int))
+        if isinstance(detail.get("indicators"), list):
+            named_indicators.update(i for i in detail["indicators"] if isinstance(i, int))
+    event_ids = _visible_ids(session, Event.id, named_events, policy.tlp_filter(principal, Event))
+    indicator_ids = _visible_ids(
+        session, Indicator.id, named_indicators, _visible_indicator(principal)
+    )
     items = []
-    for entry in entries:
-        detail = json.loads(entry.detail or "{}")
+    for entry, detail in details:
         if isinstance(detail.get("events"), list):
             detail["events"] = [i for i in detail["events"] if i in event_ids]
         if isinstance(detail.get("indicators"), list):
             detail["indicators"] = [i for i in detail["indicators"] if i in indicator_ids]
         items.append(TimelineItem(entry, detail))
     return items
+
+
+def _visible_ids(
+    session: Session, column: Any, ids: set[int], visible: ColumnElement[bool]
+) -> set[int]:
+    found: set[int] = set()
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        found.update(session.scalars(select(column).where(column.in_(chunk), visible)))
+    return found
 
 
 @dataclass
@@ -542,13 +565,13 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
         indicators=indicators,
         hidden_indicators=(total_indicators or 0) - len(indicators),
         timeline=_timeline_for(
+            session,
+            principal,
             session.scalars(
                 select(TimelineEntry)
                 .where(TimelineEntry.case_id == case.id)
                 .order_by(TimelineEntry.id)
             ),
-            {e.id for e in events},
-            {i.id for i in indicators},
         ),
         parties=parties,
     )
@@ -1032,6 +1055,65 @@ def link(
     events = _events_for_link(session, principal, event_ids)
     found = _indicators_for_link(session, principal, indicators)
     _link(session, principal, case, events, found)
+    return case
+
+
+def remove_technique(session: Session, principal: Principal, case_id: int, technique: str) -> Case:
+    """Take a technique off the case (added by mistake, or ruled out)."""
+    case, _parties = _load_for_write(session, principal, case_id)
+    _refuse_if_closed(case)
+    tech = technique_id(technique)
+    row = session.get(CaseTechnique, (case.id, tech))
+    if row is None:
+        raise NotFound(f"the case has no technique {tech}")
+    session.delete(row)
+    session.flush()
+    detail = {"technique": tech, "removed": True}
+    _append(session, principal, case, TimelineKind.TECHNIQUE, "technique-remove", detail)
+    return case
+
+
+def unlink(
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    event_ids: Sequence[int] = (),
+    indicators: Sequence[str] = (),
+) -> Case:
+    """Take events and indicators the principal can see off the case (linked by mistake):
+    the case then leaves the campaign they joined it to."""
+    case, _parties = _load_for_write(session, principal, case_id)
+    _refuse_if_closed(case)
+    if not event_ids and not indicators:
+        raise _invalid("give event ids or indicator values to unlink", "event_ids")
+    event_set = {e.id for e in _events_for_link(session, principal, event_ids)}
+    indicator_set = {i.id for i in _indicators_for_link(session, principal, indicators)}
+    gone_events = sorted(
+        session.scalars(
+            select(CaseEvent.event_id).where(
+                CaseEvent.case_id == case.id, CaseEvent.event_id.in_(event_set)
+            )
+        )
+    )
+    gone_indicators = sorted(
+        session.scalars(
+            select(CaseIndicator.indicator_id).where(
+                CaseIndicator.case_id == case.id, CaseIndicator.indicator_id.in_(indicator_set)
+            )
+        )
+    )
+    if not gone_events and not gone_indicators:
+        raise NotFound("none of these is linked to the case")
+    session.execute(
+        delete(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.event_id.in_(gone_events))
+    )
+    session.execute(
+        delete(CaseIndicator).where(
+            CaseIndicator.case_id == case.id, CaseIndicator.indicator_id.in_(gone_indicators)
+        )
+    )
+    detail = {"events": gone_events, "indicators": gone_indicators, "removed": True}
+    _append(session, principal, case, TimelineKind.LINK, "unlink", detail)
     return case
 
 

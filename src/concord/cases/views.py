@@ -419,3 +419,46 @@ def link_events(
         lambda: service.link(session, p, case_id, _ids(event_ids), _words(indicators)),
         {"event_ids": event_ids, "indicators": indicators},
     )
+
+
+@router.post("/cases/{case_id}/techniques/remove", response_class=HTMLResponse)
+def remove_technique(
+    request: Request,
+    case_id: int,
+    technique_id: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "techniques",
+        lambda: service.remove_technique(session, p, case_id, technique_id),
+    )
+
+
+@router.post("/cases/{case_id}/events/remove", response_class=HTMLResponse)
+def unlink(
+    request: Request,
+    case_id: int,
+    event_id: str = Form(""),
+    indicator: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    return _act(
+        request,
+        session,
+        p,
+        case_id,
+        csrf_token,
+        "links",
+        lambda: service.unlink(
+            session, p, case_id, _ids(event_id), [indicator] if indicator.strip() else []
+        ),
+    )
