@@ -273,9 +273,10 @@ def _leaks(user: str | None, body: str, path: str) -> list[str]:
         for mark in (CONTACT_MARK, ASSET_DESC_MARK, KZ_BANK_NAME):
             if mark in body:
                 problems.append(f"{path} shows {mark} to {user}")
-    if user not in CENTRE | KZ_STAFF and str(KZ_EVENT_PORT) in body:
+    # whole numbers only: a random hex id (a token's key, a session's) may hold the digits
+    if user not in CENTRE | KZ_STAFF and re.search(rf"\b{KZ_EVENT_PORT}\b", body):
         problems.append(f"{path} shows the KZ event to {user}")
-    if user not in CENTRE | {"uz-admin", "uz-analyst"} and str(UZ_EVENT_PORT) in body:
+    if user not in CENTRE | {"uz-admin", "uz-analyst"} and re.search(rf"\b{UZ_EVENT_PORT}\b", body):
         problems.append(f"{path} shows the UZ event to {user}")
     if not expected_token(user) and TOKEN_MARK in body:
         problems.append(f"{path} shows {TOKEN_MARK} to {user}")
