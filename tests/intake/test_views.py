@@ -252,6 +252,21 @@ def test_the_centre_reports_for_reporting_organisations_not_owners(client, netwo
     assert "kz-cert" in choices and "kz-bank" not in choices
 
 
+def test_the_intake_page_keeps_each_records_own_marking_unless_told(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    assert re.search(r'<option value="" selected>as marked in the file', client.get("/intake").text)
+    data = shared_file("feeds/cert_eu_example.csv").read_bytes()
+    r = submit(client, csrf, "cert_eu_example.csv", data)  # the TLP left as the page offers it
+    assert r.status_code == 200 and 'data-count="accepted">' in r.text
+    listed = client.get("/events?value=144.76.221.34").text
+    assert "tlp-green" in listed  # the row marked green stays GREEN, as from the console
+    client.post("/logout", data={"csrf_token": csrf})
+    csrf = login(client, "uz-analyst")
+    told = submit(client, csrf, "cert_eu_example.csv", data, tlp="amber")
+    assert told.status_code == 200
+    assert "tlp-amber" in client.get("/events?value=144.76.221.34").text  # declared: raised
+
+
 def test_readers_get_no_intake_form(client, network) -> None:  # type: ignore[no-untyped-def]
     login(client, "kz-reader")
     page = client.get("/intake")

@@ -43,7 +43,7 @@ def _form(
     # detection finds these by their columns, but a file can be declared one of them
     profiles = sorted((r.name, r.description) for r in registry.builtin_profile_readers().values())
     context.setdefault(
-        "chosen", {"format": "", "tlp": TLP.AMBER.value, "as": "", "share_owners": False}
+        "chosen", {"format": "", "tlp": "", "as": "", "share_owners": False}
     )
     return page(
         request,
@@ -73,7 +73,8 @@ async def submit(
     request: Request,
     file: UploadFile | None = File(None),
     fmt: str = Form("", alias="format"),
-    tlp: str = Form("amber"),
+    # empty: each record keeps the marking it carries, as from the console and the API
+    tlp: str = Form(""),
     as_org: str = Form("", alias="as"),
     share_owners: bool = Form(False),
     csrf_token: str = Form(""),
@@ -92,7 +93,7 @@ async def submit(
             p,
             service.Source(io.BytesIO(upload.data), upload.name),
             fmt=fmt or None,
-            tlp=tlp,
+            tlp=tlp or None,
             as_org=as_org or None,
             channel="ui",
             share_owners=share_owners,
