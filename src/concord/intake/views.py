@@ -42,9 +42,7 @@ def _form(
     formats = sorted((r.name, r.description) for r in registry.readers().values())
     # detection finds these by their columns, but a file can be declared one of them
     profiles = sorted((r.name, r.description) for r in registry.builtin_profile_readers().values())
-    context.setdefault(
-        "chosen", {"format": "", "tlp": "", "as": "", "share_owners": False}
-    )
+    context.setdefault("chosen", {"format": "", "tlp": "", "as": "", "share_owners": False})
     return page(
         request,
         session,
