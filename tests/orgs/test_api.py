@@ -166,6 +166,16 @@ def test_asset_import_upload_and_body(client, auth) -> None:  # type: ignore[no-
     assert client.get("/api/v1/whois/192.0.2.1", headers=auth["kz-reader"]).status_code == 404
     bad = client.get("/api/v1/whois/999.1.1.1", headers=auth["kz-reader"])
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "q"
+    added = client.post(
+        "/api/v1/assets/import",
+        params={"org": "kz-bank"},
+        content="kind,value\nasn,AS64511\n",
+        headers={**auth["kz-analyst"], "content-type": "text/csv"},
+    )
+    assert added.status_code == 200, added.text
+    for query in ("AS64511", "64511"):  # a bare number is an AS number, as whois tools read it
+        found = client.get(f"/api/v1/whois/{query}", headers=auth["kz-reader"]).json()
+        assert found["owners"][0]["slug"] == "kz-bank", (query, found)
 
 
 def test_oversized_upload_is_413(client, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -197,7 +197,8 @@ def _case_page(
         writable=writable,
         sharing=sharing and not closed,
         closed=closed,
-        next_statuses=sorted(s.value for s in TRANSITIONS[CaseStatus(d.case.status)]),
+        # in the workflow's order (new, triage, in progress, resolved, closed)
+        next_statuses=[s.value for s in CaseStatus if s in TRANSITIONS[CaseStatus(d.case.status)]],
         severities=[s.value for s in Severity],
         tlps=[t.value for t in TLP],
         assignable=service.assignable_users(session, d.case, d.parties) if writable else [],

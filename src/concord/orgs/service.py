@@ -662,6 +662,8 @@ def whois(session: Session, p: Principal, query: str) -> Whois:
 
     if "://" in query:  # a URL pasted whole: whose is its host
         query = urlsplit(query.strip()).hostname or query
+    if query.strip().isdigit():  # a bare number is an AS number, as whois tools read it
+        query = "AS" + query.strip()
     _check_whois_query(query)
     match = current_index(session).lookup(query)
     owners = (
