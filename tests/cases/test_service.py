@@ -513,7 +513,10 @@ def test_cases_linking_a_campaign_are_those_the_reader_sees(
     )
     indicator_id = session.scalar(select(Indicator.id).where(Indicator.value == "198.51.100.44"))
     seen = service.cases_linking(session, centre, [green.id], [indicator_id])
-    assert {c.id: ids for c, ids in seen.items()} == {shared.id: [green.id], own.id: []}
+    assert {c.id: ids for c, ids in seen.items()} == {
+        shared.id: ([green.id], []),
+        own.id: ([], [indicator_id]),
+    }
     uz = service.cases_linking(session, network["uz-analyst"], [green.id], [indicator_id])
     assert [c.id for c in uz] == [shared.id]  # the AMBER case stays with the centre
 

@@ -400,25 +400,27 @@ def cases_linking(
     event_ids: Sequence[int],
     indicator_ids: Sequence[int],
     limit: int = 50,
-) -> dict[Case, list[int]]:
+) -> dict[Case, tuple[list[int], list[int]]]:
     """The cases `principal` may see that link any of these events or indicators (a
-    campaign's), each with the ids of those events it links: a case joins a campaign
-    through what it is about."""
+    campaign's), each with the ids of those events and indicators it links: a case joins
+    a campaign through what it is about."""
     if not event_ids and not indicator_ids:
         return {}
-    linked: dict[int, set[int]] = {}
+    linked: dict[int, tuple[set[int], set[int]]] = {}
     for start in range(0, len(event_ids), 1000):
         chunk = event_ids[start : start + 1000]
         for case_id, event_id in session.execute(
             select(CaseEvent.case_id, CaseEvent.event_id).where(CaseEvent.event_id.in_(chunk))
         ):
-            linked.setdefault(case_id, set()).add(event_id)
+            linked.setdefault(case_id, (set(), set()))[0].add(event_id)
     for start in range(0, len(indicator_ids), 1000):
         chunk = indicator_ids[start : start + 1000]
-        for case_id in session.scalars(
-            select(CaseIndicator.case_id).where(CaseIndicator.indicator_id.in_(chunk))
+        for case_id, indicator_id in session.execute(
+            select(CaseIndicator.case_id, CaseIndicator.indicator_id).where(
+                CaseIndicator.indicator_id.in_(chunk)
+            )
         ):
-            linked.setdefault(case_id, set())
+            linked.setdefault(case_id, (set(), set()))[1].add(indicator_id)
     if not linked:
         return {}
     visible = session.scalars(
@@ -427,7 +429,7 @@ def cases_linking(
         .order_by(Case.updated_at.desc(), Case.id.desc())
         .limit(limit)
     )
-    return {case: sorted(linked[case.id]) for case in visible}
+    return {case: (sorted(linked[case.id][0]), sorted(linked[case.id][1])) for case in visible}
 
 
 def usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:

@@ -105,12 +105,18 @@ def campaign_page(
     cases = cases_linking(session, p, [e.id for e in v.events], sorted(v.indicator_values))
     audit.record_reads(session, p, "case", list(cases))
     spots = layout([e.id for e in v.events], sorted(v.indicator_values), [c.id for c in cases])
+    # what each case is drawn to: the campaign's events and indicators it links
+    case_nodes = {
+        case.id: [f"event:{e}" for e in events] + [f"indicator:{i}" for i in indicators]
+        for case, (events, indicators) in cases.items()
+    }
     return page(
         request,
         session,
         "campaign.html",
         campaign=v,
         cases=cases,
+        case_nodes=case_nodes,
         spots=spots,
         size=GRAPH_SIZE,
     )
