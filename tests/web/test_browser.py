@@ -337,6 +337,9 @@ def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: 
     page.goto("/events?value=146.185.0.99")
     page.locator("#event-table tbody tr a").first.click()
     event_id = page.url.rsplit("/", 1)[1]
+    # the event says its value is cross-state, and which campaign it is part of
+    expect(page.locator(".badge.cross")).to_be_visible()
+    expect(page.locator("#event-campaign")).to_have_text("146.185.0.99")
     page.locator("#open-case").click()
     expect(page.locator('#case-form input[name="event_ids"]')).to_have_value(event_id)
     page.fill('#case-form input[name="title"]', "RDP scanner seen in two states")

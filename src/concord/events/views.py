@@ -13,7 +13,7 @@ from concord.access import policy
 from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.errors import ConcordError, FaultLocation, InvalidInput
-from concord.events import service
+from concord.events import correlation, service
 from concord.events.rsit import CLASS_LABELS, RSIT
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
@@ -159,6 +159,15 @@ def _event_page(
     may_share = policy.may_share_event(p, event) and event.tlp in ("amber", "amber+strict")
     from concord.cases.service import can_write as may_write_cases  # cases build on events
 
+    observables = service.observables(session, [event.id]).get(event.id, [])
+    # which of its values the reader sees reported by two or more states
+    cross_state = {
+        v.value
+        for o in observables
+        for v in correlation.find_indicators(session, p, o["value"], o["kind"])
+        if v.cross_state
+    }
+
     return page(
         request,
         session,
@@ -173,11 +182,26 @@ def _event_page(
         shared=shared,
         already=already,
         event=event,
-        observables=service.observables(session, [event.id]).get(event.id, []),
+        observables=observables,
+        cross_state=cross_state,
+        campaign=_campaign_of(session, p, event.id),
         slugs=slugs,
         raw=service.raw_record(session, event),
         class_labels=CLASS_LABELS,
     )
+
+
+def _campaign_of(session: Session, p: Principal, event_id: int) -> correlation.CampaignView | None:
+    """The campaign the event belongs to, when the reader sees it hold this event and
+    events of two states."""
+    campaign_id = correlation.campaign_of_events(session, [event_id]).get(event_id)
+    if campaign_id is None:
+        return None
+    found = correlation.campaign_figures(session, p, [campaign_id]).get(campaign_id)
+    if found is None:
+        return None
+    view, part = found
+    return view if event_id in part.events and len(view.states) >= 2 else None
 
 
 @router.post("/events/{event_id}/shares", response_class=HTMLResponse)
