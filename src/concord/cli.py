@@ -621,49 +621,57 @@ def ingest(
     # On a terminal the receipts go through the progress display, which clears its line
     # first; elsewhere they go to stdout, apart from the display.
     say = progress.console.print if out.is_terminal and err.is_terminal else out.print
-    with progress:
-        task = progress.add_task("Ingesting", total=None)
-        for receipt in ingest_paths(
-            session_factory(),
-            None,
-            paths,
-            fmt=fmt,
-            tlp=tlp,
-            as_org=as_org,
-            channel="cli",
-            progress=lambda n: progress.advance(task, n),
-            reader=reader,
-            share_owners=share_owners,
-        ):
-            data = receipt.as_dict()
-            totals["files"].append(data)
-            totals["errors"].extend(data["errors"])
-            if receipt.status in ("refused", "failed"):
-                if not as_json:  # the reason names the file
-                    err.print(f"not taken in: {receipt.errors[0]['reason']}", markup=False)
-                continue
-            for key in ("accepted", "duplicates", "rejected", "skipped"):
-                totals[key] += data[key]
-            if not as_json:
-                say(
-                    f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
-                    f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
-                    f"{receipt.rejected} rejected"
-                    + (f", {receipt.skipped} naming no observable" if receipt.skipped else "")
-                    + (f", {receipt.shared} shared with their owners" if receipt.shared else "")
-                    + (f" ({receipt.note})" if receipt.note else ""),
-                    markup=False,
-                    highlight=False,
-                )
-                for error in receipt.errors[:20]:
-                    where = ":".join(
-                        str(error[k])
-                        for k in ("source", "line", "pointer", "field")
-                        if error.get(k) not in (None, "")
+    try:
+        with progress:
+            task = progress.add_task("Ingesting", total=None)
+            for receipt in ingest_paths(
+                session_factory(),
+                None,
+                paths,
+                fmt=fmt,
+                tlp=tlp,
+                as_org=as_org,
+                channel="cli",
+                progress=lambda n: progress.advance(task, n),
+                reader=reader,
+                share_owners=share_owners,
+            ):
+                data = receipt.as_dict()
+                totals["files"].append(data)
+                totals["errors"].extend(data["errors"])
+                if receipt.status in ("refused", "failed"):
+                    if not as_json:  # the reason names the file
+                        err.print(f"not taken in: {receipt.errors[0]['reason']}", markup=False)
+                    continue
+                for key in ("accepted", "duplicates", "rejected", "skipped"):
+                    totals[key] += data[key]
+                if not as_json:
+                    say(
+                        f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
+                        f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
+                        f"{receipt.rejected} rejected"
+                        + (f", {receipt.skipped} naming no observable" if receipt.skipped else "")
+                        + (f", {receipt.shared} shared with their owners" if receipt.shared else "")
+                        + (f" ({receipt.note})" if receipt.note else ""),
+                        markup=False,
+                        highlight=False,
                     )
-                    err.print(f"  {where}: {error['reason']}", markup=False, highlight=False)
-                if len(receipt.errors) > 20:
-                    err.print(f"  ... and {len(receipt.errors) - 20} more errors")
+                    for error in receipt.errors[:20]:
+                        where = ":".join(
+                            str(error[k])
+                            for k in ("source", "line", "pointer", "field")
+                            if error.get(k) not in (None, "")
+                        )
+                        err.print(f"  {where}: {error['reason']}", markup=False, highlight=False)
+                    if len(receipt.errors) > 20:
+                        err.print(f"  ... and {len(receipt.errors) - 20} more errors")
+    except KeyboardInterrupt:
+        # typer would end silently; what was committed is kept, and the same command resumes
+        err.print(
+            "interrupted: what was read so far is kept; run the same command again to go on "
+            "where it stopped"
+        )
+        raise typer.Exit(130) from None
     if as_json:
         _print_json(totals)
     refused = any(f["status"] in ("refused", "failed") for f in totals["files"])

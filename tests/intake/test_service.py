@@ -260,11 +260,15 @@ def test_unknown_format_lists_the_supported_ones(session, network) -> None:  # t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("parallel_from", ["0", str(1 << 40)], ids=["child", "one-process"])
+@pytest.mark.parametrize(
+    ("parallel_from", "stop"),
+    [("0", signal.SIGKILL), (str(1 << 40), signal.SIGKILL), ("0", signal.SIGINT)],
+    ids=["child", "one-process", "ctrl-c"],
+)
 def test_killed_process_resumes_without_loss_or_duplicates(  # type: ignore[no-untyped-def]
-    env, session, network, tmp_path, monkeypatch, parallel_from
+    env, session, network, tmp_path, monkeypatch, parallel_from, stop
 ) -> None:
-    """A real `concord ingest` process is killed mid-file, then run again."""
+    """A real `concord ingest` process is killed (or interrupted) mid-file, then run again."""
     monkeypatch.setenv("CONCORD_INTAKE_PARALLEL_BYTES", parallel_from)
     n = 60_000
     rows = [
@@ -285,9 +289,13 @@ def test_killed_process_resumes_without_loss_or_duplicates(  # type: ignore[no-u
             if done > 0 or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(stop)
     finally:
         proc.wait(timeout=30)
+    if stop == signal.SIGINT:  # Ctrl-C: said so, in a line, with what to do
+        assert proc.returncode == 130
+        said = proc.stderr.read().decode() if proc.stderr else ""
+        assert said.startswith("interrupted: ") and "run the same command again" in said
     session.rollback()
     partial = totals(session)
     assert partial[0] < n, "the process finished before it could be killed"
