@@ -1092,28 +1092,20 @@ def unlink(
     indicator_set = {i.id for i in _indicators_for_link(session, principal, indicators)}
     gone_events = sorted(
         session.scalars(
-            select(CaseEvent.event_id).where(
-                CaseEvent.case_id == case.id, CaseEvent.event_id.in_(event_set)
-            )
+            delete(CaseEvent)
+            .where(CaseEvent.case_id == case.id, CaseEvent.event_id.in_(event_set))
+            .returning(CaseEvent.event_id)
         )
     )
     gone_indicators = sorted(
         session.scalars(
-            select(CaseIndicator.indicator_id).where(
-                CaseIndicator.case_id == case.id, CaseIndicator.indicator_id.in_(indicator_set)
-            )
+            delete(CaseIndicator)
+            .where(CaseIndicator.case_id == case.id, CaseIndicator.indicator_id.in_(indicator_set))
+            .returning(CaseIndicator.indicator_id)
         )
     )
     if not gone_events and not gone_indicators:
         raise NotFound("none of these is linked to the case")
-    session.execute(
-        delete(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.event_id.in_(gone_events))
-    )
-    session.execute(
-        delete(CaseIndicator).where(
-            CaseIndicator.case_id == case.id, CaseIndicator.indicator_id.in_(gone_indicators)
-        )
-    )
     detail = {"events": gone_events, "indicators": gone_indicators, "removed": True}
     _append(session, principal, case, TimelineKind.LINK, "unlink", detail)
     return case
