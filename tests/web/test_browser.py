@@ -261,9 +261,10 @@ def test_case_page_leaves_room_for_linked_values(page, server) -> None:  # type:
     page.locator('button[data-lang="ru"]').click()
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"/cases/{case_id}")
-    tlp = page.locator("#event-table td.tlp-cell").first.bounding_box()
     frame = page.locator("#links .scroll").bounding_box()
-    assert tlp["x"] + tlp["width"] <= frame["x"] + frame["width"]
+    for cell in ("td.tlp-cell", "td.value button"):  # its TLP, and the button to unlink it
+        box = page.locator(f"#event-table {cell}").first.bounding_box()
+        assert box["x"] + box["width"] <= frame["x"] + frame["width"], cell
 
 
 def test_case_page_buttons_show_and_a_failed_form_comes_into_view(page, server) -> None:  # type: ignore[no-untyped-def]
