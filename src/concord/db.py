@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,15 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+IN_LIST = 1000  # ids per IN (...) list: well inside every driver's parameter limit
+
+
+def chunks(items: Sequence[Any], size: int = IN_LIST) -> Iterator[Sequence[Any]]:
+    """`items` in slices of `size`, for statements that take a bounded IN (...) list."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -32,7 +32,7 @@ from concord.cases.model import (
     TimelineEntry,
     TimelineKind,
 )
-from concord.db import utcnow
+from concord.db import chunks, utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs.model import Organization, OrgKind
@@ -407,20 +407,15 @@ def cases_linking(
     if not event_ids and not indicator_ids:
         return {}
     linked: dict[int, tuple[set[int], set[int]]] = {}
-    for start in range(0, len(event_ids), 1000):
-        chunk = event_ids[start : start + 1000]
-        for case_id, event_id in session.execute(
-            select(CaseEvent.case_id, CaseEvent.event_id).where(CaseEvent.event_id.in_(chunk))
-        ):
-            linked.setdefault(case_id, (set(), set()))[0].add(event_id)
-    for start in range(0, len(indicator_ids), 1000):
-        chunk = indicator_ids[start : start + 1000]
-        for case_id, indicator_id in session.execute(
-            select(CaseIndicator.case_id, CaseIndicator.indicator_id).where(
-                CaseIndicator.indicator_id.in_(chunk)
-            )
-        ):
-            linked.setdefault(case_id, (set(), set()))[1].add(indicator_id)
+    for side, case_column, column, ids in (
+        (0, CaseEvent.case_id, CaseEvent.event_id, event_ids),
+        (1, CaseIndicator.case_id, CaseIndicator.indicator_id, indicator_ids),
+    ):
+        for chunk in chunks(ids):
+            for case_id, linked_id in session.execute(
+                select(case_column, column).where(column.in_(chunk))
+            ):
+                linked.setdefault(case_id, (set(), set()))[side].add(linked_id)
     if not linked:
         return {}
     visible = session.scalars(
@@ -490,9 +485,7 @@ def _visible_ids(
     session: Session, column: Any, ids: set[int], visible: ColumnElement[bool]
 ) -> set[int]:
     found: set[int] = set()
-    wanted = sorted(ids)
-    for start in range(0, len(wanted), 1000):
-        chunk = wanted[start : start + 1000]
+    for chunk in chunks(sorted(ids)):
         found.update(session.scalars(select(column).where(column.in_(chunk), visible)))
     return found
 

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal
 from concord.bulk import Bulk
-from concord.db import UTCDateTime, utcnow
+from concord.db import UTCDateTime, chunks, utcnow
 from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
 from concord.events.correlation_model import Campaign, CampaignEvent, CorrelationAlert
@@ -50,7 +50,6 @@ from concord.events.model import Event, EventObservable, Indicator, Sighting
 from concord.intake.records import ObservableKind
 from concord.orgs.model import Organization, OrgKind
 
-CHUNK = 1000  # ids per IN (...) list
 GRAPH_MAX_EVENTS = 500  # events drawn in one campaign graph; the rest is counted
 # An indicator in more events than this (a mass scanner, shared hosting not on any list) is
 # infrastructure, not the signature of one campaign: it stays cross-state and alerted, but
@@ -107,11 +106,6 @@ def _lock(session: Session) -> None:
         session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --- the correlation pass ---------------------------------------------------------------------
 
 
@@ -153,7 +147,7 @@ def correlate(
         else:
             listed.append((name[:100], ind_id))
     Bulk(session).executemany("UPDATE indicators SET warning_list = ? WHERE id = ?", listed)
-    for chunk in _chunks(fresh):
+    for chunk in chunks(fresh):
         session.execute(i.update().where(i.c.id.in_(chunk)).values(cross_state=True))
     result.warning_listed = len(listed)
     result.cross_state = len(fresh)
@@ -313,7 +307,7 @@ def update_campaigns(session: Session) -> CampaignResult:
     gone = [e for e in old if e not in comp.member]
     moved = [(r, e) for e, r in comp.member.items() if e in old and old[e] != r]
     added = [(e, r) for e, r in comp.member.items() if e not in old]
-    for chunk in _chunks(gone):
+    for chunk in chunks(gone):
         session.execute(ce.delete().where(ce.c.event_id.in_(chunk)))
     bulk.executemany("UPDATE campaign_events SET campaign_id = ? WHERE event_id = ?", moved)
     bulk.insert("campaign_events", ("event_id", "campaign_id"), added)
@@ -346,7 +340,7 @@ def update_campaigns(session: Session) -> CampaignResult:
 
 def _indicator_values(session: Session, ids: Sequence[int]) -> dict[int, str]:
     found: dict[int, str] = {}
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         found.update(
             session.execute(
                 select(Indicator.id, Indicator.value).where(Indicator.id.in_(chunk))
@@ -433,7 +427,7 @@ def campaign_of_events(session: Session, event_ids: Iterable[int]) -> dict[int, 
     principal may see (a campaign is then shown to them through `visible_campaign`)."""
     wanted = list(dict.fromkeys(int(e) for e in event_ids))
     found: dict[int, int] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         found.update(
             session.execute(
                 select(CampaignEvent.event_id, CampaignEvent.campaign_id).where(
@@ -616,7 +610,7 @@ def _seen_in_states(session: Session, principal: Principal, indicator_ids: set[i
     states: cross-state as they see it."""
     eo = EventObservable
     found: set[int] = set()
-    for chunk in _chunks(sorted(indicator_ids)):
+    for chunk in chunks(sorted(indicator_ids)):
         found.update(
             session.scalars(
                 select(eo.indicator_id)
@@ -758,14 +752,14 @@ def visible_campaign(
     view, part = found
     shown = sorted(part.events, key=lambda ev: (part.events[ev][1], ev))[:max_events]
     view.events = []
-    for chunk in _chunks(shown):
+    for chunk in chunks(shown):
         view.events.extend(session.scalars(select(Event).where(Event.id.in_(chunk))))
     view.events.sort(key=lambda e: (e.time, e.id))
     view.truncated = view.size > len(view.events)
     drawn = set(shown)
     view.edges = [(ev, ind) for ev, ind in part.edges if ev in drawn]
     wanted = sorted({ind for _ev, ind in view.edges})
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         for i, kind, value in session.execute(
             select(Indicator.id, Indicator.kind, Indicator.value).where(Indicator.id.in_(chunk))
         ):

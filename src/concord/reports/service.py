@@ -33,7 +33,7 @@ from concord.access import policy
 from concord.access.model import TLP, Principal, Role, TokenScope
 from concord.audit import service as audit
 from concord.config import env_int
-from concord.db import utcnow
+from concord.db import chunks, utcnow
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs.model import Organization, OrgKind
@@ -612,8 +612,7 @@ def _second_state_at(events: Iterable[tuple[str | None, datetime, datetime]]) ->
 
 def _event_tlps(session: Session, event_ids: list[int]) -> set[str]:
     tlps: set[str] = set()
-    for start in range(0, len(event_ids), CAMPAIGN_CHUNK):
-        chunk = event_ids[start : start + CAMPAIGN_CHUNK]
+    for chunk in chunks(event_ids):
         tlps.update(session.scalars(select(Event.tlp).where(Event.id.in_(chunk)).distinct()))
     return tlps
 
@@ -697,8 +696,8 @@ def _campaigns(
         )
     )
     found: list[tuple[datetime, int, str, dict[int, tuple[str | None, datetime, datetime]]]] = []
-    for start in range(0, len(candidates), CAMPAIGN_CHUNK):
-        chunk = candidates[start : start + CAMPAIGN_CHUNK]
+    for chunk in chunks(candidates, CAMPAIGN_CHUNK):
+        chunk = list(chunk)
         scoped = set(
             session.scalars(
                 select(ce.event_id)
