@@ -111,14 +111,17 @@ def test_receipts_count_what_names_no_observable(client, auth, env, network) -> 
     assert (totals["skipped"], totals["files"][0]["skipped"]) == (6, 6)
 
 
-def test_a_failing_intake_worker_is_a_server_fault(env, auth, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_intake_worker_is_a_server_fault(
+    env, auth, session, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     from concord.intake import parallel, service
     from concord.web.app import create_app
 
     real = parallel.ChildBatches
-    nowhere = "sqlite:///no-such-folder/gone.db?mode=ro"  # the child cannot open it
+    (tmp_path / "a-file").write_text("")
+    nowhere = f"sqlite:///{tmp_path}/a-file/gone.db?mode=ro"  # the child cannot open it
 
     def unreachable(plan, url, *rest):  # type: ignore[no-untyped-def]
         return real(plan, nowhere, *rest)
