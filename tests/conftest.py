@@ -7,6 +7,7 @@ PostgreSQL: migrated once into CONCORD_TEST_DATABASE_URL, tables truncated for e
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -137,6 +138,15 @@ def session(env: TestEnv) -> Iterator[Session]:
 
 
 PASSWORD = "correct-horse-battery"
+
+
+def sign_in(client, username: str, password: str = PASSWORD, **kwargs):  # type: ignore[no-untyped-def]
+    """Sign in through the login form as a browser does: the form's token with its cookie."""
+    form = client.get("/login").text
+    token = re.search(r'name="login_token" value="([^"]+)"', form)
+    assert token, form
+    data = {"username": username, "password": password, "login_token": token.group(1)}
+    return client.post("/login", data=data, **kwargs)
 
 
 @dataclass

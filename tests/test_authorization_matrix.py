@@ -19,7 +19,7 @@ from concord.orgs import readers
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization
 from concord.web.app import route_table
-from tests.conftest import NETWORK_USERS, PASSWORD
+from tests.conftest import NETWORK_USERS, sign_in
 
 LABELS = {
     "clear": "m-clear-x",
@@ -298,9 +298,7 @@ def test_every_route_as_every_principal(client, auth, marked, user) -> None:  # 
     for method, path in _routes(client.app):
         api = path.startswith("/api/")
         if not api and user is not None and not ui_login:
-            r = client.post(
-                "/login", data={"username": user, "password": PASSWORD}, follow_redirects=False
-            )
+            r = sign_in(client, user, follow_redirects=False)
             assert r.status_code == 303, r.text
             ui_login = True
         for concrete in _expand(path, marked):

@@ -7,7 +7,7 @@ import pytest
 from concord.access import service as access
 from concord.access.model import ApiToken, TokenScope, User
 from concord.errors import Forbidden, InvalidInput, Unauthorized
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, sign_in
 
 
 def test_passwords_are_stored_as_argon2(session, network) -> None:  # type: ignore[no-untyped-def]
@@ -142,9 +142,7 @@ def test_api_token_flow(client, auth) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_session_cookie_is_httponly_and_csrf_guards_api_writes(client, network) -> None:  # type: ignore[no-untyped-def]
-    r = client.post(
-        "/login", data={"username": "kz-analyst", "password": PASSWORD}, follow_redirects=False
-    )
+    r = sign_in(client, "kz-analyst", follow_redirects=False)
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from concord.cases.model import Case, TimelineEntry
 from tests.cases.test_service import add_event
-from tests.conftest import PASSWORD, Network
+from tests.conftest import Network, sign_in
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "concord"
 TEMPLATES = PACKAGE / "cases" / "templates"
@@ -56,17 +56,17 @@ def app(network: Network):  # type: ignore[no-untyped-def]
 def login(app) -> Iterator[Callable[[str], UI]]:  # type: ignore[no-untyped-def]
     clients: list[TestClient] = []
 
-    def sign_in(username: str) -> UI:
+    def signed_in(username: str) -> UI:
         client = TestClient(app)
         clients.append(client)
-        r = client.post("/login", data={"username": username, "password": PASSWORD})
+        r = sign_in(client, username)
         assert r.status_code == 200, r.text
         ui = UI(client)
         ui.get("/cases")
         assert ui.csrf
         return ui
 
-    yield sign_in
+    yield signed_in
     for client in clients:
         client.close()
 

@@ -6,14 +6,12 @@ import re
 
 import pytest
 
-from tests.conftest import FIXTURES, PASSWORD, shared_file
+from tests.conftest import FIXTURES, shared_file, sign_in
 from tests.intake.test_service import scan_csv
 
 
 def login(client, username: str) -> str:  # type: ignore[no-untyped-def]
-    r = client.post(
-        "/login", data={"username": username, "password": PASSWORD}, follow_redirects=False
-    )
+    r = sign_in(client, username, follow_redirects=False)
     assert r.status_code == 303
     page = client.get("/intake")
     return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)

@@ -10,7 +10,7 @@ import pytest
 
 from concord.reports import period as periods
 from concord.reports import service
-from tests.conftest import PASSWORD
+from tests.conftest import sign_in
 from tests.reports import seed
 
 API = "/api/v1/reports"
@@ -119,7 +119,7 @@ def test_listing_and_reading_follow_scope_and_tlp(client, auth, session, data) -
 
 
 def test_ui_lists_builds_and_shows_a_report(client, data) -> None:  # type: ignore[no-untyped-def]
-    r = client.post("/login", data={"username": "kz-analyst", "password": PASSWORD})
+    r = sign_in(client, "kz-analyst")
     assert r.status_code == 200
     page = client.get("/reports")
     assert page.status_code == 200 and 'id="build-report"' in page.text
@@ -144,17 +144,17 @@ def test_ui_lists_builds_and_shows_a_report(client, data) -> None:  # type: igno
 
 
 def test_ui_for_a_reader_has_no_form(client, data) -> None:  # type: ignore[no-untyped-def]
-    client.post("/login", data={"username": "kz-reader", "password": PASSWORD})
+    sign_in(client, "kz-reader")
     page = client.get("/reports")
     assert page.status_code == 200 and 'id="build-report"' not in page.text
     assert client.get("/reports/999").status_code == 404
 
 
 def test_ui_tells_an_owner_contact_that_reports_go_to_states_and_the_centre(client, data) -> None:  # type: ignore[no-untyped-def]
-    client.post("/login", data={"username": "kz-bank-contact", "password": PASSWORD})
+    sign_in(client, "kz-bank-contact")
     page = client.get("/reports").text
     assert 'id="no-reports-for-you"' in page and 'id="build-report"' not in page
     assert "Monthly reports are built" not in page
     client.cookies.clear()
-    client.post("/login", data={"username": "kz-reader", "password": PASSWORD})
+    sign_in(client, "kz-reader")
     assert 'id="no-reports-for-you"' not in client.get("/reports").text

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import FIXTURES, PASSWORD, Network
+from tests.conftest import FIXTURES, PASSWORD, Network, sign_in
 
 ASSETS = FIXTURES / "assets"
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "concord"
@@ -74,17 +74,17 @@ def app(network: Network):  # type: ignore[no-untyped-def]
 def login(app) -> Iterator[Callable[[str], UI]]:  # type: ignore[no-untyped-def]
     clients: list[TestClient] = []
 
-    def sign_in(username: str) -> UI:
+    def signed_in(username: str) -> UI:
         client = TestClient(app)
         clients.append(client)
-        r = client.post("/login", data={"username": username, "password": PASSWORD})
+        r = sign_in(client, username)
         assert r.status_code == 200 and r.url.path == "/", r.text
         ui = UI(client)
         ui.get("/")
         assert ui.csrf
         return ui
 
-    yield sign_in
+    yield signed_in
     for client in clients:
         client.close()
 
@@ -664,7 +664,7 @@ def test_language_switch_persists_for_the_user(app, admin: UI) -> None:  # type:
     assert "Новый API-токен" in admin.get("/tokens").text
     # A new session of the same user keeps the choice.
     with TestClient(app) as other:
-        other.post("/login", data={"username": "centre-admin", "password": PASSWORD})
+        sign_in(other, "centre-admin")
         assert "Обзор" in other.get("/").text
 
 
@@ -727,10 +727,31 @@ def test_template_catalogue_matches_the_russian_catalogue() -> None:
     assert set(template_messages()) <= template_ids
 
 
+def test_a_sign_in_posted_from_another_site_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+    data = {"username": "centre-admin", "password": PASSWORD, "next": "/organizations"}
+    with TestClient(app) as client:
+        # another site's form: no login cookie (SameSite keeps it home), a token it made up
+        forged = client.post("/login", data={**data, "login_token": "made-up"})
+        assert forged.status_code == 403 and "concord_session" not in client.cookies
+        assert "sign-in form has expired" in forged.text
+        assert 'value="centre-admin"' in forged.text  # the username is kept for the retry
+        # a token from another visitor's form does not match this visitor's cookie
+        stranger = TestClient(app).get("/login").text
+        other = re.search(r'name="login_token" value="([^"]+)"', stranger)
+        assert other
+        mismatch = client.post("/login", data={**data, "login_token": other.group(1)})
+        assert mismatch.status_code == 403 and "concord_session" not in client.cookies
+        # the page that refused it carries a fresh form that works
+        token = re.search(r'name="login_token" value="([^"]+)"', mismatch.text)
+        assert token
+        ok = client.post("/login", data={**data, "login_token": token.group(1)})
+        assert ok.status_code == 200 and ok.url.path == "/organizations"
+
+
 def test_login_page_in_russian(app) -> None:  # type: ignore[no-untyped-def]
     with TestClient(app) as client:
         client.cookies.set("concord_lang", "ru")
-        r = client.post("/login", data={"username": "centre-admin", "password": "wrong"})
+        r = sign_in(client, "centre-admin", "wrong")
     assert r.status_code == 401
     assert "неверное имя пользователя или пароль" in r.text
     assert "Вход" in r.text

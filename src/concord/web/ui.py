@@ -39,6 +39,11 @@ templates = Jinja2Templates(
 # RSIT types by their readable names on every page (translated there); data keeps the slugs
 templates.env.globals["rsit_type_labels"] = TYPE_LABELS
 LANG_COOKIE = "concord_lang"
+# Before sign-in there is no session to hold a CSRF token: the login form carries one that
+# must match this cookie, which a cross-site form cannot send (SameSite), so no other site can
+# sign a visitor in under an account of its choosing.
+LOGIN_COOKIE = "concord_login"
+LOGIN_FORM_EXPIRED = "the sign-in form has expired or did not come from this site; sign in again"
 router = APIRouter(include_in_schema=False)
 
 
@@ -134,7 +139,22 @@ def login_form(
     request: Request, next: str | None = None, session: Session = Depends(get_db)
 ) -> Response:
     resolve_principal(request, session)
-    return page(request, session, "login.html", next=_safe_next(next), error=None)
+    return _login_page(request, session, next=_safe_next(next), error=None)
+
+
+def _login_page(request: Request, session: Session, status: int = 200, **context: Any) -> Response:
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    response = page(request, session, "login.html", status=status, login_token=token, **context)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/login",
+        max_age=get_settings().session_hours * 3600,
+    )
+    return response
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -143,17 +163,28 @@ def login(
     username: str = Form(""),
     password: str = Form(""),
     next: str = Form("/"),
+    login_token: str = Form(""),
     session: Session = Depends(get_db),
 ) -> Response:
+    expected = request.cookies.get(LOGIN_COOKIE)
+    if not expected or not login_token or not secrets.compare_digest(expected, login_token):
+        request.state.principal = None
+        return _login_page(
+            request,
+            session,
+            status=403,
+            next=_safe_next(next),
+            error=LOGIN_FORM_EXPIRED,
+            username=username,
+        )
     try:
         user = access.authenticate(session, username, password, client_address(request))
     except Unauthorized as exc:
         session.commit()  # keep the failure count and the audit record
         request.state.principal = None
-        return page(
+        return _login_page(
             request,
             session,
-            "login.html",
             status=401,
             next=_safe_next(next),
             error=exc.message,
