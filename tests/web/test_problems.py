@@ -124,3 +124,25 @@ def test_list_filters_nothing_can_match_are_refused(client, auth) -> None:  # ty
     assert listed.status_code == 200 and listed.json()["items"]
     by_kind = client.get("/api/v1/indicators", params={"kind": "IPv4"}, headers=auth["kz-reader"])
     assert by_kind.status_code == 200
+
+
+def test_a_field_a_body_does_not_know_is_refused_not_ignored(client, auth, session) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from concord.access.model import User
+
+    # a role cannot be changed through PATCH: before, this answered 200 having done nothing
+    r = client.patch(
+        "/api/v1/users/kz-reader", json={"role": "admin"}, headers=auth["centre-admin"]
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+    assert r.json()["errors"][0]["pointer"] == "/body/role"
+    assert session.scalar(select(User.role).where(User.username == "kz-reader")) == "reader"
+    # a misspelt field of a new case is named too, and no case is made
+    r = client.post(
+        "/api/v1/cases",
+        json={"title": "Spelling", "severty": "high"},
+        headers=auth["centre-analyst"],
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/severty"
+    assert client.get("/api/v1/cases", headers=auth["centre-analyst"]).json()["items"] == []

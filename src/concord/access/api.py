@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -11,10 +10,18 @@ from sqlalchemy.orm import Session
 
 from concord.access import service
 from concord.access.model import ApiToken, Principal, User
-from concord.web.deps import UtcDatetime, decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import (
+    Limit,
+    RequestBody,
+    UtcDatetime,
+    decode_cursor,
+    get_db,
+    next_cursor,
+    user,
+    writer,
+)
 
 router = APIRouter(tags=["accounts"])
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 class MeOut(BaseModel):
@@ -38,7 +45,7 @@ class UserOut(BaseModel):
     locked: bool
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestBody):
     username: str = Field(min_length=1, max_length=64)
     org: str
     role: str
@@ -48,7 +55,7 @@ class UserCreate(BaseModel):
     language: str | None = None
 
 
-class UserPatch(BaseModel):
+class UserPatch(RequestBody):
     active: bool | None = None
 
 
@@ -154,7 +161,7 @@ class TokenOut(BaseModel):
     revoked: bool
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(RequestBody):
     name: str = Field(default="token", max_length=100)
     user: str | None = Field(
         default=None, description="the caller; a token is only created by the user who holds it"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service
 from concord.errors import Forbidden
-from concord.web.deps import UtcDatetime, decode_cursor, encode_cursor, get_db, user
+from concord.web.deps import Limit, UtcDatetime, decode_cursor, encode_cursor, get_db, user
 
 router = APIRouter(tags=["audit"])
 
@@ -48,7 +48,7 @@ def list_audit(
     object_kind: str | None = None,
     since: UtcDatetime | None = None,
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> AuditPage:

@@ -15,10 +15,9 @@ from concord.audit import service as audit
 from concord.cases import service
 from concord.cases.model import Case
 from concord.errors import FaultLocation, InvalidInput, NotFound
-from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["cases"])
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 
 
 class CaseSummaryOut(BaseModel):
@@ -81,7 +80,7 @@ class CasePage(BaseModel):
     next_cursor: str | None
 
 
-class CaseCreate(BaseModel):
+class CaseCreate(RequestBody):
     title: str = Field(min_length=1, max_length=300)
     summary: str = Field(default="", max_length=20_000)
     severity: str = "medium"
@@ -94,7 +93,7 @@ class CaseCreate(BaseModel):
     techniques: list[str] = Field(default_factory=list, description="ATT&CK ids like T1566.001")
 
 
-class CasePatch(BaseModel):
+class CasePatch(RequestBody):
     status: str | None = None
     severity: str | None = None
     assignee: str | None = Field(default=None, description="a username; null or '' unassigns")
@@ -103,21 +102,21 @@ class CasePatch(BaseModel):
     tlp: str | None = None
 
 
-class CommentIn(BaseModel):
+class CommentIn(RequestBody):
     text: str = Field(min_length=1, max_length=20_000)
 
 
-class ParticipantIn(BaseModel):
+class ParticipantIn(RequestBody):
     org: str | None = Field(default=None, description="a national body to take part")
     user: str | None = Field(default=None, description="a user to name (TLP:RED)")
 
 
-class TechniqueIn(BaseModel):
+class TechniqueIn(RequestBody):
     technique_id: str = Field(min_length=1, max_length=20)
     name: str = Field(default="", max_length=200)
 
 
-class LinkIn(BaseModel):
+class LinkIn(RequestBody):
     event_ids: list[int] = Field(default_factory=list, max_length=1000)
     indicators: list[str] = Field(default_factory=list, max_length=1000)
 

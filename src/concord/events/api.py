@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -13,7 +13,16 @@ from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.events import service
 from concord.events.model import Event
-from concord.web.deps import UtcDatetime, decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import (
+    Limit,
+    RequestBody,
+    UtcDatetime,
+    decode_cursor,
+    get_db,
+    next_cursor,
+    user,
+    writer,
+)
 
 router = APIRouter(tags=["events"])
 
@@ -101,7 +110,7 @@ def list_events(
         None, ge=1, description="the id of an intake receipt: only the events it added"
     ),
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> Any:
@@ -141,7 +150,7 @@ def get_event(
     return {**_out(e, obs.get(e.id, []), slugs), "raw": service.raw_record(session, e)}
 
 
-class EventShareIn(BaseModel):
+class EventShareIn(RequestBody):
     org: str = Field(description="slug of the organisation that may read the event from now on")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.events import correlation
-from concord.web.deps import decode_cursor, encode_cursor, get_db, user
+from concord.web.deps import Limit, decode_cursor, encode_cursor, get_db, user
 
 router = APIRouter(tags=["indicators"])
 
@@ -145,7 +145,7 @@ def list_indicators(
     value: str | None = Query(None, description="an exact value: IP, domain, URL, hash ..."),
     kind: str | None = Query(None, description="ipv4, ipv6, domain, url, email, sha256 ..."),
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from pydantic import BaseModel, Field
@@ -13,12 +13,11 @@ from concord.audit import service as audit
 from concord.errors import ConcordError
 from concord.orgs import readers, service
 from concord.orgs.model import Contact, Organization
-from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
 from concord.web.problems import problem
 from concord.web.uploads import read_upload
 
 router = APIRouter(tags=["organisations"])
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 
 
 class OrgOut(BaseModel):
@@ -33,7 +32,7 @@ class OrgOut(BaseModel):
     tlp: str
 
 
-class OrgCreate(BaseModel):
+class OrgCreate(RequestBody):
     slug: str = Field(min_length=1, max_length=64)
     kind: str
     name_en: str = Field(min_length=1, max_length=300)
@@ -45,7 +44,7 @@ class OrgCreate(BaseModel):
     tlp: str | None = None
 
 
-class OrgPatch(BaseModel):
+class OrgPatch(RequestBody):
     name_en: str | None = Field(default=None, max_length=300)
     name_ru: str | None = Field(default=None, max_length=300)
     country: str | None = None
@@ -54,7 +53,7 @@ class OrgPatch(BaseModel):
     tlp: str | None = None
 
 
-class ShareIn(BaseModel):
+class ShareIn(RequestBody):
     org: str
 
 
@@ -152,7 +151,7 @@ class ContactOut(BaseModel):
     has_pgp_key: bool
 
 
-class ContactCreate(BaseModel):
+class ContactCreate(RequestBody):
     org: str
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=320)

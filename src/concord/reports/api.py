@@ -16,7 +16,7 @@ from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.reports import render, service
 from concord.reports.model import StoredReport
-from concord.web.deps import decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["reports"])
 FormatQuery = Annotated[
@@ -46,7 +46,7 @@ class ReportPage(BaseModel):
     next_cursor: str | None
 
 
-class ReportCreate(BaseModel):
+class ReportCreate(RequestBody):
     period: str = Field(description="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10")
     scope: str = Field(default=service.NETWORK, description="network or a country code")
     format: str = Field(default="json", pattern="^(json|html|csv)$")
@@ -86,7 +86,7 @@ def list_reports(
     scope: str | None = Query(None, description="network or a country code"),
     period: str | None = Query(None, description="a period label, e.g. 2024-07"),
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> Any:

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
-from pydantic import AfterValidator
+from fastapi import Depends, Query, Request
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -19,6 +19,14 @@ from concord.errors import FaultLocation, Forbidden, InvalidInput, Unauthorized
 
 SESSION_COOKIE = "concord_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+
+
+class RequestBody(BaseModel):
+    """A JSON request body. A field it does not know is refused (422 naming it), not ignored:
+    a PATCH with a misspelt or unchangeable field must not answer 200 having done nothing."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def get_db() -> Iterator[Session]:
