@@ -71,6 +71,8 @@ def test_the_event_pages_name_an_owner_only_to_who_may_see_it(
     assert f'href="/events/{uz_event}"' in listing and "uz-telecom" not in listing
     page = client.get(f"/events/{uz_event}").text
     assert UZ_ADDRESS in page and "uz-telecom" not in page
+    # said as for an address no organisation holds: a hidden owner's existence is not told
+    assert '<span class="muted" id="no-owner">none known to you</span>' in page
     # filtered by the hidden owner's slug: nothing, as for an unknown slug
     hidden = client.get("/events", params={"owner": "uz-telecom"}).text
     assert 'id="no-events"' in hidden and f'href="/events/{uz_event}"' not in hidden
