@@ -88,6 +88,26 @@ def test_same_file_twice_changes_nothing(session, network) -> None:  # type: ign
     assert session.scalar(select(func.count()).select_from(Submission)) == 1
 
 
+def test_the_same_file_with_its_tlp_declared_says_its_events_keep_their_markings(
+    session, network
+) -> None:  # type: ignore[no-untyped-def]
+    data = scan_csv([("2026-11-30 10:00:00", f"203.0.113.{i}", 3389) for i in range(5)])
+    first = run(network["kz-analyst"], data)  # left to the records' markings: AMBER unmarked
+    before = totals(session)
+    declared = run(network["kz-analyst"], data, tlp="amber")
+    assert (declared.accepted, declared.duplicates) == (0, 5) and first.accepted == 5
+    assert "with its records' own TLP markings; nothing changed" in declared.note
+    assert totals(session) == before  # not counted twice
+    again = run(network["kz-analyst"], data)
+    assert "nothing changed" in again.note and "markings" not in again.note
+    # and the other way round
+    other = scan_csv([("2026-11-30 11:00:00", "203.0.113.99", 3389)])
+    run(network["kz-analyst"], other, tlp="amber")
+    assert "with its TLP declared; nothing changed" in run(network["kz-analyst"], other).note
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Submission)) == 2
+
+
 def test_a_file_with_a_bad_row_submitted_again_says_its_errors_are_from_the_first_reading(
     session,
     network,  # type: ignore[no-untyped-def]

@@ -52,6 +52,10 @@ class Submission(Base):
     # Whose a RED submission is (its sender's user id), 0 for any other TLP: the same RED
     # file from two people is two submissions, each read by its sender only.
     audience: Mapped[int] = mapped_column(BigInteger, default=0)
+    # False: the sender left the TLP to the records' own markings (`tlp` is then the default
+    # for unmarked ones). Not part of the key: a file sent again with another declaration
+    # would count its observations twice where both end at the same TLP.
+    tlp_declared: Mapped[bool] = mapped_column(Boolean, default=True)
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(20), default="running")  # running, done, failed

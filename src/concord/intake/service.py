@@ -78,6 +78,16 @@ PARALLEL_FROM = env_bytes("CONCORD_INTAKE_PARALLEL_BYTES", 8 * 1024 * 1024, mini
 
 
 RESUBMITTED = "this file was submitted before; nothing changed"
+# Declared or left to the records' markings, a file is the same submission (counting it again
+# would count its observations twice): the receipt says what the events were given.
+RESUBMITTED_AS_MARKED = (
+    "this file was submitted before with its records' own TLP markings; nothing changed, "
+    "and its events keep those markings"
+)
+RESUBMITTED_DECLARED = (
+    "this file was submitted before with its TLP declared; nothing changed, and its events "
+    "keep that TLP"
+)
 RESUBMITTED_AND_SHARED = (
     "this file was submitted before; its events are now shared with their owners"
 )
@@ -604,6 +614,7 @@ def _ingest(
         # of their own, and learns nothing of the first.
         sender = principal.user_id if principal is not None and principal.user_id else -1
         audience = sender if level == TLP.RED else 0
+        declared = tlp is not None
         sub = session.scalar(
             select(Submission).where(
                 Submission.org_id == org.id,
@@ -620,6 +631,8 @@ def _ingest(
             shared = _share_with_owners(session, principal, sub) if share_owners else 0
             session.commit()
             note = RESUBMITTED_WITH_ERRORS if sub.rejected else RESUBMITTED
+            if sub.tlp_declared != declared:
+                note = RESUBMITTED_DECLARED if sub.tlp_declared else RESUBMITTED_AS_MARKED
             if shared:
                 note = RESUBMITTED_AND_SHARED
             earlier = Receipt.of(sub, source.filename, note)
@@ -648,6 +661,7 @@ def _ingest(
                 format=reader.name,
                 tlp=level.value,
                 audience=audience,
+                tlp_declared=declared,
                 sha256=sha,
                 size=size,
             )
@@ -675,7 +689,7 @@ def _ingest(
             country=org.country,
             user_id=principal.user_id if principal else None,
             tlp=level,
-            tlp_declared=tlp is not None,
+            tlp_declared=declared,
             dedup=dedup,
             dialect=session.get_bind().dialect.name,
             parents=dict(session.execute(select(Organization.id, Organization.parent_id)).all()),
