@@ -39,8 +39,15 @@ def test_api_upload_and_receipt(client, auth, session) -> None:  # type: ignore[
     assert r.status_code == 200, r.text
     receipt = r.json()
     assert (receipt["accepted"], receipt["duplicates"], receipt["rejected"]) == (1, 1, 0)
+    assert (receipt["tlp"], receipt["tlp_declared"]) == ("green", True)
     got = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["kz-analyst"]).json()
     assert got["accepted"] == 1
+    left = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        files={"file": ("other.csv", data.replace(b".5", b".6"), "text/csv")},
+    ).json()
+    assert (left["tlp"], left["tlp_declared"]) == ("amber", False)
     assert (
         client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["uz-analyst"]).status_code == 404
     )

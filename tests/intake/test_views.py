@@ -256,6 +256,12 @@ def test_the_intake_page_keeps_each_records_own_marking_unless_told(client, netw
     data = shared_file("feeds/cert_eu_example.csv").read_bytes()
     r = submit(client, csrf, "cert_eu_example.csv", data)  # the TLP left as the page offers it
     assert r.status_code == 200 and 'data-count="accepted">' in r.text
+    # the receipt and the list say the records kept their markings, not "TLP:AMBER"
+    assert (
+        'cert_eu_example.csv · csv · <span class="muted" title="TLP:AMBER">as marked in the file'
+        in r.text
+    )
+    assert '<span class="muted" title="TLP:AMBER">as marked</span>' in client.get("/intake").text
     listed = client.get("/events?value=144.76.221.34").text
     assert "tlp-green" in listed  # the row marked green stays GREEN, as from the console
     client.post("/logout", data={"csrf_token": csrf})

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
@@ -31,7 +31,10 @@ class ReceiptOut(BaseModel):
     id: int
     filename: str
     format: str
-    tlp: str
+    tlp: str = Field(description="the declared TLP, or the one given to unmarked records")
+    tlp_declared: bool = Field(
+        True, description="false: each record kept its own TLP marking, `tlp` for unmarked ones"
+    )
     status: str
     accepted: int
     duplicates: int

@@ -120,6 +120,7 @@ class Receipt:
     shared: int = 0  # events shared with the owners of their resources by this submission
     has_events: bool = False  # whether it added any event (a repeat folds into earlier ones)
     skipped: int = 0  # records read that name nothing to take in (a MISP comment)
+    tlp_declared: bool = True  # False: records kept their own markings, `tlp` for unmarked
 
     @classmethod
     def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
@@ -137,6 +138,7 @@ class Receipt:
             sub.shared,
             sub.first_event_id is not None,
             sub.skipped,
+            sub.tlp_declared,
         )
 
     @classmethod
@@ -151,6 +153,7 @@ class Receipt:
             "filename": self.filename,
             "format": self.format,
             "tlp": self.tlp,
+            "tlp_declared": self.tlp_declared,
             "status": self.status,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
