@@ -178,6 +178,16 @@ def test_event_search_dates_include_the_until_day_and_flag_an_inverted_range(
     assert "submission must be a whole number, not &#39;abc&#39;" in bad.text
     bad = client.get("/events", params={"before": "yesterday"})
     assert bad.status_code == 422 and "invalid page position" in bad.text
+    # a zone that pushes a time past the years UTC holds is the user's fault, named
+    for name, value in (
+        ("since", "9999-12-31T23:59:59-14:00"),
+        ("until", "0001-01-01T00:00:00+14:00"),
+        ("until", "9999-12-31"),  # "until" a day means up to the next one
+    ):
+        far = client.get("/events", params={name: value})
+        assert far.status_code == 422 and "is out of range in UTC" in far.text, value
+    far = client.get("/events", params={"before": "9999-12-31T23:59:59-14:00_1"})
+    assert far.status_code == 422 and "invalid page position" in far.text
 
 
 def test_a_filter_that_cannot_be_read_keeps_the_search_form(client, network) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import FIXTURES, PASSWORD, Network, sign_in
+from tests.conftest import BACKEND, FIXTURES, PASSWORD, Network, sign_in
 
 ASSETS = FIXTURES / "assets"
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "concord"
@@ -911,3 +911,21 @@ def test_dashboard_names_each_cross_state_indicator_once_for_the_centre(
     section = page.split('id="dashboard-alerts"')[1].split("</section>")[0]
     assert section.count('href="/indicators?value=45.137.21.9"') == 1
     assert re.search(r'id="tile-alerts"[^>]*><strong>1</strong>', page)
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's write lock")
+def test_an_error_page_does_not_wait_for_the_write_lock(login, env) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    ui = login("kz-analyst")
+    holder = sqlite3.connect(make_url(env.database_url).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a long intake commit, say
+    try:
+        r = ui.get("/no-such-page")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "kz-analyst" in r.text  # the page as its reader knows it, menu and all

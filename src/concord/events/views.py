@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal
 from concord.audit import service as audit
+from concord.db import as_utc
 from concord.errors import ConcordError, FaultLocation, InvalidInput
 from concord.events import correlation, service
 from concord.events.rsit import CLASS_LABELS, RSIT
@@ -33,9 +34,14 @@ def _date(value: str | None, name: str, *, end_of_day: bool = False) -> datetime
         raise InvalidInput(
             f"invalid date {value!r}; use YYYY-MM-DD", FaultLocation(field=name)
         ) from None
-    if end_of_day and len(value.strip()) == len("YYYY-MM-DD"):
-        parsed += timedelta(days=1)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        if end_of_day and len(value.strip()) == len("YYYY-MM-DD"):
+            parsed += timedelta(days=1)
+        return as_utc(parsed)
+    except (ValueError, OverflowError):  # a zone or the day after pushes it past year 9999
+        raise InvalidInput(
+            f"the date {value!r} is out of range in UTC", FaultLocation(field=name)
+        ) from None
 
 
 def _position(value: str) -> tuple[datetime, int] | None:
@@ -47,9 +53,14 @@ def _position(value: str) -> tuple[datetime, int] | None:
         parsed = datetime.fromisoformat(time)
     except ValueError:
         parsed = None
-    if parsed is None or not number.isdigit():
-        raise InvalidInput(f"invalid page position {value!r}", FaultLocation(field="before"))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), int(number)
+    try:
+        if parsed is None or not number.isdigit():
+            raise ValueError(value)
+        return as_utc(parsed), int(number)
+    except ValueError:
+        raise InvalidInput(
+            f"invalid page position {value!r}", FaultLocation(field="before")
+        ) from None
 
 
 def _whole_number(value: str, name: str) -> int:

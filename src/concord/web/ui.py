@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from concord import __version__, i18n
@@ -90,11 +90,15 @@ def page(
 
 
 def render_error(request: Request, status: int, title: str, detail: str) -> Response:
-    session = session_factory()()
+    # Read-only: an error page must not wait for the write lock a long intake may hold, and
+    # a principal that cannot be resolved now only costs the page its menu.
+    session = session_factory(readonly=True)()
     try:
         if getattr(request.state, "principal", None) is None:
-            with contextlib.suppress(ConcordError):
+            try:
                 resolve_principal(request, session)
+            except (ConcordError, SQLAlchemyError):
+                session.rollback()
         return page(
             request,
             session,
