@@ -146,3 +146,37 @@ def test_a_field_a_body_does_not_know_is_refused_not_ignored(client, auth, sessi
     )
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/severty"
     assert client.get("/api/v1/cases", headers=auth["centre-analyst"]).json()["items"] == []
+
+
+def test_what_no_column_can_hold_is_named_in_the_body(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = {**auth["centre-admin"], "content-type": "application/json"}
+    cases = [
+        # an unpaired surrogate in a name or reference: a 500 before, from the database driver
+        (
+            "post",
+            "/api/v1/users",
+            '{"username": "x", "org": "\\ud800", "role": "reader"}',
+            "/body/org",
+        ),
+        (
+            "post",
+            "/api/v1/cases",
+            '{"title": "t", "participants": ["\\ud800"]}',
+            "/body/participants",
+        ),
+        # a NUL kept by SQLite would reach every page showing the title
+        ("post", "/api/v1/cases", '{"title": "nul\\u0000title"}', "/body/title"),
+        ("patch", "/api/v1/organizations/kz-bank", '{"name_en": "a\\u0000b"}', "/body/name_en"),
+        # a number past 64 bits, named where it is
+        (
+            "post",
+            "/api/v1/cases",
+            '{"title": "t", "event_ids": [99999999999999999999]}',
+            "/body/event_ids",
+        ),
+    ]
+    for method, url, body, pointer in cases:
+        r = client.request(method, url, content=body.encode(), headers=h)
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (url, r.text)
+        assert r.json()["errors"][0]["pointer"] == pointer, (url, r.text)
+    assert client.get("/api/v1/cases", headers=h).json()["items"] == []

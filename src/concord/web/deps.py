@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -22,11 +22,43 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 
 
+_INT64 = 2**63 - 1  # the widest integer column
+
+
+def _storable(value: Any) -> None:
+    """Refuse what no column can hold, before it reaches one: NUL characters (PostgreSQL
+    refuses them, SQLite would keep them and put them in pages), unpaired surrogates (JSON
+    escapes can make them and no UTF-8 encoder takes them) and integers past 64 bits."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("the text holds a NUL character, which cannot be stored")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("the text is not valid Unicode (an unpaired surrogate)") from None
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64:
+        raise ValueError("the number is out of the range the database holds")
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            _storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+
+
 class RequestBody(BaseModel):
     """A JSON request body. A field it does not know is refused (422 naming it), not ignored:
-    a PATCH with a misspelt or unchangeable field must not answer 200 having done nothing."""
+    a PATCH with a misspelt or unchangeable field must not answer 200 having done nothing.
+    Every value is checked to be storable, so the fault is named here, not by the database."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _check_storable(cls, value: Any) -> Any:
+        _storable(value)
+        return value
 
 
 def get_db() -> Iterator[Session]:

@@ -129,11 +129,11 @@ def install(app: FastAPI) -> None:
         detail = "a value of the request is out of the range the database holds"
         if "NUL" in str(exc):
             detail = "a text of the request holds a NUL character, which cannot be stored"
+        errors = [{"pointer": where, "detail": detail}] if where else []
         if where:
             detail = f"{where}: {detail}"
         if not _is_api(request):
             return _html(request, 422, "Invalid input", detail)
-        errors = [{"pointer": where, "detail": detail}] if where else []
         return problem(422, "Invalid input", detail, request.url.path, errors=errors)
 
     @app.exception_handler(Exception)
