@@ -139,6 +139,14 @@ def test_api_token_flow(client, auth) -> None:  # type: ignore[no-untyped-def]
     )
     r = client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
     assert r.status_code == 401
+    # a token dead on arrival is a mistake to name, not a secret to hand out
+    for past in ("2000-01-01T00:00:00Z", -1):
+        r = client.post(
+            "/api/v1/tokens",
+            json={"scopes": ["read"], "expires_at": past},
+            headers=auth["kz-analyst"],
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "expires_at", r.text
 
 
 def test_session_cookie_is_httponly_and_csrf_guards_api_writes(client, network) -> None:  # type: ignore[no-untyped-def]

@@ -87,6 +87,9 @@ def test_invalid_input_is_a_problem_with_its_location(client, auth) -> None:  # 
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "org"
     r = client.post(f"{url}/events", json={"event_ids": [12345]}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "event_ids"
+    # unlinking takes query parameters, and its faults are named as such
+    r = client.delete(f"{url}/events", params={"event_id": -1}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/event_id"
     r = client.get("/api/v1/cases", params={"status": "open"}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "status"
     r = client.get("/api/v1/cases/999", headers=h)

@@ -159,13 +159,16 @@ def test_asset_import_upload_and_body(client, auth) -> None:  # type: ignore[no-
     ).json()["items"]
     assert assets[0]["value"] == "pkg:maven/org.apache.logging.log4j/log4j-core"
     assert assets[0]["version"] == "2.14.1"
+    bogus = client.get("/api/v1/assets", params={"kind": "bogus"}, headers=auth["kz-reader"])
+    assert bogus.status_code == 422 and bogus.json()["errors"][0]["field"] == "kind"
+    assert "ipv4-prefix" in bogus.json()["detail"]
     who = client.get("/api/v1/whois/198.51.100.7", headers=auth["kz-reader"]).json()
     assert who["owners"][0]["slug"] == "kz-bank"
     assert who["owners"][0]["national_body"]["slug"] == "kz-cert"
     assert client.get("/api/v1/whois/198.51.100.7", headers=auth["uz-analyst"]).status_code == 404
     assert client.get("/api/v1/whois/192.0.2.1", headers=auth["kz-reader"]).status_code == 404
     bad = client.get("/api/v1/whois/999.1.1.1", headers=auth["kz-reader"])
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "q"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query"
     added = client.post(
         "/api/v1/assets/import",
         params={"org": "kz-bank"},

@@ -80,6 +80,16 @@ def test_bad_input_is_a_problem_with_its_field(client, auth, data) -> None:  # t
         API, json={"period": "2024-07", "format": "pdf"}, headers=auth["centre-analyst"]
     )
     assert r.status_code == 422
+    # a language no page is written in is named, as for users and organisations
+    body = {"period": "2024-07", "format": "html", "language": "klingon"}
+    r = client.post(API, json=body, headers=auth["centre-analyst"])
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "language"
+    assert client.get(API, headers=auth["centre-analyst"]).json()["items"] == []  # none built
+    made = client.post(API, json={"period": "2024-07"}, headers=auth["centre-analyst"]).json()
+    r = client.get(
+        f"{API}/{made['id']}", params={"language": "klingon"}, headers=auth["centre-analyst"]
+    )
+    assert r.status_code == 422 and "unsupported language" in r.json()["detail"]
 
 
 def test_listing_and_reading_follow_scope_and_tlp(client, auth, session, data) -> None:  # type: ignore[no-untyped-def]

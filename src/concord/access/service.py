@@ -18,7 +18,7 @@ from concord.access import policy
 from concord.access.model import ApiToken, Principal, Role, TokenScope, User, WebSession
 from concord.audit import service as audit
 from concord.config import get_settings
-from concord.db import utcnow
+from concord.db import as_utc, utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound, Unauthorized
 from concord.orgs import validate
 from concord.orgs.model import Organization
@@ -326,6 +326,11 @@ def create_token(
         # someone else would let an admin read what was given to that person alone. Only
         # the operator (the command line) issues tokens for others, e.g. for a machine user.
         raise Forbidden("a token is created by the user who will hold it")
+    if expires_at is not None and as_utc(expires_at) <= utcnow():
+        raise InvalidInput(
+            "the token would be expired already: give an expiry in the future",
+            FaultLocation(field="expires_at"),
+        )
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         raise NotFound(f"no user {username!r}")

@@ -334,7 +334,16 @@ def unlink_events(
 ) -> None:
     """Unlink events (`?event_id=12&event_id=15`) and indicators (`?indicator=VALUE`) that
     you can see from the case."""
-    service.unlink(session, p, case_id, event_id, indicator)
+    try:
+        service.unlink(session, p, case_id, event_id, indicator)
+    except InvalidInput as exc:
+        # the service names the fields of a link body; here they are query parameters
+        named = {"event_ids": "/query/event_id", "indicators": "/query/indicator"}
+        exc.locations = [
+            FaultLocation(pointer=named[loc.field]) if loc.field in named else loc
+            for loc in exc.locations
+        ]
+        raise
     session.commit()
 
 

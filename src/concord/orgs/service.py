@@ -581,7 +581,12 @@ def list_assets(
 ) -> list[tuple[Asset, str]]:
     stmt = scoped_with_org_slug(principal, Asset, org_slug, after_id)
     if kind:
-        stmt = stmt.where(Asset.kind == kind)
+        if kind.strip().lower() not in set(AssetKind):
+            raise InvalidInput(
+                f"unknown asset kind {kind!r}; use one of {', '.join(AssetKind)}",
+                FaultLocation(field="kind"),
+            )
+        stmt = stmt.where(Asset.kind == kind.strip().lower())
     if q:
         stmt = stmt.where(func.lower(Asset.value).like(f"%{q.lower()}%"))
     return [(a, s) for a, s in session.execute(stmt.order_by(Asset.id).limit(limit))]
@@ -650,9 +655,9 @@ def _check_whois_query(query: str) -> None:
         else:
             validate.domain(text.rsplit("@", 1)[-1])
     except ipaddress.AddressValueError:
-        raise InvalidInput(f"{text!r} is not an IP address", FaultLocation(field="q")) from None
+        raise InvalidInput(f"{text!r} is not an IP address", FaultLocation(field="query")) from None
     except ValueError as exc:
-        raise InvalidInput(str(exc), FaultLocation(field="q")) from None
+        raise InvalidInput(str(exc), FaultLocation(field="query")) from None
 
 
 def whois(session: Session, p: Principal, query: str) -> Whois:

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from concord import i18n
 from concord.access.model import Principal
 from concord.audit import service as audit
+from concord.errors import FaultLocation, InvalidInput
+from concord.orgs import validate
 from concord.reports import render, service
 from concord.reports.model import StoredReport
 from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
@@ -65,8 +67,11 @@ def _meta(row: StoredReport) -> dict[str, Any]:
 
 
 def _language(p: Principal, requested: str | None) -> str:
-    if requested in i18n.LANGUAGES:
-        return str(requested)
+    if requested:
+        try:
+            return validate.language(requested)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), FaultLocation(field="language")) from None
     return p.language if p.language in i18n.LANGUAGES else i18n.DEFAULT
 
 
@@ -125,5 +130,6 @@ def create_report(
     body: ReportCreate, p: Principal = Depends(writer), session: Session = Depends(get_db)
 ) -> Any:
     """Build a report now (from the data as it is) and store it; answered in `format`."""
+    language = _language(p, body.language)  # refused before anything is built
     row, _report = service.create_report(session, p, body.period, body.scope)
-    return _answer(row, body.format, _language(p, body.language), status=201)
+    return _answer(row, body.format, language, status=201)
