@@ -245,6 +245,7 @@ def _examples(param: str, marked: dict) -> list[str]:
         "case_id": ["1", "2"],
         "technique_id": ["T1566.001"],
         "report_id": ["1"],
+        "request_id": ["1"],
     }
     if param not in examples:
         pytest.fail(f"path parameter {{{param}}} has no examples in the authorization matrix")

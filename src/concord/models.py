@@ -22,7 +22,7 @@ from concord.events.model import (
 )
 from concord.jobs.model import JobRun
 from concord.orgs.model import Asset, AssetRevision, Contact, Organization
-from concord.reports.model import StoredReport
+from concord.reports.model import ReportRequest, StoredReport
 from concord.site import SiteFlag
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "Indicator",
     "JobRun",
     "Organization",
+    "ReportRequest",
     "Share",
     "Sighting",
     "SiteFlag",

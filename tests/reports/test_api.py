@@ -22,7 +22,57 @@ def data(session, network, auth):  # type: ignore[no-untyped-def]
 
 
 def _create(client, auth, user: str, **body: str):  # type: ignore[no-untyped-def]
-    return client.post(API, json={"period": "2024-07", **body}, headers=auth[user])
+    """Built within the request (`wait`), answered with the report."""
+    return client.post(API, json={"period": "2024-07", "wait": True, **body}, headers=auth[user])
+
+
+def test_a_report_asked_for_is_built_by_a_worker(client, auth, data) -> None:  # type: ignore[no-untyped-def]
+    from concord.jobs.worker import run_ready
+
+    r = client.post(API, json={"period": "2024-07", "scope": "KZ"}, headers=auth["kz-analyst"])
+    assert r.status_code == 202, r.text
+    asked = r.json()
+    assert (asked["status"], asked["report_id"], asked["period"]) == ("queued", None, "2024-07")
+    follow = r.headers["location"]
+    assert follow == f"/api/v1/report-requests/{asked['id']}"
+    assert client.get(API, headers=auth["kz-analyst"]).json()["items"] == []  # not yet built
+    # the request is its requester's to follow; a colleague is told of no such request
+    assert client.get(follow, headers=auth["kz-admin"]).status_code == 404
+    assert run_ready() == 1
+    done = client.get(follow, headers=auth["kz-analyst"]).json()
+    assert done["status"] == "ready" and done["finished_at"] and done["error"] is None
+    built = client.get(f"{API}/{done['report_id']}", headers=auth["kz-analyst"]).json()
+    assert built["report"]["totals"]["events"] == 18 and built["tlp"] == "green"
+    # what can be refused at once is, before any work is queued
+    for body, status in (
+        ({"period": "2024-07", "scope": "UZ"}, 403),
+        ({"period": "2999-01", "scope": "KZ"}, 422),
+        ({"period": "2024-07", "scope": "TJ"}, 403),
+    ):
+        r = client.post(API, json=body, headers=auth["kz-analyst"])
+        assert r.status_code == status, (body, r.text)
+    assert run_ready() == 0
+
+
+def test_a_request_that_cannot_be_built_says_why(client, auth, data, session) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from concord.access.model import User
+    from concord.jobs.worker import run_ready
+
+    asked = client.post(
+        API, json={"period": "2024-07", "scope": "network"}, headers=auth["centre-analyst"]
+    ).json()
+    # the requester leaves before a worker comes to it
+    session.execute(update(User).where(User.username == "centre-analyst").values(active=False))
+    session.commit()
+    assert run_ready() == 1
+    session.execute(update(User).where(User.username == "centre-analyst").values(active=True))
+    session.commit()
+    done = client.get(f"/api/v1/report-requests/{asked['id']}", headers=auth["centre-analyst"])
+    assert done.json()["status"] == "failed"
+    assert done.json()["error"] == "the requesting user is no longer active"
+    assert client.get(API, headers=auth["centre-analyst"]).json()["items"] == []
 
 
 def test_build_on_demand_as_json_html_and_csv(client, auth, data) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +135,7 @@ def test_bad_input_is_a_problem_with_its_field(client, auth, data) -> None:  # t
     r = client.post(API, json=body, headers=auth["centre-analyst"])
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "language"
     assert client.get(API, headers=auth["centre-analyst"]).json()["items"] == []  # none built
-    made = client.post(API, json={"period": "2024-07"}, headers=auth["centre-analyst"]).json()
+    made = _create(client, auth, "centre-analyst").json()
     r = client.get(
         f"{API}/{made['id']}", params={"language": "klingon"}, headers=auth["centre-analyst"]
     )
@@ -142,8 +192,18 @@ def test_ui_lists_builds_and_shows_a_report(client, data) -> None:  # type: igno
         data={"period": "2024-07", "scope": "KZ", "csrf_token": token},
         follow_redirects=False,
     )
-    assert r.status_code == 303 and r.headers["location"].startswith("/reports/")
-    shown = client.get(r.headers["location"])
+    assert r.status_code == 303 and r.headers["location"] == "/reports#request-1"
+    waiting = client.get("/reports").text
+    assert '<tr id="request-1" data-status="queued">' in waiting
+    assert 'hx-trigger="every 3s"' in waiting  # the page follows the build by itself
+    from concord.jobs.worker import run_ready
+
+    assert run_ready() == 1
+    ready = client.get("/reports").text
+    assert '<tr id="request-1" data-status="ready">' in ready and "every 3s" not in ready
+    link = re.search(r'<a href="(/reports/\d+)">ready: open report \d+</a>', ready)
+    assert link, ready
+    shown = client.get(link.group(1))
     assert shown.status_code == 200
     assert shown.text.count("TLP:GREEN</div>") == 2 and "<svg" in shown.text
     assert 'aria-current="page">Reports' in shown.text

@@ -386,6 +386,14 @@ def test_build_a_report_with_charts(page) -> None:  # type: ignore[no-untyped-de
     page.goto("/reports")
     page.fill('#build-report input[name="period"]', "2026-11")
     page.locator('#build-report button[type="submit"]').click()
+    asked = page.locator("#report-requests tbody tr").first
+    expect(asked).to_have_attribute("data-status", "queued")
+    from concord.jobs.worker import run_ready
+
+    assert run_ready() == 1  # a worker builds it; the page notices by itself
+    ready = asked.get_by_role("link", name=re.compile("ready: open report"))
+    expect(ready).to_be_visible(timeout=10_000)
+    ready.click()
     expect(page.locator("body")).to_contain_text("TLP:")
     assert page.locator("svg").count() >= 1
 

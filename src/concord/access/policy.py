@@ -291,6 +291,14 @@ def receives_reports(principal: Principal) -> bool:
     )
 
 
+def request_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
+    """Work a user asked for (a report being built): the requester's own, nobody else's.
+    What it produces is read under its own rule (`report_filter`)."""
+    if principal.anonymous or not principal.user_id:
+        return false()
+    return model.user_id == principal.user_id
+
+
 def report_filter(principal: Principal, model: Any, country: str | None) -> ColumnElement[bool]:
     """Stored generalized reports: network reports to the centre; a state's report to that
     state's national body (`country` is the principal's), and to the centre up to AMBER."""

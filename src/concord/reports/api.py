@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -16,8 +16,8 @@ from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.errors import FaultLocation, InvalidInput
 from concord.orgs import validate
-from concord.reports import render, service
-from concord.reports.model import StoredReport
+from concord.reports import render, service, tasks
+from concord.reports.model import ReportRequest, StoredReport
 from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["reports"])
@@ -53,6 +53,27 @@ class ReportCreate(RequestBody):
     scope: str = Field(default=service.NETWORK, description="network or a country code")
     format: str = Field(default="json", pattern="^(json|html|csv)$")
     language: str | None = None
+    wait: bool = Field(
+        default=False,
+        description="true: build within this request and answer the report (201), for small "
+        "periods; a large build can outlast a proxy's timeout. false: 202 and a request to "
+        "follow (Location).",
+    )
+
+
+class ReportRequestOut(BaseModel):
+    id: int
+    period: str
+    scope: str
+    status: str = Field(description="queued, building, ready or failed")
+    report_id: int | None = Field(description="the stored report, once ready")
+    error: str | None = Field(description="why it failed")
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def _request_out(row: ReportRequest) -> ReportRequestOut:
+    return ReportRequestOut.model_validate(row, from_attributes=True)
 
 
 def _meta(row: StoredReport) -> dict[str, Any]:
@@ -122,14 +143,35 @@ def get_report(
 
 @router.post(
     "/reports",
-    status_code=201,
-    response_model=ReportOut,
-    responses={201: {"content": {"text/html": {}, "text/csv": {}}}},
+    status_code=202,
+    response_model=ReportRequestOut,
+    responses={
+        201: {"model": ReportOut, "content": {"text/html": {}, "text/csv": {}}},
+    },
 )
 def create_report(
     body: ReportCreate, p: Principal = Depends(writer), session: Session = Depends(get_db)
 ) -> Any:
-    """Build a report now (from the data as it is) and store it; answered in `format`."""
+    """Build a report from the data as it is and store it. By default a worker builds it:
+    202 with the request, to follow at its `Location` until `report_id` is set. With
+    `wait`, built within this request and answered in `format` (201)."""
     language = _language(p, body.language)  # refused before anything is built
-    row, _report = service.create_report(session, p, body.period, body.scope)
-    return _answer(row, body.format, language, status=201)
+    if body.wait:
+        row, _report = service.create_report(session, p, body.period, body.scope)
+        return _answer(row, body.format, language, status=201)
+    req = service.request_report(session, p, body.period, body.scope)
+    session.commit()  # the worker must find it
+    tasks.queue_request(req.id)
+    return JSONResponse(
+        _request_out(req).model_dump(mode="json"),
+        status_code=202,
+        headers={"location": f"/api/v1/report-requests/{req.id}"},
+    )
+
+
+@router.get("/report-requests/{request_id}", response_model=ReportRequestOut)
+def get_report_request(
+    request_id: int, p: Principal = Depends(user), session: Session = Depends(get_db)
+) -> ReportRequestOut:
+    """A report you asked for: queued, building, ready (`report_id`) or failed (`error`)."""
+    return _request_out(service.get_request(session, p, request_id))

@@ -37,6 +37,23 @@ class StoredReport(Base):
     __table_args__ = (Index("ix_reports_scope_period", "scope", "period"),)
 
 
+class ReportRequest(Base):
+    """A report asked for on demand, built by a worker: a network report over millions of
+    events takes longer than a page or a proxy waits. Read by its requester only."""
+
+    __tablename__ = "report_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    period: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12), default="queued")  # building, ready, failed
+    report_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 @dataclass(frozen=True)
 class Period:
     """A half-open UTC interval [start, end) and the interval just before it."""

@@ -19,7 +19,9 @@ by-sector breakdowns, and everywhere when a whole period has fewer events than t
 from __future__ import annotations
 
 import json
+import logging
 import statistics
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,10 +32,10 @@ from sqlalchemy import ColumnElement, distinct, func, or_, select, true
 from sqlalchemy.orm import Session, defer
 
 from concord.access import policy
-from concord.access.model import TLP, Principal, Role, TokenScope
+from concord.access.model import TLP, Principal, Role, TokenScope, User
 from concord.audit import service as audit
 from concord.config import env_int
-from concord.db import chunks, utcnow
+from concord.db import chunks, session_scope, utcnow
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs.model import Organization, OrgKind
@@ -47,9 +49,12 @@ from concord.reports.model import (
     IndicatorRow,
     Period,
     Report,
+    ReportRequest,
     Row,
     StoredReport,
 )
+
+log = logging.getLogger(__name__)
 
 NETWORK = "network"
 FORMATS = ("html", "json", "csv")
@@ -748,6 +753,14 @@ def _max_tlp(labels: Iterable[str]) -> str:
     return max(ranks, key=lambda t: t.rank).value if ranks else TLP.CLEAR.value
 
 
+def _begun(period: Period | str, now: Callable[[], datetime] = utcnow) -> Period:
+    p = periods.parse(period) if isinstance(period, str) else period
+    if p.start > now():
+        # A period still running is reported as far as it went; one not begun has nothing.
+        raise InvalidInput(f"the period {p.label} has not begun yet", FaultLocation(field="period"))
+    return p
+
+
 def build_report(
     session: Session,
     principal: Principal | None,
@@ -760,10 +773,7 @@ def build_report(
     """Build the report of `scope` for `period`. `principal` is who asks (None for the
     operator at the console and for the scheduled run); the content is the scope's view."""
     scope = parse_scope(scope)
-    p = periods.parse(period) if isinstance(period, str) else period
-    if p.start > now():
-        # A period still running is reported as far as it went; one not begun has nothing.
-        raise InvalidInput(f"the period {p.label} has not begun yet", FaultLocation(field="period"))
+    p = _begun(period, now)
     check_request(session, principal, scope)
     who = audience(session, scope)
     k = min_count_override if min_count_override is not None else min_count()
@@ -854,6 +864,113 @@ def create_report(
         {"period": report.period.label, "scope": report.scope, "tlp": report.tlp},
     )
     return row, report
+
+
+def request_report(
+    session: Session, principal: Principal, period: str, scope: str
+) -> ReportRequest:
+    """Ask for a report to be built by a worker (`reports.tasks.build_requested`). Whatever
+    can be refused now is: the period, the scope and the requester's right to it."""
+    scope = parse_scope(scope)
+    p = _begun(period)
+    check_create(session, principal, scope)
+    audience(session, scope)  # a state without a national body has no report
+    if not principal.user_id:
+        raise Forbidden("reports are built on request of a user")
+    row = ReportRequest(user_id=principal.user_id, period=p.label, scope=scope, status="queued")
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, principal, "request", "report", row.id, {"period": p.label, "scope": scope}
+    )
+    return row
+
+
+def get_request(session: Session, principal: Principal, request_id: int) -> ReportRequest:
+    row = session.scalar(
+        select(ReportRequest).where(
+            ReportRequest.id == request_id, policy.request_filter(principal, ReportRequest)
+        )
+    )
+    if row is None:
+        raise NotFound(f"no report request {request_id}")
+    return row
+
+
+def recent_requests(session: Session, principal: Principal, limit: int = 10) -> list[ReportRequest]:
+    """The principal's latest requests, newest first (the reports page shows their state)."""
+    return list(
+        session.scalars(
+            select(ReportRequest)
+            .where(policy.request_filter(principal, ReportRequest))
+            .order_by(ReportRequest.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def run_request(request_id: int) -> str:
+    """Build a requested report, as its requester may read it, and store it.
+
+    Built in a read-only transaction (on SQLite a long one must not hold the write lock
+    intake needs), stored in a short one. A refusal found only now (the centre asking for a
+    state's report that turned out AMBER+STRICT) is the request's answer, not a retry."""
+    from concord.access import service as access
+
+    with session_scope() as session:
+        req = session.get(ReportRequest, request_id)
+        if req is None or req.status not in ("queued", "building"):
+            return "skipped"
+        req.status = "building"
+        user = session.get(User, req.user_id)
+        org = session.get(Organization, user.org_id) if user is not None else None
+        if user is None or org is None or not user.active:
+            _finish(session, req, "failed", error="the requesting user is no longer active")
+            return "failed"
+        principal = access.principal_for(user, org)
+        period, scope = req.period, req.scope
+    try:
+        with session_scope(readonly=True) as session:
+            report = build_for(session, principal, period, scope)
+        with session_scope() as session:
+            row = store(session, report)
+            req = session.get(ReportRequest, request_id)
+            _finish(session, req, "ready", report_id=row.id)
+            audit.record(
+                session,
+                principal,
+                "create",
+                "report",
+                row.id,
+                {"period": report.period.label, "scope": report.scope, "tlp": report.tlp},
+            )
+    except ConcordError as exc:
+        with session_scope() as session:
+            _finish(session, session.get(ReportRequest, request_id), "failed", error=exc.message)
+        return "failed"
+    except Exception:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("report request %s failed: incident %s", request_id, incident)
+        with session_scope() as session:
+            _finish(
+                session,
+                session.get(ReportRequest, request_id),
+                "failed",
+                error=f"an internal error occurred; quote reference {incident} to the operators",
+            )
+        return "failed"
+    return "ready"
+
+
+def _finish(
+    session: Session,
+    req: ReportRequest,
+    status: str,
+    *,
+    report_id: int | None = None,
+    error: str | None = None,
+) -> None:
+    req.status, req.report_id, req.error, req.finished_at = status, report_id, error, utcnow()
 
 
 def load(row: StoredReport) -> Report:

@@ -1,4 +1,4 @@
-"""Background work of reports: the monthly network and state reports.
+"""Background work of reports: the monthly network and state reports, and those users ask for.
 
 Each period is built once: the run leaves a `job_runs` row keyed by the period label in the
 same transaction as the stored reports, so a retry or a second scheduler finds it and skips.
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from concord.db import session_scope
 from concord.jobs.model import JobRun
-from concord.jobs.queue import job, periodic
+from concord.jobs.queue import enqueue, job, periodic
 from concord.jobs.tasks import record_run
 from concord.reports import period as periods
 from concord.reports import service
@@ -72,3 +72,15 @@ def monthly_reports() -> str:
 def build_reports(label: str, force: bool = False) -> str:
     """On demand (e.g. to rebuild a month after late reports): same as the monthly run."""
     return build_period(label, force=force)
+
+
+@job()
+def build_requested(request_id: int) -> str:
+    """A report a user asked for (`POST /api/v1/reports`, the reports page). Not retried: a
+    failure is the request's answer, which its requester reads."""
+    return service.run_request(request_id)
+
+
+def queue_request(request_id: int) -> None:
+    """Hand a committed request to the workers."""
+    enqueue("build_requested", request_id)

@@ -16,7 +16,7 @@ from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.errors import ConcordError
 from concord.reports import period as periods
-from concord.reports import render, service
+from concord.reports import render, service, tasks
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, language_of, page, ui_principal
 
@@ -40,6 +40,7 @@ def _list_page(
 ) -> Response:
     rows = service.list_reports(session, p, after_id=_after(after), limit=PAGE_SIZE)
     scopes = service.buildable_scopes(session, p)
+    requests = service.recent_requests(session, p) if scopes else []
     default_period = periods.previous_month(datetime.now(UTC)).label
     return page(
         request,
@@ -52,6 +53,9 @@ def _list_page(
         error=error,
         next_after=rows[-1].id if len(rows) == PAGE_SIZE else None,
         receives_reports=policy.receives_reports(p),
+        requests=requests,
+        # the page follows a build by reloading itself until no request is pending
+        pending=any(r.status in ("queued", "building") for r in requests),
     )
 
 
@@ -77,12 +81,13 @@ def build_report(
     form = {"period": period, "scope": scope}
     try:
         check_csrf(request, csrf_token)
-        row, _report = service.create_report(session, p, period, scope)
+        req = service.request_report(session, p, period, scope)
     except ConcordError as exc:
         session.rollback()
         return _list_page(request, session, p, form=form, error=exc)
     session.commit()
-    return RedirectResponse(f"/reports/{row.id}", status_code=303)
+    tasks.queue_request(req.id)
+    return RedirectResponse(f"/reports#request-{req.id}", status_code=303)
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
