@@ -412,6 +412,25 @@ def test_without_a_declared_tlp_each_record_keeps_its_own_marking(session, netwo
     assert set(uz_levels) == {"amber"}  # a declared TLP is never loosened by a record
 
 
+def test_a_record_marked_red_without_a_user_is_refused_where_it_is(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    # The indicator's description is marked TLP:RED, its name TLP:GREEN: the strictest holds.
+    data = (FIXTURES / "stix" / "using-granular-markings.json").read_bytes()
+    receipt = run(None, data, name="bundle.json", as_org="kz-cert")
+    assert (receipt.accepted, receipt.duplicates, receipt.rejected) == (0, 0, 1), receipt
+    [error] = receipt.errors
+    assert error["pointer"].startswith("/objects/") and "TLP:RED" in error["reason"]
+    assert totals(session) == (0, 0)
+    # Sent by a user, the record is theirs to read (declared RED: the file undeclared is
+    # the organisation's submission already).
+    sent = run(network["kz-analyst"], data, name="bundle.json", tlp="red")
+    assert (sent.accepted, sent.rejected) == (1, 0), sent
+    session.rollback()
+    assert session.scalar(select(Event.tlp)) == "red"
+    assert events.get_event(session, network["kz-analyst"], session.scalar(select(Event.id)))
+
+
 def test_a_built_in_csv_profile_can_be_declared_by_name(session, network) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import FIXTURES
 

@@ -246,9 +246,17 @@ class Preparer:
         created = plan.created_at
         grouped: dict[int, list[Any]] = {}
         given, declared = plan.tlp, plan.tlp_declared
+        nameless = plan.user_id is None
+        refused = 0
         for rec in records:
             when = rec.time or created
             level = _event_tlp(rec.tlp, given, declared) if rec.tlp else given.value
+            if level == "red" and nameless:
+                # Marked RED in the file, sent with no user (the CLI, the mail listener):
+                # stored, it would be read by nobody.
+                errors.append(ReadError(rec.location, RED_WITHOUT_USER))
+                refused += 1
+                continue
             k = key(rec, when, level, plan.user_id)
             g = grouped.get(k)
             if g is None:
@@ -320,7 +328,7 @@ class Preparer:
             links.extend([(k, kind, value, role) for (kind, value), role in refs.items()])
         return PreparedBatch(
             position,
-            len(records),
+            len(records) - refused,
             errors,
             skipped,
             rows,
@@ -389,6 +397,12 @@ def _fitted(extra: dict[str, Any]) -> str:
             room -= size
     kept["truncated"] = True
     return orjson.dumps(kept).decode()
+
+
+RED_WITHOUT_USER = (
+    "marked TLP:RED, which is for named people: send it through the API or the intake page "
+    "as the user who will read it"
+)
 
 
 def _event_tlp(record_tlp: str | None, given: TLP, declared: bool) -> str:
