@@ -913,6 +913,29 @@ def test_dashboard_names_each_cross_state_indicator_once_for_the_centre(
     assert re.search(r'id="tile-alerts"[^>]*><strong>1</strong>', page)
 
 
+def test_the_alerts_tile_counts_every_indicator_not_the_five_listed(
+    login, network: Network
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from concord.db import session_factory, session_scope, utcnow
+    from concord.events import correlation
+    from concord.intake import service as intake
+
+    when = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+    rows = "".join(_scan(f"45.137.21.{n}", when).decode().splitlines(True)[1] for n in range(7))
+    data = _scan("45.137.21.99", when).decode().splitlines(True)[0] + rows
+    for user in ("kz-analyst", "uz-analyst"):
+        source = intake.Source(io.BytesIO(data.encode()), f"scan_rdp-{user}.csv")
+        intake.ingest(session_factory(), network[user], source, tlp="green")
+    with session_scope() as s:
+        correlation.correlate(s)
+    page = login("kz-analyst").get("/").text
+    assert re.search(r'id="tile-alerts"[^>]*><strong>7</strong>', page)
+    section = page.split('id="dashboard-alerts"')[1].split("</section>")[0]
+    assert section.count('href="/indicators?value=45.137.21.') == 5
+
+
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's write lock")
 def test_an_error_page_does_not_wait_for_the_write_lock(login, env) -> None:  # type: ignore[no-untyped-def]
     import sqlite3

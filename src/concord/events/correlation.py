@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, exists, func, literal, select, text, union
+from sqlalchemy import ColumnElement, Select, distinct, exists, func, literal, select, text, union
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -809,40 +809,11 @@ def list_alerts(
     """Correlation alerts for the principal's state (all states for the centre), newest
     last (a feed read with a cursor) or newest first (a page showing the latest), each only
     while the principal's visible events show the indicator in 2+ states."""
-    if not receives_alerts(principal):
+    stmt = _alerts_seen(session, principal)
+    if stmt is None:
         return []
     a = CorrelationAlert
-    visible_states = (
-        select(func.count(distinct(Event.country)))
-        .select_from(EventObservable)
-        .join(Event, Event.id == EventObservable.event_id)
-        .where(EventObservable.indicator_id == a.indicator_id, _visible(principal))
-        .scalar_subquery()
-    )
-    # The alert's own state must be one the reader sees report it: an alert to a state
-    # whose only report is hidden (AMBER+STRICT, an owner's unshared AMBER) would name it.
-    own_state_seen = (
-        select(EventObservable.event_id)
-        .join(Event, Event.id == EventObservable.event_id)
-        .where(
-            EventObservable.indicator_id == a.indicator_id,
-            Event.country == a.country,
-            _visible(principal),
-        )
-        .exists()
-    )
-    stmt = (
-        select(a, Indicator.kind, Indicator.value)
-        .join(Indicator, Indicator.id == a.indicator_id)
-        .where(a.id > after, visible_states >= 2, own_state_seen)
-        .order_by(a.id.desc() if newest_first else a.id)
-        .limit(limit)
-    )
-    if not principal.is_centre:
-        country = _principal_country(session, principal)
-        if country is None:
-            return []
-        stmt = stmt.where(a.country == country)
+    stmt = stmt.where(a.id > after).order_by(a.id.desc() if newest_first else a.id).limit(limit)
     rows = session.execute(stmt).all()
     views = _indicator_views(
         session,
@@ -867,3 +838,51 @@ def list_alerts(
         )
         for r in rows
     ]
+
+
+def count_alerted(session: Session, principal: Principal, cap: int) -> int:
+    """How many indicators the principal's alerts are about (as `list_alerts` shows them),
+    counted up to `cap` + 1: a tile says "cap+" beyond."""
+    stmt = _alerts_seen(session, principal)
+    if stmt is None:
+        return 0
+    ids = stmt.with_only_columns(CorrelationAlert.indicator_id).distinct().limit(cap + 1)
+    return int(session.scalar(select(func.count()).select_from(ids.subquery())) or 0)
+
+
+def _alerts_seen(session: Session, principal: Principal) -> Select[Any] | None:
+    """The principal's alerts with their indicators, each only while the principal's visible
+    events show the indicator in 2+ states; None when they receive none."""
+    if not receives_alerts(principal):
+        return None
+    a = CorrelationAlert
+    visible_states = (
+        select(func.count(distinct(Event.country)))
+        .select_from(EventObservable)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(EventObservable.indicator_id == a.indicator_id, _visible(principal))
+        .scalar_subquery()
+    )
+    # The alert's own state must be one the reader sees report it: an alert to a state
+    # whose only report is hidden (AMBER+STRICT, an owner's unshared AMBER) would name it.
+    own_state_seen = (
+        select(EventObservable.event_id)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(
+            EventObservable.indicator_id == a.indicator_id,
+            Event.country == a.country,
+            _visible(principal),
+        )
+        .exists()
+    )
+    stmt = (
+        select(a, Indicator.kind, Indicator.value)
+        .join(Indicator, Indicator.id == a.indicator_id)
+        .where(visible_states >= 2, own_state_seen)
+    )
+    if not principal.is_centre:
+        country = _principal_country(session, principal)
+        if country is None:
+            return None
+        stmt = stmt.where(a.country == country)
+    return stmt

@@ -279,6 +279,7 @@ def dashboard(
         open_cases=cases.open_cases(session, p),
         receives_alerts=correlation.receives_alerts(p),
         alerts=correlation.latest_alerts(session, p, 5),
+        alert_count=correlation.count_alerted(session, p, RECENT_EVENTS_CAP),
         submissions=intake.recent_submissions(session, p, limit=5) if may_submit else [],
         may_submit=may_submit,
     )
