@@ -18,6 +18,7 @@ from concord.events.rsit import RSIT
 from concord.intake.readers import email as email_reader
 from concord.intake.readers.email import (
     MAX_PART_BYTES,
+    ORIGINAL_TRUNCATED,
     READER,
     SUBJECT_RULES,
     parse_feedback_report,
@@ -171,19 +172,64 @@ def test_arf_details_from_the_report_and_the_original_message() -> None:
     assert a20.extra["time_from"] == "Received"
 
 
-def test_arf_01_is_truncated_and_says_so() -> None:
-    # The sample really lacks its closing boundary; what is there is still read.
+def test_arf_01_truncated_original_is_accepted_with_a_note() -> None:
+    # The sample's original message (its third part) is cut short, closing boundary and all:
+    # RFC 5965 allows a truncated original, so the report is accepted, not rejected.
     records, errors = read_file("arf-01.eml")
-    assert len(records) == 1
+    assert errors == [], reasons(errors)
+    (record,) = records
+    assert values(record) == {
+        ("ipv4", "192.0.2.89", "source"),
+        ("domain", "example.ed.jp", "source"),
+    }
+    assert (record.rsit_class, record.rsit_type) == ("abusive-content", "spam")
+    assert record.time == datetime(2009, 4, 29, 0, 0, tzinfo=UTC)
+    assert record.location.pointer == "/part/2"
+    assert record.extra["original_truncated"] == ORIGINAL_TRUNCATED
+    assert record.extra["original_subject"] == "Kijitora cat family"
+
+
+ORIGINAL_MULTIPART = (
+    "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+    "Received: from mx.spam.example (mx.spam.example [198.51.100.9]) by mx.isp.example;"
+    " Tue, 14 Jan 2025 09:00:00 +0000\r\nSubject: Buy now\r\n"
+    'Content-Type: multipart/alternative; boundary="in"\r\n\r\n'
+    "--in\r\nContent-Type: text/plain\r\n\r\nBuy\r\n"  # no closing "--in--"
+)
+
+
+@pytest.mark.parametrize("outer_closed", [True, False])
+def test_arf_original_cut_inside_is_a_note(outer_closed: bool) -> None:
+    mail = arf_mail("Feedback-Type: abuse", ORIGINAL_MULTIPART)
+    if not outer_closed:
+        mail = mail.removesuffix(b"--b--\r\n")
+    records, errors = read(mail)
+    assert errors == [], reasons(errors)
+    (record,) = records
+    assert values(record) == {("ipv4", "198.51.100.9", "source")}
+    assert record.extra["original_truncated"] == ORIGINAL_TRUNCATED
+
+
+def test_arf_cut_after_the_original_is_still_an_error() -> None:
+    # A part after the original is cut short: that is no truncated original.
+    fourth = "--b\r\nContent-Type: text/plain\r\n\r\nmore\r\n"
+    mail = arf_mail(
+        "Feedback-Type: abuse\r\nSource-IP: 192.0.2.3",
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\nSubject: x\r\n\r\n" + fourth,
+    ).removesuffix(b"--b--\r\n")
+    records, errors = read(mail)
     assert [(e.location.pointer, e.reason) for e in errors] == [
         ("/", "multipart is truncated: its closing boundary is missing")
     ]
+    (record,) = records
+    assert "original_truncated" not in record.extra
 
 
 @pytest.mark.parametrize("name", ["arf-14.eml", "arf-20.eml", "stalwart_001.eml"])
 def test_complete_arf_samples_read_without_errors(name: str) -> None:
-    _, errors = read_file(name)
+    (record,), errors = read_file(name)
     assert errors == [], reasons(errors)
+    assert "original_truncated" not in record.extra
 
 
 def test_feedback_fields_match_mail_auths_own_parse() -> None:

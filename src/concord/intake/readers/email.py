@@ -4,7 +4,9 @@ One message in, records and located errors out; no database, no network.
 
 * ARF: a multipart/report whose message/feedback-report part gives Feedback-Type, Source-IP,
   Reported-Domain ...; the original message (message/rfc822 or text/rfc822-headers) gives
-  the Received chain, From and Subject. One record per feedback-report part.
+  the Received chain, From and Subject. One record per feedback-report part. RFC 5965 lets
+  the original be truncated: a cut there is noted in `extra["original_truncated"]`, not an
+  error.
 * X-ARF 0.2: an `X-ARF: Yes` header and a YAML (or JSON) second part. X-ARF v4 and v3 JSON
   documents, bare or attached to a mail: see `read_xarf_json`. One record per report.
 * Anything else is read as a plain-text abuse mail: one record with every IP address,
@@ -80,6 +82,13 @@ _STRUCTURE_DEFECTS: dict[type, str] = {
     email_errors.NoBoundaryInMultipartDefect: "multipart has no boundary parameter",
     email_errors.MultipartInvariantViolationDefect: "declared multipart but has no parts",
 }
+# Defects of a multipart cut short; in an ARF report's original message they are no fault.
+_TRUNCATION_DEFECTS = (
+    email_errors.StartBoundaryNotFoundDefect,
+    email_errors.CloseBoundaryNotFoundDefect,
+)
+_ORIGINAL_TYPES = ("message/rfc822", "text/rfc822-headers")
+ORIGINAL_TRUNCATED = "the original message is truncated, as RFC 5965 allows"
 
 # RFC 5965 Feedback-Type -> RSIT (class, type).
 FEEDBACK_TYPES: dict[str, tuple[str, str]] = {
@@ -470,6 +479,9 @@ class _Message:
         self.nodes: list[tuple[str, Message]] = []
         self.errors: list[ReadError] = []
         self.oversized: set[str] = set()
+        # Structure defects as found: (path, defect type, the error reporting it).
+        self.structure: list[tuple[str, type, ReadError]] = []
+        self.truncated_originals: set[str] = set()  # report paths
 
     def loc(self, pointer: str | None = "/", fld: str | None = None) -> FaultLocation:
         return FaultLocation(source=self.source, pointer=pointer, field=fld)
@@ -485,7 +497,6 @@ class _Message:
             )
             return
         self._walk()
-        yield from self._drain_errors()
         reports = [
             (path, part)
             for path, part in self.nodes
@@ -500,6 +511,8 @@ class _Message:
             children = [n for n in self.nodes if n[0].count(".") == 0 and n[0] != "/"]
             if len(children) >= 2:
                 reports = [children[1]]
+        self._excuse_truncated_originals(reports)
+        yield from self._drain_errors()
         if reports:
             for path, part in reports:
                 yield from self._arf(path, part)
@@ -527,7 +540,9 @@ class _Message:
             for defect in getattr(part, "defects", []):
                 reason = _STRUCTURE_DEFECTS.get(type(defect))
                 if reason:
-                    self.errors.append(self.error(reason, _pointer(path)))
+                    error = self.error(reason, _pointer(path))
+                    self.structure.append((path, type(defect), error))
+                    self.errors.append(error)
             children = _children(part)
             if children and depth >= MAX_DEPTH:
                 self.errors.append(
@@ -562,6 +577,54 @@ class _Message:
                         _pointer(path),
                     )
                 )
+
+    def _excuse_truncated_originals(self, reports: list[tuple[str, Message]]) -> None:
+        """RFC 5965 lets an ARF report's third part, the original message, be headers only or
+        truncated, and feedback loops cut it, at times with the report's closing boundary.
+        Truncation there costs nothing of the report: it becomes a note on the record. A
+        report part that is itself cut short stays an error."""
+        parts = dict(self.nodes)
+        excused: list[ReadError] = []
+        for report_path, _ in reports:
+            parent, _, last = report_path.rpartition(".")
+            if not last.isdigit():
+                continue
+            original = f"{parent}.{int(last) + 1}" if parent else str(int(last) + 1)
+            part = parts.get(original)
+            if part is None or _content_type(part) not in _ORIGINAL_TYPES:
+                continue
+            inside = [n for p, n in self.nodes if p == original or p.startswith(original + ".")]
+            found = [
+                error
+                for path, kind, error in self.structure
+                if issubclass(kind, _TRUNCATION_DEFECTS)
+                and (
+                    path.startswith(original + ".")
+                    # A missing closing boundary is the cut only if the original is last.
+                    or (
+                        kind is email_errors.CloseBoundaryNotFoundDefect
+                        and self._ends_in(path, original, parts)
+                    )
+                )
+            ]
+            if found or any(_inner_truncated(node) for node in inside):
+                self.truncated_originals.add(report_path)
+                excused += found
+        if excused:
+            ids = {id(error) for error in excused}
+            self.errors = [error for error in self.errors if id(error) not in ids]
+
+    def _ends_in(self, container: str, target: str, parts: dict[str, Message]) -> bool:
+        """Whether `target` is the last part of `container`, or of its last part, and so on:
+        where a message cut short ends."""
+        path = container
+        while path != target:
+            node = parts.get(path)
+            count = len(_children(node)) if node is not None else 0
+            if not count:
+                return False
+            path = f"{count}" if path == "/" else f"{path}.{count}"
+        return True
 
     def _leaves(self) -> Iterator[tuple[str, Message]]:
         for path, part in self.nodes:
@@ -700,6 +763,8 @@ class _Message:
         ):
             if value:
                 extra[key] = value[:1000]
+        if path in self.truncated_originals:
+            extra["original_truncated"] = ORIGINAL_TRUNCATED
         if original is not None:
             for key, name in (
                 ("original_from", "From"),
@@ -1482,6 +1547,18 @@ def _children(part: Message) -> list[Message]:
     return children
 
 
+def _inner_truncated(part: Message) -> bool:
+    """Whether the multipart message attached in a message/* part is cut short: it is no node
+    of its own (its parts are), so its defects are not seen on the walk."""
+    if _content_maintype(part) != "message":
+        return False
+    payload = _payload(part)
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    return isinstance(inner, Message) and any(
+        isinstance(defect, _TRUNCATION_DEFECTS) for defect in getattr(inner, "defects", [])
+    )
+
+
 def _pointer(path: str) -> str:
     return "/" if path == "/" else f"/part/{path}"
 
@@ -1706,6 +1783,7 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
 __all__ = [
     "FEEDBACK_TYPES",
     "MAX_PART_BYTES",
+    "ORIGINAL_TRUNCATED",
     "READER",
     "SUBJECT_RULES",
     "XARF_TYPES",
