@@ -273,6 +273,9 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
     nowhere = str(tmp_path / "no-such-folder" / "r.html")
     line = fails(["report", "--period", "2026-11", "--out", nowhere])
     assert line == f"error: {nowhere}: No such file or directory"
+    sheet = tmp_path / "r.xlsx"
+    line = fails(["report", "--period", "2026-11", "--out", str(sheet)])
+    assert "name the file .html, .json or .csv" in line and not sheet.exists()
     assert "CONCORD_DEDUP_FIELDS names unknown field(s) bogus" in fails(
         ["ingest", "--as", "kz-cert", sample], CONCORD_DEDUP_FIELDS="feed,bogus"
     )

@@ -545,7 +545,16 @@ def assets_import(
         raise typer.Exit(1)
 
 
-@app.command()
+# One string per paragraph: the help keeps a docstring's line breaks, cut for the source.
+INGEST_HELP = (
+    "Take in reports of attacks and incidents and print a receipt.\n\n"
+    "Every file is read, even when one of them cannot be: a file whose format cannot be "
+    "told, a broken or refused archive, or one whose intake fails, is reported and skipped, "
+    "and the command then exits with status 1. It also does when every record was rejected."
+)
+
+
+@app.command(help=INGEST_HELP)
 def ingest(
     paths: Annotated[
         list[str],
@@ -580,12 +589,7 @@ def ingest(
         ),
     ] = False,
 ) -> None:
-    """Take in reports of attacks and incidents and print a receipt.
-
-    Every file is read, even when one of them cannot be: a file whose format cannot be
-    told, a broken or refused archive, or one whose intake fails, is reported and skipped,
-    and the command then exits with status 1. It also does when every record was
-    rejected."""
+    """Take in reports of attacks and incidents and print a receipt (see INGEST_HELP)."""
     from concord.db import session_factory
     from concord.errors import ConcordError
     from concord.intake.readers import Reader, ReaderError

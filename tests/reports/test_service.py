@@ -526,8 +526,12 @@ def test_format_follows_the_output_file_unless_given() -> None:
 
     assert service.format_for(None, Path("x.csv")) == "csv"
     assert service.format_for(None, Path("X.JSON")) == "json"
-    assert service.format_for(None, Path("x.txt")) == "html"
+    assert service.format_for(None, Path("x.htm")) == "html"
+    assert service.format_for(None, Path("report")) == "html"
     assert service.format_for(None, None) == "html"
+    with pytest.raises(InvalidInput, match=r"'r\.xlsx'"):
+        service.format_for(None, Path("r.xlsx"))
+    assert service.format_for("csv", Path("r.xlsx")) == "csv"  # given, it is taken as it is
     assert service.format_for("json", Path("x.csv")) == "json"
     with pytest.raises(InvalidInput):
         service.format_for("pdf", None)

@@ -98,12 +98,21 @@ def parse_format(text: str) -> str:
 
 
 def format_for(fmt: str | None, out: Path | None) -> str:
-    """The format asked for; without one, the one the output file's name ends in (x.csv),
-    else HTML."""
+    """The format asked for; without one, the one the output file's name ends in (x.csv,
+    x.htm), else HTML. A name ending in another format's suffix (x.xlsx, x.pdf) is refused:
+    writing HTML under it would give a file its own program cannot open."""
     if fmt:
         return parse_format(fmt)
     suffix = out.suffix.lower().lstrip(".") if out is not None else ""
-    return suffix if suffix in FORMATS else "html"
+    if suffix == "htm":
+        return "html"
+    if out is not None and suffix and suffix not in FORMATS:
+        raise InvalidInput(
+            f"cannot write a report as {out.name!r}: name the file .html, .json or .csv, "
+            f"or give --format",
+            FaultLocation(field="out"),
+        )
+    return suffix or "html"
 
 
 def states(session: Session) -> list[str]:
