@@ -554,3 +554,25 @@ def test_a_technique_or_a_link_added_by_mistake_is_taken_off(
         service.remove_technique(session, analyst, case.id, "T1190")
     with pytest.raises(Forbidden):
         service.remove_technique(session, network["kz-reader"], case.id, "T1566.001")
+
+
+def test_a_link_to_reports_the_reader_cannot_see_leaves_no_empty_line(
+    session: Session, network: Network
+) -> None:
+    centre = network["centre-analyst"]
+    seen = add_event(session, "kz-cert", "green", "198.51.100.47")
+    hidden = add_event(session, "uz-cert", "amber", "198.51.100.48")
+    case = service.create_case(
+        session,
+        centre,
+        service.CaseInput(title="Two states", tlp="green", participants=["kz-cert"]),
+    )
+    service.link(session, centre, case.id, event_ids=[seen.id])
+    service.link(session, centre, case.id, event_ids=[hidden.id])
+
+    def links(principal) -> list[dict]:  # type: ignore[no-untyped-def]
+        detail = service.case_detail(session, principal, case.id)
+        return [t.detail for t in detail.timeline if t.entry.kind == "link"]
+
+    assert [d["events"] for d in links(centre)] == [[seen.id], [hidden.id]]
+    assert [d["events"] for d in links(network["kz-analyst"])] == [[seen.id]]

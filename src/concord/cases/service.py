@@ -473,10 +473,15 @@ def _timeline_for(
     )
     items = []
     for entry, detail in details:
+        named = False
         if isinstance(detail.get("events"), list):
+            named = True
             detail["events"] = [i for i in detail["events"] if i in event_ids]
         if isinstance(detail.get("indicators"), list):
+            named = True
             detail["indicators"] = [i for i in detail["indicators"] if i in indicator_ids]
+        if named and not detail.get("events") and not detail.get("indicators"):
+            continue  # about hidden links only: an empty line, at best
         items.append(TimelineItem(entry, detail))
     return items
 
