@@ -13,18 +13,43 @@ from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
 from concord.intake.readers.intelmq import READER
-from concord.intake.records import MAX_RAW, EventRecord, ObservableKind, ReadError
+from concord.intake.records import MAX_RAW, EventRecord, ObservableKind, ReadError, Skipped
 from tests.conftest import FIXTURES
 
 EVENTS = FIXTURES / "intelmq" / "events.jsonl"
 
 
 def read(data: bytes, name: str = "events.jsonl") -> tuple[list[EventRecord], list[ReadError]]:
+    """Records and errors; a skip here fails the test (see `read_skips`)."""
+    records, errors, skipped = read_skips(data, name)
+    assert skipped == []
+    return records, errors
+
+
+def read_skips(
+    data: bytes, name: str = "events.jsonl"
+) -> tuple[list[EventRecord], list[ReadError], list[Skipped]]:
     items = list(READER.read(io.BytesIO(data), name))
     records = [i for i in items if isinstance(i, EventRecord)]
     errors = [i for i in items if isinstance(i, ReadError)]
-    assert len(records) + len(errors) == len(items)
-    return records, errors
+    skipped = [i for i in items if isinstance(i, Skipped)]
+    assert len(records) + len(errors) + len(skipped) == len(items)
+    return records, errors, skipped
+
+
+def fixture_line(number: int, **changes: object) -> dict[str, object]:
+    """Line `number` of the fixture as a dict, with `changes` set (None takes a key out)."""
+    event = json.loads(EVENTS.read_text().splitlines()[number - 1])
+    for key, value in changes.items():
+        if value is None:
+            event.pop(key, None)
+        else:
+            event[key] = value
+    return event
+
+
+def jsonl(*events: dict[str, object]) -> bytes:
+    return b"".join(json.dumps(e).encode() + b"\n" for e in events)
 
 
 def observables(record: EventRecord) -> set[tuple[str, str, str]]:
@@ -108,7 +133,7 @@ def test_bad_lines_are_errors_with_their_line_and_reading_goes_on() -> None:
             b"[1, 2]\n",  # 4 not an object
             line(**{"source.ip": "192.0.2.300"}),  # 5
             line(**{"source.ip": "192.0.2.6", "time.source": "yesterday"}),  # 6
-            line(**{"source.ip": "192.0.2.7", "source.port": 70000}),  # 7
+            line(**{"source.ip": "192.0.2.7", "source.port": 70000}),  # 7 taken in
             line(**{"__type": "Report", "raw": "eA=="}),  # 8
             b'{"source.ip": "192.0.2.9", "feed.name": "caf\xe9"}\n',  # 9 not UTF-8
             line(**{"source.ip": ["192.0.2.10"]}),  # 10
@@ -117,24 +142,166 @@ def test_bad_lines_are_errors_with_their_line_and_reading_goes_on() -> None:
         ]
     )
     records, errors = read(data)
-    assert [r.location.line for r in records] == [1, 12]
-    assert [e.location.line for e in errors] == [3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert [r.location.line for r in records] == [1, 7, 12]
+    assert [e.location.line for e in errors] == [3, 4, 5, 6, 8, 9, 10, 11]
     by_line = {e.location.line: e for e in errors}
     assert "not valid JSON" in by_line[3].reason
     assert by_line[5].location.pointer == "/source.ip" and "192.0.2.300" in by_line[5].reason
     assert by_line[6].location.pointer == "/time.source"
-    assert by_line[7].location.pointer == "/source.port"
     assert "Report" in by_line[8].reason
     assert "not UTF-8" in by_line[9].reason
     assert by_line[10].location.pointer == "/source.ip"
+    assert by_line[10].reason == "expected a string or a number, found list"
     assert by_line[11].location.pointer == "/tlp"
-    assert {(r.rsit_class, r.rsit_type) for r in records} == {("information-gathering", "scanner")}
+    # an unreadable port is optional: set aside, the event kept
+    assert records[1].port is None and records[1].extra == {"invalid.source.port": "70000"}
+    assert {(r.rsit_class, r.rsit_type) for r in records[::2]} == {
+        ("information-gathering", "scanner")
+    }
 
 
 def test_errors_in_the_hierarchical_output_point_into_it() -> None:
-    data = json.dumps({"source": {"ip": "192.0.2.1", "port": "http"}}).encode()
-    (error,) = read(data)[1]
-    assert error.location.pointer == "/source/port"
+    c2 = fixture_line(6)
+    c2["time"] = {"source": "yesterday"}
+    (error,) = read(jsonl(c2))[1]
+    assert error.location.pointer == "/time/source"
+    c2["source"] = {"ip": "198.51.100.999", "port": 443}  # no AS number: nothing readable
+    (error,) = read(jsonl(c2))[1]
+    assert error.location.pointer == "/source/ip" and "198.51.100.999" in error.reason
+
+
+def test_an_unreadable_optional_value_is_set_aside_and_the_event_kept() -> None:
+    scan = fixture_line(1, **{"source.port": 99999})
+    (record,), errors = read(jsonl(scan))
+    assert errors == []
+    assert record.port is None and record.extra["invalid.source.port"] == "99999"
+    # the rest of the event is as the fixture's
+    original = read(EVENTS.read_bytes())[0][0]
+    assert record.observables == original.observables
+    assert (record.protocol, record.application, record.tlp) == ("tcp", "rdp", "amber")
+    assert record.extra == {**original.extra, "invalid.source.port": "99999"}
+    assert "source.port" not in record.extra
+
+
+def test_every_optional_field_of_a_real_event_may_be_unreadable() -> None:
+    bad: dict[str, object] = {
+        "source.port": "rdp",
+        "protocol.transport": "t c p",
+        "protocol.application": ["rdp"],
+        "feed.accuracy": 150,
+        "feed.name": ["Accessible-RDP"],
+        "classification.type": ["potentially-unwanted-accessible"],
+        "classification.taxonomy": True,
+        "event_description.text": [1, 2],
+        "malware.name": [None],
+        "raw": 12,
+    }
+    (record,), errors = read(jsonl(fixture_line(1, **bad)))
+    assert errors == []
+    assert (record.port, record.protocol, record.application) == (None, None, None)
+    assert (record.confidence, record.feed, record.description) == (None, "intelmq", "")
+    assert (record.rsit_class, record.rsit_type) == ("other", "undetermined")
+    assert record.tlp == "amber"
+    assert record.time == datetime(2024, 3, 1, 10, 15, tzinfo=UTC)
+    assert observables(record) == {("ipv4", "192.0.2.10", "source"), ("asn", "64500", "source")}
+    assert {k: v for k, v in record.extra.items() if k.startswith("invalid.")} == {
+        "invalid.source.port": "rdp",
+        "invalid.protocol.transport": "t c p",
+        "invalid.protocol.application": '["rdp"]',
+        "invalid.feed.accuracy": "150",
+        "invalid.feed.name": '["Accessible-RDP"]',
+        "invalid.classification.type": '["potentially-unwanted-accessible"]',
+        "invalid.classification.taxonomy": "true",
+        "invalid.event_description.text": "[1,2]",
+        "invalid.malware.name": "[null]",
+        "invalid.raw": "12",
+    }
+    assert "malware" not in record.extra
+    assert record.raw.startswith('{"__type": "Event"')  # no readable raw: the JSON line
+
+
+def test_an_unreadable_destination_port_does_not_make_the_source_port_the_service() -> None:
+    infected = fixture_line(2, **{"destination.port": 99999})
+    (record,), errors = read(jsonl(infected))
+    assert errors == []
+    assert record.port is None
+    assert record.extra["invalid.destination.port"] == "99999"
+    assert record.extra["source.port"] == "50123"
+    # and an unreadable source port beside a good destination port
+    (record,), _ = read(jsonl(fixture_line(2, **{"source.port": -1})))
+    assert record.port == 80 and record.extra["invalid.source.port"] == "-1"
+    assert "source.port" not in record.extra
+
+
+def test_an_unreadable_optional_value_in_the_hierarchical_output() -> None:
+    c2 = fixture_line(6)
+    c2["source"] = {"ip": "198.51.100.99", "port": 99999, "asn": 64502}
+    c2["feed"] = {"name": "Example C2 Tracker", "accuracy": "high"}
+    (record,), errors = read(jsonl(c2))
+    assert errors == []
+    assert (record.port, record.confidence) == (None, None)
+    assert record.extra["invalid.source.port"] == "99999"
+    assert record.extra["invalid.feed.accuracy"] == "high"
+    assert observables(record) == {("ipv4", "198.51.100.99", "source"), ("asn", "64502", "source")}
+
+
+def test_an_unreadable_observable_beside_a_readable_one_is_set_aside() -> None:
+    infected = fixture_line(2, **{"destination.ip": "198.51.100.700"})
+    (record,), errors = read(jsonl(infected))
+    assert errors == []
+    assert record.extra["invalid.destination.ip"] == "198.51.100.700"
+    assert observables(record) == {
+        ("ipv4", "203.0.113.45", "source"),
+        ("asn", "64501", "source"),
+        ("domain", "c2.example.net", "destination"),
+    }
+    assert record.port == 80
+
+
+def test_an_event_whose_observables_are_all_unreadable_is_rejected() -> None:
+    # the legacy open resolver names one address only
+    resolver = fixture_line(4, **{"source.ip": "192.0.2.530"})
+    records, errors = read(jsonl(resolver, fixture_line(1)))
+    assert [r.location.line for r in records] == [2]
+    (error,) = errors
+    assert (error.location.line, error.location.pointer) == (1, "/source.ip")
+    assert "192.0.2.530" in error.reason
+    # the first unreadable one is named
+    infected = fixture_line(
+        2,
+        **{"source.ip": "x", "source.asn": "AS-1", "destination.ip": [], "destination.fqdn": "-"},
+    )
+    (error,) = read(jsonl(infected))[1]
+    assert error.location.pointer == "/source.ip"
+
+
+def test_an_event_that_names_no_observable_is_skipped() -> None:
+    lines = EVENTS.read_text().splitlines()
+    phishing = fixture_line(3, **{"source.fqdn": None, "source.url": None})
+    scan = fixture_line(1, **{"source.ip": None, "source.asn": 0})  # AS 0: "unknown"
+    c2 = fixture_line(6)
+    c2["source"] = {"port": 443}
+    data = "\n".join([lines[0], json.dumps(phishing), lines[1], json.dumps(scan)])
+    records, errors, skipped = read_skips(f"{data}\n{json.dumps(c2)}\n".encode())
+    assert errors == []
+    assert [r.location.line for r in records] == [1, 3]
+    assert [(s.location.source, s.location.line) for s in skipped] == [
+        ("events.jsonl", 2),
+        ("events.jsonl", 4),
+        ("events.jsonl", 5),
+    ]
+
+
+def test_an_event_with_no_observable_and_an_unreadable_time_is_skipped() -> None:
+    # it names nothing to take in, whatever else is wrong with it
+    nothing = fixture_line(3, **{"source.fqdn": None, "source.url": None, "time.source": "?"})
+    assert len(read_skips(jsonl(nothing))[2]) == 1
+
+
+def test_an_unreadable_time_or_tlp_still_rejects_a_real_event() -> None:
+    for key, value in (("time.source", "2024-03-01 25:00"), ("tlp", "TLP:PURPLE")):
+        (error,) = read(jsonl(fixture_line(1, **{key: value})))[1]
+        assert error.location.pointer == f"/{key}"
 
 
 def test_raw_is_decoded_bounded_and_bad_base64_is_set_aside() -> None:
@@ -258,8 +425,10 @@ def check(data: bytes) -> None:
             assert item.rsit_class in RSIT
             assert item.time is None or item.time.utcoffset() is not None
             assert all(isinstance(o.kind, ObservableKind) for o in item.observables)
-        else:
+        elif isinstance(item, ReadError):
             assert item.reason
+        else:
+            assert isinstance(item, Skipped)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -298,3 +467,45 @@ def test_many_long_extra_fields_are_stored_as_json_that_reads(client, auth, netw
     extra = listed.json()["items"][0]["extra"]
     assert extra["truncated"] is True and 1 <= sum(k.startswith("k") for k in extra) < 10
     assert len(json.dumps(extra)) <= 4100
+
+
+def test_a_receipt_counts_the_skipped_line_and_the_event_keeps_its_unreadable_port(
+    client, auth, network
+) -> None:  # type: ignore[no-untyped-def]
+    data = jsonl(
+        fixture_line(1, **{"source.port": 99999}),
+        fixture_line(3, **{"source.fqdn": None, "source.url": None}),
+        fixture_line(4, **{"source.ip": "192.0.2.530"}),
+    )
+    r = client.post(
+        "/api/v1/intake",
+        params={"format": "intelmq", "tlp": "green"},
+        headers=auth["kz-analyst"],
+        files={"file": ("events.jsonl", data)},
+    )
+    assert r.status_code == 200, r.text
+    receipt = r.json()
+    assert (receipt["accepted"], receipt["rejected"], receipt["skipped"]) == (1, 1, 1)
+    assert [(e["line"], e["pointer"]) for e in receipt["errors"]] == [(3, "/source.ip")]
+    listed = client.get(
+        "/api/v1/events", params={"submission": receipt["id"]}, headers=auth["kz-analyst"]
+    )
+    assert listed.status_code == 200, listed.text
+    (event,) = listed.json()["items"]
+    assert event["extra"]["invalid.source.port"] == "99999"
+    assert (event["port"], event["protocol"], event["application"]) == (None, "tcp", "rdp")
+
+
+def test_a_network_names_the_event_only_when_nothing_narrower_does() -> None:
+    # a blocklist entry (IntelMQ's Spamhaus DROP parser gives source.network alone)
+    drop = fixture_line(1, **{"source.ip": None, "source.asn": None})
+    drop["source.network"] = "1.4.0.0/17"
+    # beside an address, the network is its announcing prefix: kept, not an observable
+    scan = fixture_line(1, **{"source.network": "45.137.0.0/16"})
+    wide = fixture_line(1, **{"source.ip": None, "source.asn": None, "source.network": "5.0.0.0/1"})
+    records, errors = read(jsonl(drop, scan, wide))
+    assert observables(records[0]) == {("ipv4-net", "1.4.0.0/17", "source")}
+    assert "ipv4-net" not in {o.kind.value for o in records[1].observables}
+    assert records[1].extra["source.network"] == "45.137.0.0/16"
+    [error] = errors  # no list names a network so wide: a slip, refused where it is
+    assert error.location.line == 3 and error.location.pointer == "/source.network"

@@ -5,6 +5,15 @@ Keys follow IntelMQ's harmonisation ("time.source", "source.ip", "classification
 is read too. IntelMQ's classification already uses the RSIT names; the few older or
 differently spelt types are mapped. Keys with no field of their own are kept in `extra`
 ("extra." taken off the feed's own keys).
+
+A line is rejected (a `ReadError`) when it is not a JSON object or not an event, when its
+time or its TLP cannot be read, or when it gives observables and none of them can be read.
+A line that gives no observable at all names nothing to take in: it is `Skipped`. A network
+(`source.network`) is an observable only when nothing narrower is given (a blocklist entry);
+beside an address it is the announcing prefix, kept in `extra`. Any other
+value that cannot be read (a port of 99999, a list where a text belongs) is left out of the
+record and kept as given (its first 1000 characters) in `extra["invalid.<key>"]`, and the
+record is taken in.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
@@ -36,7 +46,16 @@ from concord.intake.readers.csvfeed import (
     parse_tlp,
     stream_lines,
 )
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ReadError, utc
+from concord.intake.readers.spamhaus import network_value
+from concord.intake.records import (
+    MAX_RAW,
+    EventRecord,
+    Observable,
+    ReadError,
+    ReadItem,
+    Skipped,
+    utc,
+)
 
 _MAX_EXTRA = 1000  # characters kept of one extra value
 _T = TypeVar("_T")
@@ -55,6 +74,7 @@ _OBSERVABLES = {
     "malware.hash.sha1": (NORMALISERS["sha1"], "malware"),
     "malware.hash.sha256": (NORMALISERS["sha256"], "malware"),
 }
+_NETWORKS = (("source.network", "source"), ("destination.network", "destination"))
 # IntelMQ types that RSIT (events/rsit.py) spells differently or that older IntelMQ used.
 _TYPE_ALIASES = {
     "unauthorized-use-of-resources": "unauthorised-use-of-resources",
@@ -113,11 +133,11 @@ class IntelMQReader(Reader):
         keys = _flatten(document)
         return any(key in keys for key in _SNIFF_KEYS) or keys.get("__type") == "Event"
 
-    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
         yield from _read(stream_lines(stream), source)
 
 
-def _read(lines: Iterator[str], source: str) -> Iterator[EventRecord | ReadError]:
+def _read(lines: Iterator[str], source: str) -> Iterator[ReadItem]:
     number = 0
     cut = False
     for line in lines:
@@ -138,7 +158,7 @@ def _read(lines: Iterator[str], source: str) -> Iterator[EventRecord | ReadError
         yield _event(line, number, source)
 
 
-def _event(line: str, number: int, source: str) -> EventRecord | ReadError:
+def _event(line: str, number: int, source: str) -> ReadItem:
     try:
         document = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -164,23 +184,43 @@ class _Fault(Exception):
         self.reason = reason
 
 
-def _record(values: dict[str, Any], line: str, number: int, source: str) -> EventRecord:
+def _record(values: dict[str, Any], line: str, number: int, source: str) -> ReadItem:
     extra: dict[str, str] = {}
     observables: list[Observable] = []
+    unreadable: _Fault | None = None
     for key, (norm, role) in _OBSERVABLES.items():
         value = values.get(key)
         if value is None or value == "":
             continue
-        text = _scalar(key, value)
         try:
-            normalised = norm(text)
+            normalised = norm(_scalar(value))
         except ValueError as exc:
-            raise _Fault(key, str(exc)) from None
+            # one bad observable beside a good one does not cost the event
+            _set_aside(extra, key, value)
+            unreadable = unreadable or _Fault(key, str(exc))
+            continue
         if normalised is not None:
             observables.append(Observable(normalised[0], normalised[1], role))
+    if not observables:
+        # A network names the event only when nothing narrower does (a blocklist entry):
+        # beside an address it is the announcing prefix, which every neighbour shares.
+        for key, role in _NETWORKS:
+            value = values.get(key)
+            if value is None or value == "":
+                continue
+            try:
+                observables.append(replace(network_value(_scalar(value).strip()), role=role))
+            except ValueError as exc:
+                _set_aside(extra, key, value)
+                unreadable = unreadable or _Fault(key, str(exc))
+    if not observables:
+        if unreadable is not None:
+            raise unreadable  # the event names something, but nothing that can be read
+        # no observable: nothing to take in, but counted on the receipt
+        return Skipped(FaultLocation(source, number))
 
-    taxonomy = _text(values, "classification.taxonomy").lower()
-    given_type = _text(values, "classification.type").lower()
+    taxonomy = (_optional(values, "classification.taxonomy", _same, extra) or "").lower()
+    given_type = (_optional(values, "classification.type", _same, extra) or "").lower()
     rsit_class, rsit_type = classify(_TYPE_ALIASES.get(given_type, given_type), taxonomy or None)
     if given_type and (given_type != rsit_type or (taxonomy and taxonomy != rsit_class)):
         # IntelMQ's own words, when the taxonomy has others
@@ -188,28 +228,33 @@ def _record(values: dict[str, Any], line: str, number: int, source: str) -> Even
         extra["classification.type"] = given_type
 
     port = None
+    given = False
     for key in ("destination.port", "source.port"):
         # the service port: the destination's in attack and infection events, the
         # source's in scans (whose destination is empty)
-        if values.get(key) not in (None, ""):
-            number_text = _scalar(key, values[key])
-            try:
-                found = parse_port(number_text)
-            except ValueError as exc:
-                raise _Fault(key, str(exc)) from None
-            if port is None:
-                port = found
-            else:
-                extra[key] = number_text
+        if values.get(key) in (None, ""):
+            continue
+        found = _optional(values, key, parse_port, extra)
+        if not given:
+            port = found
+            # an unreadable destination port is still the service's: the source's, a
+            # client's port, does not stand in for it
+            given = found is not None or f"invalid.{key}" in extra
+        elif f"invalid.{key}" not in extra:
+            extra[key] = _scalar(values[key]).strip()
 
-    protocol = _parsed(values, "protocol.transport", lambda v: parse_name(v, "protocol"))
-    application = _parsed(
-        values, "protocol.application", lambda v: parse_name(v, "application protocol")
+    protocol = _optional(values, "protocol.transport", lambda v: parse_name(v, "protocol"), extra)
+    application = _optional(
+        values, "protocol.application", lambda v: parse_name(v, "application protocol"), extra
     )
+    # a marking that cannot be read is not guessed: the record could end up laxer than sent
     tlp = _parsed(values, "tlp", parse_tlp)
-    confidence = _parsed(values, "feed.accuracy", parse_confidence)
-    if malware := _text(values, "malware.name"):
+    confidence = _optional(values, "feed.accuracy", parse_confidence, extra)
+    if malware := _optional(values, "malware.name", _same, extra):
         extra["malware"] = malware.lower()[:_MAX_EXTRA]
+    description = _optional(values, "event_description.text", _same, extra) or ""
+    feed_name = _optional(values, "feed.name", _same, extra)
+    when = _time(values)
 
     for key, value in values.items():
         if key in _FIELDS or value is None or value == "":
@@ -217,9 +262,8 @@ def _record(values: dict[str, Any], line: str, number: int, source: str) -> Even
         name = key.removeprefix("extra.") if key.startswith("extra.") else key
         extra.setdefault(name, _extra_value(value))
 
-    feed_name = _text(values, "feed.name")
     return EventRecord(
-        time=_time(values),
+        time=when,
         rsit_class=rsit_class,
         rsit_type=rsit_type,
         observables=tuple(observables),
@@ -231,18 +275,40 @@ def _record(values: dict[str, Any], line: str, number: int, source: str) -> Even
         application=application,
         tlp=tlp,
         confidence=confidence,
-        description=_text(values, "event_description.text")[:1000],
+        description=description[:1000],
         extra=extra,
     )
 
 
-def _parsed(values: dict[str, Any], key: str, parse: Callable[[str], _T]) -> _T | None:
-    """The value of `key` read by `parse`, None when absent; a _Fault when unreadable."""
-    text = _text(values, key)
-    if not text:
+def _same(text: str) -> str:
+    return text
+
+
+def _optional(
+    values: dict[str, Any], key: str, parse: Callable[[str], _T], extra: dict[str, str]
+) -> _T | None:
+    """The value of `key` read by `parse`, None when absent (or when `parse` gives None);
+    an unreadable value is set aside in `extra` and None returned."""
+    value = values.get(key)
+    if value is None:
         return None
     try:
-        return parse(text)
+        text = _scalar(value).strip()
+        return parse(text) if text else None
+    except ValueError:
+        _set_aside(extra, key, value)
+        return None
+
+
+def _set_aside(extra: dict[str, str], key: str, value: Any) -> None:
+    extra[f"invalid.{key}"] = _extra_value(value)
+
+
+def _parsed(values: dict[str, Any], key: str, parse: Callable[[str], _T]) -> _T | None:
+    """The value of `key` read by `parse`, None when absent; a _Fault when unreadable."""
+    try:
+        text = _text(values, key)
+        return parse(text) if text else None
     except ValueError as exc:
         raise _Fault(key, str(exc)) from None
 
@@ -268,19 +334,24 @@ def _pointer(key: str, document: dict[str, Any]) -> str:
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
-def _scalar(key: str, value: Any) -> str:
+def _scalar(value: Any) -> str:
+    """A string or a number as text; a ValueError for anything else."""
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise _Fault(key, f"expected a string or a number, found {type(value).__name__}")
+    raise ValueError(f"expected a string or a number, found {type(value).__name__}")
 
 
 def _text(values: dict[str, Any], key: str) -> str:
+    """The text of a field that rejects the line when unreadable; "" when absent."""
     value = values.get(key)
     if value is None:
         return ""
-    return _scalar(key, value).strip()
+    try:
+        return _scalar(value).strip()
+    except ValueError as exc:
+        raise _Fault(key, str(exc)) from None
 
 
 def _extra_value(value: Any) -> str:
@@ -315,6 +386,8 @@ def _raw(value: Any, line: str, extra: dict[str, str]) -> str:
             extra["invalid.raw"] = value[:200]
         else:
             return clip_raw(data.decode("utf-8", "replace"))
+    elif value not in (None, ""):
+        extra["invalid.raw"] = _extra_value(value)[:200]
     return clip_raw(line)
 
 
