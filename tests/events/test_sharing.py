@@ -96,7 +96,7 @@ def test_a_recipient_of_a_strict_event_does_not_pass_it_on(session, network) -> 
 
 def test_an_organisation_one_cannot_see_is_not_a_recipient(session, network) -> None:  # type: ignore[no-untyped-def]
     event_id = kz_event(session, network)
-    with pytest.raises(NotFound, match="no organisation"):
+    with pytest.raises(InvalidInput, match="no organisation"):
         service.share_event(session, network["kz-analyst"], event_id, "uz-telecom")
 
 
@@ -111,6 +111,8 @@ def test_share_over_the_api(client, auth, session, network) -> None:  # type: ig
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem")
     r = client.post(url, json={}, headers=auth["kz-analyst"])
     assert r.status_code == 422
+    r = client.post(url, json={"org": "no-such-org"}, headers=auth["kz-analyst"])
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "org", r.text
 
 
 def test_share_from_the_event_page(client, session, network) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +138,7 @@ def test_share_from_the_event_page(client, session, network) -> None:  # type: i
         f"/events/{event_id}/shares",
         data={"csrf_token": csrf, "org": "kz-bank", "other_org": "nope"},
     )
-    assert by_slug.status_code == 404 and "no organisation &#39;nope&#39;" in by_slug.text
+    assert by_slug.status_code == 422 and "no organisation &#39;nope&#39;" in by_slug.text
     client.cookies.clear()
     login(client, "kz-bank-contact")
     listing = client.get("/events").text

@@ -113,7 +113,7 @@ def test_contacts(client, auth) -> None:  # type: ignore[no-untyped-def]
             headers=auth["uz-telecom-contact"],
             json={"org": "kz-bank", "name": "X", "email": "x@a.example"},
         ).status_code
-        == 404  # another state's owner is not one it sees
+        == 422  # another state's owner is as unknown as a typo
     )
     listed = client.get("/api/v1/contacts", headers=auth["kz-reader"]).json()["items"]
     assert [c["email"] for c in listed] == ["soc@steppe-bank.example"]

@@ -111,11 +111,9 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
             "a username is 1-64 Latin letters, digits, dots, hyphens, underscores or @",
             FaultLocation(field="username"),
         )
-    from concord.orgs.service import find_org
+    from concord.orgs.service import named_org
 
-    org = find_org(session, data.org, principal)
-    if org is None:
-        raise InvalidInput(f"no organisation {data.org!r}", FaultLocation(field="org"))
+    org = named_org(session, principal, data.org)
     try:
         role = Role(data.role)
     except ValueError:

@@ -198,7 +198,7 @@ def share_event(session: Session, principal: Principal, event_id: int, org_slug:
             "a TLP:RED event is for named people only, not for an organisation",
             FaultLocation(field="org"),
         )
-    target = orgs.get_org(session, principal, org_slug.strip())
+    target = orgs.named_org(session, principal, org_slug.strip())
     if target.id == event.origin_org_id or (
         target.kind == OrgKind.CENTRE and policy.centre_reads(event.tlp)
     ):

@@ -201,7 +201,7 @@ def create_contact(
     body: ContactCreate, p: Principal = Depends(writer), session: Session = Depends(get_db)
 ) -> ContactOut:
     data = body.model_dump()
-    org = data.pop("org")
+    org = service.named_org(session, p, data.pop("org")).slug  # a body field: 422, not 404
     contact = service.add_contact(session, p, org, service.ContactInput(**data))
     session.commit()
     return contact_out(contact, org)
@@ -306,6 +306,7 @@ async def import_assets(
         )
     upload = await read_upload(request, file)
     declared = {"text/csv": "csv", "application/json": "json"}.get(upload.content_type)
+    service.named_org(session, p, org)  # a query parameter: 422, not 404
     rows = list(readers.read(upload.data, upload.name, fmt or declared))
     report = service.import_assets(session, p, org, rows, valid_only=valid_only)
     if not report.imported:

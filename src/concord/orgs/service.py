@@ -63,6 +63,18 @@ def find_org(
     return session.scalar(named)
 
 
+def named_org(
+    session: Session, principal: Principal | None, slug: str, field: str = "org"
+) -> Organization:
+    """The organisation a request names in its body (to share with, to take part): an
+    unknown one, or one the principal does not see, is a fault of that field (422), not a
+    missing resource (404)."""
+    org = find_org(session, slug, principal)
+    if org is None:
+        raise InvalidInput(f"no organisation {slug!r}", FaultLocation(field=field))
+    return org
+
+
 def get_org_for_write(
     session: Session, slug: str, principal: Principal | None = None
 ) -> Organization:
@@ -285,7 +297,7 @@ def share_org(session: Session, principal: Principal, slug: str, with_slug: str)
         policy.check_org_edit(principal, org)
     except policy.AccessDenied as exc:
         raise _denied(exc) from None
-    target = get_org_for_write(session, with_slug, principal)
+    target = named_org(session, principal, with_slug)
     exists = session.scalar(
         select(Share.id).where(
             Share.object_kind == Organization.object_kind,
