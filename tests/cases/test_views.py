@@ -99,7 +99,49 @@ def test_board_renders_with_columns_and_filters(login) -> None:  # type: ignore[
     r = ui.get("/cases", params={"severity": "critical", "q": "hospital"})
     assert "Ransomware at a hospital" in r.text
     r = ui.get("/cases", params={"status": "bogus"})
-    assert r.status_code == 200 and 'role="alert"' in r.text
+    assert r.status_code == 422 and 'role="alert"' in r.text
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        (
+            {"status": "bogus"},
+            "status",
+            "unknown status &#39;bogus&#39;; use one of new, triage, in-progress, resolved, closed",
+        ),
+        (
+            {"severity": "bogus", "q": "Phishing"},
+            "severity",
+            "unknown severity &#39;bogus&#39;; use one of low, medium, high, critical",
+        ),
+    ],
+)
+def test_an_unknown_choice_is_told_beside_the_filters_not_ignored(
+    login: Callable[[str], UI], params: dict[str, str], field: str, message: str
+) -> None:
+    ui = login("centre-analyst")
+    open_case(ui)
+    r = ui.get("/cases", params=params)
+    assert r.status_code == 422
+    alert = re.search(r'<div class="form-error" role="alert">(.*?)</div>', r.text, re.S)
+    assert alert is not None
+    assert " ".join(alert.group(1).split()) == f"<strong>Invalid input:</strong> {message}"
+    assert f'<select name="{field}" aria-invalid="true" class="invalid">' in r.text
+    # no board, not even empty columns that would read as "no such cases"
+    assert 'id="case-board"' not in r.text and "Phishing wave" not in r.text
+    assert 'id="case-filters"' in r.text and 'id="case-form"' in r.text
+    # the API refuses the same filter, naming it
+    api = ui.client.get("/api/v1/cases", params=params)
+    assert api.status_code == 422 and api.json()["errors"][0]["field"] == field
+
+
+def test_an_unknown_choice_on_the_board_reads_in_russian(login: Callable[[str], UI]) -> None:
+    ui = login("centre-analyst")
+    ui.post("/language", {"language": "ru", "next": "/cases"})
+    r = ui.get("/cases", params={"status": "bogus"})
+    assert r.status_code == 422
+    assert "неизвестный статус &#39;bogus&#39;; используйте один из: new, triage" in r.text
 
 
 def test_anonymous_visitors_are_sent_to_login(app) -> None:  # type: ignore[no-untyped-def]

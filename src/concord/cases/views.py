@@ -65,8 +65,10 @@ def _board(
         found = service.board(session, p, query, per_column=PER_COLUMN)
         filter_error = None
     except InvalidInput as exc:
+        # Told beside the filters with no board: empty columns would read as "no such cases".
         found = service.Board({s.value: [] for s in CaseStatus}, {})
         filter_error = exc
+        status = exc.status
     cases: list[Case] = [c for column in found.columns.values() for c in column]
     audit.record_reads(session, p, Case.object_kind, cases)
     may_open = service.can_write(p, None)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
@@ -16,7 +17,6 @@ from concord.events.model import Event
 from concord.web.deps import (
     Limit,
     RequestBody,
-    UtcDatetime,
     decode_cursor,
     get_db,
     next_cursor,
@@ -25,6 +25,11 @@ from concord.web.deps import (
 )
 
 router = APIRouter(tags=["events"])
+
+
+# Read by search_time, not by pydantic's own parser, so the page and the API agree.
+Since = Annotated[datetime, BeforeValidator(service.search_time)]
+Until = Annotated[datetime, BeforeValidator(partial(service.search_time, until=True))]
 
 
 class ObservableOut(BaseModel):
@@ -99,8 +104,16 @@ def _out(e: Event, obs: list[dict[str, str]], slugs: dict[int, str]) -> dict[str
 @router.get("/events", response_model=EventPage)
 def list_events(
     value: str | None = Query(None, description="an observable: IP, domain, URL, hash ..."),
-    since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    since: Since | None = Query(
+        None,
+        description="events from this time on (ISO 8601; without a zone, UTC); "
+        "a bare day YYYY-MM-DD counts from its start",
+    ),
+    until: Until | None = Query(
+        None,
+        description="events before this time (ISO 8601; without a zone, UTC); "
+        "a bare day YYYY-MM-DD includes that whole day",
+    ),
     rsit_class: str | None = Query(None, alias="class"),
     rsit_type: str | None = Query(None, alias="type"),
     country: str | None = Query(None, description="reporting state (ISO 3166-1 alpha-2)"),

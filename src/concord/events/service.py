@@ -7,7 +7,7 @@ import gzip
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal, Share
 from concord.audit import service as audit
+from concord.db import as_utc
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
@@ -43,6 +44,34 @@ class EventQuery:
     # The page after one ends at (time, id) holds what comes before that event.
     newest_first: bool = False
     before: tuple[datetime, int] | None = None
+
+
+def search_time(value: str, *, until: bool = False) -> datetime:
+    """A bound of an event search's period (the API's and the search page's alike), in UTC.
+
+    ISO 8601; a time without a zone is UTC. A search keeps what happened before `until`, so a
+    bare day given as `until` stands for the start of the next one: "until 2024-03-10" keeps
+    the 10th. A full time is taken as given. ValueError, naming the text, when it is no date
+    or UTC cannot hold it."""
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"invalid date {value!r}; use YYYY-MM-DD") from None
+    try:
+        if until and _is_day(text):
+            moment += timedelta(days=1)
+        return as_utc(moment)
+    except (ValueError, OverflowError):  # a zone or the day after pushes it past year 9999
+        raise ValueError(f"the date {value!r} is out of range in UTC") from None
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_filters(q: EventQuery) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -23,25 +23,15 @@ router = APIRouter(include_in_schema=False)
 PAGE = 100
 
 
-def _date(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
-    """A date field of the search form. A bare day given as the end of a range includes
-    that whole day: "until 2024-03-10" finds what happened on the 10th."""
+def _date(value: str, name: str, *, until: bool = False) -> datetime | None:
+    """A date field of the search form, read as the API reads it (a bare day as "until"
+    includes that whole day); a fault is told beside the form."""
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            f"invalid date {value!r}; use YYYY-MM-DD", FaultLocation(field=name)
-        ) from None
-    try:
-        if end_of_day and len(value.strip()) == len("YYYY-MM-DD"):
-            parsed += timedelta(days=1)
-        return as_utc(parsed)
-    except (ValueError, OverflowError):  # a zone or the day after pushes it past year 9999
-        raise InvalidInput(
-            f"the date {value!r} is out of range in UTC", FaultLocation(field=name)
-        ) from None
+        return service.search_time(value, until=until)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field=name)) from None
 
 
 def _position(value: str) -> tuple[datetime, int] | None:
@@ -77,7 +67,10 @@ def _whole_number(value: str, name: str) -> int:
 def events_page(
     request: Request,
     value: str = "",
-    rsit_class: str = "",
+    # The API's names, so an address works on both; "rsit_class" is what the form once sent.
+    rsit_class: str = Query("", alias="class"),
+    older_class: str = Query("", alias="rsit_class"),
+    rsit_type: str = Query("", alias="type"),
     country: str = "",
     owner: str = "",
     since: str = "",
@@ -90,13 +83,14 @@ def events_page(
     # A filter that cannot be read is answered on the same page, the others kept as typed.
     error: ConcordError | None = None
     inverted, rows = False, []
+    rsit_class = rsit_class or older_class
     try:
         q = service.EventQuery(
             value or None,
             _date(since, "since"),
-            _date(until, "until", end_of_day=True),
+            _date(until, "until", until=True),
             rsit_class or None,
-            None,
+            rsit_type or None,
             country or None,
             owner or None,
             None,
@@ -117,7 +111,8 @@ def events_page(
     audit.record_reads(session, p, "event", rows)
     filters = {
         "value": value,
-        "rsit_class": rsit_class,
+        "class": rsit_class,
+        "type": rsit_type,
         "country": country,
         "owner": owner,
         "since": since,
@@ -135,6 +130,7 @@ def events_page(
         error=error,
         filters=filters,
         classes=sorted(RSIT),
+        types=RSIT,
         class_labels=CLASS_LABELS,
         next_before=f"{rows[-1].time.isoformat()}_{rows[-1].id}" if len(rows) == PAGE else None,
     )

@@ -1,0 +1,164 @@
+"""The event search page: a filter it cannot apply is told beside the form, and its period
+reads as the API's does."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import escape
+from sqlalchemy.orm import Session
+
+from concord.events.rsit import RSIT
+from tests.cases.test_service import add_event
+from tests.conftest import Network, sign_in
+
+VALUE = "198.51.100.40"  # the one event: intrusion-attempts / brute-force, 2026-12-01 12:00 UTC
+ALERT_RE = re.compile(r'<div class="form-error" role="alert">(.*?)</div>', re.S)
+
+
+@pytest.fixture
+def event_id(network: Network, session: Session) -> int:
+    event = add_event(session, "kz-cert", "green", VALUE)
+    assert event.time == datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    session.commit()
+    return event.id
+
+
+@pytest.fixture
+def ui(client: TestClient, event_id: int) -> TestClient:
+    assert sign_in(client, "centre-analyst", follow_redirects=False).status_code == 303
+    return client
+
+
+def alert(text: str) -> str:
+    found = ALERT_RE.search(text)
+    assert found, text
+    return " ".join(found.group(1).split())
+
+
+def listed(text: str) -> list[str]:
+    return re.findall(r"<code>([^<]+)</code>", text)
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        (
+            {"class": "bogus"},
+            "class",
+            f"unknown RSIT class 'bogus'; use one of {', '.join(RSIT)}",
+        ),
+        # the name the search form used before it took the API's
+        (
+            {"rsit_class": "bogus"},
+            "class",
+            f"unknown RSIT class 'bogus'; use one of {', '.join(RSIT)}",
+        ),
+        (
+            {"type": "bogus"},
+            "type",
+            "unknown RSIT type 'bogus', such as phishing or brute-force",
+        ),
+    ],
+)
+def test_an_unknown_choice_is_told_beside_the_form_not_ignored(
+    ui: TestClient, params: dict[str, str], field: str, message: str
+) -> None:
+    r = ui.get("/events", params={"value": VALUE, **params})
+    assert r.status_code == 422
+    assert alert(r.text) == f"<strong>Invalid input:</strong> {escape(message)}"
+    assert re.search(rf'<select name="{field}" aria-invalid="true" class="invalid">', r.text)
+    # the form stays, as typed; no list, not even an empty one
+    assert 'id="event-search"' in r.text and f'value="{VALUE}"' in r.text
+    assert 'id="event-table"' not in r.text and 'id="no-events"' not in r.text
+    assert listed(r.text) == []
+    # the API refuses the same filter, under its name there, naming it
+    api = ui.get("/api/v1/events", params={field: "bogus"})
+    assert api.status_code == 422
+    assert api.json()["errors"] == [{"field": field, "detail": message}]
+
+
+def test_an_unknown_choice_reads_in_russian(ui: TestClient) -> None:
+    ui.cookies.set("concord_lang", "ru")
+    r = ui.get("/events", params={"class": "bogus"})
+    assert r.status_code == 422
+    assert "неизвестный класс RSIT &#39;bogus&#39;; используйте один из: abusive-content" in (
+        alert(r.text)
+    )
+
+
+def test_class_and_type_filter_under_the_apis_names(ui: TestClient) -> None:
+    for params, found in (
+        ({"class": "intrusion-attempts"}, [VALUE]),
+        ({"class": "fraud"}, []),
+        ({"rsit_class": "intrusion-attempts"}, [VALUE]),
+        ({"type": "brute-force"}, [VALUE]),
+        ({"type": "phishing"}, []),
+        ({"class": "intrusion-attempts", "type": "brute-force"}, [VALUE]),
+    ):
+        r = ui.get("/events", params=params)
+        assert r.status_code == 200 and listed(r.text) == found, params
+        assert 'role="alert"' not in r.text
+    r = ui.get("/events", params={"class": "intrusion-attempts", "type": "brute-force"})
+    assert '<option value="intrusion-attempts" selected>' in r.text
+    assert '<option value="brute-force" selected>' in r.text
+
+
+# (since, until, whether the event at 2026-12-01 12:00 UTC is in the period)
+PERIODS = [
+    ("", "2026-12-01", True),  # a bare day as "until" includes that whole day
+    ("", "2026-11-30", False),
+    ("", "20261201", True),  # the basic ISO form is a bare day too
+    ("", "2026-12-01T12:00:00", False),  # a full time is the bound itself: before it
+    ("", "2026-12-01T12:00:01", True),
+    ("", "2026-12-01T00:00:00", False),  # midnight written out is a time, not the day
+    ("", "2026-12-01T17:00:01+05:00", True),  # 12:00:01 UTC
+    ("2026-12-01", "2026-12-01", True),  # one day, from its start to its end
+    ("2026-12-01T12:00:00", "", True),  # "since" includes its bound
+    ("2026-12-02", "", False),
+]
+
+
+@pytest.mark.parametrize(("since", "until", "included"), PERIODS)
+def test_the_page_and_the_api_read_a_period_alike(
+    ui: TestClient, auth: dict[str, dict[str, str]], since: str, until: str, included: bool
+) -> None:
+    params = {k: v for k, v in (("since", since), ("until", until)) if v}
+    page = ui.get("/events", params=params)
+    assert page.status_code == 200, page.text
+    assert listed(page.text) == ([VALUE] if included else [])
+    api = ui.get("/api/v1/events", params=params, headers=auth["centre-analyst"])
+    assert api.status_code == 200, api.text
+    assert [e["observables"][0]["value"] for e in api.json()["items"]] == (
+        [VALUE] if included else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("until", "9999-12-31", "the date '9999-12-31' is out of range in UTC"),
+        ("since", "yesterday", "invalid date 'yesterday'; use YYYY-MM-DD"),
+    ],
+)
+def test_a_date_that_cannot_be_read_is_named_alike(
+    ui: TestClient, auth: dict[str, dict[str, str]], name: str, value: str, message: str
+) -> None:
+    page = ui.get("/events", params={name: value})
+    assert page.status_code == 422
+    assert alert(page.text) == f"<strong>Invalid input:</strong> {escape(message)}"
+    assert 'id="event-table"' not in page.text and 'id="no-events"' not in page.text
+    api = ui.get("/api/v1/events", params={name: value}, headers=auth["centre-analyst"])
+    assert api.status_code == 422
+    assert api.json()["errors"] == [
+        {"pointer": f"/query/{name}", "detail": f"Value error, {message}"}
+    ]
+
+
+def test_the_api_documents_how_it_reads_until(client: TestClient) -> None:
+    parameters = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/events"]["get"]
+    until = next(p for p in parameters["parameters"] if p["name"] == "until")
+    assert "a bare day YYYY-MM-DD includes that whole day" in until["description"]
