@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +12,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from concord.errors import FaultLocation
 from concord.events.rsit import RSIT
-from concord.intake.readers.misp import _TYPES, READER, MispReader
+from concord.intake.prepare import MAX_EXTRA_JSON
+from concord.intake.readers.misp import _TYPES, READER, MispReader, _true
 from concord.intake.readers.values import TLP_LEVELS
 from concord.intake.records import (
     MAX_RAW,
@@ -59,9 +62,14 @@ def check(item: ReadItem, source: str, data: bytes) -> None:
     if isinstance(item, ReadError):
         assert item.reason
         return
-    if isinstance(item, Skipped):  # an attribute of a type that names no observable
-        attribute = resolve(orjson.loads(data.removeprefix(b"\xef\xbb\xbf")), loc.pointer or "")
-        assert isinstance(attribute, dict) and attribute["type"] not in _TYPES, item
+    held = resolve(orjson.loads(data.removeprefix(b"\xef\xbb\xbf")), loc.pointer or "")
+    assert isinstance(held, dict), item
+    in_object = OBJECT.search(loc.pointer or "") is not None
+    if isinstance(item, Skipped):  # an attribute, or an object, that names no observable
+        if in_object:
+            assert not any(names_observable(a) for a in held.get("Attribute", [])), item
+        else:
+            assert held["type"] not in _TYPES, item
         return
     assert item.feed == "misp" and item.nature in ("event", "indicator")
     assert item.rsit_type in RSIT[item.rsit_class]
@@ -71,9 +79,22 @@ def check(item: ReadItem, source: str, data: bytes) -> None:
     assert item.port is None or 0 <= item.port <= 65535
     assert len(item.raw.encode()) <= MAX_RAW
     assert all(o.value and "\x00" not in o.value for o in item.observables)
-    attribute = resolve(orjson.loads(data.removeprefix(b"\xef\xbb\xbf")), loc.pointer or "")
-    assert isinstance(attribute, dict) and "type" in attribute
-    assert "/Attribute/" in (loc.pointer or "")
+    if in_object:  # one record for all the attributes of an object that name an observable
+        assert any(names_observable(a) for a in held["Attribute"]), item
+    else:
+        assert "type" in held and "/Attribute/" in (loc.pointer or "")
+
+
+OBJECT = re.compile(r"/Object/\d+$")
+
+
+def names_observable(attribute: Any) -> bool:
+    return (
+        isinstance(attribute, dict)
+        and not _true(attribute.get("deleted"))
+        and isinstance(attribute.get("type"), str)
+        and attribute["type"] in _TYPES
+    )
 
 
 def resolve(doc: Any, pointer: str) -> Any:
@@ -137,16 +158,47 @@ def test_deleted_attributes_are_neither_records_nor_skips() -> None:
 def test_existing_event_with_objects() -> None:
     records, errors = sample("existing_event.json")
     assert errors == []
-    assert len(records) == 68
+    # 7 top-level attributes and 49 objects (37 files, 12 domain-ip pairs), one record each:
+    # it was 68 when each attribute of a domain-ip object made an event of its own
+    assert len(records) == 7 + 49
     assert kinds(records) == {"sha1": 37, "domain": 19, "ipv4": 12}
     assert all(r.nature == "indicator" and r.tlp == "clear" for r in records)
     top = [r for r in records if r.location.pointer.startswith("/Attribute/")]
     assert len(top) == 7 and top[0].observables == (Observable(K.DOMAIN, "movieultimate.com"),)
-    domain_ip = [r for r in records if r.location.pointer.startswith("/Object/37/")]
-    assert [(r.observables, r.extra["object_name"]) for r in domain_ip] == [
-        ((Observable(K.IPV4, "87.236.211.182", "destination"),), "domain-ip"),
-        ((Observable(K.DOMAIN, "servicecdp.com"),), "domain-ip"),
-    ]
+    by_pointer = {r.location.pointer: r for r in records}
+    domain_ip = by_pointer["/Object/37"]
+    assert domain_ip.observables == (
+        Observable(K.IPV4, "87.236.211.182", "destination"),
+        Observable(K.DOMAIN, "servicecdp.com"),
+    )
+    assert domain_ip.extra["object_name"] == "domain-ip"
+    assert domain_ip.extra["misp_type"] == "ip-dst domain"
+    # a file object: its sha1, with the file name and the other attributes as context
+    event = orjson.loads(SAMPLES["existing_event.json"])
+    assert by_pointer["/Object/0"] == EventRecord(
+        time=datetime.fromtimestamp(1513936310, UTC),
+        rsit_class="malicious-code",
+        rsit_type="malware-distribution",
+        observables=(Observable(K.SHA1, "68064fc152e23d56e541714af52651cb4ba81aaf"),),
+        location=FaultLocation(source="existing_event.json", pointer="/Object/0"),
+        raw=orjson.dumps(event["Object"][0]).decode(),
+        feed="misp",
+        nature="indicator",
+        tlp="clear",
+        description="OSINT - Sednit update: How Fancy Bear Spent the Year",
+        extra={
+            "event_uuid": "5a3c2fcd-8328-42bb-a95e-4f4402de0b81",
+            "object_name": "file",
+            "object_uuid": "5a3cd5b6-9568-4342-b2ab-4c62950d210f",
+            "object_meta_category": "file",
+            "misp_type": "sha1",
+            "category": "Payload delivery",
+            "object_relation": "sha1",
+            "comment": "Win32/Sednit.AX",
+            "filename": "Bulletin.doc",
+            "context": "state: Malicious",
+        },
+    )
     assert {(r.rsit_class, r.rsit_type) for r in records} == {
         ("malicious-code", "malware-distribution"),  # sha1 in "Payload delivery"
         ("other", "undetermined"),  # domains and addresses in "Network activity"
@@ -156,20 +208,42 @@ def test_existing_event_with_objects() -> None:
 
 
 def test_api_response_with_a_malware_sample_object() -> None:
-    records, errors = sample("malware_exist.json")
+    # One file object: its malware sample, file name, md5, sha1, sha256 and size are one
+    # record (it was four, the md5 twice: the sample's and the md5 attribute's).
+    [record], errors = sample("malware_exist.json")
     assert errors == []
-    assert [r.location.pointer for r in records] == [
-        "/response/0/Object/0/Attribute/0",
-        "/response/0/Object/0/Attribute/2",
-        "/response/0/Object/0/Attribute/3",
-        "/response/0/Object/0/Attribute/4",
-    ]
-    sample_record = records[0]
-    assert sample_record.extra["misp_type"] == "malware-sample"
-    assert sample_record.extra["filename"] == "simple.json"
-    assert sample_record.observables == (Observable(K.MD5, "7637beddacbeac59d44469b2b120b9e6"),)
-    assert "data" not in orjson.loads(sample_record.raw)  # no malware in the raw text
-    assert kinds(records) == {"md5": 2, "sha1": 1, "sha256": 1}
+    obj = orjson.loads(SAMPLES["malware_exist.json"])["response"][0]["Object"][0]
+    assert "data" in obj["Attribute"][0]  # the base64 of the sample: no malware in the raw text
+    without_data = [{k: v for k, v in a.items() if k != "data"} for a in obj["Attribute"]]
+    assert record == EventRecord(
+        # the attributes' time; the object's own timestamp, a second earlier, is its last edit
+        time=datetime.fromtimestamp(1515081727, UTC),
+        rsit_class="malicious-code",
+        rsit_type="malware-distribution",
+        observables=(
+            Observable(K.MD5, "7637beddacbeac59d44469b2b120b9e6"),
+            Observable(K.SHA1, "023853a4331db8d67e44553004cf338ec1b7440e"),
+            Observable(
+                K.SHA256, "6ae8b0f1c7d6f3238d1fc14038018c3b4704c8cc23dac1c2bfd2c81b5a278eef"
+            ),
+        ),
+        location=FaultLocation(source="malware_exist.json", pointer="/response/0/Object/0"),
+        raw=orjson.dumps({**obj, "Attribute": without_data}).decode(),
+        feed="misp",
+        nature="indicator",
+        description="Test existing malware PyMISP",
+        extra={
+            "event_uuid": "5a4e4fdd-1eb4-4ff3-9e87-43fa950d210f",
+            "object_name": "file",
+            "object_uuid": "5a4e4ffe-4cb8-48b1-bd5c-48fb950d210f",
+            "object_meta_category": "file",
+            "misp_type": "malware-sample md5 sha1 sha256",
+            "category": "Payload delivery",
+            "object_relation": "malware-sample md5 sha1 sha256",
+            "filename": "simple.json",
+            "context": "size-in-bytes: 21",
+        },
+    )
 
 
 def test_bare_event_with_an_ecsirt_tag() -> None:
@@ -294,7 +368,7 @@ def test_types_tlp_attack_and_rsit_of_a_written_event() -> None:
         "/Event/Attribute/4",
         "/Event/Attribute/5",
         "/Event/Attribute/6",
-        "/Event/Object/0/Attribute/0",
+        "/Event/Object/0",
     ]
     ip_port = by_pointer["/Event/Attribute/0"]
     assert ip_port.observables == (Observable(K.IPV4, "203.0.113.9", "destination"),)
@@ -319,13 +393,247 @@ def test_types_tlp_attack_and_rsit_of_a_written_event() -> None:
     assert by_pointer["/Event/Attribute/6"].observables == (
         Observable(K.IPV4, "192.0.2.1", "target"),
     )
-    in_object = by_pointer["/Event/Object/0/Attribute/0"]
+    in_object = by_pointer["/Event/Object/0"]
     assert in_object.observables == (
         Observable(K.SHA1, "77b0c41b7d340b8a3d903f21347bbf06aa766b5b"),
     )
     assert in_object.attack_techniques == ("T1547.001", "T1566", "T1566.002")
     assert (in_object.rsit_class, in_object.rsit_type) == ("malicious-code", "infected-system")
     assert in_object.extra["object_uuid"] == "5a4e4ffe-4cb8-48b1-bd5c-48fb950d2100"
+
+
+def all_items(doc: Any) -> list[ReadItem]:
+    data = orjson.dumps(doc)
+    found = list(READER.read(io.BytesIO(data), "event.json"))
+    for item in found:
+        check(item, "event.json", data)
+    return found
+
+
+def in_event(*objects: dict[str, Any], **event: Any) -> dict[str, Any]:
+    return {"Event": {"info": "Loader", "date": "2024-03-01", **event, "Object": list(objects)}}
+
+
+SHA1 = "77b0c41b7d340b8a3d903f21347bbf06aa766b5b"
+MD5 = "0749bae92ca336a02c83d126e04ec628"
+
+
+IP_PORT: dict[str, Any] = {
+    "name": "ip-port",
+    "meta-category": "network",
+    "uuid": "9f0e8a52-0d1c-4a8e-9d6c-3f4b2a1c0d00",
+    "comment": "C2 of the loader",
+    "timestamp": "1709300000",  # its last edit: later than its attributes
+    "Galaxy": [
+        {
+            "type": "mitre-attack-pattern",
+            "GalaxyCluster": [{"value": "Application Layer Protocol - T1071"}],
+        }
+    ],
+    "Attribute": [
+        {
+            "type": "domain",
+            "category": "Network activity",
+            "object_relation": "domain",
+            "value": "C2.example.net",
+            "timestamp": "1709290800",
+            "Tag": [{"name": 'osint:certainty="80"'}],
+        },
+        {
+            "type": "ip-dst|port",
+            "category": "Network activity",
+            "object_relation": "ip",
+            "value": "203.0.113.9|8443",
+            "to_ids": True,
+            "first_seen": "2024-02-27T08:00:00+00:00",
+            "comment": "answers on 8443",
+            "Tag": [{"name": 'rsit:malicious-code="c2-server"'}],
+        },
+        {
+            "type": "text",
+            "object_relation": "state",
+            "value": "Malicious",
+            "Tag": [{"name": "tlp:red"}, {"name": 'osint:certainty="50"'}],
+        },
+        {"type": "hostname", "value": "gone.example", "deleted": True},
+    ],
+}
+
+
+def test_an_object_merges_its_attributes_into_one_record() -> None:
+    [record] = all_items(in_event(IP_PORT, Tag=[{"name": "tlp:green"}]))
+    assert isinstance(record, EventRecord)
+    assert record.location.pointer == "/Event/Object/0"
+    assert record.observables == (
+        Observable(K.DOMAIN, "c2.example.net"),
+        Observable(K.IPV4, "203.0.113.9", "destination"),
+    )
+    assert record.time == datetime(2024, 2, 27, 8, tzinfo=UTC)  # the earliest attribute's
+    assert record.nature == "indicator"  # one attribute is for IDS
+    assert record.port == 8443
+    assert record.tlp == "red"  # the state's tag: the raw text shows it
+    assert record.confidence == 50  # the least sure part
+    assert (record.rsit_class, record.rsit_type) == ("malicious-code", "c2-server")  # tagged
+    assert record.attack_techniques == ("T1071",)
+    assert record.extra == {
+        "object_name": "ip-port",
+        "object_uuid": "9f0e8a52-0d1c-4a8e-9d6c-3f4b2a1c0d00",
+        "object_meta_category": "network",
+        "misp_type": "domain ip-dst|port",
+        "category": "Network activity",
+        "object_relation": "domain ip",
+        "comment": "C2 of the loader; answers on 8443",
+        "context": "state: Malicious",
+    }
+    assert [a["type"] for a in orjson.loads(record.raw)["Attribute"]] == [
+        "domain",
+        "ip-dst|port",
+        "text",
+    ]  # the deleted attribute is left out
+
+
+@pytest.mark.parametrize(
+    ("extra_fields", "attribute_times", "expected"),
+    [
+        # the object's first_seen says when the thing was seen, whatever its attributes say
+        (
+            {"first_seen": "2024-03-05T00:00:00Z"},
+            ["1709290800", None],
+            datetime(2024, 3, 5, tzinfo=UTC),
+        ),
+        # else the earliest of its attributes, whatever its own timestamp (its last edit) says
+        (
+            {"timestamp": "1709000000"},
+            ["1709290800", "1709200000"],
+            datetime.fromtimestamp(1709200000, UTC),
+        ),
+        # else its own timestamp
+        ({"timestamp": "1709000000"}, [None, None], datetime.fromtimestamp(1709000000, UTC)),
+        # else the event's date
+        ({}, [None, None], datetime(2024, 3, 1, tzinfo=UTC)),
+    ],
+)
+def test_the_time_of_an_object(
+    extra_fields: dict[str, str], attribute_times: list[str | None], expected: datetime
+) -> None:
+    hashes = [{"type": "md5", "value": MD5}, {"type": "sha1", "value": SHA1}]
+    for attribute, stamp in zip(hashes, attribute_times, strict=True):
+        if stamp is not None:
+            attribute["timestamp"] = stamp
+    [record] = all_items(in_event({"name": "file", **extra_fields, "Attribute": hashes}))
+    assert isinstance(record, EventRecord) and record.time == expected
+
+
+def test_the_classification_of_an_object_is_its_most_specific() -> None:
+    def rsit(*attributes: dict[str, Any], **event: Any) -> tuple[str, str]:
+        [record] = all_items(in_event({"name": "x", "Attribute": list(attributes)}, **event))
+        assert isinstance(record, EventRecord)
+        return record.rsit_class, record.rsit_type
+
+    network = {"type": "ip-dst", "category": "Network activity", "value": "192.0.2.7"}
+    delivery = {"type": "md5", "category": "Payload delivery", "value": MD5}
+    installed = {"type": "sha1", "category": "Payload installation", "value": SHA1}
+    tagged = {**network, "Tag": [{"name": 'rsit:malicious-code="c2-server"'}]}
+    # other/undetermined says nothing: the category of the md5 does
+    assert rsit(network, delivery) == ("malicious-code", "malware-distribution")
+    # of two defaults, the first
+    assert rsit(installed, delivery) == ("malicious-code", "infected-system")
+    # a tag on an attribute beats every default, wherever it stands
+    assert rsit(delivery, tagged) == ("malicious-code", "c2-server")
+    # an event tag naming the class takes the type of each attribute's category, as alone
+    event_tag = {"Tag": [{"name": 'circl:incident-classification="malware"'}]}
+    assert rsit(installed, **event_tag) == ("malicious-code", "infected-system")
+    assert rsit(network) == ("other", "undetermined")
+
+
+def test_a_bad_attribute_in_an_object_is_refused_and_the_rest_is_taken_in() -> None:
+    obj = {
+        "name": "file",
+        "Attribute": [
+            {"type": "md5", "value": MD5},
+            {"type": "sha1", "value": "not-a-hash"},
+            {"type": "filename", "value": "loader.exe", "Tag": "tlp:red"},
+            "junk",
+            {
+                "type": "sha256",
+                "value": "b3c4ae251f8094fa15b510051835c657eaef2a6cea46075d3aec964b14a99f68",
+            },
+        ],
+    }
+    record, *errors = all_items(in_event(obj))
+    assert isinstance(record, EventRecord) and record.location.pointer == "/Event/Object/0"
+    assert [o.kind for o in record.observables] == [K.MD5, K.SHA256]
+    assert [(e.location.pointer, type(e)) for e in errors] == [
+        ("/Event/Object/0/Attribute/1/value", ReadError),
+        ("/Event/Object/0/Attribute/2/Tag", ReadError),
+        ("/Event/Object/0/Attribute/3", ReadError),
+    ]
+    # what was refused is not in the raw text either (its TLP is unknown)
+    assert [a["type"] for a in orjson.loads(record.raw)["Attribute"]] == ["md5", "sha256"]
+    assert "filename" not in record.extra
+
+
+def test_objects_naming_no_observable_are_skipped_once() -> None:
+    context = {"type": "text", "object_relation": "state", "value": "Malicious"}
+    items = all_items(
+        in_event(
+            {"name": "file", "Attribute": [context, {"type": "filename", "value": "a.doc"}]},
+            {"name": "empty"},
+            {"name": "file", "Attribute": [{"type": "md5", "value": "abc"}, context]},
+            {"name": "file", "deleted": True, "Attribute": [{"type": "md5", "value": MD5}]},
+        )
+    )
+    assert [(type(i).__name__, i.location.pointer) for i in items] == [
+        ("Skipped", "/Event/Object/0"),
+        ("Skipped", "/Event/Object/1"),
+        # its only hash is refused: the error accounts for the object, no skip besides
+        ("ReadError", "/Event/Object/2/Attribute/0/value"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        ({"Tag": [{"colour": "#fff"}]}, "/Event/Object/0/Tag/0"),
+        ({"Tag": "tlp:red"}, "/Event/Object/0/Tag"),
+        ({"first_seen": "yesterday"}, "/Event/Object/0/first_seen"),
+        ({"Attribute": {"type": "md5"}}, "/Event/Object/0/Attribute"),
+    ],
+)
+def test_an_object_that_cannot_be_read_is_refused(fields: dict[str, Any], pointer: str) -> None:
+    obj = {"name": "file", "Attribute": [{"type": "md5", "value": MD5}], **fields}
+    [error] = all_items(in_event(obj))
+    assert isinstance(error, ReadError) and error.location.pointer == pointer
+
+
+def test_an_objects_timestamp_is_read_only_when_it_dates_the_record() -> None:
+    dated = {"type": "md5", "value": MD5, "timestamp": "1709290800"}
+    [record] = all_items(in_event({"timestamp": "soon", "Attribute": [dated]}))
+    assert isinstance(record, EventRecord)
+    undated = {"type": "md5", "value": MD5}
+    [error] = all_items(in_event({"timestamp": "soon", "Attribute": [undated]}))
+    assert isinstance(error, ReadError)
+    assert error.location.pointer == "/Event/Object/0/timestamp"
+
+
+def test_a_large_object_stays_small_in_storage() -> None:
+    attributes: list[dict[str, Any]] = [
+        {
+            "type": "ip-dst",
+            "category": "Network activity",
+            "object_relation": f"relation-{i}-" + "r" * 50,
+            "comment": f"comment {i} " + "c" * 200,
+            "value": f"10.{i // 250}.{i % 250}.0/24",  # networks go to extra
+        }
+        for i in range(300)
+    ]
+    attributes += [{"type": "text", "object_relation": "note", "value": "t" * 5000}] * 50
+    attributes.append({"type": "filename|md5", "value": "f" * 5000 + "|" + MD5})
+    [record] = all_items(in_event({"name": "x" * 5000, "Attribute": attributes}))
+    assert isinstance(record, EventRecord)
+    assert len(orjson.dumps(record.extra)) <= MAX_EXTRA_JSON  # nothing left out when stored
+    assert record.extra["networks"].endswith("…") and record.extra["comment"].endswith("…")
+    assert len(record.raw.encode()) <= MAX_RAW
 
 
 def test_lists_of_events_and_responses() -> None:
@@ -442,7 +750,11 @@ NASTY = [
     {"Attribute": [{"type": "url", "value": "x"}]},
 ]
 JSON = json_values(NASTY)
-ALL_SAMPLES = {**SAMPLES, "written.json": orjson.dumps(EVENT)}
+ALL_SAMPLES = {
+    **SAMPLES,
+    "written.json": orjson.dumps(EVENT),
+    "object.json": orjson.dumps(in_event(IP_PORT, Tag=[{"name": "tlp:green"}])),
+}
 
 
 def fuzz_read(data: bytes) -> None:

@@ -495,3 +495,30 @@ def test_lines_refused_in_a_row_for_one_reason_are_one_entry(session, network) -
         ),
         (53 + len(rest), f"the line has 1 fields, expected {width}"),
     ]
+
+
+def test_a_misp_file_object_is_one_event_and_one_campaign(session, network) -> None:  # type: ignore[no-untyped-def]
+    from concord.db import session_scope
+    from concord.events import correlation
+    from tests.conftest import FIXTURES
+
+    # One file object: a malware sample, its md5, sha1 and sha256. Read per attribute it made
+    # an event per hash, and two states reporting it three campaigns of two events each.
+    data = (FIXTURES / "misp" / "malware_exist.json").read_bytes()
+    for analyst in ("kz-analyst", "uz-analyst"):
+        receipt = run(network[analyst], data, name="malware.json")
+        assert (receipt.accepted, receipt.rejected, receipt.skipped) == (1, 0, 0), receipt
+    with session_scope() as s:
+        result = correlation.correlate(s)
+    assert result.cross_state == 3  # the three hashes
+    assert result.campaigns is not None
+    assert (result.campaigns.campaigns, result.campaigns.events) == (1, 2)
+    session.rollback()
+    kz_event = session.scalar(select(Event).where(Event.country == "KZ"))
+    assert kz_event.raw_location == "malware.json:/response/0/Object/0"
+    hashes = session.scalars(
+        select(Indicator.kind)
+        .join(EventObservable, EventObservable.indicator_id == Indicator.id)
+        .where(EventObservable.event_id == kz_event.id)
+    )
+    assert sorted(hashes) == ["md5", "sha1", "sha256"]

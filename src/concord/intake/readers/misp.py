@@ -1,19 +1,24 @@
-"""MISP reader: the attributes of MISP events as normalized records.
+"""MISP reader: the attributes and objects of MISP events as normalized records.
 
 Input: ``{"Event": {...}}``, a bare event object, a list of either, or an API answer
 ``{"response": [...]}``. Plain dict walking rather than pymisp's MISPEvent: it is faster, and
 every fault keeps its JSON pointer instead of becoming an exception. Documents larger than
 ``max_bytes`` (200 MB by default) or nested deeper than 64 levels are refused.
 
-One record per attribute, top-level (``/Event/Attribute/4``) or inside an object
-(``/Event/Object/1/Attribute/0``); ``raw`` is the attribute as compact JSON without its
+One record per top-level attribute (``/Event/Attribute/4``) and one per MISP object
+(``/Event/Object/1``). An object groups the attributes that describe one thing (a ``file``
+object the md5, sha1 and sha256 of one file, a ``domain-ip`` object a domain and its address):
+one event with all its observables, not one event (and one campaign) per hash. ``raw`` is the
+attribute, or the object with the attributes taken in, as compact JSON without the attributes'
 ``data`` (the base64 of a malware sample has no place in an event), bounded to MAX_RAW.
+
+A top-level attribute:
 
 - nature: "indicator" when ``to_ids`` is true, else "event";
 - time: the attribute's ``first_seen``, else its ``timestamp`` (epoch seconds), else the
   event's ``date`` at midnight UTC;
 - description: the event's ``info``; the attribute comment, MISP type and category, the
-  uuids, the object name and relation, and the sighting counts go to ``extra``;
+  uuids and the sighting counts go to ``extra``;
 - TLP: the strictest ``tlp:`` tag of the event and the attribute (``tlp:white`` → clear,
   ``tlp:amber+strict`` kept);
 - ATT&CK: ids from ``misp-galaxy:*attack-pattern*="Name - T1566.001"`` tags and from
@@ -21,9 +26,37 @@ One record per attribute, top-level (``/Event/Attribute/4``) or inside an object
   event and the attribute;
 - confidence: an ``osint:certainty="93"`` tag (attribute, else event).
 
+An object merges its attributes:
+
+- observables: those of every attribute whose type names one (table below), each with its
+  role, once each (a ``malware-sample`` and an ``md5`` attribute name the same hash);
+- time: the object's ``first_seen``, else the earliest time of those attributes (each taken
+  as above), else the object's ``timestamp`` (its last edit), else the event's date;
+- nature: "indicator" when one of those attributes has ``to_ids``;
+- TLP: the strictest of the event, the object and all its attributes (MISP puts no tags on
+  objects, but a ``Tag`` array on one is read, and refused when unreadable, like any other);
+- ATT&CK: the union over event, object and attributes; confidence: the lowest certainty of
+  the attributes (a record is as sure as its least sure part), else the object's, else the
+  event's;
+- RSIT: the most specific of those attributes' (each classified as above, under the
+  object's tags, else the event's): the first with a taxonomy tag of its own, else the first
+  that is not other/undetermined, else other/undetermined;
+- port: the first one of those attributes gives (``ip-dst|port`` ...);
+- extra: the object's name, uuid and meta-category; the attributes' MISP types, categories
+  and relations; the object's and the attributes' comments; the file names (of
+  ``filename|...`` values and ``filename`` attributes); the other attributes that name no
+  observable as ``relation: value`` (a state, a size ...); the sightings added up. Each list
+  is cut short with "…" so that a large object stays small in storage.
+
+An attribute refused inside an object (an invalid value or time, unreadable tags) is an error
+at its own pointer (``/Event/Object/1/Attribute/2/value``); the object's other attributes
+still make its record, and its raw text leaves the refused one out. An object none of whose
+attributes names an observable is one `Skipped`; one whose observable-naming attributes were
+all refused gives their errors alone.
+
 MISP types read (other types — text, comment, filename, link, regkey, ssdeep, x509 ... —
-name no observable: each is a `Skipped`, counted on the receipt; ``link`` is a reference to
-an analysis, not a malicious URL):
+name no observable: at the top level each is a `Skipped`, counted on the receipt; ``link`` is
+a reference to an analysis, not a malicious URL):
 
 ==================================================  ==========================================
 MISP type                                           observables (role)
@@ -64,16 +97,18 @@ Financial fraud, Social network, Person, Support Tool,
 Internal reference, Other
 =========================================================  ===================================
 
-Skipped: deleted attributes and objects, ShadowAttribute (unaccepted proposals).
-Refused with a located error: events and attributes that are not objects, attributes
-without a type or with an invalid value or time, and events or attributes whose tags cannot
-be read (their TLP would be unknown, so nothing of them is let through).
+Left out, neither read nor counted: deleted attributes and objects, ShadowAttribute
+(unaccepted proposals). Refused with a located error: events, objects and attributes that
+are not JSON objects, attributes without a type or with an invalid value or time, objects
+with an invalid ``first_seen`` (or ``timestamp``, when it dates the record), and events,
+objects or attributes whose tags cannot be read (their TLP would be unknown, so nothing of
+them is let through).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
@@ -143,6 +178,7 @@ _TYPES: dict[str, tuple[str, ...]] = {
     "AS": ("asn",),
 }
 _SIGHTING, _FALSE_POSITIVE = "0", "1"
+_CONTEXT_VALUE = 120  # characters of a context attribute's value kept in extra
 _CERTAINTY = re.compile(r'^osint:certainty\s*=\s*"(\d{1,3}(?:\.\d+)?)"$')
 _GALAXY_TAG = re.compile(r'^misp-galaxy:([^=]+)="(.*)"$', re.S)
 _SNIFF_EVENT = re.compile(rb'"Event"\s*:\s*\{')
@@ -233,7 +269,7 @@ def _read_event(event: dict[str, Json], pointer: str, source: str) -> Iterator[R
         yield fault("/Attribute", "Attribute must be an array")
         attributes = []
     for i, attribute in enumerate(attributes):
-        item = _attribute_record(attribute, f"{pointer}/Attribute/{i}", source, context, None)
+        item = _attribute_record(attribute, f"{pointer}/Attribute/{i}", source, context)
         if item is not None:
             yield item
     objects = event.get("Object", [])
@@ -243,18 +279,8 @@ def _read_event(event: dict[str, Json], pointer: str, source: str) -> Iterator[R
     for i, obj in enumerate(objects):
         if not isinstance(obj, dict):
             yield fault(f"/Object/{i}", "a MISP object must be a JSON object")
-            continue
-        if _true(obj.get("deleted")):
-            continue
-        inner = obj.get("Attribute", [])
-        if not isinstance(inner, list):
-            yield fault(f"/Object/{i}/Attribute", "Attribute must be an array")
-            continue
-        for j, attribute in enumerate(inner):
-            here = f"{pointer}/Object/{i}/Attribute/{j}"
-            item = _attribute_record(attribute, here, source, context, obj)
-            if item is not None:
-                yield item
+        elif not _true(obj.get("deleted")):
+            yield from _object_items(obj, f"{pointer}/Object/{i}", source, context)
 
 
 def _event_context(event: dict[str, Json]) -> _Event:
@@ -276,26 +302,33 @@ def _event_context(event: dict[str, Json]) -> _Event:
     )
 
 
-def _attribute_record(
-    attribute: Json, pointer: str, source: str, event: _Event, obj: dict[str, Json] | None
-) -> ReadItem | None:
-    """The record of one attribute, the error that refuses it, a skip when it names no
-    observable (a comment, a file name ...), or None when it was deleted."""
-    location = FaultLocation(source=source, pointer=pointer)
-    if not isinstance(attribute, dict):
-        return ReadError(location, "an attribute must be a JSON object")
-    try:
-        return _attribute(attribute, location, event, obj)
-    except _Refused as exc:
-        return ReadError(FaultLocation(source=source, pointer=pointer + exc.suffix), exc.reason)
+@dataclass(frozen=True)
+class _Attribute:
+    """One attribute read. `found` is None for a type that names no observable (a file name,
+    a text ...): inside an object such an attribute only adds context."""
+
+    misp_type: str
+    category: str
+    relation: str
+    comment: str
+    uuid: str
+    value: str  # a context attribute's value, cut short; "" when `found` holds it
+    found: _Found | None
+    rsit: tuple[str, str]
+    own_rsit: bool  # the classification comes from the attribute's own taxonomy tag
+    tlp: str | None
+    confidence: int | None
+    techniques: frozenset[str]
+    time: datetime | None
+    to_ids: bool
+    sightings: tuple[int, int]  # sightings, false positives
 
 
 def _attribute(
-    attribute: dict[str, Json],
-    location: FaultLocation,
-    event: _Event,
-    obj: dict[str, Json] | None,
-) -> EventRecord | Skipped | None:
+    attribute: dict[str, Json], inherited: tuple[str, str | None] | None
+) -> _Attribute | None:
+    """The attribute read, or None when it was deleted. `inherited` is the classification of
+    the taxonomy tags above it (the object's, else the event's)."""
     if _true(attribute.get("deleted")):
         return None
     misp_type = attribute.get("type")
@@ -304,46 +337,200 @@ def _attribute(
     if not misp_type:
         raise _Refused("the attribute has no type", "/type")
     tags = _tags(attribute)
-    parts = _TYPES.get(misp_type)
-    if parts is None:
-        return Skipped(location)
     category = clean_text(attribute.get("category"))
-    found = _values(attribute.get("value"), misp_type, parts, category == "Targeting data")
-    default = _CATEGORY_RSIT.get(category, _UNDETERMINED)
-    tagged = rsit_from_tags(tags) or event.rsit
-    rsit_class, rsit_type = resolve_rsit(tagged, default) if tagged else default
+    own = rsit_from_tags(tags)
+    parts = _TYPES.get(misp_type)
+    found, time, rsit = None, None, _UNDETERMINED
+    if parts is not None:
+        found = _values(attribute.get("value"), misp_type, parts, category == "Targeting data")
+        default = _CATEGORY_RSIT.get(category, _UNDETERMINED)
+        tagged = own or inherited
+        rsit = resolve_rsit(tagged, default) if tagged else default
+        time = _time(attribute)
+    value = attribute.get("value")
+    return _Attribute(
+        misp_type=misp_type,
+        category=category,
+        relation=clean_text(attribute.get("object_relation")),
+        comment=clean_text(attribute.get("comment")),
+        uuid=clean_text(attribute.get("uuid")),
+        value=clean_text(value)[:_CONTEXT_VALUE] if isinstance(value, str | int) else "",
+        found=found,
+        rsit=rsit,
+        own_rsit=own is not None and found is not None,
+        tlp=strictest_tlp(tlp_level(tag) for tag in tags),
+        confidence=_certainty(tags),
+        techniques=frozenset(_techniques(attribute, tags)),
+        time=time,
+        to_ids=_true(attribute.get("to_ids")),
+        sightings=_sighting_counts(attribute.get("Sighting")),
+    )
+
+
+def _attribute_record(attribute: Json, pointer: str, source: str, event: _Event) -> ReadItem | None:
+    """The record of one top-level attribute, the error that refuses it, a skip when it names
+    no observable (a comment, a file name ...), or None when it was deleted."""
+    location = FaultLocation(source=source, pointer=pointer)
+    if not isinstance(attribute, dict):
+        return ReadError(location, "an attribute must be a JSON object")
+    try:
+        read = _attribute(attribute, event.rsit)
+    except _Refused as exc:
+        return ReadError(FaultLocation(source=source, pointer=pointer + exc.suffix), exc.reason)
+    if read is None:
+        return None
+    if read.found is None:
+        return Skipped(location)
     extra = {
-        "misp_type": misp_type,
-        "category": category,
+        "misp_type": read.misp_type,
+        "category": read.category,
         "event_uuid": event.uuid,
-        "attribute_uuid": clean_text(attribute.get("uuid")),
-        "comment": clean_text(attribute.get("comment")),
-        "filename": found.filename,
-        "networks": " ".join(found.networks),
-        **_sightings(attribute.get("Sighting")),
+        "attribute_uuid": read.uuid,
+        "comment": read.comment,
+        "filename": read.found.filename,
+        "networks": " ".join(read.found.networks),
+        **_sightings(*read.sightings),
     }
-    if obj is not None:
-        extra["object_name"] = clean_text(obj.get("name"))
-        extra["object_uuid"] = clean_text(obj.get("uuid"))
-        extra["object_relation"] = clean_text(attribute.get("object_relation"))
-    raw = {k: v for k, v in attribute.items() if k != "data"}
-    confidence = _certainty(tags)
     return EventRecord(
-        time=_time(attribute) or event.date,
-        rsit_class=rsit_class,
-        rsit_type=rsit_type,
-        observables=found.observables,
+        time=read.time or event.date,
+        rsit_class=read.rsit[0],
+        rsit_type=read.rsit[1],
+        observables=read.found.observables,
+        location=location,
+        raw=raw_json({k: v for k, v in attribute.items() if k != "data"}),
+        feed="misp",
+        nature="indicator" if read.to_ids else "event",
+        port=read.found.port,
+        tlp=strictest_tlp([event.tlp, read.tlp]),
+        confidence=read.confidence if read.confidence is not None else event.confidence,
+        description=event.info,
+        attack_techniques=tuple(sorted(event.techniques | read.techniques)),
+        extra={k: v for k, v in extra.items() if v},
+    )
+
+
+def _object_items(
+    obj: dict[str, Json], pointer: str, source: str, event: _Event
+) -> Iterator[ReadItem]:
+    """The object's record (or its skip when no attribute names an observable), then the
+    errors of the attributes refused."""
+
+    def fault(suffix: str, reason: str, base: str = pointer) -> ReadError:
+        return ReadError(FaultLocation(source=source, pointer=base + suffix), reason)
+
+    try:
+        tags = _tags(obj)
+        first_seen = _first_seen(obj)
+    except _Refused as exc:
+        yield fault(exc.suffix, exc.reason)
+        return
+    attributes = obj.get("Attribute", [])
+    if not isinstance(attributes, list):
+        yield fault("/Attribute", "Attribute must be an array")
+        return
+    inherited = rsit_from_tags(tags) or event.rsit
+    read: list[_Attribute] = []
+    kept: list[Json] = []  # the attributes taken in, for the raw text
+    errors: list[ReadError] = []
+    for j, attribute in enumerate(attributes):
+        here = f"{pointer}/Attribute/{j}"
+        if not isinstance(attribute, dict):
+            errors.append(fault("", "an attribute must be a JSON object", here))
+            continue
+        try:
+            one = _attribute(attribute, inherited)
+        except _Refused as exc:
+            errors.append(fault(exc.suffix, exc.reason, here))
+            continue
+        if one is not None:
+            read.append(one)
+            kept.append({k: v for k, v in attribute.items() if k != "data"})
+    location = FaultLocation(source=source, pointer=pointer)
+    if any(a.found is not None for a in read):
+        raw = {k: kept if k == "Attribute" else v for k, v in obj.items()}
+        try:
+            record = _object_record(obj, tags, first_seen, read, raw, location, event)
+        except _Refused as exc:  # its own timestamp, needed to date it, is invalid
+            yield fault(exc.suffix, exc.reason)
+        else:
+            yield record
+    elif not errors:
+        yield Skipped(location)
+    yield from errors
+
+
+def _object_record(
+    obj: dict[str, Json],
+    tags: tuple[str, ...],
+    first_seen: datetime | None,
+    read: list[_Attribute],
+    raw: dict[str, Json],
+    location: FaultLocation,
+    event: _Event,
+) -> EventRecord:
+    named = [(a, a.found) for a in read if a.found is not None]
+    times = [a.time for a, _ in named if a.time is not None]
+    # an object's timestamp is its last edit, later than its attributes': the last resort
+    time = first_seen or (min(times) if times else None) or _timestamp(obj) or event.date
+    best = max(named, key=lambda n: 2 if n[0].own_rsit else int(n[0].rsit != _UNDETERMINED))
+    confidences = [a.confidence for a in read if a.confidence is not None]
+    confidence = min(confidences) if confidences else _certainty(tags)
+    ports = [found.port for _, found in named if found.port is not None]
+    context = [a for a in read if a.found is None]
+    filenames = [found.filename for _, found in named]
+    filenames += [a.value for a in context if a.misp_type == "filename"]
+    extra = {
+        "event_uuid": event.uuid,
+        "object_name": clean_text(obj.get("name"))[:_CONTEXT_VALUE],
+        "object_uuid": clean_text(obj.get("uuid"))[:_CONTEXT_VALUE],
+        "object_meta_category": clean_text(obj.get("meta-category"))[:_CONTEXT_VALUE],
+        "misp_type": _listed((a.misp_type for a, _ in named), 300),
+        "category": _listed((a.category for a, _ in named), 300, "; "),
+        "object_relation": _listed((a.relation for a, _ in named), 300),
+        "comment": _listed([clean_text(obj.get("comment")), *(a.comment for a in read)], 600, "; "),
+        "filename": _listed(filenames, 300, "; "),
+        "networks": _listed((n for _, found in named for n in found.networks), 600),
+        "context": _listed(
+            (
+                f"{a.relation or a.misp_type}: {a.value}"
+                for a in context
+                if a.value and a.misp_type != "filename"
+            ),
+            600,
+            "; ",
+        ),
+        **_sightings(sum(a.sightings[0] for a in read), sum(a.sightings[1] for a in read)),
+    }
+    techniques = event.techniques.union(_techniques(obj, tags), *(a.techniques for a in read))
+    return EventRecord(
+        time=time,
+        rsit_class=best[0].rsit[0],
+        rsit_type=best[0].rsit[1],
+        # once each: a malware-sample and an md5 attribute name the same hash
+        observables=tuple(dict.fromkeys(o for _, found in named for o in found.observables)),
         location=location,
         raw=raw_json(raw),
         feed="misp",
-        nature="indicator" if _true(attribute.get("to_ids")) else "event",
-        port=found.port,
-        tlp=strictest_tlp([event.tlp, *(tlp_level(tag) for tag in tags)]),
+        nature="indicator" if any(a.to_ids for a, _ in named) else "event",
+        port=ports[0] if ports else None,
+        tlp=strictest_tlp([event.tlp, *(tlp_level(tag) for tag in tags), *(a.tlp for a in read)]),
         confidence=confidence if confidence is not None else event.confidence,
         description=event.info,
-        attack_techniques=tuple(sorted(event.techniques | set(_techniques(attribute, tags)))),
+        attack_techniques=tuple(sorted(techniques)),
         extra={k: v for k, v in extra.items() if v},
     )
+
+
+def _listed(texts: Iterable[str], limit: int, sep: str = " ") -> str:
+    """The distinct non-empty texts in order, joined and cut to `limit` characters (ending in
+    "…"): extra is stored with every event, and an object may hold hundreds of attributes."""
+    out = ""
+    for text in dict.fromkeys(t for t in texts if t):
+        joined = f"{out}{sep}{text}" if out else text
+        if len(joined) > limit:
+            return joined[: limit - 1] + "…"
+        out = joined
+    return out
 
 
 @dataclass(frozen=True)
@@ -403,13 +590,21 @@ def _port(text: str) -> int:
 
 
 def _time(attribute: dict[str, Json]) -> datetime | None:
-    first_seen = attribute.get("first_seen")
-    if first_seen not in (None, ""):
-        try:
-            return utc(datetime.fromisoformat(str(first_seen)))
-        except ValueError:
-            raise _Refused(f"invalid first_seen {str(first_seen)[:40]!r}", "/first_seen") from None
-    stamp = attribute.get("timestamp")
+    return _first_seen(attribute) or _timestamp(attribute)
+
+
+def _first_seen(holder: dict[str, Json]) -> datetime | None:
+    first_seen = holder.get("first_seen")
+    if first_seen in (None, ""):
+        return None
+    try:
+        return utc(datetime.fromisoformat(str(first_seen)))
+    except ValueError:
+        raise _Refused(f"invalid first_seen {str(first_seen)[:40]!r}", "/first_seen") from None
+
+
+def _timestamp(holder: dict[str, Json]) -> datetime | None:
+    stamp = holder.get("timestamp")
     if stamp in (None, ""):
         return None
     text = str(stamp).strip()
@@ -429,7 +624,7 @@ def _true(value: Json) -> bool:
     )
 
 
-def _sightings(value: Json) -> dict[str, str]:
+def _sighting_counts(value: Json) -> tuple[int, int]:
     """Counts of MISP sightings by type: 0 sighting, 1 false positive (2, expiry, ignored)."""
     counts = {_SIGHTING: 0, _FALSE_POSITIVE: 0}
     for sighting in value if isinstance(value, list) else ():
@@ -437,10 +632,11 @@ def _sightings(value: Json) -> dict[str, str]:
             kind = str(sighting.get("type", _SIGHTING))
             if kind in counts:
                 counts[kind] += 1
-    return {
-        "sightings": str(counts[_SIGHTING] or ""),
-        "false_positives": str(counts[_FALSE_POSITIVE] or ""),
-    }
+    return counts[_SIGHTING], counts[_FALSE_POSITIVE]
+
+
+def _sightings(seen: int, false_positives: int) -> dict[str, str]:
+    return {"sightings": str(seen or ""), "false_positives": str(false_positives or "")}
 
 
 def _certainty(tags: tuple[str, ...]) -> int | None:
