@@ -588,3 +588,43 @@ def test_an_indicator_whose_other_state_is_hidden_is_not_in_the_campaign(
     assert centre["indicators"] == 2 and centre["states"] == ["AM", "KZ", "UZ"]
     labels = {n["label"] for n in centre["graph"]["nodes"] if n["kind"] == "indicator"}
     assert labels == {A1, B2}
+
+
+def test_the_events_of_one_misp_event_make_one_campaign(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    from concord.intake.readers import misp
+    from tests.conftest import FIXTURES, sign_in
+
+    # The same MISP event (tagged tlp:white) sent by two states: its attributes and objects
+    # are events of their own, each pair joined by its indicator; the MISP event joins them.
+    data = (FIXTURES / "misp" / "existing_event.json").read_bytes()
+    for analyst in ("kz-analyst", "uz-analyst"):
+        source = intake.Source(io.BytesIO(data), "event.json")
+        receipt = intake.ingest(session_factory(), network[analyst], source, reader=misp.READER)
+        assert receipt.accepted > 10, receipt
+    result = correlate()
+    assert result.campaigns is not None
+    assert result.campaigns.campaigns == 1
+    per_state = receipt.accepted
+    assert result.campaigns.events == 2 * per_state
+
+    [listed] = api.get("/api/v1/campaigns", headers=auth["uz-analyst"]).json()["items"]
+    assert listed["size"] == 2 * per_state
+    detail = api.get(f"/api/v1/campaigns/{listed['id']}", headers=auth["uz-analyst"]).json()
+    reports = [n for n in detail["graph"]["nodes"] if n["kind"] == "report"]
+    assert len(reports) == 2  # one per state
+    assert all(n["label"].startswith("MISP event ") for n in reports)
+    # every event hangs on its state's MISP event: the drawing is one piece
+    to_report = {e["source"] for e in detail["graph"]["edges"] if e["target"].startswith("report:")}
+    assert to_report == {f"event:{e['id']}" for e in detail["events"]}
+    # an indicator count counts indicators only
+    assert listed["indicators"] == len(
+        [n for n in detail["graph"]["nodes"] if n["kind"] == "indicator"]
+    )
+
+    sign_in(api, "uz-analyst")
+    page = api.get(f"/campaigns/{listed['id']}")
+    assert page.status_code == 200
+    assert page.text.count('class="node report"') == 2
+    assert "Triangles are the MISP events" in page.text

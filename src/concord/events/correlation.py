@@ -31,11 +31,13 @@ merge, the younger id is kept with `merged_into` pointing at the survivor
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Select, distinct, exists, func, literal, select, text, union
 from sqlalchemy.orm import Session
 
@@ -232,7 +234,7 @@ def _components(rows: Iterable[Any]) -> _Components:
         del out.size[root]
     for ind, event_id in anchor.items():
         root = find(event_id)
-        if root not in out.size:
+        if root not in out.size or ind < 0:  # a report joining its events, no indicator
             continue
         out.indicators[root] += 1
         best = out.label.get(root)
@@ -240,6 +242,33 @@ def _components(rows: Iterable[Any]) -> _Components:
         if best is None or (degree[ind], -ind) > (best[0], -best[1]):
             out.label[root] = (degree[ind], ind)
     return out
+
+
+def _same_report_edges(
+    session: Session, event_ids: set[int], names: dict[int, str] | None = None
+) -> Iterator[tuple[int, int]]:
+    """Edges joining the events that one organisation reported in one MISP event (its
+    records share `event_uuid`): a MISP event is one incident's information, so its events
+    that correlate across states make one campaign, not one per attribute. Each such report
+    is a node of negative id, which `_components` counts as no indicator; `names` receives
+    each node's MISP event uuid."""
+    reports: dict[tuple[int | None, str], int] = {}
+    for chunk in chunks(sorted(event_ids)):
+        rows = session.execute(
+            select(Event.id, Event.origin_org_id, Event.extra).where(
+                Event.id.in_(chunk), Event.extra.contains('"event_uuid"')
+            )
+        )
+        for event_id, org_id, extra in rows:
+            try:
+                uuid = orjson.loads(extra).get("event_uuid")
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(uuid, str) and uuid:
+                node = reports.setdefault((org_id, uuid), -1 - len(reports))
+                if names is not None:
+                    names[node] = uuid
+                yield event_id, node
 
 
 def update_campaigns(session: Session) -> CampaignResult:
@@ -262,7 +291,15 @@ def update_campaigns(session: Session) -> CampaignResult:
         .where(i.c.cross_state.is_(True), eo.c.indicator_id.not_in(hubs))
         .execution_options(yield_per=50_000)
     )
-    comp = _components(session.execute(edges))  # streamed
+    in_edges: set[int] = set()
+
+    def tapped() -> Iterator[Any]:
+        for row in session.execute(edges):  # streamed
+            in_edges.add(row[0])
+            yield row
+
+    # chain runs the second generator once the first is spent: every edge event is known
+    comp = _components(chain(tapped(), _same_report_edges(session, in_edges)))
     old: dict[int, int] = dict(session.execute(select(ce.c.event_id, ce.c.campaign_id)).all())
     existing: dict[int, int | None] = {}
     sizes: dict[int, int] = {}
@@ -635,6 +672,8 @@ class CampaignView:
     events: list[Event] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)  # (event id, indicator id)
     indicator_values: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # MISP events joining events of one state, by node id (negative in `edges`): their uuid
+    reports: dict[int, str] = field(default_factory=dict)
     truncated: bool = False
 
 
@@ -646,9 +685,10 @@ class _VisiblePart:
     the group holding the earliest event)."""
 
     events: dict[int, tuple[str | None, datetime, datetime]] = field(default_factory=dict)
-    edges: list[tuple[int, int]] = field(default_factory=list)  # (event, indicator)
+    edges: list[tuple[int, int]] = field(default_factory=list)  # (event, indicator or report)
     indicators: int = 0
     label: int | None = None  # the indicator most of the events share
+    reports: dict[int, str] = field(default_factory=dict)  # node id -> MISP event uuid
 
 
 def _visible_parts(
@@ -681,6 +721,11 @@ def _visible_parts(
     for cid, ev, ind in held:
         if ind in linking:
             edges.setdefault(cid, []).append((ev, ind))
+    # The reports joining them, as stored campaigns are joined, between events so linked.
+    campaign_of = {ev: cid for cid, pairs in edges.items() for ev, _ind in pairs}
+    names: dict[int, str] = {}
+    for ev, node in _same_report_edges(session, set(campaign_of), names):
+        edges[campaign_of[ev]].append((ev, node))
     parts: dict[int, _VisiblePart] = {}
     for cid, pairs in edges.items():
         comp = _components(pairs)
@@ -694,6 +739,7 @@ def _visible_parts(
             comp.indicators[top],
             comp.label[top][1] if top in comp.label else None,
         )
+        part.reports = {ind: names[ind] for _ev, ind in part.edges if ind < 0}
         parts[cid] = part
     return parts
 
@@ -758,7 +804,8 @@ def visible_campaign(
     view.truncated = view.size > len(view.events)
     drawn = set(shown)
     view.edges = [(ev, ind) for ev, ind in part.edges if ev in drawn]
-    wanted = sorted({ind for _ev, ind in view.edges})
+    view.reports = {ind: part.reports[ind] for _ev, ind in view.edges if ind < 0}
+    wanted = sorted({ind for _ev, ind in view.edges if ind > 0})
     for chunk in chunks(wanted):
         for i, kind, value in session.execute(
             select(Indicator.id, Indicator.kind, Indicator.value).where(Indicator.id.in_(chunk))

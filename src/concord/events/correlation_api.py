@@ -74,8 +74,8 @@ class CampaignEventOut(BaseModel):
 
 
 class GraphNode(BaseModel):
-    id: str  # "event:<id>" or "indicator:<id>"
-    kind: str  # event | indicator
+    id: str  # "event:<id>", "indicator:<id>" or "report:<n>"
+    kind: str  # event | indicator | report (a MISP event joining events of one state)
     label: str
 
 
@@ -177,7 +177,8 @@ def get_campaign(
     campaign_id: int, p: Principal = Depends(user), session: Session = Depends(get_db)
 ) -> Any:
     """A campaign with its visible events and the graph linking them through shared
-    cross-state indicators. A merged campaign's id answers with the campaign it joined."""
+    cross-state indicators, and through the MISP event in which one organisation reported
+    several of them. A merged campaign's id answers with the campaign it joined."""
     v = correlation.visible_campaign(session, p, campaign_id)
     audit.record_reads(session, p, "event", v.events)
     nodes = [
@@ -188,7 +189,14 @@ def get_campaign(
         {"id": f"indicator:{i}", "kind": "indicator", "label": value}
         for i, (_kind, value) in sorted(v.indicator_values.items())
     ]
-    edges = [{"source": f"event:{e}", "target": f"indicator:{i}"} for e, i in v.edges]
+    nodes += [
+        {"id": f"report:{-n}", "kind": "report", "label": f"MISP event {uuid}"}
+        for n, uuid in sorted(v.reports.items(), reverse=True)
+    ]
+    edges = [
+        {"source": f"event:{e}", "target": f"indicator:{i}" if i > 0 else f"report:{-i}"}
+        for e, i in v.edges
+    ]
     events = [
         {
             "id": e.id,

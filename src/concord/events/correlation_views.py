@@ -44,6 +44,26 @@ def layout(
     return spots
 
 
+def report_spots(
+    spots: dict[str, tuple[float, float]], edges: list[tuple[int, int]]
+) -> dict[str, tuple[float, float]]:
+    """Each MISP event (a negative node in `edges`) halfway from the centre to the middle of
+    the events it joins."""
+    centre = GRAPH_SIZE / 2
+    joined: dict[int, list[tuple[float, float]]] = {}
+    for event_id, node in edges:
+        spot = spots.get(f"event:{event_id}")
+        if node < 0 and spot is not None:
+            joined.setdefault(-node, []).append(spot)
+    return {
+        f"report:{n}": (
+            round(centre + (sum(x for x, _ in at) / len(at) - centre) / 2, 1),
+            round(centre + (sum(y for _, y in at) / len(at) - centre) / 2, 1),
+        )
+        for n, at in joined.items()
+    }
+
+
 @router.get("/indicators", response_class=HTMLResponse)
 def indicators_page(
     request: Request,
@@ -104,7 +124,13 @@ def campaign_page(
 
     cases = cases_linking(session, p, [e.id for e in v.events], sorted(v.indicator_values))
     audit.record_reads(session, p, "case", list(cases))
-    spots = layout([e.id for e in v.events], sorted(v.indicator_values), [c.id for c in cases])
+    spots = layout(
+        # each state's events side by side, so that its MISP events sit by its arc
+        [e.id for e in sorted(v.events, key=lambda e: (e.country or "", e.time, e.id))],
+        sorted(v.indicator_values),
+        [c.id for c in cases],
+    )
+    spots.update(report_spots(spots, v.edges))
     # what each case is drawn to: the campaign's events and indicators it links
     case_nodes = {
         case.id: [f"event:{e}" for e in events] + [f"indicator:{i}" for i in indicators]
