@@ -99,6 +99,25 @@ def test_api_stix_body_and_tlp_visibility(client, auth) -> None:  # type: ignore
     assert client.get("/api/v1/events", headers=auth["centre-reader"]).json()["items"]
 
 
+def test_a_raw_body_labelled_as_a_form_is_taken_as_the_file(client, auth, env, network) -> None:  # type: ignore[no-untyped-def]
+    # what `curl --data-binary @file` sends when no content type is given
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "content-type": "application/x-www-form-urlencoded"},
+        content=STIX_C2.read_bytes(),
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["format"], r.json()["accepted"]) == ("stix", 1)
+    # an empty tlp declares nothing: each record keeps its own marking
+    r = client.post(
+        "/api/v1/intake",
+        params={"tlp": ""},
+        headers={**auth["uz-analyst"], "content-type": "application/x-www-form-urlencoded"},
+        content=STIX_C2.read_bytes(),
+    )
+    assert r.status_code == 200 and r.json()["tlp_declared"] is False, r.text
+
+
 def test_receipts_count_what_names_no_observable(client, auth, env, network) -> None:  # type: ignore[no-untyped-def]
     sample = FIXTURES / "misp" / "57c4445b-c548-4654-af0b-4be3950d210f.json"
     r = client.post(

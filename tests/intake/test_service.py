@@ -313,7 +313,7 @@ def test_killed_process_resumes_without_loss_or_duplicates(  # type: ignore[no-u
     finally:
         proc.wait(timeout=30)
     if stop == signal.SIGINT:  # Ctrl-C: said so, in a line, with what to do
-        assert proc.returncode == 130
+        assert proc.returncode == 130, proc.stderr.read() if proc.stderr else ""
         said = proc.stderr.read().decode() if proc.stderr else ""
         assert said.startswith("interrupted: ") and "run the same command again" in said
     session.rollback()

@@ -589,6 +589,7 @@ def _ingest(
     reader: Reader | None,
     share_owners: bool,
 ) -> Receipt:
+    tlp = (tlp or "").strip() or None  # an empty field declares nothing, as on the page
     if reader is None:
         head = source.stream.read(SNIFF_BYTES)
         source.stream.seek(0)

@@ -15,7 +15,7 @@ from concord import __version__
 from concord.access.model import Principal
 from concord.web import problems
 from concord.web.deps import get_db, principal
-from concord.web.uploads import BodyLimit
+from concord.web.uploads import BodyLimit, RawApiBodies
 
 STATIC = Path(__file__).parent / "static"
 
@@ -96,6 +96,7 @@ def create_app() -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(RawApiBodies)
     api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
     for router in (
         health_router,
