@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from concord import __version__
 from concord.access.model import Principal
 from concord.web import problems
-from concord.web.deps import get_db, principal
+from concord.web.deps import get_db, known_query, principal
 from concord.web.uploads import BodyLimit, RawApiBodies
 
 STATIC = Path(__file__).parent / "static"
@@ -97,7 +97,9 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(RawApiBodies)
-    api = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+    api = APIRouter(
+        prefix="/api/v1", responses=PROBLEM_RESPONSES, dependencies=[Depends(known_query)]
+    )
     for router in (
         health_router,
         orgs_router,

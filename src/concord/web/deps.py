@@ -144,3 +144,32 @@ def decode_cursor(cursor: str | None) -> int:
 
 def next_cursor(items: list, limit: int, key=lambda item: item.id) -> str | None:  # type: ignore[no-untyped-def]
     return encode_cursor(key(items[-1])) if len(items) == limit and items else None
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def known_query(request: Request) -> None:
+    """Refuse a query parameter the route does not take, naming it: a misspelt one (`TLP`
+    for `tlp`, `fromat`) would otherwise be ignored in silence, and the request served as
+    if it had not been given, a report kept at a looser TLP than meant."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    names = _QUERY_NAMES.get(id(route))
+    if names is None:
+        found: set[str] = set()
+        pending = [dependant]
+        while pending:  # the route's own parameters and its dependencies'
+            current = pending.pop()
+            found.update(field.alias for field in current.query_params)
+            pending.extend(current.dependencies)
+        names = _QUERY_NAMES[id(route)] = frozenset(found)
+    for name in request.query_params:
+        if name not in names:
+            takes = ", ".join(sorted(names)) or "none"
+            raise InvalidInput(
+                f"unknown query parameter {name!r}; this route takes: {takes}",
+                FaultLocation(pointer=f"/query/{name}"),
+            )
