@@ -522,3 +522,56 @@ def test_a_misp_file_object_is_one_event_and_one_campaign(session, network) -> N
         .where(EventObservable.event_id == kz_event.id)
     )
     assert sorted(hashes) == ["md5", "sha1", "sha256"]
+
+
+def test_a_submission_is_written_by_one_run_at_a_time(session, network) -> None:  # type: ignore[no-untyped-def]
+    from concord.errors import Conflict
+    from concord.intake import lease
+
+    factory = session_factory()
+    with lease.writing(factory, 7):
+        with pytest.raises(Conflict, match="receipt 7"), lease.writing(factory, 7):
+            pass
+        with lease.writing(factory, 8):  # another submission is another lease
+            pass
+    with lease.writing(factory, 7):  # let go when the block ends
+        pass
+
+
+def test_the_same_file_sent_again_while_it_is_taken_in_is_refused_not_counted_twice(
+    session, network, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from concord.errors import Conflict
+
+    monkeypatch.setattr(service, "COMMIT_ROWS", 1)  # the first run commits, then waits
+    n = 3000
+    data = scan_csv([("2026-11-30 10:00:00", f"10.9.{i >> 8}.{i & 255}", 3389) for i in range(n)])
+    first_batch, go_on = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def progress(_done: int) -> None:
+        first_batch.set()
+        go_on.wait(30)
+
+    def first() -> None:
+        outcome["first"] = run(
+            network["kz-analyst"], data, batch_size=1000, parallel_from=1 << 40, progress=progress
+        )
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert first_batch.wait(30)
+        with pytest.raises(Conflict, match="being taken in right now"):
+            run(network["kz-analyst"], data, batch_size=1000, parallel_from=1 << 40)
+    finally:
+        go_on.set()
+        thread.join(60)
+    receipt = outcome["first"]
+    assert (receipt.accepted, receipt.duplicates) == (n, 0)  # type: ignore[attr-defined]
+    assert totals(session) == (n, n)
+    again = run(network["kz-analyst"], data)
+    assert (again.accepted, again.duplicates) == (0, n)
+    assert totals(session) == (n, n)

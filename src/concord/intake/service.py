@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from concord.access import policy
@@ -37,6 +37,7 @@ from concord.db import utcnow
 from concord.errors import (
     ConcordError,
     ConfigurationError,
+    Conflict,
     FaultLocation,
     Forbidden,
     InvalidInput,
@@ -48,7 +49,7 @@ from concord.events.model import (
     SubmissionFile,
 )
 from concord.events.tasks import correlate_soon
-from concord.intake import metrics, parallel, registry
+from concord.intake import lease, metrics, parallel, registry
 from concord.intake.prepare import (
     EVENT_COLUMNS,
     DedupPolicy,
@@ -325,7 +326,8 @@ def _runs(errors: list[ReadError]) -> list[dict[str, Any]]:
         entry = run[0].as_dict()
         if len(run) > 1:
             count = len(run) - 1
-            entry["reason"] = f"{run[0].reason} (the same on each of the {count} lines that follow)"
+            follow = "the next line" if count == 1 else f"each of the {count} lines that follow"
+            entry["reason"] = f"{run[0].reason} (the same on {follow})"
         out.append(entry)
     return out
 
@@ -629,20 +631,7 @@ def _ingest(
             )
         )
         if sub is not None and sub.status == "done":
-            # Idempotent by content: the same file again changes nothing, except that it
-            # may now share what the first time did not.
-            metrics.RECORDS.labels(outcome="duplicate").inc(sub.accepted + sub.duplicates)
-            shared = _share_with_owners(session, principal, sub) if share_owners else 0
-            session.commit()
-            note = RESUBMITTED_WITH_ERRORS if sub.rejected else RESUBMITTED
-            if sub.tlp_declared != declared:
-                note = RESUBMITTED_DECLARED if sub.tlp_declared else RESUBMITTED_AS_MARKED
-            if shared:
-                note = RESUBMITTED_AND_SHARED
-            earlier = Receipt.of(sub, source.filename, note)
-            return replace(
-                earlier, accepted=0, duplicates=sub.accepted + sub.duplicates, shared=shared
-            )
+            return _submitted_before(session, principal, sub, source, declared, share_owners)
         resumed = sub is not None
         seen_at_another_tlp = session.scalar(
             select(Submission.id)
@@ -670,7 +659,12 @@ def _ingest(
                 size=size,
             )
             session.add(sub)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:
+                # the same file, sent at this very moment by another run: theirs to take in
+                session.rollback()
+                raise lease.busy() from None
             _store_parts(session, sub.id, source.stream)
             audit.record(
                 session,
@@ -682,9 +676,73 @@ def _ingest(
             )
             session.commit()
         sub_id = sub.id
-        skip = sub.rows_done
+    with lease.writing(factory, sub_id):
+        return _take_in(
+            factory,
+            principal,
+            source,
+            sub_id,
+            reader,
+            level,
+            declared,
+            dedup,
+            size,
+            resumed=resumed,
+            seen_at_another_tlp=seen_at_another_tlp is not None,
+            batch_size=batch_size,
+            progress=progress,
+            parallel_from=parallel_from,
+            share_owners=share_owners,
+        )
+
+
+def _submitted_before(
+    session: Session,
+    principal: Principal | None,
+    sub: Submission,
+    source: Source,
+    declared: bool,
+    share_owners: bool,
+) -> Receipt:
+    """Idempotent by content: the same file again changes nothing, except that it may now
+    share what the first time did not."""
+    metrics.RECORDS.labels(outcome="duplicate").inc(sub.accepted + sub.duplicates)
+    shared = _share_with_owners(session, principal, sub) if share_owners else 0
+    session.commit()
+    note = RESUBMITTED_WITH_ERRORS if sub.rejected else RESUBMITTED
+    if sub.tlp_declared != declared:
+        note = RESUBMITTED_DECLARED if sub.tlp_declared else RESUBMITTED_AS_MARKED
+    if shared:
+        note = RESUBMITTED_AND_SHARED
+    earlier = Receipt.of(sub, source.filename, note)
+    return replace(earlier, accepted=0, duplicates=sub.accepted + sub.duplicates, shared=shared)
+
+
+def _take_in(
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    source: Source,
+    sub_id: int,
+    reader: Reader,
+    level: TLP,
+    declared: bool,
+    dedup: DedupPolicy,
+    size: int,
+    *,
+    resumed: bool,
+    seen_at_another_tlp: bool,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    parallel_from: int | None,
+    share_owners: bool,
+) -> Receipt:
+    """Read the file into submission `sub_id`, from the rows an earlier run committed on;
+    the caller holds the submission's lease."""
     with factory() as session:
         sub = session.get(Submission, sub_id)
+        if sub.status == "done":  # finished by another run since it was looked up
+            return _submitted_before(session, principal, sub, source, declared, share_owners)
+        skip = sub.rows_done
         org = session.get(Organization, sub.org_id)
         plan = Plan(
             submission_id=sub.id,
@@ -717,11 +775,12 @@ def _ingest(
         sub.status = "done"
         sub.finished_at = utcnow()
         session.commit()
+        lease.release_done(factory, sub_id)
         if sub.accepted or sub.duplicates:  # new sightings: other states may share them
             correlate_soon()
         metrics.LAG.set(0)
         note = "resumed an interrupted submission" if resumed else ""
-        if seen_at_another_tlp is not None:
+        if seen_at_another_tlp:
             note = RESUBMITTED_AT_ANOTHER_TLP
         if not (sub.accepted or sub.duplicates or sub.rejected):
             # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
@@ -907,6 +966,8 @@ def ingest_paths(
             # the command's own options (who, which organisation, TLP) or the settings:
             # every file alike
             raise
+        except Conflict as exc:  # the same file, being taken in by another run
+            yield Receipt.refused(source.filename, f"{source.filename}: {exc.message}")
         except DBAPIError as exc:
             if _schema_fault(exc):
                 raise  # a database not (yet) upgraded: every file alike
