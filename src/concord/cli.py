@@ -550,7 +550,8 @@ INGEST_HELP = (
     "Take in reports of attacks and incidents and print a receipt.\n\n"
     "Every file is read, even when one of them cannot be: a file whose format cannot be "
     "told, a broken or refused archive, or one whose intake fails, is reported and skipped, "
-    "and the command then exits with status 1. It also does when every record was rejected."
+    "and the command then exits with status 1. It also does when every record of a file was "
+    "rejected."
 )
 
 
@@ -676,10 +677,20 @@ def ingest(
             "where it stopped"
         )
         raise typer.Exit(130) from None
+    files = totals["files"]
     if as_json:
         _print_json(totals)
-    refused = any(f["status"] in ("refused", "failed") for f in totals["files"])
-    if refused or (totals["rejected"] and not totals["accepted"] and not totals["duplicates"]):
+    elif len(files) > 1:
+        say(
+            f"{len(files)} files: {totals['accepted']} accepted, {totals['duplicates']} "
+            f"duplicate, {totals['rejected']} rejected",
+            markup=False,
+            highlight=False,
+        )
+    refused = any(f["status"] in ("refused", "failed") for f in files)
+    # a file none of whose records went in was most likely not what it was taken for
+    all_rejected = any(f["rejected"] and not (f["accepted"] or f["duplicates"]) for f in files)
+    if refused or all_rejected:
         raise typer.Exit(1)
 
 

@@ -268,6 +268,19 @@ def test_cli_files_directories_and_archives(env, network, session, tmp_path) -> 
     assert again["accepted"] == 0 and again["duplicates"] == 3
 
 
+def test_cli_fails_when_a_file_of_several_had_every_record_rejected(env, network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes((FIXTURES / "intelmq" / "events.jsonl").read_bytes())
+    (folder / "b.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)]))
+    # declared IntelMQ: the CSV's lines are all refused, the other file is taken in
+    said = runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--format", "intelmq"])
+    assert said.exit_code == 1, said.output
+    last = said.stdout.strip().splitlines()[-1]
+    assert last.startswith("2 files: ") and "rejected" in last
+
+
 def test_cli_reads_the_rest_of_a_folder_past_a_file_it_cannot_take(
     env, network, session, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -310,6 +323,27 @@ def test_cli_refuses_a_compression_bomb(env, network, tmp_path) -> None:  # type
     )
     assert proc.returncode == 1
     assert "compression bomb" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_archive_is_bounded_as_a_whole_and_in_files(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    from concord.intake import sources
+
+    sample = (FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv").read_bytes()
+    archive = tmp_path / "reports.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k in range(3):
+            zf.writestr(f"{k}-scan_rdp.csv", sample)
+    # each member fits, but not all three together
+    monkeypatch.setattr(sources, "MAX_UNPACKED", 2 * len(sample) + 10)
+    got = list(sources.open_sources([str(archive)]))
+    assert [type(g).__name__ for g in got] == ["Source", "Source", "Refused"]
+    assert "unpacks to more than" in got[2].reason and "in all" in got[2].reason
+    monkeypatch.setattr(sources, "MAX_UNPACKED", 1 << 30)
+    monkeypatch.setattr(sources, "MAX_MEMBERS", 2)
+    [refused] = list(sources.open_sources([str(archive)]))
+    assert "holds 3 files, more than the 2" in refused.reason
 
 
 def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -477,8 +511,24 @@ def test_a_red_file_is_its_senders_however_many_send_it(client, auth) -> None:  
     # a submission of its own, nothing said of the first, and events the sender can read
     assert second["id"] != first["id"] and second["accepted"] == first["accepted"] > 0
     assert "another TLP" in second["note"]  # its own AMBER submission, which it knows of
-    mine = client.get("/api/v1/events", params={"tlp": "red"}, headers=auth["kz-analyst"])
+    mine = client.get("/api/v1/events", headers=auth["kz-analyst"])
     reds = [e for e in mine.json()["items"] if e["tlp"] == "red"]
     assert len(reds) == second["accepted"]
     again = _post(client, auth["kz-analyst"], data, "red").json()
     assert again["id"] == second["id"] and again["accepted"] == 0  # idempotent per sender
+
+
+def test_a_misspelt_query_parameter_is_refused_not_ignored(client, auth, env, network) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/intake",
+        params={"TLP": "red"},
+        headers={**auth["kz-analyst"], "content-type": "application/json"},
+        content=STIX_C2.read_bytes(),
+    )
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["errors"][0]["pointer"] == "/query/TLP"
+    assert "unknown query parameter 'TLP'" in problem["detail"] and "tlp" in problem["detail"]
+    assert client.get("/api/v1/events", headers=auth["kz-analyst"]).json()["items"] == []
+    r = client.get("/api/v1/events", params={"channel": "api"}, headers=auth["kz-analyst"])
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/channel"

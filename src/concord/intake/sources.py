@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from concord.config import env_bytes
+from concord.config import env_bytes, env_int
 from concord.errors import ConcordError
 from concord.intake.service import Source
 
-MAX_UNPACKED = env_bytes("CONCORD_MAX_UNPACKED_BYTES", 4 * 1024**3)
+MAX_UNPACKED = env_bytes("CONCORD_MAX_UNPACKED_BYTES", 4 * 1024**3)  # an archive, all files
+MAX_MEMBERS = env_int("CONCORD_MAX_ARCHIVE_FILES", 1000, minimum=1)
 MAX_RATIO = 200  # unpacked / packed; real feeds compress 5-20x
 SPOOL = 32 * 1024 * 1024
 
@@ -29,17 +30,27 @@ class ArchiveRefused(ConcordError):
         super().__init__(message, 413, "Archive refused")
 
 
-def _bounded_copy(src: BinaryIO, packed_size: int, name: str) -> BinaryIO:
+def _bounded_copy(
+    src: BinaryIO, packed_size: int, name: str, budget: int = MAX_UNPACKED
+) -> BinaryIO:
+    """`src` unpacked into a spooled file, refused past the ratio limit or past `budget`
+    (what is left of the archive's MAX_UNPACKED)."""
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (handed to the caller)
     total = 0
-    limit = min(MAX_UNPACKED, max(packed_size, 1) * MAX_RATIO)
+    by_ratio = max(packed_size, 1) * MAX_RATIO
+    limit = min(budget, by_ratio)
     while chunk := src.read(1 << 20):
         total += len(chunk)
         if total > limit:
             out.close()
+            if limit == by_ratio:
+                raise ArchiveRefused(
+                    f"{name}: unpacks to more than {limit} bytes (from {packed_size}); "
+                    "refused as a possible compression bomb"
+                )
             raise ArchiveRefused(
-                f"{name}: unpacks to more than {limit} bytes (from {packed_size}); "
-                "refused as a possible compression bomb"
+                f"{name}: the archive unpacks to more than {MAX_UNPACKED} bytes in all "
+                "(CONCORD_MAX_UNPACKED_BYTES); refused as a possible compression bomb"
             )
         out.write(chunk)
     out.seek(0)
@@ -81,6 +92,13 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
         members = [info for info in archive.infolist() if not info.is_dir()]
         if not members:
             raise ConcordError(f"{name}: the archive holds no file")
+        if len(members) > MAX_MEMBERS:
+            raise ArchiveRefused(
+                f"{name}: the archive holds {len(members)} files, more than the "
+                f"{MAX_MEMBERS} read from one archive (CONCORD_MAX_ARCHIVE_FILES): unpack it "
+                "and give its folder"
+            )
+        budget = MAX_UNPACKED
         for info in members:
             member_name = f"{name}!{info.filename}"
             if info.filename.lower().endswith((".zip", ".gz")):
@@ -88,7 +106,9 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
                 continue
             try:
                 with archive.open(info) as member:
-                    stream = _bounded_copy(member, info.compress_size, member_name)
+                    stream = _bounded_copy(member, info.compress_size, member_name, budget)
+                budget -= stream.seek(0, 2)
+                stream.seek(0)
             except ConcordError as exc:
                 yield Refused(member_name, exc.message)
                 continue
