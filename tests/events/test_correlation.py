@@ -628,3 +628,32 @@ def test_the_events_of_one_misp_event_make_one_campaign(
     assert page.status_code == 200
     assert page.text.count('class="node report"') == 2
     assert "Triangles are the MISP events" in page.text
+
+
+def test_a_page_of_campaigns_is_full_while_more_follow(session: Session, network: Network) -> None:
+    kz, uz = network["kz-analyst"], network["uz-analyst"]
+    # Joined through UZ's AMBER report, which the KZ owner cannot see: to it, the first
+    # campaign shows a KZ and a UZ event that nothing visible links.
+    report(kz, "ipv4=45.137.21.61")
+    report(uz, "ipv4=45.137.21.61 ipv4=45.137.21.62", tlp="amber")
+    report(uz, "ipv4=45.137.21.62")
+    report(kz, "ipv4=45.137.21.63")
+    report(uz, "ipv4=45.137.21.63")
+    result = correlate()
+    assert result.campaigns is not None and result.campaigns.campaigns == 2
+    owner = network["kz-bank-contact"]
+    items, last = correlation.campaign_page(session, owner, 0, 1)
+    assert [c.label for c in items] == ["45.137.21.63"] and last == items[0].id
+    assert correlation.campaign_page(session, owner, last, 1) == ([], None)
+    every, _ = correlation.campaign_page(session, network["centre-analyst"], 0, 10)
+    assert len(every) == 2
+
+
+def test_a_large_campaign_draws_every_state_in_turn() -> None:
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    events = {i: ("KZ", t + timedelta(minutes=i), t) for i in range(1, 9)}
+    events |= {100 + i: ("TJ", t + timedelta(hours=1, minutes=i), t) for i in range(3)}
+    events[200] = ("KG", t + timedelta(days=1), t)  # the state that joined last
+    shown = correlation._fair_share(events, 6)
+    assert shown == [200, 1, 100, 2, 101, 3]
+    assert sorted(correlation._fair_share(events, 100)) == sorted(events)  # room for all

@@ -769,21 +769,42 @@ def campaign_figures(
 def visible_campaigns(
     session: Session, principal: Principal, after: int = 0, limit: int = 50
 ) -> list[CampaignView]:
-    """Campaigns whose visible, visibly connected events come from two or more states."""
+    """Campaigns whose visible, visibly connected events come from two or more states, by
+    id after `after`: a page of `limit` (see `campaign_page` for where the next starts)."""
+    return campaign_page(session, principal, after, limit)[0]
+
+
+def campaign_page(
+    session: Session, principal: Principal, after: int = 0, limit: int = 50
+) -> tuple[list[CampaignView], int | None]:
+    """`visible_campaigns`, and the id the next page starts after (None at the end). A
+    candidate found in two states by SQL may not be connected across states as the caller
+    sees it, so candidates are read until the page is full: a page is never short while
+    more campaigns follow."""
     ce = CampaignEvent
-    ids = list(
-        session.scalars(
-            select(ce.campaign_id)
-            .join(Event, Event.id == ce.event_id)
-            .where(ce.campaign_id > after, _visible(principal))
-            .group_by(ce.campaign_id)
-            .having(func.count(distinct(Event.country)) >= 2)
-            .order_by(ce.campaign_id)
-            .limit(limit)
+    found: list[CampaignView] = []
+    scanned = after
+    while True:
+        ids = list(
+            session.scalars(
+                select(ce.campaign_id)
+                .join(Event, Event.id == ce.event_id)
+                .where(ce.campaign_id > scanned, _visible(principal))
+                .group_by(ce.campaign_id)
+                .having(func.count(distinct(Event.country)) >= 2)
+                .order_by(ce.campaign_id)
+                .limit(limit)
+            )
         )
-    )
-    views = campaign_figures(session, principal, ids)
-    return [views[i][0] for i in ids if i in views and len(views[i][0].states) >= 2]
+        views = campaign_figures(session, principal, ids)
+        for i in ids:
+            if i in views and len(views[i][0].states) >= 2:
+                found.append(views[i][0])
+                if len(found) == limit:
+                    return found, i
+        if len(ids) < limit:
+            return found, None
+        scanned = ids[-1]
 
 
 def visible_campaign(
@@ -796,7 +817,7 @@ def visible_campaign(
     if found is None or len(found[0].states) < 2:
         raise NotFound(f"no campaign {campaign_id}")
     view, part = found
-    shown = sorted(part.events, key=lambda ev: (part.events[ev][1], ev))[:max_events]
+    shown = _fair_share(part.events, max_events)
     view.events = []
     for chunk in chunks(shown):
         view.events.extend(session.scalars(select(Event).where(Event.id.in_(chunk))))
@@ -812,6 +833,24 @@ def visible_campaign(
         ):
             view.indicator_values[i] = (kind, value)
     return view
+
+
+def _fair_share(events: dict[int, tuple[str | None, datetime, datetime]], most: int) -> list[int]:
+    """Up to `most` events, each state's earliest first and the states in turn: cut by time
+    alone, a large campaign would show none of the state that joined it last."""
+    by_state: dict[str | None, list[int]] = {}
+    for ev in sorted(events, key=lambda ev: (events[ev][1], ev)):
+        by_state.setdefault(events[ev][0], []).append(ev)
+    queues = [iter(q) for _state, q in sorted(by_state.items(), key=lambda kv: kv[0] or "")]
+    shown: list[int] = []
+    while queues and len(shown) < most:
+        for q in list(queues):
+            ev = next(q, None)
+            if ev is None:
+                queues.remove(q)
+            elif len(shown) < most:
+                shown.append(ev)
+    return shown
 
 
 @dataclass

@@ -167,8 +167,8 @@ def list_campaigns(
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> Any:
-    items = correlation.visible_campaigns(session, p, decode_cursor(cursor), limit)
-    more = encode_cursor(items[-1].id) if len(items) == limit else None
+    items, last = correlation.campaign_page(session, p, decode_cursor(cursor), limit)
+    more = encode_cursor(last) if last is not None else None
     return {"items": [_campaign(v) for v in items], "next_cursor": more}
 
 

@@ -101,14 +101,8 @@ def campaigns_page(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    items = correlation.visible_campaigns(session, p, after, 50)
-    return page(
-        request,
-        session,
-        "campaigns.html",
-        items=items,
-        next_after=items[-1].id if len(items) == 50 else None,
-    )
+    items, next_after = correlation.campaign_page(session, p, after, 50)
+    return page(request, session, "campaigns.html", items=items, next_after=next_after)
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
