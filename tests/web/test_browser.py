@@ -366,6 +366,33 @@ def test_open_a_case_and_comment(page) -> None:  # type: ignore[no-untyped-def]
     expect(page.locator("#case-board")).to_contain_text("Phishing wave against banks")
 
 
+def test_every_state_can_be_chosen_for_a_case_in_a_narrow_window(page) -> None:  # type: ignore[no-untyped-def]
+    from concord.db import session_scope
+    from concord.orgs import service as orgs
+
+    with session_scope() as s:
+        for cc in ("AM", "AZ", "KG", "TJ", "TM", "MN", "GE", "BY"):
+            slug = f"{cc.lower()}-cert"
+            orgs.create_org(
+                s,
+                None,
+                orgs.OrgInput(
+                    slug,
+                    "national-body",
+                    f"{cc} national computer incident response team of the republic",
+                    country=cc,
+                ),
+            )
+    page.set_viewport_size({"width": 800, "height": 900})
+    sign_in(page, "centre-analyst")
+    page.locator('button[data-lang="ru"]').click()
+    page.goto("/cases")
+    choices = page.locator("#participant-choices")
+    assert choices.locator('input[type="checkbox"]').count() == 10
+    # they scroll down in their box, never sideways out of sight
+    assert choices.evaluate("f => f.scrollWidth <= f.clientWidth")
+
+
 def test_build_a_report_with_charts(page) -> None:  # type: ignore[no-untyped-def]
     import io
 
@@ -396,6 +423,7 @@ def test_build_a_report_with_charts(page) -> None:  # type: ignore[no-untyped-de
     assert run_ready() == 1  # a worker builds it; the page notices by itself
     ready = asked.get_by_role("link", name=re.compile("ready: open report"))
     expect(ready).to_be_visible(timeout=10_000)
+    expect(page.locator("#reports tbody tr")).to_have_count(1)  # listed without a reload
     ready.click()
     expect(page.locator("body")).to_contain_text("TLP:")
     assert page.locator("svg").count() >= 1

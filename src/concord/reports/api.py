@@ -98,12 +98,13 @@ def _language(p: Principal, requested: str | None) -> str:
 
 def _answer(row: StoredReport, fmt: str, language: str, status: int = 200) -> Response:
     headers = {"Location": f"/api/v1/reports/{row.id}"} if status == 201 else {}
+    # the name a browser saves it under (the reports page's links download it)
+    name = f"concord-report-{row.scope}-{row.period}.{fmt}".replace("..", "_")
+    headers["Content-Disposition"] = f'inline; filename="{name}"'
     if fmt == "json":
         body = ReportOut(**_meta(row), report=json.loads(row.content))
         return Response(body.model_dump_json(), status, headers, "application/json")
     content = render.render(service.load(row), fmt, language)
-    name = f"concord-report-{row.scope}-{row.period}.{fmt}".replace("..", "_")
-    headers["Content-Disposition"] = f'inline; filename="{name}"'
     return Response(content, status, headers, render.MEDIA_TYPES[fmt])
 
 
