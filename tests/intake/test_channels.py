@@ -380,6 +380,49 @@ def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -
     assert event.country == "KZ"  # attributed to the centre (ccc, KZ) as the default
 
 
+def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(env, network, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+    from email.message import EmailMessage
+
+    from concord.intake.smtp import SmtpSettings, start_listener
+
+    csv = FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv"
+    rows = len(csv.read_text().splitlines()) - 1
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(csv.name, csv.read_bytes())
+
+    def mail(name: str, data: bytes) -> bytes:
+        msg = EmailMessage()
+        msg["From"] = "autoreports@shadowserver.example"
+        msg["To"] = "abuse@centre.example"
+        msg["Subject"] = "Shadowserver scan_rdp report"
+        msg.set_content("See https://www.shadowserver.org/what-we-do/network-reporting/ for more.")
+        msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+        return msg.as_bytes().replace(b"\n", b"\r\n")
+
+    monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", "abuse@centre.example")
+    port = free_port()
+    controller = start_listener(SmtpSettings.from_env("127.0.0.1", port))
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo()
+            for name, data in ((csv.name, csv.read_bytes()), ("report.zip", packed.getvalue())):
+                smtp.mail("autoreports@shadowserver.example")
+                smtp.rcpt("abuse@centre.example")
+                code, said = smtp.data(mail(name, data))
+                assert code == 250, said
+                assert f"{rows} accepted".encode() in said or b"duplicate" in said, said
+    finally:
+        controller.stop()
+    session.rollback()
+    feeds = set(session.scalars(select(Event.feed)))
+    assert feeds == {"shadowserver:scan_rdp"}, feeds  # the cover letter's link is no event
+    assert _count(session) == rows
+    files = set(session.scalars(select(Submission.filename)))
+    assert files == {csv.name}, files  # the zipped copy is the same file: nothing new
+
+
 def test_cli_reads_every_member_of_a_zip_past_one_it_refuses(
     env, network, session, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -3,15 +3,24 @@
 Only the configured intake addresses are accepted. The reporting organisation is the one
 whose contact sent the message, else the owner of the sender's e-mail domain, else the
 configured default (the centre): a third party's report is the centre's to triage.
+
+A mail whose attachments are feeds (a Shadowserver CSV, a STIX bundle, a MISP event, plain
+or in a .zip or .gz) is taken in as those files, each a submission of its own; its text is
+then a cover letter, not a report. Other mail is read as an abuse report (ARF, X-ARF or
+plain text).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import io
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -19,7 +28,8 @@ from sqlalchemy import select
 
 from concord.db import session_factory
 from concord.errors import ConcordError
-from concord.intake import service
+from concord.intake import registry, service
+from concord.intake.sources import Refused, open_sources
 from concord.orgs.model import Contact, Organization
 from concord.orgs.whois import current_index
 
@@ -62,16 +72,19 @@ class IntakeHandler:
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
         try:
-            receipt = await asyncio.to_thread(self._ingest, envelope.mail_from or "", content)
+            receipts = await asyncio.to_thread(self._ingest, envelope.mail_from or "", content)
         except ConcordError as exc:
             log.warning("refused a report from %s: %s", envelope.mail_from, exc)
             return f"554 5.6.0 {str(exc)[:200]}"
         except Exception:
             log.exception("could not store a report from %s", envelope.mail_from)
             return "451 4.3.0 Temporary failure, try again later"
+        ids = ", ".join(str(r.id) for r in receipts)
         return (
-            f"250 Receipt {receipt.id}: {receipt.accepted} accepted, "
-            f"{receipt.duplicates} duplicate, {receipt.rejected} rejected"
+            f"250 Receipt{'s' if len(receipts) > 1 else ''} {ids}: "
+            f"{sum(r.accepted for r in receipts)} accepted, "
+            f"{sum(r.duplicates for r in receipts)} duplicate, "
+            f"{sum(r.rejected for r in receipts)} rejected"
         )
 
     def _reporting_org(self, sender: str) -> str | None:
@@ -98,12 +111,15 @@ class IntakeHandler:
                 select(Organization.slug).where(Organization.kind == "centre").limit(1)
             )
 
-    def _ingest(self, sender: str, content: bytes) -> service.Receipt:
+    def _ingest(self, sender: str, content: bytes) -> list[service.Receipt]:
         org = self._reporting_org(sender)
         if org is None:
             raise ConcordError("no organisation to attribute the report to")
+        feeds = self._feeds(sender, org, content)
+        if feeds:
+            return feeds
         name = f"smtp-from-{sender or 'unknown'}.eml"
-        return service.ingest(
+        receipt = service.ingest(
             session_factory(),
             None,
             service.Source(io.BytesIO(content), name),
@@ -111,6 +127,50 @@ class IntakeHandler:
             as_org=org,
             channel="smtp",
         )
+        return [receipt]
+
+    def _feeds(self, sender: str, org: str, content: bytes) -> list[service.Receipt]:
+        """The receipts of the mail's attachments that are feeds; none for a mail that is
+        itself the report (ARF, X-ARF) or whose attachments are not feeds."""
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        if message.get_content_type() == "multipart/report" or message.get("X-ARF"):
+            return []
+        attached = [
+            (part.get_filename() or "", part.get_payload(decode=True))
+            for part in message.walk()
+            if part.get_filename() and not part.is_multipart()
+        ]
+        receipts: list[service.Receipt] = []
+        with tempfile.TemporaryDirectory(prefix="concord-mail-") as folder:
+            for name, data in attached:
+                if not isinstance(data, bytes) or not data.strip():
+                    continue
+                path = Path(folder) / (Path(name).name.lstrip(".") or "attachment")
+                path.write_bytes(data)
+                for found in open_sources([str(path)]):
+                    if isinstance(found, Refused):
+                        log.warning("attachment from %s not read: %s", sender, found.reason)
+                        continue
+                    with found.stream:
+                        head = found.stream.read(service.SNIFF_BYTES)
+                        found.stream.seek(0)
+                        try:
+                            reader = registry.choose(head, found.filename, None)
+                        except registry.UnsupportedFormat:
+                            continue  # a letter, a picture: not a feed
+                        if reader.name == "email":
+                            continue
+                        receipts.append(
+                            service.ingest(
+                                session_factory(),
+                                None,
+                                service.Source(found.stream, found.filename),
+                                as_org=org,
+                                channel="smtp",
+                                reader=reader,
+                            )
+                        )
+        return receipts
 
 
 def start_listener(settings: SmtpSettings) -> Controller:
