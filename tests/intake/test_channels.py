@@ -380,7 +380,9 @@ def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -
     assert event.country == "KZ"  # attributed to the centre (ccc, KZ) as the default
 
 
-def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(env, network, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(  # type: ignore[no-untyped-def]
+    env, network, session, monkeypatch
+) -> None:
     import io
     from email.message import EmailMessage
 
@@ -413,6 +415,11 @@ def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(env, network, sessio
                 code, said = smtp.data(mail(name, data))
                 assert code == 250, said
                 assert f"{rows} accepted".encode() in said or b"duplicate" in said, said
+            # a bounce (the null sender) is no report, whatever it holds
+            smtp.mail("<>")
+            smtp.rcpt("abuse@centre.example")
+            code, said = smtp.data(mail(csv.name, b"192.0.2.1\r\n"))
+            assert code == 250 and b"not stored" in said, said
     finally:
         controller.stop()
     session.rollback()

@@ -839,3 +839,30 @@ def test_damaged_base64_is_named_with_its_part() -> None:
     )
     sound, sound_errors = read(mail % report)  # the same mail, undamaged: its X-ARF report
     assert sound and sound_errors == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Auto-Submitted: auto-replied",
+        b"X-Autoreply: yes",
+        b"Precedence: bulk",
+        b"List-Unsubscribe: <https://news.example/unsubscribe>",
+    ],
+)
+def test_a_mail_sent_by_no_one_reporting_is_skipped(header: bytes) -> None:
+    mail = (FIXTURES / "email" / "plain-phishing.eml").read_bytes()
+    assert read(mail)[0]  # as it is, a report
+    items = list(email_reader.READER.read(io.BytesIO(header + b"\r\n" + mail), "mail.eml"))
+    assert [type(i).__name__ for i in items] == ["Skipped"]
+
+
+def test_a_delivery_report_is_no_abuse_report() -> None:
+    bounce = EmailMessage()
+    bounce["From"] = "MAILER-DAEMON@mail.example"
+    bounce["Subject"] = "Undelivered Mail Returned to Sender"
+    bounce.set_content("Your message to x@minfin-kz.example could not be delivered.")
+    bounce.make_mixed()
+    bounce.replace_header("Content-Type", 'multipart/report; report-type="delivery-status"')
+    items = list(email_reader.READER.read(io.BytesIO(bounce.as_bytes()), "bounce.eml"))
+    assert [type(i).__name__ for i in items] == ["Skipped"]

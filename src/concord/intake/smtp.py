@@ -71,6 +71,9 @@ class IntakeHandler:
         content = envelope.original_content or envelope.content
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
+        if not (envelope.mail_from or "").strip("<> "):
+            # the null sender (RFC 5321): a bounce or a delivery notice, never a report
+            return "250 2.6.0 A delivery notice is not a report: not stored"
         try:
             receipts = await asyncio.to_thread(self._ingest, envelope.mail_from or "", content)
         except ConcordError as exc:

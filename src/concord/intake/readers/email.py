@@ -61,7 +61,16 @@ import yaml
 from concord.access.model import TLP
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError, utc
+from concord.intake.records import (
+    MAX_RAW,
+    EventRecord,
+    Observable,
+    ObservableKind,
+    ReadError,
+    ReadItem,
+    Skipped,
+    utc,
+)
 from concord.orgs import validate
 
 MAX_PART_BYTES = 10 * 1024 * 1024  # a part larger than this is not decoded
@@ -356,7 +365,7 @@ class EmailReader(Reader):
             return bool(_XARF_KEYS.search(head))
         return _looks_like_headers(body[:8192].decode("latin-1"))
 
-    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
         first = stream.readline(_LINE)
         start = first.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not start:
@@ -454,7 +463,7 @@ def _read_bounded(first: bytes, stream: BinaryIO) -> tuple[bytes, _Cut, str | No
     return bytes(kept), cut, None
 
 
-def _read_email(first: bytes, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+def _read_email(first: bytes, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
     data, cut, too_big = _read_bounded(first, stream)
     if too_big:
         yield ReadError(FaultLocation(source=source, pointer="/"), too_big)
@@ -489,7 +498,7 @@ class _Message:
     def error(self, reason: str, pointer: str | None = "/", fld: str | None = None) -> ReadError:
         return ReadError(self.loc(pointer, fld), reason)
 
-    def read(self) -> Iterator[EventRecord | ReadError]:
+    def read(self) -> Iterator[ReadItem]:
         if not list(self.msg.raw_items()):
             yield ReadError(
                 FaultLocation(source=self.source, line=1),
@@ -528,6 +537,10 @@ class _Message:
                     found = True
                     yield from read_xarf_json(data, self.source, pointer=_pointer(path))
         if not found:
+            if _automatic(self.msg):
+                # an out-of-office reply, a bounce, a newsletter: no one reports anything
+                yield Skipped(FaultLocation(source=self.source, line=1))
+                return
             yield from self._plain()
 
     # -- structure -----------------------------------------------------------------------------
@@ -1557,6 +1570,29 @@ def _inner_truncated(part: Message) -> bool:
     return isinstance(inner, Message) and any(
         isinstance(defect, _TRUNCATION_DEFECTS) for defect in getattr(inner, "defects", [])
     )
+
+
+# RFC 3834 auto-replies and what mail software marks as sent without a person.
+_BULK_PRECEDENCE = ("auto_reply", "bulk", "junk", "list")
+
+
+def _automatic(msg: Message) -> str:
+    """Why a mail that is not ARF or X-ARF was sent by no one reporting anything, or "":
+    an auto-reply, a delivery report (a bounce), a mailing list's or a newsletter's mail."""
+    submitted = (_header(msg, "Auto-Submitted") or "").strip().lower()
+    if submitted and submitted != "no":
+        return "auto-submitted"
+    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
+        return "auto-reply"
+    if (_header(msg, "Precedence") or "").strip().lower() in _BULK_PRECEDENCE:
+        return "bulk"
+    if _content_type(msg) == "multipart/report" and (
+        (_param(msg, "report-type") or "").lower() == "delivery-status"
+    ):
+        return "delivery report"
+    if _header(msg, "List-Unsubscribe") or _header(msg, "List-Id"):
+        return "mailing list"
+    return ""
 
 
 def _pointer(path: str) -> str:
