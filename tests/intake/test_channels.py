@@ -180,6 +180,7 @@ def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ign
     assert r.status_code == 415 and r.headers["content-type"].startswith(PROBLEM)
     assert "stix" in r.json()["detail"]
     assert "cert-eu" in r.json()["detail"]  # built-in CSV profiles can be declared too
+    assert r.json()["errors"][0]["field"] == "format"
     packed = gzip.compress(STIX_C2.read_bytes())
     r = client.post(
         "/api/v1/intake",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from concord.errors import ConcordError
+from concord.errors import ConcordError, FaultLocation
 from concord.intake.readers import Reader, ReaderError
 
 _MODULES = (
@@ -105,11 +105,14 @@ def readers() -> dict[str, Reader]:
 
 
 class UnsupportedFormat(ConcordError):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *locations: FaultLocation) -> None:
         # the built-in CSV profiles can be declared too, though detection finds them itself
         supported = ", ".join([*sorted(readers()), *sorted(builtin_profile_readers())])
         super().__init__(
-            f"{message}; supported formats: {supported}", 415, "Unsupported media type"
+            f"{message}; supported formats: {supported}",
+            415,
+            "Unsupported media type",
+            list(locations),
         )
 
 
@@ -125,7 +128,9 @@ def choose(head: bytes, filename: str, declared: str | None) -> Reader:
         if reader is None:
             problems = [p for p in user_readers()[1] if name in p.path]
             hint = "".join(f"; profile {p.path}: {p.reason}" for p in problems)
-            raise UnsupportedFormat(f"unknown format {declared!r}{hint}")
+            raise UnsupportedFormat(
+                f"unknown format {declared!r}{hint}", FaultLocation(field="format")
+            )
         return reader
     for reader in known.values():
         if reader.sniff(head, filename):
