@@ -373,3 +373,28 @@ def test_tokens_are_listed_by_id_and_a_second_revoke_says_so(env) -> None:  # ty
     assert "revoked." in _run("token", "revoke", str(listed["id"])).stdout
     assert "revoked already" in _run("token", "revoke", str(listed["id"])).stdout
     assert json.loads(_run("token", "list", "--json").stdout)[0]["revoked_at"] is not None
+
+
+def test_correlate_runs_a_pass_now(env) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    _network()
+    _run(
+        "org",
+        "add",
+        "uz-cert",
+        "--kind",
+        "national-body",
+        "--name-en",
+        "UZ CERT",
+        "--country",
+        "UZ",
+    )
+    sample = str(FIXTURES / "misp" / "malware_exist.json")
+    for org in ("kz-cert", "uz-cert"):
+        _run("ingest", sample, "--as", org)
+    figures = json.loads(_run("correlate", "--json").stdout)
+    assert figures["cross_state"] == 3  # the file's md5, sha1 and sha256
+    assert figures["campaigns"]["campaigns"] == 1
+    again = _run("correlate").stdout
+    assert again.startswith("Correlation: ") and "cross-state +0" in again

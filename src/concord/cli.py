@@ -725,6 +725,23 @@ def formats(
 
 
 @app.command()
+def correlate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Run a correlation pass now: flag the indicators two or more states reported, alert
+    their analysts and update the campaigns (the worker runs one every five minutes, and
+    one within a minute of each intake)."""
+    from concord.events import correlation
+
+    with _session() as session:
+        result = correlation.correlate(session)
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    out.print(f"Correlation: {result.summary()}", markup=False, highlight=False)
+
+
+@app.command()
 def whois(
     query: Annotated[
         str, typer.Argument(metavar="QUERY", help="IP address, domain, e-mail address or ASN.")
