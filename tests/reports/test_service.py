@@ -535,3 +535,17 @@ def test_format_follows_the_output_file_unless_given() -> None:
     assert service.format_for("json", Path("x.csv")) == "json"
     with pytest.raises(InvalidInput):
         service.format_for("pdf", None)
+
+
+def test_the_largest_new_campaigns_are_listed(session, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.reports import _campaign
+
+    a, c = data.groups["A"], data.groups["C"]
+    _campaign(session, [a[1], a[2], c[0]])  # three events, the first campaign has two
+    session.commit()
+    monkeypatch.setattr(service, "TOP_CAMPAIGNS", 1)
+    r = service.build_report(session, None, "2024-07", "network")
+    assert r.campaigns.total == 2
+    [shown] = r.campaigns.items
+    assert shown.events == 3 and shown.states == ["KZ", "UZ"]
+    assert "The largest 1 are listed." in render.to_html(r)

@@ -832,6 +832,8 @@ def test_dashboard_shows_recent_events_alerts_open_cases_and_submissions(
     page = login("kz-analyst").get("/").text
     tile = re.search(r'id="tile-events"[^>]*><strong>(\d+\+?)</strong>', page)
     assert tile and tile.group(1) == "2"  # the month-old event is outside the window
+    week = (utcnow() - timedelta(days=6)).date().isoformat()  # today and the 6 days before
+    assert f'href="/events?since={week}"' in page
     assert re.search(r'id="tile-cases"[^>]*><strong>1</strong>', page)
     assert 'href="/indicators?value=45.137.21.9"' in page and "KZ, UZ" in page
     assert f'href="/cases/{case_id}"' in page and "Old one" not in page

@@ -733,7 +733,8 @@ def _campaigns(
                 continue
             first = min(time for _country, time, _last in events.values())
             found.append((first, cid, label, events))
-    found.sort(key=lambda f: (f[0], f[1]))
+    # the largest first: the table shows TOP_CAMPAIGNS of them
+    found.sort(key=lambda f: (-len(f[3]), f[0], f[1]))
     # The count of new campaigns rests on all of them, so all their events mark the report.
     tlps = _event_tlps(session, sorted(ev for *_head, events in found for ev in events))
     items = [

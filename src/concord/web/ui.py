@@ -261,7 +261,8 @@ def dashboard(
     from concord.intake import service as intake
     from concord.orgs import service as orgs
 
-    since = (utcnow() - timedelta(days=RECENT_DAYS)).date()
+    # the last N days are today and the N - 1 before it, as a report of the last N days
+    since = (utcnow() - timedelta(days=RECENT_DAYS - 1)).date()
     by_status = cases.counts(session, p)
     may_submit = policy.may_submit(p)
     return page(
