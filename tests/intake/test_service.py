@@ -319,6 +319,12 @@ def test_killed_process_resumes_without_loss_or_duplicates(  # type: ignore[no-u
     session.rollback()
     partial = totals(session)
     assert partial[0] < n, "the process finished before it could be killed"
+    sub_id = session.scalar(select(Submission.id))
+    # no run holds it any more: it reads as interrupted, not as still running
+    assert service.get_receipt(session, network["kz-analyst"], sub_id).status in (
+        "interrupted",
+        "failed",
+    )
     again = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert totals(session) == (n, n)
@@ -566,6 +572,9 @@ def test_the_same_file_sent_again_while_it_is_taken_in_is_refused_not_counted_tw
         assert first_batch.wait(30)
         with pytest.raises(Conflict, match="being taken in right now"):
             run(network["kz-analyst"], data, batch_size=1000, parallel_from=1 << 40)
+        session.rollback()
+        sub_id = session.scalar(select(Submission.id))
+        assert service.get_receipt(session, network["kz-analyst"], sub_id).status == "running"
     finally:
         go_on.set()
         thread.join(60)

@@ -72,6 +72,36 @@ def writing(factory: sessionmaker[Session], submission_id: int) -> Iterator[None
         os.close(fd)
 
 
+def held(engine: Engine, submission_id: int) -> bool:
+    """Whether a run holds the lease of `submission_id` now: a submission still marked
+    running whose lease nobody holds was interrupted (its run killed)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            free = conn.exec_driver_sql(
+                "SELECT pg_try_advisory_lock(%s, %s)", (_PG_SPACE, submission_id)
+            ).scalar()
+            if free:
+                conn.exec_driver_sql(
+                    "SELECT pg_advisory_unlock(%s, %s)", (_PG_SPACE, submission_id)
+                )
+            conn.commit()
+            return not free
+    path = _lock_path(engine, submission_id)
+    if path is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing lets go of a lock this test took
+    return False
+
+
 def release_done(factory: sessionmaker[Session], submission_id: int) -> None:
     """Remove a finished submission's lock file (while still holding it): a run that opened
     the old file waits for nothing, and finds the submission done when it reads it."""

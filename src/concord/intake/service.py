@@ -927,7 +927,11 @@ def get_receipt(session: Session, principal: Principal, submission_id: int) -> R
     )
     if sub is None:
         raise NotFound(f"no submission {submission_id}")
-    return Receipt.of(sub)
+    receipt = Receipt.of(sub)
+    if sub.status == "running" and not lease.held(session.get_bind(), sub.id):
+        # its run was killed: sending the same file again goes on where it stopped
+        receipt = replace(receipt, status="interrupted")
+    return receipt
 
 
 def _schema_fault(exc: DBAPIError) -> bool:
