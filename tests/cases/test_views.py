@@ -402,3 +402,14 @@ def test_a_form_error_names_no_internal_field_in_russian(login) -> None:  # type
     alert = re.search(r'<div class="form-error" role="alert">(.*?)</div>', r.text, re.S)
     assert alert is not None
     assert "нет пользователя" in alert.group(1) and "(assignee)" not in alert.group(1)
+
+
+def test_a_state_code_no_state_has_is_told_not_an_empty_board(
+    login: Callable[[str], UI],
+) -> None:
+    ui = login("centre-analyst")
+    r = ui.get("/cases", params={"country": "KAZ"})
+    assert r.status_code == 422 and "invalid country code &#39;KAZ&#39;" in r.text
+    assert 'name="country" value="KAZ" maxlength="2" placeholder="KZ" aria-invalid="true"' in r.text
+    api = ui.client.get("/api/v1/cases", params={"country": "KAZ"})
+    assert api.status_code == 422 and api.json()["errors"][0]["field"] == "country"

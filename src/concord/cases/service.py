@@ -35,6 +35,7 @@ from concord.cases.model import (
 from concord.db import chunks, utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator
+from concord.orgs import validate
 from concord.orgs.model import Organization, OrgKind
 from concord.reports.techniques import catalogue as attack_catalogue
 
@@ -337,7 +338,10 @@ def _filtered(principal: Principal, filters: CaseFilters) -> Any:
     if filters.severity:
         stmt = stmt.where(Case.severity == _choice(Severity, filters.severity, "severity").value)
     if filters.country:
-        country = filters.country.strip().upper()
+        try:  # a code no state has is a mistake to tell, not an empty board to show
+            country = validate.country(filters.country)
+        except ValueError as exc:
+            raise _invalid(str(exc), "country") from None
         participating = (
             select(CaseParticipant.case_id)
             .join(Organization, Organization.id == CaseParticipant.org_id)
