@@ -938,6 +938,37 @@ def test_the_alerts_tile_counts_every_indicator_not_the_five_listed(
     assert section.count('href="/indicators?value=45.137.21.') == 5
 
 
+def test_every_alert_is_listed_a_page_at_a_time(
+    login, network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from concord.db import session_factory, session_scope, utcnow
+    from concord.events import correlation, correlation_views
+    from concord.intake import service as intake
+
+    when = utcnow().strftime("%Y-%m-%d %H:%M:%S")
+    rows = "".join(_scan(f"45.137.22.{n}", when).decode().splitlines(True)[1] for n in range(3))
+    data = _scan("45.137.22.99", when).decode().splitlines(True)[0] + rows
+    for user in ("kz-analyst", "uz-analyst"):
+        source = intake.Source(io.BytesIO(data.encode()), f"scan_rdp-{user}.csv")
+        intake.ingest(session_factory(), network[user], source, tlp="green")
+    with session_scope() as s:
+        correlation.correlate(s)
+    monkeypatch.setattr(correlation_views, "ALERTS_PAGE", 2)
+    ui = login("kz-analyst")
+    assert 'href="/alerts"' in ui.get("/").text  # the dashboard's tile leads here
+    first = ui.get("/alerts").text
+    shown = re.findall(r'data-alert="(\d+)"', first)
+    assert len(shown) == 2 and shown == sorted(shown, reverse=True)  # newest first
+    older = re.search(r'href="(/alerts\?before=\d+)" rel="next"', first)
+    assert older is not None
+    rest = re.findall(r'data-alert="(\d+)"', ui.get(older.group(1)).text)
+    assert len(rest) == 1 and int(rest[0]) < int(shown[-1])
+    contact = login("kz-bank-contact").get("/alerts").text
+    assert 'id="no-alerts-for-you"' in contact and "45.137.22." not in contact
+
+
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's write lock")
 def test_an_error_page_does_not_wait_for_the_write_lock(login, env) -> None:  # type: ignore[no-untyped-def]
     import sqlite3

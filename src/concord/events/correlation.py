@@ -891,6 +891,7 @@ def list_alerts(
     limit: int = 50,
     *,
     newest_first: bool = False,
+    before: int | None = None,
 ) -> list[AlertView]:
     """Correlation alerts for the principal's state (all states for the centre), newest
     last (a feed read with a cursor) or newest first (a page showing the latest), each only
@@ -900,6 +901,8 @@ def list_alerts(
         return []
     a = CorrelationAlert
     stmt = stmt.where(a.id > after).order_by(a.id.desc() if newest_first else a.id).limit(limit)
+    if before is not None:  # the page of older alerts, newest first
+        stmt = stmt.where(a.id < before)
     rows = session.execute(stmt).all()
     views = _indicator_views(
         session,

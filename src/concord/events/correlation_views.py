@@ -94,6 +94,29 @@ def indicators_page(
     )
 
 
+ALERTS_PAGE = 50
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    before: int | None = None,
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    """Every cross-state correlation alert of the reader's state (all states for the
+    centre), newest first, a page at a time."""
+    alerts = correlation.list_alerts(session, p, 0, ALERTS_PAGE, newest_first=True, before=before)
+    return page(
+        request,
+        session,
+        "alerts.html",
+        alerts=alerts,
+        receives_alerts=correlation.receives_alerts(p),
+        next_before=alerts[-1].id if len(alerts) == ALERTS_PAGE else None,
+    )
+
+
 @router.get("/campaigns", response_class=HTMLResponse)
 def campaigns_page(
     request: Request,
