@@ -241,6 +241,28 @@ def test_serve_runs_a_real_server_with_its_worker(env) -> None:  # type: ignore[
             proc.kill()
 
 
+def test_serve_on_a_port_in_use_says_so_in_a_line(env) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "concord", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert (
+        proc.stderr.strip()
+        == f"error: cannot listen on 127.0.0.1:{port}: the port is in use (another server?)"
+    )
+    assert "Concord" not in proc.stdout  # it never said it runs
+
+
 def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import FIXTURES
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import logging
@@ -142,9 +143,15 @@ def serve(
     """Run the web UI and the REST API (and, by default, the background worker)."""
     import uvicorn
 
+    from concord.errors import ConcordError
     from concord.web.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for where, number in ((host, port), *([(smtp_host, smtp_port)] if smtp_port else [])):
+        # before anything starts or says it runs: a port in use is the common first mistake
+        reason = _cannot_listen(where, number)
+        if reason:
+            raise ConcordError(f"cannot listen on {where}:{number}: {reason}")
     embedded = None
     if worker:
         from concord.jobs.worker import EmbeddedWorker
@@ -167,6 +174,25 @@ def serve(
             listener.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def _cannot_listen(host: str, port: int) -> str:
+    """Why a server could not listen on host:port, or "" when it can."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"unknown address ({exc.strerror or exc})"
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            return "the port is in use (another server?)" if taken else str(exc.strerror or exc)
+    return ""
 
 
 @app.command("worker")

@@ -342,6 +342,16 @@ def test_an_archive_is_bounded_as_a_whole_and_in_files(tmp_path, monkeypatch) ->
     assert [type(g).__name__ for g in got] == ["Source", "Source", "Refused"]
     assert "unpacks to more than" in got[2].reason and "in all" in got[2].reason
     monkeypatch.setattr(sources, "MAX_UNPACKED", 1 << 30)
+    # an encrypted member (flag bit 0) is named as such, not by Python's words for it
+    locked = tmp_path / "locked.zip"
+    with zipfile.ZipFile(locked, "w") as zf:
+        zf.writestr("scan_rdp.csv", sample)
+    raw = bytearray(locked.read_bytes())  # mark it encrypted, in both of its headers
+    raw[raw.find(b"PK\x03\x04") + 6] |= 0x1
+    raw[raw.find(b"PK\x01\x02") + 8] |= 0x1
+    locked.write_bytes(bytes(raw))
+    [refused] = list(sources.open_sources([str(locked)]))
+    assert refused.reason == "locked.zip!scan_rdp.csv: cannot be unpacked (it is encrypted)"
     monkeypatch.setattr(sources, "MAX_MEMBERS", 2)
     [refused] = list(sources.open_sources([str(archive)]))
     assert "holds 3 files, more than the 2" in refused.reason

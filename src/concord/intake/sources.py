@@ -121,7 +121,8 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
                 ValueError,
             ) as exc:
                 # damaged, encrypted or of an unsupported compression
-                yield Refused(member_name, f"{member_name}: cannot be unpacked ({exc})")
+                said = "it is encrypted" if info.flag_bits & 0x1 else str(exc)
+                yield Refused(member_name, f"{member_name}: cannot be unpacked ({said})")
                 continue
             yield Source(stream, member_name)
 
