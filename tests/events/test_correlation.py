@@ -627,7 +627,7 @@ def test_the_events_of_one_misp_event_make_one_campaign(
     page = api.get(f"/campaigns/{listed['id']}")
     assert page.status_code == 200
     assert page.text.count('class="node report"') == 2
-    assert "Triangles are the MISP events" in page.text
+    assert "Triangles are the reports" in page.text
 
 
 def test_a_page_of_campaigns_is_full_while_more_follow(session: Session, network: Network) -> None:
@@ -657,3 +657,25 @@ def test_a_large_campaign_draws_every_state_in_turn() -> None:
     shown = correlation._fair_share(events, 6)
     assert shown == [200, 1, 100, 2, 101, 3]
     assert sorted(correlation._fair_share(events, 100)) == sorted(events)  # room for all
+
+
+def test_the_records_of_one_stix_report_make_one_campaign(
+    session: Session, network: Network
+) -> None:
+    from concord.intake.readers import stix
+    from tests.conftest import FIXTURES
+
+    # MISP's STIX export: a grouping names an observed domain and an indicator. Here the
+    # indicator names another domain, so only the grouping joins the two.
+    text = (FIXTURES / "stix" / "misp-stix_test_event1_stix21.json").read_text()
+    data = text.replace(
+        "[domain-name:value = 'circl.lu']", "[domain-name:value = 'c2.example-kz.net']"
+    )
+    for analyst in ("kz-analyst", "uz-analyst"):
+        source = intake.Source(io.BytesIO(data.encode()), "bundle.json")
+        receipt = intake.ingest(session_factory(), network[analyst], source, reader=stix.READER)
+        assert receipt.accepted == 3, receipt
+    result = correlate()
+    assert result.campaigns is not None
+    # circl.lu's events and c2.example-kz.net's, one campaign through each state's grouping
+    assert (result.campaigns.campaigns, result.campaigns.events) == (1, 4)

@@ -174,6 +174,12 @@ def test_misp_stix_export_observed_data_and_indicator() -> None:
     ]
     assert records[0].time == datetime(2020, 10, 25, 16, 22, tzinfo=UTC)
     assert records[2].description == "Domain test attribute"
+    # each names the grouping (MISP's event) it came in: campaigns join a report's records
+    assert [r.extra.get("stix_report") for r in records] == [
+        "grouping--e2e6a6ea-f69b-4d93-8564-f51d67cafe51",
+        "grouping--d402185f-c129-4f65-8678-43edb2cee1cf",
+        "grouping--d402185f-c129-4f65-8678-43edb2cee1cf",
+    ]
 
 
 def test_context_only_bundles_give_no_records_and_no_errors() -> None:

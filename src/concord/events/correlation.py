@@ -38,7 +38,18 @@ from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, distinct, exists, func, literal, select, text, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    distinct,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -245,30 +256,40 @@ def _components(rows: Iterable[Any]) -> _Components:
 
 
 def _same_report_edges(
-    session: Session, event_ids: set[int], names: dict[int, str] | None = None
+    session: Session, event_ids: set[int], names: dict[int, tuple[str, str]] | None = None
 ) -> Iterator[tuple[int, int]]:
-    """Edges joining the events that one organisation reported in one MISP event (its
-    records share `event_uuid`): a MISP event is one incident's information, so its events
-    that correlate across states make one campaign, not one per attribute. Each such report
-    is a node of negative id, which `_components` counts as no indicator; `names` receives
-    each node's MISP event uuid."""
-    reports: dict[tuple[int | None, str], int] = {}
+    """Edges joining the events that one organisation reported in one report: a MISP event
+    (its records share `event_uuid`) or a STIX report or grouping (`stix_report`). A report
+    is one incident's information, so its events that correlate across states make one
+    campaign, not one per attribute. Each such report is a node of negative id, which
+    `_components` counts as no indicator; `names` receives each node's kind and id."""
+    reports: dict[tuple[int | None, str, str], int] = {}
     for chunk in chunks(sorted(event_ids)):
         rows = session.execute(
             select(Event.id, Event.origin_org_id, Event.extra).where(
-                Event.id.in_(chunk), Event.extra.contains('"event_uuid"')
+                Event.id.in_(chunk),
+                or_(*(Event.extra.contains(f'"{key}"') for key in _REPORT_KEYS)),
             )
         )
         for event_id, org_id, extra in rows:
             try:
-                uuid = orjson.loads(extra).get("event_uuid")
-            except (orjson.JSONDecodeError, AttributeError):
+                fields = orjson.loads(extra)
+            except orjson.JSONDecodeError:
                 continue
-            if isinstance(uuid, str) and uuid:
-                node = reports.setdefault((org_id, uuid), -1 - len(reports))
-                if names is not None:
-                    names[node] = uuid
-                yield event_id, node
+            if not isinstance(fields, dict):
+                continue
+            for key, kind in _REPORT_KEYS.items():
+                ident = fields.get(key)
+                if isinstance(ident, str) and ident:
+                    node = reports.setdefault((org_id, key, ident), -1 - len(reports))
+                    if names is not None:
+                        names[node] = (kind, ident)
+                    yield event_id, node
+                    break
+
+
+# Where a record names the report it came in, and what that report is called on a page.
+_REPORT_KEYS = {"event_uuid": "MISP event", "stix_report": "STIX report"}
 
 
 def update_campaigns(session: Session) -> CampaignResult:
@@ -672,8 +693,9 @@ class CampaignView:
     events: list[Event] = field(default_factory=list)
     edges: list[tuple[int, int]] = field(default_factory=list)  # (event id, indicator id)
     indicator_values: dict[int, tuple[str, str]] = field(default_factory=dict)
-    # MISP events joining events of one state, by node id (negative in `edges`): their uuid
-    reports: dict[int, str] = field(default_factory=dict)
+    # reports (a MISP event, a STIX report) joining events of one state, by node id (negative
+    # in `edges`): their kind and id
+    reports: dict[int, tuple[str, str]] = field(default_factory=dict)
     truncated: bool = False
 
 
@@ -688,7 +710,7 @@ class _VisiblePart:
     edges: list[tuple[int, int]] = field(default_factory=list)  # (event, indicator or report)
     indicators: int = 0
     label: int | None = None  # the indicator most of the events share
-    reports: dict[int, str] = field(default_factory=dict)  # node id -> MISP event uuid
+    reports: dict[int, tuple[str, str]] = field(default_factory=dict)  # node -> (kind, id)
 
 
 def _visible_parts(
@@ -723,7 +745,7 @@ def _visible_parts(
             edges.setdefault(cid, []).append((ev, ind))
     # The reports joining them, as stored campaigns are joined, between events so linked.
     campaign_of = {ev: cid for cid, pairs in edges.items() for ev, _ind in pairs}
-    names: dict[int, str] = {}
+    names: dict[int, tuple[str, str]] = {}
     for ev, node in _same_report_edges(session, set(campaign_of), names):
         edges[campaign_of[ev]].append((ev, node))
     parts: dict[int, _VisiblePart] = {}

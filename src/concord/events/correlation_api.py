@@ -177,8 +177,9 @@ def get_campaign(
     campaign_id: int, p: Principal = Depends(user), session: Session = Depends(get_db)
 ) -> Any:
     """A campaign with its visible events and the graph linking them through shared
-    cross-state indicators, and through the MISP event in which one organisation reported
-    several of them. A merged campaign's id answers with the campaign it joined."""
+    cross-state indicators, and through the report (a MISP event, a STIX report) in which
+    one organisation reported several of them. A merged campaign's id answers with the
+    campaign it joined."""
     v = correlation.visible_campaign(session, p, campaign_id)
     audit.record_reads(session, p, "event", v.events)
     nodes = [
@@ -190,8 +191,8 @@ def get_campaign(
         for i, (_kind, value) in sorted(v.indicator_values.items())
     ]
     nodes += [
-        {"id": f"report:{-n}", "kind": "report", "label": f"MISP event {uuid}"}
-        for n, uuid in sorted(v.reports.items(), reverse=True)
+        {"id": f"report:{-n}", "kind": "report", "label": f"{kind} {ident}"}
+        for n, (kind, ident) in sorted(v.reports.items(), reverse=True)
     ]
     edges = [
         {"source": f"event:{e}", "target": f"indicator:{i}" if i > 0 else f"report:{-i}"}

@@ -53,7 +53,9 @@ Skipped on purpose:
 - revoked objects (their producer withdrew them);
 - every other object type (attack-pattern, relationship, marking-definition, malware,
   identity, report ...) is context: it classifies, marks or names records but is no record
-  itself, and neither are SCOs that no observed-data or infrastructure references. An
+  itself (a record that a report or grouping names in its ``object_refs`` keeps that
+  report's id in ``extra["stix_report"]``: campaigns join the records of one report), and
+  neither are SCOs that no observed-data or infrastructure references. An
   infrastructure is a record (an indicator) when it ``consists-of`` addresses, domains or
   URLs: command-and-control → malicious-code/c2-server (role "c2"), phishing →
   fraud/phishing, hosting-malware → malicious-code/malware-distribution, botnet →
@@ -277,6 +279,8 @@ class _Bundle:
     inc: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
     tlp_of_marking: dict[str, str] = field(default_factory=lambda: dict(_KNOWN_MARKINGS))
     indicators: dict[str, _Facts | _Invalid] = field(default_factory=dict)
+    # object id -> the first report or grouping that names it: its records belong together
+    report_of: dict[str, str] = field(default_factory=dict)
 
     def location(self, pointer: str) -> FaultLocation:
         return FaultLocation(source=self.source, pointer=pointer)
@@ -406,6 +410,9 @@ def _index(bundle: _Bundle, base: str | None, objects: list[Json]) -> Iterator[R
             if isinstance(rtype, str) and isinstance(src, str) and isinstance(tgt, str):
                 bundle.out[src].append((rtype, tgt))
                 bundle.inc[tgt].append((rtype, src))
+        elif kind in ("report", "grouping"):
+            for ref in strings_in(obj.get("object_refs")):
+                bundle.report_of.setdefault(ref, oid)
         elif kind == "marking-definition":
             level = _marking_tlp(obj)
             if level:
@@ -442,6 +449,9 @@ def _record(
 ) -> EventRecord:
     values = facts.values
     extra = {"stix_id": entry.obj["id"], **{k: clean_text(v) for k, v in extra.items() if v}}
+    report = bundle.report_of.get(entry.obj["id"])
+    if report:
+        extra["stix_report"] = report
     if values.networks:
         extra["networks"] = clean_text(" ".join(values.networks))
     return EventRecord(
