@@ -679,3 +679,23 @@ def test_the_records_of_one_stix_report_make_one_campaign(
     assert result.campaigns is not None
     # circl.lu's events and c2.example-kz.net's, one campaign through each state's grouping
     assert (result.campaigns.campaigns, result.campaigns.events) == (1, 4)
+
+
+def test_an_indicator_page_leads_to_its_campaign(
+    api: TestClient, session: Session, network: Network
+) -> None:
+    from tests.conftest import sign_in
+
+    build_two_campaigns(network)
+    correlate()
+    chain = min(event_id(session, C2_IP, "KZ"), event_id(session, C2_IP, "UZ"))
+    found = correlation.campaigns_of_indicators(
+        session, network["uz-analyst"], [indicator(session, C2_IP).id]
+    )
+    assert [c.id for views in found.values() for c in views] == [chain]
+    # 91.215.85.3 is KZ's alone: in no campaign
+    alone = indicator(session, "91.215.85.3").id
+    assert correlation.campaigns_of_indicators(session, network["uz-analyst"], [alone]) == {}
+    sign_in(api, "uz-analyst")
+    page = api.get("/indicators", params={"value": C2_IP}).text
+    assert f'<a href="/campaigns/{chain}">' in page

@@ -496,6 +496,30 @@ def campaign_of_events(session: Session, event_ids: Iterable[int]) -> dict[int, 
     return found
 
 
+def campaigns_of_indicators(
+    session: Session, principal: Principal, indicator_ids: Sequence[int]
+) -> dict[int, list[CampaignView]]:
+    """For each indicator, the campaigns it joins as the principal sees them (those the
+    campaigns page shows that principal, through this indicator)."""
+    pairs = session.execute(
+        select(EventObservable.indicator_id, CampaignEvent.campaign_id)
+        .join(CampaignEvent, CampaignEvent.event_id == EventObservable.event_id)
+        .join(Event, Event.id == EventObservable.event_id)
+        .where(EventObservable.indicator_id.in_(list(indicator_ids)), _visible(principal))
+        .distinct()
+    ).all()
+    figures = campaign_figures(session, principal, sorted({cid for _ind, cid in pairs}))
+    found: dict[int, list[CampaignView]] = {}
+    for ind, cid in sorted(pairs):
+        view_part = figures.get(cid)
+        if view_part is None:
+            continue
+        view, part = view_part
+        if len(view.states) >= 2 and any(i == ind for _ev, i in part.edges):
+            found.setdefault(ind, []).append(view)
+    return found
+
+
 # --- reads, as one principal may see them -------------------------------------------------------
 
 

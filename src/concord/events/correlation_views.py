@@ -72,9 +72,11 @@ def indicators_page(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
+    campaigns: dict[int, list[correlation.CampaignView]] = {}
     if value.strip():
         found = correlation.find_indicators(session, p, value.strip())
         listing = False
+        campaigns = correlation.campaigns_of_indicators(session, p, [i.id for i in found])
     else:
         found = correlation.cross_state_indicators(session, p, after, 100)
         listing = True
@@ -90,6 +92,7 @@ def indicators_page(
         found=found,
         listing=listing,
         alerts=alerts,
+        campaigns=campaigns,
         next_after=found[-1].id if listing and len(found) == 100 else None,
     )
 
