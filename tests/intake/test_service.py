@@ -442,9 +442,23 @@ def test_a_built_in_csv_profile_can_be_declared_by_name(session, network) -> Non
 
     data = (FIXTURES / "feeds" / "dataplane_sshclient.txt").read_bytes()
     receipt = run(network["kz-analyst"], data, name="export.txt", fmt="dataplane")
-    assert receipt.format == "dataplane" and receipt.accepted > 0, receipt
+    assert receipt.accepted > 0, receipt
     parallel = run(network["uz-analyst"], data, name="export.txt", fmt="dataplane", parallel_from=0)
     assert parallel.accepted == receipt.accepted
+    # detection picks the same profile: named or not, the file is one submission
+    again = run(network["kz-analyst"], data, name="export.txt")
+    assert (again.id, again.accepted, again.duplicates) == (receipt.id, 0, receipt.accepted)
+    assert totals(session)[1] == 2 * receipt.accepted  # each state's, counted once
+
+
+def test_a_declared_profile_detection_would_not_pick_is_read_as_declared(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    # URLhaus's recent-URLs file (9 columns) declared as its TLD variant (8): refused line
+    # by line, as declared, rather than read as detection would.
+    data = (FIXTURES / "feeds" / "urlhaus_recent.csv").read_bytes()
+    declared = run(network["kz-analyst"], data, name="feed.csv", fmt="abusech-urlhaus-tld")
+    assert declared.format == "abusech-urlhaus-tld" and declared.accepted == 0, declared
 
 
 def test_records_naming_no_observable_are_counted_as_skipped(session, network) -> None:  # type: ignore[no-untyped-def]

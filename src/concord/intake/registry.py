@@ -131,6 +131,17 @@ def choose(head: bytes, filename: str, declared: str | None) -> Reader:
             raise UnsupportedFormat(
                 f"unknown format {declared!r}{hint}", FaultLocation(field="format")
             )
+        if name not in known:
+            # A built-in profile declared: when detection would pick that very profile, read
+            # it as detection does, so the file is one submission either way (sent again
+            # with its format named, it changes nothing).
+            from concord.intake.readers.csvfeed import ProfileChoosingReader
+
+            for chooser in known.values():
+                if isinstance(chooser, ProfileChoosingReader) and (
+                    chooser.chosen(head, filename) == name
+                ):
+                    return chooser
         return reader
     for reader in known.values():
         if reader.sniff(head, filename):

@@ -1397,8 +1397,13 @@ class ProfileChoosingReader(Reader):
         self.comments = _comments(self.profiles)
 
     def sniff(self, head: bytes, filename: str) -> bool:
+        return self.chosen(head, filename) is not None
+
+    def chosen(self, head: bytes, filename: str) -> str | None:
+        """The name of the profile detection picks for a file starting with `head`."""
         head_lines = _head_of_bytes(head, self.comments)
-        return choose(self.profiles, head_lines, filename, strict=True) is not None
+        profile = choose(self.profiles, head_lines, filename, strict=True)
+        return profile.name if profile is not None else None
 
     def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
         text = open_text(stream)
