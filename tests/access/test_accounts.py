@@ -99,6 +99,26 @@ def test_a_token_neither_mints_successors_nor_outlives_itself(client, auth) -> N
     assert sooner["expires_at"].startswith("2029-01-01")
     # a token without an end (as the UI mints by default) mints tokens without one
     assert mint(auth["kz-analyst"]).json()["expires_at"] is None
+    # ... and revoking a token revokes what it minted, and what those minted
+    grandchild = mint({"Authorization": f"Bearer {later['token']}"})
+    assert grandchild.status_code == 403  # a read-only child mints nothing
+    deeper = mint(writing, scopes=["read", "write"]).json()
+    grandchild = mint({"Authorization": f"Bearer {deeper['token']}"}).json()
+    assert (
+        client.delete(f"/api/v1/tokens/{short['id']}", headers=auth["kz-analyst"]).status_code
+        == 204
+    )
+    for child in (endless.json(), later, sooner, deeper, grandchild):
+        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {child['token']}"})
+        assert me.status_code == 401, child
+    listed = {
+        t["id"]: t for t in client.get("/api/v1/tokens", headers=auth["kz-analyst"]).json()["items"]
+    }
+    assert listed[deeper["id"]]["parent"] == short["id"] and listed[deeper["id"]]["revoked"]
+    assert (
+        listed[grandchild["id"]]["parent"] == deeper["id"] and listed[grandchild["id"]]["revoked"]
+    )
+    assert listed[read_only["id"]]["revoked"] is False  # minted by the user, not by the token
 
 
 def test_role_must_fit_the_organisation(session, network) -> None:  # type: ignore[no-untyped-def]

@@ -159,6 +159,9 @@ class TokenOut(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked: bool
+    parent: int | None = Field(
+        default=None, description="the token that created this one; revoking it revokes this"
+    )
 
 
 class TokenCreate(RequestBody):
@@ -189,6 +192,7 @@ def token_out(t: ApiToken, username: str) -> TokenOut:
         expires_at=t.expires_at,
         last_used_at=t.last_used_at,
         revoked=t.revoked_at is not None,
+        parent=t.parent_id,
     )
 
 

@@ -79,6 +79,7 @@ class Principal:
     # the user's sign-in, and what it creates must not outlive it.
     via_token: bool = False
     token_expires_at: datetime | None = None
+    token_id: int | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -133,6 +134,8 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The token that created this one, if a token did: revoking it revokes this one too.
+    parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class WebSession(Base):

@@ -356,6 +356,7 @@ def create_token(
         secret_hash=_sha256(secret),
         scopes=",".join(sorted(s.value for s in scopes)),
         expires_at=expires_at,
+        parent_id=principal.token_id if principal is not None and principal.via_token else None,
     )
     session.add(token)
     session.flush()
@@ -387,7 +388,7 @@ def resolve_token(session: Session, text: str, address: str | None) -> Principal
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     found = principal_for(user, _org_of(session, user), parse_scopes(token.scopes), address)
-    return replace(found, via_token=True, token_expires_at=token.expires_at)
+    return replace(found, via_token=True, token_expires_at=token.expires_at, token_id=token.id)
 
 
 def list_tokens(
@@ -443,4 +444,21 @@ def revoke_token(session: Session, principal: Principal | None, token_id: int) -
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit.record(session, principal, "revoke", "token", token.id, {"user": user.username})
+    _revoke_descendants(session, principal, token)
     return token
+
+
+def _revoke_descendants(session: Session, principal: Principal | None, token: ApiToken) -> None:
+    """Revoke what `token` created, and what those created: a token's successors end when
+    it ends, or a leaked token could outlive its revocation through one it minted."""
+    parents = [token.id]
+    now = utcnow()
+    while parents:
+        children = list(session.scalars(select(ApiToken).where(ApiToken.parent_id.in_(parents))))
+        for child in children:
+            if child.revoked_at is None:
+                child.revoked_at = now
+                audit.record(
+                    session, principal, "revoke", "token", child.id, {"with_token": token.id}
+                )
+        parents = [child.id for child in children]
