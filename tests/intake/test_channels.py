@@ -593,3 +593,25 @@ def test_a_misspelt_query_parameter_is_refused_not_ignored(client, auth, env, ne
     assert client.get("/api/v1/events", headers=auth["kz-analyst"]).json()["items"] == []
     r = client.get("/api/v1/events", params={"channel": "api"}, headers=auth["kz-analyst"])
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/channel"
+
+
+def test_an_api_form_holds_only_its_file(client, auth, env, network) -> None:  # type: ignore[no-untyped-def]
+    data = STIX_C2.read_bytes()
+    r = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        data={"tlp": "red"},  # a setting sent as a form field would be ignored in silence
+        files={"file": ("c2.json", data, "application/json")},
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/tlp", r.text
+    assert "?tlp=" in r.json()["detail"]
+    r = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        files=[
+            ("file", ("a.json", data, "application/json")),
+            ("file", ("b.json", data, "application/json")),
+        ],
+    )
+    assert r.status_code == 422 and "one file per request" in r.json()["detail"]
+    assert client.get("/api/v1/events", headers=auth["kz-analyst"]).json()["items"] == []

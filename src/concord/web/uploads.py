@@ -93,6 +93,22 @@ class RawApiBodies:
 FORM_TYPE = b"application/x-www-form-urlencoded"
 
 
+async def _only_one_file(request: Request) -> None:
+    """An API form holds one part, `file`: a `tlp` or `format` sent as a form field would be
+    ignored in silence (they are query parameters), a report kept at a looser TLP than
+    meant; a second file would be dropped."""
+    form = await request.form()  # parsed once already, for the route's `file`
+    for name in form:
+        if name != "file":
+            raise InvalidInput(
+                f"unknown form field {name!r}: the form holds only 'file'; give the other "
+                f"settings as query parameters (?{name}=...)",
+                FaultLocation(pointer=f"/body/{name}"),
+            )
+    if len(form.getlist("file")) > 1:
+        raise InvalidInput("send one file per request", FaultLocation(pointer="/body/file"))
+
+
 async def read_upload(
     request: Request | None, file: UploadFile | None, *, missing: str = "choose a file"
 ) -> Upload:
@@ -102,6 +118,8 @@ async def read_upload(
     form_sent = request is not None and request.headers.get("content-type", "").lower().startswith(
         "multipart/form-data"
     )
+    if request is not None and form_sent:
+        await _only_one_file(request)
     if file is not None and file.filename:
         data = await file.read(limit + 1)
         name, content_type = file.filename, ""
