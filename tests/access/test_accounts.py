@@ -178,3 +178,16 @@ def test_session_cookie_is_httponly_and_csrf_guards_api_writes(client, network) 
         "/api/v1/contacts", json={"org": "kz-bank", "name": "A", "email": "a@kz-bank.example"}
     )
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+
+
+def test_an_admin_keeps_a_way_back_in(client, auth) -> None:  # type: ignore[no-untyped-def]
+    # nobody signs in again to undo it: the centre's only admin would lock everyone out
+    me = client.patch(
+        "/api/v1/users/centre-admin", json={"active": False}, headers=auth["centre-admin"]
+    )
+    assert me.status_code == 409 and "your own account" in me.json()["detail"]
+    assert client.get("/api/v1/me", headers=auth["centre-admin"]).status_code == 200
+    other = client.patch(
+        "/api/v1/users/centre-analyst", json={"active": False}, headers=auth["centre-admin"]
+    )
+    assert other.status_code == 200 and other.json()["active"] is False

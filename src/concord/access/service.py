@@ -211,6 +211,9 @@ def set_active(session: Session, principal: Principal, username: str, active: bo
         policy.check_user_admin(principal, _org_of(session, user))
     except policy.AccessDenied as exc:
         raise Forbidden(str(exc)) from None
+    if not active and user.active and user.id == principal.user_id:
+        # one could not sign in again to undo it: the centre's only admin would lock all out
+        raise Conflict("you cannot deactivate your own account; ask another admin")
     user.active = active
     if not active:
         session.execute(
