@@ -88,6 +88,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    # SQLite's own lower() folds ASCII only: "Степной" would never match "степной".
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character backslash) matching `text` anywhere, lower-cased,
+    its own % and _ taken literally: a search for "100%" is not a wildcard."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _sqlite_begin(conn: Any) -> None:

@@ -293,3 +293,15 @@ def test_one_centre_and_one_national_body_per_state(client, auth) -> None:  # ty
     assert centre.status_code == 409
     new = add({"slug": "tj-cert", "kind": "national-body", "name_en": "TJ", "country": "TJ"})
     assert new.status_code == 201 and new.json()["parent"] is not None
+
+
+def test_text_search_folds_any_letters_and_takes_wildcards_literally(client, auth) -> None:  # type: ignore[no-untyped-def]
+    def names(q: str) -> list[str]:
+        r = client.get("/api/v1/organizations", params={"q": q}, headers=auth["centre-admin"])
+        assert r.status_code == 200, r.text
+        return [o["slug"] for o in r.json()["items"]]
+
+    # kz-cert's Russian name is "Национальный CERT Казахстана"
+    assert names("НАЦИОНАЛЬНЫЙ cert казах") == ["kz-cert"]
+    assert names("%") == [] and names("_") == []  # not "any text"
+    assert sorted(names("kz-")) == ["kz-bank", "kz-cert"]

@@ -32,7 +32,7 @@ from concord.cases.model import (
     TimelineEntry,
     TimelineKind,
 )
-from concord.db import chunks, utcnow
+from concord.db import chunks, contains_pattern, utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs import validate
@@ -353,9 +353,12 @@ def _filtered(principal: Principal, filters: CaseFilters) -> Any:
         name = filters.assignee.strip().lower()
         stmt = stmt.where(Case.assignee_user_id.in_(select(User.id).where(User.username == name)))
     if filters.q:
-        like = f"%{filters.q.strip().lower()}%"
+        like = contains_pattern(filters.q)
         stmt = stmt.where(
-            or_(func.lower(Case.title).like(like), func.lower(Case.summary).like(like))
+            or_(
+                func.lower(Case.title).like(like, escape="\\"),
+                func.lower(Case.summary).like(like, escape="\\"),
+            )
         )
     return stmt
 

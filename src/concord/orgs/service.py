@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
-from concord.db import utcnow
+from concord.db import contains_pattern, utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.orgs import validate
 from concord.orgs.model import Asset, AssetKind, AssetRevision, Contact, Organization, OrgKind
@@ -105,11 +105,11 @@ def list_orgs(
         parent_ids = select(Organization.id).where(Organization.slug == parent)
         stmt = stmt.where(Organization.parent_id.in_(parent_ids))
     if q:
-        like = f"%{q.lower()}%"
+        like = contains_pattern(q)
         stmt = stmt.where(
-            func.lower(Organization.name_en).like(like)
-            | func.lower(Organization.name_ru).like(like)
-            | Organization.slug.like(like)
+            func.lower(Organization.name_en).like(like, escape="\\")
+            | func.lower(Organization.name_ru).like(like, escape="\\")
+            | Organization.slug.like(like, escape="\\")
         )
     return list(session.scalars(stmt.order_by(Organization.id).limit(limit)))
 
@@ -600,7 +600,7 @@ def list_assets(
             )
         stmt = stmt.where(Asset.kind == kind.strip().lower())
     if q:
-        stmt = stmt.where(func.lower(Asset.value).like(f"%{q.lower()}%"))
+        stmt = stmt.where(func.lower(Asset.value).like(contains_pattern(q), escape="\\"))
     return [(a, s) for a, s in session.execute(stmt.order_by(Asset.id).limit(limit))]
 
 
