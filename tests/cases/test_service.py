@@ -576,3 +576,31 @@ def test_a_link_to_reports_the_reader_cannot_see_leaves_no_empty_line(
 
     assert [d["events"] for d in links(centre)] == [[seen.id], [hidden.id]]
     assert [d["events"] for d in links(network["kz-analyst"])] == [[seen.id]]
+
+
+def test_widening_a_case_does_not_widen_what_was_said_under_its_narrower_label(
+    session: Session, network: Network
+) -> None:
+    kz, uz = network["kz-analyst"], network["uz-analyst"]
+    case = kz_case(session, network, tlp="red", participants=["uz-cert"])
+    service.add_named_user(session, kz, case.id, "uz-analyst")
+    service.add_comment(session, uz, case.id, "Our source is A. Karimov. Do not share.")
+    session.commit()
+    service.update_case(session, kz, case.id, {"tlp": "green", "title": "Credential leak"})
+    service.add_comment(session, kz, case.id, "Owners: please check your VPN logs.")
+    session.commit()
+
+    def said(username: str) -> list[str]:
+        detail = service.case_detail(session, network[username], case.id)
+        return [t.entry.text for t in detail.timeline if t.entry.kind == "comment"]
+
+    # the named recipients read both; the rest of the network only what was said under GREEN
+    assert said("uz-analyst") == [
+        "Our source is A. Karimov. Do not share.",
+        "Owners: please check your VPN logs.",
+    ]
+    for username in ("kz-bank-contact", "centre-analyst", "kz-admin"):
+        assert said(username) == ["Owners: please check your VPN logs."], username
+    # nor does the first title, kept on the entry that opened the case
+    opened = service.case_detail(session, network["kz-bank-contact"], case.id).timeline
+    assert all(t.entry.kind != "create" for t in opened)

@@ -31,9 +31,12 @@ class AccessDenied(Exception):
     """Raised when a principal may not perform a write or see an object."""
 
 
-def tlp_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
-    """SQL condition: rows of a Sharable `model` that `principal` may see under TLP."""
-    clear = model.tlp == "clear"
+def tlp_filter(principal: Principal, model: Any, level: Any = None) -> ColumnElement[bool]:
+    """SQL condition: rows of a Sharable `model` that `principal` may see under TLP: the
+    row's own, or `level` (an expression) for what was written under another label, such
+    as a case's comment written while the case was narrower than it is now."""
+    tlp = model.tlp if level is None else level
+    clear = tlp == "clear"
     if principal.anonymous:
         return clear
 
@@ -78,10 +81,10 @@ def tlp_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
         ),
     )
     return or_(
-        model.tlp.in_(("clear", "green")),
-        and_(model.tlp == "amber", or_(*amber_parts)),
-        and_(model.tlp == "amber+strict", or_(own, shared_with_org)),
-        and_(model.tlp == "red", red),
+        tlp.in_(("clear", "green")),
+        and_(tlp == "amber", or_(*amber_parts)),
+        and_(tlp == "amber+strict", or_(own, shared_with_org)),
+        and_(tlp == "red", red),
     )
 
 

@@ -165,6 +165,9 @@ class TimelineEntry(Base):
     kind: Mapped[str] = mapped_column(String(20))
     text: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[str] = mapped_column(Text, default="{}")  # JSON object
+    # The case's TLP when it was written: widening the case later does not widen what was
+    # said under the narrower label (None: written before entries kept it; the case's).
+    tlp: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         CheckConstraint(f"kind in ({_in(TimelineKind)})", name="kind"),

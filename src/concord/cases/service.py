@@ -200,6 +200,7 @@ def _append(
         kind=kind.value,
         text=text,
         detail=json.dumps(detail, sort_keys=True, ensure_ascii=False, default=str),
+        tlp=case.tlp,
     )
     session.add(entry)
     case.updated_at = now
@@ -576,7 +577,12 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
             principal,
             session.scalars(
                 select(TimelineEntry)
-                .where(TimelineEntry.case_id == case.id)
+                .join(Case, Case.id == TimelineEntry.case_id)
+                .where(
+                    TimelineEntry.case_id == case.id,
+                    # each entry under the label it was written under
+                    policy.tlp_filter(principal, Case, func.coalesce(TimelineEntry.tlp, Case.tlp)),
+                )
                 .order_by(TimelineEntry.id)
             ),
         ),
