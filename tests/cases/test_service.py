@@ -604,3 +604,26 @@ def test_widening_a_case_does_not_widen_what_was_said_under_its_narrower_label(
     # nor does the first title, kept on the entry that opened the case
     opened = service.case_detail(session, network["kz-bank-contact"], case.id).timeline
     assert all(t.entry.kind != "create" for t in opened)
+
+
+def test_narrowing_a_case_keeps_its_assignee_on_it(session: Session, network: Network) -> None:
+    kz = network["kz-analyst"]
+    case = kz_case(session, network, participants=["uz-cert"])
+    service.assign(session, kz, case.id, "uz-analyst")
+    session.commit()
+    # AMBER+STRICT still reaches uz-cert, a participant: nothing to say
+    service.update_case(session, kz, case.id, {"tlp": "amber+strict"})
+    # RED is for named people: the assignee is named, and the timeline says so
+    service.update_case(session, kz, case.id, {"tlp": "red"})
+    session.commit()
+    assert case.id in visible_ids(session, network, "uz-analyst")
+    detail = service.case_detail(session, network["uz-analyst"], case.id)
+    assert detail.named_users == ["uz-analyst"] and detail.assignee == "uz-analyst"
+    assert ("participant", {"user": "uz-analyst"}) in [
+        (t.entry.kind, t.detail) for t in detail.timeline
+    ]
+    # a centre analyst assigned to a KZ case would lose an AMBER+STRICT one: refused
+    other = kz_case(session, network)
+    service.assign(session, kz, other.id, "centre-analyst")
+    with pytest.raises(InvalidInput, match="the assignee, could not see"):
+        service.update_case(session, kz, other.id, {"tlp": "amber+strict"})

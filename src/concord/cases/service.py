@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -247,13 +247,17 @@ def _party_user(session: Session, username: str, field_name: str, parties: Any) 
     return user
 
 
-def _can_see(session: Session, user: User, case: Case) -> bool:
+def _can_see(session: Session, user: User, case: Case, tlp: str | None = None) -> bool:
+    """Whether `user` sees the case, under its TLP or under `tlp` (a change being made)."""
     from concord.access.service import principal_for
 
     org = session.get(Organization, user.org_id)
     assert org is not None  # foreign key
+    level = literal(tlp) if tlp is not None else None
     seen = session.scalar(
-        select(Case.id).where(Case.id == case.id, policy.tlp_filter(principal_for(user, org), Case))
+        select(Case.id).where(
+            Case.id == case.id, policy.tlp_filter(principal_for(user, org), Case, level)
+        )
     )
     return seen is not None
 
@@ -754,8 +758,10 @@ def _set_fields(
     if not applied:
         return False
     _refuse_if_closed(case)
+    named = None
     if "tlp" in applied:
         check_case_write(principal, case, parties, share=True)
+        named = _keep_the_assignee(session, case, applied["tlp"])
     detail: dict[str, Any] = {"fields": sorted(applied)}
     for key, value in applied.items():
         # Labels are recorded with their old value, the title as its new value; the summary
@@ -766,7 +772,30 @@ def _set_fields(
             detail[key] = value
         setattr(case, key, value)
     _append(session, principal, case, TimelineKind.UPDATE, "update", detail)
+    if named is not None:
+        _append(
+            session, principal, case, TimelineKind.PARTICIPANT, "participant-add", {"user": named}
+        )
     return True
+
+
+def _keep_the_assignee(session: Session, case: Case, tlp: str) -> str | None:
+    """A narrower label must not cut the assignee off the case they work on: under TLP:RED
+    they are named (the username returned, for the timeline); under another label that
+    would hide the case from them, the change is refused."""
+    if case.assignee_user_id is None:
+        return None
+    assignee = session.get(User, case.assignee_user_id)
+    if assignee is None or _can_see(session, assignee, case, tlp):
+        return None
+    if tlp == TLP.RED.value:
+        session.add(Share(object_kind=KIND, object_id=case.id, user_id=assignee.id))
+        return assignee.username
+    raise _invalid(
+        f"{assignee.username}, the assignee, could not see the case under TLP:{tlp.upper()}: "
+        "add their organisation as a participant or reassign the case first",
+        "tlp",
+    )
 
 
 def _assign(
