@@ -413,3 +413,41 @@ def test_a_state_code_no_state_has_is_told_not_an_empty_board(
     assert 'name="country" value="KAZ" maxlength="2" placeholder="KZ" aria-invalid="true"' in r.text
     api = ui.client.get("/api/v1/cases", params={"country": "KAZ"})
     assert api.status_code == 422 and api.json()["errors"][0]["field"] == "country"
+
+
+def test_a_form_saves_what_was_changed_on_it_not_a_colleagues_change(
+    login: Callable[[str], UI],
+) -> None:
+    a = login("centre-analyst")
+    case_id = open_case(a, summary="Three banks")
+    url = f"/cases/{case_id}"
+    page = a.get(url).text
+    shown = {
+        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+        for name in ("was_severity", "was_tlp", "was_title", "was_summary")
+    }
+    # meanwhile a colleague lowers the severity and rewrites the summary
+    b = login("centre-admin")
+    assert b.post(f"{url}/details", {"severity": "low", "tlp": shown["was_tlp"]}).status_code == 303
+    r = b.post(f"{url}/details", {"title": "Phishing wave", "summary": "Four banks"})
+    assert r.status_code == 303
+    # the first, from the page as it was, changes only the TLP, then only the title
+    labels = {"part": "labels", "severity": shown["was_severity"], "tlp": "amber"}
+    assert a.post(f"{url}/details", {**labels, **shown}).status_code == 303
+    text = {"part": "text", "title": "Phishing wave, banks", "summary": shown["was_summary"]}
+    assert a.post(f"{url}/details", {**shown, **text}).status_code == 303
+    api = a.client.get(f"/api/v1/cases/{case_id}").json()
+    assert (api["severity"], api["tlp"]) == ("low", "amber")
+    assert (api["title"], api["summary"]) == ("Phishing wave, banks", "Four banks")
+    # and a summary emptied on the form is emptied
+    page = a.get(url).text
+    was = re.search(r'name="was_summary" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+    emptied = {
+        "part": "text",
+        "title": "Phishing wave, banks",
+        "summary": "",
+        "was_title": "Phishing wave, banks",
+        "was_summary": was,
+    }
+    assert a.post(f"{url}/details", emptied).status_code == 303
+    assert a.client.get(f"/api/v1/cases/{case_id}").json()["summary"] == ""

@@ -294,13 +294,30 @@ def change_details(
     tlp: str = Form(""),
     title: str | None = Form(None),
     summary: str | None = Form(None),
+    part: str = Form(""),
+    was_severity: str | None = Form(None),
+    was_tlp: str | None = Form(None),
+    was_title: str | None = Form(None),
+    was_summary: str | None = Form(None),
     csrf_token: str = Form(""),
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    # Two forms post here: severity and TLP, or title and summary; what a form leaves out
-    # is not changed (an emptied summary is).
-    changes = {"severity": _blank(severity), "tlp": _blank(tlp), "title": title, "summary": summary}
+    # Two forms post here: severity and TLP ("labels"), or title and summary ("text"). Each
+    # says what the page showed: only what was changed on it is saved, so a colleague's
+    # change made meanwhile to another field stands; and an emptied summary is saved.
+    if part == "labels":
+        changes = _changed({"severity": (severity, was_severity), "tlp": (tlp, was_tlp)})
+        changes = {k: v for k, v in changes.items() if v}
+    elif part == "text":
+        changes = _changed({"title": (title, was_title), "summary": (summary, was_summary)})
+    else:
+        changes = {
+            "severity": _blank(severity),
+            "tlp": _blank(tlp),
+            "title": title,
+            "summary": summary,
+        }
     return _act(
         request,
         session,
@@ -311,6 +328,16 @@ def change_details(
         lambda: service.update_case(session, p, case_id, changes),
         form={"title": title, "summary": summary},
     )
+
+
+def _changed(fields: dict[str, tuple[str | None, str | None]]) -> dict[str, str]:
+    """The fields whose value differs from what the form was shown with (line ends as a
+    browser sends them do not count)."""
+
+    def text(value: str | None) -> str:
+        return (value or "").replace("\r\n", "\n")
+
+    return {key: text(now) for key, (now, was) in fields.items() if text(now) != text(was)}
 
 
 @router.post("/cases/{case_id}/assign", response_class=HTMLResponse)
