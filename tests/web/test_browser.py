@@ -393,6 +393,18 @@ def test_every_state_can_be_chosen_for_a_case_in_a_narrow_window(page) -> None: 
     assert choices.evaluate("f => f.scrollWidth <= f.clientWidth")
 
 
+def test_a_long_unbroken_text_wraps_inside_the_page(page) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, "kz-analyst")
+    page.goto("/cases")
+    page.fill('#case-form input[name="title"]', "Leak " + "x" * 280)
+    page.fill('#case-form textarea[name="summary"]', "https://leak.example/" + "a" * 3000)
+    page.locator('#case-form button[type="submit"]').click()
+    expect(page.locator("h1")).to_contain_text("Leak ")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.goto("/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def test_build_a_report_with_charts(page) -> None:  # type: ignore[no-untyped-def]
     import io
 
