@@ -305,3 +305,22 @@ def test_text_search_folds_any_letters_and_takes_wildcards_literally(client, aut
     assert names("НАЦИОНАЛЬНЫЙ cert казах") == ["kz-cert"]
     assert names("%") == [] and names("_") == []  # not "any text"
     assert sorted(names("kz-")) == ["kz-bank", "kz-cert"]
+
+
+def test_a_creation_answers_where_the_new_thing_is(client, auth) -> None:  # type: ignore[no-untyped-def]
+    admin = auth["centre-admin"]
+    body = {"slug": "kz-rail", "kind": "owner", "name_en": "Rail", "parent": "kz-cert"}
+    org = client.post("/api/v1/organizations", json=body, headers=admin)
+    assert org.status_code == 201 and org.headers["location"] == "/api/v1/organizations/kz-rail"
+    assert client.get(org.headers["location"], headers=admin).json()["slug"] == "kz-rail"
+    user = {
+        "username": "rail-contact",
+        "org": "kz-rail",
+        "role": "owner-contact",
+        "password": "long-enough-pw",
+    }
+    made = client.post("/api/v1/users", json=user, headers=admin)
+    assert made.status_code == 201 and made.headers["location"] == "/api/v1/users/rail-contact"
+    case = client.post("/api/v1/cases", json={"title": "Rail"}, headers=auth["centre-analyst"])
+    assert case.status_code == 201
+    assert case.headers["location"] == f"/api/v1/cases/{case.json()['id']}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -115,10 +115,14 @@ def list_users(
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(
-    body: UserCreate, p: Principal = Depends(writer), session: Session = Depends(get_db)
+    body: UserCreate,
+    response: Response,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
 ) -> UserOut:
     u = service.create_user(session, p, service.UserInput(**body.model_dump()))
     session.commit()
+    response.headers["Location"] = f"/api/v1/users/{u.username}"
     return user_out(u, body.org)
 
 

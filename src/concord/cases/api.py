@@ -222,11 +222,15 @@ def list_cases(
 
 @router.post("/cases", response_model=CaseOut, status_code=201)
 def create_case(
-    body: CaseCreate, p: Principal = Depends(writer), session: Session = Depends(get_db)
+    body: CaseCreate,
+    response: Response,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
 ) -> CaseOut | Response:
     """Open a case from scratch, or from events (by id) and indicators (by value) you can
     see. National bodies take part in the cases they open."""
     case = service.create_case(session, p, service.CaseInput(**body.model_dump()))
+    response.headers["Location"] = f"/api/v1/cases/{case.id}"
     return _after_write(session, p, case.id)
 
 

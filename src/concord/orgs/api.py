@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -104,10 +104,14 @@ def list_organizations(
 
 @router.post("/organizations", response_model=OrgOut, status_code=201)
 def create_organization(
-    body: OrgCreate, p: Principal = Depends(writer), session: Session = Depends(get_db)
+    body: OrgCreate,
+    response: Response,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
 ) -> OrgOut:
     org = service.create_org(session, p, service.OrgInput(**body.model_dump()))
     session.commit()
+    response.headers["Location"] = f"/api/v1/organizations/{org.slug}"
     return org_out(org, service.parent_slugs(session, [org]))
 
 
