@@ -198,6 +198,9 @@ def test_oversized_upload_is_413(client, auth, monkeypatch) -> None:  # type: ig
 def test_openapi_and_health(client) -> None:  # type: ignore[no-untyped-def]
     spec = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/organizations" in spec["paths"] and "/api/v1/whois/{query}" in spec["paths"]
+    # a generated client learns to send its token
+    assert spec["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+    assert spec["security"] == [{"token": []}]
     assert client.get("/api/docs").status_code == 200
     assert client.get("/api/v1/health").json()["status"] == "ok"
     r = client.get("/api/v1/nothing-here")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
@@ -124,7 +125,31 @@ def create_app() -> FastAPI:
     app.include_router(correlation_views.router)
     app.add_api_route("/metrics", metrics, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _declare_bearer_tokens(app)
     return app
+
+
+def _declare_bearer_tokens(app: FastAPI) -> None:
+    """Say in the OpenAPI document how the API authenticates, so that a generated client
+    sends its token (the routes read the header themselves)."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (`concord token create`, or the API tokens "
+                    "page): `Authorization: Bearer cnc_...`.",
+                }
+            }
+            schema["security"] = [{"token": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:
