@@ -83,7 +83,9 @@ def test_a_token_neither_mints_successors_nor_outlives_itself(client, auth) -> N
         return client.post("/api/v1/tokens", json={"scopes": ["read"], **body}, headers=headers)
 
     soon = "2030-01-01T06:00:00Z"
-    short = mint(auth["kz-analyst"], scopes=["read", "write"], expires_at=soon).json()
+    minted = mint(auth["kz-analyst"], scopes=["read", "write"], expires_at=soon)
+    assert minted.headers["cache-control"] == "no-store"  # it holds the secret
+    short = minted.json()
     read_only = mint(auth["kz-analyst"]).json()
     bearer = {"Authorization": f"Bearer {read_only['token']}"}
     # a read-only token (leaked, say) neither mints a successor nor revokes

@@ -219,13 +219,17 @@ def list_tokens(
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
 def create_token(
-    body: TokenCreate, p: Principal = Depends(user), session: Session = Depends(get_db)
+    body: TokenCreate,
+    response: Response,
+    p: Principal = Depends(user),
+    session: Session = Depends(get_db),
 ) -> TokenCreated:
     target = body.user or p.username or ""
     secret, token = service.create_token(
         session, p, target, body.name, service.parse_scopes(body.scopes), body.expires_at
     )
     session.commit()
+    response.headers["Cache-Control"] = "no-store"  # the answer holds the secret
     return TokenCreated(**token_out(token, target).model_dump(), token=secret)
 
 
