@@ -699,3 +699,29 @@ def test_an_indicator_page_leads_to_its_campaign(
     sign_in(api, "uz-analyst")
     page = api.get("/indicators", params={"value": C2_IP}).text
     assert f'<a href="/campaigns/{chain}">' in page
+
+
+def test_event_and_indicator_pages_name_the_cases_linking_them(
+    api: TestClient, session: Session, network: Network
+) -> None:
+    from concord.cases import service as cases
+    from tests.conftest import sign_in
+
+    build_two_campaigns(network)
+    kz_event = event_id(session, C2_IP, "KZ")
+    case = cases.create_case(
+        session,
+        network["kz-analyst"],
+        cases.CaseInput(
+            title="C2 shared by two states",
+            tlp="green",
+            event_ids=[kz_event],
+            indicators=[C2_DOMAIN],
+        ),
+    )
+    session.commit()
+    sign_in(api, "uz-analyst")
+    link = f'<a href="/cases/{case.id}">#{case.id} C2 shared by two states</a>'
+    assert link in api.get(f"/events/{kz_event}").text
+    assert link in api.get("/indicators", params={"value": C2_DOMAIN}).text
+    assert link not in api.get("/indicators", params={"value": C2_IP}).text  # not linked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -73,10 +74,18 @@ def indicators_page(
     session: Session = Depends(get_db),
 ) -> Response:
     campaigns: dict[int, list[correlation.CampaignView]] = {}
+    cases: dict[int, list[Any]] = {}
     if value.strip():
         found = correlation.find_indicators(session, p, value.strip())
         listing = False
         campaigns = correlation.campaigns_of_indicators(session, p, [i.id for i in found])
+        from concord.cases.service import cases_linking  # cases build on events
+
+        for case, (_events, indicator_ids) in cases_linking(
+            session, p, [], [i.id for i in found]
+        ).items():
+            for ind in indicator_ids:
+                cases.setdefault(ind, []).append(case)
     else:
         found = correlation.cross_state_indicators(session, p, after, 100)
         listing = True
@@ -93,6 +102,7 @@ def indicators_page(
         listing=listing,
         alerts=alerts,
         campaigns=campaigns,
+        cases=cases,
         next_after=found[-1].id if listing and len(found) == 100 else None,
     )
 

@@ -165,6 +165,7 @@ def _event_page(
     slugs = service.org_slugs(session, p, {event.origin_org_id, event.owner_org_id})
     may_share = policy.may_share_event(p, event) and event.tlp in ("amber", "amber+strict")
     from concord.cases.service import can_write as may_write_cases  # cases build on events
+    from concord.cases.service import cases_linking
 
     observables = service.observables(session, [event.id]).get(event.id, [])
     # which of its values the reader sees reported by two or more states
@@ -192,6 +193,7 @@ def _event_page(
         observables=observables,
         cross_state=cross_state,
         campaign=_campaign_of(session, p, event.id),
+        cases=list(cases_linking(session, p, [event.id], [])),
         slugs=slugs,
         raw=service.raw_record(session, event),
         class_labels=CLASS_LABELS,
