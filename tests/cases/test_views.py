@@ -451,3 +451,20 @@ def test_a_form_saves_what_was_changed_on_it_not_a_colleagues_change(
     }
     assert a.post(f"{url}/details", emptied).status_code == 303
     assert a.client.get(f"/api/v1/cases/{case_id}").json()["summary"] == ""
+
+
+def test_a_long_column_shows_more_on_request(
+    login: Callable[[str], UI], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concord.cases import views
+
+    monkeypatch.setattr(views, "PER_COLUMN", 2)
+    ui = login("centre-analyst")
+    for n in range(3):
+        open_case(ui, title=f"Phishing wave {n}")
+    board = ui.get("/cases").text
+    assert board.count('class="case-card"') == 2
+    more = re.search(r'href="(/cases\?[^"]*)" class="column-more">Show more \(1 not shown\)', board)
+    assert more is not None and "status=new" in more.group(1)
+    whole = ui.get(more.group(1).replace("&amp;", "&")).text
+    assert whole.count('class="case-card"') == 3 and 'class="column-more"' not in whole

@@ -25,6 +25,7 @@ from concord.web.ui import check_csrf, page, ui_principal
 router = APIRouter(include_in_schema=False)
 
 PER_COLUMN = 50
+MAX_PER_COLUMN = 1000  # a column shown whole; more is for the search and the API
 SPLIT = re.compile(r"[\s,;]+")
 
 
@@ -59,10 +60,12 @@ def _board(
     status: int = 200,
     form: dict[str, Any] | None = None,
     error: ConcordError | None = None,
+    shown: int = 0,
 ) -> Response:
+    shown = shown or PER_COLUMN
     query = service.CaseFilters(**{k: _blank(v) for k, v in filters.items()})
     try:
-        found = service.board(session, p, query, per_column=PER_COLUMN)
+        found = service.board(session, p, query, per_column=shown)
         filter_error = None
     except InvalidInput as exc:
         # Told beside the filters with no board: empty columns would read as "no such cases".
@@ -83,6 +86,7 @@ def _board(
         tlps=[t.value for t in TLP],
         filters=filters,
         filter_error=filter_error,
+        more=min(shown + PER_COLUMN, MAX_PER_COLUMN) if shown < MAX_PER_COLUMN else None,
         participants=service.participant_slugs(session, [c.id for c in cases]),
         names=service.usernames(session, [c.assignee_user_id for c in cases]),
         may_open=may_open,
@@ -102,11 +106,13 @@ def cases_board(
     q: str | None = None,
     events: str = "",
     indicators: str = "",
+    shown: int = 0,
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
     """The board; `events` and `indicators` fill in the form for a new case (the links
-    "open a case" of an event and an indicator page)."""
+    "open a case" of an event and an indicator page); `shown` cards per column (a column's
+    "show more" raises it)."""
     filters = {
         "status": status or "",
         "severity": severity or "",
@@ -120,7 +126,8 @@ def cases_board(
         "event_ids": events[:2000],
         "indicators": indicators[:2000],
     }
-    return _board(request, session, p, filters, form=form)
+    shown = min(max(shown, PER_COLUMN), MAX_PER_COLUMN)
+    return _board(request, session, p, filters, form=form, shown=shown)
 
 
 @router.post("/cases", response_class=HTMLResponse)
