@@ -390,6 +390,12 @@ def test_timeline_of_a_link_names_events_and_indicators_apart(login, network) ->
     page = login("kz-analyst").get(f"/cases/{case_id}").text
     assert re.search(rf"Linked events: {event_id}; \s*Linked indicators: 203.0.113.80", page)
     assert 'href="/indicators?value=203.0.113.80"' in page
+    # taken off the case, it is still named by its value, where it was linked and unlinked
+    with session_scope() as s:
+        cases.unlink(s, network["kz-analyst"], case_id, [], ["203.0.113.80"])
+    page = login("kz-analyst").get(f"/cases/{case_id}").text
+    assert re.search(rf"Linked events: {event_id}; \s*Linked indicators: 203.0.113.80", page)
+    assert "Unlinked indicators: 203.0.113.80" in page
 
 
 def test_a_form_error_names_no_internal_field_in_russian(login) -> None:  # type: ignore[no-untyped-def]

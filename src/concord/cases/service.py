@@ -483,6 +483,7 @@ def _timeline_for(
     indicator_ids = _visible_ids(
         session, Indicator.id, named_indicators, _visible_indicator(principal)
     )
+    values = _indicator_values(session, indicator_ids)
     items = []
     for entry, detail in details:
         named = False
@@ -492,10 +493,23 @@ def _timeline_for(
         if isinstance(detail.get("indicators"), list):
             named = True
             detail["indicators"] = [i for i in detail["indicators"] if i in indicator_ids]
+            # by value, linked still or not: "Linked indicators: 1" read as an indicator "1"
+            detail["indicator_values"] = [values[i] for i in detail["indicators"] if i in values]
         if named and not detail.get("events") and not detail.get("indicators"):
             continue  # about hidden links only: an empty line, at best
         items.append(TimelineItem(entry, detail))
     return items
+
+
+def _indicator_values(session: Session, ids: set[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in chunks(sorted(ids)):
+        found.update(
+            session.execute(
+                select(Indicator.id, Indicator.value).where(Indicator.id.in_(chunk))
+            ).all()
+        )
+    return found
 
 
 def _visible_ids(
