@@ -98,6 +98,8 @@ async def _only_one_file(request: Request) -> None:
     ignored in silence (they are query parameters), a report kept at a looser TLP than
     meant; a second file would be dropped."""
     form = await request.form()  # parsed once already, for the route's `file`
+    if "file" not in form:
+        return  # told below where the file goes, which says what matters first
     for name in form:
         if name != "file":
             raise InvalidInput(
