@@ -915,9 +915,9 @@ def test_dashboard_names_each_cross_state_indicator_once_for_the_centre(
     assert re.search(r'id="tile-alerts"[^>]*><strong>1</strong>', page)
 
 
-def test_the_alerts_tile_counts_every_indicator_not_the_five_listed(
-    login, network: Network
-) -> None:  # type: ignore[no-untyped-def]
+def _reported_by_both_states(network: Network, prefix: str, count: int) -> None:
+    """`count` addresses `prefix`.0, .1 ... scanned by KZ and by UZ, then correlated: one
+    cross-state alert each."""
     import io
 
     from concord.db import session_factory, session_scope, utcnow
@@ -925,13 +925,19 @@ def test_the_alerts_tile_counts_every_indicator_not_the_five_listed(
     from concord.intake import service as intake
 
     when = utcnow().strftime("%Y-%m-%d %H:%M:%S")
-    rows = "".join(_scan(f"45.137.21.{n}", when).decode().splitlines(True)[1] for n in range(7))
-    data = _scan("45.137.21.99", when).decode().splitlines(True)[0] + rows
+    lines = [_scan(f"{prefix}.{n}", when).decode().splitlines(True) for n in range(count)]
+    data = lines[0][0] + "".join(line[1] for line in lines)
     for user in ("kz-analyst", "uz-analyst"):
         source = intake.Source(io.BytesIO(data.encode()), f"scan_rdp-{user}.csv")
         intake.ingest(session_factory(), network[user], source, tlp="green")
     with session_scope() as s:
         correlation.correlate(s)
+
+
+def test_the_alerts_tile_counts_every_indicator_not_the_five_listed(
+    login, network: Network
+) -> None:  # type: ignore[no-untyped-def]
+    _reported_by_both_states(network, "45.137.21", 7)
     page = login("kz-analyst").get("/").text
     assert re.search(r'id="tile-alerts"[^>]*><strong>7</strong>', page)
     section = page.split('id="dashboard-alerts"')[1].split("</section>")[0]
@@ -941,20 +947,9 @@ def test_the_alerts_tile_counts_every_indicator_not_the_five_listed(
 def test_every_alert_is_listed_a_page_at_a_time(
     login, network: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    import io
+    from concord.events import correlation_views
 
-    from concord.db import session_factory, session_scope, utcnow
-    from concord.events import correlation, correlation_views
-    from concord.intake import service as intake
-
-    when = utcnow().strftime("%Y-%m-%d %H:%M:%S")
-    rows = "".join(_scan(f"45.137.22.{n}", when).decode().splitlines(True)[1] for n in range(3))
-    data = _scan("45.137.22.99", when).decode().splitlines(True)[0] + rows
-    for user in ("kz-analyst", "uz-analyst"):
-        source = intake.Source(io.BytesIO(data.encode()), f"scan_rdp-{user}.csv")
-        intake.ingest(session_factory(), network[user], source, tlp="green")
-    with session_scope() as s:
-        correlation.correlate(s)
+    _reported_by_both_states(network, "45.137.22", 3)
     monkeypatch.setattr(correlation_views, "ALERTS_PAGE", 2)
     ui = login("kz-analyst")
     assert 'href="/alerts"' in ui.get("/").text  # the dashboard's tile leads here
