@@ -420,7 +420,8 @@ def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(  # type: ignore[no-
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
             smtp.ehlo()
-            for name, data in ((csv.name, csv.read_bytes()), ("report.zip", packed.getvalue())):
+            long_name = "Отчёт-" * 40 + ".zip"  # 480 bytes: longer than a file name may be
+            for name, data in ((csv.name, csv.read_bytes()), (long_name, packed.getvalue())):
                 smtp.mail("autoreports@shadowserver.example")
                 smtp.rcpt("abuse@centre.example")
                 code, said = smtp.data(mail(name, data))

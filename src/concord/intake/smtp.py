@@ -27,7 +27,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from concord.db import session_factory
-from concord.errors import ConcordError
+from concord.errors import ConcordError, Conflict
 from concord.intake import registry, service
 from concord.intake.sources import Refused, open_sources
 from concord.orgs.model import Contact, Organization
@@ -76,6 +76,10 @@ class IntakeHandler:
             return "250 2.6.0 A delivery notice is not a report: not stored"
         try:
             receipts = await asyncio.to_thread(self._ingest, envelope.mail_from or "", content)
+        except Conflict as exc:
+            # the same report, still being taken in from an earlier delivery: a retry later
+            # is answered "nothing changed"; a permanent refusal would bounce stored data
+            return f"451 4.3.0 {str(exc)[:200]}"
         except ConcordError as exc:
             log.warning("refused a report from %s: %s", envelope.mail_from, exc)
             return f"554 5.6.0 {str(exc)[:200]}"
@@ -145,20 +149,31 @@ class IntakeHandler:
         ]
         receipts: list[service.Receipt] = []
         with tempfile.TemporaryDirectory(prefix="concord-mail-") as folder:
-            for name, data in attached:
+            for number, (name, data) in enumerate(attached):
                 if not isinstance(data, bytes) or not data.strip():
                     continue
-                path = Path(folder) / (Path(name).name.lstrip(".") or "attachment")
+                # stored under a name of ours (a sender's may be too long, or hold a NUL),
+                # with its suffix, by which archives are told; named as sent on the receipt
+                given = Path(name.replace("\x00", "")).name.lstrip(".") or "attachment"
+                suffix = Path(given).suffix[:10]
+                shown = given[: 200 - len(suffix)].removesuffix(suffix) + suffix
+                path = Path(folder) / f"{number}{suffix}"
                 path.write_bytes(data)
                 for found in open_sources([str(path)]):
                     if isinstance(found, Refused):
                         log.warning("attachment from %s not read: %s", sender, found.reason)
                         continue
+                    # "0.zip!scan.csv" is "report.zip!scan.csv", "0" unpacked from
+                    # "0.gz" is "report.csv"
+                    if found.filename.startswith(path.name):
+                        named = shown + found.filename[len(path.name) :]
+                    else:
+                        named = shown.removesuffix(Path(shown).suffix)
                     with found.stream:
                         head = found.stream.read(service.SNIFF_BYTES)
                         found.stream.seek(0)
                         try:
-                            reader = registry.choose(head, found.filename, None)
+                            reader = registry.choose(head, named, None)
                         except registry.UnsupportedFormat:
                             continue  # a letter, a picture: not a feed
                         if reader.name == "email":
@@ -167,7 +182,7 @@ class IntakeHandler:
                             service.ingest(
                                 session_factory(),
                                 None,
-                                service.Source(found.stream, found.filename),
+                                service.Source(found.stream, named),
                                 as_org=org,
                                 channel="smtp",
                                 reader=reader,

@@ -1572,26 +1572,21 @@ def _inner_truncated(part: Message) -> bool:
     )
 
 
-# RFC 3834 auto-replies and what mail software marks as sent without a person.
-_BULK_PRECEDENCE = ("auto_reply", "bulk", "junk", "list")
-
-
 def _automatic(msg: Message) -> str:
-    """Why a mail that is not ARF or X-ARF was sent by no one reporting anything, or "":
-    an auto-reply, a delivery report (a bounce), a mailing list's or a newsletter's mail."""
-    submitted = (_header(msg, "Auto-Submitted") or "").strip().lower()
-    if submitted and submitted != "no":
-        return "auto-submitted"
+    """Why a mail that is not ARF or X-ARF answers another mail instead of reporting
+    anything, or "": an auto-reply (RFC 3834 "auto-replied"), a delivery report (a bounce).
+    Machine-generated complaints ("auto-generated") and mail through a list (an abuse@
+    address that is a list adds List-Id) are reports, and are read."""
+    if (_header(msg, "Auto-Submitted") or "").strip().lower().startswith("auto-replied"):
+        return "auto-reply"
     if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
         return "auto-reply"
-    if (_header(msg, "Precedence") or "").strip().lower() in _BULK_PRECEDENCE:
-        return "bulk"
+    if (_header(msg, "Precedence") or "").strip().lower() == "auto_reply":
+        return "auto-reply"
     if _content_type(msg) == "multipart/report" and (
         (_param(msg, "report-type") or "").lower() == "delivery-status"
     ):
         return "delivery report"
-    if _header(msg, "List-Unsubscribe") or _header(msg, "List-Id"):
-        return "mailing list"
     return ""
 
 
