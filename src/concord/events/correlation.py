@@ -264,6 +264,7 @@ def _same_report_edges(
     campaign, not one per attribute. Each such report is a node of negative id, which
     `_components` counts as no indicator; `names` receives each node's kind and id."""
     reports: dict[tuple[int | None, str, str], int] = {}
+    members: dict[int, list[int]] = {}
     for chunk in chunks(sorted(event_ids)):
         rows = session.execute(
             select(Event.id, Event.origin_org_id, Event.extra).where(
@@ -284,8 +285,13 @@ def _same_report_edges(
                     node = reports.setdefault((org_id, key, ident), -1 - len(reports))
                     if names is not None:
                         names[node] = (kind, ident)
-                    yield event_id, node
+                    members.setdefault(node, []).append(event_id)
                     break
+    for node, events in members.items():
+        # a feed packed as one report (a day's IoCs in one MISP event) is no incident: like
+        # an indicator in very many events, it joins nothing
+        if len(events) <= HUB_EVENTS:
+            yield from ((event_id, node) for event_id in events)
 
 
 # Where a record names the report it came in, and what that report is called on a page.

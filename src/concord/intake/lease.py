@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from concord.errors import Conflict
@@ -51,10 +52,13 @@ def writing(factory: sessionmaker[Session], submission_id: int) -> Iterator[None
             try:
                 yield
             finally:
-                conn.exec_driver_sql(
-                    "SELECT pg_advisory_unlock(%s, %s)", (_PG_SPACE, submission_id)
-                )
-                conn.commit()
+                # the connection may have been dropped meanwhile, taking the lock with it:
+                # nothing to release then, and the run's own outcome stands
+                with contextlib.suppress(SQLAlchemyError):
+                    conn.exec_driver_sql(
+                        "SELECT pg_advisory_unlock(%s, %s)", (_PG_SPACE, submission_id)
+                    )
+                    conn.commit()
         return
     path = _lock_path(engine, submission_id)
     if path is None:  # a database in memory: one process, no other run can reach it
@@ -76,25 +80,25 @@ def held(engine: Engine, submission_id: int) -> bool:
     """Whether a run holds the lease of `submission_id` now: a submission still marked
     running whose lease nobody holds was interrupted (its run killed)."""
     if engine.dialect.name == "postgresql":
+        # read from the lock table: trying the lock would refuse a run starting meanwhile
         with engine.connect() as conn:
-            free = conn.exec_driver_sql(
-                "SELECT pg_try_advisory_lock(%s, %s)", (_PG_SPACE, submission_id)
-            ).scalar()
-            if free:
+            return bool(
                 conn.exec_driver_sql(
-                    "SELECT pg_advisory_unlock(%s, %s)", (_PG_SPACE, submission_id)
-                )
-            conn.commit()
-            return not free
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND classid = %s AND objid = %s AND objsubid = 2 AND granted",
+                    (_PG_SPACE, submission_id),
+                ).scalar()
+            )
     path = _lock_path(engine, submission_id)
     if path is None:
         return False
     try:
         fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
+    except OSError:  # none, or not ours to open: no run of this service holds it
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # held for an instant: a run starting in that very instant is told to send again
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
