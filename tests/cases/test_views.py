@@ -445,6 +445,13 @@ def test_a_form_saves_what_was_changed_on_it_not_a_colleagues_change(
     api = a.client.get(f"/api/v1/cases/{case_id}").json()
     assert (api["severity"], api["tlp"]) == ("low", "amber")
     assert (api["title"], api["summary"]) == ("Phishing wave, banks", "Four banks")
+    # changing a field a colleague changed since the page was shown is refused, not done
+    b.post(f"{url}/details", {"severity": "low", "tlp": "red"})
+    stale = {**shown, "part": "labels", "severity": shown["was_severity"], "tlp": "green"}
+    r = a.post(f"{url}/details", stale)
+    assert r.status_code == 409 and "the tlp was changed meanwhile" in r.text
+    assert a.client.get(f"/api/v1/cases/{case_id}").json()["tlp"] == "red"
+    b.post(f"{url}/details", {"severity": "low", "tlp": "amber"})
     # and a summary emptied on the form is emptied
     page = a.get(url).text
     was = re.search(r'name="was_summary" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]

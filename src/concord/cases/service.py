@@ -860,12 +860,24 @@ def _assign(
 
 
 def update_case(
-    session: Session, principal: Principal, case_id: int, changes: dict[str, Any]
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    changes: dict[str, Any],
+    expected: dict[str, str] | None = None,
 ) -> Case:
     """Change several things at once (the API's PATCH); each change is its own timeline
     entry. A reopening status moves first and a closing one last, so one request may reopen
-    a case and change it, or make last changes and close it."""
+    a case and change it, or make last changes and close it. `expected` holds what a form
+    showed of the fields it changes: one changed meanwhile by someone else is a Conflict,
+    not overwritten unseen (a TLP a colleague just narrowed, say)."""
     case, parties = _load_for_write(session, principal, case_id)
+    for key, shown in (expected or {}).items():
+        if key in changes and str(getattr(case, key) or "") != shown:
+            raise Conflict(
+                f"the {key} was changed meanwhile (it is now {getattr(case, key)!s}): "
+                "look at the case again and make your change there"
+            )
     status = changes.get("status")
     closing = status is not None and status.strip().lower() == CaseStatus.CLOSED
     if status is not None and not closing:

@@ -313,11 +313,17 @@ def change_details(
     # Two forms post here: severity and TLP ("labels"), or title and summary ("text"). Each
     # says what the page showed: only what was changed on it is saved, so a colleague's
     # change made meanwhile to another field stands; and an emptied summary is saved.
+    shown: dict[str, str] = {}
     if part == "labels":
         changes = _changed({"severity": (severity, was_severity), "tlp": (tlp, was_tlp)})
         changes = {k: v for k, v in changes.items() if v}
+        shown = {"severity": was_severity or "", "tlp": was_tlp or ""}
     elif part == "text":
         changes = _changed({"title": (title, was_title), "summary": (summary, was_summary)})
+        shown = {
+            "title": (was_title or "").replace("\r\n", "\n"),
+            "summary": (was_summary or "").replace("\r\n", "\n"),
+        }
     else:
         changes = {
             "severity": _blank(severity),
@@ -332,7 +338,7 @@ def change_details(
         case_id,
         csrf_token,
         "workflow",
-        lambda: service.update_case(session, p, case_id, changes),
+        lambda: service.update_case(session, p, case_id, changes, shown),
         form={"title": title, "summary": summary},
     )
 
