@@ -627,3 +627,17 @@ def test_narrowing_a_case_keeps_its_assignee_on_it(session: Session, network: Ne
     service.assign(session, kz, other.id, "centre-analyst")
     with pytest.raises(InvalidInput, match="the assignee, could not see"):
         service.update_case(session, kz, other.id, {"tlp": "amber+strict"})
+
+
+def test_one_named_on_a_narrowed_case_reads_what_was_said_before(
+    session: Session, network: Network
+) -> None:
+    kz = network["kz-analyst"]
+    case = kz_case(session, network, tlp="amber+strict")
+    service.add_comment(session, kz, case.id, "The lure came from a supplier's mailbox.")
+    service.update_case(session, kz, case.id, {"tlp": "red"})
+    service.assign(session, kz, case.id, "centre-analyst")  # named, as RED asks
+    session.commit()
+    detail = service.case_detail(session, network["centre-analyst"], case.id)
+    said = [t.entry.text for t in detail.timeline if t.entry.kind == "comment"]
+    assert said == ["The lure came from a supplier's mailbox."]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, func, literal, or_, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -34,6 +35,7 @@ from concord.cases.model import (
 )
 from concord.db import chunks, contains_pattern, utcnow
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.events.correlation import indicator_values
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs import validate
 from concord.orgs.model import Organization, OrgKind
@@ -483,7 +485,7 @@ def _timeline_for(
     indicator_ids = _visible_ids(
         session, Indicator.id, named_indicators, _visible_indicator(principal)
     )
-    values = _indicator_values(session, indicator_ids)
+    values = indicator_values(session, sorted(indicator_ids))
     items = []
     for entry, detail in details:
         named = False
@@ -501,15 +503,13 @@ def _timeline_for(
     return items
 
 
-def _indicator_values(session: Session, ids: set[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for chunk in chunks(sorted(ids)):
-        found.update(
-            session.execute(
-                select(Indicator.id, Indicator.value).where(Indicator.id.in_(chunk))
-            ).all()
-        )
-    return found
+def _narrower(entry: Any, case: Any) -> Any:
+    """SQL: the narrower of an entry's label (None: written before entries kept one) and the
+    case's."""
+    rank = {t.value: t.rank for t in TLP}
+    entry_rank = sql_case(rank, value=entry, else_=-1)
+    case_rank = sql_case(rank, value=case, else_=-1)
+    return sql_case((entry_rank > case_rank, entry), else_=case)
 
 
 def _visible_ids(
@@ -598,8 +598,10 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
                 .join(Case, Case.id == TimelineEntry.case_id)
                 .where(
                     TimelineEntry.case_id == case.id,
-                    # each entry under the label it was written under
-                    policy.tlp_filter(principal, Case, func.coalesce(TimelineEntry.tlp, Case.tlp)),
+                    # each entry under the label it was written under, where that is
+                    # narrower than the case's now (one named on a RED case since reads
+                    # what was said before)
+                    policy.tlp_filter(principal, Case, _narrower(TimelineEntry.tlp, Case.tlp)),
                 )
                 .order_by(TimelineEntry.id)
             ),

@@ -338,7 +338,7 @@ def update_campaigns(session: Session) -> CampaignResult:
     stamp = bulk.timestamp(now)
     live = set(comp.size)
     created = sorted(live - existing.keys())
-    labels = _indicator_values(session, [comp.label[r][1] for r in created])
+    labels = indicator_values(session, [comp.label[r][1] for r in created])
     bulk.insert(
         "campaigns",
         (
@@ -402,7 +402,8 @@ def update_campaigns(session: Session) -> CampaignResult:
     return CampaignResult(len(live), len(created), len(merges), len(comp.member))
 
 
-def _indicator_values(session: Session, ids: Sequence[int]) -> dict[int, str]:
+def indicator_values(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Indicator values by id."""
     found: dict[int, str] = {}
     for chunk in chunks(list(ids)):
         found.update(
@@ -454,7 +455,7 @@ def _refresh_figures(session: Session, comp: _Components, stamp: Any) -> None:
             changes.append((cid, *wanted))
     if not changes:
         return
-    labels = _indicator_values(session, [ch[1] for ch in changes])
+    labels = indicator_values(session, [ch[1] for ch in changes])
     bulk = Bulk(session)
     ts = bulk.timestamp
     bulk.executemany(
@@ -801,7 +802,7 @@ def campaign_figures(
 ) -> dict[int, tuple[CampaignView, _VisiblePart]]:
     """Figures of campaigns from what the principal sees of them (`_VisiblePart`)."""
     parts = _visible_parts(session, principal, ids)
-    values = _indicator_values(session, [p.label for p in parts.values() if p.label])
+    values = indicator_values(session, [p.label for p in parts.values() if p.label])
     views: dict[int, tuple[CampaignView, _VisiblePart]] = {}
     for cid, part in parts.items():
         rows = part.events.values()
@@ -982,13 +983,13 @@ def list_alerts(
 
 
 def count_alerted(session: Session, principal: Principal, cap: int) -> int:
-    """How many indicators the principal's alerts are about (as `list_alerts` shows them),
-    counted up to `cap` + 1: a tile says "cap+" beyond."""
+    """How many alerts the principal has (the rows of the alerts page), counted up to
+    `cap` + 1: a tile says "cap+" beyond."""
     stmt = _alerts_seen(session, principal)
     if stmt is None:
         return 0
-    ids = stmt.with_only_columns(CorrelationAlert.indicator_id).distinct().limit(cap + 1)
-    return int(session.scalar(select(func.count()).select_from(ids.subquery())) or 0)
+    rows = stmt.with_only_columns(CorrelationAlert.id).limit(cap + 1)
+    return int(session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
 
 
 def _alerts_seen(session: Session, principal: Principal) -> Select[Any] | None:

@@ -81,9 +81,9 @@ def indicators_page(
         campaigns = correlation.campaigns_of_indicators(session, p, [i.id for i in found])
         from concord.cases.service import cases_linking  # cases build on events
 
-        for case, (_events, indicator_ids) in cases_linking(
-            session, p, [], [i.id for i in found]
-        ).items():
+        linking = cases_linking(session, p, [], [i.id for i in found])
+        audit.record_reads(session, p, "case", list(linking))
+        for case, (_events, indicator_ids) in linking.items():
             for ind in indicator_ids:
                 cases.setdefault(ind, []).append(case)
     else:

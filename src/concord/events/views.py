@@ -167,6 +167,8 @@ def _event_page(
     from concord.cases.service import can_write as may_write_cases  # cases build on events
     from concord.cases.service import cases_linking
 
+    linking = list(cases_linking(session, p, [event.id], []))
+    audit.record_reads(session, p, "case", linking)
     observables = service.observables(session, [event.id]).get(event.id, [])
     # which of its values the reader sees reported by two or more states
     cross_state = {
@@ -193,7 +195,7 @@ def _event_page(
         observables=observables,
         cross_state=cross_state,
         campaign=_campaign_of(session, p, event.id),
-        cases=list(cases_linking(session, p, [event.id], [])),
+        cases=linking,
         slugs=slugs,
         raw=service.raw_record(session, event),
         class_labels=CLASS_LABELS,

@@ -146,7 +146,8 @@ def next_cursor(items: list, limit: int, key=lambda item: item.id) -> str | None
     return encode_cursor(key(items[-1])) if len(items) == limit and items else None
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+# kept on the route itself: an id may be reused by the next app's route, an object not
+_QUERY_NAMES = "concord_query_names"
 
 
 def known_query(request: Request) -> None:
@@ -157,7 +158,7 @@ def known_query(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    names = _QUERY_NAMES.get(id(route))
+    names = getattr(route, _QUERY_NAMES, None)
     if names is None:
         found: set[str] = set()
         pending = [dependant]
@@ -165,7 +166,8 @@ def known_query(request: Request) -> None:
             current = pending.pop()
             found.update(field.alias for field in current.query_params)
             pending.extend(current.dependencies)
-        names = _QUERY_NAMES[id(route)] = frozenset(found)
+        names = frozenset(found)
+        setattr(route, _QUERY_NAMES, names)
     for name in request.query_params:
         if name not in names:
             takes = ", ".join(sorted(names)) or "none"

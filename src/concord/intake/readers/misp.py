@@ -312,7 +312,7 @@ class _Attribute:
     relation: str
     comment: str
     uuid: str
-    value: str  # a context attribute's value, cut short; "" when `found` holds it
+    value: str  # the value as given, cut short (what a context attribute adds)
     found: _Found | None
     rsit: tuple[str, str]
     own_rsit: bool  # the classification comes from the attribute's own taxonomy tag
