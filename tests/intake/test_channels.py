@@ -7,6 +7,8 @@ import json
 import smtplib
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -357,31 +359,39 @@ def test_an_archive_is_bounded_as_a_whole_and_in_files(tmp_path, monkeypatch) ->
     assert "holds 3 files, more than the 2" in refused.reason
 
 
-def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@contextmanager
+def smtp_intake(monkeypatch) -> Iterator[smtplib.SMTP]:  # type: ignore[no-untyped-def]
+    """A client of the intake's SMTP listener, on a free port and taking mail for
+    abuse@centre.example."""
     from concord.intake.smtp import SmtpSettings, start_listener
 
-    sample = FIXTURES / "email" / "arf-01.eml"
-    if not sample.exists():
-        sample = SHARED_DATA / "email" / "arf" / "arf-01.eml"
     monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", "abuse@centre.example")
     port = free_port()
     controller = start_listener(SmtpSettings.from_env("127.0.0.1", port))
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
             smtp.ehlo()
-            code, _ = smtp.docmd("MAIL FROM:<reporter@isp.example>")
-            assert code == 250
-            code, _ = smtp.docmd("RCPT TO:<someone@centre.example>")
-            assert code == 550  # not an intake address
-            smtp.rset()
-            refused = smtp.sendmail(
-                "reporter@isp.example",
-                ["abuse@centre.example"],
-                sample.read_bytes().replace(b"\n", b"\r\n"),
-            )
-            assert refused == {}
+            yield smtp
     finally:
         controller.stop()
+
+
+def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sample = FIXTURES / "email" / "arf-01.eml"
+    if not sample.exists():
+        sample = SHARED_DATA / "email" / "arf" / "arf-01.eml"
+    with smtp_intake(monkeypatch) as smtp:
+        code, _ = smtp.docmd("MAIL FROM:<reporter@isp.example>")
+        assert code == 250
+        code, _ = smtp.docmd("RCPT TO:<someone@centre.example>")
+        assert code == 550  # not an intake address
+        smtp.rset()
+        refused = smtp.sendmail(
+            "reporter@isp.example",
+            ["abuse@centre.example"],
+            sample.read_bytes().replace(b"\n", b"\r\n"),
+        )
+        assert refused == {}
     deadline = time.monotonic() + 10
     while _count(session) == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -396,8 +406,6 @@ def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(  # type: ignore[no-
 ) -> None:
     import io
     from email.message import EmailMessage
-
-    from concord.intake.smtp import SmtpSettings, start_listener
 
     csv = FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv"
     rows = len(csv.read_text().splitlines()) - 1
@@ -414,26 +422,19 @@ def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(  # type: ignore[no-
         msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
         return msg.as_bytes().replace(b"\n", b"\r\n")
 
-    monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", "abuse@centre.example")
-    port = free_port()
-    controller = start_listener(SmtpSettings.from_env("127.0.0.1", port))
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-            smtp.ehlo()
-            long_name = "Отчёт-" * 40 + ".zip"  # 480 bytes: longer than a file name may be
-            for name, data in ((csv.name, csv.read_bytes()), (long_name, packed.getvalue())):
-                smtp.mail("autoreports@shadowserver.example")
-                smtp.rcpt("abuse@centre.example")
-                code, said = smtp.data(mail(name, data))
-                assert code == 250, said
-                assert f"{rows} accepted".encode() in said or b"duplicate" in said, said
-            # a bounce (the null sender) is no report, whatever it holds
-            smtp.mail("<>")
+    with smtp_intake(monkeypatch) as smtp:
+        long_name = "Отчёт-" * 40 + ".zip"  # 480 bytes: longer than a file name may be
+        for name, data in ((csv.name, csv.read_bytes()), (long_name, packed.getvalue())):
+            smtp.mail("autoreports@shadowserver.example")
             smtp.rcpt("abuse@centre.example")
-            code, said = smtp.data(mail(csv.name, b"192.0.2.1\r\n"))
-            assert code == 250 and b"not stored" in said, said
-    finally:
-        controller.stop()
+            code, said = smtp.data(mail(name, data))
+            assert code == 250, said
+            assert f"{rows} accepted".encode() in said or b"duplicate" in said, said
+        # a bounce (the null sender) is no report, whatever it holds
+        smtp.mail("<>")
+        smtp.rcpt("abuse@centre.example")
+        code, said = smtp.data(mail(csv.name, b"192.0.2.1\r\n"))
+        assert code == 250 and b"not stored" in said, said
     session.rollback()
     feeds = set(session.scalars(select(Event.feed)))
     assert feeds == {"shadowserver:scan_rdp"}, feeds  # the cover letter's link is no event

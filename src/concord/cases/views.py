@@ -315,15 +315,10 @@ def change_details(
     # change made meanwhile to another field stands; and an emptied summary is saved.
     shown: dict[str, str] = {}
     if part == "labels":
-        changes = _changed({"severity": (severity, was_severity), "tlp": (tlp, was_tlp)})
+        changes, shown = _changed({"severity": (severity, was_severity), "tlp": (tlp, was_tlp)})
         changes = {k: v for k, v in changes.items() if v}
-        shown = {"severity": was_severity or "", "tlp": was_tlp or ""}
     elif part == "text":
-        changes = _changed({"title": (title, was_title), "summary": (summary, was_summary)})
-        shown = {
-            "title": (was_title or "").replace("\r\n", "\n"),
-            "summary": (was_summary or "").replace("\r\n", "\n"),
-        }
+        changes, shown = _changed({"title": (title, was_title), "summary": (summary, was_summary)})
     else:
         changes = {
             "severity": _blank(severity),
@@ -343,14 +338,18 @@ def change_details(
     )
 
 
-def _changed(fields: dict[str, tuple[str | None, str | None]]) -> dict[str, str]:
-    """The fields whose value differs from what the form was shown with (line ends as a
-    browser sends them do not count)."""
+def _changed(
+    fields: dict[str, tuple[str | None, str | None]],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The fields whose value differs from what the form was shown with, and what it was
+    shown with (line ends as a browser sends them do not count)."""
+    now = {key: _form_text(value) for key, (value, _was) in fields.items()}
+    shown = {key: _form_text(was) for key, (_value, was) in fields.items()}
+    return {key: value for key, value in now.items() if value != shown[key]}, shown
 
-    def text(value: str | None) -> str:
-        return (value or "").replace("\r\n", "\n")
 
-    return {key: text(now) for key, (now, was) in fields.items() if text(now) != text(was)}
+def _form_text(value: str | None) -> str:
+    return (value or "").replace("\r\n", "\n")
 
 
 @router.post("/cases/{case_id}/assign", response_class=HTMLResponse)

@@ -152,43 +152,56 @@ class IntakeHandler:
             for number, (name, data) in enumerate(attached):
                 if not isinstance(data, bytes) or not data.strip():
                     continue
-                # stored under a name of ours (a sender's may be too long, or hold a NUL),
-                # with its suffix, by which archives are told; named as sent on the receipt
-                given = Path(name.replace("\x00", "")).name.lstrip(".") or "attachment"
-                suffix = Path(given).suffix[:10]
-                shown = given[: 200 - len(suffix)].removesuffix(suffix) + suffix
-                path = Path(folder) / f"{number}{suffix}"
+                shown, stored = _attachment_names(number, name)
+                path = Path(folder) / stored
                 path.write_bytes(data)
                 for found in open_sources([str(path)]):
                     if isinstance(found, Refused):
                         log.warning("attachment from %s not read: %s", sender, found.reason)
                         continue
-                    # "0.zip!scan.csv" is "report.zip!scan.csv", "0" unpacked from
-                    # "0.gz" is "report.csv"
-                    if found.filename.startswith(path.name):
-                        named = shown + found.filename[len(path.name) :]
-                    else:
-                        named = shown.removesuffix(Path(shown).suffix)
                     with found.stream:
-                        head = found.stream.read(service.SNIFF_BYTES)
-                        found.stream.seek(0)
-                        try:
-                            reader = registry.choose(head, named, None)
-                        except registry.UnsupportedFormat:
-                            continue  # a letter, a picture: not a feed
-                        if reader.name == "email":
-                            continue
-                        receipts.append(
-                            service.ingest(
-                                session_factory(),
-                                None,
-                                service.Source(found.stream, named),
-                                as_org=org,
-                                channel="smtp",
-                                reader=reader,
-                            )
-                        )
+                        receipt = _ingest_feed(org, found, _as_sent(found.filename, stored, shown))
+                    if receipt is not None:
+                        receipts.append(receipt)
         return receipts
+
+
+def _attachment_names(number: int, name: str) -> tuple[str, str]:
+    """An attachment's name as sent (cleaned, bounded), and the name it is stored under: one
+    of ours, as a sender's may be too long or hold a NUL, with its suffix, by which
+    archives are told."""
+    given = Path(name.replace("\x00", "")).name.lstrip(".") or "attachment"
+    suffix = Path(given).suffix[:10]
+    shown = given[: 200 - len(suffix)].removesuffix(suffix) + suffix
+    return shown, f"{number}{suffix}"
+
+
+def _as_sent(filename: str, stored: str, shown: str) -> str:
+    """A file found in a stored attachment, named after the attachment as sent: "0.zip!
+    scan.csv" is "report.zip!scan.csv", and "0" unpacked from "0.gz" is "report.csv"."""
+    if filename.startswith(stored):
+        return shown + filename[len(stored) :]
+    return shown.removesuffix(Path(shown).suffix)
+
+
+def _ingest_feed(org: str, found: service.Source, named: str) -> service.Receipt | None:
+    """Take in an attached file when it is a feed; None for a letter, a picture, a mail."""
+    head = found.stream.read(service.SNIFF_BYTES)
+    found.stream.seek(0)
+    try:
+        reader = registry.choose(head, named, None)
+    except registry.UnsupportedFormat:
+        return None
+    if reader.name == "email":
+        return None
+    return service.ingest(
+        session_factory(),
+        None,
+        service.Source(found.stream, named),
+        as_org=org,
+        channel="smtp",
+        reader=reader,
+    )
 
 
 def start_listener(settings: SmtpSettings) -> Controller:

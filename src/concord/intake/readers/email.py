@@ -537,7 +537,7 @@ class _Message:
                     found = True
                     yield from read_xarf_json(data, self.source, pointer=_pointer(path))
         if not found:
-            if _automatic(self.msg):
+            if _answers_a_mail(self.msg):
                 # an out-of-office reply, a bounce, a newsletter: no one reports anything
                 yield Skipped(FaultLocation(source=self.source, line=1))
                 return
@@ -1572,22 +1572,22 @@ def _inner_truncated(part: Message) -> bool:
     )
 
 
-def _automatic(msg: Message) -> str:
-    """Why a mail that is not ARF or X-ARF answers another mail instead of reporting
-    anything, or "": an auto-reply (RFC 3834 "auto-replied"), a delivery report (a bounce).
+def _answers_a_mail(msg: Message) -> bool:
+    """Whether a mail that is not ARF or X-ARF answers another mail instead of reporting
+    anything: an auto-reply (RFC 3834 "auto-replied"), a delivery report (a bounce).
     Machine-generated complaints ("auto-generated") and mail through a list (an abuse@
     address that is a list adds List-Id) are reports, and are read."""
-    if (_header(msg, "Auto-Submitted") or "").strip().lower().startswith("auto-replied"):
-        return "auto-reply"
-    if _header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"):
-        return "auto-reply"
-    if (_header(msg, "Precedence") or "").strip().lower() == "auto_reply":
-        return "auto-reply"
-    if _content_type(msg) == "multipart/report" and (
-        (_param(msg, "report-type") or "").lower() == "delivery-status"
-    ):
-        return "delivery report"
-    return ""
+    submitted = (_header(msg, "Auto-Submitted") or "").strip().lower()
+    precedence = (_header(msg, "Precedence") or "").strip().lower()
+    return (
+        submitted.startswith("auto-replied")
+        or bool(_header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"))
+        or precedence == "auto_reply"
+        or (
+            _content_type(msg) == "multipart/report"
+            and (_param(msg, "report-type") or "").lower() == "delivery-status"
+        )
+    )
 
 
 def _pointer(path: str) -> str:
