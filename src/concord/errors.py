@@ -74,3 +74,10 @@ class Forbidden(ConcordError):
 class Unauthorized(ConcordError):
     def __init__(self, message: str = "sign in or send an API token") -> None:
         super().__init__(message, 401, "Unauthorized")
+
+
+class PreconditionFailed(ConcordError):
+    """A conditional request (`If-Match`) whose condition no longer holds."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 412, "Precondition failed")

@@ -144,11 +144,29 @@ def test_who_may_write(client, auth) -> None:  # type: ignore[no-untyped-def]
     # Only the centre and the originator change who receives the case.
     r = client.patch(url, json={"tlp": "red"}, headers=auth["uz-analyst"])
     assert r.status_code == 403
-    r = client.delete(f"{url}/participants", params={"org": "uz-cert"}, headers=auth["uz-admin"])
+    client.post(f"{url}/participants", json={"org": "ccc"}, headers=auth["centre-analyst"])
+    r = client.delete(f"{url}/participants", params={"org": "ccc"}, headers=auth["uz-admin"])
     assert r.status_code == 403
     r = client.delete(f"{url}/participants", params={"org": "uz-cert"}, headers=auth["kz-admin"])
     assert r.status_code == 204
     assert client.get(url, headers=auth["uz-analyst"]).status_code == 200  # still GREEN
+
+
+def test_a_participating_state_withdraws_itself(client, auth) -> None:  # type: ignore[no-untyped-def]
+    case = open_case(client, auth["kz-analyst"], participants=["uz-cert"])
+    url = f"/api/v1/cases/{case['id']}"
+    assert client.get(url, headers=auth["uz-analyst"]).status_code == 200
+    r = client.delete(f"{url}/participants", params={"org": "uz-cert"}, headers=auth["uz-analyst"])
+    assert r.status_code == 204
+    # the AMBER case went with the share that joining gave
+    assert client.get(url, headers=auth["uz-analyst"]).status_code == 404
+    body = client.get(url, headers=auth["kz-analyst"]).json()
+    assert body["participants"] == ["kz-cert"]
+    left = [t for t in body["timeline"] if t["kind"] == "participant"][-1]
+    assert left["actor"] == "uz-analyst" and left["detail"]["removed"] is True
+    # the originator cannot leave its own case
+    r = client.delete(f"{url}/participants", params={"org": "kz-cert"}, headers=auth["kz-analyst"])
+    assert r.status_code == 409
 
 
 def test_narrowing_out_of_ones_own_view_answers_204(client, auth) -> None:  # type: ignore[no-untyped-def]
@@ -205,3 +223,64 @@ def test_an_assignee_outside_the_case_answers_as_an_unknown_name(client, auth) -
     assert "participating organisation" in details["uz-analyst"]
     ok = client.patch(url, json={"assignee": "kz-admin"}, headers=auth["kz-analyst"])
     assert ok.status_code == 200 and ok.json()["assignee"] == "kz-admin"
+
+
+def test_a_resolution_says_how_a_case_ended(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth["kz-analyst"]
+    case = open_case(client, h)
+    url = f"/api/v1/cases/{case['id']}"
+    assert case["resolution"] is None
+    # not while the case is open
+    r = client.patch(url, json={"status": "triage", "resolution": "duplicate"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "resolution"
+    r = client.patch(url, json={"resolution": "duplicate"}, headers=h)
+    assert r.status_code == 422
+    r = client.patch(url, json={"status": "closed", "resolution": "dupe"}, headers=h)
+    assert r.status_code == 422 and "false-positive" in r.json()["detail"]
+    assert client.get(url, headers=h).json()["status"] == "new"  # nothing half-done
+    r = client.patch(url, json={"status": "closed", "resolution": "false-positive"}, headers=h)
+    body = r.json()
+    assert body["status"] == "closed" and body["resolution"] == "false-positive"
+    closing = [t for t in body["timeline"] if t["kind"] == "status"][-1]
+    assert closing["detail"] == {"from": "new", "to": "closed", "resolution": "false-positive"}
+    # a closed case is reopened before it is told otherwise; reopening forgets how it ended
+    r = client.patch(url, json={"resolution": "remediated"}, headers=h)
+    assert r.status_code == 409
+    r = client.patch(url, json={"status": "in-progress"}, headers=h)
+    assert r.json()["resolution"] is None
+    r = client.patch(url, json={"status": "resolved", "resolution": "mitigated"}, headers=h)
+    assert r.json()["resolution"] == "mitigated"
+    # on a resolved case it may be corrected, and closing keeps it
+    r = client.patch(url, json={"resolution": "remediated"}, headers=h)
+    assert r.json()["resolution"] == "remediated"
+    r = client.patch(url, json={"status": "closed"}, headers=h)
+    assert r.json()["resolution"] == "remediated"
+
+
+def test_if_match_changes_only_the_case_one_read(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth["kz-analyst"]
+    case = open_case(client, h)
+    url = f"/api/v1/cases/{case['id']}"
+    read = client.get(url, headers=h)
+    etag = read.headers["ETag"]
+    assert etag == f'"v{read.json()["version"]}"'
+    # a colleague comments meanwhile: the case changed
+    client.post(f"{url}/comments", json={"text": "looking at it"}, headers=auth["kz-admin"])
+    r = client.patch(url, json={"severity": "high"}, headers={**h, "If-Match": etag})
+    assert r.status_code == 412 and r.headers["content-type"].startswith(PROBLEM)
+    assert "read it again" in r.json()["detail"]
+    again = client.get(url, headers=h)
+    assert again.json()["severity"] == "medium"
+    r = client.patch(
+        url, json={"severity": "high"}, headers={**h, "If-Match": again.headers["ETag"]}
+    )
+    assert r.status_code == 200 and r.json()["severity"] == "high"
+    assert r.headers["ETag"] != again.headers["ETag"]
+    assert r.headers["ETag"] == client.get(url, headers=h).headers["ETag"]
+    # any version, and no condition at all, as before
+    assert client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": "*"}).is_success
+    assert client.patch(url, json={"severity": "medium"}, headers=h).is_success
+    weak = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": 'W/"v1"'})
+    assert weak.status_code == 412
+    bad = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/header/If-Match"

@@ -360,11 +360,11 @@ def test_every_case_template_string_has_a_russian_translation() -> None:
             re.findall(r"\{(\w+)\}", entry.string)
         ), message
     assert not missing, "untranslated:\n" + "\n".join(missing)
-    from concord.cases.model import CaseStatus, Severity
+    from concord.cases.model import CaseStatus, Resolution, Severity
     from concord.i18n import translator
 
     ru = translator("ru")
-    for value in [*(s.value for s in CaseStatus), *(s.value for s in Severity)]:
+    for value in [*CaseStatus, *Severity, *Resolution]:
         assert ru(value) != value, value
 
 
@@ -481,3 +481,34 @@ def test_a_long_column_shows_more_on_request(
     assert more is not None and "status=new" in more.group(1)
     whole = ui.get(more.group(1).replace("&amp;", "&")).text
     assert whole.count('class="case-card"') == 3 and 'class="column-more"' not in whole
+
+
+def test_a_case_is_closed_with_its_resolution_from_the_page(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-analyst")
+    case_id = open_case(ui)
+    url = f"/cases/{case_id}"
+    page = ui.get(url).text
+    assert 'name="resolution"' in page  # new → closed is offered
+    # the chooser counts only where the case ends
+    assert ui.post(f"{url}/status", {"status": "triage", "resolution": "duplicate"}).is_redirect
+    r = ui.post(f"{url}/status", {"status": "closed", "resolution": "duplicate"})
+    assert r.status_code == 303
+    page = ui.get(url).text
+    assert 'data-field="resolution">duplicate<' in page
+    assert "Status changed from triage to closed (duplicate)" in page
+    ru = ui.get(url, headers={"Accept-Language": "ru"}).text
+    assert "дубликат" in ru.lower()
+
+
+def test_a_participating_state_withdraws_from_the_page(login) -> None:  # type: ignore[no-untyped-def]
+    kz = login("kz-analyst")
+    case_id = open_case(kz, participants="uz-cert")
+    url = f"/cases/{case_id}"
+    uz = login("uz-analyst")
+    page = uz.get(url).text
+    assert "Withdraw" in page and 'id="participant-form"' not in page
+    r = uz.post(f"{url}/participants/remove", {"org": "uz-cert"})
+    assert r.status_code == 303 and r.headers["location"] == "/cases"
+    assert uz.get(url).status_code == 404
+    page = kz.get(url).text
+    assert "uz-cert no longer takes part" in page

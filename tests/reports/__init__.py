@@ -196,13 +196,13 @@ def _cases(session: Session, ids: dict[str, int]) -> None:
     from concord.cases.model import Case, CaseParticipant, CaseTechnique
 
     specs = [
-        ("one", "2024-07-02T00:00", "2024-07-04T00:00"),
-        ("two", "2024-07-10T00:00", "2024-07-11T00:00"),
-        ("three", "2024-06-25T00:00", "2024-07-01T00:00"),
-        ("four", "2024-07-20T00:00", None),
+        ("one", "2024-07-02T00:00", "2024-07-04T00:00", "remediated"),
+        ("two", "2024-07-10T00:00", "2024-07-11T00:00", "remediated"),
+        ("three", "2024-06-25T00:00", "2024-07-01T00:00", None),
+        ("four", "2024-07-20T00:00", None, None),
     ]
     made = []
-    for title, opened, closed in specs:
+    for title, opened, closed, resolution in specs:
         case = Case(
             title=title,
             status="closed" if closed else "in-progress",
@@ -210,6 +210,7 @@ def _cases(session: Session, ids: dict[str, int]) -> None:
             updated_at=at(opened),
             closed_at=at(closed) if closed else None,
             resolved_at=at(closed) if closed else None,
+            resolution=resolution,
             tlp="green",
             origin_org_id=ids["ccc"],
         )

@@ -63,6 +63,8 @@ def test_csv_long_format(data) -> None:  # type: ignore[no-untyped-def]
     assert cells[("by_class", "availability", "change_pct")] == "-100.0"
     assert cells[("indicators", "198.51.100.7", "countries")] == "KZ UZ"
     assert cells[("cases", "", "median_hours_to_close")] == "48.0"
+    assert cells[("cases-closed-by-resolution", "remediated", "cases")] == "2"
+    assert cells[("cases-closed-by-resolution", "not-given", "cases")] == "1"
     assert cells[("mitigations", "M1049", "name")] == "Antivirus/Antimalware"
     assert "The MITRE Corporation" in cells[("notice", "attack", "v18.1")]
 

@@ -307,6 +307,7 @@ def test_cases_opened_closed_and_time_to_close(session, data) -> None:  # type: 
     assert c.available
     assert (c.opened, c.closed, c.previous_opened, c.previous_closed) == (3, 3, 1, 0)
     assert (c.median_hours_to_close, c.mean_hours_to_close) == (48.0, 72.0)
+    assert c.closed_by_resolution == {"remediated": 2, "": 1}  # one closed without saying
     # kz-cert takes part in every case; uz-cert in none.
     assert service.build_report(session, None, "2024-07", "KZ").cases.closed == 3
     assert service.build_report(session, None, "2024-07", "UZ").cases.closed == 0

@@ -6,15 +6,15 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.cases import service
-from concord.cases.model import Case
-from concord.errors import FaultLocation, InvalidInput, NotFound
+from concord.cases.model import Case, Resolution
+from concord.errors import FaultLocation, InvalidInput, NotFound, PreconditionFailed
 from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["cases"])
@@ -66,6 +66,11 @@ class CaseOut(CaseSummaryOut):
     summary: str
     resolved_at: datetime | None
     closed_at: datetime | None
+    resolution: str | None = Field(
+        description="how a resolved or closed case ended",
+        json_schema_extra={"enum": [*(r.value for r in Resolution), None]},
+    )
+    version: int = Field(description="grows with every change; the ETag, for If-Match")
     named_users: list[str]
     techniques: list[TechniqueOut]
     events: list[LinkedEventOut]
@@ -100,6 +105,11 @@ class CasePatch(RequestBody):
     title: str | None = Field(default=None, max_length=300)
     summary: str | None = Field(default=None, max_length=20_000)
     tlp: str | None = None
+    resolution: str | None = Field(
+        default=None,
+        description="with status resolved or closed, or on a resolved case: how it ended",
+        json_schema_extra={"enum": [r.value for r in Resolution]},
+    )
 
 
 class CommentIn(RequestBody):
@@ -166,6 +176,8 @@ def case_out(d: service.CaseDetail) -> CaseOut:
         summary=c.summary,
         resolved_at=c.resolved_at,
         closed_at=c.closed_at,
+        resolution=c.resolution,
+        version=c.version,
         named_users=d.named_users,
         techniques=[TechniqueOut(technique_id=t.technique_id, name=t.name) for t in d.techniques],
         events=[
@@ -187,13 +199,38 @@ def case_out(d: service.CaseDetail) -> CaseOut:
     )
 
 
-def _after_write(session: Session, p: Principal, case_id: int) -> CaseOut | Response:
+def _etag(version: int) -> str:
+    return f'"v{version}"'
+
+
+def _version_asked(if_match: str | None) -> int | None:
+    """The version an `If-Match` names (None: no condition, or `*`, any version)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip()
+    if tag.startswith("W/"):
+        # RFC 9110 compares If-Match strongly: a weak tag never matches.
+        raise PreconditionFailed("If-Match takes the case's ETag as sent, not a weak one")
+    digits = tag.strip('"').removeprefix("v")
+    if "," in tag or not digits.isdigit():
+        raise InvalidInput(
+            f'If-Match {if_match!r} is not an ETag of a case (like "v7")',
+            FaultLocation(pointer="/header/If-Match"),
+        )
+    return int(digits)
+
+
+def _after_write(
+    session: Session, p: Principal, case_id: int, response: Response
+) -> CaseOut | Response:
     session.commit()
     try:
-        return case_out(service.case_detail(session, p, case_id))
+        out = case_out(service.case_detail(session, p, case_id))
     except NotFound:
         # The change (a narrower TLP, say) took the case out of the writer's own view.
         return Response(status_code=204)
+    response.headers["ETag"] = _etag(out.version)
+    return out
 
 
 @router.get("/cases", response_model=CasePage)
@@ -231,29 +268,54 @@ def create_case(
     see. National bodies take part in the cases they open."""
     case = service.create_case(session, p, service.CaseInput(**body.model_dump()))
     response.headers["Location"] = f"/api/v1/cases/{case.id}"
-    return _after_write(session, p, case.id)
+    return _after_write(session, p, case.id, response)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
 def get_case(
-    case_id: int, p: Principal = Depends(user), session: Session = Depends(get_db)
+    case_id: int,
+    response: Response,
+    p: Principal = Depends(user),
+    session: Session = Depends(get_db),
 ) -> CaseOut:
+    """The case with its ETag: send it back as `If-Match` to change only what you read."""
     detail = service.case_detail(session, p, case_id)
     audit.record_reads(session, p, Case.object_kind, [detail.case])
+    response.headers["ETag"] = _etag(detail.case.version)
     return case_out(detail)
 
 
-@router.patch("/cases/{case_id}", response_model=CaseOut)
+@router.patch(
+    "/cases/{case_id}",
+    response_model=CaseOut,
+    responses={
+        412: {
+            "description": "The case changed since the version If-Match names",
+            "content": {"application/problem+json": {}},
+        }
+    },
+)
 def update_case(
     case_id: int,
     body: CasePatch,
+    response: Response,
+    if_match: str | None = Header(
+        None, description="the ETag of the case as read: refused with 412 if it changed since"
+    ),
     p: Principal = Depends(writer),
     session: Session = Depends(get_db),
 ) -> CaseOut | Response:
     """Change status (new → triage → in-progress → resolved → closed; resolved or closed →
-    in-progress reopens), severity, assignee, title, summary or TLP."""
-    service.update_case(session, p, case_id, body.model_dump(exclude_unset=True))
-    return _after_write(session, p, case_id)
+    in-progress reopens; a resolution says how a resolved or closed case ended), severity,
+    assignee, title, summary or TLP."""
+    service.update_case(
+        session,
+        p,
+        case_id,
+        body.model_dump(exclude_unset=True),
+        version=_version_asked(if_match),
+    )
+    return _after_write(session, p, case_id, response)
 
 
 @router.post("/cases/{case_id}/comments", response_model=TimelineOut, status_code=201)
@@ -273,6 +335,7 @@ def add_comment(
 def add_participant(
     case_id: int,
     body: ParticipantIn,
+    response: Response,
     p: Principal = Depends(writer),
     session: Session = Depends(get_db),
 ) -> CaseOut | Response:
@@ -284,7 +347,7 @@ def add_participant(
         service.add_participant(session, p, case_id, body.org)
     else:
         service.add_named_user(session, p, case_id, body.user or "")
-    return _after_write(session, p, case_id)
+    return _after_write(session, p, case_id, response)
 
 
 @router.delete("/cases/{case_id}/participants", status_code=204)
@@ -309,11 +372,12 @@ def remove_participant(
 def add_technique(
     case_id: int,
     body: TechniqueIn,
+    response: Response,
     p: Principal = Depends(writer),
     session: Session = Depends(get_db),
 ) -> CaseOut | Response:
     service.add_technique(session, p, case_id, body.technique_id, body.name)
-    return _after_write(session, p, case_id)
+    return _after_write(session, p, case_id, response)
 
 
 @router.delete("/cases/{case_id}/techniques/{technique_id}", status_code=204)
@@ -353,8 +417,12 @@ def unlink_events(
 
 @router.post("/cases/{case_id}/events", response_model=CaseOut)
 def link_events(
-    case_id: int, body: LinkIn, p: Principal = Depends(writer), session: Session = Depends(get_db)
+    case_id: int,
+    body: LinkIn,
+    response: Response,
+    p: Principal = Depends(writer),
+    session: Session = Depends(get_db),
 ) -> CaseOut | Response:
     """Link events (by id) and indicators (by value) that you can see to the case."""
     service.link(session, p, case_id, body.event_ids, body.indicators)
-    return _after_write(session, p, case_id)
+    return _after_write(session, p, case_id, response)

@@ -47,6 +47,16 @@ class Severity(enum.StrEnum):
     CRITICAL = "critical"
 
 
+class Resolution(enum.StrEnum):
+    """How a case ended, given when it is resolved or closed (reports count them)."""
+
+    REMEDIATED = "remediated"  # the affected systems were cleaned or patched
+    MITIGATED = "mitigated"  # the harm was contained; the cause remains
+    FALSE_POSITIVE = "false-positive"
+    DUPLICATE = "duplicate"
+    NO_ACTION = "no-action"  # nothing could or needed to be done (no answer, out of mandate)
+
+
 class TimelineKind(enum.StrEnum):
     COMMENT = "comment"
     STATUS = "status"
@@ -90,10 +100,14 @@ class Case(Sharable, Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution: Mapped[str | None] = mapped_column(String(20))
+    # Counts the case's changes: the API's ETag, so that a client changes what it has read.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (
         CheckConstraint(f"status in ({_in(CaseStatus)})", name="status"),
         CheckConstraint(f"severity in ({_in(Severity)})", name="severity"),
+        CheckConstraint(f"resolution in ({_in(Resolution)})", name="resolution"),
         Index("ix_cases_status_updated", "status", "updated_at"),
     )
 

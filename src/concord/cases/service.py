@@ -29,12 +29,20 @@ from concord.cases.model import (
     CaseParticipant,
     CaseStatus,
     CaseTechnique,
+    Resolution,
     Severity,
     TimelineEntry,
     TimelineKind,
 )
 from concord.db import chunks, contains_pattern, utcnow
-from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.errors import (
+    Conflict,
+    FaultLocation,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+)
 from concord.events.correlation import indicator_values
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs import validate
@@ -206,6 +214,7 @@ def _append(
     )
     session.add(entry)
     case.updated_at = now
+    case.version = (case.version or 1) + 1
     audit_detail = {k: v for k, v in detail.items() if k not in ("title", "summary")}
     audit.record(session, principal, action, KIND, case.id, audit_detail)
     return entry
@@ -725,32 +734,60 @@ def _refuse_if_closed(case: Case) -> None:
         raise Conflict(f"case {case.id} is closed; reopen it first")
 
 
-def _set_status(session: Session, principal: Principal, case: Case, value: str) -> bool:
+ENDED = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+
+
+def _resolution(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return str(_choice(Resolution, value, "resolution").value)
+
+
+def _set_status(
+    session: Session, principal: Principal, case: Case, value: str, resolution: str | None = None
+) -> bool:
     new = _choice(CaseStatus, value, "status")
     old = CaseStatus(case.status)
+    ending = _resolution(resolution)
     if new == old:
-        return False
+        return _set_resolution(session, principal, case, ending) if ending else False
     if new not in TRANSITIONS[old]:
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old]))
         raise Conflict(f"a case cannot go from {old.value} to {new.value}; next: {allowed}")
+    if ending and new not in ENDED:
+        raise _invalid("a resolution is given when a case is resolved or closed", "resolution")
     now = utcnow()
     case.status = new.value
+    detail: dict[str, Any] = {"from": old.value, "to": new.value}
     if new == CaseStatus.RESOLVED:
         case.resolved_at = now
     elif new == CaseStatus.CLOSED:
         case.closed_at = now
-    elif old in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+    elif old in ENDED:
         # Reopened: the case is no longer resolved; the timeline keeps the earlier stamps.
         case.resolved_at = None
         case.closed_at = None
-    _append(
-        session,
-        principal,
-        case,
-        TimelineKind.STATUS,
-        "status",
-        {"from": old.value, "to": new.value},
-    )
+        case.resolution = None
+    if ending:
+        case.resolution = ending
+    if new in ENDED and case.resolution:
+        detail["resolution"] = case.resolution
+    _append(session, principal, case, TimelineKind.STATUS, "status", detail)
+    return True
+
+
+def _set_resolution(
+    session: Session, principal: Principal, case: Case, resolution: str | None
+) -> bool:
+    """Say (or correct) how a resolved case ended; a closed one is reopened first."""
+    if resolution == case.resolution:
+        return False
+    if CaseStatus(case.status) != CaseStatus.RESOLVED:
+        _refuse_if_closed(case)
+        raise _invalid("a resolution is given when a case is resolved or closed", "resolution")
+    detail = {"fields": ["resolution"], "resolution": {"from": case.resolution, "to": resolution}}
+    case.resolution = resolution
+    _append(session, principal, case, TimelineKind.UPDATE, "update", detail)
     return True
 
 
@@ -867,13 +904,21 @@ def update_case(
     case_id: int,
     changes: dict[str, Any],
     expected: dict[str, str] | None = None,
+    *,
+    version: int | None = None,
 ) -> Case:
     """Change several things at once (the API's PATCH); each change is its own timeline
     entry. A reopening status moves first and a closing one last, so one request may reopen
     a case and change it, or make last changes and close it. `expected` holds what a form
     showed of the fields it changes: one changed meanwhile by someone else is a Conflict,
-    not overwritten unseen (a TLP a colleague just narrowed, say)."""
+    not overwritten unseen (a TLP a colleague just narrowed, say). `version` is the one an
+    API client read (its `If-Match`): any change since fails the precondition."""
     case, parties = _load_for_write(session, principal, case_id)
+    if version is not None and case.version != version:
+        raise PreconditionFailed(
+            f"case {case.id} changed since you read it (version {version}, now "
+            f"{case.version}): read it again and make your change there"
+        )
     for key, shown in (expected or {}).items():
         if key in changes and str(getattr(case, key) or "") != shown:
             raise Conflict(
@@ -881,20 +926,29 @@ def update_case(
                 "look at the case again and make your change there"
             )
     status = changes.get("status")
+    resolution = changes.get("resolution")
     closing = status is not None and status.strip().lower() == CaseStatus.CLOSED
     if status is not None and not closing:
-        _set_status(session, principal, case, status)
+        _set_status(session, principal, case, status, resolution)
+    elif status is None and resolution is not None:
+        _set_resolution(session, principal, case, _resolution(resolution))
     _set_fields(session, principal, case, parties, changes)
     if "assignee" in changes:
         _assign(session, principal, case, parties, changes["assignee"])
     if closing:
-        _set_status(session, principal, case, status)
+        _set_status(session, principal, case, status, resolution)
     return case
 
 
-def set_status(session: Session, principal: Principal, case_id: int, status: str) -> Case:
+def set_status(
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    status: str,
+    resolution: str | None = None,
+) -> Case:
     case, _parties = _load_for_write(session, principal, case_id)
-    _set_status(session, principal, case, status)
+    _set_status(session, principal, case, status, resolution)
     return case
 
 
@@ -955,9 +1009,12 @@ def add_participant(session: Session, principal: Principal, case_id: int, org_sl
 
 
 def remove_participant(session: Session, principal: Principal, case_id: int, org_slug: str) -> Case:
-    case, _parties = _load_for_write(session, principal, case_id, share=True)
-    _refuse_if_closed(case)
+    """Withdraw a participating organisation: the centre and the originator may withdraw any,
+    a participating national body itself (it no longer works on the case)."""
     org = session.scalar(select(Organization).where(Organization.slug == org_slug.strip()))
+    leaving = org is not None and org.id == principal.org_id
+    case, _parties = _load_for_write(session, principal, case_id, share=not leaving)
+    _refuse_if_closed(case)
     if org is None or session.get(CaseParticipant, (case.id, org.id)) is None:
         raise NotFound(f"{org_slug} does not take part in case {case.id}")
     if org.id == case.origin_org_id:

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.cases import service
-from concord.cases.model import TRANSITIONS, Case, CaseStatus, Severity
-from concord.errors import ConcordError, FaultLocation, InvalidInput
+from concord.cases.model import TRANSITIONS, Case, CaseStatus, Resolution, Severity
+from concord.errors import ConcordError, FaultLocation, InvalidInput, NotFound
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
 
@@ -208,6 +208,14 @@ def _case_page(
         closed=closed,
         # in the workflow's order (new, triage, in progress, resolved, closed)
         next_statuses=[s.value for s in CaseStatus if s in TRANSITIONS[CaseStatus(d.case.status)]],
+        # the resolution is asked where the status form can resolve or close the case
+        ending=any(s in TRANSITIONS[CaseStatus(d.case.status)] for s in service.ENDED),
+        resolutions=[r.value for r in Resolution],
+        # a participating state (not the originator) may leave the case
+        leaving=writable
+        and not closed
+        and p.org_id in d.parties.org_ids
+        and p.org_id != d.case.origin_org_id,
         severities=[s.value for s in Severity],
         tlps=[t.value for t in TLP],
         assignable=service.assignable_users(session, d.case, d.parties) if writable else [],
@@ -249,6 +257,11 @@ def _act(
             request, session, p, case_id, status=exc.status, failed=name, error=exc, form=form
         )
     session.commit()
+    try:
+        service.get_case(session, p, case_id)
+    except NotFound:
+        # the change took the case out of the writer's view (they withdrew their state)
+        return RedirectResponse("/cases", status_code=303)
     return RedirectResponse(f"/cases/{case_id}#{name}", status_code=303)
 
 
@@ -278,19 +291,17 @@ def change_status(
     request: Request,
     case_id: int,
     status: str = Form(""),
+    resolution: str = Form(""),
     csrf_token: str = Form(""),
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    return _act(
-        request,
-        session,
-        p,
-        case_id,
-        csrf_token,
-        "workflow",
-        lambda: service.set_status(session, p, case_id, status),
-    )
+    def action() -> None:
+        # the resolution chooser stays on the form; it counts only where the case ends
+        ending = CaseStatus(status) in service.ENDED if status in set(CaseStatus) else True
+        service.set_status(session, p, case_id, status, resolution if ending else None)
+
+    return _act(request, session, p, case_id, csrf_token, "workflow", action)
 
 
 @router.post("/cases/{case_id}/details", response_class=HTMLResponse)

@@ -115,6 +115,8 @@ class Cases:
     previous_closed: int = 0
     median_hours_to_close: float | None = None
     mean_hours_to_close: float | None = None
+    # the cases closed in the period by how they ended ("" for those closed without saying)
+    closed_by_resolution: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

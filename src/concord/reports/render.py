@@ -209,6 +209,8 @@ def _rows_of(report: Report) -> Iterator[tuple[str, str, str, Any]]:
             "mean_hours_to_close",
         ):
             yield ("cases", "", metric, getattr(cases, metric))
+        for resolution, n in cases.closed_by_resolution.items():
+            yield ("cases-closed-by-resolution", resolution or "not-given", "cases", n)
     for tech in report.techniques:
         yield ("techniques", tech.id, "name", tech.name)
         yield ("techniques", tech.id, "tactics", " ".join(tech.tactics))

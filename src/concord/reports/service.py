@@ -590,8 +590,18 @@ def _cases(
         )
         if created is not None and closed_at is not None
     ]
+    by_resolution = {
+        resolution or "": n
+        for resolution, n in session.execute(
+            select(case.resolution, func.count())
+            .where(case.closed_at >= p.start, case.closed_at < p.end, *conditions)
+            .group_by(case.resolution)
+        )
+    }
     section = Cases(
         available=True,
+        # most frequent first, then by name
+        closed_by_resolution=dict(sorted(by_resolution.items(), key=lambda kv: (-kv[1], kv[0]))),
         opened=opened,
         closed=closed,
         previous_opened=previous_opened,
