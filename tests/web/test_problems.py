@@ -180,3 +180,34 @@ def test_what_no_column_can_hold_is_named_in_the_body(client, auth) -> None:  # 
         assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (url, r.text)
         assert r.json()["errors"][0]["pointer"] == pointer, (url, r.text)
     assert client.get("/api/v1/cases", headers=h).json()["items"] == []
+
+
+def test_a_value_of_another_type_is_refused_not_converted(client, auth, session) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from concord.access.model import User
+
+    # "yes" read as true would deactivate or keep an account on a guess
+    r = client.patch("/api/v1/users/kz-reader", json={"active": "no"}, headers=auth["centre-admin"])
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/active"
+    assert session.scalar(select(User.active).where(User.username == "kz-reader")) is True
+    # true is not event 1, nor "12" event 12
+    for ids in ([True], ["12"], [1.5]):
+        r = client.post(
+            "/api/v1/cases",
+            json={"title": "Types", "event_ids": ids},
+            headers=auth["centre-analyst"],
+        )
+        assert r.status_code == 422, ids
+        assert r.json()["errors"][0]["pointer"] == "/body/event_ids/0", ids
+    r = client.post(
+        "/api/v1/reports", json={"period": "2024-07", "wait": 1}, headers=auth["centre-analyst"]
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/wait"
+    # a time is still written as text in JSON
+    r = client.post(
+        "/api/v1/tokens",
+        json={"name": "soon", "expires_at": "2099-01-01T00:00:00Z"},
+        headers=auth["kz-analyst"],
+    )
+    assert r.status_code == 201, r.text

@@ -9,11 +9,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from concord.access import service
-from concord.access.model import ApiToken, Principal, User
+from concord.access.model import ApiToken, Principal, Role, TokenScope, User
+from concord.orgs.validate import LANGUAGES
 from concord.web.deps import (
     Limit,
     RequestBody,
     UtcDatetime,
+    choices,
     decode_cursor,
     get_db,
     next_cursor,
@@ -46,13 +48,13 @@ class UserOut(BaseModel):
 
 
 class UserCreate(RequestBody):
-    username: str = Field(min_length=1, max_length=64)
-    org: str
-    role: str
+    username: str = Field(min_length=1, max_length=64, examples=["kz-analyst"])
+    org: str = Field(description="the organisation's slug", examples=["kz-cert"])
+    role: str = Field(json_schema_extra=choices(Role))
     password: str | None = Field(default=None, max_length=200)
     full_name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    language: str | None = None
+    language: str | None = Field(default=None, json_schema_extra={"enum": list(LANGUAGES)})
 
 
 class UserPatch(RequestBody):
@@ -173,8 +175,12 @@ class TokenCreate(RequestBody):
     user: str | None = Field(
         default=None, description="the caller; a token is only created by the user who holds it"
     )
-    scopes: list[str] = Field(default_factory=lambda: ["read"])
-    expires_at: UtcDatetime | None = None
+    scopes: list[str] = Field(
+        default_factory=lambda: ["read"],
+        json_schema_extra={"items": {"type": "string", **choices(TokenScope)}},
+    )
+    # an ISO 8601 string in JSON: the one field read leniently (request bodies are strict)
+    expires_at: UtcDatetime | None = Field(default=None, strict=False)
 
 
 class TokenCreated(TokenOut):

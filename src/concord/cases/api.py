@@ -10,12 +10,21 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from concord.access.model import Principal
+from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.cases import service
-from concord.cases.model import Case, Resolution
+from concord.cases.model import Case, CaseStatus, Resolution, Severity
 from concord.errors import FaultLocation, InvalidInput, NotFound, PreconditionFailed
-from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import (
+    Limit,
+    RequestBody,
+    choices,
+    decode_cursor,
+    get_db,
+    next_cursor,
+    user,
+    writer,
+)
 
 router = APIRouter(tags=["cases"])
 
@@ -68,7 +77,7 @@ class CaseOut(CaseSummaryOut):
     closed_at: datetime | None
     resolution: str | None = Field(
         description="how a resolved or closed case ended",
-        json_schema_extra={"enum": [*(r.value for r in Resolution), None]},
+        json_schema_extra={"enum": [*choices(Resolution)["enum"], None]},
     )
     version: int = Field(description="grows with every change; the ETag, for If-Match")
     named_users: list[str]
@@ -88,27 +97,35 @@ class CasePage(BaseModel):
 class CaseCreate(RequestBody):
     title: str = Field(min_length=1, max_length=300)
     summary: str = Field(default="", max_length=20_000)
-    severity: str = "medium"
+    severity: str = Field(default="medium", json_schema_extra=choices(Severity))
     tlp: str | None = Field(
-        default=None, description="default: the narrowest label of the events, at least AMBER"
+        default=None,
+        description="default: the narrowest label of the events, at least AMBER",
+        json_schema_extra=choices(TLP),
     )
-    event_ids: list[int] = Field(default_factory=list, max_length=1000)
-    indicators: list[str] = Field(default_factory=list, max_length=1000)
-    participants: list[str] = Field(default_factory=list, description="national body slugs")
-    techniques: list[str] = Field(default_factory=list, description="ATT&CK ids like T1566.001")
+    event_ids: list[int] = Field(default_factory=list, max_length=1000, examples=[[12, 15]])
+    indicators: list[str] = Field(
+        default_factory=list, max_length=1000, examples=[["198.51.100.7", "c2.example"]]
+    )
+    participants: list[str] = Field(
+        default_factory=list, description="national body slugs", examples=[["uz-cert"]]
+    )
+    techniques: list[str] = Field(
+        default_factory=list, description="ATT&CK ids", examples=[["T1566.001"]]
+    )
 
 
 class CasePatch(RequestBody):
-    status: str | None = None
-    severity: str | None = None
+    status: str | None = Field(default=None, json_schema_extra=choices(CaseStatus))
+    severity: str | None = Field(default=None, json_schema_extra=choices(Severity))
     assignee: str | None = Field(default=None, description="a username; null or '' unassigns")
     title: str | None = Field(default=None, max_length=300)
     summary: str | None = Field(default=None, max_length=20_000)
-    tlp: str | None = None
+    tlp: str | None = Field(default=None, json_schema_extra=choices(TLP))
     resolution: str | None = Field(
         default=None,
         description="with status resolved or closed, or on a resolved case: how it ended",
-        json_schema_extra={"enum": [r.value for r in Resolution]},
+        json_schema_extra=choices(Resolution),
     )
 
 

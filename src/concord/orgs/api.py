@@ -8,12 +8,21 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from concord.access.model import Principal
+from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.errors import ConcordError
-from concord.orgs import readers, service
-from concord.orgs.model import Contact, Organization
-from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
+from concord.orgs import readers, service, validate
+from concord.orgs.model import Contact, Organization, OrgKind
+from concord.web.deps import (
+    Limit,
+    RequestBody,
+    choices,
+    decode_cursor,
+    get_db,
+    next_cursor,
+    user,
+    writer,
+)
 from concord.web.problems import problem
 from concord.web.uploads import read_upload
 
@@ -33,15 +42,15 @@ class OrgOut(BaseModel):
 
 
 class OrgCreate(RequestBody):
-    slug: str = Field(min_length=1, max_length=64)
-    kind: str
-    name_en: str = Field(min_length=1, max_length=300)
-    name_ru: str = Field(default="", max_length=300)
-    country: str | None = None
-    sector: str | None = Field(default=None, max_length=100)
-    language: str = "en"
-    parent: str | None = None
-    tlp: str | None = None
+    slug: str = Field(min_length=1, max_length=64, examples=["kz-bank"])
+    kind: str = Field(json_schema_extra=choices(OrgKind))
+    name_en: str = Field(min_length=1, max_length=300, examples=["Steppe Bank"])
+    name_ru: str = Field(default="", max_length=300, examples=["Степной банк"])
+    country: str | None = Field(default=None, description="ISO 3166 alpha-2", examples=["KZ"])
+    sector: str | None = Field(default=None, max_length=100, examples=["finance"])
+    language: str = Field(default="en", json_schema_extra={"enum": list(validate.LANGUAGES)})
+    parent: str | None = Field(default=None, description="the national body's slug")
+    tlp: str | None = Field(default=None, json_schema_extra=choices(TLP))
 
 
 class OrgPatch(RequestBody):
@@ -49,8 +58,8 @@ class OrgPatch(RequestBody):
     name_ru: str | None = Field(default=None, max_length=300)
     country: str | None = None
     sector: str | None = Field(default=None, max_length=100)
-    language: str | None = None
-    tlp: str | None = None
+    language: str | None = Field(default=None, json_schema_extra={"enum": list(validate.LANGUAGES)})
+    tlp: str | None = Field(default=None, json_schema_extra=choices(TLP))
 
 
 class ShareIn(RequestBody):

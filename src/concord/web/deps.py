@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import enum
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -47,12 +48,18 @@ def _storable(value: Any) -> None:
             _storable(item)
 
 
+def choices(values: type[enum.StrEnum]) -> dict[str, Any]:
+    """For the OpenAPI document: the values a text field takes (the service still reads the
+    spellings it is lenient about, such as TLP:RED, and names a wrong one)."""
+    return {"enum": [v.value for v in values]}
+
+
 class RequestBody(BaseModel):
     """A JSON request body. A field it does not know is refused (422 naming it), not ignored:
     a PATCH with a misspelt or unchangeable field must not answer 200 having done nothing.
     Every value is checked to be storable, so the fault is named here, not by the database."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @field_validator("*", mode="after")
     @classmethod
