@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -617,3 +618,25 @@ def test_an_api_form_holds_only_its_file(client, auth, env, network) -> None:  #
     )
     assert r.status_code == 422 and "one file per request" in r.json()["detail"]
     assert client.get("/api/v1/events", headers=auth["kz-analyst"]).json()["items"] == []
+
+
+def test_smtp_listener_takes_mail_from_the_configured_relays_only(  # type: ignore[no-untyped-def]
+    env, network, monkeypatch
+) -> None:
+    from concord.errors import ConfigurationError
+    from concord.intake.smtp import SmtpSettings
+
+    # anyone who reaches the listener could name a national body's contact as the sender
+    monkeypatch.setenv("CONCORD_INTAKE_RELAYS", "192.0.2.25, 2001:db8::/32")
+    with smtp_intake(monkeypatch) as smtp:
+        smtp.mail("contact@kz-cert.example")
+        code, said = smtp.rcpt("abuse@centre.example")
+        assert code == 550 and b"configured relays" in said
+    monkeypatch.setenv("CONCORD_INTAKE_RELAYS", "192.0.2.25,127.0.0.0/8")
+    with smtp_intake(monkeypatch) as smtp:
+        smtp.mail("contact@kz-cert.example")
+        code, _ = smtp.rcpt("abuse@centre.example")
+        assert code == 250
+    monkeypatch.setenv("CONCORD_INTAKE_RELAYS", "mail.example")
+    with pytest.raises(ConfigurationError, match="CONCORD_INTAKE_RELAYS"):
+        SmtpSettings.from_env()

@@ -16,6 +16,7 @@ import asyncio
 import email
 import email.policy
 import io
+import ipaddress
 import logging
 import os
 import tempfile
@@ -27,7 +28,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from concord.db import session_factory
-from concord.errors import ConcordError, Conflict
+from concord.errors import ConcordError, ConfigurationError, Conflict
 from concord.intake import registry, service
 from concord.intake.sources import Refused, open_sources
 from concord.orgs.model import Contact, Organization
@@ -43,6 +44,9 @@ class SmtpSettings:
     port: int
     addresses: frozenset[str]
     default_org: str | None
+    # The mail relays allowed to deliver (None: any client that reaches the listener). The
+    # sender decides whose report a mail is, and only a relay that checked it can vouch.
+    relays: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = None
 
     @classmethod
     def from_env(cls, host: str = "127.0.0.1", port: int = 2525) -> SmtpSettings:
@@ -52,7 +56,31 @@ class SmtpSettings:
             port=port,
             addresses=frozenset(a.strip().lower() for a in addresses.split(",") if a.strip()),
             default_org=os.environ.get("CONCORD_INTAKE_DEFAULT_ORG") or None,
+            relays=_relays(os.environ.get("CONCORD_INTAKE_RELAYS", "")),
         )
+
+    def admits(self, peer: Any) -> bool:
+        if self.relays is None:
+            return True
+        try:
+            address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+        except (TypeError, IndexError, ValueError):
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.relays)
+
+
+def _relays(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        return None
+    try:
+        return tuple(ipaddress.ip_network(v, strict=False) for v in items)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"CONCORD_INTAKE_RELAYS: {exc}; give addresses or networks, comma-separated"
+        ) from None
 
 
 class IntakeHandler:
@@ -62,6 +90,8 @@ class IntakeHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        if not self.settings.admits(session.peer):
+            return "550 5.7.1 Reports are taken from the configured relays only"
         if address.lower() not in self.settings.addresses:
             return "550 5.1.1 No such intake address here"
         envelope.rcpt_tos.append(address)
