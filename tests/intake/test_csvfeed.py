@@ -19,11 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from concord.access.model import TLP
 from concord.events.rsit import RSIT
+from concord.intake.prepare import DedupPolicy, Plan, Preparer
 from concord.intake.readers import Reader, ReaderError, csvfeed
 from concord.intake.readers.csvfeed import CsvFeedReader, ProfileError, load_profile
 from concord.intake.readers.csvprofiles import CSV_READER, PROFILES, READER, SHADOWSERVER_SCAN
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.orgs.whois import LookupIndex
 from tests.conftest import FIXTURES, SHARED_DATA, shared_file
 
 FEEDS = FIXTURES / "feeds"
@@ -198,6 +201,35 @@ def test_cert_eu_sample() -> None:
     assert values(records[1], DOMAIN) == ["example.com"]
 
 
+def test_cert_eu_tlp_spellings_are_read_and_an_unreadable_one_refuses_its_row() -> None:
+    sample = shared_file("feeds/cert_eu_example.csv").read_bytes()
+    spelt = sample.replace(b",amber,", b",TLP-RED,", 1).replace(b",green,", b",AMBER STRICT,", 1)
+    records, errors = read(CSV_READER, spelt, "cert_eu_example.csv")
+    assert errors == [] and [r.tlp for r in records] == ["red", "amber+strict"]
+    assert not any("invalid.tlp" in r.extra for r in records)
+    for cell, level in (("TLP:RED", "red"), ("tlp_amber", "amber"), ("WHITE", "clear")):
+        records, _ = read(CSV_READER, sample.replace(b",amber,", f",{cell},".encode(), 1), "c.csv")
+        assert records[0].tlp == level, cell
+
+    # A marking that still cannot be read must not fall back to the submission's TLP (which
+    # may be CLEAR): the row is refused where the IntelMQ reader refuses the same value.
+    unreadable = sample.replace(b",amber,", b",TLP-REDD,", 1)
+    records, errors = read(CSV_READER, unreadable, "cert_eu_example.csv")
+    assert [r.tlp for r in records] == ["green"]
+    assert [(e.location.line, e.location.field) for e in errors] == [(2, "tlp")]
+    assert errors[0].reason.startswith("invalid TLP 'TLP-REDD'")
+
+
+def test_a_null_value_in_a_tlp_column_is_no_marking() -> None:
+    profile = load_profile(
+        "name: marked\nnull_values: [NA]\nobservables:\n  - {column: ip, kind: ip}\n"
+        "  - {column: tlp, kind: tlp}\nclassification: {class: other, type: undetermined}\n"
+    )
+    data = b"ip,tlp\n192.0.2.1,NA\n192.0.2.2,Tlp:Amber+Strict\n"
+    records, errors = read(CsvFeedReader(profile), data, "marked.csv")
+    assert errors == [] and [r.tlp for r in records] == [None, "amber+strict"]
+
+
 def test_spamhaus_drop_has_no_profile_and_the_error_lists_the_known_ones() -> None:
     records, errors = read(CSV_READER, shared_file("feeds/spamhaus_drop.txt"))
     assert records == []
@@ -245,6 +277,24 @@ def test_fixture_sinkhole() -> None:
     assert values(records[1], DOMAIN, "c2") == ["c2-two.example.org"]  # lower case
     assert values(records[1], V4, "victim") == ["203.0.113.6"]
     assert records[0].application == "http"
+
+
+def test_the_sinkhole_or_honeypot_that_saw_an_event_is_never_its_owner() -> None:
+    """A destination names the owner only when nothing at the other end is given (a MISP
+    ip-dst); these rows give the source, so its owner or none."""
+    plan = Plan(1, datetime(2024, 3, 1, tzinfo=UTC), 1, None, None, TLP.AMBER, DedupPolicy(), "")
+    sinkholed, _ = read(READER, FEEDS / "2024-03-02-event4_sinkhole_http-example-asn.csv")
+    honeypot = load_profile(
+        "name: honeypot\nobservables:\n  - {column: src_ip, kind: ip, role: source}\n"
+        "  - {column: dst_ip, kind: ip, role: destination}\n"
+        "classification: {class: intrusion-attempts, type: brute-force}\n"
+    )
+    attacked, _ = read(CsvFeedReader(honeypot), b"src_ip,dst_ip\n141.98.1.2,162.250.1.2\n", "h.csv")
+    for records in (sinkholed, attacked):
+        sensors = {address for r in records for address in values(r, V4, "destination")}
+        assert sensors
+        preparer = Preparer(plan, LookupIndex.build((9, "ipv4-prefix", a) for a in sensors))
+        assert [preparer.owner(r) for r in records] == [None] * len(records)
 
 
 def test_fixture_compromised_website_joins_host_and_path() -> None:

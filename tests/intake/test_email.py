@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -15,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from concord.events.rsit import RSIT
+from concord.i18n import gettext
+from concord.intake.prepare import DedupPolicy
 from concord.intake.readers import email as email_reader
 from concord.intake.readers.email import (
     MAX_PART_BYTES,
@@ -25,10 +28,11 @@ from concord.intake.readers.email import (
     read_xarf_json,
     refang,
 )
-from concord.intake.records import MAX_RAW, EventRecord, ReadError
+from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
 from tests.conftest import FIXTURES
 
 SAMPLES = FIXTURES / "email"
+CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
 
 def read(data: bytes, source: str = "mail.eml") -> tuple[list[EventRecord], list[ReadError]]:
@@ -353,6 +357,15 @@ def test_arf_report_part_encoded_in_base64_is_still_read() -> None:
     assert values(record) == {("ipv4", "192.0.2.44", "source")}
 
 
+def test_arf_source_port_is_the_senders_not_the_events() -> None:
+    (record,), errors = read(
+        arf_mail("Feedback-Type: abuse\r\nSource-IP: 192.0.2.3\r\nSource-Port: 51234")
+    )
+    assert errors == []
+    assert (record.port, record.application) == (None, "smtp")
+    assert record.extra["source_port"] == "51234"
+
+
 def test_arf_without_feedback_type_is_an_error() -> None:
     records, errors = read(arf_mail("User-Agent: x/1\r\nSource-IP: 192.0.2.3"))
     assert records == []
@@ -367,7 +380,7 @@ XARF = {
     "connection-login-attack.json": (
         "198.51.100.77",
         ("intrusion-attempts", "brute-force"),
-        45621,
+        22,  # destination_port: the attacked service's, not the client's 45621
         datetime(2025, 1, 11, 12, 17, 20, tzinfo=UTC),
         {("ipv4", "203.0.113.22", "destination")},
     ),
@@ -395,7 +408,7 @@ XARF = {
     "abusix_v3_portscan_sample.json": (
         "192.0.2.55",
         ("information-gathering", "scanner"),
-        54321,
+        80,  # DestinationPort, not the scanner's SourcePort 54321
         datetime(2018, 2, 5, 14, 17, 10, tzinfo=UTC),
         {("ipv4", "198.51.100.33", "destination")},
     ),
@@ -430,6 +443,67 @@ def test_xarf_v4_details() -> None:
     assert bot.extra["malware_family"] == "Conficker"
     (spam,), _ = read_file("messaging-spam.json")
     assert spam.application == "smtp"
+
+
+def test_xarf_event_port_is_the_service_port_and_the_source_port_is_kept() -> None:
+    (login,), _ = read_file("connection-login-attack.json")
+    assert login.extra["source_port"] == "45621"
+    (scan,), _ = read_file("abusix_v3_portscan_sample.json")
+    assert scan.extra["source_port"] == "54321"
+    assert "destination_port" not in scan.extra
+    # No destination: the source is the service (a spam sender's SMTP port).
+    (spam,), _ = read_file("messaging-spam.json")
+    assert "source_port" not in spam.extra
+    (rdp,), _ = read_file("vulnerability-open-service.json")
+    assert (rdp.port, rdp.application) == (3389, "rdp")
+
+
+def test_the_same_attack_from_another_source_port_folds_into_one_event() -> None:
+    first = json.loads((SAMPLES / "connection-login-attack.json").read_text())
+    second = {**first, "report_id": "another", "source_port": 45622}
+    records, errors = split(read_xarf_json(json.dumps([first, second]).encode(), "two.json"))
+    assert errors == []
+    assert [r.port for r in records] == [22, 22]
+    when = datetime(2025, 1, 11, tzinfo=UTC)
+    keys = {DedupPolicy().key(r, when) for r in records}
+    assert len(keys) == 1
+
+
+@pytest.mark.parametrize(
+    ("ports", "port", "source_port", "bad"),
+    [
+        # a destination without its port: the client's port does not stand in for it
+        ({"destination_ip": "203.0.113.22", "source_port": 50000}, None, "50000", None),
+        ({"service_port": 443, "source_port": 443}, 443, None, None),
+        ({"destination_port": "x", "source_port": 50000}, None, "50000", "destination_port"),
+        ({"destination_port": 22, "source_port": 70000}, 22, None, "source_port"),
+    ],
+)
+def test_xarf_v4_ports(
+    ports: dict[str, object], port: int | None, source_port: str | None, bad: str | None
+) -> None:
+    doc = {"source_identifier": "192.0.2.9", "category": "connection", "type": "login_attack"}
+    records, errors = split(read_xarf_json(json.dumps({**doc, **ports}).encode(), "r.json"))
+    (record,) = records
+    assert record.port == port
+    assert record.extra.get("source_port") == source_port
+    assert [e.location.pointer for e in errors] == ([f"/{bad}"] if bad else [])
+    for error in errors:
+        assert error.reason == f"{bad} is not a port number"
+        assert CYRILLIC.search(gettext("ru", error.reason))
+
+
+def test_xarf_v3_bad_destination_port_is_located() -> None:
+    doc = json.loads((SAMPLES / "abusix_v3_portscan_sample.json").read_text())
+    doc["Report"]["DestinationPort"] = "http"
+    (record,), (error,) = split(read_xarf_json(json.dumps(doc).encode(), "v3.json"))
+    assert record.port is None
+    assert record.extra["source_port"] == "54321"
+    assert (error.location.pointer, error.reason) == (
+        "/Report/DestinationPort",
+        "DestinationPort is not a port number",
+    )
+    assert CYRILLIC.search(gettext("ru", error.reason))
 
 
 def test_xarf_v4_attached_to_a_mail() -> None:
@@ -549,12 +623,14 @@ def test_plain_mail_with_html_alternative() -> None:
     records, errors = read_file("plain-bruteforce-html.eml")
     assert errors == []
     (record,) = records
-    assert values(record) == {
-        ("ipv4", "203.0.113.77", "source"),
-        ("ipv6", "2001:db8:4::1f", "source"),
-        # From the HTML part's link; the reporter's own log URL is left out.
-        ("url", "https://blocklist.example.org/ip/203.0.113.77", "source"),
-    }
+    # The brute-forcer first: it is the event's primary value and names its owner. The
+    # HTML part's link is a blocklist's page about that address, kept for the analyst but
+    # no observable; the reporter's own log URL is left out.
+    assert [(o.kind.value, o.value) for o in record.observables] == [
+        ("ipv4", "203.0.113.77"),
+        ("ipv6", "2001:db8:4::1f"),
+    ]
+    assert record.extra["reference_links"] == "https://blocklist.example.org/ip/203.0.113.77"
     assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
     assert record.time == datetime(2025, 1, 15, 12, 45, 10, tzinfo=UTC)
 
@@ -609,13 +685,105 @@ def test_plain_mail_noise_is_left_out() -> None:
         b"From: Reporter <r@cert.example>\nTo: abuse@concord.example\nSubject: report\n\n"
         b"See readme.md, invoice.zip and Hello.World for details; version 10.1.2.3.4.\n"
         b"Contact r@cert.example or https://www.cert.example/x; bcast 255.255.255.255.\n"
-        b"Network 192.0.2.0/24 and time 10:00:00 and MAC 00:1a:2b:3c:4d:5e.\n"
+        b"Time 10:00:00 and MAC 00:1a:2b:3c:4d:5e; build 1.2.3.4/56, 10.1.2.3/24.5 and\n"
+        b"1.2.3.4/12/2024; period 2025-01-10/2025-01-12; rule 0.0.0.0/0 and ::/0.\n"
     )
     records, errors = read(mail)
     assert records == []
     (error,) = errors
     assert error.reason == "no IP address, domain, URL or e-mail address found in the text"
     assert error.location.pointer == "/part/1"
+
+
+def plain_mail(body: str, subject: str = "Abuse report") -> bytes:
+    return (
+        "From: Reporter <r@cert-west.example>\nTo: abuse@concord.example\n"
+        f"Subject: {subject}\nDate: Tue, 14 Jan 2025 10:30:00 +0300\n"
+        f"Content-Type: text/plain; charset=utf-8\n\n{body}"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "tlp"),
+    [
+        ("Abuse report", "TLP:CLEAR summary\nDetails below are TLP:RED: 198.51.100.7\n", "red"),
+        ("[TLP:AMBER] Scan", "TLP:GREEN for the owner. Source 198.51.100.7\n", "amber"),
+        ("[TLP:CLEAR] Scan", "Source 198.51.100.7, TLP:AMBER+STRICT\n", "amber+strict"),
+        ("[TLP:RED] Scan", "TLP:WHITE part: 198.51.100.7\n", "red"),
+        ("Scan", "Source 198.51.100.7\n", None),
+    ],
+)
+def test_plain_mail_takes_the_strictest_tlp_marking(subject: str, body: str, tlp: str) -> None:
+    (record,), errors = read(plain_mail(body, subject))
+    assert errors == []
+    assert record.tlp == tlp
+
+
+def test_a_signature_and_links_about_a_named_address_are_no_observables() -> None:
+    body = (
+        "Our honeypot saw SSH password guessing from 203.0.113.9 and 198.51.100.70:\n"
+        "https://www.abuseipdb.example/check/203.0.113.9\n"
+        "https://lookup.example/?q=198.51.100.70#whois\n"
+        "The bot downloads http://203.0.113.9/bins/x86 (the host itself: an observable).\n"
+        "-- \n"
+        "Duty analyst, CERT West, https://pgp.cert-other.example/key 192.0.2.99\n"
+        "duty@cert-other.example\n"
+        "\n"
+        "> the earlier report: scans from 192.0.2.140\n"  # a quote below the signature
+    )
+    (record,), errors = read(plain_mail(body, "SSH brute force"))
+    assert errors == []
+    assert [(o.kind.value, o.value) for o in record.observables] == [
+        ("ipv4", "203.0.113.9"),
+        ("ipv4", "198.51.100.70"),
+        ("ipv4", "192.0.2.140"),
+        ("url", "http://203.0.113.9/bins/x86"),
+    ]
+    assert record.extra["reference_links"] == (
+        "https://www.abuseipdb.example/check/203.0.113.9 "
+        "https://lookup.example/?q=198.51.100.70#whois"
+    )
+
+
+def test_a_grep_separator_is_no_signature() -> None:
+    body = "Log:\n198.51.100.1 failed\n--\n198.51.100.2 failed\n"
+    (record,), _ = read(plain_mail(body, "brute force"))
+    assert [o.value for o in record.observables] == ["198.51.100.1", "198.51.100.2"]
+
+
+def test_the_url_of_a_phishing_report_comes_first() -> None:
+    (record,), _ = read_file("plain-phishing.eml")
+    assert record.observables[0] == Observable(
+        ObservableKind.URL,
+        "https://secure-login.bank-north-verify.example/auth/index.php?id=7781",
+    )
+    # The same text about no URL-borne incident: the host it names comes first.
+    body = "hxxp://bad[.]example/login hosted on 198.51.100.23\n"
+    (phishing,), _ = read(plain_mail(body, "Phishing page"))
+    (other,), _ = read(plain_mail(body, "Port scan"))
+    assert phishing.observables[0].kind == ObservableKind.URL
+    assert other.observables[0] == Observable(ObservableKind.IPV4, "198.51.100.23")
+    # The phishing URL is kept even where the host's address is named as well.
+    assert "reference_links" not in phishing.extra
+
+
+def test_plain_mail_networks() -> None:
+    body = (
+        "Scans from 198.51.100.0/24 and 2001:db8:5::/48, one host 198.51.100.4:8080 and the\n"
+        "interface 203.0.113.5/24; internal 10.20.0.0/16, a single 192.0.2.1/32,\n"
+        "a typo 2001:db8::/8 and on 2025-01-10 at 10:00:00 (v2.1.0).\n"
+    )
+    (record,), errors = read(plain_mail(body, "Port scan"))
+    assert errors == []
+    assert [(o.kind.value, o.value) for o in record.observables] == [
+        ("ipv4", "198.51.100.4"),
+        ("ipv4", "203.0.113.5"),  # host bits set: the host named, and its network
+        ("ipv4", "192.0.2.1"),
+        ("ipv4-net", "198.51.100.0/24"),
+        ("ipv6-net", "2001:db8:5::/48"),
+        ("ipv4-net", "203.0.113.0/24"),
+    ]
+    assert record.extra["private_addresses"] == "10.20.0.0/16"
 
 
 # --- bad input -------------------------------------------------------------------------------
@@ -794,8 +962,9 @@ XARF_KEYS = [
     "xarf_version", "source_identifier", "source_port", "category", "type", "timestamp",
     "reported_at", "first_seen", "protocol", "service", "url", "domain", "smtp_from",
     "destination_ip", "c2_server", "confidence", "reporter", "tags", "evidence", "tlp",
-    "Version", "ReporterInfo", "Report", "SourceIp", "SourcePort", "Source", "ReportType",
-    "ReportClass", "Date", "SourceUrl", "AdditionalInfo", "C2Server", "Samples",
+    "destination_port", "service_port", "Version", "ReporterInfo", "Report", "SourceIp",
+    "SourcePort", "DestinationIp", "DestinationPort", "Source", "ReportType", "ReportClass",
+    "Date", "SourceUrl", "AdditionalInfo", "C2Server", "Samples",
 ]  # fmt: skip
 JSON_SCALARS = (
     st.none()

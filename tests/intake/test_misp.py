@@ -12,9 +12,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from concord.access.model import TLP
 from concord.errors import FaultLocation
 from concord.events.rsit import RSIT
-from concord.intake.prepare import MAX_EXTRA_JSON
+from concord.intake.prepare import MAX_EXTRA_JSON, DedupPolicy, Plan, Preparer
 from concord.intake.readers.misp import _TYPES, READER, MispReader, _true
 from concord.intake.readers.values import TLP_LEVELS
 from concord.intake.records import (
@@ -26,6 +27,7 @@ from concord.intake.records import (
     ReadItem,
     Skipped,
 )
+from concord.orgs.whois import LookupIndex
 from tests.conftest import FIXTURES
 from tests.intake.json_fuzz import (
     FUZZ,
@@ -131,7 +133,8 @@ def test_osint_event_keeps_the_hashes_and_skips_context_attributes() -> None:
     ]
     md5 = records[0]
     assert md5.observables == (Observable(K.MD5, "0749bae92ca336a02c83d126e04ec628"),)
-    assert md5.time == datetime.fromtimestamp(1472480395, UTC)
+    # the event's date: the attribute's timestamp (1472480395) is its last edit
+    assert md5.time == datetime(2016, 8, 29, tzinfo=UTC)
     assert md5.nature == "indicator"
     assert md5.tlp == "clear"  # tlp:white
     assert md5.description == "Ransomware - Xorist"
@@ -176,7 +179,7 @@ def test_existing_event_with_objects() -> None:
     # a file object: its sha1, with the file name and the other attributes as context
     event = orjson.loads(SAMPLES["existing_event.json"])
     assert by_pointer["/Object/0"] == EventRecord(
-        time=datetime.fromtimestamp(1513936310, UTC),
+        time=datetime(2017, 12, 21, tzinfo=UTC),  # the event's date, not the last edits
         rsit_class="malicious-code",
         rsit_type="malware-distribution",
         observables=(Observable(K.SHA1, "68064fc152e23d56e541714af52651cb4ba81aaf"),),
@@ -216,8 +219,8 @@ def test_api_response_with_a_malware_sample_object() -> None:
     assert "data" in obj["Attribute"][0]  # the base64 of the sample: no malware in the raw text
     without_data = [{k: v for k, v in a.items() if k != "data"} for a in obj["Attribute"]]
     assert record == EventRecord(
-        # the attributes' time; the object's own timestamp, a second earlier, is its last edit
-        time=datetime.fromtimestamp(1515081727, UTC),
+        # the event's date: the object's and the attributes' timestamps are their last edits
+        time=datetime(2018, 1, 4, tzinfo=UTC),
         rsit_class="malicious-code",
         rsit_type="malware-distribution",
         observables=(
@@ -255,7 +258,7 @@ def test_bare_event_with_an_ecsirt_tag() -> None:
     assert record.tlp is None
     # ecsirt:malicious-code="ransomware" names the class, "Payload delivery" the type
     assert (record.rsit_class, record.rsit_type) == ("malicious-code", "malware-distribution")
-    assert record.time == datetime.fromtimestamp(1465681304, UTC)
+    assert record.time == datetime(2016, 6, 9, tzinfo=UTC)  # the date, not the last edit
 
 
 def test_sightings_are_counted() -> None:
@@ -373,7 +376,7 @@ def test_types_tlp_attack_and_rsit_of_a_written_event() -> None:
     ip_port = by_pointer["/Event/Attribute/0"]
     assert ip_port.observables == (Observable(K.IPV4, "203.0.113.9", "destination"),)
     assert (ip_port.port, ip_port.tlp, ip_port.confidence) == (8080, "amber+strict", 75)
-    assert ip_port.time == datetime(2024, 3, 1, 11, tzinfo=UTC)
+    assert ip_port.time == datetime(2024, 3, 1, tzinfo=UTC)  # the date, not the timestamp
     assert ip_port.attack_techniques == ("T1566", "T1566.002")
     assert ip_port.description == "Phishing wave against banks"
     assert by_pointer["/Event/Attribute/1"].observables == (
@@ -382,7 +385,8 @@ def test_types_tlp_attack_and_rsit_of_a_written_event() -> None:
     )
     assert by_pointer["/Event/Attribute/1"].time == datetime(2024, 3, 1, tzinfo=UTC)  # the date
     network = by_pointer["/Event/Attribute/2"]
-    assert network.observables == () and network.extra["networks"] == "198.51.100.0/24"
+    assert network.observables == (Observable(K.IPV4_NET, "198.51.100.0/24"),)
+    assert "networks" not in network.extra
     email = by_pointer["/Event/Attribute/3"]
     assert email.observables == (Observable(K.EMAIL, "phisher@example.org"),)
     assert email.time == datetime(2024, 2, 28, 10, tzinfo=UTC)  # first_seen wins
@@ -501,26 +505,38 @@ def test_an_object_merges_its_attributes_into_one_record() -> None:
             ["1709290800", None],
             datetime(2024, 3, 5, tzinfo=UTC),
         ),
-        # else the earliest of its attributes, whatever its own timestamp (its last edit) says
+        # else the earliest first_seen of its attributes
+        (
+            {"timestamp": "1709000000"},
+            ["2024-02-20T10:00:00Z", "2024-02-25T10:00:00Z"],
+            datetime(2024, 2, 20, 10, tzinfo=UTC),
+        ),
+        # else the event's date, whatever the timestamps (last edits) say
         (
             {"timestamp": "1709000000"},
             ["1709290800", "1709200000"],
-            datetime.fromtimestamp(1709200000, UTC),
+            datetime(2024, 3, 1, tzinfo=UTC),
         ),
-        # else its own timestamp
-        ({"timestamp": "1709000000"}, [None, None], datetime.fromtimestamp(1709000000, UTC)),
-        # else the event's date
         ({}, [None, None], datetime(2024, 3, 1, tzinfo=UTC)),
+        # with no date: its own timestamp, else the earliest of its attributes'
+        (
+            {"timestamp": "1709000000", "date": None},
+            ["1709290800", "1709200000"],
+            datetime.fromtimestamp(1709000000, UTC),
+        ),
+        ({"date": None}, ["1709290800", "1709200000"], datetime.fromtimestamp(1709200000, UTC)),
     ],
 )
 def test_the_time_of_an_object(
-    extra_fields: dict[str, str], attribute_times: list[str | None], expected: datetime
+    extra_fields: dict[str, str | None], attribute_times: list[str | None], expected: datetime
 ) -> None:
     hashes = [{"type": "md5", "value": MD5}, {"type": "sha1", "value": SHA1}]
-    for attribute, stamp in zip(hashes, attribute_times, strict=True):
-        if stamp is not None:
-            attribute["timestamp"] = stamp
-    [record] = all_items(in_event({"name": "file", **extra_fields, "Attribute": hashes}))
+    for attribute, when in zip(hashes, attribute_times, strict=True):
+        if when is not None:
+            attribute["first_seen" if "T" in when else "timestamp"] = when
+    fields = {k: v for k, v in extra_fields.items() if k != "date"}
+    dated = {"date": extra_fields["date"]} if "date" in extra_fields else {}
+    [record] = all_items(in_event({"name": "file", **fields, "Attribute": hashes}, **dated))
     assert isinstance(record, EventRecord) and record.time == expected
 
 
@@ -607,11 +623,13 @@ def test_an_object_that_cannot_be_read_is_refused(fields: dict[str, Any], pointe
 
 
 def test_an_objects_timestamp_is_read_only_when_it_dates_the_record() -> None:
-    dated = {"type": "md5", "value": MD5, "timestamp": "1709290800"}
-    [record] = all_items(in_event({"timestamp": "soon", "Attribute": [dated]}))
+    dated = {"type": "md5", "value": MD5, "first_seen": "2024-02-20T10:00:00Z"}
+    [record] = all_items(in_event({"timestamp": "soon", "Attribute": [dated]}, date=None))
     assert isinstance(record, EventRecord)
     undated = {"type": "md5", "value": MD5}
-    [error] = all_items(in_event({"timestamp": "soon", "Attribute": [undated]}))
+    [record] = all_items(in_event({"timestamp": "soon", "Attribute": [undated]}))
+    assert isinstance(record, EventRecord)  # the event's date dates it
+    [error] = all_items(in_event({"timestamp": "soon", "Attribute": [undated]}, date=None))
     assert isinstance(error, ReadError)
     assert error.location.pointer == "/Event/Object/0/timestamp"
 
@@ -623,7 +641,7 @@ def test_a_large_object_stays_small_in_storage() -> None:
             "category": "Network activity",
             "object_relation": f"relation-{i}-" + "r" * 50,
             "comment": f"comment {i} " + "c" * 200,
-            "value": f"10.{i // 250}.{i % 250}.0/24",  # networks go to extra
+            "value": f"10.{i // 250}.{i % 250}.1/24",  # host bits set: kept in extra
         }
         for i in range(300)
     ]
@@ -634,6 +652,101 @@ def test_a_large_object_stays_small_in_storage() -> None:
     assert len(orjson.dumps(record.extra)) <= MAX_EXTRA_JSON  # nothing left out when stored
     assert record.extra["networks"].endswith("…") and record.extra["comment"].endswith("…")
     assert len(record.raw.encode()) <= MAX_RAW
+
+
+def owner(record: EventRecord, *assets: tuple[int, str, str]) -> int | None:
+    """The owner intake gives the record, with (org, asset kind, value) registered."""
+    plan = Plan(1, datetime(2024, 3, 1, tzinfo=UTC), 1, None, None, TLP.AMBER, DedupPolicy(), "")
+    return Preparer(plan, LookupIndex.build(assets)).owner(record)
+
+
+HOSTER = (7, "ipv4-prefix", "89.33.246.0/24")
+
+
+def test_a_c2_destination_names_its_hoster_as_owner() -> None:
+    # MISP's ip-dst is the malicious host: with nothing at the other end, its hoster is told
+    event = {
+        "Event": {
+            "info": "C2 servers",
+            "date": "2024-03-01",
+            "Attribute": [
+                {"type": "ip-dst", "category": "Network activity", "value": "89.33.246.117"},
+                {"type": "ip-dst|port", "category": "Network activity", "value": "89.33.246.9|443"},
+                {"type": "ip-dst", "category": "Network activity", "value": "89.33.246.0/25"},
+            ],
+        }
+    }
+    records, errors = read(event)
+    assert errors == [] and [o.role for r in records for o in r.observables] == ["destination"] * 3
+    assert [owner(r, HOSTER) for r in records] == [7, 7, 7]
+    # the domain-ip objects of a real event: the domain's owner first, else the address's
+    records, _ = sample("existing_event.json")
+    domain_ip = next(r for r in records if r.location.pointer == "/Object/40")
+    assert [(o.value, o.role) for o in domain_ip.observables] == [
+        ("89.33.246.117", "destination"),
+        ("mvtband.net", "source"),
+    ]
+    assert owner(domain_ip, HOSTER) == 7
+    assert owner(domain_ip, HOSTER, (9, "domain", "mvtband.net")) == 9
+    # a source address is whose event it is, even when it has no owner: the destination of a
+    # sinkhole or a honeypot is the sensor, not the party to tell
+    [pair] = read(
+        {
+            "Event": {
+                "info": "x",
+                "Object": [
+                    {
+                        "name": "ip-port",
+                        "Attribute": [
+                            {"type": "ip-src", "value": "192.0.2.1"},
+                            {"type": "ip-dst", "value": "89.33.246.117"},
+                        ],
+                    }
+                ],
+            }
+        }
+    )[0]
+    assert owner(pair, HOSTER) is None
+
+
+def test_an_edited_attribute_keeps_the_date_of_its_event() -> None:
+    # a comment edited on 2025-01-01 changes the attribute's timestamp, not what was seen
+    edited = {"type": "domain", "value": "evil.example", "timestamp": "1735689600"}
+    seen = {**edited, "first_seen": "2024-02-01T10:00:00+00:00"}
+    [by_date, by_first_seen], _ = read(
+        {"Event": {"info": "x", "date": "2024-03-01", "Attribute": [edited, seen]}}
+    )
+    assert by_date.time == datetime(2024, 3, 1, tzinfo=UTC)
+    assert by_first_seen.time == datetime(2024, 2, 1, 10, tzinfo=UTC)
+    # the timestamp only when nothing else dates it
+    [undated], _ = read({"Event": {"info": "x", "Attribute": [edited]}})
+    assert undated.time == datetime(2025, 1, 1, tzinfo=UTC)
+    # and an unreadable one refuses the attribute only then
+    broken = {**edited, "timestamp": "soon"}
+    [record], [] = read({"Event": {"info": "x", "date": "2024-03-01", "Attribute": [broken]}})
+    assert record.time == datetime(2024, 3, 1, tzinfo=UTC)
+    [], [error] = read({"Event": {"info": "x", "Attribute": [broken]}})
+    assert error.location.pointer == "/Event/Attribute/0/timestamp"
+
+
+@pytest.mark.parametrize(
+    ("value", "observables", "networks"),
+    [
+        ("198.51.100.0/24", [(K.IPV4_NET, "198.51.100.0/24")], None),
+        ("2001:DB8::/48", [(K.IPV6_NET, "2001:db8::/48")], None),
+        ("198.51.100.7/32", [(K.IPV4, "198.51.100.7")], None),
+        ("198.51.100.7", [(K.IPV4, "198.51.100.7")], None),
+        ("198.51.100.7/24", [], "198.51.100.0/24"),  # host bits set: which was meant?
+    ],
+)
+def test_a_network_is_an_observable_of_its_own(
+    value: str, observables: list[tuple[ObservableKind, str]], networks: str | None
+) -> None:
+    attribute = {"type": "ip-dst", "category": "Network activity", "value": value}
+    [record], errors = read({"Event": {"info": "x", "Attribute": [attribute]}})
+    assert errors == []
+    assert [(o.kind, o.value) for o in record.observables] == observables
+    assert record.extra.get("networks") == networks
 
 
 def test_lists_of_events_and_responses() -> None:

@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from concord.cli import app
 from concord.db import session_factory
 from concord.events.model import Event
-from concord.intake import service
+from concord.events.rsit import RSIT
+from concord.intake import registry, service
 from concord.intake.readers.csvfeed import CsvFeedReader
-from tests.intake.test_csvfeed import BLOCKLIST
+from concord.intake.readers.csvprofiles import CSV_READER, PROFILES, READER
+from concord.intake.records import EventRecord, Observable, ObservableKind
+from concord.orgs import service as orgs
+from tests.intake.test_csvfeed import BLOCKLIST, FEEDS
+from tests.intake.test_service import give_prefix
 
 DATA = (
     b"ip,first_seen,reason,ignored\n"
@@ -149,3 +156,155 @@ def test_a_profile_that_is_not_yaml_names_its_line_and_column_in_one_line(
     message = str(result.exception)
     assert "\n" not in message and "not valid YAML" in message
     assert message.startswith(f"{profile}: line ") and ", column " in message
+
+
+# --- Shadowserver's honeypot and sinkhole DNS reports: told apart from the sinkhole reports ---
+
+HONEYPOT_REPORTS = [
+    # fixture report, profile, RSIT of each row, role of src_ip
+    (
+        "event4_honeypot_brute_force",
+        "shadowserver-honeypot-brute-force",
+        [("intrusion-attempts", "brute-force")] * 2,
+        "source",
+    ),
+    (
+        "event4_honeypot_darknet",
+        "shadowserver-honeypot-darknet",
+        [  # a scan unless the packets' fingerprint names a bot
+            ("malicious-code", "infected-system"),
+            ("information-gathering", "scanner"),
+            ("malicious-code", "infected-system"),
+        ],
+        "source",
+    ),
+    (
+        "event4_honeypot_http_scan",
+        "shadowserver-honeypot-http-scan",
+        [("information-gathering", "scanner"), ("intrusion-attempts", "exploit")],
+        "source",
+    ),
+    (
+        "event4_honeypot_ddos_amp",
+        "shadowserver-honeypot-ddos-amp",
+        [("availability", "ddos")] * 2,
+        "target",  # the spoofed source: attacked, not attacking, not infected
+    ),
+    (
+        "event4_sinkhole_dns",
+        "shadowserver-sinkhole-dns",
+        [("malicious-code", "infected-system")] * 2,
+        "victim",
+    ),
+]
+
+
+def fixture(report: str) -> Path:
+    return FEEDS / f"2024-03-05-{report}-example-asn.csv"
+
+
+@pytest.mark.parametrize(("report", "profile", "classes", "role"), HONEYPOT_REPORTS)
+def test_honeypot_and_sinkhole_dns_reports(
+    report: str, profile: str, classes: list[tuple[str, str]], role: str
+) -> None:
+    path = fixture(report)
+    for name in (path.name, "upload.csv"):  # by file name, and by the header alone
+        items = list(READER.read(io.BytesIO(path.read_bytes()), name))
+        records = [i for i in items if isinstance(i, EventRecord)]
+        assert len(records) == len(items)
+        assert [(r.rsit_class, r.rsit_type) for r in records] == classes
+        assert {r.feed for r in records} == {f"shadowserver:{report}"}
+        for record in records:
+            src = [o for o in record.observables if o.kind is ObservableKind.IPV4]
+            assert src[0].role == role
+            # the sensor the host reached is never taken for the host the event is about
+            assert {o.role for o in src[1:]} <= {"destination"}
+            if role != "victim":  # "victim" is the infected host of a sinkhole report
+                assert all(o.role != "victim" for o in record.observables)
+
+
+@pytest.mark.parametrize(("report", "profile", "classes", "role"), HONEYPOT_REPORTS)
+def test_honeypot_and_sinkhole_dns_reports_are_detected(
+    report: str, profile: str, classes: list[tuple[str, str]], role: str
+) -> None:
+    path = fixture(report)
+    head = path.read_bytes()[:65536]
+    for name in (path.name, "upload.csv"):
+        assert registry.choose(head, name, None).name == "shadowserver"
+        assert READER.chosen(head, name) == profile
+        assert CSV_READER.chosen(head, name) == profile
+        # declared by its profile's name, it reads as detection does
+        assert registry.choose(head, name, profile) is READER
+
+
+def test_the_sinkhole_reports_read_as_before() -> None:
+    for name, profile in (
+        ("2024-03-02-event4_sinkhole_http-example-asn.csv", "shadowserver-sinkhole"),
+        ("2024-03-01-scan_rdp-example-asn.csv", "shadowserver-scan"),
+    ):
+        head = (FEEDS / name).read_bytes()
+        assert READER.chosen(head, name) == READER.chosen(head, "upload.csv") == profile
+
+
+def test_honeypot_report_details() -> None:
+    def rows(report: str) -> list[EventRecord]:
+        items = list(READER.read(io.BytesIO(fixture(report).read_bytes()), "upload.csv"))
+        return [i for i in items if isinstance(i, EventRecord)]
+
+    ssh, telnet = rows("event4_honeypot_brute_force")
+    assert (ssh.port, ssh.protocol, ssh.application) == (22, "tcp", "ssh")
+    assert ssh.extra["username"] == "root" and "password" not in ssh.extra
+    assert Observable(ObservableKind.MD5, "0123456789abcdef0123456789abcdef", "malware") in (
+        telnet.observables
+    )
+    assert telnet.extra["malware"] == "mirai"
+    _, scanner, bot = rows("event4_honeypot_darknet")
+    assert "malware" not in scanner.extra and bot.extra["infection"] == "Mirai-Like"
+    probe, exploit = rows("event4_honeypot_http_scan")
+    assert probe.application == exploit.application == "http"
+    assert exploit.extra["vulnerability_id"] == "CVE-2023-0001"
+    assert [o.role for o in exploit.observables if o.kind is ObservableKind.SHA256] == ["malware"]
+    amplified, _ = rows("event4_honeypot_ddos_amp")
+    assert (amplified.port, amplified.protocol) == (389, "udp")  # the service abused
+    assert amplified.extra["bytes"] == "96000" and "malware" not in amplified.extra
+    infected, _ = rows("event4_sinkhole_dns")
+    assert infected.application == "dns" and infected.extra["malware"] == "qsnatch"
+    assert Observable(ObservableKind.DOMAIN, "dga-one.example.net", "c2") in infected.observables
+
+
+def test_a_vulnerability_id_that_means_none_is_a_scan() -> None:
+    lines = fixture("event4_honeypot_http_scan").read_text().splitlines(keepends=True)
+    data = (lines[0] + lines[2].replace('"CVE-2023-0001"', '"unknown"')).encode()
+    (record,) = READER.read(io.BytesIO(data), "upload.csv")
+    assert isinstance(record, EventRecord)
+    assert (record.rsit_class, record.rsit_type) == ("information-gathering", "scanner")
+
+
+def test_new_profiles_classify_within_the_taxonomy() -> None:
+    for _, name, classes, _ in HONEYPOT_REPORTS:
+        profile = PROFILES[name]
+        assert profile.rsit_type in RSIT[profile.rsit_class]
+        for rsit_class, rsit_type in (*profile.classify_map.values(), *classes):
+            assert rsit_type in RSIT[rsit_class]
+
+
+def test_the_target_of_an_amplification_attack_is_told(session, network) -> None:  # type: ignore[no-untyped-def]
+    # kz-bank holds the attacked address and, in the brute force report, the honeypot
+    give_prefix(session, "kz-bank", "198.51.100.0/24")
+    for report in ("event4_honeypot_ddos_amp", "event4_honeypot_brute_force"):
+        path = fixture(report)
+        receipt = service.ingest(
+            session_factory(),
+            network["kz-analyst"],
+            service.Source(io.BytesIO(path.read_bytes()), path.name),
+        )
+        assert (receipt.format, receipt.rejected) == ("shadowserver", 0)
+    session.rollback()
+    kz_bank = orgs.get_org_for_write(session, "kz-bank")
+    owned = session.execute(
+        select(Event.primary_value, Event.rsit_type, Event.feed).where(
+            Event.owner_org_id == kz_bank.id
+        )
+    ).all()
+    # the attacked host, as the target of a DDoS; not the honeypot the attackers reached
+    assert owned == [("198.51.100.70", "ddos", "shadowserver:event4_honeypot_ddos_amp")]

@@ -11,10 +11,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from concord.access.model import TLP
 from concord.events.rsit import RSIT
+from concord.i18n import gettext
+from concord.intake.prepare import DedupPolicy, Plan, Preparer
 from concord.intake.readers.stix import READER, StixReader
 from concord.intake.readers.values import TLP_LEVELS
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.orgs.whois import LookupIndex
 from tests.conftest import FIXTURES
 from tests.intake.json_fuzz import (
     FUZZ,
@@ -234,6 +238,7 @@ def test_pattern_comparisons_become_canonical_observables() -> None:
     [record] = records
     assert set(record.observables) == {
         Observable(K.IPV4, "198.51.100.7"),
+        Observable(K.IPV4_NET, "198.51.100.0/24"),  # ISSUBSET: any address of the network
         Observable(K.IPV6, "2001:db8::1"),
         Observable(K.DOMAIN, "evil.example.com"),
         Observable(K.URL, "http://a.example/x"),
@@ -245,7 +250,7 @@ def test_pattern_comparisons_become_canonical_observables() -> None:
         Observable(K.ASN, "174"),
         Observable(K.IPV4, "203.0.113.5", "destination"),
     }
-    assert record.extra["networks"] == "198.51.100.0/24"
+    assert "networks" not in record.extra
     assert (record.port, record.protocol) == (443, "tcp")
     assert (record.rsit_class, record.rsit_type) == ("malicious-code", "malware-distribution")
 
@@ -395,6 +400,46 @@ def test_observed_data_with_network_traffic_and_marked_scos() -> None:
     assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
 
 
+def owner(record: EventRecord, *assets: tuple[int, str, str]) -> int | None:
+    """The owner intake gives the record, with (org, asset kind, value) registered."""
+    plan = Plan(1, datetime(2024, 3, 1, tzinfo=UTC), 1, None, None, TLP.AMBER, DedupPolicy(), "")
+    return Preparer(plan, LookupIndex.build(assets)).owner(record)
+
+
+def test_a_destination_names_the_owner_only_when_no_source_is_given() -> None:
+    hoster = (7, "ipv4-prefix", "198.51.100.0/24")
+    pattern = (
+        "[network-traffic:dst_ref.type = 'ipv4-addr'"
+        " AND network-traffic:dst_ref.value = '198.51.100.20' AND network-traffic:dst_port = 443]"
+    )
+    [record], _ = read(bundle(indicator(pattern)))
+    assert record.observables == (Observable(K.IPV4, "198.51.100.20", "destination"),)
+    assert owner(record, hoster) == 7  # the malicious host: its hoster is told
+    with_domain = pattern.replace("]", " AND network-traffic:src_ref.value = 'evil.example']")
+    [record], _ = read(bundle(indicator(with_domain)))
+    assert owner(record, hoster) == 7
+    # traffic from an address to one: the source's event, the destination saw it
+    src = sdo("ipv4-addr", 1, value="192.0.2.10")
+    dst = sdo("ipv4-addr", 2, value="198.51.100.20")
+    traffic = {
+        "type": "network-traffic",
+        "id": "network-traffic--7e33a43e-e34b-40ec-89da-36c9bb2cacd3",
+        "src_ref": src["id"],
+        "dst_ref": dst["id"],
+    }
+    observed = sdo(
+        "observed-data",
+        4,
+        first_observed="2024-02-01T10:00:00Z",
+        last_observed="2024-02-01T11:00:00Z",
+        number_observed=1,
+        object_refs=[traffic["id"]],
+    )
+    [record], _ = read(bundle(observed, traffic, src, dst))
+    assert owner(record, hoster) is None
+    assert owner(record, hoster, (3, "ipv4-prefix", "192.0.2.0/24")) == 3
+
+
 def test_stix_20_observed_data_with_embedded_objects_as_a_list() -> None:
     observed = {
         "type": "observed-data",
@@ -539,6 +584,95 @@ def test_invalid_patterns_are_located(pattern: str, message: str) -> None:
     [], [error] = read(bundle(indicator(pattern)))
     assert error.location.pointer == "/objects/0/pattern"
     assert message in error.reason
+
+
+UUID = "7e33a43e-e34b-40ec-89da-36c9bb2cacd9"
+
+
+@pytest.mark.parametrize("pattern", ["", "   ", "\n"])
+def test_an_empty_pattern_is_an_error_and_the_other_objects_are_kept(pattern: str) -> None:
+    # stix2patterns crashed on "" (UnboundLocalError) and the whole file was lost
+    good = indicator("[ipv4-addr:value = '198.51.100.1']", 1)
+    [record], [error] = read(bundle(indicator(pattern), good))
+    assert (error.location.pointer, error.reason) == ("/objects/0/pattern", "the pattern is empty")
+    assert gettext("ru", error.reason) == "шаблон пуст"
+    assert record.location.pointer == "/objects/1"
+    assert record.observables == (Observable(K.IPV4, "198.51.100.1"),)
+
+
+def test_a_crash_of_the_pattern_library_costs_only_its_indicator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def crash(pattern: str) -> None:
+        raise UnboundLocalError("cannot access local variable 'c'")
+
+    monkeypatch.setattr("concord.intake.readers.stix.brackets_check", crash)
+    monkeypatch.setattr("concord.intake.readers.stix.Pattern21", crash)
+    address = {"type": "ipv4-addr", "id": f"ipv4-addr--{UUID}", "value": "192.0.2.10"}
+    observed = sdo(
+        "observed-data",
+        2,
+        first_observed="2024-02-01T10:00:00Z",
+        last_observed="2024-02-01T10:00:00Z",
+        number_observed=1,
+        object_refs=[address["id"]],
+    )
+    [record], [error] = read(bundle(indicator("[ipv4-addr:value = '1.2.3.4']"), observed, address))
+    assert error.location.pointer == "/objects/0/pattern"
+    assert error.reason == "invalid STIX pattern: cannot access local variable 'c'"
+    assert record.location.pointer == "/objects/1"
+
+
+def test_an_ipv4_mapped_ipv6_address_is_the_ipv4_address() -> None:
+    [record], errors = read(bundle(indicator("[ipv6-addr:value = '::ffff:1.2.3.4']")))
+    assert errors == [] and record.observables == (Observable(K.IPV4, "1.2.3.4"),)
+    # so does an ipv6-addr SCO of an observed-data
+    address = {"type": "ipv6-addr", "id": f"ipv6-addr--{UUID}", "value": "::FFFF:192.0.2.9"}
+    observed = sdo(
+        "observed-data",
+        2,
+        first_observed="2024-02-01T10:00:00Z",
+        last_observed="2024-02-01T10:00:00Z",
+        number_observed=1,
+        object_refs=[address["id"]],
+    )
+    [record], errors = read(bundle(observed, address))
+    assert errors == [] and record.observables == (Observable(K.IPV4, "192.0.2.9"),)
+    # a real IPv6 address is still no IPv4 one
+    [], [error] = read(bundle(indicator("[ipv4-addr:value = '2001:db8::1']")))
+    assert error.reason == "ipv4-addr value '2001:db8::1' is an IPV6 address"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "observables", "networks"),
+    [
+        ("[ipv4-addr:value = '198.51.100.0/24']", [(K.IPV4_NET, "198.51.100.0/24")], None),
+        ("[ipv6-addr:value = '2001:DB8::/32']", [(K.IPV6_NET, "2001:db8::/32")], None),
+        ("[ipv4-addr:value = '198.51.100.7/32']", [(K.IPV4, "198.51.100.7")], None),
+        ("[ipv6-addr:value = '2001:db8::7/128']", [(K.IPV6, "2001:db8::7")], None),
+        # host bits set (address or network?) and wider than any blocklist: kept as text
+        ("[ipv4-addr:value = '198.51.100.7/24']", [], "198.51.100.0/24"),
+        ("[ipv4-addr:value = '5.0.0.0/1']", [], "0.0.0.0/1"),
+        (
+            "[network-traffic:src_ref.value = '203.0.113.0/24']",
+            [(K.IPV4_NET, "203.0.113.0/24")],
+            None,
+        ),
+    ],
+)
+def test_a_network_is_an_observable_of_its_own(
+    pattern: str, observables: list[tuple[ObservableKind, str]], networks: str | None
+) -> None:
+    [record], errors = read(bundle(indicator(pattern, indicator_types=["anomalous-activity"])))
+    assert errors == []
+    assert [(o.kind, o.value) for o in record.observables] == observables
+    assert record.extra.get("networks") == networks
+
+
+def test_a_c2_network_takes_the_c2_role() -> None:
+    [record], _ = read(bundle(indicator("[ipv4-addr:value = '198.51.100.0/24']", name="C2 range")))
+    assert record.observables == (Observable(K.IPV4_NET, "198.51.100.0/24", "c2"),)
+    assert (record.rsit_class, record.rsit_type) == ("malicious-code", "c2-server")
 
 
 def test_objects_the_stix2_library_rejects() -> None:

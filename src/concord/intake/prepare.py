@@ -61,10 +61,13 @@ EVENT_COLUMNS = (
     "origin_user_id",
     "share_constituents",
 )
-# Whose resource an event concerns: the victim or source before the sinkhole or scanner
-# that saw it; a destination alone names nobody to notify.
+# Whose resource an event concerns: the victim or source before the sinkhole or honeypot
+# that saw it. A destination is tried last, and only when the record gives no address at the
+# other end: then it is the host the record is about (a MISP ip-dst, a STIX dst_ref: the C2
+# whose hoster is told), not the sensor that logged a source.
 OWNER_ROLES = ("victim", "source", "c2", "target", "")
 _OWNER_RANKS = {role: rank for rank, role in enumerate(OWNER_ROLES)}
+_ADDRESS_KINDS = frozenset({"ipv4", "ipv6", "ipv4-net", "ipv6-net"})
 
 
 def _owner_rank(observable: Observable) -> int:
@@ -205,6 +208,10 @@ class Preparer:
         ranked = [o for o in record.observables if o.kind in lookups and o.role != "destination"]
         if len(ranked) > 1:
             ranked.sort(key=_owner_rank)
+        if not any(o.kind in _ADDRESS_KINDS for o in ranked):
+            ranked += [
+                o for o in record.observables if o.kind in lookups and o.role == "destination"
+            ]
         for obs in ranked:
             match = lookups[obs.kind](obs.value)
             if match is not None:

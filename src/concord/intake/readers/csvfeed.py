@@ -12,8 +12,9 @@ profile that fits a file. The built-in profiles and their readers are in `csvpro
 The engine streams: lines are read one at a time (each at most `MAX_LINE` characters), and
 nothing is kept between rows but a few small caches. A row that cannot be split, has the
 wrong number of fields, holds bytes that are not UTF-8, an unreadable time, a bad value in a
-required column or no observable at all is a `ReadError` at its line; other bad values are
-set aside in `extra` as "invalid.<column>" and the record kept.
+required column, no observable at all or an unreadable TLP (which must not fall back to a
+laxer one) is a `ReadError` at its line; other bad values are set aside in `extra` as
+"invalid.<column>" and the record kept.
 
 Observable roles used by the built-in profiles: "source" is the host the event is about (the
 scanned, vulnerable or compromised system, or the attacker in attack feeds); "victim" is an
@@ -281,8 +282,16 @@ def parse_name(value: str, what: str) -> str:
     return name
 
 
+# "TLP:RED", "TLP-RED", "tlp red"; "AMBER STRICT", "amber_strict", "Amber + Strict"
+_TLP_PREFIX = re.compile(r"^tlp(?:\s*[:_-]\s*|\s+)")
+_TLP_JOIN = re.compile(r"\s*[\s_+-]\s*")
+
+
 def parse_tlp(value: str) -> str:
-    label = value.lower().removeprefix("tlp:").strip()
+    """The TLP 2.0 level a cell names, in the spellings feeds use (any case, TLP:, TLP- or
+    no prefix, WHITE for CLEAR, AMBER STRICT for AMBER+STRICT); ValueError otherwise."""
+    label = _TLP_PREFIX.sub("", value.strip().strip("\"'").strip().lower())
+    label = _TLP_JOIN.sub("+", label)
     if label not in _TLP:
         raise ValueError(f"invalid TLP {value!r}: use clear, green, amber, amber+strict or red")
     return _TLP[label]
@@ -872,12 +881,16 @@ def _records(
                     if picked is not None:
                         values["rsit_class"], values["rsit_type"] = picked
                 if rare:
-                    (
-                        values["application"],
-                        values["tlp"],
-                        values["confidence"],
-                        values["description"],
-                    ) = _rare_fields(plan, row, extra, const_app, const_tlp)
+                    try:
+                        (
+                            values["application"],
+                            values["tlp"],
+                            values["confidence"],
+                            values["description"],
+                        ) = _rare_fields(plan, row, extra, const_app, const_tlp, nulls)
+                    except _CellFault as exc:
+                        yield ReadError(FaultLocation(source, number, field=exc.column), exc.reason)
+                        continue
                 if fast:
                     # the same objects the constructors make, without a __setattr__ per field
                     values["location"] = new(FaultLocation)
@@ -964,15 +977,27 @@ def _add_urls(
                 found.append(Observable(normalised[0], normalised[1], role))
 
 
+class _CellFault(Exception):
+    """A cell whose bad value refuses its whole row."""
+
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+
+
 def _rare_fields(
     plan: _Plan,
     row: list[str],
     extra: dict[str, str],
     application: str | None,
     tlp: str | None,
+    nulls: frozenset[str],
 ) -> tuple[str | None, str | None, int | None, str]:
     """The record fields few feeds have: application, TLP, confidence, description; a bad
-    value goes to extra as "invalid.<column>"."""
+    value goes to extra as "invalid.<column>", except a TLP: _CellFault then, since the
+    row would otherwise take the submission's TLP, perhaps laxer than the one it was sent
+    under."""
     confidence = None
     for spec, what in (
         (plan.src_port, "src_port"),
@@ -980,7 +1005,7 @@ def _rare_fields(
         (plan.tlp, "tlp"),
         (plan.confidence, "confidence"),
     ):
-        if spec is None or not (value := row[spec[0]].strip()):
+        if spec is None or (value := row[spec[0]].strip()) in nulls:
             continue
         try:
             if what == "src_port":
@@ -992,7 +1017,9 @@ def _rare_fields(
                 tlp = parse_tlp(value)
             else:
                 confidence = parse_confidence(value)
-        except ValueError:
+        except ValueError as exc:
+            if what == "tlp":
+                raise _CellFault(spec[1], str(exc)) from None
             extra["invalid." + spec[1]] = value[:200]
     description = row[plan.description[0]].strip()[:1000] if plan.description else ""
     return application, tlp, confidence, description

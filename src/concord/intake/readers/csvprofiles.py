@@ -6,6 +6,7 @@ report name or header; `CSV_READER` ("csv") picks any built-in profile in `PROFI
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -136,6 +137,183 @@ SHADOWSERVER_SINKHOLE = CsvProfile(
     ragged=True,
 )
 
+SHADOWSERVER_SINKHOLE_DNS = CsvProfile(
+    name="shadowserver-sinkhole-dns",
+    description="Shadowserver sinkhole DNS events (event4_sinkhole_dns): infected hosts",
+    feed="shadowserver:event4_sinkhole_dns",
+    # no dst_ip: the host asked the sinkhole's name server for a sinkholed name ("query")
+    required_columns=("timestamp", "src_ip", "query_type", "query"),
+    file_names=("event4_sinkhole_dns",),
+    time_column="timestamp",
+    fields=(
+        ColumnMap("src_ip", "ip", "victim", required=True),
+        ColumnMap("src_asn", "asn", "victim"),
+        ColumnMap("query", "domain", "c2"),
+        ColumnMap("protocol", "protocol"),
+        ColumnMap("infection", "malware"),
+        ColumnMap("family", "malware"),
+        ColumnMap("tag", "malware"),
+    ),
+    rsit_class=_INFECTED[0],
+    rsit_type=_INFECTED[1],
+    application="dns",
+    extra=(
+        *("src_port", "src_hostname", "src_geo", "src_region", "src_city", "src_naics"),
+        *("src_sector", "device_vendor", "device_type", "device_model", "public_source"),
+        *("infection", "family", "tag", "query_type", "count", "severity"),
+    ),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+# The honeypot event reports (event4_honeypot_*) share the sinkhole reports' columns, so the
+# header alone would read them as sinkhole events. Each is told by the columns only its
+# schema has, or by its file name; there src_ip is the host that came to the honeypot (the
+# attacker or scanner), except in the amplification report, where it is the spoofed address:
+# the target of the attack.
+
+_HONEYPOT_EXTRA = (
+    *("src_port", "src_hostname", "src_geo", "src_region", "src_city", "src_naics", "src_sector"),
+    *("dst_asn", "dst_geo", "device_vendor", "device_type", "device_model", "public_source"),
+    *("infection", "family", "tag", "version", "event_id", "severity"),
+)
+_ATTACKER = (
+    ColumnMap("src_ip", "ip", "source", required=True),
+    ColumnMap("src_asn", "asn", "source"),
+    ColumnMap("dst_ip", "ip", "destination"),  # the honeypot or darknet sensor
+    ColumnMap("dst_port", "port"),
+    ColumnMap("protocol", "protocol"),
+    ColumnMap("application", "application"),
+    # "infection" names the activity here ("ssh-brute-force", "http-scan"), not a malware
+    ColumnMap("family", "malware"),
+)
+
+
+class _EveryValue(Mapping[str, tuple[str, str]]):
+    """A classification map for a column whose being filled in is what counts, whatever it
+    holds (a CVE identifier): every value but those meaning "none" gives `kind`. The values
+    cannot be listed, so it iterates as empty (the engine only looks values up) and equals
+    only itself, not every empty mapping."""
+
+    def __init__(self, kind: tuple[str, str], nulls: tuple[str, ...] = ()) -> None:
+        self._kind = kind
+        self._nulls = frozenset(nulls)
+
+    def __getitem__(self, value: str) -> tuple[str, str]:
+        if not value or value in self._nulls:
+            raise KeyError(value)
+        return self._kind
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    __hash__ = object.__hash__
+
+
+SHADOWSERVER_HONEYPOT_BRUTE_FORCE = CsvProfile(
+    name="shadowserver-honeypot-brute-force",
+    description="Shadowserver honeypot brute force events (event4_honeypot_brute_force)",
+    feed="shadowserver:event4_honeypot_brute_force",
+    required_columns=("timestamp", "src_ip", "dst_ip", "username", "password"),
+    file_names=("event4_honeypot_brute_force",),
+    time_column="timestamp",
+    fields=(*_ATTACKER, ColumnMap("payload_md5", "md5", "malware")),
+    rsit_class="intrusion-attempts",
+    rsit_type="brute-force",
+    extra=(
+        *_HONEYPOT_EXTRA,
+        *("service", "start_time", "end_time", "client_version", "username", "payload_url"),
+    ),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+# Darknet traffic is scanning unless the packets' fingerprint names the bot that sent them:
+# then the sender is infected. Names not listed here stay scans (zmap, masscan, backscatter).
+_DARKNET_BOTS = ("mirai", "mirai-like", "hajime", "mozi", "gafgyt", "bashlite", "satori", "moobot")
+_DARKNET_MALWARE = MappingProxyType(dict.fromkeys(_DARKNET_BOTS, _INFECTED))
+
+SHADOWSERVER_HONEYPOT_DARKNET = CsvProfile(
+    name="shadowserver-honeypot-darknet",
+    description="Shadowserver darknet events (event4_honeypot_darknet): scanners and bots",
+    feed="shadowserver:event4_honeypot_darknet",
+    # "count" is the one column the darknet schema adds to the sinkhole one
+    required_columns=("timestamp", "src_ip", "dst_ip", "count"),
+    file_names=("event4_honeypot_darknet",),
+    time_column="timestamp",
+    fields=_ATTACKER,
+    rsit_class="information-gathering",
+    rsit_type="scanner",
+    classify_column="infection",
+    classify_map=_DARKNET_MALWARE,
+    extra=(*_HONEYPOT_EXTRA, "count"),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+SHADOWSERVER_HONEYPOT_HTTP_SCAN = CsvProfile(
+    name="shadowserver-honeypot-http-scan",
+    description="Shadowserver honeypot HTTP scanner events (event4_honeypot_http_scan)",
+    feed="shadowserver:event4_honeypot_http_scan",
+    required_columns=("timestamp", "src_ip", "dst_ip", "http_url", "http_request_method"),
+    file_names=("event4_honeypot_http_scan",),
+    time_column="timestamp",
+    fields=(
+        *_ATTACKER,
+        ColumnMap("file_md5", "md5", "malware"),
+        ColumnMap("file_sha256", "sha256", "malware"),
+    ),
+    rsit_class="information-gathering",
+    rsit_type="scanner",
+    # A request that Shadowserver matched to a vulnerability ("CVE-2021-44228") is an
+    # exploitation attempt, not a probe.
+    classify_column="vulnerability_id",
+    classify_map=_EveryValue(("intrusion-attempts", "exploit"), ("unknown", "none", "n/a", "-")),
+    application="http",
+    extra=(
+        *_HONEYPOT_EXTRA,
+        *("pattern", "http_url", "http_agent", "http_request_method", "url_scheme"),
+        *("session_tags", "vulnerability_enum", "vulnerability_id", "vulnerability_class"),
+        *("vulnerability_score", "vulnerability_severity", "threat_tactic_id"),
+        *("threat_technique_id", "target_vendor", "target_product", "target_class"),
+    ),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
+# The amplifier honeypot saw requests whose source was spoofed to the victim's address:
+# src_ip was attacked, not attacking and not infected.
+SHADOWSERVER_HONEYPOT_DDOS_AMP = CsvProfile(
+    name="shadowserver-honeypot-ddos-amp",
+    description="Shadowserver honeypot amplification DDoS events (event4_honeypot_ddos_amp)",
+    feed="shadowserver:event4_honeypot_ddos_amp",
+    required_columns=("timestamp", "src_ip", "dst_ip", "request", "bytes"),
+    file_names=("event4_honeypot_ddos_amp",),
+    time_column="timestamp",
+    fields=(
+        ColumnMap("src_ip", "ip", "target", required=True),
+        ColumnMap("src_asn", "asn", "target"),
+        ColumnMap("dst_ip", "ip", "destination"),  # the amplifier honeypot
+        ColumnMap("dst_port", "port"),  # the service abused: 389 for CLDAP, 123 for NTP
+        ColumnMap("protocol", "protocol"),
+        ColumnMap("application", "application"),
+    ),
+    rsit_class="availability",
+    rsit_type="ddos",
+    extra=(
+        *_HONEYPOT_EXTRA,
+        *("request", "count", "bytes", "end_time", "duration", "avg_pps", "max_pps"),
+    ),
+    report_prefix="shadowserver:",
+    ragged=True,
+)
+
 # The drone reports before 2021: the infected host is "ip", the C&C "cc"/"cc_ip".
 SHADOWSERVER_DRONE = CsvProfile(
     name="shadowserver-drone",
@@ -216,6 +394,11 @@ SHADOWSERVER_COMPROMISED_WEBSITE = CsvProfile(
 
 SHADOWSERVER_PROFILES = (
     SHADOWSERVER_SINKHOLE,
+    SHADOWSERVER_SINKHOLE_DNS,
+    SHADOWSERVER_HONEYPOT_BRUTE_FORCE,
+    SHADOWSERVER_HONEYPOT_DARKNET,
+    SHADOWSERVER_HONEYPOT_HTTP_SCAN,
+    SHADOWSERVER_HONEYPOT_DDOS_AMP,
     SHADOWSERVER_SINKHOLE_HTTP_DRONE,
     SHADOWSERVER_DRONE,
     SHADOWSERVER_COMPROMISED_WEBSITE,
@@ -355,7 +538,8 @@ PROFILES: dict[str, CsvProfile] = {
 
 READER = ProfileChoosingReader(
     "shadowserver",
-    "Shadowserver report CSV (scan_*, event4_sinkhole*, compromised_website, drone ...)",
+    "Shadowserver report CSV (scan_*, event4_sinkhole*, event4_honeypot_*, compromised_website, "
+    "drone ...)",
     SHADOWSERVER_PROFILES,
 )
 CSV_READER = ProfileChoosingReader(

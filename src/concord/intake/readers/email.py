@@ -23,6 +23,16 @@ Plain-text choices, because free text is noisy:
 * A name whose last label is a common file extension (invoice.zip, index.html) is taken for
   a file name, not a domain; the host of a URL or an e-mail address is not repeated as a
   domain.
+* A CIDR network (198.51.100.0/24) is an ipv4-net or ipv6-net observable; one written with
+  host bits set (198.51.100.5/24) gives the host too.
+* What the signature names (below a "-- " line, up to a quoted message) is the reporter's.
+  A link to a page about an address the mail names, on another host (a blocklist entry,
+  https://blocklist.example/ip/203.0.113.77), is a reference, listed in
+  `extra["reference_links"]`, not an observable.
+* Order: the first observable is the event's primary value and names its owner. Addresses
+  and networks come first, in order of appearance, then URLs, e-mail addresses and domains;
+  in a phishing or malware-download report (by its subject) the URLs come first.
+* The TLP is the strictest marking in the subject and the top of the body.
 
 MIME locations: `pointer` is "/part/N" with IMAP section numbers (RFC 3501: "/part/3.1" is
 the first part inside part 3; the body of a single-part message is "/part/1"); "/" is the
@@ -54,13 +64,15 @@ from email.parser import BytesParser, Parser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
 from concord.access.model import TLP
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
+from concord.intake.readers.spamhaus import WIDEST_PREFIX
+from concord.intake.readers.values import ip_value, strictest_tlp
 from concord.intake.records import (
     MAX_RAW,
     EventRecord,
@@ -217,6 +229,10 @@ SUBJECT_RULES: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
     )
 )
 
+# Reports whose URL is the incident (the phishing page, the download): their URL comes
+# first; in the others the host named comes first, the URLs being about it.
+_ABOUT_A_URL = frozenset({"phishing", "malware-distribution"})
+
 # Names that look like domains but are file names.
 _FILE_EXTENSION_NAMES = """
 html htm xhtml php asp aspx jsp cgi pl py sh js css json xml yml yaml txt log csv tsv
@@ -250,6 +266,19 @@ _EMAIL_RE = re.compile(
 )
 _IPV4_RE = re.compile(r"(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9]|\.[0-9]|/[0-9])")
 _IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f.]{0,15}){2,8}(?![/\w])")
+# A CIDR network: a prefix length that is a whole number in range, not followed by more
+# digits or dots, so that "1.2.3.4/56", "10.1.2.3/24.5" and dates such as 1.2.3.4/12/2024
+# are not read as one.
+_NET4_RE = re.compile(r"(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}/(?:3[0-2]|[12]?\d)(?![0-9]|[./][0-9])")
+_NET6_RE = re.compile(
+    r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f.]{0,15}){2,8}"
+    r"/(?:12[0-8]|1[01]\d|[1-9]?\d)(?![0-9]|[./][0-9])"
+)
+# Where a signature ends: a quoted message, an Outlook or Gmail forward line, "X wrote:".
+_QUOTE_START = re.compile(
+    r"\s*(?:>|-{5,}|_{5,}|.*\b(?:wrote|schrieb|a écrit|пишет|писал[аи]?(?:\(а\))?):\s*$)",
+    re.IGNORECASE,
+)
 _DOMAIN_RE = re.compile(
     r"(?<![\w.@-])(?:[^\W_](?:[^\W_]|-){0,62}\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})(?![\w-])",
 )
@@ -759,10 +788,11 @@ class _Message:
         if time_from:
             extra["time_from"] = time_from
 
-        port = None
-        if report.source_port and report.source_port.isdigit():
-            port = int(report.source_port) if 0 < int(report.source_port) < 65536 else None
+        # Source-Port is the sending client's port, one of many for one sender: no service
+        # port (that would be the receiving MTA's), so it goes to extra, not the event's port.
+        source_port = _port(report.source_port)
         for key, value in (
+            ("source_port", str(source_port) if source_port else None),
             ("user_agent", report.user_agent),
             ("version", report.version),
             ("incidents", str(report.incidents)),
@@ -805,7 +835,6 @@ class _Message:
             location=self.loc(pointer),
             raw=_bounded(text),
             feed="arf",
-            port=port,
             application="smtp",
             description=f"ARF {report.feedback_type} report"
             + (f": {subject[:200]}" if subject else ""),
@@ -980,7 +1009,14 @@ class _Message:
                 if name in ("From", "Reply-To", "Sender"):
                     own_domains.add(address.rpartition("@")[2].lower())
         subject = _header(self.msg, "Subject") or ""
-        observables, private = _extract("\n".join(texts), own_emails, own_domains)
+        rsit = ("other", "undetermined")
+        for pattern, rsit_class, rsit_type in SUBJECT_RULES:
+            if pattern.search(subject):
+                rsit = (rsit_class, rsit_type)
+                break
+        # Each part on its own: a signature ends its part, not the next one.
+        found = _extract("\n".join(_without_signature(t) for t in texts), own_emails, own_domains)
+        observables = found.observables(url_first=rsit[1] in _ABOUT_A_URL)
         if not observables:
             yield self.error(
                 "no IP address, domain, URL or e-mail address found in the text", pointer
@@ -990,18 +1026,15 @@ class _Message:
         if len(observables) > MAX_OBSERVABLES:
             extra["observables_left_out"] = str(len(observables) - MAX_OBSERVABLES)
             observables = observables[:MAX_OBSERVABLES]
-        if private:
-            extra["private_addresses"] = ", ".join(private[:50])
+        if found.private:
+            extra["private_addresses"] = ", ".join(list(found.private)[:50])
+        if found.references:
+            extra["reference_links"] = " ".join(found.references)[:1000]
         reporter = _header(self.msg, "From")
         if reporter:
             extra["reporter"] = reporter[:1000]
         if subject:
             extra["subject"] = subject[:1000]
-        rsit = ("other", "undetermined")
-        for pattern, rsit_class, rsit_type in SUBJECT_RULES:
-            if pattern.search(subject):
-                rsit = (rsit_class, rsit_type)
-                break
         date_header = _header(self.msg, "Date")
         time = _rfc_date(date_header or "")
         if date_header and time is None:
@@ -1015,7 +1048,7 @@ class _Message:
             location=self.loc(pointer),
             raw=_bounded(joined),
             feed="email",
-            tlp=_tlp_in(subject) or _tlp_in(joined[:4096]),
+            tlp=_tlp_in(subject, joined[:4096]),
             description=subject[:200],
             attack_techniques=_TECHNIQUES.get(rsit[1], ()),
             extra=extra,
@@ -1107,9 +1140,13 @@ def _xarf_v4(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
             if time is None:
                 yield ReadError(loc(key), f"{key} {text(key)[:100]!r} is not a date")
             break
-    port = _port(doc.get("source_port"))
-    if doc.get("source_port") is not None and port is None:
-        yield ReadError(loc("source_port"), "source_port is not a port number")
+    given: dict[str, int | None] = {}
+    for key in ("destination_port", "service_port", "source_port"):
+        if doc.get(key) is not None:
+            given[key] = _port(doc[key])
+            if given[key] is None:
+                yield ReadError(loc(key), f"{key} is not a port number")
+    port, source_port = _service_port(given, bool(text("destination_ip")))
     protocol, application = _protocol(text("protocol"))
     application = text("service").lower() or application
     confidence = None
@@ -1118,7 +1155,12 @@ def _xarf_v4(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
         confidence = round(value * 100 if value <= 1 else value)
         confidence = confidence if 0 <= confidence <= 100 else None
     reporter = doc.get("reporter") if isinstance(doc.get("reporter"), dict) else {}
-    extra = {"xarf_version": text("xarf_version") or "4", "category": category, "type": xtype}
+    extra = {
+        "xarf_version": text("xarf_version") or "4",
+        "category": category,
+        "type": xtype,
+        "source_port": source_port,
+    }
     for key in (
         "report_id",
         "evidence_source",
@@ -1202,14 +1244,20 @@ def _xarf_v3(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
     time = _any_date(text("Date")) if text("Date") else None
     if text("Date") and time is None:
         yield ReadError(loc("Date"), f"Date {text('Date')[:100]!r} is not a date")
-    port = _port(report.get("SourcePort"))
+    given: dict[str, int | None] = {}
+    for key, name in (("DestinationPort", "destination_port"), ("SourcePort", "source_port")):
+        if report.get(key) is not None:
+            given[name] = _port(report[key])
+            if given[name] is None:
+                yield ReadError(loc(key), f"{key} is not a port number")
+    port, source_port = _service_port(given, bool(text("DestinationIp")))
     reporter = doc.get("ReporterInfo") if isinstance(doc.get("ReporterInfo"), dict) else {}
     extra = {
         "xarf_version": str(doc.get("Version") or "3")[:20],
         "report_class": text("ReportClass"),
         "report_type": text("ReportType"),
         "report_subtype": text("ReportSubType"),
-        "destination_port": text("DestinationPort"),
+        "source_port": source_port,
         "malware_name": text("MalwareName"),
         "reporter_org": str(reporter.get("ReporterOrg") or "")[:1000],
         "reporter_contact": str(reporter.get("ReporterOrgEmail") or "")[:1000],
@@ -1371,6 +1419,26 @@ def _port(value: object) -> int | None:
     return value if isinstance(value, int) and 0 < value < 65536 else None
 
 
+def _service_port(given: dict[str, int | None], has_destination: bool) -> tuple[int | None, str]:
+    """(the event's port, the source port for extra) from the port fields present, read or
+    None when unreadable. The event's port is the attacked or offered service's, as in the
+    IntelMQ reader: it is part of the dedup key, and a client's source port changes with every
+    connection. The source's port stands in only when no destination is named (a spam
+    sender's SMTP port, an open service): there the source is the service."""
+    source = given.get("source_port")
+    if "destination_port" in given:
+        # an unreadable destination port is still the service's: the client's does not
+        # stand in for it
+        port = given["destination_port"]
+    elif "service_port" in given:
+        port = given["service_port"]
+    elif not has_destination:
+        port = source
+    else:
+        port = None
+    return port, str(source) if source is not None and source != port else ""
+
+
 def _protocol(value: str) -> tuple[str | None, str | None]:
     """(transport, application) from a protocol field that may hold either."""
     name = value.strip().lower()
@@ -1389,10 +1457,13 @@ def _tlp_label(value: str) -> str | None:
         return None
 
 
-def _tlp_in(text: str) -> str | None:
-    """A "TLP:AMBER" marking in free text (a subject, the top of a body)."""
-    match = _TLP_RE.search(text)
-    return _tlp_label(match.group(1)) if match else None
+def _tlp_in(*texts: str) -> str | None:
+    """The strictest "TLP:AMBER" marking in free text (a subject, the top of a body): a mail
+    marked CLEAR on top with a RED paragraph below is RED, as the STIX and MISP readers read
+    several markings."""
+    return strictest_tlp(
+        _tlp_label(match.group(1)) for text in texts for match in _TLP_RE.finditer(text)
+    )
 
 
 def _internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -1725,28 +1796,61 @@ def refang(text: str) -> str:
     return text
 
 
-def _extract(
-    text: str, own_emails: set[str], own_domains: set[str]
-) -> tuple[list[Observable], list[str]]:
-    """Observables (URLs, e-mail addresses, IP addresses, then domains, each in order of
-    appearance) and the private addresses set aside."""
+@dataclass
+class _Found:
+    """What a plain-text mail names, by kind, each in order of appearance."""
+
+    urls: list[Observable] = field(default_factory=list)
+    emails: list[Observable] = field(default_factory=list)
+    addresses: list[Observable] = field(default_factory=list)
+    networks: list[Observable] = field(default_factory=list)
+    domains: list[Observable] = field(default_factory=list)
+    private: dict[str, None] = field(default_factory=dict)  # ordered, fast on a long log
+    references: list[str] = field(default_factory=list)  # links about an address named
+
+    def observables(self, url_first: bool) -> list[Observable]:
+        """The first is the event's primary value and, ranked first, names its owner: the
+        reported host, unless the report is about a URL (a phishing page, a download)."""
+        hosts = [*self.addresses, *self.networks]
+        ordered = [*self.urls, *hosts] if url_first else [*hosts, *self.urls]
+        return _unique([*ordered, *self.emails, *self.domains])
+
+
+def _extract(text: str, own_emails: set[str], own_domains: set[str]) -> _Found:
+    """Observables (URLs, e-mail addresses, IP addresses and networks, domains) and the
+    private addresses set aside."""
     text = refang(text)
-    found: list[Observable] = []
-    private: dict[str, None] = {}  # ordered, and fast to test on a log of many addresses
+    found = _Found()
 
     def own(host: str) -> bool:
         return any(host == d or host.endswith("." + d) for d in own_domains) or (
             host in _NOISE_DOMAINS
         )
 
+    # (offset, observable): the patterns run one after another, the mail is read in order
+    hosts: list[tuple[int, Observable]] = []
+
+    def address(observable: Observable, at: int) -> None:
+        network = ipaddress.ip_network(observable.value)
+        first = network.network_address
+        if first.is_loopback or first.is_link_local or first.is_unspecified:
+            return
+        if first.is_multicast or str(first) == "255.255.255.255":
+            return
+        if _internal(first):
+            found.private[observable.value] = None
+        else:
+            hosts.append((at, observable))
+
     spans: list[tuple[int, int]] = []
+    urls: list[Observable] = []
     for match in _URL_RE.finditer(text):
         spans.append(match.span())
         observable = _url(_trim_url(match.group(0)))
         if observable is not None:
             host = urlsplit(observable.value).hostname or ""
             if not own(host):
-                found.append(observable)
+                urls.append(observable)
     text = _blank(text, spans)
     spans = []
     for match in _EMAIL_RE.finditer(text):
@@ -1755,26 +1859,26 @@ def _extract(
         if observable is not None and observable.value.lower() not in own_emails:
             host = observable.value.rpartition("@")[2]
             if not own(host):
-                found.append(observable)
+                found.emails.append(observable)
     text = _blank(text, spans)
-    spans = []
-    for pattern in (_IPV4_RE, _IPV6_RE):
-        for match in pattern.finditer(text):
-            observable = _ip(match.group(0))
-            if observable is None:
-                continue
-            spans.append(match.span())
-            ip = ipaddress.ip_address(observable.value)
-            if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
-                continue
-            if str(ip) == "255.255.255.255":
-                continue
-            if _internal(ip):
-                private[observable.value] = None
-                continue
-            found.append(observable)
-        text = _blank(text, spans)
+    # Networks before addresses: the address patterns stop short of a "/24".
+    for pattern in (_NET4_RE, _NET6_RE, _IPV4_RE, _IPV6_RE):
         spans = []
+        for match in pattern.finditer(text):
+            if pattern in (_NET4_RE, _NET6_RE):
+                spans.append(match.span())
+                for observable in _networks(match.group(0)):
+                    address(observable, match.start())
+                continue
+            observable = _ip(match.group(0))
+            if observable is not None:
+                spans.append(match.span())
+                address(observable, match.start())
+        text = _blank(text, spans)
+    hosts.sort(key=lambda item: item[0])  # stable: an address before its network
+    for _, observable in hosts:
+        network = observable.kind in (ObservableKind.IPV4_NET, ObservableKind.IPV6_NET)
+        (found.networks if network else found.addresses).append(observable)
     for match in _DOMAIN_RE.finditer(text):
         candidate = match.group(0)
         tld = candidate.rpartition(".")[2]
@@ -1786,8 +1890,70 @@ def _extract(
         except ValueError:
             continue
         if not own(name):
-            found.append(Observable(ObservableKind.DOMAIN, name))
-    return _unique(found), list(private)
+            found.domains.append(Observable(ObservableKind.DOMAIN, name))
+    named = {o.value for o in found.addresses}
+    for url in _unique(urls):
+        if _about_an_address(url.value, named):
+            found.references.append(url.value)
+        else:
+            found.urls.append(url)
+    return found
+
+
+def _networks(text: str) -> list[Observable]:
+    """A CIDR network written in free text: the network (as the STIX and MISP readers read
+    one), and the address too when it has host bits set (198.51.100.5/24 names that host in
+    its network). A /32 or /128 is the address alone; a network wider than any blocklist
+    names (0.0.0.0/0 in a firewall rule) is nothing."""
+    try:
+        kind, value, is_network = ip_value(text)
+    except ValueError:
+        return []
+    if not is_network:
+        return [Observable(kind, value)]
+    network = ipaddress.ip_network(value)
+    if network.prefixlen < WIDEST_PREFIX[network.version]:
+        return []
+    net_kind = ObservableKind.IPV4_NET if network.version == 4 else ObservableKind.IPV6_NET
+    found = [Observable(net_kind, network.compressed)]
+    written = ipaddress.ip_address(text.partition("/")[0])  # ip_value read it already
+    host = _ip(str(written))
+    if host is not None and written != network.network_address:
+        found.insert(0, host)
+    return found
+
+
+def _about_an_address(url: str, named: set[str]) -> bool:
+    """Whether a URL is a page about an address the mail names, on another host (a
+    blocklist's or a lookup service's entry, https://blocklist.example/ip/203.0.113.77):
+    a reference for the analyst, not a place the incident happens."""
+    parts = urlsplit(url)
+    host = _ip(parts.hostname or "")
+    rest = unquote(f"{parts.path}?{parts.query}#{parts.fragment}")
+    for pattern in (_IPV4_RE, _IPV6_RE):
+        for match in pattern.finditer(rest):
+            ip = _ip(match.group(0))
+            if ip is not None and ip.value in named and (host is None or host.value != ip.value):
+                return True
+    return False
+
+
+def _without_signature(text: str) -> str:
+    """The text without its signature: from a "-- " line (RFC 3676, 4.3) to the end, or to a
+    quoted or forwarded message below it (a reply written above the quote). What the
+    signature names (the reporter's site, phone, PGP key server) is not the incident."""
+    kept: list[str] = []
+    in_signature = False
+    for line in _NEWLINES.split(text):
+        # "--" alone is no delimiter: grep prints it between groups of a pasted log.
+        if len(line) > 2 and line.rstrip(" \t\xa0") == "--":
+            in_signature = True
+            continue
+        if in_signature and _QUOTE_START.match(line):
+            in_signature = False
+        if not in_signature:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def _trim_url(url: str) -> str:

@@ -15,8 +15,9 @@ attribute, or the object with the attributes taken in, as compact JSON without t
 A top-level attribute:
 
 - nature: "indicator" when ``to_ids`` is true, else "event";
-- time: the attribute's ``first_seen``, else its ``timestamp`` (epoch seconds), else the
-  event's ``date`` at midnight UTC;
+- time: the attribute's ``first_seen``, else the event's ``date`` at midnight UTC, else the
+  attribute's ``timestamp`` (epoch seconds): that is its last edit, so a comment edited
+  later must not re-date what was seen;
 - description: the event's ``info``; the attribute comment, MISP type and category, the
   uuids and the sighting counts go to ``extra``;
 - TLP: the strictest ``tlp:`` tag of the event and the attribute (``tlp:white`` → clear,
@@ -30,8 +31,9 @@ An object merges its attributes:
 
 - observables: those of every attribute whose type names one (table below), each with its
   role, once each (a ``malware-sample`` and an ``md5`` attribute name the same hash);
-- time: the object's ``first_seen``, else the earliest time of those attributes (each taken
-  as above), else the object's ``timestamp`` (its last edit), else the event's date;
+- time: the object's ``first_seen``, else the earliest ``first_seen`` of those attributes,
+  else the event's date, else the object's ``timestamp`` (its last edit), else the earliest
+  ``timestamp`` of those attributes;
 - nature: "indicator" when one of those attributes has ``to_ids``;
 - TLP: the strictest of the event, the object and all its attributes (MISP puts no tags on
   objects, but a ``Tag`` array on one is read, and refused when unreadable, like any other);
@@ -61,8 +63,11 @@ a reference to an analysis, not a malicious URL):
 ==================================================  ==========================================
 MISP type                                           observables (role)
 ==================================================  ==========================================
-ip-src, ip-dst                                      ipv4/ipv6 (source / destination); CIDR
-                                                    prefixes go to ``extra["networks"]``
+ip-src, ip-dst                                      ipv4/ipv6 (source / destination); a
+                                                    CIDR prefix ipv4-net/ipv6-net (/32 and
+                                                    /128 are addresses; a prefix with host
+                                                    bits set, or wider than /8 (IPv4) or /16
+                                                    (IPv6), goes to ``extra["networks"]``)
 ip-src|port, ip-dst|port                            ipv4/ipv6 and ``port``
 domain, hostname                                    domain
 domain|ip                                           domain and ipv4/ipv6
@@ -99,22 +104,23 @@ Internal reference, Other
 
 Left out, neither read nor counted: deleted attributes and objects, ShadowAttribute
 (unaccepted proposals). Refused with a located error: events, objects and attributes that
-are not JSON objects, attributes without a type or with an invalid value or time, objects
-with an invalid ``first_seen`` (or ``timestamp``, when it dates the record), and events,
-objects or attributes whose tags cannot be read (their TLP would be unknown, so nothing of
-them is let through).
+are not JSON objects, attributes without a type or with an invalid value or time (a
+``timestamp`` only when it dates the record), objects with an invalid ``first_seen`` (or
+``timestamp``, when it dates the record), and events, objects or attributes whose tags
+cannot be read (their TLP would be unknown, so nothing of them is let through).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
+from concord.intake.readers.spamhaus import network_value
 from concord.intake.readers.values import (
     DEFAULT_MAX_BYTES,
     attack_ids_in,
@@ -319,16 +325,18 @@ class _Attribute:
     tlp: str | None
     confidence: int | None
     techniques: frozenset[str]
-    time: datetime | None
+    first_seen: datetime | None
+    # its last edit: read only when neither first_seen nor the event's date dates it
+    stamp: datetime | None
     to_ids: bool
     sightings: tuple[int, int]  # sightings, false positives
 
 
 def _attribute(
-    attribute: dict[str, Json], inherited: tuple[str, str | None] | None
+    attribute: dict[str, Json], inherited: tuple[str, str | None] | None, day: datetime | None
 ) -> _Attribute | None:
     """The attribute read, or None when it was deleted. `inherited` is the classification of
-    the taxonomy tags above it (the object's, else the event's)."""
+    the taxonomy tags above it (the object's, else the event's); `day` the event's date."""
     if _true(attribute.get("deleted")):
         return None
     misp_type = attribute.get("type")
@@ -340,13 +348,15 @@ def _attribute(
     category = clean_text(attribute.get("category"))
     own = rsit_from_tags(tags)
     parts = _TYPES.get(misp_type)
-    found, time, rsit = None, None, _UNDETERMINED
+    found, first_seen, stamp, rsit = None, None, None, _UNDETERMINED
     if parts is not None:
         found = _values(attribute.get("value"), misp_type, parts, category == "Targeting data")
         default = _CATEGORY_RSIT.get(category, _UNDETERMINED)
         tagged = own or inherited
         rsit = resolve_rsit(tagged, default) if tagged else default
-        time = _time(attribute)
+        first_seen = _first_seen(attribute)
+        if first_seen is None and day is None:
+            stamp = _timestamp(attribute)
     value = attribute.get("value")
     return _Attribute(
         misp_type=misp_type,
@@ -361,7 +371,8 @@ def _attribute(
         tlp=strictest_tlp(tlp_level(tag) for tag in tags),
         confidence=_certainty(tags),
         techniques=frozenset(_techniques(attribute, tags)),
-        time=time,
+        first_seen=first_seen,
+        stamp=stamp,
         to_ids=_true(attribute.get("to_ids")),
         sightings=_sighting_counts(attribute.get("Sighting")),
     )
@@ -374,7 +385,7 @@ def _attribute_record(attribute: Json, pointer: str, source: str, event: _Event)
     if not isinstance(attribute, dict):
         return ReadError(location, "an attribute must be a JSON object")
     try:
-        read = _attribute(attribute, event.rsit)
+        read = _attribute(attribute, event.rsit, event.date)
     except _Refused as exc:
         return ReadError(FaultLocation(source=source, pointer=pointer + exc.suffix), exc.reason)
     if read is None:
@@ -392,7 +403,7 @@ def _attribute_record(attribute: Json, pointer: str, source: str, event: _Event)
         **_sightings(*read.sightings),
     }
     return EventRecord(
-        time=read.time or event.date,
+        time=read.first_seen or event.date or read.stamp,
         rsit_class=read.rsit[0],
         rsit_type=read.rsit[1],
         observables=read.found.observables,
@@ -438,7 +449,7 @@ def _object_items(
             errors.append(fault("", "an attribute must be a JSON object", here))
             continue
         try:
-            one = _attribute(attribute, inherited)
+            one = _attribute(attribute, inherited, event.date)
         except _Refused as exc:
             errors.append(fault(exc.suffix, exc.reason, here))
             continue
@@ -469,9 +480,16 @@ def _object_record(
     event: _Event,
 ) -> EventRecord:
     named = [(a, a.found) for a in read if a.found is not None]
-    times = [a.time for a, _ in named if a.time is not None]
-    # an object's timestamp is its last edit, later than its attributes': the last resort
-    time = first_seen or (min(times) if times else None) or _timestamp(obj) or event.date
+    seen = [a.first_seen for a, _ in named if a.first_seen is not None]
+    stamps = [a.stamp for a, _ in named if a.stamp is not None]
+    # timestamps are last edits (a comment changed later re-dates nothing): the last resort
+    time = (
+        first_seen
+        or (min(seen) if seen else None)
+        or event.date
+        or _timestamp(obj)
+        or (min(stamps) if stamps else None)
+    )
     best = max(named, key=lambda n: 2 if n[0].own_rsit else int(n[0].rsit != _UNDETERMINED))
     confidences = [a.confidence for a in read if a.confidence is not None]
     confidence = min(confidences) if confidences else _certainty(tags)
@@ -566,10 +584,12 @@ def _values(value: Json, misp_type: str, parts: tuple[str, ...], targeting: bool
         try:
             if what == "ip":
                 kind, text, network = ip_value(piece)
-                if network:
-                    networks.append(text)
-                else:
+                if not network:
                     observables[Observable(kind, text, role)] = None
+                elif (net := _network(piece, role)) is not None:
+                    observables[net] = None
+                else:
+                    networks.append(text)
             elif what == "port":
                 port = _port(piece)
             elif what == "filename":
@@ -582,15 +602,21 @@ def _values(value: Json, misp_type: str, parts: tuple[str, ...], targeting: bool
     return _Found(tuple(observables), tuple(networks), port, filename)
 
 
+def _network(text: str, role: str) -> Observable | None:
+    """A prefix as an ipv4-net/ipv6-net observable, as the IntelMQ and DROP readers make it, so
+    that it finds an owner and correlates; None for one with host bits set (which was meant
+    cannot be told) or wider than any blocklist's, kept as text instead."""
+    try:
+        return replace(network_value(text.strip()), role=role)
+    except ValueError:
+        return None
+
+
 def _port(text: str) -> int:
     cleaned = text.strip()
     if not (cleaned.isascii() and cleaned.isdigit()) or not 0 <= int(cleaned) <= 65535:
         raise ValueError(f"invalid port {text[:20]!r}: must be a number from 0 to 65535")
     return int(cleaned)
-
-
-def _time(attribute: dict[str, Json]) -> datetime | None:
-    return _first_seen(attribute) or _timestamp(attribute)
 
 
 def _first_seen(holder: dict[str, Json]) -> datetime | None:

@@ -25,8 +25,10 @@ incident        event      created                               none (the 2.1 i
 Pattern comparisons and SCO properties read:
 
 ======================================================  =====================================
-``ipv4-addr:value``, ``ipv6-addr:value``                ipv4 / ipv6 (one address; /32 and
-                                                        /128 count as addresses)
+``ipv4-addr:value``, ``ipv6-addr:value``                ipv4 / ipv6 (/32 and /128 count as
+                                                        addresses; an IPv4-mapped IPv6 address
+                                                        is the IPv4 one); a CIDR network (``=``
+                                                        or ``ISSUBSET``) ipv4-net / ipv6-net
 ``domain-name:value``                                   domain
 ``url:value``                                           url
 ``email-addr:value``                                    email
@@ -45,9 +47,10 @@ Skipped on purpose:
 
 - comparisons that name no single value: ``!=``, ``NOT``, ``LIKE``, ``MATCHES``, ``>``...
   (a regular expression is not an observable; the pattern stays in ``extra["pattern"]``);
-- network prefixes (CIDR values, ``ISSUBSET``) wider than one address: an observable is one
-  value that correlates exactly, so prefixes go to ``extra["networks"]`` instead of being
-  dropped or widened into millions of addresses;
+- network prefixes with host bits set (``198.51.100.7/24``: which was meant cannot be told)
+  or wider than /8 (IPv4) or /16 (IPv6): they go to ``extra["networks"]`` instead of being
+  dropped or widened; other prefixes are ipv4-net/ipv6-net observables, as in the IntelMQ
+  and DROP readers;
 - patterns of other languages (snort, yara, sigma, suricata ...): the record has no
   observables and keeps the pattern in ``extra``;
 - revoked objects (their producer withdrew them);
@@ -103,7 +106,8 @@ the object itself and of attack-patterns related to it by any relationship, or o
 
 Errors (never raised; each with the JSON pointer of the fault): malformed JSON (line and
 column), not STIX, objects without ``type`` or ``id``, objects the ``stix2`` library rejects,
-invalid patterns (the ``stix2patterns`` message), values that are no valid address, domain,
+empty and invalid patterns (the ``stix2patterns`` message, or the exception it crashed with,
+at ``/objects/N/pattern``), values that are no valid address, domain,
 URL, e-mail address, hash or AS number, an indicator without ``valid_from`` (stix2 would
 quietly make it "now"). An object with an error yields no record.
 
@@ -116,7 +120,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -132,6 +136,7 @@ from stix2patterns.v21.validator import DuplicateQualifierTypeError, ValidationL
 
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
+from concord.intake.readers.spamhaus import network_value
 from concord.intake.readers.values import (
     ATTACK_ID,
     DEFAULT_MAX_BYTES,
@@ -185,7 +190,14 @@ _C2_HINT = re.compile(r"\bc2\b|\bc&c\b|\bcnc\b|command[\s-]*(?:and|&)[\s-]*contr
 _STR_LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'", re.S)
 _INT_LITERAL = re.compile(r"-?\d+")
 _NETWORK_KINDS = frozenset(
-    {ObservableKind.IPV4, ObservableKind.IPV6, ObservableKind.DOMAIN, ObservableKind.URL}
+    {
+        ObservableKind.IPV4,
+        ObservableKind.IPV6,
+        ObservableKind.IPV4_NET,
+        ObservableKind.IPV6_NET,
+        ObservableKind.DOMAIN,
+        ObservableKind.URL,
+    }
 )
 _TRANSPORTS = frozenset({"tcp", "udp", "icmp", "sctp"})
 _NETWORK_LAYER = frozenset({"ip", "ipv4", "ipv6", "icmp6", "ipv6-icmp"})
@@ -805,10 +817,27 @@ def _stix_time(parsed: Any, obj: dict[str, Json], key: str) -> datetime | None:
 
 
 def _pattern_values(pattern: str, version: str) -> _Values:
+    if not pattern.strip():  # stix2patterns crashes on an empty pattern
+        raise _Invalid("the pattern is empty", "/pattern")
     if len(pattern) > MAX_PATTERN:
         raise _Invalid(f"pattern longer than {MAX_PATTERN} characters", "/pattern")
     if _nesting(pattern) > MAX_DEPTH:
         raise _Invalid(f"pattern nested deeper than {MAX_DEPTH} levels", "/pattern")
+    try:
+        data = _inspected(pattern, version)
+    except _Invalid:
+        raise
+    except Exception as exc:  # the library crashed on odd input: this indicator's fault,
+        # which must not cost the rest of the file
+        raise _Invalid(f"invalid STIX pattern: {_message(exc)}", "/pattern") from None
+    try:
+        return _comparison_values(data.comparisons)
+    except ValueError as exc:
+        raise _Invalid(str(exc), "/pattern") from None
+
+
+def _inspected(pattern: str, version: str) -> Any:
+    """The pattern checked and inspected by stix2patterns; _Invalid with its first fault."""
     if not brackets_check(pattern):
         raise _Invalid("invalid STIX pattern: it must start with '[' (or '(' then '[')", "/pattern")
     try:
@@ -825,10 +854,7 @@ def _pattern_values(pattern: str, version: str) -> _Values:
     if problems:
         reason = str(problems[0]).removeprefix("FAIL: ")
         raise _Invalid(f"invalid STIX pattern: {reason}", "/pattern")
-    try:
-        return _comparison_values(data.comparisons)
-    except ValueError as exc:
-        raise _Invalid(str(exc), "/pattern") from None
+    return data
 
 
 def _nesting(pattern: str) -> int:
@@ -961,12 +987,22 @@ class _Collector:
         if not isinstance(value, str):
             raise ValueError(f"invalid IP address {value!r}")
         kind, text, network = ip_value(value)
-        if declared and kind.value != declared.removesuffix("-addr"):
+        # ip_value reads an IPv4-mapped IPv6 address (::ffff:1.2.3.4) as the IPv4 address it
+        # carries, as the other readers do, so that it correlates with that address
+        mapped = declared == "ipv6-addr" and kind is ObservableKind.IPV4 and ":" in value
+        if declared and kind.value != declared.removesuffix("-addr") and not mapped:
             raise ValueError(f"{declared} value {value!r} is an {kind.value.upper()} address")
-        if network:
-            self.networks[text] = None
-        else:
+        if not network:
             self.observables[Observable(kind, text, role)] = None
+            return
+        try:
+            # a network is an observable of its own, as in the IntelMQ and DROP readers,
+            # so that it finds an owner and correlates
+            self.observables[replace(network_value(value.strip()), role=role)] = None
+        except ValueError:
+            # host bits set (which was meant cannot be told) or wider than any blocklist's:
+            # kept in extra, not made an observable that would flag its whole range
+            self.networks[text] = None
 
     def plain(self, kind: ObservableKind, value: str | int, role: str) -> None:
         self.observables[Observable(kind, canonical(kind, value), role)] = None
