@@ -449,7 +449,7 @@ def test_a_form_saves_what_was_changed_on_it_not_a_colleagues_change(
     b.post(f"{url}/details", {"severity": "low", "tlp": "red"})
     stale = {**shown, "part": "labels", "severity": shown["was_severity"], "tlp": "green"}
     r = a.post(f"{url}/details", stale)
-    assert r.status_code == 409 and "the tlp was changed meanwhile" in r.text
+    assert r.status_code == 409 and "the TLP was changed meanwhile (it is now TLP:RED)" in r.text
     assert a.client.get(f"/api/v1/cases/{case_id}").json()["tlp"] == "red"
     b.post(f"{url}/details", {"severity": "low", "tlp": "amber"})
     # and a summary emptied on the form is emptied
@@ -512,3 +512,14 @@ def test_a_participating_state_withdraws_from_the_page(login) -> None:  # type: 
     assert uz.get(url).status_code == 404
     page = kz.get(url).text
     assert "uz-cert no longer takes part" in page
+
+
+def test_a_change_made_meanwhile_is_told_whole_in_russian() -> None:
+    from concord.cases.service import _changed_meanwhile
+    from concord.i18n import gettext
+
+    severity = gettext("ru", _changed_meanwhile("severity", "low"))
+    assert severity.startswith("критичность тем временем изменена (сейчас: низкая)")
+    assert "TLP:RED" in gettext("ru", _changed_meanwhile("tlp", "red"))
+    assert gettext("ru", _changed_meanwhile("title", "x")).startswith("заголовок")
+    assert gettext("ru", _changed_meanwhile("summary", "")).startswith("описание")

@@ -898,6 +898,17 @@ def _assign(
     return True
 
 
+def _changed_meanwhile(key: str, now: str) -> str:
+    """One message per field, so that each reads whole in every language (the page shows
+    the current title and summary; a label's value is itself a message, translated in turn)."""
+    after = "look at the case again and make your change there"
+    if key == "severity":
+        return f"the severity was changed meanwhile (it is now {now}): {after}"
+    if key == "tlp":
+        return f"the TLP was changed meanwhile (it is now TLP:{now.upper()}): {after}"
+    return f"the {key} was changed meanwhile: {after}"
+
+
 def update_case(
     session: Session,
     principal: Principal,
@@ -921,10 +932,7 @@ def update_case(
         )
     for key, shown in (expected or {}).items():
         if key in changes and str(getattr(case, key) or "") != shown:
-            raise Conflict(
-                f"the {key} was changed meanwhile (it is now {getattr(case, key)!s}): "
-                "look at the case again and make your change there"
-            )
+            raise Conflict(_changed_meanwhile(key, str(getattr(case, key) or "")))
     status = changes.get("status")
     resolution = changes.get("resolution")
     closing = status is not None and status.strip().lower() == CaseStatus.CLOSED
