@@ -96,7 +96,10 @@ def test_build_on_demand_as_json_html_and_csv(client, auth, data) -> None:  # ty
 
     r = _create(client, auth, "centre-admin", scope="network", format="csv")
     assert r.status_code == 201 and r.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(r.text)))
+    # with a byte-order mark, so that spreadsheet programs read the file as UTF-8
+    assert r.content.startswith(b"\xef\xbb\xbfsection,")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0] == ["section", "key", "metric", "value"]
     assert rows[1] == ["report", "", "tlp", "amber"]
 
 
@@ -124,8 +127,14 @@ def test_bad_input_is_a_problem_with_its_field(client, auth, data) -> None:  # t
         API, json={"period": "2024-07", "scope": "Kazakhstan"}, headers=auth["centre-analyst"]
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "scope"
-    r = client.post(API, json={"period": "2024-07", "scope": "TJ"}, headers=auth["centre-analyst"])
-    assert r.status_code == 404
+    # a state without a national body is a wrong value of `scope`, like a malformed one
+    for wait in (True, False):
+        body = {"period": "2024-07", "scope": "TJ", "wait": wait}
+        r = client.post(API, json=body, headers=auth["centre-analyst"])
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["errors"][0]["field"] == "scope"
+        assert "no national body of TJ" in r.json()["detail"]
     r = client.post(
         API, json={"period": "2024-07", "format": "pdf"}, headers=auth["centre-analyst"]
     )
@@ -228,3 +237,12 @@ def test_ui_tells_an_owner_contact_that_reports_go_to_states_and_the_centre(clie
     client.cookies.clear()
     sign_in(client, "kz-reader")
     assert 'id="no-reports-for-you"' not in client.get("/reports").text
+
+
+def test_a_threshold_of_two_is_refused_at_once(client, auth, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CONCORD_REPORT_MIN_COUNT", "2")
+    for wait in (True, False):
+        body = {"period": "2024-07", "scope": "network", "wait": wait}
+        r = client.post(API, json=body, headers=auth["centre-analyst"])
+        assert r.status_code == 500 and "CONCORD_REPORT_MIN_COUNT=2" in r.json()["detail"]
+    assert client.get(API, headers=auth["centre-analyst"]).json()["items"] == []

@@ -51,7 +51,9 @@ def test_json(data) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_csv_long_format(data) -> None:  # type: ignore[no-untyped-def]
-    rows = list(csv.reader(io.StringIO(_run("--period", "2024-07", "--format", "csv"))))
+    text = _run("--period", "2024-07", "--format", "csv")
+    assert text.startswith("\ufeff")  # the byte-order mark: Excel reads UTF-8 then
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows[0] == ["section", "key", "metric", "value"]
     assert rows[1] == ["report", "", "tlp", "amber"]
     cells = {(s, k, m): v for s, k, m, v in rows[1:]}
@@ -93,7 +95,9 @@ def test_the_format_follows_the_output_file_name(data, tmp_path) -> None:  # typ
     target = tmp_path / "network.csv"
     result = runner.invoke(app, ["report", "--period", "2024-07", "--out", str(target)])
     assert result.exit_code == 0, result.output
-    assert target.read_text(encoding="utf-8").startswith("section,")
+    assert target.read_bytes().startswith(b"\xef\xbb\xbfsection,")
+    rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+    assert rows[0] == ["section", "key", "metric", "value"]
 
 
 def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
@@ -101,6 +105,10 @@ def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
         (["--period", "2024-13"], "error: period: '2024-13' is not a period"),
         (["--period", "2024-07", "--format", "pdf"], "error: format: unknown report format"),
         (["--period", "2024-07"], "error: the network has no centre organisation"),
+        (
+            ["--period", "2024-07", "--scope", "XX"],
+            "error: scope: no national body of XX to report for",
+        ),
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "concord", "report", *args],
@@ -112,3 +120,16 @@ def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
         assert proc.returncode == 1
         assert proc.stderr.strip().startswith(message), proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_a_threshold_of_two_is_a_configuration_error(env) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.run(
+        [sys.executable, "-m", "concord", "report", "--period", "2024-07"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CONCORD_REPORT_MIN_COUNT": "2"},
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: CONCORD_REPORT_MIN_COUNT=2 would show")
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -48,8 +48,8 @@ class UserOut(BaseModel):
 
 
 class UserCreate(RequestBody):
-    username: str = Field(min_length=1, max_length=64, examples=["kz-analyst"])
-    org: str = Field(description="the organisation's slug", examples=["kz-cert"])
+    username: str = Field(min_length=1, max_length=64, examples=["jdoe"])
+    org: str = Field(description="the organisation's slug", examples=["example-cert"])
     role: str = Field(json_schema_extra=choices(Role))
     password: str | None = Field(default=None, max_length=200)
     full_name: str = Field(default="", max_length=200)

@@ -105,10 +105,10 @@ class CaseCreate(RequestBody):
     )
     event_ids: list[int] = Field(default_factory=list, max_length=1000, examples=[[12, 15]])
     indicators: list[str] = Field(
-        default_factory=list, max_length=1000, examples=[["198.51.100.7", "c2.example"]]
+        default_factory=list, max_length=1000, examples=[["192.0.2.1", "c2.invalid"]]
     )
     participants: list[str] = Field(
-        default_factory=list, description="national body slugs", examples=[["uz-cert"]]
+        default_factory=list, description="national body slugs", examples=[["example-cert"]]
     )
     techniques: list[str] = Field(
         default_factory=list, description="ATT&CK ids", examples=[["T1566.001"]]

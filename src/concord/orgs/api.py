@@ -42,10 +42,10 @@ class OrgOut(BaseModel):
 
 
 class OrgCreate(RequestBody):
-    slug: str = Field(min_length=1, max_length=64, examples=["kz-bank"])
+    slug: str = Field(min_length=1, max_length=64, examples=["example-bank"])
     kind: str = Field(json_schema_extra=choices(OrgKind))
-    name_en: str = Field(min_length=1, max_length=300, examples=["Steppe Bank"])
-    name_ru: str = Field(default="", max_length=300, examples=["Степной банк"])
+    name_en: str = Field(min_length=1, max_length=300, examples=["Example Bank"])
+    name_ru: str = Field(default="", max_length=300, examples=["Банк Пример"])
     country: str | None = Field(default=None, description="ISO 3166 alpha-2", examples=["KZ"])
     sector: str | None = Field(default=None, max_length=100, examples=["finance"])
     language: str = Field(default="en", json_schema_extra={"enum": list(validate.LANGUAGES)})

@@ -34,6 +34,11 @@ class ReportMeta(BaseModel):
     id: int
     period: str
     scope: str
+    seen_by: str | None = Field(
+        default=None,
+        description="null: the scope's own report; centre: a state's report built for the "
+        "centre, holding only what both the state's national body and the centre may see",
+    )
     tlp: str
     created_at: datetime
     format: str
@@ -77,10 +82,12 @@ def _request_out(row: ReportRequest) -> ReportRequestOut:
 
 
 def _meta(row: StoredReport) -> dict[str, Any]:
+    scope, seen_by = service.split_scope(row.scope)
     return {
         "id": row.id,
         "period": row.period,
-        "scope": row.scope,
+        "scope": scope,
+        "seen_by": seen_by,
         "tlp": row.tlp,
         "created_at": row.created_at,
         "format": row.format,
@@ -99,7 +106,9 @@ def _language(p: Principal, requested: str | None) -> str:
 def _answer(row: StoredReport, fmt: str, language: str, status: int = 200) -> Response:
     headers = {"Location": f"/api/v1/reports/{row.id}"} if status == 201 else {}
     # the name a browser saves it under (the reports page's links download it)
-    name = f"concord-report-{row.scope}-{row.period}.{fmt}".replace("..", "_")
+    scope, seen_by = service.split_scope(row.scope)
+    view = f"{scope}-{seen_by}" if seen_by else scope
+    name = f"concord-report-{view}-{row.period}.{fmt}".replace("..", "_")
     headers["Content-Disposition"] = f'inline; filename="{name}"'
     if fmt == "json":
         body = ReportOut(**_meta(row), report=json.loads(row.content))
@@ -118,7 +127,8 @@ def list_reports(
     session: Session = Depends(get_db),
 ) -> Any:
     """Stored reports you may read, newest first: network reports for the centre, a
-    state's reports for its national body (and the centre, up to TLP:AMBER)."""
+    state's reports for its national body (and the centre, up to TLP:AMBER). A state's report
+    the centre asked for (`seen_by`: centre) holds what both may see and is the centre's."""
     rows = service.list_reports(
         session, p, scope=scope, period=period, after_id=decode_cursor(cursor), limit=limit
     )

@@ -19,7 +19,8 @@ from concord.db import Base, UTCDateTime, utcnow
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 # A published count, or its suppressed form ("<3", or a range such as "40–41" for a count
-# withheld so that a suppressed neighbour cannot be derived from the total).
+# withheld so that a suppressed neighbour cannot be derived from the total, or "≥3" for the
+# event count of an indicator or campaign seen in a state whose count is withheld).
 Cell = int | str
 
 
@@ -28,7 +29,8 @@ class StoredReport(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     period: Mapped[str] = mapped_column(String(40))  # the period label, e.g. 2024-07
-    scope: Mapped[str] = mapped_column(String(16))  # "network" or a country code
+    # "network", a country code, or "KZ@centre": KZ's report as seen by the centre
+    scope: Mapped[str] = mapped_column(String(16))
     tlp: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     format: Mapped[str] = mapped_column(String(10), default="json")
@@ -86,7 +88,7 @@ class IndicatorRow:
     kind: str
     value: str
     states: int
-    events: int
+    events: Cell
     countries: list[str] = field(default_factory=list)
 
 
@@ -95,7 +97,7 @@ class CampaignRow:
     id: int
     name: str
     first_seen: str | None
-    events: int | None
+    events: Cell | None
     states: list[str] = field(default_factory=list)
 
 
@@ -104,6 +106,8 @@ class Campaigns:
     available: bool
     items: list[CampaignRow] = field(default_factory=list)
     total: int = 0
+    # withheld with the by-state breakdown: naming their states would show what it hides
+    withheld: bool = False
 
 
 @dataclass
@@ -160,6 +164,11 @@ class Report:
     mitigations: list[MitigationRow]
     attack_version: str
     attack_notice: str
+    # withheld with the by-state breakdown (see Campaigns.withheld)
+    indicators_withheld: bool = False
+    # None: the scope's own view; "centre": a state's report as seen by the centre, holding
+    # only what both the state's national body and the centre may see
+    seen_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -199,10 +208,13 @@ class Report:
                 available=campaigns["available"],
                 items=[CampaignRow(**c) for c in campaigns["items"]],
                 total=campaigns.get("total", 0),
+                withheld=campaigns.get("withheld", False),
             ),
             cases=Cases(**data["cases"]),
             techniques=[TechniqueRow(**t) for t in data["techniques"]],
             mitigations=[MitigationRow(**m) for m in data["mitigations"]],
             attack_version=data["attack_version"],
             attack_notice=data["attack_notice"],
+            indicators_withheld=data.get("indicators_withheld", False),
+            seen_by=data.get("seen_by"),
         )

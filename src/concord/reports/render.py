@@ -9,10 +9,13 @@ CSV is one long table with the columns `section,key,metric,value`:
               and for events without a reporting state (the centre's own) or
               without an owner's sector
     metric    the column: events, previous, change_pct, states, name, ...
-    value     a number, or a suppressed count ("<3", or a range such as "40–41")
+    value     a number, or a suppressed count ("<3", "≥3", or a range such as "40–41")
 
-The first data row is `report,,tlp,<label>`, so the marking travels with the file. JSON is
-`Report.to_dict()`; machine names (RSIT classes, metric names) are never translated.
+The first data row is `report,,tlp,<label>`, so the marking travels with the file; a state's
+report seen by the centre says so in `report,,seen_by,centre`. The file starts with a UTF-8
+byte-order mark: its cells hold non-ASCII text (ranges, names), which spreadsheet programs
+read as another encoding without it. JSON is `Report.to_dict()`; machine names (RSIT
+classes, metric names) are never translated.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ TLP_COLOURS = {
     "red": "#FF2B2B",
 }
 _CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"  # written as UTF-8 (utf-8-sig): Excel then reads the file as UTF-8
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape())
 
@@ -169,6 +173,8 @@ def _rows_of(report: Report) -> Iterator[tuple[str, str, str, Any]]:
         ("min_count", report.min_count),
     ):
         yield ("report", "", metric, value)
+    if report.seen_by:
+        yield ("report", "", "seen_by", report.seen_by)
     t = report.totals
     yield ("totals", "events", "events", t.events)
     yield ("totals", "events", "previous", t.previous)
@@ -184,13 +190,17 @@ def _rows_of(report: Report) -> Iterator[tuple[str, str, str, Any]]:
             yield (section, key, "events", row.events)
             yield (section, key, "previous", row.previous)
             yield (section, key, "change_pct", row.change_pct)
+    if report.indicators_withheld:
+        yield ("indicators", "", "withheld", True)
     for ind in report.indicators:
         yield ("indicators", ind.value, "kind", ind.kind)
         yield ("indicators", ind.value, "states", ind.states)
         yield ("indicators", ind.value, "events", ind.events)
         yield ("indicators", ind.value, "countries", " ".join(ind.countries))
     yield ("campaigns", "", "available", report.campaigns.available)
-    if report.campaigns.available:
+    if report.campaigns.withheld:
+        yield ("campaigns", "", "withheld", True)
+    elif report.campaigns.available:
         yield ("campaigns", "", "total", report.campaigns.total)
         for c in report.campaigns.items:
             yield ("campaigns", str(c.id), "name", c.name)
@@ -236,7 +246,9 @@ def _csv_value(value: Any) -> str:
 
 
 def to_csv(report: Report) -> str:
+    """The long table, starting with the byte-order mark (see the module's docstring)."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(("section", "key", "metric", "value"))
     for section, key, metric, value in _rows_of(report):

@@ -1,19 +1,23 @@
 """Generalized (summary) reports: build them with aggregate SQL, store them, read them back.
 
-Whose view a report shows is decided by its scope, not by who asks for it:
+Whose view a report shows is decided by its scope and by who asks for it:
 
 * the network report is the centre's view (what the centre organisation may see);
 * a state's report holds the events concerning that state (reported by it, or about a
-  resource of one of its organisations) that the state's national body may see.
+  resource of one of its organisations) that the state's national body may see;
+* a state's report asked for by the centre holds only what both the state's national body
+  and the requester may see, up to TLP:AMBER (`_View`): nothing is refused on account of
+  content the requester may not see, and nothing hidden from either is shown. It says so
+  (`seen_by`) and is stored apart from the state's own reports (`stored_scope`).
 
-Both go through `policy.tlp_filter` with a principal built for that organisation, so a report
-never holds more than its audience may see; the report is marked with the highest TLP of what
-it counts. Every figure comes from GROUP BY queries over the period's rows (one pass per
-period for all the breakdowns): the database counts, Python only folds the few groups.
+Every content query goes through `policy.tlp_filter` with the principals of that view, so a
+report never holds more than its audience may see; the report is marked with the highest TLP
+of what it counts. Every figure comes from GROUP BY queries over the period's rows (one pass
+per period for all the breakdowns): the database counts, Python only folds the few groups.
 
 Small counts are suppressed (`CONCORD_REPORT_MIN_COUNT`, default 3) in the by-state and
-by-sector breakdowns, and everywhere when a whole period has fewer events than that; see
-`suppress_column` for the rule.
+by-sector breakdowns, in the event counts of indicators and campaigns, and everywhere when a
+whole period has fewer events than that; see `suppress_column` and `_cross_state_cell`.
 """
 
 from __future__ import annotations
@@ -28,17 +32,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, func, or_, select, true
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, true
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import Session, aliased, defer
 
 from concord.access import policy
 from concord.access.model import TLP, Principal, Role, TokenScope, User
 from concord.audit import service as audit
 from concord.config import env_int
 from concord.db import chunks, session_scope, utcnow
-from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.errors import (
+    ConcordError,
+    ConfigurationError,
+    FaultLocation,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs.model import Organization, OrgKind
+from concord.orgs.whois import LookupIndex, current_index
 from concord.reports import period as periods
 from concord.reports import techniques as attack
 from concord.reports.model import (
@@ -64,15 +77,32 @@ TOP_INDICATORS = 10
 TOP_CAMPAIGNS = 20
 # TLP labels the centre may receive in a state's report: AMBER+STRICT content of a state is
 # for that state's national body only (unless shared with the centre, which the state's
-# audience cannot tell apart), so such a report stays with the state.
+# audience cannot tell apart), so the state's own such report stays with the state, and a
+# state's report built for the centre leaves that content out.
 CENTRE_READS_STATE_TLPS = policy.CENTRE_READS_STATE_TLPS
+# Who a report built for someone other than its scope's audience is seen by (only the centre
+# may ask for a state's report besides the state), and how it is stored: "KZ@centre".
+CENTRE_VIEW = "centre"
+_SEEN_BY = "@"
 
 
 # --- settings and inputs -----------------------------------------------------------------------
 
 
 def min_count() -> int:
-    return env_int(MIN_COUNT_ENV, DEFAULT_MIN_COUNT, minimum=1)
+    k = env_int(MIN_COUNT_ENV, DEFAULT_MIN_COUNT, minimum=1)
+    return check_min_count(k)
+
+
+def check_min_count(k: int) -> int:
+    """1 turns suppression off; from 3 on, "<k" spans two values or more. "<2" could only
+    mean 1 (zeros are shown as 0), so 2 would publish every count it claims to withhold."""
+    if k == 2:
+        raise ConfigurationError(
+            f'{MIN_COUNT_ENV}=2 would show every suppressed count ("<2" can only be 1): '
+            f"use 1 to publish every count, or 3 or more to suppress small ones"
+        )
+    return k
 
 
 def parse_scope(text: str) -> str:
@@ -160,8 +190,71 @@ def audience(session: Session, scope: str) -> Principal:
             .order_by(Organization.id)
         )
         if org is None:
-            raise NotFound(f"no national body of {scope} to report for")
+            # the value asked for is wrong, as much as a malformed code would be
+            raise InvalidInput(
+                f"no national body of {scope} to report for", FaultLocation(field="scope")
+            )
     return _org_principal(org, scope)
+
+
+@dataclass(frozen=True)
+class _View:
+    """Whose eyes a report is built with: the scope's audience and, when the centre asks
+    for a state's report, the requester too. Then only what both may see counts, up to
+    TLP:AMBER (what the centre reads of a state's stored reports, `policy.report_filter`),
+    so no part of the answer depends on content the requester may not see."""
+
+    audience: Principal
+    requester: Principal | None = None
+
+    @property
+    def principals(self) -> tuple[Principal, ...]:
+        return (self.audience,) if self.requester is None else (self.audience, self.requester)
+
+    @property
+    def seen_by(self) -> str | None:
+        return None if self.requester is None else CENTRE_VIEW
+
+    @property
+    def linker(self) -> Principal:
+        """Whose view joins events into campaigns: the reader's, so that no link rests on an
+        event the reader may not see (events are then narrowed to what both see)."""
+        return self.requester or self.audience
+
+    def visible(self, model: Any) -> ColumnElement[bool]:
+        """Rows of a Sharable `model` every principal of the view may see."""
+        parts = [policy.tlp_filter(p, model) for p in self.principals]
+        if self.requester is not None:
+            parts.append(model.tlp.in_(CENTRE_READS_STATE_TLPS))
+        return and_(*parts)
+
+    def orgs(self) -> Any:
+        """Ids of the organisations every principal of the view may see (the orgs API's
+        rule, `policy.org_filter`): only their sectors are named."""
+        return select(Organization.id).where(*(policy.org_filter(p) for p in self.principals))
+
+
+def view_for(session: Session, principal: Principal | None, scope: str) -> _View:
+    """The view a report of `scope` asked for by `principal` is built with: the scope's
+    audience's own for the console, the scheduler, the state's national body and the
+    network report; the narrower shared one for the centre asking for a state's."""
+    who = audience(session, scope)
+    if principal is None or scope == NETWORK or _is_body_of(session, principal, scope):
+        return _View(who)
+    return _View(who, principal)
+
+
+def stored_scope(scope: str, seen_by: str | None) -> str:
+    """The scope column of a stored report. A state's report seen by the centre is kept
+    apart ("KZ@centre"): the state's national body reads the reports of its own scope only,
+    so it never takes the narrower one for its own full report."""
+    return scope if not seen_by else f"{scope}{_SEEN_BY}{seen_by}"
+
+
+def split_scope(stored: str) -> tuple[str, str | None]:
+    """The scope and who it was seen by, from a stored report's scope column."""
+    scope, sep, seen_by = stored.partition(_SEEN_BY)
+    return scope, (seen_by if sep else None)
 
 
 def _state_orgs(scope: str) -> Any:
@@ -410,6 +503,30 @@ def _small_total(n: int, k: int) -> Cell:
     return f"<{k}" if 0 < n < k else n
 
 
+def _cross_state_cell(
+    n: int, countries: Iterable[str | None], state_cells: dict[Any, Cell], k: int
+) -> Cell:
+    """The event count of an indicator or a campaign, published under the by-state rule.
+
+    Its events lie in the states it names, so an exact count bounds the sum of their
+    by-state counts from below: 4 events of KZ and UZ pin two "<3" states to 2 each. So a
+    count below k is "<k" (`_small_total`, as everywhere), and a larger one is exact only
+    when every state it names has an exact count; otherwise it reads "≥k", which raises no
+    withheld state above its least value (each "<k" count lies in 1..k-1)."""
+    cell = _small_total(n, k)
+    if isinstance(cell, str) or all(isinstance(state_cells.get(c, 0), int) for c in countries):
+        return cell
+    return f"≥{k}"
+
+
+def _published_rank(cell: Cell) -> int:
+    """The order a count of an indicator or a campaign takes from its published cell alone
+    (never from the withheld value): exact counts by value, then "≥k", then "<k"."""
+    if isinstance(cell, int):
+        return cell
+    return int(cell[1:]) if cell.startswith("≥") else 0
+
+
 # --- the queries ------------------------------------------------------------------------------
 
 
@@ -430,23 +547,30 @@ def _in(start: datetime, end: datetime) -> ColumnElement[bool]:
 
 
 def _counts(
-    session: Session, conditions: list[ColumnElement[bool]], start: datetime, end: datetime
+    session: Session,
+    view: _View,
+    conditions: list[ColumnElement[bool]],
+    start: datetime,
+    end: datetime,
 ) -> _Counts:
     # One pass over the period's events: the groups (class x state x sector x TLP) are few
     # even when the events are millions, and every breakdown is folded from them.
+    # An owner the view may not see (another state's constituent) lends no sector: its
+    # events count under none, as the event pages show them without an owner.
+    owner = aliased(Organization)
     stmt = (
         select(
             Event.rsit_class,
             Event.country,
-            Organization.sector,
+            owner.sector,
             Event.tlp,
             func.count(),
             func.coalesce(func.sum(Event.count), 0),
         )
         .select_from(Event)
-        .outerjoin(Organization, Organization.id == Event.owner_org_id)
+        .outerjoin(owner, and_(owner.id == Event.owner_org_id, owner.id.in_(view.orgs())))
         .where(_in(start, end), *conditions)
-        .group_by(Event.rsit_class, Event.country, Organization.sector, Event.tlp)
+        .group_by(Event.rsit_class, Event.country, owner.sector, Event.tlp)
     )
     out = _Counts()
     for rsit_class, country, sector, tlp, n, occurrences in session.execute(stmt):
@@ -476,12 +600,38 @@ def _event_techniques(
     return counts
 
 
+def owned_resource(index: LookupIndex, value: str) -> bool:
+    """Is `value` (an address, network, URL, domain, e-mail address or AS number) within an
+    organisation's registered resources, by the owner lookup that ties events to owners? Such
+    a value names a victim (an infected host's address), whoever reported it."""
+    text = value.strip()
+    if "://" in text:
+        host = text.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+        text = host[1:].split("]", 1)[0] if host.startswith("[") else host.split(":", 1)[0]
+    elif "/" in text:  # a network concerns the owner of its first address
+        text = text.split("/", 1)[0]
+    return bool(text) and index.lookup(text) is not None
+
+
+INDICATOR_PAGE = 200  # candidates read at a time; owners' own values are skipped
+
+
 def _indicators(
-    session: Session, who: Principal, scope: ColumnElement[bool], p: Period
+    session: Session,
+    view: _View,
+    scope: ColumnElement[bool],
+    p: Period,
+    state_cells: dict[Any, Cell],
+    k: int,
 ) -> tuple[list[IndicatorRow], set[str]]:
     """Indicators in the scope's events of the period that two or more states reported,
-    counting only events the audience may see (so a hidden sighting never adds a state)."""
-    visible = policy.tlp_filter(who, Event)
+    counting only events the view may see (so a hidden sighting never adds a state).
+
+    An owner's own resource is left out: listing it would name a victim. The list is ordered
+    and cut by the published cells (`_cross_state_cell`), never by withheld values: the
+    database orders by states and by the count with every count below k as one, which no
+    published cell exceeds, so reading stops once no later row can enter the list."""
+    visible = view.visible(Event)
     in_scope = (
         select(EventObservable.indicator_id)
         .join(Event, Event.id == EventObservable.event_id)
@@ -489,8 +639,9 @@ def _indicators(
     )
     n_states = func.count(distinct(Event.country))
     n_events = func.count(distinct(Event.id))
-    top = session.execute(
-        select(Indicator.id, Indicator.kind, Indicator.value, n_states, n_events)
+    ceiling = sql_case((n_events >= k, n_events), else_=0)  # no published rank exceeds it
+    query = (
+        select(Indicator.id, Indicator.kind, Indicator.value, n_states, n_events, ceiling)
         .select_from(EventObservable)
         .join(Event, Event.id == EventObservable.event_id)
         .join(Indicator, Indicator.id == EventObservable.indicator_id)
@@ -502,28 +653,60 @@ def _indicators(
         )
         .group_by(Indicator.id, Indicator.kind, Indicator.value)
         .having(n_states >= 2)
-        .order_by(n_states.desc(), n_events.desc(), Indicator.value)
-        .limit(TOP_INDICATORS)
-    ).all()
-    if not top:
+        .order_by(n_states.desc(), ceiling.desc(), Indicator.value, Indicator.id)
+    )
+    index = current_index(session)
+    kept: list[tuple[tuple[int, int, str, int], IndicatorRow]] = []
+    offset = 0
+    done = False
+    while not done:
+        page = session.execute(query.offset(offset).limit(INDICATOR_PAGE)).all()
+        offset += len(page)
+        done = len(page) < INDICATOR_PAGE
+        countries = _countries(session, visible, p, [r[0] for r in page])
+        for indicator_id, kind, value, states, events, top in page:
+            if len(kept) >= TOP_INDICATORS:
+                last = kept[TOP_INDICATORS - 1][0]
+                if (-states, -top, value, indicator_id) > last:
+                    done = True  # neither this row nor any after it can enter the list
+                    break
+            if owned_resource(index, value):
+                continue
+            names = sorted(countries.get(indicator_id, set()))
+            cell = _cross_state_cell(events, names, state_cells, k)
+            key = (-states, -_published_rank(cell), value, indicator_id)
+            kept.append((key, IndicatorRow(kind, value, states, cell, names)))
+            kept.sort(key=lambda item: item[0])
+    top_rows = kept[:TOP_INDICATORS]
+    if not top_rows:
         return [], set()
-    ids = [r[0] for r in top]
-    countries: dict[int, set[str]] = {i: set() for i in ids}
-    tlps: set[str] = set()
-    for indicator_id, country, tlp in session.execute(
-        select(EventObservable.indicator_id, Event.country, Event.tlp)
-        .join(Event, Event.id == EventObservable.event_id)
-        .where(_in(p.start, p.end), visible, EventObservable.indicator_id.in_(ids))
-        .group_by(EventObservable.indicator_id, Event.country, Event.tlp)
-    ):
-        if country:
-            countries[indicator_id].add(country)
-        tlps.add(tlp)
-    rows = [
-        IndicatorRow(kind, value, states, events, sorted(countries[i]))
-        for i, kind, value, states, events in top
-    ]
-    return rows, tlps
+    ids = [key[3] for key, _row in top_rows]
+    tlps = set(
+        session.scalars(
+            select(Event.tlp)
+            .join(EventObservable, EventObservable.event_id == Event.id)
+            .where(_in(p.start, p.end), visible, EventObservable.indicator_id.in_(ids))
+            .distinct()
+        )
+    )
+    return [row for _key, row in top_rows], tlps
+
+
+def _countries(
+    session: Session, visible: ColumnElement[bool], p: Period, ids: list[int]
+) -> dict[int, set[str]]:
+    """The reporting states of each indicator's visible events in the period."""
+    found: dict[int, set[str]] = {}
+    for chunk in chunks(ids):
+        for indicator_id, country in session.execute(
+            select(EventObservable.indicator_id, Event.country)
+            .join(Event, Event.id == EventObservable.event_id)
+            .where(_in(p.start, p.end), visible, EventObservable.indicator_id.in_(list(chunk)))
+            .group_by(EventObservable.indicator_id, Event.country)
+        ):
+            if country:
+                found.setdefault(indicator_id, set()).add(country)
+    return found
 
 
 # --- sections from other domains (optional) --------------------------------------------------
@@ -547,7 +730,7 @@ def _hours(start: datetime, end: datetime) -> float:
 
 
 def _cases(
-    session: Session, who: Principal, scope: str, p: Period
+    session: Session, view: _View, scope: str, p: Period
 ) -> tuple[Cases, dict[str, int], set[str]]:
     """Cases opened and closed in the period, time to close, and the ATT&CK techniques
     added to cases in the period; "not available" without the cases module."""
@@ -555,7 +738,7 @@ def _cases(
     if module is None:
         return Cases(available=False), {}, set()
     case, participant, technique = module.Case, module.CaseParticipant, module.CaseTechnique
-    conditions: list[ColumnElement[bool]] = [policy.tlp_filter(who, case)]
+    conditions: list[ColumnElement[bool]] = [view.visible(case)]
     if scope != NETWORK:
         # A state's cases: opened by one of its organisations, or with its body taking part.
         state_orgs = _state_orgs(scope)
@@ -684,7 +867,14 @@ def _seen_whole(
 
 
 def _campaigns(
-    session: Session, who: Principal, scope: ColumnElement[bool], p: Period
+    session: Session,
+    view: _View,
+    scope: ColumnElement[bool],
+    p: Period,
+    state_cells: dict[Any, Cell],
+    k: int,
+    *,
+    withheld: bool = False,
 ) -> tuple[Campaigns, set[str]]:
     """Campaigns new in the period as the audience sees them.
 
@@ -693,14 +883,20 @@ def _campaigns(
     visible events show in two or more states. The network-wide membership is not used: it
     can run through a report the audience may not see. A campaign is new in the period in
     which that part first holds events of two states, and is the scope's when the part holds
-    an event of the scope by the end of the period; figures count its events up to then."""
+    an event of the scope by the end of the period; figures count its events up to then.
+
+    For a view of two principals, the part is the reader's (`_View.linker`), narrowed to the
+    events both may see. Event counts follow `_cross_state_cell`; the largest are listed, by
+    their published cells. A campaign is not named after an owner's own resource."""
     model = _optional("concord.events.correlation_model")
     correlation = _optional("concord.events.correlation") if model is not None else None
     if model is None or correlation is None:
         return Campaigns(available=False), set()
+    if withheld:
+        return Campaigns(available=True, withheld=True), set()
     ce = model.CampaignEvent
 
-    visible = policy.tlp_filter(who, Event)
+    visible = view.visible(Event)
     # Candidates, a superset narrowed in SQL: an event of the period (the one bringing the
     # second state in) and, by the end of the period, visible members of two states and one
     # of the scope.
@@ -734,8 +930,10 @@ def _campaigns(
         whole = _seen_whole(session, model, visible, chunk, p.end)
         parts = {cid: (label, events) for cid, (label, events) in whole.items()}
         rest = [cid for cid in chunk if cid not in whole]
-        for cid, (view, part) in correlation.campaign_figures(session, who, rest).items():
-            parts[cid] = (view.label, part.events)
+        figures = correlation.campaign_figures(session, view.linker, rest)
+        seen = _seen_events(session, view, visible, figures)
+        for cid, (figure, part) in figures.items():
+            parts[cid] = (figure.label, {ev: row for ev, row in part.events.items() if ev in seen})
         for cid, (label, part_events) in parts.items():
             events = {ev: row for ev, row in part_events.items() if row[1] < p.end}
             reached = _second_state_at(events.values())
@@ -743,21 +941,42 @@ def _campaigns(
                 continue
             first = min(time for _country, time, _last in events.values())
             found.append((first, cid, label, events))
-    # the largest first: the table shows TOP_CAMPAIGNS of them
-    found.sort(key=lambda f: (-len(f[3]), f[0], f[1]))
     # The count of new campaigns rests on all of them, so all their events mark the report.
     tlps = _event_tlps(session, sorted(ev for *_head, events in found for ev in events))
-    items = [
-        CampaignRow(
-            id=int(cid),
-            name=label,
-            first_seen=first.isoformat(),
-            events=len(events),
-            states=sorted({country for country, _t, _l in events.values() if country}),
+    index = current_index(session)
+    items = []
+    for first, cid, label, events in found:
+        states = sorted({country for country, _t, _l in events.values() if country})
+        items.append(
+            CampaignRow(
+                id=int(cid),
+                # an owner's own address would name the victim: then a neutral name
+                name=f"campaign {cid}" if owned_resource(index, label) else label,
+                first_seen=first.isoformat(),
+                events=_cross_state_cell(len(events), states, state_cells, k),
+                states=states,
+            )
         )
-        for first, cid, label, events in found[:TOP_CAMPAIGNS]
-    ]
-    return Campaigns(available=True, items=items, total=len(found)), tlps
+    # the largest first, by published cells: the table shows TOP_CAMPAIGNS of them
+    items.sort(key=lambda c: (-_published_rank(c.events or 0), c.first_seen or "", c.id))
+    return Campaigns(available=True, items=items[:TOP_CAMPAIGNS], total=len(found)), tlps
+
+
+def _seen_events(
+    session: Session,
+    view: _View,
+    visible: ColumnElement[bool],
+    figures: dict[int, tuple[Any, Any]],
+) -> set[int]:
+    """Of the events of these campaign parts, those every principal of the view may see
+    (all of them when the view has one principal, whose parts they are)."""
+    ids = sorted({ev for _figure, part in figures.values() for ev in part.events})
+    if view.requester is None:
+        return set(ids)
+    seen: set[int] = set()
+    for chunk in chunks(ids):
+        seen.update(session.scalars(select(Event.id).where(Event.id.in_(list(chunk)), visible)))
+    return seen
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -791,17 +1010,18 @@ def build_report(
     now: Callable[[], datetime] = utcnow,
 ) -> Report:
     """Build the report of `scope` for `period`. `principal` is who asks (None for the
-    operator at the console and for the scheduled run); the content is the scope's view."""
+    operator at the console and for the scheduled run); the content is the scope's view,
+    narrowed to what the requester may see too when the centre asks for a state's (`_View`)."""
     scope = parse_scope(scope)
     p = _begun(period, now)
+    k = check_min_count(min_count_override) if min_count_override is not None else min_count()
     check_request(session, principal, scope)
-    who = audience(session, scope)
-    k = min_count_override if min_count_override is not None else min_count()
+    view = view_for(session, principal, scope)
     in_scope = _event_scope(scope)
-    conditions = [policy.tlp_filter(who, Event), in_scope]
+    conditions = [view.visible(Event), in_scope]
 
-    cur = _counts(session, conditions, p.start, p.end)
-    prev = _counts(session, conditions, p.previous_start, p.previous_end)
+    cur = _counts(session, view, conditions, p.start, p.end)
+    prev = _counts(session, view, conditions, p.previous_start, p.previous_end)
     # A period with fewer than k events would give its small counts away through the totals,
     # so then those are suppressed as well.
     small_cur = 0 < cur.total < k
@@ -811,9 +1031,18 @@ def build_report(
     # total is below k (then `_rows` withholds that period's column whole).
     by_class = _rows(cur.by_class, prev.by_class, k, suppress=False)
 
-    indicators, indicator_tlps = _indicators(session, who, in_scope, p)
-    cases, case_techniques, case_tlps = _cases(session, who, scope, p)
-    campaigns, campaign_tlps = _campaigns(session, who, in_scope, p)
+    # Indicators and campaigns name the states they were seen in, and their event counts
+    # bound those states' counts: they follow the by-state column. Withheld whole (or a
+    # total below k), it lists no state, and neither do they.
+    state_cells, states_withheld = _column(cur.by_state, k)
+    indicators: list[IndicatorRow] = []
+    indicator_tlps: set[str] = set()
+    if not states_withheld:
+        indicators, indicator_tlps = _indicators(session, view, in_scope, p, state_cells, k)
+    cases, case_techniques, case_tlps = _cases(session, view, scope, p)
+    campaigns, campaign_tlps = _campaigns(
+        session, view, in_scope, p, state_cells, k, withheld=states_withheld
+    )
     event_techniques = _event_techniques(session, conditions, p)
     cat = attack.catalogue()
     return Report(
@@ -828,18 +1057,21 @@ def build_report(
         by_state=_rows(cur.by_state, prev.by_state, k, suppress=True),
         by_sector=_rows(cur.by_sector, prev.by_sector, k, suppress=True),
         indicators=indicators,
+        indicators_withheld=states_withheld,
         campaigns=campaigns,
         cases=cases,
         techniques=attack.profile(event_techniques, case_techniques, k),
         mitigations=attack.rank_mitigations(event_techniques, case_techniques, k),
         attack_version=cat.version,
         attack_notice=cat.notice,
+        seen_by=view.seen_by,
     )
 
 
 def build_for(session: Session, principal: Principal | None, period: str, scope: str) -> Report:
-    """build_report, refusing a result its requester may not read (a state's AMBER+STRICT
-    report asked for by the centre)."""
+    """build_report, refusing a result its requester may not read. Built with the view of
+    `view_for`, a report holds nothing its requester may not see, so this refuses nothing on
+    account of hidden content; it stands guard over the rule all the same."""
     report = build_report(session, principal, period, scope)
     _check_view(session, principal, report.scope, report.tlp)
     return report
@@ -856,7 +1088,7 @@ def store(session: Session, report: Report) -> StoredReport:
     """Keep a report as JSON: any format, in any language, is rendered from it when read."""
     row = StoredReport(
         period=report.period.label,
-        scope=report.scope,
+        scope=stored_scope(report.scope, report.seen_by),
         tlp=report.tlp,
         created_at=report.generated_at,
         format="json",
@@ -893,6 +1125,7 @@ def request_report(
     can be refused now is: the period, the scope and the requester's right to it."""
     scope = parse_scope(scope)
     p = _begun(period)
+    min_count()  # a threshold that cannot be used fails the request, not the worker
     check_create(session, principal, scope)
     audience(session, scope)  # a state without a national body has no report
     if not principal.user_id:
@@ -1008,11 +1241,13 @@ def list_reports(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[StoredReport]:
-    """Newest first (by id), without their content."""
+    """Newest first (by id), without their content. A state's report seen by the centre
+    has the scope "KZ@centre" (`split_scope`), and only the centre reads it."""
     stmt = select(StoredReport).options(defer(StoredReport.content))
     stmt = stmt.where(visible_filter(session, principal))
     if scope:
-        stmt = stmt.where(StoredReport.scope == parse_scope(scope))
+        wanted = parse_scope(scope)  # with the state's reports seen by the centre
+        stmt = stmt.where(StoredReport.scope.in_([wanted, stored_scope(wanted, CENTRE_VIEW)]))
     if period:
         stmt = stmt.where(StoredReport.period == periods.parse(period).label)
     if after_id:

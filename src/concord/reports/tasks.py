@@ -1,71 +1,122 @@
 """Background work of reports: the monthly network and state reports, and those users ask for.
 
-Each period is built once: the run leaves a `job_runs` row keyed by the period label in the
-same transaction as the stored reports, so a retry or a second scheduler finds it and skips.
+The monthly run is hourly and catches up: it builds whichever of the previous month's network
+and state reports is not built yet, so a worker down at the turn of the month, or a run that
+failed, is made good an hour later. Each (period, scope) is built once: a `job_runs` row keyed
+by the period and the scope is written in the same transaction as the stored report, under a
+lock, so a retry, a second scheduler or an on-demand run finds it and skips.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from concord.db import session_scope
+from concord.errors import NotFound
 from concord.jobs.model import JobRun
 from concord.jobs.queue import enqueue, job, periodic
 from concord.jobs.tasks import record_run
 from concord.reports import period as periods
 from concord.reports import service
+from concord.reports.model import Report
 
 log = logging.getLogger(__name__)
 
 TASK = "monthly_reports"
+# A month is reported once it has been over this long: reports of its last hours come in late.
+SETTLE = timedelta(hours=2)
+_PG_LOCK = 7_262_010  # advisory lock: one store of the scheduled reports at a time
 
 
-def _done(session: Session, label: str) -> bool:
+def _key(label: str, scope: str) -> str:
+    return f"{label} {scope}"
+
+
+def _done(session: Session, label: str, scope: str) -> bool:
+    # A row keyed by the period alone is a run of an earlier release, which built every scope.
     return (
         session.scalar(
             select(JobRun.id).where(
-                JobRun.task == TASK, JobRun.key == label, JobRun.outcome.like("ok%")
+                JobRun.task == TASK,
+                or_(JobRun.key == label, JobRun.key == _key(label, scope)),
+                JobRun.outcome.like("ok%"),
             )
         )
         is not None
     )
 
 
+def _lock(session: Session) -> None:
+    # SQLite serialises writers already (BEGIN IMMEDIATE); on PostgreSQL two runs checking
+    # `_done` at once would both store.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+
+
 def build_period(label: str, *, force: bool = False) -> str:
-    """Build and store the network report and every state's report of a period.
+    """Build and store the network report and each state's report of a period that is not
+    built yet (`force`: all of them again, e.g. after late reports).
 
     The reports are built in a read-only transaction (on SQLite a long one must not hold the
-    write lock that intake needs) and stored, with the run's record, in a short one."""
+    write lock that intake needs) and stored, each with its run's record, in a short one. A
+    scope whose build fails is recorded as failed and left for the next run; the others are
+    stored all the same."""
     p = periods.parse(label)
-    try:
-        with session_scope(readonly=True) as session:
-            if _done(session, p.label) and not force:
-                log.info("reports of %s were built already", p.label)
-                return "skipped"
-            reports = service.build_all(session, p)
-        with session_scope() as session:
-            if _done(session, p.label) and not force:  # another worker was quicker
-                return "skipped"
-            for report in reports:
-                service.store(session, report)
-            outcome = f"ok: {len(reports)} reports"
-            record_run(session, TASK, p.label, outcome)
-    except Exception as exc:
-        with session_scope() as session:
-            record_run(session, TASK, p.label, f"error: {exc!r}")
-        raise
+    built: list[Report] = []
+    failed: list[tuple[str, Exception]] = []
+    with session_scope(readonly=True) as session:
+        try:
+            service.audience(session, service.NETWORK)
+        except NotFound:  # a new installation before its centre is recorded
+            return "skipped: no centre organisation yet"
+        scopes = [service.NETWORK, *service.states(session)]
+        todo = [s for s in scopes if force or not _done(session, p.label, s)]
+        if not todo:
+            log.info("reports of %s were built already", p.label)
+            return "skipped"
+        for scope in todo:
+            try:
+                built.append(service.build_report(session, None, p, scope))
+            except Exception as exc:
+                log.exception("the %s report of %s failed", scope, p.label)
+                failed.append((scope, exc))
+    stored = 0
+    with session_scope() as session:
+        _lock(session)
+        for report in built:
+            if not force and _done(session, p.label, report.scope):  # another run was quicker
+                continue
+            service.store(session, report)
+            record_run(session, TASK, _key(p.label, report.scope), "ok")
+            stored += 1
+        for scope, exc in failed:
+            record_run(session, TASK, _key(p.label, scope), f"error: {exc!r}")
+    if failed:
+        scopes_failed = ", ".join(scope for scope, _exc in failed)
+        raise RuntimeError(
+            f"reports of {p.label}: {stored} stored, failed for {scopes_failed}"
+        ) from failed[0][1]
+    outcome = f"ok: {stored} reports" if stored else "skipped"
     log.info("reports of %s: %s", p.label, outcome)
     return outcome
 
 
-@periodic(minute="0", hour="2", day="1")
+def due_period(now: datetime) -> str:
+    """The month the hourly run reports: the one before `now`, once SETTLE has passed."""
+    return periods.previous_month(now - SETTLE).label
+
+
+# Ten past the hour: clear of the session purge on the hour and of correlation (every five
+# minutes from 2), so that the three do not start together.
+@periodic(minute="10")
 def monthly_reports() -> str:
-    """On the 1st at 02:00 UTC: the previous month's network report and each state's."""
-    return build_period(periods.previous_month(datetime.now(UTC)).label)
+    """Every hour: the previous month's network and state reports not built yet (from 02:10
+    UTC on the 1st). Idle runs only read the run records."""
+    return build_period(due_period(datetime.now(UTC)))
 
 
 @job(retries=2, retry_delay=60)

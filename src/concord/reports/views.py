@@ -48,6 +48,7 @@ def _list_page(
         "report_list.html",
         status=error.status if error else 200,
         rows=rows,
+        scope_of=service.split_scope,  # a state's report seen by the centre is marked so
         scopes=scopes,
         form=form or {"period": default_period, "scope": scopes[0] if scopes else ""},
         error=error,
