@@ -399,7 +399,8 @@ def test_smtp_listener_takes_an_arf_report(env, network, session, monkeypatch) -
     session.rollback()
     event = session.scalar(select(Event))
     assert event is not None and event.feed.startswith(("arf", "email"))
-    assert event.country == "KZ"  # attributed to the centre (ccc, KZ) as the default
+    # attributed to the centre as the default: its seat is in KZ, but it reports for no state
+    assert event.origin_org_id == network["centre-analyst"].org_id and event.country is None
 
 
 def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(  # type: ignore[no-untyped-def]

@@ -46,7 +46,7 @@ from concord.errors import (
 from concord.events.correlation import indicator_values
 from concord.events.model import Event, EventObservable, Indicator
 from concord.orgs import validate
-from concord.orgs.model import Organization, OrgKind
+from concord.orgs.model import STATE_KINDS, Organization, OrgKind
 from concord.reports.techniques import catalogue as attack_catalogue
 
 KIND = Case.object_kind
@@ -361,9 +361,11 @@ def _filtered(principal: Principal, filters: CaseFilters) -> Any:
         participating = (
             select(CaseParticipant.case_id)
             .join(Organization, Organization.id == CaseParticipant.org_id)
-            .where(Organization.country == country)
+            .where(Organization.country == country, Organization.kind.in_(STATE_KINDS))
         )
-        origin = select(Organization.id).where(Organization.country == country)
+        origin = select(Organization.id).where(
+            Organization.country == country, Organization.kind.in_(STATE_KINDS)
+        )
         stmt = stmt.where(or_(Case.id.in_(participating), Case.origin_org_id.in_(origin)))
     if filters.assignee:
         name = filters.assignee.strip().lower()

@@ -596,6 +596,8 @@ def _ingest(
         head = source.stream.read(SNIFF_BYTES)
         source.stream.seek(0)
         reader = registry.choose(head, source.filename, fmt)
+        if fmt:  # refused before anything is stored: no empty submission is left behind
+            registry.refuse_misdeclared(reader, head, source.stream, source.filename)
     try:
         level = TLP.parse(tlp) if tlp else TLP.AMBER
     except ValueError as exc:
@@ -748,7 +750,8 @@ def _take_in(
             submission_id=sub.id,
             created_at=sub.created_at,
             org_id=org.id,
-            country=org.country,
+            # the reporting state: the centre's or a partner's events are no state's
+            country=org.state,
             user_id=principal.user_id if principal else None,
             tlp=level,
             tlp_declared=declared,
@@ -963,8 +966,11 @@ def ingest_paths(
         try:
             yield ingest(factory, principal, source, **options)
         except registry.UnsupportedFormat as exc:
-            if options.get("fmt") or options.get("reader") is not None:
-                raise  # a declared format is the command's mistake, the same for every file
+            declared = options.get("fmt") or options.get("reader") is not None
+            if declared and not isinstance(exc, registry.WrongFormat):
+                # a declared format is the command's mistake, the same for every file; one
+                # file of another format among them is that file's
+                raise
             yield Receipt.refused(source.filename, exc.message)
         except (Forbidden, NotFound, InvalidInput, ConfigurationError):
             # the command's own options (who, which organisation, TLP) or the settings:

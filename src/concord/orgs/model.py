@@ -28,6 +28,11 @@ class OrgKind(enum.StrEnum):
     PARTNER = "partner"
 
 
+# The kinds that speak for a member state: a national body and its constituents. The centre
+# and partners (feeds, vendors) may have a country of seat, but report for no state.
+STATE_KINDS = (OrgKind.NATIONAL_BODY.value, OrgKind.OWNER.value)
+
+
 class AssetKind(enum.StrEnum):
     IPV4_PREFIX = "ipv4-prefix"
     IPV6_PREFIX = "ipv6-prefix"
@@ -75,6 +80,11 @@ class Organization(Sharable, Base):
 
     def name(self, language: str) -> str:
         return self.name_ru if language == "ru" and self.name_ru else self.name_en
+
+    @property
+    def state(self) -> str | None:
+        """The member state this organisation reports for (None: the centre, a partner)."""
+        return self.country if self.kind in STATE_KINDS else None
 
 
 class Contact(Base):

@@ -50,7 +50,7 @@ from concord.errors import (
     NotFound,
 )
 from concord.events.model import Event, EventObservable, Indicator
-from concord.orgs.model import Organization, OrgKind
+from concord.orgs.model import STATE_KINDS, Organization, OrgKind
 from concord.orgs.whois import LookupIndex, current_index
 from concord.reports import period as periods
 from concord.reports import techniques as attack
@@ -262,7 +262,10 @@ def _state_orgs(scope: str) -> Any:
         Organization.kind == OrgKind.NATIONAL_BODY.value, Organization.country == scope
     )
     return select(Organization.id).where(
-        or_(Organization.country == scope, Organization.parent_id.in_(bodies))
+        or_(
+            and_(Organization.country == scope, Organization.kind.in_(STATE_KINDS)),
+            Organization.parent_id.in_(bodies),
+        )
     )
 
 
