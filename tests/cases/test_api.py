@@ -110,7 +110,13 @@ def test_comments_techniques_and_links(client, auth, session: Session) -> None: 
     r = client.post(
         f"{url}/techniques", json={"technique_id": "t1566.002", "name": "Link"}, headers=h
     )
-    assert r.json()["techniques"] == [{"technique_id": "T1566.002", "name": "Link"}]
+    assert r.status_code == 422 and "Spearphishing Link" in r.json()["detail"]
+    r = client.post(
+        f"{url}/techniques",
+        json={"technique_id": "t1566.002", "name": "spearphishing  link"},
+        headers=h,
+    )
+    assert r.json()["techniques"] == [{"technique_id": "T1566.002", "name": "Spearphishing Link"}]
     r = client.post(
         f"{url}/events", json={"event_ids": [event.id], "indicators": ["192.0.2.44"]}, headers=h
     )

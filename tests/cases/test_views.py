@@ -202,7 +202,7 @@ def test_comment_status_assign_participant_and_technique(login, session: Session
     assert r.status_code == 303
     r = ui.post(f"{url}/participants", {"org": "uz-cert"})
     assert r.status_code == 303
-    r = ui.post(f"{url}/techniques", {"technique_id": "T1566.001", "name": "Attachment"})
+    r = ui.post(f"{url}/techniques", {"technique_id": "T1566.001"})
     assert r.status_code == 303
     r = ui.post(f"{url}/details", {"severity": "critical", "tlp": "amber"})
     assert r.status_code == 303

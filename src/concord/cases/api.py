@@ -140,7 +140,9 @@ class ParticipantIn(RequestBody):
 
 class TechniqueIn(RequestBody):
     technique_id: str = Field(min_length=1, max_length=20)
-    name: str = Field(default="", max_length=200)
+    name: str = Field(
+        default="", max_length=200, description="optional: ATT&CK's name of the technique"
+    )
 
 
 class LinkIn(RequestBody):

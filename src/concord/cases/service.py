@@ -1125,7 +1125,7 @@ def _add_technique(
 ) -> bool:
     if session.get(CaseTechnique, (case.id, tech)) is not None:
         return False
-    name = name or attack_catalogue().techniques.get(tech, ("",))[0]
+    name = attack_catalogue().techniques.get(tech, (name,))[0]
     session.add(CaseTechnique(case_id=case.id, technique_id=tech, name=name))
     session.flush()
     detail = {"technique": tech, **({"name": name} if name else {})}
@@ -1139,10 +1139,16 @@ def add_technique(
     case, _parties = _load_for_write(session, principal, case_id)
     _refuse_if_closed(case)
     tech = technique_id(technique)
-    label = " ".join((name or "").split())
-    if len(label) > 200:
-        raise _invalid("a technique name has at most 200 characters", "name")
-    _add_technique(session, principal, case, tech, label)
+    # The name is ATT&CK's, so that a technique reads the same on every case and in reports;
+    # one given must be that name, not a label of the analyst's.
+    official = attack_catalogue().techniques[tech][0]
+    given = " ".join((name or "").split())
+    if given and given.casefold() != official.casefold():
+        raise _invalid(
+            f"{tech} is named “{official}” in ATT&CK; leave the name out or give that one",
+            "name",
+        )
+    _add_technique(session, principal, case, tech, official)
     return case
 
 

@@ -435,7 +435,6 @@ def add_technique(
     request: Request,
     case_id: int,
     technique_id: str = Form(""),
-    name: str = Form(""),
     csrf_token: str = Form(""),
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
@@ -447,8 +446,8 @@ def add_technique(
         case_id,
         csrf_token,
         "techniques",
-        lambda: service.add_technique(session, p, case_id, technique_id, name),
-        {"technique_id": technique_id, "name": name},
+        lambda: service.add_technique(session, p, case_id, technique_id),
+        {"technique_id": technique_id},
     )
 
 
