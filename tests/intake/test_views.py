@@ -389,3 +389,79 @@ def test_places_read_in_the_page_language(client, network) -> None:  # type: ign
     mail = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
     receipt = submit(client, csrf, "report.eml", mail, format="email").text
     assert "весь файл" in receipt, receipt
+
+
+def test_an_expired_intake_form_keeps_the_choices_and_asks_for_the_file_again(
+    client, network
+) -> None:  # type: ignore[no-untyped-def]
+    login(client, "kz-analyst")
+    r = submit(
+        client,
+        "from-a-page-before-the-session-changed",
+        "scan_rdp.csv",
+        scan_csv([("2026-11-30 10:00:00", "192.0.2.30", 3389)]),
+        format="shadowserver-scan",
+        tlp="green",
+    )
+    # the intake page again, not a dead end: the error beside the form, the choices kept
+    assert r.status_code == 403 and 'id="intake-form"' in r.text
+    assert 'class="form-error"' in r.text and "the form has expired" in r.text
+    assert re.search(r'<option value="shadowserver-scan"[^>]*selected', r.text)
+    assert '<option value="green" selected>' in r.text
+    assert 'id="file-again"' in r.text  # the one thing a page cannot keep
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)
+    again = submit(
+        client,
+        fresh,
+        "scan_rdp.csv",
+        scan_csv([("2026-11-30 10:00:00", "192.0.2.30", 3389)]),
+        tlp="green",
+    )
+    assert again.status_code == 200 and 'data-count="accepted">1<' in again.text
+    assert 'id="file-again"' not in again.text
+
+
+def test_a_file_in_another_format_than_declared_is_named_so(client, network, auth) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    data = scan_csv([("2026-11-30 10:00:00", "192.0.2.31", 3389)])
+    r = submit(client, csrf, "scan_rdp.csv", data, format="stix", tlp="green")
+    assert r.status_code == 415
+    said = "this file is not stix (it looks like shadowserver-scan)"
+    assert said in r.text and "This file cannot be read" in r.text
+    assert "Unsupported media type" not in r.text and 'id="receipt"' not in r.text
+    assert "scan_rdp.csv line 1" in r.text  # where the declared format gave up
+    assert re.search(r'<select name="format" aria-invalid="true"', r.text)
+    # nothing was stored: no empty submission among the recent ones
+    assert "scan_rdp.csv" not in client.get("/intake").text
+    # the API says the same, with the places
+    api = client.post(
+        "/api/v1/intake",
+        params={"format": "stix"},
+        files={"file": ("scan_rdp.csv", data, "text/csv")},
+        headers=auth["kz-analyst"],
+    )
+    assert api.status_code == 415 and api.json()["detail"].startswith(said)
+    assert [e.get("field") or e.get("line") for e in api.json()["errors"]] == ["format", 1]
+    # read as what it is, it goes in
+    ok = submit(client, csrf, "scan_rdp.csv", data, tlp="green")
+    assert 'data-count="accepted">1<' in ok.text
+
+
+def test_a_file_whose_format_cannot_be_told_is_said_in_words_for_a_person(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    r = submit(client, csrf, "notes.txt", b"just some words\nand more\n")
+    assert r.status_code == 415
+    assert "This file cannot be read:" in r.text and "cannot tell the format" in r.text
+    assert "Unsupported media type" not in r.text
+
+
+def test_format_descriptions_read_in_russian(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    client.post("/language", data={"language": "ru", "csrf_token": csrf})
+    page = client.get("/intake").text
+    titles = dict(re.findall(r'<option value="([\w-]+)" title="([^"]*)"', page))
+    assert titles["stix"].startswith("Пакет или объект STIX 2.1")
+    assert titles["csv"].startswith("CSV-фиды со встроенным профилем")
+    assert titles["cert-eu"].startswith("CSV-фид угроз CERT-EU")
+    untranslated = [name for name, title in titles.items() if title.isascii()]
+    assert not untranslated

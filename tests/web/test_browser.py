@@ -3,6 +3,7 @@ uvicorn server on loopback. Never `playwright install`: the system chromium is u
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -467,3 +468,119 @@ def test_an_event_from_a_long_json_line_fits_the_page(page, server) -> None:  # 
     page.locator("#event-table tbody tr a").first.click()
     expect(page.locator("pre.raw")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_no_page_scrolls_sideways_on_a_phone(page, server) -> None:  # type: ignore[no-untyped-def]
+    """At 390px, wide tables scroll inside their card and details wrap: the page itself is
+    never wider than the screen. In Russian, whose labels are the longer ones."""
+    import io
+
+    from concord.access import service as access
+    from concord.db import session_factory
+    from concord.events import correlation
+    from concord.intake import service as intake
+    from concord.jobs.worker import run_ready
+    from concord.orgs import service as orgs
+    from concord.orgs.model import Organization
+    from tests.intake.test_service import give_prefix, scan_csv
+
+    with session_factory()() as s:
+        give_prefix(s, "kz-bank", "146.185.0.0/24")
+        orgs.add_contact(
+            s, None, "kz-bank", orgs.ContactInput("Duty officer", "duty@steppe-bank.example")
+        )
+        s.commit()
+        principals = []
+        for username in ("kz-analyst", "uz-analyst"):
+            user = access.get_user(s, None, username)
+            principals.append(access.principal_for(user, s.get(Organization, user.org_id)))
+    sha = "f87cb9e5b8a0ea7aee0e1fe35d6c0ae209e5a9129f04a6e3cef20ea4a23f2f31"
+    for principal in principals:
+        rows = [("2026-11-30 10:00:00", "146.185.0.7", 3389)]
+        intake.ingest(
+            session_factory(),
+            principal,
+            intake.Source(io.BytesIO(scan_csv(rows)), "scan_rdp.csv"),
+            tlp="green",
+        )
+        record = {
+            "time.source": "2026-11-30T10:00:00+00:00",
+            "source.ip": "146.185.0.9",
+            "malware.hash.sha256": sha,  # a 64-character campaign label, unbroken
+            "classification.taxonomy": "malicious-code",
+            "classification.type": "malware-distribution",
+            "feed.name": "sensors",
+        }
+        intake.ingest(
+            session_factory(),
+            principal,
+            intake.Source(io.BytesIO(json.dumps(record).encode() + b"\n"), "sensors.jsonl"),
+            fmt="intelmq",
+            tlp="green",
+        )
+    with session_factory()() as s:
+        correlation.correlate(s)
+        s.commit()
+    sign_in(page, "centre-admin")
+    page.goto("/reports")
+    page.fill('#build-report input[name="period"]', "2026-11")
+    page.locator('#build-report button[type="submit"]').click()
+    expect(page.locator("#report-requests tbody tr").first).to_be_visible()
+    assert run_ready() == 1
+    page.goto("/reports")
+    report = page.locator("#reports tbody a").first.get_attribute("href")
+    page.goto(f"/events?value={sha}")
+    event = page.locator("#event-table tbody a").first.get_attribute("href")
+    page.goto("/campaigns")
+    campaign = page.locator("#campaign-table tbody a").first.get_attribute("href")
+    pages = [
+        "/events",
+        event,
+        "/intake",
+        "/indicators",
+        f"/indicators?value={sha}",
+        "/alerts",
+        "/campaigns",
+        campaign,
+        "/reports",
+        report,
+        "/organizations",
+        "/organizations/kz-cert",
+        "/organizations/kz-bank",
+        "/contacts",
+        "/assets",
+        "/whois?q=146.185.0.7",
+        "/users",
+        "/tokens",
+        "/audit",
+    ]
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.locator('button[data-lang="ru"]').click()
+    wider = []
+    for path in pages:
+        page.goto(path, wait_until="domcontentloaded")  # the stylesheet is in by then
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wider.append(f"{path}: {width}px")
+    assert not wider
+    # the campaign graph keeps a readable size, scrolling within its card rather than shrinking
+    page.goto(campaign)
+    assert page.locator("#campaign-graph").bounding_box()["width"] >= 560
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_the_user_form_offers_only_the_roles_of_the_chosen_organisation(page) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page)
+    page.goto("/users")
+    form = page.locator("#user-form")
+    form.locator('select[name="org"]').select_option("ccc")
+    form.locator('select[name="role"]').select_option("admin")
+    # an owner's users are its contacts or readers: the admin role it cannot have goes
+    form.locator('select[name="org"]').select_option("kz-bank")
+    expect(form.locator('select[name="role"]')).to_have_value("")
+    for role, offered in (("admin", False), ("analyst", False), ("owner-contact", True)):
+        option = form.locator(f'select[name="role"] option[value="{role}"]')
+        assert option.evaluate("o => !o.disabled") is offered, role
+    form.locator('select[name="org"]').select_option("kz-cert")
+    assert form.locator('option[value="owner-contact"]').evaluate("o => o.disabled")
+    assert form.locator('option[value="admin"]').evaluate("o => !o.disabled")

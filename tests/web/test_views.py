@@ -506,6 +506,35 @@ def test_create_user_errors_are_shown(
     assert 'id="user-form"' in r.text
 
 
+def test_the_user_form_offers_each_organisation_its_roles_and_keeps_what_was_typed(
+    admin: UI,
+) -> None:
+    page = admin.get("/users").text
+    roles = dict(re.findall(r'<option value="([^"]+)" data-roles="([^"]*)"', page))
+    # what the server allows each kind; the page's script offers only those
+    assert roles["kz-cert"] == "admin analyst reader" and roles["ccc"] == "admin analyst reader"
+    assert roles["kz-bank"] == "owner-contact reader"
+    assert "form.elements.org" in page and "option.disabled" in page
+    fields = {
+        "username": "kz-bank-admin",
+        "full_name": "Aru B.",
+        "email": "aru@bank.example",
+        "org": "kz-bank",
+        "role": "admin",
+        "password": "a-long-enough-password",
+        "language": "ru",
+    }
+    r = admin.post("/users", fields)  # the server still refuses what the script would not offer
+    assert r.status_code == 422 and "may have the roles owner-contact, reader" in text_of(r)
+    form = r.text.split('id="user-form"')[1]
+    for value in ("kz-bank-admin", "Aru B.", "aru@bank.example"):
+        assert f'value="{value}"' in form
+    assert re.search(r'<option value="kz-bank"[^>]*selected', form)
+    assert '<option value="ru" selected>' in form
+    # the password is never sent back: the page says to type it again
+    assert "a-long-enough-password" not in r.text and 'id="password-again"' in form
+
+
 def test_national_admin_manages_its_own_users_only(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("kz-admin")
     page = ui.get("/users").text
@@ -652,7 +681,9 @@ def test_audit_is_for_admins_and_verify_for_the_centre(login) -> None:  # type: 
     assert "kz-admin" in page.text  # its own sign-in is in its scope
     assert kz_admin.get("/audit/verify").status_code == 403
     analyst = login("centre-analyst")
-    assert "No audit records to show." in analyst.get("/audit").text
+    # not an empty log: the page says who reads it
+    page = analyst.get("/audit")
+    assert 'id="audit-for-admins"' in page.text and "No audit records to show." not in page.text
     assert 'href="/audit"' not in analyst.get("/").text
 
 
@@ -712,6 +743,7 @@ def test_role_names_kinds_and_login_errors_are_translated() -> None:
     for value in [*(r.value for r in Role), *(k.value for k in OrgKind)]:
         assert ru(value) != value, value
     assert ru("wrong username or password") == "неверное имя пользователя или пароль"
+    assert ru("not known") == "неизвестно"  # a sector nobody named, in one word
     from concord.demo import SOFTWARE
 
     for sector in SOFTWARE:  # the demo network's sectors
@@ -838,10 +870,15 @@ def test_dashboard_shows_recent_events_alerts_open_cases_and_submissions(
     assert 'href="/indicators?value=45.137.21.9"' in page and "KZ, UZ" in page
     assert f'href="/cases/{case_id}"' in page and "Old one" not in page
     assert page.count('href="/intake/') == 2  # kz-cert's own submissions, not uz-cert's
+    # the alerts box and its tile lead to the same page: the alerts
+    box = page.split('id="dashboard-alerts"')[1].split("</section>")[0]
+    assert '<a href="/alerts">All alerts</a>' in box and 'href="/indicators">' not in box
+    assert 'id="tile-alerts" href="/alerts"' in page
 
     # an owner's contact gets no correlation alerts, and sees no other's cases
     contact = login("kz-bank-contact").get("/").text
     assert 'id="dashboard-alerts"' not in contact and 'id="tile-alerts"' not in contact
+    assert 'href="/alerts"' not in contact  # nor an Alerts link in the navigation
     assert "Brute force from one host" not in contact
     # a reader may not submit: no submissions box
     assert 'id="dashboard-submissions"' not in login("kz-reader").get("/").text
@@ -981,3 +1018,24 @@ def test_an_error_page_does_not_wait_for_the_write_lock(login, env) -> None:  # 
         holder.close()
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     assert "kz-analyst" in r.text  # the page as its reader knows it, menu and all
+
+
+def test_the_navigation_leads_to_the_alerts_of_those_who_receive_them(login) -> None:  # type: ignore[no-untyped-def]
+    for username in ("centre-analyst", "kz-analyst"):
+        nav = login(username).get("/events").text.split("<nav>")[1].split("</nav>")[0]
+        assert '<a href="/alerts" >Alerts</a>' in nav, username
+    alerts = login("kz-analyst").get("/alerts").text.split("<nav>")[1].split("</nav>")[0]
+    assert '<a href="/alerts" aria-current="page">' in alerts
+
+
+def test_a_contact_is_named_as_a_person_in_russian(admin: UI, session: Session) -> None:
+    from concord.orgs import service as orgs
+
+    orgs.add_contact(session, None, "kz-bank", orgs.ContactInput("Aru B.", "aru@bank.example"))
+    session.commit()
+    admin.post("/language", {"language": "ru", "next": "/contacts"})
+    for url in ("/contacts", "/organizations/kz-bank"):
+        head = admin.get(url).text.split("<th>Эл. почта</th>")[0].rsplit("<tr>", 1)[1]
+        assert head.endswith("<th>Имя</th>") and "Название" not in head, url
+    # an organisation still has a name of its kind
+    assert "<th>Название</th>" in admin.get("/organizations").text

@@ -42,6 +42,12 @@ def _users_page(
 ) -> Response:
     rows = service.list_users(session, p, limit=PAGE_SIZE)
     admin = _is_admin(p)
+    # only the organisations whose users this admin manages
+    managed = (
+        [o for o in orgs.list_orgs(session, p, limit=1000) if policy.in_scope(p, o)]
+        if admin
+        else []
+    )
     return page(
         request,
         session,
@@ -50,10 +56,9 @@ def _users_page(
         rows=rows,
         now=utcnow(),
         can_create=admin,
-        # only the organisations whose users this admin manages
-        orgs=[o for o in orgs.list_orgs(session, p, limit=1000) if policy.in_scope(p, o)]
-        if admin
-        else [],
+        orgs=managed,
+        # the form offers each organisation only the roles its kind allows
+        org_roles={o.slug: [r.value for r in policy.allowed_roles(o.kind)] for o in managed},
         roles=[r.value for r in Role],
         languages=LANGUAGES,
         form=form or {},

@@ -158,6 +158,7 @@ def _event_page(
     error: ConcordError | None = None,
     shared: str = "",
     already: str = "",
+    share_form: dict[str, str] | None = None,
 ) -> Response:
     event = service.get_event(session, p, event_id)
     audit.record_reads(session, p, "event", [event])
@@ -189,6 +190,8 @@ def _event_page(
         recipients=service.event_recipients(session, p, event.id) if may_share else [],
         share_choices=service.share_candidates(session, p, event) if may_share else [],
         share_error=error,
+        # after a failed share, what was chosen and typed (else the owner is proposed)
+        share_form=share_form,
         shared=shared,
         already=already,
         event=event,
@@ -225,15 +228,19 @@ def share_event(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    check_csrf(request, csrf_token)
+    # A failed share, an expired form included, is told beside the form with what was typed.
+    share_form = {"org": org, "other_org": other_org}
     org = other_org.strip() or org
     try:
+        check_csrf(request, csrf_token)
         if not org:
             raise InvalidInput("choose an organisation", FaultLocation(field="org"))
         added = service.share_event(session, p, event_id, org)
     except ConcordError as exc:
         session.rollback()
-        return _event_page(request, session, p, event_id, status=exc.status, error=exc)
+        return _event_page(
+            request, session, p, event_id, status=exc.status, error=exc, share_form=share_form
+        )
     session.commit()
     # Back to the event's own address: reloading it does not send the form again.
     said = urlencode({"shared" if added else "already": org})

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 from concord.errors import ConcordError, FaultLocation
 from concord.intake.readers import Reader, ReaderError
+from concord.intake.records import ReadError
 
 _MODULES = (
     ("concord.intake.readers.stix", "READER"),
@@ -116,6 +118,21 @@ class UnsupportedFormat(ConcordError):
         )
 
 
+class WrongFormat(UnsupportedFormat):
+    """A declared format that cannot read even the start of a file which detection tells as
+    another format: said as such, rather than as a receipt of one malformed record."""
+
+    def __init__(self, declared: str, detected: str, *locations: FaultLocation) -> None:
+        ConcordError.__init__(
+            self,
+            f"this file is not {declared} (it looks like {detected}): choose the format it is "
+            "in, or let the format be detected",
+            415,
+            "Unsupported media type",
+            list(locations),
+        )
+
+
 # The first bytes of the archives `concord ingest` unpacks, which a single upload does not.
 _ARCHIVES = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"PK\x05\x06": "zip"}
 
@@ -153,3 +170,46 @@ def choose(head: bytes, filename: str, declared: str | None) -> Reader:
                 "`concord ingest`, which unpacks .zip and .gz"
             )
     raise UnsupportedFormat(f"cannot tell the format of {filename!r}")
+
+
+def detected(head: bytes, filename: str) -> str | None:
+    """The format detection picks for a file starting with `head` (a built-in CSV profile by
+    its own name), or None."""
+    from concord.intake.readers.csvfeed import ProfileChoosingReader
+
+    for reader in readers().values():
+        if reader.sniff(head, filename):
+            if isinstance(reader, ProfileChoosingReader):
+                return reader.chosen(head, filename) or reader.name
+            return reader.name
+    return None
+
+
+def _at_start(error: ReadError) -> bool:
+    where = error.location
+    return where.line == 1 or (where.line is None and where.pointer in ("", "/"))
+
+
+def refuse_misdeclared(reader: Reader, head: bytes, stream: BinaryIO, filename: str) -> None:
+    """Raise WrongFormat when `reader`, the declared format, does not recognise the file, which
+    detection tells as another format, and cannot read its start either: its first item is an
+    error at line 1 or over the whole document (a JSON document that does not parse). Only
+    then: a declared format may well read a file that detection does not recognise. The
+    stream is left at its start."""
+    if reader.sniff(head, filename):
+        return
+    other = detected(head, filename)
+    if other is None or other == reader.name:
+        return
+    items = reader.read(stream, filename)
+    try:
+        first = next(items, None)
+        # a document reader stops after an error that refuses the whole document
+        whole = isinstance(first, ReadError) and next(items, None) is None
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+        stream.seek(0)
+    if isinstance(first, ReadError) and (whole or _at_start(first)):
+        raise WrongFormat(reader.name, other, FaultLocation(field="format"), first.location)

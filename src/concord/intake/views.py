@@ -59,6 +59,17 @@ def _form(
     )
 
 
+# The API answers a file it cannot read with HTTP's "Unsupported media type"; a person is told
+# what is wrong with the file.
+UNREADABLE_FILE = "This file cannot be read"
+
+
+def _for_a_person(error: ConcordError) -> ConcordError:
+    if isinstance(error, registry.UnsupportedFormat):
+        return ConcordError(error.message, error.status, UNREADABLE_FILE, error.locations)
+    return error
+
+
 @router.get("/intake", response_class=HTMLResponse)
 def intake_page(
     request: Request, p: Principal = Depends(ui_principal), session: Session = Depends(get_db)
@@ -79,10 +90,11 @@ async def submit(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    check_csrf(request, csrf_token)
-    # After an error the form keeps what the user chose: never fall back to a wider TLP.
+    # After an error (an expired form too) the form keeps what the user chose: never fall back
+    # to a wider TLP. A browser cannot be given the file back; the page asks for it again.
     chosen = {"format": fmt, "tlp": tlp, "as": as_org, "share_owners": share_owners}
     try:
+        check_csrf(request, csrf_token)
         upload = await read_upload(None, file, missing="choose a file to submit")
         session.commit()  # ingest writes in its own sessions; hold no lock meanwhile
         receipt = await run_in_threadpool(
@@ -97,7 +109,9 @@ async def submit(
             share_owners=share_owners,
         )
     except ConcordError as exc:
-        return _form(request, session, p, status=exc.status, error=exc, chosen=chosen)
+        return _form(
+            request, session, p, status=exc.status, error=_for_a_person(exc), chosen=chosen
+        )
     return _form(request, session, p, receipt=receipt.as_dict(), chosen=chosen)
 
 
