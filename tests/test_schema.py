@@ -218,3 +218,44 @@ def test_submissions_get_the_span_of_their_events_ids(scratch_url: str) -> None:
         ).all()
     engine.dispose()
     assert [tuple(r) for r in spans] == [(1, 10, 12, 0), (2, 11, 14, 0), (3, None, None, 0)]
+
+
+def test_a_migration_rebuilding_a_table_keeps_the_rows_that_hang_on_it(scratch_url: str) -> None:
+    # On SQLite, 0017 rebuilds the cases table; with foreign keys on, dropping the old copy
+    # deleted every case's timeline, participants and links through ON DELETE CASCADE.
+    from concord.db import get_engine
+    from concord.migrate import upgrade
+
+    migrate(scratch_url, "0016")
+    engine = create_engine(scratch_url)
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO cases (id, title, summary, status, severity, created_at, "
+                "updated_at, tlp, share_constituents) VALUES (1, 'Botnet', '', 'new', 'low', "
+                ":now, :now, 'amber', false)"
+            ),
+            {"now": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO case_timeline (id, case_id, at, actor, kind, text, detail) "
+                "VALUES (1, 1, :now, 'kz-analyst', 'comment', 'seen at two banks', '{}')"
+            ),
+            {"now": when},
+        )
+        conn.execute(
+            text("INSERT INTO case_events (case_id, event_id, linked_at) VALUES (1, 5, :now)"),
+            {"now": when},
+        )
+    engine.dispose()
+    upgrade(scratch_url)  # as `concord` runs it, foreign keys on
+    with get_engine(scratch_url).connect() as conn:
+        counts = {
+            table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("cases", "case_timeline", "case_events")
+        }
+        assert conn.execute(text("SELECT version, resolution FROM cases")).one() == (1, None)
+    get_engine(scratch_url).dispose()
+    assert counts == {"cases": 1, "case_timeline": 1, "case_events": 1}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection
 
 from concord.db import get_engine
 
@@ -21,9 +24,38 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str) -> None:
     cfg = alembic_config(url)
-    with get_engine(url).begin() as conn:
+    with get_engine(url).connect() as conn, _foreign_keys_deferred(conn), conn.begin():
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        _check_foreign_keys(conn)
+
+
+@contextmanager
+def _foreign_keys_deferred(conn: Connection) -> Iterator[None]:
+    """On SQLite, foreign keys are off while migrating: a migration that alters a table
+    rebuilds it (copy, drop, rename), and dropping a parent table with them on would delete
+    every child row through ON DELETE CASCADE (a case's timeline with the case table). The
+    pragma only takes effect outside a transaction, so it is set on the driver's connection
+    before the migration's transaction begins; the rows are checked before it commits."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    if conn.dialect.name != "sqlite":
+        return
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = ", ".join(sorted({str(row[0]) for row in broken}))
+        raise RuntimeError(f"the migration left rows without their parent in {tables}")
 
 
 def current_revision(url: str) -> str | None:
