@@ -1047,3 +1047,16 @@ def test_a_delivery_report_is_no_abuse_report() -> None:
     bounce.replace_header("Content-Type", 'multipart/report; report-type="delivery-status"')
     items = list(email_reader.READER.read(io.BytesIO(bounce.as_bytes()), "bounce.eml"))
     assert [type(i).__name__ for i in items] == ["Skipped"]
+
+
+def test_a_signature_ends_at_a_quote_and_a_long_line_costs_linear_time() -> None:
+    strip = email_reader._without_signature
+    body = "Brute force from 203.0.113.77\n-- \nCERT team\nhttps://cert.example\n"
+    kept = strip(body + "> 198.51.100.9 in the quote\n").splitlines()
+    assert kept == ["Brute force from 203.0.113.77", "> 198.51.100.9 in the quote"]
+    assert "cert.example" not in strip(body + "On Monday, Ivan wrote:\n> text\n")
+    assert strip(body + "Иван пишет:\n> text\n").splitlines()[-2] == "Иван пишет:"
+    assert "cert.example" not in strip(body)
+    # a 400 kB line of blanks after the delimiter: the attribution test once took minutes
+    long = strip("report\n-- \n" + " " * 400_000 + "x:\n")
+    assert long == "report"

@@ -275,10 +275,14 @@ _NET6_RE = re.compile(
     r"/(?:12[0-8]|1[01]\d|[1-9]?\d)(?![0-9]|[./][0-9])"
 )
 # Where a signature ends: a quoted message, an Outlook or Gmail forward line, "X wrote:".
-_QUOTE_START = re.compile(
-    r"\s*(?:>|-{5,}|_{5,}|.*\b(?:wrote|schrieb|a écrit|пишет|писал[аи]?(?:\(а\))?):\s*$)",
-    re.IGNORECASE,
+# The start of a quoted or forwarded message: "> ", a rule of dashes or underscores, or an
+# attribution line ending "… wrote:". Matched on the stripped line's ends only, so that a long
+# line costs linear time (a leading \s* beside .* made it quadratic).
+_QUOTE_OPENERS = (">", "-----", "_____")
+_ATTRIBUTION_END = re.compile(
+    r"\b(?:wrote|schrieb|a écrit|пишет|писал[аи]?(?:\(а\))?)\s*:$", re.IGNORECASE
 )
+MAX_ATTRIBUTION = 300  # an attribution line's tail worth reading
 _DOMAIN_RE = re.compile(
     r"(?<![\w.@-])(?:[^\W_](?:[^\W_]|-){0,62}\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})(?![\w-])",
 )
@@ -1938,6 +1942,13 @@ def _about_an_address(url: str, named: set[str]) -> bool:
     return False
 
 
+def _quote_starts(line: str) -> bool:
+    stripped = line.strip()
+    if stripped.startswith(_QUOTE_OPENERS):
+        return True
+    return stripped.endswith(":") and bool(_ATTRIBUTION_END.search(stripped[-MAX_ATTRIBUTION:]))
+
+
 def _without_signature(text: str) -> str:
     """The text without its signature: from a "-- " line (RFC 3676, 4.3) to the end, or to a
     quoted or forwarded message below it (a reply written above the quote). What the
@@ -1949,7 +1960,7 @@ def _without_signature(text: str) -> str:
         if len(line) > 2 and line.rstrip(" \t\xa0") == "--":
             in_signature = True
             continue
-        if in_signature and _QUOTE_START.match(line):
+        if in_signature and _quote_starts(line):
             in_signature = False
         if not in_signature:
             kept.append(line)
