@@ -259,3 +259,96 @@ def test_a_migration_rebuilding_a_table_keeps_the_rows_that_hang_on_it(scratch_u
         assert conn.execute(text("SELECT version, resolution FROM cases")).one() == (1, None)
     get_engine(scratch_url).dispose()
     assert counts == {"cases": 1, "case_timeline": 1, "case_events": 1}
+
+
+def test_what_the_centre_reported_becomes_no_states(scratch_url: str) -> None:
+    migrate(scratch_url, "0017")
+    engine = create_engine(scratch_url)
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            Organization.__table__.insert(),
+            [
+                {"id": 1, "slug": "ccc", "kind": "centre", "name_en": "Centre", "country": "KZ"},
+                {
+                    "id": 2,
+                    "slug": "uz-cert",
+                    "kind": "national-body",
+                    "name_en": "UZ",
+                    "country": "UZ",
+                },
+                {
+                    "id": 3,
+                    "slug": "kz-cert",
+                    "kind": "national-body",
+                    "name_en": "KZ",
+                    "country": "KZ",
+                },
+            ],
+        )
+        conn.execute(
+            Indicator.__table__.insert(),
+            [
+                {"id": i, "kind": "ipv4", "value": v, "first_seen": when, "last_seen": when}
+                for i, v in ((1, "192.0.2.1"), (2, "192.0.2.2"))
+            ],
+        )
+        conn.execute(text("UPDATE indicators SET cross_state = true"))
+        sightings = [(1, 1, "KZ"), (1, 2, "UZ"), (2, 3, "KZ"), (2, 2, "UZ")]
+        conn.execute(
+            Sighting.__table__.insert(),
+            [
+                {"indicator_id": i, "org_id": o, "country": c, "count": 1}
+                | {"first_seen": when, "last_seen": when}
+                for i, o, c in sightings
+            ],
+        )
+        conn.execute(
+            Submission.__table__.insert(),
+            [
+                {"id": org_id, "org_id": org_id, "channel": "cli", "filename": "f.csv"}
+                | {"format": "csv", "tlp": "amber", "sha256": str(org_id) * 64, "size": 0}
+                | {"status": "done", "created_at": when}
+                for org_id in (1, 3)
+            ],
+        )
+        conn.execute(
+            Event.__table__.insert(),
+            [
+                {
+                    "id": event_id,
+                    "time": when,
+                    "last_seen": when,
+                    "rsit_class": "vulnerable",
+                    "rsit_type": "vulnerable-system",
+                    "feed": "scan",
+                    "dedup_key": event_id,
+                    "raw_location": "line 2",
+                    "origin_org_id": org_id,
+                    "submission_id": org_id,
+                    "country": country,
+                }
+                for event_id, org_id, country in ((1, 1, "KZ"), (2, 3, "KZ"))
+            ],
+        )
+    engine.dispose()
+    migrate(scratch_url, "head")
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        events = conn.execute(select(Event.id, Event.country).order_by(Event.id)).all()
+        seen = conn.execute(
+            select(Sighting.indicator_id, Sighting.org_id, Sighting.country).order_by(
+                Sighting.indicator_id, Sighting.org_id
+            )
+        ).all()
+        flagged = list(conn.scalars(select(Indicator.value).where(Indicator.cross_state)))
+    engine.dispose()
+    assert [tuple(e) for e in events] == [(1, None), (2, "KZ")]
+    assert [tuple(s) for s in seen] == [(1, 1, None), (1, 2, "UZ"), (2, 2, "UZ"), (2, 3, "KZ")]
+    # only the centre's report made 192.0.2.1 cross-state; two states reported 192.0.2.2
+    assert flagged == ["192.0.2.2"]
+    migrate(scratch_url, "0017", down=True)
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(Event.country).where(Event.id == 1)) == "KZ"
+    engine.dispose()
