@@ -22,6 +22,7 @@ whole period has fewer events than that; see `suppress_column` and `_cross_state
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import statistics
@@ -659,28 +660,36 @@ def _indicators(
         .order_by(n_states.desc(), ceiling.desc(), Indicator.value, Indicator.id)
     )
     index = current_index(session)
+    # The best TOP_INDICATORS so far, in order: one insertion each, never a re-sort.
     kept: list[tuple[tuple[int, int, str, int], IndicatorRow]] = []
-    offset = 0
-    done = False
-    while not done:
-        page = session.execute(query.offset(offset).limit(INDICATOR_PAGE)).all()
-        offset += len(page)
-        done = len(page) < INDICATOR_PAGE
-        countries = _countries(session, visible, p, [r[0] for r in page])
-        for indicator_id, kind, value, states, events, top in page:
-            if len(kept) >= TOP_INDICATORS:
-                last = kept[TOP_INDICATORS - 1][0]
-                if (-states, -top, value, indicator_id) > last:
-                    done = True  # neither this row nor any after it can enter the list
+    result = session.execute(query.execution_options(yield_per=INDICATOR_PAGE))
+    try:
+        for page in result.partitions():
+            countries = _countries(session, visible, p, [r[0] for r in page])
+            stop = False
+            for indicator_id, kind, value, states, events, top in page:
+                if (
+                    len(kept) >= TOP_INDICATORS
+                    and (-states, -top, value, indicator_id) > (kept[-1][0])
+                ):
+                    stop = True  # neither this row nor any after it can enter the list
                     break
-            if owned_resource(index, value):
-                continue
-            names = sorted(countries.get(indicator_id, set()))
-            cell = _cross_state_cell(events, names, state_cells, k)
-            key = (-states, -_published_rank(cell), value, indicator_id)
-            kept.append((key, IndicatorRow(kind, value, states, cell, names)))
-            kept.sort(key=lambda item: item[0])
-    top_rows = kept[:TOP_INDICATORS]
+                if owned_resource(index, value):
+                    continue
+                names = sorted(countries.get(indicator_id, set()))
+                cell = _cross_state_cell(events, names, state_cells, k)
+                key = (-states, -_published_rank(cell), value, indicator_id)
+                bisect.insort(
+                    kept,
+                    (key, IndicatorRow(kind, value, states, cell, names)),
+                    key=lambda item: item[0],
+                )
+                del kept[TOP_INDICATORS:]
+            if stop:
+                break
+    finally:
+        result.close()
+    top_rows = kept
     if not top_rows:
         return [], set()
     ids = [key[3] for key, _row in top_rows]
