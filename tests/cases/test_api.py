@@ -261,6 +261,10 @@ def test_a_resolution_says_how_a_case_ended(client, auth) -> None:  # type: igno
     assert r.json()["resolution"] == "remediated"
     r = client.patch(url, json={"status": "closed"}, headers=h)
     assert r.json()["resolution"] == "remediated"
+    # null clears it, as an empty text does
+    client.patch(url, json={"status": "in-progress"}, headers=h)
+    client.patch(url, json={"status": "resolved", "resolution": "mitigated"}, headers=h)
+    assert client.patch(url, json={"resolution": None}, headers=h).json()["resolution"] is None
 
 
 def test_if_match_changes_only_the_case_one_read(client, auth) -> None:  # type: ignore[no-untyped-def]
@@ -288,5 +292,8 @@ def test_if_match_changes_only_the_case_one_read(client, auth) -> None:  # type:
     assert client.patch(url, json={"severity": "medium"}, headers=h).is_success
     weak = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": 'W/"v1"'})
     assert weak.status_code == 412
+    now = client.get(url, headers=h).headers["ETag"]
+    listed = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": f'"v1", {now}'})
+    assert listed.status_code == 200
     bad = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": "yesterday"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/header/If-Match"

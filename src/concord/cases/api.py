@@ -14,7 +14,7 @@ from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.cases import service
 from concord.cases.model import Case, CaseStatus, Resolution, Severity
-from concord.errors import FaultLocation, InvalidInput, NotFound, PreconditionFailed
+from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.web.deps import (
     Limit,
     RequestBody,
@@ -222,21 +222,24 @@ def _etag(version: int) -> str:
     return f'"v{version}"'
 
 
-def _version_asked(if_match: str | None) -> int | None:
-    """The version an `If-Match` names (None: no condition, or `*`, any version)."""
+def _versions_asked(if_match: str | None) -> frozenset[int] | None:
+    """The versions an `If-Match` lists (None: no condition, or `*`, any version). RFC 9110
+    compares strongly: a weak tag matches no version."""
     if if_match is None or if_match.strip() == "*":
         return None
-    tag = if_match.strip()
-    if tag.startswith("W/"):
-        # RFC 9110 compares If-Match strongly: a weak tag never matches.
-        raise PreconditionFailed("If-Match takes the case's ETag as sent, not a weak one")
-    digits = tag.strip('"').removeprefix("v")
-    if "," in tag or not digits.isdigit():
-        raise InvalidInput(
-            f'If-Match {if_match!r} is not an ETag of a case (like "v7")',
-            FaultLocation(pointer="/header/If-Match"),
-        )
-    return int(digits)
+    versions: set[int] = set()
+    for part in if_match.split(","):
+        tag = part.strip()
+        if tag.startswith("W/"):
+            continue
+        digits = tag.strip('"').removeprefix("v")
+        if not (tag.startswith('"') and tag.endswith('"') and digits.isdigit()):
+            raise InvalidInput(
+                f'If-Match {if_match!r} is not a list of ETags of a case (like "v7")',
+                FaultLocation(pointer="/header/If-Match"),
+            )
+        versions.add(int(digits))
+    return frozenset(versions)
 
 
 def _after_write(
@@ -332,7 +335,7 @@ def update_case(
         p,
         case_id,
         body.model_dump(exclude_unset=True),
-        version=_version_asked(if_match),
+        versions=_versions_asked(if_match),
     )
     return _after_write(session, p, case_id, response)
 

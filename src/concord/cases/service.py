@@ -918,25 +918,27 @@ def update_case(
     changes: dict[str, Any],
     expected: dict[str, str] | None = None,
     *,
-    version: int | None = None,
+    versions: frozenset[int] | None = None,
 ) -> Case:
     """Change several things at once (the API's PATCH); each change is its own timeline
     entry. A reopening status moves first and a closing one last, so one request may reopen
     a case and change it, or make last changes and close it. `expected` holds what a form
     showed of the fields it changes: one changed meanwhile by someone else is a Conflict,
-    not overwritten unseen (a TLP a colleague just narrowed, say). `version` is the one an
-    API client read (its `If-Match`): any change since fails the precondition."""
+    not overwritten unseen (a TLP a colleague just narrowed, say). `versions` are those an
+    API client read (its `If-Match`): a case changed since fails the precondition."""
     case, parties = _load_for_write(session, principal, case_id)
-    if version is not None and case.version != version:
+    if versions is not None and case.version not in versions:
         raise PreconditionFailed(
-            f"case {case.id} changed since you read it (version {version}, now "
-            f"{case.version}): read it again and make your change there"
+            f"case {case.id} changed since you read it (it is now version {case.version}): "
+            "read it again and make your change there"
         )
     for key, shown in (expected or {}).items():
         if key in changes and str(getattr(case, key) or "") != shown:
             raise Conflict(_changed_meanwhile(key, str(getattr(case, key) or "")))
     status = changes.get("status")
     resolution = changes.get("resolution")
+    if "resolution" in changes and resolution is None:
+        resolution = ""  # null clears it, as an empty text does
     closing = status is not None and status.strip().lower() == CaseStatus.CLOSED
     if status is not None and not closing:
         _set_status(session, principal, case, status, resolution)
