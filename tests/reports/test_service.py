@@ -646,3 +646,29 @@ def test_the_largest_new_campaigns_are_listed(session, data, monkeypatch) -> Non
     [shown] = r.campaigns.items
     assert shown.events == 3 and shown.states == ["KZ", "UZ"]
     assert "The largest 1 are listed." in render.to_html(r)
+
+
+def test_a_scope_that_keeps_failing_is_left_to_an_operator(
+    session, network, data, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    real_store = service.store
+
+    def store_failing_for_kz(s, report):  # type: ignore[no-untyped-def]
+        if report.scope == "KZ":
+            raise RuntimeError("disk full")
+        return real_store(s, report)
+
+    monkeypatch.setattr(service, "store", store_failing_for_kz)
+    # a report that cannot be stored is recorded as failed and costs the others nothing
+    with pytest.raises(RuntimeError, match="2 stored, failed for KZ"):
+        tasks.build_period("2024-07")
+    for _ in range(tasks.MAX_ATTEMPTS - 1):
+        with pytest.raises(RuntimeError, match="0 stored, failed for KZ"):
+            tasks.build_period("2024-07")
+    # given up: the hourly run no longer rebuilds it, an operator's forced run does
+    assert tasks.build_period("2024-07") == "skipped"
+    monkeypatch.setattr(service, "store", real_store)
+    assert tasks.build_period("2024-07", force=True) == "ok: 3 reports"
+    session.expire_all()
+    scopes = session.scalars(select(StoredReport.scope).where(StoredReport.period == "2024-07"))
+    assert sorted(scopes) == ["KZ", "UZ", "UZ", "network", "network"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from concord.db import session_scope
@@ -30,6 +30,9 @@ TASK = "monthly_reports"
 # A month is reported once it has been over this long: reports of its last hours come in late.
 SETTLE = timedelta(hours=2)
 _PG_LOCK = 7_262_010  # advisory lock: one store of the scheduled reports at a time
+# A scope whose build failed this often for a period is left to an operator (`build_reports`
+# with force), not rebuilt every hour for the rest of the month.
+MAX_ATTEMPTS = 3
 
 
 def _key(label: str, scope: str) -> str:
@@ -48,6 +51,19 @@ def _done(session: Session, label: str, scope: str) -> bool:
         )
         is not None
     )
+
+
+def _given_up(session: Session, label: str, scope: str) -> bool:
+    failures = session.scalar(
+        select(func.count())
+        .select_from(JobRun)
+        .where(
+            JobRun.task == TASK,
+            JobRun.key == _key(label, scope),
+            JobRun.outcome.like("error%"),
+        )
+    )
+    return (failures or 0) >= MAX_ATTEMPTS
 
 
 def _lock(session: Session) -> None:
@@ -75,6 +91,15 @@ def build_period(label: str, *, force: bool = False) -> str:
             return "skipped: no centre organisation yet"
         scopes = [service.NETWORK, *service.states(session)]
         todo = [s for s in scopes if force or not _done(session, p.label, s)]
+        if not force:
+            for scope in [s for s in todo if _given_up(session, p.label, s)]:
+                log.error(
+                    "the %s report of %s failed %d times: build it with build_reports(force)",
+                    scope,
+                    p.label,
+                    MAX_ATTEMPTS,
+                )
+                todo.remove(scope)
         if not todo:
             log.info("reports of %s were built already", p.label)
             return "skipped"
@@ -90,8 +115,14 @@ def build_period(label: str, *, force: bool = False) -> str:
         for report in built:
             if not force and _done(session, p.label, report.scope):  # another run was quicker
                 continue
-            service.store(session, report)
-            record_run(session, TASK, _key(p.label, report.scope), "ok")
+            try:
+                with session.begin_nested():  # one report that cannot be stored costs no other
+                    service.store(session, report)
+                    record_run(session, TASK, _key(p.label, report.scope), "ok")
+            except Exception as exc:
+                log.exception("the %s report of %s could not be stored", report.scope, p.label)
+                failed.append((report.scope, exc))
+                continue
             stored += 1
         for scope, exc in failed:
             record_run(session, TASK, _key(p.label, scope), f"error: {exc!r}")
