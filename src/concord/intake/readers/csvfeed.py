@@ -290,6 +290,8 @@ _TLP_JOIN = re.compile(r"\s*[\s_+-]\s*")
 def parse_tlp(value: str) -> str:
     """The TLP 2.0 level a cell names, in the spellings feeds use (any case, TLP:, TLP- or
     no prefix, WHITE for CLEAR, AMBER STRICT for AMBER+STRICT); ValueError otherwise."""
+    if value in _TLP:  # the common spelling, on every row of a feed: no regex
+        return _TLP[value]
     label = _TLP_PREFIX.sub("", value.strip().strip("\"'").strip().lower())
     label = _TLP_JOIN.sub("+", label)
     if label not in _TLP:
