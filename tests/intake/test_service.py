@@ -428,8 +428,12 @@ def test_a_record_marked_red_without_a_user_is_refused_where_it_is(session, netw
     [error] = receipt.errors
     assert error["pointer"].startswith("/objects/") and "TLP:RED" in error["reason"]
     assert totals(session) == (0, 0)
-    # Sent by a user, the record is theirs to read (declared RED: the file undeclared is
-    # the organisation's submission already).
+    # Sent again by a user, undeclared, the file is the organisation's submission already:
+    # the receipt says how to take the refused record in
+    again = run(network["kz-analyst"], data, name="bundle.json")
+    assert (again.id, again.accepted) == (receipt.id, 0)
+    assert again.note == service.RESUBMITTED_RED_REFUSED
+    # declared RED by a user, the record is theirs to read
     sent = run(network["kz-analyst"], data, name="bundle.json", tlp="red")
     assert (sent.accepted, sent.rejected) == (1, 0), sent
     session.rollback()

@@ -52,6 +52,7 @@ from concord.events.tasks import correlate_soon
 from concord.intake import lease, metrics, parallel, registry
 from concord.intake.prepare import (
     EVENT_COLUMNS,
+    RED_WITHOUT_USER,
     DedupPolicy,
     Plan,
     PreparedBatch,
@@ -97,6 +98,13 @@ RESUBMITTED_AND_SHARED = (
 RESUBMITTED_WITH_ERRORS = (
     "this file was submitted before; nothing changed; the rejected records are those of its "
     "first reading"
+)
+# Sent with no user (the CLI, mail), a file's TLP:RED records were refused: nobody could have
+# read them. A user sending it again learns how to take them in, not just "nothing changed".
+RESUBMITTED_RED_REFUSED = (
+    "this file was submitted before with no user, and its TLP:RED records were refused then; "
+    "nothing changed: to take them in, send it with TLP:RED declared, as the user who will "
+    "read them"
 )
 # A report never folds into an event of another TLP (see DedupPolicy.key): a file sent
 # again at another level adds its events at that level, and leaves those held as they are.
@@ -698,6 +706,12 @@ def _ingest(
         )
 
 
+def _red_refused_for_want_of_a_user(sub: Submission, principal: Principal | None) -> bool:
+    if principal is None or not principal.user_id or sub.user_id is not None or not sub.rejected:
+        return False
+    return any(e.get("reason") == RED_WITHOUT_USER for e in json.loads(sub.errors))
+
+
 def _submitted_before(
     session: Session,
     principal: Principal | None,
@@ -714,6 +728,8 @@ def _submitted_before(
     note = RESUBMITTED_WITH_ERRORS if sub.rejected else RESUBMITTED
     if sub.tlp_declared != declared:
         note = RESUBMITTED_DECLARED if sub.tlp_declared else RESUBMITTED_AS_MARKED
+    if _red_refused_for_want_of_a_user(sub, principal):
+        note = RESUBMITTED_RED_REFUSED
     if shared:
         note = RESUBMITTED_AND_SHARED
     earlier = Receipt.of(sub, source.filename, note)
