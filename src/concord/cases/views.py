@@ -298,7 +298,7 @@ def change_status(
 ) -> Response:
     def action() -> None:
         # the resolution chooser stays on the form; it counts only where the case ends
-        ending = CaseStatus(status) in service.ENDED if status in set(CaseStatus) else True
+        ending = status.strip().lower() in service.ENDED
         service.set_status(session, p, case_id, status, resolution if ending else None)
 
     return _act(request, session, p, case_id, csrf_token, "workflow", action)

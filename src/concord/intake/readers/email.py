@@ -71,8 +71,7 @@ import yaml
 from concord.access.model import TLP
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
-from concord.intake.readers.spamhaus import WIDEST_PREFIX
-from concord.intake.readers.values import ip_value, strictest_tlp
+from concord.intake.readers.values import WIDEST_PREFIX, ip_value, strictest_tlp
 from concord.intake.records import (
     MAX_RAW,
     EventRecord,

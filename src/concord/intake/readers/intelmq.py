@@ -46,7 +46,7 @@ from concord.intake.readers.csvfeed import (
     parse_tlp,
     stream_lines,
 )
-from concord.intake.readers.spamhaus import network_value
+from concord.intake.readers.values import network_value
 from concord.intake.records import (
     MAX_RAW,
     EventRecord,

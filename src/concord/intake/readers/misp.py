@@ -120,7 +120,6 @@ from typing import Any, BinaryIO
 
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
-from concord.intake.readers.spamhaus import network_value
 from concord.intake.readers.values import (
     DEFAULT_MAX_BYTES,
     attack_ids_in,
@@ -128,6 +127,7 @@ from concord.intake.readers.values import (
     clean_text,
     ip_value,
     load_json,
+    network_value,
     raw_json,
     resolve_rsit,
     rsit_from_tags,

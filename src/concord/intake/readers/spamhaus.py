@@ -9,7 +9,6 @@ reference in `extra["blocklist"]`.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -23,45 +22,12 @@ from concord.intake.readers.csvfeed import (
     is_cut,
     stream_lines,
 )
-from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError, utc
+from concord.intake.readers.values import network_value
+from concord.intake.records import EventRecord, ReadError, utc
 
 MARKER = b"spamhaus.org/drop"
 FEED = "spamhaus-drop"
 _LAST_MODIFIED = "last-modified:"
-
-
-# No blocklist names networks wider than these: a wider one is a typing slip ("5.0.0.0/1"
-# for "5.0.0.0/16") that would flag a good part of the Internet.
-WIDEST_PREFIX = {4: 8, 6: 16}
-
-
-def network_value(text: str) -> Observable:
-    """A DROP entry as an observable: a network, or an address for a /32 or /128.
-
-    An entry with host bits set (1.2.3.4/16) is refused rather than widened to its network:
-    which of the two the list meant cannot be told."""
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise ValueError(
-            f"invalid network {text[:100]!r}: expected CIDR, like 1.4.0.0/17"
-        ) from None
-    widest = WIDEST_PREFIX[network.version]
-    if network.prefixlen < widest:
-        raise ValueError(
-            f"network {text[:100]!r} is wider than /{widest}: no list names one so wide"
-        )
-    if network.network_address != ipaddress.ip_address(text.partition("/")[0]):
-        raise ValueError(
-            f"{text[:100]!r} is not a network: its address has host bits set "
-            f"(the network would be {network.compressed})"
-        )
-    if network.prefixlen == network.max_prefixlen:
-        address = network.network_address
-        kind = ObservableKind.IPV4 if address.version == 4 else ObservableKind.IPV6
-        return Observable(kind, address.compressed)
-    kind = ObservableKind.IPV4_NET if network.version == 4 else ObservableKind.IPV6_NET
-    return Observable(kind, network.compressed)
 
 
 def _list_time(comment: str) -> datetime | None:

@@ -136,7 +136,6 @@ from stix2patterns.v21.validator import DuplicateQualifierTypeError, ValidationL
 
 from concord.errors import FaultLocation
 from concord.intake.readers import Reader
-from concord.intake.readers.spamhaus import network_value
 from concord.intake.readers.values import (
     ATTACK_ID,
     DEFAULT_MAX_BYTES,
@@ -147,6 +146,7 @@ from concord.intake.readers.values import (
     dicts_in,
     ip_value,
     load_json,
+    network_value,
     pointer_escape,
     raw_json,
     resolve_rsit,

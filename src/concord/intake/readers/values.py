@@ -13,7 +13,7 @@ import orjson
 
 from concord.errors import FaultLocation
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
-from concord.intake.records import MAX_RAW, ObservableKind, ReadError
+from concord.intake.records import MAX_RAW, Observable, ObservableKind, ReadError
 from concord.orgs import validate
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -192,6 +192,41 @@ def ip_value(value: str) -> tuple[ObservableKind, str, bool]:
         address = address.ipv4_mapped
     kind = ObservableKind.IPV4 if address.version == 4 else ObservableKind.IPV6
     return kind, str(address), False
+
+
+# No blocklist names networks wider than these: a wider one is a typing slip ("5.0.0.0/1"
+# for "5.0.0.0/16") that would flag a good part of the Internet.
+WIDEST_PREFIX = {4: 8, 6: 16}
+
+
+def network_value(text: str) -> Observable:
+    """A network written in CIDR (a DROP entry, a MISP or STIX value, an IntelMQ field) as an
+    observable: a network, or an address for a /32 or /128.
+
+    One with host bits set (1.2.3.4/16) is refused rather than widened to its network:
+    which of the two the list meant cannot be told."""
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"invalid network {text[:100]!r}: expected CIDR, like 1.4.0.0/17"
+        ) from None
+    widest = WIDEST_PREFIX[network.version]
+    if network.prefixlen < widest:
+        raise ValueError(
+            f"network {text[:100]!r} is wider than /{widest}: no list names one so wide"
+        )
+    if network.network_address != ipaddress.ip_address(text.partition("/")[0]):
+        raise ValueError(
+            f"{text[:100]!r} is not a network: its address has host bits set "
+            f"(the network would be {network.compressed})"
+        )
+    if network.prefixlen == network.max_prefixlen:
+        address = network.network_address
+        kind = ObservableKind.IPV4 if address.version == 4 else ObservableKind.IPV6
+        return Observable(kind, address.compressed)
+    kind = ObservableKind.IPV4_NET if network.version == 4 else ObservableKind.IPV6_NET
+    return Observable(kind, network.compressed)
 
 
 def domain_value(value: str) -> str:
