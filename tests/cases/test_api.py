@@ -184,6 +184,28 @@ def test_narrowing_out_of_ones_own_view_answers_204(client, auth) -> None:  # ty
     assert client.get(url, headers=auth["kz-analyst"]).json()["tlp"] == "amber+strict"
 
 
+def test_the_centre_leaves_a_strict_case_and_a_wider_tlp_to_its_source(client, auth) -> None:  # type: ignore[no-untyped-def]
+    case = open_case(client, auth["kz-analyst"], tlp="amber+strict", participants=["ccc"])
+    url = f"/api/v1/cases/{case['id']}"
+    h = auth["centre-analyst"]
+    assert client.get(url, headers=h).status_code == 200
+    r = client.patch(url, json={"tlp": "clear"}, headers=h)
+    assert r.status_code == 403 and "organisation that opened it" in r.json()["detail"]
+    r = client.post(f"{url}/participants", json={"org": "uz-cert"}, headers=h)
+    assert r.status_code == 403
+    assert client.get(url, headers=auth["uz-analyst"]).status_code == 404
+    # still a participant: the centre comments and works the case
+    assert client.post(f"{url}/comments", json={"text": "seen"}, headers=h).status_code == 201
+    # an AMBER case the centre passes on, but its TLP is made wider by its source only
+    amber = open_case(client, auth["kz-analyst"])
+    url = f"/api/v1/cases/{amber['id']}"
+    r = client.post(f"{url}/participants", json={"org": "uz-cert"}, headers=h)
+    assert r.status_code == 200
+    r = client.patch(url, json={"tlp": "green"}, headers=h)
+    assert r.status_code == 403 and "less strict" in r.json()["detail"]
+    assert client.patch(url, json={"tlp": "green"}, headers=auth["kz-analyst"]).status_code == 200
+
+
 def test_red_case_over_the_api(client, auth) -> None:  # type: ignore[no-untyped-def]
     case = open_case(client, auth["kz-analyst"], tlp="red", participants=["uz-cert"])
     url = f"/api/v1/cases/{case['id']}"

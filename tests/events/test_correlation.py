@@ -272,6 +272,25 @@ def test_warning_list_is_shown(api: TestClient, auth: Auth, network: Network) ->
     assert item["states"] == ["KZ", "UZ"]  # both GREEN: seen, but not a correlation
 
 
+def test_a_common_value_reads_the_same_whoever_else_reported_it(
+    api: TestClient, auth: Auth, network: Network
+) -> None:
+    # 8.8.8.8 also in a report KZ may not see, 1.1.1.1 in KZ's alone: KZ is told both are
+    # common values, so the list's badge does not give the hidden report away.
+    report(network["kz-analyst"], "ipv4=8.8.8.8", "ipv4=1.1.1.1")
+    report(network["uz-analyst"], "ipv4=8.8.8.8", tlp="amber+strict")
+    correlate()
+    seen = {}
+    for value in ("8.8.8.8", "1.1.1.1"):
+        r = api.get("/api/v1/indicators", params={"value": value}, headers=auth["kz-analyst"])
+        (item,) = r.json()["items"]
+        seen[value] = (item["warning_list"], item["states"], len(item["sightings"]))
+    assert seen == {
+        "8.8.8.8": ("public-dns-v4", ["KZ"], 1),
+        "1.1.1.1": ("public-dns-v4", ["KZ"], 1),
+    }
+
+
 # --- campaigns ----------------------------------------------------------------------------------
 
 
@@ -725,3 +744,19 @@ def test_event_and_indicator_pages_name_the_cases_linking_them(
     assert link in api.get(f"/events/{kz_event}").text
     assert link in api.get("/indicators", params={"value": C2_DOMAIN}).text
     assert link not in api.get("/indicators", params={"value": C2_IP}).text  # not linked
+
+
+def test_a_value_is_found_in_any_form_it_is_written(
+    api: TestClient, auth: Auth, network: Network
+) -> None:
+    report(network["kz-analyst"], "ipv6=2a01:4f8::1234", "url=http://evil-example.net/Login.PHP")
+    h = auth["kz-analyst"]
+    for typed, stored in (
+        ("2a01:4f8:0:0::1234", "2a01:4f8::1234"),
+        ("2a01:04f8:0000:0000:0000:0000:0000:1234", "2a01:4f8::1234"),
+        ("http://Evil-Example.NET/Login.PHP", "http://evil-example.net/Login.PHP"),
+    ):
+        r = api.get("/api/v1/indicators", params={"value": typed}, headers=h)
+        assert [i["value"] for i in r.json()["items"]] == [stored], typed
+        events = api.get("/api/v1/events", params={"value": typed}, headers=h).json()
+        assert len(events["items"]) == 1, typed

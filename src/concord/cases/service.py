@@ -45,6 +45,7 @@ from concord.errors import (
 )
 from concord.events.correlation import indicator_values
 from concord.events.model import Event, EventObservable, Indicator
+from concord.intake.readers.values import search_forms
 from concord.orgs import validate
 from concord.orgs.model import STATE_KINDS, Organization, OrgKind
 from concord.reports.techniques import catalogue as attack_catalogue
@@ -104,6 +105,18 @@ def check_case_write(
     if principal.role not in STAFF:
         raise Forbidden("only admins and analysts change cases")
     if principal.is_centre:
+        # As for events: the centre passes on what TLP lets it, but AMBER+STRICT and RED leave
+        # the audience to the source.
+        if (
+            share
+            and case is not None
+            and case.origin_org_id != principal.org_id
+            and case.tlp in (TLP.AMBER_STRICT, TLP.RED)
+        ):
+            raise Forbidden(
+                f"who receives a TLP:{case.tlp.upper()} case is for the organisation that "
+                "opened it to decide"
+            )
         return
     if principal.org_kind != OrgKind.NATIONAL_BODY:
         raise Forbidden("only the centre and national bodies work on cases")
@@ -308,16 +321,16 @@ def _indicators_for_link(
         raise _invalid(f"link at most {MAX_LINKS} indicators at once", "indicators")
     if not wanted:
         return []
-    candidates = set(wanted) | {v.lower() for v in wanted}
+    forms = {v: search_forms(v) for v in wanted}
     found = list(
         session.scalars(
             select(Indicator)
-            .where(Indicator.value.in_(candidates), _visible_indicator(principal))
+            .where(Indicator.value.in_(set().union(*forms.values())), _visible_indicator(principal))
             .order_by(Indicator.id)
         )
     )
     known = {i.value for i in found}
-    missing = [v for v in wanted if v not in known and v.lower() not in known]
+    missing = [v for v in wanted if not forms[v] & known]
     if missing:
         raise _invalid(f"no indicators {', '.join(missing)}", "indicators")
     return found
@@ -816,6 +829,11 @@ def _set_fields(
     named = None
     if "tlp" in applied:
         check_case_write(principal, case, parties, share=True)
+        widened = TLP.parse(applied["tlp"]).rank < TLP.parse(case.tlp).rank
+        if widened and case.origin_org_id != principal.org_id:
+            raise Forbidden(
+                "only the organisation that opened a case makes its TLP less strict",
+            )
         named = _keep_the_assignee(session, case, applied["tlp"])
     detail: dict[str, Any] = {"fields": sorted(applied)}
     for key, value in applied.items():

@@ -60,6 +60,7 @@ from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
 from concord.events.correlation_model import Campaign, CampaignEvent, CorrelationAlert
 from concord.events.model import Event, EventObservable, Indicator, Sighting
+from concord.intake.readers.values import search_forms
 from concord.intake.records import ObservableKind
 from concord.orgs.model import Organization, OrgKind
 
@@ -630,7 +631,9 @@ def _indicator_views(
                 ind.kind,
                 ind.value,
                 bool(ind.cross_state) and len(states) >= 2,
-                ind.warning_list,
+                # Matched here, not read from the column: correlation fills that only for the
+                # values seen in two states, so it would tell a reader of a hidden second one.
+                warninglists.match(ind.kind, ind.value),
                 min(v.first_seen for v in seen),
                 max(v.last_seen for v in seen),
                 states,
@@ -655,9 +658,8 @@ def find_indicators(
     session: Session, principal: Principal, value: str, kind: str | None = None
 ) -> list[IndicatorView]:
     """Indicators with this value (and kind), with the sightings the principal may see."""
-    value = value.strip()
-    # Stored values are canonical (lower-case names); accept what users paste, too.
-    stmt = select(Indicator).where(Indicator.value.in_({value, value.lower()}))
+    # Stored values are canonical; accept what users paste, too.
+    stmt = select(Indicator).where(Indicator.value.in_(search_forms(value)))
     if kind:
         stmt = stmt.where(Indicator.kind == _indicator_kind(kind))
     indicators = list(session.scalars(stmt.order_by(Indicator.id).limit(20)))

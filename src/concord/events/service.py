@@ -21,6 +21,7 @@ from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers.email import parse_message, part_at
+from concord.intake.readers.values import search_forms
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization, OrgKind
 
@@ -97,13 +98,13 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     _check_filters(q)
     stmt = select(Event).where(policy.tlp_filter(principal, Event), Event.id > q.after_id)
     if q.value:
-        value = q.value.strip().lower()
+        forms = search_forms(q.value)
         linked = (
             select(EventObservable.event_id)
             .join(Indicator, Indicator.id == EventObservable.indicator_id)
-            .where(Indicator.value == value)
+            .where(Indicator.value.in_(forms))
         )
-        stmt = stmt.where(or_(Event.primary_value == value, Event.id.in_(linked)))
+        stmt = stmt.where(or_(Event.primary_value.in_(forms), Event.id.in_(linked)))
     if q.since:
         stmt = stmt.where(Event.time >= q.since)
     if q.until:

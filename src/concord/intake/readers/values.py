@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
@@ -168,6 +169,22 @@ def canonical(kind: ObservableKind, value: Json) -> str:
             f"expected {_HASH_LENGTHS[kind]} hexadecimal digits"
         )
     return text
+
+
+def search_forms(text: str) -> set[str]:
+    """The stored forms of a value a user searches for: as typed, in lower case, and in the
+    canonical form of every kind that reads it (`2a01:4f8:0:0::1234` is stored compressed, a
+    URL with only its host in lower case)."""
+    value = text.strip()
+    forms = {value, value.lower()}
+    for kind in ObservableKind:
+        try:
+            forms.add(canonical(kind, value))
+        except (ValueError, KeyError):  # not a value of that kind; networks have no hash length
+            continue
+    with suppress(ValueError):
+        forms.add(ip_value(value)[1])  # a network too
+    return forms
 
 
 def ip_value(value: str) -> tuple[ObservableKind, str, bool]:
