@@ -538,11 +538,24 @@ def test_a_campaign_shows_no_link_through_an_event_the_caller_cannot_see(
     full = api.get(f"/api/v1/campaigns/{campaign_id}", headers=auth["centre-analyst"]).json()
     assert full["size"] == 5
     listing = api.get("/api/v1/campaigns", headers=auth["uz-analyst"]).json()["items"]
-    assert [(c["id"], c["size"], c["states"]) for c in listing] == [(campaign_id, 2, ["KZ", "UZ"])]
+    # y's pair is not shown joined to x's, nor left out: only the hidden event joins them, so
+    # UZ sees two campaigns, each under the id of its smallest event
+    y_first = event_id(session, y, "UZ")
+    assert [(c["id"], c["size"], c["states"], c["label"]) for c in listing] == [
+        (campaign_id, 2, ["KZ", "UZ"], x),
+        (y_first, 2, ["KZ", "UZ"], y),
+    ]
     seen = api.get(f"/api/v1/campaigns/{campaign_id}", headers=auth["uz-analyst"]).json()
     labels = [n["label"] for n in seen["graph"]["nodes"] if n["kind"] == "indicator"]
-    assert labels == [x]  # y's pair is not shown joined to x's: only the hidden event joins them
+    assert labels == [x]
     assert len(seen["events"]) == 2 and seen["truncated"] is False
+    # found by any of its events, as the centre's whole campaign is
+    other = api.get(f"/api/v1/campaigns/{event_id(session, y, 'KZ')}", headers=auth["uz-analyst"])
+    assert other.json()["id"] == y_first
+    hidden = session.scalar(select(Event.id).where(Event.tlp == "amber"))
+    r = api.get(f"/api/v1/campaigns/{hidden}", headers=auth["uz-analyst"])
+    assert r.status_code == 404
+    assert api.get(f"/api/v1/campaigns/{hidden}", headers=auth["kz-analyst"]).json()["size"] == 5
 
 
 # --- what one caller is told of a campaign ------------------------------------------------------
@@ -760,3 +773,21 @@ def test_a_value_is_found_in_any_form_it_is_written(
         assert [i["value"] for i in r.json()["items"]] == [stored], typed
         events = api.get("/api/v1/events", params={"value": typed}, headers=h).json()
         assert len(events["items"]) == 1, typed
+
+
+def test_a_campaign_is_shown_under_an_event_the_caller_sees(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    kg, _ = national_body(session, "kg-cert", "KG")
+    value = "45.77.30.1"
+    report(network["uz-analyst"], f"ipv4={value}", tlp="amber+strict")  # the earliest, hidden
+    report(network["kz-analyst"], f"ipv4={value}")
+    report(kg, f"ipv4={value}")
+    correlate()
+    hidden = event_id(session, value, "UZ")
+    (listed,) = api.get("/api/v1/campaigns", headers=auth["kz-analyst"]).json()["items"]
+    assert listed["id"] == event_id(session, value, "KZ") != hidden
+    assert listed["label"] == value and listed["states"] == ["KG", "KZ"]
+    assert api.get(f"/api/v1/campaigns/{hidden}", headers=auth["kz-analyst"]).status_code == 404
+    page = api.get(f"/api/v1/campaigns/{listed['id']}", headers=auth["kz-analyst"]).json()
+    assert page["size"] == 2

@@ -25,7 +25,11 @@ in more than HUB_EVENTS events), recomputed in full on every pass (seconds per m
 reports, see bench/correlate.py) and written as a diff. A campaign's id is the smallest
 event id in it, so recomputing is idempotent and a growing campaign keeps its id; when two
 merge, the younger id is kept with `merged_into` pointing at the survivor
-(`resolve_campaign` follows it), so cases linked to it still work.
+(`resolve_campaign` follows it).
+
+A reader is shown each group of a stored campaign's events that they see joined (a hidden
+event may be what joins two groups), under the id of the group's smallest event: never an
+id, a merge or a missing group that tells of an event they cannot see.
 """
 
 from __future__ import annotations
@@ -516,14 +520,14 @@ def campaigns_of_indicators(
         .where(EventObservable.indicator_id.in_(list(indicator_ids)), _visible(principal))
         .distinct()
     ).all()
+    wanted = {ind for ind, _cid in pairs}
     figures = campaign_figures(session, principal, sorted({cid for _ind, cid in pairs}))
     found: dict[int, list[CampaignView]] = {}
-    for ind, cid in sorted(pairs):
-        view_part = figures.get(cid)
-        if view_part is None:
+    for view_id in sorted(figures):
+        view, part = figures[view_id]
+        if len(view.states) < 2:
             continue
-        view, part = view_part
-        if len(view.states) >= 2 and any(i == ind for _ev, i in part.edges):
+        for ind in sorted({i for _ev, i in part.edges if i in wanted}):
             found.setdefault(ind, []).append(view)
     return found
 
@@ -734,11 +738,12 @@ class CampaignView:
 
 @dataclass
 class _VisiblePart:
-    """What one caller sees of a campaign: the largest group of its visible member events
-    joined through indicators those events hold and the caller sees reported by two or more
-    states, so that no link, count or node rests on an event the caller cannot see (ties:
-    the group holding the earliest event)."""
+    """What one caller sees of a campaign: a group of its visible member events joined
+    through indicators those events hold and the caller sees reported by two or more states,
+    so that no link, count or node rests on an event the caller cannot see. A stored campaign
+    may show as several, where a hidden event is what joins them."""
 
+    campaign: int  # the stored campaign
     events: dict[int, tuple[str | None, datetime, datetime]] = field(default_factory=dict)
     edges: list[tuple[int, int]] = field(default_factory=list)  # (event, indicator or report)
     indicators: int = 0
@@ -749,6 +754,7 @@ class _VisiblePart:
 def _visible_parts(
     session: Session, principal: Principal, ids: Sequence[int]
 ) -> dict[int, _VisiblePart]:
+    """The parts of these stored campaigns the principal sees, by their smallest event id."""
     ce = CampaignEvent
     members: dict[int, dict[int, tuple[str | None, datetime, datetime]]] = {}
     for cid, ev, country, first, last in session.execute(
@@ -784,25 +790,25 @@ def _visible_parts(
     parts: dict[int, _VisiblePart] = {}
     for cid, pairs in edges.items():
         comp = _components(pairs)
-        if not comp.size:
-            continue
-        top = min(comp.size, key=lambda root: (-comp.size[root], root))
         events = members.get(cid, {})
-        part = _VisiblePart(
-            {ev: events[ev] for ev, root in comp.member.items() if root == top and ev in events},
-            [(ev, ind) for ev, ind in pairs if comp.member.get(ev) == top],
-            comp.indicators[top],
-            comp.label[top][1] if top in comp.label else None,
-        )
-        part.reports = {ind: names[ind] for _ev, ind in part.edges if ind < 0}
-        parts[cid] = part
+        for root in comp.size:  # the smallest event of its group, each one visible
+            part = _VisiblePart(
+                cid,
+                {ev: events[ev] for ev, r in comp.member.items() if r == root and ev in events},
+                [(ev, ind) for ev, ind in pairs if comp.member.get(ev) == root],
+                comp.indicators[root],
+                comp.label[root][1] if root in comp.label else None,
+            )
+            part.reports = {ind: names[ind] for _ev, ind in part.edges if ind < 0}
+            parts[root] = part
     return parts
 
 
 def campaign_figures(
     session: Session, principal: Principal, ids: Sequence[int]
 ) -> dict[int, tuple[CampaignView, _VisiblePart]]:
-    """Figures of campaigns from what the principal sees of them (`_VisiblePart`)."""
+    """Figures of the campaigns the principal sees in these stored ones, by the id each is
+    shown under (`_VisiblePart`)."""
     parts = _visible_parts(session, principal, ids)
     values = indicator_values(session, [p.label for p in parts.values() if p.label])
     views: dict[int, tuple[CampaignView, _VisiblePart]] = {}
@@ -832,10 +838,11 @@ def visible_campaigns(
 def campaign_page(
     session: Session, principal: Principal, after: int = 0, limit: int = 50
 ) -> tuple[list[CampaignView], int | None]:
-    """`visible_campaigns`, and the id the next page starts after (None at the end). A
-    candidate found in two states by SQL may not be connected across states as the caller
-    sees it, so candidates are read until the page is full: a page is never short while
-    more campaigns follow."""
+    """`visible_campaigns`, and the stored campaign the next page starts after (None at the
+    end). A candidate found in two states by SQL may not be connected across states as the
+    caller sees it, so candidates are read until the page is full: a page is never short
+    while more campaigns follow. The campaigns shown of one stored campaign are on one page,
+    which may hold more than `limit` only when one stored campaign alone shows more."""
     ce = CampaignEvent
     found: list[CampaignView] = []
     scanned = after
@@ -851,25 +858,32 @@ def campaign_page(
                 .limit(limit)
             )
         )
-        views = campaign_figures(session, principal, ids)
+        shown: dict[int, list[CampaignView]] = {}
+        figures = campaign_figures(session, principal, ids)
+        for view_id in sorted(figures):
+            view, part = figures[view_id]
+            if len(view.states) >= 2:
+                shown.setdefault(part.campaign, []).append(view)
         for i in ids:
-            if i in views and len(views[i][0].states) >= 2:
-                found.append(views[i][0])
-                if len(found) == limit:
-                    return found, i
+            views = shown.get(i, [])
+            if found and len(found) + len(views) > limit:
+                return found, scanned
+            found.extend(views)
+            scanned = i
+            if len(found) >= limit:
+                return found, i
         if len(ids) < limit:
             return found, None
-        scanned = ids[-1]
 
 
 def visible_campaign(
     session: Session, principal: Principal, campaign_id: int, max_events: int = GRAPH_MAX_EVENTS
 ) -> CampaignView:
-    """One campaign (a merged id resolves to its survivor) with its visible events and the
-    graph joining them; NotFound unless they come from two or more states."""
-    live = resolve_campaign(session, campaign_id)
-    found = campaign_figures(session, principal, [live]).get(live) if live is not None else None
-    if found is None or len(found[0].states) < 2:
+    """One campaign with its visible events and the graph joining them; NotFound unless they
+    come from two or more states. It is found by any of its events: an id it was shown under
+    before it grew or merged still leads to it."""
+    found = campaign_holding(session, principal, campaign_id)
+    if found is None:
         raise NotFound(f"no campaign {campaign_id}")
     view, part = found
     shown = _fair_share(part.events, max_events)
@@ -888,6 +902,20 @@ def visible_campaign(
         ):
             view.indicator_values[i] = (kind, value)
     return view
+
+
+def campaign_holding(
+    session: Session, principal: Principal, event_id: int
+) -> tuple[CampaignView, _VisiblePart] | None:
+    """The campaign the principal sees holding this event (one they see) and events of two
+    or more states, or None."""
+    stored = campaign_of_events(session, [event_id]).get(event_id)
+    if stored is None:
+        return None
+    for view, part in campaign_figures(session, principal, [stored]).values():
+        if event_id in part.events:
+            return (view, part) if len(view.states) >= 2 else None
+    return None
 
 
 def _fair_share(events: dict[int, tuple[str | None, datetime, datetime]], most: int) -> list[int]:

@@ -208,14 +208,8 @@ def _event_page(
 def _campaign_of(session: Session, p: Principal, event_id: int) -> correlation.CampaignView | None:
     """The campaign the event belongs to, when the reader sees it hold this event and
     events of two states."""
-    campaign_id = correlation.campaign_of_events(session, [event_id]).get(event_id)
-    if campaign_id is None:
-        return None
-    found = correlation.campaign_figures(session, p, [campaign_id]).get(campaign_id)
-    if found is None:
-        return None
-    view, part = found
-    return view if event_id in part.events and len(view.states) >= 2 else None
+    found = correlation.campaign_holding(session, p, event_id)
+    return found[0] if found is not None else None
 
 
 @router.post("/events/{event_id}/shares", response_class=HTMLResponse)
