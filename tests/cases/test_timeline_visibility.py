@@ -1,8 +1,8 @@
 """A case's timeline names only the linked events and indicators its reader may see.
 
 The stored 'link' entry keeps every id; each reader gets the ids their own TLP view allows,
-on the API and on the case page alike. How many linked events stay hidden is still told
-(`hidden_events`), as the case page always did.
+on the API and on the case page alike. Nothing tells how many stay hidden, and a link a
+reader cannot see moves neither the case's time nor its version (its ETag).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def test_the_timeline_lists_only_visible_events(session: Session, network: Netwo
     assert len(link_detail(own.timeline)["indicators"]) == 2  # type: ignore[arg-type]
 
     seen = service.case_detail(session, network["uz-analyst"], case_id)
-    assert [e.id for e in seen.events] == [green] and seen.hidden_events == 1
-    assert [i.value for i in seen.indicators] == [GREEN_VALUE] and seen.hidden_indicators == 1
+    assert [e.id for e in seen.events] == [green]
+    assert [i.value for i in seen.indicators] == [GREEN_VALUE]
     detail = link_detail(seen.timeline)
     assert detail["events"] == [green]
     assert detail["indicators"] == [seen.indicators[0].id]
@@ -79,7 +79,7 @@ def test_the_api_timeline_lists_only_visible_events(
     body = client.get(url, headers=auth["uz-analyst"]).json()
     (link,) = [t for t in body["timeline"] if t["kind"] == "link"]
     assert link["detail"]["events"] == [green] and len(link["detail"]["indicators"]) == 1
-    assert body["hidden_events"] == 1
+    assert "hidden_events" not in body and "hidden_indicators" not in body
     own = client.get(url, headers=auth["kz-analyst"]).json()
     (link,) = [t for t in own["timeline"] if t["kind"] == "link"]
     assert link["detail"]["events"] == sorted([green, red])
@@ -97,3 +97,27 @@ def test_the_case_page_lists_only_visible_events(
     login(client, "kz-analyst")
     page = client.get(f"/cases/{case_id}").text
     assert f"Linked events: {', '.join(map(str, sorted([green, red])))};" in page
+
+
+def test_a_link_a_reader_cannot_see_changes_nothing_they_read(
+    client: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    case_id, _green, _red = kz_case_linking_green_and_red(session, network)
+    url = f"/api/v1/cases/{case_id}"
+    before = client.get(url, headers=auth["uz-analyst"])
+    hidden = add_event(
+        session, "kz-cert", "red", "203.0.113.115", user_id=network["kz-analyst"].user_id
+    )
+    session.commit()
+    r = client.post(f"{url}/events", json={"event_ids": [hidden.id]}, headers=auth["kz-analyst"])
+    assert r.status_code == 200, r.text
+    after = client.get(url, headers=auth["uz-analyst"])
+    assert after.headers["ETag"] == before.headers["ETag"]
+    assert after.json() == before.json()
+    listed = client.get("/api/v1/cases", headers=auth["uz-analyst"]).json()["items"]
+    assert [c["updated_at"] for c in listed if c["id"] == case_id] == [before.json()["updated_at"]]
+    # a change every reader sees moves both
+    client.post(f"{url}/comments", json={"text": "contained"}, headers=auth["kz-analyst"])
+    later = client.get(url, headers=auth["uz-analyst"])
+    assert later.headers["ETag"] != before.headers["ETag"]
+    assert later.json()["updated_at"] > before.json()["updated_at"]

@@ -79,13 +79,14 @@ class CaseOut(CaseSummaryOut):
         description="how a resolved or closed case ended",
         json_schema_extra={"enum": [*choices(Resolution)["enum"], None]},
     )
-    version: int = Field(description="grows with every change; the ETag, for If-Match")
+    version: int = Field(
+        description="grows with every change of the case's fields, status, comments and "
+        "participants; the ETag, for If-Match"
+    )
     named_users: list[str]
     techniques: list[TechniqueOut]
     events: list[LinkedEventOut]
-    hidden_events: int = Field(description="linked events outside your view under their TLP")
     indicators: list[LinkedIndicatorOut]
-    hidden_indicators: int
     timeline: list[TimelineOut]
 
 
@@ -211,9 +212,7 @@ def case_out(d: service.CaseDetail) -> CaseOut:
             )
             for e in d.events
         ],
-        hidden_events=d.hidden_events,
         indicators=[LinkedIndicatorOut(kind=i.kind, value=i.value) for i in d.indicators],
-        hidden_indicators=d.hidden_indicators,
         timeline=[timeline_out(t) for t in d.timeline],
     )
 

@@ -226,8 +226,12 @@ def _append(
         tlp=case.tlp,
     )
     session.add(entry)
-    case.updated_at = now
-    case.version = (case.version or 1) + 1
+    # An entry naming events or indicators is shown only to the readers who see one of them;
+    # the case's time and version, which every reader sees, do not move for it (nor does a
+    # form's concurrency check need them to: links change none of the case's fields).
+    if "events" not in detail and "indicators" not in detail:
+        case.updated_at = now
+        case.version = (case.version or 1) + 1
     audit_detail = {k: v for k, v in detail.items() if k not in ("title", "summary")}
     audit.record(session, principal, action, KIND, case.id, audit_detail)
     return entry
@@ -554,16 +558,15 @@ class CaseDetail:
     named_users: list[str]
     techniques: list[CaseTechnique]
     events: list[Event]
-    hidden_events: int
     indicators: list[Indicator]
-    hidden_indicators: int
     timeline: list[TimelineItem]
     parties: Parties = field(default_factory=Parties)
 
 
 def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDetail:
     """A case with everything attached to it. Linked events are shown only where the reader
-    may see them under their own TLP labels: a case never widens what it links to."""
+    may see them under their own TLP labels: a case never widens what it links to. Nor does
+    it count those left out: a count tells that a hidden report exists, as an id would."""
     case = get_case(session, principal, case_id)
     parties = parties_of(session, case)
     participants = list(
@@ -582,9 +585,6 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
             .order_by(Event.time.desc(), Event.id)
         )
     )
-    total_events = session.scalar(
-        select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id)
-    )
     linked_indicators = select(CaseIndicator.indicator_id).where(CaseIndicator.case_id == case.id)
     indicators = list(
         session.scalars(
@@ -592,9 +592,6 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
             .where(Indicator.id.in_(linked_indicators), _visible_indicator(principal))
             .order_by(Indicator.kind, Indicator.value)
         )
-    )
-    total_indicators = session.scalar(
-        select(func.count()).select_from(CaseIndicator).where(CaseIndicator.case_id == case.id)
     )
     names = usernames(session, [case.assignee_user_id, *parties.user_ids])
     return CaseDetail(
@@ -611,9 +608,7 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
             )
         ),
         events=events,
-        hidden_events=(total_events or 0) - len(events),
         indicators=indicators,
-        hidden_indicators=(total_indicators or 0) - len(indicators),
         timeline=_timeline_for(
             session,
             principal,
