@@ -6,8 +6,14 @@ configured default (the centre): a third party's report is the centre's to triag
 
 A mail whose attachments are feeds (a Shadowserver CSV, a STIX bundle, a MISP event, plain
 or in a .zip or .gz) is taken in as those files, each a submission of its own; its text is
-then a cover letter, not a report. Other mail is read as an abuse report (ARF, X-ARF or
-plain text).
+then a cover letter, not a report. An attachment that cannot be opened (a damaged or
+encrypted archive, a possible compression bomb) is refused: the reply says why, and the
+mail is stored as a submission of its own whose receipt lists each refused attachment; its
+text is then a cover letter too. Other mail is read as an abuse report (ARF, X-ARF or plain
+text).
+
+Mail that answers a mail (a bounce, a delivery or read notice, an auto-reply) reports
+nothing: it is answered before anything is stored.
 """
 
 from __future__ import annotations
@@ -19,23 +25,39 @@ import io
 import ipaddress
 import logging
 import os
+import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from concord.db import session_factory
-from concord.errors import ConcordError, ConfigurationError, Conflict
+from concord.errors import ConcordError, ConfigurationError, Conflict, FaultLocation
 from concord.intake import registry, service
+from concord.intake.readers import Reader
+from concord.intake.readers.email import _answers_a_mail
+from concord.intake.records import ReadError, ReadItem
 from concord.intake.sources import Refused, open_sources
 from concord.orgs.model import Contact, Organization
 from concord.orgs.whois import current_index
 
 log = logging.getLogger("concord.intake.smtp")
 MAX_MESSAGE = 25 * 1024 * 1024
+# RFC 5321: a reply line is at most 512 octets with its CRLF.
+MAX_REPLY = 510
+
+# Answers to a mail, which report nothing: taken (a refusal would bounce back and forth
+# between two robots) and dropped.
+NOTICE_NOT_STORED = "250 2.6.0 A delivery notice is not a report: not stored"
+AUTO_REPLY_NOT_STORED = "250 2.6.0 An automatic reply is not a report: not stored"
+# multipart/report types that notify of a mail: a delivery status (RFC 3464, a bounce) and
+# a disposition (RFC 8098, a read receipt)
+NOTICES = frozenset({"delivery-status", "disposition-notification"})
 
 
 @dataclass(frozen=True)
@@ -103,26 +125,20 @@ class IntakeHandler:
             content = content.encode("utf-8", "surrogateescape")
         if not (envelope.mail_from or "").strip("<> "):
             # the null sender (RFC 5321): a bounce or a delivery notice, never a report
-            return "250 2.6.0 A delivery notice is not a report: not stored"
+            return NOTICE_NOT_STORED
         try:
-            receipts = await asyncio.to_thread(self._ingest, envelope.mail_from or "", content)
+            delivery = await asyncio.to_thread(self._deliver, envelope.mail_from or "", content)
         except Conflict as exc:
             # the same report, still being taken in from an earlier delivery: a retry later
             # is answered "nothing changed"; a permanent refusal would bounce stored data
-            return f"451 4.3.0 {str(exc)[:200]}"
+            return _line(f"451 4.3.0 {str(exc)[:200]}")
         except ConcordError as exc:
             log.warning("refused a report from %s: %s", envelope.mail_from, exc)
-            return f"554 5.6.0 {str(exc)[:200]}"
+            return _line(f"554 5.6.0 {str(exc)[:200]}")
         except Exception:
             log.exception("could not store a report from %s", envelope.mail_from)
             return "451 4.3.0 Temporary failure, try again later"
-        ids = ", ".join(str(r.id) for r in receipts)
-        return (
-            f"250 Receipt{'s' if len(receipts) > 1 else ''} {ids}: "
-            f"{sum(r.accepted for r in receipts)} accepted, "
-            f"{sum(r.duplicates for r in receipts)} duplicate, "
-            f"{sum(r.rejected for r in receipts)} rejected"
-        )
+        return delivery.reply()
 
     def _reporting_org(self, sender: str) -> str | None:
         sender = sender.strip().lower()
@@ -148,14 +164,37 @@ class IntakeHandler:
                 select(Organization.slug).where(Organization.kind == "centre").limit(1)
             )
 
-    def _ingest(self, sender: str, content: bytes) -> list[service.Receipt]:
+    def _deliver(self, sender: str, content: bytes) -> Delivery:
+        # the default policy makes it an EmailMessage
+        message = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
+        answer = _not_a_report(message)
+        if answer is not None:  # decided before anything is stored, or even looked up
+            return Delivery(not_stored=answer)
         org = self._reporting_org(sender)
         if org is None:
             raise ConcordError("no organisation to attribute the report to")
-        feeds = self._feeds(sender, org, content)
-        if feeds:
-            return feeds
         name = f"smtp-from-{sender or 'unknown'}.eml"
+        if not _is_a_report(message):
+            files, refused = self._attachments(sender, org, message)
+            if refused:
+                # The mail is kept with a receipt naming each refusal, for the analysts to see
+                # and the sender to be told. Beside feeds taken in, its text is a cover
+                # letter; alone, it is read as the report it may well be (a plain-text report
+                # with the sample as an encrypted archive, say).
+                then = None if files else registry.builtin_readers()["email"]
+                mail = service.ingest(
+                    session_factory(),
+                    None,
+                    service.Source(io.BytesIO(content), name),
+                    as_org=org,
+                    channel="smtp",
+                    reader=RefusedAttachments(refused, then),
+                    # the refusals are known in this process only: never a second one
+                    parallel_from=sys.maxsize,
+                )
+                return Delivery(tuple(files), tuple(refused), mail)
+            if files:
+                return Delivery(tuple(files))
         receipt = service.ingest(
             session_factory(),
             None,
@@ -164,20 +203,21 @@ class IntakeHandler:
             as_org=org,
             channel="smtp",
         )
-        return [receipt]
+        return Delivery((receipt,))
 
-    def _feeds(self, sender: str, org: str, content: bytes) -> list[service.Receipt]:
-        """The receipts of the mail's attachments that are feeds; none for a mail that is
-        itself the report (ARF, X-ARF) or whose attachments are not feeds."""
-        message = email.message_from_bytes(content, policy=email.policy.default)
-        if message.get_content_type() == "multipart/report" or message.get("X-ARF"):
-            return []
+    def _attachments(
+        self, sender: str, org: str, message: EmailMessage
+    ) -> tuple[list[service.Receipt], list[ReadError]]:
+        """The receipts of the mail's attachments that are feeds, and an error for each
+        attachment (or file in an attached archive) that could not be opened, located by its
+        name as sent. Attachments that are neither (a letter, a picture) are left alone."""
         attached = [
             (part.get_filename() or "", part.get_payload(decode=True))
             for part in message.walk()
             if part.get_filename() and not part.is_multipart()
         ]
         receipts: list[service.Receipt] = []
+        refused: list[ReadError] = []
         with tempfile.TemporaryDirectory(prefix="concord-mail-") as folder:
             for number, (name, data) in enumerate(attached):
                 if not isinstance(data, bytes) or not data.strip():
@@ -186,14 +226,111 @@ class IntakeHandler:
                 path = Path(folder) / stored
                 path.write_bytes(data)
                 for found in open_sources([str(path)]):
+                    named = _as_sent(found.filename, stored, shown)
                     if isinstance(found, Refused):
-                        log.warning("attachment from %s not read: %s", sender, found.reason)
+                        log.warning("attachment from %s refused: %s", sender, found.reason)
+                        # the location names the file: the reason need not repeat it
+                        reason = found.reason.removeprefix(f"{found.filename}: ")
+                        refused.append(ReadError(FaultLocation(source=named), reason))
                         continue
                     with found.stream:
-                        receipt = _ingest_feed(org, found, _as_sent(found.filename, stored, shown))
+                        receipt = _ingest_feed(org, found, named)
                     if receipt is not None:
                         receipts.append(receipt)
-        return receipts
+        return receipts, refused
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of a mail: the receipts of the files taken in (its feeds, or the mail
+    read as a report), the attachments refused and the receipt of the mail that lists them;
+    or, for a mail that is no report, the reply that says it was not stored."""
+
+    files: tuple[service.Receipt, ...] = ()
+    refused: tuple[ReadError, ...] = ()
+    mail: service.Receipt | None = None
+    not_stored: str = ""
+
+    def reply(self) -> str:
+        if self.not_stored:
+            return self.not_stored
+        receipts = [*self.files, *([self.mail] if self.mail is not None else [])]
+        ids = ", ".join(str(r.id) for r in receipts)
+        which = "attachment refused" if len(self.refused) == 1 else "attachments refused"
+        refusals = f"{which}: " + "; ".join(
+            f"{error.location.source}: {error.reason}" for error in self.refused
+        )
+        if self.refused and not any(r.accepted or r.duplicates for r in receipts):
+            # Nothing taken in: a permanent refusal has the sender's relay tell the sender
+            # why, where a 250 line is seen in the relay's log only.
+            return _line(f"554 5.6.0 Receipt {ids}: nothing taken in; {refusals}")
+        line = (
+            f"250 Receipt{'s' if len(receipts) > 1 else ''} {ids}: "
+            f"{sum(r.accepted for r in receipts)} accepted, "
+            f"{sum(r.duplicates for r in receipts)} duplicate, "
+            f"{sum(r.rejected for r in receipts)} rejected"
+        )
+        return _line(f"{line}; {refusals}" if self.refused else line)
+
+
+class RefusedAttachments(Reader):
+    """A mail with attachments that could not be opened: an error for each, then what
+    `then` (the e-mail reader) reads of the mail, or nothing when its text is a cover letter.
+    Used by the SMTP listener alone, which knows the refusals; never detected, never
+    declared."""
+
+    name = "email-attachments"
+    description = "e-mail whose attachments are taken in as files of their own"
+
+    def __init__(self, refused: Sequence[ReadError], then: Reader | None = None) -> None:
+        self.refused = tuple(refused)
+        self.then = then
+        if then is not None:
+            self.name = then.name
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return False
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
+        yield from self.refused
+        if self.then is not None:
+            yield from self.then.read(stream, source)
+
+
+def _report_type(message: EmailMessage) -> str:
+    if message.get_content_type() != "multipart/report":
+        return ""
+    try:
+        value = message.get_param("report-type")
+    except Exception:  # a header too damaged to read: no report type
+        return ""
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def _is_a_report(message: EmailMessage) -> bool:
+    """Whether the mail is itself the report (ARF, X-ARF), read whole by the e-mail reader."""
+    return message.get_content_type() == "multipart/report" or bool(message.get("X-ARF"))
+
+
+def _not_a_report(message: EmailMessage) -> str | None:
+    """The reply to a mail that answers another mail, which reports nothing and is not
+    stored; None for any other. An ARF or X-ARF report is read whatever its headers say,
+    as the e-mail reader reads it."""
+    kind = _report_type(message)
+    if kind in NOTICES:
+        return NOTICE_NOT_STORED
+    if kind == "feedback-report" or message.get("X-ARF"):
+        return None
+    if _answers_a_mail(message):
+        return AUTO_REPLY_NOT_STORED
+    return None
+
+
+def _line(text: str) -> str:
+    """One SMTP reply line: ASCII (the listener does not offer SMTPUTF8, and a name or a
+    reason may not be), without a line break, and within the length RFC 5321 allows."""
+    text = " ".join(text.split()).encode("ascii", "replace").decode("ascii")
+    return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 3] + "..."
 
 
 def _attachment_names(number: int, name: str) -> tuple[str, str]:
