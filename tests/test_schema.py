@@ -352,3 +352,58 @@ def test_what_the_centre_reported_becomes_no_states(scratch_url: str) -> None:
     with engine.connect() as conn:
         assert conn.scalar(select(Event.country).where(Event.id == 1)) == "KZ"
     engine.dispose()
+
+
+def test_stored_alerts_go_to_the_national_bodies_of_their_state_and_the_centre(
+    scratch_url: str,
+) -> None:
+    migrate(scratch_url, "0018")
+    engine = create_engine(scratch_url)
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            Organization.__table__.insert(),
+            [
+                {"id": i, "slug": slug, "kind": kind, "name_en": slug, "country": country}
+                for i, slug, kind, country in (
+                    (1, "ccc", "centre", "KZ"),
+                    (2, "uz-cert", "national-body", "UZ"),
+                    (3, "kz-cert", "national-body", "KZ"),
+                    (4, "kz-bank", "owner", "KZ"),
+                )
+            ],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO correlation_alerts (indicator_id, country, created_at) "
+                "VALUES (7, 'KZ', :when), (7, 'UZ', :when)"
+            ),
+            {"when": when},
+        )
+    engine.dispose()
+    migrate(scratch_url, "head")
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.indicator_id, a.country, o.slug FROM correlation_alerts a "
+                "JOIN organizations o ON o.id = a.org_id ORDER BY a.country, o.slug"
+            )
+        ).all()
+        dated = set(conn.scalars(text("SELECT created_at FROM correlation_alerts")))
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (7, "KZ", "ccc"),
+        (7, "KZ", "kz-cert"),
+        (7, "UZ", "ccc"),
+        (7, "UZ", "uz-cert"),
+    ]
+    assert len(dated) == 1  # with their date
+    migrate(scratch_url, "0018", down=True)
+    engine = create_engine(scratch_url)
+    with engine.connect() as conn:
+        back = conn.execute(
+            text("SELECT indicator_id, country FROM correlation_alerts ORDER BY country")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in back] == [(7, "KZ"), (7, "UZ")]

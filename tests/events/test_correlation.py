@@ -32,6 +32,7 @@ from concord.intake.readers import Reader
 from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization
+from concord.web.deps import encode_cursor
 from tests.conftest import PASSWORD, Network
 from tests.intake.test_views import login
 
@@ -83,6 +84,18 @@ def report(
     )
 
 
+def alert_rows(session: Session) -> list[tuple[str, str]]:
+    """The stored alerts as (state, recipient organisation)."""
+    session.rollback()
+    return sorted(
+        session.execute(
+            select(CorrelationAlert.country, Organization.slug).join(
+                Organization, Organization.id == CorrelationAlert.org_id
+            )
+        ).all()
+    )
+
+
 def correlate(since: datetime | None = None) -> correlation.CorrelationResult:
     with session_scope() as s:
         return correlation.correlate(s, since)
@@ -131,8 +144,13 @@ def test_an_indicator_from_kz_and_uz_becomes_cross_state(
     assert (result.checked, result.cross_state, result.warning_listed) == (1, 1, 0)
     assert indicator(session, C2_IP).cross_state is True
     assert indicator(session, C2_DOMAIN).cross_state is False
-    alerts = session.execute(select(CorrelationAlert.country)).scalars().all()
-    assert sorted(alerts) == ["KZ", "UZ"]
+    # each state's national body, and the centre for each state
+    assert alert_rows(session) == [
+        ("KZ", "ccc"),
+        ("KZ", "kz-cert"),
+        ("UZ", "ccc"),
+        ("UZ", "uz-cert"),
+    ]
     # A second pass finds nothing new and writes nothing twice.
     again = correlate()
     assert (again.checked, again.cross_state, again.alerts) == (0, 0, 0)
@@ -145,16 +163,18 @@ def test_a_third_state_joining_later_is_alerted_too(session: Session, network: N
 
     report(network["kz-analyst"], f"ipv4={C2_IP}")
     report(network["uz-analyst"], f"ipv4={C2_IP}")
-    assert correlate().alerts == 2
+    assert correlate().alerts == 4
     with session_scope() as s:
         orgs.create_org(s, None, orgs.OrgInput("kg-cert", "national-body", "KG CERT", country="KG"))
         user = access.create_user(s, None, access.UserInput("kg-analyst", "kg-cert", "analyst"))
         kg = access.principal_for(user, s.get(Organization, user.org_id))
     report(kg, f"ipv4={C2_IP}")
     result = correlate()
-    assert (result.cross_state, result.alerts) == (0, 1)
-    session.rollback()
-    assert sorted(session.scalars(select(CorrelationAlert.country))) == ["KG", "KZ", "UZ"]
+    assert (result.cross_state, result.alerts) == (0, 2)
+    assert [row for row in alert_rows(session) if row[0] == "KG"] == [
+        ("KG", "ccc"),
+        ("KG", "kg-cert"),
+    ]
 
 
 def test_an_alert_never_names_a_state_whose_report_the_reader_cannot_see(
@@ -172,11 +192,43 @@ def test_an_alert_never_names_a_state_whose_report_the_reader_cannot_see(
     report(network["uz-analyst"], f"ipv4={C2_IP}")
     report(kg, f"ipv4={C2_IP}", tlp="amber+strict")  # for KG's eyes only, the centre's not
     correlate()
-    session.rollback()
-    assert sorted(session.scalars(select(CorrelationAlert.country))) == ["KG", "KZ", "UZ"]
+    # none to the centre for KG: KG's report is not the centre's to see
+    assert alert_rows(session) == [
+        ("KG", "kg-cert"),
+        ("KZ", "ccc"),
+        ("KZ", "kz-cert"),
+        ("UZ", "ccc"),
+        ("UZ", "uz-cert"),
+    ]
     centre = correlation.list_alerts(session, network["centre-analyst"])
     assert sorted(a.country for a in centre) == ["KZ", "UZ"]
     assert [a.country for a in correlation.list_alerts(session, kg)] == ["KG"]
+
+
+def test_an_alert_comes_when_its_reader_can_see_two_states(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    kg, _ = national_body(session, "kg-cert", "KG")
+    first, second = "45.77.12.35", "45.77.12.36"
+    report(network["kz-analyst"], f"ipv4={first}")
+    report(network["uz-analyst"], f"ipv4={first}", tlp="amber+strict")  # not for KZ's eyes
+    correlate()
+    report(network["kz-analyst"], f"ipv4={second}")
+    report(kg, f"ipv4={second}")
+    correlate()
+    h = auth["kz-analyst"]
+    feed = api.get("/api/v1/correlation-alerts", headers=h).json()
+    assert [a["indicator"]["value"] for a in feed["items"]] == [second]
+    cursor = feed["items"][-1]["id"]
+    before = datetime.now(UTC)
+    report(kg, f"ipv4={first}")  # now KZ sees the first in two states
+    correlate()
+    r = api.get("/api/v1/correlation-alerts", params={"cursor": encode_cursor(cursor)}, headers=h)
+    (late,) = r.json()["items"]
+    # after the cursor a client holds, and dated when KZ could first see it, not when UZ's
+    # hidden report made it cross-state
+    assert late["indicator"]["value"] == first and late["states"] == ["KG", "KZ"]
+    assert datetime.fromisoformat(late["created_at"]) >= before
 
 
 def test_a_public_resolver_never_becomes_cross_state(session: Session, network: Network) -> None:

@@ -88,6 +88,14 @@ def tlp_filter(principal: Principal, model: Any, level: Any = None) -> ColumnEle
     )
 
 
+def organisation_view(org_id: int, org_kind: str, org_parent_id: int | None) -> Principal:
+    """A principal standing for an organisation as a whole, for what is written for the
+    organisation rather than for one user (correlation alerts): it sees what every analyst
+    of the organisation sees, and no named user's TLP:RED. User ids start at 1, so 0 is no
+    user's."""
+    return Principal(0, None, org_id, org_kind, org_parent_id, Role.ANALYST)
+
+
 def scope_filter(principal: Principal, org_id_column: Any) -> ColumnElement[bool]:
     """SQL condition: management rows (keyed by organisation) inside the principal's scope."""
     if principal.anonymous:

@@ -176,25 +176,77 @@ def correlate(
 
 
 def _write_alerts(session: Session, touched: Any) -> int:
-    """One alert per (cross-state indicator, state involved) that has none yet."""
+    """The alerts each recipient has not had yet: a national body's, once per cross-state
+    indicator its state reported; the centre's, once per state involved. Each is written
+    when the recipient's own view (`policy.organisation_view`) first shows the indicator in
+    two or more states, one of them the alert's, so that its date and its place in the
+    recipient's feed rest on nothing hidden from the recipient. One INSERT ... SELECT per
+    recipient, narrowed to the indicators with an alert still to give."""
+    recipients = session.execute(
+        select(Organization.id, Organization.kind, Organization.parent_id, Organization.country)
+        .where(Organization.kind.in_((OrgKind.CENTRE, OrgKind.NATIONAL_BODY)))
+        .order_by(Organization.id)
+    ).all()
+    written = 0
+    now = literal(utcnow(), UTCDateTime())
+    for org_id, kind, parent_id, country in recipients:
+        if kind == OrgKind.NATIONAL_BODY and not country:
+            continue
+        state = country if kind == OrgKind.NATIONAL_BODY else None
+        written += _write_alerts_for(
+            session, policy.organisation_view(org_id, kind, parent_id), state, touched, now
+        )
+    return written
+
+
+def _write_alerts_for(
+    session: Session, viewer: Principal, state: str | None, touched: Any, now: Any
+) -> int:
     s = Sighting.__table__
     i = Indicator.__table__
     a = CorrelationAlert.__table__
-    missing = (
-        select(s.c.indicator_id, s.c.country, literal(utcnow(), UTCDateTime()))
-        .distinct()
-        .join(i, i.c.id == s.c.indicator_id)
-        .where(
-            i.c.cross_state.is_(True),
-            s.c.country.is_not(None),
-            ~exists().where(a.c.indicator_id == s.c.indicator_id, a.c.country == s.c.country),
-        )
+    eo = EventObservable.__table__
+    e = Event.__table__
+    owed = ~exists().where(
+        a.c.indicator_id == s.c.indicator_id,
+        a.c.country == s.c.country,
+        a.c.org_id == viewer.org_id,
     )
+    # indicators with an alert still owed to this recipient (a state's, for a national body)
+    pending = (
+        select(s.c.indicator_id)
+        .join(i, i.c.id == s.c.indicator_id)
+        .where(i.c.cross_state.is_(True), s.c.country.is_not(None), owed)
+    )
+    if state is not None:
+        pending = pending.where(s.c.country == state)
     if touched is not None:
-        missing = missing.where(s.c.indicator_id.in_(touched))
+        pending = pending.where(s.c.indicator_id.in_(touched))
+    seen = (
+        select(eo.c.indicator_id.label("ind"), e.c.country.label("country"))
+        .join(e, e.c.id == eo.c.event_id)
+        .where(
+            eo.c.indicator_id.in_(pending),
+            e.c.country.is_not(None),
+            policy.tlp_filter(viewer, Event),
+        )
+        .distinct()
+        .subquery()
+    )
+    crossing = select(seen.c.ind).group_by(seen.c.ind).having(func.count() >= 2)
+    missing = select(seen.c.ind, seen.c.country, literal(viewer.org_id), now).where(
+        seen.c.ind.in_(crossing),
+        ~exists().where(
+            a.c.indicator_id == seen.c.ind,
+            a.c.country == seen.c.country,
+            a.c.org_id == viewer.org_id,
+        ),
+    )
+    if state is not None:
+        missing = missing.where(seen.c.country == state)
     done = session.execute(
         a.insert()
-        .from_select(["indicator_id", "country", "created_at"], missing)
+        .from_select(["indicator_id", "country", "org_id", "created_at"], missing)
         .execution_options(preserve_rowcount=True)  # not kept for INSERT otherwise
     )
     return max(done.rowcount or 0, 0)
@@ -947,12 +999,6 @@ class AlertView:
     states: list[str]
 
 
-def _principal_country(session: Session, principal: Principal) -> str | None:
-    if principal.org_id is None:
-        return None
-    return session.scalar(select(Organization.country).where(Organization.id == principal.org_id))
-
-
 def latest_alerts(session: Session, principal: Principal, limit: int) -> list[AlertView]:
     """Each indicator once, at its latest alert, newest first. The centre gets one alert
     per state involved; a page shows the indicator, not each of them."""
@@ -1047,14 +1093,10 @@ def _alerts_seen(session: Session, principal: Principal) -> Select[Any] | None:
         )
         .exists()
     )
-    stmt = (
+    # The organisation's own alerts; the reader's view is checked again, as a user may see
+    # less than the organisation did (a share withdrawn since, a narrower token).
+    return (
         select(a, Indicator.kind, Indicator.value)
         .join(Indicator, Indicator.id == a.indicator_id)
-        .where(visible_states >= 2, own_state_seen)
+        .where(a.org_id == principal.org_id, visible_states >= 2, own_state_seen)
     )
-    if not principal.is_centre:
-        country = _principal_country(session, principal)
-        if country is None:
-            return None
-        stmt = stmt.where(a.country == country)
-    return stmt

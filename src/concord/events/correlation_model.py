@@ -17,22 +17,25 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class CorrelationAlert(Base):
-    """A state became involved in a cross-state indicator: its analysts should look.
+    """A state's report of an indicator is cross-state: its analysts should look.
 
-    One row per (indicator, state), written when the indicator turns cross-state and when
-    another state reports it later. Who may read it is decided when listing, from the events
-    the reader can see; the row carries no copy of anything under TLP."""
+    One row per (indicator, state, recipient): the recipient is a national body of that state
+    or the centre, and the row is written when the events that organisation may see first
+    show the indicator in two or more states, one of them that state. So its time and its
+    place in a recipient's feed tell nothing of reports the recipient cannot see. Reading
+    checks the reader's own view again; the row carries no copy of anything under TLP."""
 
     __tablename__ = "correlation_alerts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     indicator_id: Mapped[int] = mapped_column(BigInteger)
     country: Mapped[str] = mapped_column(String(2))
+    org_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("indicator_id", "country"),
-        Index("ix_correlation_alerts_country", "country", "id"),
+        UniqueConstraint("indicator_id", "country", "org_id"),
+        Index("ix_correlation_alerts_org_id", "org_id", "id"),
     )
 
 
