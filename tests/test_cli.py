@@ -420,3 +420,41 @@ def test_correlate_runs_a_pass_now(env) -> None:  # type: ignore[no-untyped-def]
     assert figures["campaigns"]["campaigns"] == 1
     again = _run("correlate").stdout
     assert again.startswith("Correlation: ") and "cross-state +0" in again
+
+
+def test_ingest_says_when_a_folder_holds_no_file_to_read(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    _network()
+    empty = tmp_path / "reports"
+    empty.mkdir()
+    hidden = tmp_path / "dotted"
+    (hidden / ".git").mkdir(parents=True)
+    (hidden / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (hidden / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    for folder, said in (
+        (empty, f"error: {empty}: no file found in this folder"),
+        (
+            hidden,
+            f"error: {hidden}: no file found in this folder but hidden ones (named with a "
+            "leading dot), which are not read",
+        ),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "concord", "ingest", str(folder), "--as", "kz-cert"],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=60,
+        )
+        assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (1, said, "")
+    # beside a report, the hidden files are counted as skipped
+    (hidden / "scan_rdp.csv").write_bytes(
+        (FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv").read_bytes()
+    )
+    result = _run("ingest", str(hidden), "--as", "kz-cert")
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("1 file, 2 hidden files skipped: "), result.stdout
+    totals = json.loads(_run("ingest", str(hidden), "--as", "kz-cert", "--json").stdout)
+    assert totals["skipped_files"] == ["dotted/.DS_Store", "dotted/.git/HEAD"]
+    assert [f["filename"] for f in totals["files"]] == ["dotted/scan_rdp.csv"]

@@ -581,11 +581,36 @@ INGEST_HELP = (
 )
 
 
+def _naming(receipt: Any) -> str:
+    """A refused file's reason, naming the file: a format's reason (the file is not of the
+    format declared) is the same for every file, so the file's name goes first."""
+    reason = str(receipt.errors[0]["reason"])
+    if receipt.filename and receipt.filename not in reason:
+        return f"{receipt.filename}: {reason}"
+    return reason
+
+
+def _ingest_summary(totals: dict[str, Any]) -> str:
+    """The last line of several receipts: what was read, and what was not."""
+    count = len(totals["files"])
+    said = [f"{count} file" + ("" if count == 1 else "s")]
+    if totals["not_taken_in"]:
+        said.append(f"{totals['not_taken_in']} not taken in")
+    if hidden := len(totals["skipped_files"]):
+        said.append(f"{hidden} hidden file" + ("" if hidden == 1 else "s") + " skipped")
+    return (
+        ", ".join(said)
+        + f": {totals['accepted']} accepted, {totals['duplicates']} duplicate, "
+        + f"{totals['rejected']} rejected"
+        + (f", {totals['skipped']} naming no observable" if totals["skipped"] else "")
+    )
+
+
 @app.command(help=INGEST_HELP)
 def ingest(
     paths: Annotated[
         list[str],
-        typer.Argument(metavar="PATH", help="Files, directories, .zip or .gz archives."),
+        typer.Argument(metavar="PATH", help="Files, directories, zip or gzip archives."),
     ],
     fmt: Annotated[
         str | None,
@@ -622,6 +647,7 @@ def ingest(
     from concord.intake.readers import Reader, ReaderError
     from concord.intake.registry import profile_reader
     from concord.intake.service import ingest_paths
+    from concord.intake.sources import skipped_files
 
     reader: Reader | None = None
     if profile is not None:
@@ -639,6 +665,8 @@ def ingest(
         "skipped": 0,
         "errors": [],
         "files": [],
+        "not_taken_in": 0,  # files refused or failed
+        "skipped_files": skipped_files(paths),  # hidden ones in the folders given
     }
     progress = Progress(
         TextColumn("{task.description}"),
@@ -671,8 +699,9 @@ def ingest(
                 totals["files"].append(data)
                 totals["errors"].extend(data["errors"])
                 if receipt.status in ("refused", "failed"):
-                    if not as_json:  # the reason names the file
-                        err.print(f"not taken in: {receipt.errors[0]['reason']}", markup=False)
+                    totals["not_taken_in"] += 1
+                    if not as_json:
+                        err.print(f"not taken in: {_naming(receipt)}", markup=False)
                     continue
                 for key in ("accepted", "duplicates", "rejected", "skipped"):
                     totals[key] += data[key]
@@ -706,13 +735,8 @@ def ingest(
     files = totals["files"]
     if as_json:
         _print_json(totals)
-    elif len(files) > 1:
-        say(
-            f"{len(files)} files: {totals['accepted']} accepted, {totals['duplicates']} "
-            f"duplicate, {totals['rejected']} rejected",
-            markup=False,
-            highlight=False,
-        )
+    elif len(files) > 1 or totals["skipped_files"]:
+        say(_ingest_summary(totals), markup=False, highlight=False)
     refused = any(f["status"] in ("refused", "failed") for f in files)
     # a file none of whose records went in was most likely not what it was taken for
     all_rejected = any(f["rejected"] and not (f["accepted"] or f["duplicates"]) for f in files)

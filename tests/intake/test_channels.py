@@ -277,12 +277,13 @@ def test_cli_fails_when_a_file_of_several_had_every_record_rejected(env, network
     folder = tmp_path / "drop"
     folder.mkdir()
     (folder / "a.jsonl").write_bytes((FIXTURES / "intelmq" / "events.jsonl").read_bytes())
-    (folder / "b.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)]))
-    # declared IntelMQ: the CSV's lines are all refused, the other file is taken in
+    # no format detection tells, so no other format is named: read as declared
+    (folder / "b.txt").write_bytes(b"192.0.2.1 scanned us\n192.0.2.2 too\n")
+    # declared IntelMQ: the text's lines are all rejected, the other file is taken in
     said = runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--format", "intelmq"])
     assert said.exit_code == 1, said.output
     last = said.stdout.strip().splitlines()[-1]
-    assert last.startswith("2 files: ") and "rejected" in last
+    assert last.startswith("2 files: ") and last.endswith(" 2 rejected"), last
 
 
 def test_cli_reads_the_rest_of_a_folder_past_a_file_it_cannot_take(
@@ -533,6 +534,89 @@ def test_cli_goes_on_past_a_file_whose_intake_fails(
     monkeypatch.setattr(service, "write_batch", real)
     again = CliRunner().invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
     assert again.exit_code == 0 and json.loads(again.stdout)["accepted"] == 1
+
+
+def test_cli_tells_archives_by_their_content(env, network, session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    feeds = FIXTURES / "feeds"
+    rdp = (feeds / "2024-03-01-scan_rdp-example-asn.csv").read_bytes()
+    ntp = (feeds / "2024-03-01-scan_ntp-example-asn.csv").read_bytes()
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a-scan_rdp.csv.gzip").write_bytes(gzip.compress(rdp))
+    with zipfile.ZipFile(drop / "b-reports-noext", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("2024-03-01-scan_ntp-example-asn.csv", ntp)
+        z.writestr("inner", gzip.compress(ntp))  # an archive inside, named as none
+    (drop / "c-twice.csv.gz").write_bytes(gzip.compress(gzip.compress(ntp)))
+    with zipfile.ZipFile(drop / "d-letter.docx", "w") as z:  # a document, no archive
+        z.writestr("[Content_Types].xml", "<Types/>")
+    result = CliRunner().invoke(app, ["ingest", str(drop), "--as", "kz-cert", "--json"])
+    assert result.exit_code == 1, result.output
+    receipt = json.loads(result.stdout)
+    statuses = {f["filename"].split("/", 1)[1]: f["status"] for f in receipt["files"]}
+    assert statuses == {
+        "a-scan_rdp.csv": "done",
+        "b-reports-noext!2024-03-01-scan_ntp-example-asn.csv": "done",
+        "b-reports-noext!inner": "refused",
+        "c-twice.csv.gz": "refused",
+        "d-letter.docx": "refused",
+    }
+    assert {f["format"] for f in receipt["files"] if f["status"] == "done"} == {"shadowserver"}
+    assert receipt["accepted"] == _count(session) > 0
+    reasons = {e["source"].split("/", 1)[1]: e["reason"] for e in receipt["errors"]}
+    assert reasons["b-reports-noext!inner"].endswith("nested archives are refused")
+    assert reasons["c-twice.csv.gz"].endswith("c-twice.csv.gz: nested archives are refused")
+    assert "cannot tell the format of 'drop/d-letter.docx'" in reasons["d-letter.docx"]
+    # the command never sends its user to itself
+    assert not any("concord ingest" in reason for reason in reasons.values())
+
+
+def test_cli_refusals_name_their_files_and_are_counted(env, network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    misp = [FIXTURES / "misp" / "misp_event.json", FIXTURES / "misp" / "sighting_event.json"]
+    stix = FIXTURES / "stix" / "infrastructure.json"
+    args = ["ingest", *map(str, misp), str(stix), "--format", "stix", "--as", "kz-cert"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("not taken in:")]
+    assert refusals == [
+        f"not taken in: {path.name}: this file is not stix (it looks like misp): choose the "
+        "format it is in, or let the format be detected"
+        for path in misp
+    ]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("3 files, 2 not taken in: ") and "0 rejected" in last
+    totals = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert {"accepted", "duplicates", "rejected", "errors", "files"} <= totals.keys()
+    assert (totals["not_taken_in"], totals["skipped_files"]) == (2, [])
+    assert [e["source"] for e in totals["errors"]] == [path.name for path in misp]
+
+
+def test_json_nested_too_deep_is_refused_as_such_without_a_format(
+    client, auth, env, network, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    deep = b"[" * 100_000 + b"]" * 100_000
+    r = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        files={"file": ("deep.json", deep, "application/json")},
+    )
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.json()["detail"] == "JSON nested deeper than 64 levels; refusing to read it"
+    [where] = r.json()["errors"]
+    assert (where["source"], where["line"]) == ("deep.json", 1)
+    # brackets in a string nest nothing: that file is only of no known format
+    shallow = b'{"note": "' + b"[" * 1000 + b'"}'
+    r = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        files={"file": ("notes.json", shallow, "application/json")},
+    )
+    assert r.status_code == 415 and "cannot tell the format" in r.json()["detail"]
+    (tmp_path / "deep.json").write_bytes(deep)
+    said = CliRunner().invoke(app, ["ingest", str(tmp_path / "deep.json"), "--as", "kz-cert"])
+    assert said.exit_code == 1
+    assert said.stderr.strip() == (
+        "not taken in: deep.json: JSON nested deeper than 64 levels; refusing to read it"
+    )
 
 
 def _post(client, headers, data: bytes, tlp: str, name: str = "events.jsonl"):  # type: ignore[no-untyped-def]

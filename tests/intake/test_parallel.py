@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -149,3 +156,81 @@ def test_two_submissions_at_once_fold_into_the_same_events(session, network) -> 
         t.join(timeout=120)
     assert failures == [] and len(receipts) == 2
     assert totals(session) == (900, 1200)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _fork_server(pid: int) -> int | None:
+    for child in _children(pid):
+        try:
+            if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return child
+        except OSError:
+            continue
+    return None
+
+
+def _handles_sigint(pid: int) -> bool:
+    """Whether Python's handler of SIGINT is installed: a SIGINT would raise there."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & 1 << (signal.SIGINT - 1))
+
+
+def _about_to_start(pid: int, moment: str) -> bool:
+    """Whether the process `pid` is where a SIGINT used to print a traceback: the fork
+    server importing what it preloads, or the child it forked setting out."""
+    server = _fork_server(pid)
+    if server is None:
+        return False
+    if moment == "fork server":
+        try:
+            importing = "sqlalchemy" in Path(f"/proc/{server}/maps").read_text()
+        except OSError:
+            return False
+        return importing and _handles_sigint(server)
+    return any(_handles_sigint(child) for child in _children(server))
+
+
+@pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+    reason="needs /proc to follow the processes",
+)
+def test_ctrl_c_while_the_second_process_starts_prints_no_traceback(network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C reaches the whole process group: the fork server while it imports, the child
+    while it starts. Neither may print a traceback; the command says it was interrupted."""
+    report = tmp_path / "scan_rdp.csv"
+    report.write_bytes(
+        scan_csv([("2026-11-30 10:00:00", f"192.0.{i >> 8}.{i & 255}", 3389) for i in range(2000)])
+    )
+    settings = {**os.environ, "CONCORD_INTAKE_PARALLEL_BYTES": "1"}
+    for moment in ("fork server", "child"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "concord", "ingest", str(report), "--as", "kz-cert"],
+            env=settings,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a group of its own, as a terminal gives a command
+        )
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _about_to_start(proc.pid, moment):
+                # the child: into the imports it makes first (the fork server's own take long)
+                time.sleep(0.05 if moment == "child" else 0)
+                break
+            time.sleep(0.001)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
+        _, said = proc.communicate(timeout=60)
+        assert "Traceback" not in said, f"at the {moment}'s start:\n{said}"
+        assert proc.returncode == 130 and said.startswith("interrupted: "), said

@@ -9,12 +9,15 @@ batches whatever the file's size. The child loads the lookup index itself.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import multiprocessing
+import signal
 import threading
 import traceback
 from collections.abc import Iterator
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
@@ -63,6 +66,8 @@ def _child(
     out: Connection,
 ) -> None:
     """The child's work: read, prepare and send batches; then None, or an error text."""
+    # Ctrl-C reaches the whole process group; the parent handles it and stops this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from concord.db import session_factory
     from concord.intake.readers.csvfeed import CsvFeedReader
     from concord.intake.registry import builtin_reader
@@ -113,6 +118,24 @@ def _spec(reader: Reader) -> tuple[str, str]:
     return ("builtin", reader.name)
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT held back in this thread while the fork server and the child start: they
+    inherit the mask, so that a Ctrl-C (sent to the whole process group) never interrupts
+    their start-up with a traceback on the terminal; this process gets it once the block
+    ends, and stops them. The fork server ignores SIGINT once it runs, as does the child."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    # Started first: starting it unblocks SIGINT in this thread, whatever the mask was.
+    resource_tracker.ensure_running()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _context() -> Any:
     # A fork server: children start fast, without the parent's threads and locks.
     ctx = multiprocessing.get_context("forkserver")
@@ -145,7 +168,8 @@ class ChildBatches:
             daemon=True,
         )
         try:
-            self.child.start()
+            with _sigint_held():
+                self.child.start()
         finally:
             data_in.close()
             batches_out.close()
@@ -179,9 +203,14 @@ class ChildBatches:
         if self.closed:
             return
         self.closed = True
-        # Closing our end stops the child at its next send; its exit then stops the pump.
+        # Closing our end stops the child at its next send. The pump stops before its next
+        # chunk (or when the child's exit breaks its pipe); closing the pipe then ends the
+        # child's input, should the child be waiting for more rather than sending.
         self.stop.set()
         self.batches_in.close()
+        self.pump.join(timeout=5)
+        if not self.pump.is_alive():
+            self.data_out.close()
         self.child.join(timeout=5)
         if self.child.is_alive():
             self.child.kill()

@@ -133,8 +133,68 @@ class WrongFormat(UnsupportedFormat):
         )
 
 
+class NestedTooDeep(UnsupportedFormat):
+    """A JSON document of no declared format nested deeper than the readers read: refused
+    for that, as a declared format would say, rather than as a file of no known format."""
+
+    def __init__(self, filename: str, line: int) -> None:
+        from concord.intake.readers.values import MAX_DEPTH
+
+        ConcordError.__init__(
+            self,
+            f"JSON nested deeper than {MAX_DEPTH} levels; refusing to read it",
+            422,
+            "Invalid input",
+            [FaultLocation(source=filename, line=line)],
+        )
+
+
 # The first bytes of the archives `concord ingest` unpacks, which a single upload does not.
 _ARCHIVES = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"PK\x05\x06": "zip"}
+# Documents kept in a zip container: files of their own, not archives of reports.
+ZIP_DOCUMENTS = (".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".epub", ".jar", ".apk")
+
+
+def archive_kind(head: bytes, filename: str) -> str | None:
+    """The kind of archive ("zip", "gzip") a file starting with `head` is, or None for a
+    file that is no archive of files (a .docx is a zip of its own parts)."""
+    for magic, kind in _ARCHIVES.items():
+        if head.startswith(magic):
+            if kind == "zip" and filename.lower().endswith(ZIP_DOCUMENTS):
+                return None
+            return kind
+    return None
+
+
+def _too_deep(head: bytes) -> int | None:
+    """When `head` starts a JSON document whose brackets (outside strings) nest deeper than
+    the readers read, the line where they do; else None."""
+    from concord.intake.readers.values import MAX_DEPTH
+
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] not in (b"{", b"["):
+        return None
+    depth = 0
+    in_string = escaped = False
+    for at, byte in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_DEPTH:
+                return head.count(b"\n", 0, len(head) - len(text) + at) + 1
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+            if depth <= 0:
+                return None  # the document ended within the head
+    return None
 
 
 def choose(head: bytes, filename: str, declared: str | None) -> Reader:
@@ -163,12 +223,15 @@ def choose(head: bytes, filename: str, declared: str | None) -> Reader:
     for reader in known.values():
         if reader.sniff(head, filename):
             return reader
-    for magic, kind in _ARCHIVES.items():
-        if head.startswith(magic):
-            raise UnsupportedFormat(
-                f"{filename!r} is a {kind} archive: unpack it and send its files, or give it to "
-                "`concord ingest`, which unpacks .zip and .gz"
-            )
+    kind = archive_kind(head, filename)
+    if kind is not None:
+        raise UnsupportedFormat(
+            f"{filename!r} is a {kind} archive: unpack it and send its files, or give it to "
+            "`concord ingest`, which unpacks .zip and .gz"
+        )
+    line = _too_deep(head)
+    if line is not None:
+        raise NestedTooDeep(filename, line)
     raise UnsupportedFormat(f"cannot tell the format of {filename!r}")
 
 

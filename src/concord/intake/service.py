@@ -901,6 +901,7 @@ def _write_all(
     if group:
         session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
     pending = 0
+    interrupted = False
     try:
         with rare_collections():
             for batch in prepared:
@@ -916,11 +917,14 @@ def _write_all(
                 if progress is not None:
                     progress(batch.records + len(batch.errors))
         session.commit()
-    except BaseException:
+    except BaseException as exc:
+        # Ctrl-C: the process ends, and its connection with it; resetting the cache would
+        # wait for the write lock the interrupted commit may still hold.
+        interrupted = not isinstance(exc, Exception)
         session.rollback()
         raise
     finally:
-        if group:  # the pooled connection goes back with the default cache (best effort)
+        if group and not interrupted:  # the pooled connection goes back with the default cache
             with contextlib.suppress(SQLAlchemyError):
                 session.connection().exec_driver_sql("PRAGMA cache_size=-2000")
                 session.commit()

@@ -1,7 +1,9 @@
-"""Turn paths (files, directories, .zip and .gz archives) into seekable byte streams.
+"""Turn paths (files, directories, zip and gzip archives) into seekable byte streams.
 
-Archives are unpacked into bounded spooled temporary files: a compression bomb is refused
-with a clear reason once it passes the size or ratio limit, before it fills memory or disk.
+An archive is told by its first bytes, whatever its name ("x.csv.gzip", a zip saved without
+an extension), or by its name when it is too damaged to show them. Archives are unpacked into
+bounded spooled temporary files: a compression bomb is refused with a clear reason once it
+passes the size or ratio limit, before it fills memory or disk.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import BinaryIO
 
 from concord.config import env_bytes, env_int
 from concord.errors import ConcordError
+from concord.intake.registry import archive_kind
 from concord.intake.service import Source
 
 MAX_UNPACKED = env_bytes("CONCORD_MAX_UNPACKED_BYTES", 4 * 1024**3)  # an archive, all files
@@ -66,19 +69,42 @@ class Refused:
     reason: str
 
 
+def _kind(head: bytes, name: str) -> str | None:
+    """The kind of archive ("zip", "gzip") by the first bytes, else by the name: a damaged
+    archive whose first bytes are lost is still said to be one."""
+    kind = archive_kind(head, name)
+    if kind is None and name.lower().endswith(".zip"):
+        return "zip"
+    if kind is None and name.lower().endswith(".gz"):
+        return "gzip"
+    return kind
+
+
 def _from_file(path: Path, name: str) -> Iterator[Source | Refused]:
-    lower = path.name.lower()
     try:
-        if lower.endswith(".zip"):
+        stream = path.open("rb")
+        try:
+            kind = _kind(stream.read(4), name)
+            stream.seek(0)
+        except BaseException:
+            stream.close()
+            raise
+        if kind is None:
+            yield Source(stream, name)
+            return
+        stream.close()
+        if kind == "zip":
             yield from _from_zip(path, name)
-        elif lower.endswith(".gz"):
-            yield _from_gzip(path, name)
         else:
-            yield Source(path.open("rb"), name)
+            yield _from_gzip(path, name)
     except ConcordError as exc:
         yield Refused(name, exc.message)
     except OSError as exc:
         yield Refused(name, f"{name}: cannot be read ({exc.strerror or exc})")
+
+
+def _nested(member_name: str) -> Refused:
+    return Refused(member_name, f"{member_name}: nested archives are refused")
 
 
 def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
@@ -102,11 +128,18 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
         for info in members:
             member_name = f"{name}!{info.filename}"
             if info.filename.lower().endswith((".zip", ".gz")):
-                yield Refused(member_name, f"{member_name}: nested archives are refused")
+                yield _nested(member_name)
                 continue
             try:
                 with archive.open(info) as member:
-                    stream = _bounded_copy(member, info.compress_size, member_name, budget)
+                    # an archive inside, whatever its name, is refused before it is unpacked
+                    nested = archive_kind(member.read(4), info.filename) is not None
+                    if not nested:
+                        member.seek(0)
+                        stream = _bounded_copy(member, info.compress_size, member_name, budget)
+                if nested:
+                    yield _nested(member_name)
+                    continue
                 budget -= stream.seek(0, 2)
                 stream.seek(0)
             except ConcordError as exc:
@@ -127,35 +160,88 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
             yield Source(stream, member_name)
 
 
+def _unpacked_name(name: str) -> str:
+    """The name of what a gzip file holds: "scan.csv.gz" and "scan.csv.gzip" hold
+    "scan.csv"; a name without either ending is kept."""
+    lower = name.lower()
+    for ending in (".gz", ".gzip"):
+        if lower.endswith(ending) and len(name) > len(ending):
+            return name[: -len(ending)]
+    return name
+
+
 def _from_gzip(path: Path, name: str) -> Source:
     with gzip.open(path, "rb") as packed:
         try:
             stream = _bounded_copy(packed, path.stat().st_size, name)
         except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged compressed data
             raise ConcordError(f"{name}: not a valid gzip file ({exc})") from None
-    return Source(stream, name[:-3])
+    inner = _unpacked_name(name)
+    if archive_kind(stream.read(4), inner) is not None:  # e.g. a .zip.gz, a .gz.gz
+        stream.close()
+        raise ConcordError(f"{name}: nested archives are refused")
+    stream.seek(0)
+    return Source(stream, inner)
+
+
+def _hidden(relative: Path) -> bool:
+    # an editor's swap file, .DS_Store, what a .git folder holds: never a report
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The files under `folder`, in order: those read, and the hidden ones, skipped."""
+    found = sorted(p for p in folder.rglob("*") if p.is_file())
+    hidden = [p for p in found if _hidden(p.relative_to(folder))]
+    return [p for p in found if not _hidden(p.relative_to(folder))], hidden
+
+
+def _names_in(folder: Path, children: list[Path]) -> list[str]:
+    top = Path(folder.resolve().name)  # "." and "../x" name a folder too
+    return [(top / child.relative_to(folder)).as_posix() for child in children]
+
+
+def skipped_files(paths: Iterable[str]) -> list[str]:
+    """The hidden files (a name starting with a dot, or in such a folder) in the folders
+    among `paths`, which `open_sources` skips; named as it names the files it reads."""
+    skipped: list[str] = []
+    for raw in paths:
+        folder = Path(raw)
+        if folder.is_dir():
+            skipped.extend(_names_in(folder, _folder_files(folder)[1]))
+    return skipped
 
 
 def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
     """Every file under `paths`, in order; a file that cannot be opened is a `Refused` in
-    its place, so the others are still read. A path that does not exist is a mistake in
-    the command: it stops everything before anything is read.
+    its place, so the others are still read. A path that does not exist, or a folder with
+    no file to read, is a mistake in the command (a mistyped name): it stops everything
+    before anything is read.
 
     A file is named as the command names it, without the folders above: a file given
     alone by its name, a file found in a folder by its path from that folder on
     ("feeds/scan_rdp.csv"). The name is stored with the submission and seen by the
     organisation's analysts, to whom the submitter's own folders mean nothing."""
     paths = list(paths)
-    for raw in paths:
-        if not Path(raw).exists():
-            raise ConcordError(f"{raw}: no such file or directory")
+    listed: dict[str, list[Path]] = {}
     for raw in paths:
         path = Path(raw)
+        if not path.exists():
+            raise ConcordError(f"{raw}: no such file or directory")
         if path.is_dir():
-            folder = Path(path.resolve().name)  # "." and "../x" name a folder too
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if not child.name.startswith("."):
-                    name = (folder / child.relative_to(path)).as_posix()
-                    yield from _from_file(child, name)
+            read, hidden = _folder_files(path)
+            if not read and hidden:
+                raise ConcordError(
+                    f"{raw}: no file found in this folder but hidden ones (named with a "
+                    "leading dot), which are not read"
+                )
+            if not read:
+                raise ConcordError(f"{raw}: no file found in this folder")
+            listed[raw] = read
+    for raw in paths:
+        path = Path(raw)
+        if raw in listed:
+            for child, name in zip(listed[raw], _names_in(path, listed[raw]), strict=True):
+                yield from _from_file(child, name)
         else:
             yield from _from_file(path, path.name)
