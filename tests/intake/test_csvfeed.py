@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 import sys
 import time
 import tracemalloc
@@ -199,6 +200,8 @@ def test_cert_eu_sample() -> None:
     assert [r.confidence for r in records] == [51, 50]
     assert records[0].time == utc("2019-04-01 03:13:20")
     assert values(records[1], DOMAIN) == ["example.com"]
+    # "http://example.com/" and "http://example.com" are one URL (RFC 3986 6.2.3)
+    assert values(records[0], URL) == values(records[1], URL) == ["http://example.com/"]
 
 
 def test_cert_eu_tlp_spellings_are_read_and_an_unreadable_one_refuses_its_row() -> None:
@@ -677,6 +680,179 @@ def test_time_formats() -> None:
     ):
         with pytest.raises(ValueError):
             parse(fmt)(bad)
+
+
+# --- a stray quote costs its own line -----------------------------------------------------------
+
+
+def accounted(records: list[EventRecord], errors: list[ReadError]) -> list[int]:
+    """The numbers of the lines the records (each line a record spans) and errors stand for."""
+    numbers = [e.location.line for e in errors]
+    for record in records:
+        first = record.location.line
+        numbers += range(first, first + record.raw.count("\n") + 1)
+    return sorted(numbers)
+
+
+def unique_rows(rows: list[str], count: int) -> list[str]:
+    """`count` rows taken in turn from `rows`, each with a source address of its own."""
+    return [
+        _IPV4.sub(f"10.{i >> 8 & 255}.{i & 255}.1", rows[i % len(rows)], count=1)
+        for i in range(count)
+    ]
+
+
+_IPV4 = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+
+
+def with_quote(row: str, at: int) -> str:
+    return row[:at] + '"' + row[at:]
+
+
+def cert_eu(count: int, unquoted: bool = False) -> tuple[str, list[str]]:
+    """The CERT-EU sample's header and `count` rows made of its two; `unquoted` writes the
+    two quoted cells of each row without quotes (and without their commas)."""
+    header, *rows = shared_file("feeds/cert_eu_example.csv").read_text().splitlines()
+    if unquoted:
+        rows = [re.sub(r'"([^"]*)"', lambda m: m.group(1).replace(",", " "), r) for r in rows]
+    return header, unique_rows(rows, count)
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("This type", "the line has 29 fields, expected 42"),  # closed by a later quote
+        ("Vienna", "the line has 38 fields, expected 42"),
+        # after the row's last quoted cell: the quote runs over the line end
+        (
+            "u2edk81fc1e8",
+            "unclosed quote at column 245: the field it opens does not end on this line",
+        ),
+        ("Other", "unclosed quote at column 273: the field it opens does not end on this line"),
+        ("http://", "unclosed quote at column 279: the field it opens does not end on this line"),
+    ],
+)
+def test_a_stray_quote_in_a_cert_eu_feed_costs_that_line_alone(cell: str, reason: str) -> None:
+    header, rows = cert_eu(1000)
+    rows[1] = with_quote(rows[1], rows[1].index(cell))  # line 3
+    data = "\n".join([header, *rows, ""]).encode()
+    records, errors = read(CSV_READER, data, "cert_eu_example.csv")
+    assert [(e.location.line, e.reason) for e in errors] == [(3, reason)]
+    assert [r.location.line for r in records] == [2, *range(4, 1002)]
+    assert accounted(records, errors) == list(range(2, 1002))
+    assert values(records[1], V4) == ["10.0.2.1"]  # the row after it is whole
+
+
+@pytest.mark.parametrize(
+    ("rows", "padding", "why"),
+    [
+        (1000, 0, f"runs on over {csvfeed.MAX_SPAN} lines"),  # a bound of the reader
+        (100, 0, "does not end on this line"),  # to the end of the file
+        (1000, 2000, "does not end on this line"),  # over csv's field size limit first
+    ],
+)
+def test_a_quote_that_never_closes_costs_its_line_alone(rows: int, padding: int, why: str) -> None:
+    header, body = cert_eu(rows, unquoted=True)
+    body = [r.replace("A URL is", "A URL is" + "x" * padding) for r in body]
+    at = body[4].index("Austria")
+    body[4] = with_quote(body[4], at)  # line 6, in a feed with no other quote
+    records, errors = read(CSV_READER, "\n".join([header, *body]).encode(), "cert-eu.csv")
+    assert [e.location.line for e in errors] == [6]
+    assert errors[0].reason.startswith(f"unclosed quote at column {at + 1}: the field it opens ")
+    assert why in errors[0].reason
+    assert accounted(records, errors) == list(range(2, rows + 2))
+    assert len(records) == rows - 1
+
+
+def test_a_line_read_again_after_a_stray_quote_may_be_refused_in_turn() -> None:
+    header, body = cert_eu(12, unquoted=True)
+    body[4] = with_quote(body[4], body[4].index("Austria"))  # line 6 opens a field
+    # line 7 keeps a field open, read after line 6 or on its own: a quote inside a cell is
+    # text, one at the start of a cell opens a field
+    body[5] = body[5].replace("Austria", 'Aus"tria').replace("Vienna", '"Vienna')
+    body[7] = body[7].replace("Austria", 'Aus"tria')  # line 9 closes it, badly
+    records, errors = read(CSV_READER, "\n".join([header, *body, ""]).encode(), "cert-eu.csv")
+    assert [e.location.line for e in errors] == [6, 7]
+    assert errors[1].reason.startswith(f"unclosed quote at column {body[5].index('Vienna')}:")
+    assert [r.location.line for r in records] == [2, 3, 4, 5, *range(8, 14)]
+
+
+def shadowserver_rows(name: str, count: int) -> tuple[str, list[str]]:
+    header, *rows = shared_file(f"feeds/shadowserver/{name}").read_text().splitlines()
+    return header, unique_rows(rows, count)
+
+
+def test_a_stray_quote_in_a_shadowserver_report_costs_that_line_alone() -> None:
+    header, rows = shadowserver_rows("event4_sinkhole_http.csv", 5)
+    at = rows[1].rindex('",') + 2  # an empty cell after the row's last quoted one
+    data = "\n".join([header, rows[0], with_quote(rows[1], at), *rows[2:], ""]).encode()
+    records, errors = read(READER, data, "2021-03-04-event4_sinkhole_http-x.csv")
+    assert [(e.location.line, e.reason) for e in errors] == [
+        (3, f"unclosed quote at column {at + 1}: the field it opens does not end on this line")
+    ]
+    assert [r.location.line for r in records] == [2, 4, 5, 6]
+    assert values(records[1], V4, "victim") == ["10.0.2.1"]
+
+
+@pytest.mark.parametrize("name", ["scan_rdp.csv", "event4_sinkhole_http.csv"])
+def test_a_stray_quote_anywhere_in_a_shadowserver_row_costs_that_line_at_most(name: str) -> None:
+    header, rows = shadowserver_rows(name, 5)
+    refused = 0
+    for at in range(len(rows[1]) + 1):
+        broken = [rows[0], with_quote(rows[1], at), *rows[2:]]
+        data = "\n".join([header, *broken, ""]).encode()
+        records, errors = read(READER, data, f"2019-09-04-{name}")
+        assert [e.location.line for e in errors] in ([], [3]), at
+        assert {4, 5, 6} <= {r.location.line for r in records}, at
+        assert accounted(records, errors) == [2, 3, 4, 5, 6], at
+        refused += bool(errors) and errors[0].reason.startswith("unclosed quote")
+    assert refused >= 2  # where the quote runs over the line end
+
+
+def test_a_quoted_field_may_span_lines_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvfeed, "MAX_SPAN", 4)
+    good = '"2024-01-01 00:00:00","192.0.2.1","tcp",22,"a","ssh",64500,"KZ"\n'
+    three = '"2024-01-01 00:00:00","192.0.2.2","tcp",22,"a\nb\nc","ssh",64500,"KZ"\n'
+    five = '"2024-01-01 00:00:00","192.0.2.3","tcp",22,"a\nb\nc\nd\ne","ssh",64500,"KZ"\n'
+    records, errors = read(READER, scan(good, three, five, good), "scan_ssh.csv")
+    assert [(r.location.line, values(r, V4)) for r in records] == [
+        (2, ["192.0.2.1"]),
+        (3, ["192.0.2.2"]),  # lines 3 to 5
+        (11, ["192.0.2.1"]),
+    ]
+    assert records[1].extra["hostname"] == "a\nb\nc"
+    # the five-line field is over the bound: its first line is refused, each line after it
+    # read on its own
+    assert errors[0].location.line == 6
+    assert errors[0].reason == (
+        f"unclosed quote at column 44: the field it opens runs on over 4 lines or "
+        f"{csvfeed.MAX_LINE} characters"
+    )
+    assert accounted(records, errors) == list(range(2, 12))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(
+        ["cert_eu_example.csv", "shadowserver/scan_rdp.csv", "shadowserver/scan_ssh.csv"]
+    ),
+    st.lists(st.tuples(st.integers(0, 29), st.integers(0, 10_000)), min_size=1, max_size=4),
+)
+def test_stray_quotes_anywhere_cost_no_line_silently(
+    sample: str, quotes: list[tuple[int, int]]
+) -> None:
+    """Whatever the stray quotes do, each line is in a record or in an error, exactly once."""
+    header, *rows = shared_file(f"feeds/{sample}").read_text().splitlines()
+    rows = unique_rows(rows, 30)
+    for row, at in quotes:
+        rows[row] = with_quote(rows[row], at % (len(rows[row]) + 1))
+    name = sample.rsplit("/", 1)[-1]
+    reader = CSV_READER if name.startswith("cert") else READER
+    records, errors = read(reader, "\n".join([header, *rows, ""]).encode(), name)
+    assert accounted(records, errors) == list(range(2, 32))
+    # a row without a stray quote is read, whatever the row before it holds
+    untouched = set(range(2, 32)) - {row + 2 for row, _ in quotes}
+    assert untouched <= {r.location.line for r in records}
 
 
 # --- fuzzing ------------------------------------------------------------------------------------

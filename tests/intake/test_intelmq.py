@@ -145,7 +145,8 @@ def test_bad_lines_are_errors_with_their_line_and_reading_goes_on() -> None:
     assert [r.location.line for r in records] == [1, 7, 12]
     assert [e.location.line for e in errors] == [3, 4, 5, 6, 8, 9, 10, 11]
     by_line = {e.location.line: e for e in errors}
-    assert "not valid JSON" in by_line[3].reason
+    # the place is a column of the file's line 3, not a line of the parser's own count
+    assert by_line[3].reason == "not valid JSON at column 28: unexpected end of data"
     assert by_line[5].location.pointer == "/source.ip" and "192.0.2.300" in by_line[5].reason
     assert by_line[6].location.pointer == "/time.source"
     assert "Report" in by_line[8].reason
@@ -157,6 +158,35 @@ def test_bad_lines_are_errors_with_their_line_and_reading_goes_on() -> None:
     assert records[1].port is None and records[1].extra == {"invalid.source.port": "70000"}
     assert {(r.rsit_class, r.rsit_type) for r in records[::2]} == {
         ("information-gathering", "scanner")
+    }
+
+
+def test_a_json_syntax_error_names_its_column_in_the_line() -> None:
+    good = EVENTS.read_bytes().splitlines(keepends=True)[0]
+    broken = [
+        good,
+        b'{"source.ip": x}\n',  # column 15
+        b'  {"source.ip": "192.0.2.1",}\r\n',  # a trailing comma at column 28, CRLF
+        b'{"source.ip": "192.0.2.1"',  # the last line, cut
+    ]
+    records, errors = read(b"".join(broken))
+    assert [r.location.line for r in records] == [1]
+    assert [(e.location.line, e.reason) for e in errors] == [
+        (2, "not valid JSON at column 15: unexpected character, expected a JSON value"),
+        (3, "not valid JSON at column 28: trailing comma is not allowed"),
+        (4, "not valid JSON at column 26: unexpected end of data"),
+    ]
+    assert not any("line" in e.reason for e in errors)
+
+
+def test_a_url_without_a_path_is_the_url_of_its_root() -> None:
+    records, errors = read(
+        line(**{"source.url": "http://Example.com", "destination.url": "https://example.com/"})
+    )
+    assert errors == []
+    assert observables(records[0]) == {
+        ("url", "http://example.com/", "source"),
+        ("url", "https://example.com/", "destination"),
     }
 
 

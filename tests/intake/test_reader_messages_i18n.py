@@ -137,10 +137,9 @@ def test_a_nested_reason_is_translated_inside_its_message() -> None:
     assert gettext("ru", truncated).endswith(": неожиданный конец данных")
     # three deep: a line of a feed that is JSON with a syntax error in it
     cut = intelmq_lines()[0]
-    assert cut.startswith("not valid JSON: unexpected ")
+    assert cut.startswith("not valid JSON at column 41: unexpected ")
     russian = gettext("ru", cut)
-    assert russian.startswith("недопустимый JSON: неожиданный ")
-    assert "строка 1, столбец 41 (символ 40)" in russian
+    assert russian.startswith("недопустимый JSON в столбце 41: неожиданный ")
     assert not re.search(r"[A-Za-z]{4}", russian.replace("JSON", "")), russian
 
 

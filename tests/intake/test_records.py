@@ -1,5 +1,6 @@
-"""Times at the edge of what a datetime holds: a zone can push 9999-12-31 or 0001-01-01 out
-of range once moved to UTC. Every reader turns that into an error with its location."""
+"""Values every reader shares. Times at the edge of what a datetime holds: a zone can push
+9999-12-31 or 0001-01-01 out of range once moved to UTC; every reader turns that into an error
+with its location. URLs: one resource is one canonical text, whichever reader read it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from concord.intake.readers.csvfeed import norm_url
 from concord.intake.readers.intelmq import READER as INTELMQ
 from concord.intake.readers.misp import READER as MISP
 from concord.intake.readers.spamhaus import READER as SPAMHAUS
-from concord.intake.records import EventRecord, ReadError, utc
+from concord.intake.readers.values import url_value
+from concord.intake.records import EventRecord, ObservableKind, ReadError, utc
 from tests.conftest import FIXTURES, shared_file
 
 LATEST = "9999-12-31T23:59:59-14:00"
@@ -62,3 +65,30 @@ def test_spamhaus_list_dated_out_of_range_keeps_its_entries() -> None:
     items = _items(SPAMHAUS, dated.encode(), "drop.txt")
     assert items and all(isinstance(i, EventRecord) for i in items if not isinstance(i, ReadError))
     assert any(isinstance(i, EventRecord) for i in items)
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        # an empty path of an http(s) URL is "/" (RFC 3986 6.2.3, RFC 9110 4.2.3)
+        ("http://example.com", "http://example.com/"),
+        ("HTTPS://Example.COM", "https://example.com/"),
+        ("http://example.com:8080", "http://example.com:8080/"),
+        ("http://User@Example.com", "http://User@example.com/"),
+        ("http://example.com?q=A", "http://example.com/?q=A"),
+        ("http://example.com#Top", "http://example.com/#Top"),
+        ("http://[2001:DB8::1]", "http://[2001:db8::1]/"),
+        # the rest as given
+        ("http://example.com/", "http://example.com/"),
+        ("http://example.com/A/b?C", "http://example.com/A/b?C"),
+        ("ftp://example.com", "ftp://example.com"),
+    ],
+)
+def test_a_url_is_one_text_in_every_reader(given: str, canonical: str) -> None:
+    assert url_value(given) == canonical
+    assert norm_url(given) == (ObservableKind.URL, canonical)
+
+
+def test_a_url_without_a_scheme_is_kept_as_given() -> None:
+    assert url_value("example.com/a") == "example.com/a"
+    assert norm_url("example.com/a") == (ObservableKind.URL, "example.com/a")

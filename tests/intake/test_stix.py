@@ -135,7 +135,7 @@ def test_sighting_is_an_event_with_the_indicators_url_and_count() -> None:
     records, errors = sample("sighting-of-an-indicator.json")
     assert errors == []
     indicator_record, sighting = records
-    url = Observable(K.URL, "http://paypa1.banking.com", "source")
+    url = Observable(K.URL, "http://paypa1.banking.com/", "source")  # an empty path is "/"
     assert indicator_record.nature == "indicator" and indicator_record.observables == (url,)
     assert sighting.nature == "event" and sighting.observables == (url,)
     assert sighting.location.pointer == "/objects/3"

@@ -14,7 +14,10 @@ nothing is kept between rows but a few small caches. A row that cannot be split,
 wrong number of fields, holds bytes that are not UTF-8, an unreadable time, a bad value in a
 required column, no observable at all or an unreadable TLP (which must not fall back to a
 laxer one) is a `ReadError` at its line; other bad values are set aside in `extra` as
-"invalid.<column>" and the record kept.
+"invalid.<column>" and the record kept. A quoted field may hold line breaks (a record then
+spans at most `MAX_SPAN` lines); a quote that opens a field running over its line end and
+does not make a well-formed record of the lines after it (a stray quote) costs that line
+alone: it is a `ReadError`, and reading goes on at the next line.
 
 Observable roles used by the built-in profiles: "source" is the host the event is about (the
 scanned, vulnerable or compromised system, or the attacker in attack feeds); "victim" is an
@@ -46,10 +49,12 @@ import yaml
 from concord.errors import FaultLocation
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers import Reader, ReaderError
+from concord.intake.readers.values import url_path
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError, utc
 from concord.orgs import validate
 
 MAX_LINE = 1 << 20  # characters; a longer physical line is reported and skipped
+MAX_SPAN = 256  # lines one record may span (a quoted field with line breaks in it)
 _HEAD_LINES = 500  # lines looked at to recognise a feed
 _CACHE_SIZE = 4096  # entries per parse cache before it is emptied
 
@@ -181,8 +186,9 @@ def norm_domain(value: str) -> Normalised:
 
 
 def norm_url(value: str) -> Normalised:
-    """Scheme and host in lower case, the rest as given; "host/path" without a scheme is
-    kept as it is when the host is a host name or an address."""
+    """Scheme and host in lower case, an empty http(s) path as "/", the rest as given;
+    "host/path" without a scheme is kept as it is when the host is a host name or an
+    address."""
     text = value.strip()
     if not text or len(text) > 8192 or not text.isprintable() or " " in text:
         raise ValueError(f"invalid URL {value[:200]!r}: empty, too long or with spaces")
@@ -203,9 +209,10 @@ def norm_url(value: str) -> Normalised:
         raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
     userinfo, at, hostport = parts.netloc.rpartition("@")
     netloc = f"{userinfo}{at}{hostport.lower()}"
-    return ObservableKind.URL, urlunsplit(
-        (parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment)
-    )
+    scheme = parts.scheme.lower()
+    # the same form as the JSON readers give, so that a URL correlates across feeds
+    path = url_path(scheme, parts.path)
+    return ObservableKind.URL, urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
 
 
 def norm_email(value: str) -> Normalised:
@@ -568,24 +575,53 @@ def _compile(profile: CsvProfile, names: list[str]) -> _Plan | str:
     )
 
 
+class _Overrun(Exception):
+    """A quoted field ran on past the lines or characters one record may span."""
+
+
 class _Lines:
-    """The physical lines of a text with their numbers, as csv.reader wants them.
+    """The physical lines of a text with their numbers, as csv.reader wants them, and the
+    rows split from them.
 
     Comment lines between records are skipped; an over-long line is skipped and remembered
     as an error; `parts` collects the lines of the record being read (its raw text) and
-    `start` is the number of its first line."""
+    `start` is the number of its first line. A record runs over a line end only inside a
+    quoted field; when such a record cannot be read (see `refuse`), its first line is
+    refused and `rows` starts again at the line after it."""
 
-    __slots__ = ("comment", "errors", "parts", "start")
+    __slots__ = (
+        *("_again", "_dialect", "_relay", "_source", "_split", "_strict"),
+        *("comment", "errors", "parts", "rows", "start"),
+    )
 
-    def __init__(self, comment: str | None) -> None:
+    def __init__(
+        self,
+        comment: str | None,
+        source: Iterable[str],
+        split: Callable[[Iterator[str]], Iterator[list[str]]],
+        dialect: tuple[str, str] | None = None,
+    ) -> None:
         self.comment = comment
         self.parts: list[str] = []
         self.errors: list[tuple[int, str]] = []
         self.start = 0
+        self._dialect = dialect  # (delimiter, quote) of a quoted format
+        # one strict reader checks every record that spans lines: making one costs more
+        # than the check
+        self._relay = _Relay()
+        self._strict: Iterator[list[str]] | None = None
+        if dialect is not None:
+            self._strict = csv.reader(
+                self._relay, delimiter=dialect[0], quotechar=dialect[1], strict=True
+            )
+        self._source = iter(source)
+        self._again: Iterator[str] = iter(())  # lines to read again before the source's next
+        self._split = split
+        self.rows = split(self.feed(self._source, 0))
 
-    def feed(self, source: Iterable[str]) -> Iterator[str]:
+    def feed(self, source: Iterable[str], number: int) -> Iterator[str]:
+        """The lines after line `number`, each put in `parts` as it is handed on."""
         parts, comment, limit = self.parts, self.comment, MAX_LINE
-        number = 0
         cut = False
         for chunk in source:
             if cut:  # the rest of an over-long line
@@ -593,6 +629,9 @@ class _Lines:
                 continue
             number += 1
             if len(chunk) >= limit and is_cut(chunk):
+                if parts:  # inside a quoted field: the record cannot be read whole
+                    parts.append(chunk)
+                    raise _Overrun
                 cut = True
                 self.errors.append((number, f"line longer than {limit} characters, skipped"))
                 continue
@@ -600,6 +639,10 @@ class _Lines:
                 continue
             if not parts:
                 self.start = number
+            elif len(parts) >= MAX_SPAN or sum(map(len, parts)) + len(chunk) > limit:
+                # a quoted field that runs on and on: bounded memory, bounded re-reading
+                parts.append(chunk)
+                raise _Overrun
             parts.append(chunk)
             yield chunk
 
@@ -610,48 +653,126 @@ class _Lines:
         parts.clear()
         return self.start, text
 
+    def well_formed(self) -> bool:
+        """Whether the lines of the record just split (more than one) are strict CSV: each
+        quoted field closed, and closed just before a delimiter or a line end. A stray quote
+        is closed by the next quote, which opens another field: text follows it."""
+        if self._strict is None:
+            return False
+        self._relay.lines = iter(self.parts)
+        try:
+            next(self._strict)
+        except (csv.Error, StopIteration):
+            return False
+        return True
 
-def _splitter(
-    profile: CsvProfile, lines: _Lines, source_lines: Iterable[str]
-) -> Iterator[list[str]]:
-    """The fields of each record; may raise csv.Error for a record and go on after it."""
-    feed = lines.feed(source_lines)
-    if profile.split is None:
-        return csv.reader(
-            feed,
-            delimiter=profile.delimiter,
-            quotechar=profile.quotechar or '"',
-            quoting=csv.QUOTE_MINIMAL if profile.quotechar else csv.QUOTE_NONE,
-            strict=False,
+    def refuse(self, source: str, overrun: bool = False) -> ReadError:
+        """The error of the first line of a record that ran over its line end and could not
+        be read whole: the quoted field did not close, closed badly, the record had the
+        wrong number of fields or ran on too long (`overrun`). Only that line is lost:
+        reading starts again at the next line, and the lines read with it are read anew."""
+        number, first = self.start, self.parts[0]
+        # the lines after it, then any left of those read again after a previous refusal
+        again = self.parts[1:]
+        again += self._again
+        self.parts.clear()
+        self._again = iter(again)
+        self.rows = self._split(self.feed(itertools.chain(self._again, self._source), number))
+        delimiter, quote = self._dialect or (",", '"')
+        column = _open_quote(first, delimiter, quote)
+        if overrun:
+            reason = (
+                f"unclosed quote at column {column}: the field it opens runs on over "
+                f"{MAX_SPAN} lines or {MAX_LINE} characters"
+            )
+        else:
+            reason = (
+                f"unclosed quote at column {column}: the field it opens does not end on this line"
+            )
+        return ReadError(FaultLocation(source, number), reason)
+
+    def split_fault(self, source: str, exc: csv.Error) -> ReadError:
+        """The error of a record csv could not split."""
+        if len(self.parts) > 1:  # inside a quoted field that ran over a line end
+            return self.refuse(source)
+        number, _ = self.take()
+        return ReadError(FaultLocation(source, number), f"cannot split the line: {exc}")
+
+
+class _Relay:
+    """An iterator of the lines set on it, again and again, for a reader that outlives them."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        self.lines: Iterator[str] = iter(())
+
+    def __iter__(self) -> _Relay:
+        return self
+
+    def __next__(self) -> str:
+        return next(self.lines)
+
+
+def _open_quote(line: str, delimiter: str, quote: str) -> int:
+    """The column (from 1) of the quote that opens the field still open at the end of
+    `line`, read as csv reads it (strict=False); the first quote when none is."""
+    line = line.rstrip("\r\n")
+    at, end = 0, len(line)
+    while at < end:  # at the start of a field
+        if line.startswith(quote, at):
+            opened, after = at, at + 1
+            while True:
+                close = line.find(quote, after)
+                if close < 0:
+                    return opened + 1
+                if not line.startswith(quote, close + 1):
+                    break
+                after = close + 2  # a doubled quote stands for one
+            at = close + 1  # text after a closing quote belongs to the field
+        delimiter_at = line.find(delimiter, at)
+        if delimiter_at < 0:
+            break
+        at = delimiter_at + 1
+    return max(line.find(quote), 0) + 1
+
+
+def _lines(profile: CsvProfile, source_lines: Iterable[str]) -> _Lines:
+    """The lines of a feed and the rows split from them."""
+    if profile.split is not None:
+        return _Lines(
+            profile.comment, source_lines, partial(_regex_rows, re.compile(profile.split))
         )
-    return _regex_rows(re.compile(profile.split), feed, lines.parts)
+    if profile.quotechar is None:
+        split = partial(
+            csv.reader, delimiter=profile.delimiter, quoting=csv.QUOTE_NONE, strict=False
+        )
+        return _Lines(profile.comment, source_lines, split)
+    split = partial(
+        csv.reader, delimiter=profile.delimiter, quotechar=profile.quotechar, strict=False
+    )
+    return _Lines(profile.comment, source_lines, split, (profile.delimiter, profile.quotechar))
 
 
-def _regex_rows(
-    pattern: re.Pattern[str], feed: Iterator[str], parts: list[str]
-) -> Iterator[list[str]]:
+def _regex_rows(pattern: re.Pattern[str], feed: Iterator[str]) -> Iterator[list[str]]:
     for line in feed:
         body = line.rstrip("\r\n")
-        if body.strip():
-            yield [f.strip() for f in pattern.split(body)]
-        else:
-            parts.clear()  # a blank line is no record
+        yield [f.strip() for f in pattern.split(body)] if body.strip() else []  # [] is blank
 
 
 def read_profile(
     profile: CsvProfile, source_lines: Iterable[str], source: str
 ) -> Iterator[EventRecord | ReadError]:
     """Records and errors from the physical lines of a feed read with `profile`."""
-    lines = _Lines(profile.comment)
-    rows = _splitter(profile, lines, source_lines)
+    lines = _lines(profile, source_lines)
     if not profile.header:
         plan = _compile(profile, list(profile.columns))
         if isinstance(plan, str):  # a profile whose fields name no fixed column
             yield ReadError(FaultLocation(source), f"profile {profile.name}: {plan}")
             return
-        yield from _records(profile, plan, rows, lines, source)
+        yield from _records(profile, plan, lines, source)
         return
-    for row in _guarded(rows, lines, source):
+    for row in _guarded(lines, source):
         if isinstance(row, ReadError):
             yield row
             continue
@@ -665,26 +786,29 @@ def read_profile(
         if isinstance(plan, str):
             yield ReadError(FaultLocation(source, number), plan)
             return
-        yield from _records(profile, plan, rows, lines, source)
+        yield from _records(profile, plan, lines, source)
         return
     yield from _line_errors(lines, source)
 
 
-def _guarded(
-    rows: Iterator[list[str]], lines: _Lines, source: str
-) -> Iterator[list[str] | ReadError]:
+def _guarded(lines: _Lines, source: str) -> Iterator[list[str] | ReadError]:
     """Rows, with the errors of lines that could not be split in their place."""
     while True:
         try:
-            row = next(rows)
+            row = next(lines.rows)
         except StopIteration:
             return
         except csv.Error as exc:
-            number, _ = lines.take()
-            yield ReadError(FaultLocation(source, number), f"cannot split the line: {exc}")
+            yield lines.split_fault(source, exc)
+            continue
+        except _Overrun:
+            yield lines.refuse(source, overrun=True)
             continue
         if lines.errors:
             yield from _line_errors(lines, source)
+        if len(lines.parts) > 1 and not lines.well_formed():
+            yield lines.refuse(source)
+            continue
         yield row
 
 
@@ -695,11 +819,7 @@ def _line_errors(lines: _Lines, source: str) -> Iterator[ReadError]:
 
 
 def _records(
-    profile: CsvProfile,
-    plan: _Plan,
-    rows: Iterator[list[str]],
-    lines: _Lines,
-    source: str,
+    profile: CsvProfile, plan: _Plan, lines: _Lines, source: str
 ) -> Iterator[EventRecord | ReadError]:
     # Everything the loop touches is a local: this is the hot path of million-row feeds.
     width, min_width, ragged = plan.width, plan.min_width, profile.ragged
@@ -741,12 +861,25 @@ def _records(
     )
 
     while True:
+        rows = lines.rows  # made anew after a refused record
         try:
             for row in rows:
                 if line_errors:
                     yield from _line_errors(lines, source)
                 number = lines.start
-                text = parts[0] if len(parts) == 1 else "".join(parts)
+                if len(parts) == 1:
+                    text = parts[0]
+                else:
+                    # A quoted field ran over a line end: the record is read whole only when
+                    # it is well formed and has its fields; else a stray quote would take
+                    # the lines after it with it.
+                    if (
+                        not (len(row) == width or (ragged and min_width <= len(row) < width))
+                        or not lines.well_formed()
+                    ):
+                        yield lines.refuse(source)
+                        break
+                    text = "".join(parts)
                 parts.clear()
 
                 if len(row) != width:
@@ -903,11 +1036,14 @@ def _records(
                     values["location"] = FaultLocation(**location)
                     record = EventRecord(**values)
                 yield record
+            else:
+                break  # the last line is read
         except csv.Error as exc:
-            number, _ = lines.take()
-            yield ReadError(FaultLocation(source, number), f"cannot split the line: {exc}")
-            continue
-        break
+            yield from _line_errors(lines, source)
+            yield lines.split_fault(source, exc)
+        except _Overrun:
+            yield from _line_errors(lines, source)
+            yield lines.refuse(source, overrun=True)
     yield from _line_errors(lines, source)
 
 

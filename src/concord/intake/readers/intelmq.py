@@ -162,7 +162,11 @@ def _event(line: str, number: int, source: str) -> ReadItem:
     try:
         document = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return ReadError(FaultLocation(source, number), f"not valid JSON: {exc}")
+        # The parser numbers lines within the text it was given, so its "line 2" is this
+        # line's end, not the file's line 2: name the column within this line instead.
+        column = min(exc.pos, len(line.rstrip("\r\n"))) + 1
+        reason = f"not valid JSON at column {column}: {exc.msg}"
+        return ReadError(FaultLocation(source, number), reason)
     if not isinstance(document, dict):
         return ReadError(FaultLocation(source, number), "expected a JSON object (an event)")
     values = _flatten(document)

@@ -264,7 +264,8 @@ def domain_value(value: str) -> str:
 
 
 def url_value(value: str) -> str:
-    """Scheme and host in lower case, the rest as given; no whitespace or control characters."""
+    """Scheme and host in lower case, an empty http(s) path as "/", the rest as given; no
+    whitespace or control characters."""
     text = value.strip()
     if not text or len(text) > 8192:
         raise ValueError(f"invalid URL {value[:200]!r}: empty or longer than 8192 characters")
@@ -280,7 +281,19 @@ def url_value(value: str) -> str:
         return text  # MISP and feeds often give "host/path" without a scheme
     userinfo, at, hostport = parts.netloc.rpartition("@")
     netloc = f"{userinfo}{at}{hostport.lower()}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+    scheme = parts.scheme.lower()
+    path = url_path(scheme, parts.path)
+    return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
+
+
+_SLASH_SCHEMES = frozenset(("http", "https"))
+
+
+def url_path(scheme: str, path: str) -> str:
+    """The path of a URL with an authority, an empty one as "/" where the scheme makes them
+    the same resource (RFC 3986 6.2.3, RFC 9110 4.2.3): "http://a.example" and
+    "http://a.example/" are one indicator. `scheme` is in lower case."""
+    return "/" if not path and scheme in _SLASH_SCHEMES else path
 
 
 def email_value(value: str) -> str:
