@@ -266,6 +266,25 @@ def test_fixture_scan_rdp() -> None:
     assert [r.location.line for r in records] == [2, 3, 4]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "2024-03-01-scan_rdp-example-asn.csv",  # Shadowserver's own naming
+        "scan_rdp_part2.csv",  # a copy renamed: still the scan_rdp report
+        "reports.zip!2024-03-01-scan_rdp-example-asn.csv",  # unpacked from an archive
+        "mail/reports.zip!scan_rdp.csv",
+    ],
+)
+def test_a_report_is_one_feed_whatever_its_file_is_called(name: str) -> None:
+    # the feed is part of the deduplication key: a feed per file name would count the same
+    # observation again for each copy
+    records, errors = read(
+        READER, (FEEDS / "2024-03-01-scan_rdp-example-asn.csv").read_bytes(), name
+    )
+    assert errors == [] and len(records) == 3
+    assert {(r.feed, r.application) for r in records} == {("shadowserver:scan_rdp", "rdp")}
+
+
 def test_fixture_scan_ntp_is_an_amplifier() -> None:
     records, errors = read(READER, FEEDS / "2024-03-01-scan_ntp-example-asn.csv")
     assert errors == []

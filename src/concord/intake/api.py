@@ -79,8 +79,9 @@ async def submit(
     session: Session = Depends(get_db),
 ) -> Any:
     """Submit a report (STIX 2.1, MISP event, Shadowserver or other CSV feed, IntelMQ JSON
-    lines, abuse e-mail). The receipt counts accepted, duplicate and rejected records and
-    lists each error with its location."""
+    lines, abuse e-mail) as the form field `file`, or as the request body named by an
+    `X-Filename` header (a Shadowserver report is told by its file name). The receipt counts
+    accepted, duplicate and rejected records and lists each error with its location."""
     upload = await read_upload(request, file)
     # Ingest commits batch by batch in its own sessions: release this request's (it may
     # hold SQLite's write lock after noting the token's last use).

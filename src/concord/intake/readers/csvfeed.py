@@ -437,7 +437,7 @@ class CsvProfile:
         and classification from the file name."""
         if self.report_prefix is None:
             return self
-        report = report_name(filename)
+        report = self._known_report(report_name(filename))
         if not report or not _glob_any(self.file_names, (report,)):
             return self
         known = self.reports.get(report) or self.reports.get(_unversioned(report))
@@ -453,12 +453,31 @@ class CsvProfile:
         )
 
 
+    def _known_report(self, report: str) -> str:
+        """A known report a file is named after with more to its name ("scan_ssh" in a
+        "scan_ssh_part2.csv"), so that each such file is not a feed of its own, whose
+        reports never fold into the others'; else the name as it is."""
+        if not report or report in self.reports or _unversioned(report) in self.reports:
+            return report
+        longest = max(
+            (known for known in self.reports if report.startswith(known + "_")),
+            key=len,
+            default="",
+        )
+        return longest or report
+
+
 def report_name(filename: str) -> str:
     """The report type in a report file name: "scan_rdp" in "2019-09-04-scan_rdp-org-geo.csv"
-    (Shadowserver's published naming) or in plain "scan_rdp.csv"."""
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1].lower()
-    match = _REPORT_RE.match(base)
+    (Shadowserver's published naming) or in plain "scan_rdp.csv"; a file unpacked from an
+    archive ("reports.zip!scan_rdp.csv") by its own name."""
+    match = _REPORT_RE.match(base_name(filename))
     return match.group(1) if match else ""
+
+
+def base_name(filename: str) -> str:
+    """A file's own name, in lower case, without its folders or the archive it came in."""
+    return filename.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1].lower()
 
 
 _REPORT_RE = re.compile(r"(?:\d{4}-\d{2}-\d{2}-)?([a-z0-9_]+)")
@@ -1208,9 +1227,8 @@ def _score(
     """How well a profile fits a file (higher is better); None when it does not. A file
     chosen to be read with a format may be recognised by its name alone; when guessing the
     format (`strict`), a profile with a header must find its columns in the file."""
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1].lower()
     by_name = bool(profile.file_names) and _glob_any(
-        profile.file_names, (base, report_name(filename))
+        profile.file_names, (base_name(filename), report_name(filename))
     )
     fields = _split_first(profile, head.first) if head.first else []
     if profile.header:
