@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from concord.audit.model import AuditRecord
 from concord.events.model import Event, Submission, SubmissionFile
 from concord.intake import service
-from tests.conftest import FIXTURES, Network, free_port, sign_in
+from tests.conftest import FIXTURES, Network, sign_in
+from tests.intake.test_channels import smtp_intake
 
 CSV = FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv"
 REPORT = FIXTURES / "email" / "plain-phishing.eml"  # read alone, a report with events
@@ -29,17 +30,8 @@ COVER = FIXTURES / "email" / "plain-bruteforce-html.eml"
 @pytest.fixture
 def smtp(env, network, monkeypatch) -> Iterator[smtplib.SMTP]:  # type: ignore[no-untyped-def]
     """A client of the intake's SMTP listener, taking mail for abuse@centre.example."""
-    from concord.intake.smtp import SmtpSettings, start_listener
-
-    monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", "abuse@centre.example")
-    port = free_port()
-    controller = start_listener(SmtpSettings.from_env("127.0.0.1", port))
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
-            client.ehlo()
-            yield client
-    finally:
-        controller.stop()
+    with smtp_intake(monkeypatch) as client:
+        yield client
 
 
 def _send(smtp: smtplib.SMTP, sender: str, mail: bytes | EmailMessage) -> tuple[int, bytes]:
