@@ -452,7 +452,6 @@ class CsvProfile:
             classify_column=None,
         )
 
-
     def _known_report(self, report: str) -> str:
         """A known report a file is named after with more to its name ("scan_ssh" in a
         "scan_ssh_part2.csv"), so that each such file is not a feed of its own, whose
