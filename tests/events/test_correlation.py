@@ -32,7 +32,7 @@ from concord.intake.readers import Reader
 from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization
-from concord.web.deps import encode_cursor
+from concord.web.deps import decode_cursor, encode_cursor
 from tests.conftest import PASSWORD, Network
 from tests.intake.test_views import login
 
@@ -843,3 +843,34 @@ def test_a_campaign_is_shown_under_an_event_the_caller_sees(
     assert api.get(f"/api/v1/campaigns/{hidden}", headers=auth["kz-analyst"]).status_code == 404
     page = api.get(f"/api/v1/campaigns/{listed['id']}", headers=auth["kz-analyst"]).json()
     assert page["size"] == 2
+
+
+def test_campaigns_are_listed_and_paged_by_the_ids_they_are_shown_under(
+    api: TestClient, auth: Auth, session: Session, network: Network
+) -> None:
+    kg, _ = national_body(session, "kg-cert", "KG")
+    early, late = "45.77.40.1", "45.77.40.2"
+    report(network["uz-analyst"], f"ipv4={early}", tlp="amber+strict")  # the first event
+    report(network["kz-analyst"], f"ipv4={late}")
+    report(kg, f"ipv4={late}")
+    report(network["kz-analyst"], f"ipv4={early}")
+    report(kg, f"ipv4={early}")
+    correlate()
+    h = auth["kz-analyst"]
+    # the stored campaign of `early` is numbered by UZ's hidden event, before `late`'s
+    listing = api.get("/api/v1/campaigns", headers=h).json()
+    assert [c["label"] for c in listing["items"]] == [late, early]
+    ids = [c["id"] for c in listing["items"]]
+    assert ids == sorted(ids) and event_id(session, early, "UZ") not in ids
+    # one by one, the cursor never names the hidden event
+    first = api.get("/api/v1/campaigns", params={"limit": 1}, headers=h).json()
+    assert [c["label"] for c in first["items"]] == [late]
+    second = api.get(
+        "/api/v1/campaigns", params={"limit": 1, "cursor": first["next_cursor"]}, headers=h
+    ).json()
+    assert [c["label"] for c in second["items"]] == [early]
+    last = api.get(
+        "/api/v1/campaigns", params={"limit": 1, "cursor": second["next_cursor"]}, headers=h
+    ).json()
+    assert last == {"items": [], "next_cursor": None}
+    assert decode_cursor(first["next_cursor"]) == ids[0]

@@ -34,6 +34,7 @@ id, a merge or a missing group that tells of an event they cannot see.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -890,41 +891,44 @@ def visible_campaigns(
 def campaign_page(
     session: Session, principal: Principal, after: int = 0, limit: int = 50
 ) -> tuple[list[CampaignView], int | None]:
-    """`visible_campaigns`, and the stored campaign the next page starts after (None at the
-    end). A candidate found in two states by SQL may not be connected across states as the
-    caller sees it, so candidates are read until the page is full: a page is never short
-    while more campaigns follow. The campaigns shown of one stored campaign are on one page,
-    which may hold more than `limit` only when one stored campaign alone shows more."""
+    """`visible_campaigns`, and the id the next page starts after (None at the end).
+
+    Campaigns are listed by the id they are shown under (their smallest event the caller
+    sees), never by a stored campaign's, which may be a hidden event's. Stored campaigns are
+    read by their smallest visible event: no part of one has a smaller id, so a part whose
+    id is below the smallest of those not read yet is in its place. A candidate found in two
+    states by SQL may not be connected across states as the caller sees it, so candidates
+    are read until the page is full: a page is never short while more campaigns follow."""
     ce = CampaignEvent
+    smallest = func.min(Event.id)
+    candidates = (
+        select(ce.campaign_id, smallest)
+        .join(Event, Event.id == ce.event_id)
+        .where(_visible(principal))
+        .group_by(ce.campaign_id)
+        # a part shown after `after` holds an event after it
+        .having(func.count(distinct(Event.country)) >= 2, func.max(Event.id) > after)
+        .order_by(smallest)
+        .limit(limit)
+    )
     found: list[CampaignView] = []
-    scanned = after
+    waiting: list[tuple[int, CampaignView]] = []  # a heap, by id shown
+    read_to: int | None = None  # the smallest visible event of the last candidate read
     while True:
-        ids = list(
-            session.scalars(
-                select(ce.campaign_id)
-                .join(Event, Event.id == ce.event_id)
-                .where(ce.campaign_id > scanned, _visible(principal))
-                .group_by(ce.campaign_id)
-                .having(func.count(distinct(Event.country)) >= 2)
-                .order_by(ce.campaign_id)
-                .limit(limit)
-            )
-        )
-        shown: dict[int, list[CampaignView]] = {}
-        figures = campaign_figures(session, principal, ids)
-        for view_id in sorted(figures):
-            view, part = figures[view_id]
-            if len(view.states) >= 2:
-                shown.setdefault(part.campaign, []).append(view)
-        for i in ids:
-            views = shown.get(i, [])
-            if found and len(found) + len(views) > limit:
-                return found, scanned
-            found.extend(views)
-            scanned = i
-            if len(found) >= limit:
-                return found, i
-        if len(ids) < limit:
+        stmt = candidates if read_to is None else candidates.having(smallest > read_to)
+        rows = session.execute(stmt).all()
+        figures = campaign_figures(session, principal, [cid for cid, _first in rows])
+        for view_id, (view, _part) in figures.items():
+            if view_id > after and len(view.states) >= 2:
+                heapq.heappush(waiting, (view_id, view))
+        done = len(rows) < limit
+        if rows:
+            read_to = rows[-1][1]
+        while waiting and (done or waiting[0][0] <= (read_to or 0)):
+            found.append(heapq.heappop(waiting)[1])
+            if len(found) == limit:
+                return found, found[-1].id
+        if done:
             return found, None
 
 
