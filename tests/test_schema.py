@@ -390,6 +390,13 @@ def test_stored_alerts_go_to_the_national_bodies_of_their_state_and_the_centre(
                 "JOIN organizations o ON o.id = a.org_id ORDER BY a.country, o.slug"
             )
         ).all()
+        # the national bodies keep the alerts' ids: their feeds read by cursor go on
+        kept = conn.execute(
+            text(
+                "SELECT a.id, o.slug FROM correlation_alerts a "
+                "JOIN organizations o ON o.id = a.org_id WHERE a.id <= 2 ORDER BY a.id"
+            )
+        ).all()
         dated = set(conn.scalars(text("SELECT created_at FROM correlation_alerts")))
     engine.dispose()
     assert [tuple(r) for r in rows] == [
@@ -398,6 +405,7 @@ def test_stored_alerts_go_to_the_national_bodies_of_their_state_and_the_centre(
         (7, "UZ", "ccc"),
         (7, "UZ", "uz-cert"),
     ]
+    assert [tuple(r) for r in kept] == [(1, "kz-cert"), (2, "uz-cert")]
     assert len(dated) == 1  # with their date
     migrate(scratch_url, "0018", down=True)
     engine = create_engine(scratch_url)

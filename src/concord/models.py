@@ -11,7 +11,12 @@ from concord.cases.model import (
     TimelineEntry,
 )
 from concord.db import Base
-from concord.events.correlation_model import Campaign, CampaignEvent, CorrelationAlert
+from concord.events.correlation_model import (
+    AlertMark,
+    Campaign,
+    CampaignEvent,
+    CorrelationAlert,
+)
 from concord.events.model import (
     Event,
     EventObservable,
@@ -26,6 +31,7 @@ from concord.reports.model import ReportRequest, StoredReport
 from concord.site import SiteFlag
 
 __all__ = [
+    "AlertMark",
     "ApiToken",
     "Asset",
     "AssetRevision",

@@ -24,7 +24,7 @@ from concord.access.model import Principal
 from concord.db import session_factory, session_scope
 from concord.errors import FaultLocation, NotFound
 from concord.events import correlation
-from concord.events.correlation_model import Campaign, CorrelationAlert
+from concord.events.correlation_model import AlertMark, Campaign, CorrelationAlert
 from concord.events.model import Event, Indicator
 from concord.intake import registry
 from concord.intake import service as intake
@@ -874,3 +874,30 @@ def test_campaigns_are_listed_and_paged_by_the_ids_they_are_shown_under(
     ).json()
     assert last == {"items": [], "next_cursor": None}
     assert decode_cursor(first["next_cursor"]) == ids[0]
+
+
+def test_a_pass_looks_again_at_what_new_events_and_shares_touch(
+    session: Session, network: Network
+) -> None:
+    from concord.events import service as events
+
+    report(network["kz-analyst"], f"ipv4={C2_IP}", tlp="amber")  # not for UZ's eyes
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    correlate()
+    assert alert_rows(session) == [("KZ", "ccc"), ("KZ", "kz-cert"), ("UZ", "ccc")]
+    # once past the pass of overlap, a pass with nothing new looks at no indicator at all
+    correlate()
+    with session_scope() as s:
+        looked = correlation._alerts_to_look_at(s, [])
+        assert looked is not None and s.execute(looked).all() == []
+    # KZ shares its report with UZ: UZ now sees two states, and is alerted
+    with session_scope() as s:
+        kz_event = event_id(s, C2_IP, "KZ")
+        assert events.share_event(s, network["kz-analyst"], kz_event, "uz-cert")
+    assert correlate().alerts == 1
+    assert ("UZ", "uz-cert") in alert_rows(session)
+    # and every day a pass looks at everything
+    with session_scope() as s:
+        s.get(AlertMark, 1).complete_at = T0
+    with session_scope() as s:
+        assert correlation._alerts_to_look_at(s, []) is None

@@ -38,7 +38,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
@@ -46,6 +46,7 @@ import orjson
 from sqlalchemy import (
     ColumnElement,
     Select,
+    and_,
     distinct,
     exists,
     func,
@@ -58,12 +59,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from concord.access import policy
-from concord.access.model import Principal
+from concord.access.model import Principal, Share
 from concord.bulk import Bulk
 from concord.db import UTCDateTime, chunks, utcnow
 from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
-from concord.events.correlation_model import Campaign, CampaignEvent, CorrelationAlert
+from concord.events.correlation_model import AlertMark, Campaign, CampaignEvent, CorrelationAlert
 from concord.events.model import Event, EventObservable, Indicator, Sighting
 from concord.intake.readers.values import search_forms
 from concord.intake.records import ObservableKind
@@ -170,10 +171,46 @@ def correlate(
         session.execute(i.update().where(i.c.id.in_(chunk)).values(cross_state=True))
     result.warning_listed = len(listed)
     result.cross_state = len(fresh)
+    if touched is None:
+        touched = _alerts_to_look_at(session, fresh)
     result.alerts = _write_alerts(session, touched)
     if campaigns:
         result.campaigns = update_campaigns(session)
     return result
+
+
+# How often the alert pass looks at every cross-state indicator, not only those that new
+# events and shares touched: for what else changes a view (a national body's state).
+COMPLETE_ALERT_PASS = timedelta(days=1)
+
+
+def _alerts_to_look_at(session: Session, fresh: Sequence[int]) -> Any:
+    """The indicators a full pass looks at for alerts owed (a SELECT of ids), or None for
+    all of them: those newly cross-state, and those of events added or shared since the
+    pass before the last (`AlertMark`). Moves the mark on."""
+    eo = EventObservable.__table__
+    sh = Share.__table__
+    now = utcnow()
+    newest_event = session.scalar(select(func.max(Event.id))) or 0
+    newest_share = session.scalar(select(func.max(Share.id))) or 0
+    mark = session.get(AlertMark, 1)
+    if mark is None:
+        session.add(AlertMark(id=1, event_id=newest_event, share_id=newest_share, complete_at=now))
+        return None
+    since_event, since_share = mark.event_id_before, mark.share_id_before
+    mark.event_id_before, mark.event_id = mark.event_id, newest_event
+    mark.share_id_before, mark.share_id = mark.share_id, newest_share
+    if mark.complete_at <= now - COMPLETE_ALERT_PASS or len(fresh) > 1000:
+        mark.complete_at = now
+        return None
+    added = select(eo.c.indicator_id).where(eo.c.event_id > since_event)
+    shared = (
+        select(eo.c.indicator_id)
+        .join(sh, and_(sh.c.object_kind == Event.object_kind, sh.c.object_id == eo.c.event_id))
+        .where(sh.c.id > since_share)
+    )
+    flagged = select(Indicator.id).where(Indicator.id.in_(fresh or [-1]))
+    return union(added, shared, flagged)
 
 
 def _write_alerts(session: Session, touched: Any) -> int:

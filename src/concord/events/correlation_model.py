@@ -39,6 +39,24 @@ class CorrelationAlert(Base):
     )
 
 
+class AlertMark(Base):
+    """How far the alert pass has looked: the newest event and share of the last two passes.
+
+    A recipient's view of an indicator changes only with a new event of it or a new share of
+    one of its events, so a pass looks again only at the indicators those touch since the
+    pass before the last (one pass of overlap, for a batch still uncommitted when the last
+    one read the newest id), and at all of them once a day. One row, id 1."""
+
+    __tablename__ = "alert_marks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    event_id_before: Mapped[int] = mapped_column(BigInteger, default=0)
+    share_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    share_id_before: Mapped[int] = mapped_column(BigInteger, default=0)
+    complete_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Campaign(Base):
     """A connected group of events linked through shared cross-state indicators.
 
