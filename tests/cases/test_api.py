@@ -190,7 +190,7 @@ def test_the_centre_leaves_a_strict_case_and_a_wider_tlp_to_its_source(client, a
     h = auth["centre-analyst"]
     assert client.get(url, headers=h).status_code == 200
     r = client.patch(url, json={"tlp": "clear"}, headers=h)
-    assert r.status_code == 403 and "organisation that opened it" in r.json()["detail"]
+    assert r.status_code == 403 and "organisation that opened" in r.json()["detail"]
     r = client.post(f"{url}/participants", json={"org": "uz-cert"}, headers=h)
     assert r.status_code == 403
     assert client.get(url, headers=auth["uz-analyst"]).status_code == 404

@@ -285,6 +285,12 @@ def test_a_report_is_one_feed_whatever_its_file_is_called(name: str) -> None:
     assert {(r.feed, r.application) for r in records} == {("shadowserver:scan_rdp", "rdp")}
 
 
+def test_a_report_name_with_a_word_added_is_not_taken_for_a_known_one() -> None:
+    data = (FEEDS / "2024-03-01-scan_rdp-example-asn.csv").read_bytes()
+    records, _errors = read(READER, data, "2024-03-01-scan_rdp_eol-example-asn.csv")
+    assert {r.feed for r in records} == {"shadowserver:scan_rdp_eol"}
+
+
 def test_fixture_scan_ntp_is_an_amplifier() -> None:
     records, errors = read(READER, FEEDS / "2024-03-01-scan_ntp-example-asn.csv")
     assert errors == []

@@ -88,15 +88,18 @@ def check_case_write(
     parties: Parties | None = None,
     *,
     share: bool = False,
+    tlp: str | None = None,
 ) -> None:
     """The one rule for changing cases; `case` None asks whether the principal may open one.
 
     Centre admins and analysts work on every case they can see; national-body admins and
     analysts on the cases of their own organisation and those it takes part in. Widening or
-    narrowing who receives a case (`share`: participants, named users, TLP) is for the centre
-    and the originating organisation only, as TLP leaves distribution to the source. Readers
-    and owner contacts never write. Visibility itself is checked before, by loading the case
-    through the access policy.
+    narrowing who receives a case (`share`: participants, named users, TLP) is for the
+    originating organisation, as TLP leaves distribution to the source, and for the centre
+    while the case is CLEAR, GREEN or AMBER (as the centre may pass AMBER events on). Making
+    its TLP less strict (`tlp`, the label wanted) is the originating organisation's alone.
+    Readers and owner contacts never write. Visibility itself is checked before, by loading
+    the case through the access policy.
     """
     if principal.anonymous:
         raise Forbidden("sign in first")
@@ -104,15 +107,16 @@ def check_case_write(
         raise Forbidden(policy.missing_scope(principal, TokenScope.WRITE))
     if principal.role not in STAFF:
         raise Forbidden("only admins and analysts change cases")
+    own = case is not None and case.origin_org_id == principal.org_id
+    widening = (
+        tlp is not None and case is not None and TLP.parse(tlp).rank < TLP.parse(case.tlp).rank
+    )
+    if widening and not own:
+        raise Forbidden("only the organisation that opened a case makes its TLP less strict")
     if principal.is_centre:
         # As for events: the centre passes on what TLP lets it, but AMBER+STRICT and RED leave
         # the audience to the source.
-        if (
-            share
-            and case is not None
-            and case.origin_org_id != principal.org_id
-            and case.tlp in (TLP.AMBER_STRICT, TLP.RED)
-        ):
+        if share and case is not None and not own and case.tlp in (TLP.AMBER_STRICT, TLP.RED):
             raise Forbidden(
                 f"who receives a TLP:{case.tlp.upper()} case is for the organisation that "
                 "opened it to decide"
@@ -122,7 +126,6 @@ def check_case_write(
         raise Forbidden("only the centre and national bodies work on cases")
     if case is None:
         return
-    own = case.origin_org_id == principal.org_id
     taking_part = principal.org_id in (parties or Parties()).org_ids
     if not (own or taking_part):
         raise Forbidden(f"your organisation does not take part in case {case.id}")
@@ -823,12 +826,7 @@ def _set_fields(
     _refuse_if_closed(case)
     named = None
     if "tlp" in applied:
-        check_case_write(principal, case, parties, share=True)
-        widened = TLP.parse(applied["tlp"]).rank < TLP.parse(case.tlp).rank
-        if widened and case.origin_org_id != principal.org_id:
-            raise Forbidden(
-                "only the organisation that opened a case makes its TLP less strict",
-            )
+        check_case_write(principal, case, parties, share=True, tlp=applied["tlp"])
         named = _keep_the_assignee(session, case, applied["tlp"])
     detail: dict[str, Any] = {"fields": sorted(applied)}
     for key, value in applied.items():

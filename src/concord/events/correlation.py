@@ -194,8 +194,17 @@ def _alerts_to_look_at(session: Session, fresh: Sequence[int]) -> Any:
     newest_event = session.scalar(select(func.max(Event.id))) or 0
     newest_share = session.scalar(select(func.max(Share.id))) or 0
     mark = session.get(AlertMark, 1)
-    if mark is None:
-        session.add(AlertMark(id=1, event_id=newest_event, share_id=newest_share, complete_at=now))
+    if mark is None:  # the first pass looks at everything
+        session.add(
+            AlertMark(
+                id=1,
+                event_id=newest_event,
+                event_id_before=newest_event,
+                share_id=newest_share,
+                share_id_before=newest_share,
+                complete_at=now,
+            )
+        )
         return None
     since_event, since_share = mark.event_id_before, mark.share_id_before
     mark.event_id_before, mark.event_id = mark.event_id, newest_event
@@ -827,7 +836,7 @@ class CampaignView:
 
 
 @dataclass
-class _VisiblePart:
+class VisiblePart:
     """What one caller sees of a campaign: a group of its visible member events joined
     through indicators those events hold and the caller sees reported by two or more states,
     so that no link, count or node rests on an event the caller cannot see. A stored campaign
@@ -843,7 +852,7 @@ class _VisiblePart:
 
 def _visible_parts(
     session: Session, principal: Principal, ids: Sequence[int]
-) -> dict[int, _VisiblePart]:
+) -> dict[int, VisiblePart]:
     """The parts of these stored campaigns the principal sees, by their smallest event id."""
     ce = CampaignEvent
     members: dict[int, dict[int, tuple[str | None, datetime, datetime]]] = {}
@@ -877,12 +886,12 @@ def _visible_parts(
     names: dict[int, tuple[str, str]] = {}
     for ev, node in _same_report_edges(session, set(campaign_of), names):
         edges[campaign_of[ev]].append((ev, node))
-    parts: dict[int, _VisiblePart] = {}
+    parts: dict[int, VisiblePart] = {}
     for cid, pairs in edges.items():
         comp = _components(pairs)
         events = members.get(cid, {})
         for root in comp.size:  # the smallest event of its group, each one visible
-            part = _VisiblePart(
+            part = VisiblePart(
                 cid,
                 {ev: events[ev] for ev, r in comp.member.items() if r == root and ev in events},
                 [(ev, ind) for ev, ind in pairs if comp.member.get(ev) == root],
@@ -896,12 +905,12 @@ def _visible_parts(
 
 def campaign_figures(
     session: Session, principal: Principal, ids: Sequence[int]
-) -> dict[int, tuple[CampaignView, _VisiblePart]]:
+) -> dict[int, tuple[CampaignView, VisiblePart]]:
     """Figures of the campaigns the principal sees in these stored ones, by the id each is
-    shown under (`_VisiblePart`)."""
+    shown under (`VisiblePart`)."""
     parts = _visible_parts(session, principal, ids)
     values = indicator_values(session, [p.label for p in parts.values() if p.label])
-    views: dict[int, tuple[CampaignView, _VisiblePart]] = {}
+    views: dict[int, tuple[CampaignView, VisiblePart]] = {}
     for cid, part in parts.items():
         rows = part.events.values()
         view = CampaignView(
@@ -999,7 +1008,7 @@ def visible_campaign(
 
 def campaign_holding(
     session: Session, principal: Principal, event_id: int
-) -> tuple[CampaignView, _VisiblePart] | None:
+) -> tuple[CampaignView, VisiblePart] | None:
     """The campaign the principal sees holding this event (one they see) and events of two
     or more states, or None."""
     stored = campaign_of_events(session, [event_id]).get(event_id)

@@ -40,7 +40,7 @@ from concord.db import session_factory
 from concord.errors import ConcordError, ConfigurationError, Conflict, FaultLocation
 from concord.intake import registry, service
 from concord.intake.readers import Reader
-from concord.intake.readers.email import _answers_a_mail
+from concord.intake.readers.email import answers_a_mail
 from concord.intake.records import ReadError, ReadItem
 from concord.intake.sources import Refused, open_sources
 from concord.orgs.model import Contact, Organization
@@ -321,7 +321,7 @@ def _not_a_report(message: EmailMessage) -> str | None:
         return NOTICE_NOT_STORED
     if kind == "feedback-report" or message.get("X-ARF"):
         return None
-    if _answers_a_mail(message):
+    if answers_a_mail(message):
         return AUTO_REPLY_NOT_STORED
     return None
 

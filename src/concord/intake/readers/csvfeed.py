@@ -453,13 +453,19 @@ class CsvProfile:
         )
 
     def _known_report(self, report: str) -> str:
-        """A known report a file is named after with more to its name ("scan_ssh" in a
+        """A known report a file is named after with a numbered part added ("scan_ssh" in a
         "scan_ssh_part2.csv"), so that each such file is not a feed of its own, whose
-        reports never fold into the others'; else the name as it is."""
+        reports never fold into the others'; else the name as it is. A suffix of letters
+        alone ("scan_ssh_vulnerable") may be a report of its own, and is kept."""
         if not report or report in self.reports or _unversioned(report) in self.reports:
             return report
         longest = max(
-            (known for known in self.reports if report.startswith(known + "_")),
+            (
+                known
+                for known in self.reports
+                if report.startswith(known + "_")
+                and any(c.isdigit() for c in report[len(known) + 1 :])
+            ),
             key=len,
             default="",
         )

@@ -569,7 +569,7 @@ class _Message:
                     found = True
                     yield from read_xarf_json(data, self.source, pointer=_pointer(path))
         if not found:
-            if _answers_a_mail(self.msg):
+            if answers_a_mail(self.msg):
                 # an out-of-office reply, a bounce, a newsletter: no one reports anything
                 yield Skipped(FaultLocation(source=self.source, line=1))
                 return
@@ -1646,7 +1646,7 @@ def _inner_truncated(part: Message) -> bool:
     )
 
 
-def _answers_a_mail(msg: Message) -> bool:
+def answers_a_mail(msg: Message) -> bool:
     """Whether a mail that is not ARF or X-ARF answers another mail instead of reporting
     anything: an auto-reply (RFC 3834 "auto-replied"), a delivery report (a bounce).
     Machine-generated complaints ("auto-generated") and mail through a list (an abuse@
