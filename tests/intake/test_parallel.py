@@ -213,6 +213,7 @@ def test_ctrl_c_while_the_second_process_starts_prints_no_traceback(network, tmp
         scan_csv([("2026-11-30 10:00:00", f"192.0.{i >> 8}.{i & 255}", 3389) for i in range(2000)])
     )
     settings = {**os.environ, "CONCORD_INTAKE_PARALLEL_BYTES": "1"}
+    caught = []
     for moment in ("fork server", "child"):
         proc = subprocess.Popen(
             [sys.executable, "-m", "concord", "ingest", str(report), "--as", "kz-cert"],
@@ -227,10 +228,14 @@ def test_ctrl_c_while_the_second_process_starts_prints_no_traceback(network, tmp
             if _about_to_start(proc.pid, moment):
                 # the child: into the imports it makes first (the fork server's own take long)
                 time.sleep(0.05 if moment == "child" else 0)
+                caught.append(moment)
                 break
             time.sleep(0.001)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
         _, said = proc.communicate(timeout=60)
         assert "Traceback" not in said, f"at the {moment}'s start:\n{said}"
-        assert proc.returncode == 130 and said.startswith("interrupted: "), said
+        if moment in caught:  # else the command ran to its end before the moment was seen
+            assert proc.returncode == 130 and said.startswith("interrupted: "), said
+    if not caught:
+        pytest.skip("neither moment was seen before the command ended")
