@@ -227,9 +227,11 @@ def list_alerts(
     session: Session = Depends(get_db),
 ) -> Any:
     """Indicators that became cross-state with the caller's state involved (the centre: any
-    state), while the caller's visible events show reports of two or more states."""
+    state), while the caller's visible events show reports of two or more states, oldest
+    first. A feed: `next_cursor` follows the last alert of every page that has one, so a
+    client polls with it for the alerts to come (null only on an empty page)."""
     items = correlation.list_alerts(session, p, decode_cursor(cursor), limit)
-    more = encode_cursor(items[-1].id) if len(items) == limit else None
+    more = encode_cursor(items[-1].id) if items else None
     return {
         "items": [
             {
