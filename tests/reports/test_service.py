@@ -396,6 +396,31 @@ def test_the_hourly_run_reports_the_month_before_once_it_has_settled() -> None:
     assert tasks.due_period(at("2024-08-31T23:00")) == "2024-07"
 
 
+def test_the_hourly_run_looks_back_over_months_the_centre_was_there() -> None:
+    now = at("2024-08-15T10:00")
+    assert tasks.due_periods(now, at("2020-01-01T00:00")) == ["2024-05", "2024-06", "2024-07"]
+    assert tasks.due_periods(now, at("2024-06-30T23:00")) == ["2024-06", "2024-07"]
+    # the previous month always: a centre recorded in August reports July's events
+    assert tasks.due_periods(now, at("2024-08-02T00:00")) == ["2024-07"]
+    assert tasks.due_periods(now, None) == ["2024-07"]
+
+
+def test_a_worker_down_for_a_month_is_caught_up(session, network, data) -> None:  # type: ignore[no-untyped-def]
+    from concord.orgs.model import Organization
+
+    centre = session.get(Organization, network["centre-analyst"].org_id)
+    centre.created_at = at("2020-01-01T00:00")
+    session.commit()
+    labels = tasks.due_periods(datetime.now(UTC), centre.created_at)
+    assert len(labels) == tasks.CATCH_UP_MONTHS
+    tasks.build_period(labels[-1])  # the last month was built; the ones before it were not
+    done = tasks.monthly_reports()
+    assert done == "; ".join(f"{label}: ok: 3 reports" for label in labels[:-1]) + (
+        f"; {labels[-1]}: skipped"
+    )
+    assert tasks.monthly_reports() == f"{labels[-1]}: skipped"
+
+
 def test_a_missed_or_failed_run_is_caught_up_once(session, network, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """No worker at 02:00 on the 1st, or a run that failed for one state: the next hourly
     run builds what is missing, and only that; never two of a period and scope."""

@@ -1,10 +1,12 @@
 """Background work of reports: the monthly network and state reports, and those users ask for.
 
-The monthly run is hourly and catches up: it builds whichever of the previous month's network
-and state reports is not built yet, so a worker down at the turn of the month, or a run that
-failed, is made good an hour later. Each (period, scope) is built once: a `job_runs` row keyed
-by the period and the scope is written in the same transaction as the stored report, under a
-lock, so a retry, a second scheduler or an on-demand run finds it and skips.
+The monthly run is hourly and catches up: it builds whichever of the network and state reports
+of the last CATCH_UP_MONTHS months is not built yet, so a worker down at the turn of the month
+(for weeks, even), or a run that failed, is made good an hour later. Months before the centre
+was recorded are not reported, but for the previous one. Each (period, scope) is built once: a
+`job_runs` row keyed by the period and the scope is written in the same transaction as the
+stored report, under a lock, so a retry, a second scheduler or an on-demand run finds it and
+skips.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from concord.errors import NotFound
 from concord.jobs.model import JobRun
 from concord.jobs.queue import enqueue, job, periodic
 from concord.jobs.tasks import record_run
+from concord.orgs.model import Organization, OrgKind
 from concord.reports import period as periods
 from concord.reports import service
 from concord.reports.model import Report
@@ -33,6 +36,8 @@ _PG_LOCK = 7_262_010  # advisory lock: one store of the scheduled reports at a t
 # A scope whose build failed this often for a period is left to an operator (`build_reports`
 # with force), not rebuilt every hour for the rest of the month.
 MAX_ATTEMPTS = 3
+# Months the hourly run looks back over for reports not built yet.
+CATCH_UP_MONTHS = 3
 
 
 def _key(label: str, scope: str) -> str:
@@ -141,13 +146,50 @@ def due_period(now: datetime) -> str:
     return periods.previous_month(now - SETTLE).label
 
 
+def due_periods(now: datetime, since: datetime | None) -> list[str]:
+    """The months the hourly run looks at, oldest first: the due month, and the
+    CATCH_UP_MONTHS - 1 before it that began after the month of `since` (the centre's
+    recording) did; a new installation reports no months it did not run in."""
+    labels = [due_period(now)]
+    start = periods.parse(labels[0]).start
+    for _ in range(CATCH_UP_MONTHS - 1):
+        earlier = periods.previous_month(start)
+        if since is None or earlier.end <= since.replace(day=1, hour=0, minute=0, second=0):
+            break
+        labels.insert(0, earlier.label)
+        start = earlier.start
+    return labels
+
+
+def _centre_since() -> datetime | None:
+    with session_scope(readonly=True) as session:
+        return session.scalar(
+            select(func.min(Organization.created_at)).where(Organization.kind == OrgKind.CENTRE)
+        )
+
+
 # Ten past the hour: clear of the session purge on the hour and of correlation (every five
 # minutes from 2), so that the three do not start together.
 @periodic(minute="10")
 def monthly_reports() -> str:
-    """Every hour: the previous month's network and state reports not built yet (from 02:10
-    UTC on the 1st). Idle runs only read the run records."""
-    return build_period(due_period(datetime.now(UTC)))
+    """Every hour: the network and state reports of the last months not built yet (the
+    previous month's from 02:10 UTC on the 1st). Idle runs only read the run records."""
+    labels = due_periods(datetime.now(UTC), _centre_since())
+    outcomes: list[str] = []
+    failures: list[Exception] = []
+    for label in labels:
+        try:
+            outcome = build_period(label)
+        except Exception as exc:  # the other months are built all the same
+            failures.append(exc)
+            outcome = f"error: {exc}"
+        if len(labels) == 1:
+            outcomes.append(outcome)
+        elif outcome != "skipped" or label == labels[-1]:
+            outcomes.append(f"{label}: {outcome}")
+    if failures:
+        raise failures[0]
+    return "; ".join(outcomes)
 
 
 @job(retries=2, retry_delay=60)
