@@ -574,6 +574,11 @@ def test_a_campaign_joined_only_through_a_hidden_report_is_not_in_the_report(  #
     from concord.events import correlation
 
     assert correlation.visible_campaigns(session, network["kz-analyst"]) == []
+    # Nor does the centre's view of KZ's report: it holds what both see, and is joined of that
+    # alone, not joined as the centre sees it and then narrowed.
+    seen = service.build_report(session, network["centre-analyst"], "2026-08", "KZ", now=now)
+    assert seen.seen_by == "centre"
+    assert (seen.campaigns.total, seen.campaigns.items) == (0, [])
     # The centre sees the UZ report: the whole campaign, in the network report.
     net = service.build_report(session, None, "2026-08", "network", now=now)
     (c,) = net.campaigns.items

@@ -799,9 +799,15 @@ def cross_state_indicators(
     return _indicator_views(session, principal, indicators, by_value=False)
 
 
-def _seen_in_states(session: Session, principal: Principal, indicator_ids: set[int]) -> set[int]:
-    """Those of `indicator_ids` that the principal's visible events show in two or more
-    states: cross-state as they see it."""
+def _seen_in_states(
+    session: Session,
+    principal: Principal,
+    indicator_ids: set[int],
+    seen: ColumnElement[bool] | None = None,
+) -> set[int]:
+    """Those of `indicator_ids` that the principal's visible events (`seen`: those events
+    instead) show in two or more states: cross-state as they see it."""
+    visible = _visible(principal) if seen is None else seen
     eo = EventObservable
     found: set[int] = set()
     for chunk in chunks(sorted(indicator_ids)):
@@ -809,7 +815,7 @@ def _seen_in_states(session: Session, principal: Principal, indicator_ids: set[i
             session.scalars(
                 select(eo.indicator_id)
                 .join(Event, Event.id == eo.event_id)
-                .where(eo.indicator_id.in_(chunk), _visible(principal))
+                .where(eo.indicator_id.in_(chunk), visible)
                 .group_by(eo.indicator_id)
                 .having(func.count(distinct(Event.country)) >= 2)
             )
@@ -851,15 +857,20 @@ class VisiblePart:
 
 
 def _visible_parts(
-    session: Session, principal: Principal, ids: Sequence[int]
+    session: Session,
+    principal: Principal,
+    ids: Sequence[int],
+    seen: ColumnElement[bool] | None = None,
 ) -> dict[int, VisiblePart]:
-    """The parts of these stored campaigns the principal sees, by their smallest event id."""
+    """The parts of these stored campaigns the principal sees (`seen`: made of those events
+    instead), by their smallest event id."""
+    visible = _visible(principal) if seen is None else seen
     ce = CampaignEvent
     members: dict[int, dict[int, tuple[str | None, datetime, datetime]]] = {}
     for cid, ev, country, first, last in session.execute(
         select(ce.campaign_id, Event.id, Event.country, Event.time, Event.last_seen)
         .join(Event, Event.id == ce.event_id)
-        .where(ce.campaign_id.in_(ids), _visible(principal))
+        .where(ce.campaign_id.in_(ids), visible)
     ):
         members.setdefault(cid, {})[ev] = (country, first, last)
     held: list[tuple[int, int, int]] = [
@@ -869,14 +880,14 @@ def _visible_parts(
             .join(Event, Event.id == ce.event_id)
             .join(EventObservable, EventObservable.event_id == ce.event_id)
             .join(Indicator, Indicator.id == EventObservable.indicator_id)
-            .where(ce.campaign_id.in_(ids), Indicator.cross_state.is_(True), _visible(principal))
+            .where(ce.campaign_id.in_(ids), Indicator.cross_state.is_(True), visible)
             .order_by(ce.event_id, EventObservable.indicator_id)
         )
     ]
     # Network-wide cross-state is not enough: an indicator whose other state's report the
     # caller cannot see would show that hidden report. Only indicators cross-state as the
     # caller sees them link, count and are drawn (the rule of cross_state_indicators).
-    linking = _seen_in_states(session, principal, {ind for _cid, _ev, ind in held})
+    linking = _seen_in_states(session, principal, {ind for _cid, _ev, ind in held}, seen)
     edges: dict[int, list[tuple[int, int]]] = {}
     for cid, ev, ind in held:
         if ind in linking:
@@ -904,11 +915,15 @@ def _visible_parts(
 
 
 def campaign_figures(
-    session: Session, principal: Principal, ids: Sequence[int]
+    session: Session,
+    principal: Principal,
+    ids: Sequence[int],
+    seen: ColumnElement[bool] | None = None,
 ) -> dict[int, tuple[CampaignView, VisiblePart]]:
     """Figures of the campaigns the principal sees in these stored ones, by the id each is
-    shown under (`VisiblePart`)."""
-    parts = _visible_parts(session, principal, ids)
+    shown under (`VisiblePart`). `seen` narrows the events to those of a condition, such as
+    what two principals both may see: the campaigns are then joined of those alone."""
+    parts = _visible_parts(session, principal, ids, seen)
     values = indicator_values(session, [p.label for p in parts.values() if p.label])
     views: dict[int, tuple[CampaignView, VisiblePart]] = {}
     for cid, part in parts.items():

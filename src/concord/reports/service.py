@@ -218,8 +218,9 @@ class _View:
 
     @property
     def linker(self) -> Principal:
-        """Whose view joins events into campaigns: the reader's, so that no link rests on an
-        event the reader may not see (events are then narrowed to what both see)."""
+        """Whose view joins events into campaigns: the reader's (of the events `visible` to
+        both, when there are two), so that no link rests on an event the reader may not
+        see."""
         return self.requester or self.audience
 
     def visible(self, model: Any) -> ColumnElement[bool]:
@@ -897,9 +898,10 @@ def _campaigns(
     which that part first holds events of two states, and is the scope's when the part holds
     an event of the scope by the end of the period; figures count its events up to then.
 
-    For a view of two principals, the part is the reader's (`_View.linker`), narrowed to the
-    events both may see. Event counts follow `_cross_state_cell`; the largest are listed, by
-    their published cells. A campaign is not named after an owner's own resource."""
+    For a view of two principals, the part is joined of the events both may see, through
+    indicators those events show in two states. Event counts follow `_cross_state_cell`; the
+    largest are listed, by their published cells. A campaign is not named after an owner's
+    own resource."""
     model = _optional("concord.events.correlation_model")
     correlation = _optional("concord.events.correlation") if model is not None else None
     if model is None or correlation is None:
@@ -942,10 +944,9 @@ def _campaigns(
         whole = _seen_whole(session, model, visible, chunk, p.end)
         parts = {cid: (label, events) for cid, (label, events) in whole.items()}
         rest = [cid for cid in chunk if cid not in whole]
-        figures = correlation.campaign_figures(session, view.linker, rest)
-        seen = _seen_events(session, view, visible, figures)
+        figures = correlation.campaign_figures(session, view.linker, rest, visible)
         for cid, (figure, part) in figures.items():
-            parts[cid] = (figure.label, {ev: row for ev, row in part.events.items() if ev in seen})
+            parts[cid] = (figure.label, part.events)
         for cid, (label, part_events) in parts.items():
             events = {ev: row for ev, row in part_events.items() if row[1] < p.end}
             reached = _second_state_at(events.values())
@@ -972,23 +973,6 @@ def _campaigns(
     # the largest first, by published cells: the table shows TOP_CAMPAIGNS of them
     items.sort(key=lambda c: (-_published_rank(c.events or 0), c.first_seen or "", c.id))
     return Campaigns(available=True, items=items[:TOP_CAMPAIGNS], total=len(found)), tlps
-
-
-def _seen_events(
-    session: Session,
-    view: _View,
-    visible: ColumnElement[bool],
-    figures: dict[int, tuple[Any, Any]],
-) -> set[int]:
-    """Of the events of these campaign parts, those every principal of the view may see
-    (all of them when the view has one principal, whose parts they are)."""
-    ids = sorted({ev for _figure, part in figures.values() for ev in part.events})
-    if view.requester is None:
-        return set(ids)
-    seen: set[int] = set()
-    for chunk in chunks(ids):
-        seen.update(session.scalars(select(Event.id).where(Event.id.in_(list(chunk)), visible)))
-    return seen
 
 
 # --- building ---------------------------------------------------------------------------------
