@@ -182,6 +182,9 @@ def correlate(
 # How often the alert pass looks at every cross-state indicator, not only those that new
 # events and shares touched: for what else changes a view (a national body's state).
 COMPLETE_ALERT_PASS = timedelta(days=1)
+# Indicators newly cross-state that a pass names one by one; beyond, it looks at them all
+# (cheaper than a long IN list, which SQLite also bounds).
+FRESH_LISTED = 1000
 
 
 def _alerts_to_look_at(session: Session, fresh: Sequence[int]) -> Any:
@@ -209,7 +212,7 @@ def _alerts_to_look_at(session: Session, fresh: Sequence[int]) -> Any:
     since_event, since_share = mark.event_id_before, mark.share_id_before
     mark.event_id_before, mark.event_id = mark.event_id, newest_event
     mark.share_id_before, mark.share_id = mark.share_id, newest_share
-    if mark.complete_at <= now - COMPLETE_ALERT_PASS or len(fresh) > 1000:
+    if mark.complete_at <= now - COMPLETE_ALERT_PASS or len(fresh) > FRESH_LISTED:
         mark.complete_at = now
         return None
     added = select(eo.c.indicator_id).where(eo.c.event_id > since_event)

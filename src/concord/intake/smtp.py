@@ -40,7 +40,7 @@ from concord.db import session_factory
 from concord.errors import ConcordError, ConfigurationError, Conflict, FaultLocation
 from concord.intake import registry, service
 from concord.intake.readers import Reader
-from concord.intake.readers.email import answers_a_mail
+from concord.intake.readers.email import MAIL_NOTICES, answers_a_mail, report_type
 from concord.intake.records import ReadError, ReadItem
 from concord.intake.sources import Refused, open_sources
 from concord.orgs.model import Contact, Organization
@@ -55,9 +55,6 @@ MAX_REPLY = 510
 # between two robots) and dropped.
 NOTICE_NOT_STORED = "250 2.6.0 A delivery notice is not a report: not stored"
 AUTO_REPLY_NOT_STORED = "250 2.6.0 An automatic reply is not a report: not stored"
-# multipart/report types that notify of a mail: a delivery status (RFC 3464, a bounce) and
-# a disposition (RFC 8098, a read receipt)
-NOTICES = frozenset({"delivery-status", "disposition-notification"})
 
 
 @dataclass(frozen=True)
@@ -297,16 +294,6 @@ class RefusedAttachments(Reader):
             yield from self.then.read(stream, source)
 
 
-def _report_type(message: EmailMessage) -> str:
-    if message.get_content_type() != "multipart/report":
-        return ""
-    try:
-        value = message.get_param("report-type")
-    except Exception:  # a header too damaged to read: no report type
-        return ""
-    return value.strip().lower() if isinstance(value, str) else ""
-
-
 def _is_a_report(message: EmailMessage) -> bool:
     """Whether the mail is itself the report (ARF, X-ARF), read whole by the e-mail reader."""
     return message.get_content_type() == "multipart/report" or bool(message.get("X-ARF"))
@@ -316,8 +303,8 @@ def _not_a_report(message: EmailMessage) -> str | None:
     """The reply to a mail that answers another mail, which reports nothing and is not
     stored; None for any other. An ARF or X-ARF report is read whatever its headers say,
     as the e-mail reader reads it."""
-    kind = _report_type(message)
-    if kind in NOTICES:
+    kind = report_type(message)
+    if kind in MAIL_NOTICES:
         return NOTICE_NOT_STORED
     if kind == "feedback-report" or message.get("X-ARF"):
         return None

@@ -152,9 +152,10 @@ def due_periods(now: datetime, since: datetime | None) -> list[str]:
     recording) did; a new installation reports no months it did not run in."""
     labels = [due_period(now)]
     start = periods.parse(labels[0]).start
+    first = periods.month(since.year, since.month).start if since is not None else None
     for _ in range(CATCH_UP_MONTHS - 1):
         earlier = periods.previous_month(start)
-        if since is None or earlier.end <= since.replace(day=1, hour=0, minute=0, second=0):
+        if first is None or earlier.start < first:
             break
         labels.insert(0, earlier.label)
         start = earlier.start

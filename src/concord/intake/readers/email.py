@@ -544,11 +544,7 @@ class _Message:
             if _content_type(part) == "message/feedback-report"
         ]
         # Tolerate senders that label the machine-readable part text/plain.
-        if (
-            not reports
-            and _content_type(self.msg) == "multipart/report"
-            and _param(self.msg, "report-type") == "feedback-report"
-        ):
+        if not reports and report_type(self.msg) == "feedback-report":
             children = [n for n in self.nodes if n[0].count(".") == 0 and n[0] != "/"]
             if len(children) >= 2:
                 reports = [children[1]]
@@ -1646,9 +1642,21 @@ def _inner_truncated(part: Message) -> bool:
     )
 
 
+# multipart/report types that notify of a mail: a delivery status (RFC 3464, a bounce) and
+# a disposition (RFC 8098, a read receipt)
+MAIL_NOTICES = frozenset({"delivery-status", "disposition-notification"})
+
+
+def report_type(msg: Message) -> str:
+    """The report-type of a multipart/report mail ("feedback-report" for ARF), else ""."""
+    if _content_type(msg) != "multipart/report":
+        return ""
+    return (_param(msg, "report-type") or "").strip()
+
+
 def answers_a_mail(msg: Message) -> bool:
     """Whether a mail that is not ARF or X-ARF answers another mail instead of reporting
-    anything: an auto-reply (RFC 3834 "auto-replied"), a delivery report (a bounce).
+    anything: an auto-reply (RFC 3834 "auto-replied"), a delivery or read notice (a bounce).
     Machine-generated complaints ("auto-generated") and mail through a list (an abuse@
     address that is a list adds List-Id) are reports, and are read."""
     submitted = (_header(msg, "Auto-Submitted") or "").strip().lower()
@@ -1657,10 +1665,7 @@ def answers_a_mail(msg: Message) -> bool:
         submitted.startswith("auto-replied")
         or bool(_header(msg, "X-Autoreply") or _header(msg, "X-Autorespond"))
         or precedence == "auto_reply"
-        or (
-            _content_type(msg) == "multipart/report"
-            and (_param(msg, "report-type") or "").lower() == "delivery-status"
-        )
+        or report_type(msg) in MAIL_NOTICES
     )
 
 
