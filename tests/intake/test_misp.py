@@ -201,6 +201,7 @@ def test_existing_event_with_objects() -> None:
             "filename": "Bulletin.doc",
             "context": "state: Malicious",
         },
+        identity="misp:5a3cd5b6-9568-4342-b2ab-4c62950d210f",  # the object's uuid
     )
     assert {(r.rsit_class, r.rsit_type) for r in records} == {
         ("malicious-code", "malware-distribution"),  # sha1 in "Payload delivery"
@@ -246,6 +247,7 @@ def test_api_response_with_a_malware_sample_object() -> None:
             "filename": "simple.json",
             "context": "size-in-bytes: 21",
         },
+        identity="misp:5a4e4ffe-4cb8-48b1-bd5c-48fb950d210f",
     )
 
 

@@ -602,3 +602,66 @@ def test_the_same_file_sent_again_while_it_is_taken_in_is_refused_not_counted_tw
     again = run(network["kz-analyst"], data)
     assert (again.accepted, again.duplicates) == (0, n)
     assert totals(session) == (n, n)
+
+
+def _resent(data: bytes, edit=None) -> bytes:  # type: ignore[no-untyped-def]
+    """The same document written again, as a MISP re-pull or a sync push writes it."""
+    import json
+
+    doc = json.loads(data)
+    if edit:
+        edit(doc)
+    return json.dumps(doc, indent=1, sort_keys=True).encode()
+
+
+def test_a_misp_event_pulled_again_after_an_edit_counts_only_what_changed(  # type: ignore[no-untyped-def]
+    session, network
+) -> None:
+    from tests.conftest import FIXTURES
+
+    data = (FIXTURES / "misp" / "existing_event.json").read_bytes()
+    first = run(network["kz-analyst"], data, name="event.json")
+    assert first.accepted > 2
+    before = totals(session)
+    sightings = session.scalar(select(func.sum(Sighting.count)))
+
+    def edit(doc) -> None:  # type: ignore[no-untyped-def]
+        event = doc.get("Event", doc)
+        event["info"] = event.get("info", "") + " "  # an edit that changes no record
+        attribute = next(a for a in event["Attribute"] if a["type"] == "domain")
+        attribute["value"] = "edited.example"
+
+    again = run(network["kz-analyst"], _resent(data, edit), name="event.json")
+    assert (again.accepted, again.rejected) == (1, 0), again
+    assert again.duplicates == first.accepted - 1 + first.duplicates
+    # one new event for the edited attribute; nothing else counted twice
+    assert totals(session) == (before[0] + 1, before[1] + 1)
+    assert session.scalar(select(func.sum(Sighting.count))) == sightings + 1
+
+
+def test_a_stix_bundle_written_again_counts_nothing_twice(session, network) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    data = (FIXTURES / "stix" / "misp-stix_test_event1_stix21.json").read_bytes()
+    first = run(network["kz-analyst"], data, name="bundle.json")
+    assert first.accepted > 0
+    before = totals(session)
+    again = run(network["kz-analyst"], _resent(data), name="bundle.json")
+    assert again.accepted == 0 and again.duplicates == first.accepted + first.duplicates
+    assert totals(session) == before
+    # another sender's copy is that sender's sighting: counted for it
+    other = run(network["uz-analyst"], _resent(data), name="bundle.json")
+    assert other.accepted == first.accepted
+
+
+def test_two_versions_of_a_stix_object_in_one_bundle_count_once(session, network) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import FIXTURES
+
+    doc = json.loads((FIXTURES / "stix" / "indicator-for-c2-ip-address.json").read_bytes())
+    indicator = next(o for o in doc["objects"] if o["type"] == "indicator")
+    doc["objects"].append({**indicator, "modified": "2030-01-01T00:00:00.000Z"})
+    receipt = run(network["kz-analyst"], json.dumps(doc).encode(), name="bundle.json")
+    assert (receipt.accepted, receipt.duplicates) == (1, 1), receipt
+    assert totals(session) == (1, 1)

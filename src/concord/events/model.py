@@ -194,3 +194,18 @@ class Sighting(Base):
         Index("ix_sightings_country", "country", "indicator_id"),
         {"sqlite_with_rowid": False, **ROOM_FOR_FOLDS},
     )
+
+
+class RecordMark(Base):
+    """A record with an identity of its own (a MISP attribute or object, a STIX object),
+    counted into one of its sender's events: sent again in a file that differs (a MISP event
+    re-pulled with an attribute added, a bundle re-serialised), it is a duplicate, not another
+    sighting. `mark` is 64 bits of a hash over the record's identity and its event's dedup
+    key, so an edit that changes what the record says still counts."""
+
+    __tablename__ = "record_marks"
+
+    org_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mark: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+    __table_args__ = {"sqlite_with_rowid": False}

@@ -122,6 +122,13 @@ class DedupPolicy:
         return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def record_mark(identity: str, key: int) -> int:
+    """64 bits of a hash over a record's identity and its event's key: the same record told
+    again the same way has the same mark, an edit that moves it to another event does not."""
+    digest = hashlib.blake2b(f"{identity}\x1f{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _observables_part(record: EventRecord) -> str:
     observables = record.observables
     if len(observables) == 1:
@@ -195,6 +202,8 @@ class PreparedBatch:
     rows: list[tuple[Any, ...]]
     links: list[tuple[int, str, str, str]]
     sighted: list[tuple[str, str, int, Any, Any]]
+    # (event key, mark) of each record with an identity of its own, in the file's order
+    marks: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Preparer:
@@ -255,6 +264,7 @@ class Preparer:
         given, declared = plan.tlp, plan.tlp_declared
         nameless = plan.user_id is None
         refused = 0
+        marks: list[tuple[int, int]] = []
         for rec in records:
             when = rec.time or created
             level = _event_tlp(rec.tlp, given, declared) if rec.tlp else given.value
@@ -265,6 +275,8 @@ class Preparer:
                 refused += 1
                 continue
             k = key(rec, when, level, plan.user_id)
+            if rec.identity:
+                marks.append((k, record_mark(rec.identity, k)))
             g = grouped.get(k)
             if g is None:
                 grouped[k] = [rec, 1, when, when, level]
@@ -341,6 +353,7 @@ class Preparer:
             rows,
             links,
             [(kind, value, s[0], ts(s[1]), ts(s[2])) for (kind, value), s in sighted.items()],
+            marks,
         )
 
 

@@ -67,6 +67,9 @@ class EventRecord:
     description: str = ""
     attack_techniques: tuple[str, ...] = ()  # MITRE ATT&CK ids, e.g. "T1566.001"
     extra: dict[str, str] = field(default_factory=dict)
+    # The record's own identity where its format gives one ("misp:<attribute uuid>",
+    # "stix:<object id>"): the same record in another file is not counted twice.
+    identity: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import queue
 import tempfile
 import threading
 import time as clock
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
@@ -297,6 +298,8 @@ def write_batch(
     ids, and the ids of the indicators sighted. Everything per record was done by `prepare`.
     """
     bulk = Bulk(session)
+    if batch.marks:
+        _drop_counted(bulk, plan, batch)
     if bulk.dialect == "postgresql":
         accepted, low, high = _write_postgresql(bulk, plan, batch)
     else:
@@ -317,6 +320,69 @@ def write_batch(
             kept.extend(_runs(batch.errors)[:room])
             sub.errors = json.dumps(kept, ensure_ascii=False)
     return accepted, duplicates
+
+
+def _drop_counted(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> None:
+    """Take out of `batch` the records its sender sent before (or twice in it): a MISP
+    attribute in an event re-pulled after an edit, a STIX object in a bundle written again.
+    Their events and sightings are not counted again, and the receipt lists them as
+    duplicates. What they would widen (first and last seen) already covers them."""
+    org = plan.org_id
+    marks = list(dict.fromkeys(mark for _key, mark in batch.marks))
+    if bulk.dialect == "postgresql":
+        # the marks this statement inserts are the ones no other writer has counted
+        fresh = {
+            mark
+            for (mark,) in bulk.insert(
+                "record_marks",
+                ("org_id", "mark"),
+                [(org, mark) for mark in marks],
+                conflict=("org_id", "mark"),
+                returning="mark",
+            )
+            or ()
+        }
+    else:  # the writer holds the database's write lock: what it reads stays true
+        conn = bulk.session.connection()
+        stored: set[int] = set()
+        for start in range(0, len(marks), 500):
+            chunk = marks[start : start + 500]
+            stored.update(
+                mark
+                for (mark,) in conn.exec_driver_sql(
+                    f"SELECT mark FROM record_marks WHERE org_id = {literal(org)} "
+                    f"AND mark IN ({', '.join('?' * len(chunk))})",
+                    tuple(chunk),
+                )
+            )
+        fresh = set(marks) - stored
+        bulk.insert("record_marks", ("org_id", "mark"), [(org, mark) for mark in fresh])
+    repeats: Counter[int] = Counter()
+    for key, mark in batch.marks:
+        if mark in fresh:
+            fresh.discard(mark)  # its first occurrence counts, any later one repeats it
+        else:
+            repeats[key] += 1
+    if not repeats:
+        return
+    rows, gone = [], set()
+    for row in batch.rows:
+        key = row[_KEY]
+        n = row[_COUNT] - repeats.get(key, 0)
+        if n <= 0:
+            gone.add(key)
+        else:
+            rows.append(row if n == row[_COUNT] else (*row[:_COUNT], n, *row[_COUNT + 1 :]))
+    less: Counter[tuple[str, str]] = Counter()
+    for key, kind, value, _role in batch.links:
+        less[(kind, value)] += repeats.get(key, 0)
+    batch.rows = rows
+    batch.links = [link for link in batch.links if link[0] not in gone]
+    batch.sighted = [
+        (kind, value, n - less[(kind, value)], first, last)
+        for kind, value, n, first, last in batch.sighted
+        if n > less[(kind, value)]
+    ]
 
 
 def _runs(errors: list[ReadError]) -> list[dict[str, Any]]:

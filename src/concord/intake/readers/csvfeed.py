@@ -882,6 +882,7 @@ def _records(
         tlp=const_tlp,
         description="",
         attack_techniques=(),
+        identity="",
     )
 
     while True:
@@ -1085,7 +1086,7 @@ def _plain_dataclass(cls: type[Any], names: tuple[str, ...]) -> bool:
 _RECORD_FIELDS = (
     *("time", "rsit_class", "rsit_type", "observables", "location", "raw", "feed", "nature"),
     *("port", "protocol", "application", "tlp", "confidence", "description"),
-    *("attack_techniques", "extra"),
+    *("attack_techniques", "extra", "identity"),
 )
 # A frozen dataclass sets each field through object.__setattr__: for EventRecord that was
 # three quarters of the cost of a Shadowserver row. Setting the instance dict at once makes

@@ -417,6 +417,7 @@ def _attribute_record(attribute: Json, pointer: str, source: str, event: _Event)
         description=event.info,
         attack_techniques=tuple(sorted(event.techniques | read.techniques)),
         extra={k: v for k, v in extra.items() if v},
+        identity=f"misp:{read.uuid}" if read.uuid else "",
     )
 
 
@@ -536,6 +537,7 @@ def _object_record(
         description=event.info,
         attack_techniques=tuple(sorted(techniques)),
         extra={k: v for k, v in extra.items() if v},
+        identity=f"misp:{extra['object_uuid']}" if extra["object_uuid"] else "",
     )
 
 

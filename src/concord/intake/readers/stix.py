@@ -483,6 +483,7 @@ def _record(
         description=facts.description,
         attack_techniques=tuple(sorted(facts.techniques)),
         extra=extra,
+        identity="stix:" + entry.obj["id"],
     )
 
 
