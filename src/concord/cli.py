@@ -590,6 +590,17 @@ def _naming(receipt: Any) -> str:
     return reason
 
 
+def _receipt_line(receipt: Any) -> str:
+    return (
+        f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
+        f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
+        f"{receipt.rejected} rejected"
+        + (f", {receipt.skipped} naming no observable" if receipt.skipped else "")
+        + (f", {receipt.shared} shared with their owners" if receipt.shared else "")
+        + (f" ({receipt.note})" if receipt.note else "")
+    )
+
+
 def _ingest_summary(totals: dict[str, Any]) -> str:
     """The last line of several receipts: what was read, and what was not."""
     count = len(totals["files"])
@@ -704,18 +715,12 @@ def ingest(
                         err.print(f"not taken in: {_naming(receipt)}", markup=False)
                     continue
                 for key in ("accepted", "duplicates", "rejected", "skipped"):
-                    totals[key] += data[key]
+                    # a mail's attachments taken in count with it
+                    totals[key] += data[key] + sum(part[key] for part in data["parts"])
                 if not as_json:
-                    say(
-                        f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
-                        f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
-                        f"{receipt.rejected} rejected"
-                        + (f", {receipt.skipped} naming no observable" if receipt.skipped else "")
-                        + (f", {receipt.shared} shared with their owners" if receipt.shared else "")
-                        + (f" ({receipt.note})" if receipt.note else ""),
-                        markup=False,
-                        highlight=False,
-                    )
+                    say(_receipt_line(receipt), markup=False, highlight=False)
+                    for part in receipt.parts:
+                        say(f"  attachment {_receipt_line(part)}", markup=False, highlight=False)
                     for error in receipt.errors[:20]:
                         where = ":".join(
                             str(error[k])
@@ -739,7 +744,10 @@ def ingest(
         say(_ingest_summary(totals), markup=False, highlight=False)
     refused = any(f["status"] in ("refused", "failed") for f in files)
     # a file none of whose records went in was most likely not what it was taken for
-    all_rejected = any(f["rejected"] and not (f["accepted"] or f["duplicates"]) for f in files)
+    all_rejected = any(
+        f["rejected"] and not any(r["accepted"] or r["duplicates"] for r in [f, *f["parts"]])
+        for f in files
+    )
     if refused or all_rejected:
         raise typer.Exit(1)
 

@@ -213,3 +213,68 @@ def test_a_machine_made_report_is_still_stored(smtp, session) -> None:  # type: 
     )
     assert code == 250 and said.startswith(b"Receipt "), said
     assert _count(session, Submission) == 1 and _count(session, Event) > 0
+
+
+def test_a_mail_uploaded_is_taken_in_as_its_feeds_on_every_channel(  # type: ignore[no-untyped-def]
+    client, auth, network, session, tmp_path
+) -> None:
+    from typer.testing import CliRunner
+
+    from concord.cli import app
+
+    rows = len(CSV.read_text().splitlines()) - 1
+    mail = _sample(COVER)
+    mail.make_mixed()
+    mail.add_attachment(
+        gzip.compress(CSV.read_bytes()),
+        maintype="application",
+        subtype="gzip",
+        filename=f"{CSV.name}.gz",
+    )
+    mail.add_attachment(_bomb(), maintype="application", subtype="gzip", filename="big.json.gz")
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "x-filename": "forwarded.eml"},
+        content=mail.as_bytes(),
+    )
+    assert r.status_code == 200, r.text
+    receipt = r.json()
+    assert receipt["format"] == "email-attachments" and receipt["accepted"] == 0
+    assert [e["source"] for e in receipt["errors"]] == ["big.json.gz"]
+    assert receipt["errors"][0]["reason"].endswith("refused as a possible compression bomb")
+    [part] = receipt["parts"]
+    assert (part["filename"], part["format"]) == (CSV.name, "shadowserver")
+    assert (part["accepted"], part["rejected"]) == (rows, 0)
+    assert _count(session, Event) == rows
+    # the mail's receipt lists it later too, to its readers only
+    again = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["kz-reader"]).json()
+    assert [p["id"] for p in again["parts"]] == [part["id"]] and again["note"] == receipt["note"]
+    hidden = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["uz-analyst"])
+    assert hidden.status_code == 404
+    assert sign_in(client, "kz-analyst", follow_redirects=False).status_code == 303
+    page = client.get(f"/intake/{receipt['id']}").text
+    assert 'id="receipt-parts"' in page and f'href="/intake/{part["id"]}"' in page
+
+    # the same mail from a file on the command line: its feed is the one taken in before
+    path = tmp_path / "forwarded.eml"
+    path.write_bytes(mail.as_bytes())
+    said = CliRunner().invoke(app, ["ingest", str(path), "--as", "uz-cert", "--json"])
+    assert said.exit_code == 0, said.output
+    totals = json.loads(said.stdout)
+    assert (totals["accepted"], totals["rejected"]) == (rows, 1)
+    assert totals["files"][0]["parts"][0]["accepted"] == rows
+    shown = CliRunner().invoke(app, ["ingest", str(path), "--as", "uz-cert"])
+    assert f"  attachment {CSV.name}: shadowserver, receipt " in shown.stdout, shown.output
+
+
+def test_an_automatic_reply_uploaded_is_refused_not_stored(client, auth, session) -> None:  # type: ignore[no-untyped-def]
+    mail = _sample()
+    mail["Auto-Submitted"] = "auto-replied"
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "x-filename": "reply.eml"},
+        content=mail.as_bytes(),
+    )
+    assert r.status_code == 422, r.text
+    assert "automatic reply is not a report" in r.json()["detail"]
+    assert _count(session, Submission) == 0

@@ -71,6 +71,8 @@ class Submission(Base):
     first_event_id: Mapped[int | None] = mapped_column(BigInteger)
     last_event_id: Mapped[int | None] = mapped_column(BigInteger)
     shared: Mapped[int] = mapped_column(BigInteger, default=0)  # events shared with owners
+    # the mail whose attachment this file was, taken in as a submission of its own
+    part_of: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -43,6 +43,9 @@ class ReceiptOut(BaseModel):
     errors: list[ReceiptError]
     note: str
     shared: int = 0
+    parts: list[ReceiptOut] = Field(
+        [], description="a mail's attachments taken in as files of their own, with their receipts"
+    )
 
 
 @router.post(

@@ -26,6 +26,7 @@ _MODULES = (
     ("concord.intake.readers.csvprofiles", "CSV_READER"),
 )
 MAX_PROFILE_BYTES = 256 * 1024
+SNIFF_BYTES = 65536  # what a file's format is told by
 
 
 @lru_cache(maxsize=1)

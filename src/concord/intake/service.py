@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import email
+import email.policy
 import gc
 import gzip
 import hashlib
 import json
 import logging
 import queue
+import sys
 import tempfile
 import threading
 import time as clock
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO
+from email.message import EmailMessage
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -74,7 +78,7 @@ MAX_ERRORS_KEPT = 1000
 # keys, values) are touched by every batch. The page cache holds them in between.
 COMMIT_ROWS = env_int("CONCORD_INTAKE_COMMIT_ROWS", 50000, minimum=1)
 SQLITE_CACHE_KB = 65536
-SNIFF_BYTES = 65536
+SNIFF_BYTES = registry.SNIFF_BYTES
 # From this size on, a submission is read and prepared in a second process (it costs that
 # process's start, about a second, and wins from a few MB on).
 PARALLEL_FROM = env_bytes("CONCORD_INTAKE_PARALLEL_BYTES", 8 * 1024 * 1024, minimum=0)
@@ -131,6 +135,7 @@ class Receipt:
     has_events: bool = False  # whether it added any event (a repeat folds into earlier ones)
     skipped: int = 0  # records read that name nothing to take in (a MISP comment)
     tlp_declared: bool = True  # False: records kept their own markings, `tlp` for unmarked
+    parts: list[Receipt] = field(default_factory=list)  # a mail's attachments taken in
 
     @classmethod
     def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
@@ -173,6 +178,7 @@ class Receipt:
             "note": self.note,
             "shared": self.shared,
             "has_events": self.has_events,
+            "parts": [part.as_dict() for part in self.parts],
         }
 
 
@@ -672,6 +678,17 @@ def _ingest(
         reader = registry.choose(head, source.filename, fmt)
         if fmt:  # refused before anything is stored: no empty submission is left behind
             registry.refuse_misdeclared(reader, head, source.stream, source.filename)
+        if reader.name == "email":
+            return _ingest_mail(
+                factory,
+                principal,
+                source,
+                reader,
+                tlp=tlp,
+                as_org=as_org,
+                channel=channel,
+                share_owners=share_owners,
+            )
     try:
         level = TLP.parse(tlp) if tlp else TLP.AMBER
     except ValueError as exc:
@@ -748,7 +765,9 @@ def _ingest(
                 "submit",
                 "submission",
                 sub.id,
-                {"file": source.filename, "format": reader.name, "org": org.slug},
+                # no file name: it can name a victim, and admins who read the log may not
+                # be readers of the submission (the receipt names the file to them)
+                {"format": reader.name, "org": org.slug},
             )
             session.commit()
         sub_id = sub.id
@@ -770,6 +789,85 @@ def _ingest(
             parallel_from=parallel_from,
             share_owners=share_owners,
         )
+
+
+MAIL_OF_ATTACHMENTS = (
+    "its attachments were taken in as files of their own, each with its receipt; its text "
+    "was read as a cover letter"
+)
+
+
+def _ingest_mail(
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    source: Source,
+    reader: Reader,
+    *,
+    tlp: str | None,
+    as_org: str | None,
+    channel: str,
+    share_owners: bool,
+) -> Receipt:
+    """A mail: read as the report it is, or taken in as the feeds it carries (see
+    `mail`), each a submission of its own listed on the mail's receipt."""
+    from concord.intake import mail  # it hands the feeds it finds back to `ingest`
+
+    message = cast(
+        EmailMessage, email.message_from_binary_file(source.stream, policy=email.policy.default)
+    )
+    source.stream.seek(0)
+    why = mail.not_a_report(message)
+    if why is not None:
+        raise InvalidInput(why, FaultLocation(source=source.filename))
+    same = {"tlp": tlp, "as_org": as_org, "channel": channel, "share_owners": share_owners}
+    if mail.is_a_report(message):
+        return ingest(factory, principal, source, reader=reader, **same)  # type: ignore[arg-type]
+    parts: list[Receipt] = []
+
+    def take_in(found: mail.Attached) -> None:
+        parts.append(
+            ingest(
+                factory,
+                principal,
+                Source(found.stream, found.name),
+                reader=found.reader,
+                **same,  # type: ignore[arg-type]
+            )
+        )
+
+    refused = mail.feeds_in(message, take_in)
+    if not parts and not refused:
+        return ingest(factory, principal, source, reader=reader, **same)  # type: ignore[arg-type]
+    # Beside feeds taken in, the mail's text is a cover letter; alone with refusals, it is
+    # read as the report it may well be (a plain-text report with the sample as an
+    # encrypted archive, say). The refusals are known in this process only: never a second.
+    receipt = ingest(
+        factory,
+        principal,
+        source,
+        reader=mail.RefusedAttachments(refused, None if parts else reader),
+        parallel_from=sys.maxsize,
+        **same,  # type: ignore[arg-type]
+    )
+    if not parts:
+        return receipt
+    list_as_parts(factory, receipt, parts)
+    return replace(receipt, parts=parts, note=MAIL_OF_ATTACHMENTS)
+
+
+def list_as_parts(factory: sessionmaker[Session], mail: Receipt, parts: list[Receipt]) -> None:
+    """Name the mail whose attachments `parts` were, so that its receipt lists them; a file
+    taken in before, from another mail or alone, stays with the first."""
+    ids = [p.id for p in parts if p.id is not None]
+    if mail.id is None or not ids:
+        return
+    with factory() as session:
+        session.execute(
+            update(Submission)
+            .where(Submission.id.in_(ids), Submission.part_of.is_(None))
+            .values(part_of=mail.id)
+        )
+        session.commit()
 
 
 def _red_refused_for_want_of_a_user(sub: Submission, principal: Principal | None) -> bool:
@@ -1017,6 +1115,13 @@ def get_receipt(session: Session, principal: Principal, submission_id: int) -> R
     if sub is None:
         raise NotFound(f"no submission {submission_id}")
     receipt = Receipt.of(sub)
+    parts = session.scalars(
+        select(Submission)
+        .where(Submission.part_of == sub.id, policy.submission_filter(principal, Submission))
+        .order_by(Submission.id)
+    ).all()
+    if parts:
+        receipt = replace(receipt, parts=[Receipt.of(p) for p in parts], note=MAIL_OF_ATTACHMENTS)
     if sub.status == "running" and not lease.held(session.get_bind(), sub.id):
         # its run was killed: sending the same file again goes on where it stopped
         receipt = replace(receipt, status="interrupted")

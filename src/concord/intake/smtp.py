@@ -26,23 +26,17 @@ import ipaddress
 import logging
 import os
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from concord.db import session_factory
-from concord.errors import ConcordError, ConfigurationError, Conflict, FaultLocation
-from concord.intake import registry, service
-from concord.intake.readers import Reader
-from concord.intake.readers.email import MAIL_NOTICES, answers_a_mail, report_type
-from concord.intake.records import ReadError, ReadItem
-from concord.intake.sources import Refused, open_sources
+from concord.errors import ConcordError, ConfigurationError, Conflict
+from concord.intake import mail, registry, service
+from concord.intake.records import ReadError
 from concord.orgs.model import Contact, Organization
 from concord.orgs.whois import current_index
 
@@ -171,69 +165,58 @@ class IntakeHandler:
         if org is None:
             raise ConcordError("no organisation to attribute the report to")
         name = f"smtp-from-{sender or 'unknown'}.eml"
-        if not _is_a_report(message):
-            files, refused = self._attachments(sender, org, message)
+        if not mail.is_a_report(message):
+            files, refused = self._attachments(org, message)
             if refused:
                 # The mail is kept with a receipt naming each refusal, for the analysts to see
                 # and the sender to be told. Beside feeds taken in, its text is a cover
                 # letter; alone, it is read as the report it may well be (a plain-text report
                 # with the sample as an encrypted archive, say).
                 then = None if files else registry.builtin_readers()["email"]
-                mail = service.ingest(
+                kept = service.ingest(
                     session_factory(),
                     None,
                     service.Source(io.BytesIO(content), name),
                     as_org=org,
                     channel="smtp",
-                    reader=RefusedAttachments(refused, then),
+                    reader=mail.RefusedAttachments(refused, then),
                     # the refusals are known in this process only: never a second one
                     parallel_from=sys.maxsize,
                 )
-                return Delivery(tuple(files), tuple(refused), mail)
+                service.list_as_parts(session_factory(), kept, files)
+                return Delivery(tuple(files), tuple(refused), kept)
             if files:
                 return Delivery(tuple(files))
         receipt = service.ingest(
             session_factory(),
             None,
             service.Source(io.BytesIO(content), name),
-            fmt="email",
             as_org=org,
             channel="smtp",
+            reader=registry.builtin_readers()["email"],  # read as the report it is
         )
         return Delivery((receipt,))
 
     def _attachments(
-        self, sender: str, org: str, message: EmailMessage
+        self, org: str, message: EmailMessage
     ) -> tuple[list[service.Receipt], list[ReadError]]:
         """The receipts of the mail's attachments that are feeds, and an error for each
-        attachment (or file in an attached archive) that could not be opened, located by its
-        name as sent. Attachments that are neither (a letter, a picture) are left alone."""
-        attached = [
-            (part.get_filename() or "", part.get_payload(decode=True))
-            for part in message.walk()
-            if part.get_filename() and not part.is_multipart()
-        ]
+        attachment (or file in an attached archive) that could not be opened."""
         receipts: list[service.Receipt] = []
-        refused: list[ReadError] = []
-        with tempfile.TemporaryDirectory(prefix="concord-mail-") as folder:
-            for number, (name, data) in enumerate(attached):
-                if not isinstance(data, bytes) or not data.strip():
-                    continue
-                shown, stored = _attachment_names(number, name)
-                path = Path(folder) / stored
-                path.write_bytes(data)
-                for found in open_sources([str(path)]):
-                    named = _as_sent(found.filename, stored, shown)
-                    if isinstance(found, Refused):
-                        log.warning("attachment from %s refused: %s", sender, found.reason)
-                        # the location names the file: the reason need not repeat it
-                        reason = found.reason.removeprefix(f"{found.filename}: ")
-                        refused.append(ReadError(FaultLocation(source=named), reason))
-                        continue
-                    with found.stream:
-                        receipt = _ingest_feed(org, found, named)
-                    if receipt is not None:
-                        receipts.append(receipt)
+
+        def take_in(found: mail.Attached) -> None:
+            receipts.append(
+                service.ingest(
+                    session_factory(),
+                    None,
+                    service.Source(found.stream, found.name),
+                    as_org=org,
+                    channel="smtp",
+                    reader=found.reader,
+                )
+            )
+
+        refused = mail.feeds_in(message, take_in)
         return receipts, refused
 
 
@@ -270,47 +253,13 @@ class Delivery:
         return _line(f"{line}; {refusals}" if self.refused else line)
 
 
-class RefusedAttachments(Reader):
-    """A mail with attachments that could not be opened: an error for each, then what
-    `then` (the e-mail reader) reads of the mail, or nothing when its text is a cover letter.
-    Used by the SMTP listener alone, which knows the refusals; never detected, never
-    declared."""
-
-    name = "email-attachments"
-    description = "e-mail whose attachments are taken in as files of their own"
-
-    def __init__(self, refused: Sequence[ReadError], then: Reader | None = None) -> None:
-        self.refused = tuple(refused)
-        self.then = then
-        if then is not None:
-            self.name = then.name
-
-    def sniff(self, head: bytes, filename: str) -> bool:
-        return False
-
-    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
-        yield from self.refused
-        if self.then is not None:
-            yield from self.then.read(stream, source)
-
-
-def _is_a_report(message: EmailMessage) -> bool:
-    """Whether the mail is itself the report (ARF, X-ARF), read whole by the e-mail reader."""
-    return message.get_content_type() == "multipart/report" or bool(message.get("X-ARF"))
-
-
 def _not_a_report(message: EmailMessage) -> str | None:
-    """The reply to a mail that answers another mail, which reports nothing and is not
-    stored; None for any other. An ARF or X-ARF report is read whatever its headers say,
-    as the e-mail reader reads it."""
-    kind = report_type(message)
-    if kind in MAIL_NOTICES:
-        return NOTICE_NOT_STORED
-    if kind == "feedback-report" or message.get("X-ARF"):
+    """The reply to a mail that answers another mail, which is not stored; None for any
+    other."""
+    why = mail.not_a_report(message)
+    if why is None:
         return None
-    if answers_a_mail(message):
-        return AUTO_REPLY_NOT_STORED
-    return None
+    return NOTICE_NOT_STORED if why == mail.NOTICE_NOT_A_REPORT else AUTO_REPLY_NOT_STORED
 
 
 def _line(text: str) -> str:
@@ -318,44 +267,6 @@ def _line(text: str) -> str:
     reason may not be), without a line break, and within the length RFC 5321 allows."""
     text = " ".join(text.split()).encode("ascii", "replace").decode("ascii")
     return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 3] + "..."
-
-
-def _attachment_names(number: int, name: str) -> tuple[str, str]:
-    """An attachment's name as sent (cleaned, bounded), and the name it is stored under: one
-    of ours, as a sender's may be too long or hold a NUL, with its suffix, by which
-    archives are told."""
-    given = Path(name.replace("\x00", "")).name.lstrip(".") or "attachment"
-    suffix = Path(given).suffix[:10]
-    shown = given[: 200 - len(suffix)].removesuffix(suffix) + suffix
-    return shown, f"{number}{suffix}"
-
-
-def _as_sent(filename: str, stored: str, shown: str) -> str:
-    """A file found in a stored attachment, named after the attachment as sent: "0.zip!
-    scan.csv" is "report.zip!scan.csv", and "0" unpacked from "0.gz" is "report.csv"."""
-    if filename.startswith(stored):
-        return shown + filename[len(stored) :]
-    return shown.removesuffix(Path(shown).suffix)
-
-
-def _ingest_feed(org: str, found: service.Source, named: str) -> service.Receipt | None:
-    """Take in an attached file when it is a feed; None for a letter, a picture, a mail."""
-    head = found.stream.read(service.SNIFF_BYTES)
-    found.stream.seek(0)
-    try:
-        reader = registry.choose(head, named, None)
-    except registry.UnsupportedFormat:
-        return None
-    if reader.name == "email":
-        return None
-    return service.ingest(
-        session_factory(),
-        None,
-        service.Source(found.stream, named),
-        as_org=org,
-        channel="smtp",
-        reader=reader,
-    )
 
 
 def start_listener(settings: SmtpSettings) -> Controller:
