@@ -359,3 +359,82 @@ def test_every_route_as_every_principal(client, auth, marked, user) -> None:  # 
 def test_unclassified_write_routes_fail(client) -> None:  # type: ignore[no-untyped-def]
     api_writes = {(m, p) for m, p in _routes(client.app) if p.startswith("/api/") and m != "GET"}
     assert api_writes == set(WRITES), "classify new API write routes in WRITES"
+
+
+STRICT_FILE_MARK = "scan_rdp_mark-strict-victim.csv"
+# Where each kind of object the audit log names by id is read, to ask whether its reader may.
+AUDITED = {
+    "organization": "/api/v1/organizations/{}",
+    "event": "/api/v1/events/{}",
+    "submission": "/api/v1/intake/{}",
+    "case": "/api/v1/cases/{}",
+    "report": "/api/v1/reports/{}",
+}
+
+
+def test_audit_log_names_only_what_its_reader_sees(client, auth, marked, session) -> None:  # type: ignore[no-untyped-def]
+    from concord.audit import service as audit
+    from tests.intake.test_service import scan_csv
+
+    # Reads of the marked owners (each a record naming the owner by id), and a state's
+    # AMBER+STRICT report, which the centre does not read, under a file name naming a victim.
+    for user in USERS:
+        for slug in LABELS.values():
+            client.get(f"/api/v1/organizations/{slug}", headers=auth[user])
+    data = scan_csv([("2026-11-30 11:00:00", "146.185.0.98", 3389)])
+    r = client.post(
+        "/api/v1/intake",
+        params={"tlp": "amber+strict"},
+        files={"file": (STRICT_FILE_MARK, data)},
+        headers=auth["uz-analyst"],
+    )
+    assert r.status_code == 200, r.text
+    client.get("/api/v1/events", params={"submission": r.json()["id"]}, headers=auth["uz-analyst"])
+    slugs = dict(session.execute(select(Organization.id, Organization.slug)).all())
+    problems = []
+    for admin in ("centre-admin", "kz-admin", "uz-admin"):
+        body = client.get("/api/v1/audit", params={"limit": 1000}, headers=auth[admin])
+        assert body.status_code == 200, body.text
+        if STRICT_FILE_MARK in body.text:
+            problems.append(f"the audit log names {STRICT_FILE_MARK} to {admin}")
+        named: set[tuple[str, str]] = set()
+        for item in body.json()["items"]:
+            kind = item["object_kind"]
+            if kind not in AUDITED or item["action"] == "request":
+                continue
+            if item["object_id"] is not None:
+                named.add((kind, item["object_id"]))
+            named.update((kind, str(i)) for i in item["detail"].get("ids", []))
+        for kind, object_id in sorted(named):
+            if kind == "organization" and object_id.isdigit():
+                object_id = slugs[int(object_id)]
+            seen = client.get(AUDITED[kind].format(object_id), headers=auth[admin]).status_code
+            if seen != 200:
+                problems.append(f"the audit log names {kind} {object_id} to {admin} ({seen})")
+    assert not problems, "\n".join(problems)
+    session.rollback()
+    assert audit.verify(session).ok
+
+
+def test_metrics_are_for_the_centres_operators(client, auth, network, session) -> None:  # type: ignore[no-untyped-def]
+    """Intake counters span AMBER+STRICT and RED intake: the centre's admins, with the admin
+    scope, read them; its analysts and readers do not."""
+    from concord.access import service as access
+    from concord.access.model import TokenScope
+
+    for user in USERS:
+        r = client.get("/metrics", headers=auth[user])
+        expected = 200 if user == "centre-admin" else 403
+        assert r.status_code == expected, (user, r.status_code)
+        assert ("concord_intake_records_total" in r.text) == (expected == 200)
+    assert client.get("/metrics").status_code == 401
+    # a scraper's token: the admin scope alone does; a centre admin's read token does not
+    scraper, _ = access.create_token(
+        session, None, "centre-admin", "scraper", frozenset({TokenScope.ADMIN})
+    )
+    reader, _ = access.create_token(
+        session, None, "centre-admin", "read only", frozenset({TokenScope.READ})
+    )
+    session.commit()
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"}).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {reader}"}).status_code == 403

@@ -207,10 +207,11 @@ def test_demo_reports_fill_every_page(session: Session, demo: DemoLogins) -> Non
     assert len(detail.participants) >= 2 and detail.techniques
     assert analyst.org_id in {o.id for o in detail.participants}  # the printed login's state
     assert len(detail.events) == len(detail.participants)  # each state's report of the sample
-    # the reports of the last seven days: the network's and each state's
+    # the reports of the last seven days: the network's, and each state's for its national
+    # body and as seen by the centre
     from concord.reports import service as report_service
 
-    assert reports.reports == 1 + len(STATES)
+    assert reports.reports == 1 + 2 * len(STATES)
     seen = report_service.list_reports(session, analyst)
     assert seen and all(r.period == "2026-11-29..2026-12-05" for r in seen)
     centre = principal("ccc-analyst")

@@ -160,7 +160,9 @@ def test_listing_and_reading_follow_scope_and_tlp(client, auth, session, data) -
         assert r.status_code == 200, r.text
         return sorted(item["scope"] for item in r.json()["items"])
 
-    # UZ's report is AMBER (UZ's own AMBER events): the centre may read it, KZ may not.
+    # A state's own report is its national body's; the centre reads its own version of each
+    # (seen by the centre), whatever the state's own is marked: whether the state's report
+    # is listed to it would tell it of AMBER+STRICT content it may not see.
     assert scopes("centre-reader") == ["KZ", "UZ", "network"]
     assert scopes("kz-reader") == ["KZ"]
     assert scopes("uz-analyst") == ["UZ"]
@@ -168,10 +170,25 @@ def test_listing_and_reading_follow_scope_and_tlp(client, auth, session, data) -
     assert client.get(API).status_code == 401
 
     items = client.get(API, headers=auth["centre-admin"]).json()["items"]
-    ids = {i["scope"]: i["id"] for i in items}
+    assert {i["scope"]: i["seen_by"] for i in items} == {
+        "KZ": "centre",
+        "UZ": "centre",
+        "network": None,
+    }
+    centre_ids = {i["scope"]: i["id"] for i in items}
+    ids = {
+        **{i["scope"]: i["id"] for i in client.get(API, headers=auth["kz-reader"]).json()["items"]},
+        **{
+            i["scope"]: i["id"] for i in client.get(API, headers=auth["uz-analyst"]).json()["items"]
+        },
+    }
+    for hidden in (ids["UZ"], ids["KZ"]):  # the states' own: not the centre's to read
+        assert client.get(f"{API}/{hidden}", headers=auth["centre-admin"]).status_code == 404
+    r = client.get(f"{API}/{centre_ids['UZ']}", headers=auth["uz-analyst"])
+    assert r.status_code == 404  # the centre's version is the centre's
     r = client.get(f"{API}/{ids['UZ']}", headers=auth["kz-analyst"])
     assert r.status_code == 404
-    r = client.get(f"{API}/{ids['network']}", headers=auth["uz-admin"])
+    r = client.get(f"{API}/{centre_ids['network']}", headers=auth["uz-admin"])
     assert r.status_code == 404
     r = client.get(f"{API}/{ids['UZ']}", headers=auth["uz-analyst"])
     assert r.status_code == 200 and r.json()["report"]["totals"]["events"] == 7
@@ -246,3 +263,40 @@ def test_a_threshold_of_two_is_refused_at_once(client, auth, data, monkeypatch) 
         r = client.post(API, json=body, headers=auth["centre-analyst"])
         assert r.status_code == 500 and "CONCORD_REPORT_MIN_COUNT=2" in r.json()["detail"]
     assert client.get(API, headers=auth["centre-analyst"]).json()["items"] == []
+
+
+def test_a_scope_with_no_national_body_is_refused_in_the_list_too(client, auth, data) -> None:  # type: ignore[no-untyped-def]
+    for scope in ("XX", "tj"):
+        r = client.get(API, params={"scope": scope}, headers=auth["centre-analyst"])
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "scope", r.text
+        assert f"no national body of {scope.upper()}" in r.json()["detail"]
+    for scope in ("network", "KZ", " kz"):
+        r = client.get(API, params={"scope": scope}, headers=auth["centre-analyst"])
+        assert r.status_code == 200, (scope, r.text)
+
+
+def test_a_format_or_language_a_worker_cannot_answer_in_is_refused(client, auth, data) -> None:  # type: ignore[no-untyped-def]
+    from concord.jobs.worker import run_ready
+
+    h = auth["centre-analyst"]
+    for extra, pointer in (
+        ({"format": "csv", "language": "ru"}, "/body/format"),
+        ({"format": "html"}, "/body/format"),
+        ({"language": "ru"}, "/body/language"),
+    ):
+        r = client.post(API, json={"period": "2024-07", **extra}, headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == pointer, r.text
+        assert "GET /api/v1/reports/<report_id>?" in r.json()["detail"]
+    assert run_ready() == 0  # nothing queued
+    # as told: asked for, built, then read in CSV and in Russian
+    asked = client.post(API, json={"period": "2024-07", "format": "json"}, headers=h)
+    assert asked.status_code == 202, asked.text
+    assert run_ready() == 1
+    report_id = client.get(asked.headers["location"], headers=h).json()["report_id"]
+    r = client.get(f"{API}/{report_id}", params={"format": "csv", "language": "ru"}, headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    # with wait, the answer is in the format asked for
+    r = client.post(
+        API, json={"period": "2024-07", "format": "csv", "wait": True, "language": "ru"}, headers=h
+    )
+    assert r.status_code == 201 and r.headers["content-type"].startswith("text/csv")

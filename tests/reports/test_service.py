@@ -354,23 +354,26 @@ def test_report_round_trips_through_json(session, data) -> None:  # type: ignore
 
 
 def test_monthly_run_builds_network_and_state_reports_once(session, network, data) -> None:  # type: ignore[no-untyped-def]
-    assert tasks.build_period("2024-07") == "ok: 3 reports"
+    # the network's, each state's for its national body, and each as seen by the centre
+    assert tasks.build_period("2024-07") == "ok: 5 reports"
     assert tasks.build_period("2024-07") == "skipped"
     session.expire_all()
     rows = service.list_reports(session, network["centre-analyst"], period="2024-07")
     assert sorted((r.scope, r.tlp) for r in rows) == [
-        ("KZ", "green"),
-        ("UZ", "amber"),
+        ("KZ@centre", "green"),
+        ("UZ@centre", "amber"),
         ("network", "amber"),
     ]
     runs = select(JobRun.key, JobRun.outcome).where(JobRun.task == "monthly_reports")
     assert sorted(session.execute(runs)) == [
         ("2024-07 KZ", "ok"),
+        ("2024-07 KZ@centre", "ok"),
         ("2024-07 UZ", "ok"),
+        ("2024-07 UZ@centre", "ok"),
         ("2024-07 network", "ok"),
     ]
-    stored = next(r for r in rows if r.scope == "KZ")
-    assert service.load(session.get(type(stored), stored.id)).totals.events == 18
+    [own] = service.list_reports(session, network["kz-analyst"], period="2024-07")
+    assert own.scope == "KZ" and service.load(own).totals.events == 18
 
 
 def test_monthly_task_runs_hourly_to_catch_up() -> None:
@@ -383,11 +386,11 @@ def test_monthly_task_runs_hourly_to_catch_up() -> None:
 
 def test_monthly_task_builds_the_previous_month(session, data) -> None:  # type: ignore[no-untyped-def]
     label = tasks.due_period(datetime.now(UTC))
-    assert tasks.monthly_reports() == "ok: 3 reports"
+    assert tasks.monthly_reports() == "ok: 5 reports"
     assert tasks.build_reports(label) == "skipped"
-    assert tasks.build_reports(label, force=True) == "ok: 3 reports"
+    assert tasks.build_reports(label, force=True) == "ok: 5 reports"
     session.expire_all()
-    assert session.scalar(select(func.count()).select_from(StoredReport)) == 6
+    assert session.scalar(select(func.count()).select_from(StoredReport)) == 10
 
 
 def test_the_hourly_run_reports_the_month_before_once_it_has_settled() -> None:
@@ -415,7 +418,7 @@ def test_a_worker_down_for_a_month_is_caught_up(session, network, data) -> None:
     assert len(labels) == tasks.CATCH_UP_MONTHS
     tasks.build_period(labels[-1])  # the last month was built; the ones before it were not
     done = tasks.monthly_reports()
-    assert done == "; ".join(f"{label}: ok: 3 reports" for label in labels[:-1]) + (
+    assert done == "; ".join(f"{label}: ok: 5 reports" for label in labels[:-1]) + (
         f"; {labels[-1]}: skipped"
     )
     assert tasks.monthly_reports() == f"{labels[-1]}: skipped"
@@ -432,14 +435,14 @@ def test_a_missed_or_failed_run_is_caught_up_once(session, network, data, monkey
         return real(s, principal, p, scope, **kw)
 
     monkeypatch.setattr(service, "build_report", failing_for_uz)
-    with pytest.raises(RuntimeError, match="2 stored, failed for UZ"):
+    with pytest.raises(RuntimeError, match="3 stored, failed for UZ, UZ@centre"):
         tasks.build_period("2024-07")
     monkeypatch.setattr(service, "build_report", real)
     session.expire_all()
     failed = select(JobRun.key).where(JobRun.outcome.like("error%"))
-    assert list(session.scalars(failed)) == ["2024-07 UZ"]
+    assert list(session.scalars(failed.order_by(JobRun.key))) == ["2024-07 UZ", "2024-07 UZ@centre"]
     session.rollback()  # a read begun before the runs' writes cannot write on SQLite
-    assert tasks.build_period("2024-07") == "ok: 1 reports"  # UZ's only
+    assert tasks.build_period("2024-07") == "ok: 2 reports"  # UZ's only
     assert tasks.build_period("2024-07") == "skipped"
     # a state joining later has its report of the month built by the next run
     from concord.orgs import service as orgs
@@ -450,14 +453,17 @@ def test_a_missed_or_failed_run_is_caught_up_once(session, network, data, monkey
         orgs.OrgInput("tj-cert", "national-body", "TJ national CERT", "CERT Таджикистана", "TJ"),
     )
     session.commit()
-    assert tasks.build_period("2024-07") == "ok: 1 reports"
+    assert tasks.build_period("2024-07") == "ok: 2 reports"
     session.expire_all()
     stored = session.execute(
         select(StoredReport.scope, func.count())
         .where(StoredReport.period == "2024-07")
         .group_by(StoredReport.scope)
     )
-    assert sorted(stored) == [("KZ", 1), ("TJ", 1), ("UZ", 1), ("network", 1)]
+    assert sorted(stored) == [
+        *[(s, 1) for s in ("KZ", "KZ@centre", "TJ", "TJ@centre", "UZ", "UZ@centre")],
+        ("network", 1),
+    ]
 
 
 def test_a_run_of_the_earlier_release_counts_as_done(session, network) -> None:  # type: ignore[no-untyped-def]
@@ -690,15 +696,18 @@ def test_a_scope_that_keeps_failing_is_left_to_an_operator(
 
     monkeypatch.setattr(service, "store", store_failing_for_kz)
     # a report that cannot be stored is recorded as failed and costs the others nothing
-    with pytest.raises(RuntimeError, match="2 stored, failed for KZ"):
+    with pytest.raises(RuntimeError, match=r"3 stored, failed for KZ, KZ@centre$"):
         tasks.build_period("2024-07")
     for _ in range(tasks.MAX_ATTEMPTS - 1):
-        with pytest.raises(RuntimeError, match="0 stored, failed for KZ"):
+        with pytest.raises(RuntimeError, match=r"0 stored, failed for KZ, KZ@centre$"):
             tasks.build_period("2024-07")
     # given up: the hourly run no longer rebuilds it, an operator's forced run does
     assert tasks.build_period("2024-07") == "skipped"
     monkeypatch.setattr(service, "store", real_store)
-    assert tasks.build_period("2024-07", force=True) == "ok: 3 reports"
+    assert tasks.build_period("2024-07", force=True) == "ok: 5 reports"
     session.expire_all()
     scopes = session.scalars(select(StoredReport.scope).where(StoredReport.period == "2024-07"))
-    assert sorted(scopes) == ["KZ", "UZ", "UZ", "network", "network"]
+    assert sorted(scopes) == [
+        *["KZ", "KZ@centre", "UZ", "UZ", "UZ@centre", "UZ@centre"],
+        *["network", "network"],
+    ]

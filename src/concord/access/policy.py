@@ -278,14 +278,21 @@ def scopes_for_role(role: Role) -> frozenset[TokenScope]:
     return frozenset({TokenScope.READ})
 
 
-def audit_filter(principal: Principal, actor_org_column: Any) -> ColumnElement[bool]:
+def audit_filter(
+    principal: Principal,
+    actor_org_column: Any,
+    object_visible: ColumnElement[bool] | None = None,
+) -> ColumnElement[bool]:
     """Audit records: admins only, with the admin scope (as for managing users and others'
-    tokens), for actors inside their scope (the centre sees all)."""
+    tokens), for actors inside their scope (the centre sees all). A record about an object
+    under TLP shows only to whom the object shows, or its id, time and detail tell of what
+    TLP keeps from them (a state's AMBER+STRICT submission, a colleague's RED one):
+    `object_visible` is that condition, built by the audit log from this module's filters
+    for each kind of object it names."""
     if principal.anonymous or principal.role != Role.ADMIN or not principal.can(TokenScope.ADMIN):
         return false()
-    if principal.is_centre:
-        return true()
-    return scope_filter(principal, actor_org_column)
+    actors = true() if principal.is_centre else scope_filter(principal, actor_org_column)
+    return actors if object_visible is None else and_(actors, object_visible)
 
 
 # A state's report may hold what only that state saw; the centre reads it up to TLP:AMBER,
@@ -312,11 +319,14 @@ def request_filter(principal: Principal, model: Any) -> ColumnElement[bool]:
 
 def report_filter(principal: Principal, model: Any, country: str | None) -> ColumnElement[bool]:
     """Stored generalized reports: network reports to the centre; a state's report to that
-    state's national body (`country` is the principal's), and to the centre up to AMBER."""
+    state's national body (`country` is the principal's), and to the centre its own version
+    of it (stored as "KZ@centre", built of what both may see). Were the centre to read the
+    state's own reports up to AMBER, one missing from the list would tell it that the state
+    holds AMBER+STRICT content about itself."""
     if not receives_reports(principal):
         return false()
     if principal.is_centre:
-        return or_(model.scope == "network", model.tlp.in_(CENTRE_READS_STATE_TLPS))
+        return or_(model.scope == "network", model.scope.like("%@centre"))
     if principal.org_kind == OrgKind.NATIONAL_BODY and country:
         return and_(model.scope == country, model.tlp != "red")
     return false()

@@ -12,11 +12,13 @@ import json
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, exists, select, text, true
 from sqlalchemy.orm import Session
 
+from concord.access import policy
 from concord.access.model import Principal
 from concord.audit.model import AuditHead, AuditRecord
 from concord.db import utcnow
@@ -167,6 +169,145 @@ def verify(session: Session) -> VerifyResult:
     return VerifyResult(checked, tuple(problems))
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit record as one reader sees it: ids of objects hidden from the reader left out
+    of its detail, and then no hash, which would let a reader test guesses at what was left
+    out. The stored record is untouched, so the chain still verifies."""
+
+    seq: int
+    at: datetime
+    actor: str
+    address: str | None
+    action: str
+    object_kind: str
+    object_id: str | None
+    detail: str
+    hash: str | None
+
+
+# Kinds of object under TLP that records name by id, and where a record lists more of them:
+# reads list the ids read, a case's links list the events and indicators linked.
+GOVERNED_KINDS = ("event", "case", "submission", "report", "organization")
+_LISTS = {"ids": None, "events": "event", "indicators": "indicator"}
+# kind -> (its id column, the policy's condition that the reader may see the row)
+Governed = dict[str, tuple[Any, ColumnElement[bool]]]
+
+
+def _governed(session: Session, principal: Principal) -> Governed:
+    """For each kind of object under TLP, its id column and the policy's filter of what
+    `principal` may see of it."""
+    from concord.cases.model import Case
+
+    # indicators carry no label: the cases' rule, visible through a visible event
+    from concord.cases.service import _visible_indicator
+    from concord.events.model import Event, Indicator, Submission
+    from concord.orgs.model import Organization
+    from concord.reports.model import StoredReport
+    from concord.reports.service import visible_filter
+
+    return {
+        "event": (Event.id, policy.tlp_filter(principal, Event)),
+        "case": (Case.id, policy.tlp_filter(principal, Case)),
+        "submission": (Submission.id, policy.submission_filter(principal, Submission)),
+        "report": (StoredReport.id, visible_filter(session, principal)),
+        "organization": (Organization.id, policy.org_filter(principal)),
+        "indicator": (Indicator.id, _visible_indicator(principal)),
+    }
+
+
+def _object_visible(governed: Governed) -> ColumnElement[bool]:
+    """SQL: the record names no object under TLP, or one the reader may see. A CASE, so that
+    an object_id is cast to a number only where it is an id: organisations are named by slug
+    but in reads, and a report request by the request's id (a request is its requester's
+    alone and holds no content, so its record is left to the actor's scope)."""
+    from concord.orgs.model import Organization
+
+    org_id, org_visible = governed["organization"]
+    whens: list[tuple[Any, Any]] = [
+        (AuditRecord.object_id.is_(None), true()),
+        (
+            and_(AuditRecord.object_kind == "organization", AuditRecord.action != "read"),
+            exists(select(org_id).where(Organization.slug == AuditRecord.object_id, org_visible)),
+        ),
+        (and_(AuditRecord.object_kind == "report", AuditRecord.action == "request"), true()),
+    ]
+    for kind in GOVERNED_KINDS:
+        id_column, visible = governed[kind]
+        named = id_column == cast(AuditRecord.object_id, BigInteger)
+        whens.append(
+            (AuditRecord.object_kind == kind, exists(select(id_column).where(named, visible)))
+        )
+    return case(*whens, else_=true())
+
+
+def _listed(kind: str, key: str) -> str | None:
+    """The kind of object a list in a record's detail names."""
+    if key == "ids":
+        return kind if kind in GOVERNED_KINDS else None
+    return _LISTS[key] if kind == "case" else None
+
+
+def _as_seen(
+    session: Session,
+    principal: Principal,
+    governed: Governed,
+    rows: Iterable[AuditRecord],
+) -> list[AuditEntry]:
+    """The records as `principal` sees them: lists of ids in a detail keep the ids of objects
+    the principal may see; a record whose lists named hidden objects only is left out, as
+    its very presence tells that they exist."""
+    parsed: list[tuple[AuditRecord, Any]] = []
+    wanted: dict[str, set[int]] = {}
+    for rec in rows:
+        try:
+            detail: Any = json.loads(rec.detail or "{}")
+        except ValueError:
+            detail = None
+        parsed.append((rec, detail))
+        if not isinstance(detail, dict):
+            continue
+        for key in _LISTS:
+            kind = _listed(rec.object_kind, key)
+            if kind and isinstance(detail.get(key), list):
+                wanted.setdefault(kind, set()).update(i for i in detail[key] if isinstance(i, int))
+    seen: dict[str, set[int]] = {}
+    for kind, ids in wanted.items():
+        id_column, visible = governed[kind]
+        seen[kind] = set(session.scalars(select(id_column).where(id_column.in_(ids), visible)))
+    out = []
+    for rec, detail in parsed:
+        shown, withheld, listed = detail, False, False
+        if isinstance(detail, dict):
+            shown = dict(detail)
+            for key in _LISTS:
+                kind = _listed(rec.object_kind, key)
+                if kind and isinstance(detail.get(key), list):
+                    listed = True
+                    shown[key] = [i for i in detail[key] if i in seen.get(kind, set())]
+                    withheld = withheld or len(shown[key]) < len(detail[key])
+            if listed and withheld and not any(shown.get(k) for k in _LISTS):
+                continue
+        out.append(
+            AuditEntry(
+                seq=rec.seq,
+                at=rec.at,
+                actor=rec.actor,
+                address=rec.address,
+                action=rec.action,
+                object_kind=rec.object_kind,
+                object_id=rec.object_id,
+                detail=(
+                    json.dumps(shown, sort_keys=True, ensure_ascii=False)
+                    if withheld
+                    else rec.detail
+                ),
+                hash=None if withheld else rec.hash,
+            )
+        )
+    return out
+
+
 def search(
     session: Session,
     principal: Principal,
@@ -177,10 +318,13 @@ def search(
     since: Any = None,
     before_seq: int | None = None,
     limit: int = 100,
-) -> list[AuditRecord]:
-    from concord.access.policy import audit_filter
-
-    stmt = select(AuditRecord).where(audit_filter(principal, AuditRecord.actor_org_id))
+) -> list[AuditEntry]:
+    """Newest first, up to `limit` records as `principal` may see them (`policy.audit_filter`,
+    and each record about an object under TLP only where that object shows)."""
+    governed = _governed(session, principal)
+    stmt = select(AuditRecord).where(
+        policy.audit_filter(principal, AuditRecord.actor_org_id, _object_visible(governed))
+    )
     if actor:
         stmt = stmt.where(AuditRecord.actor == actor)
     if action:
@@ -189,6 +333,15 @@ def search(
         stmt = stmt.where(AuditRecord.object_kind == object_kind)
     if since is not None:
         stmt = stmt.where(AuditRecord.at >= since)
-    if before_seq:
-        stmt = stmt.where(AuditRecord.seq < before_seq)
-    return list(session.scalars(stmt.order_by(AuditRecord.seq.desc()).limit(limit)))
+    out: list[AuditEntry] = []
+    before = before_seq
+    # Records left out after reading (see _as_seen) are made up for from older ones, so a
+    # short page still means the last one.
+    while len(out) < limit:
+        page = stmt.where(AuditRecord.seq < before) if before else stmt
+        rows = list(session.scalars(page.order_by(AuditRecord.seq.desc()).limit(limit)))
+        out += _as_seen(session, principal, governed, rows)
+        if len(rows) < limit:
+            break
+        before = rows[-1].seq
+    return out[:limit]

@@ -341,10 +341,12 @@ def visible_filter(session: Session, principal: Principal) -> ColumnElement[bool
     return policy.report_filter(principal, StoredReport, _country_of(session, principal))
 
 
-def _check_view(session: Session, principal: Principal | None, scope: str, tlp: str) -> None:
+def _check_view(
+    session: Session, principal: Principal | None, scope: str, tlp: str, seen_by: str | None
+) -> None:
     if principal is None:
         return
-    if principal.is_centre and (scope == NETWORK or tlp in CENTRE_READS_STATE_TLPS):
+    if principal.is_centre and (scope == NETWORK or seen_by == CENTRE_VIEW):
         return
     if _is_body_of(session, principal, scope) and tlp != TLP.RED.value:
         return
@@ -1069,7 +1071,7 @@ def build_for(session: Session, principal: Principal | None, period: str, scope:
     `view_for`, a report holds nothing its requester may not see, so this refuses nothing on
     account of hidden content; it stands guard over the rule all the same."""
     report = build_report(session, principal, period, scope)
-    _check_view(session, principal, report.scope, report.tlp)
+    _check_view(session, principal, report.scope, report.tlp, report.seen_by)
     return report
 
 
@@ -1243,6 +1245,8 @@ def list_reports(
     stmt = stmt.where(visible_filter(session, principal))
     if scope:
         wanted = parse_scope(scope)  # with the state's reports seen by the centre
+        if wanted != NETWORK:
+            audience(session, wanted)  # refused as a request for it is: no such state
         stmt = stmt.where(StoredReport.scope.in_([wanted, stored_scope(wanted, CENTRE_VIEW)]))
     if period:
         stmt = stmt.where(StoredReport.period == periods.parse(period).label)
@@ -1260,9 +1264,18 @@ def get_report(session: Session, principal: Principal, report_id: int) -> Stored
     return row
 
 
+def scheduled_scopes(session: Session) -> list[tuple[str, Principal | None]]:
+    """What the monthly run builds, as (scope, asked for by): the network report, each
+    state's report for its national body, and each state's report as seen by the centre (the
+    only version of it the centre reads)."""
+    found = states(session)
+    centre = audience(session, NETWORK)
+    return [(NETWORK, None), *((s, None) for s in found), *((s, centre) for s in found)]
+
+
 def build_all(session: Session, p: Period) -> list[Report]:
-    """The network report and every state's report of a period (the monthly run)."""
-    return [build_report(session, None, p, scope) for scope in [NETWORK, *states(session)]]
+    """The reports of a period the monthly run builds (`scheduled_scopes`)."""
+    return [build_report(session, who, p, scope) for scope, who in scheduled_scopes(session)]
 
 
 def build_scheduled(session: Session, p: Period) -> list[StoredReport]:

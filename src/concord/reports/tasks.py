@@ -94,39 +94,44 @@ def build_period(label: str, *, force: bool = False) -> str:
             service.audience(session, service.NETWORK)
         except NotFound:  # a new installation before its centre is recorded
             return "skipped: no centre organisation yet"
-        scopes = [service.NETWORK, *service.states(session)]
-        todo = [s for s in scopes if force or not _done(session, p.label, s)]
+        # each known by its stored scope: "KZ", and "KZ@centre" for the centre's version
+        scheduled = [
+            (service.stored_scope(scope, _seen_by(who)), scope, who)
+            for scope, who in service.scheduled_scopes(session)
+        ]
+        todo = [t for t in scheduled if force or not _done(session, p.label, t[0])]
         if not force:
-            for scope in [s for s in todo if _given_up(session, p.label, s)]:
+            for item in [t for t in todo if _given_up(session, p.label, t[0])]:
                 log.error(
                     "the %s report of %s failed %d times: build it with build_reports(force)",
-                    scope,
+                    item[0],
                     p.label,
                     MAX_ATTEMPTS,
                 )
-                todo.remove(scope)
+                todo.remove(item)
         if not todo:
             log.info("reports of %s were built already", p.label)
             return "skipped"
-        for scope in todo:
+        for kept, scope, who in todo:
             try:
-                built.append(service.build_report(session, None, p, scope))
+                built.append(service.build_report(session, who, p, scope))
             except Exception as exc:
-                log.exception("the %s report of %s failed", scope, p.label)
-                failed.append((scope, exc))
+                log.exception("the %s report of %s failed", kept, p.label)
+                failed.append((kept, exc))
     stored = 0
     with session_scope() as session:
         _lock(session)
         for report in built:
-            if not force and _done(session, p.label, report.scope):  # another run was quicker
+            kept = service.stored_scope(report.scope, report.seen_by)
+            if not force and _done(session, p.label, kept):  # another run was quicker
                 continue
             try:
                 with session.begin_nested():  # one report that cannot be stored costs no other
                     service.store(session, report)
-                    record_run(session, TASK, _key(p.label, report.scope), "ok")
+                    record_run(session, TASK, _key(p.label, kept), "ok")
             except Exception as exc:
-                log.exception("the %s report of %s could not be stored", report.scope, p.label)
-                failed.append((report.scope, exc))
+                log.exception("the %s report of %s could not be stored", kept, p.label)
+                failed.append((kept, exc))
                 continue
             stored += 1
         for scope, exc in failed:
@@ -139,6 +144,12 @@ def build_period(label: str, *, force: bool = False) -> str:
     outcome = f"ok: {stored} reports" if stored else "skipped"
     log.info("reports of %s: %s", p.label, outcome)
     return outcome
+
+
+def _seen_by(who: object) -> str | None:
+    """Who a scheduled report is seen by besides its scope's audience: the centre, when it
+    is the one asking."""
+    return None if who is None else service.CENTRE_VIEW
 
 
 def due_period(now: datetime) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from concord import __version__
-from concord.access.model import Principal
+from concord.access.model import Principal, Role, TokenScope
 from concord.web import problems
 from concord.web.deps import get_db, known_query, principal
 from concord.web.uploads import BodyLimit, RawApiBodies
@@ -52,19 +52,25 @@ def health(session: Session = Depends(get_db)) -> Health:
 
 def metrics(p: Principal = Depends(principal)) -> Response:
     """Prometheus text format: intake throughput and lag, batch timings. The counters span
-    every organisation's intake, so they are for the centre's operators: the scraper sends
-    a read token of a centre user (Prometheus `authorization: credentials`)."""
+    every organisation's intake, AMBER+STRICT and RED included, whose volume and timing TLP
+    keeps from the centre's analysts: they are for the centre's operators, its admins with
+    the admin scope (as for the audit log). The scraper sends such a token (Prometheus
+    `authorization: credentials`)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     if p.anonymous:
         return Response(
-            "send a read token of a centre user: Authorization: Bearer TOKEN\n",
+            "send an admin-scoped token of a centre admin: Authorization: Bearer TOKEN\n",
             status_code=401,
             media_type="text/plain",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not p.is_centre:
-        return Response("metrics are for the centre's operators\n", 403, media_type="text/plain")
+    if not (p.is_centre and p.role == Role.ADMIN and p.can(TokenScope.ADMIN)):
+        return Response(
+            "metrics are for the centre's operators: an admin-scoped token of a centre admin\n",
+            403,
+            media_type="text/plain",
+        )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
