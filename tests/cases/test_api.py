@@ -319,3 +319,45 @@ def test_if_match_changes_only_the_case_one_read(client, auth) -> None:  # type:
     assert listed.status_code == 200
     bad = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": "yesterday"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/header/If-Match"
+
+
+def test_null_is_refused_for_a_field_it_cannot_clear(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth["kz-analyst"]
+    case = open_case(client, h, severity="high")
+    url = f"/api/v1/cases/{case['id']}"
+    for name in ("status", "severity", "title", "summary", "tlp"):
+        r = client.patch(url, json={name: None}, headers=h)
+        assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), name
+        (error,) = r.json()["errors"]
+        assert error["pointer"] == f"/body/{name}", r.text
+        assert error["detail"].startswith(f"{name} cannot be null"), r.text
+    after = client.get(url, headers=h).json()
+    assert (after["severity"], after["version"]) == ("high", case["version"])
+    # null still clears what it clears
+    assert client.patch(url, json={"assignee": None}, headers=h).status_code == 200
+
+
+def test_a_technique_of_a_new_case_is_named_by_the_body_s_field(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for technique in ("T9999", "phishing"):
+        r = client.post(
+            "/api/v1/cases",
+            json={"title": "Unknown technique", "techniques": [technique]},
+            headers=auth["kz-analyst"],
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "techniques", r.text
+
+
+def test_a_weak_etag_is_told_to_match_nothing(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth["kz-analyst"]
+    case = open_case(client, h)
+    url = f"/api/v1/cases/{case['id']}"
+    now = client.get(url, headers=h).headers["ETag"]
+    for if_match in (f"W/{now}", f'W/{now}, "v999"'):
+        r = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": if_match})
+        assert r.status_code == 412, r.text
+        detail = r.json()["detail"]
+        assert "weak ETag" in detail and "changed since" not in detail, detail
+    assert client.get(url, headers=h).json()["severity"] == "medium"
+    # a weak tag beside the strong one that matches does not stand in the way
+    r = client.patch(url, json={"severity": "low"}, headers={**h, "If-Match": f"W/{now}, {now}"})
+    assert r.status_code == 200, r.text

@@ -296,10 +296,8 @@ def test_amber_sighting_of_kz_is_not_shown_to_uz(
     ]
     centre = api.get("/api/v1/correlation-alerts", headers=auth["centre-analyst"]).json()
     assert sorted(a["country"] for a in centre["items"]) == ["KZ", "UZ"]
-    assert api.get("/api/v1/correlation-alerts", headers=auth["kz-bank-contact"]).json() == {
-        "items": [],
-        "next_cursor": None,
-    }
+    owner = api.get("/api/v1/correlation-alerts", headers=auth["kz-bank-contact"]).json()
+    assert owner["items"] == [] and decode_cursor(owner["next_cursor"]) == 0
 
 
 def test_an_unseen_indicator_is_simply_absent(
@@ -902,3 +900,41 @@ def test_a_pass_looks_again_at_what_new_events_and_shares_touch(
         s.get(AlertMark, 1).complete_at = T0
     with session_scope() as s:
         assert correlation._alerts_to_look_at(s, []) is None
+
+
+def test_an_empty_page_of_the_alerts_feed_hands_back_a_cursor_to_poll_with(
+    api: TestClient, auth: Auth, network: Network
+) -> None:
+    h = auth["kz-analyst"]
+    # nothing yet: a cursor before the first alert, which finds it once it comes
+    empty = api.get("/api/v1/correlation-alerts", headers=h).json()
+    assert empty["items"] == [] and decode_cursor(empty["next_cursor"]) == 0
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    correlate()
+    first = api.get(
+        "/api/v1/correlation-alerts", params={"cursor": empty["next_cursor"]}, headers=h
+    ).json()
+    assert [a["indicator"]["value"] for a in first["items"]] == [C2_IP]
+    # past the last alert: the same cursor again, not null (a poller would start over)
+    after = api.get(
+        "/api/v1/correlation-alerts", params={"cursor": first["next_cursor"]}, headers=h
+    ).json()
+    assert after == {"items": [], "next_cursor": first["next_cursor"]}
+
+
+def test_an_indicator_looked_up_by_value_refuses_paging_parameters(
+    api: TestClient, auth: Auth
+) -> None:
+    h = auth["kz-analyst"]
+    for params, name in (
+        ({"value": C2_IP, "cursor": "!!!"}, "cursor"),
+        ({"value": C2_IP, "limit": 5}, "limit"),
+    ):
+        r = api.get("/api/v1/indicators", params=params, headers=h)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["errors"][0]["pointer"] == f"/query/{name}", r.text
+    r = api.get("/api/v1/indicators", params={"value": C2_IP, "limit": 0}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/limit"
+    assert api.get("/api/v1/indicators", params={"value": C2_IP}, headers=h).status_code == 200
+    assert api.get("/api/v1/indicators", params={"limit": 5}, headers=h).status_code == 200

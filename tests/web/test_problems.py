@@ -211,3 +211,105 @@ def test_a_value_of_another_type_is_refused_not_converted(client, auth, session)
         headers=auth["kz-analyst"],
     )
     assert r.status_code == 201, r.text
+
+
+def test_a_json_body_sent_as_another_type_is_refused_as_such(client, auth) -> None:  # type: ignore[no-untyped-def]
+    body = b'{"title": "Typed"}'
+    for content_type in ("text/plain", None, "application/x-www-form-urlencoded"):
+        headers = dict(auth["kz-analyst"])
+        if content_type:
+            headers["content-type"] = content_type
+        r = client.post("/api/v1/cases", content=body, headers=headers)
+        assert r.status_code == 415 and r.headers["content-type"] == PROBLEM, (content_type, r)
+        assert "application/json" in r.json()["detail"]
+    # a JSON type of its own is JSON
+    r = client.post(
+        "/api/v1/cases",
+        content=body,
+        headers={**auth["kz-analyst"], "content-type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 201, r.text
+    # JSON is UTF-8 (RFC 8259), whatever the body holds
+    for content in (b'{"title": "Caf\xe9"}', body):
+        r = client.post(
+            "/api/v1/cases",
+            content=content,
+            headers={**auth["kz-analyst"], "content-type": "application/json; charset=latin-1"},
+        )
+        assert r.status_code == 415 and "UTF-8" in r.json()["detail"], r.text
+    r = client.post(
+        "/api/v1/cases",
+        content=b'{"title": "Caf\xe9"}',
+        headers={**auth["kz-analyst"], "content-type": "application/json"},
+    )
+    assert r.status_code == 400 and "UTF-8" in r.json()["detail"], r.text
+    r = client.post(
+        "/api/v1/cases",
+        content='{"title": "Café"}'.encode(),
+        headers={**auth["kz-analyst"], "content-type": "application/json; charset=UTF-8"},
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_a_query_parameter_given_twice_is_refused_naming_it(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/api/v1/indicators?value=a&value=b", "/api/v1/events?limit=2000&limit=1"):
+        r = client.get(url, headers=auth["kz-reader"])
+        name = url.split("?")[1].split("=")[0]
+        assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == f"/query/{name}", r.text
+        assert "more than once" in r.json()["detail"]
+    # a parameter that takes a list still does
+    case = client.post("/api/v1/cases", json={"title": "Listed"}, headers=auth["kz-analyst"])
+    r = client.delete(
+        f"/api/v1/cases/{case.json()['id']}/events?event_id=1&event_id=2",
+        headers=auth["kz-analyst"],
+    )
+    assert r.status_code != 422 or "more than once" not in r.text, r.text
+
+
+def test_a_key_given_twice_in_a_body_is_refused_naming_it(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = {**auth["kz-analyst"], "content-type": "application/json"}
+    for body, pointer in (
+        (b'{"title": "x", "title": "y"}', "/body/title"),
+        (b'{"name": "ci", "expires_at": null, "expires_at": null}', "/body/expires_at"),
+    ):
+        url = "/api/v1/cases" if b"title" in body else "/api/v1/tokens"
+        r = client.post(url, content=body, headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == pointer, r.text
+        assert "more than once" in r.json()["detail"]
+    assert client.get("/api/v1/cases", headers=h).json()["items"] == []
+
+
+def test_malformed_json_is_located_in_the_body_not_at_a_field(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/cases",
+        content=b'{"title": "x",',
+        headers={**auth["kz-analyst"], "content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["pointer"] == "/body"
+    assert error["detail"].startswith("malformed JSON at character 14"), error
+
+
+def test_a_validator_s_message_comes_without_pydantic_s_prefix(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/events", params={"since": "yesterday"}, headers=auth["kz-reader"])
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["detail"] == "invalid date 'yesterday'; use YYYY-MM-DD"
+    assert "Value error" not in r.json()["detail"]
+
+
+def test_refusals_keep_the_headers_that_say_what_to_do(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for headers in ({}, {"Authorization": "Bearer cnc_not-a-token"}):
+        r = client.get("/api/v1/cases", headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", r.headers
+        assert r.headers["content-type"] == PROBLEM
+    r = client.put("/api/v1/cases", json={}, headers=auth["kz-analyst"])
+    assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+def test_a_key_given_twice_deeper_in_a_body_is_located_by_its_pointer() -> None:
+    from concord.web.deps import _repeated_key
+
+    assert _repeated_key(b'{"a": [{"x/y": 1, "x/y": 2}], "b": 1}') == ("/a/0/x~1y", "x/y")
+    assert _repeated_key(b'{"a": {"b": 1}, "c": {"b": 2}}') is None

@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy.orm import Session
 
 from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.cases import service
 from concord.cases.model import Case, CaseStatus, Resolution, Severity
-from concord.errors import FaultLocation, InvalidInput, NotFound
+from concord.errors import FaultLocation, InvalidInput, NotFound, PreconditionFailed
 from concord.web.deps import (
     Limit,
     RequestBody,
@@ -129,6 +129,15 @@ class CasePatch(RequestBody):
         json_schema_extra=choices(Resolution),
     )
 
+    @field_validator("status", "severity", "title", "summary", "tlp", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # null clears an assignee or a resolution; these have no empty state to clear to, and
+        # a null read as "leave it" would answer 200 having done nothing
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be null: leave it out to keep it as it is")
+        return value
+
 
 class CommentIn(RequestBody):
     text: str = Field(min_length=1, max_length=20_000)
@@ -230,7 +239,7 @@ def _versions_asked(if_match: str | None) -> frozenset[int] | None:
     for part in if_match.split(","):
         tag = part.strip()
         if tag.startswith("W/"):
-            continue
+            continue  # matches nothing (see WEAK_TAG)
         digits = tag.strip('"').removeprefix("v")
         if not (tag.startswith('"') and tag.endswith('"') and digits.isdigit()):
             raise InvalidInput(
@@ -239,6 +248,18 @@ def _versions_asked(if_match: str | None) -> frozenset[int] | None:
             )
         versions.add(int(digits))
     return frozenset(versions)
+
+
+WEAK_TAG = (
+    "If-Match compares strongly, and a weak ETag (W/...) never matches: send the case's "
+    'ETag as read, such as "v7"'
+)
+
+
+def _weak_tags(if_match: str | None) -> bool:
+    return if_match is not None and any(
+        part.strip().startswith("W/") for part in if_match.split(",")
+    )
 
 
 def _after_write(
@@ -329,13 +350,18 @@ def update_case(
     """Change status (new → triage → in-progress → resolved → closed; resolved or closed →
     in-progress reopens; a resolution says how a resolved or closed case ended), severity,
     assignee, title, summary or TLP."""
-    service.update_case(
-        session,
-        p,
-        case_id,
-        body.model_dump(exclude_unset=True),
-        versions=_versions_asked(if_match),
-    )
+    try:
+        service.update_case(
+            session,
+            p,
+            case_id,
+            body.model_dump(exclude_unset=True),
+            versions=_versions_asked(if_match),
+        )
+    except PreconditionFailed:
+        if _weak_tags(if_match):  # "changed since you read it" would be false
+            raise PreconditionFailed(WEAK_TAG) from None
+        raise
     return _after_write(session, p, case_id, response)
 
 

@@ -188,16 +188,17 @@ def _long_text(value: str, field_name: str, *, required: bool = False) -> str:
     return text
 
 
-def technique_id(value: str) -> str:
-    """A MITRE ATT&CK technique id, upper-cased: T1566 or T1566.001."""
+def technique_id(value: str, field_name: str = "technique_id") -> str:
+    """A MITRE ATT&CK technique id, upper-cased: T1566 or T1566.001. A fault names
+    `field_name`, the field that gave it."""
     cleaned = value.strip().upper()
     if not TECHNIQUE_RE.match(cleaned):
         raise _invalid(
-            f"{value!r} is not an ATT&CK technique id (like T1566 or T1566.001)", "technique_id"
+            f"{value!r} is not an ATT&CK technique id (like T1566 or T1566.001)", field_name
         )
     attack = attack_catalogue()
     if cleaned not in attack.techniques:
-        raise _invalid(f"{cleaned} is not a technique of ATT&CK {attack.version}", "technique_id")
+        raise _invalid(f"{cleaned} is not a technique of ATT&CK {attack.version}", field_name)
     return cleaned
 
 
@@ -690,7 +691,7 @@ def create_case(session: Session, principal: Principal, data: CaseInput) -> Case
     title = _title(data.title)
     summary = _long_text(data.summary or "", "summary")
     severity = _choice(Severity, data.severity or Severity.MEDIUM.value, "severity")
-    techniques = [technique_id(t) for t in data.techniques if t and t.strip()]
+    techniques = [technique_id(t, "techniques") for t in data.techniques if t and t.strip()]
     events = _events_for_link(session, principal, data.event_ids)
     indicators = _indicators_for_link(session, principal, data.indicators)
     participants = _orgs_by_slug(session, principal, data.participants, "participants")

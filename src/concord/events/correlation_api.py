@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service as audit
+from concord.errors import FaultLocation, InvalidInput
 from concord.events import correlation
 from concord.web.deps import Limit, decode_cursor, encode_cursor, get_db, user
 
@@ -111,7 +112,10 @@ class AlertOut(BaseModel):
 
 class AlertPage(BaseModel):
     items: list[AlertOut]
-    next_cursor: str | None
+    next_cursor: str = Field(
+        description="the cursor to poll with for the alerts to come: after the last alert of "
+        "the page, or the one given when the page is empty"
+    )
 
 
 def _indicator(v: correlation.IndicatorView) -> dict[str, Any]:
@@ -142,6 +146,7 @@ def _campaign(v: correlation.CampaignView) -> dict[str, Any]:
 
 @router.get("/indicators", response_model=IndicatorPage)
 def list_indicators(
+    request: Request,
     value: str | None = Query(None, description="an exact value: IP, domain, URL, hash ..."),
     kind: str | None = Query(None, description="ipv4, ipv6, domain, url, email, sha256 ..."),
     cursor: str | None = None,
@@ -153,6 +158,14 @@ def list_indicators(
     the caller may see them. Without: the indicators the caller sees reported by two or more
     states, by id, a page at a time."""
     if value:
+        # every indicator of the value comes in one answer: there is no page to choose
+        for name in ("cursor", "limit"):
+            if name in request.query_params:
+                raise InvalidInput(
+                    f"{name!r} pages the list of cross-state indicators; with value, every "
+                    "indicator of that value is answered at once, so leave it out",
+                    FaultLocation(pointer=f"/query/{name}"),
+                )
         items = correlation.find_indicators(session, p, value, kind)
         return {"items": [_indicator(v) for v in items], "next_cursor": None}
     items = correlation.cross_state_indicators(session, p, decode_cursor(cursor), limit, kind)
@@ -228,10 +241,12 @@ def list_alerts(
 ) -> Any:
     """Indicators that became cross-state with the caller's state involved (the centre: any
     state), while the caller's visible events show reports of two or more states, oldest
-    first. A feed: `next_cursor` follows the last alert of every page that has one, so a
-    client polls with it for the alerts to come (null only on an empty page)."""
-    items = correlation.list_alerts(session, p, decode_cursor(cursor), limit)
-    more = encode_cursor(items[-1].id) if items else None
+    first. A feed: `next_cursor` follows the last alert of the page, or is the cursor given
+    when there is none (before the first alert when none was given), so a client polls with
+    it for the alerts to come and never starts over."""
+    after = decode_cursor(cursor)
+    items = correlation.list_alerts(session, p, after, limit)
+    more = encode_cursor(items[-1].id if items else after)
     return {
         "items": [
             {

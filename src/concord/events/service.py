@@ -87,10 +87,22 @@ def _check_filters(q: EventQuery) -> None:
             f"unknown RSIT type {q.rsit_type!r}, such as phishing or brute-force",
             FaultLocation(field="type"),
         )
+    if q.rsit_class and q.rsit_type and TYPE_TO_CLASS[q.rsit_type] != q.rsit_class:
+        # an event's class is its type's (RSIT), so the pair can match nothing
+        raise InvalidInput(
+            f"the RSIT type {q.rsit_type} is of the class {TYPE_TO_CLASS[q.rsit_type]}, "
+            f"not {q.rsit_class}",
+            FaultLocation(field="type"),
+        )
     if q.country and not (len(q.country.strip()) == 2 and q.country.strip().isalpha()):
         raise InvalidInput(
             f"a state is named by its two-letter code, such as KZ (given: {q.country!r})",
             FaultLocation(field="country"),
+        )
+    if q.since is not None and q.until is not None and q.until <= q.since:
+        raise InvalidInput(
+            "until must come after since: no event happened in between",
+            FaultLocation(pointer="/query/until"),
         )
 
 
@@ -114,7 +126,7 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     if q.rsit_type:
         stmt = stmt.where(Event.rsit_type == q.rsit_type)
     if q.country:
-        stmt = stmt.where(Event.country == q.country.upper())
+        stmt = stmt.where(Event.country == q.country.strip().upper())  # as _check_filters reads it
     if q.feed:
         stmt = stmt.where(Event.feed == q.feed)
     if q.submission_id:

@@ -56,8 +56,15 @@ class ReportPage(BaseModel):
 class ReportCreate(RequestBody):
     period: str = Field(description="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10")
     scope: str = Field(default=service.NETWORK, description="network or a country code")
-    format: str = Field(default="json", pattern="^(json|html|csv)$")
-    language: str | None = None
+    format: str = Field(
+        default="json",
+        pattern="^(json|html|csv)$",
+        description="with wait: the answer's format; without, json only (a stored report is "
+        "read in any format with GET /api/v1/reports/{id}?format=)",
+    )
+    language: str | None = Field(
+        default=None, description="with wait: the answer's language (en or ru; html and csv)"
+    )
     wait: bool = Field(
         default=False,
         description="true: build within this request and answer the report (201), for small "
@@ -117,6 +124,25 @@ def _answer(row: StoredReport, fmt: str, language: str, status: int = 200) -> Re
     return Response(content, status, headers, render.MEDIA_TYPES[fmt])
 
 
+def _stored_as_json(body: ReportCreate) -> None:
+    """A report built by a worker is stored, and read later in the format and language asked
+    for then: a format or language given now would have no effect, so it is refused."""
+    if body.format != "json":
+        raise InvalidInput(
+            "a report a worker builds is read in a format once it is ready: GET "
+            f'/api/v1/reports/<report_id>?format={body.format} (or send "wait": true to have '
+            "it now)",
+            FaultLocation(pointer="/body/format"),
+        )
+    if body.language is not None:
+        raise InvalidInput(
+            "a report a worker builds is read in a language once it is ready: GET "
+            f'/api/v1/reports/<report_id>?language={body.language} (or send "wait": true to '
+            "have it now)",
+            FaultLocation(pointer="/body/language"),
+        )
+
+
 @router.get("/reports", response_model=ReportPage)
 def list_reports(
     scope: str | None = Query(None, description="network or a country code"),
@@ -167,6 +193,8 @@ def create_report(
     202 with the request, to follow at its `Location` until `report_id` is set. With
     `wait`, built within this request and answered in `format` (201)."""
     language = _language(p, body.language)  # refused before anything is built
+    if not body.wait:
+        _stored_as_json(body)
     if body.wait:
         row, _report = service.create_report(session, p, body.period, body.scope)
         return _answer(row, body.format, language, status=201)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
+import email.message
 import enum
+import json
+import types
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, params
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from sqlalchemy.orm import Session
 
@@ -16,11 +21,22 @@ from concord.access import policy
 from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
 from concord.db import as_utc, session_scope
-from concord.errors import FaultLocation, Forbidden, InvalidInput, Unauthorized
+from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, Unauthorized
 
 SESSION_COOKIE = "concord_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+
+
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
+def _takes_a_list(annotation: Any) -> bool:
+    """Whether a query parameter of this type may be given more than once."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_takes_a_list(arg) for arg in get_args(annotation))
+    return origin in _SEQUENCES or annotation in _SEQUENCES
 
 
 _INT64 = 2**63 - 1  # the widest integer column
@@ -154,31 +170,159 @@ def next_cursor(items: list, limit: int, key=lambda item: item.id) -> str | None
 
 
 # kept on the route itself: an id may be reused by the next app's route, an object not
-_QUERY_NAMES = "concord_query_names"
+_ROUTE_INPUTS = "concord_route_inputs"
+# Media types a JSON body is read from (RFC 8259 JSON, and the +json types built on it).
+_JSON_TYPES = ("application/json",)
+_BOOLEANS = ("true", "false")
 
 
-def known_query(request: Request) -> None:
-    """Refuse a query parameter the route does not take, naming it: a misspelt one (`TLP`
-    for `tlp`, `fromat`) would otherwise be ignored in silence, and the request served as
-    if it had not been given, a report kept at a looser TLP than meant."""
-    route = request.scope.get("route")
+@dataclass(frozen=True)
+class _RouteInputs:
+    """What a route reads from a request, found once per route."""
+
+    names: frozenset[str]  # its query parameters and its dependencies'
+    repeatable: frozenset[str]  # those that take a list (`?event_id=12&event_id=15`)
+    booleans: frozenset[str]
+    json_body: bool  # a JSON body, not a form or a raw upload
+
+
+def _route_inputs(route: Any) -> _RouteInputs | None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
+        return None
+    found = getattr(route, _ROUTE_INPUTS, None)
+    if found is not None:
+        return found
+    names: set[str] = set()
+    repeatable: set[str] = set()
+    booleans: set[str] = set()
+    pending = [dependant]
+    while pending:  # the route's own parameters and its dependencies'
+        current = pending.pop()
+        for field in current.query_params:
+            names.add(field.alias)
+            annotation = field.field_info.annotation
+            if _takes_a_list(annotation):
+                repeatable.add(field.alias)
+            if annotation in (bool, bool | None):
+                booleans.add(field.alias)
+        pending.extend(current.dependencies)
+    body = getattr(route, "body_field", None)
+    found = _RouteInputs(
+        frozenset(names),
+        frozenset(repeatable),
+        frozenset(booleans),
+        body is not None and not isinstance(body.field_info, params.Form),
+    )
+    setattr(route, _ROUTE_INPUTS, found)
+    return found
+
+
+async def known_query(request: Request) -> None:
+    """Read what an API request gives strictly, before its route does.
+
+    A query parameter the route does not take is refused, naming it: a misspelt one (`TLP`
+    for `tlp`, `fromat`) would otherwise be ignored in silence, and the request served as
+    if it had not been given, a report kept at a looser TLP than meant. So is one given
+    twice (the last would win), one given empty (is it absent, or meant as nothing?) and a
+    boolean other than true or false ("yes" would be read as a guess). A JSON body must be
+    sent as JSON in UTF-8, and must not give a key twice (the last would win)."""
+    inputs = _route_inputs(request.scope.get("route"))
+    if inputs is None:
         return
-    names = getattr(route, _QUERY_NAMES, None)
-    if names is None:
-        found: set[str] = set()
-        pending = [dependant]
-        while pending:  # the route's own parameters and its dependencies'
-            current = pending.pop()
-            found.update(field.alias for field in current.query_params)
-            pending.extend(current.dependencies)
-        names = frozenset(found)
-        setattr(route, _QUERY_NAMES, names)
+    _check_query(request, inputs)
+    if inputs.json_body:
+        body = await request.body()  # read once already, by the route: this is its copy
+        if body:
+            _check_json_body(request, body)
+
+
+def _check_query(request: Request, inputs: _RouteInputs) -> None:
     for name in request.query_params:
-        if name not in names:
-            takes = ", ".join(sorted(names)) or "none"
+        where = FaultLocation(pointer=f"/query/{name}")
+        if name not in inputs.names:
+            takes = ", ".join(sorted(inputs.names)) or "none"
             raise InvalidInput(
-                f"unknown query parameter {name!r}; this route takes: {takes}",
-                FaultLocation(pointer=f"/query/{name}"),
+                f"unknown query parameter {name!r}; this route takes: {takes}", where
             )
+        values = request.query_params.getlist(name)
+        if len(values) > 1 and name not in inputs.repeatable:
+            raise InvalidInput(f"the query parameter {name!r} is given more than once", where)
+        for value in values:
+            if not value:
+                raise InvalidInput(
+                    f"the query parameter {name!r} is empty: give a value or leave it out", where
+                )
+            if name in inputs.booleans and value.lower() not in _BOOLEANS:
+                raise InvalidInput(
+                    f"the query parameter {name!r} is true or false, not {value!r}", where
+                )
+
+
+def json_body_fault(content_type: str) -> str | None:
+    """Why a body sent with this Content-Type is not read as JSON, if it is not."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    media = message.get_content_type() if content_type else ""
+    if media not in _JSON_TYPES and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return "the body must be JSON, sent with Content-Type: application/json"
+    charset = message.get_param("charset")
+    if isinstance(charset, str) and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return f"JSON must be UTF-8, not {charset!r}: send the body in UTF-8"
+    return None
+
+
+class _DuplicateKeys(dict):  # type: ignore[type-arg]
+    """A JSON object that was given a key more than once."""
+
+    repeated: str
+
+
+def _repeated_key(body: bytes) -> tuple[str, str] | None:
+    """The first key given twice in an object of the JSON `body`, with its JSON pointer."""
+    marked: list[_DuplicateKeys] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _value in items]
+        if len(set(keys)) == len(keys):
+            return dict(items)
+        duplicate = _DuplicateKeys(items)
+        duplicate.repeated = next(key for i, key in enumerate(keys) if key in keys[:i])
+        marked.append(duplicate)
+        return duplicate
+
+    try:
+        document = json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None  # the route has read it already; what it could not read, it has said
+    if not marked:
+        return None
+    pending: deque[tuple[str, Any]] = deque([("", document)])
+    while pending:  # breadth first, without recursion: the document may be deeply nested
+        path, node = pending.popleft()
+        if isinstance(node, _DuplicateKeys):
+            return f"{path}/{_escape(node.repeated)}", node.repeated
+        if isinstance(node, dict):
+            pending.extend((f"{path}/{_escape(k)}", v) for k, v in node.items())
+        elif isinstance(node, list):
+            pending.extend((f"{path}/{i}", v) for i, v in enumerate(node))
+    return None
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")  # RFC 6901
+
+
+def _check_json_body(request: Request, body: bytes) -> None:
+    fault = json_body_fault(request.headers.get("content-type", ""))
+    if fault:
+        raise ConcordError(fault, 415, "Unsupported media type", [FaultLocation(pointer="/body")])
+    repeated = _repeated_key(body)
+    if repeated is not None:
+        pointer, key = repeated
+        raise InvalidInput(
+            f"the key {key!r} is given more than once in the JSON body",
+            FaultLocation(pointer=f"/body{pointer}"),
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -12,14 +13,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from concord.errors import ConcordError
+from concord.web.deps import json_body_fault
 
 log = logging.getLogger("concord.web")
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {
         "type": "about:blank",
         "title": title,
@@ -28,7 +38,7 @@ def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -
         "instance": instance,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def _is_api(request: Request) -> bool:
@@ -48,6 +58,50 @@ def _html(request: Request, status: int, title: str, detail: str) -> Response:
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return "/" + "/".join(str(part) for part in loc)
+
+
+# pydantic's words before the message of a validator's ValueError: not the client's business
+_VALUE_ERROR = "Value error, "
+
+
+def _fault(error: dict[str, Any]) -> dict[str, str]:
+    """One validation fault as an entry of `errors`."""
+    if error.get("type") == "json_invalid":
+        # the location is a character offset into the body, which would read like a field
+        loc = error.get("loc", ())
+        position = loc[-1] if loc and isinstance(loc[-1], int) else 0
+        reason = (error.get("ctx") or {}).get("error", "not JSON")
+        return {
+            "pointer": "/body",
+            "detail": f"malformed JSON at character {position}: {reason}",
+        }
+    message = str(error.get("msg", "invalid")).removeprefix(_VALUE_ERROR)
+    return {"pointer": _pointer(error.get("loc", ())), "detail": message}
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes: the router names those of its first route alone, and a
+    path's GET and POST are two routes."""
+    from concord.web.app import route_table
+
+    table = getattr(request.app.state, "method_table", None)
+    if table is None:  # compiled once per app, on its first 405
+        table = [(method, compile_path(path)[0]) for method, path in route_table(request.app)]
+        request.app.state.method_table = table
+    path = request.url.path
+    return ", ".join(sorted({method for method, regex in table if regex.match(path)}))
+
+
+def _unreadable_body(request: Request, cause: BaseException | None) -> tuple[int, str]:
+    """The status and words for a body that could not be parsed, by what went wrong."""
+    if isinstance(cause, RecursionError):
+        return 400, "the body cannot be read: it is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        declared = json_body_fault(request.headers.get("content-type", ""))
+        if declared:  # a charset other than UTF-8 was declared
+            return 415, declared
+        return 400, "the body is not UTF-8, which JSON must be"
+    return 400, "the body cannot be read: malformed, or nested too deeply"
 
 
 def _readable(errors: Any) -> str:
@@ -84,20 +138,20 @@ def install(app: FastAPI) -> None:
             # the message alone: the page translates it, a field's name would stay English
             return _html(request, exc.status, exc.title, exc.message)
         errors = [{**loc.as_dict(), "detail": exc.message} for loc in exc.locations]
+        # RFC 9110: a 401 names the scheme that authenticates
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem(
             exc.status,
             exc.title,
             exc.message,
             request.url.path,
+            headers,
             **({"errors": errors} if errors else {}),
         )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"pointer": _pointer(e.get("loc", ())), "detail": e.get("msg", "invalid")}
-            for e in exc.errors()
-        ]
+        errors = [_fault(e) for e in exc.errors()]
         first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
         detail = f"{first['pointer']}: {first['detail']}"
         if not _is_api(request):
@@ -106,18 +160,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        if detail == "There was an error parsing the body":  # FastAPI's words, e.g. on deep JSON
+            status, detail = _unreadable_body(request, exc.__cause__)
         title = {
             404: "Not found",
             405: "Method not allowed",
             413: "Payload too large",
+            415: "Unsupported media type",
             400: "Bad request",
-        }.get(exc.status_code, "Error")
-        detail = exc.detail if isinstance(exc.detail, str) else title
-        if detail == "There was an error parsing the body":  # FastAPI's words, e.g. on deep JSON
-            detail = "the body cannot be read: malformed, or nested too deeply"
+        }.get(status, "Error")
+        detail = detail or title
+        # what the exception says of itself (the methods a 405 allows, `Allow`) is kept
+        headers = dict(exc.headers or {})
+        if status == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
         if not _is_api(request):
-            return _html(request, exc.status_code, title, detail)
-        return problem(exc.status_code, title, detail, request.url.path)
+            page = _html(request, status, title, detail)
+            page.headers.update(headers)
+            return page
+        return problem(status, title, detail, request.url.path, headers)
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
