@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from typer.testing import CliRunner
@@ -201,6 +202,11 @@ def test_assets_import_whois_and_audit(env, tmp_path) -> None:  # type: ignore[n
 def test_init_demo_and_version(env) -> None:  # type: ignore[no-untyped-def]
     out = _run("init", "--demo").stdout
     assert "ccc-admin" in out and "demo-logins.txt" in out
+    from concord.config import get_settings
+
+    url = get_settings().database_url
+    if url.startswith("sqlite:///"):
+        assert Path(url.removeprefix("sqlite:///")).stat().st_mode & 0o077 == 0  # owner's only
     assert "loaded already" in _run("init", "--demo").stdout
     proc = subprocess.run(
         [sys.executable, "-m", "concord", "--version"], capture_output=True, text=True, timeout=60
@@ -290,6 +296,13 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
     assert "cannot use the database" in line and "secret" not in line
     assert "CONCORD_SESSION_HOURS must be a whole number" in fails(
         ["org", "list"], CONCORD_SESSION_HOURS="abc"
+    )
+    # a typo must not turn the cookies' Secure flag off, nor leave pages half translated
+    assert "CONCORD_SECURE_COOKIES must be true or false (given 'ture')" in fails(
+        ["org", "list"], CONCORD_SECURE_COOKIES="ture"
+    )
+    assert "CONCORD_DEFAULT_LANGUAGE must be one of en, ru (given 'de')" in fails(
+        ["org", "list"], CONCORD_DEFAULT_LANGUAGE="de"
     )
     _network()
     nowhere = str(tmp_path / "no-such-folder" / "r.html")

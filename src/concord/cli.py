@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -77,6 +78,18 @@ def _print_json(data: Any) -> None:
 # --- setup and running ---------------------------------------------------------------------
 
 
+def _keep_private(url: str) -> None:
+    """A SQLite database file readable by its owner only (SQLite gives its journal files
+    the same permissions)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if path.exists():
+            path.chmod(0o600)
+
+
 @app.command()
 def init(
     demo: Annotated[bool, typer.Option(help="Load the demo network (made-up data).")] = False,
@@ -86,10 +99,13 @@ def init(
     from concord.migrate import current_revision, upgrade
 
     settings = get_settings()
-    settings.var.mkdir(parents=True, exist_ok=True)
+    if not settings.var.exists():
+        # it holds the database (password and token hashes, RED reports): its owner's only
+        settings.var.mkdir(parents=True, mode=0o700)
     before = current_revision(settings.database_url)
     upgrade(settings.database_url)
     after = current_revision(settings.database_url)
+    _keep_private(settings.database_url)
     if before == after:
         out.print(f"Database is up to date (revision {after}).")
     else:
@@ -590,6 +606,23 @@ def _naming(receipt: Any) -> str:
     return reason
 
 
+def _tell(receipt: Any, say: Callable[..., None]) -> None:
+    """A receipt on the console: its line, its parts' (a mail's attachments, an archive's
+    files), and its first errors with their locations."""
+    say(_receipt_line(receipt), markup=False, highlight=False)
+    for part in receipt.parts:
+        say(f"  attachment {_receipt_line(part)}", markup=False, highlight=False)
+    for error in receipt.errors[:20]:
+        where = ":".join(
+            str(error[k])
+            for k in ("source", "line", "pointer", "field")
+            if error.get(k) not in (None, "")
+        )
+        err.print(f"  {where}: {error['reason']}", markup=False, highlight=False)
+    if len(receipt.errors) > 20:
+        err.print(f"  ... and {len(receipt.errors) - 20} more errors")
+
+
 def _receipt_line(receipt: Any) -> str:
     return (
         f"{receipt.filename}: {receipt.format}, receipt {receipt.id}: "
@@ -660,15 +693,6 @@ def ingest(
     from concord.intake.service import ingest_paths
     from concord.intake.sources import skipped_files
 
-    reader: Reader | None = None
-    if profile is not None:
-        if fmt:
-            raise ConcordError("give either --format or --profile, not both")
-        try:
-            reader = profile_reader(profile)
-        except ReaderError as exc:
-            raise ConcordError(f"{profile}: {exc}") from None
-
     totals: dict[str, Any] = {
         "accepted": 0,
         "duplicates": 0,
@@ -677,71 +701,78 @@ def ingest(
         "errors": [],
         "files": [],
         "not_taken_in": 0,  # files refused or failed
-        "skipped_files": skipped_files(paths),  # hidden ones in the folders given
+        "skipped_files": [],  # hidden ones in the folders given
     }
-    progress = Progress(
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed} records"),
-        TimeElapsedColumn(),
-        console=err,
-        # not on a pipe or a log file: there it would only leave a stray blank line
-        disable=as_json or not err.is_terminal,
-        transient=True,
-    )
-    # On a terminal the receipts go through the progress display, which clears its line
-    # first; elsewhere they go to stdout, apart from the display.
-    say = progress.console.print if out.is_terminal and err.is_terminal else out.print
     try:
-        with progress:
-            task = progress.add_task("Ingesting", total=None)
-            for receipt in ingest_paths(
-                session_factory(),
-                None,
-                paths,
-                fmt=fmt,
-                tlp=tlp,
-                as_org=as_org,
-                channel="cli",
-                progress=lambda n: progress.advance(task, n),
-                reader=reader,
-                share_owners=share_owners,
-            ):
-                data = receipt.as_dict()
-                totals["files"].append(data)
-                totals["errors"].extend(data["errors"])
-                if receipt.status in ("refused", "failed"):
-                    totals["not_taken_in"] += 1
-                    if not as_json:
-                        err.print(f"not taken in: {_naming(receipt)}", markup=False)
-                    continue
-                for key in ("accepted", "duplicates", "rejected", "skipped"):
-                    # a mail's attachments taken in count with it
-                    totals[key] += data[key] + sum(part[key] for part in data["parts"])
-                if not as_json:
-                    say(_receipt_line(receipt), markup=False, highlight=False)
-                    for part in receipt.parts:
-                        say(f"  attachment {_receipt_line(part)}", markup=False, highlight=False)
-                    for error in receipt.errors[:20]:
-                        where = ":".join(
-                            str(error[k])
-                            for k in ("source", "line", "pointer", "field")
-                            if error.get(k) not in (None, "")
-                        )
-                        err.print(f"  {where}: {error['reason']}", markup=False, highlight=False)
-                    if len(receipt.errors) > 20:
-                        err.print(f"  ... and {len(receipt.errors) - 20} more errors")
-    except KeyboardInterrupt:
-        # typer would end silently; what was committed is kept, and the same command resumes
-        err.print(
-            "interrupted: what was read so far is kept; run the same command again to go on "
-            "where it stopped"
+        totals["skipped_files"] = skipped_files(paths)
+        reader: Reader | None = None
+        if profile is not None:
+            if fmt:
+                raise ConcordError("give either --format or --profile, not both")
+            try:
+                reader = profile_reader(profile)
+            except ReaderError as exc:
+                raise ConcordError(f"{profile}: {exc}") from None
+
+        progress = Progress(
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed} records"),
+            TimeElapsedColumn(),
+            console=err,
+            # not on a pipe or a log file: there it would only leave a stray blank line
+            disable=as_json or not err.is_terminal,
+            transient=True,
         )
-        raise typer.Exit(130) from None
-    files = totals["files"]
-    if as_json:
-        _print_json(totals)
-    elif len(files) > 1 or totals["skipped_files"]:
-        say(_ingest_summary(totals), markup=False, highlight=False)
+        # On a terminal the receipts go through the progress display, which clears its line
+        # first; elsewhere they go to stdout, apart from the display.
+        say = progress.console.print if out.is_terminal and err.is_terminal else out.print
+        try:
+            with progress:
+                task = progress.add_task("Ingesting", total=None)
+                for receipt in ingest_paths(
+                    session_factory(),
+                    None,
+                    paths,
+                    fmt=fmt,
+                    tlp=tlp,
+                    as_org=as_org,
+                    channel="cli",
+                    progress=lambda n: progress.advance(task, n),
+                    starting=lambda name: progress.update(task, description=name, completed=0),
+                    reader=reader,
+                    share_owners=share_owners,
+                ):
+                    data = receipt.as_dict()
+                    totals["files"].append(data)
+                    totals["errors"].extend(data["errors"])
+                    if receipt.status in ("refused", "failed"):
+                        totals["not_taken_in"] += 1
+                        if not as_json:
+                            err.print(f"not taken in: {_naming(receipt)}", markup=False)
+                        continue
+                    for key in ("accepted", "duplicates", "rejected", "skipped"):
+                        # a mail's attachments taken in count with it
+                        totals[key] += data[key] + sum(part[key] for part in data["parts"])
+                    if not as_json:
+                        _tell(receipt, say)
+        except KeyboardInterrupt:
+            # typer would end silently; what was committed is kept, and the same command resumes
+            err.print(
+                "interrupted: what was read so far is kept; run the same command again to go on "
+                "where it stopped"
+            )
+            raise typer.Exit(130) from None
+        files = totals["files"]
+        if as_json:
+            _print_json(totals)
+        elif len(files) > 1 or totals["skipped_files"]:
+            say(_ingest_summary(totals), markup=False, highlight=False)
+    except ConcordError as exc:
+        if as_json:  # a script reading stdout gets the receipt's shape, saying why
+            where = exc.locations[0].as_dict() if exc.locations else {}
+            totals["errors"].append({**where, "reason": exc.message})
+            _print_json(totals)
+        raise
     refused = any(f["status"] in ("refused", "failed") for f in files)
     # a file none of whose records went in was most likely not what it was taken for
     all_rejected = any(

@@ -44,10 +44,30 @@ def env_bytes(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _bool(value: str | None, default: bool) -> bool:
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _bool(value: str | None, default: bool, name: str = "") -> bool:
     if value is None or value == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE or not name:
+        return False
+    # a typo must not turn a safeguard off (CONCORD_SECURE_COOKIES=ture)
+    raise ConfigurationError(f"{name} must be true or false (given {value!r})")
+
+
+def _language(value: str | None) -> str:
+    from concord.i18n import LANGUAGES
+
+    language = (value or "en").strip().lower()
+    if language not in LANGUAGES:
+        raise ConfigurationError(
+            f"CONCORD_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)} (given {value!r})"
+        )
+    return language
 
 
 @dataclass(frozen=True)
@@ -91,13 +111,15 @@ def load_settings() -> Settings:
         database_url=database_url,
         jobs_url=jobs_url,
         smtp_url=os.environ.get("CONCORD_SMTP_URL") or None,
-        secure_cookies=None if secure in (None, "") else _bool(secure, True),
+        secure_cookies=(
+            None if secure in (None, "") else _bool(secure, True, "CONCORD_SECURE_COOKIES")
+        ),
         session_hours=env_int("CONCORD_SESSION_HOURS", 12, minimum=1),
         login_max_failures=env_int("CONCORD_LOGIN_MAX_FAILURES", 5, minimum=1),
         login_lockout_minutes=env_int("CONCORD_LOGIN_LOCKOUT_MINUTES", 15, minimum=1),
         max_upload_bytes=env_bytes("CONCORD_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
-        default_language=os.environ.get("CONCORD_DEFAULT_LANGUAGE", "en"),
-        argon2_fast=_bool(os.environ.get("CONCORD_ARGON2_FAST"), False),
+        default_language=_language(os.environ.get("CONCORD_DEFAULT_LANGUAGE")),
+        argon2_fast=_bool(os.environ.get("CONCORD_ARGON2_FAST"), False, "CONCORD_ARGON2_FAST"),
         profiles_dir=Path(os.environ["CONCORD_PROFILES_DIR"])
         if os.environ.get("CONCORD_PROFILES_DIR")
         else None,

@@ -73,9 +73,10 @@ def test_api_upload_and_receipt(client, auth, session) -> None:  # type: ignore[
     assert [e["observables"][0]["value"] for e in added] == ["203.0.113.6"]
     bad = client.get("/api/v1/events", params={"submission": 0}, headers=auth["kz-reader"])
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
-    metrics = client.get("/metrics", headers=auth["centre-reader"])
+    metrics = client.get("/metrics", headers=auth["centre-admin"])
     assert metrics.status_code == 200 and "concord_intake_records_total" in metrics.text
     # every organisation's intake counted: for the centre's operators only
+    assert client.get("/metrics", headers=auth["centre-reader"]).status_code == 403
     anonymous = client.get("/metrics")
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
     assert client.get("/metrics", headers=auth["kz-analyst"]).status_code == 403
@@ -111,10 +112,16 @@ def test_a_raw_body_labelled_as_a_form_is_taken_as_the_file(client, auth, env, n
     )
     assert r.status_code == 200, r.text
     assert (r.json()["format"], r.json()["accepted"]) == ("stix", 1)
-    # an empty tlp declares nothing: each record keeps its own marking
+    # no tlp declares nothing: each record keeps its own marking; an empty one is a mistake
     r = client.post(
         "/api/v1/intake",
         params={"tlp": ""},
+        headers={**auth["uz-analyst"], "content-type": "application/x-www-form-urlencoded"},
+        content=STIX_C2.read_bytes(),
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/tlp", r.text
+    r = client.post(
+        "/api/v1/intake",
         headers={**auth["uz-analyst"], "content-type": "application/x-www-form-urlencoded"},
         content=STIX_C2.read_bytes(),
     )
@@ -184,17 +191,13 @@ def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ign
     assert "stix" in r.json()["detail"]
     assert "cert-eu" in r.json()["detail"]  # built-in CSV profiles can be declared too
     assert r.json()["errors"][0]["field"] == "format"
-    packed = gzip.compress(STIX_C2.read_bytes())
+    # an archive that cannot be opened stores nothing
     r = client.post(
         "/api/v1/intake",
         headers=auth["kz-analyst"],
-        files={"file": ("c2.json.gz", packed, "application/gzip")},
+        files={"file": ("feeds.zip", b"PK\x03\x04 damaged", "application/zip")},
     )
-    assert r.status_code == 415, r.text
-    assert r.json()["detail"].startswith(
-        "'c2.json.gz' is a gzip archive: unpack it and send its files, or give it to "
-        "`concord ingest`"
-    )
+    assert r.status_code == 422 and "not a valid zip archive" in r.json()["detail"], r.text
     r = client.post(
         "/api/v1/intake",
         params={"format": "stix"},
@@ -725,3 +728,81 @@ def test_smtp_listener_takes_mail_from_the_configured_relays_only(  # type: igno
     monkeypatch.setenv("CONCORD_INTAKE_RELAYS", "mail.example")
     with pytest.raises(ConfigurationError, match="CONCORD_INTAKE_RELAYS"):
         SmtpSettings.from_env()
+
+
+def test_an_archive_sent_to_the_api_is_taken_in_as_its_files(client, auth, session) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    feed = FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv"
+    rows = len(feed.read_text().splitlines()) - 1
+    packed = gzip.compress(STIX_C2.read_bytes())
+    r = client.post(
+        "/api/v1/intake",
+        headers=auth["kz-analyst"],
+        files={"file": ("c2.json.gz", packed, "application/gzip")},
+    )
+    assert r.status_code == 200, r.text
+    [part] = r.json()["parts"]
+    assert (part["filename"], part["format"], part["accepted"]) == ("c2.json", "stix", 1)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"march/{feed.name}", feed.read_bytes())
+        zf.writestr("older.csv.gz", gzip.compress(feed.read_bytes()))
+        zf.writestr("notes.txt", "nothing to see here")
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["uz-analyst"], "x-filename": "feeds.zip"},
+        content=zipped.getvalue(),
+    )
+    assert r.status_code == 200, r.text
+    receipt = r.json()
+    assert receipt["format"] == "archive" and receipt["rejected"] == 2
+    assert [e["source"] for e in receipt["errors"]] == [
+        "feeds.zip!older.csv.gz",
+        "feeds.zip!notes.txt",
+    ]
+    assert receipt["errors"][0]["reason"] == "nested archives are refused"
+    [part] = receipt["parts"]
+    assert (part["filename"], part["accepted"]) == (f"feeds.zip!march/{feed.name}", rows)
+    again = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["uz-analyst"]).json()
+    assert [p["id"] for p in again["parts"]] == [part["id"]] and again["note"] == receipt["note"]
+    # sent again: nothing changes
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["uz-analyst"], "x-filename": "feeds.zip"},
+        content=zipped.getvalue(),
+    )
+    assert r.json()["parts"][0]["duplicates"] == rows and r.json()["parts"][0]["accepted"] == 0
+
+
+def test_cli_json_says_why_when_nothing_could_be_read(env, network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args, reason in (
+        ([str(empty), "--as", "kz-cert"], "no file found in this folder"),
+        ([str(STIX_C2), "--as", "nosuch"], "no organisation 'nosuch'"),
+        ([str(STIX_C2), "--as", "kz-cert", "--tlp", "purple"], "purple"),
+    ):
+        result = runner.invoke(app, ["ingest", *args, "--json"])
+        assert result.exit_code != 0, result.output
+        said = json.loads(result.stdout)  # a script still gets the receipt's shape
+        assert (said["accepted"], said["files"]) == (0, [])
+        assert reason in said["errors"][0]["reason"], said
+
+
+def test_a_progress_display_is_told_which_file_is_read(env, network, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from concord.db import session_factory
+    from concord.intake.service import ingest_paths
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "c2.json").write_bytes(STIX_C2.read_bytes())
+    (folder / "scan_rdp.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)]))
+    names: list[str] = []
+    receipts = list(
+        ingest_paths(
+            session_factory(), None, [str(folder)], starting=names.append, as_org="kz-cert"
+        )
+    )
+    assert names == ["drop/c2.json", "drop/scan_rdp.csv"] == [r.filename for r in receipts]

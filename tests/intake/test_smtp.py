@@ -278,3 +278,29 @@ def test_an_automatic_reply_uploaded_is_refused_not_stored(client, auth, session
     assert r.status_code == 422, r.text
     assert "automatic reply is not a report" in r.json()["detail"]
     assert _count(session, Submission) == 0
+
+
+def test_a_default_organisation_that_does_not_exist_stops_the_listener_at_start(  # type: ignore[no-untyped-def]
+    env, network, monkeypatch
+) -> None:
+    from concord.errors import ConfigurationError
+    from concord.intake.smtp import SmtpSettings, start_listener
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("CONCORD_INTAKE_DEFAULT_ORG", "nosuch")
+    with pytest.raises(ConfigurationError, match="CONCORD_INTAKE_DEFAULT_ORG: no organisation"):
+        start_listener(SmtpSettings.from_env("127.0.0.1", free_port()))
+
+
+def test_a_mail_that_yields_nothing_is_told_why(smtp, session) -> None:  # type: ignore[no-untyped-def]
+    mail = EmailMessage()
+    mail["From"] = "reporter@example.org"
+    mail["To"] = "abuse@centre.example"
+    mail["Subject"] = "Complaint"
+    mail.set_content("Something is wrong with your network, please look into it.\n")
+    code, said = _send(smtp, "reporter@example.org", mail)
+    assert code == 250, said
+    assert said.endswith(
+        b"0 accepted, 0 duplicate, 1 rejected; no IP address, domain, URL or "
+        b"e-mail address found in the text"
+    ), said

@@ -191,3 +191,15 @@ def test_libpq_dsn_drops_the_driver_and_keeps_the_rest() -> None:
     assert libpq_dsn("postgresql+psycopg://postgres@127.0.0.1:5432/test") == (
         "postgresql://postgres@127.0.0.1:5432/test"
     )
+
+
+def test_a_redis_queue_without_its_client_says_how_to_install_it() -> None:
+    import importlib.util
+
+    from concord.errors import ConfigurationError
+    from concord.jobs.queue import build_huey
+
+    if importlib.util.find_spec("redis") is not None:
+        pytest.skip("the redis client is installed here")
+    with pytest.raises(ConfigurationError, match=r"pip install -e '\.\[redis\]'"):
+        build_huey("redis://127.0.0.1:6379/0")

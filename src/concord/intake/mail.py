@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,11 +23,12 @@ from concord.errors import FaultLocation
 from concord.intake import registry
 from concord.intake.readers import Reader
 from concord.intake.readers.email import MAIL_NOTICES, answers_a_mail, report_type
-from concord.intake.records import ReadError, ReadItem
+from concord.intake.records import ReadError
 from concord.intake.sources import Refused, open_sources
 
 log = logging.getLogger("concord.intake.mail")
 
+MAIL_FORMAT = "email-attachments"  # the format of a mail taken in as its attachments
 NOTICE_NOT_A_REPORT = "A delivery notice is not a report: not stored"
 AUTO_REPLY_NOT_A_REPORT = "An automatic reply is not a report: not stored"
 
@@ -102,29 +103,6 @@ def _feed_reader(stream: BinaryIO, named: str) -> Reader | None:
     except registry.UnsupportedFormat:
         return None
     return None if reader.name == "email" else reader
-
-
-class RefusedAttachments(Reader):
-    """A mail taken in as its attachments: an error for each attachment that could not be
-    opened, then what `then` (the e-mail reader) reads of the mail, or nothing when its text
-    is a cover letter. Never detected, never declared."""
-
-    name = "email-attachments"
-    description = "e-mail whose attachments are taken in as files of their own"
-
-    def __init__(self, refused: Sequence[ReadError], then: Reader | None = None) -> None:
-        self.refused = tuple(refused)
-        self.then = then
-        if then is not None:
-            self.name = then.name
-
-    def sniff(self, head: bytes, filename: str) -> bool:
-        return False
-
-    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
-        yield from self.refused
-        if self.then is not None:
-            yield from self.then.read(stream, source)
 
 
 def _attachment_names(number: int, name: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from sqlalchemy import bindparam, insert, or_, select, update
@@ -675,6 +677,17 @@ def _ingest(
     if reader is None:
         head = source.stream.read(SNIFF_BYTES)
         source.stream.seek(0)
+        if registry.archive_kind(head, source.filename) is not None:
+            return _ingest_archive(
+                factory,
+                principal,
+                source,
+                fmt=fmt,
+                tlp=tlp,
+                as_org=as_org,
+                channel=channel,
+                share_owners=share_owners,
+            )
         reader = registry.choose(head, source.filename, fmt)
         if fmt:  # refused before anything is stored: no empty submission is left behind
             registry.refuse_misdeclared(reader, head, source.stream, source.filename)
@@ -811,6 +824,7 @@ def _ingest_mail(
     """A mail: read as the report it is, or taken in as the feeds it carries (see
     `mail`), each a submission of its own listed on the mail's receipt."""
     from concord.intake import mail  # it hands the feeds it finds back to `ingest`
+    from concord.intake.sources import Refusals
 
     message = cast(
         EmailMessage, email.message_from_binary_file(source.stream, policy=email.policy.default)
@@ -845,7 +859,7 @@ def _ingest_mail(
         factory,
         principal,
         source,
-        reader=mail.RefusedAttachments(refused, None if parts else reader),
+        reader=Refusals(refused, None if parts else reader, mail.MAIL_FORMAT),
         parallel_from=sys.maxsize,
         **same,  # type: ignore[arg-type]
     )
@@ -853,6 +867,80 @@ def _ingest_mail(
         return receipt
     list_as_parts(factory, receipt, parts)
     return replace(receipt, parts=parts, note=MAIL_OF_ATTACHMENTS)
+
+
+ARCHIVE_OF_FILES = "its files were taken in as files of their own, each with its receipt"
+ARCHIVE_FORMAT = "archive"
+
+
+def _ingest_archive(
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    source: Source,
+    *,
+    fmt: str | None,
+    tlp: str | None,
+    as_org: str | None,
+    channel: str,
+    share_owners: bool,
+) -> Receipt:
+    """A .zip or .gz sent through the API or the intake page: each file it holds taken in
+    as `concord ingest` takes it (a submission of its own, in the declared format if any),
+    listed on the archive's receipt with each file refused and why."""
+    from concord.intake.sources import Refusals, Refused, open_file
+
+    parts: list[Receipt] = []
+    refused: list[ReadError] = []
+    with tempfile.TemporaryDirectory(prefix="concord-upload-") as folder:
+        path = Path(folder) / "upload"
+        with path.open("wb") as copy:
+            shutil.copyfileobj(source.stream, copy)
+        source.stream.seek(0)
+        for found in open_file(path, source.filename):
+            if isinstance(found, Refused):
+                if found.filename == source.filename:  # the archive itself cannot be read
+                    raise InvalidInput(found.reason, FaultLocation(source=source.filename))
+                refused.append(_refusal(found.filename, found.reason))
+                continue
+            with found.stream:
+                receipt = _ingest_one(
+                    factory,
+                    principal,
+                    found,
+                    fmt=fmt,
+                    tlp=tlp,
+                    as_org=as_org,
+                    channel=channel,
+                    share_owners=share_owners,
+                )
+            if receipt.id is None:  # refused whole: no submission of its own
+                refused.append(_refusal(receipt.filename, receipt.errors[0]["reason"]))
+            else:
+                parts.append(receipt)
+    if not parts:
+        raise InvalidInput(
+            f"{source.filename}: no file in it could be taken in: "
+            + "; ".join(f"{e.location.source}: {e.reason}" for e in refused[:5]),
+            FaultLocation(source=source.filename),
+        )
+    receipt = ingest(
+        factory,
+        principal,
+        source,
+        tlp=tlp,
+        as_org=as_org,
+        channel=channel,
+        share_owners=share_owners,
+        reader=Refusals(refused, name=ARCHIVE_FORMAT),
+        parallel_from=sys.maxsize,  # the refusals are known in this process only
+    )
+    list_as_parts(factory, receipt, parts)
+    return replace(receipt, parts=parts, note=ARCHIVE_OF_FILES)
+
+
+def _refusal(name: str, reason: str) -> ReadError:
+    """A file refused, located by its name: the reason need not repeat it."""
+    return ReadError(FaultLocation(source=name), reason.removeprefix(f"{name}: "))
 
 
 def list_as_parts(factory: sessionmaker[Session], mail: Receipt, parts: list[Receipt]) -> None:
@@ -1121,7 +1209,8 @@ def get_receipt(session: Session, principal: Principal, submission_id: int) -> R
         .order_by(Submission.id)
     ).all()
     if parts:
-        receipt = replace(receipt, parts=[Receipt.of(p) for p in parts], note=MAIL_OF_ATTACHMENTS)
+        note = ARCHIVE_OF_FILES if sub.format == ARCHIVE_FORMAT else MAIL_OF_ATTACHMENTS
+        receipt = replace(receipt, parts=[Receipt.of(p) for p in parts], note=note)
     if sub.status == "running" and not lease.held(session.get_bind(), sub.id):
         # its run was killed: sending the same file again goes on where it stopped
         receipt = replace(receipt, status="interrupted")
@@ -1138,55 +1227,63 @@ def ingest_paths(
     factory: sessionmaker[Session],
     principal: Principal | None,
     paths: Iterable[str],
+    starting: Callable[[str], None] | None = None,
     **options: Any,
 ) -> Iterator[Receipt]:
     """A receipt per file under `paths`. A file that cannot be read, or whose format cannot
     be told, gets a receipt with status "refused" and the reason, and the next file goes
-    on: one stray file in a folder of reports must not stop the rest."""
+    on: one stray file in a folder of reports must not stop the rest. `starting` is told
+    the name of each file before it is read (for a progress display)."""
     from concord.intake.sources import Refused, open_sources
 
     for source in open_sources(paths):
         if isinstance(source, Refused):
             yield Receipt.refused(source.filename, source.reason)
             continue
-        if not source.stream.read(SNIFF_BYTES).strip():  # as the API refuses an empty upload
-            source.stream.close()
-            yield Receipt.refused(source.filename, f"{source.filename}: the file is empty")
-            continue
-        source.stream.seek(0)
-        try:
-            yield ingest(factory, principal, source, **options)
-        except registry.UnsupportedFormat as exc:
-            declared = options.get("fmt") or options.get("reader") is not None
-            if declared and not isinstance(exc, registry.WrongFormat):
-                # a declared format is the command's mistake, the same for every file; one
-                # file of another format among them is that file's
-                raise
-            yield Receipt.refused(source.filename, exc.message)
-        except (Forbidden, NotFound, InvalidInput, ConfigurationError):
-            # the command's own options (who, which organisation, TLP) or the settings:
-            # every file alike
+        if starting is not None:
+            starting(source.filename)
+        with source.stream:
+            yield _ingest_one(factory, principal, source, **options)
+
+
+def _ingest_one(
+    factory: sessionmaker[Session], principal: Principal | None, source: Source, **options: Any
+) -> Receipt:
+    """`ingest` for one file of several: a file that cannot be taken in gets a receipt with
+    status "refused" (or "failed") and the reason; a mistake that holds for every file (who
+    sends, the declared format, the settings) is raised."""
+    if not source.stream.read(SNIFF_BYTES).strip():  # as the API refuses an empty upload
+        return Receipt.refused(source.filename, f"{source.filename}: the file is empty")
+    source.stream.seek(0)
+    try:
+        return ingest(factory, principal, source, **options)
+    except registry.UnsupportedFormat as exc:
+        declared = options.get("fmt") or options.get("reader") is not None
+        if declared and not isinstance(exc, registry.WrongFormat):
+            # a declared format is the command's mistake, the same for every file; one
+            # file of another format among them is that file's
             raise
-        except Conflict as exc:  # the same file, being taken in by another run
-            yield Receipt.refused(source.filename, f"{source.filename}: {exc.message}")
-        except DBAPIError as exc:
-            if _schema_fault(exc):
-                raise  # a database not (yet) upgraded: every file alike
-            # e.g. the database locked by another writer for too long: this file failed
-            log.warning("intake of %s failed", source.filename, exc_info=True)
-            first = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
-            failed = Receipt.refused(
-                source.filename, f"{source.filename}: intake failed: {first[0]}; send it again"
-            )
-            yield replace(failed, status="failed")
-        except Exception as exc:
-            # This file failed (its submission says so and resumes when sent again); the
-            # other files still go in.
-            log.exception("intake of %s failed", source.filename)
-            reason = (
-                exc.message if isinstance(exc, ConcordError) else f"{type(exc).__name__}: {exc}"
-            )
-            failed = Receipt.refused(source.filename, f"{source.filename}: intake failed: {reason}")
-            yield replace(failed, status="failed")
-        finally:
-            source.stream.close()
+        return Receipt.refused(source.filename, exc.message)
+    except (Forbidden, NotFound, InvalidInput, ConfigurationError):
+        # the command's own options (who, which organisation, TLP) or the settings:
+        # every file alike
+        raise
+    except Conflict as exc:  # the same file, being taken in by another run
+        return Receipt.refused(source.filename, f"{source.filename}: {exc.message}")
+    except DBAPIError as exc:
+        if _schema_fault(exc):
+            raise  # a database not (yet) upgraded: every file alike
+        # e.g. the database locked by another writer for too long: this file failed
+        log.warning("intake of %s failed", source.filename, exc_info=True)
+        first = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+        failed = Receipt.refused(
+            source.filename, f"{source.filename}: intake failed: {first[0]}; send it again"
+        )
+        return replace(failed, status="failed")
+    except Exception as exc:
+        # This file failed (its submission says so and resumes when sent again); the
+        # other files still go in.
+        log.exception("intake of %s failed", source.filename)
+        reason = exc.message if isinstance(exc, ConcordError) else f"{type(exc).__name__}: {exc}"
+        failed = Receipt.refused(source.filename, f"{source.filename}: intake failed: {reason}")
+        return replace(failed, status="failed")

@@ -37,6 +37,7 @@ from concord.db import session_factory
 from concord.errors import ConcordError, ConfigurationError, Conflict
 from concord.intake import mail, registry, service
 from concord.intake.records import ReadError
+from concord.intake.sources import Refusals
 from concord.orgs.model import Contact, Organization
 from concord.orgs.whois import current_index
 
@@ -179,7 +180,7 @@ class IntakeHandler:
                     service.Source(io.BytesIO(content), name),
                     as_org=org,
                     channel="smtp",
-                    reader=mail.RefusedAttachments(refused, then),
+                    reader=Refusals(refused, then, mail.MAIL_FORMAT),
                     # the refusals are known in this process only: never a second one
                     parallel_from=sys.maxsize,
                 )
@@ -250,7 +251,13 @@ class Delivery:
             f"{sum(r.duplicates for r in receipts)} duplicate, "
             f"{sum(r.rejected for r in receipts)} rejected"
         )
-        return _line(f"{line}; {refusals}" if self.refused else line)
+        if self.refused:
+            return _line(f"{line}; {refusals}")
+        first = next((e for r in receipts for e in r.errors), None)
+        if first is not None and not any(r.accepted or r.duplicates for r in receipts):
+            # the sender cannot read the receipt: the reply says why nothing was taken
+            return _line(f"{line}; {first['reason']}")
+        return _line(line)
 
 
 def _not_a_report(message: EmailMessage) -> str | None:
@@ -269,7 +276,24 @@ def _line(text: str) -> str:
     return text if len(text) <= MAX_REPLY else text[: MAX_REPLY - 3] + "..."
 
 
+def _check_default_org(settings: SmtpSettings) -> None:
+    """A default organisation that does not exist would refuse, for good, every mail from a
+    sender nobody is known by: said at start, not to each sender's relay."""
+    if settings.default_org is None:
+        return
+    with session_factory()() as session:
+        found = session.scalar(
+            select(Organization.id).where(Organization.slug == settings.default_org)
+        )
+    if found is None:
+        raise ConfigurationError(
+            f"CONCORD_INTAKE_DEFAULT_ORG: no organisation {settings.default_org!r}; "
+            "`concord org list` lists them"
+        )
+
+
 def start_listener(settings: SmtpSettings) -> Controller:
+    _check_default_org(settings)
     controller = Controller(
         IntakeHandler(settings),
         hostname=settings.host,

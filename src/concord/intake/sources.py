@@ -12,13 +12,15 @@ import gzip
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from concord.config import env_bytes, env_int
 from concord.errors import ConcordError
+from concord.intake.readers import Reader
+from concord.intake.records import ReadError, ReadItem
 from concord.intake.registry import archive_kind
 from concord.intake.service import Source
 
@@ -245,3 +247,32 @@ def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
                 yield from _from_file(child, name)
         else:
             yield from _from_file(path, path.name)
+
+
+def open_file(path: Path, name: str) -> Iterator[Source | Refused]:
+    """The files `path` holds (itself, or an archive's members), named after `name`."""
+    return _from_file(path, name)
+
+
+class Refusals(Reader):
+    """A file taken in as the files it holds (a mail's attachments, an archive's members):
+    an error for each that could not be opened or read, then what `then` (the e-mail reader)
+    reads of the file itself, or nothing when its text is a cover letter. Never detected,
+    never declared."""
+
+    description = "a file whose contents are taken in as files of their own"
+
+    def __init__(
+        self, refused: Sequence[ReadError], then: Reader | None = None, name: str = ""
+    ) -> None:
+        self.refused = tuple(refused)
+        self.then = then
+        self.name = then.name if then is not None else name
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return False
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
+        yield from self.refused
+        if self.then is not None:
+            yield from self.then.read(stream, source)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from concord.config import get_settings
-from concord.errors import InvalidInput, NotFound
+from concord.errors import ConfigurationError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,13 @@ def build_huey(url: str) -> huey.Huey:
         _create_pg_tables(instance)
         return instance
     if backend in {"redis", "rediss"}:
+        try:
+            import redis  # noqa: F401 (huey's own message names a bare pip command)
+        except ImportError:
+            raise ConfigurationError(
+                "CONCORD_JOBS_URL names Redis, whose client is not installed: "
+                "pip install -e '.[redis]' (see the README)"
+            ) from None
         return huey.RedisHuey(QUEUE_NAME, url=url, results=False)
     raise InvalidInput(
         f"CONCORD_JOBS_URL backend {backend!r} is not supported; use sqlite, postgresql or redis"
