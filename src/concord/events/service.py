@@ -4,13 +4,14 @@ event with the organisations that need it."""
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -106,15 +107,42 @@ def _check_filters(q: EventQuery) -> None:
         )
 
 
+def _ipv4_within(value: str) -> ColumnElement[bool] | None:
+    """For an IPv4 network searched for (203.0.113.0/24), the addresses in it: stored as
+    text, they are found by ranges of the (value, kind) index, one per network on an octet
+    boundary the search covers (at most 128: a /20 is sixteen /24s, "203.0.112." to
+    "203.0.127."). None for anything else; an IPv6 network is found as the network alone,
+    as compressed text has no such ranges."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+    if network.version != 4 or network.prefixlen == 32:
+        return None
+    boundary = -(-max(network.prefixlen, 1) // 8) * 8  # the next octet boundary
+    ranges = []
+    for part in network.subnets(new_prefix=boundary):
+        octets = str(part.network_address).split(".")[: boundary // 8]
+        if boundary == 32:
+            ranges.append(Indicator.value == ".".join(octets))
+        else:
+            low = ".".join(octets) + "."
+            # "/" follows "." in byte order: [low, high) holds every address under low
+            ranges.append(and_(Indicator.value >= low, Indicator.value < low[:-1] + "/"))
+    return and_(Indicator.kind == "ipv4", or_(*ranges))
+
+
 def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
     _check_filters(q)
     stmt = select(Event).where(policy.tlp_filter(principal, Event), Event.id > q.after_id)
     if q.value:
         forms = search_forms(q.value)
+        named = Indicator.value.in_(forms)
+        within = _ipv4_within(q.value)
         linked = (
             select(EventObservable.event_id)
             .join(Indicator, Indicator.id == EventObservable.indicator_id)
-            .where(Indicator.value.in_(forms))
+            .where(named if within is None else or_(named, within))
         )
         stmt = stmt.where(or_(Event.primary_value.in_(forms), Event.id.in_(linked)))
     if q.since:

@@ -1,0 +1,49 @@
+"""An IPv4 network searched for finds the events of the addresses in it."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Network
+
+EVENTS = "/api/v1/events"
+Auth = dict[str, dict[str, str]]
+
+
+def test_an_ipv4_network_finds_the_events_of_its_addresses(
+    client: TestClient, auth: Auth, network: Network
+) -> None:
+    import io
+
+    from concord.db import session_factory
+    from concord.intake import service as intake
+    from tests.conftest import FIXTURES
+    from tests.intake.test_service import scan_csv
+
+    def send(data: bytes, name: str) -> None:
+        receipt = intake.ingest(
+            session_factory(), network["kz-analyst"], intake.Source(io.BytesIO(data), name)
+        )
+        assert receipt.accepted, receipt
+
+    feed = FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv"  # 192.0.2.10 and .11
+    send(feed.read_bytes(), feed.name)
+    others = [("192.0.2.200", 1), ("192.0.20.5", 2), ("198.51.100.7", 3), ("192.0.3.1", 4)]
+    send(scan_csv([("2024-03-01 05:00:00", ip, n) for ip, n in others]), "scan_rdp.csv")
+
+    def found(value: str) -> list[str]:
+        r = client.get(EVENTS, params={"value": value}, headers=auth["kz-reader"])
+        assert r.status_code == 200, r.text
+        return sorted(e["observables"][0]["value"] for e in r.json()["items"])
+
+    assert found("192.0.2.0/24") == ["192.0.2.10", "192.0.2.11", "192.0.2.200"]
+    assert found("192.0.2.8/29") == ["192.0.2.10", "192.0.2.11"]  # .8 to .15
+    assert found("192.0.2.0/23") == ["192.0.2.10", "192.0.2.11", "192.0.2.200", "192.0.3.1"]
+    assert found("192.0.0.0/19") == [  # 192.0.0.0 to 192.0.31.255
+        "192.0.2.10",
+        "192.0.2.11",
+        "192.0.2.200",
+        "192.0.20.5",
+        "192.0.3.1",
+    ]
+    assert found("192.0.2.10") == ["192.0.2.10"]  # an address is still found whole
