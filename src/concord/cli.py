@@ -751,8 +751,7 @@ def ingest(
                             err.print(f"not taken in: {_naming(receipt)}", markup=False)
                         continue
                     for key in ("accepted", "duplicates", "rejected", "skipped"):
-                        # a mail's attachments taken in count with it
-                        totals[key] += data[key] + sum(part[key] for part in data["parts"])
+                        totals[key] += data[key]  # a mail's, with its attachments
                     if not as_json:
                         _tell(receipt, say)
         except KeyboardInterrupt:
@@ -761,6 +760,8 @@ def ingest(
                 "interrupted: what was read so far is kept; run the same command again to go on "
                 "where it stopped"
             )
+            if as_json:  # the receipts of the files taken in before
+                _print_json(totals)
             raise typer.Exit(130) from None
         files = totals["files"]
         if as_json:
@@ -775,10 +776,7 @@ def ingest(
         raise
     refused = any(f["status"] in ("refused", "failed") for f in files)
     # a file none of whose records went in was most likely not what it was taken for
-    all_rejected = any(
-        f["rejected"] and not any(r["accepted"] or r["duplicates"] for r in [f, *f["parts"]])
-        for f in files
-    )
+    all_rejected = any(f["rejected"] and not (f["accepted"] or f["duplicates"]) for f in files)
     if refused or all_rejected:
         raise typer.Exit(1)
 

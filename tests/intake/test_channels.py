@@ -806,3 +806,64 @@ def test_a_progress_display_is_told_which_file_is_read(env, network, tmp_path) -
         )
     )
     assert names == ["drop/c2.json", "drop/scan_rdp.csv"] == [r.filename for r in receipts]
+
+
+def test_a_mail_that_reports_nothing_is_one_file_refused_among_several(  # type: ignore[no-untyped-def]
+    client, auth, env, network, tmp_path
+) -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    reply = BytesParser(policy=policy.default).parsebytes(
+        (FIXTURES / "email" / "plain-phishing.eml").read_bytes()
+    )
+    reply["Auto-Submitted"] = "auto-replied"
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(STIX_C2.read_bytes())
+    (folder / "b.eml").write_bytes(reply.as_bytes())
+    (folder / "c.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)]))
+    said = CliRunner().invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
+    totals = json.loads(said.stdout)
+    assert [f["status"] for f in totals["files"]] == ["done", "refused", "done"], said.output
+    assert "automatic reply is not a report" in totals["files"][1]["errors"][0]["reason"]
+    assert totals["accepted"] == 2
+    # in an archive sent to the API, the same: refused as that file
+    import io
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as zf:
+        zf.writestr("b.eml", reply.as_bytes())
+        zf.writestr("c.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.2", 3389)]))
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["uz-analyst"], "x-filename": "t.zip"},
+        content=packed.getvalue(),
+    )
+    assert r.status_code == 200, r.text
+    assert [e["source"] for e in r.json()["errors"]] == ["t.zip!b.eml"]
+    assert r.json()["accepted"] == 1
+
+
+def test_an_archive_sent_to_the_api_unpacks_to_a_few_uploads_at_most(  # type: ignore[no-untyped-def]
+    client, auth, monkeypatch
+) -> None:
+    import io
+
+    from concord.config import reset_settings
+
+    monkeypatch.setenv("CONCORD_MAX_UPLOAD_BYTES", "4000")
+    reset_settings()
+    rows = [("2026-11-30 10:00:00", f"192.0.2.{i % 250}", 3389) for i in range(900)]
+    data = scan_csv(rows)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("scan_rdp.csv", data)
+    assert len(packed.getvalue()) < 4000 < 40_000 < len(data) < 200 * len(packed.getvalue())
+    r = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "x-filename": "big.zip"},
+        content=packed.getvalue(),
+    )
+    assert r.status_code == 422, r.text
+    assert "unpacks to more than 40000 bytes in all" in r.json()["detail"]

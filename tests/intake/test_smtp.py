@@ -239,7 +239,8 @@ def test_a_mail_uploaded_is_taken_in_as_its_feeds_on_every_channel(  # type: ign
     )
     assert r.status_code == 200, r.text
     receipt = r.json()
-    assert receipt["format"] == "email-attachments" and receipt["accepted"] == 0
+    # its counts are the upload's: its attachments' with its own refusals
+    assert receipt["format"] == "email-attachments" and receipt["accepted"] == rows
     assert [e["source"] for e in receipt["errors"]] == ["big.json.gz"]
     assert receipt["errors"][0]["reason"].endswith("refused as a possible compression bomb")
     [part] = receipt["parts"]
@@ -304,3 +305,39 @@ def test_a_mail_that_yields_nothing_is_told_why(smtp, session) -> None:  # type:
         b"0 accepted, 0 duplicate, 1 rejected; no IP address, domain, URL or "
         b"e-mail address found in the text"
     ), said
+
+
+def test_a_file_in_two_mails_is_a_part_of_each(client, auth, network) -> None:  # type: ignore[no-untyped-def]
+    def mail_with(*files: tuple[str, bytes]) -> bytes:
+        mail = _sample(COVER)
+        mail.make_mixed()
+        for name, data in files:
+            mail.add_attachment(data, maintype="text", subtype="csv", filename=name)
+        return mail.as_bytes()
+
+    other = FIXTURES / "feeds" / "2024-03-01-scan_ntp-example-asn.csv"
+    alone = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "x-filename": other.name},
+        content=other.read_bytes(),
+    ).json()
+    first = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "x-filename": "first.eml"},
+        content=mail_with((CSV.name, CSV.read_bytes())),
+    ).json()
+    second = client.post(
+        "/api/v1/intake",
+        headers={**auth["kz-analyst"], "x-filename": "second.eml"},
+        content=mail_with((CSV.name, CSV.read_bytes()), (other.name, other.read_bytes())),
+    ).json()
+    [part] = first["parts"]
+    assert [p["id"] for p in second["parts"]] == [part["id"], alone["id"]]
+    for sent in (first, second):  # later, each lists what it brought, as when it came
+        again = client.get(f"/api/v1/intake/{sent['id']}", headers=auth["kz-reader"]).json()
+        assert sorted(p["id"] for p in again["parts"]) == sorted(p["id"] for p in sent["parts"])
+        assert again["note"] == sent["note"] != ""
+    # the file sent alone is no mail's but its own
+    assert (
+        client.get(f"/api/v1/intake/{alone['id']}", headers=auth["kz-reader"]).json()["parts"] == []
+    )

@@ -71,12 +71,25 @@ class Submission(Base):
     first_event_id: Mapped[int | None] = mapped_column(BigInteger)
     last_event_id: Mapped[int | None] = mapped_column(BigInteger)
     shared: Mapped[int] = mapped_column(BigInteger, default=0)  # events shared with owners
-    # the mail whose attachment this file was, taken in as a submission of its own
-    part_of: Mapped[int | None] = mapped_column(BigInteger, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (UniqueConstraint("org_id", "sha256", "format", "tlp", "audience"),)
+
+
+class SubmissionPart(Base):
+    """A file a submission held (a mail's attachment, an archive's file), taken in as a
+    submission of its own. A file sent again in another mail, or alone, is the same
+    submission: it is a part of each that brought it."""
+
+    __tablename__ = "submission_parts"
+
+    submission_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    part_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class SubmissionFile(Base):

@@ -54,6 +54,7 @@ from concord.events.model import (
     Event,
     Submission,
     SubmissionFile,
+    SubmissionPart,
 )
 from concord.events.tasks import correlate_soon
 from concord.intake import lease, metrics, parallel, registry
@@ -677,31 +678,22 @@ def _ingest(
     if reader is None:
         head = source.stream.read(SNIFF_BYTES)
         source.stream.seek(0)
+        options: dict[str, Any] = {
+            "tlp": tlp,
+            "as_org": as_org,
+            "channel": channel,
+            "batch_size": batch_size,
+            "progress": progress,
+            "parallel_from": parallel_from,
+            "share_owners": share_owners,
+        }
         if registry.archive_kind(head, source.filename) is not None:
-            return _ingest_archive(
-                factory,
-                principal,
-                source,
-                fmt=fmt,
-                tlp=tlp,
-                as_org=as_org,
-                channel=channel,
-                share_owners=share_owners,
-            )
+            return _ingest_archive(factory, principal, source, fmt=fmt, **options)
         reader = registry.choose(head, source.filename, fmt)
         if fmt:  # refused before anything is stored: no empty submission is left behind
             registry.refuse_misdeclared(reader, head, source.stream, source.filename)
         if reader.name == "email":
-            return _ingest_mail(
-                factory,
-                principal,
-                source,
-                reader,
-                tlp=tlp,
-                as_org=as_org,
-                channel=channel,
-                share_owners=share_owners,
-            )
+            return _ingest_mail(factory, principal, source, reader, **options)
     try:
         level = TLP.parse(tlp) if tlp else TLP.AMBER
     except ValueError as exc:
@@ -808,6 +800,16 @@ MAIL_OF_ATTACHMENTS = (
     "its attachments were taken in as files of their own, each with its receipt; its text "
     "was read as a cover letter"
 )
+ARCHIVE_OF_FILES = "its files were taken in as files of their own, each with its receipt"
+ARCHIVE_FORMAT = "archive"
+# What an archive sent through the API or the intake page may unpack to, in uploads' worth:
+# it is unpacked within the request, where `concord ingest` has CONCORD_MAX_UNPACKED_BYTES.
+UPLOAD_UNPACKS_TO = 10
+
+
+class NotAReport(InvalidInput):
+    """A file that reports nothing (an automatic reply, a delivery notice): refused as that
+    file, where it is one of several."""
 
 
 def _ingest_mail(
@@ -815,14 +817,11 @@ def _ingest_mail(
     principal: Principal | None,
     source: Source,
     reader: Reader,
-    *,
-    tlp: str | None,
-    as_org: str | None,
-    channel: str,
-    share_owners: bool,
+    **options: Any,
 ) -> Receipt:
     """A mail: read as the report it is, or taken in as the feeds it carries (see
-    `mail`), each a submission of its own listed on the mail's receipt."""
+    `mail`), each a submission of its own listed on the mail's receipt. `options` are
+    `ingest`'s."""
     from concord.intake import mail  # it hands the feeds it finds back to `ingest`
     from concord.intake.sources import Refusals
 
@@ -832,26 +831,18 @@ def _ingest_mail(
     source.stream.seek(0)
     why = mail.not_a_report(message)
     if why is not None:
-        raise InvalidInput(why, FaultLocation(source=source.filename))
-    same = {"tlp": tlp, "as_org": as_org, "channel": channel, "share_owners": share_owners}
+        raise NotAReport(why, FaultLocation(source=source.filename))
     if mail.is_a_report(message):
-        return ingest(factory, principal, source, reader=reader, **same)  # type: ignore[arg-type]
+        return ingest(factory, principal, source, reader=reader, **options)
     parts: list[Receipt] = []
 
     def take_in(found: mail.Attached) -> None:
-        parts.append(
-            ingest(
-                factory,
-                principal,
-                Source(found.stream, found.name),
-                reader=found.reader,
-                **same,  # type: ignore[arg-type]
-            )
-        )
+        attached = Source(found.stream, found.name)
+        parts.append(ingest(factory, principal, attached, reader=found.reader, **options))
 
     refused = mail.feeds_in(message, take_in)
     if not parts and not refused:
-        return ingest(factory, principal, source, reader=reader, **same)  # type: ignore[arg-type]
+        return ingest(factory, principal, source, reader=reader, **options)
     # Beside feeds taken in, the mail's text is a cover letter; alone with refusals, it is
     # read as the report it may well be (a plain-text report with the sample as an
     # encrypted archive, say). The refusals are known in this process only: never a second.
@@ -860,59 +851,40 @@ def _ingest_mail(
         principal,
         source,
         reader=Refusals(refused, None if parts else reader, mail.MAIL_FORMAT),
-        parallel_from=sys.maxsize,
-        **same,  # type: ignore[arg-type]
+        **{**options, "parallel_from": sys.maxsize},
     )
-    if not parts:
-        return receipt
-    list_as_parts(factory, receipt, parts)
-    return replace(receipt, parts=parts, note=MAIL_OF_ATTACHMENTS)
-
-
-ARCHIVE_OF_FILES = "its files were taken in as files of their own, each with its receipt"
-ARCHIVE_FORMAT = "archive"
+    return with_parts(factory, receipt, parts, MAIL_OF_ATTACHMENTS)
 
 
 def _ingest_archive(
     factory: sessionmaker[Session],
     principal: Principal | None,
     source: Source,
-    *,
-    fmt: str | None,
-    tlp: str | None,
-    as_org: str | None,
-    channel: str,
-    share_owners: bool,
+    **options: Any,
 ) -> Receipt:
     """A .zip or .gz sent through the API or the intake page: each file it holds taken in
     as `concord ingest` takes it (a submission of its own, in the declared format if any),
-    listed on the archive's receipt with each file refused and why."""
+    listed on the archive's receipt with each file refused and why. A file that fails for a
+    passing reason (the database busy) fails the archive, which is then sent again whole."""
+    from concord.config import get_settings
     from concord.intake.sources import Refusals, Refused, open_file
 
     parts: list[Receipt] = []
     refused: list[ReadError] = []
+    whole = UPLOAD_UNPACKS_TO * get_settings().max_upload_bytes
     with tempfile.TemporaryDirectory(prefix="concord-upload-") as folder:
         path = Path(folder) / "upload"
         with path.open("wb") as copy:
             shutil.copyfileobj(source.stream, copy)
         source.stream.seek(0)
-        for found in open_file(path, source.filename):
+        for found in open_file(path, source.filename, whole):
             if isinstance(found, Refused):
                 if found.filename == source.filename:  # the archive itself cannot be read
                     raise InvalidInput(found.reason, FaultLocation(source=source.filename))
                 refused.append(_refusal(found.filename, found.reason))
                 continue
             with found.stream:
-                receipt = _ingest_one(
-                    factory,
-                    principal,
-                    found,
-                    fmt=fmt,
-                    tlp=tlp,
-                    as_org=as_org,
-                    channel=channel,
-                    share_owners=share_owners,
-                )
+                receipt = _ingest_one(factory, principal, found, keep_going=False, **options)
             if receipt.id is None:  # refused whole: no submission of its own
                 refused.append(_refusal(receipt.filename, receipt.errors[0]["reason"]))
             else:
@@ -927,15 +899,11 @@ def _ingest_archive(
         factory,
         principal,
         source,
-        tlp=tlp,
-        as_org=as_org,
-        channel=channel,
-        share_owners=share_owners,
         reader=Refusals(refused, name=ARCHIVE_FORMAT),
-        parallel_from=sys.maxsize,  # the refusals are known in this process only
+        # the refusals are known in this process only; the archive names no format itself
+        **{**options, "parallel_from": sys.maxsize, "fmt": None},
     )
-    list_as_parts(factory, receipt, parts)
-    return replace(receipt, parts=parts, note=ARCHIVE_OF_FILES)
+    return with_parts(factory, receipt, parts, ARCHIVE_OF_FILES)
 
 
 def _refusal(name: str, reason: str) -> ReadError:
@@ -943,19 +911,36 @@ def _refusal(name: str, reason: str) -> ReadError:
     return ReadError(FaultLocation(source=name), reason.removeprefix(f"{name}: "))
 
 
-def list_as_parts(factory: sessionmaker[Session], mail: Receipt, parts: list[Receipt]) -> None:
-    """Name the mail whose attachments `parts` were, so that its receipt lists them; a file
-    taken in before, from another mail or alone, stays with the first."""
-    ids = [p.id for p in parts if p.id is not None]
-    if mail.id is None or not ids:
-        return
+def with_parts(
+    factory: sessionmaker[Session], receipt: Receipt, parts: list[Receipt], note: str
+) -> Receipt:
+    """The receipt of a mail or an archive whose files `parts` were taken in: they are
+    recorded as its parts (a file sent before, alone or in another mail, is a part of each),
+    and its counts include theirs, as the upload's."""
+    ids = list(dict.fromkeys(p.id for p in parts if p.id is not None))
+    if not parts or receipt.id is None:
+        return receipt
     with factory() as session:
-        session.execute(
-            update(Submission)
-            .where(Submission.id.in_(ids), Submission.part_of.is_(None))
-            .values(part_of=mail.id)
+        Bulk(session).insert(
+            "submission_parts",
+            ("submission_id", "part_id"),
+            [(receipt.id, part) for part in ids],
+            conflict=("submission_id", "part_id"),
         )
         session.commit()
+    return _counted_with(receipt, parts, note)
+
+
+def _counted_with(receipt: Receipt, parts: list[Receipt], note: str) -> Receipt:
+    return replace(
+        receipt,
+        parts=parts,
+        note=note,
+        accepted=receipt.accepted + sum(p.accepted for p in parts),
+        duplicates=receipt.duplicates + sum(p.duplicates for p in parts),
+        rejected=receipt.rejected + sum(p.rejected for p in parts),
+        skipped=receipt.skipped + sum(p.skipped for p in parts),
+    )
 
 
 def _red_refused_for_want_of_a_user(sub: Submission, principal: Principal | None) -> bool:
@@ -1205,12 +1190,16 @@ def get_receipt(session: Session, principal: Principal, submission_id: int) -> R
     receipt = Receipt.of(sub)
     parts = session.scalars(
         select(Submission)
-        .where(Submission.part_of == sub.id, policy.submission_filter(principal, Submission))
+        .join(SubmissionPart, SubmissionPart.part_id == Submission.id)
+        .where(
+            SubmissionPart.submission_id == sub.id,
+            policy.submission_filter(principal, Submission),
+        )
         .order_by(Submission.id)
     ).all()
     if parts:
         note = ARCHIVE_OF_FILES if sub.format == ARCHIVE_FORMAT else MAIL_OF_ATTACHMENTS
-        receipt = replace(receipt, parts=[Receipt.of(p) for p in parts], note=note)
+        receipt = _counted_with(receipt, [Receipt.of(p) for p in parts], note)
     if sub.status == "running" and not lease.held(session.get_bind(), sub.id):
         # its run was killed: sending the same file again goes on where it stopped
         receipt = replace(receipt, status="interrupted")
@@ -1247,11 +1236,18 @@ def ingest_paths(
 
 
 def _ingest_one(
-    factory: sessionmaker[Session], principal: Principal | None, source: Source, **options: Any
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    source: Source,
+    *,
+    keep_going: bool = True,
+    **options: Any,
 ) -> Receipt:
     """`ingest` for one file of several: a file that cannot be taken in gets a receipt with
     status "refused" (or "failed") and the reason; a mistake that holds for every file (who
-    sends, the declared format, the settings) is raised."""
+    sends, the declared format, the settings) is raised. Without `keep_going`, so is a
+    failure that another try may not meet (the database busy, the file being taken in by
+    another run)."""
     if not source.stream.read(SNIFF_BYTES).strip():  # as the API refuses an empty upload
         return Receipt.refused(source.filename, f"{source.filename}: the file is empty")
     source.stream.seek(0)
@@ -1264,26 +1260,35 @@ def _ingest_one(
             # file of another format among them is that file's
             raise
         return Receipt.refused(source.filename, exc.message)
+    except NotAReport as exc:
+        return Receipt.refused(source.filename, f"{source.filename}: {exc.message}")
     except (Forbidden, NotFound, InvalidInput, ConfigurationError):
         # the command's own options (who, which organisation, TLP) or the settings:
         # every file alike
         raise
-    except Conflict as exc:  # the same file, being taken in by another run
+    except Exception as exc:
+        if not keep_going:
+            raise
+        return _failed(source, exc)
+
+
+def _failed(source: Source, exc: Exception) -> Receipt:
+    """The receipt of a file whose intake failed with `exc`."""
+    if isinstance(exc, Conflict):  # the same file, being taken in by another run
         return Receipt.refused(source.filename, f"{source.filename}: {exc.message}")
-    except DBAPIError as exc:
+    if isinstance(exc, DBAPIError):
         if _schema_fault(exc):
-            raise  # a database not (yet) upgraded: every file alike
+            raise exc  # a database not (yet) upgraded: every file alike
         # e.g. the database locked by another writer for too long: this file failed
-        log.warning("intake of %s failed", source.filename, exc_info=True)
+        log.warning("intake of %s failed", source.filename, exc_info=exc)
         first = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
         failed = Receipt.refused(
             source.filename, f"{source.filename}: intake failed: {first[0]}; send it again"
         )
         return replace(failed, status="failed")
-    except Exception as exc:
-        # This file failed (its submission says so and resumes when sent again); the
-        # other files still go in.
-        log.exception("intake of %s failed", source.filename)
-        reason = exc.message if isinstance(exc, ConcordError) else f"{type(exc).__name__}: {exc}"
-        failed = Receipt.refused(source.filename, f"{source.filename}: intake failed: {reason}")
-        return replace(failed, status="failed")
+    # This file failed (its submission says so and resumes when sent again); the other
+    # files still go in.
+    log.error("intake of %s failed", source.filename, exc_info=exc)
+    reason = exc.message if isinstance(exc, ConcordError) else f"{type(exc).__name__}: {exc}"
+    failed = Receipt.refused(source.filename, f"{source.filename}: intake failed: {reason}")
+    return replace(failed, status="failed")

@@ -184,7 +184,8 @@ class IntakeHandler:
                     # the refusals are known in this process only: never a second one
                     parallel_from=sys.maxsize,
                 )
-                service.list_as_parts(session_factory(), kept, files)
+                # recorded as the mail's parts; the reply counts each receipt once
+                service.with_parts(session_factory(), kept, files, service.MAIL_OF_ATTACHMENTS)
                 return Delivery(tuple(files), tuple(refused), kept)
             if files:
                 return Delivery(tuple(files))

@@ -36,10 +36,16 @@ class ArchiveRefused(ConcordError):
 
 
 def _bounded_copy(
-    src: BinaryIO, packed_size: int, name: str, budget: int = MAX_UNPACKED
+    src: BinaryIO,
+    packed_size: int,
+    name: str,
+    budget: int | None = None,
+    whole: int | None = None,
 ) -> BinaryIO:
     """`src` unpacked into a spooled file, refused past the ratio limit or past `budget`
-    (what is left of the archive's MAX_UNPACKED)."""
+    (what is left of the `whole` an archive may unpack to, MAX_UNPACKED unless given)."""
+    whole = MAX_UNPACKED if whole is None else whole
+    budget = whole if budget is None else budget
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (handed to the caller)
     total = 0
     by_ratio = max(packed_size, 1) * MAX_RATIO
@@ -54,8 +60,8 @@ def _bounded_copy(
                     "refused as a possible compression bomb"
                 )
             raise ArchiveRefused(
-                f"{name}: the archive unpacks to more than {MAX_UNPACKED} bytes in all "
-                "(CONCORD_MAX_UNPACKED_BYTES); refused as a possible compression bomb"
+                f"{name}: the archive unpacks to more than {whole} bytes in all; refused as "
+                "a possible compression bomb"
             )
         out.write(chunk)
     out.seek(0)
@@ -82,7 +88,8 @@ def _kind(head: bytes, name: str) -> str | None:
     return kind
 
 
-def _from_file(path: Path, name: str) -> Iterator[Source | Refused]:
+def _from_file(path: Path, name: str, whole: int | None = None) -> Iterator[Source | Refused]:
+    whole = MAX_UNPACKED if whole is None else whole
     try:
         stream = path.open("rb")
         try:
@@ -96,9 +103,9 @@ def _from_file(path: Path, name: str) -> Iterator[Source | Refused]:
             return
         stream.close()
         if kind == "zip":
-            yield from _from_zip(path, name)
+            yield from _from_zip(path, name, whole)
         else:
-            yield _from_gzip(path, name)
+            yield _from_gzip(path, name, whole)
     except ConcordError as exc:
         yield Refused(name, exc.message)
     except OSError as exc:
@@ -109,7 +116,7 @@ def _nested(member_name: str) -> Refused:
     return Refused(member_name, f"{member_name}: nested archives are refused")
 
 
-def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
+def _from_zip(path: Path, name: str, whole: int) -> Iterator[Source | Refused]:
     """Each member of the archive; one that is refused (a nested archive, a possible bomb,
     a damaged member) is a `Refused` in its place, and the other members are still read."""
     try:
@@ -126,7 +133,7 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
                 f"{MAX_MEMBERS} read from one archive (CONCORD_MAX_ARCHIVE_FILES): unpack it "
                 "and give its folder"
             )
-        budget = MAX_UNPACKED
+        budget = whole
         for info in members:
             member_name = f"{name}!{info.filename}"
             if info.filename.lower().endswith((".zip", ".gz")):
@@ -138,7 +145,9 @@ def _from_zip(path: Path, name: str) -> Iterator[Source | Refused]:
                     nested = archive_kind(member.read(4), info.filename) is not None
                     if not nested:
                         member.seek(0)
-                        stream = _bounded_copy(member, info.compress_size, member_name, budget)
+                        stream = _bounded_copy(
+                            member, info.compress_size, member_name, budget, whole
+                        )
                 if nested:
                     yield _nested(member_name)
                     continue
@@ -172,10 +181,10 @@ def _unpacked_name(name: str) -> str:
     return name
 
 
-def _from_gzip(path: Path, name: str) -> Source:
+def _from_gzip(path: Path, name: str, whole: int) -> Source:
     with gzip.open(path, "rb") as packed:
         try:
-            stream = _bounded_copy(packed, path.stat().st_size, name)
+            stream = _bounded_copy(packed, path.stat().st_size, name, whole, whole)
         except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged compressed data
             raise ConcordError(f"{name}: not a valid gzip file ({exc})") from None
     inner = _unpacked_name(name)
@@ -249,9 +258,10 @@ def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
             yield from _from_file(path, path.name)
 
 
-def open_file(path: Path, name: str) -> Iterator[Source | Refused]:
-    """The files `path` holds (itself, or an archive's members), named after `name`."""
-    return _from_file(path, name)
+def open_file(path: Path, name: str, whole: int) -> Iterator[Source | Refused]:
+    """The files `path` holds (itself, or an archive's members), named after `name`; an
+    archive may unpack to `whole` bytes at most."""
+    return _from_file(path, name, min(whole, MAX_UNPACKED))
 
 
 class Refusals(Reader):

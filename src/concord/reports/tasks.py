@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from concord.db import session_scope
@@ -45,13 +45,13 @@ def _key(label: str, scope: str) -> str:
 
 
 def _done(session: Session, label: str, scope: str) -> bool:
-    # A row keyed by the period alone is a run of an earlier release, which built every scope.
+    # A row keyed by the period alone is a run of an earlier release, which built the network
+    # report and each state's, but none as seen by the centre ("KZ@centre").
+    keys = [_key(label, scope)] if "@" in scope else [label, _key(label, scope)]
     return (
         session.scalar(
             select(JobRun.id).where(
-                JobRun.task == TASK,
-                or_(JobRun.key == label, JobRun.key == _key(label, scope)),
-                JobRun.outcome.like("ok%"),
+                JobRun.task == TASK, JobRun.key.in_(keys), JobRun.outcome.like("ok%")
             )
         )
         is not None

@@ -1,8 +1,9 @@
-"""a mail's attachments taken in are listed on its receipt
+"""a mail's attachments and an archive's files taken in are listed on its receipt
 
-A mail uploaded through the API, the intake page or `concord ingest` is taken in as the feeds
-it carries, as a mail to the SMTP listener is; each attachment is a submission of its own, and
-`part_of` names the mail's, whose receipt lists them.
+A mail or an archive uploaded through the API, the intake page or `concord ingest` is taken
+in as the files it holds; each is a submission of its own, and `submission_parts` names the
+mail's or archive's submission each belongs to (a file sent again in another mail belongs to
+both), so that its receipt lists them.
 
 Revision ID: 0021
 Revises: 0020
@@ -21,12 +22,25 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("submissions") as table:
-        table.add_column(sa.Column("part_of", sa.BigInteger(), nullable=True))
-        table.create_index(op.f("ix_submissions_part_of"), ["part_of"])
+    op.create_table(
+        "submission_parts",
+        sa.Column("submission_id", sa.BigInteger(), nullable=False),
+        sa.Column("part_id", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["submission_id"],
+            ["submissions.id"],
+            name=op.f("fk_submission_parts_submission_id_submissions"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["part_id"],
+            ["submissions.id"],
+            name=op.f("fk_submission_parts_part_id_submissions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("submission_id", "part_id", name=op.f("pk_submission_parts")),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("submissions") as table:
-        table.drop_index(op.f("ix_submissions_part_of"))
-        table.drop_column("part_of")
+    op.drop_table("submission_parts")
