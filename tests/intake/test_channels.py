@@ -24,6 +24,11 @@ PROBLEM = "application/problem+json"
 STIX_C2 = FIXTURES / "stix" / "indicator-for-c2-ip-address.json"
 
 
+def send_file(client, headers: dict[str, str], name: str, data: bytes):  # type: ignore[no-untyped-def]
+    """POST a file to the intake API as the body, named by `X-Filename`."""
+    return client.post("/api/v1/intake", headers={**headers, "x-filename": name}, content=data)
+
+
 def _count(session) -> int:  # type: ignore[no-untyped-def]
     session.rollback()
     return int(session.scalar(select(func.count()).select_from(Event)))
@@ -749,11 +754,7 @@ def test_an_archive_sent_to_the_api_is_taken_in_as_its_files(client, auth, sessi
         zf.writestr(f"march/{feed.name}", feed.read_bytes())
         zf.writestr("older.csv.gz", gzip.compress(feed.read_bytes()))
         zf.writestr("notes.txt", "nothing to see here")
-    r = client.post(
-        "/api/v1/intake",
-        headers={**auth["uz-analyst"], "x-filename": "feeds.zip"},
-        content=zipped.getvalue(),
-    )
+    r = send_file(client, auth["uz-analyst"], "feeds.zip", zipped.getvalue())
     assert r.status_code == 200, r.text
     receipt = r.json()
     assert receipt["format"] == "archive" and receipt["rejected"] == 2
@@ -767,11 +768,7 @@ def test_an_archive_sent_to_the_api_is_taken_in_as_its_files(client, auth, sessi
     again = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["uz-analyst"]).json()
     assert [p["id"] for p in again["parts"]] == [part["id"]] and again["note"] == receipt["note"]
     # sent again: nothing changes
-    r = client.post(
-        "/api/v1/intake",
-        headers={**auth["uz-analyst"], "x-filename": "feeds.zip"},
-        content=zipped.getvalue(),
-    )
+    r = send_file(client, auth["uz-analyst"], "feeds.zip", zipped.getvalue())
     assert r.json()["parts"][0]["duplicates"] == rows and r.json()["parts"][0]["accepted"] == 0
 
 
@@ -835,11 +832,7 @@ def test_a_mail_that_reports_nothing_is_one_file_refused_among_several(  # type:
     with zipfile.ZipFile(packed, "w") as zf:
         zf.writestr("b.eml", reply.as_bytes())
         zf.writestr("c.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.2", 3389)]))
-    r = client.post(
-        "/api/v1/intake",
-        headers={**auth["uz-analyst"], "x-filename": "t.zip"},
-        content=packed.getvalue(),
-    )
+    r = send_file(client, auth["uz-analyst"], "t.zip", packed.getvalue())
     assert r.status_code == 200, r.text
     assert [e["source"] for e in r.json()["errors"]] == ["t.zip!b.eml"]
     assert r.json()["accepted"] == 1
@@ -860,10 +853,6 @@ def test_an_archive_sent_to_the_api_unpacks_to_a_few_uploads_at_most(  # type: i
     with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("scan_rdp.csv", data)
     assert len(packed.getvalue()) < 4000 < 40_000 < len(data) < 200 * len(packed.getvalue())
-    r = client.post(
-        "/api/v1/intake",
-        headers={**auth["kz-analyst"], "x-filename": "big.zip"},
-        content=packed.getvalue(),
-    )
+    r = send_file(client, auth["kz-analyst"], "big.zip", packed.getvalue())
     assert r.status_code == 422, r.text
     assert "unpacks to more than 40000 bytes in all" in r.json()["detail"]

@@ -20,7 +20,7 @@ from concord.audit.model import AuditRecord
 from concord.events.model import Event, Submission, SubmissionFile
 from concord.intake import service
 from tests.conftest import FIXTURES, Network, sign_in
-from tests.intake.test_channels import smtp_intake
+from tests.intake.test_channels import send_file, smtp_intake
 
 CSV = FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv"
 REPORT = FIXTURES / "email" / "plain-phishing.eml"  # read alone, a report with events
@@ -232,11 +232,7 @@ def test_a_mail_uploaded_is_taken_in_as_its_feeds_on_every_channel(  # type: ign
         filename=f"{CSV.name}.gz",
     )
     mail.add_attachment(_bomb(), maintype="application", subtype="gzip", filename="big.json.gz")
-    r = client.post(
-        "/api/v1/intake",
-        headers={**auth["kz-analyst"], "x-filename": "forwarded.eml"},
-        content=mail.as_bytes(),
-    )
+    r = send_file(client, auth["kz-analyst"], "forwarded.eml", mail.as_bytes())
     assert r.status_code == 200, r.text
     receipt = r.json()
     # its counts are the upload's: its attachments' with its own refusals
@@ -271,11 +267,7 @@ def test_a_mail_uploaded_is_taken_in_as_its_feeds_on_every_channel(  # type: ign
 def test_an_automatic_reply_uploaded_is_refused_not_stored(client, auth, session) -> None:  # type: ignore[no-untyped-def]
     mail = _sample()
     mail["Auto-Submitted"] = "auto-replied"
-    r = client.post(
-        "/api/v1/intake",
-        headers={**auth["kz-analyst"], "x-filename": "reply.eml"},
-        content=mail.as_bytes(),
-    )
+    r = send_file(client, auth["kz-analyst"], "reply.eml", mail.as_bytes())
     assert r.status_code == 422, r.text
     assert "automatic reply is not a report" in r.json()["detail"]
     assert _count(session, Submission) == 0
@@ -316,20 +308,15 @@ def test_a_file_in_two_mails_is_a_part_of_each(client, auth, network) -> None:  
         return mail.as_bytes()
 
     other = FIXTURES / "feeds" / "2024-03-01-scan_ntp-example-asn.csv"
-    alone = client.post(
-        "/api/v1/intake",
-        headers={**auth["kz-analyst"], "x-filename": other.name},
-        content=other.read_bytes(),
+    alone = send_file(client, auth["kz-analyst"], other.name, other.read_bytes()).json()
+    first = send_file(
+        client, auth["kz-analyst"], "first.eml", mail_with((CSV.name, CSV.read_bytes()))
     ).json()
-    first = client.post(
-        "/api/v1/intake",
-        headers={**auth["kz-analyst"], "x-filename": "first.eml"},
-        content=mail_with((CSV.name, CSV.read_bytes())),
-    ).json()
-    second = client.post(
-        "/api/v1/intake",
-        headers={**auth["kz-analyst"], "x-filename": "second.eml"},
-        content=mail_with((CSV.name, CSV.read_bytes()), (other.name, other.read_bytes())),
+    second = send_file(
+        client,
+        auth["kz-analyst"],
+        "second.eml",
+        mail_with((CSV.name, CSV.read_bytes()), (other.name, other.read_bytes())),
     ).json()
     [part] = first["parts"]
     assert [p["id"] for p in second["parts"]] == [part["id"], alone["id"]]
