@@ -584,3 +584,38 @@ def test_the_user_form_offers_only_the_roles_of_the_chosen_organisation(page) ->
     form.locator('select[name="org"]').select_option("kz-cert")
     assert form.locator('option[value="owner-contact"]').evaluate("o => o.disabled")
     assert form.locator('option[value="admin"]').evaluate("o => !o.disabled")
+
+
+def test_a_mail_of_feeds_shows_each_on_its_receipt_in_a_narrow_window(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+    from email import policy
+    from email.parser import BytesParser
+
+    csv = FIXTURES / "feeds" / "2024-03-01-scan_rdp-example-asn.csv"
+    rows = len(csv.read_text().splitlines()) - 1
+    mail = BytesParser(policy=policy.default).parsebytes(
+        (FIXTURES / "email" / "plain-bruteforce-html.eml").read_bytes()
+    )
+    mail.make_mixed()
+    mail.add_attachment(csv.read_bytes(), maintype="text", subtype="csv", filename=csv.name)
+    bomb = gzip.compress(b"\0" * (16 << 20), compresslevel=9)
+    mail.add_attachment(
+        bomb, maintype="application", subtype="gzip", filename="a-long-name-" * 8 + ".json.gz"
+    )
+    path = tmp_path / "forwarded.eml"
+    path.write_bytes(mail.as_bytes())
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, "kz-analyst")
+    page.locator('button[data-lang="ru"]').click()
+    page.goto("/intake")
+    page.set_input_files('#intake-form input[name="file"]', str(path))
+    page.locator('#intake-form button[type="submit"]').click()
+    receipt = page.locator("#receipt")
+    expect(receipt.locator('[data-count="accepted"]')).to_have_text(str(rows))
+    expect(receipt).to_contain_text("отклонён как возможная архивная бомба")
+    parts = receipt.locator("#receipt-parts tbody tr")
+    expect(parts).to_have_count(1)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    parts.first.locator("a").click()  # the attachment's own receipt
+    expect(page.locator("#receipt h3")).to_contain_text(csv.name)
+    expect(page.locator('#receipt [data-count="accepted"]')).to_have_text(str(rows))
