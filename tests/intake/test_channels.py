@@ -450,8 +450,15 @@ def test_smtp_listener_takes_a_feed_mailed_as_an_attachment(  # type: ignore[no-
     feeds = set(session.scalars(select(Event.feed)))
     assert feeds == {"shadowserver:scan_rdp"}, feeds  # the cover letter's link is no event
     assert _count(session) == rows
-    files = set(session.scalars(select(Submission.filename)))
+    files = set(
+        session.scalars(select(Submission.filename).where(Submission.format == "shadowserver"))
+    )
     assert files == {csv.name}, files  # the zipped copy is the same file: nothing new
+    # each mail is kept, its text a cover letter, with its feed as its part
+    mails = session.scalars(select(Submission).where(Submission.format == "email-attachments"))
+    assert {(m.filename, m.accepted) for m in mails} == {
+        ("smtp-from-autoreports@shadowserver.example.eml", 0)
+    }
 
 
 def test_cli_reads_every_member_of_a_zip_past_one_it_refuses(

@@ -4,13 +4,12 @@ Only the configured intake addresses are accepted. The reporting organisation is
 whose contact sent the message, else the owner of the sender's e-mail domain, else the
 configured default (the centre): a third party's report is the centre's to triage.
 
-A mail whose attachments are feeds (a Shadowserver CSV, a STIX bundle, a MISP event, plain
-or in a .zip or .gz) is taken in as those files, each a submission of its own; its text is
-then a cover letter, not a report. An attachment that cannot be opened (a damaged or
-encrypted archive, a possible compression bomb) is refused: the reply says why, and the
-mail is stored as a submission of its own whose receipt lists each refused attachment; its
-text is then a cover letter too. Other mail is read as an abuse report (ARF, X-ARF or plain
-text).
+A mail is taken in as one sent through the API is (`intake/mail.py`): a mail whose
+attachments are feeds (a Shadowserver CSV, a STIX bundle, a MISP event, plain or in a .zip or
+.gz) as those files, each a submission of its own listed on the mail's receipt, its text then
+a cover letter; other mail as an abuse report (ARF, X-ARF or plain text). An attachment that
+cannot be opened (a damaged or encrypted archive, a possible compression bomb) is refused,
+and the reply says why.
 
 Mail that answers a mail (a bounce, a delivery or read notice, an auto-reply) reports
 nothing: it is answered before anything is stored.
@@ -25,7 +24,6 @@ import io
 import ipaddress
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, cast
@@ -35,9 +33,7 @@ from sqlalchemy import select
 
 from concord.db import session_factory
 from concord.errors import ConcordError, ConfigurationError, Conflict
-from concord.intake import mail, registry, service
-from concord.intake.records import ReadError
-from concord.intake.sources import Refusals
+from concord.intake import mail, service
 from concord.orgs.model import Contact, Organization
 from concord.orgs.whois import current_index
 
@@ -166,98 +162,50 @@ class IntakeHandler:
         if org is None:
             raise ConcordError("no organisation to attribute the report to")
         name = f"smtp-from-{sender or 'unknown'}.eml"
-        if not mail.is_a_report(message):
-            files, refused = self._attachments(org, message)
-            if refused:
-                # The mail is kept with a receipt naming each refusal, for the analysts to see
-                # and the sender to be told. Beside feeds taken in, its text is a cover
-                # letter; alone, it is read as the report it may well be (a plain-text report
-                # with the sample as an encrypted archive, say).
-                then = None if files else registry.builtin_readers()["email"]
-                kept = service.ingest(
-                    session_factory(),
-                    None,
-                    service.Source(io.BytesIO(content), name),
-                    as_org=org,
-                    channel="smtp",
-                    reader=Refusals(refused, then, mail.MAIL_FORMAT),
-                    # the refusals are known in this process only: never a second one
-                    parallel_from=sys.maxsize,
-                )
-                # recorded as the mail's parts; the reply counts each receipt once
-                service.with_parts(session_factory(), kept, files, service.MAIL_OF_ATTACHMENTS)
-                return Delivery(tuple(files), tuple(refused), kept)
-            if files:
-                return Delivery(tuple(files))
+        # read, or taken in as its feeds, as a mail sent any other way is (`service.ingest`)
         receipt = service.ingest(
             session_factory(),
             None,
             service.Source(io.BytesIO(content), name),
+            fmt="email",
             as_org=org,
             channel="smtp",
-            reader=registry.builtin_readers()["email"],  # read as the report it is
         )
-        return Delivery((receipt,))
-
-    def _attachments(
-        self, org: str, message: EmailMessage
-    ) -> tuple[list[service.Receipt], list[ReadError]]:
-        """The receipts of the mail's attachments that are feeds, and an error for each
-        attachment (or file in an attached archive) that could not be opened."""
-        receipts: list[service.Receipt] = []
-
-        def take_in(found: mail.Attached) -> None:
-            receipts.append(
-                service.ingest(
-                    session_factory(),
-                    None,
-                    service.Source(found.stream, found.name),
-                    as_org=org,
-                    channel="smtp",
-                    reader=found.reader,
-                )
-            )
-
-        refused = mail.feeds_in(message, take_in)
-        return receipts, refused
+        return Delivery(receipt)
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """What became of a mail: the receipts of the files taken in (its feeds, or the mail
-    read as a report), the attachments refused and the receipt of the mail that lists them;
-    or, for a mail that is no report, the reply that says it was not stored."""
+    """What became of a mail: its receipt (with the receipts of its feeds taken in, as its
+    parts, and the attachments refused among its errors), or, for a mail that is no report,
+    the reply that says it was not stored."""
 
-    files: tuple[service.Receipt, ...] = ()
-    refused: tuple[ReadError, ...] = ()
-    mail: service.Receipt | None = None
+    receipt: service.Receipt | None = None
     not_stored: str = ""
 
     def reply(self) -> str:
-        if self.not_stored:
+        if self.receipt is None:
             return self.not_stored
-        receipts = [*self.files, *([self.mail] if self.mail is not None else [])]
-        ids = ", ".join(str(r.id) for r in receipts)
-        which = "attachment refused" if len(self.refused) == 1 else "attachments refused"
-        refusals = f"{which}: " + "; ".join(
-            f"{error.location.source}: {error.reason}" for error in self.refused
-        )
-        if self.refused and not any(r.accepted or r.duplicates for r in receipts):
+        mail = self.receipt
+        ids = ", ".join(str(r.id) for r in [*mail.parts, mail])
+        # an attachment refused is located by its name alone; the text's faults by its part
+        refused = [e for e in mail.errors if set(e) == {"source", "reason"}]
+        which = "attachment refused" if len(refused) == 1 else "attachments refused"
+        refusals = f"{which}: " + "; ".join(f"{e['source']}: {e['reason']}" for e in refused)
+        taken = mail.accepted or mail.duplicates
+        if refused and not taken:
             # Nothing taken in: a permanent refusal has the sender's relay tell the sender
             # why, where a 250 line is seen in the relay's log only.
             return _line(f"554 5.6.0 Receipt {ids}: nothing taken in; {refusals}")
         line = (
-            f"250 Receipt{'s' if len(receipts) > 1 else ''} {ids}: "
-            f"{sum(r.accepted for r in receipts)} accepted, "
-            f"{sum(r.duplicates for r in receipts)} duplicate, "
-            f"{sum(r.rejected for r in receipts)} rejected"
+            f"250 Receipt{'s' if mail.parts else ''} {ids}: {mail.accepted} accepted, "
+            f"{mail.duplicates} duplicate, {mail.rejected} rejected"
         )
-        if self.refused:
+        if refused:
             return _line(f"{line}; {refusals}")
-        first = next((e for r in receipts for e in r.errors), None)
-        if first is not None and not any(r.accepted or r.duplicates for r in receipts):
+        if mail.errors and not taken:
             # the sender cannot read the receipt: the reply says why nothing was taken
-            return _line(f"{line}; {first['reason']}")
+            return _line(f"{line}; {mail.errors[0]['reason']}")
         return _line(line)
 
 
