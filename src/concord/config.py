@@ -47,13 +47,13 @@ def env_bytes(name: str, default: int, minimum: int = 1) -> int:
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
-def _bool(value: str | None, default: bool, name: str = "") -> bool:
+def _bool(value: str | None, default: bool, name: str) -> bool:
     if value is None or value == "":
         return default
     word = value.strip().lower()
     if word in _TRUE:
         return True
-    if word in _FALSE or not name:
+    if word in _FALSE:
         return False
     # a typo must not turn a safeguard off (CONCORD_SECURE_COOKIES=ture)
     raise ConfigurationError(f"{name} must be true or false (given {value!r})")

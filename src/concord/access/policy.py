@@ -295,8 +295,8 @@ def audit_filter(
     return actors if object_visible is None else and_(actors, object_visible)
 
 
-# A state's report may hold what only that state saw; the centre reads it up to TLP:AMBER,
-# so a state's AMBER+STRICT or RED report stays with that state.
+# What the centre's version of a state's report is built of: content up to TLP:AMBER, so that
+# a state's AMBER+STRICT content the centre was not given changes nothing in it.
 CENTRE_READS_STATE_TLPS = ("clear", "green", "amber")
 
 

@@ -200,7 +200,7 @@ def _governed(session: Session, principal: Principal) -> Governed:
     from concord.cases.model import Case
 
     # indicators carry no label: the cases' rule, visible through a visible event
-    from concord.cases.service import _visible_indicator
+    from concord.cases.service import visible_indicator
     from concord.events.model import Event, Indicator, Submission
     from concord.orgs.model import Organization
     from concord.reports.model import StoredReport
@@ -212,7 +212,7 @@ def _governed(session: Session, principal: Principal) -> Governed:
         "submission": (Submission.id, policy.submission_filter(principal, Submission)),
         "report": (StoredReport.id, visible_filter(session, principal)),
         "organization": (Organization.id, policy.org_filter(principal)),
-        "indicator": (Indicator.id, _visible_indicator(principal)),
+        "indicator": (Indicator.id, visible_indicator(principal)),
     }
 
 

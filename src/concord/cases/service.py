@@ -294,7 +294,7 @@ def _can_see(session: Session, user: User, case: Case, tlp: str | None = None) -
     return seen is not None
 
 
-def _visible_indicator(principal: Principal) -> ColumnElement[bool]:
+def visible_indicator(principal: Principal) -> ColumnElement[bool]:
     """Indicators carry no label of their own: one is visible through a visible event."""
     return exists(
         select(EventObservable.event_id)
@@ -333,7 +333,7 @@ def _indicators_for_link(
     found = list(
         session.scalars(
             select(Indicator)
-            .where(Indicator.value.in_(set().union(*forms.values())), _visible_indicator(principal))
+            .where(Indicator.value.in_(set().union(*forms.values())), visible_indicator(principal))
             .order_by(Indicator.id)
         )
     )
@@ -515,7 +515,7 @@ def _timeline_for(
             named_indicators.update(i for i in detail["indicators"] if isinstance(i, int))
     event_ids = _visible_ids(session, Event.id, named_events, policy.tlp_filter(principal, Event))
     indicator_ids = _visible_ids(
-        session, Indicator.id, named_indicators, _visible_indicator(principal)
+        session, Indicator.id, named_indicators, visible_indicator(principal)
     )
     values = indicator_values(session, sorted(indicator_ids))
     items = []
@@ -593,7 +593,7 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
     indicators = list(
         session.scalars(
             select(Indicator)
-            .where(Indicator.id.in_(linked_indicators), _visible_indicator(principal))
+            .where(Indicator.id.in_(linked_indicators), visible_indicator(principal))
             .order_by(Indicator.kind, Indicator.value)
         )
     )

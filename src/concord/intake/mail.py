@@ -24,11 +24,10 @@ from concord.intake import registry
 from concord.intake.readers import Reader
 from concord.intake.readers.email import MAIL_NOTICES, answers_a_mail, report_type
 from concord.intake.records import ReadError
-from concord.intake.sources import Refused, open_sources
+from concord.intake.sources import Refused, open_file
 
 log = logging.getLogger("concord.intake.mail")
 
-MAIL_FORMAT = "email-attachments"  # the format of a mail taken in as its attachments
 NOTICE_NOT_A_REPORT = "A delivery notice is not a report: not stored"
 AUTO_REPLY_NOT_A_REPORT = "An automatic reply is not a report: not stored"
 
@@ -61,10 +60,13 @@ class Attached:
     reader: Reader
 
 
-def feeds_in(message: EmailMessage, take_in: Callable[[Attached], object]) -> list[ReadError]:
-    """Hand each attachment of `message` that is a feed (or each feed in an attached archive)
-    to `take_in`, and return an error for each that could not be opened, located by its name
-    as sent. Attachments that are neither (a letter, a picture, a mail) are left alone."""
+def feeds_in(
+    message: EmailMessage, take_in: Callable[[Attached], object], whole: int
+) -> list[ReadError]:
+    """Hand each attachment of `message` that is a feed (or each feed in an attached archive,
+    which may unpack to `whole` bytes) to `take_in`, and return an error for each that could
+    not be opened, located by its name as sent. Attachments that are neither (a letter, a
+    picture, a mail) are left alone."""
     attached = [
         (part.get_filename() or "", part.get_payload(decode=True))
         for part in message.walk()
@@ -78,7 +80,7 @@ def feeds_in(message: EmailMessage, take_in: Callable[[Attached], object]) -> li
             shown, stored = _attachment_names(number, name)
             path = Path(folder) / stored
             path.write_bytes(data)
-            for found in open_sources([str(path)]):
+            for found in open_file(path, stored, whole):
                 named = _as_sent(found.filename, stored, shown)
                 if isinstance(found, Refused):
                     log.info("attachment %s refused: %s", named, found.reason)

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time as clock
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
@@ -39,7 +39,7 @@ from concord.access import policy
 from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
 from concord.bulk import Bulk, literal
-from concord.config import env_bytes, env_int
+from concord.config import env_bytes, env_int, get_settings
 from concord.db import utcnow
 from concord.errors import (
     ConcordError,
@@ -68,7 +68,7 @@ from concord.intake.prepare import (
     prepared_batches,
 )
 from concord.intake.readers import Reader
-from concord.intake.records import ReadError
+from concord.intake.records import ReadError, ReadItem
 from concord.orgs.model import Organization
 from concord.orgs.whois import current_index
 
@@ -801,10 +801,40 @@ MAIL_OF_ATTACHMENTS = (
     "was read as a cover letter"
 )
 ARCHIVE_OF_FILES = "its files were taken in as files of their own, each with its receipt"
+MAIL_FORMAT = "email-attachments"  # a mail taken in as its attachments
 ARCHIVE_FORMAT = "archive"
-# What an archive sent through the API or the intake page may unpack to, in uploads' worth:
-# it is unpacked within the request, where `concord ingest` has CONCORD_MAX_UNPACKED_BYTES.
+_PARTS_NOTES = {MAIL_FORMAT: MAIL_OF_ATTACHMENTS, ARCHIVE_FORMAT: ARCHIVE_OF_FILES}
+# What an archive or a mail's attachments may unpack to, in uploads' worth: sent through the
+# API or the intake page, they are unpacked within the request.
 UPLOAD_UNPACKS_TO = 10
+
+
+def _unpacks_to() -> int:
+    return UPLOAD_UNPACKS_TO * get_settings().max_upload_bytes
+
+
+class Refusals(Reader):
+    """A file taken in as the files it holds (a mail's attachments, an archive's members):
+    an error for each that could not be opened or read, then what `then` (the e-mail reader)
+    reads of the file itself, or nothing when its text is a cover letter. Never detected,
+    never declared."""
+
+    description = "a file whose contents are taken in as files of their own"
+
+    def __init__(
+        self, refused: Sequence[ReadError], then: Reader | None = None, name: str = ""
+    ) -> None:
+        self.refused = tuple(refused)
+        self.then = then
+        self.name = then.name if then is not None else name
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return False
+
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
+        yield from self.refused
+        if self.then is not None:
+            yield from self.then.read(stream, source)
 
 
 class NotAReport(InvalidInput):
@@ -823,7 +853,6 @@ def _ingest_mail(
     `mail`), each a submission of its own listed on the mail's receipt. `options` are
     `ingest`'s."""
     from concord.intake import mail  # it hands the feeds it finds back to `ingest`
-    from concord.intake.sources import Refusals
 
     message = cast(
         EmailMessage, email.message_from_binary_file(source.stream, policy=email.policy.default)
@@ -840,7 +869,7 @@ def _ingest_mail(
         attached = Source(found.stream, found.name)
         parts.append(ingest(factory, principal, attached, reader=found.reader, **options))
 
-    refused = mail.feeds_in(message, take_in)
+    refused = mail.feeds_in(message, take_in, _unpacks_to())
     if not parts and not refused:
         return ingest(factory, principal, source, reader=reader, **options)
     # Beside feeds taken in, the mail's text is a cover letter; alone with refusals, it is
@@ -850,10 +879,10 @@ def _ingest_mail(
         factory,
         principal,
         source,
-        reader=Refusals(refused, None if parts else reader, mail.MAIL_FORMAT),
+        reader=Refusals(refused, None if parts else reader, MAIL_FORMAT),
         **{**options, "parallel_from": sys.maxsize},
     )
-    return with_parts(factory, receipt, parts, MAIL_OF_ATTACHMENTS)
+    return with_parts(factory, receipt, parts)
 
 
 def _ingest_archive(
@@ -866,12 +895,11 @@ def _ingest_archive(
     as `concord ingest` takes it (a submission of its own, in the declared format if any),
     listed on the archive's receipt with each file refused and why. A file that fails for a
     passing reason (the database busy) fails the archive, which is then sent again whole."""
-    from concord.config import get_settings
-    from concord.intake.sources import Refusals, Refused, open_file
+    from concord.intake.sources import Refused, open_file
 
     parts: list[Receipt] = []
     refused: list[ReadError] = []
-    whole = UPLOAD_UNPACKS_TO * get_settings().max_upload_bytes
+    whole = _unpacks_to()
     with tempfile.TemporaryDirectory(prefix="concord-upload-") as folder:
         path = Path(folder) / "upload"
         with path.open("wb") as copy:
@@ -903,7 +931,7 @@ def _ingest_archive(
         # the refusals are known in this process only; the archive names no format itself
         **{**options, "parallel_from": sys.maxsize, "fmt": None},
     )
-    return with_parts(factory, receipt, parts, ARCHIVE_OF_FILES)
+    return with_parts(factory, receipt, parts)
 
 
 def _refusal(name: str, reason: str) -> ReadError:
@@ -911,9 +939,7 @@ def _refusal(name: str, reason: str) -> ReadError:
     return ReadError(FaultLocation(source=name), reason.removeprefix(f"{name}: "))
 
 
-def with_parts(
-    factory: sessionmaker[Session], receipt: Receipt, parts: list[Receipt], note: str
-) -> Receipt:
+def with_parts(factory: sessionmaker[Session], receipt: Receipt, parts: list[Receipt]) -> Receipt:
     """The receipt of a mail or an archive whose files `parts` were taken in: they are
     recorded as its parts (a file sent before, alone or in another mail, is a part of each),
     and its counts include theirs, as the upload's."""
@@ -928,14 +954,14 @@ def with_parts(
             conflict=("submission_id", "part_id"),
         )
         session.commit()
-    return _counted_with(receipt, parts, note)
+    return _counted_with(receipt, parts)
 
 
-def _counted_with(receipt: Receipt, parts: list[Receipt], note: str) -> Receipt:
+def _counted_with(receipt: Receipt, parts: list[Receipt]) -> Receipt:
     return replace(
         receipt,
         parts=parts,
-        note=note,
+        note=_PARTS_NOTES.get(receipt.format, receipt.note),
         accepted=receipt.accepted + sum(p.accepted for p in parts),
         duplicates=receipt.duplicates + sum(p.duplicates for p in parts),
         rejected=receipt.rejected + sum(p.rejected for p in parts),
@@ -1198,8 +1224,7 @@ def get_receipt(session: Session, principal: Principal, submission_id: int) -> R
         .order_by(Submission.id)
     ).all()
     if parts:
-        note = ARCHIVE_OF_FILES if sub.format == ARCHIVE_FORMAT else MAIL_OF_ATTACHMENTS
-        receipt = _counted_with(receipt, [Receipt.of(p) for p in parts], note)
+        receipt = _counted_with(receipt, [Receipt.of(p) for p in parts])
     if sub.status == "running" and not lease.held(session.get_bind(), sub.id):
         # its run was killed: sending the same file again goes on where it stopped
         receipt = replace(receipt, status="interrupted")

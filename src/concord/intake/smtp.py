@@ -35,6 +35,7 @@ from concord.db import session_factory
 from concord.errors import ConcordError, ConfigurationError, Conflict
 from concord.intake import mail, service
 from concord.orgs.model import Contact, Organization
+from concord.orgs.service import find_org
 from concord.orgs.whois import current_index
 
 log = logging.getLogger("concord.intake.smtp")
@@ -44,8 +45,7 @@ MAX_REPLY = 510
 
 # Answers to a mail, which report nothing: taken (a refusal would bounce back and forth
 # between two robots) and dropped.
-NOTICE_NOT_STORED = "250 2.6.0 A delivery notice is not a report: not stored"
-AUTO_REPLY_NOT_STORED = "250 2.6.0 An automatic reply is not a report: not stored"
+NOTICE_NOT_STORED = f"250 2.6.0 {mail.NOTICE_NOT_A_REPORT}"
 
 
 @dataclass(frozen=True)
@@ -186,26 +186,26 @@ class Delivery:
     def reply(self) -> str:
         if self.receipt is None:
             return self.not_stored
-        mail = self.receipt
-        ids = ", ".join(str(r.id) for r in [*mail.parts, mail])
+        receipt = self.receipt
+        ids = ", ".join(str(r.id) for r in [*receipt.parts, receipt])
         # an attachment refused is located by its name alone; the text's faults by its part
-        refused = [e for e in mail.errors if set(e) == {"source", "reason"}]
+        refused = [e for e in receipt.errors if set(e) == {"source", "reason"}]
         which = "attachment refused" if len(refused) == 1 else "attachments refused"
         refusals = f"{which}: " + "; ".join(f"{e['source']}: {e['reason']}" for e in refused)
-        taken = mail.accepted or mail.duplicates
+        taken = receipt.accepted or receipt.duplicates
         if refused and not taken:
             # Nothing taken in: a permanent refusal has the sender's relay tell the sender
             # why, where a 250 line is seen in the relay's log only.
             return _line(f"554 5.6.0 Receipt {ids}: nothing taken in; {refusals}")
         line = (
-            f"250 Receipt{'s' if mail.parts else ''} {ids}: {mail.accepted} accepted, "
-            f"{mail.duplicates} duplicate, {mail.rejected} rejected"
+            f"250 Receipt{'s' if receipt.parts else ''} {ids}: {receipt.accepted} accepted, "
+            f"{receipt.duplicates} duplicate, {receipt.rejected} rejected"
         )
         if refused:
             return _line(f"{line}; {refusals}")
-        if mail.errors and not taken:
+        if receipt.errors and not taken:
             # the sender cannot read the receipt: the reply says why nothing was taken
-            return _line(f"{line}; {mail.errors[0]['reason']}")
+            return _line(f"{line}; {receipt.errors[0]['reason']}")
         return _line(line)
 
 
@@ -213,9 +213,7 @@ def _not_a_report(message: EmailMessage) -> str | None:
     """The reply to a mail that answers another mail, which is not stored; None for any
     other."""
     why = mail.not_a_report(message)
-    if why is None:
-        return None
-    return NOTICE_NOT_STORED if why == mail.NOTICE_NOT_A_REPORT else AUTO_REPLY_NOT_STORED
+    return None if why is None else f"250 2.6.0 {why}"
 
 
 def _line(text: str) -> str:
@@ -231,9 +229,7 @@ def _check_default_org(settings: SmtpSettings) -> None:
     if settings.default_org is None:
         return
     with session_factory()() as session:
-        found = session.scalar(
-            select(Organization.id).where(Organization.slug == settings.default_org)
-        )
+        found = find_org(session, settings.default_org)
     if found is None:
         raise ConfigurationError(
             f"CONCORD_INTAKE_DEFAULT_ORG: no organisation {settings.default_org!r}; "

@@ -12,15 +12,13 @@ import gzip
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from concord.config import env_bytes, env_int
 from concord.errors import ConcordError
-from concord.intake.readers import Reader
-from concord.intake.records import ReadError, ReadItem
 from concord.intake.registry import archive_kind
 from concord.intake.service import Source
 
@@ -39,13 +37,11 @@ def _bounded_copy(
     src: BinaryIO,
     packed_size: int,
     name: str,
-    budget: int | None = None,
-    whole: int | None = None,
+    budget: int,
+    whole: int,
 ) -> BinaryIO:
     """`src` unpacked into a spooled file, refused past the ratio limit or past `budget`
-    (what is left of the `whole` an archive may unpack to, MAX_UNPACKED unless given)."""
-    whole = MAX_UNPACKED if whole is None else whole
-    budget = whole if budget is None else budget
+    (what is left of the `whole` an archive may unpack to)."""
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (handed to the caller)
     total = 0
     by_ratio = max(packed_size, 1) * MAX_RATIO
@@ -59,9 +55,15 @@ def _bounded_copy(
                     f"{name}: unpacks to more than {limit} bytes (from {packed_size}); "
                     "refused as a possible compression bomb"
                 )
+            # the setting to raise: the CLI's own, or that of what a request may send
+            setting = (
+                "CONCORD_MAX_UNPACKED_BYTES"
+                if whole == MAX_UNPACKED
+                else "ten times CONCORD_MAX_UPLOAD_BYTES"
+            )
             raise ArchiveRefused(
-                f"{name}: the archive unpacks to more than {whole} bytes in all; refused as "
-                "a possible compression bomb"
+                f"{name}: the archive unpacks to more than {whole} bytes in all ({setting}); "
+                "refused as a possible compression bomb"
             )
         out.write(chunk)
     out.seek(0)
@@ -262,27 +264,3 @@ def open_file(path: Path, name: str, whole: int) -> Iterator[Source | Refused]:
     """The files `path` holds (itself, or an archive's members), named after `name`; an
     archive may unpack to `whole` bytes at most."""
     return _from_file(path, name, min(whole, MAX_UNPACKED))
-
-
-class Refusals(Reader):
-    """A file taken in as the files it holds (a mail's attachments, an archive's members):
-    an error for each that could not be opened or read, then what `then` (the e-mail reader)
-    reads of the file itself, or nothing when its text is a cover letter. Never detected,
-    never declared."""
-
-    description = "a file whose contents are taken in as files of their own"
-
-    def __init__(
-        self, refused: Sequence[ReadError], then: Reader | None = None, name: str = ""
-    ) -> None:
-        self.refused = tuple(refused)
-        self.then = then
-        self.name = then.name if then is not None else name
-
-    def sniff(self, head: bytes, filename: str) -> bool:
-        return False
-
-    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
-        yield from self.refused
-        if self.then is not None:
-            yield from self.then.read(stream, source)

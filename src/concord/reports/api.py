@@ -193,11 +193,10 @@ def create_report(
     202 with the request, to follow at its `Location` until `report_id` is set. With
     `wait`, built within this request and answered in `format` (201)."""
     language = _language(p, body.language)  # refused before anything is built
-    if not body.wait:
-        _stored_as_json(body)
     if body.wait:
         row, _report = service.create_report(session, p, body.period, body.scope)
         return _answer(row, body.format, language, status=201)
+    _stored_as_json(body)
     req = service.request_report(session, p, body.period, body.scope)
     session.commit()  # the worker must find it
     tasks.queue_request(req.id)

@@ -202,8 +202,8 @@ def audience(session: Session, scope: str) -> Principal:
 class _View:
     """Whose eyes a report is built with: the scope's audience and, when the centre asks
     for a state's report, the requester too. Then only what both may see counts, up to
-    TLP:AMBER (what the centre reads of a state's stored reports, `policy.report_filter`),
-    so no part of the answer depends on content the requester may not see."""
+    TLP:AMBER (`policy.CENTRE_READS_STATE_TLPS`), so no part of the answer depends on
+    content the requester may not see."""
 
     audience: Principal
     requester: Principal | None = None
@@ -1264,18 +1264,22 @@ def get_report(session: Session, principal: Principal, report_id: int) -> Stored
     return row
 
 
-def scheduled_scopes(session: Session) -> list[tuple[str, Principal | None]]:
-    """What the monthly run builds, as (scope, asked for by): the network report, each
-    state's report for its national body, and each state's report as seen by the centre (the
-    only version of it the centre reads)."""
+def scheduled_scopes(session: Session) -> list[tuple[str, str, Principal | None]]:
+    """What the monthly run builds, as (stored scope, scope, asked for by): the network
+    report, each state's report for its national body, and each state's report as seen by
+    the centre (the only version of it the centre reads)."""
     found = states(session)
     centre = audience(session, NETWORK)
-    return [(NETWORK, None), *((s, None) for s in found), *((s, centre) for s in found)]
+    return [
+        (NETWORK, NETWORK, None),
+        *((s, s, None) for s in found),
+        *((stored_scope(s, CENTRE_VIEW), s, centre) for s in found),
+    ]
 
 
 def build_all(session: Session, p: Period) -> list[Report]:
     """The reports of a period the monthly run builds (`scheduled_scopes`)."""
-    return [build_report(session, who, p, scope) for scope, who in scheduled_scopes(session)]
+    return [build_report(session, who, p, scope) for _, scope, who in scheduled_scopes(session)]
 
 
 def build_scheduled(session: Session, p: Period) -> list[StoredReport]:

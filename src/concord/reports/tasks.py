@@ -47,7 +47,8 @@ def _key(label: str, scope: str) -> str:
 def _done(session: Session, label: str, scope: str) -> bool:
     # A row keyed by the period alone is a run of an earlier release, which built the network
     # report and each state's, but none as seen by the centre ("KZ@centre").
-    keys = [_key(label, scope)] if "@" in scope else [label, _key(label, scope)]
+    seen_by = service.split_scope(scope)[1]
+    keys = [_key(label, scope)] if seen_by else [label, _key(label, scope)]
     return (
         session.scalar(
             select(JobRun.id).where(
@@ -95,11 +96,11 @@ def build_period(label: str, *, force: bool = False) -> str:
         except NotFound:  # a new installation before its centre is recorded
             return "skipped: no centre organisation yet"
         # each known by its stored scope: "KZ", and "KZ@centre" for the centre's version
-        scheduled = [
-            (service.stored_scope(scope, _seen_by(who)), scope, who)
-            for scope, who in service.scheduled_scopes(session)
+        todo = [
+            t
+            for t in service.scheduled_scopes(session)
+            if force or not _done(session, p.label, t[0])
         ]
-        todo = [t for t in scheduled if force or not _done(session, p.label, t[0])]
         if not force:
             for item in [t for t in todo if _given_up(session, p.label, t[0])]:
                 log.error(
@@ -144,12 +145,6 @@ def build_period(label: str, *, force: bool = False) -> str:
     outcome = f"ok: {stored} reports" if stored else "skipped"
     log.info("reports of %s: %s", p.label, outcome)
     return outcome
-
-
-def _seen_by(who: object) -> str | None:
-    """Who a scheduled report is seen by besides its scope's audience: the centre, when it
-    is the one asking."""
-    return None if who is None else service.CENTRE_VIEW
 
 
 def due_period(now: datetime) -> str:

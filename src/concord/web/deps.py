@@ -22,6 +22,7 @@ from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
 from concord.db import as_utc, session_scope
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, Unauthorized
+from concord.intake.readers.values import pointer_escape
 
 SESSION_COOKIE = "concord_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -303,16 +304,12 @@ def _repeated_key(body: bytes) -> tuple[str, str] | None:
     while pending:  # breadth first, without recursion: the document may be deeply nested
         path, node = pending.popleft()
         if isinstance(node, _DuplicateKeys):
-            return f"{path}/{_escape(node.repeated)}", node.repeated
+            return f"{path}/{pointer_escape(node.repeated)}", node.repeated
         if isinstance(node, dict):
-            pending.extend((f"{path}/{_escape(k)}", v) for k, v in node.items())
+            pending.extend((f"{path}/{pointer_escape(k)}", v) for k, v in node.items())
         elif isinstance(node, list):
             pending.extend((f"{path}/{i}", v) for i, v in enumerate(node))
     return None
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")  # RFC 6901
 
 
 def _check_json_body(request: Request, body: bytes) -> None:
