@@ -42,7 +42,7 @@ browser:
 	fi
 
 run: install
-	@mkdir -p var
+	@mkdir -p -m 700 var  # the database and the demo logins: their owner's only
 	$(BIN)/concord init --demo
 	@echo
 	@echo "Open http://$(HOST):$(PORT)/ and sign in with a login above (all demo logins: var/demo-logins.txt)."
