@@ -593,7 +593,9 @@ INGEST_HELP = (
     "Every file is read, even when one of them cannot be: a file whose format cannot be "
     "told, a broken or refused archive, or one whose intake fails, is reported and skipped, "
     "and the command then exits with status 1. It also does when every record of a file was "
-    "rejected."
+    "rejected.\n\n"
+    "A mail (.eml) whose attachments are feeds is taken in as them: each is a submission of "
+    "its own, printed as an attachment of the mail, whose receipt counts them."
 )
 
 
