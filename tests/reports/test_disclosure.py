@@ -319,6 +319,13 @@ def test_the_reports_page_marks_the_centres_view(client, auth, data) -> None:  #
     sign_in(client, "centre-analyst")
     page = client.get("/reports").text
     assert 'data-seen-by="centre"' in page and "(as seen by the centre)" in page
+    # a request left to the worker says which version it will be, as the list will
+    queued = {"period": "2024-06", "scope": "KZ"}
+    made = client.post(API, json=queued, headers=auth["centre-analyst"])
+    assert made.status_code == 202, made.text
+    page = client.get("/reports").text
+    asked = page[page.index(f'id="request-{made.json()["id"]}"') :].split("</tr>", 1)[0]
+    assert "KZ <span" in asked and "(as seen by the centre)" in asked
 
 
 def test_sharing_keeps_a_state_event_in_the_centres_view(session, network, data) -> None:  # type: ignore[no-untyped-def]

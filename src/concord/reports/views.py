@@ -55,6 +55,7 @@ def _list_page(
         next_after=rows[-1].id if len(rows) == PAGE_SIZE else None,
         receives_reports=policy.receives_reports(p),
         requests=requests,
+        centre_asks=p.is_centre,  # a state's report it asks for is its version of it
         # the page follows a build by reloading itself until no request is pending
         pending=any(r.status in ("queued", "building") for r in requests),
     )
