@@ -4,13 +4,14 @@ taken back and forth without losing rows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 import concord.models  # noqa: F401  (every table on the metadata)
 from concord.db import Base
@@ -18,6 +19,17 @@ from concord.events.model import Event, EventObservable, Indicator, Sighting, Su
 from concord.migrate import alembic_config
 from concord.orgs.model import Organization
 from tests.conftest import BACKEND, _pg_url
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Engine]:
+    """An engine on the scratch database, disposed after: a migration run next must find
+    no connection of a test's still open."""
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -41,76 +53,68 @@ def scratch_url(tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 def migrate(url: str, revision: str, *, down: bool = False) -> None:
     cfg = alembic_config(url)
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            (command.downgrade if down else command.upgrade)(cfg, revision)
-    finally:
-        engine.dispose()
+    with opened(url) as engine, engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def test_migrations_match_the_models(scratch_url: str) -> None:
     migrate(scratch_url, "head")
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    engine.dispose()
     assert differences == []
 
 
 def test_lean_index_migration_keeps_every_row(scratch_url: str) -> None:
     migrate(scratch_url, "head")
-    engine = create_engine(scratch_url)
-    when = datetime(2026, 11, 30, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            Indicator.__table__.insert(),
-            [
-                {
-                    "id": 1,
-                    "kind": "ipv4",
-                    "value": "146.185.0.1",
-                    "first_seen": when,
-                    "last_seen": when,
-                    "cross_state": True,
-                },
-                {
-                    "id": 2,
-                    "kind": "domain",
-                    "value": "c2.example",
-                    "first_seen": when,
-                    "last_seen": when,
-                    "cross_state": False,
-                },
-            ],
-        )
-        conn.execute(
-            Sighting.__table__.insert(),
-            [
-                {
-                    "indicator_id": 1,
-                    "org_id": 1,
-                    "country": "KZ",
-                    "count": 3,
-                    "first_seen": when,
-                    "last_seen": when,
-                },
-                {
-                    "indicator_id": 1,
-                    "org_id": 2,
-                    "country": "UZ",
-                    "count": 1,
-                    "first_seen": when,
-                    "last_seen": when,
-                },
-            ],
-        )
-    engine.dispose()
+    with opened(scratch_url) as engine:
+        when = datetime(2026, 11, 30, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                Indicator.__table__.insert(),
+                [
+                    {
+                        "id": 1,
+                        "kind": "ipv4",
+                        "value": "146.185.0.1",
+                        "first_seen": when,
+                        "last_seen": when,
+                        "cross_state": True,
+                    },
+                    {
+                        "id": 2,
+                        "kind": "domain",
+                        "value": "c2.example",
+                        "first_seen": when,
+                        "last_seen": when,
+                        "cross_state": False,
+                    },
+                ],
+            )
+            conn.execute(
+                Sighting.__table__.insert(),
+                [
+                    {
+                        "indicator_id": 1,
+                        "org_id": 1,
+                        "country": "KZ",
+                        "count": 3,
+                        "first_seen": when,
+                        "last_seen": when,
+                    },
+                    {
+                        "indicator_id": 1,
+                        "org_id": 2,
+                        "country": "UZ",
+                        "count": 1,
+                        "first_seen": when,
+                        "last_seen": when,
+                    },
+                ],
+            )
     migrate(scratch_url, "0005", down=True)
     migrate(scratch_url, "head")
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         sightings = conn.execute(
             select(Sighting.org_id, Sighting.count).order_by(Sighting.org_id)
         ).all()
@@ -118,7 +122,6 @@ def test_lean_index_migration_keeps_every_row(scratch_url: str) -> None:
         assert [tuple(r) for r in sightings] == [(1, 3), (2, 1)]
         assert list(flagged) == ["146.185.0.1"]
         assert conn.scalar(select(func.count()).select_from(EventObservable)) == 0
-    engine.dispose()
 
 
 @pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite has neither")
@@ -127,8 +130,7 @@ def test_every_column_and_table_has_the_collation_and_fill_its_model_names(
 ) -> None:
     # alembic's comparison of the models with the database looks at neither
     migrate(scratch_url, "head")
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         stored = {
             (table, column): collation
             for table, column, collation in conn.execute(
@@ -147,7 +149,6 @@ def test_every_column_and_table_has_the_collation_and_fill_its_model_names(
                 )
             ).all()
         )
-    engine.dispose()
     named = {
         (table.name, column.name): getattr(column.type.dialect_impl(dialect), "collation", None)
         for table in Base.metadata.sorted_tables
@@ -168,46 +169,44 @@ def test_every_column_and_table_has_the_collation_and_fill_its_model_names(
 
 def test_submissions_get_the_span_of_their_events_ids(scratch_url: str) -> None:
     migrate(scratch_url, "0009")
-    engine = create_engine(scratch_url)
-    when = datetime(2026, 11, 30, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            Organization.__table__.insert(),
-            [{"id": 1, "slug": "kz-cert", "kind": "national-body", "name_en": "KZ-CERT"}],
-        )
-        for sub_id in (1, 2, 3):
+    with opened(scratch_url) as engine:
+        when = datetime(2026, 11, 30, tzinfo=UTC)
+        with engine.begin() as conn:
             conn.execute(
-                text(
-                    "INSERT INTO submissions (id, org_id, channel, filename, format, tlp, "
-                    "sha256, size, status, rows_done, accepted, duplicates, rejected, errors, "
-                    "created_at) VALUES (:id, 1, 'cli', 'f.csv', 'csv', 'amber', :sha, 0, "
-                    "'done', 0, 0, 0, 0, '[]', :now)"
-                ),
-                {"id": sub_id, "sha": str(sub_id) * 64, "now": when},
+                Organization.__table__.insert(),
+                [{"id": 1, "slug": "kz-cert", "kind": "national-body", "name_en": "KZ-CERT"}],
             )
-        # two submissions whose events interleave; the third added none
-        conn.execute(
-            Event.__table__.insert(),
-            [
-                {
-                    "id": event_id,
-                    "time": when,
-                    "last_seen": when,
-                    "rsit_class": "vulnerable",
-                    "rsit_type": "vulnerable-system",
-                    "feed": "scan",
-                    "dedup_key": event_id,
-                    "submission_id": sub_id,
-                    "raw_location": "line 2",
-                    "origin_org_id": 1,
-                }
-                for event_id, sub_id in ((10, 1), (11, 2), (12, 1), (13, 2), (14, 2))
-            ],
-        )
-    engine.dispose()
+            for sub_id in (1, 2, 3):
+                conn.execute(
+                    text(
+                        "INSERT INTO submissions (id, org_id, channel, filename, format, tlp, "
+                        "sha256, size, status, rows_done, accepted, duplicates, rejected, errors, "
+                        "created_at) VALUES (:id, 1, 'cli', 'f.csv', 'csv', 'amber', :sha, 0, "
+                        "'done', 0, 0, 0, 0, '[]', :now)"
+                    ),
+                    {"id": sub_id, "sha": str(sub_id) * 64, "now": when},
+                )
+            # two submissions whose events interleave; the third added none
+            conn.execute(
+                Event.__table__.insert(),
+                [
+                    {
+                        "id": event_id,
+                        "time": when,
+                        "last_seen": when,
+                        "rsit_class": "vulnerable",
+                        "rsit_type": "vulnerable-system",
+                        "feed": "scan",
+                        "dedup_key": event_id,
+                        "submission_id": sub_id,
+                        "raw_location": "line 2",
+                        "origin_org_id": 1,
+                    }
+                    for event_id, sub_id in ((10, 1), (11, 2), (12, 1), (13, 2), (14, 2))
+                ],
+            )
     migrate(scratch_url, "head")
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         spans = conn.execute(
             select(
                 Submission.id,
@@ -216,7 +215,6 @@ def test_submissions_get_the_span_of_their_events_ids(scratch_url: str) -> None:
                 Submission.shared,
             ).order_by(Submission.id)
         ).all()
-    engine.dispose()
     assert [tuple(r) for r in spans] == [(1, 10, 12, 0), (2, 11, 14, 0), (3, None, None, 0)]
 
 
@@ -227,29 +225,28 @@ def test_a_migration_rebuilding_a_table_keeps_the_rows_that_hang_on_it(scratch_u
     from concord.migrate import upgrade
 
     migrate(scratch_url, "0016")
-    engine = create_engine(scratch_url)
-    when = datetime(2026, 11, 30, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO cases (id, title, summary, status, severity, created_at, "
-                "updated_at, tlp, share_constituents) VALUES (1, 'Botnet', '', 'new', 'low', "
-                ":now, :now, 'amber', false)"
-            ),
-            {"now": when},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO case_timeline (id, case_id, at, actor, kind, text, detail) "
-                "VALUES (1, 1, :now, 'kz-analyst', 'comment', 'seen at two banks', '{}')"
-            ),
-            {"now": when},
-        )
-        conn.execute(
-            text("INSERT INTO case_events (case_id, event_id, linked_at) VALUES (1, 5, :now)"),
-            {"now": when},
-        )
-    engine.dispose()
+    with opened(scratch_url) as engine:
+        when = datetime(2026, 11, 30, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO cases (id, title, summary, status, severity, created_at, "
+                    "updated_at, tlp, share_constituents) VALUES (1, 'Botnet', '', 'new', 'low', "
+                    ":now, :now, 'amber', false)"
+                ),
+                {"now": when},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO case_timeline (id, case_id, at, actor, kind, text, detail) "
+                    "VALUES (1, 1, :now, 'kz-analyst', 'comment', 'seen at two banks', '{}')"
+                ),
+                {"now": when},
+            )
+            conn.execute(
+                text("INSERT INTO case_events (case_id, event_id, linked_at) VALUES (1, 5, :now)"),
+                {"now": when},
+            )
     upgrade(scratch_url)  # as `concord` runs it, foreign keys on
     with get_engine(scratch_url).connect() as conn:
         counts = {
@@ -263,78 +260,82 @@ def test_a_migration_rebuilding_a_table_keeps_the_rows_that_hang_on_it(scratch_u
 
 def test_what_the_centre_reported_becomes_no_states(scratch_url: str) -> None:
     migrate(scratch_url, "0017")
-    engine = create_engine(scratch_url)
-    when = datetime(2026, 11, 30, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            Organization.__table__.insert(),
-            [
-                {"id": 1, "slug": "ccc", "kind": "centre", "name_en": "Centre", "country": "KZ"},
-                {
-                    "id": 2,
-                    "slug": "uz-cert",
-                    "kind": "national-body",
-                    "name_en": "UZ",
-                    "country": "UZ",
-                },
-                {
-                    "id": 3,
-                    "slug": "kz-cert",
-                    "kind": "national-body",
-                    "name_en": "KZ",
-                    "country": "KZ",
-                },
-            ],
-        )
-        conn.execute(
-            Indicator.__table__.insert(),
-            [
-                {"id": i, "kind": "ipv4", "value": v, "first_seen": when, "last_seen": when}
-                for i, v in ((1, "192.0.2.1"), (2, "192.0.2.2"))
-            ],
-        )
-        conn.execute(text("UPDATE indicators SET cross_state = true"))
-        sightings = [(1, 1, "KZ"), (1, 2, "UZ"), (2, 3, "KZ"), (2, 2, "UZ")]
-        conn.execute(
-            Sighting.__table__.insert(),
-            [
-                {"indicator_id": i, "org_id": o, "country": c, "count": 1}
-                | {"first_seen": when, "last_seen": when}
-                for i, o, c in sightings
-            ],
-        )
-        conn.execute(
-            Submission.__table__.insert(),
-            [
-                {"id": org_id, "org_id": org_id, "channel": "cli", "filename": "f.csv"}
-                | {"format": "csv", "tlp": "amber", "sha256": str(org_id) * 64, "size": 0}
-                | {"status": "done", "created_at": when}
-                for org_id in (1, 3)
-            ],
-        )
-        conn.execute(
-            Event.__table__.insert(),
-            [
-                {
-                    "id": event_id,
-                    "time": when,
-                    "last_seen": when,
-                    "rsit_class": "vulnerable",
-                    "rsit_type": "vulnerable-system",
-                    "feed": "scan",
-                    "dedup_key": event_id,
-                    "raw_location": "line 2",
-                    "origin_org_id": org_id,
-                    "submission_id": org_id,
-                    "country": country,
-                }
-                for event_id, org_id, country in ((1, 1, "KZ"), (2, 3, "KZ"))
-            ],
-        )
-    engine.dispose()
+    with opened(scratch_url) as engine:
+        when = datetime(2026, 11, 30, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                Organization.__table__.insert(),
+                [
+                    {
+                        "id": 1,
+                        "slug": "ccc",
+                        "kind": "centre",
+                        "name_en": "Centre",
+                        "country": "KZ",
+                    },
+                    {
+                        "id": 2,
+                        "slug": "uz-cert",
+                        "kind": "national-body",
+                        "name_en": "UZ",
+                        "country": "UZ",
+                    },
+                    {
+                        "id": 3,
+                        "slug": "kz-cert",
+                        "kind": "national-body",
+                        "name_en": "KZ",
+                        "country": "KZ",
+                    },
+                ],
+            )
+            conn.execute(
+                Indicator.__table__.insert(),
+                [
+                    {"id": i, "kind": "ipv4", "value": v, "first_seen": when, "last_seen": when}
+                    for i, v in ((1, "192.0.2.1"), (2, "192.0.2.2"))
+                ],
+            )
+            conn.execute(text("UPDATE indicators SET cross_state = true"))
+            sightings = [(1, 1, "KZ"), (1, 2, "UZ"), (2, 3, "KZ"), (2, 2, "UZ")]
+            conn.execute(
+                Sighting.__table__.insert(),
+                [
+                    {"indicator_id": i, "org_id": o, "country": c, "count": 1}
+                    | {"first_seen": when, "last_seen": when}
+                    for i, o, c in sightings
+                ],
+            )
+            conn.execute(
+                Submission.__table__.insert(),
+                [
+                    {"id": org_id, "org_id": org_id, "channel": "cli", "filename": "f.csv"}
+                    | {"format": "csv", "tlp": "amber", "sha256": str(org_id) * 64, "size": 0}
+                    | {"status": "done", "created_at": when}
+                    for org_id in (1, 3)
+                ],
+            )
+            conn.execute(
+                Event.__table__.insert(),
+                [
+                    {
+                        "id": event_id,
+                        "time": when,
+                        "last_seen": when,
+                        "rsit_class": "vulnerable",
+                        "rsit_type": "vulnerable-system",
+                        "feed": "scan",
+                        "dedup_key": event_id,
+                        "raw_location": "line 2",
+                        "origin_org_id": org_id,
+                        "submission_id": org_id,
+                        "country": country,
+                    }
+                    for event_id, org_id, country in ((1, 1, "KZ"), (2, 3, "KZ"))
+                ],
+            )
     migrate(scratch_url, "head")
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         events = conn.execute(select(Event.id, Event.country).order_by(Event.id)).all()
         seen = conn.execute(
             select(Sighting.indicator_id, Sighting.org_id, Sighting.country).order_by(
@@ -342,48 +343,43 @@ def test_what_the_centre_reported_becomes_no_states(scratch_url: str) -> None:
             )
         ).all()
         flagged = list(conn.scalars(select(Indicator.value).where(Indicator.cross_state)))
-    engine.dispose()
     assert [tuple(e) for e in events] == [(1, None), (2, "KZ")]
     assert [tuple(s) for s in seen] == [(1, 1, None), (1, 2, "UZ"), (2, 2, "UZ"), (2, 3, "KZ")]
     # only the centre's report made 192.0.2.1 cross-state; two states reported 192.0.2.2
     assert flagged == ["192.0.2.2"]
     migrate(scratch_url, "0017", down=True)
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         assert conn.scalar(select(Event.country).where(Event.id == 1)) == "KZ"
-    engine.dispose()
 
 
 def test_stored_alerts_go_to_the_national_bodies_of_their_state_and_the_centre(
     scratch_url: str,
 ) -> None:
     migrate(scratch_url, "0018")
-    engine = create_engine(scratch_url)
-    when = datetime(2026, 11, 30, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            Organization.__table__.insert(),
-            [
-                {"id": i, "slug": slug, "kind": kind, "name_en": slug, "country": country}
-                for i, slug, kind, country in (
-                    (1, "ccc", "centre", "KZ"),
-                    (2, "uz-cert", "national-body", "UZ"),
-                    (3, "kz-cert", "national-body", "KZ"),
-                    (4, "kz-bank", "owner", "KZ"),
-                )
-            ],
-        )
-        conn.execute(
-            text(
-                "INSERT INTO correlation_alerts (indicator_id, country, created_at) "
-                "VALUES (7, 'KZ', :when), (7, 'UZ', :when)"
-            ),
-            {"when": when},
-        )
-    engine.dispose()
+    with opened(scratch_url) as engine:
+        when = datetime(2026, 11, 30, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                Organization.__table__.insert(),
+                [
+                    {"id": i, "slug": slug, "kind": kind, "name_en": slug, "country": country}
+                    for i, slug, kind, country in (
+                        (1, "ccc", "centre", "KZ"),
+                        (2, "uz-cert", "national-body", "UZ"),
+                        (3, "kz-cert", "national-body", "KZ"),
+                        (4, "kz-bank", "owner", "KZ"),
+                    )
+                ],
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO correlation_alerts (indicator_id, country, created_at) "
+                    "VALUES (7, 'KZ', :when), (7, 'UZ', :when)"
+                ),
+                {"when": when},
+            )
     migrate(scratch_url, "head")
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT a.indicator_id, a.country, o.slug FROM correlation_alerts a "
@@ -398,7 +394,6 @@ def test_stored_alerts_go_to_the_national_bodies_of_their_state_and_the_centre(
             )
         ).all()
         dated = set(conn.scalars(text("SELECT created_at FROM correlation_alerts")))
-    engine.dispose()
     assert [tuple(r) for r in rows] == [
         (7, "KZ", "ccc"),
         (7, "KZ", "kz-cert"),
@@ -408,10 +403,8 @@ def test_stored_alerts_go_to_the_national_bodies_of_their_state_and_the_centre(
     assert [tuple(r) for r in kept] == [(1, "kz-cert"), (2, "uz-cert")]
     assert len(dated) == 1  # with their date
     migrate(scratch_url, "0018", down=True)
-    engine = create_engine(scratch_url)
-    with engine.connect() as conn:
+    with opened(scratch_url) as engine, engine.connect() as conn:
         back = conn.execute(
             text("SELECT indicator_id, country FROM correlation_alerts ORDER BY country")
         ).all()
-    engine.dispose()
     assert [tuple(r) for r in back] == [(7, "KZ"), (7, "UZ")]

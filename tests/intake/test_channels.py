@@ -9,10 +9,12 @@ import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from concord.cli import app
 from concord.events.model import Event, Submission
@@ -27,6 +29,12 @@ STIX_C2 = FIXTURES / "stix" / "indicator-for-c2-ip-address.json"
 def send_file(client, headers: dict[str, str], name: str, data: bytes):  # type: ignore[no-untyped-def]
     """POST a file to the intake API as the body, named by `X-Filename`."""
     return client.post("/api/v1/intake", headers={**headers, "x-filename": name}, content=data)
+
+
+def ingest_json(path: Path) -> tuple[Result, dict[str, Any]]:
+    """`concord ingest PATH --as kz-cert --json`: its outcome, and the receipts it printed."""
+    result = CliRunner().invoke(app, ["ingest", str(path), "--as", "kz-cert", "--json"])
+    return result, json.loads(result.stdout)
 
 
 def _count(session) -> int:  # type: ignore[no-untyped-def]
@@ -470,9 +478,8 @@ def test_cli_reads_every_member_of_a_zip_past_one_it_refuses(
         z.writestr("b-bomb.csv", b"\0" * (8 << 20))  # far above the allowed ratio
         z.writestr("c-scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.21", 3389)]))
         z.writestr("d-scan_ssh.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.22", 22)]))
-    result = CliRunner().invoke(app, ["ingest", str(bundle), "--as", "kz-cert", "--json"])
+    result, receipt = ingest_json(bundle)
     assert result.exit_code == 1
-    receipt = json.loads(result.stdout)
     statuses = {f["filename"]: f["status"] for f in receipt["files"]}
     assert statuses == {
         "mixed.zip!a-inner.zip": "refused",
@@ -501,9 +508,8 @@ def test_cli_goes_on_past_damaged_and_empty_archives(env, network, session, tmp_
     zipfile.ZipFile(drop / "c-empty.zip", "w").close()
     (drop / "d-scan_ssh.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.32", 22)]))
     (drop / "e-empty.csv").write_bytes(b" \n")
-    result = CliRunner().invoke(app, ["ingest", str(drop), "--as", "kz-cert", "--json"])
+    result, receipt = ingest_json(drop)
     assert result.exit_code == 1, result.output
-    receipt = json.loads(result.stdout)
     statuses = {f["filename"].split("/", 1)[1]: f["status"] for f in receipt["files"]}
     assert statuses == {
         "a-damaged.txt.gz": "refused",
@@ -537,9 +543,8 @@ def test_cli_goes_on_past_a_file_whose_intake_fails(
         return real(session, sub, plan, batch)
 
     monkeypatch.setattr(service, "write_batch", broken_for_the_first)
-    result = CliRunner().invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
+    result, receipt = ingest_json(folder)
     assert result.exit_code == 1
-    receipt = json.loads(result.stdout)
     assert [f["status"] for f in receipt["files"]] == ["failed", "done"]
     assert "disk on fire" in receipt["errors"][0]["reason"]
     session.rollback()
@@ -564,9 +569,8 @@ def test_cli_tells_archives_by_their_content(env, network, session, tmp_path) ->
     (drop / "c-twice.csv.gz").write_bytes(gzip.compress(gzip.compress(ntp)))
     with zipfile.ZipFile(drop / "d-letter.docx", "w") as z:  # a document, no archive
         z.writestr("[Content_Types].xml", "<Types/>")
-    result = CliRunner().invoke(app, ["ingest", str(drop), "--as", "kz-cert", "--json"])
+    result, receipt = ingest_json(drop)
     assert result.exit_code == 1, result.output
-    receipt = json.loads(result.stdout)
     statuses = {f["filename"].split("/", 1)[1]: f["status"] for f in receipt["files"]}
     assert statuses == {
         "a-scan_rdp.csv": "done",
