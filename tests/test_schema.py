@@ -408,3 +408,38 @@ def test_stored_alerts_go_to_the_national_bodies_of_their_state_and_the_centre(
             text("SELECT indicator_id, country FROM correlation_alerts ORDER BY country")
         ).all()
     assert [tuple(r) for r in back] == [(7, "KZ"), (7, "UZ")]
+
+
+def test_ipv6_indicators_stored_before_get_their_key(scratch_url: str) -> None:
+    migrate(scratch_url, "0021")
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    stored = [
+        ("ipv6", "2001:db8::71"),
+        ("ipv4", "192.0.2.7"),
+        ("ipv6", "2001:db8:4::1f"),
+        ("domain", "example.org"),
+        ("ipv6", "::1"),
+    ]
+    with opened(scratch_url) as engine, engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO indicators (id, kind, value, first_seen, last_seen, cross_state) "
+                "VALUES (:id, :kind, :value, :when, :when, false)"
+            ),
+            [
+                {"id": i, "kind": kind, "value": value, "when": when}
+                for i, (kind, value) in enumerate(stored, 1)
+            ],
+        )
+    migrate(scratch_url, "head")
+    with opened(scratch_url) as engine, engine.connect() as conn:
+        keys = dict(conn.execute(select(Indicator.value, Indicator.ipv6_hex)).all())
+    assert keys == {
+        "2001:db8::71": "20010db8000000000000000000000071",
+        "192.0.2.7": None,
+        "2001:db8:4::1f": "20010db800040000000000000000001f",
+        "example.org": None,
+        "::1": "00000000000000000000000000000001",
+    }
+    migrate(scratch_url, "0021", down=True)
+    migrate(scratch_url, "head")

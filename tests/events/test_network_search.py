@@ -1,4 +1,4 @@
-"""An IPv4 network searched for finds the events of the addresses in it."""
+"""A network searched for (IPv4 or IPv6) finds the events of the addresses in it."""
 
 from __future__ import annotations
 
@@ -47,3 +47,32 @@ def test_an_ipv4_network_finds_the_events_of_its_addresses(
         "192.0.3.1",
     ]
     assert found("192.0.2.10") == ["192.0.2.10"]  # an address is still found whole
+
+
+def test_an_ipv6_network_finds_the_events_of_its_addresses(
+    client: TestClient, auth: Auth, network: Network
+) -> None:
+    from tests.conftest import FIXTURES
+    from tests.intake.test_channels import send_file
+
+    for path in (
+        FIXTURES / "feeds" / "dataplane_sshclient.txt",  # 2001:db8::71, 192.0.2.70 and .71
+        FIXTURES / "email" / "plain-bruteforce-html.eml",  # 2001:db8:4::1f among others
+    ):
+        r = send_file(client, auth["kz-analyst"], path.name, path.read_bytes())
+        assert r.status_code == 200 and r.json()["accepted"], r.text
+
+    def found(value: str) -> set[str]:
+        r = client.get(EVENTS, params={"value": value}, headers=auth["kz-reader"])
+        assert r.status_code == 200, r.text
+        return {
+            o["value"] for e in r.json()["items"] for o in e["observables"] if o["kind"] == "ipv6"
+        }
+
+    assert found("2001:db8::/32") == {"2001:db8::71", "2001:db8:4::1f"}
+    assert found("2001:db8::/48") == {"2001:db8::71"}  # 2001:db8:0:: to 2001:db8:0:ffff:...
+    assert found("2001:DB8:4::5/48") == {"2001:db8:4::1f"}  # host bits and case ignored
+    assert found("2001:db8::70/127") == {"2001:db8::71"}
+    assert found("2001:db8::72/127") == set()
+    assert found("2001:db9::/32") == set()
+    assert found("2001:0db8:0000::0071") == {"2001:db8::71"}  # an address is still found whole

@@ -161,9 +161,12 @@ class Indicator(Base):
     # set by correlation: reported by two or more member states and not a common value
     cross_state: Mapped[bool] = mapped_column(Boolean, default=False)
     warning_list: Mapped[str | None] = mapped_column(String(100))
+    # an IPv6 address as 32 hex digits, whose order is the addresses': a network searched for
+    # is one range of it (compressed text has no such ranges); NULL for every other kind
+    ipv6_hex: Mapped[str | None] = mapped_column(byte_ordered(32))
 
-    # (value, kind) serves lookups by value alone too; the flag is indexed only where set,
-    # so intake writes two index entries per new indicator, not four.
+    # (value, kind) serves lookups by value alone too; the flag and the IPv6 key are indexed
+    # only where set, so intake writes two index entries per new indicator, not four.
     __table_args__ = (
         UniqueConstraint("value", "kind"),
         Index(
@@ -171,6 +174,12 @@ class Indicator(Base):
             "cross_state",
             sqlite_where=text("cross_state = 1"),
             postgresql_where=text("cross_state"),
+        ),
+        Index(
+            "ix_indicators_ipv6_hex",
+            "ipv6_hex",
+            sqlite_where=text("ipv6_hex IS NOT NULL"),
+            postgresql_where=text("ipv6_hex IS NOT NULL"),
         ),
         ROOM_FOR_FOLDS,
     )

@@ -22,7 +22,7 @@ from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
 from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers.email import parse_message, part_at
-from concord.intake.readers.values import search_forms
+from concord.intake.readers.values import ipv6_hex, search_forms
 from concord.orgs import service as orgs
 from concord.orgs.model import Organization, OrgKind
 
@@ -107,18 +107,24 @@ def _check_filters(q: EventQuery) -> None:
         )
 
 
-def _ipv4_within(value: str) -> ColumnElement[bool] | None:
-    """For an IPv4 network searched for (203.0.113.0/24), the addresses in it: stored as
-    text, they are found by ranges of the (value, kind) index, one per network on an octet
-    boundary the search covers (at most 128: a /20 is sixteen /24s, "203.0.112." to
-    "203.0.127."). None for anything else; an IPv6 network is found as the network alone,
-    as compressed text has no such ranges."""
+def _network_within(value: str) -> ColumnElement[bool] | None:
+    """For a network searched for, the indicators of the addresses in it; None for anything
+    else. IPv6 addresses are one range of their hex key. IPv4 addresses, stored as text only,
+    are ranges of the (value, kind) index, one per network on an octet boundary the search
+    covers (at most 128: a /20 is sixteen /24s, "203.0.112." to "203.0.127.")."""
     try:
         network = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:
         return None
-    if network.version != 4 or network.prefixlen == 32:
+    if network.prefixlen == network.max_prefixlen:
         return None
+    if isinstance(network, ipaddress.IPv6Network):
+        return and_(
+            Indicator.kind == "ipv6",
+            Indicator.ipv6_hex.between(
+                ipv6_hex(network.network_address), ipv6_hex(network.broadcast_address)
+            ),
+        )
     boundary = -(-max(network.prefixlen, 1) // 8) * 8  # the next octet boundary
     ranges = []
     for part in network.subnets(new_prefix=boundary):
@@ -138,7 +144,7 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     if q.value:
         forms = search_forms(q.value)
         named = Indicator.value.in_(forms)
-        within = _ipv4_within(q.value)
+        within = _network_within(q.value)
         linked = (
             select(EventObservable.event_id)
             .join(Indicator, Indicator.id == EventObservable.indicator_id)

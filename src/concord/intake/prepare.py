@@ -24,6 +24,7 @@ from concord.access.model import TLP
 from concord.bulk import Timestamps
 from concord.config import env_int
 from concord.errors import ConfigurationError
+from concord.intake.readers.values import ipv6_hex
 from concord.intake.records import EventRecord, Observable, ReadError, ReadItem
 from concord.orgs.whois import LookupIndex, Match
 
@@ -204,6 +205,8 @@ class PreparedBatch:
     sighted: list[tuple[str, str, int, Any, Any]]
     # (event key, mark) of each record with an identity of its own, in the file's order
     marks: list[tuple[int, int]] = field(default_factory=list)
+    # (address as 32 hex digits, value) of each IPv6 address sighted, for network searches
+    ipv6: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Preparer:
@@ -354,6 +357,7 @@ class Preparer:
             links,
             [(kind, value, s[0], ts(s[1]), ts(s[2])) for (kind, value), s in sighted.items()],
             marks,
+            [(ipv6_hex(value), value) for kind, value in sighted if kind == "ipv6"],
         )
 
 

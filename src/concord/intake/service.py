@@ -313,6 +313,12 @@ def write_batch(
         accepted, low, high = _write_postgresql(bulk, plan, batch)
     else:
         accepted, low, high = _write_sqlite(bulk, plan, batch)
+    if batch.ipv6:  # new IPv6 indicators get their key; a feed without any pays nothing
+        bulk.executemany(
+            "UPDATE indicators SET ipv6_hex = ? WHERE value = ? AND kind = 'ipv6' "
+            "AND ipv6_hex IS NULL",
+            batch.ipv6,
+        )
     if accepted:  # the span of ids its events took: lists one submission's events by key
         sub.first_event_id = min(sub.first_event_id or low, low)
         sub.last_event_id = max(sub.last_event_id or high, high)

@@ -216,6 +216,12 @@ def ip_value(value: str) -> tuple[ObservableKind, str, bool]:
 WIDEST_PREFIX = {4: 8, 6: 16}
 
 
+def ipv6_hex(address: str | ipaddress.IPv6Address) -> str:
+    """An IPv6 address as 32 hex digits: text whose order is the addresses' order, so that
+    the addresses of a network are one range of it."""
+    return f"{int(ipaddress.IPv6Address(address)):032x}"
+
+
 def network_value(text: str) -> Observable:
     """A network written in CIDR (a DROP entry, a MISP or STIX value, an IntelMQ field) as an
     observable: a network, or an address for a /32 or /128.
