@@ -600,12 +600,9 @@ INGEST_HELP = (
 
 
 def _naming(receipt: Any) -> str:
-    """A refused file's reason, naming the file: a format's reason (the file is not of the
-    format declared) is the same for every file, so the file's name goes first."""
-    reason = str(receipt.errors[0]["reason"])
-    if receipt.filename and receipt.filename not in reason:
-        return f"{receipt.filename}: {reason}"
-    return reason
+    """A refused file's reason, after the file's name: the receipt names it beside the
+    reason, which does not repeat it."""
+    return f"{receipt.filename}: {receipt.errors[0]['reason']}"
 
 
 def _tell(receipt: Any, say: Callable[..., None]) -> None:

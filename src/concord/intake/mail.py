@@ -23,7 +23,7 @@ from concord.errors import FaultLocation
 from concord.intake import registry
 from concord.intake.readers import Reader
 from concord.intake.readers.email import MAIL_NOTICES, answers_a_mail, report_type
-from concord.intake.records import ReadError
+from concord.intake.records import ReadError, unnamed
 from concord.intake.sources import Refused, open_file
 
 log = logging.getLogger("concord.intake.mail")
@@ -85,7 +85,7 @@ def feeds_in(
                 if isinstance(found, Refused):
                     log.info("attachment %s refused: %s", named, found.reason)
                     # the location names the file: the reason need not repeat it
-                    reason = found.reason.removeprefix(f"{found.filename}: ")
+                    reason = unnamed(found.reason, found.filename)
                     refused.append(ReadError(FaultLocation(source=named), reason))
                     continue
                 with found.stream:

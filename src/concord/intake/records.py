@@ -94,3 +94,9 @@ ReadItem = EventRecord | ReadError | Skipped
 
 
 MAX_RAW = 4096  # bytes of source text kept per record
+
+
+def unnamed(reason: str, name: str) -> str:
+    """A refusal's reason without the file's name that starts it: where the file is named
+    beside the reason (a receipt's `source`, a mail's part), it need not be said twice."""
+    return reason.removeprefix(f"{name}: ")

@@ -68,7 +68,7 @@ from concord.intake.prepare import (
     prepared_batches,
 )
 from concord.intake.readers import Reader
-from concord.intake.records import ReadError, ReadItem
+from concord.intake.records import ReadError, ReadItem, unnamed
 from concord.orgs.model import Organization
 from concord.orgs.whois import current_index
 
@@ -162,7 +162,7 @@ class Receipt:
     @classmethod
     def refused(cls, filename: str, reason: str) -> Receipt:
         """For a file that was not taken in at all: no submission, nothing stored."""
-        error = {"source": filename, "reason": reason}
+        error = {"source": filename, "reason": unnamed(reason, filename)}
         return cls(None, filename, "", "", errors=[error], status="refused")
 
     def as_dict(self) -> dict[str, Any]:
@@ -942,7 +942,7 @@ def _ingest_archive(
 
 def _refusal(name: str, reason: str) -> ReadError:
     """A file refused, located by its name: the reason need not repeat it."""
-    return ReadError(FaultLocation(source=name), reason.removeprefix(f"{name}: "))
+    return ReadError(FaultLocation(source=name), unnamed(reason, name))
 
 
 def with_parts(factory: sessionmaker[Session], receipt: Receipt, parts: list[Receipt]) -> Receipt:
@@ -1280,7 +1280,7 @@ def _ingest_one(
     failure that another try may not meet (the database busy, the file being taken in by
     another run)."""
     if not source.stream.read(SNIFF_BYTES).strip():  # as the API refuses an empty upload
-        return Receipt.refused(source.filename, f"{source.filename}: the file is empty")
+        return Receipt.refused(source.filename, "the file is empty")
     source.stream.seek(0)
     try:
         return ingest(factory, principal, source, **options)
@@ -1292,7 +1292,7 @@ def _ingest_one(
             raise
         return Receipt.refused(source.filename, exc.message)
     except NotAReport as exc:
-        return Receipt.refused(source.filename, f"{source.filename}: {exc.message}")
+        return Receipt.refused(source.filename, exc.message)
     except (Forbidden, NotFound, InvalidInput, ConfigurationError):
         # the command's own options (who, which organisation, TLP) or the settings:
         # every file alike
@@ -1306,7 +1306,7 @@ def _ingest_one(
 def _failed(source: Source, exc: Exception) -> Receipt:
     """The receipt of a file whose intake failed with `exc`."""
     if isinstance(exc, Conflict):  # the same file, being taken in by another run
-        return Receipt.refused(source.filename, f"{source.filename}: {exc.message}")
+        return Receipt.refused(source.filename, exc.message)
     if isinstance(exc, DBAPIError):
         if _schema_fault(exc):
             raise exc  # a database not (yet) upgraded: every file alike
@@ -1314,12 +1314,12 @@ def _failed(source: Source, exc: Exception) -> Receipt:
         log.warning("intake of %s failed", source.filename, exc_info=exc)
         first = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
         failed = Receipt.refused(
-            source.filename, f"{source.filename}: intake failed: {first[0]}; send it again"
+            source.filename, f"intake failed: {first[0]}; send it again"
         )
         return replace(failed, status="failed")
     # This file failed (its submission says so and resumes when sent again); the other
     # files still go in.
     log.error("intake of %s failed", source.filename, exc_info=exc)
     reason = exc.message if isinstance(exc, ConcordError) else f"{type(exc).__name__}: {exc}"
-    failed = Receipt.refused(source.filename, f"{source.filename}: intake failed: {reason}")
+    failed = Receipt.refused(source.filename, f"intake failed: {reason}")
     return replace(failed, status="failed")
