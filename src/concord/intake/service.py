@@ -1313,9 +1313,7 @@ def _failed(source: Source, exc: Exception) -> Receipt:
         # e.g. the database locked by another writer for too long: this file failed
         log.warning("intake of %s failed", source.filename, exc_info=exc)
         first = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
-        failed = Receipt.refused(
-            source.filename, f"intake failed: {first[0]}; send it again"
-        )
+        failed = Receipt.refused(source.filename, f"intake failed: {first[0]}; send it again")
         return replace(failed, status="failed")
     # This file failed (its submission says so and resumes when sent again); the other
     # files still go in.
