@@ -171,19 +171,44 @@ def test_misp_stix_export_observed_data_and_indicator() -> None:
     records, errors = sample("misp-stix_test_event1_stix21.json")
     assert errors == []
     summary = [(r.location.pointer, r.nature, r.observables) for r in records]
+    # the observed-data at /objects/5 is what the indicator is based on (one MISP
+    # attribute): one record tells it, so circl.lu is neither counted twice nor an "event"
     assert summary == [
         ("/objects/2", "event", (Observable(K.ASN, "174"),)),
-        ("/objects/5", "event", (Observable(K.DOMAIN, "circl.lu"),)),
         ("/objects/7", "indicator", (Observable(K.DOMAIN, "circl.lu"),)),
     ]
     assert records[0].time == datetime(2020, 10, 25, 16, 22, tzinfo=UTC)
-    assert records[2].description == "Domain test attribute"
+    assert records[1].description == "Domain test attribute"
     # each names the grouping (MISP's event) it came in: campaigns join a report's records
     assert [r.extra.get("stix_report") for r in records] == [
         "grouping--e2e6a6ea-f69b-4d93-8564-f51d67cafe51",
         "grouping--d402185f-c129-4f65-8678-43edb2cee1cf",
-        "grouping--d402185f-c129-4f65-8678-43edb2cee1cf",
     ]
+
+
+def test_an_indicator_takes_the_values_and_markings_of_its_evidence() -> None:
+    doc = orjson.loads(SAMPLES["misp-stix_test_event1_stix21.json"])
+    observed = next(o for o in doc["objects"] if o["id"].startswith("observed-data--4bb235a7"))
+    address = {"type": "ipv4-addr", "spec_version": "2.1", "value": "198.51.100.5"}
+    address["id"] = "ipv4-addr--1f3b9d0e-9c1c-5e7a-9a47-0d4b0a7a2f10"
+    observed["object_refs"].append(address["id"])
+    observed["object_marking_refs"] = ["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"]
+    doc["objects"].append(address)
+    records, errors = read(doc)
+    assert errors == []
+    (indicator_record,) = [r for r in records if r.nature == "indicator"]
+    assert [r.location.pointer for r in records] == ["/objects/2", "/objects/7"]
+    assert indicator_record.observables == (
+        Observable(K.DOMAIN, "circl.lu"),
+        Observable(K.IPV4, "198.51.100.5"),
+    )
+    assert indicator_record.tlp == "amber"  # the evidence's marking, stricter than none
+
+    address["value"] = "198.51.100.500"  # evidence that does not read is a record of its own
+    records, errors = read(doc)
+    assert [r.location.pointer for r in records] == ["/objects/2", "/objects/7"]
+    assert records[1].observables == (Observable(K.DOMAIN, "circl.lu"),)
+    assert [e.location.pointer for e in errors] == [f"/objects/{len(doc['objects']) - 1}"]
 
 
 def test_context_only_bundles_give_no_records_and_no_errors() -> None:

@@ -16,6 +16,11 @@ indicator       indicator  valid_from                            values named by
                                                                  of a ``stix`` pattern (below)
 observed-data   event      first_observed                        the SCOs it embeds (``objects``)
                                                                  or references (``object_refs``)
+                                                                 (one that an indicator is
+                                                                 ``based-on`` is that
+                                                                 indicator's evidence: the
+                                                                 indicator's record takes its
+                                                                 values and markings)
 sighting        event      first_seen, else last_seen,           the sighted indicator's, and the
                            else created                          SCOs of ``observed_data_refs``
 incident        event      created                               none (the 2.1 incident is a
@@ -372,6 +377,8 @@ class StixReader(Reader):
                 continue
             if kind not in _RECORD_TYPES:
                 continue
+            if kind == "observed-data" and _told_by_indicator(bundle, entry):
+                continue
             try:
                 yield _record_of(bundle, entry)
             except _Invalid as exc:
@@ -448,6 +455,7 @@ def _record_of(bundle: _Bundle, entry: _Entry) -> EventRecord:
         facts = _indicator(bundle, entry)
         if isinstance(facts, _Invalid):
             raise facts
+        facts = _with_evidence(bundle, entry, facts)
         return _record(bundle, entry, "indicator", facts, _indicator_extra(entry.obj))
     if kind == "observed-data":
         return _observed_data(bundle, entry)
@@ -485,6 +493,55 @@ def _record(
         extra=extra,
         identity="stix:" + entry.obj["id"],
     )
+
+
+def _readable_evidence(bundle: _Bundle, entry: _Entry) -> tuple[_Values, list[str | None]] | None:
+    """An observed-data's values and markings, or None when it is revoked or does not read
+    (it is then a record of its own, whose error the receipt gives)."""
+    if entry.obj["type"] != "observed-data" or entry.obj.get("revoked") is True:
+        return None
+    try:
+        _parse(entry.obj)
+        values, tlps = _observed_values(bundle, entry)
+    except _Invalid:
+        return None
+    return values, [bundle.tlp(entry.obj), *tlps]
+
+
+def _told_by_indicator(bundle: _Bundle, entry: _Entry) -> bool:
+    """Whether an observed-data is the evidence an indicator of the bundle is `based-on`
+    (as MISP exports an attribute): both tell one observation, which the indicator's record
+    carries, so it is neither lost nor counted twice."""
+    return _readable_evidence(bundle, entry) is not None and any(
+        rtype == "based-on"
+        and (indicator := bundle.by_id.get(ref)) is not None
+        and indicator.obj["type"] == "indicator"
+        and indicator.obj.get("revoked") is not True
+        and not isinstance(_indicator(bundle, indicator), _Invalid)
+        for rtype, ref in bundle.inc.get(entry.obj["id"], ())
+    )
+
+
+def _with_evidence(bundle: _Bundle, entry: _Entry, facts: _Facts) -> _Facts:
+    """An indicator's facts with the values and markings of the observed-data it is
+    `based-on`: a value the pattern names already keeps the pattern's role."""
+    named = {(o.kind, o.value) for o in facts.values.observables}
+    collected = _Collector()
+    collected.merge(facts.values)
+    tlps = [facts.tlp]
+    for rtype, ref in bundle.out.get(entry.obj["id"], ()):
+        observed = bundle.by_id.get(ref)
+        evidence = None if observed is None else _readable_evidence(bundle, observed)
+        if rtype != "based-on" or evidence is None:
+            continue
+        values, markings = evidence
+        fresh = [o for o in values.observables if (o.kind, o.value) not in named]
+        named.update((o.kind, o.value) for o in fresh)
+        collected.merge(replace(values, observables=tuple(fresh)))
+        tlps.extend(markings)
+    if len(tlps) == 1:
+        return facts
+    return replace(facts, values=collected.values(), tlp=strictest_tlp(tlps))
 
 
 def _parse(obj: dict[str, Json], pattern_checked: bool = False) -> Any:
