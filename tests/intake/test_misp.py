@@ -499,6 +499,31 @@ def test_an_object_merges_its_attributes_into_one_record() -> None:
 
 
 @pytest.mark.parametrize(
+    ("ports", "port"),
+    [
+        ([("src-port", "50123"), ("dst-port", "4444")], 4444),  # the service's, not the client's
+        ([("port", "8080")], 8080),  # domain-ip names its one port so
+        ([("src-port", "50123")], None),
+        ([("dst-port", "80000")], None),  # out of range: kept only as context
+    ],
+)
+def test_an_object_port_attribute_gives_its_port(
+    ports: list[tuple[str, str]], port: int | None
+) -> None:
+    obj = {
+        "name": "ip-port",
+        "Attribute": [
+            {"type": "ip-dst", "object_relation": "ip", "value": "198.51.100.1"},
+            *({"type": "port", "object_relation": r, "value": v} for r, v in ports),
+        ],
+    }
+    [record] = all_items(in_event(obj))
+    assert isinstance(record, EventRecord)
+    assert record.port == port
+    assert record.extra["context"] == "; ".join(f"{r}: {v}" for r, v in ports)
+
+
+@pytest.mark.parametrize(
     ("extra_fields", "attribute_times", "expected"),
     [
         # the object's first_seen says when the thing was seen, whatever its attributes say

@@ -43,7 +43,8 @@ An object merges its attributes:
 - RSIT: the most specific of those attributes' (each classified as above, under the
   object's tags, else the event's): the first with a taxonomy tag of its own, else the first
   that is not other/undetermined, else other/undetermined;
-- port: the first one of those attributes gives (``ip-dst|port`` ...);
+- port: the first one of those attributes gives (``ip-dst|port`` ...), else the object's
+  ``port`` attribute of relation ``dst-port`` or ``port`` (a ``src-port`` is the client's);
 - extra: the object's name, uuid and meta-category; the attributes' MISP types, categories
   and relations; the object's and the attributes' comments; the file names (of
   ``filename|...`` values and ``filename`` attributes); the other attributes that name no
@@ -114,6 +115,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
@@ -471,6 +473,18 @@ def _object_items(
     yield from errors
 
 
+def _service_ports(context: list[_Attribute]) -> list[int]:
+    """The ports an object's `port` attributes give for its service: its `dst-port` (the
+    ip-port and network-connection objects) or plain `port` (domain-ip), not the client's
+    `src-port`, which is any."""
+    ports = []
+    for a in context:
+        if a.misp_type == "port" and a.relation in ("dst-port", "port"):
+            with suppress(ValueError):  # kept as context, as it was given
+                ports.append(_port(a.value))
+    return ports
+
+
 def _object_record(
     obj: dict[str, Json],
     tags: tuple[str, ...],
@@ -494,8 +508,9 @@ def _object_record(
     best = max(named, key=lambda n: 2 if n[0].own_rsit else int(n[0].rsit != _UNDETERMINED))
     confidences = [a.confidence for a in read if a.confidence is not None]
     confidence = min(confidences) if confidences else _certainty(tags)
-    ports = [found.port for _, found in named if found.port is not None]
     context = [a for a in read if a.found is None]
+    ports = [found.port for _, found in named if found.port is not None]
+    ports += _service_ports(context)
     filenames = [found.filename for _, found in named]
     filenames += [a.value for a in context if a.misp_type == "filename"]
     extra = {
