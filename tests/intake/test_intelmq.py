@@ -8,6 +8,7 @@ import io
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -539,3 +540,24 @@ def test_a_network_names_the_event_only_when_nothing_narrower_does() -> None:
     assert records[1].extra["source.network"] == "45.137.0.0/16"
     [error] = errors  # no list names a network so wide: a slip, refused where it is
     assert error.location.line == 3 and error.location.pointer == "/source.network"
+
+
+@pytest.mark.parametrize(
+    ("given", "rsit"),
+    [
+        ("c2server", ("malicious-code", "c2-server")),  # IntelMQ 2.2 and 2.3
+        ("c&c", ("malicious-code", "c2-server")),  # before
+        ("malware configuration", ("malicious-code", "malware-configuration")),
+        ("botnet drone", ("malicious-code", "infected-system")),
+    ],
+)
+def test_older_intelmq_types_are_classified(given: str, rsit: tuple[str, str]) -> None:
+    line = {
+        "classification.type": given,
+        "source.ip": "198.51.100.9",
+        "time.source": "2024-03-01T00:00:00+00:00",
+    }
+    (record,), errors = read(json.dumps(line).encode() + b"\n")
+    assert errors == []
+    assert (record.rsit_class, record.rsit_type) == rsit
+    assert record.extra["classification.type"] == given  # IntelMQ's own word is kept

@@ -90,6 +90,8 @@ _TYPE_ALIASES = {
     "botnet drone": "infected-system",
     "ransomware": "infected-system",
     "c&c": "c2-server",
+    "c2server": "c2-server",  # IntelMQ 2.2 to 2.3
+    "malware configuration": "malware-configuration",
     "ids alert": "ids-alert",
     "unknown": "undetermined",
 }
