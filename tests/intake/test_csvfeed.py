@@ -132,7 +132,10 @@ def test_shadowserver_compromised_website_sample() -> None:
     assert records[0].description == "spam"
     assert records[1].description == "phishing"
     assert values(records[2], V4) == ["66.249.0.0"] and values(records[2], DOMAIN) == []
-    assert records[2].extra["cc_url"] == "https://lolfree.pw/ads.txt"
+    # the skimmer's collection point, where the site's visitors' card data goes
+    assert [o for o in records[2].observables if o.role == "c2"] == [
+        Observable(URL, "https://lolfree.pw/ads.txt", "c2")
+    ]
 
 
 def test_shadowserver_profile_is_found_by_header_without_a_report_name() -> None:
@@ -330,7 +333,9 @@ def test_fixture_compromised_website_joins_host_and_path() -> None:
     assert errors == []
     assert values(records[0], URL) == ["http://www.example.kz/wp-content/x.php"]
     assert records[0].description == "malware"
-    assert values(records[1], URL) == [] and records[1].extra["malware"] == "magecart"
+    # no site URL; the skimmer's is named as its C2
+    assert values(records[1], URL) == ["https://skimmer.example.net/a.js"]
+    assert records[1].observables[-1].role == "c2" and records[1].extra["malware"] == "magecart"
     assert records[1].port is None
 
 
@@ -697,8 +702,13 @@ def test_time_formats() -> None:
     assert parse("epoch")("1709287200") == utc("2024-03-01 10:00:00")
     assert parse("epoch_ms")("1709287200000") == utc("2024-03-01 10:00:00")
     assert parse("%d/%m/%Y %H:%M")("01/03/2024 10:00") == utc("2024-03-01 10:00:00")
+    # a Shadowserver time with its zone or fractions, as another tool may write it
+    plain = parse("%Y-%m-%d %H:%M:%S")
+    for text in ("2024-03-01 10:00:00Z", "2024-03-01T12:00:00+02:00", "2024-03-01 10:00:00.000"):
+        assert plain(text) == utc("2024-03-01 10:00:00"), text
     for fmt, bad in (
         ("%Y-%m-%d %H:%M:%S", "2024-03-01T10:00"),
+        ("%Y-%m-%d %H:%M:%S", "20240301T100000Z+0000"),
         ("epoch", "1e400"),
         ("epoch", "nan"),
         ("iso", "yesterday"),

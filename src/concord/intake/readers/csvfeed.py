@@ -325,9 +325,13 @@ TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "iso", "epoch", "epoch_ms")
 def _plain_time(value: str) -> datetime:
     # "%Y-%m-%d %H:%M:%S" read by the C ISO parser (strptime is 10x slower); naming the
     # offset in the text is 5x faster than replace(tzinfo=...) afterwards.
-    if len(value) != 19:
-        raise ValueError(value)
-    return _fromisoformat(value + "+00:00")
+    if len(value) == 19:
+        return _fromisoformat(value + "+00:00")
+    # the same time with fractions of a second or its zone ("Z", "+00:00"), as a feed
+    # written by another tool may give it; without a zone it is UTC all the same
+    if len(value) > 19 and value[10] in " T":
+        return utc(_fromisoformat(value))
+    raise ValueError(value)
 
 
 _fromisoformat = datetime.fromisoformat

@@ -376,6 +376,7 @@ SHADOWSERVER_COMPROMISED_WEBSITE = CsvProfile(
         ColumnMap("asn", "asn", "source"),
         ColumnMap("http_host", "domain", "source"),
         ColumnMap("url", "url", "source", host_column="http_host"),
+        ColumnMap("cc_url", "url", "c2"),  # where a skimmer injected in the site sends its loot
         ColumnMap("port", "port"),
         ColumnMap("protocol", "protocol"),
         ColumnMap("application", "application"),
@@ -386,7 +387,7 @@ SHADOWSERVER_COMPROMISED_WEBSITE = CsvProfile(
     rsit_type="system-compromise",
     extra=(
         *(*_GEO_EXTRA, "tag", "url", "system", "detected_since", "server", "redirect_target"),
-        *("cc_url", "detail", "public_source"),
+        *("detail", "public_source"),
     ),
     report_prefix="shadowserver:",
     ragged=True,
