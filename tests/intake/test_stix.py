@@ -611,6 +611,17 @@ def test_invalid_patterns_are_located(pattern: str, message: str) -> None:
     assert message in error.reason
 
 
+def test_a_property_the_library_refuses_is_located() -> None:
+    # STIX times are UTC, written with "Z"
+    late = indicator("[ipv4-addr:value = '198.51.100.1']", valid_from="2024-05-08T11:00:00+02:00")
+    [], [error] = read(bundle(late))
+    assert error.location.pointer == "/objects/0/valid_from"
+    assert error.reason.startswith("invalid indicator:")
+    observed = sdo("observed-data", 1, first_observed="yesterday", number_observed=1)
+    [], [error] = read(bundle({**observed, "last_observed": "2024-01-01T00:00:00Z"}))
+    assert error.location.pointer == "/objects/0/first_observed"
+
+
 UUID = "7e33a43e-e34b-40ec-89da-36c9bb2cacd9"
 
 

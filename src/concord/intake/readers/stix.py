@@ -265,6 +265,10 @@ class _Invalid(Exception):
         self.suffix = suffix
         self.pointer = pointer  # when the fault is in another object (a referenced SCO)
 
+    def at(self, entry: _Entry) -> str:
+        """The pointer of the fault, for an error of `entry`'s."""
+        return self.pointer if self.pointer is not None else entry.pointer + self.suffix
+
 
 @dataclass
 class _Entry:
@@ -370,7 +374,7 @@ class StixReader(Reader):
                 try:
                     record = _infrastructure(bundle, entry)
                 except _Invalid as exc:
-                    yield ReadError(bundle.location(exc.pointer or entry.pointer), exc.reason)
+                    yield ReadError(bundle.location(exc.at(entry)), exc.reason)
                     continue
                 if record is not None:
                     yield record
@@ -382,8 +386,7 @@ class StixReader(Reader):
             try:
                 yield _record_of(bundle, entry)
             except _Invalid as exc:
-                pointer = exc.pointer if exc.pointer is not None else entry.pointer + exc.suffix
-                yield ReadError(bundle.location(pointer), exc.reason)
+                yield ReadError(bundle.location(exc.at(entry)), exc.reason)
 
 
 def _top_level(doc: Json) -> tuple[str | None, list[Json]] | str:
@@ -555,7 +558,10 @@ def _parse(obj: dict[str, Json], pattern_checked: bool = False) -> Any:
     try:
         parsed = stix2.parse(data, allow_custom=True)
     except Exception as exc:  # stix2 raises many kinds (STIXError, ValueError, AttributeError)
-        raise _Invalid(f"invalid {obj['type']}: {_message(exc)}") from None
+        # located at the property the library names, when the object has it
+        prop = getattr(exc, "prop_name", None)
+        suffix = f"/{pointer_escape(prop)}" if isinstance(prop, str) and prop in obj else ""
+        raise _Invalid(f"invalid {obj['type']}: {_message(exc)}", suffix) from None
     if isinstance(parsed, dict):  # stix2 hands back what it has no class for
         raise _Invalid(f"invalid {obj['type']}: not a STIX {version} object")
     return parsed
