@@ -1000,6 +1000,12 @@ def test_every_alert_is_listed_a_page_at_a_time(
     assert len(rest) == 1 and int(rest[0]) < int(shown[-1])
     contact = login("kz-bank-contact").get("/alerts").text
     assert 'id="no-alerts-for-you"' in contact and "45.137.22." not in contact
+    # the centre's rows are its own, one per state concerned: not a word that the state's
+    # national body was alerted, which depends on what that body may see
+    assert "Your state&#39;s reports" in first and "State&#39;s report" in first
+    centre = login("centre-analyst").get("/alerts").text
+    assert "The centre&#39;s alerts: one for each state" in centre
+    assert "Alerted" not in centre
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's write lock")
