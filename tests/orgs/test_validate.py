@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from concord.i18n import gettext
 from concord.orgs import validate
 from concord.orgs.model import AssetKind
 from tests.conftest import FIXTURES
@@ -367,11 +368,25 @@ def test_email(value: str, normalized: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "soc", "soc@", "@example.org", "soc@@example.org", "soc@localhost", "a b@c.org"]
+    ("value", "reason", "in_russian"),
+    [
+        ("", "it has no @-sign", "в нём нет знака @"),
+        ("soc", "it has no @-sign", "в нём нет знака @"),
+        ("soc@", "nothing comes after the @-sign", "после знака @ ничего нет"),
+        ("@example.org", "nothing comes before the @-sign", "перед знаком @ ничего нет"),
+        ("soc@@example.org", "holds characters", "есть символы"),
+        ("soc@localhost", "has no period", "нет точки"),
+        ("a b@c.org", "holds characters", "есть символы"),
+        ("a..b@c.org", "two periods in a row", "две точки подряд"),
+    ],
 )
-def test_email_refused(value: str) -> None:
-    with pytest.raises(ValueError, match="invalid e-mail address"):
+def test_email_refused(value: str, reason: str, in_russian: str) -> None:
+    # the library's own sentences are English only: each is said in the catalogue's words
+    with pytest.raises(ValueError, match="invalid e-mail address") as refused:
         validate.email(value)
+    assert reason in str(refused.value)
+    said = gettext("ru", str(refused.value))
+    assert said.startswith("недопустимый адрес e-mail") and in_russian in said
 
 
 def test_slug_and_org_kind() -> None:

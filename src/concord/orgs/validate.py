@@ -72,7 +72,27 @@ def email(value: str) -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(f"invalid e-mail address {value!r}: {exc}") from None
+        raise ValueError(f"invalid e-mail address {value!r}: {_email_fault(str(exc))}") from None
+
+
+# The e-mail library's reasons, by a phrase each holds, in words that are translated: its
+# own sentences are English only and some quote the characters at fault.
+_EMAIL_FAULTS = (
+    ("must have an @-sign", "it has no @-sign"),
+    ("something before the @-sign", "nothing comes before the @-sign"),
+    ("something after the @-sign", "nothing comes after the @-sign"),
+    ("should have a period", "the domain after the @-sign has no period"),
+    ("top-level domain", "the domain after the @-sign has no valid top-level domain"),
+    ("special-use or reserved", "the domain after the @-sign is reserved"),
+    ("too long", "it is too long"),
+    ("two periods in a row", "it has two periods in a row"),
+    ("character", "it holds characters an e-mail address cannot hold"),
+    ("ASCII", "it holds characters an e-mail address cannot hold"),
+)
+
+
+def _email_fault(said: str) -> str:
+    return next((ours for phrase, ours in _EMAIL_FAULTS if phrase in said), "it is malformed")
 
 
 def phone(value: str) -> str:
