@@ -160,3 +160,24 @@ def test_the_api_documents_how_it_reads_until(client: TestClient) -> None:
     parameters = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/events"]["get"]
     until = next(p for p in parameters["parameters"] if p["name"] == "until")
     assert "a bare day YYYY-MM-DD includes that whole day" in until["description"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"submission": "abc"}, "submission must be a whole number, not 'abc'"),
+        ({"submission": "9" * 20}, f"submission {'9' * 20} is larger than any id"),
+        ({"before": f"2024-03-01T00:00:00_{'9' * 20}"}, "invalid page position"),
+    ],
+)
+def test_a_number_past_any_id_is_told_beside_the_form(
+    ui: TestClient, params: dict[str, str], message: str
+) -> None:
+    r = ui.get("/events", params={"value": VALUE, **params})
+    assert r.status_code == 422
+    assert alert(r.text).startswith(f"<strong>Invalid input:</strong> {escape(message)}")
+    assert 'id="event-search"' in r.text and f'value="{VALUE}"' in r.text  # the form stays
+    ui.cookies.set("concord_lang", "ru")
+    if "larger" in message:
+        said = alert(ui.get("/events", params=params).text)
+        assert f"submission {'9' * 20} больше любого идентификатора" in said

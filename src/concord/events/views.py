@@ -34,6 +34,9 @@ def _date(value: str, name: str, *, until: bool = False) -> datetime | None:
         raise InvalidInput(str(exc), FaultLocation(field=name)) from None
 
 
+MAX_ID = 2**63 - 1  # ids are 64-bit keys
+
+
 def _position(value: str) -> tuple[datetime, int] | None:
     """Where the previous page ended: `<ISO time>_<event id>`."""
     if not value:
@@ -44,7 +47,7 @@ def _position(value: str) -> tuple[datetime, int] | None:
     except ValueError:
         parsed = None
     try:
-        if parsed is None or not number.isdigit():
+        if parsed is None or not number.isdigit() or int(number) > MAX_ID:
             raise ValueError(value)
         return as_utc(parsed), int(number)
     except ValueError:
@@ -60,6 +63,8 @@ def _whole_number(value: str, name: str) -> int:
         raise InvalidInput(
             f"{name} must be a whole number, not {value!r}", FaultLocation(field=name)
         )
+    if int(value) > MAX_ID:  # on the form, as any other fault, not as a database's refusal
+        raise InvalidInput(f"{name} {value} is larger than any id", FaultLocation(field=name))
     return int(value)
 
 
