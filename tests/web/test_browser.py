@@ -355,6 +355,12 @@ def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: 
     page.locator("#campaign-table a").first.click()
     expect(page.locator("#campaign-graph polygon.case")).to_have_count(1)
     expect(page.locator("#campaign-cases tr[data-case]")).to_contain_text("RDP scanner")
+    # on a phone the graph scrolls in its card, and a line says so; not on a wide screen
+    expect(page.locator("#graph-scrolls")).to_be_hidden()
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(page.locator("#graph-scrolls")).to_be_visible()
+    frame = page.locator(".graph").evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert frame[0] > frame[1], frame  # there is more to the right, in the card
 
 
 def test_open_a_case_and_comment(page) -> None:  # type: ignore[no-untyped-def]
