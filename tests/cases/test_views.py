@@ -523,3 +523,17 @@ def test_a_change_made_meanwhile_is_told_whole_in_russian() -> None:
     assert "TLP:RED" in gettext("ru", _changed_meanwhile("tlp", "red"))
     assert gettext("ru", _changed_meanwhile("title", "x")).startswith("заголовок")
     assert gettext("ru", _changed_meanwhile("summary", "")).startswith("описание")
+
+
+def test_a_case_ended_without_a_resolution_says_so(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-analyst")
+    case_id = open_case(ui)
+    url = f"/cases/{case_id}"
+    assert 'data-field="resolution"' not in ui.get(url).text  # open: nothing to say yet
+    for status in ("triage", "in-progress", "resolved"):
+        assert ui.post(f"{url}/status", {"status": status, "resolution": ""}).is_redirect
+    page = ui.get(url).text
+    assert 'data-field="resolution" class="muted">not given<' in page  # as reports count it
+    assert 'name="resolution"' in page  # and it may be given on closing
+    assert ui.post(f"{url}/status", {"status": "closed", "resolution": "mitigated"}).is_redirect
+    assert 'data-field="resolution">mitigated<' in ui.get(url).text
