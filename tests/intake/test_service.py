@@ -665,3 +665,24 @@ def test_two_versions_of_a_stix_object_in_one_bundle_count_once(session, network
     receipt = run(network["kz-analyst"], json.dumps(doc).encode(), name="bundle.json")
     assert (receipt.accepted, receipt.duplicates) == (1, 1), receipt
     assert totals(session) == (1, 1)
+
+
+def test_a_stix_sighting_counts_the_times_it_says_and_only_once(session, network) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import FIXTURES
+
+    doc = json.loads((FIXTURES / "stix" / "sighting-of-an-indicator.json").read_bytes())
+    sighting = next(o for o in doc["objects"] if o["type"] == "sighting")
+    sighting["count"] = 25  # the sample's says 1
+    data = json.dumps(doc).encode()
+    receipt = run(network["kz-analyst"], data, name="bundle.json")
+    assert (receipt.accepted, receipt.duplicates) == (2, 0), receipt
+    # the indicator once, its sighting 25 times; the URL is sighted 26 times in all
+    assert sorted(session.scalars(select(Event.count))) == [1, 25]
+    assert session.scalar(select(func.sum(Sighting.count))) == 26
+    # written again, the sighting is the same record: counted neither once nor 25 times more
+    again = run(network["kz-analyst"], _resent(data), name="bundle.json")
+    assert (again.accepted, again.duplicates) == (0, 2), again
+    assert totals(session) == (2, 26)
+    assert session.scalar(select(func.sum(Sighting.count))) == 26

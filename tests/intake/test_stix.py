@@ -140,7 +140,7 @@ def test_sighting_is_an_event_with_the_indicators_url_and_count() -> None:
     assert sighting.nature == "event" and sighting.observables == (url,)
     assert sighting.location.pointer == "/objects/3"
     assert sighting.time == datetime(2017, 2, 27, 21, 37, 11, 213000, tzinfo=UTC)
-    assert sighting.extra["count"] == "1"
+    assert sighting.times == 1 and "count" not in sighting.extra  # the sample's count: 1
     assert sighting.extra["sighting_of_ref"] == "indicator--9299f726-ce06-492e-8472-2b52ccb53191"
     for record in records:
         assert (record.rsit_class, record.rsit_type) == ("malicious-code", "malware-distribution")
@@ -421,7 +421,7 @@ def test_observed_data_with_network_traffic_and_marked_scos() -> None:
     assert (record.port, record.protocol, record.application) == (3389, "tcp", "rdp")
     assert record.tlp == "red"  # from the destination address
     assert record.time == datetime(2024, 2, 1, 10, tzinfo=UTC)
-    assert record.extra["number_observed"] == "12"
+    assert record.times == 12 and "number_observed" not in record.extra  # its event counts 12
     assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
 
 

@@ -203,8 +203,9 @@ class PreparedBatch:
     rows: list[tuple[Any, ...]]
     links: list[tuple[int, str, str, str]]
     sighted: list[tuple[str, str, int, Any, Any]]
-    # (event key, mark) of each record with an identity of its own, in the file's order
-    marks: list[tuple[int, int]] = field(default_factory=list)
+    # (event key, mark, times seen) of each record with an identity of its own, in the
+    # file's order
+    marks: list[tuple[int, int, int]] = field(default_factory=list)
     # (address as 32 hex digits, value) of each IPv6 address sighted, for network searches
     ipv6: list[tuple[str, str]] = field(default_factory=list)
 
@@ -267,7 +268,7 @@ class Preparer:
         given, declared = plan.tlp, plan.tlp_declared
         nameless = plan.user_id is None
         refused = 0
-        marks: list[tuple[int, int]] = []
+        marks: list[tuple[int, int, int]] = []
         for rec in records:
             when = rec.time or created
             level = _event_tlp(rec.tlp, given, declared) if rec.tlp else given.value
@@ -279,12 +280,12 @@ class Preparer:
                 continue
             k = key(rec, when, level, plan.user_id)
             if rec.identity:
-                marks.append((k, record_mark(rec.identity, k)))
+                marks.append((k, record_mark(rec.identity, k), rec.times))
             g = grouped.get(k)
             if g is None:
-                grouped[k] = [rec, 1, when, when, level]
+                grouped[k] = [rec, rec.times, when, when, level]
             else:
-                g[1] += 1
+                g[1] += rec.times
                 if when < g[2]:
                     g[2] = when
                 elif when > g[3]:

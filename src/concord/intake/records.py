@@ -70,6 +70,9 @@ class EventRecord:
     # The record's own identity where its format gives one ("misp:<attribute uuid>",
     # "stix:<object id>"): the same record in another file is not counted twice.
     identity: str = ""
+    # How many times the record says it was seen (a STIX sighting's count, an observed-data's
+    # number_observed): its event's and its indicators' sightings count that many.
+    times: int = 1
 
 
 @dataclass(frozen=True)

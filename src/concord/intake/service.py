@@ -343,7 +343,7 @@ def _drop_counted(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> None:
     Their events and sightings are not counted again, and the receipt lists them as
     duplicates. What they would widen (first and last seen) already covers them."""
     org = plan.org_id
-    marks = list(dict.fromkeys(mark for _key, mark in batch.marks))
+    marks = list(dict.fromkeys(mark for _key, mark, _times in batch.marks))
     if bulk.dialect == "postgresql":
         # the marks this statement inserts are the ones no other writer has counted
         fresh = {
@@ -373,11 +373,11 @@ def _drop_counted(bulk: Bulk, plan: Plan, batch: PreparedBatch) -> None:
         fresh = set(marks) - stored
         bulk.insert("record_marks", ("org_id", "mark"), [(org, mark) for mark in fresh])
     repeats: Counter[int] = Counter()
-    for key, mark in batch.marks:
+    for key, mark, times in batch.marks:
         if mark in fresh:
             fresh.discard(mark)  # its first occurrence counts, any later one repeats it
         else:
-            repeats[key] += 1
+            repeats[key] += times
     if not repeats:
         return
     rows, gone = [], set()

@@ -887,6 +887,7 @@ def _records(
         description="",
         attack_techniques=(),
         identity="",
+        times=1,
     )
 
     while True:
@@ -1090,7 +1091,7 @@ def _plain_dataclass(cls: type[Any], names: tuple[str, ...]) -> bool:
 _RECORD_FIELDS = (
     *("time", "rsit_class", "rsit_type", "observables", "location", "raw", "feed", "nature"),
     *("port", "protocol", "application", "tlp", "confidence", "description"),
-    *("attack_techniques", "extra", "identity"),
+    *("attack_techniques", "extra", "identity", "times"),
 )
 # A frozen dataclass sets each field through object.__setattr__: for EventRecord that was
 # three quarters of the cost of a Shadowserver row. Setting the instance dict at once makes

@@ -27,6 +27,10 @@ incident        event      created                               none (the 2.1 i
                                                                  stub)
 ==============  =========  ====================================  ==============================
 
+An observed-data's ``number_observed`` and a sighting's ``count`` are the times its record
+was seen: its event and its values' sightings count that many (an indicator, the times its
+evidence was observed).
+
 Pattern comparisons and SCO properties read:
 
 ======================================================  =====================================
@@ -458,8 +462,8 @@ def _record_of(bundle: _Bundle, entry: _Entry) -> EventRecord:
         facts = _indicator(bundle, entry)
         if isinstance(facts, _Invalid):
             raise facts
-        facts = _with_evidence(bundle, entry, facts)
-        return _record(bundle, entry, "indicator", facts, _indicator_extra(entry.obj))
+        facts, times = _with_evidence(bundle, entry, facts)
+        return _record(bundle, entry, "indicator", facts, _indicator_extra(entry.obj), times)
     if kind == "observed-data":
         return _observed_data(bundle, entry)
     if kind == "sighting":
@@ -468,7 +472,12 @@ def _record_of(bundle: _Bundle, entry: _Entry) -> EventRecord:
 
 
 def _record(
-    bundle: _Bundle, entry: _Entry, nature: str, facts: _Facts, extra: dict[str, str]
+    bundle: _Bundle,
+    entry: _Entry,
+    nature: str,
+    facts: _Facts,
+    extra: dict[str, str],
+    times: int = 1,
 ) -> EventRecord:
     values = facts.values
     extra = {"stix_id": entry.obj["id"], **{k: clean_text(v) for k, v in extra.items() if v}}
@@ -495,20 +504,23 @@ def _record(
         attack_techniques=tuple(sorted(facts.techniques)),
         extra=extra,
         identity="stix:" + entry.obj["id"],
+        times=times,
     )
 
 
-def _readable_evidence(bundle: _Bundle, entry: _Entry) -> tuple[_Values, list[str | None]] | None:
-    """An observed-data's values and markings, or None when it is revoked or does not read
-    (it is then a record of its own, whose error the receipt gives)."""
+def _readable_evidence(
+    bundle: _Bundle, entry: _Entry
+) -> tuple[_Values, list[str | None], int] | None:
+    """An observed-data's values, markings and times observed, or None when it is revoked or
+    does not read (it is then a record of its own, whose error the receipt gives)."""
     if entry.obj["type"] != "observed-data" or entry.obj.get("revoked") is True:
         return None
     try:
-        _parse(entry.obj)
+        parsed = _parse(entry.obj)
         values, tlps = _observed_values(bundle, entry)
     except _Invalid:
         return None
-    return values, [bundle.tlp(entry.obj), *tlps]
+    return values, [bundle.tlp(entry.obj), *tlps], _times(parsed.get("number_observed"))
 
 
 def _told_by_indicator(bundle: _Bundle, entry: _Entry) -> bool:
@@ -525,26 +537,29 @@ def _told_by_indicator(bundle: _Bundle, entry: _Entry) -> bool:
     )
 
 
-def _with_evidence(bundle: _Bundle, entry: _Entry, facts: _Facts) -> _Facts:
+def _with_evidence(bundle: _Bundle, entry: _Entry, facts: _Facts) -> tuple[_Facts, int]:
     """An indicator's facts with the values and markings of the observed-data it is
-    `based-on`: a value the pattern names already keeps the pattern's role."""
+    `based-on` (a value the pattern names already keeps the pattern's role), and the times
+    they were observed (once, without any)."""
     named = {(o.kind, o.value) for o in facts.values.observables}
     collected = _Collector()
     collected.merge(facts.values)
     tlps = [facts.tlp]
+    times = 0
     for rtype, ref in bundle.out.get(entry.obj["id"], ()):
         observed = bundle.by_id.get(ref)
         evidence = None if observed is None else _readable_evidence(bundle, observed)
         if rtype != "based-on" or evidence is None:
             continue
-        values, markings = evidence
+        values, markings, observed_times = evidence
         fresh = [o for o in values.observables if (o.kind, o.value) not in named]
         named.update((o.kind, o.value) for o in fresh)
         collected.merge(replace(values, observables=tuple(fresh)))
         tlps.extend(markings)
-    if len(tlps) == 1:
-        return facts
-    return replace(facts, values=collected.values(), tlp=strictest_tlp(tlps))
+        times += observed_times
+    if not times:
+        return facts, 1
+    return replace(facts, values=collected.values(), tlp=strictest_tlp(tlps)), times
 
 
 def _parse(obj: dict[str, Json], pattern_checked: bool = False) -> Any:
@@ -733,11 +748,8 @@ def _observed_data(bundle: _Bundle, entry: _Entry) -> EventRecord:
         clean_text(obj.get("description") or obj.get("name")),
         _confidence(obj),
     )
-    extra = {
-        "number_observed": str(parsed.get("number_observed", "")),
-        "last_observed": str(obj.get("last_observed") or ""),
-    }
-    return _record(bundle, entry, "event", facts, extra)
+    extra = {"last_observed": str(obj.get("last_observed") or "")}
+    return _record(bundle, entry, "event", facts, extra, _times(parsed.get("number_observed")))
 
 
 def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
@@ -797,11 +809,16 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
     )
     extra = {
         "sighting_of_ref": str(obj.get("sighting_of_ref") or ""),
-        "count": str(obj["count"]) if isinstance(obj.get("count"), int) else "",
         "last_seen": str(obj.get("last_seen") or ""),
         "where_sighted_refs": " ".join(strings_in(obj.get("where_sighted_refs"))),
     }
-    return _record(bundle, entry, "event", facts, extra)
+    return _record(bundle, entry, "event", facts, extra, _times(parsed.get("count")))
+
+
+def _times(count: Any) -> int:
+    """How many times an observed-data or a sighting says it was seen (the library has
+    checked the range); a count of 0 still reports the sighting once."""
+    return count if isinstance(count, int) and count > 0 else 1
 
 
 def _incident(bundle: _Bundle, entry: _Entry) -> EventRecord:
