@@ -425,6 +425,33 @@ def test_observed_data_with_network_traffic_and_marked_scos() -> None:
     assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
 
 
+def test_a_sighting_without_its_own_times_is_dated_by_what_it_sighted() -> None:
+    address = sdo("ipv4-addr", 1, value="192.0.2.10")
+    del address["created"], address["modified"]
+    observed = sdo(
+        "observed-data",
+        2,
+        first_observed="2024-02-01T10:00:00Z",
+        last_observed="2024-02-01T11:00:00Z",
+        number_observed=1,
+        object_refs=[address["id"]],
+    )
+    sighting = sdo(  # written down a month later
+        "sighting",
+        3,
+        created="2024-03-01T00:00:00Z",
+        modified="2024-03-01T00:00:00Z",
+        sighting_of_ref=indicator("[ipv4-addr:value = '192.0.2.10']")["id"],
+        observed_data_refs=[observed["id"]],
+    )
+    records, errors = read(bundle(sighting, observed, address))
+    assert errors == []
+    assert records[0].time == datetime(2024, 2, 1, 10, tzinfo=UTC)
+    sighting["first_seen"] = "2024-01-31T00:00:00Z"  # its own time comes first
+    records, _ = read(bundle(sighting, observed, address))
+    assert records[0].time == datetime(2024, 1, 31, tzinfo=UTC)
+
+
 def owner(record: EventRecord, *assets: tuple[int, str, str]) -> int | None:
     """The owner intake gives the record, with (org, asset kind, value) registered."""
     plan = Plan(1, datetime(2024, 3, 1, tzinfo=UTC), 1, None, None, TLP.AMBER, DedupPolicy(), "")

@@ -21,8 +21,9 @@ observed-data   event      first_observed                        the SCOs it emb
                                                                  indicator's evidence: the
                                                                  indicator's record takes its
                                                                  values and markings)
-sighting        event      first_seen, else last_seen,           the sighted indicator's, and the
-                           else created                          SCOs of ``observed_data_refs``
+sighting        event      first_seen, else last_seen, else      the sighted indicator's, and the
+                           its observed data's first_observed,   SCOs of ``observed_data_refs``
+                           else created
 incident        event      created                               none (the 2.1 incident is a
                                                                  stub)
 ==============  =========  ====================================  ==============================
@@ -129,6 +130,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -766,6 +768,7 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
         base = found
         collected.merge(found.values)
         tlps.append(found.tlp)
+    observed_from: list[datetime] = []
     for i, ref in enumerate(strings_in(obj.get("observed_data_refs"))):
         observed = bundle.get(ref)
         if observed is None or observed.obj["type"] != "observed-data":
@@ -776,6 +779,10 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
             raise _Invalid(exc.reason, f"/observed_data_refs/{i}") from None
         collected.merge(values)
         tlps.extend([bundle.tlp(observed.obj), *sco_tlps])
+        with suppress(_Invalid):  # an observed-data the library refuses is its own error
+            first = _stix_time(_parse(observed.obj), observed.obj, "first_observed")
+            if first is not None:
+                observed_from.append(first)
     tagged = rsit_from_tags(strings_in(obj.get("labels")))
     if tagged:
         rsit = resolve_rsit(tagged)
@@ -796,7 +803,8 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
     time = (
         _stix_time(parsed, obj, "first_seen")
         or _stix_time(parsed, obj, "last_seen")
-        or _stix_time(parsed, obj, "created")
+        or min(observed_from, default=None)  # what was sighted tells when, better than
+        or _stix_time(parsed, obj, "created")  # when the sighting was written down
     )
     facts = _Facts(
         time,
