@@ -690,7 +690,6 @@ def ingest(
     from concord.intake.readers import Reader, ReaderError
     from concord.intake.registry import profile_reader
     from concord.intake.service import ingest_paths
-    from concord.intake.sources import skipped_files
 
     totals: dict[str, Any] = {
         "accepted": 0,
@@ -703,7 +702,6 @@ def ingest(
         "skipped_files": [],  # hidden ones in the folders given
     }
     try:
-        totals["skipped_files"] = skipped_files(paths)
         reader: Reader | None = None
         if profile is not None:
             if fmt:
@@ -738,6 +736,7 @@ def ingest(
                     channel="cli",
                     progress=lambda n: progress.advance(task, n),
                     starting=lambda name: progress.update(task, description=name, completed=0),
+                    hidden=totals["skipped_files"],
                     reader=reader,
                     share_owners=share_owners,
                 ):

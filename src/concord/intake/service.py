@@ -1248,15 +1248,17 @@ def ingest_paths(
     principal: Principal | None,
     paths: Iterable[str],
     starting: Callable[[str], None] | None = None,
+    hidden: list[str] | None = None,
     **options: Any,
 ) -> Iterator[Receipt]:
     """A receipt per file under `paths`. A file that cannot be read, or whose format cannot
     be told, gets a receipt with status "refused" and the reason, and the next file goes
     on: one stray file in a folder of reports must not stop the rest. `starting` is told
-    the name of each file before it is read (for a progress display)."""
+    the name of each file before it is read (for a progress display); `hidden` gets the
+    names of the hidden files skipped in the folders."""
     from concord.intake.sources import Refused, open_sources
 
-    for source in open_sources(paths):
+    for source in open_sources(paths, hidden):
         if isinstance(source, Refused):
             yield Receipt.refused(source.filename, source.reason)
             continue

@@ -214,22 +214,15 @@ def _names_in(folder: Path, children: list[Path]) -> list[str]:
     return [(top / child.relative_to(folder)).as_posix() for child in children]
 
 
-def skipped_files(paths: Iterable[str]) -> list[str]:
-    """The hidden files (a name starting with a dot, or in such a folder) in the folders
-    among `paths`, which `open_sources` skips; named as it names the files it reads."""
-    skipped: list[str] = []
-    for raw in paths:
-        folder = Path(raw)
-        if folder.is_dir():
-            skipped.extend(_names_in(folder, _folder_files(folder)[1]))
-    return skipped
-
-
-def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
+def open_sources(
+    paths: Iterable[str], hidden: list[str] | None = None
+) -> Iterator[Source | Refused]:
     """Every file under `paths`, in order; a file that cannot be opened is a `Refused` in
     its place, so the others are still read. A path that does not exist, or a folder with
     no file to read, is a mistake in the command (a mistyped name): it stops everything
-    before anything is read.
+    before anything is read. The hidden files of the folders (a name starting with a dot,
+    or in such a folder), which are skipped, are added to `hidden` when it is given, named
+    as the files read are.
 
     A file is named as the command names it, without the folders above: a file given
     alone by its name, a file found in a folder by its path from that folder on
@@ -242,8 +235,10 @@ def open_sources(paths: Iterable[str]) -> Iterator[Source | Refused]:
         if not path.exists():
             raise ConcordError(f"{raw}: no such file or directory")
         if path.is_dir():
-            read, hidden = _folder_files(path)
-            if not read and hidden:
+            read, skipped = _folder_files(path)
+            if hidden is not None:
+                hidden.extend(_names_in(path, skipped))
+            if not read and skipped:
                 raise ConcordError(
                     f"{raw}: no file found in this folder but hidden ones (named with a "
                     "leading dot), which are not read"
