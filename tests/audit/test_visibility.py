@@ -135,6 +135,37 @@ def test_case_links_of_hidden_events_are_left_out(client, auth, network, session
     assert "Hospital" not in body
 
 
+def test_what_was_done_under_red_stays_out_of_the_log_when_the_case_widens(
+    client, auth, network, session
+) -> None:  # type: ignore[no-untyped-def]
+    kz, uz = network["kz-analyst"], network["uz-analyst"]
+    case = cases.create_case(
+        session, kz, cases.CaseInput(title="Leak", tlp="amber", participants=["uz-cert"])
+    )
+    cases.update_case(session, kz, case.id, {"tlp": "red"})
+    cases.add_named_user(session, kz, case.id, "uz-analyst")
+    cases.add_comment(session, uz, case.id, "Our source is A. Karimov.")
+    cases.update_case(session, kz, case.id, {"tlp": "amber"})
+    session.commit()
+
+    def logged(user: str) -> list[tuple[str, dict]]:
+        rows = _log(client, auth, user, object_kind="case")
+        return [
+            (r["action"], r["detail"]) for r in reversed(rows) if r["object_id"] == str(case.id)
+        ]
+
+    # the centre's admin reads the AMBER case: the log says what its timeline says, and
+    # nothing of what was done while it was RED (the narrowing included, done under RED)
+    for user in ("centre-admin", "kz-admin"):
+        seen = logged(user)
+        assert [a for a, _ in seen] == ["create", "participant-add", "participant-add", "update"]
+        assert {"user": "uz-analyst"} not in [d for _, d in seen]  # who was named for RED
+        assert seen[-1][1]["tlp"] == {"from": "red", "to": "amber"}
+        assert all("label" not in d for _, d in seen)
+    timeline = cases.case_detail(session, network["centre-admin"], case.id).timeline
+    assert [t.entry.kind for t in timeline] == ["create", "participant", "participant", "update"]
+
+
 def test_a_page_left_short_by_hidden_records_is_filled_from_older_ones(
     client, auth, network, session
 ) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, exists, select, text, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    case,
+    cast,
+    exists,
+    literal,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -275,8 +286,11 @@ def _as_seen(
     for kind, ids in wanted.items():
         id_column, visible = governed[kind]
         seen[kind] = set(session.scalars(select(id_column).where(id_column.in_(ids), visible)))
+    hidden = _hidden_under_label(session, principal, parsed)
     out = []
     for rec, detail in parsed:
+        if rec.seq in hidden:
+            continue
         shown, withheld, listed = detail, False, False
         if isinstance(detail, dict):
             shown = dict(detail)
@@ -306,6 +320,28 @@ def _as_seen(
             )
         )
     return out
+
+
+def _hidden_under_label(
+    session: Session, principal: Principal, parsed: list[tuple[AuditRecord, Any]]
+) -> set[int]:
+    """The records of what was done to a case under a label narrower than its present one
+    (RED, AMBER+STRICT) that `principal` may not read: the case's timeline hides the entry,
+    and so does the log."""
+    from concord.cases.model import Case
+    from concord.cases.service import AUDIT_LABEL, NARROW_LABELS, narrower
+
+    labelled: dict[str, dict[int, list[int]]] = {}
+    for rec, detail in parsed:
+        label = detail.get(AUDIT_LABEL) if isinstance(detail, dict) else None
+        if rec.object_kind == "case" and label in NARROW_LABELS and rec.object_id.isdigit():
+            labelled.setdefault(label, {}).setdefault(int(rec.object_id), []).append(rec.seq)
+    hidden: set[int] = set()
+    for label, cases in labelled.items():
+        visible = policy.tlp_filter(principal, Case, narrower(literal(label), Case.tlp))
+        shown = set(session.scalars(select(Case.id).where(Case.id.in_(cases), visible)))
+        hidden.update(seq for case_id in cases.keys() - shown for seq in cases[case_id])
+    return hidden
 
 
 def search(

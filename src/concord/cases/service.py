@@ -206,6 +206,12 @@ def _actor(principal: Principal) -> str:
     return principal.username or f"user:{principal.user_id}"
 
 
+# The labels narrower than the case may later be: an audit record of what was done under one
+# keeps it (`AUDIT_LABEL` in its detail), and is shown as the timeline entry is.
+NARROW_LABELS = frozenset({TLP.RED.value, TLP.AMBER_STRICT.value})
+AUDIT_LABEL = "label"
+
+
 def _append(
     session: Session,
     principal: Principal,
@@ -237,6 +243,10 @@ def _append(
         case.updated_at = now
         case.version = (case.version or 1) + 1
     audit_detail = {k: v for k, v in detail.items() if k not in ("title", "summary")}
+    if case.tlp in NARROW_LABELS:
+        # what was done under a narrow label stays under it in the log too, as on the
+        # timeline, when the case is widened later
+        audit_detail[AUDIT_LABEL] = case.tlp
     audit.record(session, principal, action, KIND, case.id, audit_detail)
     return entry
 
@@ -535,7 +545,7 @@ def _timeline_for(
     return items
 
 
-def _narrower(entry: Any, case: Any) -> Any:
+def narrower(entry: Any, case: Any) -> Any:
     """SQL: the narrower of an entry's label (None: written before entries kept one) and the
     case's."""
     rank = {t.value: t.rank for t in TLP}
@@ -624,7 +634,7 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
                     # each entry under the label it was written under, where that is
                     # narrower than the case's now (one named on a RED case since reads
                     # what was said before)
-                    policy.tlp_filter(principal, Case, _narrower(TimelineEntry.tlp, Case.tlp)),
+                    policy.tlp_filter(principal, Case, narrower(TimelineEntry.tlp, Case.tlp)),
                 )
                 .order_by(TimelineEntry.id)
             ),
