@@ -537,3 +537,36 @@ def test_a_case_ended_without_a_resolution_says_so(login) -> None:  # type: igno
     assert 'name="resolution"' in page  # and it may be given on closing
     assert ui.post(f"{url}/status", {"status": "closed", "resolution": "mitigated"}).is_redirect
     assert 'data-field="resolution">mitigated<' in ui.get(url).text
+
+
+def test_an_assignment_made_meanwhile_is_not_overwritten_unseen(login) -> None:  # type: ignore[no-untyped-def]
+    kz, uz = login("kz-analyst"), login("uz-analyst")
+    case_id = open_case(kz, participants="uz-cert")
+    url = f"/cases/{case_id}"
+    assert 'name="was_assignee" value=""' in uz.get(url).text  # uz's page: nobody
+    assert kz.post(f"{url}/assign", {"assignee": "kz-analyst", "was_assignee": ""}).is_redirect
+    r = uz.post(f"{url}/assign", {"assignee": "uz-analyst", "was_assignee": ""})
+    assert r.status_code == 409
+    assert "the assignee was changed meanwhile" in r.text
+    assert 'name="was_assignee" value="kz-analyst"' in r.text  # the page shows it now
+    uz.client.cookies.set("concord_lang", "ru")
+    ru = uz.post(f"{url}/assign", {"assignee": "uz-analyst", "was_assignee": ""})
+    assert "исполнитель тем временем изменён" in ru.text
+    uz.client.cookies.set("concord_lang", "en")
+    # seen, it may be changed
+    assert uz.post(f"{url}/assign", {"assignee": "uz-analyst", "was_assignee": "kz-analyst"})
+    assert 'data-field="assignee">uz-analyst<' in uz.get(url).text
+
+
+def test_a_status_refused_keeps_the_choice_and_reads_in_russian(login) -> None:  # type: ignore[no-untyped-def]
+    kz = login("kz-analyst")
+    case_id = open_case(kz)
+    url = f"/cases/{case_id}"
+    assert kz.post(f"{url}/status", {"status": "in-progress"}).is_redirect
+    # a page still showing "new" offers "closed", which a case in progress cannot go to
+    kz.client.cookies.set("concord_lang", "ru")
+    r = kz.post(f"{url}/status", {"status": "closed", "resolution": "duplicate"})
+    assert r.status_code == 409
+    said = "дело не может перейти из состояния «в работе» в «закрыто»; возможно: решено, разбор"
+    assert said in r.text
+    assert '<option value="duplicate" selected>' in r.text  # as it was chosen

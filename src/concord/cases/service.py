@@ -992,8 +992,21 @@ def set_severity(session: Session, principal: Principal, case_id: int, severity:
     return case
 
 
-def assign(session: Session, principal: Principal, case_id: int, username: str | None) -> Case:
+def assign(
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    username: str | None,
+    shown: str | None = None,
+) -> Case:
+    """Assign the case to `username` (None: to nobody). `shown` is the assignee a form
+    showed ("" for nobody): a colleague's assignment made meanwhile is a Conflict, not
+    overwritten unseen."""
     case, parties = _load_for_write(session, principal, case_id)
+    if shown is not None:
+        now = usernames(session, [case.assignee_user_id]).get(case.assignee_user_id, "")
+        if now != shown:
+            raise Conflict(_changed_meanwhile("assignee", now))
     _assign(session, principal, case, parties, username)
     return case
 

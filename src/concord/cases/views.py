@@ -301,7 +301,8 @@ def change_status(
         ending = status.strip().lower() in service.ENDED
         service.set_status(session, p, case_id, status, resolution if ending else None)
 
-    return _act(request, session, p, case_id, csrf_token, "workflow", action)
+    form = {"status": status, "resolution": resolution}  # as chosen, should it be refused
+    return _act(request, session, p, case_id, csrf_token, "workflow", action, form)
 
 
 @router.post("/cases/{case_id}/details", response_class=HTMLResponse)
@@ -368,6 +369,7 @@ def assign(
     request: Request,
     case_id: int,
     assignee: str = Form(""),
+    was_assignee: str | None = Form(None),
     csrf_token: str = Form(""),
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
@@ -379,7 +381,8 @@ def assign(
         case_id,
         csrf_token,
         "workflow",
-        lambda: service.assign(session, p, case_id, _blank(assignee)),
+        # the form says whom it showed ("nobody" arrives as no value at all)
+        lambda: service.assign(session, p, case_id, _blank(assignee), was_assignee or ""),
     )
 
 

@@ -52,8 +52,11 @@ def _patterns(language: str) -> tuple[tuple[re.Pattern[str], str], ...]:
 
 
 # A placeholder of this name holds another message ("the line holds {reason}"), translated in
-# turn; every other placeholder holds a user's value (an address, a file name), kept verbatim.
+# turn; one of the names after it holds words of the catalogue (a case's status), each
+# translated, a list of them separated by commas; every other placeholder holds a user's
+# value (an address, a file name), kept verbatim.
 _NESTED = "reason"
+_WORDS = frozenset({"status", "next_status", "statuses"})
 # Reasons nest three deep at most (a JSON syntax error in a line of a feed); the bound keeps a
 # hostile value of many nested prefixes from costing a scan of every pattern per level.
 _MAX_NESTING = 3
@@ -76,6 +79,8 @@ def _translate(language: str, message: str, depth: int) -> str:
             values = match.groupdict()
             if depth > 0 and values.get(_NESTED):
                 values[_NESTED] = _translate(language, values[_NESTED], depth - 1)
+            for name in _WORDS & values.keys():
+                values[name] = ", ".join(table.get(w, w) for w in values[name].split(", "))
             try:
                 return translation.format(**values)
             except (KeyError, IndexError, ValueError):
