@@ -74,7 +74,9 @@ def test_suppression_primary_and_secondary() -> None:
         "b": 4,
         "c": "<3",
     }
-    assert service.suppress_column({"a": 1}, 3) == {"a": "<3"}
+    # a total below the threshold withholds the column whole, each cell as the range it
+    # may be: 0 included, as the other period's keys are listed in it too
+    assert service.suppress_column({"a": 1}, 3) == {"a": "0–2"}
     assert service.suppress_column({"a": 1, "b": 2}, 1) == {"a": 1, "b": 2}
 
 
@@ -717,3 +719,11 @@ def test_a_scope_that_keeps_failing_is_left_to_an_operator(
         *["KZ", "KZ@centre", "UZ", "UZ", "UZ@centre", "UZ@centre"],
         *["network", "network"],
     ]
+
+
+def test_a_column_withheld_below_the_threshold_never_claims_events_a_key_has_not() -> None:
+    # The previous day had one event, of another class than today's: its column is withheld
+    # whole, and today's classes, listed in it too, may well have none there.
+    rows = service._rows({"vulnerable": 5, "intrusion-attempts": 4}, {"malicious-code": 1}, 3, True)
+    assert {r.key: r.previous for r in rows} == {"vulnerable": "0–2", "intrusion-attempts": "0–2"}
+    assert all(r.change_pct is None for r in rows)  # no change from a withheld count

@@ -392,8 +392,10 @@ def _column(values: dict[Any, int], k: int) -> tuple[dict[Any, Cell], bool]:
         return out, False
     if total < k:
         # The total itself is withheld: any per-key figure would narrow it down (two
-        # non-zero keys under a total below 3 are 1 each).
-        return {key: f"<{k}" for key in values}, True
+        # non-zero keys under a total below 3 are 1 each). Each reads as the range it may
+        # be, 0 included: the other period's keys are listed in this column too, where a
+        # "<3" would claim an event that is not there.
+        return {key: f"0–{k - 1}" for key in values}, True
     small = sorted((key for key, n in values.items() if 0 < n < k), key=str)
     if not small:
         return out, False
