@@ -47,7 +47,7 @@ def test_a_report_asked_for_is_built_by_a_worker(client, auth, data) -> None:  #
     for body, status in (
         ({"period": "2024-07", "scope": "UZ"}, 403),
         ({"period": "2999-01", "scope": "KZ"}, 422),
-        ({"period": "2024-07", "scope": "TJ"}, 403),
+        ({"period": "2024-07", "scope": "TJ"}, 422),  # no national body: a wrong value
     ):
         r = client.post(API, json=body, headers=auth["kz-analyst"])
         assert r.status_code == status, (body, r.text)
@@ -273,6 +273,13 @@ def test_a_scope_with_no_national_body_is_refused_in_the_list_too(client, auth, 
     for scope in ("network", "KZ", " kz"):
         r = client.get(API, params={"scope": scope}, headers=auth["centre-analyst"])
         assert r.status_code == 200, (scope, r.text)
+    # a national body asking one built is told the same, not that it may not (403)
+    for wait in (True, False):
+        body = {"period": "2024-07", "scope": "XX", "wait": wait}
+        r = client.post(API, json=body, headers=auth["uz-analyst"])
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "scope", r.text
+    r = client.post(API, json={**body, "scope": "KZ"}, headers=auth["uz-analyst"])
+    assert r.status_code == 403  # another state's report: not theirs
 
 
 def test_a_format_or_language_a_worker_cannot_answer_in_is_refused(client, auth, data) -> None:  # type: ignore[no-untyped-def]

@@ -308,6 +308,7 @@ def check_request(session: Session, principal: Principal | None, scope: str) -> 
         return
     if scope == NETWORK:
         raise Forbidden("the network report is for the centre")
+    audience(session, scope)  # a state with no national body is a wrong value (422) to all
     raise Forbidden(f"the report of {scope} is for its national body and the centre")
 
 
