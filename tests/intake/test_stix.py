@@ -107,6 +107,21 @@ def sdo(kind: str, n: int, **props: Any) -> dict[str, Any]:
     }
 
 
+def observed_data(n: int, *scos: dict[str, Any], **props: Any) -> dict[str, Any]:
+    """An observed-data of the SCOs `scos`, seen once on 2024-02-01 from 10:00 to 11:00."""
+    return sdo(
+        "observed-data",
+        n,
+        **{
+            "first_observed": "2024-02-01T10:00:00Z",
+            "last_observed": "2024-02-01T11:00:00Z",
+            "number_observed": 1,
+            "object_refs": [sco["id"] for sco in scos],
+            **props,
+        },
+    )
+
+
 def relationship(n: int, kind: str, source: dict[str, Any], target: dict[str, Any]) -> dict:
     return sdo(
         "relationship", n, relationship_type=kind, source_ref=source["id"], target_ref=target["id"]
@@ -403,14 +418,8 @@ def test_observed_data_with_network_traffic_and_marked_scos() -> None:
         "dst_port": 3389,
         "protocols": ["ipv4", "tcp", "rdp"],
     }
-    observed = sdo(
-        "observed-data",
-        4,
-        first_observed="2024-02-01T10:00:00Z",
-        last_observed="2024-02-01T11:00:00Z",
-        number_observed=12,
-        object_refs=[traffic["id"], src["id"], dst["id"]],
-        labels=['rsit:intrusion-attempts="brute-force"'],
+    observed = observed_data(
+        4, traffic, src, dst, number_observed=12, labels=['rsit:intrusion-attempts="brute-force"']
     )
     [record], errors = read(bundle(observed, traffic, src, dst))
     assert errors == []
@@ -428,14 +437,7 @@ def test_observed_data_with_network_traffic_and_marked_scos() -> None:
 def test_a_sighting_without_its_own_times_is_dated_by_what_it_sighted() -> None:
     address = sdo("ipv4-addr", 1, value="192.0.2.10")
     del address["created"], address["modified"]
-    observed = sdo(
-        "observed-data",
-        2,
-        first_observed="2024-02-01T10:00:00Z",
-        last_observed="2024-02-01T11:00:00Z",
-        number_observed=1,
-        object_refs=[address["id"]],
-    )
+    observed = observed_data(2, address)
     sighting = sdo(  # written down a month later
         "sighting",
         3,
@@ -479,14 +481,7 @@ def test_a_destination_names_the_owner_only_when_no_source_is_given() -> None:
         "src_ref": src["id"],
         "dst_ref": dst["id"],
     }
-    observed = sdo(
-        "observed-data",
-        4,
-        first_observed="2024-02-01T10:00:00Z",
-        last_observed="2024-02-01T11:00:00Z",
-        number_observed=1,
-        object_refs=[traffic["id"]],
-    )
+    observed = observed_data(4, traffic)
     [record], _ = read(bundle(observed, traffic, src, dst))
     assert owner(record, hoster) is None
     assert owner(record, hoster, (3, "ipv4-prefix", "192.0.2.0/24")) == 3
@@ -672,14 +667,7 @@ def test_a_crash_of_the_pattern_library_costs_only_its_indicator(
     monkeypatch.setattr("concord.intake.readers.stix.brackets_check", crash)
     monkeypatch.setattr("concord.intake.readers.stix.Pattern21", crash)
     address = {"type": "ipv4-addr", "id": f"ipv4-addr--{UUID}", "value": "192.0.2.10"}
-    observed = sdo(
-        "observed-data",
-        2,
-        first_observed="2024-02-01T10:00:00Z",
-        last_observed="2024-02-01T10:00:00Z",
-        number_observed=1,
-        object_refs=[address["id"]],
-    )
+    observed = observed_data(2, address, last_observed="2024-02-01T10:00:00Z")
     [record], [error] = read(bundle(indicator("[ipv4-addr:value = '1.2.3.4']"), observed, address))
     assert error.location.pointer == "/objects/0/pattern"
     assert error.reason == "invalid STIX pattern: cannot access local variable 'c'"
@@ -691,14 +679,7 @@ def test_an_ipv4_mapped_ipv6_address_is_the_ipv4_address() -> None:
     assert errors == [] and record.observables == (Observable(K.IPV4, "1.2.3.4"),)
     # so does an ipv6-addr SCO of an observed-data
     address = {"type": "ipv6-addr", "id": f"ipv6-addr--{UUID}", "value": "::FFFF:192.0.2.9"}
-    observed = sdo(
-        "observed-data",
-        2,
-        first_observed="2024-02-01T10:00:00Z",
-        last_observed="2024-02-01T10:00:00Z",
-        number_observed=1,
-        object_refs=[address["id"]],
-    )
+    observed = observed_data(2, address, last_observed="2024-02-01T10:00:00Z")
     [record], errors = read(bundle(observed, address))
     assert errors == [] and record.observables == (Observable(K.IPV4, "192.0.2.9"),)
     # a real IPv6 address is still no IPv4 one
@@ -773,14 +754,7 @@ def test_input_over_the_limit_is_refused() -> None:
 def test_bad_sco_value_points_at_the_sco() -> None:
     ip = {"type": "ipv4-addr", "spec_version": "2.1", "value": "10.0.0.300"}
     ip["id"] = "ipv4-addr--7e33a43e-e34b-40ec-89da-36c9bb2cacd9"
-    observed = sdo(
-        "observed-data",
-        1,
-        first_observed="2024-02-01T10:00:00Z",
-        last_observed="2024-02-01T11:00:00Z",
-        number_observed=1,
-        object_refs=[ip["id"]],
-    )
+    observed = observed_data(1, ip)
     [], [error] = read(bundle(observed, ip))
     assert error.location.pointer == "/objects/1"
     assert "10.0.0.300" in error.reason
