@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class ConcordError(Exception):
     status: int = 400
     title: str = "Bad request"
     locations: list[FaultLocation] = field(default_factory=list)
+    # further faults of the same input, each with its own message and place: a form or a
+    # request body is answered with all of its faults at once (see `Faults`)
+    more: list[ConcordError] = field(default_factory=list)
 
     def __str__(self) -> str:
         if self.locations:
@@ -81,3 +88,25 @@ class PreconditionFailed(ConcordError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, 412, "Precondition failed")
+
+
+class Faults:
+    """The faults of one input, gathered so that all are told at once rather than one per
+    attempt: each check's value, or `instead` when it fails; `raise_any` then raises the
+    first fault with the others in its `more`."""
+
+    def __init__(self) -> None:
+        self.found: list[InvalidInput] = []
+
+    def check(self, read: Callable[[], _T], instead: _T) -> _T:
+        try:
+            return read()
+        except InvalidInput as exc:
+            self.found.append(exc)
+            return instead
+
+    def raise_any(self) -> None:
+        if self.found:
+            first, *others = self.found
+            first.more = others
+            raise first

@@ -77,6 +77,18 @@ def test_invalid_input_is_a_problem_with_its_location(client, auth) -> None:  # 
     assert r.json()["errors"][0]["field"] == "severity"
     r = client.post("/api/v1/cases", json={"summary": "no title"}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/title"
+    # every fault of the body at once, each with its place and its reason
+    body = {"title": " ", "event_ids": [111], "indicators": ["198.51.100.88"], "tlp": "blue"}
+    r = client.post("/api/v1/cases", json=body, headers=h)
+    assert r.status_code == 422
+    assert [(e["field"], e["detail"]) for e in r.json()["errors"]] == [
+        ("title", "a case needs a title"),
+        ("event_ids", "no events 111"),
+        ("indicators", "no indicators 198.51.100.88"),
+        ("tlp", r.json()["errors"][3]["detail"]),
+    ]
+    assert "blue" in r.json()["errors"][3]["detail"]
+    assert r.json()["detail"] == "a case needs a title"  # the first, as before
     case = open_case(client, h)
     url = f"/api/v1/cases/{case['id']}"
     r = client.post(f"{url}/techniques", json={"technique_id": "T15"}, headers=h)

@@ -178,6 +178,17 @@ def test_create_case_errors_are_shown_next_to_the_form(login) -> None:  # type: 
     assert 'role="alert"' in r.text and "kept" in r.text
     r = ui.post("/cases", {"title": "x", "event_ids": "12, abc"})
     assert r.status_code == 422 and "abc" in r.text
+    # every field at fault is told and marked at once, not one per attempt
+    r = ui.post("/cases", {"title": " ", "event_ids": "111", "indicators": "198.51.100.88"})
+    assert r.status_code == 422
+    told = r.text.split('role="alert"')[1].split("</div>")[0]
+    assert "a case needs a title; no events 111; no indicators 198.51.100.88" in told
+    for name in ("title", "event_ids", "indicators"):
+        assert re.search(rf'name="{name}"[^>]*aria-invalid="true"', r.text), name
+    ui.client.cookies.set("concord_lang", "ru")
+    r = ui.post("/cases", {"title": " ", "event_ids": "111"})
+    told = r.text.split('role="alert"')[1].split("</div>")[0]
+    assert "у дела должен быть заголовок; нет событий 111" in told, told
 
 
 def test_comment_status_assign_participant_and_technique(login, session: Session) -> None:  # type: ignore[no-untyped-def]

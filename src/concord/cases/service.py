@@ -38,6 +38,7 @@ from concord.db import chunks, contains_pattern, utcnow
 from concord.errors import (
     Conflict,
     FaultLocation,
+    Faults,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -698,15 +699,25 @@ def create_case(session: Session, principal: Principal, data: CaseInput) -> Case
     Without an explicit TLP the case takes the narrowest label of its events, and never a
     wider one than AMBER, so that opening a case does not widen what it was made from."""
     check_case_write(principal, None)
-    title = _title(data.title)
-    summary = _long_text(data.summary or "", "summary")
-    severity = _choice(Severity, data.severity or Severity.MEDIUM.value, "severity")
-    techniques = [technique_id(t, "techniques") for t in data.techniques if t and t.strip()]
-    events = _events_for_link(session, principal, data.event_ids)
-    indicators = _indicators_for_link(session, principal, data.indicators)
-    participants = _orgs_by_slug(session, principal, data.participants, "participants")
-    if data.tlp:
-        tlp = _tlp(data.tlp)
+    faults = Faults()  # every field's fault told at once, not one per attempt
+    title = faults.check(lambda: _title(data.title), "")
+    summary = faults.check(lambda: _long_text(data.summary or "", "summary"), "")
+    severity = faults.check(
+        lambda: _choice(Severity, data.severity or Severity.MEDIUM.value, "severity"),
+        Severity.MEDIUM,
+    )
+    techniques = faults.check(
+        lambda: [technique_id(t, "techniques") for t in data.techniques if t and t.strip()], []
+    )
+    events = faults.check(lambda: _events_for_link(session, principal, data.event_ids), [])
+    indicators = faults.check(lambda: _indicators_for_link(session, principal, data.indicators), [])
+    participants = faults.check(
+        lambda: _orgs_by_slug(session, principal, data.participants, "participants"), []
+    )
+    given_tlp = faults.check(lambda: _tlp(data.tlp) if data.tlp else None, None)
+    faults.raise_any()
+    if given_tlp is not None:
+        tlp = given_tlp
     else:
         tlp = max([TLP.AMBER, *(TLP.parse(e.tlp) for e in events)], key=lambda t: t.rank)
     now = utcnow()

@@ -137,7 +137,11 @@ def install(app: FastAPI) -> None:
         if not _is_api(request):
             # the message alone: the page translates it, a field's name would stay English
             return _html(request, exc.status, exc.title, exc.message)
-        errors = [{**loc.as_dict(), "detail": exc.message} for loc in exc.locations]
+        errors = [
+            {**loc.as_dict(), "detail": fault.message}
+            for fault in (exc, *exc.more)
+            for loc in fault.locations
+        ]
         # RFC 9110: a 401 names the scheme that authenticates
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem(
