@@ -152,9 +152,11 @@ def test_an_indicator_from_kz_and_uz_becomes_cross_state(
         ("UZ", "ccc"),
         ("UZ", "uz-cert"),
     ]
-    # A second pass finds nothing new and writes nothing twice.
+    # A second pass finds nothing new and writes nothing twice; a full one judges the flag
+    # again (for warning lists a release changed), a quick one does not even look.
     again = correlate()
-    assert (again.checked, again.cross_state, again.alerts) == (0, 0, 0)
+    assert (again.checked, again.cross_state, again.warning_listed, again.alerts) == (1, 0, 0, 0)
+    assert correlate(since=T0).checked == 0
 
 
 def test_a_third_state_joining_later_is_alerted_too(session: Session, network: Network) -> None:
@@ -243,9 +245,41 @@ def test_a_public_resolver_never_becomes_cross_state(session: Session, network: 
     resolver = indicator(session, "8.8.8.8")
     assert resolver.cross_state is False and resolver.warning_list == "public-dns-v4"
     assert indicator(session, "www.google.com").warning_list == "google"
-    # Remembered: the next pass does not even look at them again.
-    assert correlate().checked == 0
+    # Remembered: a quick pass does not even look at them again, a full one changes nothing.
+    assert correlate(since=T0).checked == 0
+    assert (correlate().warning_listed, indicator(session, "8.8.8.8").cross_state) == (0, False)
     assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_a_value_a_warning_list_comes_to_list_is_no_longer_cross_state(
+    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concord.events import warninglists
+
+    report(network["kz-analyst"], f"ipv4={C2_IP}")
+    report(network["uz-analyst"], f"ipv4={C2_IP}")
+    assert correlate().cross_state == 1
+    alerted = correlation.list_alerts(session, network["kz-analyst"])
+    assert [a.value for a in alerted] == [C2_IP]
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 1
+    # a release whose warning lists list it: the full pass takes the flag back, and with it
+    # the alerts it raised and the campaign it joined
+    real = warninglists.match
+    monkeypatch.setattr(
+        warninglists, "match", lambda kind, value: "cdn" if value == C2_IP else real(kind, value)
+    )
+    assert correlate(since=T0).warning_listed == 0  # a quick pass leaves flags be
+    result = correlate()
+    assert (result.warning_listed, result.cross_state) == (1, 0)
+    found = indicator(session, C2_IP)
+    assert (found.cross_state, found.warning_list) == (False, "cdn")
+    assert correlation.list_alerts(session, network["kz-analyst"]) == []
+    live = select(func.count()).select_from(Campaign).where(Campaign.size > 0)
+    assert session.scalar(live) == 0  # dissolved
+    # and a list that drops it again gives the flag back
+    monkeypatch.setattr(warninglists, "match", real)
+    assert correlate().cross_state == 1
+    assert indicator(session, C2_IP).warning_list is None
 
 
 def test_since_limits_the_pass_to_recent_sightings(session: Session, network: Network) -> None:

@@ -42,6 +42,12 @@ def test_files_are_kept_as_misp_publishes_them() -> None:
         ("domain", "login.microsoftonline.com", "tranco10k"),  # a subdomain of a listed site
         ("domain", "example.com", "rfc6761"),
         ("url", "https://www.google.com/", "google"),  # the bare site
+        # networks within a listed range, and a bare site named by a listed address
+        ("ipv4-net", "104.16.0.0/13", "cloudflare"),
+        ("ipv4-net", "10.1.0.0/16", "rfc1918"),
+        ("ipv6-net", "2606:4700::/32", "cloudflare"),
+        ("url", "http://8.8.8.8/", "public-dns-v4"),
+        ("url", "http://[2001:4860:4860::8888]/", "public-dns-v6"),
         # The empty file's hash, upper-case as some tools write it.
         (
             "sha256",
@@ -68,6 +74,10 @@ def test_listed_values(kind: str, value: str, expected: str) -> None:
         # A URL with a path is not its site.
         ("url", "https://docs.google.com/forms/d/e/1FAIpQLSf/viewform"),
         ("url", "https://bit.ly/3xYzAbc"),
+        ("url", "http://8.8.8.8/payload.exe"),
+        # a network wider than any listed range holds more than what the lists name
+        ("ipv4-net", "104.0.0.0/8"),
+        ("ipv4-net", "45.137.21.0/24"),
         ("email", "invoice@gmail.com"),
         ("asn", "15169"),
         ("ipv4", "not an address"),

@@ -14,8 +14,9 @@ Correlation pass (`correlate`):
 
 1. one GROUP BY over sightings finds indicators reported by organisations of two or more
    countries (optionally only those sighted since a time);
-2. those on a MISP warning list get the list's id in `warning_list` (skipped cheaply on
-   later passes), the others get `cross_state = true` (bulk UPDATE);
+2. those on a MISP warning list get the list's id in `warning_list` (skipped cheaply by
+   the quick passes after an intake; the periodic full pass judges every flag again, for
+   warning lists a release changed), the others get `cross_state = true` (bulk UPDATE);
 3. every state involved in a cross-state indicator gets an alert row once, including a
    state that reports it after the indicator became cross-state.
 
@@ -152,23 +153,32 @@ def correlate(
         touched = select(s.c.indicator_id).where(s.c.last_seen >= since)
         multi = multi.where(s.c.indicator_id.in_(touched))
     found = multi.subquery()
-    rows = session.execute(
-        select(i.c.id, i.c.kind, i.c.value)
-        .join(found, found.c.indicator_id == i.c.id)
-        .where(i.c.cross_state.is_(False), i.c.warning_list.is_(None))
-    ).all()
+    stmt = select(i.c.id, i.c.kind, i.c.value, i.c.cross_state, i.c.warning_list).join(
+        found, found.c.indicator_id == i.c.id
+    )
+    if since is not None:
+        # A quick pass looks at what no pass has judged yet. A full one judges every flag
+        # again: a release may bring warning lists that list a value flagged before (or no
+        # longer list one), and a flag left standing would go on alerting and joining.
+        stmt = stmt.where(i.c.cross_state.is_(False), i.c.warning_list.is_(None))
+    rows = session.execute(stmt).all()
     result.checked = len(rows)
     listed: list[tuple[str, int]] = []
     fresh: list[int] = []
-    for ind_id, kind, value in rows:
+    for ind_id, kind, value, flagged, on_list in rows:
         name = warninglists.match(kind, value)
         if name is None:
-            fresh.append(ind_id)
-        else:
+            if not flagged:
+                fresh.append(ind_id)
+        elif flagged or on_list != name[:100]:
             listed.append((name[:100], ind_id))
-    Bulk(session).executemany("UPDATE indicators SET warning_list = ? WHERE id = ?", listed)
+    Bulk(session).executemany(
+        "UPDATE indicators SET warning_list = ?, cross_state = false WHERE id = ?", listed
+    )
     for chunk in chunks(fresh):
-        session.execute(i.update().where(i.c.id.in_(chunk)).values(cross_state=True))
+        session.execute(
+            i.update().where(i.c.id.in_(chunk)).values(cross_state=True, warning_list=None)
+        )
     result.warning_listed = len(listed)
     result.cross_state = len(fresh)
     if touched is None:
@@ -1166,5 +1176,10 @@ def _alerts_seen(session: Session, principal: Principal) -> Select[Any] | None:
     return (
         select(a, Indicator.kind, Indicator.value)
         .join(Indicator, Indicator.id == a.indicator_id)
-        .where(a.org_id == principal.org_id, visible_states >= 2, own_state_seen)
+        .where(
+            a.org_id == principal.org_id,
+            Indicator.cross_state.is_(True),  # not one found on a warning list since
+            visible_states >= 2,
+            own_state_seen,
+        )
     )

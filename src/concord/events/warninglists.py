@@ -86,6 +86,9 @@ PLATFORM_SUFFIXES = frozenset(
 KIND_TYPES: dict[str, frozenset[str]] = {
     "ipv4": frozenset({"ip-src", "ip-dst"}),
     "ipv6": frozenset({"ip-src", "ip-dst"}),
+    # a network reported, as MISP's ip-src and ip-dst take one too
+    "ipv4-net": frozenset({"ip-src", "ip-dst"}),
+    "ipv6-net": frozenset({"ip-src", "ip-dst"}),
     "domain": frozenset({"domain", "hostname"}),
     "url": frozenset({"url", "uri"}),
     "email": frozenset({"email", "email-src", "email-dst"}),
@@ -240,6 +243,18 @@ def _host_of_url(value: str) -> tuple[str | None, bool]:
     return host, bare
 
 
+_ADDRESS_KINDS = frozenset({"ipv4", "ipv6", "ipv4-net", "ipv6-net"})
+
+
+def _within(index: _Index, text: str) -> str | None:
+    """The list whose most specific range holds the address or the network `text`."""
+    tree = index.v6 if ":" in text else index.v4
+    try:
+        return tree.get(text)
+    except ValueError:  # not an address or a network
+        return None
+
+
 def _match_host(index: _Index, k: _KindIndex, host: str) -> str | None:
     host = host.rstrip(".").lower()
     if not host or not k.hosts:
@@ -262,11 +277,9 @@ def match(kind: str, value: str) -> str | None:
     if k is None or not value:
         return None
     text = value.strip().lower()
-    if k.cidr and kind in ("ipv4", "ipv6"):
-        try:
-            found = (index.v4 if kind == "ipv4" else index.v6).get(text)
-        except ValueError:
-            found = None
+    if k.cidr and kind in _ADDRESS_KINDS:
+        # an address, or a network, within a listed range (a CDN's, a resolver's)
+        found = _within(index, text)
         if found is not None:
             return found
     found = k.exact.get(text)
@@ -276,6 +289,8 @@ def match(kind: str, value: str) -> str | None:
         host, bare = _host_of_url(text)
         if bare and host:
             found = k.exact.get(host) or _match_host(index, k, host)
+            if found is None and index.kinds["ipv4"].cidr:
+                found = _within(index, host.strip("[]"))  # a site named by its address
     elif kind == "domain":
         found = _match_host(index, k, text)
     if found is not None:
