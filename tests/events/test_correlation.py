@@ -574,7 +574,11 @@ def test_an_intake_asks_for_a_pass_within_a_minute(
 
 
 def test_an_indicator_in_very_many_events_does_not_join_campaigns(
-    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch
+    api: TestClient,
+    auth: Auth,
+    session: Session,
+    network: Network,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(correlation, "HUB_EVENTS", 3)
     kz, uz = network["kz-analyst"], network["uz-analyst"]
@@ -585,6 +589,16 @@ def test_an_indicator_in_very_many_events_does_not_join_campaigns(
     assert result.cross_state == 3
     assert result.campaigns is not None and result.campaigns.campaigns == 2
     assert indicator(session, C2_IP).cross_state is True  # still cross-state and alerted
+    # nor does it name, count or draw them as a reader sees them
+    listed = api.get("/api/v1/campaigns", headers=auth["kz-analyst"]).json()["items"]
+    assert sorted((c["label"], c["indicators"]) for c in listed) == [
+        ("one-kz.net", 1),
+        ("two-kz.net", 1),
+    ]
+    for campaign in listed:
+        graph = api.get(f"/api/v1/campaigns/{campaign['id']}", headers=auth["kz-analyst"]).json()
+        drawn = [n["label"] for n in graph["graph"]["nodes"] if n["kind"] == "indicator"]
+        assert drawn == [campaign["label"]], graph
 
 
 def test_a_campaign_whose_events_are_gone_is_dissolved(

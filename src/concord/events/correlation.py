@@ -869,6 +869,23 @@ class VisiblePart:
     reports: dict[int, tuple[str, str]] = field(default_factory=dict)  # node -> (kind, id)
 
 
+def _hubs_among(session: Session, ids: set[int]) -> set[int]:
+    """Those of the indicators `ids` in more than HUB_EVENTS events, as update_campaigns
+    counts them."""
+    eo = EventObservable
+    found: set[int] = set()
+    for chunk in chunks(sorted(ids)):
+        found.update(
+            session.scalars(
+                select(eo.indicator_id)
+                .where(eo.indicator_id.in_(chunk))
+                .group_by(eo.indicator_id)
+                .having(func.count() > HUB_EVENTS)
+            )
+        )
+    return found
+
+
 def _visible_parts(
     session: Session,
     principal: Principal,
@@ -897,6 +914,10 @@ def _visible_parts(
             .order_by(ce.event_id, EventObservable.indicator_id)
         )
     ]
+    # A hub joins no stored campaign (update_campaigns), so it neither links nor names a
+    # part of one here.
+    hubs = _hubs_among(session, {ind for _cid, _ev, ind in held})
+    held = [(cid, ev, ind) for cid, ev, ind in held if ind not in hubs]
     # Network-wide cross-state is not enough: an indicator whose other state's report the
     # caller cannot see would show that hidden report. Only indicators cross-state as the
     # caller sees them link, count and are drawn (the rule of cross_state_indicators).
