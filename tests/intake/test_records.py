@@ -78,6 +78,16 @@ def test_spamhaus_list_dated_out_of_range_keeps_its_entries() -> None:
         ("http://example.com?q=A", "http://example.com/?q=A"),
         ("http://example.com#Top", "http://example.com/#Top"),
         ("http://[2001:DB8::1]", "http://[2001:db8::1]/"),
+        # one site one way: the scheme's default port left out, the host as a domain is
+        # stored (its ASCII form, no final dot), an address in its canonical form
+        ("http://port-test.top:80/x.php", "http://port-test.top/x.php"),
+        ("https://example.com:443", "https://example.com/"),
+        ("http://example.com:/x", "http://example.com/x"),
+        ("https://example.com:80/", "https://example.com:80/"),  # not https's own
+        ("http://злой-банк.рф/login", "http://xn----8sbcwkjcue.xn--p1ai/login"),
+        ("http://dot-test.top./x.php", "http://dot-test.top/x.php"),
+        ("http://[2001:db8:0::1]:80/", "http://[2001:db8::1]/"),
+        ("http://user@Host.example:80/x", "http://user@host.example/x"),
         # the rest as given
         ("http://example.com/", "http://example.com/"),
         ("http://example.com/A/b?C", "http://example.com/A/b?C"),

@@ -49,7 +49,7 @@ import yaml
 from concord.errors import FaultLocation
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers import Reader, ReaderError
-from concord.intake.readers.values import url_path
+from concord.intake.readers.values import url_host, url_path
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError, utc
 from concord.orgs import validate
 
@@ -208,9 +208,9 @@ def norm_url(value: str) -> Normalised:
     except ValueError as exc:
         raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    netloc = f"{userinfo}{at}{hostport.lower()}"
     scheme = parts.scheme.lower()
     # the same form as the JSON readers give, so that a URL correlates across feeds
+    netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
     path = url_path(scheme, parts.path)
     return ObservableKind.URL, urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
 

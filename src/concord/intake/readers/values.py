@@ -286,10 +286,38 @@ def url_value(value: str) -> str:
             raise ValueError(f"invalid URL {value[:200]!r}: no host")
         return text  # MISP and feeds often give "host/path" without a scheme
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    netloc = f"{userinfo}{at}{hostport.lower()}"
     scheme = parts.scheme.lower()
+    netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
     path = url_path(scheme, parts.path)
     return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def url_host(scheme: str, hostport: str) -> str:
+    """A URL's host and port as one site is written one way: the host as a domain is stored
+    (an internationalised name in its ASCII form, no final dot), an address in its canonical
+    form, and the scheme's default port left out ("http://Злой-банк.рф.:80" is
+    "http://xn----8sbcwkjcue.xn--p1ai"). A host none of these reads stays in lower case."""
+    host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else ("", "", "")
+    if not colon or not (port.isdigit() or not port):
+        host, colon, port = hostport, "", ""
+    if not port or _DEFAULT_PORTS.get(scheme) == port.lstrip("0"):  # "host:" is the default
+        colon, port = "", ""
+    if host.startswith("[") and host.endswith("]"):
+        with suppress(ValueError):
+            return f"[{ipaddress.ip_address(host[1:-1])}]{colon}{port}"
+        return f"{host.lower()}{colon}{port}"
+    try:
+        name = str(ipaddress.ip_address(host)) if _looks_numeric(host) else domain_value(host)
+    except ValueError:
+        name = host.lower()
+    return f"{name}{colon}{port}"
+
+
+def _looks_numeric(host: str) -> bool:
+    return bool(host) and all(ch.isdigit() or ch == "." for ch in host)
 
 
 _SLASH_SCHEMES = frozenset(("http", "https"))
