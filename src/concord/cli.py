@@ -65,6 +65,14 @@ def main_options(
     system_actor.set(f"cli:{operator}")
 
 
+def _as_the_system() -> None:
+    """A server or a worker acts for nobody at the console: what it records unasked (a mail
+    taken in, a monthly report) is the system's, and a request's is its user's."""
+    from concord.audit.service import system_actor
+
+    system_actor.set("system")
+
+
 def _session():  # type: ignore[no-untyped-def]
     from concord.db import session_scope
 
@@ -159,6 +167,8 @@ def serve(
     """Run the web UI and the REST API (and, by default, the background worker)."""
     import uvicorn
 
+    _as_the_system()
+
     from concord.errors import ConcordError
     from concord.web.app import create_app
 
@@ -218,6 +228,8 @@ def worker_cmd(
 ) -> None:
     """Run a background worker (several may share one PostgreSQL database)."""
     from concord.jobs.worker import run_worker
+
+    _as_the_system()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     count = run_worker(threads=threads, once=once)

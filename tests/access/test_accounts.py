@@ -31,6 +31,29 @@ def test_lockout_after_repeated_failures(session, network, monkeypatch) -> None:
     assert access.authenticate(session, "kz-analyst", PASSWORD, None).username == "kz-analyst"
 
 
+def test_a_failed_login_is_logged_as_nobodys_from_where_it_came(session, network) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from concord.audit.model import AuditRecord
+    from concord.audit.service import system_actor
+
+    # a server started from a console does not make the attempts the console user's
+    token = system_actor.set("cli:operator")
+    try:
+        for name in ("kz-reader", "nobody-at-all"):
+            with pytest.raises(Unauthorized):
+                access.authenticate(session, name, "wrong password!", "198.51.100.9")
+    finally:
+        system_actor.reset(token)
+    attempts = session.scalars(
+        select(AuditRecord).where(AuditRecord.action == "login-failed").order_by(AuditRecord.seq)
+    ).all()
+    assert [(r.actor, r.address, r.actor_org_id, r.object_id) for r in attempts] == [
+        ("anonymous", "198.51.100.9", None, "kz-reader"),
+        ("anonymous", "198.51.100.9", None, "nobody-at-all"),
+    ]
+
+
 def test_token_shown_once_stored_hashed_and_revocable(session, network) -> None:  # type: ignore[no-untyped-def]
     secret, token = access.create_token(
         session, network["kz-analyst"], "kz-analyst", "script", frozenset({TokenScope.READ})

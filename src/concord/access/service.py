@@ -236,14 +236,16 @@ def authenticate(session: Session, username: str, password: str, address: str | 
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     now = utcnow()
     failure = Unauthorized("wrong username or password")
+    # a failed attempt is nobody's yet: recorded as anonymous, from where it came
+    attempt = Principal(None, None, None, None, None, None, address=address)
     if user is None or not user.active:
         _verify_password(None, password)
-        audit.record(session, None, "login-failed", "user", username[:64], {"address": address})
+        audit.record(session, attempt, "login-failed", "user", username[:64])
         raise failure
     if user.locked_until is not None and user.locked_until > now:
         # Only the right password learns of the lock: to anyone guessing, a locked account
         # answers as a wrong password, so the lock does not tell that the name exists.
-        audit.record(session, None, "login-locked", "user", user.username, {"address": address})
+        audit.record(session, attempt, "login-locked", "user", user.username)
         if not _verify_password(user.password_hash, password):
             raise failure
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
@@ -253,7 +255,7 @@ def authenticate(session: Session, username: str, password: str, address: str | 
         if user.failed_logins >= settings.login_max_failures:
             user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
             user.failed_logins = 0
-        audit.record(session, None, "login-failed", "user", user.username, {"address": address})
+        audit.record(session, attempt, "login-failed", "user", user.username)
         raise failure
     user.failed_logins = 0
     user.locked_until = None
