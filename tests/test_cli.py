@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from concord.cli import app
@@ -145,6 +146,29 @@ def test_main_prints_one_line_without_traceback(env) -> None:  # type: ignore[no
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: no organisation 'nope'"
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["report"], "error: Missing option '--period'. (see 'concord report --help')"),
+        (["bogus"], "error: No such command 'bogus'. (see 'concord --help')"),
+        (
+            ["worker", "--threads", "0"],
+            "error: Invalid value for '--threads': Input should be greater than or equal to 1 "
+            "(see 'concord worker --help')",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_too(args: list[str], said: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "concord", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (2, said, "")
 
 
 def test_token_printed_on_last_line_works_against_the_api(env, client) -> None:  # type: ignore[no-untyped-def]

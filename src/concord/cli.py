@@ -969,13 +969,32 @@ def _database_problem(exc: Exception) -> str | None:
 
 def main() -> None:
     """Entry point: errors become one readable line and a non-zero exit, never a traceback."""
+    # Typer (0.29) carries its own copy of Click, whose usage errors these are.
+    from typer._click import exceptions as usage
+
     from concord.errors import ConcordError
 
     # What the services log goes to the server's log under `serve` and `worker` (their own
     # handlers); a console command says what went wrong in its own words instead.
     logging.getLogger("concord").addHandler(logging.NullHandler())
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="concord")
+    except usage.NoArgsIsHelpError:  # `concord org`: its help, printed already
+        sys.exit(2)
+    except usage.UsageError as exc:  # a missing or wrong option, an unknown command
+        command = exc.ctx.command_path if exc.ctx is not None else "concord"
+        err.print(
+            f"error: {exc.format_message()} (see '{command} --help')",
+            highlight=False,
+            markup=False,
+        )
+        sys.exit(2)
+    except usage.ClickException as exc:  # e.g. a file argument that cannot be opened
+        err.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("interrupted")
+        sys.exit(130)
     except ConcordError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(1)
@@ -994,3 +1013,5 @@ def main() -> None:
         logging.getLogger("concord").debug("unexpected error", exc_info=True)
         err.print(f"error: {type(exc).__name__}: {exc}", highlight=False, markup=False)
         sys.exit(1)
+    # a command's own exit code (typer.Exit), which the non-standalone call hands back
+    sys.exit(code if isinstance(code, int) else 0)
