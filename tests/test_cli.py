@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -422,16 +423,26 @@ def test_lists_keep_identifiers_whole_and_refuse_filters_nothing_matches(env) ->
 
 
 def test_tokens_are_listed_by_id_and_a_second_revoke_says_so(env) -> None:  # type: ignore[no-untyped-def]
+    from concord.errors import NotFound
+
     _network()
     _run("user", "add", "kz-robot", "--org", "kz-cert", "--role", "analyst", "--no-password")
     created = _run("token", "create", "--user", "kz-robot", "--scopes", "", "--name", "misp")
     assert "with scopes read;" in created.stderr
     (listed,) = json.loads(_run("token", "list", "--json").stdout)
     assert (listed["user"], listed["name"], listed["scopes"]) == ("kz-robot", "misp", ["read"])
+    assert listed["state"] == "active"
+    # times as the API writes them
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", listed["created_at"])
     assert created.stdout.strip() not in _run("token", "list").stdout  # never the secret
     assert "revoked." in _run("token", "revoke", str(listed["id"])).stdout
     assert "revoked already" in _run("token", "revoke", str(listed["id"])).stdout
-    assert json.loads(_run("token", "list", "--json").stdout)[0]["revoked_at"] is not None
+    (revoked,) = json.loads(_run("token", "list", "--json").stdout)
+    assert revoked["revoked_at"] is not None and revoked["state"] == "revoked"
+    assert "revoked" in _run("token", "list", "--user", "kz-robot").stdout
+    # a user nobody has is a mistake, as an organisation nobody has is
+    with pytest.raises(NotFound, match="no user 'nobody'"):
+        _run("token", "list", "--user", "nobody")
 
 
 def test_correlate_runs_a_pass_now(env) -> None:  # type: ignore[no-untyped-def]

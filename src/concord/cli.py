@@ -9,6 +9,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -80,7 +81,14 @@ def _session():  # type: ignore[no-untyped-def]
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value) + "\n")
+
+
+def _json_value(value: Any) -> str:
+    """A time as the API writes it (ISO 8601, UTC as "Z"); anything else as its text."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
 
 
 # --- setup and running ---------------------------------------------------------------------
@@ -496,14 +504,27 @@ def token_list(
 ) -> None:
     """List API tokens (never their secrets): the ids `token revoke` takes."""
     from concord.access import service
+    from concord.db import as_utc, utcnow
+
+    now = utcnow()
+
+    def state(token: Any) -> str:
+        if token.revoked_at:
+            return "revoked"
+        if token.expires_at and as_utc(token.expires_at) <= now:
+            return "expired"
+        return "active"
 
     with _session() as session:
+        if user:
+            service.get_user(session, None, user)  # a user nobody has is a mistake, said so
         rows = [
             {
                 "id": t.id,
                 "user": username,
                 "name": t.name,
                 "scopes": t.scopes.split(","),
+                "state": state(t),
                 "created_at": t.created_at,
                 "last_used_at": t.last_used_at,
                 "expires_at": t.expires_at,
@@ -518,14 +539,13 @@ def token_list(
         return
     table = Table("id", _whole("user", rows), "name", "scopes", "last used", "state")
     for r in rows:
-        state = "revoked" if r["revoked_at"] else "active"
         table.add_row(
             str(r["id"]),
             r["user"],
             r["name"],
             ",".join(r["scopes"]),
-            str(r["last_used_at"] or ""),
-            state,
+            _json_value(r["last_used_at"]) if r["last_used_at"] else "",
+            r["state"],
         )
     out.print(table)
 
