@@ -323,7 +323,7 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
         ["org", "list"], CONCORD_SESSION_HOURS="abc"
     )
     # a typo must not turn the cookies' Secure flag off, nor leave pages half translated
-    assert "CONCORD_SECURE_COOKIES must be true or false (given 'ture')" in fails(
+    assert "CONCORD_SECURE_COOKIES must be true or false (or yes/no, on/off, 1/0; given 'ture')" in fails(
         ["org", "list"], CONCORD_SECURE_COOKIES="ture"
     )
     assert "CONCORD_DEFAULT_LANGUAGE must be one of en, ru (given 'de')" in fails(
@@ -506,3 +506,34 @@ def test_ingest_says_when_a_folder_holds_no_file_to_read(env, tmp_path) -> None:
     totals = json.loads(_run("ingest", str(hidden), "--as", "kz-cert", "--json").stdout)
     assert totals["skipped_files"] == ["dotted/.DS_Store", "dotted/.git/HEAD"]
     assert [f["filename"] for f in totals["files"]] == ["dotted/scan_rdp.csv"]
+
+
+def test_the_operator_lets_a_locked_out_admin_back_in_and_disables_an_account(env, client) -> None:  # type: ignore[no-untyped-def]
+    from concord.errors import InvalidInput
+    from tests.conftest import sign_in
+
+    def login(password: str) -> int:
+        client.cookies.clear()
+        return int(sign_in(client, "kz-boss", password, follow_redirects=False).status_code)
+
+    _network()
+    _run(
+        "user", "add", "kz-boss", "--org", "kz-cert", "--role", "admin", "--password", "old-pw-123"
+    )
+    for _ in range(5):  # locked out by failed attempts
+        assert login("wrong-pw-123") == 401
+    assert login("old-pw-123") == 401  # "too many failed attempts"
+    with pytest.raises(InvalidInput, match="at least 10 characters"):
+        _run("user", "password", "kz-boss", "--password", "short")
+    said = _run("user", "password", "kz-boss", "--password", "new-pw-12345").stdout
+    assert "unlocked" in said
+    assert login("old-pw-123") == 401
+    assert login("new-pw-12345") == 303
+    # disabled: no sign-in, no token
+    token = _run("token", "create", "--user", "kz-boss").stdout.strip().splitlines()[-1]
+    assert "revoked" in _run("user", "disable", "kz-boss").stdout
+    client.cookies.clear()
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert login("new-pw-12345") == 401
+    _run("user", "enable", "kz-boss")
+    assert login("new-pw-12345") == 303

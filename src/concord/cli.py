@@ -6,6 +6,7 @@ import errno
 import getpass
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -68,10 +69,13 @@ def main_options(
 
 def _as_the_system() -> None:
     """A server or a worker acts for nobody at the console: what it records unasked (a mail
-    taken in, a monthly report) is the system's, and a request's is its user's."""
+    taken in, a monthly report) is the system's, and a request's is its user's. What it
+    writes under `var/` (the job queue, the mail spool) is readable by its owner only, as
+    the database is."""
     from concord.audit.service import system_actor
 
     system_actor.set("system")
+    os.umask(0o077)
 
 
 def _session():  # type: ignore[no-untyped-def]
@@ -418,6 +422,52 @@ def user_add(
             service.UserInput(username, org, role, password, full_name, email, language),
         )
     out.print(f"Added {role} {username} at {org}.")
+
+
+def _new_password(password: str | None) -> str:
+    """The password given, or asked on a terminal (a script must give it)."""
+    from concord.errors import ConcordError
+
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise ConcordError("no password given: use --password P")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("password")
+def user_password(
+    username: str,
+    password: Annotated[str | None, typer.Option(help="Password (asked when omitted).")] = None,
+) -> None:
+    """Set a user's password, lift a lockout after failed logins, and close the user's web
+    sessions: the way back in for an admin who forgot or is locked out."""
+    from concord.access import service
+
+    secret = _new_password(password)
+    with _session() as session:
+        service.set_password(session, username, secret)
+    out.print(f"Password of {username} set; the account is unlocked.")
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable an account: it can no longer sign in, and its tokens and sessions end."""
+    from concord.access import service
+
+    with _session() as session:
+        service.set_active(session, None, username, False)
+    out.print(f"Disabled {username}; its tokens are revoked.")
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Enable an account again (its revoked tokens stay revoked)."""
+    from concord.access import service
+
+    with _session() as session:
+        service.set_active(session, None, username, True)
+    out.print(f"Enabled {username}.")
 
 
 @user_app.command("list")

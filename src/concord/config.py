@@ -56,7 +56,9 @@ def _bool(value: str | None, default: bool, name: str) -> bool:
     if word in _FALSE:
         return False
     # a typo must not turn a safeguard off (CONCORD_SECURE_COOKIES=ture)
-    raise ConfigurationError(f"{name} must be true or false (given {value!r})")
+    raise ConfigurationError(
+        f"{name} must be true or false (or yes/no, on/off, 1/0; given {value!r})"
+    )
 
 
 def _language(value: str | None) -> str:

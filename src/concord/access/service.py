@@ -205,13 +205,18 @@ def set_language(session: Session, principal: Principal, language: str) -> None:
     session.execute(update(User).where(User.id == principal.user_id).values(language=language))
 
 
-def set_active(session: Session, principal: Principal, username: str, active: bool) -> User:
+def set_active(
+    session: Session, principal: Principal | None, username: str, active: bool
+) -> User:
+    """Enable or disable an account (None: the operator at the console). A disabled one
+    loses its tokens and its sessions at once."""
     user = get_user(session, principal, username)
-    try:
-        policy.check_user_admin(principal, _org_of(session, user))
-    except policy.AccessDenied as exc:
-        raise Forbidden(str(exc)) from None
-    if not active and user.active and user.id == principal.user_id:
+    if principal is not None:
+        try:
+            policy.check_user_admin(principal, _org_of(session, user))
+        except policy.AccessDenied as exc:
+            raise Forbidden(str(exc)) from None
+    if not active and user.active and principal is not None and user.id == principal.user_id:
         # one could not sign in again to undo it: the centre's only admin would lock all out
         raise Conflict("you cannot deactivate your own account; ask another admin")
     user.active = active
@@ -223,6 +228,22 @@ def set_active(session: Session, principal: Principal, username: str, active: bo
         )
         session.query(WebSession).filter(WebSession.user_id == user.id).delete()
     audit.record(session, principal, "enable" if active else "disable", "user", user.username)
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    """The operator's way back in for a user (an admin who forgot, or locked out): a new
+    password, the lock lifted, and every web session of the account closed."""
+    user = get_user(session, None, username)
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            f"a password needs at least {MIN_PASSWORD} characters", FaultLocation(field="password")
+        )
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    session.query(WebSession).filter(WebSession.user_id == user.id).delete()
+    audit.record(session, None, "password", "user", user.username)
     return user
 
 
