@@ -205,9 +205,7 @@ def set_language(session: Session, principal: Principal, language: str) -> None:
     session.execute(update(User).where(User.id == principal.user_id).values(language=language))
 
 
-def set_active(
-    session: Session, principal: Principal | None, username: str, active: bool
-) -> User:
+def set_active(session: Session, principal: Principal | None, username: str, active: bool) -> User:
     """Enable or disable an account (None: the operator at the console). A disabled one
     loses its tokens and its sessions at once."""
     user = get_user(session, principal, username)
