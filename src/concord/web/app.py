@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -98,9 +99,10 @@ def create_app() -> FastAPI:
         version=__version__,
         summary="Coordination of computer incident response across national CERTs",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    _api_docs(app)
     problems.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(RawApiBodies)
@@ -178,3 +180,22 @@ def route_table(app: FastAPI) -> list[tuple[str, str]]:
 
     walk(app.routes, "")
     return found
+
+
+def _api_docs(app: FastAPI) -> None:
+    """/api/docs: Swagger UI from the package's own copy of its files, since the network of
+    a CERT often reaches no CDN (FastAPI's default page loads them from one)."""
+    import fastapi_offline
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/api/docs/assets", StaticFiles(directory=assets), name="api-docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=str(app.openapi_url),
+            title="Concord API",
+            swagger_js_url="/api/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/api/docs/assets/favicon.png",
+        )
