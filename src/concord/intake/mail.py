@@ -83,9 +83,10 @@ def feeds_in(
             for found in open_file(path, stored, whole):
                 named = _as_sent(found.filename, stored, shown)
                 if isinstance(found, Refused):
-                    log.info("attachment %s refused: %s", named, found.reason)
-                    # the location names the file: the reason need not repeat it
+                    # the location names the file as sent: the reason need not repeat the
+                    # name it was stored under
                     reason = unnamed(found.reason, found.filename)
+                    log.info("attachment %s refused: %s", named, reason)
                     refused.append(ReadError(FaultLocation(source=named), reason))
                     continue
                 with found.stream:
