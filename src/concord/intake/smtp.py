@@ -126,7 +126,9 @@ class IntakeHandler:
         except Exception:
             log.exception("could not store a report from %s", envelope.mail_from)
             return "451 4.3.0 Temporary failure, try again later"
-        return delivery.reply()
+        reply = delivery.reply()
+        log.info("mail from %s: %s", envelope.mail_from, reply)  # what the sender was told
+        return reply
 
     def _reporting_org(self, sender: str) -> str | None:
         sender = sender.strip().lower()
