@@ -285,6 +285,27 @@ def test_a_default_organisation_that_does_not_exist_stops_the_listener_at_start(
         start_listener(SmtpSettings.from_env("127.0.0.1", free_port()))
 
 
+@pytest.mark.parametrize(
+    ("given", "accepted"),
+    [("", {"abuse@localhost"}), (" ", {"abuse@localhost"}), ("A@x.org, b@y.org", None)],
+)
+def test_the_intake_addresses_are_addresses(monkeypatch, given: str, accepted) -> None:  # type: ignore[no-untyped-def]
+    from concord.intake.smtp import SmtpSettings
+
+    monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", given)
+    settings = SmtpSettings.from_env()
+    assert settings.addresses == (accepted or {"a@x.org", "b@y.org"})  # empty: as unset
+
+
+def test_an_intake_address_that_is_none_stops_the_start(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.errors import ConfigurationError
+    from concord.intake.smtp import SmtpSettings
+
+    monkeypatch.setenv("CONCORD_INTAKE_ADDRESSES", "abuse@centre.example, abuse")
+    with pytest.raises(ConfigurationError, match="CONCORD_INTAKE_ADDRESSES: 'abuse' is no e-mail"):
+        SmtpSettings.from_env()
+
+
 def test_a_mail_that_yields_nothing_is_told_why(smtp, session) -> None:  # type: ignore[no-untyped-def]
     mail = EmailMessage()
     mail["From"] = "reporter@example.org"

@@ -60,11 +60,19 @@ class SmtpSettings:
 
     @classmethod
     def from_env(cls, host: str = "127.0.0.1", port: int = 2525) -> SmtpSettings:
-        addresses = os.environ.get("CONCORD_INTAKE_ADDRESSES", "abuse@localhost")
+        # empty as unset, as every setting: a listener for no address would refuse all mail
+        given = os.environ.get("CONCORD_INTAKE_ADDRESSES", "").strip() or "abuse@localhost"
+        addresses = frozenset(a.strip().lower() for a in given.split(",") if a.strip())
+        wrong = sorted(a for a in addresses if a.count("@") != 1 or a.startswith("@"))
+        if wrong or not addresses:
+            raise ConfigurationError(
+                f"CONCORD_INTAKE_ADDRESSES: {', '.join(wrong) or given!r} is no e-mail address; "
+                "give the addresses the listener accepts, comma-separated"
+            )
         return cls(
             host=host,
             port=port,
-            addresses=frozenset(a.strip().lower() for a in addresses.split(",") if a.strip()),
+            addresses=addresses,
             default_org=os.environ.get("CONCORD_INTAKE_DEFAULT_ORG") or None,
             relays=_relays(os.environ.get("CONCORD_INTAKE_RELAYS", "")),
         )
