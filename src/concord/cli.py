@@ -616,7 +616,9 @@ def assets_import(
         Path,
         typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV or JSON asset list."),
     ],
-    owner: Annotated[str, typer.Option(help="Slug of the owner organisation.")],
+    owner: Annotated[
+        str, typer.Option(help="Slug of the organisation holding the assets (an owner, mostly).")
+    ],
     valid_only: Annotated[
         bool, typer.Option("--valid-only", help="Import the valid rows even if others fail.")
     ] = False,
@@ -966,10 +968,17 @@ def report(
     if language not in i18n.LANGUAGES:
         raise InvalidInput(f"unknown language {language!r}; use one of {', '.join(i18n.LANGUAGES)}")
     # Read-only unless storing: a long report must not hold SQLite's write lock.
+    stored_id = None
     with session_scope(readonly=not store) as session:
         built = service.build_report(session, None, period, scope)
         if store:
-            service.store(session, built)
+            stored_id = service.store(session, built).id
+    if stored_id is not None:  # on stderr: stdout may be the report itself
+        err.print(
+            f"Stored as report {stored_id} (GET /api/v1/reports/{stored_id}).",
+            markup=False,
+            highlight=False,
+        )
     text = render.render(built, fmt, language)
     if not text.endswith("\n"):
         text += "\n"

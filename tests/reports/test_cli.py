@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from concord.cli import app
@@ -133,3 +134,18 @@ def test_a_threshold_of_two_is_a_configuration_error(env) -> None:  # type: igno
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: CONCORD_REPORT_MIN_COUNT=2 would show")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_stored_report_says_its_id(data, session) -> None:  # type: ignore[no-untyped-def]
+    from concord.reports.model import StoredReport
+
+    result = runner.invoke(
+        app,
+        ["report", "--period", "2024-07", "--format", "json", "--store"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # stdout is the report alone
+    session.rollback()
+    (stored,) = session.scalars(select(StoredReport)).all()
+    assert f"Stored as report {stored.id} (GET /api/v1/reports/{stored.id})." in result.stderr
