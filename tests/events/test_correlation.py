@@ -358,6 +358,25 @@ def test_warning_list_is_shown(api: TestClient, auth: Auth, network: Network) ->
     assert item["states"] == ["KZ", "UZ"]  # both GREEN: seen, but not a correlation
 
 
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"value": "  "}, "the value is blank"),
+        ({"value": "not-an-ip", "kind": "ipv4"}, "'not-an-ip' is no ipv4 value: invalid IP"),
+        ({"value": "abc", "kind": "sha256"}, "'abc' is no sha256 value: invalid SHA256 hash"),
+    ],
+)
+def test_a_value_that_cannot_be_asked_is_told_not_answered_empty(
+    api: TestClient, auth: Auth, network: Network, params: dict[str, str], said: str
+) -> None:
+    r = api.get("/api/v1/indicators", params=params, headers=auth["kz-analyst"])
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "value" and said in r.json()["detail"]
+    # a network, which kind=ipv4-net names, is still looked up
+    ok = {"value": "198.51.100.0/24", "kind": "ipv4-net"}
+    assert api.get("/api/v1/indicators", params=ok, headers=auth["kz-analyst"]).status_code == 200
+
+
 def test_a_common_value_reads_the_same_whoever_else_reported_it(
     api: TestClient, auth: Auth, network: Network
 ) -> None:

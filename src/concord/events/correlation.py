@@ -67,7 +67,7 @@ from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
 from concord.events.correlation_model import AlertMark, Campaign, CampaignEvent, CorrelationAlert
 from concord.events.model import Event, EventObservable, Indicator, Sighting
-from concord.intake.readers.values import search_forms
+from concord.intake.readers.values import canonical, search_forms
 from concord.intake.records import ObservableKind
 from concord.orgs.model import Organization, OrgKind
 
@@ -773,11 +773,24 @@ def _indicator_kind(kind: str) -> str:
 def find_indicators(
     session: Session, principal: Principal, value: str, kind: str | None = None
 ) -> list[IndicatorView]:
-    """Indicators with this value (and kind), with the sightings the principal may see."""
+    """Indicators with this value (and kind), with the sightings the principal may see. A
+    value that is blank, or none of the kind asked for, is a mistake to tell, as an unknown
+    kind is: an empty answer would read as "nobody reported it"."""
+    if not value.strip():
+        raise InvalidInput("the value is blank", FaultLocation(field="value"))
     # Stored values are canonical; accept what users paste, too.
     stmt = select(Indicator).where(Indicator.value.in_(search_forms(value)))
     if kind:
-        stmt = stmt.where(Indicator.kind == _indicator_kind(kind))
+        known = _indicator_kind(kind)
+        try:
+            canonical(ObservableKind(known), value)
+        except KeyError:
+            pass  # a kind read otherwise (networks): the search says whether it is stored
+        except ValueError as exc:
+            raise InvalidInput(
+                f"{value.strip()[:100]!r} is no {known} value: {exc}", FaultLocation(field="value")
+            ) from None
+        stmt = stmt.where(Indicator.kind == known)
     indicators = list(session.scalars(stmt.order_by(Indicator.id).limit(20)))
     return _indicator_views(session, principal, indicators, by_value=True)
 
