@@ -145,6 +145,9 @@ def test_what_was_done_under_red_stays_out_of_the_log_when_the_case_widens(
     cases.update_case(session, kz, case.id, {"tlp": "red"})
     cases.add_named_user(session, kz, case.id, "uz-analyst")
     cases.add_comment(session, uz, case.id, "Our source is A. Karimov.")
+    session.commit()
+    # reading it while RED: only someone named could, so the record names them
+    assert client.get(f"/api/v1/cases/{case.id}", headers=auth["uz-analyst"]).status_code == 200
     cases.update_case(session, kz, case.id, {"tlp": "amber"})
     session.commit()
 
@@ -159,6 +162,8 @@ def test_what_was_done_under_red_stays_out_of_the_log_when_the_case_widens(
     for user in ("centre-admin", "kz-admin"):
         seen = logged(user)
         assert [a for a, _ in seen] == ["create", "participant-add", "participant-add", "update"]
+        actors = {r["actor"] for r in _log(client, auth, user, action="read")}
+        assert "uz-analyst" not in actors, actors
         assert {"user": "uz-analyst"} not in [d for _, d in seen]  # who was named for RED
         assert seen[-1][1]["tlp"] == {"from": "red", "to": "amber"}
         assert all("label" not in d for _, d in seen)

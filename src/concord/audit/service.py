@@ -108,12 +108,23 @@ def record_reads(
     objects: Iterable[Any],
 ) -> None:
     """Log that `principal` read objects marked AMBER, AMBER+STRICT or RED (one record per
-    request, listing their ids), as the TLP duty of care asks."""
-    ids = [o.id for o in objects if getattr(o, "tlp", "clear") not in ("clear", "green")]
-    if ids:
-        record(
-            session, principal, "read", object_kind, ids[0] if len(ids) == 1 else None, {"ids": ids}
-        )
+    request, listing their ids), as the TLP duty of care asks. A case read under a label it
+    may later be widened from (RED, AMBER+STRICT) is listed in a record of its own that keeps
+    the label: who could read it then is shown only to those who may read it so."""
+    from concord.cases.service import AUDIT_LABEL, NARROW_LABELS  # cases record through here
+
+    groups: dict[str | None, list[int]] = {}
+    for obj in objects:
+        level = getattr(obj, "tlp", "clear")
+        if level in ("clear", "green"):
+            continue
+        label = level if object_kind == "case" and level in NARROW_LABELS else None
+        groups.setdefault(label, []).append(obj.id)
+    for label, ids in groups.items():
+        detail: dict[str, Any] = {"ids": ids}
+        if label is not None:
+            detail[AUDIT_LABEL] = label
+        record(session, principal, "read", object_kind, ids[0] if len(ids) == 1 else None, detail)
 
 
 @dataclass(frozen=True)
@@ -334,8 +345,13 @@ def _hidden_under_label(
     labelled: dict[str, dict[int, list[int]]] = {}
     for rec, detail in parsed:
         label = detail.get(AUDIT_LABEL) if isinstance(detail, dict) else None
-        if rec.object_kind == "case" and label in NARROW_LABELS and rec.object_id.isdigit():
-            labelled.setdefault(label, {}).setdefault(int(rec.object_id), []).append(rec.seq)
+        if rec.object_kind != "case" or label not in NARROW_LABELS:
+            continue
+        # a change names its case; a read may list several, each read under the label
+        named = [int(rec.object_id)] if (rec.object_id or "").isdigit() else detail.get("ids")
+        for case_id in named if isinstance(named, list) else []:
+            if isinstance(case_id, int):
+                labelled.setdefault(label, {}).setdefault(case_id, []).append(rec.seq)
     hidden: set[int] = set()
     for label, cases in labelled.items():
         visible = policy.tlp_filter(principal, Case, narrower(literal(label), Case.tlp))
