@@ -1060,3 +1060,13 @@ def test_a_signature_ends_at_a_quote_and_a_long_line_costs_linear_time() -> None
     # a 400 kB line of blanks after the delimiter: the attribution test once took minutes
     long = strip("report\n-- \n" + " " * 400_000 + "x:\n")
     assert long == "report"
+
+
+def test_a_link_local_address_with_its_zone_is_no_source() -> None:
+    # "fe80::1%eth0" names an interface of the reporter's own host: the sample's report with
+    # that Source-IP names no address, as the other readers refuse a zone too
+    data = (SAMPLES / "arf-01.eml").read_bytes().replace(b"192.0.2.89", b"fe80::1%eth0")
+    records, _ = read(data)
+    assert all(
+        o.value != "fe80::1%eth0" and "%" not in o.value for r in records for o in r.observables
+    )

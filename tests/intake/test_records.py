@@ -9,6 +9,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from concord.intake.readers.csvfeed import norm_url
 from concord.intake.readers.intelmq import READER as INTELMQ
@@ -97,6 +99,27 @@ def test_spamhaus_list_dated_out_of_range_keeps_its_entries() -> None:
 def test_a_url_is_one_text_in_every_reader(given: str, canonical: str) -> None:
     assert url_value(given) == canonical
     assert norm_url(given) == (ObservableKind.URL, canonical)
+
+
+@pytest.mark.parametrize("given", ["http://:80/x", "http://user@:80/", "https://:443"])
+def test_a_url_without_a_host_is_refused(given: str) -> None:
+    with pytest.raises(ValueError, match="no host"):
+        url_value(given)
+    with pytest.raises(ValueError, match="no host"):
+        norm_url(given)
+
+
+@given(
+    st.sampled_from(["http", "HTTPS", "ftp"]),
+    st.sampled_from(["", "user@", "a:b@"]),
+    st.sampled_from(["Example.COM", "пример.рф", "dot.example.", "192.0.2.1", "[2001:DB8::1]"]),
+    st.sampled_from(["", ":", ":80", ":443", ":0080", ":8080", ":80:80"]),
+    st.sampled_from(["", "/", "/A/b", "/x?q=1#f"]),
+)
+def test_a_url_read_again_reads_the_same(scheme, user, host, port, path) -> None:  # type: ignore[no-untyped-def]
+    once = url_value(f"{scheme}://{user}{host}{port}{path}")
+    assert url_value(once) == once
+    assert norm_url(once) == (ObservableKind.URL, once)
 
 
 def test_a_url_without_a_scheme_is_kept_as_given() -> None:

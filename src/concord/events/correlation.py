@@ -759,6 +759,26 @@ def _indicator_views(
     return out
 
 
+def check_asked_value(value: str, kind: str | None) -> None:
+    """A value a user asks for that is blank, or none of the kind asked for, is a mistake to
+    tell, as an unknown kind is: an empty answer would read as "nobody reported it". (Values
+    taken from stored events are looked up as they are: a reader may have kept one that the
+    rules of today would write otherwise.)"""
+    if not value.strip():
+        raise InvalidInput("the value is blank", FaultLocation(field="value"))
+    if not kind:
+        return
+    known = _indicator_kind(kind)
+    try:
+        canonical(ObservableKind(known), value)
+    except KeyError:
+        pass  # a kind read otherwise (networks): the search says whether it is stored
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{value.strip()[:100]!r} is no {known} value: {exc}", FaultLocation(field="value")
+        ) from None
+
+
 def _indicator_kind(kind: str) -> str:
     """A kind no indicator can have is a mistake to tell, not an empty page to show."""
     cleaned = kind.strip().lower()
@@ -773,24 +793,11 @@ def _indicator_kind(kind: str) -> str:
 def find_indicators(
     session: Session, principal: Principal, value: str, kind: str | None = None
 ) -> list[IndicatorView]:
-    """Indicators with this value (and kind), with the sightings the principal may see. A
-    value that is blank, or none of the kind asked for, is a mistake to tell, as an unknown
-    kind is: an empty answer would read as "nobody reported it"."""
-    if not value.strip():
-        raise InvalidInput("the value is blank", FaultLocation(field="value"))
+    """Indicators with this value (and kind), with the sightings the principal may see."""
     # Stored values are canonical; accept what users paste, too.
     stmt = select(Indicator).where(Indicator.value.in_(search_forms(value)))
     if kind:
-        known = _indicator_kind(kind)
-        try:
-            canonical(ObservableKind(known), value)
-        except KeyError:
-            pass  # a kind read otherwise (networks): the search says whether it is stored
-        except ValueError as exc:
-            raise InvalidInput(
-                f"{value.strip()[:100]!r} is no {known} value: {exc}", FaultLocation(field="value")
-            ) from None
-        stmt = stmt.where(Indicator.kind == known)
+        stmt = stmt.where(Indicator.kind == _indicator_kind(kind))
     indicators = list(session.scalars(stmt.order_by(Indicator.id).limit(20)))
     return _indicator_views(session, principal, indicators, by_value=True)
 

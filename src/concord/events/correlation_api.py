@@ -157,7 +157,8 @@ def list_indicators(
     """With `value`: that indicator and its sightings per state and organisation, as far as
     the caller may see them. Without: the indicators the caller sees reported by two or more
     states, by id, a page at a time."""
-    if value:
+    if value is not None:
+        correlation.check_asked_value(value, kind)
         # every indicator of the value comes in one answer: there is no page to choose
         for name in ("cursor", "limit"):
             if name in request.query_params:

@@ -210,7 +210,10 @@ def norm_url(value: str) -> Normalised:
     userinfo, at, hostport = parts.netloc.rpartition("@")
     scheme = parts.scheme.lower()
     # the same form as the JSON readers give, so that a URL correlates across feeds
-    netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
+    try:
+        netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
     path = url_path(scheme, parts.path)
     return ObservableKind.URL, urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
 

@@ -1338,6 +1338,10 @@ def _ip(value: str, role: str = "source") -> Observable | None:
         ip = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
+        # a link-local zone (fe80::1%eth0) names an interface of the reporter's own host,
+        # not an address anyone else can reach: none, as the other readers hold
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     kind = ObservableKind.IPV4 if ip.version == 4 else ObservableKind.IPV6

@@ -130,7 +130,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -308,6 +307,14 @@ class _Bundle:
     indicators: dict[str, _Facts | _Invalid] = field(default_factory=dict)
     # object id -> the first report or grouping that names it: its records belong together
     report_of: dict[str, str] = field(default_factory=dict)
+    # object id -> every version of it in the document (`by_id` keeps the last)
+    versions: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    # by pointer, read once however many objects refer to it: an observed-data's values,
+    # markings and times observed (None: it does not read), and its first_observed
+    evidence: dict[str, tuple[_Values, list[str | None], int] | None] = field(
+        default_factory=dict
+    )
+    first_observed: dict[str, datetime | None] = field(default_factory=dict)
 
     def location(self, pointer: str) -> FaultLocation:
         return FaultLocation(source=self.source, pointer=pointer)
@@ -431,6 +438,7 @@ def _index(bundle: _Bundle, base: str | None, objects: list[Json]) -> Iterator[R
         entry = _Entry(pointer, obj)
         bundle.entries.append(entry)
         bundle.by_id[oid] = entry
+        bundle.versions[oid].append(entry)
         if kind == "relationship":
             rtype, src, tgt = (
                 obj.get(k) for k in ("relationship_type", "source_ref", "target_ref")
@@ -517,25 +525,34 @@ def _readable_evidence(
     does not read (it is then a record of its own, whose error the receipt gives)."""
     if entry.obj["type"] != "observed-data" or entry.obj.get("revoked") is True:
         return None
-    try:
-        parsed = _parse(entry.obj)
-        values, tlps = _observed_values(bundle, entry)
-    except _Invalid:
-        return None
-    return values, [bundle.tlp(entry.obj), *tlps], _times(parsed.get("number_observed"))
+    if entry.pointer not in bundle.evidence:
+        try:
+            parsed = _parse(entry.obj)
+            values, tlps = _observed_values(bundle, entry)
+        except _Invalid:
+            bundle.evidence[entry.pointer] = None
+        else:
+            times = _times(parsed.get("number_observed"))
+            bundle.evidence[entry.pointer] = (values, [bundle.tlp(entry.obj), *tlps], times)
+            bundle.first_observed[entry.pointer] = _stix_time(parsed, entry.obj, "first_observed")
+    return bundle.evidence[entry.pointer]
 
 
 def _told_by_indicator(bundle: _Bundle, entry: _Entry) -> bool:
     """Whether an observed-data is the evidence an indicator of the bundle is `based-on`
     (as MISP exports an attribute): both tell one observation, which the indicator's record
-    carries, so it is neither lost nor counted twice."""
-    return _readable_evidence(bundle, entry) is not None and any(
-        rtype == "based-on"
-        and (indicator := bundle.by_id.get(ref)) is not None
-        and indicator.obj["type"] == "indicator"
-        and indicator.obj.get("revoked") is not True
-        and not isinstance(_indicator(bundle, indicator), _Invalid)
-        for rtype, ref in bundle.inc.get(entry.obj["id"], ())
+    carries, so it is neither lost nor counted twice. Any version of the indicator that is
+    read takes it."""
+    based_on = [ref for rtype, ref in bundle.inc.get(entry.obj["id"], ()) if rtype == "based-on"]
+    return (
+        any(
+            indicator.obj["type"] == "indicator"
+            and indicator.obj.get("revoked") is not True
+            and not isinstance(_indicator(bundle, indicator), _Invalid)
+            for ref in based_on
+            for indicator in bundle.versions.get(ref, ())
+        )
+        and _readable_evidence(bundle, entry) is not None
     )
 
 
@@ -738,20 +755,24 @@ _INFRASTRUCTURE_PARTS = frozenset({"ipv4-addr", "ipv6-addr", "domain-name", "url
 
 def _observed_data(bundle: _Bundle, entry: _Entry) -> EventRecord:
     obj = entry.obj
-    parsed = _parse(obj)
-    values, tlps = _observed_values(bundle, entry)
+    read = _readable_evidence(bundle, entry)  # read once, should a sighting name it too
+    if read is None:  # it does not read: the reasons, located
+        _parse(obj)
+        _observed_values(bundle, entry)
+        raise _Invalid(f"invalid {obj['type']}")  # not reached: one of them raised
+    values, markings, times = read
     rsit = rsit_from_tags(strings_in(obj.get("labels"))) or ("other", "undetermined")
     facts = _Facts(
-        _stix_time(parsed, obj, "first_observed"),
+        bundle.first_observed.get(entry.pointer),
         values,
         resolve_rsit(rsit),
-        strictest_tlp([bundle.tlp(obj), *tlps]),
+        strictest_tlp(markings),
         frozenset(_techniques(bundle, obj)),
         clean_text(obj.get("description") or obj.get("name")),
         _confidence(obj),
     )
     extra = {"last_observed": str(obj.get("last_observed") or "")}
-    return _record(bundle, entry, "event", facts, extra, _times(parsed.get("number_observed")))
+    return _record(bundle, entry, "event", facts, extra, times)
 
 
 def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
@@ -779,8 +800,10 @@ def _sighting(bundle: _Bundle, entry: _Entry) -> EventRecord:
             raise _Invalid(exc.reason, f"/observed_data_refs/{i}") from None
         collected.merge(values)
         tlps.extend([bundle.tlp(observed.obj), *sco_tlps])
-        with suppress(_Invalid):  # an observed-data the library refuses is its own error
-            first = _stix_time(_parse(observed.obj), observed.obj, "first_observed")
+        # read once per observed-data however many sightings name it; one the library
+        # refuses is its own error
+        if _readable_evidence(bundle, observed) is not None:
+            first = bundle.first_observed.get(observed.pointer)
             if first is not None:
                 observed_from.append(first)
     tagged = rsit_from_tags(strings_in(obj.get("labels")))

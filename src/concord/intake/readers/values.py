@@ -287,7 +287,10 @@ def url_value(value: str) -> str:
         return text  # MISP and feeds often give "host/path" without a scheme
     userinfo, at, hostport = parts.netloc.rpartition("@")
     scheme = parts.scheme.lower()
-    netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
+    try:
+        netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
+    except ValueError as exc:
+        raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
     path = url_path(scheme, parts.path)
     return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
 
@@ -303,6 +306,12 @@ def url_host(scheme: str, hostport: str) -> str:
     host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else ("", "", "")
     if not colon or not (port.isdigit() or not port):
         host, colon, port = hostport, "", ""
+    if not host:
+        raise ValueError("no host")
+    if ":" in host and not host.startswith("["):
+        # two ports, or an IPv6 address without brackets: no site to read, kept as given,
+        # so that reading it again gives the same text
+        return hostport.lower()
     if not port or _DEFAULT_PORTS.get(scheme) == port.lstrip("0"):  # "host:" is the default
         colon, port = "", ""
     if host.startswith("[") and host.endswith("]"):
