@@ -311,9 +311,7 @@ class _Bundle:
     versions: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     # by pointer, read once however many objects refer to it: an observed-data's values,
     # markings and times observed (None: it does not read), and its first_observed
-    evidence: dict[str, tuple[_Values, list[str | None], int] | None] = field(
-        default_factory=dict
-    )
+    evidence: dict[str, tuple[_Values, list[str | None], int] | None] = field(default_factory=dict)
     first_observed: dict[str, datetime | None] = field(default_factory=dict)
 
     def location(self, pointer: str) -> FaultLocation:

@@ -308,7 +308,7 @@ def url_host(scheme: str, hostport: str) -> str:
         host, colon, port = hostport, "", ""
     if not host:
         raise ValueError("no host")
-    if ":" in host and not host.startswith("["):
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
         # two ports, or an IPv6 address without brackets: no site to read, kept as given,
         # so that reading it again gives the same text
         return hostport.lower()
