@@ -1008,3 +1008,23 @@ def test_an_indicator_looked_up_by_value_refuses_paging_parameters(
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/query/limit"
     assert api.get("/api/v1/indicators", params={"value": C2_IP}, headers=h).status_code == 200
     assert api.get("/api/v1/indicators", params={"limit": 5}, headers=h).status_code == 200
+
+
+def test_campaigns_read_a_page_at_a_time_are_every_campaign_once(
+    session: Session, network: Network
+) -> None:
+    build_two_campaigns(network)
+    report(network["kz-analyst"], "domain=third-kz.net")
+    report(network["uz-analyst"], "domain=third-kz.net")
+    correlate()
+    for username in ("centre-analyst", "kz-analyst"):
+        reader = network[username]
+        every, last = correlation.campaign_page(session, reader, 0, 50)
+        assert last is None and len(every) >= 2, username
+        paged, after = [], 0
+        while True:
+            items, after = correlation.campaign_page(session, reader, after, 1)
+            paged.extend(c.id for c in items)
+            if after is None:
+                break
+        assert paged == [c.id for c in every], username

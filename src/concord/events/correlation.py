@@ -1024,27 +1024,31 @@ def campaign_page(
         # a part shown after `after` holds an event after it
         .having(func.count(distinct(Event.country)) >= 2, func.max(Event.id) > after)
         .order_by(smallest)
-        .limit(limit)
+        # grouped once and read in steps: a page deep in the list costs one grouping, not
+        # one per step (the grouping reads every campaign event the caller sees)
+        .execution_options(yield_per=limit)
     )
     found: list[CampaignView] = []
     waiting: list[tuple[int, CampaignView]] = []  # a heap, by id shown
-    read_to: int | None = None  # the smallest visible event of the last candidate read
-    while True:
-        stmt = candidates if read_to is None else candidates.having(smallest > read_to)
-        rows = session.execute(stmt).all()
-        figures = campaign_figures(session, principal, [cid for cid, _first in rows])
-        for view_id, (view, _part) in figures.items():
-            if view_id > after and len(view.states) >= 2:
-                heapq.heappush(waiting, (view_id, view))
-        done = len(rows) < limit
-        if rows:
-            read_to = rows[-1][1]
-        while waiting and (done or waiting[0][0] <= (read_to or 0)):
-            found.append(heapq.heappop(waiting)[1])
-            if len(found) == limit:
-                return found, found[-1].id
-        if done:
-            return found, None
+    result = session.execute(candidates)
+    try:
+        for rows in result.partitions():
+            figures = campaign_figures(session, principal, [cid for cid, _first in rows])
+            for view_id, (view, _part) in figures.items():
+                if view_id > after and len(view.states) >= 2:
+                    heapq.heappush(waiting, (view_id, view))
+            read_to = rows[-1][1]  # the smallest visible event of the last candidate read
+            while waiting and waiting[0][0] <= read_to:
+                found.append(heapq.heappop(waiting)[1])
+                if len(found) == limit:
+                    return found, found[-1].id
+    finally:
+        result.close()
+    while waiting:
+        found.append(heapq.heappop(waiting)[1])
+        if len(found) == limit:
+            return found, found[-1].id
+    return found, None
 
 
 def visible_campaign(

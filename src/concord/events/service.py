@@ -140,7 +140,9 @@ def _network_within(value: str) -> ColumnElement[bool] | None:
 
 def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
     _check_filters(q)
-    stmt = select(Event).where(policy.tlp_filter(principal, Event), Event.id > q.after_id)
+    stmt = select(Event).where(policy.tlp_filter(principal, Event))
+    if q.after_id:  # only with a cursor: an `id > 0` leads SQLite to scan by id, not time
+        stmt = stmt.where(Event.id > q.after_id)
     if q.value:
         forms = search_forms(q.value)
         named = Indicator.value.in_(forms)
