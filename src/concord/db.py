@@ -152,6 +152,20 @@ def session_factory(url: str | None = None, *, readonly: bool = False) -> sessio
 
 
 @contextmanager
+def reading_beside(session: Session) -> Iterator[Session]:
+    """A read-only session on `session`'s database, for long reads (a report built on
+    request): on SQLite it takes no write lock, which `session` would hold all along."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    reading = Session(bind=engine.execution_options(concord_readonly=True), expire_on_commit=False)
+    try:
+        yield reading
+    finally:
+        reading.rollback()
+        reading.close()
+
+
+@contextmanager
 def session_scope(url: str | None = None, *, readonly: bool = False) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back on any error."""
     session = session_factory(url, readonly=readonly)()

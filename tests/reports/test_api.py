@@ -307,3 +307,29 @@ def test_a_format_or_language_a_worker_cannot_answer_in_is_refused(client, auth,
         API, json={"period": "2024-07", "format": "csv", "wait": True, "language": "ru"}, headers=h
     )
     assert r.status_code == 201 and r.headers["content-type"].startswith("text/csv")
+
+
+def test_a_report_built_within_the_request_leaves_others_free_to_write(
+    client, auth, data, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # On SQLite a request's session holds the write lock from its first statement: a build
+    # of many seconds in it would make every other writer wait (and fail after the timeout).
+    from concord.audit import service as audit
+    from concord.db import session_scope
+    from concord.reports import service
+
+    real, wrote = service.build_for, []
+
+    def build(reading, principal, period, scope):  # type: ignore[no-untyped-def]
+        with session_scope() as other:  # another writer, meanwhile, in no mood to wait
+            if other.get_bind().dialect.name == "sqlite":
+                other.connection().exec_driver_sql("PRAGMA busy_timeout=100")
+            audit.record(other, None, "probe", "report", None)
+        wrote.append(True)
+        return real(reading, principal, period, scope)
+
+    monkeypatch.setattr(service, "build_for", build)
+    body = {"period": "2024-07", "scope": "network", "wait": True}
+    r = client.post(API, json=body, headers=auth["centre-analyst"])
+    assert r.status_code == 201, r.text
+    assert wrote == [True]

@@ -194,6 +194,7 @@ def create_report(
     `wait`, built within this request and answered in `format` (201)."""
     language = _language(p, body.language)  # refused before anything is built
     if body.wait:
+        session.commit()  # what resolving the token wrote: the build then holds no lock
         row, _report = service.create_report(session, p, body.period, body.scope)
         return _answer(row, body.format, language, status=201)
     _stored_as_json(body)

@@ -41,7 +41,7 @@ from concord.access import policy
 from concord.access.model import TLP, Principal, Role, TokenScope, User
 from concord.audit import service as audit
 from concord.config import env_int
-from concord.db import chunks, session_scope, utcnow
+from concord.db import chunks, reading_beside, session_scope, utcnow
 from concord.errors import (
     ConcordError,
     ConfigurationError,
@@ -1103,10 +1103,14 @@ def store(session: Session, report: Report) -> StoredReport:
 def create_report(
     session: Session, principal: Principal | None, period: str, scope: str
 ) -> tuple[StoredReport, Report]:
-    """Build a report on demand and store it."""
+    """Build a report on demand and store it. It is built in a read-only session of its
+    own, as the worker builds them: on SQLite a build of many seconds would otherwise hold
+    the write lock of `session`, and every other request would wait for it. What the caller
+    wrote before should be committed first, for the same reason."""
     scope = parse_scope(scope)
-    check_create(session, principal, scope)
-    report = build_for(session, principal, period, scope)
+    with reading_beside(session) as reading:
+        check_create(reading, principal, scope)
+        report = build_for(reading, principal, period, scope)
     row = store(session, report)
     audit.record(
         session,
