@@ -79,6 +79,7 @@ bench: install
 	$(BIN)/python bench/whois.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/correlate.py
+	$(BIN)/python bench/reads.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
