@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import resource
 import statistics
 import sys
@@ -45,12 +44,12 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from correlate import STATES, T0, load
+    from correlate import STATES, T0, load_in_child
     from scratch import scratch_database
     from sqlalchemy import func, select
 
     from concord.access import policy
-    from concord.db import dispose_engines, session_scope
+    from concord.db import session_scope
     from concord.events import correlation
     from concord.events import service as events
     from concord.events.model import Event
@@ -75,18 +74,7 @@ def main() -> None:
                 ),
             }
             org_ids = [b.id for b in bodies]
-        dispose_engines()  # the child opens its own connections
-        ctx = multiprocessing.get_context("fork")
-        receive, send = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=load, args=(scratch.url, org_ids, args.reports, args.seed, send))
-        child.start()
-        send.close()
-        try:
-            n_events, _n_indicators = receive.recv()
-        except EOFError:
-            raise SystemExit("loading the reports failed") from None
-        finally:
-            child.join()
+        n_events, _indicators = load_in_child(scratch.url, org_ids, args.reports, args.seed)
         with session_scope() as s:
             correlation.correlate(s, campaigns=True)
 
