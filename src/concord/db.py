@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -104,11 +104,12 @@ def contains_pattern(text: str) -> str:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # Read-only units of work (long reports, audit verification) must not hold the write lock.
-    if conn.get_execution_options().get("concord_readonly"):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only units of work (page and API reads, long reports, audit verification) must not
+    # hold the write lock. A request's read is refused any write: one would take the lock
+    # halfway, and fail at once (SQLITE_BUSY_SNAPSHOT) whenever another writer came between.
+    options = conn.get_execution_options()
+    conn.exec_driver_sql(f"PRAGMA query_only={int(bool(options.get('concord_query_only')))}")
+    conn.exec_driver_sql("BEGIN" if options.get("concord_readonly") else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
@@ -165,10 +166,45 @@ def reading_beside(session: Session) -> Iterator[Session]:
         reading.close()
 
 
+AFTER_READ = "concord_after_read"
+
+
+def write_after_read(session: Session, write: Callable[[Session], None]) -> None:
+    """Run `write` in the caller's transaction; or, when `session` is a read's (see
+    `read_scope`), in a short transaction of its own once the read has succeeded. What a read
+    writes (the audit record of what it showed, a token's last use) then takes SQLite's write
+    lock for milliseconds, not for the whole read."""
+    pending = session.info.get(AFTER_READ)
+    if pending is None:
+        write(session)
+    else:
+        pending.append(write)
+
+
+@contextmanager
+def read_scope() -> Iterator[Session]:
+    """A unit of work that only reads; the writes it asks for by `write_after_read` are made
+    after it, together, and only if it succeeded."""
+    bind = get_engine().execution_options(concord_readonly=True, concord_query_only=True)
+    with _unit_of_work(Session(bind=bind, expire_on_commit=False)) as session:
+        session.info[AFTER_READ] = []
+        yield session
+        pending: list[Callable[[Session], None]] = session.info.pop(AFTER_READ)
+    if pending:
+        with session_scope() as writing:
+            for write in pending:
+                write(writing)
+
+
 @contextmanager
 def session_scope(url: str | None = None, *, readonly: bool = False) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back on any error."""
-    session = session_factory(url, readonly=readonly)()
+    with _unit_of_work(session_factory(url, readonly=readonly)()) as session:
+        yield session
+
+
+@contextmanager
+def _unit_of_work(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()

@@ -18,7 +18,7 @@ from concord.access import policy
 from concord.access.model import ApiToken, Principal, Role, TokenScope, User, WebSession
 from concord.audit import service as audit
 from concord.config import get_settings
-from concord.db import as_utc, utcnow
+from concord.db import as_utc, utcnow, write_after_read
 from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound, Unauthorized
 from concord.orgs import validate
 from concord.orgs.model import Organization
@@ -410,7 +410,13 @@ def resolve_token(session: Session, text: str, address: str | None) -> Principal
         return None
     # Write last-used at most once a minute, so busy clients do not write on every call.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+        token_id = token.id
+        write_after_read(
+            session,
+            lambda s: s.execute(
+                update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+            ),
+        )
     found = principal_for(user, _org_of(session, user), parse_scopes(token.scopes), address)
     return replace(found, via_token=True, token_expires_at=token.expires_at, token_id=token.id)
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal
 from concord.audit.model import AuditHead, AuditRecord
-from concord.db import utcnow
+from concord.db import utcnow, write_after_read
 
 GENESIS = "0" * 64
 # Who acts when no principal does: the command line sets this to the operator's login.
@@ -111,7 +111,7 @@ def record_reads(
     request, listing their ids), as the TLP duty of care asks. A case read under a label it
     may later be widened from (RED, AMBER+STRICT) is listed in a record of its own that keeps
     the label: who could read it then is shown only to those who may read it so."""
-    from concord.cases.service import AUDIT_LABEL, NARROW_LABELS  # cases record through here
+    from concord.cases.service import NARROW_LABELS  # cases record through here
 
     groups: dict[str | None, list[int]] = {}
     for obj in objects:
@@ -120,6 +120,15 @@ def record_reads(
             continue
         label = level if object_kind == "case" and level in NARROW_LABELS else None
         groups.setdefault(label, []).append(obj.id)
+    if groups:
+        write_after_read(session, lambda s: _record_read_groups(s, principal, object_kind, groups))
+
+
+def _record_read_groups(
+    session: Session, principal: Principal, object_kind: str, groups: dict[str | None, list[int]]
+) -> None:
+    from concord.cases.service import AUDIT_LABEL
+
     for label, ids in groups.items():
         detail: dict[str, Any] = {"ids": ids}
         if label is not None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
-from concord.db import as_utc, session_scope
+from concord.db import as_utc, read_scope, session_scope
 from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, Unauthorized
 from concord.intake.readers.values import pointer_escape
 
@@ -85,8 +85,11 @@ class RequestBody(BaseModel):
         return value
 
 
-def get_db() -> Iterator[Session]:
-    with session_scope() as session:
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's unit of work. A GET only reads: on SQLite it then holds no write lock, so
+    a slow page never makes an intake wait."""
+    scope = read_scope() if request.method in SAFE_METHODS else session_scope()
+    with scope as session:
         yield session
 
 
