@@ -105,6 +105,12 @@ class Faults:
             self.found.append(exc)
             return instead
 
+    @property
+    def fields(self) -> set[str]:
+        """The fields found at fault: a rule across fields is left to be told once each of
+        them reads."""
+        return {loc.field for fault in self.found for loc in fault.locations if loc.field}
+
     def raise_any(self) -> None:
         if self.found:
             first, *others = self.found

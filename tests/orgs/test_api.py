@@ -53,6 +53,78 @@ def test_invalid_fields_are_problems_with_locations(client, auth) -> None:  # ty
     assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
 
 
+def test_every_fault_of_a_new_organisation_is_told_at_once(client, auth) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "slug": "Bad Slug",
+        "kind": "owner",
+        "name_en": " ",
+        "country": "ZZ",
+        "language": "xx",
+        "parent": "no-such-cert",
+        "tlp": "blue",
+    }
+    r = client.post("/api/v1/organizations", headers=auth["centre-admin"], json=body)
+    assert r.status_code == 422
+    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    assert list(faults) == ["slug", "name_en", "country", "language", "parent", "tlp"]
+    assert faults["parent"] == "no parent organisation 'no-such-cert'"
+    # A rule across fields is told once its fields read: an owner's parent, a state's body.
+    r = client.post(
+        "/api/v1/organizations",
+        headers=auth["centre-admin"],
+        json={"slug": "lonely", "kind": "owner", "name_en": " ", "tlp": "blue"},
+    )
+    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    assert faults["parent"] == "an owner needs its national body as parent"
+    assert set(faults) == {"name_en", "parent", "tlp"}
+    r = client.post(
+        "/api/v1/organizations",
+        headers=auth["centre-admin"],
+        json={"slug": "x-cert", "kind": "national-body", "name_en": "X", "language": "xx"},
+    )
+    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    assert faults == {
+        "language": faults["language"],
+        "country": "a national body needs its country",
+    }
+    r = client.post(
+        "/api/v1/organizations",
+        headers=auth["centre-admin"],
+        json={
+            "slug": "kz-rail",
+            "kind": "owner",
+            "name_en": "R",
+            "parent": "kz-cert",
+            "country": "UZ",
+        },
+    )
+    assert [e["field"] for e in r.json()["errors"]] == ["country"]
+    assert "is in KZ, not UZ" in r.json()["errors"][0]["detail"]
+
+
+def test_every_fault_of_a_new_user_is_told_at_once(client, auth) -> None:  # type: ignore[no-untyped-def]
+    body = {
+        "username": "bad name",
+        "org": "kz-bank",
+        "role": "admin",
+        "password": "short",
+        "email": "not-an-address",
+        "language": "xx",
+    }
+    r = client.post("/api/v1/users", json=body, headers=auth["centre-admin"])
+    assert r.status_code == 422
+    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    assert list(faults) == ["username", "role", "password", "email", "language"]
+    assert "may have the roles owner-contact, reader" in faults["role"]
+    r = client.post(
+        "/api/v1/users",
+        json={**body, "org": "no-such-org", "role": "chief"},
+        headers=auth["centre-admin"],
+    )
+    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    assert faults["org"] == "no organisation 'no-such-org'" and "unknown role" in faults["role"]
+
+
 def test_lists_are_paginated_with_cursors_and_filtered(client, auth) -> None:  # type: ignore[no-untyped-def]
     for i in range(5):
         client.post(

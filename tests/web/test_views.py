@@ -256,6 +256,19 @@ def test_create_organisation_errors_are_shown_in_the_form(
     assert f'value="{html.escape(fields["slug"])}"' in r.text  # ... with what was typed
 
 
+def test_every_fault_of_the_organisation_form_is_shown_at_once(admin: UI) -> None:
+    admin.get("/organizations/new")
+    fields = {"slug": "Bad Slug", "kind": "owner", "name_en": " ", "parent": "no-such-cert"}
+    r = admin.post("/organizations/new", fields)
+    assert r.status_code == 422
+    shown = text_of(r)
+    assert "invalid slug" in shown and "English name is required" in shown
+    assert "no parent organisation" in shown
+    form = r.text.split('id="org-form"')[1]
+    for name in ("slug", "name_en", "parent"):  # each field at fault is marked
+        assert re.search(rf'name="{name}"[^>]*aria-invalid="true"', form), name
+
+
 def test_create_organisation_refused_for_a_reader(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("centre-reader")
     ui.get("/organizations/new")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,7 +20,15 @@ from concord.access.model import ApiToken, Principal, Role, TokenScope, User, We
 from concord.audit import service as audit
 from concord.config import get_settings
 from concord.db import as_utc, utcnow, write_after_read
-from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound, Unauthorized
+from concord.errors import (
+    Conflict,
+    FaultLocation,
+    Faults,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 from concord.orgs import validate
 from concord.orgs.model import Organization
 
@@ -100,54 +109,24 @@ class UserInput:
 
 
 def create_user(session: Session, principal: Principal | None, data: UserInput) -> User:
-    username = data.username.strip().lower()
-    # Latin letters only: a Cyrillic "с" would make a lookalike of another user's name.
-    if (
-        not username
-        or len(username) > 64
-        or not all(c.isascii() and (c.isalnum() or c in "._-@") for c in username)
-    ):
-        raise InvalidInput(
-            "a username is 1-64 Latin letters, digits, dots, hyphens, underscores or @",
-            FaultLocation(field="username"),
-        )
     from concord.orgs.service import named_org
 
-    org = named_org(session, principal, data.org)
-    try:
-        role = Role(data.role)
-    except ValueError:
-        raise InvalidInput(
-            f"unknown role {data.role!r}; use one of {', '.join(r.value for r in Role)}",
-            FaultLocation(field="role"),
-        ) from None
-    if role not in policy.allowed_roles(org.kind):
-        allowed = ", ".join(r.value for r in policy.allowed_roles(org.kind))
-        raise InvalidInput(
-            f"users of an organisation of kind {org.kind} may have the roles {allowed}",
-            FaultLocation(field="role"),
-        )
+    faults = Faults()  # every field's fault told at once, not one per attempt
+    username = faults.check(lambda: _username(data.username), "")
+    org = faults.check(lambda: named_org(session, principal, data.org), None)
+    role = faults.check(lambda: _role(data.role), None)
+    if org is not None and role is not None:
+        faults.check(lambda: _check_role_of(org, role), None)
+    faults.check(lambda: _check_password(data.password), None)
+    email = faults.check(lambda: _optional(validate.email, data.email, "email"), None)
+    language = faults.check(lambda: _optional(validate.language, data.language, "language"), None)
+    faults.raise_any()
+    assert org is not None and role is not None  # faults otherwise
     if principal is not None:
         try:
             policy.check_user_admin(principal, org)
         except policy.AccessDenied as exc:
             raise Forbidden(str(exc)) from None
-    if data.password is not None and len(data.password) < MIN_PASSWORD:
-        raise InvalidInput(
-            f"a password needs at least {MIN_PASSWORD} characters", FaultLocation(field="password")
-        )
-    email = None
-    if data.email:
-        try:
-            email = validate.email(data.email)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), FaultLocation(field="email")) from None
-    language = None
-    if data.language:
-        try:
-            language = validate.language(data.language)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), FaultLocation(field="language")) from None
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"a user {username!r} exists already")
     user = User(
@@ -165,6 +144,56 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
         session, principal, "create", "user", username, {"org": org.slug, "role": role.value}
     )
     return user
+
+
+def _username(text: str) -> str:
+    username = text.strip().lower()
+    # Latin letters only: a Cyrillic "с" would make a lookalike of another user's name.
+    if (
+        not username
+        or len(username) > 64
+        or not all(c.isascii() and (c.isalnum() or c in "._-@") for c in username)
+    ):
+        raise InvalidInput(
+            "a username is 1-64 Latin letters, digits, dots, hyphens, underscores or @",
+            FaultLocation(field="username"),
+        )
+    return username
+
+
+def _role(text: str) -> Role:
+    try:
+        return Role(text)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role {text!r}; use one of {', '.join(r.value for r in Role)}",
+            FaultLocation(field="role"),
+        ) from None
+
+
+def _check_role_of(org: Organization, role: Role) -> None:
+    if role not in policy.allowed_roles(org.kind):
+        allowed = ", ".join(r.value for r in policy.allowed_roles(org.kind))
+        raise InvalidInput(
+            f"users of an organisation of kind {org.kind} may have the roles {allowed}",
+            FaultLocation(field="role"),
+        )
+
+
+def _check_password(password: str | None) -> None:
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            f"a password needs at least {MIN_PASSWORD} characters", FaultLocation(field="password")
+        )
+
+
+def _optional(read: Callable[[str], str], value: str | None, field_name: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return read(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field=field_name)) from None
 
 
 def list_users(
@@ -233,10 +262,7 @@ def set_password(session: Session, username: str, password: str) -> User:
     """The operator's way back in for a user (an admin who forgot, or locked out): a new
     password, the lock lifted, and every web session of the account closed."""
     user = get_user(session, None, username)
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(
-            f"a password needs at least {MIN_PASSWORD} characters", FaultLocation(field="password")
-        )
+    _check_password(password)
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None

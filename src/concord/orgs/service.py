@@ -16,7 +16,7 @@ from concord.access import policy
 from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
 from concord.db import contains_pattern, utcnow
-from concord.errors import Conflict, FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.errors import Conflict, FaultLocation, Faults, Forbidden, InvalidInput, NotFound
 from concord.orgs import validate
 from concord.orgs.model import Asset, AssetKind, AssetRevision, Contact, Organization, OrgKind
 from concord.orgs.readers import AssetRow, RowError
@@ -138,38 +138,28 @@ class OrgInput:
 
 
 def create_org(session: Session, principal: Principal | None, data: OrgInput) -> Organization:
-    slug = _check(validate.slug, data.slug, "slug")
-    kind = _check(validate.org_kind, data.kind, "kind")
-    name_en = data.name_en.strip()
-    if not name_en:
-        raise InvalidInput("the English name is required", FaultLocation(field="name_en"))
-    country = _check(validate.country, data.country, "country") if data.country else None
-    language = _check(validate.language, data.language or "en", "language")
-    parent = None
-    if data.parent:
-        parent = find_org(session, data.parent, principal)
-        if parent is None:
-            raise InvalidInput(
-                f"no parent organisation {data.parent!r}", FaultLocation(field="parent")
-            )
-    if kind in (OrgKind.OWNER,) and parent is None:
-        raise InvalidInput(
-            "an owner needs its national body as parent", FaultLocation(field="parent")
-        )
-    if (
-        parent is not None
-        and kind in (OrgKind.OWNER, OrgKind.PARTNER)
-        and parent.kind not in (OrgKind.NATIONAL_BODY, OrgKind.CENTRE)
-    ):
-        raise InvalidInput(
-            "the parent of an owner must be a national body or the centre",
-            FaultLocation(field="parent"),
-        )
-    if kind in (OrgKind.OWNER,) and country is None and parent is not None:
-        country = parent.country
-    _check_country_of_constituent(parent, country)
-    if kind == OrgKind.NATIONAL_BODY and country is None:
-        raise InvalidInput("a national body needs its country", FaultLocation(field="country"))
+    faults = Faults()  # every field's fault told at once, not one per attempt
+    slug = faults.check(lambda: _check(validate.slug, data.slug, "slug"), "")
+    kind = faults.check(lambda: _check(validate.org_kind, data.kind, "kind"), None)
+    name_en = faults.check(lambda: _english_name(data.name_en), "")
+    country = faults.check(
+        lambda: _check(validate.country, data.country, "country") if data.country else None, None
+    )
+    language = faults.check(
+        lambda: _check(validate.language, data.language or "en", "language"), "en"
+    )
+    parent = faults.check(lambda: _parent_named(session, principal, data.parent), None)
+    given_tlp = faults.check(lambda: _check(TLP.parse, data.tlp, "tlp") if data.tlp else None, None)
+    if kind is not None and "parent" not in faults.fields:
+        faults.check(lambda: _check_parent(kind, parent), None)
+        if kind in (OrgKind.OWNER,) and country is None and parent is not None:
+            country = parent.country
+        if not faults.fields & {"country", "parent"}:
+            faults.check(lambda: _check_country_of_constituent(parent, country), None)
+        if kind == OrgKind.NATIONAL_BODY and country is None and "country" not in faults.fields:
+            faults.check(_national_body_country, None)
+    faults.raise_any()
+    assert kind is not None  # a fault otherwise
     centre = session.scalar(select(Organization).where(Organization.kind == OrgKind.CENTRE))
     if kind == OrgKind.CENTRE and centre is not None:
         raise Conflict(f"the network has its centre already: {centre.slug}")
@@ -182,7 +172,7 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
             policy.check_org_create(principal, kind, parent)
         except policy.AccessDenied as exc:
             raise _denied(exc) from None
-    tlp = _check(TLP.parse, data.tlp, "tlp") if data.tlp else default_tlp(kind)
+    tlp = given_tlp or default_tlp(kind)
     if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
         raise Conflict(f"an organisation with slug {slug!r} exists already")
     org = Organization(
@@ -221,6 +211,43 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
 
 
 ORG_EDITABLE = ("name_en", "name_ru", "country", "sector", "language", "tlp")
+
+
+def _english_name(name: str) -> str:
+    if not name.strip():
+        raise InvalidInput("the English name is required", FaultLocation(field="name_en"))
+    return name.strip()
+
+
+def _parent_named(
+    session: Session, principal: Principal | None, slug: str | None
+) -> Organization | None:
+    if not slug:
+        return None
+    parent = find_org(session, slug, principal)
+    if parent is None:
+        raise InvalidInput(f"no parent organisation {slug!r}", FaultLocation(field="parent"))
+    return parent
+
+
+def _check_parent(kind: OrgKind, parent: Organization | None) -> None:
+    if kind in (OrgKind.OWNER,) and parent is None:
+        raise InvalidInput(
+            "an owner needs its national body as parent", FaultLocation(field="parent")
+        )
+    if (
+        parent is not None
+        and kind in (OrgKind.OWNER, OrgKind.PARTNER)
+        and parent.kind not in (OrgKind.NATIONAL_BODY, OrgKind.CENTRE)
+    ):
+        raise InvalidInput(
+            "the parent of an owner must be a national body or the centre",
+            FaultLocation(field="parent"),
+        )
+
+
+def _national_body_country() -> None:
+    raise InvalidInput("a national body needs its country", FaultLocation(field="country"))
 
 
 def _check_country_of_constituent(parent: Organization | None, country: str | None) -> None:
@@ -281,8 +308,8 @@ def update_org(
             value = _check(validate.language, value, "language")
         elif key == "tlp":
             value = _check(TLP.parse, value, "tlp").value
-        elif key == "name_en" and not str(value).strip():
-            raise InvalidInput("the English name is required", FaultLocation(field="name_en"))
+        elif key == "name_en":
+            _english_name(str(value))
         if getattr(org, key) != value:
             setattr(org, key, value)
             applied[key] = value
