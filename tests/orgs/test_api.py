@@ -179,6 +179,12 @@ def test_contacts(client, auth) -> None:  # type: ignore[no-untyped-def]
         json={"org": "kz-bank", "name": "X", "email": "not-an-address"},
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "email"
+    bad = client.post(
+        "/api/v1/contacts",
+        headers=auth["kz-bank-contact"],
+        json={"org": "kz-bank", "name": " ", "email": "x@", "phone": "call me", "language": "xx"},
+    )  # every fault at once
+    assert [e["field"] for e in bad.json()["errors"]] == ["name", "email", "phone", "language"]
     assert (
         client.post(
             "/api/v1/contacts",

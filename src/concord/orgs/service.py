@@ -386,18 +386,27 @@ def add_contact(
             policy.check_org_data_write(principal, org)
         except policy.AccessDenied as exc:
             raise _denied(exc) from None
-    name = data.name.strip()
-    if not name:
-        raise InvalidInput("the contact's name is required", FaultLocation(field="name"))
-    email = _check(validate.email, data.email, "email")
+    faults = Faults()  # every field's fault told at once, not one per attempt
+    name = faults.check(lambda: _contact_name(data.name), "")
+    email = faults.check(lambda: _check(validate.email, data.email, "email"), "")
+    phone = faults.check(
+        lambda: _check(validate.phone, data.phone, "phone") if data.phone else None, None
+    )
+    language = faults.check(
+        lambda: _check(validate.language, data.language or "en", "language"), "en"
+    )
+    pgp_key = faults.check(
+        lambda: _check(validate.pgp_key, data.pgp_key, "pgp_key") if data.pgp_key else None, None
+    )
+    faults.raise_any()
     contact = Contact(
         org_id=org.id,
         name=name,
         email=email,
-        phone=_check(validate.phone, data.phone, "phone") if data.phone else None,
+        phone=phone,
         role=(data.role or "security").strip()[:60],
-        language=_check(validate.language, data.language or "en", "language"),
-        pgp_key=_check(validate.pgp_key, data.pgp_key, "pgp_key") if data.pgp_key else None,
+        language=language,
+        pgp_key=pgp_key,
     )
     if session.scalar(select(Contact.id).where(Contact.org_id == org.id, Contact.email == email)):
         raise Conflict(f"{org.slug} has a contact with e-mail {email} already")
@@ -407,6 +416,12 @@ def add_contact(
         session, principal, "create", "contact", contact.id, {"org": org.slug, "email": email}
     )
     return contact
+
+
+def _contact_name(name: str) -> str:
+    if not name.strip():
+        raise InvalidInput("the contact's name is required", FaultLocation(field="name"))
+    return name.strip()
 
 
 def delete_contact(session: Session, principal: Principal, contact_id: int) -> None:
