@@ -182,7 +182,7 @@ def test_contacts(client, auth) -> None:  # type: ignore[no-untyped-def]
     bad = client.post(
         "/api/v1/contacts",
         headers=auth["kz-bank-contact"],
-        json={"org": "kz-bank", "name": " ", "email": "x@", "phone": "call me", "language": "xx"},
+        json={"org": "kz-bank", "name": " ", "email": "x@y", "phone": "call me", "language": "xx"},
     )  # every fault at once
     assert [e["field"] for e in bad.json()["errors"]] == ["name", "email", "phone", "language"]
     assert (
