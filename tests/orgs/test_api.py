@@ -364,6 +364,15 @@ def test_a_national_body_cannot_become_another_state(client, auth) -> None:  # t
     assert renamed.status_code == 200
 
 
+def test_every_fault_of_a_change_is_told_at_once_and_nothing_changes(client, auth) -> None:  # type: ignore[no-untyped-def]
+    change = {"name_en": " ", "language": "xx", "tlp": "blue", "sector": "rail"}
+    r = client.patch("/api/v1/organizations/kz-bank", json=change, headers=auth["kz-analyst"])
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["name_en", "language", "tlp"]
+    kept = client.get("/api/v1/organizations/kz-bank", headers=auth["kz-analyst"]).json()
+    assert kept["sector"] != "rail"  # the valid field is not applied alone
+
+
 def test_one_centre_and_one_national_body_per_state(client, auth) -> None:  # type: ignore[no-untyped-def]
     def add(body: dict[str, str]):  # type: ignore[no-untyped-def]
         return client.post("/api/v1/organizations", json=body, headers=auth["centre-admin"])

@@ -294,28 +294,42 @@ def update_org(
         policy.check_org_edit(principal, org)
     except policy.AccessDenied as exc:
         raise _denied(exc) from None
+    faults = Faults()  # every field's fault told at once, not one per attempt
+    checked = {
+        key: faults.check(
+            lambda key=key, value=value: _org_change(session, principal, org, key, value), None
+        )
+        for key, value in changes.items()
+        if key in ORG_EDITABLE and value is not None
+    }
+    faults.raise_any()
     applied: dict[str, Any] = {}
-    for key, value in changes.items():
-        if key not in ORG_EDITABLE or value is None:
-            continue
-        if key == "country":
-            value = _check(validate.country, value, "country")
-            if value != org.country:
-                _check_country_change(session, principal, org, value)
-            parent = session.get(Organization, org.parent_id) if org.parent_id else None
-            _check_country_of_constituent(parent, value)
-        elif key == "language":
-            value = _check(validate.language, value, "language")
-        elif key == "tlp":
-            value = _check(TLP.parse, value, "tlp").value
-        elif key == "name_en":
-            _english_name(str(value))
+    for key, value in checked.items():
         if getattr(org, key) != value:
             setattr(org, key, value)
             applied[key] = value
     if applied:
         audit.record(session, principal, "update", "organization", org.slug, applied)
     return org
+
+
+def _org_change(
+    session: Session, principal: Principal, org: Organization, key: str, value: Any
+) -> Any:
+    """One field's new value as stored, checked."""
+    if key == "country":
+        value = _check(validate.country, value, "country")
+        if value != org.country:
+            _check_country_change(session, principal, org, value)
+        parent = session.get(Organization, org.parent_id) if org.parent_id else None
+        _check_country_of_constituent(parent, value)
+    elif key == "language":
+        value = _check(validate.language, value, "language")
+    elif key == "tlp":
+        value = _check(TLP.parse, value, "tlp").value
+    elif key == "name_en":
+        _english_name(str(value))
+    return value
 
 
 def share_org(session: Session, principal: Principal, slug: str, with_slug: str) -> None:
