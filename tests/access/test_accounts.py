@@ -101,6 +101,15 @@ def test_nobody_mints_a_token_for_someone_else(client, auth) -> None:  # type: i
     assert own.status_code == 201
 
 
+def test_both_faults_of_a_new_token_are_told_at_once(client, auth) -> None:  # type: ignore[no-untyped-def]
+    body = {"scopes": ["read", "write"], "expires_at": "2020-01-01T00:00:00Z"}
+    r = client.post("/api/v1/tokens", json=body, headers=auth["kz-reader"])
+    assert r.status_code == 422
+    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    assert list(faults) == ["expires_at", "scopes"]
+    assert faults["scopes"] == "a reader cannot hold the scope(s) write"
+
+
 def test_a_token_neither_mints_successors_nor_outlives_itself(client, auth) -> None:  # type: ignore[no-untyped-def]
     def mint(headers: dict[str, str], **body: object):  # type: ignore[no-untyped-def]
         return client.post("/api/v1/tokens", json={"scopes": ["read"], **body}, headers=headers)

@@ -374,20 +374,13 @@ def create_token(
         # someone else would let an admin read what was given to that person alone. Only
         # the operator (the command line) issues tokens for others, e.g. for a machine user.
         raise Forbidden("a token is created by the user who will hold it")
-    if expires_at is not None and as_utc(expires_at) <= utcnow():
-        raise InvalidInput(
-            "the token would be expired already: give an expiry in the future",
-            FaultLocation(field="expires_at"),
-        )
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         raise NotFound(f"no user {username!r}")
-    allowed = policy.scopes_for_role(Role(user.role))
-    if not scopes <= allowed:
-        extra = ", ".join(sorted(s.value for s in scopes - allowed))
-        raise InvalidInput(
-            f"a {user.role} cannot hold the scope(s) {extra}", FaultLocation(field="scopes")
-        )
+    faults = Faults()  # both faults told at once
+    faults.check(lambda: _check_expiry(expires_at), None)
+    faults.check(lambda: _check_scopes(user, scopes), None)
+    faults.raise_any()
     if principal is not None and principal.user_id == user.id and not scopes <= principal.scopes:
         raise Forbidden("a token cannot grant more than the credential that creates it")
     if principal is not None and principal.via_token:
@@ -445,6 +438,23 @@ def resolve_token(session: Session, text: str, address: str | None) -> Principal
         )
     found = principal_for(user, _org_of(session, user), parse_scopes(token.scopes), address)
     return replace(found, via_token=True, token_expires_at=token.expires_at, token_id=token.id)
+
+
+def _check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and as_utc(expires_at) <= utcnow():
+        raise InvalidInput(
+            "the token would be expired already: give an expiry in the future",
+            FaultLocation(field="expires_at"),
+        )
+
+
+def _check_scopes(user: User, scopes: frozenset[TokenScope]) -> None:
+    allowed = policy.scopes_for_role(Role(user.role))
+    if not scopes <= allowed:
+        extra = ", ".join(sorted(s.value for s in scopes - allowed))
+        raise InvalidInput(
+            f"a {user.role} cannot hold the scope(s) {extra}", FaultLocation(field="scopes")
+        )
 
 
 def list_tokens(
