@@ -1075,7 +1075,8 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
     except ConcordError as exc:
-        err.print(f"error: {exc}", highlight=False, markup=False)
+        for fault in (exc, *exc.more):  # one line per fault of the input
+            err.print(f"error: {fault}", highlight=False, markup=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")

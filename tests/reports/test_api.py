@@ -282,6 +282,14 @@ def test_a_scope_with_no_national_body_is_refused_in_the_list_too(client, auth, 
     assert r.status_code == 403  # another state's report: not theirs
 
 
+def test_a_bad_period_and_a_bad_scope_are_told_at_once(client, auth) -> None:  # type: ignore[no-untyped-def]
+    for wait in (True, False):
+        body = {"period": "July", "scope": "Kazakhstan", "wait": wait}
+        r = client.post(API, json=body, headers=auth["centre-analyst"])
+        assert r.status_code == 422
+        assert [e["field"] for e in r.json()["errors"]] == ["scope", "period"], r.text
+
+
 def test_a_format_or_language_a_worker_cannot_answer_in_is_refused(client, auth, data) -> None:  # type: ignore[no-untyped-def]
     from concord.jobs.worker import run_ready
 

@@ -123,6 +123,19 @@ def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
         assert "Traceback" not in proc.stderr
 
 
+def test_a_bad_scope_and_a_bad_period_are_told_on_a_line_each(env) -> None:  # type: ignore[no-untyped-def]
+    proc = subprocess.run(
+        [sys.executable, "-m", "concord", "report", "--period", "July", "--scope", "Kazakhstan"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert [line.split(":")[:2] for line in lines] == [["error", " scope"], ["error", " period"]]
+
+
 def test_a_threshold_of_two_is_a_configuration_error(env) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.run(
         [sys.executable, "-m", "concord", "report", "--period", "2024-07"],

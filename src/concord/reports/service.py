@@ -46,6 +46,7 @@ from concord.errors import (
     ConcordError,
     ConfigurationError,
     FaultLocation,
+    Faults,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -1001,6 +1002,18 @@ def _begun(period: Period | str, now: Callable[[], datetime] = utcnow) -> Period
     return p
 
 
+def _scope_and_period(
+    scope: str, period: Period | str, now: Callable[[], datetime] = utcnow
+) -> tuple[str, Period]:
+    """Both read, and the faults of both told at once."""
+    faults = Faults()
+    parsed = faults.check(lambda: parse_scope(scope), "")
+    begun = faults.check(lambda: _begun(period, now), None)
+    faults.raise_any()
+    assert begun is not None  # a fault otherwise
+    return parsed, begun
+
+
 def build_report(
     session: Session,
     principal: Principal | None,
@@ -1013,8 +1026,7 @@ def build_report(
     """Build the report of `scope` for `period`. `principal` is who asks (None for the
     operator at the console and for the scheduled run); the content is the scope's view,
     narrowed to what the requester may see too when the centre asks for a state's (`_View`)."""
-    scope = parse_scope(scope)
-    p = _begun(period, now)
+    scope, p = _scope_and_period(scope, period, now)
     k = check_min_count(min_count_override) if min_count_override is not None else min_count()
     check_request(session, principal, scope)
     view = view_for(session, principal, scope)
@@ -1107,7 +1119,7 @@ def create_report(
     own, as the worker builds them: on SQLite a build of many seconds would otherwise hold
     the write lock of `session`, and every other request would wait for it. What the caller
     wrote before should be committed first, for the same reason."""
-    scope = parse_scope(scope)
+    scope, _ = _scope_and_period(scope, period)
     with reading_beside(session) as reading:
         check_create(reading, principal, scope)
         report = build_for(reading, principal, period, scope)
@@ -1128,8 +1140,7 @@ def request_report(
 ) -> ReportRequest:
     """Ask for a report to be built by a worker (`reports.tasks.build_requested`). Whatever
     can be refused now is: the period, the scope and the requester's right to it."""
-    scope = parse_scope(scope)
-    p = _begun(period)
+    scope, p = _scope_and_period(scope, period)
     min_count()  # a threshold that cannot be used fails the request, not the worker
     check_create(session, principal, scope)
     audience(session, scope)  # a state without a national body has no report
