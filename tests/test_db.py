@@ -1,15 +1,20 @@
-"""Units of work: a request that only reads takes no write lock, and what it asks to write
-(its audit record, a token's last use) is written after it, only when it succeeded."""
+"""Units of work: a request that only reads takes no write lock, and what it must record (its
+audit record, a token's last use) is committed at once in a short transaction of its own,
+before anything is shown."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
+from concord import db
 from concord.access.model import ApiToken
 from concord.audit import service as audit
 from concord.audit.model import AuditRecord
@@ -25,23 +30,27 @@ def _reads_logged(session) -> int:  # type: ignore[no-untyped-def]
     )
 
 
-def test_a_read_writes_its_audit_record_after_it(session, network) -> None:  # type: ignore[no-untyped-def]
+@contextmanager
+def _write_lock_held(database_url: str) -> Iterator[None]:
+    """The write lock, held by another connection as a long intake would."""
+    writer = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def test_a_read_s_audit_record_is_committed_before_anything_is_shown(session, network) -> None:  # type: ignore[no-untyped-def]
     amber = SimpleNamespace(id=41, tlp="amber")
     with read_scope() as reading:
         audit.record_reads(reading, network["kz-analyst"], "event", [amber])
         with session_scope() as other:
-            assert _reads_logged(other) == 0  # not yet: the read is still going on
+            assert _reads_logged(other) == 1
+        audit.record_reads(reading, network["kz-analyst"], "event", [SimpleNamespace(id=42)])
     session.rollback()
-    assert _reads_logged(session) == 1
-
-
-def test_a_failed_read_writes_nothing(session, network) -> None:  # type: ignore[no-untyped-def]
-    amber = SimpleNamespace(id=41, tlp="amber")
-    with pytest.raises(LookupError), read_scope() as reading:
-        audit.record_reads(reading, network["kz-analyst"], "event", [amber])
-        raise LookupError
-    session.rollback()
-    assert _reads_logged(session) == 0
+    assert _reads_logged(session) == 1  # CLEAR content is not recorded
 
 
 @sqlite_only
@@ -56,18 +65,43 @@ def test_a_read_refuses_a_write_of_its_own(env, network) -> None:  # type: ignor
 def test_a_page_is_read_while_an_intake_holds_the_write_lock(env, client, auth) -> None:  # type: ignore[no-untyped-def]
     headers = auth["kz-analyst"]
     assert client.get("/api/v1/events", headers=headers).status_code == 200  # last use noted
-    writer = sqlite3.connect(env.database_url.removeprefix("sqlite:///"), timeout=0)
-    try:
-        writer.execute("BEGIN IMMEDIATE")
+    with _write_lock_held(env.database_url):
         # Before reads took no write lock, this waited out the busy timeout and failed.
         assert client.get("/api/v1/events", headers=headers).status_code == 200
         assert client.get("/events", headers=headers).status_code == 200
-    finally:
-        writer.rollback()
-        writer.close()
 
 
-def test_a_token_s_use_is_noted_after_the_read(client, auth, session) -> None:  # type: ignore[no-untyped-def]
+@sqlite_only
+def test_amber_content_is_not_shown_when_its_reading_cannot_be_recorded(
+    env, auth, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from concord.web.app import create_app
+
+    given = db._sqlite_pragmas
+
+    def impatient(connection: Any, record: Any) -> None:  # the lock is not waited for long
+        given(connection, record)
+        connection.execute("PRAGMA busy_timeout=200")
+
+    db.dispose_engines()
+    monkeypatch.setattr(db, "_sqlite_pragmas", impatient)
+    headers = auth["kz-analyst"]
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        assert client.get("/api/v1/events", headers=headers).status_code == 200  # last use noted
+        with _write_lock_held(env.database_url):
+            r = client.get("/api/v1/organizations/kz-bank", headers=headers)  # AMBER
+            assert r.status_code == 500 and "Steppe" not in r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+        shown = client.get("/api/v1/organizations/kz-bank", headers=headers)
+        assert shown.status_code == 200 and shown.json()["tlp"] == "amber"
+    with session_scope() as s:
+        records = s.scalars(select(AuditRecord.detail).where(AuditRecord.action == "read")).all()
+    assert len(records) == 1  # the read that was shown, and only it
+
+
+def test_a_token_s_use_is_noted(client, auth, session) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/api/v1/events", headers=auth["kz-reader"]).status_code == 200
     session.rollback()
     used = session.scalars(select(ApiToken.last_used_at).where(ApiToken.name == "test")).all()

@@ -166,34 +166,37 @@ def reading_beside(session: Session) -> Iterator[Session]:
         reading.close()
 
 
-AFTER_READ = "concord_after_read"
+# How a read's session makes what the read must write (see `write_for_read`): "beside" it,
+# in a short transaction of its own, or "skip" it (an error page).
+READ_WRITES = "concord_read_writes"
 
 
-def write_after_read(session: Session, write: Callable[[Session], None]) -> None:
-    """Run `write` in the caller's transaction; or, when `session` is a read's (see
-    `read_scope`), in a short transaction of its own once the read has succeeded. What a read
-    writes (the audit record of what it showed, a token's last use) then takes SQLite's write
-    lock for milliseconds, not for the whole read."""
-    pending = session.info.get(AFTER_READ)
-    if pending is None:
+def write_for_read(session: Session, write: Callable[[Session], None]) -> None:
+    """Run `write` in the caller's transaction; or, when `session` only reads (`read_scope`),
+    at once in a short transaction of its own. What a read must record (the audit record of
+    what it shows, a token's last use) then holds SQLite's write lock for milliseconds, not
+    for the whole read, and is committed before anything is shown: when it cannot be, the
+    request fails rather than show what it could not record."""
+    how = session.info.get(READ_WRITES)
+    if how is None:
         write(session)
-    else:
-        pending.append(write)
+    elif how == "beside":
+        bind = session.get_bind().execution_options(
+            concord_readonly=False, concord_query_only=False
+        )
+        with _unit_of_work(Session(bind=bind, expire_on_commit=False)) as writing:
+            write(writing)
 
 
 @contextmanager
 def read_scope() -> Iterator[Session]:
-    """A unit of work that only reads; the writes it asks for by `write_after_read` are made
-    after it, together, and only if it succeeded."""
+    """A unit of work that only reads: on SQLite it takes no write lock, and a write in it
+    fails (it would take the lock halfway, and fail at once whenever another writer came
+    between). What it must write goes through `write_for_read`."""
     bind = get_engine().execution_options(concord_readonly=True, concord_query_only=True)
     with _unit_of_work(Session(bind=bind, expire_on_commit=False)) as session:
-        session.info[AFTER_READ] = []
+        session.info[READ_WRITES] = "beside"
         yield session
-        pending: list[Callable[[Session], None]] = session.info.pop(AFTER_READ)
-    if pending:
-        with session_scope() as writing:
-            for write in pending:
-                write(writing)
 
 
 @contextmanager

@@ -102,6 +102,18 @@ def test_every_fault_of_a_new_organisation_is_told_at_once(client, auth) -> None
     assert "is in KZ, not UZ" in r.json()["errors"][0]["detail"]
 
 
+def test_what_the_caller_may_not_do_is_said_before_the_faults_of_the_input(client, auth) -> None:  # type: ignore[no-untyped-def]
+    owner = {"slug": "kz-rail", "kind": "owner", "name_en": "R", "parent": "kz-cert", "tlp": "blue"}
+    r = client.post("/api/v1/organizations", json=owner, headers=auth["kz-reader"])
+    assert r.status_code == 403
+    second = {"slug": "centre-2", "kind": "centre", "name_en": "C", "tlp": "blue"}
+    r = client.post("/api/v1/organizations", json=second, headers=auth["centre-admin"])
+    assert r.status_code == 409
+    user = {"username": "uz-x", "org": "uz-cert", "role": "reader", "password": "short"}
+    r = client.post("/api/v1/users", json=user, headers=auth["kz-admin"])
+    assert r.status_code == 403
+
+
 def test_every_fault_of_a_new_user_is_told_at_once(client, auth) -> None:  # type: ignore[no-untyped-def]
     body = {
         "username": "bad name",

@@ -19,7 +19,7 @@ from concord.access import policy
 from concord.access.model import ApiToken, Principal, Role, TokenScope, User, WebSession
 from concord.audit import service as audit
 from concord.config import get_settings
-from concord.db import as_utc, utcnow, write_after_read
+from concord.db import as_utc, utcnow, write_for_read
 from concord.errors import (
     Conflict,
     FaultLocation,
@@ -114,6 +114,12 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
     faults = Faults()  # every field's fault told at once, not one per attempt
     username = faults.check(lambda: _username(data.username), "")
     org = faults.check(lambda: named_org(session, principal, data.org), None)
+    if org is not None and principal is not None:
+        # What the caller may not do is said first, whatever else the input gets wrong.
+        try:
+            policy.check_user_admin(principal, org)
+        except policy.AccessDenied as exc:
+            raise Forbidden(str(exc)) from None
     role = faults.check(lambda: _role(data.role), None)
     if org is not None and role is not None:
         faults.check(lambda: _check_role_of(org, role), None)
@@ -122,11 +128,6 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
     language = faults.check(lambda: _optional(validate.language, data.language, "language"), None)
     faults.raise_any()
     assert org is not None and role is not None  # faults otherwise
-    if principal is not None:
-        try:
-            policy.check_user_admin(principal, org)
-        except policy.AccessDenied as exc:
-            raise Forbidden(str(exc)) from None
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"a user {username!r} exists already")
     user = User(
@@ -430,7 +431,7 @@ def resolve_token(session: Session, text: str, address: str | None) -> Principal
     # Write last-used at most once a minute, so busy clients do not write on every call.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token_id = token.id
-        write_after_read(
+        write_for_read(
             session,
             lambda s: s.execute(
                 update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal
 from concord.audit.model import AuditHead, AuditRecord
-from concord.db import utcnow, write_after_read
+from concord.db import utcnow, write_for_read
 
 GENESIS = "0" * 64
 # Who acts when no principal does: the command line sets this to the operator's login.
@@ -121,7 +121,7 @@ def record_reads(
         label = level if object_kind == "case" and level in NARROW_LABELS else None
         groups.setdefault(label, []).append(obj.id)
     if groups:
-        write_after_read(session, lambda s: _record_read_groups(s, principal, object_kind, groups))
+        write_for_read(session, lambda s: _record_read_groups(s, principal, object_kind, groups))
 
 
 def _record_read_groups(

@@ -158,20 +158,12 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
             faults.check(lambda: _check_country_of_constituent(parent, country), None)
         if kind == OrgKind.NATIONAL_BODY and country is None and "country" not in faults.fields:
             faults.check(_national_body_country, None)
+        if not faults.fields & {"country", "parent"}:
+            # What the caller may not do, or what the network holds already, is said first,
+            # whatever else the input gets wrong.
+            parent = _check_org_place(session, principal, kind, parent, country)
     faults.raise_any()
     assert kind is not None  # a fault otherwise
-    centre = session.scalar(select(Organization).where(Organization.kind == OrgKind.CENTRE))
-    if kind == OrgKind.CENTRE and centre is not None:
-        raise Conflict(f"the network has its centre already: {centre.slug}")
-    if kind == OrgKind.NATIONAL_BODY:
-        _check_one_national_body(session, country)
-        # A state's national body answers to the centre: its record is the centre's to keep.
-        parent = parent or centre
-    if principal is not None:
-        try:
-            policy.check_org_create(principal, kind, parent)
-        except policy.AccessDenied as exc:
-            raise _denied(exc) from None
     tlp = given_tlp or default_tlp(kind)
     if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
         raise Conflict(f"an organisation with slug {slug!r} exists already")
@@ -211,6 +203,30 @@ def create_org(session: Session, principal: Principal | None, data: OrgInput) ->
 
 
 ORG_EDITABLE = ("name_en", "name_ru", "country", "sector", "language", "tlp")
+
+
+def _check_org_place(
+    session: Session,
+    principal: Principal | None,
+    kind: OrgKind,
+    parent: Organization | None,
+    country: str | None,
+) -> Organization | None:
+    """Whether the network has room for the organisation and the caller may add it there;
+    its parent, the centre for a national body that names none."""
+    centre = session.scalar(select(Organization).where(Organization.kind == OrgKind.CENTRE))
+    if kind == OrgKind.CENTRE and centre is not None:
+        raise Conflict(f"the network has its centre already: {centre.slug}")
+    if kind == OrgKind.NATIONAL_BODY:
+        _check_one_national_body(session, country)
+        # A state's national body answers to the centre: its record is the centre's to keep.
+        parent = parent or centre
+    if principal is not None:
+        try:
+            policy.check_org_create(principal, kind, parent)
+        except policy.AccessDenied as exc:
+            raise _denied(exc) from None
+    return parent
 
 
 def _english_name(name: str) -> str:

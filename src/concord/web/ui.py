@@ -19,7 +19,7 @@ from concord import __version__, i18n
 from concord.access import service as access
 from concord.access.model import Principal
 from concord.config import get_settings
-from concord.db import AFTER_READ, session_factory, utcnow
+from concord.db import READ_WRITES, session_factory, utcnow
 from concord.errors import ConcordError, Forbidden, Unauthorized
 from concord.events.rsit import TYPE_LABELS
 from concord.site import is_demo
@@ -108,7 +108,7 @@ def render_error(request: Request, status: int, title: str, detail: str) -> Resp
     # Read-only: an error page must not wait for the write lock a long intake may hold, and
     # a principal that cannot be resolved now only costs the page its menu.
     session = session_factory(readonly=True)()
-    session.info[AFTER_READ] = []  # what resolving the principal would write is left out
+    session.info[READ_WRITES] = "skip"  # what resolving the principal would write is left out
     try:
         if getattr(request.state, "principal", None) is None:
             try:
