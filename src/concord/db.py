@@ -112,6 +112,13 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN" if options.get("concord_readonly") else "BEGIN IMMEDIATE")
 
 
+def _postgresql_begin(conn: Any) -> None:
+    # A request's read is as read-only here as on SQLite, so a write slipped into one is
+    # found by either suite.
+    if conn.get_execution_options().get("concord_query_only"):
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -123,7 +130,9 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    event.listen(engine, "begin", _postgresql_begin)
+    return engine
 
 
 def get_engine(url: str | None = None) -> Engine:
