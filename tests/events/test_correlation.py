@@ -1010,9 +1010,11 @@ def test_an_indicator_looked_up_by_value_refuses_paging_parameters(
     assert api.get("/api/v1/indicators", params={"limit": 5}, headers=h).status_code == 200
 
 
+@pytest.mark.parametrize("catch_up", [1, 1000])  # figures made a candidate at a time, or many
 def test_campaigns_read_a_page_at_a_time_are_every_campaign_once(
-    session: Session, network: Network
+    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch, catch_up: int
 ) -> None:
+    monkeypatch.setattr(correlation, "CATCH_UP", catch_up)
     build_two_campaigns(network)
     report(network["kz-analyst"], "domain=third-kz.net")
     report(network["uz-analyst"], "domain=third-kz.net")

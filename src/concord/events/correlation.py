@@ -1003,6 +1003,9 @@ def visible_campaigns(
     return campaign_page(session, principal, after, limit)[0]
 
 
+CATCH_UP = 1000  # candidates whose figures are made at once on the way to a deep page
+
+
 def campaign_page(
     session: Session, principal: Principal, after: int = 0, limit: int = 50
 ) -> tuple[list[CampaignView], int | None]:
@@ -1017,7 +1020,7 @@ def campaign_page(
     ce = CampaignEvent
     smallest = func.min(Event.id)
     candidates = (
-        select(ce.campaign_id, smallest)
+        select(ce.campaign_id, smallest, func.count())
         .join(Event, Event.id == ce.event_id)
         .where(_visible(principal))
         .group_by(ce.campaign_id)
@@ -1030,25 +1033,56 @@ def campaign_page(
     )
     found: list[CampaignView] = []
     waiting: list[tuple[int, CampaignView]] = []  # a heap, by id shown
+    pending: list[tuple[int, int, int]] = []  # candidates read, their figures not yet made
+
+    def make_figures() -> None:
+        ids = _parts_after(session, pending, after)
+        pending.clear()
+        if not ids:
+            return
+        for view_id, (view, _part) in campaign_figures(session, principal, ids).items():
+            if view_id > after and len(view.states) >= 2:
+                heapq.heappush(waiting, (view_id, view))
+
     result = session.execute(candidates)
     try:
         for rows in result.partitions():
-            figures = campaign_figures(session, principal, [cid for cid, _first in rows])
-            for view_id, (view, _part) in figures.items():
-                if view_id > after and len(view.states) >= 2:
-                    heapq.heappush(waiting, (view_id, view))
+            pending.extend(rows)  # type: ignore[arg-type]
             read_to = rows[-1][1]  # the smallest visible event of the last candidate read
+            if read_to <= after and len(pending) < CATCH_UP:
+                # Nothing read so far can be shown before the page's first campaign: the
+                # figures of many candidates are made at once, and the page fills no sooner.
+                continue
+            make_figures()
             while waiting and waiting[0][0] <= read_to:
                 found.append(heapq.heappop(waiting)[1])
                 if len(found) == limit:
                     return found, found[-1].id
     finally:
         result.close()
+    make_figures()
     while waiting:
         found.append(heapq.heappop(waiting)[1])
         if len(found) == limit:
             return found, found[-1].id
     return found, None
+
+
+def _parts_after(session: Session, candidates: list[tuple[int, int, int]], after: int) -> list[int]:
+    """Of these candidates (campaign, smallest visible event, visible events), those that
+    may have a part shown after `after`. A campaign seen whole has one part, the whole,
+    shown under its smallest event (as the reports count it): when that is not after
+    `after`, it was on an earlier page, and its figures are not made again."""
+    seen_before = {cid: n for cid, first, n in candidates if first <= after}
+    sizes: dict[int, int] = {}
+    for chunk in chunks(sorted(seen_before)):
+        sizes.update(
+            (cid, size)
+            for cid, size in session.execute(
+                select(Campaign.id, Campaign.size).where(Campaign.id.in_(chunk))
+            )
+        )
+    return [cid for cid, first, n in candidates if first > after or sizes.get(cid) != n]
 
 
 def visible_campaign(
