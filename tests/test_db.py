@@ -5,7 +5,9 @@ before anything is shown."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -51,6 +53,24 @@ def test_a_read_s_audit_record_is_committed_before_anything_is_shown(session, ne
         audit.record_reads(reading, network["kz-analyst"], "event", [SimpleNamespace(id=42)])
     session.rollback()
     assert _reads_logged(session) == 1  # CLEAR content is not recorded
+
+
+def test_as_many_reads_at_once_as_the_pool_holds_each_record_theirs(session, network) -> None:  # type: ignore[no-untyped-def]
+    pool = db.get_engine().pool
+    at_once = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
+    every_read_holds_its_connection = threading.Barrier(at_once, timeout=60)
+    reader = network["kz-analyst"]
+
+    def read(n: int) -> None:
+        with read_scope() as reading:
+            reading.execute(text("SELECT 1"))
+            every_read_holds_its_connection.wait()
+            audit.record_reads(reading, reader, "event", [SimpleNamespace(id=n, tlp="amber")])
+
+    with ThreadPoolExecutor(at_once) as threads:
+        list(threads.map(read, range(at_once)))
+    session.rollback()
+    assert _reads_logged(session) == at_once
 
 
 def test_a_read_refuses_a_write_of_its_own(env, network) -> None:  # type: ignore[no-untyped-def]

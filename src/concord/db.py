@@ -135,13 +135,15 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def get_engine(url: str | None = None) -> Engine:
+def get_engine(url: str | None = None, *, pool: str = "") -> Engine:
+    """The engine of `url`; `pool` names a pool of connections of its own (see
+    `write_for_read`)."""
     url = url or get_settings().database_url
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(pool + url)
         if engine is None:
             engine = make_engine(url)
-            _engines[url] = engine
+            _engines[pool + url] = engine
         return engine
 
 
@@ -190,10 +192,11 @@ def write_for_read(session: Session, write: Callable[[Session], None]) -> None:
     if how is None:
         write(session)
     elif how == "beside":
-        bind = session.get_bind().execution_options(
-            concord_readonly=False, concord_query_only=False
-        )
-        with _unit_of_work(Session(bind=bind, expire_on_commit=False)) as writing:
+        # From a pool of its own: a read holding its connection while it waits for one from
+        # the same pool would, with enough reads at once, wait for ever.
+        url = session.get_bind().url.render_as_string(hide_password=False)
+        writing = Session(bind=get_engine(url, pool="beside:"), expire_on_commit=False)
+        with _unit_of_work(writing):
             write(writing)
 
 
