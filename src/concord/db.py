@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import ColumnElement, DateTime, Engine, MetaData, create_engine, event, true
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -94,6 +94,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def is_set(flag: Any) -> ColumnElement[bool]:
+    """A boolean column that is true, written as partial indexes on such flags are (`= 1`
+    on SQLite): SQLite uses such an index only for the terms it names, and SQLAlchemy's
+    `is_(True)` writes `IS 1`, which scans instead."""
+    return cast("ColumnElement[bool]", flag == true())
 
 
 def contains_pattern(text: str) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from concord.access import service as access
 from concord.access.model import Role
 from concord.config import get_settings
-from concord.db import utcnow
+from concord.db import is_set, utcnow
 from concord.errors import Conflict, FaultLocation
 from concord.orgs import readers
 from concord.orgs import service as orgs
@@ -680,7 +680,7 @@ def _demo_case(session: Session) -> int:
     for value, country in session.execute(
         select(Indicator.value, Sighting.country)
         .join(Sighting, Sighting.indicator_id == Indicator.id)
-        .where(Indicator.value.in_(_SAMPLES), Indicator.cross_state.is_(True))
+        .where(Indicator.value.in_(_SAMPLES), is_set(Indicator.cross_state))
     ):
         seen.setdefault(value, set()).add(country)
     if not seen:

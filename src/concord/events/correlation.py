@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal, Share
 from concord.bulk import Bulk
-from concord.db import UTCDateTime, chunks, utcnow
+from concord.db import UTCDateTime, chunks, is_set, utcnow
 from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
 from concord.events.correlation_model import AlertMark, Campaign, CampaignEvent, CorrelationAlert
@@ -276,7 +276,7 @@ def _write_alerts_for(
     pending = (
         select(s.c.indicator_id)
         .join(i, i.c.id == s.c.indicator_id)
-        .where(i.c.cross_state.is_(True), s.c.country.is_not(None), owed)
+        .where(is_set(i.c.cross_state), s.c.country.is_not(None), owed)
     )
     if state is not None:
         pending = pending.where(s.c.country == state)
@@ -425,14 +425,14 @@ def update_campaigns(session: Session) -> CampaignResult:
     hubs = (
         select(eo.c.indicator_id)
         .join(i, i.c.id == eo.c.indicator_id)
-        .where(i.c.cross_state.is_(True))
+        .where(is_set(i.c.cross_state))
         .group_by(eo.c.indicator_id)
         .having(func.count() > HUB_EVENTS)
     )
     edges = (
         select(eo.c.event_id, eo.c.indicator_id)
         .join(i, i.c.id == eo.c.indicator_id)
-        .where(i.c.cross_state.is_(True), eo.c.indicator_id.not_in(hubs))
+        .where(is_set(i.c.cross_state), eo.c.indicator_id.not_in(hubs))
         .execution_options(yield_per=50_000)
     )
     in_edges: set[int] = set()
@@ -815,7 +815,7 @@ def cross_state_indicators(
         select(eo.indicator_id)
         .join(Event, Event.id == eo.event_id)
         .join(Indicator, Indicator.id == eo.indicator_id)
-        .where(Indicator.cross_state.is_(True), eo.indicator_id > after, _visible(principal))
+        .where(is_set(Indicator.cross_state), eo.indicator_id > after, _visible(principal))
         .group_by(eo.indicator_id)
         .having(func.count(distinct(Event.country)) >= 2)
         .order_by(eo.indicator_id)
@@ -930,7 +930,7 @@ def _visible_parts(
             .join(Event, Event.id == ce.event_id)
             .join(EventObservable, EventObservable.event_id == ce.event_id)
             .join(Indicator, Indicator.id == EventObservable.indicator_id)
-            .where(ce.campaign_id.in_(ids), Indicator.cross_state.is_(True), visible)
+            .where(ce.campaign_id.in_(ids), is_set(Indicator.cross_state), visible)
             .order_by(ce.event_id, EventObservable.indicator_id)
         )
     ]
@@ -1257,7 +1257,7 @@ def _alerts_seen(session: Session, principal: Principal) -> Select[Any] | None:
         .join(Indicator, Indicator.id == a.indicator_id)
         .where(
             a.org_id == principal.org_id,
-            Indicator.cross_state.is_(True),  # not one found on a warning list since
+            is_set(Indicator.cross_state),  # not one found on a warning list since
             visible_states >= 2,
             own_state_seen,
         )

@@ -41,7 +41,7 @@ from concord.access import policy
 from concord.access.model import TLP, Principal, Role, TokenScope, User
 from concord.audit import service as audit
 from concord.config import env_int
-from concord.db import chunks, reading_beside, session_scope, utcnow
+from concord.db import chunks, is_set, reading_beside, session_scope, utcnow
 from concord.errors import (
     ConcordError,
     ConfigurationError,
@@ -643,10 +643,12 @@ def _indicators(
     database orders by states and by the count with every count below k as one, which no
     published cell exceeds, so reading stops once no later row can enter the list."""
     visible = view.visible(Event)
+    # looked up for each cross-state indicator: the flag's partial index leads the query
     in_scope = (
         select(EventObservable.indicator_id)
         .join(Event, Event.id == EventObservable.event_id)
-        .where(_in(p.start, p.end), visible, scope)
+        .where(EventObservable.indicator_id == Indicator.id, _in(p.start, p.end), visible, scope)
+        .exists()
     )
     n_states = func.count(distinct(Event.country))
     n_events = func.count(distinct(Event.id))
@@ -659,8 +661,11 @@ def _indicators(
         .where(
             _in(p.start, p.end),
             visible,
-            Indicator.id.in_(in_scope),
-            Indicator.warning_list.is_(None),  # common values (warning lists) are no signal
+            in_scope,
+            # Reported by two states, and no common value (warning lists): what correlation
+            # flags after each intake. Only those can be seen in two states here, and the
+            # partial index on the flag spares reading every indicator of the period.
+            is_set(Indicator.cross_state),
         )
         .group_by(Indicator.id, Indicator.kind, Indicator.value)
         .having(n_states >= 2)
