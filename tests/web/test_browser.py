@@ -26,7 +26,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TIMEOUT_MS = 5000
+# Generous: a page that waits for a commit on a busy shared machine (the other backend's
+# suite runs beside this one) may take seconds; a broken page never comes at all.
+TIMEOUT_MS = 20_000
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -57,6 +59,7 @@ def browser() -> Iterator[object]:
 def page(browser, server: str) -> Iterator[object]:  # type: ignore[no-untyped-def]
     context = browser.new_context(base_url=server, locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
     page = context.new_page()
     yield page
     if os.environ.get("CONCORD_SCREENSHOTS"):
