@@ -811,14 +811,16 @@ def cross_state_indicators(
 ) -> list[IndicatorView]:
     """Cross-state indicators as the principal sees them (visible events of 2+ states)."""
     eo = EventObservable
+    # Read from the flagged indicators, in the order of their index: grouped and ordered by
+    # that same column, SQLite stops at the page's end instead of grouping them all first.
     stmt = (
-        select(eo.indicator_id)
+        select(Indicator.id)
+        .join(eo, eo.indicator_id == Indicator.id)
         .join(Event, Event.id == eo.event_id)
-        .join(Indicator, Indicator.id == eo.indicator_id)
-        .where(is_set(Indicator.cross_state), eo.indicator_id > after, _visible(principal))
-        .group_by(eo.indicator_id)
+        .where(is_set(Indicator.cross_state), Indicator.id > after, _visible(principal))
+        .group_by(Indicator.id)
         .having(func.count(distinct(Event.country)) >= 2)
-        .order_by(eo.indicator_id)
+        .order_by(Indicator.id)
         .limit(limit)
     )
     if kind:
