@@ -5,6 +5,11 @@ from __future__ import annotations
 PROBLEM = "application/problem+json"
 
 
+def faults_of(answer) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A problem's faults, by field, in the order told."""
+    return {e["field"]: e["detail"] for e in answer.json()["errors"]}
+
+
 def test_create_and_read_organisation(client, auth) -> None:  # type: ignore[no-untyped-def]
     body = {
         "slug": "kz-rail",
@@ -65,7 +70,7 @@ def test_every_fault_of_a_new_organisation_is_told_at_once(client, auth) -> None
     }
     r = client.post("/api/v1/organizations", headers=auth["centre-admin"], json=body)
     assert r.status_code == 422
-    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    faults = faults_of(r)
     assert list(faults) == ["slug", "name_en", "country", "language", "parent", "tlp"]
     assert faults["parent"] == "no parent organisation 'no-such-cert'"
     # A rule across fields is told once its fields read: an owner's parent, a state's body.
@@ -74,7 +79,7 @@ def test_every_fault_of_a_new_organisation_is_told_at_once(client, auth) -> None
         headers=auth["centre-admin"],
         json={"slug": "lonely", "kind": "owner", "name_en": " ", "tlp": "blue"},
     )
-    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    faults = faults_of(r)
     assert faults["parent"] == "an owner needs its national body as parent"
     assert set(faults) == {"name_en", "parent", "tlp"}
     r = client.post(
@@ -82,7 +87,7 @@ def test_every_fault_of_a_new_organisation_is_told_at_once(client, auth) -> None
         headers=auth["centre-admin"],
         json={"slug": "x-cert", "kind": "national-body", "name_en": "X", "language": "xx"},
     )
-    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    faults = faults_of(r)
     assert faults == {
         "language": faults["language"],
         "country": "a national body needs its country",
@@ -125,7 +130,7 @@ def test_every_fault_of_a_new_user_is_told_at_once(client, auth) -> None:  # typ
     }
     r = client.post("/api/v1/users", json=body, headers=auth["centre-admin"])
     assert r.status_code == 422
-    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    faults = faults_of(r)
     assert list(faults) == ["username", "role", "password", "email", "language"]
     assert "may have the roles owner-contact, reader" in faults["role"]
     r = client.post(
@@ -133,7 +138,7 @@ def test_every_fault_of_a_new_user_is_told_at_once(client, auth) -> None:  # typ
         json={**body, "org": "no-such-org", "role": "chief"},
         headers=auth["centre-admin"],
     )
-    faults = {e["field"]: e["detail"] for e in r.json()["errors"]}
+    faults = faults_of(r)
     assert faults["org"] == "no organisation 'no-such-org'" and "unknown role" in faults["role"]
 
 
