@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
@@ -88,6 +88,19 @@ class PreconditionFailed(ConcordError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, 412, "Precondition failed")
+
+
+def field_value(read: Callable[[Any], _T], value: Any, field: str) -> _T:
+    """What `read` makes of `value`; a ValueError it raises is the fault of `field`."""
+    try:
+        return read(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field=field)) from None
+
+
+def given_value(read: Callable[[Any], _T], value: Any, field: str) -> _T | None:
+    """`field_value`, or None when nothing is given (an optional field left empty)."""
+    return field_value(read, value, field) if value else None
 
 
 class Faults:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -28,6 +27,7 @@ from concord.errors import (
     InvalidInput,
     NotFound,
     Unauthorized,
+    given_value,
 )
 from concord.orgs import validate
 from concord.orgs.model import Organization
@@ -124,8 +124,11 @@ def create_user(session: Session, principal: Principal | None, data: UserInput) 
     if org is not None and role is not None:
         faults.check(lambda: _check_role_of(org, role), None)
     faults.check(lambda: _check_password(data.password), None)
-    email = faults.check(lambda: _optional(validate.email, data.email, "email"), None)
-    language = faults.check(lambda: _optional(validate.language, data.language, "language"), None)
+    email = faults.check(lambda: given_value(validate.email, data.email, "email"), None)
+    language = faults.check(
+        lambda: given_value(validate.language, data.language, "language"),
+        None,
+    )
     faults.raise_any()
     assert org is not None and role is not None  # faults otherwise
     if session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -186,15 +189,6 @@ def _check_password(password: str | None) -> None:
         raise InvalidInput(
             f"a password needs at least {MIN_PASSWORD} characters", FaultLocation(field="password")
         )
-
-
-def _optional(read: Callable[[str], str], value: str | None, field_name: str) -> str | None:
-    if not value:
-        return None
-    try:
-        return read(value)
-    except ValueError as exc:
-        raise InvalidInput(str(exc), FaultLocation(field=field_name)) from None
 
 
 def list_users(

@@ -16,19 +16,21 @@ from concord.access import policy
 from concord.access.model import TLP, Principal, Role, Share
 from concord.audit import service as audit
 from concord.db import contains_pattern, utcnow
-from concord.errors import Conflict, FaultLocation, Faults, Forbidden, InvalidInput, NotFound
+from concord.errors import (
+    Conflict,
+    FaultLocation,
+    Faults,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    field_value,
+    given_value,
+)
 from concord.orgs import validate
 from concord.orgs.model import Asset, AssetKind, AssetRevision, Contact, Organization, OrgKind
 from concord.orgs.readers import AssetRow, RowError
 
 INSERT_BATCH = 2000
-
-
-def _check(fn: Any, value: Any, field_name: str) -> Any:
-    try:
-        return fn(value)
-    except ValueError as exc:
-        raise InvalidInput(str(exc), FaultLocation(field=field_name)) from None
 
 
 def _denied(exc: policy.AccessDenied) -> Forbidden:
@@ -97,9 +99,9 @@ def list_orgs(
 ) -> list[Organization]:
     stmt = select(Organization).where(policy.org_filter(principal), Organization.id > after_id)
     if kind:  # a filter nothing can match is a mistake to tell, not an empty page to show
-        stmt = stmt.where(Organization.kind == _check(validate.org_kind, kind, "kind"))
+        stmt = stmt.where(Organization.kind == field_value(validate.org_kind, kind, "kind"))
     if country:
-        country = _check(validate.country, country, "country")
+        country = field_value(validate.country, country, "country")
         stmt = stmt.where(Organization.country == country)
     if parent:
         parent_ids = select(Organization.id).where(Organization.slug == parent)
@@ -139,17 +141,18 @@ class OrgInput:
 
 def create_org(session: Session, principal: Principal | None, data: OrgInput) -> Organization:
     faults = Faults()  # every field's fault told at once, not one per attempt
-    slug = faults.check(lambda: _check(validate.slug, data.slug, "slug"), "")
-    kind = faults.check(lambda: _check(validate.org_kind, data.kind, "kind"), None)
-    name_en = faults.check(lambda: _english_name(data.name_en), "")
+    slug = faults.check(lambda: field_value(validate.slug, data.slug, "slug"), "")
+    kind = faults.check(lambda: field_value(validate.org_kind, data.kind, "kind"), None)
+    name_en = faults.check(lambda: _required(data.name_en, "name_en", "the English name"), "")
     country = faults.check(
-        lambda: _check(validate.country, data.country, "country") if data.country else None, None
+        lambda: given_value(validate.country, data.country, "country"),
+        None,
     )
     language = faults.check(
-        lambda: _check(validate.language, data.language or "en", "language"), "en"
+        lambda: field_value(validate.language, data.language or "en", "language"), "en"
     )
     parent = faults.check(lambda: _parent_named(session, principal, data.parent), None)
-    given_tlp = faults.check(lambda: _check(TLP.parse, data.tlp, "tlp") if data.tlp else None, None)
+    given_tlp = faults.check(lambda: given_value(TLP.parse, data.tlp, "tlp"), None)
     if kind is not None and "parent" not in faults.fields:
         faults.check(lambda: _check_parent(kind, parent), None)
         if kind in (OrgKind.OWNER,) and country is None and parent is not None:
@@ -229,10 +232,10 @@ def _check_org_place(
     return parent
 
 
-def _english_name(name: str) -> str:
-    if not name.strip():
-        raise InvalidInput("the English name is required", FaultLocation(field="name_en"))
-    return name.strip()
+def _required(text: str, field: str, what: str) -> str:
+    if not text.strip():
+        raise InvalidInput(f"{what} is required", FaultLocation(field=field))
+    return text.strip()
 
 
 def _parent_named(
@@ -334,17 +337,17 @@ def _org_change(
 ) -> Any:
     """One field's new value as stored, checked."""
     if key == "country":
-        value = _check(validate.country, value, "country")
+        value = field_value(validate.country, value, "country")
         if value != org.country:
             _check_country_change(session, principal, org, value)
         parent = session.get(Organization, org.parent_id) if org.parent_id else None
         _check_country_of_constituent(parent, value)
     elif key == "language":
-        value = _check(validate.language, value, "language")
+        value = field_value(validate.language, value, "language")
     elif key == "tlp":
-        value = _check(TLP.parse, value, "tlp").value
+        value = field_value(TLP.parse, value, "tlp").value
     elif key == "name_en":
-        _english_name(str(value))
+        _required(str(value), "name_en", "the English name")
     return value
 
 
@@ -417,16 +420,15 @@ def add_contact(
         except policy.AccessDenied as exc:
             raise _denied(exc) from None
     faults = Faults()  # every field's fault told at once, not one per attempt
-    name = faults.check(lambda: _contact_name(data.name), "")
-    email = faults.check(lambda: _check(validate.email, data.email, "email"), "")
-    phone = faults.check(
-        lambda: _check(validate.phone, data.phone, "phone") if data.phone else None, None
-    )
+    name = faults.check(lambda: _required(data.name, "name", "the contact's name"), "")
+    email = faults.check(lambda: field_value(validate.email, data.email, "email"), "")
+    phone = faults.check(lambda: given_value(validate.phone, data.phone, "phone"), None)
     language = faults.check(
-        lambda: _check(validate.language, data.language or "en", "language"), "en"
+        lambda: field_value(validate.language, data.language or "en", "language"), "en"
     )
     pgp_key = faults.check(
-        lambda: _check(validate.pgp_key, data.pgp_key, "pgp_key") if data.pgp_key else None, None
+        lambda: given_value(validate.pgp_key, data.pgp_key, "pgp_key"),
+        None,
     )
     faults.raise_any()
     contact = Contact(
@@ -446,12 +448,6 @@ def add_contact(
         session, principal, "create", "contact", contact.id, {"org": org.slug, "email": email}
     )
     return contact
-
-
-def _contact_name(name: str) -> str:
-    if not name.strip():
-        raise InvalidInput("the contact's name is required", FaultLocation(field="name"))
-    return name.strip()
 
 
 def delete_contact(session: Session, principal: Principal, contact_id: int) -> None:
