@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from concord.cli import app
@@ -536,3 +537,21 @@ def test_the_operator_lets_a_locked_out_admin_back_in_and_disables_an_account(en
     assert login("new-pw-12345") == 401
     _run("user", "enable", "kz-boss")
     assert login("new-pw-12345") == 303
+
+
+def _commands(group: typer.Typer) -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    for info in group.registered_commands:
+        found.append((info.name or info.callback.__name__, info.callback))  # type: ignore[union-attr]
+    for sub in group.registered_groups:
+        found.extend(_commands(sub.typer_instance))  # type: ignore[arg-type]
+    return found
+
+
+def test_every_command_is_summed_up_in_one_line_of_the_listing() -> None:
+    # The command list shows a help's first paragraph as written: a summary that runs over
+    # lines would be listed broken where the source wraps it.
+    for name, callback in _commands(app):
+        summary = (callback.__doc__ or "").strip().split("\n\n")[0]  # type: ignore[attr-defined]
+        assert summary, f"{name} has no help"
+        assert "\n" not in summary, f"{name}: the first paragraph of its help runs over lines"

@@ -440,8 +440,10 @@ def user_password(
     username: str,
     password: Annotated[str | None, typer.Option(help="Password (asked when omitted).")] = None,
 ) -> None:
-    """Set a user's password, lift a lockout after failed logins, and close the user's web
-    sessions: the way back in for an admin who forgot or is locked out."""
+    """Set a user's password, lift a lockout and close the user's web sessions.
+
+    The way back in for an admin who forgot the password or is locked out after failed
+    logins."""
     from concord.access import service
 
     secret = _new_password(password)
@@ -897,9 +899,11 @@ def formats(
 def correlate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Run a correlation pass now: flag the indicators two or more states reported, alert
-    their analysts and update the campaigns (the worker runs one every five minutes, and
-    one within a minute of each intake)."""
+    """Run a correlation pass now: flag cross-state indicators, alert, update campaigns.
+
+    Flags the indicators two or more states reported, alerts their analysts and updates the
+    campaigns. The worker runs one every five minutes, and one within a minute of each
+    intake."""
     from concord.events import correlation
 
     with _session() as session:
