@@ -92,14 +92,18 @@ def test_audit_api_scoped_to_admins(client, auth) -> None:  # type: ignore[no-un
             json={"org": org, "name": "Duty", "email": f"duty@{org}.example"},
         )
         assert r.status_code == 201, r.text
-    assert client.get("/api/v1/audit", headers=auth["kz-analyst"]).json()["items"] == []
+    refused = client.get("/api/v1/audit", headers=auth["kz-analyst"])
+    assert refused.status_code == 403, refused.text
+    assert "'admin' scope" in refused.json()["detail"]
     kz = client.get("/api/v1/audit", headers=auth["kz-admin"]).json()["items"]
     actors = {item["actor"] for item in kz}
     assert "kz-analyst" in actors and "uz-analyst" not in actors
     # an admin's token without the admin scope reads no more than an analyst's
     narrow = client.post("/api/v1/tokens", json={"scopes": ["read"]}, headers=auth["kz-admin"])
     bearer = {"Authorization": f"Bearer {narrow.json()['token']}"}
-    assert client.get("/api/v1/audit", headers=bearer).json()["items"] == []
+    narrowed = client.get("/api/v1/audit", headers=bearer)
+    assert narrowed.status_code == 403, narrowed.text
+    assert narrowed.json()["detail"] == "this credential lacks the 'admin' scope"
     verify = client.get("/api/v1/audit/verify", headers=auth["centre-admin"]).json()
     assert verify["ok"] is True and verify["checked"] > 0
     assert client.get("/api/v1/audit/verify", headers=auth["kz-admin"]).status_code == 403

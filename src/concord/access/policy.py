@@ -278,6 +278,22 @@ def scopes_for_role(role: Role) -> frozenset[TokenScope]:
     return frozenset({TokenScope.READ})
 
 
+def check_audit_read(principal: Principal) -> None:
+    """Admins read the audit log, with the admin scope; everyone else is told so rather than
+    shown an empty log."""
+    require_scope(principal, TokenScope.ADMIN)
+    if principal.role != Role.ADMIN:
+        raise AccessDenied("only admins read the audit log")
+
+
+def may_read_audit(principal: Principal) -> bool:
+    try:
+        check_audit_read(principal)
+    except AccessDenied:
+        return False
+    return True
+
+
 def audit_filter(
     principal: Principal,
     actor_org_column: Any,

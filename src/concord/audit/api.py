@@ -54,7 +54,7 @@ def list_audit(
     session: Session = Depends(get_db),
 ) -> AuditPage:
     """Newest first. Admins see the records of actors in their scope, of objects they may
-    see."""
+    see; anyone else is refused."""
     before = decode_cursor(cursor) or None
     rows = service.search(
         session,

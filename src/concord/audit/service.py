@@ -33,6 +33,7 @@ from concord.access import policy
 from concord.access.model import Principal
 from concord.audit.model import AuditHead, AuditRecord
 from concord.db import utcnow, write_for_read
+from concord.errors import Forbidden
 
 GENESIS = "0" * 64
 # Who acts when no principal does: the command line sets this to the operator's login.
@@ -381,7 +382,12 @@ def search(
     limit: int = 100,
 ) -> list[AuditEntry]:
     """Newest first, up to `limit` records as `principal` may see them (`policy.audit_filter`,
-    and each record about an object under TLP only where that object shows)."""
+    and each record about an object under TLP only where that object shows). Only admins
+    read it, with the admin scope."""
+    try:
+        policy.check_audit_read(principal)
+    except policy.AccessDenied as exc:
+        raise Forbidden(str(exc)) from exc
     governed = _governed(session, principal)
     stmt = select(AuditRecord).where(
         policy.audit_filter(principal, AuditRecord.actor_org_id, _object_visible(governed))
