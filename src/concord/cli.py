@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -946,6 +947,16 @@ def whois(
             )
 
 
+def _write_report(path: Path, text: str, *, private: bool) -> None:
+    """Write a report file; one above TLP:CLEAR readable by its owner only, whatever the
+    umask and whoever could read the file it replaces."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        if private and stat.S_ISREG(os.fstat(fd).st_mode):  # not a pipe or a terminal's
+            os.fchmod(fd, 0o600)
+        fh.write(text)
+
+
 @app.command()
 def report(
     period: Annotated[
@@ -989,7 +1000,7 @@ def report(
     if out_file is None:
         sys.stdout.write(text)
         return
-    out_file.write_text(text, encoding="utf-8")
+    _write_report(out_file, text, private=built.tlp != "clear")
     err.print(
         f"TLP:{built.tlp.upper()} report of {built.scope} for {built.period.label} "
         f"written to {out_file}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import stat
 import json
 import os
 import subprocess
@@ -74,6 +75,8 @@ def test_csv_long_format(data) -> None:  # type: ignore[no-untyped-def]
 
 def test_html_to_a_file_in_russian(data, tmp_path) -> None:  # type: ignore[no-untyped-def]
     target = tmp_path / "kz.html"
+    target.write_text("an older report, readable by all")
+    target.chmod(0o644)
     result = runner.invoke(
         app,
         ["report", "--period", "2024-07", "--scope", "kz", "--out", str(target), "--language=ru"],
@@ -81,6 +84,7 @@ def test_html_to_a_file_in_russian(data, tmp_path) -> None:  # type: ignore[no-u
     )
     assert result.exit_code == 0, result.output
     assert "TLP:GREEN" in result.stderr and str(target) in result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # a report above CLEAR is kept close
     html = target.read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>")
     assert html.count("TLP:GREEN</div>") == 2  # banner at the top and at the bottom
