@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import smtplib
 import time
 import zipfile
@@ -314,14 +315,26 @@ def test_cli_reads_the_rest_of_a_folder_past_a_file_it_cannot_take(
     (folder / "b-broken.zip").write_bytes(b"PK\x03\x04 cut short")
     (folder / "c-scan_rdp.csv").write_bytes(scan_csv([("2026-11-30 10:00:00", "192.0.2.9", 3389)]))
     (folder / "d-report.eml").write_bytes(shared_file("email/arf/arf-20.eml").read_bytes())
+    os.mkfifo(folder / "e-pipe")  # opened, it would wait for a writer for ever
+    (folder / "f-gone.csv").symlink_to(tmp_path / "moved-away.csv")
     result = runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--json"])
     assert result.exit_code == 1  # something was not taken in
     receipt = json.loads(result.stdout)
-    assert [f["status"] for f in receipt["files"]] == ["refused", "refused", "done", "done"]
+    assert [f["status"] for f in receipt["files"]] == ["refused"] * 2 + ["done"] * 2 + [
+        "refused"
+    ] * 2
     assert receipt["accepted"] == 2 and _count(session) == 2
     reasons = {e["source"].rsplit("/", 1)[-1]: e["reason"] for e in receipt["errors"]}
     assert "cannot tell the format" in reasons["a-notes.json"]
     assert "not a valid zip archive" in reasons["b-broken.zip"]
+    assert (
+        "not a regular file" in reasons["e-pipe"] and "not a regular file" in reasons["f-gone.csv"]
+    )
+    # a pipe named alone is refused too, and nothing waits on it
+    alone = runner.invoke(app, ["ingest", str(folder / "e-pipe"), "--as", "kz-cert"])
+    assert alone.exit_code == 1 and "e-pipe: not a regular file" in alone.output
+    (folder / "e-pipe").unlink()
+    (folder / "f-gone.csv").unlink()
 
     # a declared format that does not exist is the command's mistake: nothing is read
     again = runner.invoke(app, ["ingest", str(folder), "--as", "kz-cert", "--format", "nope"])
@@ -478,8 +491,15 @@ def test_cli_reads_every_member_of_a_zip_past_one_it_refuses(
         z.writestr("b-bomb.csv", b"\0" * (8 << 20))  # far above the allowed ratio
         z.writestr("c-scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.21", 3389)]))
         z.writestr("d-scan_ssh.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.22", 22)]))
+        # what a Mac adds to an archive it makes is skipped, as hidden files in a folder
+        z.writestr("__MACOSX/._c-scan_rdp.csv", b"\0\5\26\7\0\2\0\0Mac OS X")
+        z.writestr(".DS_Store", b"\0\0\0\1Bud1")
     result, receipt = ingest_json(bundle)
     assert result.exit_code == 1
+    assert receipt["skipped_files"] == [
+        "mixed.zip!__MACOSX/._c-scan_rdp.csv",
+        "mixed.zip!.DS_Store",
+    ]
     statuses = {f["filename"]: f["status"] for f in receipt["files"]}
     assert statuses == {
         "mixed.zip!a-inner.zip": "refused",

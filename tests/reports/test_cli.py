@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import stat
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator

@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import BinaryIO
 
 from concord.config import env_bytes, env_int
@@ -90,8 +90,13 @@ def _kind(head: bytes, name: str) -> str | None:
     return kind
 
 
-def _from_file(path: Path, name: str, whole: int | None = None) -> Iterator[Source | Refused]:
+def _from_file(
+    path: Path, name: str, whole: int | None = None, hidden: list[str] | None = None
+) -> Iterator[Source | Refused]:
     whole = MAX_UNPACKED if whole is None else whole
+    if not path.is_file():  # a pipe would wait for a writer for ever
+        yield Refused(name, f"{name}: not a regular file (a pipe, a device or a broken link)")
+        return
     try:
         stream = path.open("rb")
         try:
@@ -105,7 +110,7 @@ def _from_file(path: Path, name: str, whole: int | None = None) -> Iterator[Sour
             return
         stream.close()
         if kind == "zip":
-            yield from _from_zip(path, name, whole)
+            yield from _from_zip(path, name, whole, hidden)
         else:
             yield _from_gzip(path, name, whole)
     except ConcordError as exc:
@@ -118,15 +123,24 @@ def _nested(member_name: str) -> Refused:
     return Refused(member_name, f"{member_name}: nested archives are refused")
 
 
-def _from_zip(path: Path, name: str, whole: int) -> Iterator[Source | Refused]:
+def _from_zip(
+    path: Path, name: str, whole: int, hidden: list[str] | None = None
+) -> Iterator[Source | Refused]:
     """Each member of the archive; one that is refused (a nested archive, a possible bomb,
-    a damaged member) is a `Refused` in its place, and the other members are still read."""
+    a damaged member) is a `Refused` in its place, and the other members are still read.
+    Hidden members are skipped as in a folder (and added to `hidden` when it is given)."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise ConcordError(f"{name}: not a valid zip archive ({exc})") from None
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir()]
+        skipped = [info for info in members if _hidden(PurePosixPath(info.filename))]
+        if hidden is not None:
+            hidden.extend(f"{name}!{info.filename}" for info in skipped)
+        members = [info for info in members if info not in skipped]
+        if not members and skipped:
+            raise ConcordError(f"{name}: the archive holds hidden files only, which are not read")
         if not members:
             raise ConcordError(f"{name}: the archive holds no file")
         if len(members) > MAX_MEMBERS:
@@ -197,14 +211,17 @@ def _from_gzip(path: Path, name: str, whole: int) -> Source:
     return Source(stream, inner)
 
 
-def _hidden(relative: Path) -> bool:
-    # an editor's swap file, .DS_Store, what a .git folder holds: never a report
-    return any(part.startswith(".") for part in relative.parts)
+def _hidden(relative: PurePath) -> bool:
+    # an editor's swap file, .DS_Store, what a .git folder holds, the resource forks a Mac
+    # adds to a zip: never a report
+    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
 
 
 def _folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """The files under `folder`, in order: those read, and the hidden ones, skipped."""
-    found = sorted(p for p in folder.rglob("*") if p.is_file())
+    """The files under `folder`, in order: those read, and the hidden ones, skipped. What
+    is neither a file nor a folder (a pipe, a broken link) is among those read, to be
+    refused in its place rather than passed over in silence."""
+    found = sorted(p for p in folder.rglob("*") if not p.is_dir())
     hidden = [p for p in found if _hidden(p.relative_to(folder))]
     return [p for p in found if not _hidden(p.relative_to(folder))], hidden
 
@@ -250,9 +267,9 @@ def open_sources(
         path = Path(raw)
         if raw in listed:
             for child, name in zip(listed[raw], _names_in(path, listed[raw]), strict=True):
-                yield from _from_file(child, name)
+                yield from _from_file(child, name, hidden=hidden)
         else:
-            yield from _from_file(path, path.name)
+            yield from _from_file(path, path.name, hidden=hidden)
 
 
 def open_file(path: Path, name: str, whole: int) -> Iterator[Source | Refused]:
