@@ -237,9 +237,14 @@ def test_receipt_page_and_the_events_of_one_submission(client, network) -> None:
     events = client.get("/events", params={"submission": number})
     assert "203.0.113.81" in events.text and "203.0.113.82" not in events.text
     assert 'id="submission-filter"' in events.text
+    assert f'href="/intake/{number}"' in events.text
     client.cookies.clear()
     login(client, "uz-analyst")
     assert client.get(f"/intake/{number}").status_code == 404  # another state's submission
+    # nor is its receipt linked from the events asked for by its number, or by no number
+    for asked in (number, "99999", "abc"):
+        other = client.get("/events", params={"submission": asked}).text
+        assert 'id="submission-filter"' in other and f'href="/intake/{asked}"' not in other
 
 
 def test_intake_form_keeps_the_chosen_tlp_and_format_after_an_error(client, network) -> None:  # type: ignore[no-untyped-def]

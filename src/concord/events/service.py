@@ -138,6 +138,18 @@ def _network_within(value: str) -> ColumnElement[bool] | None:
     return and_(Indicator.kind == "ipv4", or_(*ranges))
 
 
+def shows_receipt(session: Session, principal: Principal, submission_id: int) -> bool:
+    """Whether `principal` may open the receipt of this submission (one that exists)."""
+    return (
+        session.scalar(
+            select(Submission.id).where(
+                Submission.id == submission_id, policy.submission_filter(principal, Submission)
+            )
+        )
+        is not None
+    )
+
+
 def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
     _check_filters(q)
     stmt = select(Event).where(policy.tlp_filter(principal, Event))

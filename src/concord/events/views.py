@@ -109,6 +109,9 @@ def events_page(
         rows = [] if inverted else service.search(session, p, q)
     except InvalidInput as exc:
         error = exc
+    # its receipt is linked only where it opens for this user
+    receipt = error is None and q.submission_id is not None
+    receipt = receipt and service.shows_receipt(session, p, q.submission_id)
     # Only the organisations this user may see are named (and linked: their pages open).
     slugs = service.org_slugs(
         session, p, {e.origin_org_id for e in rows} | {e.owner_org_id for e in rows}
@@ -134,6 +137,7 @@ def events_page(
         inverted=inverted,
         error=error,
         filters=filters,
+        receipt=receipt,
         classes=sorted(RSIT),
         types=RSIT,
         class_labels=CLASS_LABELS,
