@@ -31,6 +31,9 @@ def test_filters_no_event_can_match_are_refused_where_they_are(
             {"pointer": "/query/until"},
         ),
         ({"class": "fraud", "type": "brute-force"}, {"field": "type"}),
+        ({"country": "ZZ"}, {"field": "country"}),  # two letters, but no state's
+        ({"value": "10.0.0.0/33"}, {"field": "value"}),
+        ({"value": "2001:db8::/129"}, {"field": "value"}),
     ):
         r = client.get(EVENTS, params=params, headers=h)
         assert r.status_code == 422, (params, r.text)
@@ -39,6 +42,8 @@ def test_filters_no_event_can_match_are_refused_where_they_are(
     for params in (
         {"since": "2026-12-01", "until": "2026-12-01"},  # a bare day: that whole day
         {"class": "intrusion-attempts", "type": "brute-force"},
+        {"value": "https://example.com/10.0.0.0/33"},  # a URL, searched as typed
+        {"value": "198.51.100.7/24"},  # the network the address is in
     ):
         assert client.get(EVENTS, params=params, headers=h).status_code == 200, params
 

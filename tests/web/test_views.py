@@ -934,7 +934,7 @@ def test_error_pages_and_counts_read_in_russian(login) -> None:  # type: ignore[
     ui.post("/language", {"language": "ru", "next": "/"})
     for url, said in (
         ("/events?since=baddate", "недопустимая дата"),
-        ("/events?country=KZX", "двухбуквенным кодом"),
+        ("/events?country=KZX", "неверный код страны"),
         ("/indicators?after=abc", "недопустимое значение after"),
     ):
         page = ui.get(url)

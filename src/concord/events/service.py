@@ -18,12 +18,13 @@ from concord.access import policy
 from concord.access.model import Principal, Share
 from concord.audit import service as audit
 from concord.db import as_utc
-from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound
+from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound, field_value
 from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers.email import parse_message, part_at
 from concord.intake.readers.values import ipv6_hex, search_forms
 from concord.orgs import service as orgs
+from concord.orgs import validate
 from concord.orgs.model import Organization, OrgKind
 
 RAW_LIMIT = 4096
@@ -95,16 +96,36 @@ def _check_filters(q: EventQuery) -> None:
             f"not {q.rsit_class}",
             FaultLocation(field="type"),
         )
-    if q.country and not (len(q.country.strip()) == 2 and q.country.strip().isalpha()):
-        raise InvalidInput(
-            f"a state is named by its two-letter code, such as KZ (given: {q.country!r})",
-            FaultLocation(field="country"),
-        )
+    if q.country:  # as the states are named: ZZ names none
+        field_value(validate.country, q.country, "country")
+    if q.value:
+        _check_network(q.value)
     if q.since is not None and q.until is not None and q.until <= q.since:
         raise InvalidInput(
             "until must come after since: no event happened in between",
             FaultLocation(pointer="/query/until"),
         )
+
+
+def _check_network(value: str) -> None:
+    """An address with a prefix that no network has (10.0.0.0/33) is a slip to tell: searched
+    as text, it would match nothing."""
+    text = value.strip()
+    address, slash, _prefix = text.partition("/")
+    if not slash:
+        return
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return  # not an address: a URL or a path, searched as typed
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidInput(
+            f"invalid IP network {text[:100]!r}: the prefix length is at most 32 for IPv4 and "
+            "128 for IPv6",
+            FaultLocation(field="value"),
+        ) from None
 
 
 def _network_within(value: str) -> ColumnElement[bool] | None:
