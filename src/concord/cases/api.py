@@ -240,13 +240,15 @@ def _versions_asked(if_match: str | None) -> frozenset[int] | None:
         tag = part.strip()
         if tag.startswith("W/"):
             continue  # matches nothing (see WEAK_TAG)
-        digits = tag.strip('"').removeprefix("v")
-        if not (tag.startswith('"') and tag.endswith('"') and digits.isdigit()):
+        if not (len(tag) >= 2 and tag.startswith('"') and tag.endswith('"')):
             raise InvalidInput(
                 f'If-Match {if_match!r} is not a list of ETags of a case (like "v7")',
                 FaultLocation(pointer="/header/If-Match"),
             )
-        versions.add(int(digits))
+        opaque = tag[1:-1]
+        # compared as the opaque text it is: "7" is not the ETag "v7", so it matches nothing
+        if opaque.startswith("v") and opaque[1:].isdigit():
+            versions.add(int(opaque[1:]))
     return frozenset(versions)
 
 
