@@ -330,6 +330,8 @@ def test_cli_reads_the_rest_of_a_folder_past_a_file_it_cannot_take(
     assert (
         "not a regular file" in reasons["e-pipe"] and "not a regular file" in reasons["f-gone.csv"]
     )
+    refused = receipt["files"][0]  # not taken in: it was declared nothing
+    assert (refused["tlp"], refused["tlp_declared"]) == ("", False), refused
     # a pipe named alone is refused too, and nothing waits on it
     alone = runner.invoke(app, ["ingest", str(folder / "e-pipe"), "--as", "kz-cert"])
     assert alone.exit_code == 1 and "e-pipe: not a regular file" in alone.output

@@ -163,7 +163,7 @@ class Receipt:
     def refused(cls, filename: str, reason: str) -> Receipt:
         """For a file that was not taken in at all: no submission, nothing stored."""
         error = {"source": filename, "reason": unnamed(reason, filename)}
-        return cls(None, filename, "", "", errors=[error], status="refused")
+        return cls(None, filename, "", "", errors=[error], status="refused", tlp_declared=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
