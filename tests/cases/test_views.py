@@ -86,6 +86,9 @@ def test_board_renders_with_columns_and_filters(login) -> None:  # type: ignore[
     assert r.status_code == 200 and "Traceback" not in r.text
     for status in ("new", "triage", "in-progress", "resolved", "closed"):
         assert f'data-status="{status}"' in r.text
+    # a code reads as words in English too
+    assert '<h2 id="col-in-progress"><span>in progress</span>' in r.text
+    assert '<option value="in-progress" >in progress</option>' in r.text
     assert "Ransomware at a hospital" in r.text
     assert 'class="tlp tlp-green"' in r.text and "severity-critical" in r.text
     assert 'id="case-form"' in r.text
