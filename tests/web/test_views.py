@@ -467,6 +467,8 @@ def test_whois_shows_owner_national_body_and_contacts(admin: UI) -> None:
         ("AS0", "invalid AS number"),
         ("a..b.com", "invalid domain"),
         ("2001:db8::zz", "is not an IP address"),
+        ("0.0.0.0/0", "is a network: look up one address of it"),
+        ("2001:db8::/32", "is a network: look up one address of it"),
     ):
         r = admin.get("/whois", params={"q": query})
         assert r.status_code == 422 and said in text_of(r), query

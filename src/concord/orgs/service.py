@@ -726,6 +726,10 @@ def _check_whois_query(query: str) -> None:
     try:
         if not text:
             raise ValueError("give an IP address, a domain or an AS number")
+        if "/" in text:  # a network may span several owners' prefixes
+            raise ValueError(
+                f"{text!r} is a network: look up one address of it, a domain or an AS number"
+            )
         if ":" in text:
             ipaddress.IPv6Address(text.split("%", 1)[0])
         elif all(c.isdigit() or c == "." for c in text):
