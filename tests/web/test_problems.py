@@ -103,6 +103,15 @@ def test_a_body_nested_too_deeply_is_told_so(client, auth) -> None:  # type: ign
     )
     assert r.status_code == 400 and r.headers["content-type"] == PROBLEM
     assert "nested too deeply" in r.json()["detail"]
+    assert r.json()["errors"][0]["pointer"] == "/body"
+    latin = client.post(
+        "/api/v1/cases",
+        content='{"title": "Caf\u00e9"}'.encode("latin-1"),
+        headers={**auth["kz-analyst"], "content-type": "application/json"},
+    )
+    assert latin.status_code == 400 and latin.json()["errors"] == [
+        {"pointer": "/body", "detail": "the body is not UTF-8, which JSON must be"}
+    ], latin.text
 
 
 def test_list_filters_nothing_can_match_are_refused(client, auth) -> None:  # type: ignore[no-untyped-def]

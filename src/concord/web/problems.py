@@ -166,8 +166,10 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         status = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else ""
+        extra: dict[str, Any] = {}
         if detail == "There was an error parsing the body":  # FastAPI's words, e.g. on deep JSON
             status, detail = _unreadable_body(request, exc.__cause__)
+            extra["errors"] = [{"pointer": "/body", "detail": detail}]
         title = {
             404: "Not found",
             405: "Method not allowed",
@@ -184,7 +186,7 @@ def install(app: FastAPI) -> None:
             page = _html(request, status, title, detail)
             page.headers.update(headers)
             return page
-        return problem(status, title, detail, request.url.path, headers)
+        return problem(status, title, detail, request.url.path, headers, **extra)
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
