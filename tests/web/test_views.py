@@ -330,6 +330,16 @@ def test_add_contact_errors_are_shown_next_to_the_form(admin: UI) -> None:
     assert "c@x.example" not in admin.get("/contacts").text
 
 
+def test_an_organisation_outside_the_readers_scope_says_who_sees_its_contacts(admin, login) -> None:  # type: ignore[no-untyped-def]
+    ok = {"name": "Duty analyst", "email": "duty@kz-cert.example"}
+    assert admin.post("/organizations/kz-cert/contacts", ok).status_code == 303
+    # an owner under kz-cert sees its national body's page, not what it holds
+    page = text_of(login("kz-bank-contact").get("/organizations/kz-cert"))
+    assert "Duty analyst" not in page and "No contacts yet." not in page
+    assert "shown to its own staff, its national body and the centre" in page
+    assert "No contacts yet." in text_of(admin.get("/organizations/uz-telecom"))
+
+
 def test_owner_contact_cannot_add_contacts_to_another_owner(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("kz-bank-contact")
     r = ui.post("/organizations/uz-telecom/contacts", {"name": "X", "email": "x@silk.example"})

@@ -223,6 +223,8 @@ def _org_page(
         valid_only=valid_only,
         languages=LANGUAGES,
         may_edit=policy.may_write_org_data(p, org),
+        # outside the reader's scope the lists are empty whatever the organisation holds
+        sees_inside=policy.in_scope(p, org),
     )
 
 
