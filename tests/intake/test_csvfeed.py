@@ -778,6 +778,41 @@ def test_a_stray_quote_in_a_cert_eu_feed_costs_that_line_alone(cell: str, reason
     assert values(records[1], V4) == ["10.0.2.1"]  # the row after it is whole
 
 
+def test_a_closing_quote_missing_in_the_cert_eu_sample_costs_its_line_alone() -> None:
+    # The quote closing "48.306389,14.28611" is gone: the next quote, opening "EXAMPLE, AT",
+    # closes the field and ", AT"" splits another, so the row still had its 42 fields and
+    # was read shifted ("source as name" ' AT"'). Strict CSV refuses it: text follows that
+    # closing quote.
+    sample = shared_file("feeds/cert_eu_example.csv").read_text()
+    broken = sample.replace('"48.306389,14.28611"', '"48.306389,14.28611', 1)
+    records, errors = read(CSV_READER, broken.encode(), "cert_eu_example.csv")
+    column = broken.splitlines()[1].index('"48.306389') + 1
+    assert [(e.location.source, e.location.line, e.reason) for e in errors] == [
+        (
+            "cert_eu_example.csv",
+            2,
+            f"unclosed quote at column {column}: the field it opens does not end on this line",
+        )
+    ]
+    assert column == 241
+    [record] = records  # the row after it is read whole
+    assert record.location.line == 3
+    assert record.extra["source as name"] == "EXAMPLE, AT"
+    assert values(record, V4) == ["144.76.221.34"]
+
+
+@pytest.mark.parametrize("index", range(4))  # each of the four quotes of a row
+def test_a_quote_missing_from_a_middle_cert_eu_row_costs_that_line_alone(index: int) -> None:
+    header, rows = cert_eu(1000)
+    at = [i for i, c in enumerate(rows[500]) if c == '"'][index]
+    rows[500] = rows[500][:at] + rows[500][at + 1 :]  # line 502
+    records, errors = read(CSV_READER, "\n".join([header, *rows, ""]).encode(), "cert-eu.csv")
+    assert [e.location.line for e in errors] == [502]
+    assert accounted(records, errors) == list(range(2, 1002))
+    after = next(r for r in records if r.location.line == 503)
+    assert after.extra["source as name"] == "EXAMPLE, AT"
+
+
 @pytest.mark.parametrize(
     ("rows", "padding", "why"),
     [

@@ -43,6 +43,15 @@ def read_file(name: str) -> tuple[list[EventRecord], list[ReadError]]:
     return read((SAMPLES / name).read_bytes(), name)
 
 
+# The arf-01 sample ends without its closing boundary, so it is refused as cut short (see
+# test_arf_01_without_its_closing_boundary_is_refused_whole); its report is read closed.
+ARF_01_CLOSED = (SAMPLES / "arf-01.eml").read_bytes() + b"--boundary-0000-00000-0000000-000000--\n"
+
+
+def read_arf(name: str) -> tuple[list[EventRecord], list[ReadError]]:
+    return read(ARF_01_CLOSED, name) if name == "arf-01.eml" else read_file(name)
+
+
 def split(items: Iterable[object]) -> tuple[list[EventRecord], list[ReadError]]:
     records: list[EventRecord] = []
     errors: list[ReadError] = []
@@ -146,7 +155,7 @@ ARF = {
 @pytest.mark.parametrize("name", sorted(ARF))
 def test_arf_samples(name: str) -> None:
     rsit, observables, time, ip_from = ARF[name]
-    records, _ = read_file(name)
+    records, _ = read_arf(name)
     assert len(records) == 1
     record = records[0]
     assert (record.rsit_class, record.rsit_type) == rsit
@@ -160,7 +169,7 @@ def test_arf_samples(name: str) -> None:
 
 
 def test_arf_details_from_the_report_and_the_original_message() -> None:
-    (a01,), _ = read_file("arf-01.eml")
+    (a01,), _ = read_arf("arf-01.eml")
     assert a01.extra["user_agent"] == "SMP-FBL"
     assert a01.extra["time_from"] == "Received-Date"
     assert a01.extra["original_subject"] == "Kijitora cat family"
@@ -176,9 +185,17 @@ def test_arf_details_from_the_report_and_the_original_message() -> None:
     assert a20.extra["time_from"] == "Received"
 
 
+CUT_SHORT = "multipart is truncated: its closing boundary is missing"
+
+
+def last_line(data: bytes) -> int:
+    return data.count(b"\n") + (not data.endswith(b"\n"))
+
+
 def test_arf_01_truncated_original_is_accepted_with_a_note() -> None:
     # The sample's original message (its third part) is cut short, closing boundary and all:
-    # RFC 5965 allows a truncated original, so the report is accepted, not rejected.
+    # RFC 5965 allows a truncated original, and feedback loops send such reports, whose own
+    # parts are whole before it; so the report is accepted, with a note.
     records, errors = read_file("arf-01.eml")
     assert errors == [], reasons(errors)
     (record,) = records
@@ -191,6 +208,63 @@ def test_arf_01_truncated_original_is_accepted_with_a_note() -> None:
     assert record.location.pointer == "/part/2"
     assert record.extra["original_truncated"] == ORIGINAL_TRUNCATED
     assert record.extra["original_subject"] == "Kijitora cat family"
+    # closed, its whole original is no truncated one
+    (closed,), errors = read(ARF_01_CLOSED)
+    assert errors == [], reasons(errors)
+    assert values(closed) == values(record) and "original_truncated" not in closed.extra
+
+
+def _blank_line_after(data: bytes, at: int) -> int:
+    found = [i for i in (data.find(b"\n\n", at), data.find(b"\r\n\r\n", at)) if i >= 0]
+    return min(found)
+
+
+def _original_body_starts(data: bytes) -> int:
+    """Where the body of an ARF sample's third part, the original message, begins."""
+    boundary = re.search(rb'boundary="?([^";\r\n]+)"?', data)
+    assert boundary
+    marker = b"\n--" + boundary.group(1)
+    at = -1
+    for _ in range(3):
+        at = data.index(marker, at + 1)
+    return _blank_line_after(data, at)
+
+
+@pytest.mark.parametrize("name", ["arf-01.eml", "arf-14.eml", "arf-20.eml", "stalwart_001.eml"])
+@pytest.mark.parametrize("fraction", [0.25, 0.5, 0.75])
+def test_an_arf_sample_cut_in_transport_is_refused_whole_unless_in_its_original(
+    name: str, fraction: float
+) -> None:
+    # Cut in a report's own parts (its text, its feedback report), the report would be read
+    # wrong (a description cut mid-word, a source missing): an error naming the file, and no
+    # record. Cut inside the original, the report is whole: the truncated original RFC 5965
+    # allows.
+    data = (SAMPLES / name).read_bytes()
+    cut = data[: int(len(data) * fraction)]
+    records, errors = read(cut, name)
+    if len(cut) > _original_body_starts(data):
+        assert errors == [], reasons(errors)
+        (record,) = records
+        assert record.extra["original_truncated"] == ORIGINAL_TRUNCATED
+        return
+    assert records == [] and len(errors) == 1 and errors[0].location.source == name
+    if len(cut) > _blank_line_after(data, 0):  # the mail's headers whole: its body is cut
+        assert (errors[0].location.line, errors[0].location.pointer) == (last_line(cut), "/")
+        assert errors[0].reason == CUT_SHORT
+        assert gettext("ru", CUT_SHORT) != CUT_SHORT  # the receipt reads it in Russian
+
+
+def test_arf_20_with_its_original_truncated_inside_a_whole_structure_is_read() -> None:
+    # What RFC 5965 allows: the reporter cuts the original's headers short, and the report's
+    # closing boundary still follows.
+    data = (SAMPLES / "arf-20.eml").read_bytes()
+    start = data.index(b"Content-Type: text/rfc822-headers")
+    end = data.rindex(b"--example.net:0022FFEE--")
+    truncated = data[: (start + end) // 2] + b"\n" + data[end:]
+    (record,), errors = read(truncated, "arf-20.eml")
+    assert errors == [], reasons(errors)
+    assert values(record) == ARF["arf-20.eml"][1]
+    assert record.extra["feedback_type"] == "auth-failure"
 
 
 ORIGINAL_MULTIPART = (
@@ -202,19 +276,21 @@ ORIGINAL_MULTIPART = (
 )
 
 
-@pytest.mark.parametrize("outer_closed", [True, False])
-def test_arf_original_cut_inside_is_a_note(outer_closed: bool) -> None:
+def test_arf_original_cut_inside_is_a_note() -> None:
     mail = arf_mail("Feedback-Type: abuse", ORIGINAL_MULTIPART)
-    if not outer_closed:
-        mail = mail.removesuffix(b"--b--\r\n")
     records, errors = read(mail)
     assert errors == [], reasons(errors)
     (record,) = records
     assert values(record) == {("ipv4", "198.51.100.9", "source")}
     assert record.extra["original_truncated"] == ORIGINAL_TRUNCATED
+    # without the report's own closing boundary too: the cut is still in the original, last
+    mail = mail.removesuffix(b"--b--\r\n")
+    (record,), errors = read(mail)
+    assert errors == [], reasons(errors)
+    assert record.extra["original_truncated"] == ORIGINAL_TRUNCATED
 
 
-def test_arf_cut_after_the_original_is_still_an_error() -> None:
+def test_arf_cut_after_the_original_is_refused_whole() -> None:
     # A part after the original is cut short: that is no truncated original.
     fourth = "--b\r\nContent-Type: text/plain\r\n\r\nmore\r\n"
     mail = arf_mail(
@@ -222,16 +298,36 @@ def test_arf_cut_after_the_original_is_still_an_error() -> None:
         "--b\r\nContent-Type: text/rfc822-headers\r\n\r\nSubject: x\r\n\r\n" + fourth,
     ).removesuffix(b"--b--\r\n")
     records, errors = read(mail)
-    assert [(e.location.pointer, e.reason) for e in errors] == [
-        ("/", "multipart is truncated: its closing boundary is missing")
+    assert records == []
+    assert [(e.location.pointer, e.reason) for e in errors] == [("/", CUT_SHORT)]
+
+
+def test_a_nested_multipart_left_open_refuses_the_mail_and_an_attached_one_does_not() -> None:
+    nested = (
+        b'From: a@r.example\nSubject: scan\nContent-Type: multipart/mixed; boundary="o"\n\n'
+        b'--o\nContent-Type: multipart/alternative; boundary="i"\n\n'
+        b"--i\nContent-Type: text/plain\n\nScan from 192.0.2.1\n"  # no "--i--"
+        b"--o\nContent-Type: text/plain\n\nmore\n--o--\n"
+    )
+    records, errors = read(nested)
+    assert records == []
+    assert [(e.location.line, e.location.pointer, e.reason) for e in errors] == [
+        (None, "/part/1", CUT_SHORT)
     ]
-    (record,) = records
-    assert "original_truncated" not in record.extra
+    # the same, inside a forwarded message: the mail's own structure is whole
+    attached = nested.replace(
+        b'--o\nContent-Type: multipart/alternative; boundary="i"\n\n',
+        b"--o\nContent-Type: message/rfc822\n\n"
+        b'Subject: spam\nContent-Type: multipart/alternative; boundary="i"\n\n',
+    )
+    (record,), errors = read(attached)
+    assert errors == [], reasons(errors)
+    assert values(record) == {("ipv4", "192.0.2.1", "source")}
 
 
-@pytest.mark.parametrize("name", ["arf-14.eml", "arf-20.eml", "stalwart_001.eml"])
+@pytest.mark.parametrize("name", ["arf-01.eml", "arf-14.eml", "arf-20.eml", "stalwart_001.eml"])
 def test_complete_arf_samples_read_without_errors(name: str) -> None:
-    (record,), errors = read_file(name)
+    (record,), errors = read_arf(name)
     assert errors == [], reasons(errors)
     assert "original_truncated" not in record.extra
 
@@ -801,22 +897,20 @@ def test_empty_and_not_an_email() -> None:
 def test_truncated_multipart() -> None:
     data = (SAMPLES / "stalwart_001.eml").read_bytes()
     cut = data.index(b"Feedback-Type")
-    # Cut inside the report's first field: no Feedback-Type.
-    records, errors = read(data[: cut + 10])
+    # Cut inside the report's first field, or after it: the cut alone is told, not what it
+    # leaves missing (the Feedback-Type, the original message's Received chain).
+    for end in (cut + 10, cut + 30):
+        records, errors = read(data[:end])
+        assert records == []
+        assert [(e.location.line, e.location.pointer, e.reason) for e in errors] == [
+            (last_line(data[:end]), "/", CUT_SHORT)
+        ]
+    # Cut before the first boundary: the multipart has no part at all.
+    end = data.index(b"--part1_")
+    records, errors = read(data[:end])
     assert records == []
-    assert [(e.location.pointer, e.location.field) for e in errors] == [
-        ("/", None),
-        ("/part/2", "Feedback-Type"),
-    ]
-    assert "truncated" in errors[0].reason
-    # Cut after it: the original message, and with it the Received chain, is gone.
-    records, errors = read(data[: cut + 30])
-    assert records == []
-    assert [(e.location.pointer, e.location.field) for e in errors] == [
-        ("/", None),
-        ("/part/2", "Source-IP"),
-    ]
-    assert errors[1].reason.startswith("the feedback report names no source")
+    assert [(e.location.line, e.location.pointer) for e in errors] == [(last_line(data[:end]), "/")]
+    assert errors[0].reason.startswith("multipart body has no start boundary")
 
 
 def test_undecodable_charset_is_reported_and_read_anyway() -> None:

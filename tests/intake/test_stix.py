@@ -17,7 +17,15 @@ from concord.i18n import gettext
 from concord.intake.prepare import DedupPolicy, Plan, Preparer
 from concord.intake.readers.stix import READER, StixReader
 from concord.intake.readers.values import TLP_LEVELS
-from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError
+from concord.intake.records import (
+    MAX_RAW,
+    EventRecord,
+    Observable,
+    ObservableKind,
+    ReadError,
+    ReadItem,
+    Skipped,
+)
 from concord.orgs.whois import LookupIndex
 from tests.conftest import FIXTURES
 from tests.intake.json_fuzz import (
@@ -32,26 +40,44 @@ SAMPLES = {path.name: path.read_bytes() for path in sorted((FIXTURES / "stix").g
 K = ObservableKind
 
 
+def read_items(
+    doc: Any, source: str = "bundle.json", reader: StixReader = READER
+) -> list[ReadItem]:
+    data = doc if isinstance(doc, bytes) else orjson.dumps(doc)
+    items = list(reader.read(io.BytesIO(data), source))
+    for item in items:
+        check(item, source, data)
+    return items
+
+
 def read(
     doc: Any, source: str = "bundle.json", reader: StixReader = READER
 ) -> tuple[list[EventRecord], list[ReadError]]:
-    data = doc if isinstance(doc, bytes) else orjson.dumps(doc)
-    records: list[EventRecord] = []
-    errors: list[ReadError] = []
-    for item in reader.read(io.BytesIO(data), source):
-        check(item, source, data)
-        (records if isinstance(item, EventRecord) else errors).append(item)
+    items = read_items(doc, source, reader)
+    records = [i for i in items if isinstance(i, EventRecord)]
+    errors = [i for i in items if isinstance(i, ReadError)]
     return records, errors
 
 
-def check(item: EventRecord | ReadError, source: str, data: bytes) -> None:
+def skipped(doc: Any, source: str = "bundle.json") -> list[str | None]:
+    """The pointers of the objects read and skipped as naming no value."""
+    return [i.location.pointer for i in read_items(doc, source) if isinstance(i, Skipped)]
+
+
+def check(item: ReadItem, source: str, data: bytes) -> None:
     """What holds for anything a reader yields, whatever the input."""
-    assert isinstance(item, EventRecord | ReadError), item
+    assert isinstance(item, EventRecord | ReadError | Skipped), item
     loc = item.location
     assert loc.source == source and (loc.line is not None or loc.pointer is not None), item
     if isinstance(item, ReadError):
         assert item.reason
         return
+    if isinstance(item, Skipped):  # an object of the document, read whole
+        assert resolve(orjson.loads(data.removeprefix(b"\xef\xbb\xbf")), loc.pointer or "")["id"]
+        return
+    # an event names a value (an incident, the report itself, excepted)
+    incident = item.extra["stix_id"].startswith("incident--")
+    assert item.observables or "networks" in item.extra or incident
     assert item.feed == "stix" and item.nature in ("event", "indicator")
     assert item.rsit_type in RSIT[item.rsit_class]
     assert item.time is None or item.time.utcoffset() == UTC.utcoffset(None)
@@ -161,23 +187,42 @@ def test_sighting_is_an_event_with_the_indicators_url_and_count() -> None:
         assert (record.rsit_class, record.rsit_type) == ("malicious-code", "malware-distribution")
 
 
-def test_email_indicators_related_to_phishing_are_phishing_without_regex_observables() -> None:
-    records, errors = sample("malicious-email-indicator-with-attachment.json")
-    assert errors == []
-    assert [r.location.pointer for r in records] == ["/objects/2", "/objects/3"]
-    for record in records:
-        # MATCHES names a regular expression, not a value to correlate on
-        assert record.observables == ()
-        assert "MATCHES" in record.extra["pattern"]
-        # indicates the attack-pattern "Phishing", whose only reference is CAPEC, not ATT&CK
-        assert (record.rsit_class, record.rsit_type) == ("fraud", "phishing")
-        assert record.attack_techniques == ()
+def test_email_indicators_that_name_only_regular_expressions_are_skipped() -> None:
+    # MATCHES names a regular expression, not a value to correlate on: the two indicators
+    # are read and skipped, as a MISP attribute naming no observable is, not made events
+    name = "malicious-email-indicator-with-attachment.json"
+    assert read(SAMPLES[name], name) == ([], [])
+    assert skipped(SAMPLES[name], name) == ["/objects/2", "/objects/3"]
+    # with a value beside its expression, one is an event, phishing by what it indicates
+    doc = orjson.loads(SAMPLES[name])
+    pattern = doc["objects"][2]["pattern"].removesuffix("]")
+    doc["objects"][2]["pattern"] = (
+        f"{pattern} AND email-message:from_ref.value = 'hr@phish.example']"
+    )
+    [record], errors = read(doc, name)
+    assert errors == [] and skipped(doc, name) == ["/objects/3"]
+    assert record.location.pointer == "/objects/2"
+    assert record.observables == (Observable(K.EMAIL, "hr@phish.example"),)
+    assert "MATCHES" in record.extra["pattern"]
+    # indicates the attack-pattern "Phishing", whose only reference is CAPEC, not ATT&CK
+    assert (record.rsit_class, record.rsit_type) == ("fraud", "phishing")
+    assert record.attack_techniques == ()
+
+
+def test_the_granular_markings_sample_names_no_observable_and_is_skipped() -> None:
+    # Its one indicator's pattern is a MATCHES on the sender: it was "Accepted 1", an event
+    # with no observables; it is a skipped record now, with no error.
+    name = "using-granular-markings.json"
+    assert sample(name) == ([], [])
+    assert skipped(SAMPLES[name], name) == ["/objects/1"]
 
 
 def test_granular_markings_give_the_strictest_tlp() -> None:
-    records, errors = sample("using-granular-markings.json")
+    doc = orjson.loads(SAMPLES["using-granular-markings.json"])
+    doc["objects"][1]["pattern"] = "[email-message:from_ref.value = 'banking@g0thamnatl.com']"
+    [record], errors = read(doc, "using-granular-markings.json")
     assert errors == []
-    [record] = records
+    assert record.observables == (Observable(K.EMAIL, "banking@g0thamnatl.com"),)
     assert record.tlp == "red"  # the description is marked TLP:RED, the name TLP:GREEN
     assert record.extra["indicator_types"] == "malicious-activity,attribution"
 
@@ -560,11 +605,60 @@ def test_versions_of_one_indicator_are_read_each() -> None:
     assert [r.observables[0].value for r in records] == ["192.0.2.1", "192.0.2.2"]
 
 
-def test_non_stix_patterns_keep_their_text() -> None:
+def test_non_stix_patterns_name_no_value_and_are_skipped() -> None:
     yara = indicator("rule x { condition: true }", pattern_type="yara")
-    [record], errors = read(bundle(yara))
+    assert read(bundle(yara)) == ([], [])
+    assert skipped(bundle(yara)) == ["/objects/0"]
+    # evidence it is based on names a value: then it is an indicator of that value
+    address = {"type": "ipv4-addr", "id": f"ipv4-addr--{UUID}", "value": "192.0.2.10"}
+    observed = observed_data(2, address)
+    doc = bundle(yara, observed, address, relationship(3, "based-on", yara, observed))
+    [record], errors = read(doc)
+    assert errors == [] and skipped(doc) == []
+    assert record.observables == (Observable(K.IPV4, "192.0.2.10"),)
+    assert record.extra["pattern_type"] == "yara"
+
+
+def test_only_records_that_name_no_value_are_skipped() -> None:
+    regex = indicator("[domain-name:value MATCHES '^evil']", 1)
+    valued = indicator("[domain-name:value = 'evil.example']", 2)
+    # a network kept as text (host bits set) is a value, as in a MISP attribute
+    network = indicator("[ipv4-addr:value = '198.51.100.7/24']", 3)
+    address = {"type": "ipv4-addr", "id": f"ipv4-addr--{UUID}", "value": "192.0.2.10"}
+    process = {"type": "process", "id": "process--7e33a43e-e34b-40ec-89da-36c9bb2cacd8", "pid": 4}
+    observed = observed_data(4, address)
+    nothing_observed = observed_data(5, process)
+    seen_valued = sdo("sighting", 6, sighting_of_ref=valued["id"])
+    seen_regex = sdo("sighting", 7, sighting_of_ref=regex["id"])
+    seen_observed = sdo(
+        "sighting", 8, sighting_of_ref=regex["id"], observed_data_refs=[observed["id"]]
+    )
+    incident = sdo("incident", 9, name="Outage")
+    objects = [
+        regex,
+        valued,
+        network,
+        observed,
+        nothing_observed,
+        seen_valued,
+        seen_regex,
+        seen_observed,
+        incident,
+        address,
+        process,
+    ]
+    records, errors = read(bundle(*objects))
     assert errors == []
-    assert record.observables == () and record.extra["pattern_type"] == "yara"
+    assert skipped(bundle(*objects)) == ["/objects/0", "/objects/4", "/objects/6"]
+    assert [(r.location.pointer, r.nature, r.observables) for r in records] == [
+        ("/objects/1", "indicator", (Observable(K.DOMAIN, "evil.example"),)),
+        ("/objects/2", "indicator", ()),
+        ("/objects/3", "event", (Observable(K.IPV4, "192.0.2.10"),)),
+        ("/objects/5", "event", (Observable(K.DOMAIN, "evil.example"),)),
+        ("/objects/7", "event", (Observable(K.IPV4, "192.0.2.10"),)),
+        ("/objects/8", "event", ()),  # an incident is the report itself
+    ]
+    assert records[1].extra["networks"] == "198.51.100.0/24"
 
 
 # --- bad input ----------------------------------------------------------------------------------

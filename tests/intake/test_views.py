@@ -267,7 +267,10 @@ def test_the_centre_reports_for_reporting_organisations_not_owners(client, netwo
 
 def test_the_intake_page_keeps_each_records_own_marking_unless_told(client, network) -> None:  # type: ignore[no-untyped-def]
     csrf = login(client, "kz-analyst")
-    assert re.search(r'<option value="" selected>as marked in the file', client.get("/intake").text)
+    offered = client.get("/intake").text
+    assert re.search(
+        r'<option value="" title="as marked in the file [^"]+" selected>as marked', offered
+    )
     data = shared_file("feeds/cert_eu_example.csv").read_bytes()
     r = submit(client, csrf, "cert_eu_example.csv", data)  # the TLP left as the page offers it
     assert r.status_code == 200 and 'data-count="accepted">' in r.text
@@ -390,9 +393,13 @@ def test_places_read_in_the_page_language(client, network) -> None:  # type: ign
     named = '<span title="potentially-unwanted-accessible">Потенциально нежелательный'
     assert named in page and named in client.get("/events").text
     assert "<td>источник</td>" in page  # the observable's role
-    # a fault of the whole message is placed as such, not as a bare "/"
+    # a mail cut short is placed at the line where it ends, not at a bare "/"
     mail = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
     receipt = submit(client, csrf, "report.eml", mail, format="email").text
+    assert "<td>строка 4</td><td>составное сообщение обрезано" in receipt, receipt
+    # a fault of the whole message is placed as such
+    mail = b"From: a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nat 192.0.2.1\r\n"
+    receipt = submit(client, csrf, "unbounded.eml", mail, format="email").text
     assert "весь файл" in receipt, receipt
 
 

@@ -17,7 +17,10 @@ laxer one) is a `ReadError` at its line; other bad values are set aside in `extr
 "invalid.<column>" and the record kept. A quoted field may hold line breaks (a record then
 spans at most `MAX_SPAN` lines); a quote that opens a field running over its line end and
 does not make a well-formed record of the lines after it (a stray quote) costs that line
-alone: it is a `ReadError`, and reading goes on at the next line.
+alone: it is a `ReadError`, and reading goes on at the next line. So does a stray quote on
+one line that a later quote on it closes, text following (``"48.3,14.2,"EXAMPLE, AT"``: a
+closing quote missing): the fields it merges and splits may add up to the right number, but
+they are shifted.
 
 Observable roles used by the built-in profiles: "source" is the host the event is about (the
 scanned, vulnerable or compromised system, or the attacker in attack feeds); "victim" is an
@@ -622,7 +625,7 @@ class _Lines:
 
     __slots__ = (
         *("_again", "_dialect", "_relay", "_source", "_split", "_strict"),
-        *("comment", "errors", "parts", "rows", "start"),
+        *("comment", "errors", "parts", "quote", "rows", "start"),
     )
 
     def __init__(
@@ -637,6 +640,7 @@ class _Lines:
         self.errors: list[tuple[int, str]] = []
         self.start = 0
         self._dialect = dialect  # (delimiter, quote) of a quoted format
+        self.quote = dialect[1] if dialect is not None else None
         # one strict reader checks every record that spans lines: making one costs more
         # than the check
         self._relay = _Relay()
@@ -722,6 +726,16 @@ class _Lines:
             )
         return ReadError(FaultLocation(source, number), reason)
 
+    def stray_quote(self, source: str, number: int, text: str) -> ReadError | None:
+        """The error of a record on one line (`text`, line `number`, not strict CSV) whose
+        stray quote merges fields, named by its column; None when it merges none."""
+        delimiter, quote = self._dialect or (",", '"')
+        column = _merging_quote(text, delimiter, quote)
+        if not column:
+            return None
+        reason = f"unclosed quote at column {column}: the field it opens does not end on this line"
+        return ReadError(FaultLocation(source, number), reason)
+
     def split_fault(self, source: str, exc: csv.Error) -> ReadError:
         """The error of a record csv could not split."""
         if len(self.parts) > 1:  # inside a quoted field that ran over a line end
@@ -766,6 +780,36 @@ def _open_quote(line: str, delimiter: str, quote: str) -> int:
             break
         at = delimiter_at + 1
     return max(line.find(quote), 0) + 1
+
+
+def _merging_quote(line: str, delimiter: str, quote: str) -> int:
+    """The column (from 1) of a stray quote in `line` that merges fields, as csv reads it (not
+    strict): one opening a quoted field that holds a delimiter and is closed by a quote that
+    text follows, not a delimiter or the line end, or is left open; 0 when there is none.
+    A quote closed badly inside one field (Shadowserver writes a quote in a field as a
+    backslash and a doubled quote) only garbles that field, and is no fault here."""
+    line = line.rstrip("\r\n")
+    at, end = 0, len(line)
+    while at < end:  # at the start of a field
+        if line.startswith(quote, at):
+            opened, after = at, at + 1
+            while True:
+                close = line.find(quote, after)
+                if close < 0:
+                    close = end  # left open to the line end
+                    break
+                if not line.startswith(quote, close + 1):
+                    break
+                after = close + 2  # a doubled quote stands for one
+            badly_closed = close == end or (close + 1 < end and line[close + 1] != delimiter)
+            if badly_closed and delimiter in line[opened + 1 : close]:
+                return opened + 1
+            at = close + 1  # text after a closing quote belongs to the field
+        delimiter_at = line.find(delimiter, at)
+        if delimiter_at < 0:
+            break
+        at = delimiter_at + 1
+    return 0
 
 
 def _lines(profile: CsvProfile, source_lines: Iterable[str]) -> _Lines:
@@ -878,6 +922,8 @@ def _records(
     extra_spec, malware_spec, url_spec = plan.extra, plan.malware, plan.urls
     fast, new, set_attribute = _FAST, object.__new__, object.__setattr__
     known_protocols, max_raw = _PROTOCOLS, MAX_RAW
+    # the strict reader that checks each one-line record holding a quote (see below)
+    relay, strict, quote = lines._relay, lines._strict, lines.quote or ""
     template: dict[str, Any] = dict.fromkeys(_RECORD_FIELDS)
     template.update(
         rsit_class=rsit_class,
@@ -927,6 +973,18 @@ def _records(
                         yield ReadError(FaultLocation(source, number), reason)
                         continue
                     row += [""] * (width - len(row))
+                # A stray quote that a later quote on its line closes, text following, merges
+                # fields as csv reads it (not strict); it may split another and leave the
+                # count right: the row would be read shifted. The quote that text follows is
+                # kept in a field, so only such rows are checked again, strictly.
+                if strict is not None and quote in text and quote in "".join(row):
+                    relay.lines = iter((text,))
+                    try:
+                        next(strict)
+                    except (csv.Error, StopIteration):
+                        if fault := lines.stray_quote(source, number, text):
+                            yield fault
+                            continue
                 if not text.isascii() and (reason := bad_utf8(text)):
                     yield ReadError(FaultLocation(source, number), f"the line holds {reason}")
                     continue

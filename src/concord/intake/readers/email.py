@@ -5,8 +5,8 @@ One message in, records and located errors out; no database, no network.
 * ARF: a multipart/report whose message/feedback-report part gives Feedback-Type, Source-IP,
   Reported-Domain ...; the original message (message/rfc822 or text/rfc822-headers) gives
   the Received chain, From and Subject. One record per feedback-report part. RFC 5965 lets
-  the original be truncated: a cut there is noted in `extra["original_truncated"]`, not an
-  error.
+  the reporter truncate the original: a multipart cut short inside it, in a MIME structure
+  that is itself whole, is noted in `extra["original_truncated"]`, not an error.
 * X-ARF 0.2: an `X-ARF: Yes` header and a YAML (or JSON) second part. X-ARF v4 and v3 JSON
   documents, bare or attached to a mail: see `read_xarf_json`. One record per report.
 * Anything else is read as a plain-text abuse mail: one record with every IP address,
@@ -39,6 +39,10 @@ the first part inside part 3; the body of a single-part message is "/part/1"); "
 message itself. `field` names a header or report field. Inside an attached JSON document
 the JSON pointer follows the part: "/part/2/source_identifier".
 
+A mail whose own MIME structure is cut short (a multipart without its closing or its start
+boundary, outside any attached message) was cut in transport: it is refused whole, with one
+error at the line where the input ends, and nothing of it is read.
+
 Size: parts larger than MAX_PART_BYTES are not decoded (a located error says so); they are
 dropped while the input is read, so a 50 MB attachment costs no more memory than 10 MB.
 """
@@ -54,7 +58,7 @@ import quopri
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from email import errors as email_errors
 from email import policy
@@ -102,7 +106,8 @@ _STRUCTURE_DEFECTS: dict[type, str] = {
     email_errors.NoBoundaryInMultipartDefect: "multipart has no boundary parameter",
     email_errors.MultipartInvariantViolationDefect: "declared multipart but has no parts",
 }
-# Defects of a multipart cut short; in an ARF report's original message they are no fault.
+# Defects of a multipart cut short: in the mail's own structure they refuse the mail, inside
+# an ARF report's original message they are no fault.
 _TRUNCATION_DEFECTS = (
     email_errors.StartBoundaryNotFoundDefect,
     email_errors.CloseBoundaryNotFoundDefect,
@@ -446,10 +451,12 @@ def _looks_like_headers(text: str) -> bool:
 
 @dataclass
 class _Cut:
-    """Oversized runs dropped while reading: a marker line stands in the kept text."""
+    """What reading left out: oversized runs dropped (a marker line stands in the kept text),
+    and the number of the input's last line, which the parsed message no longer tells."""
 
     token: str
     sizes: dict[int, int] = field(default_factory=dict)
+    last_line: int = 1
 
     def size_in(self, text: str) -> int | None:
         match = re.search(re.escape(self.token) + r"-(\d+)", text)
@@ -467,8 +474,11 @@ def _read_bounded(first: bytes, stream: BinaryIO) -> tuple[bytes, _Cut, str | No
     at_line_start = True
     cutting: int | None = None
     line = first
+    newlines = 0
     while line:
         total += len(line)
+        newlines += line.count(b"\n")
+        cut.last_line = newlines if line.endswith(b"\n") else newlines + 1
         if at_line_start and line.startswith(b"--"):
             run = 0
             cutting = None
@@ -549,6 +559,10 @@ class _Message:
             if len(children) >= 2:
                 reports = [children[1]]
         self._excuse_truncated_originals(reports)
+        transport_cut = self._cut_short()
+        if transport_cut is not None:
+            yield transport_cut  # alone: what was read of a cut mail is not its report
+            return
         yield from self._drain_errors()
         if reports:
             for path, part in reports:
@@ -622,8 +636,8 @@ class _Message:
     def _excuse_truncated_originals(self, reports: list[tuple[str, Message]]) -> None:
         """RFC 5965 lets an ARF report's third part, the original message, be headers only or
         truncated, and feedback loops cut it, at times with the report's closing boundary.
-        Truncation there costs nothing of the report: it becomes a note on the record. A
-        report part that is itself cut short stays an error."""
+        Truncation there costs nothing of the report: it becomes a note on the record. A cut
+        anywhere else refuses the mail (see `_cut_short`)."""
         parts = dict(self.nodes)
         excused: list[ReadError] = []
         for report_path, _ in reports:
@@ -641,7 +655,8 @@ class _Message:
                 if issubclass(kind, _TRUNCATION_DEFECTS)
                 and (
                     path.startswith(original + ".")
-                    # A missing closing boundary is the cut only if the original is last.
+                    # A missing closing boundary is the cut only if the original is last:
+                    # feedback loops cut it there, the report's parts whole before it.
                     or (
                         kind is email_errors.CloseBoundaryNotFoundDefect
                         and self._ends_in(path, original, parts)
@@ -654,6 +669,7 @@ class _Message:
         if excused:
             ids = {id(error) for error in excused}
             self.errors = [error for error in self.errors if id(error) not in ids]
+            self.structure = [entry for entry in self.structure if id(entry[2]) not in ids]
 
     def _ends_in(self, container: str, target: str, parts: dict[str, Message]) -> bool:
         """Whether `target` is the last part of `container`, or of its last part, and so on:
@@ -666,6 +682,32 @@ class _Message:
                 return False
             path = f"{count}" if path == "/" else f"{path}.{count}"
         return True
+
+    def _cut_short(self) -> ReadError | None:
+        """The error refusing a mail whose own MIME structure is cut short, or None. A
+        multipart of the mail itself (not of a message attached to it) that lacks its
+        closing or start boundary was cut in transport: what is left of it may read as a
+        report, but a wrong one (a description cut mid-word, a source missing), so the mail
+        is refused whole. The outermost cut is the one named; the mail's own is at the line
+        where the input ends (a part's, with the mail closed after it, is where the part
+        ends, which the parser does not tell)."""
+        parts = dict(self.nodes)
+        for path, kind, error in self.structure:
+            if issubclass(kind, _TRUNCATION_DEFECTS) and not self._in_attached_message(path, parts):
+                if path != "/":
+                    return error
+                return ReadError(replace(error.location, line=self.cut.last_line), error.reason)
+        return None
+
+    def _in_attached_message(self, path: str, parts: dict[str, Message]) -> bool:
+        """Whether the part at `path` is inside a message/* part (its parts are numbered
+        under it): its structure is the attached message's, not the mail's."""
+        numbers = [] if path == "/" else path.split(".")
+        for end in range(1, len(numbers)):
+            ancestor = parts.get(".".join(numbers[:end]))
+            if ancestor is not None and _content_maintype(ancestor) == "message":
+                return True
+        return False
 
     def _leaves(self) -> Iterator[tuple[str, Message]]:
         for path, part in self.nodes:

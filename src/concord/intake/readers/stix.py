@@ -28,6 +28,12 @@ incident        event      created                               none (the 2.1 i
                                                                  stub)
 ==============  =========  ====================================  ==============================
 
+An indicator, observed-data or sighting that names no value (no observable, and no network
+kept as text in ``extra["networks"]``) is a `Skipped`, counted on the receipt as the MISP
+reader counts an attribute naming no observable: an event with nothing to correlate on or
+find an owner by is no event. An incident stays a record without observables: it is the
+report itself, counted in the generalized reports.
+
 An observed-data's ``number_observed`` and a sighting's ``count`` are the times its record
 was seen: its event and its values' sightings count that many (an indicator, the times its
 evidence was observed).
@@ -56,13 +62,14 @@ Pattern comparisons and SCO properties read:
 Skipped on purpose:
 
 - comparisons that name no single value: ``!=``, ``NOT``, ``LIKE``, ``MATCHES``, ``>``...
-  (a regular expression is not an observable; the pattern stays in ``extra["pattern"]``);
+  (a regular expression is not an observable; an indicator with other comparisons keeps the
+  pattern in ``extra["pattern"]``, one with none is skipped);
 - network prefixes with host bits set (``198.51.100.7/24``: which was meant cannot be told)
   or wider than /8 (IPv4) or /16 (IPv6): they go to ``extra["networks"]`` instead of being
   dropped or widened; other prefixes are ipv4-net/ipv6-net observables, as in the IntelMQ
   and DROP readers;
-- patterns of other languages (snort, yara, sigma, suricata ...): the record has no
-  observables and keeps the pattern in ``extra``;
+- patterns of other languages (snort, yara, sigma, suricata ...): they name no value, so
+  the indicator is skipped (unless evidence it is ``based-on`` names some);
 - revoked objects (their producer withdrew them);
 - every other object type (attack-pattern, relationship, marking-definition, malware,
   identity, report ...) is context: it classifies, marks or names records but is no record
@@ -165,7 +172,15 @@ from concord.intake.readers.values import (
     strings_in,
     tlp_level,
 )
-from concord.intake.records import EventRecord, Observable, ObservableKind, ReadError, utc
+from concord.intake.records import (
+    EventRecord,
+    Observable,
+    ObservableKind,
+    ReadError,
+    ReadItem,
+    Skipped,
+    utc,
+)
 
 MAX_PATTERN = 100_000  # characters of one pattern; ANTLR is slow and recursive
 
@@ -365,7 +380,7 @@ class StixReader(Reader):
             return False
         return bool(_SNIFF_BUNDLE.search(head) or _SNIFF_ID.search(head))
 
-    def read(self, stream: BinaryIO, source: str) -> Iterator[EventRecord | ReadError]:
+    def read(self, stream: BinaryIO, source: str) -> Iterator[ReadItem]:
         doc, error = load_json(stream, source, self.max_bytes)
         if error is not None:
             yield error
@@ -395,9 +410,19 @@ class StixReader(Reader):
             if kind == "observed-data" and _told_by_indicator(bundle, entry):
                 continue
             try:
-                yield _record_of(bundle, entry)
+                record = _record_of(bundle, entry)
             except _Invalid as exc:
                 yield ReadError(bundle.location(exc.at(entry)), exc.reason)
+                continue
+            yield (
+                record if kind == "incident" or _names_a_value(record) else Skipped(record.location)
+            )
+
+
+def _names_a_value(record: EventRecord) -> bool:
+    """Whether a record names something to correlate on: an observable, or a network kept as
+    text (host bits set, or too wide), as a MISP attribute with one is a record too."""
+    return bool(record.observables or record.extra.get("networks"))
 
 
 def _top_level(doc: Json) -> tuple[str | None, list[Json]] | str:
