@@ -861,7 +861,9 @@ def ingest(
         raise
     refused = any(f["status"] in ("refused", "failed") for f in files)
     # a file none of whose records went in was most likely not what it was taken for
-    all_rejected = any(f["rejected"] and not (f["accepted"] or f["duplicates"]) for f in files)
+    all_rejected = any(
+        f["rejected"] and not (f["accepted"] or f["duplicates"] or f["skipped"]) for f in files
+    )
     if refused or all_rejected:
         raise typer.Exit(1)
 

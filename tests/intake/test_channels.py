@@ -218,9 +218,21 @@ def test_api_bad_input(client, auth, session, monkeypatch) -> None:  # type: ign
         headers=auth["kz-analyst"],
         files={"file": ("broken.json", b'{"type": "bundle", "objects": [', "x")},
     )
-    assert r.status_code == 200
-    assert r.json()["accepted"] == 0 and r.json()["rejected"] >= 1
-    assert r.json()["errors"][0].get("line") or r.json()["errors"][0].get("pointer") is not None
+    # no record taken in is a failure, told as a problem with each fault and the receipt
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["receipt"]["accepted"] == 0 and problem["receipt"]["rejected"] >= 1
+    assert problem["errors"] == [
+        {**error, "detail": error["reason"]} for error in problem["receipt"]["errors"]
+    ]
+    assert problem["errors"][0].get("line") or problem["errors"][0].get("pointer") is not None
+    assert f"the receipt ({problem['receipt']['id']})" in problem["detail"]
+    assert (
+        client.get(f"/api/v1/intake/{problem['receipt']['id']}", headers=auth["kz-analyst"]).json()[
+            "rejected"
+        ]
+        == problem["receipt"]["rejected"]
+    )
     assert _count(session) == 0
     from concord.config import reset_settings
 

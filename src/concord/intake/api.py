@@ -14,6 +14,7 @@ from concord.access.model import Principal
 from concord.db import session_factory
 from concord.intake import service
 from concord.web.deps import get_db, user, writer
+from concord.web.problems import problem
 from concord.web.uploads import read_upload
 
 router = APIRouter(tags=["intake"])
@@ -51,6 +52,13 @@ class ReceiptOut(BaseModel):
 @router.post(
     "/intake",
     response_model=ReceiptOut,
+    responses={
+        422: {
+            "description": "No record could be taken in (each fault in `errors`, the stored "
+            "receipt in `receipt`), or the request itself is at fault",
+            "content": {"application/problem+json": {}},
+        }
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -100,6 +108,17 @@ async def submit(
         channel="api",
         share_owners=share_owners,
     )
+    if receipt.took_nothing:
+        body = receipt.as_dict()
+        return problem(
+            422,
+            "No record taken in",
+            f"none of the records of {receipt.filename} could be taken in: each is in errors, "
+            f"and the receipt ({receipt.id}) in receipt",
+            request.url.path,
+            errors=[{**error, "detail": error["reason"]} for error in receipt.errors],
+            receipt=body,
+        )
     return receipt.as_dict()
 
 

@@ -159,6 +159,12 @@ class Receipt:
             sub.tlp_declared,
         )
 
+    @property
+    def took_nothing(self) -> bool:
+        """Whether every record read was rejected: the file was most likely not what it was
+        taken for, and the caller is told so as a failure, its receipt beside."""
+        return bool(self.rejected) and not (self.accepted or self.duplicates or self.skipped)
+
     @classmethod
     def refused(cls, filename: str, reason: str) -> Receipt:
         """For a file that was not taken in at all: no submission, nothing stored."""
