@@ -168,6 +168,7 @@ def test_a_json_syntax_error_names_its_column_in_the_line() -> None:
         good,
         b'{"source.ip": x}\n',  # column 15
         b'  {"source.ip": "192.0.2.1",}\r\n',  # a trailing comma at column 28, CRLF
+        b'{"x": ' + b"[" * 2000 + b"]" * 2000 + b"}\n",  # past the parser's depth
         b'{"source.ip": "192.0.2.1"',  # the last line, cut
     ]
     records, errors = read(b"".join(broken))
@@ -175,7 +176,8 @@ def test_a_json_syntax_error_names_its_column_in_the_line() -> None:
     assert [(e.location.line, e.reason) for e in errors] == [
         (2, "not valid JSON at column 15: unexpected character, expected a JSON value"),
         (3, "not valid JSON at column 28: trailing comma is not allowed"),
-        (4, "not valid JSON at column 26: unexpected end of data"),
+        (4, "not valid JSON at column 1031: nested too deeply"),
+        (5, "not valid JSON at column 26: unexpected end of data"),
     ]
     assert not any("line" in e.reason for e in errors)
 

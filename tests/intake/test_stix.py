@@ -837,6 +837,17 @@ def test_deep_nesting_is_refused_with_a_pointer() -> None:
     assert error.location.pointer.startswith("/objects/0/x_deep/0/0")
 
 
+def test_nesting_past_the_parser_is_placed_where_the_readers_stop() -> None:
+    # The parser gives up a thousand levels down; the readers read 64: the place named is
+    # the bracket that opens the 65th level, with brackets inside strings not counted.
+    text = b'{"type": "bundle", "note": "[[{{",\n "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    [], [error] = read(text)
+    assert (error.location.line, error.reason) == (
+        2,
+        "malformed JSON at line 2, column 70: JSON nested deeper than 64 levels",
+    )
+
+
 def test_input_over_the_limit_is_refused() -> None:
     data = orjson.dumps(bundle(indicator("[ipv4-addr:value = '192.0.2.1']")))
     [], [error] = read(data, reader=StixReader(max_bytes=100))

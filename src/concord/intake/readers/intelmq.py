@@ -167,7 +167,8 @@ def _event(line: str, number: int, source: str) -> ReadItem:
         # The parser numbers lines within the text it was given, so its "line 2" is this
         # line's end, not the file's line 2: name the column within this line instead.
         column = min(exc.pos, len(line.rstrip("\r\n"))) + 1
-        reason = f"not valid JSON at column {column}: {exc.msg}"
+        said = "nested too deeply" if "depth" in exc.msg else exc.msg
+        reason = f"not valid JSON at column {column}: {said}"
         return ReadError(FaultLocation(source, number), reason)
     if not isinstance(document, dict):
         return ReadError(FaultLocation(source, number), "expected a JSON object (an event)")

@@ -46,12 +46,17 @@ def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, Read
     except orjson.JSONDecodeError as exc:
         if not_utf8 := _not_utf8(data, source):
             return None, not_utf8
-        reason = exc.msg
+        reason, line, column = exc.msg, exc.lineno, exc.colno
         if "depth" in reason or "recursion" in reason:
+            # the parser stops far deeper than the readers read: name where they stop
             reason = f"JSON nested deeper than {MAX_DEPTH} levels"
+            at = deeper_than(data, MAX_DEPTH)
+            if at is not None:
+                line = data.count(b"\n", 0, at) + 1
+                column = at - (data.rfind(b"\n", 0, at) + 1) + 1
         return None, ReadError(
-            FaultLocation(source=source, line=exc.lineno),
-            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {reason}",
+            FaultLocation(source=source, line=line),
+            f"malformed JSON at line {line}, column {column}: {reason}",
         )
     pointer = too_deep(doc, MAX_DEPTH)
     if pointer is not None:
@@ -60,6 +65,34 @@ def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, Read
             f"JSON nested deeper than {MAX_DEPTH} levels; refusing to read it",
         )
     return doc, None
+
+
+_JSON_STRUCTURE = re.compile(rb'[\\"\[\]{}]')
+
+
+def deeper_than(data: bytes, limit: int) -> int | None:
+    """The offset of the bracket that first opens a container deeper than `limit` in the
+    JSON text `data` (brackets inside strings do not count), or None."""
+    depth, in_string, skip = 0, False, -1
+    for match in _JSON_STRUCTURE.finditer(data):
+        at = match.start()
+        if at == skip:  # the character an escape stands before
+            continue
+        char = data[at]
+        if in_string:
+            if char == 0x5C:  # a backslash escapes what follows
+                skip = at + 1
+            elif char == 0x22:
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char in b"[{":
+            depth += 1
+            if depth > limit:
+                return at
+        elif char in b"]}":
+            depth -= 1
+    return None
 
 
 def _not_utf8(data: bytes, source: str) -> ReadError | None:
