@@ -759,10 +759,9 @@ class _Relay:
         return next(self.lines)
 
 
-def _open_quote(line: str, delimiter: str, quote: str) -> int:
-    """The column (from 1) of the quote that opens the field still open at the end of
-    `line`, read as csv reads it (strict=False); the first quote when none is."""
-    line = line.rstrip("\r\n")
+def _quoted_fields(line: str, delimiter: str, quote: str) -> Iterator[tuple[int, int | None]]:
+    """Each quoted field of `line` as csv reads it (strict=False): the offset of its opening
+    quote and of its closing one, None for a field left open at the line's end (the last)."""
     at, end = 0, len(line)
     while at < end:  # at the start of a field
         if line.startswith(quote, at):
@@ -770,15 +769,26 @@ def _open_quote(line: str, delimiter: str, quote: str) -> int:
             while True:
                 close = line.find(quote, after)
                 if close < 0:
-                    return opened + 1
+                    yield opened, None
+                    return
                 if not line.startswith(quote, close + 1):
                     break
                 after = close + 2  # a doubled quote stands for one
+            yield opened, close
             at = close + 1  # text after a closing quote belongs to the field
         delimiter_at = line.find(delimiter, at)
         if delimiter_at < 0:
             break
         at = delimiter_at + 1
+
+
+def _open_quote(line: str, delimiter: str, quote: str) -> int:
+    """The column (from 1) of the quote that opens the field still open at the end of
+    `line`, read as csv reads it (strict=False); the first quote when none is."""
+    line = line.rstrip("\r\n")
+    for opened, close in _quoted_fields(line, delimiter, quote):
+        if close is None:
+            return opened + 1
     return max(line.find(quote), 0) + 1
 
 
@@ -789,26 +799,12 @@ def _merging_quote(line: str, delimiter: str, quote: str) -> int:
     A quote closed badly inside one field (Shadowserver writes a quote in a field as a
     backslash and a doubled quote) only garbles that field, and is no fault here."""
     line = line.rstrip("\r\n")
-    at, end = 0, len(line)
-    while at < end:  # at the start of a field
-        if line.startswith(quote, at):
-            opened, after = at, at + 1
-            while True:
-                close = line.find(quote, after)
-                if close < 0:
-                    close = end  # left open to the line end
-                    break
-                if not line.startswith(quote, close + 1):
-                    break
-                after = close + 2  # a doubled quote stands for one
-            badly_closed = close == end or (close + 1 < end and line[close + 1] != delimiter)
-            if badly_closed and delimiter in line[opened + 1 : close]:
-                return opened + 1
-            at = close + 1  # text after a closing quote belongs to the field
-        delimiter_at = line.find(delimiter, at)
-        if delimiter_at < 0:
-            break
-        at = delimiter_at + 1
+    end = len(line)
+    for opened, close in _quoted_fields(line, delimiter, quote):
+        closed = end if close is None else close
+        badly_closed = close is None or (close + 1 < end and line[close + 1] != delimiter)
+        if badly_closed and delimiter in line[opened + 1 : closed]:
+            return opened + 1
     return 0
 
 
