@@ -76,3 +76,27 @@ def test_an_ipv6_network_finds_the_events_of_its_addresses(
     assert found("2001:db8::72/127") == set()
     assert found("2001:db9::/32") == set()
     assert found("2001:0db8:0000::0071") == {"2001:db8::71"}  # an address is still found whole
+
+
+def test_an_address_or_a_network_finds_the_listed_networks_that_hold_it(
+    client: TestClient, auth: Auth, network: Network
+) -> None:
+    # "Is this address listed?": the Spamhaus DROP sample lists 1.4.0.0/17 and 2a06:e480::/29
+    from tests.conftest import shared_file
+    from tests.intake.test_channels import send_file
+
+    drop = shared_file("feeds/spamhaus_drop.txt")
+    sent = send_file(client, auth["kz-analyst"], drop.name, drop.read_bytes())
+    assert sent.status_code == 200 and sent.json()["accepted"], sent.text
+
+    def found(value: str) -> list[str]:
+        r = client.get(EVENTS, params={"value": value}, headers=auth["kz-reader"])
+        assert r.status_code == 200, r.text
+        return sorted(e["observables"][0]["value"] for e in r.json()["items"])
+
+    for value in ("1.4.0.5", "1.4.127.255", "1.4.0.0/24", "1.4.0.0/17"):
+        assert found(value) == ["1.4.0.0/17"], value
+    for value in ("1.4.128.1", "1.4.0.0/16", "1.0.0.0/8"):  # outside it, or wider than it
+        assert "1.4.0.0/17" not in found(value), value
+    assert found("2a06:e487:ffff::1") == ["2a06:e480::/29"]
+    assert found("2a06:e488::1") == []

@@ -22,7 +22,7 @@ from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound, fie
 from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers.email import parse_message, part_at
-from concord.intake.readers.values import ipv6_hex, search_forms
+from concord.intake.readers.values import WIDEST_PREFIX, ipv6_hex, search_forms
 from concord.orgs import service as orgs
 from concord.orgs import validate
 from concord.orgs.model import Organization, OrgKind
@@ -159,6 +159,25 @@ def _network_within(value: str) -> ColumnElement[bool] | None:
     return and_(Indicator.kind == "ipv4", or_(*ranges))
 
 
+def _networks_holding(value: str) -> ColumnElement[bool] | None:
+    """For an address or a network searched for, the network indicators that hold it (a DROP
+    entry, a listed range), so that "is this address listed?" is answered: each network
+    from the widest a list names down to the one just above it, by the (value, kind) index
+    (24 for an IPv4 address, 112 for an IPv6 one). None for anything else."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+    holders = [
+        network.supernet(new_prefix=prefix).compressed
+        for prefix in range(WIDEST_PREFIX[network.version], network.prefixlen)
+    ]
+    if not holders:
+        return None
+    kind = "ipv4-net" if network.version == 4 else "ipv6-net"
+    return and_(Indicator.kind == kind, Indicator.value.in_(holders))
+
+
 def shows_receipt(session: Session, principal: Principal, submission_id: int) -> bool:
     """Whether `principal` may open the receipt of this submission (one that exists)."""
     return (
@@ -178,12 +197,16 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
         stmt = stmt.where(Event.id > q.after_id)
     if q.value:
         forms = search_forms(q.value)
-        named = Indicator.value.in_(forms)
-        within = _network_within(q.value)
+        found = [Indicator.value.in_(forms)]
+        found += [
+            near
+            for near in (_network_within(q.value), _networks_holding(q.value))
+            if near is not None
+        ]
         linked = (
             select(EventObservable.event_id)
             .join(Indicator, Indicator.id == EventObservable.indicator_id)
-            .where(named if within is None else or_(named, within))
+            .where(or_(*found))
         )
         stmt = stmt.where(or_(Event.primary_value.in_(forms), Event.id.in_(linked)))
     if q.since:
