@@ -215,10 +215,13 @@ def test_event_list_is_newest_first_page_by_page(client, network, monkeypatch) -
     rows.append(("2026-11-30 10:00:00", "203.0.113.99", 3389))  # the same time as another
     submit(client, csrf, "scan.csv", scan_csv(rows))
     seen: list[str] = []
-    url = "/events"
+    url = "/events?since=2026-11-01"
     while url:
         page = client.get(url).text
         seen += re.findall(r"<code>(203\.0\.113\.\d+)</code>", page)
+        # a later page leads back to the newest, the filters kept; the first does not
+        newest = re.search(r'href="/events\?[^"]*since=2026-11-01[^"]*" id="newest-page"', page)
+        assert bool(newest) == (url != "/events?since=2026-11-01"), page
         found = re.search(r'id="next-page" href="([^"]+)"|href="([^"]+)" id="next-page"', page)
         url = (found.group(1) or found.group(2)).replace("&amp;", "&") if found else ""
     assert seen == ["203.0.113.99", "203.0.113.91", "203.0.113.92", "203.0.113.90"]

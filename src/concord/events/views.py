@@ -138,6 +138,7 @@ def events_page(
         error=error,
         filters=filters,
         receipt=receipt,
+        paged=bool(before),  # a later page links back to the newest
         classes=sorted(RSIT),
         types=RSIT,
         class_labels=CLASS_LABELS,
