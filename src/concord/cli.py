@@ -31,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 org_app = typer.Typer(help="Organisations of the network.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
