@@ -549,8 +549,8 @@ def _commands(group: typer.Typer) -> list[tuple[str, object]]:
 
 
 def test_every_command_is_summed_up_in_one_line_of_the_listing() -> None:
-    # The command list shows a help's first paragraph as written: a summary that runs over
-    # lines would be listed broken where the source wraps it.
+    # The command list shows a help's first paragraph: a summary, short enough for its line
+    # in the source, so that the list reads as one line per command.
     for name, callback in _commands(app):
         summary = (callback.__doc__ or "").strip().split("\n\n")[0]  # type: ignore[attr-defined]
         assert summary, f"{name} has no help"
