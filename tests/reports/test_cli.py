@@ -96,6 +96,13 @@ def test_html_to_a_file_in_russian(data, tmp_path) -> None:  # type: ignore[no-u
     assert "&lt;3" in html
 
 
+def test_an_indicators_kind_reads_by_its_name(data) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["report", "--period", "2024-07", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "<td><code>198.51.100.7</code></td><td>IPv4 address</td>" in result.stdout
+    assert "<td>ipv4</td>" not in result.stdout
+
+
 def test_the_format_follows_the_output_file_name(data, tmp_path) -> None:  # type: ignore[no-untyped-def]
     target = tmp_path / "network.csv"
     result = runner.invoke(app, ["report", "--period", "2024-07", "--out", str(target)])

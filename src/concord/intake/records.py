@@ -31,6 +31,24 @@ class ObservableKind(enum.StrEnum):
     IPV6_NET = "ipv6-net"
 
 
+# The kinds as a reader names them ("domain" and "ipv4-net" are the data's words): translated
+# through the catalogue where shown
+KIND_LABELS: dict[str, str] = {
+    ObservableKind.IPV4: "IPv4 address",
+    ObservableKind.IPV6: "IPv6 address",
+    ObservableKind.IPV4_NET: "IPv4 network",
+    ObservableKind.IPV6_NET: "IPv6 network",
+    ObservableKind.DOMAIN: "domain",
+    ObservableKind.URL: "URL",
+    ObservableKind.EMAIL: "e-mail address",
+    ObservableKind.MD5: "MD5",
+    ObservableKind.SHA1: "SHA-1",
+    ObservableKind.SHA256: "SHA-256",
+    ObservableKind.SHA512: "SHA-512",
+    ObservableKind.ASN: "AS number",
+}
+
+
 @dataclass(frozen=True)
 class Observable:
     """One observable value, in canonical form (lower-case domain, compressed IPv6, ...)."""

@@ -32,6 +32,7 @@ from markupsafe import Markup
 
 from concord import i18n
 from concord.events.rsit import CLASS_LABELS
+from concord.intake.records import KIND_LABELS
 from concord.reports import charts
 from concord.reports import techniques as attack
 from concord.reports.model import Cell, Report, Row
@@ -144,6 +145,7 @@ def context(report: Report, language: str) -> dict[str, Any]:
         "class_label": lambda key: _(CLASS_LABELS.get(key, key)),
         "state_label": lambda key: key or _(NO_STATE),
         "sector_label": lambda key: _(key) if key else _("not known"),
+        "kind_label": lambda key: _(KIND_LABELS.get(key, key)),
         "tactic_names": lambda shorts: ", ".join(tactics.get(s, s) for s in shorts),
         "cell": cell,
         "change": change,

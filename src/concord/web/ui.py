@@ -22,6 +22,7 @@ from concord.config import get_settings
 from concord.db import READ_WRITES, session_factory, utcnow
 from concord.errors import ConcordError, Forbidden, Unauthorized
 from concord.events.rsit import TYPE_LABELS
+from concord.intake.records import KIND_LABELS
 from concord.site import is_demo
 from concord.web.deps import SESSION_COOKIE, client_address, get_db, resolve_principal
 
@@ -38,21 +39,7 @@ templates = Jinja2Templates(
 )
 # RSIT types by their readable names on every page (translated there); data keeps the slugs
 templates.env.globals["rsit_type_labels"] = TYPE_LABELS
-# Observable kinds the same way: "domain" and "ipv4-net" are the data's words, not a reader's
-templates.env.globals["kind_labels"] = {
-    "ipv4": "IPv4 address",
-    "ipv6": "IPv6 address",
-    "ipv4-net": "IPv4 network",
-    "ipv6-net": "IPv6 network",
-    "domain": "domain",
-    "url": "URL",
-    "email": "e-mail address",
-    "md5": "MD5",
-    "sha1": "SHA-1",
-    "sha256": "SHA-256",
-    "sha512": "SHA-512",
-    "asn": "AS number",
-}
+templates.env.globals["kind_labels"] = KIND_LABELS
 LANG_COOKIE = "concord_lang"
 # Before sign-in there is no session to hold a CSRF token: the login form carries one that
 # must match this cookie, which a cross-site form cannot send (SameSite), so no other site can
