@@ -527,6 +527,22 @@ def test_class_chart_draws_a_class_whose_previous_count_is_withheld(session, dat
     assert "Previous period" not in charts["by_class"]  # no bar for a withheld count
 
 
+def test_state_and_sector_charts_compare_with_the_previous_period_as_classes_do(
+    session, data
+) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    r = service.build_report(session, None, "2024-07", "network")
+    published = [replace(row, previous=2) for row in r.by_state if isinstance(row.events, int)]
+    charts = render._charts(replace(r, by_state=published), lambda text: text)
+    assert "Previous period" in charts["by_state"]
+    # one previous count withheld: no previous bars at all, the row still drawn
+    withheld = [published[0], replace(published[-1], previous="<3")]
+    charts = render._charts(replace(r, by_state=withheld), lambda text: text)
+    assert "Previous period" not in charts["by_state"]
+    assert str(published[-1].key) in charts["by_state"]
+
+
 def test_a_report_of_a_period_not_over_says_so(session, data) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 

@@ -72,35 +72,44 @@ def render(report: Report, fmt: str, language: str = "en") -> str:
 # --- HTML -------------------------------------------------------------------------------------
 
 
+def _compared(
+    rows: list[Row], this: str, before: str
+) -> tuple[list[Row], list[tuple[str, list[int]]]]:
+    """The rows a breakdown's chart draws, and its series: a row is drawn when its count of
+    this period is published and either count is not zero; the previous period's bars only
+    when every one of them is published (a withheld count is neither 0 nor a guess)."""
+    drawn = [
+        r
+        for r in rows
+        if isinstance(r.events, int) and (r.events or (isinstance(r.previous, int) and r.previous))
+    ]
+    series = [(this, [int(r.events) for r in drawn])]
+    if all(isinstance(r.previous, int) for r in drawn):
+        series.append((before, [int(r.previous) for r in drawn]))
+    return drawn, series
+
+
 def _charts(report: Report, _: Any) -> dict[str, Markup]:
     """Charts plot published counts only: a suppressed one is never drawn."""
     this, before = _("This period"), _("Previous period")
-    # A class is drawn when its count of this period is published; the previous period's
-    # bars only when every one of them is (a withheld count is neither 0 nor a guess).
-    classes = [
-        r
-        for r in report.by_class
-        if isinstance(r.events, int) and (r.events or (isinstance(r.previous, int) and r.previous))
-    ]
-    compared = all(isinstance(r.previous, int) for r in classes)
-    states = [r for r in report.by_state if isinstance(r.events, int) and r.events]
-    sectors = [r for r in report.by_sector if isinstance(r.events, int) and r.events]
+    classes, by_class = _compared(report.by_class, this, before)
+    states, by_state = _compared(report.by_state, this, before)
+    sectors, by_sector = _compared(report.by_sector, this, before)
     drawn = [t for t in report.techniques if t.weight is not None]
     out = {
         "by_class": charts.bar_chart(
             [_(CLASS_LABELS.get(str(r.key), str(r.key))) for r in classes],
-            [(this, [int(r.events) for r in classes])]
-            + ([(before, [int(r.previous) for r in classes])] if compared else []),
+            by_class,
             _("Events by RSIT class"),
         ),
         "by_state": charts.bar_chart(
             [r.key or _(NO_STATE) for r in states],
-            [(this, [int(r.events) for r in states])],
+            by_state,
             _("Events by reporting state"),
         ),
         "by_sector": charts.bar_chart(
             [_(r.key) if r.key else _("not known") for r in sectors],
-            [(this, [int(r.events) for r in sectors])],
+            by_sector,
             _("Events by sector of the affected owner"),
         ),
         "techniques": charts.bar_chart(
