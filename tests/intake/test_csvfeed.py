@@ -346,12 +346,12 @@ def test_bad_rows_are_errors_at_their_line_and_reading_goes_on() -> None:
     assert sorted(found) == [3, 4, 5, 6, 7, 8]
     for error in errors:
         assert error.location.source == "2024-03-04-scan_ssh-broken.csv"
-    assert "8 fields, expected 10" in found[3].reason
+    assert "expected 10 fields, the line has 8" in found[3].reason
     assert found[4].location.field == "ip" and "192.0.2.300" in found[4].reason
     assert found[5].location.field == "timestamp" and "25:00:03" in found[5].reason
     assert "not UTF-8" in found[6].reason and "0xfc" in found[6].reason
     assert found[7].location.field == "ip"
-    assert "11 fields" in found[8].reason
+    assert "the line has 11" in found[8].reason
     # a bad port is set aside, the record kept
     assert records[1].port is None and records[1].extra["invalid.port"] == "99999"
     assert records[2].extra["city"] == "Душанбе"
@@ -756,8 +756,8 @@ def cert_eu(count: int, unquoted: bool = False) -> tuple[str, list[str]]:
 @pytest.mark.parametrize(
     ("cell", "reason"),
     [
-        ("This type", "the line has 29 fields, expected 42"),  # closed by a later quote
-        ("Vienna", "the line has 38 fields, expected 42"),
+        ("This type", "expected 42 fields, the line has 29"),  # closed by a later quote
+        ("Vienna", "expected 42 fields, the line has 38"),
         # after the row's last quoted cell: the quote runs over the line end
         (
             "u2edk81fc1e8",

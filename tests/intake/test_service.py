@@ -517,10 +517,10 @@ def test_lines_refused_in_a_row_for_one_reason_are_one_entry(session, network) -
     assert [(e["line"], e["reason"]) for e in receipt.errors] == [
         (
             3,
-            f"the line has 1 fields, expected {width} "
+            f"expected {width} fields, the line has 1 "
             "(the same on each of the 49 lines that follow)",
         ),
-        (53 + len(rest), f"the line has 1 fields, expected {width}"),
+        (53 + len(rest), f"expected {width} fields, the line has 1"),
     ]
 
 

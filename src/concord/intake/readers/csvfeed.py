@@ -965,7 +965,7 @@ def _records(
                     if not (
                         ragged and min_width <= len(row) < width and text.endswith(("\n", "\r"))
                     ):
-                        reason = f"the line has {len(row)} fields, expected {width}"
+                        reason = f"expected {width} fields, the line has {len(row)}"
                         yield ReadError(FaultLocation(source, number), reason)
                         continue
                     row += [""] * (width - len(row))
