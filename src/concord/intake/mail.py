@@ -28,8 +28,8 @@ from concord.intake.sources import Refused, open_file
 
 log = logging.getLogger("concord.intake.mail")
 
-NOTICE_NOT_A_REPORT = "A delivery notice is not a report: not stored"
-AUTO_REPLY_NOT_A_REPORT = "An automatic reply is not a report: not stored"
+NOTICE_NOT_A_REPORT = "a delivery notice is not a report: not stored"
+AUTO_REPLY_NOT_A_REPORT = "an automatic reply is not a report: not stored"
 
 
 def is_a_report(message: EmailMessage) -> bool:
