@@ -122,6 +122,13 @@ def test_cli_refuses_a_broken_profile_and_stores_nothing(env, network, session, 
     assert "half.yaml" in proc.stderr and "observables" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert feeds(session) == set()
+    # a profile that is not there is named with the reason alone, not Python's errno
+    missing = tmp_path / "gone.yaml"
+    result = CliRunner().invoke(
+        app, ["ingest", str(feed), "--profile", str(missing), "--as", "kz-cert"]
+    )
+    assert result.exit_code != 0
+    assert str(result.exception) == f"{missing}: cannot read it: No such file or directory"
 
 
 def test_profile_reader_runs_in_the_child_process(env, network, session) -> None:  # type: ignore[no-untyped-def]

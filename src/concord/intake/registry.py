@@ -69,8 +69,10 @@ def profile_reader(path: Path) -> Reader:
         if path.stat().st_size > MAX_PROFILE_BYTES:
             raise ReaderError(f"larger than {MAX_PROFILE_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReaderError(f"cannot read it: {exc}") from None
+    except OSError as exc:  # its reason without the errno and path Python puts around it
+        raise ReaderError(f"cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ReaderError("cannot read it: it is not UTF-8 text") from None
     reader = CsvFeedReader.from_yaml(text)
     if reader.name in builtin_readers().keys() | builtin_profile_readers().keys():
         raise ReaderError(f"the name {reader.name!r} is a built-in format; choose another")
