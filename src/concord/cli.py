@@ -979,12 +979,19 @@ def report(
     """Build a generalized report of the whole network or of one state."""
     from concord import i18n
     from concord.db import session_scope
-    from concord.errors import InvalidInput
+    from concord.errors import FaultLocation, Faults, InvalidInput
     from concord.reports import render, service
 
-    fmt = service.format_for(fmt, out_file)
+    faults = Faults()  # the output's faults at once; the period's and scope's follow
+    fmt = faults.check(lambda: service.format_for(fmt, out_file), "html")
     if language not in i18n.LANGUAGES:
-        raise InvalidInput(f"unknown language {language!r}; use one of {', '.join(i18n.LANGUAGES)}")
+        faults.found.append(
+            InvalidInput(
+                f"unknown language {language!r}; use one of {', '.join(i18n.LANGUAGES)}",
+                FaultLocation(field="language"),
+            )
+        )
+    faults.raise_any()
     # Read-only unless storing: a long report must not hold SQLite's write lock.
     stored_id = None
     with session_scope(readonly=not store) as session:

@@ -116,6 +116,11 @@ def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
     for args, message in (
         (["--period", "2024-13"], "error: period: '2024-13' is not a period"),
         (["--period", "2024-07", "--format", "pdf"], "error: format: unknown report format"),
+        (
+            ["--period", "2024-07", "--format", "pdf", "--language", "de"],
+            "error: format: unknown report format 'pdf'; use one of html, json, csv\n"
+            "error: language: unknown language 'de'; use one of en, ru",
+        ),
         (["--period", "2024-07"], "error: the network has no centre organisation"),
         (
             ["--period", "2024-07", "--scope", "XX"],
