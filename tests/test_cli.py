@@ -548,6 +548,17 @@ def _commands(group: typer.Typer) -> list[tuple[str, object]]:
     return found
 
 
+def test_help_wraps_a_paragraph_to_the_terminal_not_where_the_source_does() -> None:
+    for args, paragraph in (
+        (["correlate"], "Flags the indicators two or more states reported, alerts their"),
+        (["user", "password"], "The way back in for an admin who forgot the password or is"),
+        (["ingest"], "Every file is read, even when one of them cannot be: a file whose"),
+    ):
+        shown = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "400"}).output
+        line = next(line for line in shown.splitlines() if paragraph in line)
+        assert line.rstrip().endswith(("intake.", "logins.", "rejected.")), line
+
+
 def test_every_command_is_summed_up_in_one_line_of_the_listing() -> None:
     # The command list shows a help's first paragraph: a summary, short enough for its line
     # in the source, so that the list reads as one line per command.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import getpass
+import inspect
 import json
 import logging
 import os
@@ -31,7 +32,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
 )
 org_app = typer.Typer(help="Organisations of the network.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
@@ -675,18 +675,6 @@ def assets_import(
         raise typer.Exit(1)
 
 
-# One string per paragraph: the help keeps a docstring's line breaks, cut for the source.
-INGEST_HELP = (
-    "Take in reports of attacks and incidents and print a receipt.\n\n"
-    "Every file is read, even when one of them cannot be: a file whose format cannot be "
-    "told, a broken or refused archive, or one whose intake fails, is reported and skipped, "
-    "and the command then exits with status 1. It also does when every record of a file was "
-    "rejected.\n\n"
-    "A mail (.eml) whose attachments are feeds is taken in as them: each is a submission of "
-    "its own, printed as an attachment of the mail, whose receipt counts them."
-)
-
-
 def _naming(receipt: Any) -> str:
     """A refused file's reason, after the file's name: the receipt names it beside the
     reason, which does not repeat it."""
@@ -737,7 +725,7 @@ def _ingest_summary(totals: dict[str, Any]) -> str:
     )
 
 
-@app.command(help=INGEST_HELP)
+@app.command()
 def ingest(
     paths: Annotated[
         list[str],
@@ -772,7 +760,14 @@ def ingest(
         ),
     ] = False,
 ) -> None:
-    """Take in reports of attacks and incidents and print a receipt (see INGEST_HELP)."""
+    """Take in reports of attacks and incidents and print a receipt.
+
+    Every file is read, even when one of them cannot be: a file whose format cannot be told,
+    a broken or refused archive, or one whose intake fails, is reported and skipped, and the
+    command then exits with status 1. It also does when every record of a file was rejected.
+
+    A mail (.eml) whose attachments are feeds is taken in as them: each is a submission of
+    its own, printed as an attachment of the mail, whose receipt counts them."""
     from concord.db import session_factory
     from concord.errors import ConcordError
     from concord.intake.readers import Reader, ReaderError
@@ -789,6 +784,7 @@ def ingest(
         "not_taken_in": 0,  # files refused or failed
         "skipped_files": [],  # hidden ones in the folders given
     }
+    took_nothing = False  # a file none of whose records went in (Receipt.took_nothing)
     try:
         reader: Reader | None = None
         if profile is not None:
@@ -831,6 +827,7 @@ def ingest(
                     data = receipt.as_dict()
                     totals["files"].append(data)
                     totals["errors"].extend(data["errors"])
+                    took_nothing = took_nothing or receipt.took_nothing
                     if receipt.status in ("refused", "failed"):
                         totals["not_taken_in"] += 1
                         if not as_json:
@@ -861,11 +858,7 @@ def ingest(
             _print_json(totals)
         raise
     refused = any(f["status"] in ("refused", "failed") for f in files)
-    # a file none of whose records went in was most likely not what it was taken for
-    all_rejected = any(
-        f["rejected"] and not (f["accepted"] or f["duplicates"] or f["skipped"]) for f in files
-    )
-    if refused or all_rejected:
+    if refused or took_nothing:
         raise typer.Exit(1)
 
 
@@ -1120,3 +1113,18 @@ def main() -> None:
         sys.exit(1)
     # a command's own exit code (typer.Exit), which the non-standalone call hands back
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    """Each command's help from its docstring, a paragraph to a line: the help keeps a
+    docstring's line breaks, cut for the source, where the terminal would cut elsewhere."""
+    for info in group.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            paragraphs = inspect.cleandoc(info.callback.__doc__).split("\n\n")
+            info.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _reflow_help(sub.typer_instance)
+
+
+_reflow_help(app)

@@ -43,6 +43,8 @@ def test_filters_no_event_can_match_are_refused_where_they_are(
         {"since": "2026-12-01", "until": "2026-12-01"},  # a bare day: that whole day
         {"class": "intrusion-attempts", "type": "brute-force"},
         {"value": "https://example.com/10.0.0.0/33"},  # a URL, searched as typed
+        {"value": "203.0.113.7/index.php"},  # an address and a path, likewise
+        {"value": "203.0.113.7/"},
         {"value": "198.51.100.7/24"},  # the network the address is in
     ):
         assert client.get(EVENTS, params=params, headers=h).status_code == 200, params

@@ -305,7 +305,7 @@ def audit_filter(
     TLP keeps from them (a state's AMBER+STRICT submission, a colleague's RED one):
     `object_visible` is that condition, built by the audit log from this module's filters
     for each kind of object it names."""
-    if principal.anonymous or principal.role != Role.ADMIN or not principal.can(TokenScope.ADMIN):
+    if not may_read_audit(principal):
         return false()
     actors = true() if principal.is_centre else scope_filter(principal, actor_org_column)
     return actors if object_visible is None else and_(actors, object_visible)

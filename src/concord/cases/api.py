@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -230,6 +231,9 @@ def _etag(version: int) -> str:
     return f'"v{version}"'
 
 
+_VERSION_TAG = re.compile(r'"v(0|[1-9][0-9]*)"')  # as _etag writes it, ASCII digits only
+
+
 def _versions_asked(if_match: str | None) -> frozenset[int] | None:
     """The versions an `If-Match` lists (None: no condition, or `*`, any version). RFC 9110
     compares strongly: a weak tag matches no version."""
@@ -245,10 +249,10 @@ def _versions_asked(if_match: str | None) -> frozenset[int] | None:
                 f'If-Match {if_match!r} is not a list of ETags of a case (like "v7")',
                 FaultLocation(pointer="/header/If-Match"),
             )
-        opaque = tag[1:-1]
-        # compared as the opaque text it is: "7" is not the ETag "v7", so it matches nothing
-        if opaque.startswith("v") and opaque[1:].isdigit():
-            versions.add(int(opaque[1:]))
+        # compared as the opaque text it is: "7" or "v07" is not the ETag "v7", and matches
+        # no version
+        if _VERSION_TAG.fullmatch(tag):
+            versions.add(int(tag[2:-1]))
     return frozenset(versions)
 
 

@@ -111,13 +111,13 @@ def _check_network(value: str) -> None:
     """An address with a prefix that no network has (10.0.0.0/33) is a slip to tell: searched
     as text, it would match nothing."""
     text = value.strip()
-    address, slash, _prefix = text.partition("/")
-    if not slash:
-        return
+    address, slash, prefix = text.partition("/")
+    if not slash or not (prefix.isascii() and prefix.isdigit()):
+        return  # no prefix length after the slash: a path, searched as typed
     try:
         ipaddress.ip_address(address)
     except ValueError:
-        return  # not an address: a URL or a path, searched as typed
+        return  # not an address: a URL, searched as typed
     try:
         ipaddress.ip_network(text, strict=False)
     except ValueError:

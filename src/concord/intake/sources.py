@@ -134,21 +134,27 @@ def _from_zip(
     except zipfile.BadZipFile as exc:
         raise ConcordError(f"{name}: not a valid zip archive ({exc})") from None
     with archive:
-        members = [info for info in archive.infolist() if not info.is_dir()]
-        skipped = [info for info in members if _hidden(PurePosixPath(info.filename))]
+        files = [info for info in archive.infolist() if not info.is_dir()]
+        # counted before anything else is done per member: hidden ones cost work too
+        if len(files) > MAX_MEMBERS:
+            raise ArchiveRefused(
+                f"{name}: the archive holds {len(files)} files, more than the "
+                f"{MAX_MEMBERS} read from one archive (CONCORD_MAX_ARCHIVE_FILES): unpack it "
+                "and give its folder"
+            )
+        members: list[zipfile.ZipInfo] = []
+        skipped: list[str] = []
+        for info in files:
+            if _hidden(PurePosixPath(info.filename)):
+                skipped.append(f"{name}!{info.filename}")
+            else:
+                members.append(info)
         if hidden is not None:
-            hidden.extend(f"{name}!{info.filename}" for info in skipped)
-        members = [info for info in members if info not in skipped]
+            hidden.extend(skipped)
         if not members and skipped:
             raise ConcordError(f"{name}: the archive holds hidden files only, which are not read")
         if not members:
             raise ConcordError(f"{name}: the archive holds no file")
-        if len(members) > MAX_MEMBERS:
-            raise ArchiveRefused(
-                f"{name}: the archive holds {len(members)} files, more than the "
-                f"{MAX_MEMBERS} read from one archive (CONCORD_MAX_ARCHIVE_FILES): unpack it "
-                "and give its folder"
-            )
         budget = whole
         for info in members:
             member_name = f"{name}!{info.filename}"
