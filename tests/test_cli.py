@@ -342,6 +342,15 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
     assert "CONCORD_DEDUP_WINDOW" in fails(
         ["ingest", "--as", "kz-cert", sample], CONCORD_DEDUP_WINDOW="abc"
     )
+    # a server or a worker reads these per request or job: they stop it at start instead
+    port = str(free_port())
+    for args in (["serve", "--port", port, "--no-worker"], ["worker", "--once"]):
+        assert "CONCORD_DEDUP_WINDOW" in fails(args, CONCORD_DEDUP_WINDOW="abc")
+        assert "CONCORD_DEDUP_FIELDS" in fails(args, CONCORD_DEDUP_FIELDS="bogus")
+        assert "CONCORD_REPORT_MIN_COUNT" in fails(args, CONCORD_REPORT_MIN_COUNT="2")
+        # nor does one start on a database without this release's schema
+        line = fails(args, **blank)
+        assert line.endswith("has no schema yet: run `concord init` first"), line
 
 
 def test_a_database_locked_or_not_upgraded_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -566,3 +575,20 @@ def test_every_command_is_summed_up_in_one_line_of_the_listing() -> None:
         summary = (callback.__doc__ or "").strip().split("\n\n")[0]  # type: ignore[attr-defined]
         assert summary, f"{name} has no help"
         assert "\n" not in summary, f"{name}: the first paragraph of its help runs over lines"
+
+
+def test_a_database_permission_refused_is_one_line_without_its_sql(env) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import ProgrammingError
+
+    from concord.cli import _database_problem
+
+    refused = ProgrammingError(
+        "SELECT alembic_version.version_num FROM alembic_version",
+        {},
+        Exception("permission denied for table alembic_version\nLINE 1: SELECT ..."),
+    )
+    said = _database_problem(refused)
+    assert said is not None and said.endswith(
+        "may not do this: permission denied for table alembic_version"
+    ), said
+    assert "SELECT" not in said

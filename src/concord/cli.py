@@ -182,6 +182,7 @@ def serve(
     import uvicorn
 
     _as_the_system()
+    _ready_to_run()
 
     from concord.errors import ConcordError
     from concord.web.app import create_app
@@ -216,6 +217,29 @@ def serve(
             embedded.stop()
 
 
+def _ready_to_run() -> None:
+    """Before a server or a worker starts: the settings read per request or per job, and a
+    database at this release's schema. Found wrong later, each request or job would fail
+    while the process looked healthy."""
+    from concord.config import get_settings
+    from concord.errors import ConfigurationError
+    from concord.intake.prepare import DedupPolicy
+    from concord.migrate import schema_behind
+    from concord.reports.service import min_count
+
+    DedupPolicy.from_env()
+    min_count()
+    url = get_settings().database_url
+    behind = schema_behind(url)
+    if behind:
+        raise ConfigurationError(f"the database {_shown(url)} {behind}")
+
+
+def _shown(url: str) -> str:
+    """A database URL as it may be printed: without its password."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
 def _cannot_listen(host: str, port: int) -> str:
     """Why a server could not listen on host:port, or "" when it can."""
     import socket
@@ -244,6 +268,7 @@ def worker_cmd(
     from concord.jobs.worker import run_worker
 
     _as_the_system()
+    _ready_to_run()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     count = run_worker(threads=threads, once=once)
@@ -1041,9 +1066,12 @@ def _database_problem(exc: Exception) -> str | None:
         url = get_settings().database_url
     except Exception:
         url = "CONCORD_DATABASE_URL"
-    shown = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+    shown = _shown(url)
     text = str(getattr(exc, "orig", None) or exc)
     if isinstance(exc, (OperationalError, ProgrammingError)):
+        if "permission denied" in text:  # the driver's first line names what was refused
+            first = text.strip().splitlines()[0]
+            return f"the database user of {shown} may not do this: {first}"
         if "no such table" in text or ("relation" in text and "does not exist" in text):
             return f"the database {shown} has no schema yet: run `concord init` first"
         if "no such column" in text or ("column" in text and "does not exist" in text):

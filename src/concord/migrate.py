@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -63,3 +64,35 @@ def current_revision(url: str) -> str | None:
 
     with get_engine(url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The revision this release's schema is at."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def schema_behind(url: str) -> str | None:
+    """Why the database at `url` cannot serve this release (no schema, or an older one), or
+    None when it is at this release's revision. Newer is not refused: a rolling upgrade
+    runs the old release beside the new schema for a while."""
+    current = current_revision(url)
+    if current is None:
+        return "has no schema yet: run `concord init` first"
+    if current != head_revision() and is_older(current):
+        return (
+            f"has the schema of an older release ({current}, this one needs "
+            f"{head_revision()}): run `concord init` to upgrade it"
+        )
+    return None
+
+
+@lru_cache(maxsize=32)
+def is_older(revision: str) -> bool:
+    """Whether `revision` is one this release's migrations lead on from."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return any(step.revision == revision for step in script.walk_revisions())

@@ -302,6 +302,33 @@ def test_openapi_and_health(client) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
 
 
+def test_health_is_not_ok_on_a_database_without_this_releases_schema(
+    env, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from concord import db
+    from concord.config import reset_settings
+    from concord.web.app import create_app
+
+    for name, older in (("empty.db", None), ("older.db", "0021")):
+        path = tmp_path / name
+        with sqlite3.connect(path) as conn:
+            if older:
+                conn.execute("create table alembic_version (version_num varchar(32))")
+                conn.execute("insert into alembic_version values (?)", (older,))
+        monkeypatch.setenv("CONCORD_DATABASE_URL", f"sqlite:///{path}")
+        reset_settings()
+        db.dispose_engines()
+        with TestClient(create_app()) as client:
+            r = client.get("/api/v1/health")
+        assert r.status_code == 503, r.text
+        said = "upgrade it" if older else "run `concord init` first"
+        assert said in r.json()["status"], r.text
+
+
 def test_an_owner_is_in_the_state_of_its_national_body(client, auth) -> None:  # type: ignore[no-untyped-def]
     body = {"slug": "uz-in-kz", "kind": "owner", "name_en": "X", "parent": "kz-cert"}
     r = client.post(

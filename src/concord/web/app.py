@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from concord import __version__
@@ -45,10 +46,28 @@ class Health(BaseModel):
 health_router = APIRouter(tags=["health"])
 
 
-@health_router.get("/health", response_model=Health)
-def health(session: Session = Depends(get_db)) -> Health:
-    session.execute(text("select 1"))
-    return Health(status="ok", version=__version__, database=session.get_bind().dialect.name)
+@health_router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"description": "The database has not this release's schema"}},
+)
+def health(session: Session = Depends(get_db)) -> Any:
+    """ "ok" when the database answers at this release's schema; a readiness check (a load
+    balancer's) sees 503 otherwise, with the reason in `status`."""
+    from concord.migrate import head_revision, is_older
+
+    dialect = session.get_bind().dialect.name
+    try:
+        current = session.execute(text("select version_num from alembic_version")).scalar()
+    except DBAPIError:
+        current = None
+    status = "ok"
+    if current is None:
+        status = "the database has no schema yet: run `concord init` first"
+    elif current != head_revision() and is_older(current):
+        status = "the database has an older release's schema: run `concord init` to upgrade it"
+    body = Health(status=status, version=__version__, database=dialect)
+    return body if status == "ok" else JSONResponse(body.model_dump(), status_code=503)
 
 
 def metrics(p: Principal = Depends(principal)) -> Response:
