@@ -100,6 +100,7 @@ def test_a_refused_attachment_is_named_and_the_mail_read_as_its_report(  # type:
 
     again_code, again = _send(smtp, "reporter@example.org", mail)
     assert again_code == 250 and again.startswith(f"Receipt {sub.id}: 0 accepted".encode()), again
+    assert b"(this file was submitted before; nothing changed" in again, again
     assert _count(session, Submission) == 1 and _count(session, Event) == alone
 
 

@@ -120,6 +120,18 @@ RESUBMITTED_AT_ANOTHER_TLP = (
     "this file was submitted before at another TLP; its events are now held at both, and "
     "those sent before keep their TLP"
 )
+# what a receipt of a file sent before says of it, whatever the channel
+RESUBMISSION_NOTES = frozenset(
+    {
+        RESUBMITTED,
+        RESUBMITTED_AS_MARKED,
+        RESUBMITTED_DECLARED,
+        RESUBMITTED_AND_SHARED,
+        RESUBMITTED_WITH_ERRORS,
+        RESUBMITTED_RED_REFUSED,
+        RESUBMITTED_AT_ANOTHER_TLP,
+    }
+)
 
 
 @dataclass

@@ -211,6 +211,8 @@ class Delivery:
             f"250 Receipt{'s' if receipt.parts else ''} {ids}: {receipt.accepted} accepted, "
             f"{receipt.duplicates} duplicate, {receipt.rejected} rejected"
         )
+        if receipt.note in service.RESUBMISSION_NOTES:  # the relay's log says so, as the API does
+            line += f" ({receipt.note})"
         if refused:
             return _line(f"{line}; {refusals}")
         if receipt.errors and not taken:
