@@ -1000,15 +1000,16 @@ def report(
     from concord.errors import FaultLocation, Faults, InvalidInput
     from concord.reports import render, service
 
-    faults = Faults()  # the output's faults at once; the period's and scope's follow
-    fmt = faults.check(lambda: service.format_for(fmt, out_file), "html")
-    if language not in i18n.LANGUAGES:
-        faults.found.append(
-            InvalidInput(
+    def known_language() -> None:
+        if language not in i18n.LANGUAGES:
+            raise InvalidInput(
                 f"unknown language {language!r}; use one of {', '.join(i18n.LANGUAGES)}",
                 FaultLocation(field="language"),
             )
-        )
+
+    faults = Faults()  # the output's faults at once; the period's and scope's follow
+    fmt = faults.check(lambda: service.format_for(fmt, out_file), "html")
+    faults.check(known_language, None)
     faults.raise_any()
     # Read-only unless storing: a long report must not hold SQLite's write lock.
     stored_id = None

@@ -67,32 +67,29 @@ def current_revision(url: str) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def head_revision() -> str | None:
-    """The revision this release's schema is at."""
+def _revisions() -> tuple[str | None, frozenset[str]]:
+    """This release's head revision, and every revision its migrations know."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head(), frozenset(s.revision for s in script.walk_revisions())
 
 
-def schema_behind(url: str) -> str | None:
-    """Why the database at `url` cannot serve this release (no schema, or an older one), or
-    None when it is at this release's revision. Newer is not refused: a rolling upgrade
-    runs the old release beside the new schema for a while."""
-    current = current_revision(url)
+def schema_fault(current: str | None) -> str | None:
+    """Why a database whose schema is at revision `current` cannot serve this release (no
+    schema, or an older one), or None. Newer is not refused: a rolling upgrade runs the old
+    release beside the new schema for a while."""
+    head, known = _revisions()
     if current is None:
         return "has no schema yet: run `concord init` first"
-    if current != head_revision() and is_older(current):
+    if current != head and current in known:
         return (
-            f"has the schema of an older release ({current}, this one needs "
-            f"{head_revision()}): run `concord init` to upgrade it"
+            f"has the schema of an older release ({current}, this one needs {head}): "
+            "run `concord init` to upgrade it"
         )
     return None
 
 
-@lru_cache(maxsize=32)
-def is_older(revision: str) -> bool:
-    """Whether `revision` is one this release's migrations lead on from."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return any(step.revision == revision for step in script.walk_revisions())
+def schema_behind(url: str) -> str | None:
+    """`schema_fault` of the database at `url`."""
+    return schema_fault(current_revision(url))

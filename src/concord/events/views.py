@@ -87,7 +87,7 @@ def events_page(
 ) -> Response:
     # A filter that cannot be read is answered on the same page, the others kept as typed.
     error: ConcordError | None = None
-    inverted, rows = False, []
+    inverted, rows, receipt = False, [], False
     rsit_class = rsit_class or older_class
     try:
         q = service.EventQuery(
@@ -107,11 +107,11 @@ def events_page(
         )
         inverted = q.since is not None and q.until is not None and q.since >= q.until
         rows = [] if inverted else service.search(session, p, q)
+        # the submission's receipt is linked only where it opens for this user
+        if q.submission_id is not None:
+            receipt = service.shows_receipt(session, p, q.submission_id)
     except InvalidInput as exc:
         error = exc
-    # its receipt is linked only where it opens for this user
-    receipt = error is None and q.submission_id is not None
-    receipt = receipt and service.shows_receipt(session, p, q.submission_id)
     # Only the organisations this user may see are named (and linked: their pages open).
     slugs = service.org_slugs(
         session, p, {e.origin_org_id for e in rows} | {e.owner_org_id for e in rows}

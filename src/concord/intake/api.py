@@ -108,18 +108,18 @@ async def submit(
         channel="api",
         share_owners=share_owners,
     )
-    if receipt.took_nothing:
-        body = receipt.as_dict()
-        return problem(
-            422,
-            "No record taken in",
-            f"none of the records of {receipt.filename} could be taken in: each is in errors, "
-            f"and the receipt ({receipt.id}) in receipt",
-            request.url.path,
-            errors=[{**error, "detail": error["reason"]} for error in receipt.errors],
-            receipt=body,
-        )
-    return receipt.as_dict()
+    body = receipt.as_dict()
+    if not receipt.took_nothing:
+        return body
+    return problem(
+        422,
+        "No record taken in",
+        f"none of the records of {receipt.filename} could be taken in: each is in errors, "
+        f"and the receipt ({receipt.id}) in receipt",
+        request.url.path,
+        errors=[{**error, "detail": error["reason"]} for error in receipt.errors],
+        receipt=body,
+    )
 
 
 @router.get("/intake/{submission_id}", response_model=ReceiptOut)

@@ -52,22 +52,21 @@ health_router = APIRouter(tags=["health"])
     responses={503: {"description": "The database has not this release's schema"}},
 )
 def health(session: Session = Depends(get_db)) -> Any:
-    """ "ok" when the database answers at this release's schema; a readiness check (a load
-    balancer's) sees 503 otherwise, with the reason in `status`."""
-    from concord.migrate import head_revision, is_older
+    """Status "ok" when the database answers at this release's schema; otherwise 503, for a
+    readiness check (a load balancer's), with the reason in `status`."""
+    from concord.migrate import schema_fault
 
-    dialect = session.get_bind().dialect.name
     try:
         current = session.execute(text("select version_num from alembic_version")).scalar()
-    except DBAPIError:
+    except DBAPIError:  # no such table: no schema
         current = None
-    status = "ok"
-    if current is None:
-        status = "the database has no schema yet: run `concord init` first"
-    elif current != head_revision() and is_older(current):
-        status = "the database has an older release's schema: run `concord init` to upgrade it"
-    body = Health(status=status, version=__version__, database=dialect)
-    return body if status == "ok" else JSONResponse(body.model_dump(), status_code=503)
+    fault = schema_fault(current)
+    body = Health(
+        status=f"the database {fault}" if fault else "ok",
+        version=__version__,
+        database=session.get_bind().dialect.name,
+    )
+    return JSONResponse(body.model_dump(), status_code=503) if fault else body
 
 
 def metrics(p: Principal = Depends(principal)) -> Response:

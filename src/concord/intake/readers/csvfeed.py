@@ -689,12 +689,16 @@ class _Lines:
         return self.start, text
 
     def well_formed(self) -> bool:
-        """Whether the lines of the record just split (more than one) are strict CSV: each
-        quoted field closed, and closed just before a delimiter or a line end. A stray quote
-        is closed by the next quote, which opens another field: text follows it."""
+        """Whether the lines of the record just split (more than one) are strict CSV."""
+        return self._strict_csv(self.parts)
+
+    def _strict_csv(self, record_lines: Iterable[str]) -> bool:
+        """Whether these lines make one record of strict CSV: each quoted field closed, and
+        closed just before a delimiter or a line end. A stray quote is closed by the next
+        quote, which opens another field: text follows it."""
         if self._strict is None:
             return False
-        self._relay.lines = iter(self.parts)
+        self._relay.lines = iter(record_lines)
         try:
             next(self._strict)
         except (csv.Error, StopIteration):
@@ -721,20 +725,18 @@ class _Lines:
                 f"{MAX_SPAN} lines or {MAX_LINE} characters"
             )
         else:
-            reason = (
-                f"unclosed quote at column {column}: the field it opens does not end on this line"
-            )
+            reason = _unclosed(column)
         return ReadError(FaultLocation(source, number), reason)
 
-    def stray_quote(self, source: str, number: int, text: str) -> ReadError | None:
-        """The error of a record on one line (`text`, line `number`, not strict CSV) whose
-        stray quote merges fields, named by its column; None when it merges none."""
-        delimiter, quote = self._dialect or (",", '"')
-        column = _merging_quote(text, delimiter, quote)
+    def shifted_by_quote(self, source: str, number: int, text: str) -> ReadError | None:
+        """The error of a record on one line (`text`, line `number`) whose stray quote merges
+        fields, named by its column; None when it is strict CSV, or merges none."""
+        if self._dialect is None or self._strict_csv((text,)):
+            return None
+        column = _merging_quote(text, *self._dialect)
         if not column:
             return None
-        reason = f"unclosed quote at column {column}: the field it opens does not end on this line"
-        return ReadError(FaultLocation(source, number), reason)
+        return ReadError(FaultLocation(source, number), _unclosed(column))
 
     def split_fault(self, source: str, exc: csv.Error) -> ReadError:
         """The error of a record csv could not split."""
@@ -757,6 +759,10 @@ class _Relay:
 
     def __next__(self) -> str:
         return next(self.lines)
+
+
+def _unclosed(column: int) -> str:
+    return f"unclosed quote at column {column}: the field it opens does not end on this line"
 
 
 def _quoted_fields(line: str, delimiter: str, quote: str) -> Iterator[tuple[int, int | None]]:
@@ -918,8 +924,7 @@ def _records(
     extra_spec, malware_spec, url_spec = plan.extra, plan.malware, plan.urls
     fast, new, set_attribute = _FAST, object.__new__, object.__setattr__
     known_protocols, max_raw = _PROTOCOLS, MAX_RAW
-    # the strict reader that checks each one-line record holding a quote (see below)
-    relay, strict, quote = lines._relay, lines._strict, lines.quote or ""
+    quote = lines.quote
     template: dict[str, Any] = dict.fromkeys(_RECORD_FIELDS)
     template.update(
         rsit_class=rsit_class,
@@ -973,14 +978,14 @@ def _records(
                 # fields as csv reads it (not strict); it may split another and leave the
                 # count right: the row would be read shifted. The quote that text follows is
                 # kept in a field, so only such rows are checked again, strictly.
-                if strict is not None and quote in text and quote in "".join(row):
-                    relay.lines = iter((text,))
-                    try:
-                        next(strict)
-                    except (csv.Error, StopIteration):
-                        if fault := lines.stray_quote(source, number, text):
-                            yield fault
-                            continue
+                if (
+                    quote
+                    and quote in text
+                    and quote in "".join(row)
+                    and (fault := lines.shifted_by_quote(source, number, text))
+                ):
+                    yield fault
+                    continue
                 if not text.isascii() and (reason := bad_utf8(text)):
                     yield ReadError(FaultLocation(source, number), f"the line holds {reason}")
                     continue

@@ -41,7 +41,9 @@ the JSON pointer follows the part: "/part/2/source_identifier".
 
 A mail whose own MIME structure is cut short (a multipart without its closing or its start
 boundary, outside any attached message) was cut in transport: it is refused whole, with one
-error at the line where the input ends, and nothing of it is read.
+error, and nothing of it is read. The error is at the line where the input ends when the
+mail's own multipart is cut, at the cut part when one inside it is. The exception is an ARF
+report cut in its original message, its last part (see above).
 
 Size: parts larger than MAX_PART_BYTES are not decoded (a located error says so); they are
 dropped while the input is read, so a 50 MB attachment costs no more memory than 10 MB.

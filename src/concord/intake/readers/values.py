@@ -52,8 +52,7 @@ def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, Read
             reason = f"JSON nested deeper than {MAX_DEPTH} levels"
             at = deeper_than(data, MAX_DEPTH)
             if at is not None:
-                line = data.count(b"\n", 0, at) + 1
-                column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+                line, column = _line_and_column(data, at)
         return None, ReadError(
             FaultLocation(source=source, line=line),
             f"malformed JSON at line {line}, column {column}: {reason}",
@@ -65,6 +64,11 @@ def load_json(stream: BinaryIO, source: str, max_bytes: int) -> tuple[Json, Read
             f"JSON nested deeper than {MAX_DEPTH} levels; refusing to read it",
         )
     return doc, None
+
+
+def _line_and_column(data: bytes, at: int) -> tuple[int, int]:
+    """The line and column (from 1) of the byte at offset `at`."""
+    return data.count(b"\n", 0, at) + 1, at - (data.rfind(b"\n", 0, at) + 1) + 1
 
 
 _JSON_STRUCTURE = re.compile(rb'[\\"\[\]{}]')
@@ -100,8 +104,7 @@ def _not_utf8(data: bytes, source: str) -> ReadError | None:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, column = _line_and_column(data, exc.start)
         return ReadError(
             FaultLocation(source=source, line=line),
             f"bytes that are not UTF-8 at line {line}, column {column} "
