@@ -331,6 +331,27 @@ def test_killed_process_resumes_without_loss_or_duplicates(  # type: ignore[no-u
     assert totals(session) == (n, n)
 
 
+def test_an_interrupt_stays_an_interrupt_when_the_rollback_fails(  # type: ignore[no-untyped-def]
+    network, monkeypatch
+) -> None:
+    """On Ctrl-C the driver cancels the running statement; the cancel may hit the rollback
+    that follows. The interrupt must still reach the command (exit 130), not a failed file."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    def interrupted(*args, **kw):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    def cancelled(self) -> None:  # type: ignore[no-untyped-def]
+        raise OperationalError("ROLLBACK", {}, Exception("canceling statement due to user request"))
+
+    data = scan_csv([("2026-11-30 10:00:00", "192.0.2.1", 3389)])
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(service, "write_batch", interrupted)
+        patch.setattr(Session, "rollback", cancelled)
+        run(network["kz-analyst"], data)
+
+
 def test_raw_record_found_in_any_stored_part(session, network, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from concord.events.model import SubmissionFile
 

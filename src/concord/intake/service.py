@@ -1208,7 +1208,13 @@ def _write_all(
         # Ctrl-C: the process ends, and its connection with it; resetting the cache would
         # wait for the write lock the interrupted commit may still hold.
         interrupted = not isinstance(exc, Exception)
-        session.rollback()
+        if not interrupted:
+            session.rollback()
+            raise
+        # The driver cancels the running statement on Ctrl-C; the cancel may land on the
+        # rollback instead, whose error must not stand for the interrupt (a "failed" file).
+        with contextlib.suppress(SQLAlchemyError):
+            session.rollback()
         raise
     finally:
         if group and not interrupted:  # the pooled connection goes back with the default cache
