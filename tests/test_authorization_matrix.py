@@ -438,3 +438,24 @@ def test_metrics_are_for_the_centres_operators(client, auth, network, session) -
     session.commit()
     assert client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"}).status_code == 200
     assert client.get("/metrics", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
+
+
+def test_head_answers_as_get_without_a_body(client, auth) -> None:  # type: ignore[no-untyped-def]
+    """Uptime checks and `curl -I` send HEAD: the same status and headers as GET, no body,
+    and no more access than GET gives."""
+    for path, headers in (
+        ("/api/v1/health", {}),
+        ("/metrics", auth["centre-admin"]),
+        ("/metrics", auth["kz-analyst"]),
+        ("/metrics", {}),
+        ("/api/v1/events", auth["kz-analyst"]),
+        ("/api/v1/audit", auth["kz-analyst"]),
+        ("/events", {}),
+    ):
+        got = client.get(path, headers=headers, follow_redirects=False)
+        head = client.head(path, headers=headers, follow_redirects=False)
+        assert head.status_code == got.status_code, (path, head.status_code, got.status_code)
+        assert head.content == b"", path
+        for name in ("content-type", "content-length", "location"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    assert client.head("/api/v1/intake", headers=auth["kz-analyst"]).status_code == 405

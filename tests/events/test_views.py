@@ -165,8 +165,8 @@ def test_the_api_documents_how_it_reads_until(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"submission": "abc"}, "submission must be a whole number, not 'abc'"),
-        ({"submission": "9" * 20}, f"submission {'9' * 20} is larger than any id"),
+        ({"submission": "abc"}, "the submission number must be a whole number, not 'abc'"),
+        ({"submission": "9" * 20}, f"no submission has the number {'9' * 20}: it is past any id"),
         ({"before": f"2024-03-01T00:00:00_{'9' * 20}"}, "invalid page position"),
     ],
 )
@@ -178,6 +178,8 @@ def test_a_number_past_any_id_is_told_beside_the_form(
     assert alert(r.text).startswith(f"<strong>Invalid input:</strong> {escape(message)}")
     assert 'id="event-search"' in r.text and f'value="{VALUE}"' in r.text  # the form stays
     ui.cookies.set("concord_lang", "ru")
-    if "larger" in message:
-        said = alert(ui.get("/events", params=params).text)
-        assert f"submission {'9' * 20} больше любого идентификатора" in said
+    said = alert(ui.get("/events", params=params).text)
+    if "past any id" in message:  # said whole, the field's name included
+        assert f"отправки с номером {'9' * 20} нет: он больше любого идентификатора" in said
+    elif "whole number" in message:
+        assert escape("номер отправки должен быть целым числом, а не 'abc'") in said

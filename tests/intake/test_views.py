@@ -175,7 +175,7 @@ def test_event_search_dates_include_the_until_day_and_flag_an_inverted_range(
     assert 'id="inverted-range"' in inverted.text and 'id="no-events"' not in inverted.text
     bad = client.get("/events", params={"submission": "abc"})
     assert bad.status_code == 422
-    assert "submission must be a whole number, not &#39;abc&#39;" in bad.text
+    assert "the submission number must be a whole number, not &#39;abc&#39;" in bad.text
     bad = client.get("/events", params={"before": "yesterday"})
     assert bad.status_code == 422 and "invalid page position" in bad.text
     # a zone that pushes a time past the years UTC holds is the user's fault, named

@@ -56,15 +56,16 @@ def _position(value: str) -> tuple[datetime, int] | None:
         ) from None
 
 
-def _whole_number(value: str, name: str) -> int:
+def _submission_number(value: str) -> int:
+    # Said in words of its own, not by the query's field name, so that a page in another
+    # language says it whole.
     if not value:
         return 0
+    where = FaultLocation(field="submission")
     if not value.isdigit():
-        raise InvalidInput(
-            f"{name} must be a whole number, not {value!r}", FaultLocation(field=name)
-        )
+        raise InvalidInput(f"the submission number must be a whole number, not {value!r}", where)
     if int(value) > MAX_ID:  # on the form, as any other fault, not as a database's refusal
-        raise InvalidInput(f"{name} {value} is larger than any id", FaultLocation(field=name))
+        raise InvalidInput(f"no submission has the number {value}: it is past any id", where)
     return int(value)
 
 
@@ -101,7 +102,7 @@ def events_page(
             None,
             0,
             PAGE,
-            submission_id=_whole_number(submission, "submission") or None,
+            submission_id=_submission_number(submission) or None,
             newest_first=True,
             before=_position(before),
         )

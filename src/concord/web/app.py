@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from concord import __version__
 from concord.access.model import Principal, Role, TokenScope
@@ -35,6 +36,26 @@ PROBLEM_RESPONSES = {
         500: "Internal error",
     }.items()
 }
+
+
+class HeadAsGet:
+    """HEAD answers as GET would, without the body: uptime checks, load balancers and
+    `curl -I` send HEAD, and FastAPI's routes answer it 405 by themselves."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 class Health(BaseModel):
@@ -124,6 +145,7 @@ def create_app() -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(RawApiBodies)
+    app.add_middleware(HeadAsGet)
     api = APIRouter(
         prefix="/api/v1", responses=PROBLEM_RESPONSES, dependencies=[Depends(known_query)]
     )
