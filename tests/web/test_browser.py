@@ -578,6 +578,23 @@ def test_no_page_scrolls_sideways_on_a_phone(page, server) -> None:  # type: ign
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
+def test_on_a_phone_the_navigation_is_one_row_showing_the_current_page(page) -> None:  # type: ignore[no-untyped-def]
+    """In Russian, the wrapped navigation took a third of a phone's screen; as one row that
+    scrolls sideways it shows the current page's link, and every link is still reachable."""
+    sign_in(page)
+    expect(page.locator("h1")).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.locator('button[data-lang="ru"]').click()
+    page.goto("/reports")
+    header = page.locator("header.top").bounding_box()
+    assert header["height"] < 200, header
+    current = page.locator('header.top nav a[aria-current="page"]')
+    expect(current).to_be_in_viewport()
+    page.locator('header.top nav a[href="/audit"]').click()
+    expect(page).to_have_url(re.compile(r"/audit$"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
 def test_the_user_form_offers_only_the_roles_of_the_chosen_organisation(page) -> None:  # type: ignore[no-untyped-def]
     sign_in(page)
     page.goto("/users")

@@ -16,3 +16,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const box = error.getBoundingClientRect();
   if (box.top < 0 || box.bottom > window.innerHeight) error.scrollIntoView({ block: "center" });
 });
+
+// On a phone the navigation is one row that scrolls sideways: show the current page's link.
+document.addEventListener("DOMContentLoaded", () => {
+  const nav = document.querySelector("header.top nav");
+  const current = nav && nav.querySelector("a[aria-current]");
+  if (!current || nav.scrollWidth <= nav.clientWidth) return;
+  nav.scrollLeft = current.offsetLeft - nav.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
+});
