@@ -393,6 +393,39 @@ def test_amber_strict_case_needs_a_share_even_for_the_centre(
     assert case.id in visible_ids(session, network, "centre-admin")
 
 
+def test_an_amber_strict_case_offers_the_centre_as_a_participant_not_its_users_as_assignees(
+    session: Session, network: Network
+) -> None:
+    """The centre sees an AMBER+STRICT case only once it takes part: the page offers it as a
+    participant, and its users as assignees only then (assigning them was refused)."""
+    kz = network["kz-analyst"]
+    case = kz_case(session, network, tlp="amber+strict")
+
+    def offered() -> tuple[set[str], set[str]]:
+        parties = service.parties_of(session, case)
+        choices = {o.slug for o in service.participant_choices(session, kz, parties, case)}
+        users = {u.username for u, _slug in service.assignable_users(session, case, parties)}
+        return choices, users
+
+    choices, users = offered()
+    assert "ccc" in choices and "uz-cert" in choices and "kz-cert" not in choices
+    assert not {"centre-admin", "centre-analyst"} & users and "kz-analyst" in users
+    service.add_participant(session, kz, case.id, "ccc")
+    session.commit()
+    choices, users = offered()
+    assert "ccc" not in choices and {"centre-admin", "centre-analyst"} <= users
+    service.assign(session, kz, case.id, "centre-analyst")  # offered, and taken
+    # an AMBER case: the centre sees it, and is no participant to add
+    amber = kz_case(session, network)
+    parties = service.parties_of(session, amber)
+    assert "ccc" not in {o.slug for o in service.participant_choices(session, kz, parties, amber)}
+    assert "centre-analyst" in {
+        u.username for u, _ in service.assignable_users(session, amber, parties)
+    }
+    # a case not opened yet may be AMBER+STRICT: the centre is among the choices
+    assert "ccc" in {o.slug for o in service.participant_choices(session, kz, service.Parties())}
+
+
 def test_red_case_is_for_named_users_only(session: Session, network: Network) -> None:
     case = kz_case(session, network, tlp="red", participants=["uz-cert"])
     assert visible_ids(session, network, "kz-analyst") == {case.id}  # its creator

@@ -364,6 +364,11 @@ def test_warning_list_is_shown(api: TestClient, auth: Auth, network: Network) ->
         ({"value": "  "}, "the value is blank"),
         ({"value": "not-an-ip", "kind": "ipv4"}, "'not-an-ip' is no ipv4 value: invalid IP"),
         ({"value": "abc", "kind": "sha256"}, "'abc' is no sha256 value: invalid SHA256 hash"),
+        ({"value": "banana", "kind": "ipv4-net"}, "'banana' is no ipv4-net value: invalid network"),
+        ({"value": "10.0.0.0/33", "kind": "ipv4-net"}, "is no ipv4-net value: invalid network"),
+        ({"value": "2001:db8::/200", "kind": "ipv6-net"}, "is no ipv6-net value: invalid network"),
+        ({"value": "10.1.2.3/16", "kind": "ipv4-net"}, "its address has host bits set"),
+        ({"value": "10.1.2.3/32", "kind": "ipv4-net"}, "it is stored as an ipv4 indicator"),
     ],
 )
 def test_a_value_that_cannot_be_asked_is_told_not_answered_empty(

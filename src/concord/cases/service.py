@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, delete, exists, false, func, literal, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -645,8 +645,12 @@ def case_detail(session: Session, principal: Principal, case_id: int) -> CaseDet
 
 
 def assignable_users(session: Session, case: Case, parties: Parties) -> list[tuple[User, str]]:
-    """Active admins and analysts of the centre and of the participating organisations."""
+    """Active admins and analysts of the participating organisations, and of the centre
+    unless it takes no part in an AMBER+STRICT case, which it does not see (`_assign`
+    refuses them; assigning a RED case names the assignee)."""
     centre = select(Organization.id).where(Organization.kind == OrgKind.CENTRE.value)
+    if case.tlp == TLP.AMBER_STRICT:
+        centre = centre.where(false())
     stmt = (
         select(User, Organization.slug)
         .join(Organization, Organization.id == User.org_id)
@@ -661,14 +665,19 @@ def assignable_users(session: Session, case: Case, parties: Parties) -> list[tup
 
 
 def participant_choices(
-    session: Session, principal: Principal, parties: Parties
+    session: Session, principal: Principal, parties: Parties, case: Case | None = None
 ) -> list[Organization]:
-    """The national bodies a case may add: not the caller's own organisation, which takes
-    part already, nor the centre, which sees every case."""
+    """The organisations a case may add: national bodies, and the centre where it would not
+    see the case otherwise (AMBER+STRICT, or a case not opened yet, whose label is still to
+    be chosen; a RED case names its users instead); never the caller's own organisation,
+    which takes part already."""
+    kinds = [OrgKind.NATIONAL_BODY.value]
+    if case is None or case.tlp == TLP.AMBER_STRICT:
+        kinds.append(OrgKind.CENTRE.value)
     stmt = (
         select(Organization)
         .where(
-            Organization.kind == OrgKind.NATIONAL_BODY.value,
+            Organization.kind.in_(kinds),
             policy.org_filter(principal),
             Organization.id.not_in(parties.org_ids),
             Organization.id != principal.org_id,

@@ -219,7 +219,7 @@ def _case_page(
         severities=[s.value for s in Severity],
         tlps=[t.value for t in TLP],
         assignable=service.assignable_users(session, d.case, d.parties) if writable else [],
-        choices=service.participant_choices(session, p, d.parties) if sharing else [],
+        choices=service.participant_choices(session, p, d.parties, d.case) if sharing else [],
         failed=failed,
         error=error,
         form=form or {},

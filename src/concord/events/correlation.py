@@ -67,7 +67,7 @@ from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
 from concord.events.correlation_model import AlertMark, Campaign, CampaignEvent, CorrelationAlert
 from concord.events.model import Event, EventObservable, Indicator, Sighting
-from concord.intake.readers.values import canonical, search_forms
+from concord.intake.readers.values import canonical, network_value, search_forms
 from concord.intake.records import ObservableKind
 from concord.orgs.model import Organization, OrgKind
 
@@ -768,14 +768,19 @@ def check_asked_value(value: str, kind: str | None) -> None:
         raise InvalidInput("the value is blank", FaultLocation(field="value"))
     if not kind:
         return
-    known = _indicator_kind(kind)
+    known = ObservableKind(_indicator_kind(kind))
     try:
-        canonical(ObservableKind(known), value)
-    except KeyError:
-        pass  # a kind read otherwise (networks): the search says whether it is stored
+        if known in (ObservableKind.IPV4_NET, ObservableKind.IPV6_NET):
+            # read as lists write networks; a /32 or /128 is stored as the address it is
+            found = network_value(value.strip()).kind
+            if found is not known:
+                raise ValueError(f"it is stored as an {found.value} indicator")
+        else:
+            canonical(known, value)
     except ValueError as exc:
         raise InvalidInput(
-            f"{value.strip()[:100]!r} is no {known} value: {exc}", FaultLocation(field="value")
+            f"{value.strip()[:100]!r} is no {known.value} value: {exc}",
+            FaultLocation(field="value"),
         ) from None
 
 
