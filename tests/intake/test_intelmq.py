@@ -193,6 +193,19 @@ def test_a_url_without_a_path_is_the_url_of_its_root() -> None:
     }
 
 
+def test_one_url_written_two_ways_is_one_value() -> None:
+    """RFC 3986 makes "%7E" and "~" one character: two feeds' spellings of a URL are one
+    indicator, and so correlate."""
+    records, errors = read(
+        line(**{"source.url": "http://Evil.example/%7Euser/%6Cogin.php?id=%3d1"})
+        + line(**{"source.url": "http://evil.example/~user/login.php?id=%3D1"})
+    )
+    assert errors == []
+    assert {v for r in records for _, v, _ in observables(r)} == {
+        "http://evil.example/~user/login.php?id=%3D1"
+    }
+
+
 def test_errors_in_the_hierarchical_output_point_into_it() -> None:
     c2 = fixture_line(6)
     c2["time"] = {"source": "yesterday"}

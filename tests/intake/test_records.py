@@ -90,6 +90,12 @@ def test_spamhaus_list_dated_out_of_range_keeps_its_entries() -> None:
         ("http://dot-test.top./x.php", "http://dot-test.top/x.php"),
         ("http://[2001:db8:0::1]:80/", "http://[2001:db8::1]/"),
         ("http://user@Host.example:80/x", "http://user@host.example/x"),
+        # percent-escapes one way (RFC 3986 6.2.2): unreserved characters plain, hex upper
+        ("http://evil.example/%7Euser/", "http://evil.example/~user/"),
+        ("http://evil.example/%7euser/%41%2d%2e%5F", "http://evil.example/~user/A-._"),
+        ("http://evil.example/a%2fb?q=%3d%7E#%7e", "http://evil.example/a%2Fb?q=%3D~#~"),
+        ("http://evil.example/100%25/%zz", "http://evil.example/100%25/%zz"),
+        ("http://evil.example/%D0%B7%d0%bb", "http://evil.example/%D0%B7%D0%BB"),
         # the rest as given
         ("http://example.com/", "http://example.com/"),
         ("http://example.com/A/b?C", "http://example.com/A/b?C"),
@@ -114,7 +120,7 @@ def test_a_url_without_a_host_is_refused(given: str) -> None:
     st.sampled_from(["", "user@", "a:b@"]),
     st.sampled_from(["Example.COM", "пример.рф", "dot.example.", "192.0.2.1", "[2001:DB8::1]"]),
     st.sampled_from(["", ":", ":80", ":443", ":0080", ":8080", ":80:80"]),
-    st.sampled_from(["", "/", "/A/b", "/x?q=1#f"]),
+    st.sampled_from(["", "/", "/A/b", "/x?q=1#f", "/%7e%2f%25%41?q=%3d#%7E"]),
 )
 def test_a_url_read_again_reads_the_same(scheme, user, host, port, path) -> None:  # type: ignore[no-untyped-def]
     once = url_value(f"{scheme}://{user}{host}{port}{path}")

@@ -52,7 +52,7 @@ import yaml
 from concord.errors import FaultLocation
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers import Reader, ReaderError
-from concord.intake.readers.values import url_host, url_path
+from concord.intake.readers.values import url_host, url_tail
 from concord.intake.records import MAX_RAW, EventRecord, Observable, ObservableKind, ReadError, utc
 from concord.orgs import validate
 
@@ -189,9 +189,9 @@ def norm_domain(value: str) -> Normalised:
 
 
 def norm_url(value: str) -> Normalised:
-    """Scheme and host in lower case, an empty http(s) path as "/", the rest as given;
-    "host/path" without a scheme is kept as it is when the host is a host name or an
-    address."""
+    """Scheme and host in lower case, an empty http(s) path as "/", percent-escapes written
+    one way (`url_tail`), the rest as given; "host/path" without a scheme is kept as it is
+    when the host is a host name or an address."""
     text = value.strip()
     if not text or len(text) > 8192 or not text.isprintable() or " " in text:
         raise ValueError(f"invalid URL {value[:200]!r}: empty, too long or with spaces")
@@ -217,8 +217,7 @@ def norm_url(value: str) -> Normalised:
         netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
     except ValueError as exc:
         raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
-    path = url_path(scheme, parts.path)
-    return ObservableKind.URL, urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
+    return ObservableKind.URL, urlunsplit((scheme, netloc, *url_tail(scheme, parts)))
 
 
 def norm_email(value: str) -> Normalised:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import orjson
 
@@ -306,8 +306,8 @@ def domain_value(value: str) -> str:
 
 
 def url_value(value: str) -> str:
-    """Scheme and host in lower case, an empty http(s) path as "/", the rest as given; no
-    whitespace or control characters."""
+    """Scheme and host in lower case, an empty http(s) path as "/", percent-escapes written
+    one way (`url_tail`), the rest as given; no whitespace or control characters."""
     text = value.strip()
     if not text or len(text) > 8192:
         raise ValueError(f"invalid URL {value[:200]!r}: empty or longer than 8192 characters")
@@ -327,8 +327,7 @@ def url_value(value: str) -> str:
         netloc = f"{userinfo}{at}{url_host(scheme, hostport)}"
     except ValueError as exc:
         raise ValueError(f"invalid URL {value[:200]!r}: {exc}") from None
-    path = url_path(scheme, parts.path)
-    return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
+    return urlunsplit((scheme, netloc, *url_tail(scheme, parts)))
 
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -373,6 +372,31 @@ def url_path(scheme: str, path: str) -> str:
     the same resource (RFC 3986 6.2.3, RFC 9110 4.2.3): "http://a.example" and
     "http://a.example/" are one indicator. `scheme` is in lower case."""
     return "/" if not path and scheme in _SLASH_SCHEMES else path
+
+
+def url_tail(scheme: str, parts: SplitResult) -> tuple[str, str, str]:
+    """Path, query and fragment of a URL with an authority, each written one way: the path
+    as `url_path` gives it, and percent-escapes normalised (RFC 3986 6.2.2): "%7E" is "~",
+    as are the escapes of every unreserved character, and the others take upper-case hex.
+    Two feeds that write one URL differently then correlate."""
+    return (
+        _escapes(url_path(scheme, parts.path)),
+        _escapes(parts.query),
+        _escapes(parts.fragment),
+    )
+
+
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+
+def _escapes(text: str) -> str:
+    return _ESCAPE.sub(_unescaped, text) if "%" in text else text
 
 
 def email_value(value: str) -> str:
