@@ -584,3 +584,12 @@ def test_a_status_refused_keeps_the_choice_and_reads_in_russian(login) -> None: 
     said = "дело не может перейти из состояния «в работе» в «закрыто»; возможно: решено, разбор"
     assert said in r.text
     assert '<option value="duplicate" selected>' in r.text  # as it was chosen
+
+
+def test_case_resolutions_read_as_words_in_english_as_in_russian() -> None:
+    from concord.cases.model import Resolution
+    from concord.i18n import translator
+
+    en = translator("en")
+    words = [en(r.value) for r in Resolution]
+    assert words == ["remediated", "mitigated", "false positive", "duplicate", "no action"]

@@ -139,6 +139,13 @@ def test_bad_input_is_a_problem_with_its_field(client, auth, data) -> None:  # t
         API, json={"period": "2024-07", "format": "pdf"}, headers=auth["centre-analyst"]
     )
     assert r.status_code == 422
+    # in the command line's words, not a pattern's
+    said = "unknown report format 'pdf'; use one of html, json, csv"
+    assert r.json()["errors"][0]["pointer"] == "/body/format"
+    assert said in r.json()["errors"][0]["detail"], r.text
+    r = client.get(f"{API}/1", params={"format": "PDF"}, headers=auth["centre-analyst"])
+    assert r.status_code == 422 and "unknown report format 'PDF'" in r.text, r.text
+    assert r.json()["errors"][0]["pointer"] == "/query/format"
     # a language no page is written in is named, as for users and organisations
     body = {"period": "2024-07", "format": "html", "language": "klingon"}
     r = client.post(API, json=body, headers=auth["centre-analyst"])

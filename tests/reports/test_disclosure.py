@@ -78,6 +78,11 @@ def test_a_small_period_lists_no_indicator_or_campaign(session, network) -> None
     assert html.count('data-section="withheld"') == 3  # states, indicators, campaigns
     text = render.to_csv(month)
     assert "indicators,,withheld,true" in text and "campaigns,,withheld,true" in text
+    # an empty breakdown withheld whole says so in every format, not as "no data"
+    assert "by_state" in month.withheld_breakdowns
+    assert "by_state,,withheld,true" in text
+    assert "by_state" in month.to_dict()["withheld_breakdowns"]
+    assert "counts are too few to publish without giving each other away" in html
     assert Report.from_dict(month.to_dict()) == month
     # Without suppression they are listed, with their exact counts.
     full = service.build_report(session, None, "2016-12", "network", min_count_override=1)

@@ -51,6 +51,10 @@ def test_periods_and_the_period_before() -> None:
         with pytest.raises(InvalidInput) as exc:
             periods.parse(bad)
         assert exc.value.locations[0].field == "period"
+    # a month at the ends of the calendar is told as a day or a week there is
+    for edge in ("0001-01", "9999-12", "0001-W01", "0001-01-01", "9999-12-31"):
+        with pytest.raises(InvalidInput, match="too close to the ends of the calendar"):
+            periods.parse(edge)
 
 
 # --- suppression --------------------------------------------------------------------------------
@@ -234,6 +238,13 @@ def test_small_periods_are_suppressed_whole(session, data) -> None:  # type: ign
     # the three breakdowns, and the indicators and campaigns that would name its state
     assert html.count('data-section="withheld"') == 5
     assert day.indicators_withheld and day.campaigns.withheld
+    assert day.withheld_breakdowns == ["by_class", "by_state", "by_sector"]
+    text = render.to_csv(day)
+    for section in day.withheld_breakdowns:
+        assert f"{section},,withheld,true" in text
+    # a period with no event at all withholds nothing: its breakdowns are empty
+    empty = service.build_report(session, None, "2020-07-20", "UZ")
+    assert empty.withheld_breakdowns == [] and "withheld" not in render.to_csv(empty)
 
 
 def test_threshold_is_configurable(session, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -305,6 +316,7 @@ def test_attack_profile_and_mitigations_from_the_mitre_data(session, data) -> No
     assert r.mitigations[0].techniques == ["T1059.001", "T1566.001", "T1566"]
     assert r.attack_version == "18.1"
     assert "The MITRE Corporation" in r.attack_notice
+    assert '<p class="note">MITRE ATT&amp;CK® v18.1.' in render.to_html(r)  # escaped
 
 
 def test_cases_opened_closed_and_time_to_close(session, data) -> None:  # type: ignore[no-untyped-def]
@@ -689,7 +701,11 @@ def test_format_follows_the_output_file_unless_given() -> None:
     with pytest.raises(InvalidInput, match=r"'r\.xlsx'"):
         service.format_for(None, Path("r.xlsx"))
     assert service.format_for("csv", Path("r.xlsx")) == "csv"  # given, it is taken as it is
-    assert service.format_for("json", Path("x.csv")) == "json"
+    assert service.format_for("json", Path("x.JSON")) == "json"
+    assert service.format_for("html", Path("x.htm")) == "html"
+    with pytest.raises(InvalidInput, match=r"cannot write a JSON report as 'x\.csv'") as said:
+        service.format_for("json", Path("x.csv"))  # one of the two is a slip
+    assert said.value.locations[0].field == "out"
     with pytest.raises(InvalidInput):
         service.format_for("pdf", None)
 

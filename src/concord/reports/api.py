@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from concord import i18n
@@ -21,9 +21,23 @@ from concord.reports.model import ReportRequest, StoredReport
 from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
 
 router = APIRouter(tags=["reports"])
+
+
+def _format(value: str | None) -> str | None:
+    """A format named as the command line names it, with the same message when unknown."""
+    if value is None:
+        return None
+    try:
+        return service.parse_format(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+ReportFormat = Annotated[str, AfterValidator(_format)]
 FormatQuery = Annotated[
     str | None,
-    Query(alias="format", description="json (default), html or csv", pattern="^(json|html|csv)$"),
+    AfterValidator(_format),
+    Query(alias="format", description="json (default), html or csv"),
 ]
 LanguageQuery = Annotated[
     str | None, Query(description="en or ru (HTML only; default: your language)")
@@ -56,14 +70,15 @@ class ReportPage(BaseModel):
 class ReportCreate(RequestBody):
     period: str = Field(description="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10")
     scope: str = Field(default=service.NETWORK, description="network or a country code")
-    format: str = Field(
+    format: ReportFormat = Field(
         default="json",
-        pattern="^(json|html|csv)$",
         description="with wait: the answer's format; without, json only (a stored report is "
         "read in any format with GET /api/v1/reports/{id}?format=)",
     )
     language: str | None = Field(
-        default=None, description="with wait: the answer's language (en or ru; html and csv)"
+        default=None,
+        description="with wait: the answer's language (en or ru; HTML only: JSON and CSV hold "
+        "machine names)",
     )
     wait: bool = Field(
         default=False,

@@ -170,8 +170,19 @@ class Report:
     # only what both the state's national body and the centre may see
     seen_by: str | None = None
 
+    @property
+    def withheld_breakdowns(self) -> list[str]:
+        """The breakdowns withheld whole, in both periods (their counts would give each
+        other away): events to count, and not one row published. Said in every format, so
+        that an empty list is not read as "no data"."""
+        if not (self.totals.events or self.totals.previous):
+            return []
+        shown = (("by_class", self.by_class), ("by_state", self.by_state))
+        return [name for name, rows in (*shown, ("by_sector", self.by_sector)) if not rows]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["withheld_breakdowns"] = self.withheld_breakdowns
         data["period"] = {
             **{k: v for k, v in data["period"].items() if not isinstance(v, datetime)},
             "start": self.period.start.isoformat(),

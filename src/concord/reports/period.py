@@ -65,8 +65,11 @@ def week(year: int, number: int) -> Period:
 
 def month(year: int, number: int) -> Period:
     first = date(year, number, 1)
-    following = date(year + (number == 12), number % 12 + 1, 1)
-    before = date(year - (number == 1), (number - 2) % 12 + 1, 1)
+    try:
+        following = date(year + (number == 12), number % 12 + 1, 1)
+        before = date(year - (number == 1), (number - 2) % 12 + 1, 1)
+    except ValueError:  # year 0 or 10000: as a day or a week past the ends is told
+        raise OverflowError(f"{year:04d}-{number:02d}") from None
     return Period(
         "month",
         f"{year:04d}-{number:02d}",

@@ -3,13 +3,17 @@
 CSV is one long table with the columns `section,key,metric,value`:
 
     section   report, totals, by_class, by_state, by_sector, indicators, campaigns, cases,
-              techniques, mitigations, notice
+              cases-closed-by-resolution, techniques, mitigations, notice
     key       the row within the section: an RSIT class, a country code, a sector, an
               indicator value, a technique or mitigation id; empty for one-row sections
               and for events without a reporting state (the centre's own) or
               without an owner's sector
     metric    the column: events, previous, change_pct, states, name, ...
     value     a number, or a suppressed count ("<3", "≥3", or a range such as "40–41")
+
+A section withheld whole says so in a row of its own, `<section>,,withheld,true`: a
+breakdown whose counts would give each other away, the indicators and campaigns withheld
+with the breakdown by state.
 
 The first data row is `report,,tlp,<label>`, so the marking travels with the file; a state's
 report seen by the centre says so in `report,,seen_by,centre`. The file starts with a UTF-8
@@ -191,11 +195,14 @@ def _rows_of(report: Report) -> Iterator[tuple[str, str, str, Any]]:
     yield ("totals", "events", "previous", t.previous)
     yield ("totals", "events", "change_pct", t.change_pct)
     yield ("totals", "occurrences", "events", report.occurrences)
+    withheld = report.withheld_breakdowns
     for section, rows in (
         ("by_class", report.by_class),
         ("by_state", report.by_state),
         ("by_sector", report.by_sector),
     ):
+        if section in withheld:
+            yield (section, "", "withheld", True)
         for row in rows:
             key = row.key or ""
             yield (section, key, "events", row.events)

@@ -132,11 +132,21 @@ def parse_format(text: str) -> str:
 def format_for(fmt: str | None, out: Path | None) -> str:
     """The format asked for; without one, the one the output file's name ends in (x.csv,
     x.htm), else HTML. A name ending in another format's suffix (x.xlsx, x.pdf) is refused:
-    writing HTML under it would give a file its own program cannot open."""
-    if fmt:
-        return parse_format(fmt)
+    writing HTML under it would give a file its own program cannot open. So is a format
+    given that the name's own says otherwise (--format csv --out x.json)."""
     suffix = out.suffix.lower().lstrip(".") if out is not None else ""
     if suffix == "htm":
+        suffix = "html"
+    if fmt:
+        chosen = parse_format(fmt)
+        if out is not None and suffix in FORMATS and suffix != chosen:
+            raise InvalidInput(
+                f"cannot write a {chosen.upper()} report as {out.name!r}: the name says "
+                f"{suffix.upper()}; name the file .{chosen}, or leave --format out",
+                FaultLocation(field="out"),
+            )
+        return chosen
+    if suffix == "html":
         return "html"
     if out is not None and suffix and suffix not in FORMATS:
         raise InvalidInput(
