@@ -369,6 +369,7 @@ def test_warning_list_is_shown(api: TestClient, auth: Auth, network: Network) ->
         ({"value": "2001:db8::/200", "kind": "ipv6-net"}, "is no ipv6-net value: invalid network"),
         ({"value": "10.1.2.3/16", "kind": "ipv4-net"}, "its address has host bits set"),
         ({"value": "10.1.2.3/32", "kind": "ipv4-net"}, "it is stored as an ipv4 indicator"),
+        ({"value": "10.0.0.0/33"}, "the prefix length is at most 32 for IPv4"),
     ],
 )
 def test_a_value_that_cannot_be_asked_is_told_not_answered_empty(

@@ -47,6 +47,7 @@ def test_an_ipv4_network_finds_the_events_of_its_addresses(
         "192.0.3.1",
     ]
     assert found("192.0.2.10") == ["192.0.2.10"]  # an address is still found whole
+    assert found("::ffff:192.0.2.0/120") == ["192.0.2.10", "192.0.2.11", "192.0.2.200"]
 
 
 def test_an_ipv6_network_finds_the_events_of_its_addresses(
@@ -95,6 +96,9 @@ def test_an_address_or_a_network_finds_the_listed_networks_that_hold_it(
         return sorted(e["observables"][0]["value"] for e in r.json()["items"])
 
     for value in ("1.4.0.5", "1.4.127.255", "1.4.0.0/24", "1.4.0.0/17"):
+        assert found(value) == ["1.4.0.0/17"], value
+    # an IPv4-mapped IPv6 form is the IPv4 address or network it writes, as stored
+    for value in ("::ffff:1.4.0.5", "::ffff:1.4.0.0/120", "::FFFF:0104:0005"):
         assert found(value) == ["1.4.0.0/17"], value
     for value in ("1.4.128.1", "1.4.0.0/16", "1.0.0.0/8"):  # outside it, or wider than it
         assert "1.4.0.0/17" not in found(value), value

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from concord.errors import InvalidInput
 from concord.events import service
 from concord.events.model import Event
 from tests.conftest import Network
@@ -54,13 +55,17 @@ def test_the_owner_filter_knows_only_visible_organisations(
 ) -> None:
     by_owner = service.EventQuery(owner="uz-telecom")
     assert [e.id for e in service.search(session, network["uz-analyst"], by_owner)] == [uz_event]
-    # A hidden organisation's slug finds what a slug no organisation has finds: nothing.
+    # A hidden organisation's slug is told as a slug no organisation has: in the same words.
     kz = network["kz-analyst"]
-    assert service.search(session, kz, by_owner) == []
-    assert service.search(session, kz, service.EventQuery(owner="no-such-org")) == []
+    said = []
     for slug in ("uz-telecom", "no-such-org"):
+        with pytest.raises(InvalidInput) as refused:
+            service.search(session, kz, service.EventQuery(owner=slug))
+        said.append(refused.value.message.replace(slug, "SLUG"))
         r = client.get("/api/v1/events", params={"owner": slug}, headers=auth["kz-analyst"])
-        assert r.status_code == 200 and r.json()["items"] == [], slug
+        assert r.status_code == 422, slug
+        assert r.json()["errors"] == [{"field": "owner", "detail": refused.value.message}]
+    assert said[0] == said[1] == "no organisation 'SLUG' among those you may see"
 
 
 def test_the_event_pages_name_an_owner_only_to_who_may_see_it(
@@ -73,9 +78,12 @@ def test_the_event_pages_name_an_owner_only_to_who_may_see_it(
     assert UZ_ADDRESS in page and "uz-telecom" not in page
     # said as for an address no organisation holds: a hidden owner's existence is not told
     assert '<span class="muted" id="no-owner">none known to you</span>' in page
-    # filtered by the hidden owner's slug: nothing, as for an unknown slug
+    # filtered by the hidden owner's slug: told as an unknown slug is
     hidden = client.get("/events", params={"owner": "uz-telecom"}).text
-    assert 'id="no-events"' in hidden and f'href="/events/{uz_event}"' not in hidden
+    unknown = client.get("/events", params={"owner": "no-such-org"}).text
+    assert f'href="/events/{uz_event}"' not in hidden
+    assert "no organisation &#39;uz-telecom&#39; among those you may see" in hidden
+    assert "no organisation &#39;no-such-org&#39; among those you may see" in unknown
     login(client, "uz-analyst")
     page = client.get(f"/events/{uz_event}").text
     assert '<a href="/organizations/uz-telecom">uz-telecom</a>' in page

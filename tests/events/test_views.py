@@ -141,7 +141,22 @@ def test_the_page_and_the_api_read_a_period_alike(
     ("name", "value", "message"),
     [
         ("until", "9999-12-31", "the date '9999-12-31' is out of range in UTC"),
-        ("since", "yesterday", "invalid date 'yesterday'; use YYYY-MM-DD"),
+        (
+            "since",
+            "yesterday",
+            "invalid date 'yesterday'; use YYYY-MM-DD or a time such as 2024-03-10T23:30:00Z",
+        ),
+        (
+            "until",
+            "2024-W10",
+            "invalid date '2024-W10'; use YYYY-MM-DD or a time such as 2024-03-10T23:30:00Z",
+        ),
+        (
+            "since",
+            "2024-03-10T23:30:00 01:00",
+            "invalid date '2024-03-10T23:30:00 01:00': a + in "
+            "a web address reads as a space; write it %2B",
+        ),
     ],
 )
 def test_a_date_that_cannot_be_read_is_named_alike(
@@ -154,6 +169,40 @@ def test_a_date_that_cannot_be_read_is_named_alike(
     api = ui.get("/api/v1/events", params={name: value}, headers=auth["centre-analyst"])
     assert api.status_code == 422
     assert api.json()["errors"] == [{"pointer": f"/query/{name}", "detail": message}]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("owner", "nosuch", "no organisation 'nosuch' among those you may see"),
+        ("owner", "kz-bank", "no organisation 'kz-bank' among those you may see"),  # hidden
+        ("value", "  ", "the value is blank"),
+    ],
+)
+def test_a_filter_no_event_can_match_is_told_not_answered_empty(
+    ui: TestClient, auth: dict[str, dict[str, str]], name: str, value: str, message: str
+) -> None:
+    """An owner the reader cannot see reads as one that does not exist: the same words."""
+    api = ui.get("/api/v1/events", params={name: value}, headers=auth["uz-analyst"])
+    assert api.status_code == 422, api.text
+    assert api.json()["errors"] == [{"field": name, "detail": message}]
+    page = ui.get("/events", params={name: value})  # the centre sees kz-bank
+    if value == "nosuch":
+        assert alert(page.text) == f"<strong>Invalid input:</strong> {escape(message)}"
+    elif not value.strip():  # a search box holding spaces is empty: every event
+        assert page.status_code == 200 and listed(page.text) == [VALUE]
+
+
+def test_the_page_takes_the_api_s_feed_filter_and_an_event_links_its_feed(
+    ui: TestClient, event_id: int
+) -> None:
+    page = ui.get(f"/events/{event_id}")
+    assert '<a href="/events?feed=test"' in page.text
+    found = ui.get("/events", params={"feed": "test"})
+    assert listed(found.text) == [VALUE] and 'id="feed-filter"' in found.text
+    assert 'type="hidden" name="feed" value="test"' in found.text  # kept by the form
+    other = ui.get("/events", params={"feed": "spamhaus-drop"})
+    assert listed(other.text) == [] and 'id="no-events"' in other.text
 
 
 def test_the_api_documents_how_it_reads_until(client: TestClient) -> None:

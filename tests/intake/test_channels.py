@@ -820,6 +820,14 @@ def test_an_archive_sent_to_the_api_is_taken_in_as_its_files(client, auth, sessi
     assert (part["filename"], part["accepted"]) == (f"feeds.zip!march/{feed.name}", rows)
     again = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["uz-analyst"]).json()
     assert [p["id"] for p in again["parts"]] == [part["id"]] and again["note"] == receipt["note"]
+    # the archive's receipt lists the events its files added, as each file's own does
+    listed = {}
+    for sub in (receipt["id"], part["id"]):
+        r = client.get(
+            "/api/v1/events", params={"submission": sub, "limit": 1000}, headers=auth["uz-analyst"]
+        )
+        listed[sub] = sorted(e["id"] for e in r.json()["items"])
+    assert len(listed[part["id"]]) == rows and listed[receipt["id"]] == listed[part["id"]]
     # sent again: nothing changes
     r = send_file(client, auth["uz-analyst"], "feeds.zip", zipped.getvalue())
     assert r.json()["parts"][0]["duplicates"] == rows and r.json()["parts"][0]["accepted"] == 0

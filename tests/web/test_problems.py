@@ -303,7 +303,10 @@ def test_malformed_json_is_located_in_the_body_not_at_a_field(client, auth) -> N
 def test_a_validator_s_message_comes_without_pydantic_s_prefix(client, auth) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/api/v1/events", params={"since": "yesterday"}, headers=auth["kz-reader"])
     assert r.status_code == 422
-    assert r.json()["errors"][0]["detail"] == "invalid date 'yesterday'; use YYYY-MM-DD"
+    assert (
+        r.json()["errors"][0]["detail"]
+        == "invalid date 'yesterday'; use YYYY-MM-DD or a time such as 2024-03-10T23:30:00Z"
+    )
     assert "Value error" not in r.json()["detail"]
 
 

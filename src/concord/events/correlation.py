@@ -67,6 +67,7 @@ from concord.errors import FaultLocation, InvalidInput, NotFound
 from concord.events import warninglists
 from concord.events.correlation_model import AlertMark, Campaign, CampaignEvent, CorrelationAlert
 from concord.events.model import Event, EventObservable, Indicator, Sighting
+from concord.events.service import check_network
 from concord.intake.readers.values import canonical, network_value, search_forms
 from concord.intake.records import ObservableKind
 from concord.orgs.model import Organization, OrgKind
@@ -767,6 +768,7 @@ def check_asked_value(value: str, kind: str | None) -> None:
     if not value.strip():
         raise InvalidInput("the value is blank", FaultLocation(field="value"))
     if not kind:
+        check_network(value)  # 10.0.0.0/33 is a slip, as the event search says
         return
     known = ObservableKind(_indicator_kind(kind))
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -19,7 +19,14 @@ from concord.access.model import Principal, Share
 from concord.audit import service as audit
 from concord.db import as_utc
 from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound, field_value
-from concord.events.model import Event, EventObservable, Indicator, Submission, SubmissionFile
+from concord.events.model import (
+    Event,
+    EventObservable,
+    Indicator,
+    Submission,
+    SubmissionFile,
+    SubmissionPart,
+)
 from concord.events.rsit import RSIT, TYPE_TO_CLASS
 from concord.intake.readers.email import parse_message, part_at
 from concord.intake.readers.values import WIDEST_PREFIX, ipv6_hex, search_forms
@@ -58,15 +65,30 @@ def search_time(value: str, *, until: bool = False) -> datetime:
     or UTC cannot hold it."""
     text = value.strip()
     try:
+        # a calendar date first: Python also reads week dates (2024-W10) and compact forms,
+        # of which "until" would keep a single day without a word
+        if not _CALENDAR_DATE.match(text):
+            raise ValueError(text)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"invalid date {value!r}; use YYYY-MM-DD") from None
+        if _ZONE_AS_SPACE.search(text):
+            raise ValueError(
+                f"invalid date {value!r}: a + in a web address reads as a space; write it %2B"
+            ) from None
+        raise ValueError(
+            f"invalid date {value!r}; use YYYY-MM-DD or a time such as 2024-03-10T23:30:00Z"
+        ) from None
     try:
         if until and _is_day(text):
             moment += timedelta(days=1)
         return as_utc(moment)
     except (ValueError, OverflowError):  # a zone or the day after pushes it past year 9999
         raise ValueError(f"the date {value!r} is out of range in UTC") from None
+
+
+_CALENDAR_DATE = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{8})(?:[T ]|$)")
+# "2024-03-10T23:30:00+01:00" sent unescaped in a query: the + arrives as a space
+_ZONE_AS_SPACE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}(?::?\d{2})?$")
 
 
 def _is_day(text: str) -> bool:
@@ -98,8 +120,10 @@ def _check_filters(q: EventQuery) -> None:
         )
     if q.country:  # as the states are named: ZZ names none
         field_value(validate.country, q.country, "country")
+    if q.value is not None and not q.value.strip():
+        raise InvalidInput("the value is blank", FaultLocation(field="value"))
     if q.value:
-        _check_network(q.value)
+        check_network(q.value)
     if q.since is not None and q.until is not None and q.until <= q.since:
         raise InvalidInput(
             "until must come after since: no event happened in between",
@@ -107,7 +131,7 @@ def _check_filters(q: EventQuery) -> None:
         )
 
 
-def _check_network(value: str) -> None:
+def check_network(value: str) -> None:
     """An address with a prefix that no network has (10.0.0.0/33) is a slip to tell: searched
     as text, it would match nothing."""
     text = value.strip()
@@ -128,16 +152,27 @@ def _check_network(value: str) -> None:
         ) from None
 
 
+def _searched_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An address or a network searched for, as a network; an IPv4-mapped IPv6 one
+    (::ffff:198.51.100.0/120) as the IPv4 network it is, as addresses are stored. None for
+    anything else."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+    mapped = getattr(network.network_address, "ipv4_mapped", None)
+    if mapped is not None and network.prefixlen >= 96:
+        return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
+
+
 def _network_within(value: str) -> ColumnElement[bool] | None:
     """For a network searched for, the indicators of the addresses in it; None for anything
     else. IPv6 addresses are one range of their hex key. IPv4 addresses, stored as text only,
     are ranges of the (value, kind) index, one per network on an octet boundary the search
     covers (at most 128: a /20 is sixteen /24s, "203.0.112." to "203.0.127.")."""
-    try:
-        network = ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
-        return None
-    if network.prefixlen == network.max_prefixlen:
+    network = _searched_network(value)
+    if network is None or network.prefixlen == network.max_prefixlen:
         return None
     if isinstance(network, ipaddress.IPv6Network):
         return and_(
@@ -164,9 +199,8 @@ def _networks_holding(value: str) -> ColumnElement[bool] | None:
     entry, a listed range), so that "is this address listed?" is answered: each network
     from the widest a list names down to the one just above it, by the (value, kind) index
     (24 for an IPv4 address, 112 for an IPv6 one). None for anything else."""
-    try:
-        network = ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
+    network = _searched_network(value)
+    if network is None:
         return None
     holders = [
         network.supernet(new_prefix=prefix).compressed
@@ -222,15 +256,19 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     if q.feed:
         stmt = stmt.where(Event.feed == q.feed)
     if q.submission_id:
-        low, high = submission_span(session, q.submission_id)
-        stmt = stmt.where(Event.id.between(low, high), Event.submission_id == q.submission_id)
+        stmt = stmt.where(submission_events(session, q.submission_id))
     if q.owner:
-        # Only among the organisations the principal may see: a hidden owner's slug finds
-        # nothing, exactly as a slug no organisation has.
-        owner = select(Organization.id).where(
-            Organization.slug == q.owner.strip().lower(), policy.org_filter(principal)
+        # Only among the organisations the principal may see: a hidden owner's slug is
+        # told exactly as a slug no organisation has (a typing slip, not an empty page).
+        slug = q.owner.strip().lower()
+        owner = session.scalar(
+            select(Organization.id).where(Organization.slug == slug, policy.org_filter(principal))
         )
-        stmt = stmt.where(Event.owner_org_id.in_(owner))
+        if owner is None:
+            raise InvalidInput(
+                f"no organisation {slug!r} among those you may see", FaultLocation(field="owner")
+            )
+        stmt = stmt.where(Event.owner_org_id == owner)
     if q.newest_first:
         if q.before is not None:
             time, event_id = q.before
@@ -253,16 +291,24 @@ def count_since(session: Session, principal: Principal, since: datetime, cap: in
     return session.scalar(select(func.count()).select_from(found)) or 0
 
 
-def submission_span(session: Session, submission_id: int) -> tuple[int, int]:
-    """The range of ids a submission's events lie in; an empty range if it added none."""
-    span = session.execute(
-        select(Submission.first_event_id, Submission.last_event_id).where(
-            Submission.id == submission_id
+def submission_events(session: Session, submission_id: int) -> ColumnElement[bool]:
+    """The events a submission first reported, by the range of ids each lies in: its own,
+    and for a mail or an archive those of the files it held (its parts)."""
+    parts = select(SubmissionPart.part_id).where(SubmissionPart.submission_id == submission_id)
+    spans = session.execute(
+        select(Submission.id, Submission.first_event_id, Submission.last_event_id).where(
+            or_(Submission.id == submission_id, Submission.id.in_(parts)),
+            Submission.first_event_id.is_not(None),
         )
-    ).first()
-    if span is None or span.first_event_id is None:
-        return 1, 0
-    return span.first_event_id, span.last_event_id
+    ).all()
+    if not spans:
+        return false()
+    return or_(
+        *(
+            and_(Event.id.between(low, high), Event.submission_id == sub_id)
+            for sub_id, low, high in spans
+        )
+    )
 
 
 def extra_fields(event: Event) -> dict[str, Any]:

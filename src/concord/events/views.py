@@ -82,6 +82,7 @@ def events_page(
     since: str = "",
     until: str = "",
     submission: str = "",
+    feed: str = "",
     before: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
@@ -92,14 +93,14 @@ def events_page(
     rsit_class = rsit_class or older_class
     try:
         q = service.EventQuery(
-            value or None,
+            value.strip() or None,  # a search box holding spaces is empty
             _date(since, "since"),
             _date(until, "until", until=True),
             rsit_class or None,
             rsit_type or None,
             country or None,
             owner or None,
-            None,
+            feed.strip() or None,
             0,
             PAGE,
             submission_id=_submission_number(submission) or None,
@@ -127,6 +128,7 @@ def events_page(
         "since": since,
         "until": until,
         "submission": submission,
+        "feed": feed,
     }
     return page(
         request,
