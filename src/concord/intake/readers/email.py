@@ -1145,34 +1145,19 @@ def _xarf_v4(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
         value = doc.get(key)
         return _clean(str(value)).strip() if isinstance(value, str | int | float) else ""
 
-    observables: list[Observable] = []
-    identifier = text("source_identifier")
-    if identifier:
-        observable = _observable(identifier, "")
-        if observable is None:
-            yield ReadError(
-                loc("source_identifier"),
-                f"source_identifier {identifier[:100]!r} is not an IP address, domain, URL or "
-                "e-mail address",
-            )
-        else:
-            observables.append(observable)
-    for key, kind_hint, role in (
-        ("url", "url", "source"),
-        ("domain", "domain", "source"),
-        ("smtp_from", "email", "source"),
-        ("destination_ip", "ip", "destination"),
-        ("c2_server", "", "c2"),
-    ):
-        value = text(key)
-        if value:
-            observable = _observable(value, kind_hint, role)
-            if observable is None:
-                yield ReadError(loc(key), f"{key} {value[:100]!r} is not a valid value")
-            else:
-                observables.append(observable)
-    if not any(o.role == "source" for o in observables):
-        yield ReadError(loc("source_identifier"), "the X-ARF report names no source")
+    observables, invalid, refusal = _xarf_values(
+        [
+            ("source_identifier", text("source_identifier"), "", "source"),
+            ("url", text("url"), "url", "source"),
+            ("domain", text("domain"), "domain", "source"),
+            ("smtp_from", text("smtp_from"), "email", "source"),
+            ("destination_ip", text("destination_ip"), "ip", "destination"),
+            ("c2_server", text("c2_server"), "", "c2"),
+        ]
+    )
+    if refusal is not None:
+        key, reason = refusal
+        yield ReadError(loc(key), reason)
         return
     category, xtype = text("category"), text("type")
     rsit = _xarf_rsit(xtype, category)
@@ -1180,15 +1165,16 @@ def _xarf_v4(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
     for key in ("timestamp", "reported_at", "first_seen", "last_seen"):
         if text(key):
             time = _any_date(text(key))
-            if time is None:
+            if time is None:  # when it happened is no optional value: as a feed's row
                 yield ReadError(loc(key), f"{key} {text(key)[:100]!r} is not a date")
+                return
             break
     given: dict[str, int | None] = {}
     for key in ("destination_port", "service_port", "source_port"):
         if doc.get(key) is not None:
             given[key] = _port(doc[key])
             if given[key] is None:
-                yield ReadError(loc(key), f"{key} is not a port number")
+                invalid[f"invalid.{key}"] = _clean(str(doc[key]))[:200]
     port, source_port = _service_port(given, bool(text("destination_ip")))
     protocol, application = _protocol(text("protocol"))
     application = text("service").lower() or application
@@ -1203,6 +1189,7 @@ def _xarf_v4(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
         "category": category,
         "type": xtype,
         "source_port": source_port,
+        **invalid,
     }
     for key in (
         "report_id",
@@ -1272,27 +1259,22 @@ def _xarf_v3(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
     info = report.get("AdditionalInfo")
     if isinstance(info, dict) and isinstance(info.get("C2Server"), str):
         candidates.append(("AdditionalInfo/C2Server", info["C2Server"], "", "c2"))
-    for key, value, hint, role in candidates:
-        if not value.strip():
-            continue
-        observable = _observable(value.strip(), hint, role)
-        if observable is None:
-            yield ReadError(loc(key), f"{key} {value[:100]!r} is not a valid value")
-        else:
-            observables.append(observable)
-    if not any(o.role == "source" for o in observables):
-        yield ReadError(loc("SourceIp"), "the X-ARF report names no source")
+    observables, invalid, refusal = _xarf_values(candidates, no_source="SourceIp")
+    if refusal is not None:
+        key, reason = refusal
+        yield ReadError(loc(key), reason)
         return
     rsit = _xarf_rsit(text("ReportType"), text("ReportClass"))
     time = _any_date(text("Date")) if text("Date") else None
-    if text("Date") and time is None:
+    if text("Date") and time is None:  # when it happened is no optional value
         yield ReadError(loc("Date"), f"Date {text('Date')[:100]!r} is not a date")
+        return
     given: dict[str, int | None] = {}
     for key, name in (("DestinationPort", "destination_port"), ("SourcePort", "source_port")):
         if report.get(key) is not None:
             given[name] = _port(report[key])
             if given[name] is None:
-                yield ReadError(loc(key), f"{key} is not a port number")
+                invalid[f"invalid.{key}"] = _clean(str(report[key]))[:200]
     port, source_port = _service_port(given, bool(text("DestinationIp")))
     reporter = doc.get("ReporterInfo") if isinstance(doc.get("ReporterInfo"), dict) else {}
     extra = {
@@ -1305,6 +1287,7 @@ def _xarf_v3(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
         "reporter_org": str(reporter.get("ReporterOrg") or "")[:1000],
         "reporter_contact": str(reporter.get("ReporterOrgEmail") or "")[:1000],
     }
+    extra.update(invalid)
     samples = report.get("Samples") or report.get("Attachment")
     if isinstance(samples, list):
         extra["evidence_items"] = str(len(samples))
@@ -1321,6 +1304,34 @@ def _xarf_v3(doc: dict, source: str, at: str, raw: str) -> Iterator[EventRecord 
         attack_techniques=_TECHNIQUES.get(rsit[1], ()),
         extra={k: v for k, v in extra.items() if v},
     )
+
+
+def _xarf_values(
+    candidates: list[tuple[str, str, str, str]], no_source: str = "source_identifier"
+) -> tuple[list[Observable], dict[str, str], tuple[str, str] | None]:
+    """The observables of an X-ARF report from (key, value, kind hint, role): those read,
+    the unreadable ones kept as "invalid.<key>" (an optional value does not cost the report,
+    as in a feed's row), and the one fault that does, (key, reason), when no source is left."""
+    observables: list[Observable] = []
+    invalid: dict[str, str] = {}
+    unread_source: tuple[str, str] | None = None
+    for key, given, hint, role in candidates:
+        value = given.strip()
+        if not value:
+            continue
+        observable = _observable(value, hint, role)
+        if observable is not None:
+            observables.append(observable)
+            continue
+        invalid[f"invalid.{key}"] = value[:200]
+        if role == "source" and unread_source is None:
+            unread_source = (
+                key,
+                f"{key} {value[:100]!r} is not an IP address, domain, URL or e-mail address",
+            )
+    if any(o.role == "source" for o in observables):
+        return observables, invalid, None
+    return observables, invalid, unread_source or (no_source, "the X-ARF report names no source")
 
 
 def _xarf_rsit(xtype: str, category: str) -> tuple[str, str]:
