@@ -89,6 +89,30 @@ def test_same_file_twice_changes_nothing(session, network) -> None:  # type: ign
     assert session.scalar(select(func.count()).select_from(Submission)) == 1
 
 
+def test_a_file_sent_again_at_another_tlp_says_what_became_of_its_records(
+    session, network
+) -> None:  # type: ignore[no-untyped-def]
+    """The CERT-EU sample marks each row (AMBER, GREEN): declared CLEAR, the rows keep their
+    own, stricter labels, so a second sending at another level folds into the first's events
+    (a feed's rows have no identity to tell a repeat from a second observation). The receipt
+    says so, rather than that the events are now held at two levels."""
+    from tests.conftest import shared_file
+
+    data = shared_file("feeds/cert_eu_example.csv").read_bytes()
+    analyst = network["kz-analyst"]
+    first = run(analyst, data, name="cert_eu_example.csv", tlp="clear")
+    assert first.accepted == 2
+    again = run(analyst, data, name="cert_eu_example.csv", tlp="green")
+    assert (again.accepted, again.duplicates) == (0, 2)
+    assert again.note == service.RESUBMITTED_AT_ANOTHER_TLP_FOLDED
+    assert totals(session) == (2, 4)  # counted again, as the note says
+    # a file whose records take the level declared: new events, held at both
+    data = scan_csv([("2026-11-30 10:00:00", f"203.0.113.{i}", 3389) for i in range(3)])
+    run(analyst, data, tlp="green")
+    both = run(analyst, data, tlp="amber")
+    assert both.accepted == 3 and both.note == service.RESUBMITTED_AT_ANOTHER_TLP
+
+
 def test_the_same_file_with_its_tlp_declared_says_its_events_keep_their_markings(
     session, network
 ) -> None:  # type: ignore[no-untyped-def]

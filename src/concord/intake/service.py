@@ -120,6 +120,13 @@ RESUBMITTED_AT_ANOTHER_TLP = (
     "this file was submitted before at another TLP; its events are now held at both, and "
     "those sent before keep their TLP"
 )
+# ... unless its records carry their own, stricter markings, which give them the TLP they had
+# the first time: they fold into the events sent before, as a feed's rows have no identity
+# of their own to tell them from a second observation.
+RESUBMITTED_AT_ANOTHER_TLP_FOLDED = (
+    "this file was submitted before at another TLP, but its records' own markings give them "
+    "the TLP they had then: they were counted again in the events sent before"
+)
 # what a receipt of a file sent before says of it, whatever the channel
 RESUBMISSION_NOTES = frozenset(
     {
@@ -130,6 +137,7 @@ RESUBMISSION_NOTES = frozenset(
         RESUBMITTED_WITH_ERRORS,
         RESUBMITTED_RED_REFUSED,
         RESUBMITTED_AT_ANOTHER_TLP,
+        RESUBMITTED_AT_ANOTHER_TLP_FOLDED,
     }
 )
 
@@ -1087,7 +1095,8 @@ def _take_in(
         metrics.LAG.set(0)
         note = "resumed an interrupted submission" if resumed else ""
         if seen_at_another_tlp:
-            note = RESUBMITTED_AT_ANOTHER_TLP
+            folded = sub.duplicates and not sub.accepted
+            note = RESUBMITTED_AT_ANOTHER_TLP_FOLDED if folded else RESUBMITTED_AT_ANOTHER_TLP
         if not (sub.accepted or sub.duplicates or sub.rejected):
             # e.g. a STIX bundle of threat actors only: say so rather than print bare zeros
             note = "nothing to take in: the file holds no event or indicator with a value"
