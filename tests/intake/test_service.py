@@ -89,9 +89,7 @@ def test_same_file_twice_changes_nothing(session, network) -> None:  # type: ign
     assert session.scalar(select(func.count()).select_from(Submission)) == 1
 
 
-def test_a_file_sent_again_at_another_tlp_says_what_became_of_its_records(
-    session, network
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_sent_again_at_another_tlp_says_what_became_of_its_records(session, network) -> None:  # type: ignore[no-untyped-def]
     """The CERT-EU sample marks each row (AMBER, GREEN): declared CLEAR, the rows keep their
     own, stricter labels, so a second sending at another level folds into the first's events
     (a feed's rows have no identity to tell a repeat from a second observation). The receipt
