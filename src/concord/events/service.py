@@ -56,6 +56,11 @@ class EventQuery:
     before: tuple[datetime, int] | None = None
 
 
+_CALENDAR_DATE = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{8})(?:[T ]|$)")
+# "2024-03-10T23:30:00+01:00" sent unescaped in a query: the + arrives as a space
+_ZONE_AS_SPACE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}(?::?\d{2})?$")
+
+
 def search_time(value: str, *, until: bool = False) -> datetime:
     """A bound of an event search's period (the API's and the search page's alike), in UTC.
 
@@ -84,11 +89,6 @@ def search_time(value: str, *, until: bool = False) -> datetime:
         return as_utc(moment)
     except (ValueError, OverflowError):  # a zone or the day after pushes it past year 9999
         raise ValueError(f"the date {value!r} is out of range in UTC") from None
-
-
-_CALENDAR_DATE = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{8})(?:[T ]|$)")
-# "2024-03-10T23:30:00+01:00" sent unescaped in a query: the + arrives as a space
-_ZONE_AS_SPACE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}(?::?\d{2})?$")
 
 
 def _is_day(text: str) -> bool:

@@ -177,8 +177,12 @@ class Report:
         that an empty list is not read as "no data"."""
         if not (self.totals.events or self.totals.previous):
             return []
-        shown = (("by_class", self.by_class), ("by_state", self.by_state))
-        return [name for name, rows in (*shown, ("by_sector", self.by_sector)) if not rows]
+        breakdowns = {
+            "by_class": self.by_class,
+            "by_state": self.by_state,
+            "by_sector": self.by_sector,
+        }
+        return [name for name, rows in breakdowns.items() if not rows]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -146,8 +146,6 @@ def format_for(fmt: str | None, out: Path | None) -> str:
                 FaultLocation(field="out"),
             )
         return chosen
-    if suffix == "html":
-        return "html"
     if out is not None and suffix and suffix not in FORMATS:
         raise InvalidInput(
             f"cannot write a report as {out.name!r}: name the file .html, .json or .csv, "
