@@ -457,5 +457,9 @@ def test_head_answers_as_get_without_a_body(client, auth) -> None:  # type: igno
         assert head.status_code == got.status_code, (path, head.status_code, got.status_code)
         assert head.content == b"", path
         for name in ("content-type", "content-length", "location"):
+            if name == "content-length" and path == "/metrics" and got.status_code == 200:
+                # its figures (request timings) move between the two requests
+                assert int(head.headers[name]) > 0
+                continue
             assert head.headers.get(name) == got.headers.get(name), (path, name)
     assert client.head("/api/v1/intake", headers=auth["kz-analyst"]).status_code == 405
