@@ -12,12 +12,15 @@ Other mail is read as an abuse report (ARF, X-ARF or plain text). Mail that answ
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from concord.errors import FaultLocation
 from concord.intake import registry
@@ -30,6 +33,20 @@ log = logging.getLogger("concord.intake.mail")
 
 NOTICE_NOT_A_REPORT = "a delivery notice is not a report: not stored"
 AUTO_REPLY_NOT_A_REPORT = "an automatic reply is not a report: not stored"
+
+# The empty line that ends a mail's header block (RFC 5322 2.1), in either line ending.
+_HEADERS_END = re.compile(rb"\r?\n\r?\n")
+
+
+def headers_of(data: bytes) -> EmailMessage:
+    """The mail's header block alone, parsed as a parse of the whole mail reads it: all
+    that `not_a_report` and `is_a_report` look at, for the cost of the headers, however large
+    the body. The parser ends the headers at the first empty line, or before it (at a line
+    that is no header), so the bytes up to that line hold every header it would read."""
+    end = _HEADERS_END.search(data)
+    head = data if end is None else data[: end.end()]
+    parsed = BytesParser(policy=policy.default).parsebytes(head, headersonly=True)
+    return cast(EmailMessage, parsed)  # the default policy makes it an EmailMessage
 
 
 def is_a_report(message: EmailMessage) -> bool:

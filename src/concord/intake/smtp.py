@@ -18,15 +18,13 @@ nothing: it is answered before anything is stored.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import io
 import ipaddress
 import logging
 import os
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any, cast
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
@@ -163,9 +161,12 @@ class IntakeHandler:
             )
 
     def _deliver(self, sender: str, content: bytes) -> Delivery:
-        # the default policy makes it an EmailMessage
-        message = cast(EmailMessage, email.message_from_bytes(content, policy=email.policy.default))
-        answer = _not_a_report(message)
+        # Whether the mail answers a mail is told by its headers: only they are parsed here.
+        # The mail is parsed whole once more in intake, which looks for feeds among its
+        # attachments; the e-mail reader then parses its own bounded copy (parts too large to
+        # decode dropped as it reads, the input's lines counted for its locations), so that it
+        # stays a function of the bytes alone: a message parsed here could serve neither.
+        answer = _not_a_report(mail.headers_of(content))
         if answer is not None:  # decided before anything is stored, or even looked up
             return Delivery(not_stored=answer)
         org = self._reporting_org(sender)
