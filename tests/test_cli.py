@@ -316,6 +316,12 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
     fresh = str(tmp_path / "fresh")
     blank = {"CONCORD_HOME": fresh, "CONCORD_DATABASE_URL": ""}
     assert "run `concord init` first" in fails(["org", "list"], **blank)
+    # a mistyped path makes no folder, nor an empty database in it: `concord init` does
+    typo = f"sqlite:///{tmp_path}/typo/concord.db"
+    for args in (["org", "list"], ["serve", "--port", "1"]):
+        line = fails(args, CONCORD_DATABASE_URL=typo)
+        assert "does not exist yet" in line and "run `concord init` first" in line
+    assert not (tmp_path / "typo").exists()
     assert "is not a database" in fails(["org", "list"], CONCORD_DATABASE_URL="garbage")
     unreachable = "postgresql+psycopg://u:secret@127.0.0.1:1/x"
     line = fails(["org", "list"], CONCORD_DATABASE_URL=unreachable)
@@ -344,6 +350,7 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
     )
     # a server or a worker reads these per request or job: they stop it at start instead
     port = str(free_port())
+    (tmp_path / "fresh" / "var").mkdir(parents=True)  # a database file, empty
     for args in (["serve", "--port", port, "--no-worker"], ["worker", "--once"]):
         assert "CONCORD_DEDUP_WINDOW" in fails(args, CONCORD_DEDUP_WINDOW="abc")
         assert "CONCORD_DEDUP_FIELDS" in fails(args, CONCORD_DEDUP_FIELDS="bogus")

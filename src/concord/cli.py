@@ -729,6 +729,7 @@ def _receipt_line(receipt: Any) -> str:
         f"{receipt.accepted} accepted, {receipt.duplicates} duplicate, "
         f"{receipt.rejected} rejected"
         + (f", {receipt.skipped} naming no observable" if receipt.skipped else "")
+        + (f", {receipt.not_taken_in} files not taken in" if receipt.not_taken_in else "")
         + (f", {receipt.shared} shared with their owners" if receipt.shared else "")
         + (f" ({receipt.note})" if receipt.note else "")
     )
@@ -858,7 +859,7 @@ def ingest(
                         if not as_json:
                             err.print(f"not taken in: {_naming(receipt)}", markup=False)
                         continue
-                    for key in ("accepted", "duplicates", "rejected", "skipped"):
+                    for key in ("accepted", "duplicates", "rejected", "skipped", "not_taken_in"):
                         totals[key] += data[key]  # a mail's, with its attachments
                     if not as_json:
                         _tell(receipt, say)
@@ -1062,6 +1063,7 @@ def _database_problem(exc: Exception) -> str | None:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
     from concord.config import get_settings
+    from concord.db import sqlite_file
 
     try:
         url = get_settings().database_url
@@ -1079,6 +1081,12 @@ def _database_problem(exc: Exception) -> str | None:
             return (
                 f"the schema of the database {shown} is older than this release: "
                 "run `concord init` to upgrade it"
+            )
+        path = sqlite_file(url) if "unable to open database file" in text else None
+        if path is not None and not path.parent.is_dir():
+            return (
+                f"the database {shown} does not exist yet (no folder {str(path.parent)!r}): "
+                "run `concord init` first, or check CONCORD_DATABASE_URL"
             )
         if isinstance(exc, OperationalError):
             first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
-from concord.db import get_engine
+from concord.db import get_engine, sqlite_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,6 +24,10 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
+    # Only creating the database makes its folder: elsewhere a mistyped path is an error,
+    # not an empty database in a new folder.
+    if (path := sqlite_file(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     cfg = alembic_config(url)
     with get_engine(url).connect() as conn, _foreign_keys_deferred(conn), conn.begin():
         cfg.attributes["connection"] = conn
