@@ -810,12 +810,14 @@ def test_an_archive_sent_to_the_api_is_taken_in_as_its_files(client, auth, sessi
     r = send_file(client, auth["uz-analyst"], "feeds.zip", zipped.getvalue())
     assert r.status_code == 200, r.text
     receipt = r.json()
-    assert receipt["format"] == "archive" and receipt["rejected"] == 2
+    # files, not records: not taken in, as `concord ingest` says, and none rejected
+    assert receipt["format"] == "archive" and receipt["rejected"] == 0
+    assert receipt["not_taken_in"] == 2
     assert [e["source"] for e in receipt["errors"]] == [
         "feeds.zip!older.csv.gz",
         "feeds.zip!notes.txt",
     ]
-    assert receipt["errors"][0]["reason"] == "nested archives are refused"
+    assert receipt["errors"][0]["reason"] == "not taken in (nested archives are refused)"
     [part] = receipt["parts"]
     assert (part["filename"], part["accepted"]) == (f"feeds.zip!march/{feed.name}", rows)
     again = client.get(f"/api/v1/intake/{receipt['id']}", headers=auth["uz-analyst"]).json()

@@ -45,7 +45,14 @@ class ReceiptOut(BaseModel):
     note: str
     shared: int = 0
     parts: list[ReceiptOut] = Field(
-        [], description="a mail's attachments taken in as files of their own, with their receipts"
+        [],
+        description="a mail's attachments or an archive's files taken in as files of their "
+        "own, with their receipts",
+    )
+    not_taken_in: int = Field(
+        0,
+        description="an archive's files that were not taken in (a nested archive, one of no "
+        "known format), each named in `errors`: files, not records, so not counted as rejected",
     )
 
 

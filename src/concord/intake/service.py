@@ -27,6 +27,7 @@ import time as clock
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -159,9 +160,17 @@ class Receipt:
     skipped: int = 0  # records read that name nothing to take in (a MISP comment)
     tlp_declared: bool = True  # False: records kept their own markings, `tlp` for unmarked
     parts: list[Receipt] = field(default_factory=list)  # a mail's attachments taken in
+    # files of an archive that were not taken in (a nested archive, one of no known format),
+    # each named in `errors` with the reason: files, not records, so never counted as
+    # rejected, as `concord ingest` counts them
+    not_taken_in: int = 0
 
     @classmethod
     def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
+        errors = json.loads(sub.errors)
+        rejected, not_taken_in = _rejected_and_not_taken_in(sub)
+        if not_taken_in:
+            errors = [{**e, "reason": not_taken_in_because(e["reason"])} for e in errors]
         return cls(
             sub.id,
             filename or sub.filename,
@@ -169,14 +178,15 @@ class Receipt:
             sub.tlp,
             sub.accepted,
             sub.duplicates,
-            sub.rejected,
-            json.loads(sub.errors),
+            rejected,
+            errors,
             sub.status,
             note,
             sub.shared,
             sub.first_event_id is not None,
             sub.skipped,
             sub.tlp_declared,
+            not_taken_in=not_taken_in,
         )
 
     @property
@@ -208,7 +218,27 @@ class Receipt:
             "shared": self.shared,
             "has_events": self.has_events,
             "parts": [part.as_dict() for part in self.parts],
+            "not_taken_in": self.not_taken_in,
         }
+
+
+# how an archive's receipt says what became of a file of it that was refused, and why
+NOT_TAKEN_IN = "not taken in ({reason})"
+
+
+def _rejected_and_not_taken_in(sub: Submission) -> tuple[int, int]:
+    """The records a submission rejected, and the files it held that were not taken in. An
+    archive's own faults are all files not taken in (its reader yields nothing else): they
+    are counted apart from the records its files rejected."""
+    if sub.format == ARCHIVE_FORMAT:
+        return 0, sub.rejected
+    return sub.rejected, 0
+
+
+def not_taken_in_because(reason: str) -> str:
+    """The reason a file of an archive was refused, as its receipt says it: what became of
+    the file, then why."""
+    return NOT_TAKEN_IN.format(reason=reason)
 
 
 @dataclass
@@ -998,6 +1028,7 @@ def _counted_with(receipt: Receipt, parts: list[Receipt]) -> Receipt:
         duplicates=receipt.duplicates + sum(p.duplicates for p in parts),
         rejected=receipt.rejected + sum(p.rejected for p in parts),
         skipped=receipt.skipped + sum(p.skipped for p in parts),
+        not_taken_in=receipt.not_taken_in + sum(p.not_taken_in for p in parts),
     )
 
 
@@ -1232,16 +1263,46 @@ def _write_all(
                 session.commit()
 
 
-def recent_submissions(session: Session, principal: Principal, limit: int = 20) -> list[Submission]:
+@dataclass(frozen=True)
+class Listed:
+    """A submission as a list shows it: counted as its receipt counts it."""
+
+    id: int
+    filename: str
+    format: str
+    tlp: str
+    tlp_declared: bool
+    status: str
+    accepted: int
+    duplicates: int
+    rejected: int
+    not_taken_in: int
+    created_at: datetime
+
+
+def recent_submissions(session: Session, principal: Principal, limit: int = 20) -> list[Listed]:
     """The latest submissions the principal may read (`policy.submission_filter`)."""
-    return list(
-        session.scalars(
-            select(Submission)
-            .where(policy.submission_filter(principal, Submission))
-            .order_by(Submission.id.desc())
-            .limit(limit)
-        )
+    subs = session.scalars(
+        select(Submission)
+        .where(policy.submission_filter(principal, Submission))
+        .order_by(Submission.id.desc())
+        .limit(limit)
     )
+    return [
+        Listed(
+            sub.id,
+            sub.filename,
+            sub.format,
+            sub.tlp,
+            sub.tlp_declared,
+            sub.status,
+            sub.accepted,
+            sub.duplicates,
+            *_rejected_and_not_taken_in(sub),
+            sub.created_at,
+        )
+        for sub in subs
+    ]
 
 
 def get_receipt(session: Session, principal: Principal, submission_id: int) -> Receipt:
