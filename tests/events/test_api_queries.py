@@ -4,7 +4,10 @@ event can match rather than answering an empty page."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from httpx import Response
 
+from concord.events.rsit import RSIT
+from concord.intake.records import ObservableKind
 from tests.conftest import Network
 from tests.events.test_correlation import C2_IP, Auth, report, test_format  # noqa: F401
 
@@ -55,3 +58,165 @@ def test_an_empty_filter_is_refused_not_taken_as_absent(client: TestClient, auth
         r = client.get(f"{EVENTS}?{name}=", headers=auth["kz-reader"])
         assert r.status_code == 422, (name, r.text)
         assert r.json()["errors"][0]["pointer"] == f"/query/{name}"
+
+
+DATE_HINT = "use YYYY-MM-DD or a time such as 2024-03-10T23:30:00Z"
+NO_CLASS = "unknown RSIT class 'bogus'; use one of " + ", ".join(RSIT)
+NO_STATE = "invalid country code 'ZZ': use ISO 3166-1 alpha-2, such as KZ"
+NOT_AFTER = "until must come after since: no event happened in between"
+LEAVE_OUT = (
+    "pages the list of cross-state indicators; with value, every indicator of that value is "
+    "answered at once, so leave it out"
+)
+
+
+def faults(r: Response) -> list[dict[str, str]]:
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    return r.json()["errors"]
+
+
+def test_a_date_and_a_state_at_fault_are_told_together(client: TestClient, auth: Auth) -> None:
+    r = client.get(
+        EVENTS, params={"since": "2024-13-01", "country": "ZZ"}, headers=auth["kz-reader"]
+    )
+    assert faults(r) == [
+        {"pointer": "/query/since", "detail": f"invalid date '2024-13-01'; {DATE_HINT}"},
+        {"field": "country", "detail": NO_STATE},
+    ]
+    assert r.json()["detail"] == f"invalid date '2024-13-01'; {DATE_HINT}"  # the first
+
+
+def test_every_fault_of_a_search_is_told_at_once_each_at_its_place(
+    client: TestClient, auth: Auth
+) -> None:
+    """What FastAPI reads (dates, numbers) and what the search checks (choices, the state,
+    the owner, the value), in one answer, each as it is told alone."""
+    params = {
+        "value": "10.0.0.0/33",
+        "since": "yesterday",
+        "until": "2024-W10",
+        "class": "bogus",
+        "type": "bogus",
+        "country": "ZZ",
+        "owner": "nosuch",
+        "submission": "0",
+        "cursor": "!!!",
+        "limit": "1001",
+    }
+    assert faults(client.get(EVENTS, params=params, headers=auth["kz-reader"])) == [
+        {"pointer": "/query/since", "detail": f"invalid date 'yesterday'; {DATE_HINT}"},
+        {"pointer": "/query/until", "detail": f"invalid date '2024-W10'; {DATE_HINT}"},
+        {"pointer": "/query/submission", "detail": "Input should be greater than or equal to 1"},
+        {"field": "cursor", "detail": "invalid cursor"},
+        {"pointer": "/query/limit", "detail": "Input should be less than or equal to 1000"},
+        {
+            "field": "value",
+            "detail": "invalid IP network '10.0.0.0/33': the prefix length is at most 32 for "
+            "IPv4 and 128 for IPv6",
+        },
+        {"field": "class", "detail": NO_CLASS},
+        {"field": "type", "detail": "unknown RSIT type 'bogus', such as phishing or brute-force"},
+        {"field": "country", "detail": NO_STATE},
+        {"field": "owner", "detail": "no organisation 'nosuch' among those you may see"},
+    ]
+    # numbers that are no numbers, and a blank value, likewise
+    params = {"value": " ", "submission": "x", "limit": "abc", "owner": "kz-bank"}
+    not_a_number = "Input should be a valid integer, unable to parse string as an integer"
+    assert faults(client.get(EVENTS, params=params, headers=auth["uz-analyst"])) == [
+        {"pointer": "/query/submission", "detail": not_a_number},
+        {"pointer": "/query/limit", "detail": not_a_number},
+        {"field": "value", "detail": "the value is blank"},
+        # hidden from this reader: told as one that does not exist
+        {"field": "owner", "detail": "no organisation 'kz-bank' among those you may see"},
+    ]
+
+
+def test_a_rule_across_two_filters_is_told_once_both_read(client: TestClient, auth: Auth) -> None:
+    h = auth["kz-reader"]
+    for params, told in (
+        # an unknown class: whether the type is of it cannot be said
+        ({"class": "bogus", "type": "brute-force"}, [{"field": "class", "detail": NO_CLASS}]),
+        (
+            {"class": "fraud", "type": "brute-force", "country": "ZZ"},
+            [
+                {
+                    "field": "type",
+                    "detail": "the RSIT type brute-force is of the class intrusion-attempts, "
+                    "not fraud",
+                },
+                {"field": "country", "detail": NO_STATE},
+            ],
+        ),
+        # an unreadable bound: whether the period is empty cannot be said
+        (
+            {"since": "2026-12-10", "until": "soon"},
+            [{"pointer": "/query/until", "detail": f"invalid date 'soon'; {DATE_HINT}"}],
+        ),
+        (
+            {"since": "2026-12-10", "until": "2026-12-01", "country": "ZZ"},
+            [
+                {"field": "country", "detail": NO_STATE},
+                {"pointer": "/query/until", "detail": NOT_AFTER},
+            ],
+        ),
+    ):
+        assert faults(client.get(EVENTS, params=params, headers=h)) == told, params
+
+
+def test_the_api_still_documents_what_it_reads_from_text(client: TestClient) -> None:
+    """Dates and numbers are taken as text, to be told with the other faults; the OpenAPI
+    description still says what they hold."""
+    spec = client.get("/api/v1/openapi.json").json()["paths"]
+    for path, name, schema in (
+        ("/api/v1/events", "since", {"type": "string", "format": "date-time"}),
+        ("/api/v1/events", "until", {"type": "string", "format": "date-time"}),
+        ("/api/v1/events", "submission", {"type": "integer", "minimum": 1}),
+        ("/api/v1/indicators", "limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+        ("/api/v1/events", "limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    ):
+        parameter = next(p for p in spec[path]["get"]["parameters"] if p["name"] == name)
+        found = parameter["schema"]
+        found = next((s for s in found.get("anyOf", []) if s["type"] != "null"), found)
+        assert {k: found.get(k) for k in schema} == schema, (path, name, parameter)
+    assert parameter["schema"]["default"] == 100 and parameter["description"] == "page size"
+
+
+def test_an_indicator_lookup_tells_every_fault_at_once(client: TestClient, auth: Auth) -> None:
+    h = auth["kz-analyst"]
+    no_kind = "unknown indicator kind 'zzz'; use one of " + ", ".join(ObservableKind)
+    for params, told in (
+        # a blank value and an unknown kind
+        (
+            {"value": " ", "kind": "zzz"},
+            [
+                {"field": "value", "detail": "the value is blank"},
+                {"field": "kind", "detail": no_kind},
+            ],
+        ),
+        # a value of another kind, and both paging parameters, which a lookup does not take
+        (
+            {"value": "abc", "kind": "ipv4", "cursor": "x", "limit": "5"},
+            [
+                {"field": "value", "detail": "'abc' is no ipv4 value: invalid IP address 'abc'"},
+                {"pointer": "/query/cursor", "detail": f"'cursor' {LEAVE_OUT}"},
+                {"pointer": "/query/limit", "detail": f"'limit' {LEAVE_OUT}"},
+            ],
+        ),
+        # a limit that cannot be read is told as such, once
+        (
+            {"value": C2_IP, "limit": "0"},
+            [{"pointer": "/query/limit", "detail": "Input should be greater than or equal to 1"}],
+        ),
+        # the list of cross-state indicators
+        (
+            {"kind": "zzz", "cursor": "!!!", "limit": "0"},
+            [
+                {"field": "kind", "detail": no_kind},
+                {"field": "cursor", "detail": "invalid cursor"},
+                {"pointer": "/query/limit", "detail": "Input should be greater than or equal to 1"},
+            ],
+        ),
+    ):
+        assert faults(client.get("/api/v1/indicators", params=params, headers=h)) == told, params
+    for params in ({"value": C2_IP, "kind": "ipv4"}, {"kind": "ipv4", "limit": "5"}, {}):
+        assert client.get("/api/v1/indicators", params=params, headers=h).status_code == 200, params

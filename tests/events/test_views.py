@@ -232,3 +232,56 @@ def test_a_number_past_any_id_is_told_beside_the_form(
         assert f"отправки с номером {'9' * 20} нет: он больше любого идентификатора" in said
     elif "whole number" in message:
         assert escape("номер отправки должен быть целым числом, а не 'abc'") in said
+
+
+def marked(text: str) -> list[str]:
+    """The fields of the search form marked as at fault."""
+    return re.findall(r'<(?:input|select) name="(\w+)"[^>]*aria-invalid="true"', text)
+
+
+def test_every_fault_of_a_search_is_told_beside_the_form_at_once(ui: TestClient) -> None:
+    params = {
+        "value": "10.0.0.0/33",
+        "class": "bogus",
+        "type": "phishing",
+        "country": "ZZ",
+        "owner": "nosuch",
+        "since": "yesterday",
+        "until": "2024-W10",
+        "submission": "abc",
+    }
+    r = ui.get("/events", params=params)
+    assert r.status_code == 422
+    hint = "use YYYY-MM-DD or a time such as 2024-03-10T23:30:00Z"
+    told = [
+        f"invalid date 'yesterday'; {hint}",
+        f"invalid date '2024-W10'; {hint}",
+        "the submission number must be a whole number, not 'abc'",
+        "invalid IP network '10.0.0.0/33': the prefix length is at most 32 for IPv4 and 128 "
+        "for IPv6",
+        f"unknown RSIT class 'bogus'; use one of {', '.join(RSIT)}",
+        "invalid country code 'ZZ': use ISO 3166-1 alpha-2, such as KZ",
+        "no organisation 'nosuch' among those you may see",
+    ]
+    assert alert(r.text) == f"<strong>Invalid input:</strong> {escape('; '.join(told))}"
+    # each field at fault marked; the type, of another class, waits until the class reads
+    assert marked(r.text) == ["value", "class", "country", "owner", "since", "until"]
+    assert 'id="event-search"' in r.text and 'value="nosuch"' in r.text  # kept as typed
+    assert 'id="event-table"' not in r.text and 'id="no-events"' not in r.text
+    ui.cookies.set("concord_lang", "ru")  # each fault in the reader's language
+    said = alert(ui.get("/events", params=params).text)
+    assert escape("номер отправки должен быть целым числом, а не 'abc'") in said
+    assert escape("неверный код страны 'ZZ'") in said
+    assert "неизвестный класс RSIT" in said
+
+
+def test_an_inverted_period_is_said_with_the_faults_of_the_other_filters(ui: TestClient) -> None:
+    r = ui.get("/events", params={"since": "2026-12-10", "until": "2026-12-01", "country": "ZZ"})
+    assert r.status_code == 422
+    assert 'id="inverted-range"' in r.text  # said as before, beside the form
+    country = escape("invalid country code 'ZZ': use ISO 3166-1 alpha-2, such as KZ")
+    assert alert(r.text) == f"<strong>Invalid input:</strong> {country}"
+    assert marked(r.text) == ["country"]
+    alone = ui.get("/events", params={"since": "2026-12-10", "until": "2026-12-01"})
+    assert alone.status_code == 200 and 'id="inverted-range"' in alone.text
+    assert 'class="form-error"' not in alone.text  # no fault: the notice alone

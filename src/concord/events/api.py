@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service as audit
+from concord.errors import FaultLocation, Faults, InvalidInput
 from concord.events import service
 from concord.events.model import Event
 from concord.web.deps import (
@@ -27,9 +35,43 @@ from concord.web.deps import (
 router = APIRouter(tags=["events"])
 
 
+_T = TypeVar("_T")
+
+
+def read_query(faults: Faults, name: str, typed: TypeAdapter[_T], given: Any, instead: _T) -> _T:
+    """The query parameter `name`, taken as text, read as `typed` reads it, with FastAPI's
+    words for a fault; `instead` when it is not given or cannot be read, its fault kept in
+    `faults` at /query/`name`. Read by FastAPI itself, one parameter it cannot read would
+    refuse the request alone, before the route could tell the faults of the others."""
+    if given is None:
+        return instead
+
+    def read() -> _T:
+        try:
+            return typed.validate_python(given)
+        except ValidationError as exc:
+            # pydantic's words before a validator's own, dropped as the API's answers do
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise InvalidInput(message, FaultLocation(pointer=f"/query/{name}")) from None
+
+    return faults.check(read, instead)
+
+
+def text_read_as(typed: TypeAdapter[Any]) -> Any:
+    """The type of a query parameter taken as text and read by `read_query` as `typed`:
+    the API's description still says what it holds."""
+    return Annotated[str, WithJsonSchema(typed.json_schema())]
+
+
 # Read by search_time, not by pydantic's own parser, so the page and the API agree.
-Since = Annotated[datetime, BeforeValidator(service.search_time)]
-Until = Annotated[datetime, BeforeValidator(partial(service.search_time, until=True))]
+SINCE = TypeAdapter(Annotated[datetime, BeforeValidator(service.search_time)])
+UNTIL = TypeAdapter(Annotated[datetime, BeforeValidator(partial(service.search_time, until=True))])
+SUBMISSION = TypeAdapter(Annotated[int, Field(ge=1)])
+LIMIT = TypeAdapter(Limit)
+SinceText = text_read_as(SINCE)
+UntilText = text_read_as(UNTIL)
+SubmissionText = text_read_as(SUBMISSION)
+LimitText = Annotated[text_read_as(LIMIT), Query(description="page size")]
 
 
 class ObservableOut(BaseModel):
@@ -104,12 +146,12 @@ def _out(e: Event, obs: list[dict[str, str]], slugs: dict[int, str]) -> dict[str
 @router.get("/events", response_model=EventPage)
 def list_events(
     value: str | None = Query(None, description="an observable: IP, domain, URL, hash ..."),
-    since: Since | None = Query(
+    since: SinceText | None = Query(
         None,
         description="events from this time on (ISO 8601; without a zone, UTC); "
         "a bare day YYYY-MM-DD counts from its start",
     ),
-    until: Until | None = Query(
+    until: UntilText | None = Query(
         None,
         description="events before this time (ISO 8601; without a zone, UTC); "
         "a bare day YYYY-MM-DD includes that whole day",
@@ -119,28 +161,34 @@ def list_events(
     country: str | None = Query(None, description="reporting state (ISO 3166-1 alpha-2)"),
     owner: str | None = Query(None, description="slug of the owner of the resource"),
     feed: str | None = None,
-    submission: int | None = Query(
-        None, ge=1, description="the id of an intake receipt: only the events it added"
+    submission: SubmissionText | None = Query(
+        None, description="the id of an intake receipt: only the events it added"
     ),
     cursor: str | None = None,
-    limit: Limit = 100,
+    limit: LimitText = 100,
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> Any:
+    faults = Faults()  # every fault of the query told at once, each at its parameter
+    start = read_query(faults, "since", SINCE, since, None)
+    end = read_query(faults, "until", UNTIL, until, None)
+    submission_id = read_query(faults, "submission", SUBMISSION, submission, None)
+    after_id = faults.check(lambda: decode_cursor(cursor), 0)
+    size = read_query(faults, "limit", LIMIT, limit, 100)
     q = service.EventQuery(
         value,
-        since,
-        until,
+        start,
+        end,
         rsit_class,
         rsit_type,
         country,
         owner,
         feed,
-        decode_cursor(cursor),
-        limit,
-        submission_id=submission,
+        after_id,
+        size,
+        submission_id=submission_id,
     )
-    events = service.search(session, p, q)
+    events = service.search(session, p, q, faults)
     obs = service.observables(session, [e.id for e in events])
     slugs = service.org_slugs(
         session, p, {e.origin_org_id for e in events} | {e.owner_org_id for e in events}
@@ -148,7 +196,7 @@ def list_events(
     audit.record_reads(session, p, "event", events)
     return {
         "items": [_out(e, obs.get(e.id, []), slugs) for e in events],
-        "next_cursor": next_cursor(events, limit),
+        "next_cursor": next_cursor(events, size),
     }
 
 

@@ -7,6 +7,7 @@ Included under /api/v1 by the application.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service as audit
-from concord.errors import FaultLocation, InvalidInput
+from concord.errors import FaultLocation, Faults, InvalidInput
 from concord.events import correlation
-from concord.web.deps import Limit, decode_cursor, encode_cursor, get_db, user
+from concord.events.api import LIMIT, LimitText, read_query
+from concord.web.deps import decode_cursor, encode_cursor, get_db, user
 
 router = APIRouter(tags=["indicators"])
 
@@ -150,28 +152,43 @@ def list_indicators(
     value: str | None = Query(None, description="an exact value: IP, domain, URL, hash ..."),
     kind: str | None = Query(None, description="ipv4, ipv6, domain, url, email, sha256 ..."),
     cursor: str | None = None,
-    limit: Limit = 100,
+    limit: LimitText = 100,
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> Any:
     """With `value`: that indicator and its sightings per state and organisation, as far as
     the caller may see them. Without: the indicators the caller sees reported by two or more
     states, by id, a page at a time."""
-    if value is not None:
-        correlation.check_asked_value(value, kind)
-        # every indicator of the value comes in one answer: there is no page to choose
-        for name in ("cursor", "limit"):
-            if name in request.query_params:
-                raise InvalidInput(
-                    f"{name!r} pages the list of cross-state indicators; with value, every "
-                    "indicator of that value is answered at once, so leave it out",
-                    FaultLocation(pointer=f"/query/{name}"),
-                )
-        items = correlation.find_indicators(session, p, value, kind)
-        return {"items": [_indicator(v) for v in items], "next_cursor": None}
-    items = correlation.cross_state_indicators(session, p, decode_cursor(cursor), limit, kind)
-    more = encode_cursor(items[-1].id) if len(items) == limit else None
-    return {"items": [_indicator(v) for v in items], "next_cursor": more}
+    faults = Faults()  # every fault of the query told at once, each at its parameter
+    if value is None:
+        if kind:
+            faults.check(lambda: correlation._indicator_kind(kind), "")
+        after = faults.check(lambda: decode_cursor(cursor), 0)
+        size = read_query(faults, "limit", LIMIT, limit, 100)
+        faults.raise_any()
+        items = correlation.cross_state_indicators(session, p, after, size, kind)
+        more = encode_cursor(items[-1].id) if len(items) == size else None
+        return {"items": [_indicator(v) for v in items], "next_cursor": more}
+    faults.check(lambda: correlation.check_asked_value(value, kind), None)
+    if kind and "value" in faults.fields:  # a blank value is told before its kind is read
+        faults.check(lambda: correlation._indicator_kind(kind), "")
+    # every indicator of the value comes in one answer: there is no page to choose
+    if "cursor" in request.query_params:
+        faults.check(partial(_no_paging, "cursor"), None)
+    # (a limit that cannot be read is told as such)
+    if "limit" in request.query_params and read_query(faults, "limit", LIMIT, limit, None):
+        faults.check(partial(_no_paging, "limit"), None)
+    faults.raise_any()
+    items = correlation.find_indicators(session, p, value, kind)
+    return {"items": [_indicator(v) for v in items], "next_cursor": None}
+
+
+def _no_paging(name: str) -> None:
+    raise InvalidInput(
+        f"{name!r} pages the list of cross-state indicators; with value, every indicator of "
+        "that value is answered at once, so leave it out",
+        FaultLocation(pointer=f"/query/{name}"),
+    )
 
 
 @router.get("/campaigns", response_model=CampaignPage)

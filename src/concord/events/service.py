@@ -18,7 +18,14 @@ from concord.access import policy
 from concord.access.model import Principal, Share
 from concord.audit import service as audit
 from concord.db import as_utc
-from concord.errors import FaultLocation, Forbidden, InvalidInput, NotFound, field_value
+from concord.errors import (
+    FaultLocation,
+    Faults,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    field_value,
+)
 from concord.events.model import (
     Event,
     EventObservable,
@@ -99,36 +106,83 @@ def _is_day(text: str) -> bool:
     return True
 
 
-def _check_filters(q: EventQuery) -> None:
-    """A filter no event can match is a mistake to tell, not an empty page to show."""
-    if q.rsit_class and q.rsit_class not in RSIT:
+def check_filters(
+    session: Session, principal: Principal, q: EventQuery, faults: Faults | None = None
+) -> int | None:
+    """A filter no event can match is a mistake to tell, not an empty page to show.
+
+    Every fault of the query is told at once, each at its place, after those its caller
+    found reading it (`faults`): a rule across two filters only once both read. Returns the
+    id of the owner asked for, if any, looked up here once (the search filters by it)."""
+    faults = Faults() if faults is None else faults
+    faults.check(lambda: _searched_value(q.value), None)
+    faults.check(lambda: _known_class(q.rsit_class), None)
+    faults.check(lambda: _known_type(q.rsit_type), None)
+    if not {"class", "type"} & faults.fields:
+        faults.check(lambda: _class_of_type(q.rsit_class, q.rsit_type), None)
+    if q.country:  # as the states are named: ZZ names none
+        faults.check(lambda: field_value(validate.country, q.country, "country"), None)
+    faults.check(lambda: _period(q.since, q.until), None)
+    owner = faults.check(lambda: _owner_id(session, principal, q.owner), None)
+    faults.raise_any()
+    return owner
+
+
+def _known_class(rsit_class: str | None) -> None:
+    if rsit_class and rsit_class not in RSIT:
         raise InvalidInput(
-            f"unknown RSIT class {q.rsit_class!r}; use one of {', '.join(RSIT)}",
+            f"unknown RSIT class {rsit_class!r}; use one of {', '.join(RSIT)}",
             FaultLocation(field="class"),
         )
-    if q.rsit_type and q.rsit_type not in TYPE_TO_CLASS:
+
+
+def _known_type(rsit_type: str | None) -> None:
+    if rsit_type and rsit_type not in TYPE_TO_CLASS:
         raise InvalidInput(
-            f"unknown RSIT type {q.rsit_type!r}, such as phishing or brute-force",
+            f"unknown RSIT type {rsit_type!r}, such as phishing or brute-force",
             FaultLocation(field="type"),
         )
-    if q.rsit_class and q.rsit_type and TYPE_TO_CLASS[q.rsit_type] != q.rsit_class:
-        # an event's class is its type's (RSIT), so the pair can match nothing
+
+
+def _class_of_type(rsit_class: str | None, rsit_type: str | None) -> None:
+    """Both known: an event's class is its type's (RSIT), so another pair can match nothing."""
+    if rsit_class and rsit_type and TYPE_TO_CLASS[rsit_type] != rsit_class:
         raise InvalidInput(
-            f"the RSIT type {q.rsit_type} is of the class {TYPE_TO_CLASS[q.rsit_type]}, "
-            f"not {q.rsit_class}",
+            f"the RSIT type {rsit_type} is of the class {TYPE_TO_CLASS[rsit_type]}, "
+            f"not {rsit_class}",
             FaultLocation(field="type"),
         )
-    if q.country:  # as the states are named: ZZ names none
-        field_value(validate.country, q.country, "country")
-    if q.value is not None and not q.value.strip():
+
+
+def _searched_value(value: str | None) -> None:
+    if value is not None and not value.strip():
         raise InvalidInput("the value is blank", FaultLocation(field="value"))
-    if q.value:
-        check_network(q.value)
-    if q.since is not None and q.until is not None and q.until <= q.since:
+    if value:
+        check_network(value)
+
+
+def _period(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and until <= since:
         raise InvalidInput(
             "until must come after since: no event happened in between",
             FaultLocation(pointer="/query/until"),
         )
+
+
+def _owner_id(session: Session, principal: Principal, slug: str | None) -> int | None:
+    """Only among the organisations the principal may see: a hidden owner's slug is told
+    exactly as a slug no organisation has (a typing slip, not an empty page)."""
+    if not slug:
+        return None
+    slug = slug.strip().lower()
+    owner = session.scalar(
+        select(Organization.id).where(Organization.slug == slug, policy.org_filter(principal))
+    )
+    if owner is None:
+        raise InvalidInput(
+            f"no organisation {slug!r} among those you may see", FaultLocation(field="owner")
+        )
+    return owner
 
 
 def check_network(value: str) -> None:
@@ -224,8 +278,12 @@ def shows_receipt(session: Session, principal: Principal, submission_id: int) ->
     )
 
 
-def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]:
-    _check_filters(q)
+def search(
+    session: Session, principal: Principal, q: EventQuery, faults: Faults | None = None
+) -> list[Event]:
+    """The events `principal` may see that match `q`; every fault of the query is told at
+    once, with those its caller found reading it (see `check_filters`)."""
+    owner = check_filters(session, principal, q, faults)
     stmt = select(Event).where(policy.tlp_filter(principal, Event))
     if q.after_id:  # only with a cursor: an `id > 0` leads SQLite to scan by id, not time
         stmt = stmt.where(Event.id > q.after_id)
@@ -252,22 +310,12 @@ def search(session: Session, principal: Principal, q: EventQuery) -> list[Event]
     if q.rsit_type:
         stmt = stmt.where(Event.rsit_type == q.rsit_type)
     if q.country:
-        stmt = stmt.where(Event.country == q.country.strip().upper())  # as _check_filters reads it
+        stmt = stmt.where(Event.country == q.country.strip().upper())  # as check_filters reads it
     if q.feed:
         stmt = stmt.where(Event.feed == q.feed)
     if q.submission_id:
         stmt = stmt.where(submission_events(session, q.submission_id))
-    if q.owner:
-        # Only among the organisations the principal may see: a hidden owner's slug is
-        # told exactly as a slug no organisation has (a typing slip, not an empty page).
-        slug = q.owner.strip().lower()
-        owner = session.scalar(
-            select(Organization.id).where(Organization.slug == slug, policy.org_filter(principal))
-        )
-        if owner is None:
-            raise InvalidInput(
-                f"no organisation {slug!r} among those you may see", FaultLocation(field="owner")
-            )
+    if owner is not None:
         stmt = stmt.where(Event.owner_org_id == owner)
     if q.newest_first:
         if q.before is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -13,7 +14,7 @@ from concord.access import policy
 from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.db import as_utc
-from concord.errors import ConcordError, FaultLocation, InvalidInput
+from concord.errors import ConcordError, FaultLocation, Faults, InvalidInput
 from concord.events import correlation, service
 from concord.events.rsit import CLASS_LABELS, RSIT
 from concord.web.deps import get_db
@@ -87,28 +88,33 @@ def events_page(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    # A filter that cannot be read is answered on the same page, the others kept as typed.
+    # The filters that cannot be read are answered on the same page, all at once, each
+    # field marked, the others kept as typed.
     error: ConcordError | None = None
     inverted, rows, receipt = False, [], False
     rsit_class = rsit_class or older_class
+    faults = Faults()
+    q = service.EventQuery(
+        value.strip() or None,  # a search box holding spaces is empty
+        faults.check(lambda: _date(since, "since"), None),
+        faults.check(lambda: _date(until, "until", until=True), None),
+        rsit_class or None,
+        rsit_type or None,
+        country or None,
+        owner or None,
+        feed.strip() or None,
+        0,
+        PAGE,
+        submission_id=faults.check(lambda: _submission_number(submission), 0) or None,
+        newest_first=True,
+        before=faults.check(lambda: _position(before), None),
+    )
+    inverted = q.since is not None and q.until is not None and q.since >= q.until
     try:
-        q = service.EventQuery(
-            value.strip() or None,  # a search box holding spaces is empty
-            _date(since, "since"),
-            _date(until, "until", until=True),
-            rsit_class or None,
-            rsit_type or None,
-            country or None,
-            owner or None,
-            feed.strip() or None,
-            0,
-            PAGE,
-            submission_id=_submission_number(submission) or None,
-            newest_first=True,
-            before=_position(before),
-        )
-        inverted = q.since is not None and q.until is not None and q.since >= q.until
-        rows = [] if inverted else service.search(session, p, q)
+        if inverted:  # said beside the form, not as a fault; the other filters are checked
+            service.check_filters(session, p, replace(q, until=None), faults)
+        else:
+            rows = service.search(session, p, q, faults)
         # the submission's receipt is linked only where it opens for this user
         if q.submission_id is not None:
             receipt = service.shows_receipt(session, p, q.submission_id)
