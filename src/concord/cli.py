@@ -861,6 +861,8 @@ def ingest(
                         continue
                     for key in ("accepted", "duplicates", "rejected", "skipped", "not_taken_in"):
                         totals[key] += data[key]  # a mail's, with its attachments
+                    # those of a mail's attached archives, as those of the folders given
+                    totals["skipped_files"].extend(data["skipped_files"])
                     if not as_json:
                         _tell(receipt, say)
         except KeyboardInterrupt:

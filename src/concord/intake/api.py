@@ -54,6 +54,12 @@ class ReceiptOut(BaseModel):
         description="an archive's files that were not taken in (a nested archive, one of no "
         "known format), each named in `errors`: files, not records, so not counted as rejected",
     )
+    skipped_files: list[str] = Field(
+        [],
+        description="hidden files of an archive or of a mail's attached archives (a name "
+        "starting with a dot, the __MACOSX folder a Mac adds), skipped unread: a note, not a "
+        "fault",
+    )
 
 
 @router.post(

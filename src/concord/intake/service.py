@@ -164,10 +164,15 @@ class Receipt:
     # each named in `errors` with the reason: files, not records, so never counted as
     # rejected, as `concord ingest` counts them
     not_taken_in: int = 0
+    # hidden files of an archive or of a mail's attached archives (a name starting with a
+    # dot, the __MACOSX folder a Mac adds), skipped as in a folder: a note, not a fault
+    skipped_files: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, sub: Submission, filename: str | None = None, note: str = "") -> Receipt:
-        errors = json.loads(sub.errors)
+        kept = json.loads(sub.errors)
+        errors = [e for e in kept if e.get(_SKIPPED) != _HIDDEN]
+        hidden = [e["source"] for e in kept if e.get(_SKIPPED) == _HIDDEN]
         rejected, not_taken_in = _rejected_and_not_taken_in(sub)
         if not_taken_in:
             errors = [{**e, "reason": not_taken_in_because(e["reason"])} for e in errors]
@@ -187,6 +192,7 @@ class Receipt:
             sub.skipped,
             sub.tlp_declared,
             not_taken_in=not_taken_in,
+            skipped_files=hidden,
         )
 
     @property
@@ -219,8 +225,13 @@ class Receipt:
             "has_events": self.has_events,
             "parts": [part.as_dict() for part in self.parts],
             "not_taken_in": self.not_taken_in,
+            "skipped_files": self.skipped_files,
         }
 
+
+# A hidden file skipped is kept with the submission's errors, marked apart ({"source": name,
+# "skipped": "hidden"}): the receipt lists it as a note, never as a fault.
+_SKIPPED, _HIDDEN = "skipped", "hidden"
 
 # how an archive's receipt says what became of a file of it that was refused, and why
 NOT_TAKEN_IN = "not taken in ({reason})"
@@ -915,6 +926,7 @@ def _ingest_mail(
     `mail`), each a submission of its own listed on the mail's receipt. `options` are
     `ingest`'s."""
     from concord.intake import mail  # it hands the feeds it finds back to `ingest`
+    from concord.intake.sources import noting_hidden
 
     message = cast(
         EmailMessage, email.message_from_binary_file(source.stream, policy=email.policy.default)
@@ -931,9 +943,13 @@ def _ingest_mail(
         attached = Source(found.stream, found.name)
         parts.append(ingest(factory, principal, attached, reader=found.reader, **options))
 
-    refused = mail.feeds_in(message, take_in, _unpacks_to())
+    found_hidden: list[str] = []
+    with noting_hidden(found_hidden):
+        refused = mail.feeds_in(message, take_in, _unpacks_to())
+    hidden = _as_attached(message, found_hidden)
     if not parts and not refused:
-        return ingest(factory, principal, source, reader=reader, **options)
+        receipt = ingest(factory, principal, source, reader=reader, **options)
+        return _noting_hidden(factory, receipt, hidden)
     # Beside feeds taken in, the mail's text is a cover letter; alone with refusals, it is
     # read as the report it may well be (a plain-text report with the sample as an
     # encrypted archive, say). The refusals are known in this process only: never a second.
@@ -944,7 +960,29 @@ def _ingest_mail(
         reader=Refusals(refused, None if parts else reader, MAIL_FORMAT),
         **{**options, "parallel_from": sys.maxsize},
     )
-    return with_parts(factory, receipt, parts)
+    return _noting_hidden(factory, with_parts(factory, receipt, parts), hidden)
+
+
+def _as_attached(message: EmailMessage, found: list[str]) -> list[str]:
+    """Files found in a mail's attachments, named after the attachments as the mail sent
+    them ("report.zip!.DS_Store"), as `mail` names the files it takes in: the attachments
+    are opened under names of its own ("0.zip")."""
+    from concord.intake import mail
+
+    named = [
+        part.get_filename() or ""
+        for part in message.walk()
+        if part.get_filename() and not part.is_multipart()
+    ]
+    stored = [mail._attachment_names(number, name) for number, name in enumerate(named)]
+    shown = []
+    for name in found:
+        for as_sent, opened in stored:
+            if name.startswith(f"{opened}!"):
+                name = as_sent + name[len(opened) :]
+                break
+        shown.append(name)
+    return shown
 
 
 def _ingest_archive(
@@ -961,13 +999,14 @@ def _ingest_archive(
 
     parts: list[Receipt] = []
     refused: list[ReadError] = []
+    hidden: list[str] = []
     whole = _unpacks_to()
     with tempfile.TemporaryDirectory(prefix="concord-upload-") as folder:
         path = Path(folder) / "upload"
         with path.open("wb") as copy:
             shutil.copyfileobj(source.stream, copy)
         source.stream.seek(0)
-        for found in open_file(path, source.filename, whole):
+        for found in open_file(path, source.filename, whole, hidden):
             if isinstance(found, Refused):
                 if found.filename == source.filename:  # the archive itself cannot be read
                     raise InvalidInput(found.reason, FaultLocation(source=source.filename))
@@ -993,7 +1032,7 @@ def _ingest_archive(
         # the refusals are known in this process only; the archive names no format itself
         **{**options, "parallel_from": sys.maxsize, "fmt": None},
     )
-    return with_parts(factory, receipt, parts)
+    return _noting_hidden(factory, with_parts(factory, receipt, parts), hidden)
 
 
 def _refusal(name: str, reason: str) -> ReadError:
@@ -1017,6 +1056,28 @@ def with_parts(factory: sessionmaker[Session], receipt: Receipt, parts: list[Rec
         )
         session.commit()
     return _counted_with(receipt, parts)
+
+
+def _noting_hidden(
+    factory: sessionmaker[Session], receipt: Receipt, hidden: Sequence[str]
+) -> Receipt:
+    """The receipt of an archive or a mail, listing the hidden files skipped in it (as
+    `concord ingest` counts those of a folder): kept with the submission, so that its
+    receipt lists them whenever it is read. They cost nothing; the same file sent again
+    lists each once."""
+    names = list(dict.fromkeys(hidden))
+    if not names or receipt.id is None:
+        return receipt
+    with factory() as session:
+        sub = session.get(Submission, receipt.id)
+        kept = json.loads(sub.errors)
+        known = {e["source"] for e in kept if e.get(_SKIPPED) == _HIDDEN}
+        new = [name for name in names if name not in known]
+        if new:
+            kept.extend({"source": name, _SKIPPED: _HIDDEN} for name in new)
+            sub.errors = json.dumps(kept, ensure_ascii=False)
+            session.commit()
+    return replace(receipt, skipped_files=list(dict.fromkeys([*receipt.skipped_files, *names])))
 
 
 def _counted_with(receipt: Receipt, parts: list[Receipt]) -> Receipt:

@@ -8,11 +8,13 @@ passes the size or ratio limit, before it fills memory or disk.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from typing import BinaryIO
@@ -278,7 +280,27 @@ def open_sources(
             yield from _from_file(path, path.name, hidden=hidden)
 
 
-def open_file(path: Path, name: str, whole: int) -> Iterator[Source | Refused]:
+# Where `open_file` adds the hidden files it skips when its caller gives it no list of its own
+_hidden_found: ContextVar[list[str] | None] = ContextVar("hidden_found", default=None)
+
+
+@contextlib.contextmanager
+def noting_hidden(into: list[str]) -> Iterator[None]:
+    """Within the block, the hidden files that `open_file` skips in archives are added to
+    `into`: for a caller that does not open the files itself (a mail's attachments)."""
+    token = _hidden_found.set(into)
+    try:
+        yield
+    finally:
+        _hidden_found.reset(token)
+
+
+def open_file(
+    path: Path, name: str, whole: int, hidden: list[str] | None = None
+) -> Iterator[Source | Refused]:
     """The files `path` holds (itself, or an archive's members), named after `name`; an
-    archive may unpack to `whole` bytes at most."""
-    return _from_file(path, name, min(whole, MAX_UNPACKED))
+    archive may unpack to `whole` bytes at most. The hidden members it skips are added to
+    `hidden` (else to the list of `noting_hidden`, if any)."""
+    if hidden is None:
+        hidden = _hidden_found.get()
+    return _from_file(path, name, min(whole, MAX_UNPACKED), hidden)
