@@ -185,13 +185,14 @@ def test_create_case_errors_are_shown_next_to_the_form(login) -> None:  # type: 
     r = ui.post("/cases", {"title": " ", "event_ids": "111", "indicators": "198.51.100.88"})
     assert r.status_code == 422
     told = r.text.split('role="alert"')[1].split("</div>")[0]
-    assert "a case needs a title; no events 111; no indicators 198.51.100.88" in told
+    said = [re.sub(r"\s+", " ", m).strip() for m in re.findall(r"<li>(.*?)</li>", told, re.S)]
+    assert said == ["a case needs a title", "no events 111", "no indicators 198.51.100.88"]
     for name in ("title", "event_ids", "indicators"):
         assert re.search(rf'name="{name}"[^>]*aria-invalid="true"', r.text), name
     ui.client.cookies.set("concord_lang", "ru")
     r = ui.post("/cases", {"title": " ", "event_ids": "111"})
     told = r.text.split('role="alert"')[1].split("</div>")[0]
-    assert "у дела должен быть заголовок; нет событий 111" in told, told
+    assert "у дела должен быть заголовок</li>" in told and "нет событий 111</li>" in told, told
 
 
 def test_comment_status_assign_participant_and_technique(login, session: Session) -> None:  # type: ignore[no-untyped-def]

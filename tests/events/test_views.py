@@ -263,7 +263,9 @@ def test_every_fault_of_a_search_is_told_beside_the_form_at_once(ui: TestClient)
         "invalid country code 'ZZ': use ISO 3166-1 alpha-2, such as KZ",
         "no organisation 'nosuch' among those you may see",
     ]
-    assert alert(r.text) == f"<strong>Invalid input:</strong> {escape('; '.join(told))}"
+    said = alert(r.text)
+    assert said.startswith("<strong>Invalid input:</strong> <ul")  # one item per fault
+    assert re.findall(r"<li>(.*?)</li>", said) == [escape(fault) for fault in told]
     # each field at fault marked; the type, of another class, waits until the class reads
     assert marked(r.text) == ["value", "class", "country", "owner", "since", "until"]
     assert 'id="event-search"' in r.text and 'value="nosuch"' in r.text  # kept as typed
