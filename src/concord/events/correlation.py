@@ -770,7 +770,7 @@ def check_asked_value(value: str, kind: str | None) -> None:
     if not kind:
         check_network(value)  # 10.0.0.0/33 is a slip, as the event search says
         return
-    known = ObservableKind(_indicator_kind(kind))
+    known = ObservableKind(indicator_kind(kind))
     try:
         if known in (ObservableKind.IPV4_NET, ObservableKind.IPV6_NET):
             # read as lists write networks; a /32 or /128 is stored as the address it is
@@ -786,7 +786,7 @@ def check_asked_value(value: str, kind: str | None) -> None:
         ) from None
 
 
-def _indicator_kind(kind: str) -> str:
+def indicator_kind(kind: str) -> str:
     """A kind no indicator can have is a mistake to tell, not an empty page to show."""
     cleaned = kind.strip().lower()
     if cleaned not in set(ObservableKind):
@@ -804,7 +804,7 @@ def find_indicators(
     # Stored values are canonical; accept what users paste, too.
     stmt = select(Indicator).where(Indicator.value.in_(search_forms(value)))
     if kind:
-        stmt = stmt.where(Indicator.kind == _indicator_kind(kind))
+        stmt = stmt.where(Indicator.kind == indicator_kind(kind))
     indicators = list(session.scalars(stmt.order_by(Indicator.id).limit(20)))
     return _indicator_views(session, principal, indicators, by_value=True)
 
@@ -831,7 +831,7 @@ def cross_state_indicators(
         .limit(limit)
     )
     if kind:
-        stmt = stmt.where(Indicator.kind == _indicator_kind(kind))
+        stmt = stmt.where(Indicator.kind == indicator_kind(kind))
     ids = list(session.scalars(stmt))
     if not ids:
         return []

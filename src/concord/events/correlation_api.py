@@ -162,7 +162,7 @@ def list_indicators(
     faults = Faults()  # every fault of the query told at once, each at its parameter
     if value is None:
         if kind:
-            faults.check(lambda: correlation._indicator_kind(kind), "")
+            faults.check(lambda: correlation.indicator_kind(kind), "")
         after = faults.check(lambda: decode_cursor(cursor), 0)
         size = read_query(faults, "limit", LIMIT, limit, 100)
         faults.raise_any()
@@ -171,7 +171,7 @@ def list_indicators(
         return {"items": [_indicator(v) for v in items], "next_cursor": more}
     faults.check(lambda: correlation.check_asked_value(value, kind), None)
     if kind and "value" in faults.fields:  # a blank value is told before its kind is read
-        faults.check(lambda: correlation._indicator_kind(kind), "")
+        faults.check(lambda: correlation.indicator_kind(kind), "")
     # every indicator of the value comes in one answer: there is no page to choose
     if "cursor" in request.query_params:
         faults.check(partial(_no_paging, "cursor"), None)
