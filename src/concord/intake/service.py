@@ -32,7 +32,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -1165,12 +1165,18 @@ def _take_in(
         prepared = _open_batches(
             session, plan, reader, source, size, skip, batch_size, parallel_from
         )
+        if sub.status != "running":  # stopped or failed before: this run goes on with it
+            sub.status = "running"
         session.commit()
         try:
             _write_all(session, sub, plan, prepared, progress)
         except Exception:
             # Said on the receipt; sending the file again resumes after the last commit.
             _mark_failed(factory, sub_id)
+            raise
+        except BaseException:
+            # Ctrl-C: said on the receipt at once, as for a failure
+            _mark_interrupted(factory, sub_id)
             raise
         finally:
             close = getattr(prepared, "close", None)
@@ -1201,6 +1207,46 @@ def _mark_failed(factory: sessionmaker[Session], submission_id: int) -> None:
             update(Submission).where(Submission.id == submission_id).values(status="failed")
         )
         session.commit()
+
+
+# How long marking a run interrupted waits for the database's write lock: a Ctrl-C is not to
+# hang behind another writer (the receipt says "interrupted" anyway once the run is gone).
+INTERRUPTED_MARK_WAIT_MS = 2000
+
+
+def _mark_interrupted(factory: sessionmaker[Session], submission_id: int) -> None:
+    """Say on the receipt that its run stopped before the end (Ctrl-C), while the run still
+    holds the lease. A best effort: should it fail, or the run be killed outright, the
+    receipt says so anyway once the lease is gone (`state`)."""
+    engine = factory.kw["bind"]
+    sqlite = engine.dialect.name == "sqlite"
+    with contextlib.suppress(SQLAlchemyError), engine.connect() as conn:
+        raw = conn.connection.driver_connection if sqlite else None
+        waited = 0
+        if raw is not None:  # set before the transaction starts: its BEGIN takes the lock
+            waited = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+            raw.execute(f"PRAGMA busy_timeout={INTERRUPTED_MARK_WAIT_MS}")
+        else:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {INTERRUPTED_MARK_WAIT_MS}")
+        try:
+            conn.execute(
+                update(Submission)
+                .where(Submission.id == submission_id, Submission.status == "running")
+                .values(status="interrupted")
+            )
+            conn.commit()
+        finally:
+            if raw is not None:
+                raw.execute(f"PRAGMA busy_timeout={waited}")
+
+
+def state(engine: Engine, sub: Submission) -> str:
+    """A submission's status as its receipt says it: `running`, `done`, `failed`, or
+    `interrupted` (stopped by Ctrl-C or the server's end). One still marked running that no
+    run holds (its process killed outright) was interrupted too: its lease ended with it."""
+    if sub.status == "running" and not lease.held(engine, sub.id):
+        return "interrupted"
+    return sub.status
 
 
 def _share_with_owners(session: Session, principal: Principal | None, sub: Submission) -> int:
@@ -1349,6 +1395,7 @@ def recent_submissions(session: Session, principal: Principal, limit: int = 20) 
         .order_by(Submission.id.desc())
         .limit(limit)
     )
+    engine = _engine(session)
     return [
         Listed(
             sub.id,
@@ -1356,7 +1403,7 @@ def recent_submissions(session: Session, principal: Principal, limit: int = 20) 
             sub.format,
             sub.tlp,
             sub.tlp_declared,
-            sub.status,
+            state(engine, sub),
             sub.accepted,
             sub.duplicates,
             *_rejected_and_not_taken_in(sub),
@@ -1386,10 +1433,13 @@ def get_receipt(session: Session, principal: Principal, submission_id: int) -> R
     ).all()
     if parts:
         receipt = _counted_with(receipt, [Receipt.of(p) for p in parts])
-    if sub.status == "running" and not lease.held(session.get_bind(), sub.id):
-        # its run was killed: sending the same file again goes on where it stopped
-        receipt = replace(receipt, status="interrupted")
-    return receipt
+    # a run stopped or killed: sending the same file again goes on where it stopped
+    return replace(receipt, status=state(_engine(session), sub))
+
+
+def _engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
 
 
 def _schema_fault(exc: DBAPIError) -> bool:
