@@ -4,16 +4,22 @@ goes on where it stopped, without loss or duplicates."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from concord.db import session_factory
 from concord.events.model import Submission
+from tests.conftest import free_port
 from tests.intake.test_service import scan_csv, totals
 from tests.intake.test_views import login
 
@@ -83,3 +89,138 @@ def test_a_stopped_ingest_reads_as_interrupted_and_resumes(  # type: ignore[no-u
     session.rollback()
     assert session.get(Submission, sub_id).status == "done"  # type: ignore[union-attr]
     assert _status_listed(client, sub_id) == "done"
+
+
+def _serve(port: int, log):  # type: ignore[no-untyped-def]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "concord", "serve", "--port", str(port), "--no-worker"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+            return proc
+        except httpx.TransportError:
+            assert proc.poll() is None, "the server did not start"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # type: ignore[no-untyped-def]
+    env, session, network, auth, tmp_path, monkeypatch
+) -> None:
+    """A second Ctrl-C on `concord serve` while a request is taking a file in: the request
+    ends with a 503 problem, the log holds no traceback of the request, and the file sent
+    again goes on where it stopped."""
+    monkeypatch.setenv("CONCORD_INTAKE_COMMIT_ROWS", "10000")  # a commit per batch
+    data = _feed(tmp_path).read_bytes()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api/v1/intake"
+    headers = {**auth["kz-analyst"], "x-filename": "scan_rdp.csv"}
+    log_path = tmp_path / "serve.log"
+    answered: dict[str, httpx.Response] = {}
+
+    def upload() -> None:
+        answered["response"] = httpx.post(url, headers=headers, content=data, timeout=120)
+
+    with log_path.open("w") as log:
+        server = _serve(port, log)
+        sender = threading.Thread(target=upload)
+        try:
+            sender.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and sender.is_alive():
+                session.rollback()
+                if session.scalar(select(Submission.rows_done)):
+                    break
+                time.sleep(0.05)
+            server.send_signal(signal.SIGINT)  # waits for the request to end...
+            time.sleep(0.5)
+            server.send_signal(signal.SIGINT)  # ... unless told again: stop now
+            sender.join(60)
+            server.wait(60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    response = answered["response"]
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (
+        "sending it again once the server is back goes on where it stopped"
+        in (response.json()["detail"])
+    )
+    said = log_path.read_text()
+    assert "Exception in ASGI application" not in said, said
+    assert not re.search(r'File "[^"]*/concord/', said), said  # no traceback through ours
+    session.rollback()
+    sub = session.scalars(select(Submission)).one()
+    assert sub.status == "interrupted" and 0 < sub.rows_done < ROWS, (sub.status, sub.rows_done)
+
+    with log_path.open("a") as log:
+        server = _serve(port, log)
+        try:
+            again = httpx.post(url, headers=headers, content=data, timeout=300)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(60)
+    assert again.status_code == 200, again.text
+    receipt = again.json()
+    assert receipt["id"] == sub.id and receipt["note"] == "resumed an interrupted submission"
+    assert totals(session) == (ROWS, ROWS)
+
+
+def test_a_request_cancelled_mid_intake_stops_it_after_a_batch_and_answers_503(  # type: ignore[no-untyped-def]
+    session, network, monkeypatch
+) -> None:
+    """What a server's stop does to a request: its task is cancelled while the intake runs
+    in a worker thread, which stops after the batch it writes, keeping what it wrote."""
+    import asyncio
+
+    from concord.i18n import gettext
+    from concord.intake import api, service
+    from concord.web.uploads import Upload
+
+    monkeypatch.setattr(service, "COMMIT_ROWS", 1)  # a commit per batch
+    rows = 20_000
+    data = scan_csv(
+        [("2026-11-30 10:00:00", f"10.7.{i >> 8}.{i & 255}", 3389) for i in range(rows)]
+    )
+    written = threading.Event()
+
+    def slowly(_done: int) -> None:  # a slow database: the stop comes mid-file
+        written.set()
+        time.sleep(0.1)
+
+    async def cancelled_mid_file() -> None:
+        request = asyncio.create_task(
+            api.ingest_in_thread(
+                network["kz-analyst"],
+                Upload(data, "scan_rdp.csv", ""),
+                batch_size=1000,
+                parallel_from=1 << 40,
+                progress=slowly,
+            )
+        )
+        while not written.is_set():
+            await asyncio.sleep(0.01)
+        request.cancel()
+        with pytest.raises(service.Stopped) as stopped:
+            await request
+        assert stopped.value.status == 503
+
+    asyncio.run(cancelled_mid_file())
+    session.rollback()
+    sub = session.scalars(select(Submission)).one()
+    assert sub.status == "interrupted" and 0 < sub.rows_done < rows, (sub.status, sub.rows_done)
+    assert totals(session)[0] == sub.rows_done  # what it wrote, kept
+    assert gettext("ru", service.SERVER_STOPPING).startswith("сервер останавливается")
+
+    again = service.ingest(
+        session_factory(), network["kz-analyst"], service.Source(io.BytesIO(data), "scan_rdp.csv")
+    )
+    assert again.note == "resumed an interrupted submission"
+    assert totals(session) == (rows, rows)

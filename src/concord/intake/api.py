@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
@@ -15,9 +17,61 @@ from concord.db import session_factory
 from concord.intake import service
 from concord.web.deps import get_db, user, writer
 from concord.web.problems import problem
-from concord.web.uploads import read_upload
+from concord.web.uploads import Upload, read_upload
 
 router = APIRouter(tags=["intake"])
+
+# How long a request cancelled by its server's stop waits for its intake to stop (after the
+# batch it writes) before it is answered
+STOP_WAIT_SECONDS = 10.0
+
+
+async def upload_of(request: Request | None, file: UploadFile | None, **options: Any) -> Upload:
+    """`read_upload`, answered 503 (`service.Stopped`) should the server stop meanwhile."""
+    try:
+        return await read_upload(request, file, **options)
+    except asyncio.CancelledError:
+        _carry_on()
+        raise service.Stopped() from None
+
+
+async def ingest_in_thread(principal: Principal, upload: Upload, **options: Any) -> service.Receipt:
+    """`service.ingest` of `upload` in a worker thread. When the server stops before it
+    ends (a second Ctrl-C on `concord serve`: its requests are cancelled), the intake is
+    told to stop after the batch it writes, which leaves the submission to go on where it
+    stopped when sent again, and the request is answered 503 (`service.Stopped`) rather
+    than dropped with a traceback."""
+    stop, ended = threading.Event(), threading.Event()
+
+    def work() -> service.Receipt:
+        try:
+            return service.ingest(
+                session_factory(),
+                principal,
+                service.Source(io.BytesIO(upload.data), upload.name),
+                stop=stop,
+                **options,
+            )
+        finally:
+            ended.set()
+
+    try:
+        return await run_in_threadpool(work)
+    except asyncio.CancelledError:
+        stop.set()
+        _carry_on()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_WAIT_SECONDS
+        while not ended.is_set() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        raise service.Stopped() from None
+
+
+def _carry_on() -> None:
+    """Take back the cancellation of this request's task, that it may still answer."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 class ReceiptError(BaseModel):
@@ -106,15 +160,13 @@ async def submit(
     lines, abuse e-mail) as the form field `file`, or as the request body named by an
     `X-Filename` header (a Shadowserver report is told by its file name). The receipt counts
     accepted, duplicate and rejected records and lists each error with its location."""
-    upload = await read_upload(request, file)
+    upload = await upload_of(request, file)
     # Ingest commits batch by batch in its own sessions: release this request's (it may
     # hold SQLite's write lock after noting the token's last use).
     session.commit()
-    receipt = await run_in_threadpool(
-        service.ingest,
-        session_factory(),
+    receipt = await ingest_in_thread(
         p,
-        service.Source(io.BytesIO(upload.data), upload.name),
+        upload,
         fmt=fmt,
         tlp=tlp,
         as_org=as_org,

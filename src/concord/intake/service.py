@@ -700,6 +700,7 @@ def ingest(
     parallel_from: int | None = None,
     reader: Reader | None = None,
     share_owners: bool = False,
+    stop: threading.Event | None = None,
 ) -> Receipt:
     """Store a submission and its events, `batch_size` records per transaction.
 
@@ -710,7 +711,10 @@ def ingest(
     from the registry, else detected.
 
     `parallel_from` is the size in bytes from which records are prepared in a separate
-    process (default CONCORD_INTAKE_PARALLEL_BYTES)."""
+    process (default CONCORD_INTAKE_PARALLEL_BYTES).
+
+    Once `stop` is set (its server stopping), the intake stops after the batch it writes,
+    keeps what it wrote, and raises `Stopped`: the same file sent again goes on there."""
     utf8 = _as_utf8(source)
     try:
         return _ingest(
@@ -726,6 +730,7 @@ def ingest(
             parallel_from=parallel_from,
             reader=reader,
             share_owners=share_owners,
+            stop=stop,
         )
     finally:
         if utf8 is not source:
@@ -746,7 +751,10 @@ def _ingest(
     parallel_from: int | None,
     reader: Reader | None,
     share_owners: bool,
+    stop: threading.Event | None,
 ) -> Receipt:
+    if stop is not None and stop.is_set():  # e.g. the next file of an archive
+        raise Stopped()
     tlp = (tlp or "").strip() or None  # an empty field declares nothing, as on the page
     if reader is None:
         head = source.stream.read(SNIFF_BYTES)
@@ -759,6 +767,7 @@ def _ingest(
             "progress": progress,
             "parallel_from": parallel_from,
             "share_owners": share_owners,
+            "stop": stop,
         }
         if registry.archive_kind(head, source.filename) is not None:
             return _ingest_archive(factory, principal, source, fmt=fmt, **options)
@@ -866,6 +875,7 @@ def _ingest(
             progress=progress,
             parallel_from=parallel_from,
             share_owners=share_owners,
+            stop=stop,
         )
 
 
@@ -908,6 +918,19 @@ class Refusals(Reader):
         yield from self.refused
         if self.then is not None:
             yield from self.then.read(stream, source)
+
+
+SERVER_STOPPING = (
+    "the server is stopping: the file was not taken in whole; what was read is kept, and "
+    "sending it again once the server is back goes on where it stopped"
+)
+
+
+class Stopped(ConcordError):
+    """Intake stopped before the end of a file because its server is stopping."""
+
+    def __init__(self) -> None:
+        super().__init__(SERVER_STOPPING, 503, "Service unavailable")
 
 
 class NotAReport(InvalidInput):
@@ -1140,6 +1163,7 @@ def _take_in(
     progress: Callable[[int], None] | None,
     parallel_from: int | None,
     share_owners: bool,
+    stop: threading.Event | None,
 ) -> Receipt:
     """Read the file into submission `sub_id`, from the rows an earlier run committed on;
     the caller holds the submission's lease."""
@@ -1169,7 +1193,10 @@ def _take_in(
             sub.status = "running"
         session.commit()
         try:
-            _write_all(session, sub, plan, prepared, progress)
+            _write_all(session, sub, plan, prepared, progress, stop)
+        except Stopped:
+            _mark_interrupted(factory, sub_id)
+            raise
         except Exception:
             # Said on the receipt; sending the file again resumes after the last commit.
             _mark_failed(factory, sub_id)
@@ -1329,8 +1356,10 @@ def _write_all(
     plan: Plan,
     prepared: Iterable[PreparedBatch],
     progress: Callable[[int], None] | None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Write every batch; commit per batch, or every COMMIT_ROWS records on SQLite."""
+    """Write every batch; commit per batch, or every COMMIT_ROWS records on SQLite. Once
+    `stop` is set, commit what was written and raise `Stopped` before the next batch."""
     group = COMMIT_ROWS if plan.dialect == "sqlite" else 0
     if group:
         session.connection().exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}")
@@ -1339,6 +1368,9 @@ def _write_all(
     try:
         with rare_collections():
             for batch in prepared:
+                if stop is not None and stop.is_set():
+                    session.commit()  # between two batches: resumed from here
+                    raise Stopped()
                 t0 = clock.monotonic()
                 accepted, duplicates = write_batch(session, sub, plan, batch)
                 pending += batch.records + len(batch.errors)
@@ -1500,9 +1532,9 @@ def _ingest_one(
         return Receipt.refused(source.filename, exc.message)
     except NotAReport as exc:
         return Receipt.refused(source.filename, exc.message)
-    except (Forbidden, NotFound, InvalidInput, ConfigurationError):
+    except (Forbidden, NotFound, InvalidInput, ConfigurationError, Stopped):
         # the command's own options (who, which organisation, TLP) or the settings:
-        # every file alike
+        # every file alike; or the intake's end
         raise
     except Exception as exc:
         if not keep_going:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import io
-
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from concord.access import policy
 from concord.access.model import TLP, Principal
-from concord.db import session_factory
 from concord.errors import ConcordError
 from concord.intake import registry, service
+from concord.intake.api import ingest_in_thread, upload_of
 from concord.orgs.model import Organization, OrgKind
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
-from concord.web.uploads import read_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,13 +91,11 @@ async def submit(
     chosen = {"format": fmt, "tlp": tlp, "as": as_org, "share_owners": share_owners}
     try:
         check_csrf(request, csrf_token)
-        upload = await read_upload(None, file, missing="choose a file to submit")
+        upload = await upload_of(None, file, missing="choose a file to submit")
         session.commit()  # ingest writes in its own sessions; hold no lock meanwhile
-        receipt = await run_in_threadpool(
-            service.ingest,
-            session_factory(),
+        receipt = await ingest_in_thread(
             p,
-            service.Source(io.BytesIO(upload.data), upload.name),
+            upload,
             fmt=fmt or None,
             tlp=tlp or None,
             as_org=as_org or None,
