@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import ipaddress
 import json
 import re
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from concord.errors import FaultLocation
 from concord.events.rsit import RSIT
 from concord.i18n import gettext
 from concord.intake.prepare import DedupPolicy
@@ -696,56 +698,67 @@ def test_xarf_02_yaml_alias_bomb_and_missing_report() -> None:
 # --- plain-text abuse mails ------------------------------------------------------------------
 
 
+def observed(records: list[EventRecord]) -> list[list[tuple[str, str]]]:
+    """Each record's observables, in order: one list per host the mail names."""
+    return [[(o.kind.value, o.value) for o in r.observables] for r in records]
+
+
 def test_plain_phishing_mail_with_defanged_values() -> None:
     records, errors = read_file("plain-phishing.eml")
     assert errors == []
-    (record,) = records
-    assert values(record) == {
-        ("url", "https://secure-login.bank-north-verify.example/auth/index.php?id=7781", "source"),
-        ("email", "collector@mail-drop.example", "source"),
-        ("ipv4", "198.51.100.23", "source"),
-        ("ipv4", "198.51.100.24", "source"),
-    }
+    # One event per host named, each its owner's: the phishing page's site (with the drop
+    # address, an address of mail on no host the mail names), the address it resolves to,
+    # and the one the kit was downloaded from.
+    assert observed(records) == [
+        [
+            ("url", "https://secure-login.bank-north-verify.example/auth/index.php?id=7781"),
+            ("email", "collector@mail-drop.example"),
+        ],
+        [("ipv4", "198.51.100.23")],
+        [("ipv4", "198.51.100.24")],
+    ]
     # Reporter (From, Reply-To, signature URL), recipients (To, Cc), file names and
     # loopback are left out; the private sensor address is kept aside, not as an observable.
-    assert record.extra["private_addresses"] == "10.20.30.40"
-    assert (record.rsit_class, record.rsit_type) == ("fraud", "phishing")
-    assert record.tlp == "amber"
-    assert record.time == datetime(2025, 1, 14, 7, 30, tzinfo=UTC)
-    assert record.feed == "email"
-    assert record.location.pointer == "/part/1"
-    assert record.raw.startswith("Colleagues,")
+    for record in records:
+        assert all(o.role == "source" for o in record.observables)
+        assert record.extra["private_addresses"] == "10.20.30.40"
+        assert (record.rsit_class, record.rsit_type) == ("fraud", "phishing")
+        assert record.tlp == "amber"
+        assert record.time == datetime(2025, 1, 14, 7, 30, tzinfo=UTC)
+        assert record.feed == "email"
+        assert record.location == FaultLocation(source="plain-phishing.eml", pointer="/part/1")
+        assert record.raw.startswith("Colleagues,")
+        assert record.description == records[0].description != ""
 
 
 def test_plain_mail_with_html_alternative() -> None:
     records, errors = read_file("plain-bruteforce-html.eml")
     assert errors == []
-    (record,) = records
-    # The brute-forcer first: it is the event's primary value and names its owner. The
-    # HTML part's link is a blocklist's page about that address, kept for the analyst but
-    # no observable; the reporter's own log URL is left out.
-    assert [(o.kind.value, o.value) for o in record.observables] == [
-        ("ipv4", "203.0.113.77"),
-        ("ipv6", "2001:db8:4::1f"),
-    ]
-    assert record.extra["reference_links"] == "https://blocklist.example.org/ip/203.0.113.77"
-    assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
-    assert record.time == datetime(2025, 1, 15, 12, 45, 10, tzinfo=UTC)
+    # Each brute-forcer is an event of its own, which names its owner. The HTML part's
+    # link is a blocklist's page about the first, kept for the analyst on its event but no
+    # observable; the reporter's own log URL is left out.
+    assert observed(records) == [[("ipv4", "203.0.113.77")], [("ipv6", "2001:db8:4::1f")]]
+    assert records[0].extra["reference_links"] == "https://blocklist.example.org/ip/203.0.113.77"
+    assert "reference_links" not in records[1].extra
+    for record in records:
+        assert (record.rsit_class, record.rsit_type) == ("intrusion-attempts", "brute-force")
+        assert record.time == datetime(2025, 1, 15, 12, 45, 10, tzinfo=UTC)
+        assert record.location.pointer == "/part/1"  # the text part names both first
 
 
 def test_plain_russian_mail_in_windows_1251() -> None:
     records, errors = read_file("plain-ru-scan.eml")
     assert errors == []
-    (record,) = records
-    assert values(record) == {
-        ("ipv4", "192.0.2.200", "source"),
-        ("domain", "xn----7sbpboiseuicdb.xn--p1ai", "source"),  # сканер-пример.рф
-        ("domain", "scan-source.example.net", "source"),
-    }
-    assert (record.rsit_class, record.rsit_type) == ("information-gathering", "scanner")
-    assert record.description == "Сканирование портов с адреса 192.0.2.200"
-    assert "ведётся сканирование" in record.raw
-    assert record.time == datetime(2025, 1, 16, 7, 0, tzinfo=UTC)
+    assert observed(records) == [
+        [("ipv4", "192.0.2.200")],
+        [("domain", "xn----7sbpboiseuicdb.xn--p1ai")],  # сканер-пример.рф
+        [("domain", "scan-source.example.net")],
+    ]
+    for record in records:
+        assert (record.rsit_class, record.rsit_type) == ("information-gathering", "scanner")
+        assert record.description == "Сканирование портов с адреса 192.0.2.200"
+        assert "ведётся сканирование" in record.raw
+        assert record.time == datetime(2025, 1, 16, 7, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -829,40 +842,48 @@ def test_a_signature_and_links_about_a_named_address_are_no_observables() -> Non
         "\n"
         "> the earlier report: scans from 192.0.2.140\n"  # a quote below the signature
     )
-    (record,), errors = read(plain_mail(body, "SSH brute force"))
+    records, errors = read(plain_mail(body, "SSH brute force"))
     assert errors == []
-    assert [(o.kind.value, o.value) for o in record.observables] == [
-        ("ipv4", "203.0.113.9"),
-        ("ipv4", "198.51.100.70"),
-        ("ipv4", "192.0.2.140"),
-        ("url", "http://203.0.113.9/bins/x86"),
+    assert observed(records) == [
+        [("ipv4", "203.0.113.9"), ("url", "http://203.0.113.9/bins/x86")],  # a URL on it
+        [("ipv4", "198.51.100.70")],
+        [("ipv4", "192.0.2.140")],
     ]
-    assert record.extra["reference_links"] == (
-        "https://www.abuseipdb.example/check/203.0.113.9 "
-        "https://lookup.example/?q=198.51.100.70#whois"
-    )
+    # each link about an address goes with that address's event
+    assert [r.extra.get("reference_links") for r in records] == [
+        "https://www.abuseipdb.example/check/203.0.113.9",
+        "https://lookup.example/?q=198.51.100.70#whois",
+        None,
+    ]
 
 
 def test_a_grep_separator_is_no_signature() -> None:
     body = "Log:\n198.51.100.1 failed\n--\n198.51.100.2 failed\n"
-    (record,), _ = read(plain_mail(body, "brute force"))
-    assert [o.value for o in record.observables] == ["198.51.100.1", "198.51.100.2"]
+    records, _ = read(plain_mail(body, "brute force"))
+    assert observed(records) == [[("ipv4", "198.51.100.1")], [("ipv4", "198.51.100.2")]]
 
 
 def test_the_url_of_a_phishing_report_comes_first() -> None:
-    (record,), _ = read_file("plain-phishing.eml")
+    (record, *_), _ = read_file("plain-phishing.eml")
     assert record.observables[0] == Observable(
         ObservableKind.URL,
         "https://secure-login.bank-north-verify.example/auth/index.php?id=7781",
     )
-    # The same text about no URL-borne incident: the host it names comes first.
-    body = "hxxp://bad[.]example/login hosted on 198.51.100.23\n"
-    (phishing,), _ = read(plain_mail(body, "Phishing page"))
-    (other,), _ = read(plain_mail(body, "Port scan"))
-    assert phishing.observables[0].kind == ObservableKind.URL
-    assert other.observables[0] == Observable(ObservableKind.IPV4, "198.51.100.23")
+    # On a host the mail names, the URL of a phishing report comes before the host; in a
+    # report about no URL-borne incident, the host comes first.
+    body = "hxxp://bad[.]example/login hosted on bad.example, 198.51.100.23\n"
+    phishing, _ = read(plain_mail(body, "Phishing page"))
+    other, _ = read(plain_mail(body, "Port scan"))
+    assert observed(phishing) == [
+        [("url", "http://bad.example/login"), ("domain", "bad.example")],
+        [("ipv4", "198.51.100.23")],
+    ]
+    assert observed(other) == [
+        [("domain", "bad.example"), ("url", "http://bad.example/login")],
+        [("ipv4", "198.51.100.23")],
+    ]
     # The phishing URL is kept even where the host's address is named as well.
-    assert "reference_links" not in phishing.extra
+    assert not any("reference_links" in r.extra for r in phishing)
 
 
 def test_plain_mail_networks() -> None:
@@ -871,17 +892,176 @@ def test_plain_mail_networks() -> None:
         "interface 203.0.113.5/24; internal 10.20.0.0/16, a single 192.0.2.1/32,\n"
         "a typo 2001:db8::/8 and on 2025-01-10 at 10:00:00 (v2.1.0).\n"
     )
-    (record,), errors = read(plain_mail(body, "Port scan"))
+    records, errors = read(plain_mail(body, "Port scan"))
     assert errors == []
-    assert [(o.kind.value, o.value) for o in record.observables] == [
-        ("ipv4", "198.51.100.4"),
-        ("ipv4", "203.0.113.5"),  # host bits set: the host named, and its network
-        ("ipv4", "192.0.2.1"),
-        ("ipv4-net", "198.51.100.0/24"),
-        ("ipv6-net", "2001:db8:5::/48"),
-        ("ipv4-net", "203.0.113.0/24"),
+    assert observed(records) == [
+        [("ipv4-net", "198.51.100.0/24")],
+        [("ipv6-net", "2001:db8:5::/48")],
+        [("ipv4", "198.51.100.4")],
+        [("ipv4", "203.0.113.5"), ("ipv4-net", "203.0.113.0/24")],  # host bits: in its network
+        [("ipv4", "192.0.2.1")],
     ]
-    assert record.extra["private_addresses"] == "10.20.0.0/16"
+    assert {r.extra["private_addresses"] for r in records} == {"10.20.0.0/16"}
+
+
+def test_each_host_a_plain_mail_names_is_an_event_of_its_own() -> None:
+    body = (
+        "We saw attacks from 192.0.2.1, 198.51.100.7 and evil.example "
+        "(see hxxp://evil[.]example/kit).\n"
+    )
+    records, errors = read(plain_mail(body, "Brute force"))
+    assert errors == []
+    assert observed(records) == [
+        [("ipv4", "192.0.2.1")],
+        [("ipv4", "198.51.100.7")],
+        [("domain", "evil.example"), ("url", "http://evil.example/kit")],  # its URL with it
+    ]
+    # what the mail says of all of them, each says
+    assert {(r.time, r.rsit_type, r.description, r.tlp, r.raw) for r in records} == {
+        (datetime(2025, 1, 14, 7, 30, tzinfo=UTC), "brute-force", "Brute force", None, body)
+    }
+    # a host named twice is one event, at its first naming
+    (again,), _ = read(plain_mail("198.51.100.7 and again 198.51.100.7\n", "Scan"))
+    assert observed([again]) == [[("ipv4", "198.51.100.7")]]
+
+
+def test_addresses_of_mail_go_with_their_host_or_the_first() -> None:
+    body = (
+        "Spam from 198.51.100.8 for spammer@evil.example, a mailbox on evil.example.\n"
+        "Also sent from drop@mailer.example; please tell abuse@hoster.example.\n"
+    )
+    records, _ = read(plain_mail(body, "Spam"))
+    # a mailbox on a host the mail names is that host's; a contact named in passing, or a
+    # mailbox on a host it does not name, makes no event: it goes with the first
+    assert observed(records) == [
+        [
+            ("ipv4", "198.51.100.8"),
+            ("email", "drop@mailer.example"),
+            ("email", "abuse@hoster.example"),
+        ],
+        [("domain", "evil.example"), ("email", "spammer@evil.example")],
+    ]
+    # a mail that names addresses of mail alone: one event of them
+    (record,), _ = read(plain_mail("Phishing sent from a@x.example and b@y.example\n", "Spam"))
+    assert observed([record]) == [[("email", "a@x.example"), ("email", "b@y.example")]]
+
+
+PASTED = """Spam received by our customer, full headers below:
+
+Received: from mx1.victim.example (mx1.victim.example [203.0.113.5])
+        by store.victim.example (Postfix) with LMTP id 1234
+        for <user@victim.example>; Tue, 14 Jan 2025 09:00:00 +0000
+Received: from spam-relay.example (unknown [198.51.100.66])
+        by mx1.victim.example (Postfix) with ESMTP id 5678
+        for <user@victim.example>; Tue, 14 Jan 2025 08:59:58 +0000
+Received: from [10.0.0.5] (helo=pc)
+        by spam-relay.example with esmtpa; Tue, 14 Jan 2025 08:59:50 +0000
+X-Received: by 2001:db8:77::1 with SMTP id q12; Tue, 14 Jan 2025 08:59:59 +0000
+Return-Path: <bounce@spam-sender.example>
+From: "Offers" <offers@spam-sender.example>
+To: user@victim.example,
+  other@victim.example
+Message-ID: <abc123@spam-relay.example>
+Subject: Cheap meds
+
+Buy at http://pharma.example/buy
+"""
+
+
+@pytest.mark.parametrize(
+    "quote", ["", "> ", ">> ", "    "], ids=["as-is", "quoted", "twice", "indented"]
+)
+def test_pasted_headers_name_the_sender_not_the_receiving_side(quote: str) -> None:
+    body = "".join(quote + line if line else line for line in PASTED.splitlines(True))
+    records, errors = read(plain_mail(body, "Spam"))
+    assert errors == []
+    # The hops that received the spam (from "by" on, and the hop from mx1, a host of the
+    # recipient's domain), its recipients and its Message-ID are the victim's: the sender's
+    # relay (which received it from the sender's own PC before), its address, its addresses
+    # of mail and its link are what is reported.
+    assert observed(records) == [
+        [
+            ("domain", "spam-relay.example"),
+            ("email", "bounce@spam-sender.example"),
+            ("email", "offers@spam-sender.example"),
+        ],
+        [("ipv4", "198.51.100.66")],
+        [("url", "http://pharma.example/buy")],
+    ]
+    assert records[0].extra["private_addresses"] == "10.0.0.5"
+
+
+GMAIL_FORWARD = """Hello, we got this phishing, headers follow.
+
+Delivered-To: victim.user@gmail.example
+Received: by 2001:db8:7300:5388:b0:f1:3c1d:7d5a with SMTP id w8csp1234567dyb;
+        Mon, 13 Jan 2025 05:12:33 -0800 (PST)
+ARC-Seal: i=1; a=rsa-sha256; t=1736773953; cv=none;
+        d=gmail.example; s=arc-20240605;
+Return-Path: <bounce@mailer.phish-sender.example>
+Received: from mailer.phish-sender.example (mailer.phish-sender.example. [198.51.100.200])
+        by mx.gmail.example with ESMTPS id a640c23a62f3a.456.2025.01.13.05.12.32
+        for <victim.user@gmail.example>
+        (version=TLS1_3 cipher=TLS_AES_256_GCM_SHA384 bits=256/256);
+        Mon, 13 Jan 2025 05:12:33 -0800 (PST)
+Received-SPF: pass (gmail.example: domain of bounce@mailer.phish-sender.example designates
+ 198.51.100.200 as permitted sender) client-ip=198.51.100.200;
+Authentication-Results: mx.gmail.example;
+       spf=pass (gmail.example: domain of bounce@mailer.phish-sender.example) smtp.mailfrom=x
+From: "Bank" <security@bank-verify.example>
+To: victim.user@gmail.example
+Message-ID: <20250113131232.ABC123@mailer.phish-sender.example>
+
+Click hxxps://bank-verify[.]example/login
+"""
+
+
+def test_a_forwarded_phishing_names_its_sender_not_the_mailbox_provider() -> None:
+    records, errors = read(plain_mail(GMAIL_FORWARD, "Phishing"))
+    assert errors == []
+    assert observed(records) == [
+        [
+            ("domain", "mailer.phish-sender.example"),
+            ("email", "bounce@mailer.phish-sender.example"),
+        ],
+        [("ipv4", "198.51.100.200")],
+        [("url", "https://bank-verify.example/login"), ("email", "security@bank-verify.example")],
+    ]
+
+
+def test_the_mails_own_transport_is_no_source() -> None:
+    mail = (
+        b"Received: from relay.cert-hub.example (relay.cert-hub.example [192.0.2.25])\n"
+        b"\tby mx.concord.example with ESMTPS; Tue, 14 Jan 2025 10:30:05 +0300\n"
+    ) + plain_mail(
+        "Our relay 192.0.2.25 (relay.cert-hub.example) got spam from 198.51.100.8,\n"
+        "see https://relay.cert-hub.example/quarantine/1 and http://192.0.2.25/log\n",
+        "Spam",
+    )
+    records, _ = read(mail)
+    assert observed(records) == [[("ipv4", "198.51.100.8")]]
+
+
+def test_a_url_on_a_private_or_loopback_host_is_no_event() -> None:
+    body = "Scans from 198.51.100.3 against http://10.1.2.3:8080/admin and http://127.0.0.1/x\n"
+    (record,), _ = read(plain_mail(body, "Scan"))
+    assert observed([record]) == [[("ipv4", "198.51.100.3")]]
+    assert record.extra["private_addresses"] == "http://10.1.2.3:8080/admin"
+
+
+def test_a_host_named_only_in_the_html_part_is_located_there() -> None:
+    mail = (
+        b"From: a@r.example\nSubject: scan\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/alternative; boundary="a"\n\n'
+        b"--a\nContent-Type: text/plain\n\nScans from 198.51.100.1\n"
+        b"--a\nContent-Type: text/html\n\n<p>Scans from 198.51.100.1 and <b>198.51.100.2</b></p>\n"
+        b"--a--\n"
+    )
+    records, _ = read(mail)
+    assert [(r.observables[0].value, r.location.pointer) for r in records] == [
+        ("198.51.100.1", "/part/1"),
+        ("198.51.100.2", "/part/2"),
+    ]
 
 
 # --- bad input -------------------------------------------------------------------------------
@@ -926,8 +1106,10 @@ def test_undecodable_charset_is_reported_and_read_anyway() -> None:
     assert {e.location.pointer for e in errors} == {"/part/1", "/part/2"}
     assert "unknown charset 'x-no-such-charset'" in errors[0].reason
     assert "not valid utf-8" in errors[1].reason
-    (record,) = records
-    assert values(record) == {("ipv4", "192.0.2.10", "source"), ("ipv4", "192.0.2.11", "source")}
+    assert [(values(r), r.location.pointer) for r in records] == [
+        ({("ipv4", "192.0.2.10", "source")}, "/part/1"),
+        ({("ipv4", "192.0.2.11", "source")}, "/part/2"),  # each at the part that names it
+    ]
 
 
 def test_charset_that_is_no_codec_name_at_all() -> None:
@@ -942,15 +1124,34 @@ def test_charset_that_is_no_codec_name_at_all() -> None:
     assert error.reason.startswith("unknown charset")
 
 
-def test_a_log_of_many_addresses_is_capped() -> None:
+def test_a_log_of_many_addresses_is_capped_and_the_receipt_says_so() -> None:
     lines = "\n".join(f"198.51.{i // 250}.{i % 250 + 1} failed login" for i in range(2000))
     mail = f"From: a@r.example\nSubject: brute force\n\n{lines}\n10.0.0.1\n".encode()
-    (record,), errors = read(mail)
+    records, errors = read(mail)
+    assert len(records) == email_reader.MAX_HOSTS == 500
+    assert observed(records[:2]) == [[("ipv4", "198.51.0.1")], [("ipv4", "198.51.0.2")]]
+    assert records[-1].observables[0].value == "198.51.1.250"
+    assert all(r.extra["private_addresses"] == "10.0.0.1" for r in records)
+    assert all(len(r.raw.encode()) <= MAX_RAW for r in records)
+    # what was left out is one fault on the receipt, at the part that names it
+    assert [(e.location.pointer, e.reason) for e in errors] == [
+        (
+            "/part/1",
+            "the mail names 2000 hosts: an event was made for each of the first 500 and the "
+            "other 1500 were left out; send a longer list as a feed file",
+        )
+    ]
+    assert CYRILLIC.search(gettext("ru", errors[0].reason))
+    assert "2000" in gettext("ru", errors[0].reason)
+
+
+def test_urls_on_one_host_are_capped_in_its_event() -> None:
+    lines = "\n".join(f"http://198.51.100.9/p/{i}" for i in range(600))
+    (record,), errors = read(plain_mail(f"Malware hosted on 198.51.100.9:\n{lines}\n", "x"))
     assert errors == []
-    assert len(record.observables) == 500
-    assert record.extra["observables_left_out"] == "1500"
-    assert record.extra["private_addresses"] == "10.0.0.1"
-    assert len(record.raw.encode()) <= MAX_RAW
+    assert len(record.observables) == email_reader.MAX_OBSERVABLES
+    assert record.observables[0] == Observable(ObservableKind.IPV4, "198.51.100.9")
+    assert record.extra["observables_left_out"] == "101"
 
 
 def test_a_50_mb_attachment_is_set_aside_and_the_report_still_read() -> None:
@@ -1034,6 +1235,37 @@ def check_contract(data: bytes) -> None:
             text.encode("utf-8")
         for observable in record.observables:
             observable.value.encode("utf-8")
+    plain = [r for r in records if r.feed == "email"]
+    assert len(plain) <= email_reader.MAX_HOSTS
+    hosts = [host_of(r) for r in plain]
+    assert len(set(hosts)) == len(hosts), hosts  # a host is one event
+    if plain:  # what the mail says, every event of it says
+        assert len({(r.time, r.rsit_type, r.description, r.tlp, r.raw) for r in plain}) == 1
+
+
+def host_of(record: EventRecord) -> str:
+    """The one host a plain-text mail's event is about: its address, network or domain, on
+    which its URLs are (a network may be the one an address was named in); "" for an event
+    of addresses of mail alone."""
+    ip_kinds = (ObservableKind.IPV4, ObservableKind.IPV6)
+    net_kinds = (ObservableKind.IPV4_NET, ObservableKind.IPV6_NET)
+    hosts: set[str] = set()
+    networks: list[str] = []
+    for o in record.observables:
+        if o.kind == ObservableKind.URL:
+            hosts.add(email_reader._url_host(o.value))
+        elif o.kind in net_kinds:
+            networks.append(o.value)
+        elif o.kind != ObservableKind.EMAIL:
+            hosts.add(o.value)
+    if not hosts and networks:
+        hosts.add(networks.pop(0))
+    assert len(hosts) <= 1, record.observables
+    host = next(iter(hosts), "")
+    for network in networks:  # 203.0.113.5/24: the host and the network it was named in
+        assert record.observables[0].kind in ip_kinds
+        assert ipaddress.ip_address(host) in ipaddress.ip_network(network), record.observables
+    return host
 
 
 @settings(
@@ -1166,3 +1398,106 @@ def test_a_link_local_address_with_its_zone_is_no_source() -> None:
     assert all(
         o.value != "fe80::1%eth0" and "%" not in o.value for r in records for o in r.observables
     )
+
+
+# --- fuzzing the plain-text reading: one event per host named -------------------------------
+
+# no label that reads as defanged ("hxxp", "fxp"): refanged, it would be another name
+LABELS = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True).filter(
+    lambda label: refang(label) == label
+)
+DOMAINS = st.builds(
+    lambda labels, tld: ".".join([*labels, tld]),
+    st.lists(LABELS, min_size=1, max_size=3),
+    st.sampled_from(["example", "test", "org", "net", "com"]),
+)
+PUBLIC = st.one_of(
+    st.ip_addresses(network="198.51.100.0/24"),
+    st.ip_addresses(network="203.0.113.0/25"),
+    st.ip_addresses(network="2001:db8::/64"),
+).map(str)
+NOISE = [
+    "internal 10.1.2.3",
+    "resolver 127.0.0.1",
+    "see invoice.pdf",
+    "version 1.2.3.4.5",
+    "write to r@cert-west.example",
+    "https://www.cert-west.example/case",
+    "TLP:AMBER",
+    # the receiving side of pasted headers, the victim's (a blank line ends them: a line that
+    # starts with a space would continue the last)
+    "\nDelivered-To: user@victim.example\nMessage-ID: <a1@mx.victim.example>\n\n",
+    "\nReceived: from mx.victim.example ([203.0.113.250]) by store.victim.example for"
+    " <user@victim.example>; Tue, 14 Jan 2025 09:00:00 +0000\n"
+    "Received: from unknown by mx.victim.example with ESMTP\n\n",
+]
+
+
+@st.composite
+def named_hosts(draw: st.DrawFn) -> tuple[str, dict[str, set[str]]]:
+    """A plain-text body naming hosts as a report would (bare, defanged, as URLs on them,
+    among noise the reader leaves out), and what each host's event should hold."""
+    hosts = draw(st.lists(st.one_of(PUBLIC, DOMAINS), min_size=1, max_size=12, unique=True))
+    expected: dict[str, set[str]] = {}
+    pieces: list[str] = []
+    for host in hosts:
+        written = f"[{host}]" if ":" in host else host
+        forms = draw(st.lists(st.sampled_from(["bare", "defanged", "url", "hxxp"]), min_size=1))
+        for form in forms:
+            path = draw(st.sampled_from(["", "/", "/kit", "/a/b.php?id=1", "/x#y"]))
+            if form == "bare":
+                pieces.append(host)
+                expected.setdefault(host, set()).add(host)
+            elif form == "defanged":
+                pieces.append(host.replace(".", "[.]"))
+                expected.setdefault(host, set()).add(host)
+            else:
+                scheme = "http" if form == "url" else "hxxp"
+                pieces.append(f"{scheme}://{written}{path}")
+                expected.setdefault(host, set()).add(f"http://{written}{path or '/'}")
+        if draw(st.booleans()):
+            pieces.append(draw(st.sampled_from(NOISE)))
+    separators = st.sampled_from([", ", " and ", "\n", " ; ", "\n> ", "\n  "])
+    body = "Attacks from " + "".join(p + draw(separators) for p in pieces) + "\n"
+    return body, expected
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(named_hosts(), st.sampled_from(["Brute force", "Phishing page", "Abuse report"]))
+def test_fuzz_each_host_named_is_one_event_holding_its_urls(
+    case: tuple[str, dict[str, set[str]]], subject: str
+) -> None:
+    body, expected = case
+    data = plain_mail(body, subject)
+    check_contract(data)
+    records, errors = read(data)
+    assert errors == [], reasons(errors)
+    found = {host_of(r): {o.value for o in r.observables} for r in records}
+    assert found == expected, body
+    # in the order the mail names them, each led by its host, or by a URL on it when the
+    # report is about one (a phishing page)
+    assert [host_of(r) for r in records] == list(expected)
+    for record in records:
+        first = record.observables[0]
+        if subject.startswith("Phishing") and any(o.kind == "url" for o in record.observables):
+            assert first.kind == ObservableKind.URL
+        elif host_of(record) in expected[host_of(record)]:
+            assert first.value == host_of(record)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(1, 12), st.integers(1, 6))
+def test_fuzz_the_number_of_events_is_bounded_and_the_excess_told(hosts: int, limit: int) -> None:
+    body = "".join(f"attack from 198.51.100.{i + 1}\n" for i in range(hosts))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(email_reader, "MAX_HOSTS", limit)
+        records, errors = read(plain_mail(body, "Scan"))
+    assert [r.observables[0].value for r in records] == [
+        f"198.51.100.{i + 1}" for i in range(min(hosts, limit))
+    ]
+    if hosts > limit:
+        (error,) = errors
+        assert error.reason.startswith(f"the mail names {hosts} hosts: ")
+        assert f"the other {hosts - limit} were left out" in error.reason
+    else:
+        assert errors == []

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from concord.audit.model import AuditRecord
+from concord.errors import FaultLocation
 from concord.events.model import Event, Submission, SubmissionFile
 from concord.intake import service
 from tests.conftest import FIXTURES, Network, sign_in
@@ -350,3 +351,61 @@ def test_a_file_in_two_mails_is_a_part_of_each(client, auth, network) -> None:  
     assert (
         client.get(f"/api/v1/intake/{alone['id']}", headers=auth["kz-reader"]).json()["parts"] == []
     )
+
+
+def _plain(body: str, subject: str = "SSH brute force") -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "reporter@example.org", "abuse@x", subject
+    mail["Date"] = "Tue, 14 Jan 2025 10:30:00 +0000"
+    mail.set_content(body)
+    return mail
+
+
+def test_a_plain_mail_naming_several_hosts_is_an_event_for_each_owner(  # type: ignore[no-untyped-def]
+    smtp, session
+) -> None:
+    from concord.orgs import readers
+    from concord.orgs import service as orgs
+    from concord.orgs.model import Organization
+
+    for owner, value in (("kz-bank", "198.51.100.0/24"), ("uz-telecom", "evil.example")):
+        found = readers.normalise("", value, "", "", FaultLocation())
+        orgs.import_assets(session, None, owner, [found])
+    session.commit()
+    code, said = _send(
+        smtp,
+        "reporter@example.org",
+        _plain("We saw attacks from 192.0.2.1, 198.51.100.7 and evil.example.\n"),
+    )
+    # one event per host named, each the concern of its own owner
+    assert code == 250 and said.endswith(b"3 accepted, 0 duplicate, 0 rejected"), said
+    session.rollback()
+    owners = dict(
+        session.execute(
+            select(Event.primary_value, Organization.slug).outerjoin(
+                Organization, Organization.id == Event.owner_org_id
+            )
+        ).all()
+    )
+    assert owners == {"192.0.2.1": None, "198.51.100.7": "kz-bank", "evil.example": "uz-telecom"}
+    # a host reported again in another mail is the same observation: it folds into its event
+    code, said = _send(
+        smtp, "reporter@example.org", _plain("Still attacked by 198.51.100.7 and 203.0.113.4.\n")
+    )
+    assert code == 250 and said.endswith(b"1 accepted, 1 duplicate, 0 rejected"), said
+    assert _count(session, Event) == 4
+
+
+def test_a_plain_mail_naming_too_many_hosts_is_read_up_to_the_limit(smtp, session) -> None:  # type: ignore[no-untyped-def]
+    from concord.intake.readers.email import MAX_HOSTS
+
+    body = "".join(f"198.51.{i // 250}.{i % 250 + 1} failed login\n" for i in range(MAX_HOSTS + 7))
+    code, said = _send(smtp, "reporter@example.org", _plain(body))
+    assert code == 250 and said.endswith(f"{MAX_HOSTS} accepted, 0 duplicate, 1 rejected".encode())
+    [sub] = session.scalars(select(Submission)).all()
+    [error] = json.loads(sub.errors)
+    assert error["reason"] == (
+        f"the mail names {MAX_HOSTS + 7} hosts: an event was made for each of the first "
+        f"{MAX_HOSTS} and the other 7 were left out; send a longer list as a feed file"
+    )
+    assert _count(session, Event) == MAX_HOSTS

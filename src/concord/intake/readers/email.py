@@ -9,8 +9,13 @@ One message in, records and located errors out; no database, no network.
   that is itself whole, is noted in `extra["original_truncated"]`, not an error.
 * X-ARF 0.2: an `X-ARF: Yes` header and a YAML (or JSON) second part. X-ARF v4 and v3 JSON
   documents, bare or attached to a mail: see `read_xarf_json`. One record per report.
-* Anything else is read as a plain-text abuse mail: one record with every IP address,
-  domain, URL and e-mail address found in its text and HTML parts, defanged forms included.
+* Anything else is read as a plain-text abuse mail: the IP addresses, networks, domains,
+  URLs and e-mail addresses found in its text and HTML parts, defanged forms included, as
+  one record per host it names (an address, a network or a domain), since each event
+  concerns the owner of its host. Each record holds its host, the URLs on it and the
+  e-mail addresses of its domain, with the mail's time, classification, description and
+  TLP; it is located at the part that first names its host. The reader does not count
+  the lines of a decoded part, which are not the input's: no line is given.
 
 Plain-text choices, because free text is noisy:
 
@@ -29,9 +34,26 @@ Plain-text choices, because free text is noisy:
   A link to a page about an address the mail names, on another host (a blocklist entry,
   https://blocklist.example/ip/203.0.113.77), is a reference, listed in
   `extra["reference_links"]`, not an observable.
-* Order: the first observable is the event's primary value and names its owner. Addresses
-  and networks come first, in order of appearance, then URLs, e-mail addresses and domains;
-  in a phishing or malware-download report (by its subject) the URLs come first.
+* The hosts of the mail's own Received chain (its sender's mail servers, the relays, ours)
+  carried the report: they are not observables. Nor is what mail headers pasted into the
+  text (a forwarded spam's, quoted or not) say of the receiving side: a Received header
+  from "by" on (and the whole hop when it was sent from a host in a recipient's domain,
+  the recipient's own relay), the recipients (To, Cc, Delivered-To ...), message
+  identifiers and the receiver's checks (Authentication-Results, ARC, Received-SPF). The
+  sender's part (the other hops' from-clauses, From, Return-Path, DKIM-Signature) is read.
+* A URL on a private address is set aside with the private addresses, one on a loopback
+  or link-local address dropped, as those addresses are.
+* An e-mail address is no host: it goes with the record of its domain when the mail
+  names that host, else with the first record, as what the report says beside it (so a
+  contact named in passing makes no event of its own). A mail that names e-mail addresses
+  alone is one record of them.
+* Order: records come in the order the mail first names their hosts. In each, the host
+  itself is the primary value (it names the owner), then the network an address was
+  written in, the URLs and the e-mail addresses; in a phishing or malware-download report
+  (by its subject) the URLs come first.
+* A mail makes at most MAX_HOSTS records, MAX_OBSERVABLES observables each: past them, an
+  error on the receipt says how many hosts were left out (a longer list is a feed), and
+  `extra["observables_left_out"]` how many values of one host.
 * The TLP is the strictest marking in the subject and the top of the body.
 
 MIME locations: `pointer` is "/part/N" with IMAP section numbers (RFC 3501: "/part/3.1" is
@@ -52,9 +74,11 @@ dropped while the input is read, so a 50 MB attachment costs no more memory than
 from __future__ import annotations
 
 import base64
+import bisect
 import codecs
 import contextlib
 import ipaddress
+import itertools
 import json
 import quopri
 import re
@@ -94,7 +118,10 @@ MAX_PART_BYTES = 10 * 1024 * 1024  # a part larger than this is not decoded
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # what is kept of one message once big parts are dropped
 MAX_INPUT_BYTES = 256 * 1024 * 1024  # reading stops here
 MAX_REPORT_BYTES = 256 * 1024  # an X-ARF 0.2 YAML report is a few lines
-MAX_OBSERVABLES = 500  # per plain-text mail; a log of 100 000 addresses is not one event
+# A plain-text mail makes an event per host it names, up to MAX_HOSTS: a log of 100 000
+# addresses is a feed, not a mail's worth of events. An event holds at most MAX_OBSERVABLES.
+MAX_HOSTS = 500
+MAX_OBSERVABLES = 500
 MAX_DEPTH = 32  # MIME nesting
 _LINE = 64 * 1024  # read in lines of at most this many bytes
 
@@ -304,6 +331,29 @@ _REFANG: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _TLP_RE = re.compile(r"\bTLP\s*:\s*(CLEAR|WHITE|GREEN|AMBER\+STRICT|AMBER|RED)\b", re.IGNORECASE)
+# Mail headers pasted into a report's text (see `_without_receivers`): the hops, the
+# recipients (whose domains tell the recipient's own relays among the hops), and the other
+# headers the receiving side wrote or that name no host (message identifiers). Then the
+# address literals of a Received header.
+_PASTED_HEADER = re.compile(r"([A-Za-z][A-Za-z0-9-]{0,60})[ \t]*:")
+_QUOTE_MARKS = re.compile(r"(?:[ \t]*>)+ ?")
+_HOP_HEADERS = frozenset({"received", "x-received"})
+_RECIPIENT_HEADER_NAMES = """
+to cc bcc delivered-to x-original-to envelope-to x-envelope-to resent-to resent-cc
+x-forwarded-to
+"""
+_RECIPIENT_HEADERS = frozenset(_RECIPIENT_HEADER_NAMES.split())
+# The results of the receiver's checks name the receiver: "Authentication-Results:
+# mx.example; spf=pass (mx.example: ...)".
+_RECEIVER_HEADER_NAMES = """
+message-id in-reply-to references resent-message-id authentication-results
+arc-authentication-results arc-seal arc-message-signature received-spf
+"""
+_RECEIVER_HEADERS = _RECIPIENT_HEADERS | frozenset(_RECEIVER_HEADER_NAMES.split())
+_BY = re.compile(r"(?<!\S)by(?=\s)", re.IGNORECASE)
+_FOR_RECIPIENT = re.compile(r"(?<!\S)for\s+<?([^\s<>;]+@[^\s<>;]+)", re.IGNORECASE)
+_FROM_HOST = re.compile(r"\s*from\s+([^\s(;]+)", re.IGNORECASE)
+_RECEIVED_LITERAL = re.compile(r"[\[(]\s*(?:ipv6:)?([0-9a-fA-F:.]{2,45})\s*[\])]", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1027,7 +1077,7 @@ class _Message:
 
     def _plain(self) -> Iterator[EventRecord | ReadError]:
         texts: list[str] = []
-        first_path: str | None = None
+        paths: list[str] = []
         for path, part in self._leaves():
             ctype = _content_type(part)
             if ctype not in ("text/plain", "text/html") or path in self.oversized:
@@ -1038,12 +1088,11 @@ class _Message:
             if ctype == "text/html":
                 text = _html_text(text)
             texts.append(text)
-            first_path = first_path or path
+            paths.append(path)
         yield from self._drain_errors()
-        if first_path is None:
+        if not paths:
             yield self.error("the mail has no text part to read")
             return
-        pointer = _pointer(first_path)
         own_emails: set[str] = set()
         own_domains: set[str] = set()
         for name in ("From", "Reply-To", "Sender", "To", "Cc"):
@@ -1057,45 +1106,71 @@ class _Message:
             if pattern.search(subject):
                 rsit = (rsit_class, rsit_type)
                 break
-        # Each part on its own: a signature ends its part, not the next one.
-        found = _extract("\n".join(_without_signature(t) for t in texts), own_emails, own_domains)
-        observables = found.observables(url_first=rsit[1] in _ABOUT_A_URL)
-        if not observables:
+        # Each part on its own: a signature ends its part, not the next one. `starts` tells
+        # in which part an offset of the text read lies.
+        read = [_without_receivers(refang(_without_signature(t))) for t in texts]
+        starts = list(itertools.accumulate((len(t) + 1 for t in read[:-1]), initial=0))
+        found = _extract(
+            "\n".join(read),
+            own_emails,
+            own_domains,
+            _transport_hosts(_headers(self.msg, "Received")),
+        )
+        hosts = found.hosts(url_first=rsit[1] in _ABOUT_A_URL)
+
+        def pointer_at(offset: int) -> str:
+            return _pointer(paths[bisect.bisect_right(starts, offset) - 1])
+
+        if not hosts:
             yield self.error(
-                "no IP address, domain, URL or e-mail address found in the text", pointer
+                "no IP address, domain, URL or e-mail address found in the text",
+                _pointer(paths[0]),
             )
             return
-        extra: dict[str, str] = {}
-        if len(observables) > MAX_OBSERVABLES:
-            extra["observables_left_out"] = str(len(observables) - MAX_OBSERVABLES)
-            observables = observables[:MAX_OBSERVABLES]
+        common: dict[str, str] = {}
         if found.private:
-            extra["private_addresses"] = ", ".join(list(found.private)[:50])
-        if found.references:
-            extra["reference_links"] = " ".join(found.references)[:1000]
+            common["private_addresses"] = ", ".join(list(found.private)[:50])
         reporter = _header(self.msg, "From")
         if reporter:
-            extra["reporter"] = reporter[:1000]
+            common["reporter"] = reporter[:1000]
         if subject:
-            extra["subject"] = subject[:1000]
+            common["subject"] = subject[:1000]
         date_header = _header(self.msg, "Date")
         time = _rfc_date(date_header or "")
         if date_header and time is None:
             yield self.error(f"Date {date_header[:100]!r} is not a date", "/", "Date")
         joined = "\n".join(texts)
-        yield EventRecord(
-            time=time,
-            rsit_class=rsit[0],
-            rsit_type=rsit[1],
-            observables=tuple(observables),
-            location=self.loc(pointer),
-            raw=_bounded(joined),
-            feed="email",
-            tlp=_tlp_in(subject, joined[:4096]),
-            description=subject[:200],
-            attack_techniques=_TECHNIQUES.get(rsit[1], ()),
-            extra=extra,
-        )
+        raw = _bounded(joined)
+        tlp = _tlp_in(subject, joined[:4096])
+        for host in hosts[:MAX_HOSTS]:
+            extra = dict(common)
+            observables = host.observables
+            if len(observables) > MAX_OBSERVABLES:
+                extra["observables_left_out"] = str(len(observables) - MAX_OBSERVABLES)
+                observables = observables[:MAX_OBSERVABLES]
+            if host.references:
+                extra["reference_links"] = " ".join(host.references)[:1000]
+            yield EventRecord(
+                time=time,
+                rsit_class=rsit[0],
+                rsit_type=rsit[1],
+                observables=observables,
+                location=self.loc(pointer_at(host.at)),
+                raw=raw,
+                feed="email",
+                tlp=tlp,
+                description=subject[:200],
+                attack_techniques=_TECHNIQUES.get(rsit[1], ()),
+                extra=extra,
+            )
+        if len(hosts) > MAX_HOSTS:
+            # said on the receipt, where the first host left out is named
+            yield self.error(
+                f"the mail names {len(hosts)} hosts: an event was made for each of the first "
+                f"{MAX_HOSTS} and the other {len(hosts) - MAX_HOSTS} were left out; send a "
+                "longer list as a feed file",
+                pointer_at(hosts[MAX_HOSTS].at),
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1863,61 +1938,113 @@ def refang(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class _Host:
+    """A host a plain-text mail names: an address, a network or a domain, with what the mail
+    names on it (URLs, and the addresses of mail of its domain), where the text read first
+    names it, and the links about it (a blocklist's entry)."""
+
+    name: str
+    at: int
+    observables: tuple[Observable, ...]
+    references: tuple[str, ...] = ()
+
+
+# After a host itself in its record (1): the network it was written in (2), then these.
+_RANKS = {ObservableKind.URL: 3, ObservableKind.EMAIL: 4}
+
+
 @dataclass
 class _Found:
-    """What a plain-text mail names, by kind, each in order of appearance."""
+    """What a plain-text mail names: each value with the host it is on and the offset in the
+    text read where it is named."""
 
-    urls: list[Observable] = field(default_factory=list)
-    emails: list[Observable] = field(default_factory=list)
-    addresses: list[Observable] = field(default_factory=list)
-    networks: list[Observable] = field(default_factory=list)
-    domains: list[Observable] = field(default_factory=list)
+    named: list[tuple[int, str, Observable]] = field(default_factory=list)
     private: dict[str, None] = field(default_factory=dict)  # ordered, fast on a long log
-    references: list[str] = field(default_factory=list)  # links about an address named
+    references: dict[str, list[str]] = field(default_factory=dict)  # address: links about it
 
-    def observables(self, url_first: bool) -> list[Observable]:
-        """The first is the event's primary value and, ranked first, names its owner: the
-        reported host, unless the report is about a URL (a phishing page, a download)."""
-        hosts = [*self.addresses, *self.networks]
-        ordered = [*self.urls, *hosts] if url_first else [*hosts, *self.urls]
-        return _unique([*ordered, *self.emails, *self.domains])
+    def hosts(self, url_first: bool) -> list[_Host]:
+        """One entry per host, in the order the mail first names them: each is an event of
+        its own, whose owner is that host's. The host's own value comes first, as the
+        event's primary value, unless the report is about a URL (a phishing page, a
+        download): then its URLs do. An address of mail is no host: it goes with its
+        domain when the mail names that host, else with the first host, as what the report
+        says beside it (a contact named in passing makes no event); a mail that names
+        addresses of mail alone is one entry of them."""
+        named = sorted(self.named, key=lambda item: item[0])  # stable: a host before its net
+        groups: dict[str, list[tuple[int, Observable]]] = {}
+        mail: list[tuple[int, str, Observable]] = []
+        for at, host, observable in named:
+            if observable.kind == ObservableKind.EMAIL:
+                mail.append((at, host, observable))
+            else:
+                groups.setdefault(host, []).append((at, observable))
+        loose = [(at, o) for at, host, o in mail if host not in groups]
+        for at, host, observable in mail:
+            if host in groups:
+                groups[host].append((at, observable))
+        if loose:
+            groups.setdefault(next(iter(groups), ""), []).extend(loose)
+
+        def rank(host: str, item: tuple[int, Observable]) -> tuple[int, int]:
+            at, observable = item
+            if url_first and observable.kind == ObservableKind.URL:
+                return 0, at
+            if observable.value == host:
+                return 1, at
+            return _RANKS.get(observable.kind, 2), at  # 2: the network of an address
+
+        return [
+            _Host(
+                name=host,
+                at=items[0][0],
+                observables=tuple(
+                    _unique(o for _, o in sorted(items, key=lambda item: rank(host, item)))
+                ),
+                references=tuple(dict.fromkeys(self.references.get(host, ()))),
+            )
+            for host, items in groups.items()
+        ]
 
 
-def _extract(text: str, own_emails: set[str], own_domains: set[str]) -> _Found:
-    """Observables (URLs, e-mail addresses, IP addresses and networks, domains) and the
-    private addresses set aside."""
-    text = refang(text)
+def _extract(text: str, own_emails: set[str], own_domains: set[str], own_hosts: set[str]) -> _Found:
+    """Observables (URLs, e-mail addresses, IP addresses and networks, domains), each with
+    its host, and the private addresses set aside. `text` is refanged already."""
     found = _Found()
 
     def own(host: str) -> bool:
-        return any(host == d or host.endswith("." + d) for d in own_domains) or (
-            host in _NOISE_DOMAINS
+        return (
+            host in own_hosts
+            or any(host == d or host.endswith("." + d) for d in own_domains)
+            or host in _NOISE_DOMAINS
         )
 
-    # (offset, observable): the patterns run one after another, the mail is read in order
-    hosts: list[tuple[int, Observable]] = []
-
-    def address(observable: Observable, at: int) -> None:
-        network = ipaddress.ip_network(observable.value)
-        first = network.network_address
-        if first.is_loopback or first.is_link_local or first.is_unspecified:
-            return
-        if first.is_multicast or str(first) == "255.255.255.255":
-            return
-        if _internal(first):
-            found.private[observable.value] = None
-        else:
-            hosts.append((at, observable))
+    def kept(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, value: str) -> bool:
+        """Whether an address (or a network's first address) may name a host: not a
+        loopback or other address of no host, not a transport hop of the mail itself, and
+        not a private one, which is set aside."""
+        if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+            return False
+        if ip.is_multicast or str(ip) == "255.255.255.255" or value in own_hosts:
+            return False
+        if _internal(ip):
+            found.private[value] = None
+            return False
+        return True
 
     spans: list[tuple[int, int]] = []
-    urls: list[Observable] = []
+    urls: list[tuple[int, str, Observable]] = []
     for match in _URL_RE.finditer(text):
         spans.append(match.span())
         observable = _url(_trim_url(match.group(0)))
-        if observable is not None:
-            host = urlsplit(observable.value).hostname or ""
-            if not own(host):
-                urls.append(observable)
+        if observable is None:
+            continue
+        host = _url_host(observable.value)
+        ip = _ip(host)
+        if ip is not None and not kept(ipaddress.ip_address(ip.value), observable.value):
+            continue
+        if not own(host):
+            urls.append((match.start(), host, observable))
     text = _blank(text, spans)
     spans = []
     for match in _EMAIL_RE.finditer(text):
@@ -1926,26 +2053,32 @@ def _extract(text: str, own_emails: set[str], own_domains: set[str]) -> _Found:
         if observable is not None and observable.value.lower() not in own_emails:
             host = observable.value.rpartition("@")[2]
             if not own(host):
-                found.emails.append(observable)
+                found.named.append((match.start(), host, observable))
     text = _blank(text, spans)
     # Networks before addresses: the address patterns stop short of a "/24".
+    addresses: set[str] = set()
     for pattern in (_NET4_RE, _NET6_RE, _IPV4_RE, _IPV6_RE):
         spans = []
         for match in pattern.finditer(text):
             if pattern in (_NET4_RE, _NET6_RE):
                 spans.append(match.span())
+                # 198.51.100.5/24: the host, with its network
+                host = ""
                 for observable in _networks(match.group(0)):
-                    address(observable, match.start())
+                    network = ipaddress.ip_network(observable.value)
+                    if kept(network.network_address, observable.value):
+                        host = host or observable.value
+                        found.named.append((match.start(), host, observable))
+                        if network.num_addresses == 1:
+                            addresses.add(observable.value)
                 continue
             observable = _ip(match.group(0))
             if observable is not None:
                 spans.append(match.span())
-                address(observable, match.start())
+                if kept(ipaddress.ip_address(observable.value), observable.value):
+                    found.named.append((match.start(), observable.value, observable))
+                    addresses.add(observable.value)
         text = _blank(text, spans)
-    hosts.sort(key=lambda item: item[0])  # stable: an address before its network
-    for _, observable in hosts:
-        network = observable.kind in (ObservableKind.IPV4_NET, ObservableKind.IPV6_NET)
-        (found.networks if network else found.addresses).append(observable)
     for match in _DOMAIN_RE.finditer(text):
         candidate = match.group(0)
         tld = candidate.rpartition(".")[2]
@@ -1957,14 +2090,22 @@ def _extract(text: str, own_emails: set[str], own_domains: set[str]) -> _Found:
         except ValueError:
             continue
         if not own(name):
-            found.domains.append(Observable(ObservableKind.DOMAIN, name))
-    named = {o.value for o in found.addresses}
-    for url in _unique(urls):
-        if _about_an_address(url.value, named):
-            found.references.append(url.value)
+            found.named.append((match.start(), name, Observable(ObservableKind.DOMAIN, name)))
+    for at, host, url in urls:
+        about = _about_an_address(url.value, addresses)
+        if about is not None:
+            found.references.setdefault(about, []).append(url.value)
         else:
-            found.urls.append(url)
+            found.named.append((at, host, url))
     return found
+
+
+def _url_host(url: str) -> str:
+    """The host of a URL as its own value would read: an address in canonical form, else the
+    (validated) domain."""
+    host = urlsplit(url).hostname or ""
+    ip = _ip(host)
+    return ip.value if ip is not None else host
 
 
 def _networks(text: str) -> list[Observable]:
@@ -1990,10 +2131,10 @@ def _networks(text: str) -> list[Observable]:
     return found
 
 
-def _about_an_address(url: str, named: set[str]) -> bool:
-    """Whether a URL is a page about an address the mail names, on another host (a
-    blocklist's or a lookup service's entry, https://blocklist.example/ip/203.0.113.77):
-    a reference for the analyst, not a place the incident happens."""
+def _about_an_address(url: str, named: set[str]) -> str | None:
+    """The address a URL is a page about, when the mail names it and the URL is on another
+    host (a blocklist's or a lookup service's entry, https://blocklist.example/ip/203.0.113.77):
+    a reference for the analyst, not a place the incident happens. None for any other."""
     parts = urlsplit(url)
     host = _ip(parts.hostname or "")
     rest = unquote(f"{parts.path}?{parts.query}#{parts.fragment}")
@@ -2001,8 +2142,95 @@ def _about_an_address(url: str, named: set[str]) -> bool:
         for match in pattern.finditer(rest):
             ip = _ip(match.group(0))
             if ip is not None and ip.value in named and (host is None or host.value != ip.value):
-                return True
-    return False
+                return ip.value
+    return None
+
+
+def _transport_hosts(received: list[str]) -> set[str]:
+    """The addresses and host names the mail's own Received chain names: its sender's mail
+    servers, the relays, ours. They carried the report; they are not what it reports."""
+    hosts: set[str] = set()
+    for header in received:
+        literals = _RECEIVED_LITERAL.findall(header) + _IPV4_RE.findall(header)
+        for literal in literals:
+            ip = _ip(literal)
+            if ip is not None:
+                hosts.add(ip.value)
+        for match in _DOMAIN_RE.finditer(header):
+            with contextlib.suppress(ValueError):
+                hosts.add(validate.domain(match.group(0)))
+    return hosts
+
+
+def _without_receivers(text: str) -> str:
+    """The text without what mail headers pasted into it (a forwarded spam's, quoted or
+    indented) say of the receiving side: the hosts that received it (a Received header from
+    "by" on, and the whole of a hop sent from a host in a recipient's domain: the
+    recipient's own relay), its recipients (To, Cc, Delivered-To ...), message identifiers,
+    which read as addresses of mail, and the results of the receiver's checks
+    (Authentication-Results, ARC, Received-SPF). They name the victim's or the reporter's
+    servers and mailboxes. The sender's stay: From, Return-Path, and each other hop's
+    from-clause, which names the host that handed the mail on (the host that received it
+    before, in its "by", may be the sender's own server: it is named again there)."""
+    lines = text.split("\n")
+    pasted = _pasted_headers(lines)
+    if not pasted:
+        return text
+    recipients: set[str] = set()  # the recipients' domains
+    for name, segments in pasted:
+        value = " ".join(lines[n][at:] for n, at in segments)
+        if name in _HOP_HEADERS:
+            value = " ".join(_FOR_RECIPIENT.findall(value))
+        elif name not in _RECIPIENT_HEADERS:
+            continue
+        recipients.update(a.rpartition("@")[2].lower() for a in _EMAIL_RE.findall(value))
+
+    def recipients_own(host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return any(host == d or host.endswith("." + d) for d in recipients)
+
+    for name, segments in pasted:
+        whole = name not in _HOP_HEADERS
+        if not whole:
+            sender = _FROM_HOST.match(lines[segments[0][0]][segments[0][1] :])
+            whole = sender is not None and recipients_own(sender.group(1))
+        cut = False
+        for n, at in segments:
+            if not (whole or cut):
+                by = _BY.search(lines[n], at)
+                if by is None:
+                    continue
+                at, cut = by.start(), True
+            lines[n] = lines[n][:at]
+    return "\n".join(lines)
+
+
+def _pasted_headers(lines: list[str]) -> list[tuple[str, list[tuple[int, int]]]]:
+    """The pasted headers `_without_receivers` reads: (name, the (line, column) where each
+    of its lines' value starts), a folded header's continuation lines included."""
+    found: list[tuple[str, list[tuple[int, int]]]] = []
+    current: list[tuple[int, int]] | None = None
+    indent = 0
+    for number, line in enumerate(lines):
+        quote = _QUOTE_MARKS.match(line)
+        start = quote.end() if quote else 0
+        body = line[start:].lstrip(" \t")
+        depth = len(line) - start - len(body)
+        if not body:
+            current = None
+            continue
+        if current is not None and depth > indent:
+            current.append((number, start + depth))
+            continue
+        current = None
+        header = _PASTED_HEADER.match(body)
+        if header is not None:
+            name = header.group(1).lower()
+            if name in _HOP_HEADERS or name in _RECEIVER_HEADERS:
+                current = [(number, start + depth + header.end())]
+                indent = depth
+                found.append((name, current))
+    return found
 
 
 def _quote_starts(line: str) -> bool:
