@@ -789,6 +789,10 @@ def test_refang() -> None:
     assert refang("hXXp[:]//a(dot)b(dot)example") == "http://a.b.example"
     assert refang("user[at]mail [.] example") == "user@mail.example"
     assert refang("192[.]0[.]2[.]1") == "192.0.2.1"
+    assert refang("fxp[://]files[.]example/fxp/x") == "ftp://files.example/fxp/x"
+    assert refang("an fxp transfer, see hxxp://a[.]example/fxp") == (
+        "an fxp transfer, see http://a.example/fxp"
+    )
 
 
 def test_plain_mail_noise_is_left_out() -> None:

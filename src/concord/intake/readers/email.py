@@ -323,7 +323,7 @@ _REFANG: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), replacement)
     for pattern, replacement in (
         (r"\bh(?:xx|\*\*|XX)p(s?)\b", r"http\1"),
-        (r"\bfxp\b", "ftp"),
+        (r"\bfxp(?=\[:\]//|\[://\]|://)", "ftp"),  # a scheme only: "fxp" is a word too
         (r"\[:\]//|\[://\]", "://"),
         (r"\[:\]", ":"),
         (r"\s?[\[({]\s?(?:\.|dot)\s?[\])}]\s?", "."),
