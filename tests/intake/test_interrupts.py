@@ -224,3 +224,61 @@ def test_a_request_cancelled_mid_intake_stops_it_after_a_batch_and_answers_503( 
     )
     assert again.note == "resumed an interrupted submission"
     assert totals(session) == (rows, rows)
+
+
+class _Interrupting:
+    """A value whose binding interrupts the driver mid-statement, as a Ctrl-C can."""
+
+    at = 0.0
+
+
+def _interrupt(_value: _Interrupting) -> str:
+    _Interrupting.at = time.monotonic()
+    raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_inside_the_driver_is_said_on_the_receipt_at_once(  # type: ignore[no-untyped-def]
+    session, network, monkeypatch
+) -> None:
+    """Ctrl-C may land while the driver runs a statement: the connection it interrupted must
+    not keep the write lock from the line that marks the receipt."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("the driver's statement is interrupted in SQLite's executemany")
+    import sqlite3
+
+    from concord.intake import service
+    from concord.intake.prepare import EVENT_COLUMNS
+
+    monkeypatch.setitem(sqlite3.adapters, (_Interrupting, sqlite3.PrepareProtocol), _interrupt)
+    monkeypatch.setattr(service, "COMMIT_ROWS", 1)  # a commit per batch
+    key = EVENT_COLUMNS.index("dedup_key")
+    real = service.write_batch
+
+    def interrupted_in_the_third(session, sub, plan, batch):  # type: ignore[no-untyped-def]
+        if sub.rows_done >= 2000:
+            row = list(batch.rows[500])
+            row[key] = _Interrupting()
+            batch.rows[500] = tuple(row)
+        return real(session, sub, plan, batch)
+
+    monkeypatch.setattr(service, "write_batch", interrupted_in_the_third)
+    rows = 5000
+    data = scan_csv(
+        [("2026-11-30 10:00:00", f"10.8.{i >> 8}.{i & 255}", 3389) for i in range(rows)]
+    )
+    source = service.Source(io.BytesIO(data), "scan_rdp.csv")
+    with pytest.raises(KeyboardInterrupt):
+        service.ingest(
+            session_factory(), network["kz-analyst"], source, batch_size=1000, parallel_from=1 << 40
+        )
+    # said at once, without waiting for a lock
+    assert time.monotonic() - _Interrupting.at < service.INTERRUPTED_MARK_WAIT_MS / 1000
+    session.rollback()
+    sub = session.scalars(select(Submission)).one()
+    assert (sub.status, sub.rows_done) == ("interrupted", 2000)
+    monkeypatch.setattr(service, "write_batch", real)
+    again = service.ingest(
+        session_factory(), network["kz-analyst"], service.Source(io.BytesIO(data), "x.csv")
+    )
+    assert again.note == "resumed an interrupted submission"
+    assert totals(session) == (rows, rows)

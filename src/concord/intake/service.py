@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time as clock
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -335,20 +336,24 @@ def _prefetch(batches: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: Any) -> bool:
+        """Hand `item` to the consumer; False once it stopped taking any."""
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(batch):
                     return
-            slots.put(_DONE)
+            offer(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
-            slots.put(exc)
+            offer(exc)
 
     worker = threading.Thread(target=produce, name="intake-reader", daemon=True)
     worker.start()
@@ -1201,8 +1206,11 @@ def _take_in(
             # Said on the receipt; sending the file again resumes after the last commit.
             _mark_failed(factory, sub_id)
             raise
-        except BaseException:
-            # Ctrl-C: said on the receipt at once, as for a failure
+        except BaseException as exc:
+            # Ctrl-C: said on the receipt at once, as for a failure. An interrupt inside the
+            # driver has its connection closed, but the statement it ran, still referenced
+            # from the frames it unwound, keeps the write lock: let go of them first.
+            traceback.clear_frames(exc.__traceback__)
             _mark_interrupted(factory, sub_id)
             raise
         finally:
