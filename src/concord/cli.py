@@ -209,7 +209,16 @@ def serve(
         f"Concord {__version__} on http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)"
     )
     try:
-        uvicorn.run(create_app(), host=host, port=port, log_level="info", proxy_headers=True)
+        # no lifespan: the app has no start-up or shutdown work, and a second Ctrl-C during a
+        # request would otherwise log a traceback from cancelling the lifespan task
+        uvicorn.run(
+            create_app(),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=True,
+            lifespan="off",
+        )
     finally:
         if listener is not None:
             listener.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -114,7 +113,7 @@ def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # 
     env, session, network, auth, tmp_path, monkeypatch
 ) -> None:
     """A second Ctrl-C on `concord serve` while a request is taking a file in: the request
-    ends with a 503 problem, the log holds no traceback of the request, and the file sent
+    ends with a 503 problem, the log holds no traceback, and the file sent
     again goes on where it stopped."""
     monkeypatch.setenv("CONCORD_INTAKE_COMMIT_ROWS", "10000")  # a commit per batch
     data = _feed(tmp_path).read_bytes()
@@ -155,7 +154,7 @@ def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # 
     )
     said = log_path.read_text()
     assert "Exception in ASGI application" not in said, said
-    assert not re.search(r'File "[^"]*/concord/', said), said  # no traceback through ours
+    assert "Traceback" not in said, said  # neither the request's nor the server's own
     session.rollback()
     sub = session.scalars(select(Submission)).one()
     assert sub.status == "interrupted" and 0 < sub.rows_done < ROWS, (sub.status, sub.rows_done)

@@ -94,7 +94,7 @@ def feeds_in(
         for number, (name, data) in enumerate(attached):
             if not isinstance(data, bytes) or not data.strip():
                 continue
-            shown, stored = _attachment_names(number, name)
+            shown, stored = attachment_names(number, name)
             path = Path(folder) / stored
             path.write_bytes(data)
             for found in open_file(path, stored, whole):
@@ -125,7 +125,7 @@ def _feed_reader(stream: BinaryIO, named: str) -> Reader | None:
     return None if reader.name == "email" else reader
 
 
-def _attachment_names(number: int, name: str) -> tuple[str, str]:
+def attachment_names(number: int, name: str) -> tuple[str, str]:
     """An attachment's name as sent (cleaned, bounded), and the name it is stored under: one
     of ours, as a sender's may be too long or hold a NUL, with its suffix, by which
     archives are told."""

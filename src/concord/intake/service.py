@@ -1002,7 +1002,7 @@ def _as_attached(message: EmailMessage, found: list[str]) -> list[str]:
         for part in message.walk()
         if part.get_filename() and not part.is_multipart()
     ]
-    stored = [mail._attachment_names(number, name) for number, name in enumerate(named)]
+    stored = [mail.attachment_names(number, name) for number, name in enumerate(named)]
     shown = []
     for name in found:
         for as_sent, opened in stored:
