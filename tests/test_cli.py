@@ -318,7 +318,7 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
     assert "run `concord init` first" in fails(["org", "list"], **blank)
     # a mistyped path makes no folder, nor an empty database in it: `concord init` does
     typo = f"sqlite:///{tmp_path}/typo/concord.db"
-    for args in (["org", "list"], ["serve", "--port", "1"]):
+    for args in (["org", "list"], ["serve", "--port", "1"], ["ingest", "--as", "x", sample]):
         line = fails(args, CONCORD_DATABASE_URL=typo)
         assert "does not exist yet" in line and "run `concord init` first" in line
     assert not (tmp_path / "typo").exists()

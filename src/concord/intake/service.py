@@ -1482,10 +1482,14 @@ def _engine(session: Session) -> Engine:
     return bind if isinstance(bind, Engine) else bind.engine
 
 
-def _schema_fault(exc: DBAPIError) -> bool:
-    """Whether the database lacks a table or column of this release's schema."""
+def _database_fault(exc: DBAPIError) -> bool:
+    """Whether the database lacks a table or column of this release's schema, or cannot be
+    opened at all: every file alike, sending one again changes nothing."""
     text = str(exc.orig)
-    return "no such table" in text or "no such column" in text or "does not exist" in text
+    return any(
+        said in text
+        for said in ("no such table", "no such column", "does not exist", "unable to open")
+    )
 
 
 def ingest_paths(
@@ -1555,8 +1559,8 @@ def _failed(source: Source, exc: Exception) -> Receipt:
     if isinstance(exc, Conflict):  # the same file, being taken in by another run
         return Receipt.refused(source.filename, exc.message)
     if isinstance(exc, DBAPIError):
-        if _schema_fault(exc):
-            raise exc  # a database not (yet) upgraded: every file alike
+        if _database_fault(exc):
+            raise exc  # a database not (yet) made or upgraded: every file alike
         # e.g. the database locked by another writer for too long: this file failed
         log.warning("intake of %s failed", source.filename, exc_info=exc)
         first = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
