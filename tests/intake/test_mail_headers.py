@@ -3,6 +3,7 @@ the SMTP listener parses only the headers before it decides."""
 
 from __future__ import annotations
 
+import io
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -37,6 +38,19 @@ def test_only_the_header_block_is_parsed() -> None:
     head = mail.headers_of(b"From: a@r.example\r\nAuto-Submitted: auto-replied\r\n\r\n" + body)
     assert head.get_payload() == ""
     assert mail.not_a_report(head) == mail.AUTO_REPLY_NOT_A_REPORT
+
+
+def test_an_uploaded_mail_is_told_from_its_headers_when_they_end_early() -> None:
+    """The intake service looks into a mail's first bytes only; a header block running past
+    them is left to a parse of the whole mail."""
+    for path in SAMPLES:
+        stream = io.BytesIO(path.read_bytes())
+        stream.seek(0)
+        head = mail.headers_in(stream)
+        assert head is not None and stream.tell() == 0, path.name
+        assert decided(head) == decided(whole(stream.getvalue())), path.name
+    endless = io.BytesIO(b"X-Note: a\r\n" * (mail.HEADER_PEEK // 8) + b"\r\nbody\r\n")
+    assert mail.headers_in(endless) is None and endless.tell() == 0
 
 
 HEADERS = [

@@ -49,6 +49,18 @@ def headers_of(data: bytes) -> EmailMessage:
     return cast(EmailMessage, parsed)  # the default policy makes it an EmailMessage
 
 
+HEADER_PEEK = 1 << 20  # bytes looked into for the header block before parsing a mail whole
+
+
+def headers_in(stream: BinaryIO) -> EmailMessage | None:
+    """`headers_of` the mail in `stream` when its header block ends within its first
+    HEADER_PEEK bytes, else None (the caller parses it whole); the stream is left at its
+    start either way."""
+    data = stream.read(HEADER_PEEK)
+    stream.seek(0)
+    return headers_of(data) if _HEADERS_END.search(data) else None
+
+
 def is_a_report(message: EmailMessage) -> bool:
     """Whether the mail is itself the report (ARF, X-ARF), read whole by the e-mail reader."""
     return message.get_content_type() == "multipart/report" or bool(message.get("X-ARF"))

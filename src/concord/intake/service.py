@@ -956,15 +956,23 @@ def _ingest_mail(
     from concord.intake import mail  # it hands the feeds it finds back to `ingest`
     from concord.intake.sources import noting_hidden
 
-    message = cast(
-        EmailMessage, email.message_from_binary_file(source.stream, policy=email.policy.default)
-    )
-    source.stream.seek(0)
-    why = mail.not_a_report(message)
+    def parsed_whole() -> EmailMessage:
+        whole = email.message_from_binary_file(source.stream, policy=email.policy.default)
+        source.stream.seek(0)
+        return cast(EmailMessage, whole)
+
+    # Whether it is a report at all, or the report itself, the headers tell: an ARF or X-ARF
+    # mail is then parsed once, by the reader, not here as well.
+    message: EmailMessage | None = None
+    head = mail.headers_in(source.stream)
+    if head is None:  # a header block longer than the peek: read whole, once
+        head = message = parsed_whole()
+    why = mail.not_a_report(head)
     if why is not None:
         raise NotAReport(why, FaultLocation(source=source.filename))
-    if mail.is_a_report(message):
+    if mail.is_a_report(head):
         return ingest(factory, principal, source, reader=reader, **options)
+    message = message or parsed_whole()
     parts: list[Receipt] = []
 
     def take_in(found: mail.Attached) -> None:
