@@ -322,6 +322,15 @@ def test_settings_and_database_mistakes_are_one_line(env, tmp_path) -> None:  # 
         line = fails(args, CONCORD_DATABASE_URL=typo)
         assert "does not exist yet" in line and "run `concord init` first" in line
     assert not (tmp_path / "typo").exists()
+    made = subprocess.run(
+        [sys.executable, "-m", "concord", "init"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CONCORD_DATABASE_URL": typo},
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "typo" / "concord.db").is_file()
     assert "is not a database" in fails(["org", "list"], CONCORD_DATABASE_URL="garbage")
     unreachable = "postgresql+psycopg://u:secret@127.0.0.1:1/x"
     line = fails(["org", "list"], CONCORD_DATABASE_URL=unreachable)

@@ -118,12 +118,13 @@ def init(
 ) -> None:
     """Create or upgrade the database schema (and optionally load the demo network)."""
     from concord.config import get_settings
-    from concord.migrate import current_revision, upgrade
+    from concord.migrate import current_revision, make_folder, upgrade
 
     settings = get_settings()
     if not settings.var.exists():
         # it holds the database (password and token hashes, RED reports): its owner's only
         settings.var.mkdir(parents=True, mode=0o700)
+    make_folder(settings.database_url)
     before = current_revision(settings.database_url)
     upgrade(settings.database_url)
     after = current_revision(settings.database_url)

@@ -23,11 +23,15 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str) -> None:
-    # Only creating the database makes its folder: elsewhere a mistyped path is an error,
-    # not an empty database in a new folder.
+def make_folder(url: str) -> None:
+    """The folder of a SQLite database about to be created. Only creating the database
+    makes it: elsewhere a mistyped path is an error, not an empty database in a new folder."""
     if (path := sqlite_file(url)) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def upgrade(url: str) -> None:
+    make_folder(url)
     cfg = alembic_config(url)
     with get_engine(url).connect() as conn, _foreign_keys_deferred(conn), conn.begin():
         cfg.attributes["connection"] = conn
