@@ -995,6 +995,22 @@ def test_pasted_headers_name_the_sender_not_the_receiving_side(quote: str) -> No
     assert records[0].extra["private_addresses"] == "10.0.0.5"
 
 
+def test_a_reports_own_line_that_reads_like_a_header_is_the_reports_text() -> None:
+    """Only a block of headers is taken for pasted headers: one line that starts "To:" or
+    "References:" in a report says what it says."""
+    body = (
+        "To: whom it may concern, 198.51.100.7 scanned us.\n\n"
+        "References:\n    http://phish.example/login\n    203.0.113.9\n"
+    )
+    records, errors = read(plain_mail(body))
+    assert errors == []
+    assert observed(records) == [
+        [("ipv4", "198.51.100.7")],
+        [("url", "http://phish.example/login")],
+        [("ipv4", "203.0.113.9")],
+    ]
+
+
 GMAIL_FORWARD = """Hello, we got this phishing, headers follow.
 
 Delivered-To: victim.user@gmail.example

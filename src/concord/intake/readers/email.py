@@ -2207,10 +2207,22 @@ def _without_receivers(text: str) -> str:
 
 def _pasted_headers(lines: list[str]) -> list[tuple[str, list[tuple[int, int]]]]:
     """The pasted headers `_without_receivers` reads: (name, the (line, column) where each
-    of its lines' value starts), a folded header's continuation lines included."""
+    of its lines' value starts), a folded header's continuation lines included. Only a header
+    block counts: a hop, or two header lines or more in a row. A report's own line that
+    starts "To:" or "References:" is the report's text."""
     found: list[tuple[str, list[tuple[int, int]]]] = []
+    block: list[tuple[str, list[tuple[int, int]]]] = []  # the block's headers read here
+    lines_in_block = 0  # its header lines, read here or not
     current: list[tuple[int, int]] | None = None
     indent = 0
+
+    def block_ends() -> None:
+        nonlocal lines_in_block
+        if lines_in_block >= 2 or any(name in _HOP_HEADERS for name, _ in block):
+            found.extend(block)
+        block.clear()
+        lines_in_block = 0
+
     for number, line in enumerate(lines):
         quote = _QUOTE_MARKS.match(line)
         start = quote.end() if quote else 0
@@ -2218,18 +2230,23 @@ def _pasted_headers(lines: list[str]) -> list[tuple[str, list[tuple[int, int]]]]
         depth = len(line) - start - len(body)
         if not body:
             current = None
+            block_ends()
             continue
         if current is not None and depth > indent:
             current.append((number, start + depth))
             continue
         current = None
         header = _PASTED_HEADER.match(body)
-        if header is not None:
-            name = header.group(1).lower()
-            if name in _HOP_HEADERS or name in _RECEIVER_HEADERS:
-                current = [(number, start + depth + header.end())]
-                indent = depth
-                found.append((name, current))
+        if header is None:
+            block_ends()
+            continue
+        lines_in_block += 1
+        name = header.group(1).lower()
+        current = [(number, start + depth + header.end())]
+        indent = depth
+        if name in _HOP_HEADERS or name in _RECEIVER_HEADERS:
+            block.append((name, current))
+    block_ends()
     return found
 
 
