@@ -287,3 +287,12 @@ def test_an_inverted_period_is_said_with_the_faults_of_the_other_filters(ui: Tes
     alone = ui.get("/events", params={"since": "2026-12-10", "until": "2026-12-01"})
     assert alone.status_code == 200 and 'id="inverted-range"' in alone.text
     assert 'class="form-error"' not in alone.text  # no fault: the notice alone
+
+
+def test_the_indicator_page_tells_an_impossible_network_as_the_api_does(ui: TestClient) -> None:
+    r = ui.get("/indicators", params={"value": "10.0.0.0/33"})
+    assert r.status_code == 422
+    said = alert(r.text)
+    assert "invalid IP network &#39;10.0.0.0/33&#39;" in said
+    assert marked(r.text) == ["value"] and 'id="no-indicators"' not in r.text
+    assert ui.get("/indicators", params={"value": "10.0.0.0/8"}).status_code == 200

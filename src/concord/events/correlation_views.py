@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from concord.access.model import Principal
 from concord.audit import service as audit
+from concord.errors import InvalidInput
 from concord.events import correlation
 from concord.web.deps import get_db
 from concord.web.ui import page, ui_principal
@@ -75,7 +76,15 @@ def indicators_page(
 ) -> Response:
     campaigns: dict[int, list[correlation.CampaignView]] = {}
     cases: dict[int, list[Any]] = {}
+    error: InvalidInput | None = None
     if value.strip():
+        try:  # 10.0.0.0/33 is a slip to tell, as the API and the event search tell it
+            correlation.check_asked_value(value, None)
+        except InvalidInput as exc:
+            error = exc
+    if error is not None:
+        found, listing = [], False
+    elif value.strip():
         found = correlation.find_indicators(session, p, value.strip())
         listing = False
         campaigns = correlation.campaigns_of_indicators(session, p, [i.id for i in found])
@@ -96,6 +105,8 @@ def indicators_page(
         request,
         session,
         "indicators.html",
+        status=422 if error else 200,
+        error=error,
         may_open_case=may_write_cases(p, None),
         value=value,
         found=found,
