@@ -225,6 +225,46 @@ def test_a_request_cancelled_mid_intake_stops_it_after_a_batch_and_answers_503( 
     assert totals(session) == (rows, rows)
 
 
+def test_a_request_whose_intake_ends_whole_as_the_server_stops_gets_its_receipt(  # type: ignore[no-untyped-def]
+    session, network
+) -> None:
+    """A stop that comes as the last batch is written: the file is taken in whole, and the
+    request is answered with its receipt, not a 503 saying it was not."""
+    import asyncio
+
+    from concord.intake import api, service
+    from concord.web.uploads import Upload
+
+    rows = 500
+    data = scan_csv(
+        [("2026-11-30 10:00:00", f"10.8.{i >> 8}.{i & 255}", 3389) for i in range(rows)]
+    )
+    written = threading.Event()
+
+    def slowly(_done: int) -> None:  # the one batch, written as the stop comes
+        written.set()
+        time.sleep(0.3)
+
+    async def cancelled_at_the_end() -> service.Receipt:
+        request = asyncio.create_task(
+            api.ingest_in_thread(
+                network["kz-analyst"],
+                Upload(data, "scan_rdp.csv", ""),
+                batch_size=1000,
+                parallel_from=1 << 40,
+                progress=slowly,
+            )
+        )
+        while not written.is_set():
+            await asyncio.sleep(0.01)
+        request.cancel()
+        return await request
+
+    receipt = asyncio.run(cancelled_at_the_end())
+    assert receipt.status == "done" and receipt.accepted == rows
+    assert totals(session) == (rows, rows)
+
+
 class _Interrupting:
     """A value whose binding interrupts the driver mid-statement, as a Ctrl-C can."""
 

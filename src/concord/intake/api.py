@@ -42,16 +42,20 @@ async def ingest_in_thread(principal: Principal, upload: Upload, **options: Any)
     stopped when sent again, and the request is answered 503 (`service.Stopped`) rather
     than dropped with a traceback."""
     stop, ended = threading.Event(), threading.Event()
+    taken: list[service.Receipt] = []
 
     def work() -> service.Receipt:
         try:
-            return service.ingest(
-                session_factory(),
-                principal,
-                service.Source(io.BytesIO(upload.data), upload.name),
-                stop=stop,
-                **options,
+            taken.append(
+                service.ingest(
+                    session_factory(),
+                    principal,
+                    service.Source(io.BytesIO(upload.data), upload.name),
+                    stop=stop,
+                    **options,
+                )
             )
+            return taken[0]
         finally:
             ended.set()
 
@@ -64,6 +68,8 @@ async def ingest_in_thread(principal: Principal, upload: Upload, **options: Any)
         deadline = loop.time() + STOP_WAIT_SECONDS
         while not ended.is_set() and loop.time() < deadline:
             await asyncio.sleep(0.05)
+        if taken and taken[0].status == "done":
+            return taken[0]  # it ended whole before the stop reached it
         raise service.Stopped() from None
 
 
