@@ -103,13 +103,11 @@ def _json_value(value: Any) -> str:
 def _keep_private(url: str) -> None:
     """A SQLite database file readable by its owner only (SQLite gives its journal files
     the same permissions)."""
-    from sqlalchemy.engine import make_url
+    from concord.db import sqlite_file
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database)
-        if path.exists():
-            path.chmod(0o600)
+    path = sqlite_file(url)
+    if path is not None and path.exists():
+        path.chmod(0o600)
 
 
 @app.command()
