@@ -80,6 +80,9 @@ def test_a_stopped_ingest_reads_as_interrupted_and_resumes(  # type: ignore[no-u
     receipt = client.get(f"/api/v1/intake/{sub_id}", headers=auth["kz-analyst"]).json()
     assert receipt["status"] == "interrupted"
     assert "send the same file again to go on" in client.get(f"/intake/{sub_id}").text
+    home = client.get("/").text  # the dashboard's recent submissions say so too
+    line = home.split(f'<a href="/intake/{sub_id}">', 1)[1].split("</li>", 1)[0]
+    assert 'data-status="interrupted"' in line
 
     again = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -88,6 +91,8 @@ def test_a_stopped_ingest_reads_as_interrupted_and_resumes(  # type: ignore[no-u
     session.rollback()
     assert session.get(Submission, sub_id).status == "done"  # type: ignore[union-attr]
     assert _status_listed(client, sub_id) == "done"
+    home = client.get("/").text  # a file taken in whole needs no word on the dashboard
+    assert "data-status" not in home.split(f'<a href="/intake/{sub_id}">', 1)[1].split("</li>")[0]
 
 
 def _serve(port: int, log):  # type: ignore[no-untyped-def]
