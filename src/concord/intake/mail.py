@@ -44,7 +44,10 @@ def headers_of(data: bytes) -> EmailMessage:
     the body. The parser ends the headers at the first empty line, or before it (at a line
     that is no header), so the bytes up to that line hold every header it would read."""
     end = _HEADERS_END.search(data)
-    head = data if end is None else data[: end.end()]
+    return _parsed_headers(data if end is None else data[: end.end()])
+
+
+def _parsed_headers(head: bytes) -> EmailMessage:
     parsed = BytesParser(policy=policy.default).parsebytes(head, headersonly=True)
     return cast(EmailMessage, parsed)  # the default policy makes it an EmailMessage
 
@@ -58,7 +61,8 @@ def headers_in(stream: BinaryIO) -> EmailMessage | None:
     start either way."""
     data = stream.read(HEADER_PEEK)
     stream.seek(0)
-    return headers_of(data) if _HEADERS_END.search(data) else None
+    end = _HEADERS_END.search(data)
+    return None if end is None else _parsed_headers(data[: end.end()])
 
 
 def is_a_report(message: EmailMessage) -> bool:

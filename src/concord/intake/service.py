@@ -1202,8 +1202,7 @@ def _take_in(
         prepared = _open_batches(
             session, plan, reader, source, size, skip, batch_size, parallel_from
         )
-        if sub.status != "running":  # stopped or failed before: this run goes on with it
-            sub.status = "running"
+        sub.status = "running"  # stopped or failed before: this run goes on with it
         session.commit()
         try:
             _write_all(session, sub, plan, prepared, progress, stop)
