@@ -177,6 +177,64 @@ def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # 
     assert totals(session) == (ROWS, ROWS)
 
 
+
+@pytest.mark.slow
+def test_a_server_stopped_while_an_upload_form_arrives_answers_503(  # type: ignore[no-untyped-def]
+    env, session, network, auth, tmp_path
+) -> None:
+    """A second Ctrl-C while a form's file is still being received, before any intake: the
+    request ends with a 503 problem saying to send it again, and the log holds no
+    traceback."""
+    from concord.web.app import SERVER_STOPPING
+
+    port = free_port()
+    receiving = threading.Event()
+    answered: dict[str, httpx.Response] = {}
+
+    def form():  # type: ignore[no-untyped-def]
+        yield (
+            b"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n"
+            b"Content-Type: text/csv\r\n\r\n"
+        )
+        receiving.set()
+        for _ in range(300):  # a slow link: the rest would take 30 s
+            time.sleep(0.1)
+            yield b"x" * 1000
+        yield b"\r\n--XX--\r\n"
+
+    def upload() -> None:
+        answered["response"] = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/intake",
+            headers={**auth["kz-analyst"], "content-type": "multipart/form-data; boundary=XX"},
+            content=form(),
+            timeout=60,
+        )
+
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        server = _serve(port, log)
+        sender = threading.Thread(target=upload)
+        try:
+            sender.start()
+            assert receiving.wait(30)
+            time.sleep(0.5)
+            server.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            server.send_signal(signal.SIGINT)
+            sender.join(60)
+            server.wait(60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    response = answered["response"]
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == SERVER_STOPPING
+    said = log_path.read_text()
+    assert "Traceback" not in said and "Exception in ASGI application" not in said, said
+    session.rollback()
+    assert session.scalar(select(Submission.id)) is None  # nothing was taken in
+
 def _cancelled_once_written(principal, data: bytes, pause: float):  # type: ignore[no-untyped-def]
     """What a server's stop does to a request: its task is cancelled as soon as the intake,
     in a worker thread, has written a batch (each batch then takes `pause` seconds, a slow

@@ -26,15 +26,6 @@ router = APIRouter(tags=["intake"])
 STOP_WAIT_SECONDS = 10.0
 
 
-async def upload_of(request: Request | None, file: UploadFile | None, **options: Any) -> Upload:
-    """`read_upload`, answered 503 (`service.Stopped`) should the server stop meanwhile."""
-    try:
-        return await read_upload(request, file, **options)
-    except asyncio.CancelledError:
-        _carry_on()
-        raise service.Stopped() from None
-
-
 async def ingest_in_thread(principal: Principal, upload: Upload, **options: Any) -> service.Receipt:
     """`service.ingest` of `upload` in a worker thread. When the server stops before it
     ends (a second Ctrl-C on `concord serve`: its requests are cancelled), the intake is
@@ -166,7 +157,7 @@ async def submit(
     lines, abuse e-mail) as the form field `file`, or as the request body named by an
     `X-Filename` header (a Shadowserver report is told by its file name). The receipt counts
     accepted, duplicate and rejected records and lists each error with its location."""
-    upload = await upload_of(request, file)
+    upload = await read_upload(request, file)
     # Ingest commits batch by batch in its own sessions: release this request's (it may
     # hold SQLite's write lock after noting the token's last use).
     session.commit()

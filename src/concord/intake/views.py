@@ -11,10 +11,11 @@ from concord.access import policy
 from concord.access.model import TLP, Principal
 from concord.errors import ConcordError
 from concord.intake import registry, service
-from concord.intake.api import ingest_in_thread, upload_of
+from concord.intake.api import ingest_in_thread
 from concord.orgs.model import Organization, OrgKind
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
+from concord.web.uploads import read_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -91,7 +92,7 @@ async def submit(
     chosen = {"format": fmt, "tlp": tlp, "as": as_org, "share_owners": share_owners}
     try:
         check_csrf(request, csrf_token)
-        upload = await upload_of(None, file, missing="choose a file to submit")
+        upload = await read_upload(None, file, missing="choose a file to submit")
         session.commit()  # ingest writes in its own sessions; hold no lock meanwhile
         receipt = await ingest_in_thread(
             p,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -56,6 +57,49 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
+SERVER_STOPPING = (
+    "the server is stopping: the request was not carried out; send it again once the server is back"
+)
+
+
+class AnswerWhenStopping:
+    """A request the server's stop cancels (a second Ctrl-C on `concord serve`) is answered
+    503, saying to send it again, rather than 500 with a traceback in the log: an upload
+    still being received, a page still being read. A request that writes in steps answers
+    for itself (the intake: what it wrote is kept, and the file sent again goes on)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if started or task is None:
+                raise  # half an answer cannot be taken back
+            task.uncancel()  # that it may still answer
+            request = Request(scope, receive)
+            if problems._is_api(request):
+                title = "Service unavailable"
+                answer = problems.problem(503, title, SERVER_STOPPING, request.url.path)
+            else:
+                from concord.web.ui import render_error
+
+                answer = render_error(request, 503, "Service unavailable", SERVER_STOPPING)
+            await answer(scope, receive, send)
 
 
 class Health(BaseModel):
@@ -143,6 +187,7 @@ def create_app() -> FastAPI:
     )
     _api_docs(app)
     problems.install(app)
+    app.add_middleware(AnswerWhenStopping)
     app.add_middleware(BodyLimit)
     app.add_middleware(RawApiBodies)
     app.add_middleware(HeadAsGet)
