@@ -33,10 +33,11 @@ def test_filters_no_event_can_match_are_refused_where_they_are(
             {"since": "2026-12-01T10:00:00Z", "until": "2026-12-01T10:00:00Z"},
             {"pointer": "/query/until"},
         ),
-        ({"class": "fraud", "type": "brute-force"}, {"field": "type"}),
-        ({"country": "ZZ"}, {"field": "country"}),  # two letters, but no state's
-        ({"value": "10.0.0.0/33"}, {"field": "value"}),
-        ({"value": "2001:db8::/129"}, {"field": "value"}),
+        ({"class": "fraud", "type": "brute-force"}, {"field": "type", "pointer": "/query/type"}),
+        # two letters, but no state's
+        ({"country": "ZZ"}, {"field": "country", "pointer": "/query/country"}),
+        ({"value": "10.0.0.0/33"}, {"field": "value", "pointer": "/query/value"}),
+        ({"value": "2001:db8::/129"}, {"field": "value", "pointer": "/query/value"}),
     ):
         r = client.get(EVENTS, params=params, headers=h)
         assert r.status_code == 422, (params, r.text)
@@ -81,7 +82,7 @@ def test_a_date_and_a_state_at_fault_are_told_together(client: TestClient, auth:
     )
     assert faults(r) == [
         {"pointer": "/query/since", "detail": f"invalid date '2024-13-01'; {DATE_HINT}"},
-        {"field": "country", "detail": NO_STATE},
+        {"field": "country", "pointer": "/query/country", "detail": NO_STATE},
     ]
     assert r.json()["detail"] == f"invalid date '2024-13-01'; {DATE_HINT}"  # the first
 
@@ -107,17 +108,26 @@ def test_every_fault_of_a_search_is_told_at_once_each_at_its_place(
         {"pointer": "/query/since", "detail": f"invalid date 'yesterday'; {DATE_HINT}"},
         {"pointer": "/query/until", "detail": f"invalid date '2024-W10'; {DATE_HINT}"},
         {"pointer": "/query/submission", "detail": "Input should be greater than or equal to 1"},
-        {"field": "cursor", "detail": "invalid cursor"},
+        {"field": "cursor", "pointer": "/query/cursor", "detail": "invalid cursor"},
         {"pointer": "/query/limit", "detail": "Input should be less than or equal to 1000"},
         {
             "field": "value",
+            "pointer": "/query/value",
             "detail": "invalid IP network '10.0.0.0/33': the prefix length is at most 32 for "
             "IPv4 and 128 for IPv6",
         },
-        {"field": "class", "detail": NO_CLASS},
-        {"field": "type", "detail": "unknown RSIT type 'bogus', such as phishing or brute-force"},
-        {"field": "country", "detail": NO_STATE},
-        {"field": "owner", "detail": "no organisation 'nosuch' among those you may see"},
+        {"field": "class", "pointer": "/query/class", "detail": NO_CLASS},
+        {
+            "field": "type",
+            "pointer": "/query/type",
+            "detail": "unknown RSIT type 'bogus', such as phishing or brute-force",
+        },
+        {"field": "country", "pointer": "/query/country", "detail": NO_STATE},
+        {
+            "field": "owner",
+            "pointer": "/query/owner",
+            "detail": "no organisation 'nosuch' among those you may see",
+        },
     ]
     # numbers that are no numbers, and a blank value, likewise
     params = {"value": " ", "submission": "x", "limit": "abc", "owner": "kz-bank"}
@@ -125,9 +135,13 @@ def test_every_fault_of_a_search_is_told_at_once_each_at_its_place(
     assert faults(client.get(EVENTS, params=params, headers=auth["uz-analyst"])) == [
         {"pointer": "/query/submission", "detail": not_a_number},
         {"pointer": "/query/limit", "detail": not_a_number},
-        {"field": "value", "detail": "the value is blank"},
+        {"field": "value", "pointer": "/query/value", "detail": "the value is blank"},
         # hidden from this reader: told as one that does not exist
-        {"field": "owner", "detail": "no organisation 'kz-bank' among those you may see"},
+        {
+            "field": "owner",
+            "pointer": "/query/owner",
+            "detail": "no organisation 'kz-bank' among those you may see",
+        },
     ]
 
 
@@ -135,16 +149,20 @@ def test_a_rule_across_two_filters_is_told_once_both_read(client: TestClient, au
     h = auth["kz-reader"]
     for params, told in (
         # an unknown class: whether the type is of it cannot be said
-        ({"class": "bogus", "type": "brute-force"}, [{"field": "class", "detail": NO_CLASS}]),
+        (
+            {"class": "bogus", "type": "brute-force"},
+            [{"field": "class", "pointer": "/query/class", "detail": NO_CLASS}],
+        ),
         (
             {"class": "fraud", "type": "brute-force", "country": "ZZ"},
             [
                 {
                     "field": "type",
+                    "pointer": "/query/type",
                     "detail": "the RSIT type brute-force is of the class intrusion-attempts, "
                     "not fraud",
                 },
-                {"field": "country", "detail": NO_STATE},
+                {"field": "country", "pointer": "/query/country", "detail": NO_STATE},
             ],
         ),
         # an unreadable bound: whether the period is empty cannot be said
@@ -155,7 +173,7 @@ def test_a_rule_across_two_filters_is_told_once_both_read(client: TestClient, au
         (
             {"since": "2026-12-10", "until": "2026-12-01", "country": "ZZ"},
             [
-                {"field": "country", "detail": NO_STATE},
+                {"field": "country", "pointer": "/query/country", "detail": NO_STATE},
                 {"pointer": "/query/until", "detail": NOT_AFTER},
             ],
         ),
@@ -189,15 +207,19 @@ def test_an_indicator_lookup_tells_every_fault_at_once(client: TestClient, auth:
         (
             {"value": " ", "kind": "zzz"},
             [
-                {"field": "value", "detail": "the value is blank"},
-                {"field": "kind", "detail": no_kind},
+                {"field": "value", "pointer": "/query/value", "detail": "the value is blank"},
+                {"field": "kind", "pointer": "/query/kind", "detail": no_kind},
             ],
         ),
         # a value of another kind, and both paging parameters, which a lookup does not take
         (
             {"value": "abc", "kind": "ipv4", "cursor": "x", "limit": "5"},
             [
-                {"field": "value", "detail": "'abc' is no ipv4 value: invalid IP address 'abc'"},
+                {
+                    "field": "value",
+                    "pointer": "/query/value",
+                    "detail": "'abc' is no ipv4 value: invalid IP address 'abc'",
+                },
                 {"pointer": "/query/cursor", "detail": f"'cursor' {LEAVE_OUT}"},
                 {"pointer": "/query/limit", "detail": f"'limit' {LEAVE_OUT}"},
             ],
@@ -211,8 +233,8 @@ def test_an_indicator_lookup_tells_every_fault_at_once(client: TestClient, auth:
         (
             {"kind": "zzz", "cursor": "!!!", "limit": "0"},
             [
-                {"field": "kind", "detail": no_kind},
-                {"field": "cursor", "detail": "invalid cursor"},
+                {"field": "kind", "pointer": "/query/kind", "detail": no_kind},
+                {"field": "cursor", "pointer": "/query/cursor", "detail": "invalid cursor"},
                 {"pointer": "/query/limit", "detail": "Input should be greater than or equal to 1"},
             ],
         ),
@@ -220,3 +242,49 @@ def test_an_indicator_lookup_tells_every_fault_at_once(client: TestClient, auth:
         assert faults(client.get("/api/v1/indicators", params=params, headers=h)) == told, params
     for params in ({"value": C2_IP, "kind": "ipv4"}, {"kind": "ipv4", "limit": "5"}, {}):
         assert client.get("/api/v1/indicators", params=params, headers=h).status_code == 200, params
+
+
+EMPTY = "the query parameter {!r} is empty: give a value or leave it out"
+
+
+def test_every_fault_of_a_query_string_is_told_at_once_in_its_order(
+    client: TestClient, auth: Auth
+) -> None:
+    r = client.get(f"{EVENTS}?since=&limit=&colour=red", headers=auth["kz-reader"])
+    told = faults(r)
+    assert [e["pointer"] for e in told] == ["/query/since", "/query/limit", "/query/colour"]
+    assert [e["detail"] for e in told[:2]] == [EMPTY.format("since"), EMPTY.format("limit")]
+    assert told[2]["detail"].startswith("unknown query parameter 'colour'; this route takes: ")
+    assert r.json()["detail"] == EMPTY.format("since")  # the first, as when told alone
+    # in the order the query string gives them, a parameter given twice among them
+    r = client.get(f"{EVENTS}?colour=red&limit=5&limit=6&since=", headers=auth["kz-reader"])
+    told = faults(r)
+    assert [e["pointer"] for e in told] == ["/query/colour", "/query/limit", "/query/since"]
+    assert told[0]["detail"].startswith("unknown query parameter 'colour'")
+    assert [e["detail"] for e in told[1:]] == [
+        "the query parameter 'limit' is given more than once",
+        EMPTY.format("since"),
+    ]
+
+
+def test_an_unknown_parameter_given_empty_is_told_once_as_unknown(
+    client: TestClient, auth: Auth
+) -> None:
+    r = client.get(f"{EVENTS}?colour=&country=", headers=auth["kz-reader"])
+    told = faults(r)
+    assert [e["pointer"] for e in told] == ["/query/colour", "/query/country"]
+    assert told[0]["detail"].startswith("unknown query parameter 'colour'")
+    assert told[1]["detail"] == EMPTY.format("country")
+
+
+def test_a_fault_named_by_its_filter_is_located_in_the_query_too(
+    client: TestClient, auth: Auth
+) -> None:
+    """What the search tells by a filter's name, and what is read from the query string,
+    are located alike in one answer; the name stays, as clients read it."""
+    r = client.get(f"{EVENTS}?country=ZZ&since=2024-13-01", headers=auth["kz-reader"])
+    assert faults(r) == [
+        {"pointer": "/query/since", "detail": f"invalid date '2024-13-01'; {DATE_HINT}"},
+        {"pointer": "/query/country", "field": "country", "detail": NO_STATE},
+    ]
+    assert all("pointer" in e for e in faults(r))

@@ -64,7 +64,9 @@ def test_the_owner_filter_knows_only_visible_organisations(
         said.append(refused.value.message.replace(slug, "SLUG"))
         r = client.get("/api/v1/events", params={"owner": slug}, headers=auth["kz-analyst"])
         assert r.status_code == 422, slug
-        assert r.json()["errors"] == [{"field": "owner", "detail": refused.value.message}]
+        assert r.json()["errors"] == [
+            {"pointer": "/query/owner", "field": "owner", "detail": refused.value.message}
+        ]
     assert said[0] == said[1] == "no organisation 'SLUG' among those you may see"
 
 

@@ -78,7 +78,9 @@ def test_an_unknown_choice_is_told_beside_the_form_not_ignored(
     # the API refuses the same filter, under its name there, naming it
     api = ui.get("/api/v1/events", params={field: "bogus"})
     assert api.status_code == 422
-    assert api.json()["errors"] == [{"field": field, "detail": message}]
+    assert api.json()["errors"] == [
+        {"pointer": f"/query/{field}", "field": field, "detail": message}
+    ]
 
 
 def test_an_unknown_choice_reads_in_russian(ui: TestClient) -> None:
@@ -185,7 +187,7 @@ def test_a_filter_no_event_can_match_is_told_not_answered_empty(
     """An owner the reader cannot see reads as one that does not exist: the same words."""
     api = ui.get("/api/v1/events", params={name: value}, headers=auth["uz-analyst"])
     assert api.status_code == 422, api.text
-    assert api.json()["errors"] == [{"field": name, "detail": message}]
+    assert api.json()["errors"] == [{"pointer": f"/query/{name}", "field": name, "detail": message}]
     page = ui.get("/events", params={name: value})  # the centre sees kz-bank
     if value == "nosuch":
         assert alert(page.text) == f"<strong>Invalid input:</strong> {escape(message)}"

@@ -44,3 +44,30 @@ def test_an_empty_value_is_refused_naming_the_parameter(client, auth) -> None:  
         content=STIX_C2.read_bytes(),
     )
     assert r.status_code == 200, r.text
+
+
+def test_every_fault_of_the_query_string_is_told_at_once(client, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(
+        f"{INTAKE}?tlp=&colour=red&share_owners=yes&format=stix&format=misp&as=",
+        headers={**auth["kz-analyst"], "content-type": "application/json", "x-filename": "c2.json"},
+        content=STIX_C2.read_bytes(),
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    told = r.json()["errors"]
+    assert [e["pointer"] for e in told] == [
+        "/query/tlp",
+        "/query/colour",
+        "/query/share_owners",
+        "/query/format",
+        "/query/as",
+    ]
+    assert [e["detail"] for e in told] == [
+        "the query parameter 'tlp' is empty: give a value or leave it out",
+        told[1]["detail"],
+        "the query parameter 'share_owners' is true or false, not 'yes'",
+        "the query parameter 'format' is given more than once",
+        "the query parameter 'as' is empty: give a value or leave it out",
+    ]
+    assert told[1]["detail"].startswith("unknown query parameter 'colour'; this route takes: ")
+    assert r.json()["detail"] == told[0]["detail"]
+    assert client.get("/api/v1/events", headers=auth["kz-analyst"]).json()["items"] == []

@@ -63,6 +63,7 @@ def test_a_form_without_its_file_part_is_told_where_the_file_goes(client, auth) 
     )
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
     assert r.json()["errors"][0]["field"] == "file"
+    assert "pointer" not in r.json()["errors"][0]  # the form has no such part: none is guessed
 
 
 def test_a_nul_character_is_refused_in_words_and_usernames_are_latin(client, auth) -> None:  # type: ignore[no-untyped-def]
@@ -325,3 +326,37 @@ def test_a_key_given_twice_deeper_in_a_body_is_located_by_its_pointer() -> None:
 
     assert _repeated_key(b'{"a": [{"x/y": 1, "x/y": 2}], "b": 1}') == ("/a/0/x~1y", "x/y")
     assert _repeated_key(b'{"a": {"b": 1}, "c": {"b": 2}}') is None
+
+
+def test_a_fault_named_by_a_field_is_located_at_the_input_holding_it(client, auth) -> None:  # type: ignore[no-untyped-def]
+    """A fault a service names by its field is given a pointer to where the request holds
+    that name, as the faults read from the request are: the field stays, as clients read it."""
+    h = auth["centre-analyst"]
+    # keys of the JSON body, each at its own
+    body = {"title": " ", "event_ids": [111], "indicators": ["198.51.100.88"], "tlp": "blue"}
+    r = client.post("/api/v1/cases", json=body, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+    told = r.json()["errors"]
+    assert [(e["field"], e["pointer"]) for e in told] == [
+        (name, f"/body/{name}") for name in ("title", "event_ids", "indicators", "tlp")
+    ]
+    assert told[0]["detail"] == r.json()["detail"] == "a case needs a title"
+    # an organisation to share with, named in the body; the one in the path is another
+    r = client.post("/api/v1/organizations/uz-telecom/shares", json={"org": "nosuch"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"] == [
+        {"pointer": "/body/org", "field": "org", "detail": "no organisation 'nosuch'"}
+    ], r.text
+    # a name the query string holds (the body is a list: it holds no names)
+    r = client.post(
+        "/api/v1/assets/import",
+        params={"org": "nosuch"},
+        json=[{"value": "192.0.2.0/28"}],
+        headers=auth["kz-analyst"],
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "org", r.text
+    assert r.json()["errors"][0]["pointer"] == "/query/org"
+    # a path parameter
+    r = client.get("/api/v1/whois/999.1.1.1", headers=h)
+    assert r.status_code == 422 and r.json()["errors"] == [
+        {"pointer": "/path/query", "field": "query", "detail": r.json()["detail"]}
+    ], r.text

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, Query, Request, params
@@ -21,7 +22,14 @@ from concord.access import policy
 from concord.access import service as access
 from concord.access.model import ANONYMOUS, Principal, TokenScope
 from concord.db import as_utc, read_scope, session_scope
-from concord.errors import ConcordError, FaultLocation, Forbidden, InvalidInput, Unauthorized
+from concord.errors import (
+    ConcordError,
+    FaultLocation,
+    Faults,
+    Forbidden,
+    InvalidInput,
+    Unauthorized,
+)
 from concord.intake.readers.values import pointer_escape
 
 SESSION_COOKIE = "concord_session"
@@ -229,8 +237,9 @@ async def known_query(request: Request) -> None:
     for `tlp`, `fromat`) would otherwise be ignored in silence, and the request served as
     if it had not been given, a report kept at a looser TLP than meant. So is one given
     twice (the last would win), one given empty (is it absent, or meant as nothing?) and a
-    boolean other than true or false ("yes" would be read as a guess). A JSON body must be
-    sent as JSON in UTF-8, and must not give a key twice (the last would win)."""
+    boolean other than true or false ("yes" would be read as a guess). Every parameter at
+    fault is told in one answer, each at its place. A JSON body must be sent as JSON in
+    UTF-8, and must not give a key twice (the last would win)."""
     inputs = _route_inputs(request.scope.get("route"))
     if inputs is None:
         return
@@ -241,26 +250,39 @@ async def known_query(request: Request) -> None:
             _check_json_body(request, body)
 
 
+def takes_json_body(request: Request) -> bool:
+    """Whether the request's route reads a JSON body (which it has then read, and kept)."""
+    inputs = _route_inputs(request.scope.get("route"))
+    return inputs is not None and inputs.json_body
+
+
 def _check_query(request: Request, inputs: _RouteInputs) -> None:
+    """Every parameter at fault told at once, in the order the query string gives them."""
+    faults = Faults()
     for name in request.query_params:
-        where = FaultLocation(pointer=f"/query/{name}")
-        if name not in inputs.names:
-            takes = ", ".join(sorted(inputs.names)) or "none"
+        faults.check(partial(_check_parameter, request, inputs, name), None)
+    faults.raise_any()
+
+
+def _check_parameter(request: Request, inputs: _RouteInputs, name: str) -> None:
+    """The fault of one query parameter, if it has one: the first found, once (an unknown
+    parameter's value is not looked at: it is refused whatever it holds)."""
+    where = FaultLocation(pointer=f"/query/{name}")
+    if name not in inputs.names:
+        takes = ", ".join(sorted(inputs.names)) or "none"
+        raise InvalidInput(f"unknown query parameter {name!r}; this route takes: {takes}", where)
+    values = request.query_params.getlist(name)
+    if len(values) > 1 and name not in inputs.repeatable:
+        raise InvalidInput(f"the query parameter {name!r} is given more than once", where)
+    for value in values:
+        if not value:
             raise InvalidInput(
-                f"unknown query parameter {name!r}; this route takes: {takes}", where
+                f"the query parameter {name!r} is empty: give a value or leave it out", where
             )
-        values = request.query_params.getlist(name)
-        if len(values) > 1 and name not in inputs.repeatable:
-            raise InvalidInput(f"the query parameter {name!r} is given more than once", where)
-        for value in values:
-            if not value:
-                raise InvalidInput(
-                    f"the query parameter {name!r} is empty: give a value or leave it out", where
-                )
-            if name in inputs.booleans and value.lower() not in _BOOLEANS:
-                raise InvalidInput(
-                    f"the query parameter {name!r} is true or false, not {value!r}", where
-                )
+        if name in inputs.booleans and value.lower() not in _BOOLEANS:
+            raise InvalidInput(
+                f"the query parameter {name!r} is true or false, not {value!r}", where
+            )
 
 
 def json_body_fault(content_type: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -13,10 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 
 from concord.errors import ConcordError
-from concord.web.deps import json_body_fault
+from concord.intake.readers.values import pointer_escape
+from concord.web.deps import json_body_fault, takes_json_body
 
 log = logging.getLogger("concord.web")
 PROBLEM = "application/problem+json"
@@ -131,17 +134,56 @@ def _oversized_parameter(request: Request) -> str | None:
     return None
 
 
+async def _body_keys(request: Request) -> frozenset[str]:
+    """The top-level keys of the request's JSON body; none when it has no JSON object."""
+    if not takes_json_body(request):  # an upload or a form: not read again here
+        return frozenset()
+    try:
+        document = json.loads(await request.body())  # the route's copy, read already
+    except (ValueError, RecursionError, RuntimeError, ClientDisconnect):
+        return frozenset()
+    return frozenset(document) if isinstance(document, dict) else frozenset()
+
+
+async def _located(request: Request, exc: ConcordError) -> list[dict[str, object]]:
+    """The entries of `errors`: each fault at each of its places. A place named by a field
+    alone is given a pointer too, to the input of the request that holds that name (a query
+    parameter it sent, else a key of its JSON body, else a path parameter), so that one
+    answer locates every fault alike. A name no input holds, or a field in a file (a column
+    of an upload), is left as it is: a pointer is not guessed."""
+    body: frozenset[str] | None = None
+
+    async def pointer(name: str) -> str | None:
+        nonlocal body
+        if name in request.query_params:
+            return f"/query/{pointer_escape(name)}"
+        if body is None:
+            body = await _body_keys(request)
+        if name in body:
+            return f"/body/{pointer_escape(name)}"
+        if name in request.path_params:
+            return f"/path/{pointer_escape(name)}"
+        return None
+
+    errors: list[dict[str, object]] = []
+    for fault in (exc, *exc.more):
+        for loc in fault.locations:
+            where = loc.as_dict()
+            if where.keys() == {"field"}:
+                found = await pointer(str(loc.field))
+                if found is not None:
+                    where = {"pointer": found, **where}
+            errors.append({**where, "detail": fault.message})
+    return errors
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ConcordError)
     async def concord_error(request: Request, exc: ConcordError) -> Response:
         if not _is_api(request):
             # the message alone: the page translates it, a field's name would stay English
             return _html(request, exc.status, exc.title, exc.message)
-        errors = [
-            {**loc.as_dict(), "detail": fault.message}
-            for fault in (exc, *exc.more)
-            for loc in fault.locations
-        ]
+        errors = await _located(request, exc)
         # RFC 9110: a 401 names the scheme that authenticates
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem(
