@@ -92,7 +92,7 @@ class AnswerWhenStopping:
                 raise  # half an answer cannot be taken back
             task.uncancel()  # that it may still answer
             request = Request(scope, receive)
-            if problems._is_api(request):
+            if problems.is_api(request):
                 title = "Service unavailable"
                 answer = problems.problem(503, title, SERVER_STOPPING, request.url.path)
             else:

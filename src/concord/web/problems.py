@@ -44,7 +44,7 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _is_api(request: Request) -> bool:
+def is_api(request: Request) -> bool:
     # /metrics is read by a scraper, which is answered as a client, not sent to a login page
     return request.url.path.startswith("/api/") or request.url.path == "/metrics"
 
@@ -180,7 +180,7 @@ async def _located(request: Request, exc: ConcordError) -> list[dict[str, object
 def install(app: FastAPI) -> None:
     @app.exception_handler(ConcordError)
     async def concord_error(request: Request, exc: ConcordError) -> Response:
-        if not _is_api(request):
+        if not is_api(request):
             # the message alone: the page translates it, a field's name would stay English
             return _html(request, exc.status, exc.title, exc.message)
         errors = await _located(request, exc)
@@ -200,7 +200,7 @@ def install(app: FastAPI) -> None:
         errors = [_fault(e) for e in exc.errors()]
         first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
         detail = f"{first['pointer']}: {first['detail']}"
-        if not _is_api(request):
+        if not is_api(request):
             return _html(request, 422, "Invalid input", _readable(exc.errors()) or detail)
         return problem(422, "Invalid input", detail, request.url.path, errors=errors)
 
@@ -224,7 +224,7 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if status == 405:
             headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
-        if not _is_api(request):
+        if not is_api(request):
             page = _html(request, status, title, detail)
             page.headers.update(headers)
             return page
@@ -243,7 +243,7 @@ def install(app: FastAPI) -> None:
         errors = [{"pointer": where, "detail": detail}] if where else []
         if where:
             detail = f"{where}: {detail}"
-        if not _is_api(request):
+        if not is_api(request):
             return _html(request, 422, "Invalid input", detail)
         return problem(422, "Invalid input", detail, request.url.path, errors=errors)
 
@@ -252,6 +252,6 @@ def install(app: FastAPI) -> None:
         incident = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
         detail = f"an internal error occurred; quote reference {incident} to the operators"
-        if not _is_api(request):
+        if not is_api(request):
             return _html(request, 500, "Internal error", detail)
         return problem(500, "Internal error", detail, request.url.path)
