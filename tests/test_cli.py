@@ -429,6 +429,42 @@ def test_red_from_the_console_is_refused_not_stored_out_of_reach(env) -> None:  
         _run("ingest", "--as", "kz-cert", "--tlp", "red", sample, ok=False)
 
 
+
+def test_ingest_tells_its_own_mistakes_before_reading_any_file(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An unknown organisation and a refused TLP are the command's, whatever the files: told
+    together, before a file is read, even when no file could be."""
+    _network()
+    stray = tmp_path / "capture.dat"
+    stray.write_bytes(b"\x00\x01 not a report")
+    command = [sys.executable, "-m", "concord", "ingest", str(stray)]
+    proc = subprocess.run(
+        [*command, "--as", "nope", "--tlp", "red"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "error: tlp: TLP:RED is for named people: send it through the API or the intake page "
+        "as the user who will read it",
+        "error: as: no organisation 'nope'",
+    ], proc.stderr
+    said = json.loads(
+        subprocess.run(
+            [*command, "--as", "nope", "--tlp", "purple", "--json"],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=60,
+        ).stdout
+    )
+    assert [(e["field"], e["reason"][:20]) for e in said["errors"]] == [
+        ("tlp", "unknown TLP label 'p"),
+        ("as", "no organisation 'nop"),
+    ]
+    assert said["files"] == []  # no file read
+
 def test_lists_keep_identifiers_whole_and_refuse_filters_nothing_matches(env) -> None:  # type: ignore[no-untyped-def]
     import pytest
 

@@ -774,8 +774,9 @@ def ingest(
     tlp: Annotated[
         str | None,
         typer.Option(
-            help="TLP of the submission: clear, green, amber, amber+strict or red "
-            "(default: each record's own marking, else amber)."
+            help="TLP of the submission: clear, green, amber or amber+strict (RED is for "
+            "named people: the API or the intake page; default: each record's own marking, "
+            "else amber)."
         ),
     ] = None,
     as_org: Annotated[
@@ -806,7 +807,7 @@ def ingest(
     from concord.errors import ConcordError
     from concord.intake.readers import Reader, ReaderError
     from concord.intake.registry import profile_reader
-    from concord.intake.service import ingest_paths
+    from concord.intake.service import check_options, ingest_paths
 
     totals: dict[str, Any] = {
         "accepted": 0,
@@ -828,6 +829,14 @@ def ingest(
                 reader = profile_reader(profile)
             except ReaderError as exc:
                 raise ConcordError(f"{profile}: {exc}") from None
+        check_options(  # a read alone: it waits for no writer's lock
+            session_factory(readonly=True),
+            None,
+            fmt=fmt,
+            tlp=tlp,
+            as_org=as_org,
+            share_owners=share_owners,
+        )
 
         progress = Progress(
             TextColumn("{task.description}"),
@@ -889,8 +898,9 @@ def ingest(
             say(_ingest_summary(totals), markup=False, highlight=False)
     except ConcordError as exc:
         if as_json:  # a script reading stdout gets the receipt's shape, saying why
-            where = exc.locations[0].as_dict() if exc.locations else {}
-            totals["errors"].append({**where, "reason": exc.message})
+            for fault in (exc, *exc.more):
+                where = fault.locations[0].as_dict() if fault.locations else {}
+                totals["errors"].append({**where, "reason": fault.message})
             _print_json(totals)
         raise
     refused = any(f["status"] in ("refused", "failed") for f in files)

@@ -200,17 +200,22 @@ def _too_deep(head: bytes) -> int | None:
     return None
 
 
+def known_format(declared: str) -> Reader:
+    """The reader of a format named by the user, or UnsupportedFormat saying it is not one."""
+    name = declared.strip().lower()
+    reader = readers().get(name) or builtin_profile_readers().get(name)
+    if reader is None:
+        problems = [p for p in user_readers()[1] if name in p.path]
+        hint = "".join(f"; profile {p.path}: {p.reason}" for p in problems)
+        raise UnsupportedFormat(f"unknown format {declared!r}{hint}", FaultLocation(field="format"))
+    return reader
+
+
 def choose(head: bytes, filename: str, declared: str | None) -> Reader:
     known = readers()
     if declared:
         name = declared.strip().lower()
-        reader = known.get(name) or builtin_profile_readers().get(name)
-        if reader is None:
-            problems = [p for p in user_readers()[1] if name in p.path]
-            hint = "".join(f"; profile {p.path}: {p.reason}" for p in problems)
-            raise UnsupportedFormat(
-                f"unknown format {declared!r}{hint}", FaultLocation(field="format")
-            )
+        reader = known_format(declared)
         if name not in known:
             # A built-in profile declared: when detection would pick that very profile, read
             # it as detection does, so the file is one submission either way (sent again

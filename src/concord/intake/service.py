@@ -48,6 +48,7 @@ from concord.errors import (
     ConfigurationError,
     Conflict,
     FaultLocation,
+    Faults,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -691,6 +692,56 @@ def resolve_org(session: Session, principal: Principal | None, as_org: str | Non
     return org
 
 
+def submission_tlp(principal: Principal | None, tlp: str | None) -> TLP:
+    """The TLP a submission declares (`tlp`), or AMBER for its unmarked records."""
+    try:
+        level = TLP.parse(tlp) if tlp else TLP.AMBER
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field="tlp")) from None
+    if level == TLP.RED and (principal is None or principal.user_id is None):
+        # RED is read by named people only, starting with the one who sent it: without a
+        # user, the events would be stored where nobody can ever read them.
+        raise InvalidInput(
+            "TLP:RED is for named people: send it through the API or the intake page as "
+            "the user who will read it",
+            FaultLocation(field="tlp"),
+        )
+    return level
+
+
+def sender_org(
+    session: Session, principal: Principal | None, as_org: str | None, share_owners: bool
+) -> Organization:
+    """The organisation a submission is sent as, once the sender may send it."""
+    org = resolve_org(session, principal, as_org)
+    if principal is not None and principal.role == Role.READER:
+        raise Forbidden("readers cannot submit reports")
+    if share_owners and principal is not None and not policy.staff_writer(principal):
+        raise Forbidden("only admins and analysts share events with their owners")
+    return org
+
+
+def check_options(
+    factory: sessionmaker[Session],
+    principal: Principal | None,
+    *,
+    fmt: str | None = None,
+    tlp: str | None = None,
+    as_org: str | None = None,
+    share_owners: bool = False,
+) -> None:
+    """Refuse, all at once, what is wrong with options that hold for every file of a run
+    (the declared format, the TLP, who sends): told before any file is read, rather than
+    at the first file whose format can be told, or not at all when none can."""
+    if fmt:
+        registry.known_format(fmt)
+    faults = Faults()
+    faults.check(lambda: submission_tlp(principal, (tlp or "").strip() or None), None)
+    with factory() as session:
+        faults.check(lambda: sender_org(session, principal, as_org, share_owners), None)
+    faults.raise_any()
+
+
 def ingest(
     factory: sessionmaker[Session],
     principal: Principal | None,
@@ -781,26 +832,11 @@ def _ingest(
             registry.refuse_misdeclared(reader, head, source.stream, source.filename)
         if reader.name == "email":
             return _ingest_mail(factory, principal, source, reader, **options)
-    try:
-        level = TLP.parse(tlp) if tlp else TLP.AMBER
-    except ValueError as exc:
-        raise InvalidInput(str(exc), FaultLocation(field="tlp")) from None
-    if level == TLP.RED and (principal is None or principal.user_id is None):
-        # RED is read by named people only, starting with the one who sent it: without a
-        # user, the events would be stored where nobody can ever read them.
-        raise InvalidInput(
-            "TLP:RED is for named people: send it through the API or the intake page as "
-            "the user who will read it",
-            FaultLocation(field="tlp"),
-        )
+    level = submission_tlp(principal, tlp)
     sha, size = _digest(source.stream)
     dedup = DedupPolicy.from_env()
     with factory() as session:
-        org = resolve_org(session, principal, as_org)
-        if principal is not None and principal.role == Role.READER:
-            raise Forbidden("readers cannot submit reports")
-        if share_owners and principal is not None and not policy.staff_writer(principal):
-            raise Forbidden("only admins and analysts share events with their owners")
+        org = sender_org(session, principal, as_org, share_owners)
         # A RED file is its sender's: a colleague sending the same one makes a submission
         # of their own, and learns nothing of the first.
         sender = principal.user_id if principal is not None and principal.user_id else -1
