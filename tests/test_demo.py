@@ -149,6 +149,16 @@ def test_second_load_is_refused(session: Session, demo: DemoLogins) -> None:
     assert demo.path.read_bytes() == before
 
 
+def test_a_real_network_is_not_mixed_with_the_demo(session: Session) -> None:
+    """A network set up by hand, whose centre may even bear the demo's slug, is told that
+    it has its centre, not that the demo is loaded."""
+    from concord.orgs import service as orgs
+
+    orgs.create_org(session, None, orgs.OrgInput("ccc", "centre", "Our centre"))
+    with pytest.raises(Conflict, match="the network has its centre already: ccc; the demo"):
+        load_demo(session)
+
+
 def test_whois_finds_owner_of_demo_addresses(session: Session, demo: DemoLogins) -> None:
     index = load_index(session)
     for asset in _assets(session, AssetKind.IPV4_PREFIX) + _assets(session, AssetKind.IPV6_PREFIX):

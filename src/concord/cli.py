@@ -133,7 +133,7 @@ def init(
         out.print(f"Database schema upgraded from {before or 'empty'} to {after}.")
     if demo:
         from concord.demo import load_demo
-        from concord.site import is_demo, set_flag
+        from concord.site import is_demo
 
         with _session() as session:
             if is_demo(session):
@@ -142,7 +142,6 @@ def init(
                 return
             with out.status("Loading the demo network..."):
                 logins = load_demo(session)
-                set_flag(session, "demo", "true")
         from concord.db import session_factory
         from concord.demo import load_demo_reports
 

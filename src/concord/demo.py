@@ -537,11 +537,22 @@ def _add_owner(
 def load_demo(session: Session) -> DemoLogins:
     """Create the demo network in the caller's transaction and write its logins file.
 
-    Refuses with Conflict when the centre exists already, so a second run changes nothing.
-    The file is written last, after every row is flushed; the caller commits."""
-    if session.scalar(select(Organization.id).where(Organization.slug == CENTRE)) is not None:
-        raise Conflict("the demo network is loaded already")
+    Refuses with Conflict when the network has a centre already (the demo's, or a real
+    network's), so a second run changes nothing and a real network is never mixed with
+    made-up members. The file is written last, after every row is flushed; the caller
+    commits."""
+    from concord.site import is_demo, set_flag
 
+    if is_demo(session):
+        raise Conflict("the demo network is loaded already")
+    centre = session.scalar(select(Organization.slug).where(Organization.kind == OrgKind.CENTRE))
+    if centre is not None:
+        raise Conflict(
+            f"the network has its centre already: {centre}; the demo is loaded into a new "
+            "database (another CONCORD_HOME or CONCORD_DATABASE_URL)"
+        )
+
+    set_flag(session, "demo", "true")  # every page says so
     logins = _add_centre(session)
     alloc = _Allocator()
     for state_no, state in enumerate(STATES, 1):
