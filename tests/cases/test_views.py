@@ -498,6 +498,33 @@ def test_a_long_column_shows_more_on_request(
     assert whole.count('class="case-card"') == 3 and 'class="column-more"' not in whole
 
 
+def test_a_count_of_cards_that_is_no_number_is_told_beside_the_filters(
+    login: Callable[[str], UI],
+) -> None:
+    ui = login("centre-analyst")
+    open_case(ui)
+    r = ui.get("/cases", params={"shown": "abc", "severity": "high", "q": "wave"})
+    assert r.status_code == 422
+    alert = re.search(r'<div class="form-error" role="alert">(.*?)</div>', r.text, re.S)
+    assert alert is not None
+    assert " ".join(alert.group(1).split()) == (
+        "<strong>Invalid input:</strong> the number of cases a column shows is a whole "
+        "number, not &#39;abc&#39;"
+    )
+    # the filters as chosen and typed, no board
+    assert 'id="case-filters"' in r.text and 'id="case-form"' in r.text
+    assert '<option value="high" selected>' in r.text and 'value="wave"' in r.text
+    assert 'id="case-board"' not in r.text
+    # with a filter at fault too, both are told at once
+    both = ui.get("/cases", params={"shown": "abc", "status": "bogus"})
+    assert both.status_code == 422
+    assert '<ul class="faults">' in both.text and "unknown status" in both.text
+    assert '<select name="status" aria-invalid="true" class="invalid">' in both.text
+    ui.post("/language", {"language": "ru", "next": "/cases"})
+    ru = ui.get("/cases", params={"shown": "abc"})
+    assert "число дел, показываемых в колонке, — целое число, а не &#39;abc&#39;" in ru.text
+
+
 def test_a_case_is_closed_with_its_resolution_from_the_page(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("kz-analyst")
     case_id = open_case(ui)

@@ -198,6 +198,65 @@ def test_organisation_list_shows_tlp_badges_and_filters(admin: UI) -> None:
     assert "No organisations match." in admin.get("/organizations?q=nothing-like-this").text
 
 
+def _alert(response) -> str:  # type: ignore[no-untyped-def]
+    found = re.search(r'<div class="form-error" role="alert">(.*?)</div>', response.text, re.S)
+    assert found is not None, response.text
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        (
+            {"country": "XX"},
+            "country",
+            "invalid country code 'XX': use ISO 3166-1 alpha-2, such as KZ",
+        ),
+        (
+            {"country": "Kazakhstan", "q": "steppe"},
+            "country",
+            "invalid country code 'Kazakhstan': use ISO 3166-1 alpha-2, such as KZ",
+        ),
+        ({"kind": "bogus"}, "kind", "unknown organisation kind 'bogus'"),
+    ],
+)
+def test_a_filter_the_organisation_list_cannot_read_is_told_beside_it(
+    admin: UI, query: dict[str, str], field: str, message: str
+) -> None:
+    r = admin.get("/organizations", params=query)
+    assert r.status_code == 422
+    assert message in _alert(r)
+    # the page whole, its filters as typed, the field at fault marked; no list, which
+    # would read as what the filter found
+    assert 'id="org-filters"' in r.text and "centre-admin" in r.text
+    assert re.search(rf'name="{field}"[^>]* aria-invalid="true" class="invalid"', r.text)
+    for name, value in query.items():
+        if name != "kind":
+            assert re.search(rf'name="{name}"[^>]* value="{value}"', r.text), name
+    assert 'id="organizations"' not in r.text and "No organisations match." not in r.text
+
+
+def test_a_filter_fault_on_the_organisation_list_reads_in_russian(admin: UI) -> None:
+    admin.post("/language", {"language": "ru", "next": "/organizations"})
+    r = admin.get("/organizations", params={"kind": "bogus"})
+    assert r.status_code == 422
+    assert "неизвестный вид организации 'bogus'; используйте один из:" in _alert(r)
+
+
+def test_a_filter_the_assets_page_cannot_read_is_told_beside_it(admin: UI) -> None:
+    admin.post("/assets/import", {"org": "kz-bank"}, files=upload("kz-bank.csv"))
+    r = admin.get("/assets", params={"kind": "bogus", "q": "64500"})
+    assert r.status_code == 422
+    assert "unknown asset kind 'bogus'; use one of" in _alert(r)
+    assert 'id="asset-filters"' in r.text and 'id="import-form"' in r.text
+    assert '<select name="kind" aria-invalid="true" class="invalid">' in r.text
+    assert 'name="q" type="search" value="64500"' in r.text
+    assert 'id="asset-table"' not in r.text and "No assets match." not in r.text
+    admin.post("/language", {"language": "ru", "next": "/assets"})
+    ru = admin.get("/assets", params={"kind": "bogus"})
+    assert ru.status_code == 422 and "неизвестный вид актива 'bogus'" in _alert(ru)
+
+
 def test_organisation_list_follows_the_access_policy(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("kz-analyst")
     page = ui.get("/organizations").text

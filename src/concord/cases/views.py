@@ -18,7 +18,7 @@ from concord.access.model import TLP, Principal
 from concord.audit import service as audit
 from concord.cases import service
 from concord.cases.model import TRANSITIONS, Case, CaseStatus, Resolution, Severity
-from concord.errors import ConcordError, FaultLocation, InvalidInput, NotFound
+from concord.errors import ConcordError, FaultLocation, Faults, InvalidInput, NotFound
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
 
@@ -36,6 +36,20 @@ def _blank(value: str | None) -> str | None:
 
 def _words(text: str) -> list[str]:
     return [w for w in SPLIT.split(text or "") if w]
+
+
+def _shown(value: str) -> int:
+    """How many cards a column shows: at least a page, at most `MAX_PER_COLUMN`."""
+    if not value.strip():
+        return PER_COLUMN
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(
+            f"the number of cases a column shows is a whole number, not {value!r}",
+            FaultLocation(field="shown"),
+        ) from None
+    return min(max(number, PER_COLUMN), MAX_PER_COLUMN)
 
 
 def _ids(text: str) -> list[int]:
@@ -61,17 +75,22 @@ def _board(
     form: dict[str, Any] | None = None,
     error: ConcordError | None = None,
     shown: int = 0,
+    faults: Faults | None = None,
 ) -> Response:
+    """The board; `faults` holds those of the address's other parameters, told with the
+    filters' own."""
     shown = shown or PER_COLUMN
+    faults = faults or Faults()
     query = service.CaseFilters(**{k: _blank(v) for k, v in filters.items()})
+    found = faults.check(lambda: service.board(session, p, query, per_column=shown), None)
+    filter_error: InvalidInput | None = None
     try:
-        found = service.board(session, p, query, per_column=shown)
-        filter_error = None
+        faults.raise_any()  # every fault at once
     except InvalidInput as exc:
+        filter_error, status = exc, exc.status
+    if found is None or filter_error is not None:
         # Told beside the filters with no board: empty columns would read as "no such cases".
         found = service.Board({s.value: [] for s in CaseStatus}, {})
-        filter_error = exc
-        status = exc.status
     cases: list[Case] = [c for column in found.columns.values() for c in column]
     audit.record_reads(session, p, Case.object_kind, cases)
     may_open = service.can_write(p, None)
@@ -106,7 +125,7 @@ def cases_board(
     q: str | None = None,
     events: str = "",
     indicators: str = "",
-    shown: int = 0,
+    shown: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
@@ -126,8 +145,9 @@ def cases_board(
         "event_ids": events[:2000],
         "indicators": indicators[:2000],
     }
-    shown = min(max(shown, PER_COLUMN), MAX_PER_COLUMN)
-    return _board(request, session, p, filters, form=form, shown=shown)
+    faults = Faults()
+    per_column = faults.check(lambda: _shown(shown), PER_COLUMN)
+    return _board(request, session, p, filters, form=form, shown=per_column, faults=faults)
 
 
 @router.post("/cases", response_class=HTMLResponse)

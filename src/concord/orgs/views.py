@@ -69,20 +69,28 @@ def organizations(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    orgs = service.list_orgs(
-        session,
-        p,
-        kind=_blank(kind),
-        country=_blank(country),
-        q=_blank(q),
-        after_id=_after(after),
-        limit=PAGE_SIZE,
-    )
+    # A filter that cannot be read is told beside the form, as typed, with no list: the
+    # whole directory would read as what the filter found.
+    error: InvalidInput | None = None
+    try:
+        orgs = service.list_orgs(
+            session,
+            p,
+            kind=_blank(kind),
+            country=_blank(country),
+            q=_blank(q),
+            after_id=_after(after),
+            limit=PAGE_SIZE,
+        )
+    except InvalidInput as exc:
+        orgs, error = [], exc
     audit.record_reads(session, p, "organization", orgs)
     return page(
         request,
         session,
         "org_list.html",
+        status=error.status if error else 200,
+        error=error,
         orgs=orgs,
         parents=service.parent_slugs(session, orgs),
         kinds=[k.value for k in OrgKind],
@@ -352,21 +360,28 @@ def _assets_page(
     report: service.ImportReport | None = None,
     valid_only: bool = False,
 ) -> Response:
-    rows = service.list_assets(
-        session,
-        p,
-        org_slug=_blank(org),
-        kind=_blank(kind),
-        q=_blank(q),
-        after_id=_after(after),
-        limit=PAGE_SIZE,
-    )
+    # A filter that cannot be read is told beside the form, as typed, with no list; the
+    # import below stays usable.
+    filter_error: InvalidInput | None = None
+    try:
+        rows = service.list_assets(
+            session,
+            p,
+            org_slug=_blank(org),
+            kind=_blank(kind),
+            q=_blank(q),
+            after_id=_after(after),
+            limit=PAGE_SIZE,
+        )
+    except InvalidInput as exc:
+        rows, filter_error, status = [], exc, exc.status
     owners = service.list_orgs(session, p, limit=CHOICES_LIMIT)
     return page(
         request,
         session,
         "assets.html",
         status=status,
+        filter_error=filter_error,
         rows=rows,
         owners=owners,
         # the import offers only the organisations whose assets this user may change
