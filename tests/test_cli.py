@@ -429,7 +429,6 @@ def test_red_from_the_console_is_refused_not_stored_out_of_reach(env) -> None:  
         _run("ingest", "--as", "kz-cert", "--tlp", "red", sample, ok=False)
 
 
-
 def test_ingest_tells_its_own_mistakes_before_reading_any_file(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """An unknown organisation and a refused TLP are the command's, whatever the files: told
     together, before a file is read, even when no file could be."""
@@ -464,6 +463,7 @@ def test_ingest_tells_its_own_mistakes_before_reading_any_file(env, tmp_path) ->
         ("as", "no organisation 'nop"),
     ]
     assert said["files"] == []  # no file read
+
 
 def test_lists_keep_identifiers_whole_and_refuse_filters_nothing_matches(env) -> None:  # type: ignore[no-untyped-def]
     import pytest

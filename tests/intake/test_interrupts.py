@@ -177,7 +177,6 @@ def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # 
     assert totals(session) == (ROWS, ROWS)
 
 
-
 @pytest.mark.slow
 def test_a_server_stopped_while_an_upload_form_arrives_answers_503(  # type: ignore[no-untyped-def]
     env, session, network, auth, tmp_path
@@ -193,7 +192,7 @@ def test_a_server_stopped_while_an_upload_form_arrives_answers_503(  # type: ign
 
     def form():  # type: ignore[no-untyped-def]
         yield (
-            b"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n"
+            b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n'
             b"Content-Type: text/csv\r\n\r\n"
         )
         receiving.set()
@@ -234,6 +233,7 @@ def test_a_server_stopped_while_an_upload_form_arrives_answers_503(  # type: ign
     assert "Traceback" not in said and "Exception in ASGI application" not in said, said
     session.rollback()
     assert session.scalar(select(Submission.id)) is None  # nothing was taken in
+
 
 def _cancelled_once_written(principal, data: bytes, pause: float):  # type: ignore[no-untyped-def]
     """What a server's stop does to a request: its task is cancelled as soon as the intake,

@@ -89,4 +89,3 @@ def test_the_words_are_in_the_catalogue() -> None:
     from concord.i18n import gettext
 
     assert gettext("ru", SERVER_STOPPING).startswith("сервер останавливается")
-
