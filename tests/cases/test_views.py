@@ -267,6 +267,32 @@ def test_title_and_summary_are_edited_from_the_case_page(login) -> None:  # type
     )
 
 
+@pytest.mark.parametrize("title", ["", "   "])
+def test_a_title_refused_is_told_in_the_open_edit_section_with_what_was_typed(
+    login: Callable[[str], UI], title: str
+) -> None:
+    ui = login("centre-analyst")
+    case_id = open_case(ui, summary="First thoughts")
+    url = f"/cases/{case_id}"
+    page = ui.get(url).text
+    shown = {
+        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+        for name in ("was_title", "was_summary")
+    }
+    typed = {"part": "text", "title": title, "summary": "Three banks, typed", **shown}
+    r = ui.post(f"{url}/details", typed)
+    assert r.status_code == 422
+    section = re.search(r'<details id="edit-case"( open)?>(.*?)</details>', r.text, re.S)
+    assert section is not None and section.group(1) == " open", r.text
+    inside = section.group(2)
+    assert 'role="alert"' in inside and "a case needs a title" in inside
+    assert r.text.count('class="form-error"') == 1  # there only, not atop another form
+    field = f'<input name="title" value="{title}" required maxlength="300" aria-invalid="true"'
+    assert field in inside
+    assert ">Three banks, typed</textarea>" in inside
+    assert ui.client.get(f"/api/v1/cases/{case_id}").json()["summary"] == "First thoughts"
+
+
 def test_techniques_and_links_are_taken_off_from_the_case_page(login, network) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 

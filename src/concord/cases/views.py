@@ -346,11 +346,15 @@ def change_details(
     # says what the page showed: only what was changed on it is saved, so a colleague's
     # change made meanwhile to another field stands; and an emptied summary is saved.
     shown: dict[str, str] = {}
+    name, form = "workflow", {"title": title, "summary": summary}
     if part == "labels":
         changes, shown = _changed({"severity": (severity, was_severity), "tlp": (tlp, was_tlp)})
         changes = {k: v for k, v in changes.items() if v}
     elif part == "text":
         changes, shown = _changed({"title": (title, was_title), "summary": (summary, was_summary)})
+        # refused, it is told in its own section, open, with what was typed: a field
+        # emptied arrives as no value at all
+        name, form = "edit-case", {"title": title or "", "summary": summary or ""}
     else:
         changes = {
             "severity": _blank(severity),
@@ -364,9 +368,9 @@ def change_details(
         p,
         case_id,
         csrf_token,
-        "workflow",
+        name,
         lambda: service.update_case(session, p, case_id, changes, shown),
-        form={"title": title, "summary": summary},
+        form=form,
     )
 
 
