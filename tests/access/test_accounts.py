@@ -80,6 +80,33 @@ def test_token_scopes_bounded_by_role(session, network) -> None:  # type: ignore
         )
 
 
+def test_a_token_needs_a_scope_on_every_channel(session, network, client, auth) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from concord.cli import app
+
+    with pytest.raises(InvalidInput, match="choose at least one scope") as refused:
+        access.create_token(session, network["kz-analyst"], "kz-analyst", "x", frozenset())
+    assert refused.value.locations[0].field == "scopes"
+    # the API: an empty list chooses no scope and is refused; no list at all is read
+    none = client.post("/api/v1/tokens", json={"scopes": []}, headers=auth["kz-analyst"])
+    assert none.status_code == 422, none.text
+    assert none.json()["errors"][0]["field"] == "scopes"
+    assert "choose at least one scope" in none.json()["errors"][0]["detail"]
+    default = client.post("/api/v1/tokens", json={"name": "ci"}, headers=auth["kz-analyst"])
+    assert default.status_code == 201 and default.json()["scopes"] == ["read"]
+    # the command line: a list naming no scope is refused, not stored as a token of none
+    with pytest.raises(InvalidInput, match="choose at least one scope"):
+        CliRunner().invoke(
+            app,
+            ["token", "create", "--user", "kz-analyst", "--scopes", ","],
+            catch_exceptions=False,
+        )
+    session.expire_all()
+    created = [t.scopes for t in session.query(ApiToken) if t.name in ("x", "token", "cli")]
+    assert created == [] and all(t.scopes for t in session.query(ApiToken))
+
+
 def test_nobody_mints_a_token_for_someone_else(client, auth) -> None:  # type: ignore[no-untyped-def]
     # A token acts as its user, RED shares included: an admin holding one for an analyst
     # would read what was given to that analyst alone.

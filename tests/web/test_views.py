@@ -695,6 +695,22 @@ def test_token_scopes_are_limited_by_role(login) -> None:  # type: ignore[no-unt
     assert 'value="too-much"' in r.text
 
 
+def test_a_token_with_no_scope_ticked_is_refused_beside_the_form(admin: UI) -> None:
+    admin.get("/tokens")
+    r = admin.post("/tokens", {"name": "no-scope"})  # every box unticked: none is sent
+    assert r.status_code == 422 and secret_of(r) is None
+    form = re.search(r'id="new-token-form">(.*?)</section>', r.text, re.S)
+    assert form is not None and "choose at least one scope" in form.group(1)
+    assert '<fieldset aria-invalid="true" class="invalid">' in form.group(1)
+    assert 'value="no-scope"' in form.group(1)
+    assert not re.search(r'name="scopes" value="\w+" checked', form.group(1))  # as sent
+    assert "no-scope" not in admin.get("/tokens").text.replace('value="no-scope"', "")
+    assert 'id="tokens"' not in admin.get("/tokens").text  # nothing was created
+    admin.post("/language", {"language": "ru", "next": "/tokens"})
+    ru = admin.post("/tokens", {"name": "no-scope"})
+    assert ru.status_code == 422 and "выберите хотя бы одно право" in ru.text
+
+
 def test_create_token_without_csrf_token_is_rejected(admin: UI) -> None:
     r = admin.post("/tokens", {"name": "nocsrf", "scopes": ["read"]}, csrf=False)
     assert r.status_code == 403 and secret_of(r) is None

@@ -342,7 +342,10 @@ def purge_expired_sessions(session: Session) -> int:
 
 
 def parse_scopes(text: str | list[str] | None) -> frozenset[TokenScope]:
-    if not text:
+    """The scopes named. Nothing said (no value, a blank text: a stored token's, an empty
+    option) is read; a list is a choice (a form's boxes, a request's field), and an empty
+    one chooses none, which `create_token` refuses rather than taking as read."""
+    if text is None or (isinstance(text, str) and not text.strip()):
         return frozenset({TokenScope.READ})
     items = text.split(",") if isinstance(text, str) else text
     try:
@@ -444,6 +447,10 @@ def _check_expiry(expires_at: datetime | None) -> None:
 
 
 def _check_scopes(user: User, scopes: frozenset[TokenScope]) -> None:
+    if not scopes:  # a token that may do nothing is a mistake, not a read token
+        raise InvalidInput(
+            "choose at least one scope: read, write or admin", FaultLocation(field="scopes")
+        )
     allowed = policy.scopes_for_role(Role(user.role))
     if not scopes <= allowed:
         extra = ", ".join(sorted(s.value for s in scopes - allowed))
