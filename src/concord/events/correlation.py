@@ -69,7 +69,7 @@ from concord.events.correlation_model import AlertMark, Campaign, CampaignEvent,
 from concord.events.model import Event, EventObservable, Indicator, Sighting
 from concord.events.service import check_network
 from concord.intake.readers.values import canonical, network_value, search_forms
-from concord.intake.records import ObservableKind
+from concord.intake.records import CONTEXT_KINDS, ObservableKind
 from concord.orgs.model import Organization, OrgKind
 
 GRAPH_MAX_EVENTS = 500  # events drawn in one campaign graph; the rest is counted
@@ -154,8 +154,10 @@ def correlate(
         touched = select(s.c.indicator_id).where(s.c.last_seen >= since)
         multi = multi.where(s.c.indicator_id.in_(touched))
     found = multi.subquery()
-    stmt = select(i.c.id, i.c.kind, i.c.value, i.c.cross_state, i.c.warning_list).join(
-        found, found.c.indicator_id == i.c.id
+    stmt = (
+        select(i.c.id, i.c.kind, i.c.value, i.c.cross_state, i.c.warning_list)
+        .join(found, found.c.indicator_id == i.c.id)
+        .where(i.c.kind.not_in(CONTEXT_KINDS))
     )
     if since is not None:
         # A quick pass looks at what no pass has judged yet. A full one judges every flag

@@ -25,16 +25,19 @@ from concord.bulk import Timestamps
 from concord.config import env_int
 from concord.errors import ConfigurationError
 from concord.intake.readers.values import ipv6_hex
-from concord.intake.records import EventRecord, Observable, ReadError, ReadItem
+from concord.intake.records import (
+    CONTEXT_KINDS,
+    EventRecord,
+    Observable,
+    ReadError,
+    ReadItem,
+)
 from concord.orgs.whois import LookupIndex, Match
 
 DEDUP_FIELDS_DEFAULT = ("feed", "type", "observables", "port")
 DEDUP_FIELDS = frozenset(
     {"feed", "class", "type", "observables", "port", "protocol", "application", "description"}
 )
-# AS numbers describe where an address lives, not what was seen: thousands of unrelated
-# events share one, so they are kept with the event but never become indicators.
-NOT_INDICATORS = frozenset({"asn"})
 EVENT_COLUMNS = (
     "time",
     "last_seen",
@@ -69,6 +72,11 @@ EVENT_COLUMNS = (
 OWNER_ROLES = ("victim", "source", "c2", "target", "")
 _OWNER_RANKS = {role: rank for rank, role in enumerate(OWNER_ROLES)}
 _ADDRESS_KINDS = frozenset({"ipv4", "ipv6", "ipv4-net", "ipv6-net"})
+
+
+def _names_more(record: EventRecord) -> bool:
+    """Whether the record names something besides AS numbers."""
+    return any(o.kind not in CONTEXT_KINDS for o in record.observables)
 
 
 def _owner_rank(observable: Observable) -> int:
@@ -229,6 +237,13 @@ class Preparer:
             match = lookups[obs.kind](obs.value)
             if match is not None:
                 return match.org_ids[0]
+        # Else the operator of the AS it names, when an owner declared it: the one who can
+        # act on what its network announces.
+        for obs in record.observables:
+            if obs.kind == "asn":
+                match = self.index.lookup_asn(int(obs.value))
+                if match is not None:
+                    return match.org_ids[0]
         return None
 
     @cached_property
@@ -334,7 +349,7 @@ class Preparer:
             )
             refs: dict[tuple[str, str], str] = {}
             for obs in rec.observables:
-                if obs.kind in NOT_INDICATORS:
+                if obs.kind in CONTEXT_KINDS and _names_more(rec):
                     continue
                 ref = (str(obs.kind), obs.value[:500])
                 if ref not in refs:

@@ -31,6 +31,13 @@ class ObservableKind(enum.StrEnum):
     IPV6_NET = "ipv6-net"
 
 
+# Kinds that say where a thing lives, not what was seen: thousands of unrelated events share
+# an AS. Beside another observable one is kept with the event (its extra fields), not as an
+# observable; a record that names nothing else is about it, its observable. Either way it
+# never correlates: two states naming one AS does not join their reports.
+CONTEXT_KINDS = frozenset({ObservableKind.ASN.value})
+
+
 # The kinds as a reader names them ("domain" and "ipv4-net" are the data's words): translated
 # through the catalogue where shown
 KIND_LABELS: dict[str, str] = {
