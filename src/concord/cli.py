@@ -978,7 +978,8 @@ def whois(
     out.print(f"{result.query} ({result.kind}) matches {result.matched}")
     for o in result.owners:
         nb = o.national_body
-        out.print(f"  owner: {o.name_en} [{o.slug}], {o.country or ''}", markup=False)
+        where = f", {o.country}" if o.country else ""
+        out.print(f"  owner: {o.name_en} [{o.slug}]{where}", markup=False)
         if nb:
             out.print(f"  national body: {nb.name_en} [{nb.slug}]", markup=False)
         for c in o.contacts:

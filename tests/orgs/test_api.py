@@ -276,6 +276,22 @@ def test_asset_import_upload_and_body(client, auth) -> None:  # type: ignore[no-
         assert found["owners"][0]["slug"] == "kz-bank", (query, found)
 
 
+def test_whois_names_the_national_body_of_a_bodys_or_the_centres_own_resource(  # type: ignore[no-untyped-def]
+    client, session, auth
+) -> None:
+    """A national body's own network is its own; the centre's has no national body (its
+    parent is no national body of its)."""
+    from tests.intake.test_service import give_prefix
+
+    give_prefix(session, "kz-cert", "198.51.100.0/25")
+    give_prefix(session, "ccc", "203.0.113.0/24")
+    body = client.get("/api/v1/whois/198.51.100.7", headers=auth["centre-analyst"]).json()
+    assert body["owners"][0]["slug"] == "kz-cert"
+    assert body["owners"][0]["national_body"]["slug"] == "kz-cert"
+    centre = client.get("/api/v1/whois/203.0.113.7", headers=auth["centre-analyst"]).json()
+    assert centre["owners"][0]["slug"] == "ccc" and centre["owners"][0]["national_body"] is None
+
+
 def test_oversized_upload_is_413(client, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from concord.config import reset_settings
 

@@ -790,5 +790,13 @@ def whois(session: Session, p: Principal, query: str) -> Whois:
     for o in owners:
         parent = parents.get(o.parent_id) if o.parent_id else None
         own = contacts.get(o.id) or (contacts.get(parent.id, []) if parent else [])
-        found.append(WhoisOwner(o, parent, own))
+        # A national body's or the centre's own resource: the body is its own national
+        # body, the centre has none (its parent, if any, is no national body of its).
+        if o.kind == OrgKind.NATIONAL_BODY:
+            body: Organization | None = o
+        elif o.kind == OrgKind.CENTRE:
+            body = None
+        else:
+            body = parent
+        found.append(WhoisOwner(o, body, own))
     return Whois(query, match.kind, match.matched, found)
