@@ -180,3 +180,20 @@ def test_hidden_files_of_a_mailed_archive_are_listed_on_the_mails_receipt(  # ty
     assert code == 0, totals
     assert totals["files"][0]["skipped_files"] == totals["skipped_files"] == names
     assert summary.startswith("1 file, 3 hidden files skipped: ")
+
+
+def test_a_damaged_zip_is_said_to_be_one_on_every_channel(client, auth, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A .zip whose first bytes are lost is told that it cannot be opened, a 422 located at
+    the file, as `concord ingest` tells it: not that its format is unknown."""
+    data = b"PK garbage, the rest of the archive lost in transfer\n"
+    api = send_file(client, auth["kz-analyst"], "broken.zip", data)
+    assert api.status_code == 422, api.text
+    problem = api.json()
+    assert problem["detail"].startswith("broken.zip: not a valid zip archive (")
+    assert problem["errors"][0]["source"] == "broken.zip"
+
+    path = tmp_path / "broken.zip"
+    path.write_bytes(data)
+    said = CliRunner().invoke(app, ["ingest", str(path), "--as", "kz-cert"])
+    assert said.exit_code == 1
+    assert "broken.zip: not a valid zip archive (" in said.stderr

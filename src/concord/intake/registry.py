@@ -169,6 +169,18 @@ def archive_kind(head: bytes, filename: str) -> str | None:
     return None
 
 
+def archive_named(head: bytes, filename: str) -> str | None:
+    """The kind of archive by the first bytes, else by the name: a damaged archive whose
+    first bytes are lost is still said to be one, and told that it cannot be opened, on
+    every channel alike."""
+    kind = archive_kind(head, filename)
+    if kind is None and filename.lower().endswith(".zip"):
+        return "zip"
+    if kind is None and filename.lower().endswith(".gz"):
+        return "gzip"
+    return kind
+
+
 def _too_deep(head: bytes) -> int | None:
     """When `head` starts a JSON document whose brackets (outside strings) nest deeper than
     the readers read, the line where they do; else None."""

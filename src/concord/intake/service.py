@@ -825,7 +825,7 @@ def _ingest(
             "share_owners": share_owners,
             "stop": stop,
         }
-        if registry.archive_kind(head, source.filename) is not None:
+        if registry.archive_named(head, source.filename) is not None:
             return _ingest_archive(factory, principal, source, fmt=fmt, **options)
         reader = registry.choose(head, source.filename, fmt)
         if fmt:  # refused before anything is stored: no empty submission is left behind

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from concord.config import env_bytes, env_int
 from concord.errors import ConcordError
-from concord.intake.registry import archive_kind
+from concord.intake.registry import archive_kind, archive_named
 from concord.intake.service import Source
 
 MAX_UNPACKED = env_bytes("CONCORD_MAX_UNPACKED_BYTES", 4 * 1024**3)  # an archive, all files
@@ -81,17 +81,6 @@ class Refused:
     reason: str
 
 
-def _kind(head: bytes, name: str) -> str | None:
-    """The kind of archive ("zip", "gzip") by the first bytes, else by the name: a damaged
-    archive whose first bytes are lost is still said to be one."""
-    kind = archive_kind(head, name)
-    if kind is None and name.lower().endswith(".zip"):
-        return "zip"
-    if kind is None and name.lower().endswith(".gz"):
-        return "gzip"
-    return kind
-
-
 def _from_file(
     path: Path, name: str, whole: int | None = None, hidden: list[str] | None = None
 ) -> Iterator[Source | Refused]:
@@ -102,7 +91,7 @@ def _from_file(
     try:
         stream = path.open("rb")
         try:
-            kind = _kind(stream.read(4), name)
+            kind = archive_named(stream.read(4), name)
             stream.seek(0)
         except BaseException:
             stream.close()
