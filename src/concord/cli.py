@@ -1044,6 +1044,13 @@ def report(
             markup=False,
             highlight=False,
         )
+    if built.generated_at < built.period.end:  # on stderr: stdout may be the report itself
+        err.print(
+            f"note: the period {built.period.label} is not over: the counts run to now and "
+            f"are compared with the whole of {built.period.previous_label}",
+            markup=False,
+            highlight=False,
+        )
     text = render.render(built, fmt, language)
     if not text.endswith("\n"):
         text += "\n"
