@@ -385,6 +385,40 @@ def test_a_receipt_that_added_no_event_offers_no_event_list(client, network) -> 
     assert "Events shared with the owners" not in again.text
 
 
+def test_a_submission_with_every_record_rejected_says_nothing_was_taken_in(client, network) -> None:  # type: ignore[no-untyped-def]
+    csrf = login(client, "kz-analyst")
+    words = b"just some words\nand more\n"
+    refused = submit(client, csrf, "notes.txt", words, format="stix", tlp="green")
+    assert 'data-count="accepted">0<' in refused.text and 'data-count="rejected">1<' in refused.text
+    said = '<p class="warn" id="receipt-status">Nothing was taken in:'
+    assert said in refused.text
+    good = submit(client, csrf, "scan_rdp.csv", scan_csv([("2026-11-30 10:00:00", "192.0.2.8", 1)]))
+    assert 'data-count="accepted">1<' in good.text and 'id="receipt-status"' not in good.text
+    rows = {
+        name: status
+        for name, status in re.findall(
+            r'<td>([^<]+)</td><td>[^<]*</td>.*?<td data-status="done">(.*?)</td>',
+            client.get("/intake").text,
+        )
+    }
+    assert rows["scan_rdp.csv"] == "taken in"
+    assert re.fullmatch(
+        r'<span class="warn" title="[^"]+">nothing taken in</span>', rows["notes.txt"]
+    )
+    receipt = re.search(
+        r'href="/intake/(\d+)">\d+</a></td><td>notes.txt', client.get("/intake").text
+    )
+    assert receipt and said in client.get(f"/intake/{receipt.group(1)}").text
+    # the dashboard tells it in the same words; a file taken in well needs no word there
+    dashboard = client.get("/").text
+    listed = dict(re.findall(r'<li><a href="/intake/\d+">#\d+ ([^<]+)</a>(.*?)</li>', dashboard))
+    assert '<span data-status="done"><span class="warn"' in listed["notes.txt"]
+    assert "nothing taken in" in listed["notes.txt"] and "data-status" not in listed["scan_rdp.csv"]
+    client.post("/language", data={"language": "ru", "next": "/intake", "csrf_token": csrf})
+    assert "ничего не принято" in client.get("/intake").text
+    assert "Ничего не принято:" in client.get(f"/intake/{receipt.group(1)}").text
+
+
 def test_places_read_in_the_page_language(client, network) -> None:  # type: ignore[no-untyped-def]
     csrf = login(client, "kz-analyst")
     client.post("/language", data={"language": "ru", "next": "/intake", "csrf_token": csrf})
