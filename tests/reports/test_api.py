@@ -246,6 +246,22 @@ def test_ui_lists_builds_and_shows_a_report(client, data) -> None:  # type: igno
     assert r.status_code == 422 and "is not a period" in r.text
 
 
+def test_a_report_page_downloads_each_format_rather_than_opening_it(client, auth, data) -> None:  # type: ignore[no-untyped-def]
+    report_id = _create(client, auth, "kz-analyst", scope="KZ").json()["id"]
+    sign_in(client, "kz-analyst")
+    page = client.get(f"/reports/{report_id}").text
+    links = re.findall(r'<a href="(/api/v1/reports/\d+\?format=(\w+)[^"]*)"([^>]*)>', page)
+    assert [fmt for _url, fmt, _rest in links] == ["html", "csv", "json"]
+    for url, fmt, rest in links:
+        assert rest == " download", rest  # saved, not opened in place of the page
+        saved = client.get(url.replace("&amp;", "&"))
+        assert saved.status_code == 200
+        name = f'filename="concord-report-KZ-2024-07.{fmt}"'
+        assert name in saved.headers["content-disposition"]
+    # the page itself still shows the report
+    assert "TLP:GREEN" in page and "<svg" in page
+
+
 def test_ui_for_a_reader_has_no_form(client, data) -> None:  # type: ignore[no-untyped-def]
     sign_in(client, "kz-reader")
     page = client.get("/reports")

@@ -451,6 +451,26 @@ def test_build_a_report_with_charts(page) -> None:  # type: ignore[no-untyped-de
     assert page.locator("svg").count() >= 1
 
 
+def test_a_report_downloads_from_its_page_which_stays(page) -> None:  # type: ignore[no-untyped-def]
+    from concord.db import session_factory
+    from concord.reports import service as reports
+
+    with session_factory()() as s:
+        report_id = reports.store(s, reports.build_report(s, None, "2026-11", "network")).id
+        s.commit()
+    sign_in(page, "centre-analyst")
+    expect(page).to_have_url(re.compile(r"/$"))
+    page.goto(f"/reports/{report_id}")
+    for fmt in ("HTML", "CSV", "JSON"):
+        with page.expect_download() as saved:
+            page.get_by_role("link", name=f"Download {fmt}").click()
+        name = saved.value.suggested_filename
+        assert name == f"concord-report-network-2026-11.{fmt.lower()}", name
+        # the app's page is still the one shown, not the file in its place
+        expect(page).to_have_url(re.compile(rf"/reports/{report_id}$"))
+        expect(page.get_by_role("link", name="← Reports")).to_be_visible()
+
+
 def test_an_event_from_a_long_json_line_fits_the_page(page, server) -> None:  # type: ignore[no-untyped-def]
     import io
 
