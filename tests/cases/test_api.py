@@ -74,7 +74,26 @@ def test_invalid_input_is_a_problem_with_its_location(client, auth) -> None:  # 
     h = auth["centre-analyst"]
     r = client.post("/api/v1/cases", json={"title": "x", "severity": "urgent"}, headers=h)
     assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
-    assert r.json()["errors"][0]["field"] == "severity"
+    assert r.json()["errors"][0]["pointer"] == "/body/severity"
+    # a choice is read with the rest of the body: its fault told with theirs
+    r = client.post(
+        "/api/v1/cases",
+        json={"title": "", "severity": "urgent", "event_ids": [True], "foo": 1},
+        headers=h,
+    )
+    assert r.status_code == 422
+    faults = r.json()["errors"]
+    assert [e["pointer"] for e in faults] == [
+        "/body/title",
+        "/body/severity",
+        "/body/event_ids/0",
+        "/body/foo",
+    ]
+    assert faults[1]["detail"] == (
+        "unknown severity 'urgent'; use one of low, medium, high, critical"
+    )
+    patch = client.patch("/api/v1/cases/1", json={"status": "bogus", "severity": "HUGE"}, headers=h)
+    assert [e["pointer"] for e in patch.json()["errors"]] == ["/body/status", "/body/severity"]
     r = client.post("/api/v1/cases", json={"summary": "no title"}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/title"
     # every fault of the body at once, each with its place and its reason

@@ -122,11 +122,25 @@ def test_bad_input_is_a_problem_with_its_field(client, auth, data) -> None:  # t
     r = client.post(API, json={"period": "2024-13"}, headers=auth["centre-analyst"])
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
-    assert r.json()["errors"][0]["field"] == "period"
+    assert r.json()["errors"][0]["pointer"] == "/body/period"
     r = client.post(
         API, json={"period": "2024-07", "scope": "Kazakhstan"}, headers=auth["centre-analyst"]
     )
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "scope"
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/scope"
+    # each read with the rest of the body: told together
+    r = client.post(
+        API,
+        json={"period": "2024-13", "scope": "Kazakhstan", "format": "pdf", "wait": True},
+        headers=auth["centre-analyst"],
+    )
+    assert [e["pointer"] for e in r.json()["errors"]] == [
+        "/body/period",
+        "/body/scope",
+        "/body/format",
+    ]
+    assert r.json()["errors"][1]["detail"] == (
+        "'Kazakhstan' is not a scope; use 'network' or a two-letter country code"
+    )
     # a state without a national body is a wrong value of `scope`, like a malformed one
     for wait in (True, False):
         body = {"period": "2024-07", "scope": "TJ", "wait": wait}
@@ -310,7 +324,8 @@ def test_a_bad_period_and_a_bad_scope_are_told_at_once(client, auth) -> None:  #
         body = {"period": "July", "scope": "Kazakhstan", "wait": wait}
         r = client.post(API, json=body, headers=auth["centre-analyst"])
         assert r.status_code == 422
-        assert [e["field"] for e in r.json()["errors"]] == ["scope", "period"], r.text
+        pointers = [e["pointer"] for e in r.json()["errors"]]
+        assert pointers == ["/body/period", "/body/scope"], r.text
 
 
 def test_a_format_or_language_a_worker_cannot_answer_in_is_refused(client, auth, data) -> None:  # type: ignore[no-untyped-def]

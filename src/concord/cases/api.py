@@ -96,6 +96,21 @@ class CasePage(BaseModel):
     next_cursor: str | None
 
 
+def _known(enum_type: Any) -> Any:
+    """A field validator refusing a value of none of `enum_type`'s choices in the words of
+    the service, so that it is told with the body's other faults, not after them."""
+
+    def check(value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            try:
+                service.choice(enum_type, value, str(info.field_name))
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    return check
+
+
 class CaseCreate(RequestBody):
     title: str = Field(min_length=1, max_length=300)
     summary: str = Field(default="", max_length=20_000)
@@ -115,6 +130,8 @@ class CaseCreate(RequestBody):
     techniques: list[str] = Field(
         default_factory=list, description="ATT&CK ids", examples=[["T1566.001"]]
     )
+
+    _severity = field_validator("severity")(_known(Severity))
 
 
 class CasePatch(RequestBody):
@@ -138,6 +155,9 @@ class CasePatch(RequestBody):
         if value is None:
             raise ValueError(f"{info.field_name} cannot be null: leave it out to keep it as it is")
         return value
+
+    _status = field_validator("status")(_known(CaseStatus))
+    _severity = field_validator("severity")(_known(Severity))
 
 
 class CommentIn(RequestBody):

@@ -154,7 +154,7 @@ def _invalid(message: str, field_name: str) -> InvalidInput:
     return InvalidInput(message, FaultLocation(field=field_name))
 
 
-def _choice(enum_type: Any, value: str, field_name: str) -> Any:
+def choice(enum_type: Any, value: str, field_name: str) -> Any:
     try:
         return enum_type(value.strip().lower())
     except ValueError:
@@ -382,9 +382,9 @@ class CaseFilters:
 def _filtered(principal: Principal, filters: CaseFilters) -> Any:
     stmt = select(Case).where(policy.tlp_filter(principal, Case))
     if filters.status:
-        stmt = stmt.where(Case.status == _choice(CaseStatus, filters.status, "status").value)
+        stmt = stmt.where(Case.status == choice(CaseStatus, filters.status, "status").value)
     if filters.severity:
-        stmt = stmt.where(Case.severity == _choice(Severity, filters.severity, "severity").value)
+        stmt = stmt.where(Case.severity == choice(Severity, filters.severity, "severity").value)
     if filters.country:
         try:  # a code no state has is a mistake to tell, not an empty board to show
             country = validate.country(filters.country)
@@ -438,7 +438,7 @@ def board(
     """Cases by status, most recently changed first in each column."""
     columns: dict[str, list[Case]] = {}
     counts: dict[str, int] = {}
-    statuses = [_choice(CaseStatus, filters.status, "status")] if filters.status else CaseStatus
+    statuses = [choice(CaseStatus, filters.status, "status")] if filters.status else CaseStatus
     base = replace(filters, status=None)
     for status in statuses:
         stmt = _filtered(principal, base).where(Case.status == status.value)
@@ -712,7 +712,7 @@ def create_case(session: Session, principal: Principal, data: CaseInput) -> Case
     title = faults.check(lambda: _title(data.title), "")
     summary = faults.check(lambda: _long_text(data.summary or "", "summary"), "")
     severity = faults.check(
-        lambda: _choice(Severity, data.severity or Severity.MEDIUM.value, "severity"),
+        lambda: choice(Severity, data.severity or Severity.MEDIUM.value, "severity"),
         Severity.MEDIUM,
     )
     techniques = faults.check(
@@ -784,13 +784,13 @@ ENDED = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 def _resolution(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    return str(_choice(Resolution, value, "resolution").value)
+    return str(choice(Resolution, value, "resolution").value)
 
 
 def _set_status(
     session: Session, principal: Principal, case: Case, value: str, resolution: str | None = None
 ) -> bool:
-    new = _choice(CaseStatus, value, "status")
+    new = choice(CaseStatus, value, "status")
     old = CaseStatus(case.status)
     ending = _resolution(resolution)
     if new == old:
@@ -848,7 +848,7 @@ def _set_fields(
     if changes.get("summary") is not None:
         wanted["summary"] = _long_text(changes["summary"], "summary")
     if changes.get("severity") is not None:
-        wanted["severity"] = _choice(Severity, changes["severity"], "severity").value
+        wanted["severity"] = choice(Severity, changes["severity"], "severity").value
     if changes.get("tlp") is not None:
         wanted["tlp"] = _tlp(changes["tlp"]).value
     applied = {k: v for k, v in wanted.items() if getattr(case, k) != v}

@@ -16,6 +16,7 @@ from concord.access.model import Principal
 from concord.audit import service as audit
 from concord.errors import FaultLocation, InvalidInput
 from concord.orgs import validate
+from concord.reports import period as periods
 from concord.reports import render, service, tasks
 from concord.reports.model import ReportRequest, StoredReport
 from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
@@ -31,6 +32,20 @@ def _format(value: str | None) -> str | None:
         return service.parse_format(value)
     except InvalidInput as exc:
         raise ValueError(exc.message) from None
+
+
+def _readable_by(read: Any) -> Any:
+    """A validator checking a text as the service `read`s it, so that its fault is told
+    with the body's others, not after them; the service reads the text itself."""
+
+    def check(value: str) -> str:
+        try:
+            read(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    return AfterValidator(check)
 
 
 ReportFormat = Annotated[str, AfterValidator(_format)]
@@ -68,8 +83,12 @@ class ReportPage(BaseModel):
 
 
 class ReportCreate(RequestBody):
-    period: str = Field(description="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10")
-    scope: str = Field(default=service.NETWORK, description="network or a country code")
+    period: Annotated[str, _readable_by(periods.parse)] = Field(
+        description="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10"
+    )
+    scope: Annotated[str, _readable_by(service.parse_scope)] = Field(
+        default=service.NETWORK, description="network or a country code"
+    )
     format: ReportFormat = Field(
         default="json",
         description="with wait: the answer's format; without, json only (a stored report is "
