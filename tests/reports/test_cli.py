@@ -112,7 +112,6 @@ def test_the_format_follows_the_output_file_name(data, tmp_path) -> None:  # typ
     assert rows[0] == ["section", "key", "metric", "value"]
 
 
-
 def test_a_period_not_over_is_said_on_stderr(data) -> None:  # type: ignore[no-untyped-def]
     """The JSON on stdout stays whole; the note goes beside it."""
     from datetime import UTC, datetime
@@ -124,6 +123,7 @@ def test_a_period_not_over_is_said_on_stderr(data) -> None:  # type: ignore[no-u
     assert f"note: the period {this_month} is not over: the counts run to now" in running.stderr
     past = runner.invoke(app, ["report", "--period", "2024-07", "--format", "json"])
     assert "not over" not in past.stderr
+
 
 def test_errors_are_one_line(env) -> None:  # type: ignore[no-untyped-def]
     for args, message in (
