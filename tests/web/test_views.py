@@ -355,6 +355,26 @@ def test_unknown_organisation_is_a_404_page(admin: UI) -> None:
     assert "no organisation" in r.text
 
 
+
+def test_a_page_whose_address_names_no_possible_row_is_a_404_in_its_language(login) -> None:  # type: ignore[no-untyped-def]
+    """An id that is no number, or one no row can have, names no page: a 404 saying so in
+    the user's language, not a field's name or a JSON pointer in English."""
+    kz = login("kz-analyst")
+    kz.get("/")
+    kz.post("/language", {"language": "ru", "next": "/"})
+    for url in ("/events/abc", "/events/99999999999999999999999", "/cases/abc"):
+        r = kz.get(url)
+        assert r.status_code == 404, (url, r.status_code)
+        assert "такой страницы нет: проверьте адрес" in r.text, url
+        assert "event_id" not in r.text and "/path/" not in r.text
+    admin = login("kz-admin")
+    admin.get("/")
+    admin.post("/language", {"language": "ru", "next": "/"})
+    r = admin.get("/audit", params={"before": "99999999999999999999"})
+    # a query value out of range: said in words, without a pointer
+    assert r.status_code == 422, r.status_code
+    assert "значение в запросе выходит за пределы" in r.text and "/query/" not in r.text
+
 # --- contacts ------------------------------------------------------------------------------
 
 

@@ -121,6 +121,8 @@ def _readable(errors: Any) -> str:
 
 
 _INT32 = 2**31 - 1  # the narrowest integer column
+# A page whose address names what cannot exist (an id that is no number, or too large).
+NO_SUCH_PAGE = "there is no such page: check the address"
 
 
 def _oversized_parameter(request: Request) -> str | None:
@@ -201,6 +203,8 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"pointer": "/", "detail": "invalid request"}
         detail = f"{first['pointer']}: {first['detail']}"
         if not is_api(request):
+            if exc.errors() and all(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+                return _html(request, 404, "Not found", NO_SUCH_PAGE)  # /events/abc
             return _html(request, 422, "Invalid input", _readable(exc.errors()) or detail)
         return problem(422, "Invalid input", detail, request.url.path, errors=errors)
 
@@ -240,11 +244,14 @@ def install(app: FastAPI) -> None:
         detail = "a value of the request is out of the range the database holds"
         if "NUL" in str(exc):
             detail = "a text of the request holds a NUL character, which cannot be stored"
+        if not is_api(request):
+            if where and where.startswith("/path/"):  # an id no row can have
+                return _html(request, 404, "Not found", NO_SUCH_PAGE)
+            # the message alone: the page translates it, a pointer would stay English
+            return _html(request, 422, "Invalid input", detail)
         errors = [{"pointer": where, "detail": detail}] if where else []
         if where:
             detail = f"{where}: {detail}"
-        if not is_api(request):
-            return _html(request, 422, "Invalid input", detail)
         return problem(422, "Invalid input", detail, request.url.path, errors=errors)
 
     @app.exception_handler(Exception)
