@@ -355,7 +355,6 @@ def test_unknown_organisation_is_a_404_page(admin: UI) -> None:
     assert "no organisation" in r.text
 
 
-
 def test_a_page_whose_address_names_no_possible_row_is_a_404_in_its_language(login) -> None:  # type: ignore[no-untyped-def]
     """An id that is no number, or one no row can have, names no page: a 404 saying so in
     the user's language, not a field's name or a JSON pointer in English."""
@@ -374,6 +373,7 @@ def test_a_page_whose_address_names_no_possible_row_is_a_404_in_its_language(log
     # a query value out of range: said in words, without a pointer
     assert r.status_code == 422, r.status_code
     assert "значение в запросе выходит за пределы" in r.text and "/query/" not in r.text
+
 
 # --- contacts ------------------------------------------------------------------------------
 
