@@ -303,6 +303,45 @@ def test_case_page_buttons_show_and_a_failed_form_comes_into_view(page, server) 
     expect(error).to_be_in_viewport()
 
 
+def test_removing_a_participant_asks_first(page, server) -> None:  # type: ignore[no-untyped-def]
+    """What cannot be taken back is asked first: dismissed, nothing is sent; accepted, the
+    participant is removed."""
+    from concord.access import service as access
+    from concord.cases import service as cases
+    from concord.db import session_factory
+    from concord.orgs.model import Organization
+
+    with session_factory()() as s:
+        user = access.get_user(s, None, "centre-analyst")
+        analyst = access.principal_for(user, s.get(Organization, user.org_id))
+        case = cases.create_case(
+            s, analyst, cases.CaseInput(title="Phishing wave", participants=["kz-cert"])
+        )
+        s.commit()
+        case_id = case.id
+    sign_in(page, "centre-analyst")
+    page.goto(f"/cases/{case_id}")
+    row = page.locator('#participant-table tr[data-org="kz-cert"]')
+    asked: list[str] = []
+
+    def answer(accept: bool):  # type: ignore[no-untyped-def]
+        def handle(dialog) -> None:  # type: ignore[no-untyped-def]
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    row.locator("button", has_text="Remove").click()
+    page.wait_for_timeout(300)
+    assert asked and asked[0].startswith("Remove KZ national CERT from this case?"), asked
+    expect(row).to_be_visible()  # not sent
+    expect(row.locator("button")).to_have_text("Remove")  # nor left marked as working
+    page.once("dialog", answer(True))
+    row.locator("button", has_text="Remove").click()
+    expect(page.locator('#participant-table tr[data-org="kz-cert"]')).to_have_count(0)
+
+
 def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: ignore[no-untyped-def]
     import io
 

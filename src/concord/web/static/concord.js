@@ -1,3 +1,18 @@
+// A form whose action cannot be taken back (withdrawing from a case, revoking a token) asks
+// first, in the words of its data-confirm. Listened to before the busy marker below, so that
+// a form not sent is not left marked as working.
+document.addEventListener(
+  "submit",
+  (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  },
+  true,
+);
+
 // A form whose submit button carries data-busy says it is working while the request runs,
 // and cannot be sent twice (a large upload takes a while to be read).
 document.addEventListener("submit", (event) => {
