@@ -113,6 +113,21 @@ def test_anonymous_visitors_are_sent_to_login(app, url: str) -> None:  # type: i
     assert r.headers["location"].startswith("/login?next=")
 
 
+def test_a_form_sent_after_the_session_ended_is_said_on_the_login_page(login) -> None:  # type: ignore[no-untyped-def]
+    """Signed out in another tab, a comment sent from a page still open: the login page
+    says the form was not taken, rather than showing itself as if nothing had happened."""
+    analyst = login("centre-analyst")
+    analyst.get("/cases")
+    analyst.post("/logout")
+    r = analyst.post("/cases/1/comments", {"body": "a long comment"}, csrf=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("&ended=1")
+    page = analyst.get(r.headers["location"])
+    assert 'id="session-ended"' in page.text and "it was not taken" in page.text
+    # visiting a page, no form lost: nothing to say
+    plain = analyst.client.get("/cases", follow_redirects=True)
+    assert 'id="session-ended"' not in plain.text
+
+
 @pytest.mark.parametrize("url", PAGES)
 def test_every_page_renders_for_a_signed_in_user(admin: UI, url: str) -> None:
     r = admin.get(url)

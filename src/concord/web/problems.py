@@ -53,7 +53,10 @@ def _html(request: Request, status: int, title: str, detail: str) -> Response:
     if status == 401:
         from concord.web.ui import return_to
 
-        return RedirectResponse(f"/login?next={quote(return_to(request))}", status_code=303)
+        # A form sent without a session (it ended, or was closed in another tab): the login
+        # page says what became of it, or the click seems to have lost the text in silence.
+        ended = "&ended=1" if request.method == "POST" else ""
+        return RedirectResponse(f"/login?next={quote(return_to(request))}{ended}", status_code=303)
     from concord.web.ui import render_error
 
     return render_error(request, status, title, detail)

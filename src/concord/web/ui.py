@@ -143,10 +143,21 @@ def _secure(request: Request) -> bool:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(
-    request: Request, next: str | None = None, session: Session = Depends(get_db)
+    request: Request,
+    next: str | None = None,
+    ended: bool = False,
+    session: Session = Depends(get_db),
 ) -> Response:
     resolve_principal(request, session)
-    return _login_page(request, session, next=_safe_next(next), error=None)
+    notice = SESSION_ENDED if ended else None
+    return _login_page(request, session, next=_safe_next(next), error=None, notice=notice)
+
+
+# Said on the login page when a form was sent after the session ended.
+SESSION_ENDED = (
+    "Your session ended before the form was sent, so it was not taken: sign in, then fill "
+    "it in and send it again."
+)
 
 
 def _login_page(request: Request, session: Session, status: int = 200, **context: Any) -> Response:
