@@ -113,6 +113,15 @@ def _serve(port: int, log):  # type: ignore[no-untyped-def]
             time.sleep(0.2)
 
 
+def _stop_twice(server: subprocess.Popen[bytes], sender: threading.Thread) -> None:
+    """A second Ctrl-C on `concord serve` while `sender`'s request runs."""
+    server.send_signal(signal.SIGINT)  # waits for the request to end...
+    time.sleep(0.5)
+    server.send_signal(signal.SIGINT)  # ... unless told again: stop now
+    sender.join(60)
+    server.wait(60)
+
+
 @pytest.mark.slow
 def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # type: ignore[no-untyped-def]
     env, session, network, auth, tmp_path, monkeypatch
@@ -142,11 +151,7 @@ def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # 
                 if session.scalar(select(Submission.rows_done)):
                     break
                 time.sleep(0.05)
-            server.send_signal(signal.SIGINT)  # waits for the request to end...
-            time.sleep(0.5)
-            server.send_signal(signal.SIGINT)  # ... unless told again: stop now
-            sender.join(60)
-            server.wait(60)
+            _stop_twice(server, sender)
         finally:
             if server.poll() is None:
                 server.kill()
@@ -217,11 +222,7 @@ def test_a_server_stopped_while_an_upload_form_arrives_answers_503(  # type: ign
             sender.start()
             assert receiving.wait(30)
             time.sleep(0.5)
-            server.send_signal(signal.SIGINT)
-            time.sleep(0.5)
-            server.send_signal(signal.SIGINT)
-            sender.join(60)
-            server.wait(60)
+            _stop_twice(server, sender)
         finally:
             if server.poll() is None:
                 server.kill()
