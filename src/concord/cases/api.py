@@ -23,6 +23,7 @@ from concord.web.deps import (
     decode_cursor,
     get_db,
     next_cursor,
+    read_by,
     user,
     writer,
 )
@@ -96,25 +97,17 @@ class CasePage(BaseModel):
     next_cursor: str | None
 
 
-def _known(enum_type: Any) -> Any:
-    """A field validator refusing a value of none of `enum_type`'s choices in the words of
-    the service, so that it is told with the body's other faults, not after them."""
-
-    def check(value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None:
-            try:
-                service.choice(enum_type, value, str(info.field_name))
-            except InvalidInput as exc:
-                raise ValueError(exc.message) from None
-        return value
-
-    return check
+def _choice_of(enum_type: Any, field_name: str) -> Any:
+    """A field taking one of `enum_type`'s values, any case, checked as the service does."""
+    return read_by(lambda value: service.choice(enum_type, value, field_name), keep=True)
 
 
 class CaseCreate(RequestBody):
     title: str = Field(min_length=1, max_length=300)
     summary: str = Field(default="", max_length=20_000)
-    severity: str = Field(default="medium", json_schema_extra=choices(Severity))
+    severity: Annotated[str, _choice_of(Severity, "severity")] = Field(
+        default="medium", json_schema_extra=choices(Severity)
+    )
     tlp: str | None = Field(
         default=None,
         description="default: the narrowest label of the events, at least AMBER",
@@ -131,12 +124,14 @@ class CaseCreate(RequestBody):
         default_factory=list, description="ATT&CK ids", examples=[["T1566.001"]]
     )
 
-    _severity = field_validator("severity")(_known(Severity))
-
 
 class CasePatch(RequestBody):
-    status: str | None = Field(default=None, json_schema_extra=choices(CaseStatus))
-    severity: str | None = Field(default=None, json_schema_extra=choices(Severity))
+    status: Annotated[str | None, _choice_of(CaseStatus, "status")] = Field(
+        default=None, json_schema_extra=choices(CaseStatus)
+    )
+    severity: Annotated[str | None, _choice_of(Severity, "severity")] = Field(
+        default=None, json_schema_extra=choices(Severity)
+    )
     assignee: str | None = Field(default=None, description="a username; null or '' unassigns")
     title: str | None = Field(default=None, max_length=300)
     summary: str | None = Field(default=None, max_length=20_000)
@@ -155,9 +150,6 @@ class CasePatch(RequestBody):
         if value is None:
             raise ValueError(f"{info.field_name} cannot be null: leave it out to keep it as it is")
         return value
-
-    _status = field_validator("status")(_known(CaseStatus))
-    _severity = field_validator("severity")(_known(Severity))
 
 
 class CommentIn(RequestBody):

@@ -693,7 +693,9 @@ def resolve_org(session: Session, principal: Principal | None, as_org: str | Non
 
 
 def submission_tlp(principal: Principal | None, tlp: str | None) -> TLP:
-    """The TLP a submission declares (`tlp`), or AMBER for its unmarked records."""
+    """The TLP a submission declares (`tlp`), or AMBER for its unmarked records (a blank
+    `tlp` declares none, as an empty field on the page)."""
+    tlp = (tlp or "").strip() or None
     try:
         level = TLP.parse(tlp) if tlp else TLP.AMBER
     except ValueError as exc:
@@ -736,7 +738,7 @@ def check_options(
     if fmt:
         registry.known_format(fmt)
     faults = Faults()
-    faults.check(lambda: submission_tlp(principal, (tlp or "").strip() or None), None)
+    faults.check(lambda: submission_tlp(principal, tlp), None)
     with factory() as session:
         faults.check(lambda: sender_org(session, principal, as_org, share_owners), None)
     faults.raise_any()

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from concord import i18n
@@ -19,39 +19,24 @@ from concord.orgs import validate
 from concord.reports import period as periods
 from concord.reports import render, service, tasks
 from concord.reports.model import ReportRequest, StoredReport
-from concord.web.deps import Limit, RequestBody, decode_cursor, get_db, next_cursor, user, writer
+from concord.web.deps import (
+    Limit,
+    RequestBody,
+    decode_cursor,
+    get_db,
+    next_cursor,
+    read_by,
+    user,
+    writer,
+)
 
 router = APIRouter(tags=["reports"])
 
 
-def _format(value: str | None) -> str | None:
-    """A format named as the command line names it, with the same message when unknown."""
-    if value is None:
-        return None
-    try:
-        return service.parse_format(value)
-    except InvalidInput as exc:
-        raise ValueError(exc.message) from None
-
-
-def _readable_by(read: Any) -> Any:
-    """A validator checking a text as the service `read`s it, so that its fault is told
-    with the body's others, not after them; the service reads the text itself."""
-
-    def check(value: str) -> str:
-        try:
-            read(value)
-        except InvalidInput as exc:
-            raise ValueError(exc.message) from None
-        return value
-
-    return AfterValidator(check)
-
-
-ReportFormat = Annotated[str, AfterValidator(_format)]
+ReportFormat = Annotated[str, read_by(service.parse_format)]
 FormatQuery = Annotated[
     str | None,
-    AfterValidator(_format),
+    read_by(service.parse_format),
     Query(alias="format", description="json (default), html or csv"),
 ]
 LanguageQuery = Annotated[
@@ -83,10 +68,10 @@ class ReportPage(BaseModel):
 
 
 class ReportCreate(RequestBody):
-    period: Annotated[str, _readable_by(periods.parse)] = Field(
+    period: Annotated[str, read_by(periods.parse, keep=True)] = Field(
         description="2024-07-15, 2024-W28, 2024-07 or 2024-07-01..2024-07-10"
     )
-    scope: Annotated[str, _readable_by(service.parse_scope)] = Field(
+    scope: Annotated[str, read_by(service.parse_scope)] = Field(
         default=service.NETWORK, description="network or a country code"
     )
     format: ReportFormat = Field(

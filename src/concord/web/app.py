@@ -91,14 +91,13 @@ class AnswerWhenStopping:
             if started or task is None:
                 raise  # half an answer cannot be taken back
             task.uncancel()  # that it may still answer
-            request = Request(scope, receive)
+            request, title = Request(scope, receive), "Service unavailable"
             if problems.is_api(request):
-                title = "Service unavailable"
                 answer = problems.problem(503, title, SERVER_STOPPING, request.url.path)
             else:
                 from concord.web.ui import render_error
 
-                answer = render_error(request, 503, "Service unavailable", SERVER_STOPPING)
+                answer = render_error(request, 503, title, SERVER_STOPPING)
             await answer(scope, receive, send)
 
 
