@@ -170,6 +170,34 @@ def test_verify_chain_button_swaps_the_result_in(page) -> None:  # type: ignore[
     expect(page).to_have_url(re.compile(r"/audit$"))  # htmx swapped, no navigation
 
 
+def test_a_file_over_the_upload_limit_is_told_before_it_is_sent(  # type: ignore[no-untyped-def]
+    page, tmp_path, monkeypatch
+) -> None:
+    """Refused by the server, the form's choices would be lost with the body: the browser
+    tells it when the file is chosen, sends nothing, and the choices stay."""
+    from concord.config import reset_settings
+
+    monkeypatch.setenv("CONCORD_MAX_UPLOAD_BYTES", "1000")
+    reset_settings()
+    sign_in(page, "kz-analyst")
+    page.goto("/intake")
+    page.select_option('#intake-form select[name="tlp"]', "green")
+    big = tmp_path / "scan_rdp.csv"
+    big.write_bytes(b"x" * 1001)
+    field = page.locator('#intake-form input[name="file"]')
+    field.set_input_files(str(big))
+    said = field.evaluate("input => input.validationMessage")
+    assert said == "the upload exceeds the limit of 1000 bytes", said
+    page.locator('#intake-form button[type="submit"]').click()
+    expect(page).to_have_url(re.compile(r"/intake$"))
+    expect(page.locator("#receipt")).to_have_count(0)  # nothing sent
+    expect(page.locator('#intake-form select[name="tlp"]')).to_have_value("green")
+    small = tmp_path / "small.csv"
+    small.write_bytes(b"x" * 10)
+    field.set_input_files(str(small))
+    assert field.evaluate("input => input.validationMessage") == ""
+
+
 def test_submit_a_report_search_events_and_open_one(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tests.intake.test_service import scan_csv
 

@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 
 from concord.access import policy
 from concord.access.model import TLP, Principal
+from concord.config import get_settings
 from concord.errors import ConcordError
 from concord.intake import registry, service
 from concord.intake.api import ingest_in_thread
 from concord.orgs.model import Organization, OrgKind
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
-from concord.web.uploads import read_upload
+from concord.web.uploads import read_upload, too_large
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,11 +41,16 @@ def _form(
     # detection finds these by their columns, but a file can be declared one of them
     profiles = sorted((r.name, r.description) for r in registry.builtin_profile_readers().values())
     context.setdefault("chosen", {"format": "", "tlp": "", "as": "", "share_owners": False})
+    limit = get_settings().max_upload_bytes
     return page(
         request,
         session,
         "intake.html",
         status=status,
+        # told in the browser before sending: refused by the server, the form's choices
+        # would be lost with the body they came in
+        max_bytes=limit,
+        too_large=too_large(limit).message,
         formats=formats,
         profiles=profiles,
         levels=[t.value for t in TLP],

@@ -39,3 +39,14 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!current || nav.scrollWidth <= nav.clientWidth) return;
   nav.scrollLeft = current.offsetLeft - nav.offsetLeft - (nav.clientWidth - current.offsetWidth) / 2;
 });
+
+// A file larger than the server takes (data-max-bytes) is told when chosen, and the form is
+// not sent: refused by the server, the form's other choices would be lost with it.
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || !input.dataset.maxBytes) return;
+  const limit = Number(input.dataset.maxBytes);
+  const tooLarge = Array.from(input.files || []).some((file) => file.size > limit);
+  input.setCustomValidity(tooLarge ? input.dataset.tooLarge : "");
+  if (tooLarge) input.reportValidity();
+});
