@@ -1048,7 +1048,8 @@ def test_language_switch_and_sign_in_come_back_to_the_page_as_shown(login, app) 
             headers={"referer": "http://testserver/cases/1"},
             follow_redirects=False,
         )
-        assert r.status_code == 303 and r.headers["location"] == "/login?next=/cases/1"
+        # and the login page says the form was not taken
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=/cases/1&ended=1"
 
 
 def test_error_pages_and_counts_read_in_russian(login) -> None:  # type: ignore[no-untyped-def]
