@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -245,7 +246,8 @@ def install(app: FastAPI) -> None:
         log.warning("value refused by the database on %s: %s", request.url.path, exc)
         where = _oversized_parameter(request)
         detail = "a value of the request is out of the range the database holds"
-        if "NUL" in str(exc):
+        # the driver's own words: the statement's text may hold NULL
+        if re.search(r"\bNUL\b", str(getattr(exc, "orig", None) or exc)):
             detail = "a text of the request holds a NUL character, which cannot be stored"
         if not is_api(request):
             if where and where.startswith("/path/"):  # an id no row can have
