@@ -267,6 +267,14 @@ def test_title_and_summary_are_edited_from_the_case_page(login) -> None:  # type
     )
 
 
+def _shown(page: str, *names: str) -> dict[str, str]:
+    """What a case page's form says it showed of each field (its hidden `was_` inputs)."""
+    return {
+        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+        for name in names
+    }
+
+
 @pytest.mark.parametrize("title", ["", "   "])
 def test_a_title_refused_is_told_in_the_open_edit_section_with_what_was_typed(
     login: Callable[[str], UI], title: str
@@ -275,10 +283,7 @@ def test_a_title_refused_is_told_in_the_open_edit_section_with_what_was_typed(
     case_id = open_case(ui, summary="First thoughts")
     url = f"/cases/{case_id}"
     page = ui.get(url).text
-    shown = {
-        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
-        for name in ("was_title", "was_summary")
-    }
+    shown = _shown(page, "was_title", "was_summary")
     typed = {"part": "text", "title": title, "summary": "Three banks, typed", **shown}
     r = ui.post(f"{url}/details", typed)
     assert r.status_code == 422
@@ -469,10 +474,7 @@ def test_a_form_saves_what_was_changed_on_it_not_a_colleagues_change(
     case_id = open_case(a, summary="Three banks")
     url = f"/cases/{case_id}"
     page = a.get(url).text
-    shown = {
-        name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1)  # type: ignore[union-attr]
-        for name in ("was_severity", "was_tlp", "was_title", "was_summary")
-    }
+    shown = _shown(page, "was_severity", "was_tlp", "was_title", "was_summary")
     # meanwhile a colleague lowers the severity and rewrites the summary
     b = login("centre-admin")
     assert b.post(f"{url}/details", {"severity": "low", "tlp": shown["was_tlp"]}).status_code == 303

@@ -113,13 +113,32 @@ def _serve(port: int, log):  # type: ignore[no-untyped-def]
             time.sleep(0.2)
 
 
-def _stop_twice(server: subprocess.Popen[bytes], sender: threading.Thread) -> None:
-    """A second Ctrl-C on `concord serve` while `sender`'s request runs."""
-    server.send_signal(signal.SIGINT)  # waits for the request to end...
-    time.sleep(0.5)
-    server.send_signal(signal.SIGINT)  # ... unless told again: stop now
-    sender.join(60)
-    server.wait(60)
+def _stopped_mid_request(port: int, log_path, send, reached) -> httpx.Response:  # type: ignore[no-untyped-def]
+    """Serve on `port`, `send` a request from a thread, and once `reached()` returns, press
+    Ctrl-C twice on the server, as one stopping it at once. The request's answer: a 503
+    problem, with no traceback in the server's log."""
+    answered: dict[str, httpx.Response] = {}
+    with log_path.open("w") as log:
+        server = _serve(port, log)
+        sender = threading.Thread(target=lambda: answered.update(response=send()))
+        try:
+            sender.start()
+            reached(sender)
+            server.send_signal(signal.SIGINT)  # waits for the request to end...
+            time.sleep(0.5)
+            server.send_signal(signal.SIGINT)  # ... unless told again: stop now
+            sender.join(60)
+            server.wait(60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    response = answered["response"]
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    said = log_path.read_text()
+    assert "Exception in ASGI application" not in said, said
+    assert "Traceback" not in said, said  # neither the request's nor the server's own
+    return response
 
 
 @pytest.mark.slow
@@ -135,36 +154,23 @@ def test_a_server_stopped_during_an_upload_answers_503_and_the_file_resumes(  # 
     url = f"http://127.0.0.1:{port}/api/v1/intake"
     headers = {**auth["kz-analyst"], "x-filename": "scan_rdp.csv"}
     log_path = tmp_path / "serve.log"
-    answered: dict[str, httpx.Response] = {}
 
-    def upload() -> None:
-        answered["response"] = httpx.post(url, headers=headers, content=data, timeout=120)
+    def upload() -> httpx.Response:
+        return httpx.post(url, headers=headers, content=data, timeout=120)
 
-    with log_path.open("w") as log:
-        server = _serve(port, log)
-        sender = threading.Thread(target=upload)
-        try:
-            sender.start()
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and sender.is_alive():
-                session.rollback()
-                if session.scalar(select(Submission.rows_done)):
-                    break
-                time.sleep(0.05)
-            _stop_twice(server, sender)
-        finally:
-            if server.poll() is None:
-                server.kill()
-    response = answered["response"]
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    def writing(sender: threading.Thread) -> None:  # a batch of the file is stored
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sender.is_alive():
+            session.rollback()
+            if session.scalar(select(Submission.rows_done)):
+                break
+            time.sleep(0.05)
+
+    response = _stopped_mid_request(port, log_path, upload, writing)
     assert (
         "sending it again once the server is back goes on where it stopped"
         in (response.json()["detail"])
     )
-    said = log_path.read_text()
-    assert "Exception in ASGI application" not in said, said
-    assert "Traceback" not in said, said  # neither the request's nor the server's own
     session.rollback()
     sub = session.scalars(select(Submission)).one()
     assert sub.status == "interrupted" and 0 < sub.rows_done < ROWS, (sub.status, sub.rows_done)
@@ -193,7 +199,6 @@ def test_a_server_stopped_while_an_upload_form_arrives_answers_503(  # type: ign
 
     port = free_port()
     receiving = threading.Event()
-    answered: dict[str, httpx.Response] = {}
 
     def form():  # type: ignore[no-untyped-def]
         yield (
@@ -206,32 +211,20 @@ def test_a_server_stopped_while_an_upload_form_arrives_answers_503(  # type: ign
             yield b"x" * 1000
         yield b"\r\n--XX--\r\n"
 
-    def upload() -> None:
-        answered["response"] = httpx.post(
+    def upload() -> httpx.Response:
+        return httpx.post(
             f"http://127.0.0.1:{port}/api/v1/intake",
             headers={**auth["kz-analyst"], "content-type": "multipart/form-data; boundary=XX"},
             content=form(),
             timeout=60,
         )
 
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        server = _serve(port, log)
-        sender = threading.Thread(target=upload)
-        try:
-            sender.start()
-            assert receiving.wait(30)
-            time.sleep(0.5)
-            _stop_twice(server, sender)
-        finally:
-            if server.poll() is None:
-                server.kill()
-    response = answered["response"]
-    assert response.status_code == 503, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    def arriving(_sender: threading.Thread) -> None:  # the form's file part has begun
+        assert receiving.wait(30)
+        time.sleep(0.5)
+
+    response = _stopped_mid_request(port, tmp_path / "serve.log", upload, arriving)
     assert response.json()["detail"] == SERVER_STOPPING
-    said = log_path.read_text()
-    assert "Traceback" not in said and "Exception in ASGI application" not in said, said
     session.rollback()
     assert session.scalar(select(Submission.id)) is None  # nothing was taken in
 
