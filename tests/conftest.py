@@ -32,6 +32,25 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"concord test database backend: {BACKEND}"
 
 
+# The fixtures through which a test reaches the database under test.
+DATABASE_FIXTURES = {"template_db", "scratch_url"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that reach a database: the others (readers, fuzzing,
+    settings) do the same work on either backend, and the SQLite run has them."""
+    if BACKEND != "postgresql":
+        return
+    kept: list[pytest.Item] = []
+    without_database: list[pytest.Item] = []
+    for item in items:
+        uses_database = DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        (kept if uses_database else without_database).append(item)
+    if without_database:
+        config.hook.pytest_deselected(items=without_database)
+        items[:] = kept
+
+
 def shared_file(relative: str) -> Path:
     """A sample from the shared data folder that may not be copied into the repository."""
     path = SHARED_DATA / relative
@@ -75,6 +94,36 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 TRUNCATE_SKIP = {"alembic_version"}
 
 
+def _empty_pg_database(url: str) -> None:
+    """Every table emptied and every sequence restarted. Only the tables holding rows are
+    truncated: truncating one costs a new file on disk, and most tests fill few tables."""
+    engine = dbmod.make_engine(url)
+    with engine.begin() as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                text("select tablename from pg_tables where schemaname = 'public'")
+            )
+            if name not in TRUNCATE_SKIP
+        ]
+        if tables:
+            probe = " union all ".join(
+                f"select '{name}' where exists (select 1 from \"{name}\")" for name in tables
+            )
+            filled = [name for (name,) in conn.execute(text(probe))]
+            if filled:
+                conn.execute(
+                    text("truncate " + ", ".join(f'"{name}"' for name in filled) + " cascade")
+                )
+        conn.execute(
+            text(
+                "select setval(format('%I.%I', schemaname, sequencename), start_value, false)"
+                " from pg_sequences where schemaname = 'public' and last_value is not null"
+            )
+        )
+    engine.dispose()
+
+
 @dataclass
 class TestEnv:
     home: Path
@@ -89,18 +138,7 @@ def env(template_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
     (home / "var").mkdir(parents=True)
     if BACKEND == "postgresql":
         url = template_db
-        engine = dbmod.make_engine(url)
-        with engine.begin() as conn:
-            tables = [
-                r[0]
-                for r in conn.execute(
-                    text("select tablename from pg_tables where schemaname = 'public'")
-                )
-                if r[0] not in TRUNCATE_SKIP
-            ]
-            if tables:
-                conn.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
-        engine.dispose()
+        _empty_pg_database(url)
         jobs_url = url
     else:
         path = home / "var" / "concord.db"
