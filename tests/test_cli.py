@@ -484,11 +484,15 @@ def test_lists_keep_identifiers_whole_and_refuse_filters_nothing_matches(env) ->
 
 
 def test_tokens_are_listed_by_id_and_a_second_revoke_says_so(env) -> None:  # type: ignore[no-untyped-def]
-    from concord.errors import NotFound
+    from concord.errors import InvalidInput, NotFound
 
     _network()
     _run("user", "add", "kz-robot", "--org", "kz-cert", "--role", "analyst", "--no-password")
-    created = _run("token", "create", "--user", "kz-robot", "--scopes", "", "--name", "misp")
+    with pytest.raises(InvalidInput, match="choose at least one scope"):
+        _run("token", "create", "--user", "kz-robot", "--scopes", "", "--name", "misp")
+    with pytest.raises(InvalidInput, match="unknown scope\\(s\\) 'rid', 'bogus'; use read"):
+        _run("token", "create", "--user", "kz-robot", "--scopes", "rid,read,bogus")
+    created = _run("token", "create", "--user", "kz-robot", "--name", "misp")
     assert "with scopes read;" in created.stderr
     (listed,) = json.loads(_run("token", "list", "--json").stdout)
     assert (listed["user"], listed["name"], listed["scopes"]) == ("kz-robot", "misp", ["read"])

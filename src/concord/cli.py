@@ -560,9 +560,9 @@ def token_create(
     from concord.access import service
 
     with _session() as session:
-        secret, token = service.create_token(
-            session, None, user, name, service.parse_scopes(scopes)
-        )
+        # split here: the option is a choice, and an empty one is refused, not read as read
+        chosen = service.parse_scopes(scopes.split(","))
+        secret, token = service.create_token(session, None, user, name, chosen)
         token_id, held = token.id, token.scopes.replace(",", ", ")
     err.print(f"Token {token_id} for {user} with scopes {held}; it is shown only now.")
     sys.stdout.write(secret + "\n")

@@ -347,13 +347,15 @@ def parse_scopes(text: str | list[str] | None) -> frozenset[TokenScope]:
     one chooses none, which `create_token` refuses rather than taking as read."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return frozenset({TokenScope.READ})
-    items = text.split(",") if isinstance(text, str) else text
-    try:
-        return frozenset(TokenScope(s.strip().lower()) for s in items if s.strip())
-    except ValueError:
+    items = [s.strip().lower() for s in (text.split(",") if isinstance(text, str) else text)]
+    known = {s.value for s in TokenScope}
+    unknown = [s for s in items if s and s not in known]
+    if unknown:
         raise InvalidInput(
-            f"unknown scope in {text!r}; use read, write, admin", FaultLocation(field="scopes")
-        ) from None
+            f"unknown scope(s) {', '.join(map(repr, unknown))}; use read, write, admin",
+            FaultLocation(field="scopes"),
+        )
+    return frozenset(TokenScope(s) for s in items if s)
 
 
 def create_token(
