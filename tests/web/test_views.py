@@ -251,6 +251,15 @@ def test_a_filter_the_organisation_list_cannot_read_is_told_beside_it(
     assert 'id="organizations"' not in r.text and "No organisations match." not in r.text
 
 
+def test_every_filter_the_organisation_list_cannot_read_is_told_at_once(admin: UI) -> None:
+    r = admin.get("/organizations", params={"kind": "bogus", "country": "XX"})
+    assert r.status_code == 422
+    told = _alert(r)
+    assert "unknown organisation kind 'bogus'" in told and "invalid country code 'XX'" in told
+    for field in ("kind", "country"):
+        assert re.search(rf'name="{field}"[^>]* aria-invalid="true" class="invalid"', r.text)
+
+
 def test_a_filter_fault_on_the_organisation_list_reads_in_russian(admin: UI) -> None:
     admin.post("/language", {"language": "ru", "next": "/organizations"})
     r = admin.get("/organizations", params={"kind": "bogus"})

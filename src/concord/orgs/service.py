@@ -98,11 +98,15 @@ def list_orgs(
     limit: int = 100,
 ) -> list[Organization]:
     stmt = select(Organization).where(policy.org_filter(principal), Organization.id > after_id)
-    if kind:  # a filter nothing can match is a mistake to tell, not an empty page to show
-        stmt = stmt.where(Organization.kind == field_value(validate.org_kind, kind, "kind"))
+    # a filter nothing can match is a mistake to tell, not an empty page to show; all at once
+    faults = Faults()
+    if kind:
+        kind = faults.check(lambda: field_value(validate.org_kind, kind, "kind"), None)
+        stmt = stmt.where(Organization.kind == kind)
     if country:
-        country = field_value(validate.country, country, "country")
+        country = faults.check(lambda: field_value(validate.country, country, "country"), None)
         stmt = stmt.where(Organization.country == country)
+    faults.raise_any()
     if parent:
         parent_ids = select(Organization.id).where(Organization.slug == parent)
         stmt = stmt.where(Organization.parent_id.in_(parent_ids))
