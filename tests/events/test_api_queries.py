@@ -81,7 +81,11 @@ def test_a_date_and_a_state_at_fault_are_told_together(client: TestClient, auth:
         EVENTS, params={"since": "2024-13-01", "country": "ZZ"}, headers=auth["kz-reader"]
     )
     assert faults(r) == [
-        {"pointer": "/query/since", "detail": f"invalid date '2024-13-01'; {DATE_HINT}"},
+        {
+            "pointer": "/query/since",
+            "field": "since",
+            "detail": f"invalid date '2024-13-01'; {DATE_HINT}",
+        },
         {"field": "country", "pointer": "/query/country", "detail": NO_STATE},
     ]
     assert r.json()["detail"] == f"invalid date '2024-13-01'; {DATE_HINT}"  # the first
@@ -105,11 +109,27 @@ def test_every_fault_of_a_search_is_told_at_once_each_at_its_place(
         "limit": "1001",
     }
     assert faults(client.get(EVENTS, params=params, headers=auth["kz-reader"])) == [
-        {"pointer": "/query/since", "detail": f"invalid date 'yesterday'; {DATE_HINT}"},
-        {"pointer": "/query/until", "detail": f"invalid date '2024-W10'; {DATE_HINT}"},
-        {"pointer": "/query/submission", "detail": "Input should be greater than or equal to 1"},
+        {
+            "pointer": "/query/since",
+            "field": "since",
+            "detail": f"invalid date 'yesterday'; {DATE_HINT}",
+        },
+        {
+            "pointer": "/query/until",
+            "field": "until",
+            "detail": f"invalid date '2024-W10'; {DATE_HINT}",
+        },
+        {
+            "pointer": "/query/submission",
+            "field": "submission",
+            "detail": "Input should be greater than or equal to 1",
+        },
         {"field": "cursor", "pointer": "/query/cursor", "detail": "invalid cursor"},
-        {"pointer": "/query/limit", "detail": "Input should be less than or equal to 1000"},
+        {
+            "pointer": "/query/limit",
+            "field": "limit",
+            "detail": "Input should be less than or equal to 1000",
+        },
         {
             "field": "value",
             "pointer": "/query/value",
@@ -133,8 +153,8 @@ def test_every_fault_of_a_search_is_told_at_once_each_at_its_place(
     params = {"value": " ", "submission": "x", "limit": "abc", "owner": "kz-bank"}
     not_a_number = "Input should be a valid integer, unable to parse string as an integer"
     assert faults(client.get(EVENTS, params=params, headers=auth["uz-analyst"])) == [
-        {"pointer": "/query/submission", "detail": not_a_number},
-        {"pointer": "/query/limit", "detail": not_a_number},
+        {"pointer": "/query/submission", "field": "submission", "detail": not_a_number},
+        {"pointer": "/query/limit", "field": "limit", "detail": not_a_number},
         {"field": "value", "pointer": "/query/value", "detail": "the value is blank"},
         # hidden from this reader: told as one that does not exist
         {
@@ -168,13 +188,19 @@ def test_a_rule_across_two_filters_is_told_once_both_read(client: TestClient, au
         # an unreadable bound: whether the period is empty cannot be said
         (
             {"since": "2026-12-10", "until": "soon"},
-            [{"pointer": "/query/until", "detail": f"invalid date 'soon'; {DATE_HINT}"}],
+            [
+                {
+                    "pointer": "/query/until",
+                    "field": "until",
+                    "detail": f"invalid date 'soon'; {DATE_HINT}",
+                }
+            ],
         ),
         (
             {"since": "2026-12-10", "until": "2026-12-01", "country": "ZZ"},
             [
                 {"field": "country", "pointer": "/query/country", "detail": NO_STATE},
-                {"pointer": "/query/until", "detail": NOT_AFTER},
+                {"pointer": "/query/until", "field": "until", "detail": NOT_AFTER},
             ],
         ),
     ):
@@ -220,14 +246,20 @@ def test_an_indicator_lookup_tells_every_fault_at_once(client: TestClient, auth:
                     "pointer": "/query/value",
                     "detail": "'abc' is no ipv4 value: invalid IP address 'abc'",
                 },
-                {"pointer": "/query/cursor", "detail": f"'cursor' {LEAVE_OUT}"},
-                {"pointer": "/query/limit", "detail": f"'limit' {LEAVE_OUT}"},
+                {"pointer": "/query/cursor", "field": "cursor", "detail": f"'cursor' {LEAVE_OUT}"},
+                {"pointer": "/query/limit", "field": "limit", "detail": f"'limit' {LEAVE_OUT}"},
             ],
         ),
         # a limit that cannot be read is told as such, once
         (
             {"value": C2_IP, "limit": "0"},
-            [{"pointer": "/query/limit", "detail": "Input should be greater than or equal to 1"}],
+            [
+                {
+                    "pointer": "/query/limit",
+                    "field": "limit",
+                    "detail": "Input should be greater than or equal to 1",
+                }
+            ],
         ),
         # the list of cross-state indicators
         (
@@ -235,7 +267,11 @@ def test_an_indicator_lookup_tells_every_fault_at_once(client: TestClient, auth:
             [
                 {"field": "kind", "pointer": "/query/kind", "detail": no_kind},
                 {"field": "cursor", "pointer": "/query/cursor", "detail": "invalid cursor"},
-                {"pointer": "/query/limit", "detail": "Input should be greater than or equal to 1"},
+                {
+                    "pointer": "/query/limit",
+                    "field": "limit",
+                    "detail": "Input should be greater than or equal to 1",
+                },
             ],
         ),
     ):
@@ -284,7 +320,11 @@ def test_a_fault_named_by_its_filter_is_located_in_the_query_too(
     are located alike in one answer; the name stays, as clients read it."""
     r = client.get(f"{EVENTS}?country=ZZ&since=2024-13-01", headers=auth["kz-reader"])
     assert faults(r) == [
-        {"pointer": "/query/since", "detail": f"invalid date '2024-13-01'; {DATE_HINT}"},
+        {
+            "pointer": "/query/since",
+            "field": "since",
+            "detail": f"invalid date '2024-13-01'; {DATE_HINT}",
+        },
         {"pointer": "/query/country", "field": "country", "detail": NO_STATE},
     ]
     assert all("pointer" in e for e in faults(r))

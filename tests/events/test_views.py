@@ -170,7 +170,7 @@ def test_a_date_that_cannot_be_read_is_named_alike(
     assert 'id="event-table"' not in page.text and 'id="no-events"' not in page.text
     api = ui.get("/api/v1/events", params={name: value}, headers=auth["centre-analyst"])
     assert api.status_code == 422
-    assert api.json()["errors"] == [{"pointer": f"/query/{name}", "detail": message}]
+    assert api.json()["errors"] == [{"pointer": f"/query/{name}", "field": name, "detail": message}]
 
 
 @pytest.mark.parametrize(

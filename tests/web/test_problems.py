@@ -209,7 +209,9 @@ def test_a_value_of_another_type_is_refused_not_converted(client, auth, session)
             headers=auth["centre-analyst"],
         )
         assert r.status_code == 422, ids
+        # the schema's faults name the field they are in, as the services' faults do
         assert r.json()["errors"][0]["pointer"] == "/body/event_ids/0", ids
+        assert r.json()["errors"][0]["field"] == "event_ids", ids
     r = client.post(
         "/api/v1/reports", json={"period": "2024-07", "wait": 1}, headers=auth["centre-analyst"]
     )

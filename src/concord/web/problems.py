@@ -64,11 +64,28 @@ def _html(request: Request, status: int, title: str, detail: str) -> Response:
 
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
-    return "/" + "/".join(str(part) for part in loc)
+    return "/" + "/".join(pointer_escape(str(part)) for part in loc)
 
 
 # pydantic's words before the message of a validator's ValueError: not the client's business
 _VALUE_ERROR = "Value error, "
+
+
+_INPUTS = ("query", "body", "path")
+
+
+def _named(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with the `field` its pointer is in, when the pointer is into one of the
+    request's named inputs (`/body/participants/1` is in `participants`): a client reading
+    `field` finds every fault, however it was found."""
+    pointer = entry.get("pointer")
+    if "field" in entry or not isinstance(pointer, str):
+        return entry
+    parts = pointer.split("/")
+    if len(parts) < 3 or parts[0] or parts[1] not in _INPUTS or not parts[2]:
+        return entry
+    field = parts[2].replace("~1", "/").replace("~0", "~")
+    return {"pointer": pointer, "field": field, **entry}
 
 
 def _fault(error: dict[str, Any]) -> dict[str, str]:
@@ -83,7 +100,7 @@ def _fault(error: dict[str, Any]) -> dict[str, str]:
             "detail": f"malformed JSON at character {position}: {reason}",
         }
     message = str(error.get("msg", "invalid")).removeprefix(_VALUE_ERROR)
-    return {"pointer": _pointer(error.get("loc", ())), "detail": message}
+    return _named({"pointer": _pointer(error.get("loc", ())), "detail": message})
 
 
 def _allowed_methods(request: Request) -> str:
@@ -179,7 +196,7 @@ async def _located(request: Request, exc: ConcordError) -> list[dict[str, object
                 found = await pointer(str(loc.field))
                 if found is not None:
                     where = {"pointer": found, **where}
-            errors.append({**where, "detail": fault.message})
+            errors.append(_named({**where, "detail": fault.message}))
     return errors
 
 
