@@ -677,6 +677,62 @@ def test_national_admin_manages_its_own_users_only(login) -> None:  # type: igno
     assert "uz-cert" not in offered and "ccc" not in offered
 
 
+def test_an_admin_disables_and_enables_a_user_from_the_page(login, session, auth) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from concord.access.model import User
+
+    analyst = login("kz-analyst")
+    ui = login("kz-admin")
+    page = ui.get("/users").text
+    row = page.split('id="user-kz-analyst"')[1].split("</tr>")[0]
+    assert 'action="/users/kz-analyst/active"' in row and "data-confirm=" in row
+    # no button for its own account, nor for a user of another state (not listed at all)
+    own = page.split('id="user-kz-admin"')[1].split("</tr>")[0]
+    assert "/active" not in own and "uz-admin" not in page
+    r = ui.post("/users/kz-analyst/active", {"active": "false"})
+    assert r.status_code == 303 and r.headers["location"] == "/users?changed=kz-analyst"
+    told = ui.get(r.headers["location"]).text
+    assert 'id="user-changed"' in told and "was disabled" in told
+    assert session.scalar(select(User.active).where(User.username == "kz-analyst")) is False
+    # at once: the disabled user's session and tokens no longer work
+    assert analyst.client.get("/", follow_redirects=False).status_code == 303
+    assert analyst.client.get("/api/v1/me", headers=auth["kz-analyst"]).status_code == 401
+    row = told.split('id="user-kz-analyst"')[1].split("</tr>")[0]
+    assert 'value="true"' in row and "disabled" in row
+    r = ui.post("/users/kz-analyst/active", {"active": "true"})
+    assert r.status_code == 303 and "was enabled" in ui.get(r.headers["location"]).text
+    session.rollback()  # a new read, not the snapshot of the one before
+    assert session.scalar(select(User.active).where(User.username == "kz-analyst")) is True
+
+
+@pytest.mark.parametrize(
+    ("who", "username", "active", "status", "said"),
+    [
+        ("kz-admin", "kz-admin", "false", 409, "you cannot deactivate your own account"),
+        ("kz-admin", "uz-analyst", "false", 404, "no user 'uz-analyst'"),
+        ("kz-admin", "kz-analyst", "maybe", 422, "active is true or false, not 'maybe'"),
+        ("kz-analyst", "kz-reader", "false", 403, ""),
+    ],
+)
+def test_a_refused_change_of_a_user_is_told_on_the_page_and_changes_nothing(  # type: ignore[no-untyped-def]
+    login, session, who, username, active, status, said
+) -> None:
+    from sqlalchemy import select
+
+    from concord.access.model import User
+
+    ui = login(who)
+    ui.get("/users")
+    r = ui.post(f"/users/{username}/active", {"active": active})
+    assert r.status_code == status, r.text
+    if said:
+        assert said in _alert(r) and 'id="users"' in r.text
+    assert session.scalar(select(User.active).where(User.username == username)) is True
+    r = ui.post(f"/users/{username}/active", {"active": "false"}, csrf=False)
+    assert r.status_code == 403
+
+
 def test_non_admins_see_no_user_form_and_cannot_post(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("centre-analyst")
     assert 'id="user-form"' not in ui.get("/users").text

@@ -253,6 +253,15 @@ def set_active(session: Session, principal: Principal | None, username: str, act
     return user
 
 
+def parse_active(text: str) -> bool:
+    """A form's choice to enable (true) or disable (false) an account: nothing else is
+    guessed at, as a wrong guess would lock someone out or let them back in."""
+    choice = text.strip().lower()
+    if choice not in ("true", "false"):
+        raise InvalidInput(f"active is true or false, not {text!r}", FaultLocation(field="active"))
+    return choice == "true"
+
+
 def set_password(session: Session, username: str, password: str) -> User:
     """The operator's way back in for a user (an admin who forgot, or locked out): a new
     password, the lock lifted, and every web session of the account closed."""

@@ -39,6 +39,8 @@ def _users_page(
     form: dict[str, str] | None = None,
     error: ConcordError | None = None,
     created: str = "",
+    changed: str = "",
+    change_error: ConcordError | None = None,
 ) -> Response:
     rows = service.list_users(session, p, limit=PAGE_SIZE)
     admin = _is_admin(p)
@@ -48,6 +50,8 @@ def _users_page(
         if admin
         else []
     )
+    managed_slugs = {o.slug for o in managed}
+    listed = {u.username: u for u, _slug in rows}
     return page(
         request,
         session,
@@ -56,6 +60,11 @@ def _users_page(
         rows=rows,
         now=utcnow(),
         can_create=admin,
+        # the accounts this admin may disable or enable: its own is not among them
+        switchable={u.username for u, slug in rows if slug in managed_slugs} - {p.username or ""},
+        # only a user this page lists is named back, as it now is
+        changed=listed.get(changed),
+        change_error=change_error,
         orgs=managed,
         # the form offers each organisation only the roles its kind allows
         org_roles={o.slug: [r.value for r in policy.allowed_roles(o.kind)] for o in managed},
@@ -72,10 +81,31 @@ def _users_page(
 def users(
     request: Request,
     created: str = "",
+    changed: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    return _users_page(request, session, p, created=created)
+    return _users_page(request, session, p, created=created, changed=changed)
+
+
+@router.post("/users/{username}/active", response_class=HTMLResponse)
+def set_user_active(
+    request: Request,
+    username: str,
+    active: str = Form(""),
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    """Disable an account (its tokens revoked, its sessions closed at once) or enable it."""
+    try:
+        check_csrf(request, csrf_token)
+        service.set_active(session, p, username, service.parse_active(active))
+    except ConcordError as exc:
+        session.rollback()
+        return _users_page(request, session, p, status=exc.status, change_error=exc)
+    session.commit()
+    return RedirectResponse(f"/users?{urlencode({'changed': username})}", status_code=303)
 
 
 @router.post("/users", response_class=HTMLResponse)
