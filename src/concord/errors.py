@@ -115,7 +115,10 @@ class Faults:
         try:
             return read()
         except InvalidInput as exc:
-            self.found.append(exc)
+            # a check that gathers faults of its own gives each of them, not its first alone
+            more = [m for m in exc.more if isinstance(m, InvalidInput)]
+            exc.more = []
+            self.found += [exc, *more]
             return instead
 
     @property

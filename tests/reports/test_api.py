@@ -370,7 +370,7 @@ def test_a_report_built_within_the_request_leaves_others_free_to_write(
         with session_scope() as other:  # another writer, meanwhile, in no mood to wait
             if other.get_bind().dialect.name == "sqlite":
                 other.connection().exec_driver_sql("PRAGMA busy_timeout=100")
-            audit.record(other, None, "probe", "report", None)
+            audit.record(other, None, "request", "report", None)
         wrote.append(True)
         return real(reading, principal, period, scope)
 

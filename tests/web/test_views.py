@@ -832,7 +832,7 @@ def test_audit_log_newest_first_with_older_link(admin: UI, session: Session) -> 
     from concord.audit import service as audit
 
     for i in range(60):
-        audit.record(session, None, "test", "thing", i)
+        audit.record(session, None, "revoke", "token", i)
     session.commit()
     page = admin.get("/audit")
     assert page.status_code == 200
@@ -844,6 +844,77 @@ def test_audit_log_newest_first_with_older_link(admin: UI, session: Session) -> 
     more = [int(s) for s in re.findall(r"<tr>\s*<td>(\d+)</td>", second.text)]
     assert more and max(more) < seqs[-1] and min(more) == 1
     assert 'href="/audit"' in second.text  # back to the newest
+
+
+def test_audit_log_filters_and_names_its_words_in_the_reader_s_language(  # type: ignore[no-untyped-def]
+    admin: UI, login, session: Session
+) -> None:
+    from concord.audit import service as audit
+
+    for i in range(60):
+        audit.record(session, None, "revoke", "token", i)
+    audit.record(session, None, "disable", "user", "kz-reader")
+    session.commit()
+    page = admin.get("/audit", params={"action": "disable"})
+    assert page.status_code == 200
+    rows = re.findall(r"<tr>\s*<td>\d+</td>(.*?)</tr>", page.text, re.S)
+    assert len(rows) == 1 and "<code>kz-reader</code>" in rows[0]
+    assert '<span title="disable">disabled</span>' in rows[0]
+    assert '<span title="user">user</span>' in rows[0]
+    assert '<option value="disable" selected>' in page.text
+    # the pager keeps the filters
+    paged = admin.get("/audit", params={"action": "revoke", "object_kind": "token"})
+    older = re.search(r'href="/audit\?([^"]+)" rel="next"', paged.text)
+    assert older and "action=revoke" in older.group(1) and "object_kind=token" in older.group(1)
+    # an actor, a day
+    assert "No audit records match these filters." in admin.get("/audit?actor=nobody").text
+    assert "No audit records match these filters." in admin.get("/audit?since=2999-01-01").text
+    # what no record can be is told beside the form, all at once, as typed
+    r = admin.get("/audit", params={"action": "bogus", "object_kind": "thing", "since": "soon"})
+    assert r.status_code == 422
+    told = _alert(r)
+    assert "unknown action 'bogus'" in told and "unknown kind of object 'thing'" in told
+    assert "invalid date 'soon'" in told
+    for field in ("action", "object_kind", "since"):
+        assert re.search(rf'name="{field}"[^>]* aria-invalid="true" class="invalid"', r.text)
+    assert 'value="soon"' in r.text and 'id="audit"' not in r.text
+    # the same words in Russian
+    admin.post("/language", {"language": "ru", "next": "/audit"})
+    ru = admin.get("/audit", params={"action": "disable"}).text
+    assert '<span title="disable">отключён</span>' in ru
+    assert '<span title="user">пользователь</span>' in ru
+    bogus = admin.get("/audit", params={"action": "bogus"})
+    assert "неизвестное действие 'bogus'" in _alert(bogus)
+
+
+def test_audit_api_refuses_a_filter_no_record_can_match(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth["centre-admin"]
+    r = client.get("/api/v1/audit", params={"action": "bogus", "object_kind": "thing"}, headers=h)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["pointer"]) for e in r.json()["errors"]] == [
+        ("action", "/query/action"),
+        ("object_kind", "/query/object_kind"),
+    ]
+    r = client.get("/api/v1/audit", params={"action": "login"}, headers=h)
+    assert r.status_code == 200 and {i["action"] for i in r.json()["items"]} <= {"login"}
+
+
+def test_every_audit_word_has_a_russian_translation() -> None:
+    from concord.audit.model import ACTIONS, OBJECT_KINDS
+    from concord.i18n import translator
+
+    ru = translator("ru")
+    for words in [*ACTIONS.values(), *OBJECT_KINDS.values()]:
+        assert ru(words) != words, words
+
+
+def test_a_record_of_an_unlisted_action_is_refused(session: Session) -> None:
+    from concord.audit import service as audit
+
+    with pytest.raises(ValueError, match="unlisted audit action"):
+        audit.record(session, None, "frobnicate", "organization")
+    with pytest.raises(ValueError, match="unlisted audit action"):
+        audit.record(session, None, "create", "thing")
 
 
 def tamper(session: Session, sql: str) -> None:

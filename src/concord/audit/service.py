@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 
 from concord.access import policy
 from concord.access.model import Principal
-from concord.audit.model import AuditHead, AuditRecord
+from concord.audit.model import ACTIONS, OBJECT_KINDS, AuditHead, AuditRecord
 from concord.db import utcnow, write_for_read
-from concord.errors import Forbidden
+from concord.errors import FaultLocation, Faults, Forbidden, InvalidInput
 
 GENESIS = "0" * 64
 # Who acts when no principal does: the command line sets this to the operator's login.
@@ -70,6 +70,9 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditRecord:
     """Append one record in the caller's transaction (so it commits or rolls back with it)."""
+    if action not in ACTIONS or object_kind not in OBJECT_KINDS:
+        # a word the page cannot name, nor its filter find: a mistake in the caller
+        raise ValueError(f"unlisted audit action or object kind: {action!r} {object_kind!r}")
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
     head = session.get(AuditHead, 1)
@@ -370,6 +373,26 @@ def _hidden_under_label(
     return hidden
 
 
+def _known_word(value: str, words: dict[str, str], what: str, field: str) -> None:
+    if value not in words:
+        raise InvalidInput(
+            f"unknown {what} {value!r}; use one of {', '.join(words)}", FaultLocation(field=field)
+        )
+
+
+def check_filters(action: str | None, object_kind: str | None) -> None:
+    """An action or a kind the log never records would find nothing: told, not answered
+    with an empty log; both at once."""
+    faults = Faults()
+    if action:
+        faults.check(lambda: _known_word(action, ACTIONS, "action", "action"), None)
+    if object_kind:
+        faults.check(
+            lambda: _known_word(object_kind, OBJECT_KINDS, "kind of object", "object_kind"), None
+        )
+    faults.raise_any()
+
+
 def search(
     session: Session,
     principal: Principal,
@@ -388,6 +411,7 @@ def search(
         policy.check_audit_read(principal)
     except policy.AccessDenied as exc:
         raise Forbidden(str(exc)) from exc
+    check_filters(action, object_kind)
     governed = _governed(session, principal)
     stmt = select(AuditRecord).where(
         policy.audit_filter(principal, AuditRecord.actor_org_id, _object_visible(governed))

@@ -6,7 +6,10 @@ Which records a principal sees is decided by the audit service and the access po
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -15,7 +18,9 @@ from sqlalchemy.orm import Session
 from concord.access import policy
 from concord.access.model import Principal, Role
 from concord.audit import service
-from concord.errors import Forbidden
+from concord.audit.model import ACTIONS, OBJECT_KINDS
+from concord.errors import FaultLocation, Faults, Forbidden, InvalidInput
+from concord.events.service import search_time
 from concord.web.deps import get_db
 from concord.web.ui import page, ui_principal
 
@@ -40,26 +45,76 @@ def _detail(text: str | None) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class AuditFilters:
+    """The page's filters as typed: shown back in the form, and kept by the pager."""
+
+    actor: str = ""
+    action: str = ""
+    object_kind: str = ""
+    since: str = ""
+
+    def query(self, **more: object) -> str:
+        given = {k: v for k, v in {**asdict(self), **more}.items() if v}
+        return f"?{urlencode(given)}" if given else ""
+
+
+def _since(value: str) -> datetime | None:
+    """A day or a time, read as the event search reads it; a fault is told beside the form."""
+    if not value:
+        return None
+    try:
+        return search_time(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), FaultLocation(field="since")) from None
+
+
 def _audit_page(
     request: Request,
     session: Session,
     p: Principal,
     before: str | None,
+    filters: AuditFilters,
     verify: service.VerifyResult | None = None,
 ) -> Response:
     before_seq = int(before) if before and before.isdigit() else None
     may_read = policy.may_read_audit(p)  # else the page says who reads it
-    rows = service.search(session, p, before_seq=before_seq, limit=PAGE_SIZE) if may_read else []
+    rows: list[service.AuditEntry] = []
+    error: InvalidInput | None = None
+    if may_read:
+        # the filters that cannot be read are told beside the form, all at once, as typed
+        faults = Faults()
+        since = faults.check(lambda: _since(filters.since.strip()), None)
+        faults.check(lambda: service.check_filters(filters.action, filters.object_kind), None)
+        try:
+            faults.raise_any()
+            rows = service.search(
+                session,
+                p,
+                actor=filters.actor.strip() or None,
+                action=filters.action or None,
+                object_kind=filters.object_kind or None,
+                since=since,
+                before_seq=before_seq,
+                limit=PAGE_SIZE,
+            )
+        except InvalidInput as exc:
+            error = exc
     return page(
         request,
         session,
         "audit.html",
+        status=error.status if error else 200,
+        error=error,
         rows=[(r, _detail(r.detail)) for r in rows],
         older=rows[-1].seq if len(rows) == PAGE_SIZE else None,
         newest=before_seq is None,
         can_verify=_can_verify(p),
         may_read=may_read,
         verify=verify,
+        filters=filters,
+        actions=ACTIONS,
+        object_kinds=OBJECT_KINDS,
     )
 
 
@@ -67,10 +122,15 @@ def _audit_page(
 def audit_log(
     request: Request,
     before: str | None = None,
+    actor: str = "",
+    action: str = "",
+    object_kind: str = "",
+    since: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    return _audit_page(request, session, p, before)
+    filters = AuditFilters(actor, action, object_kind, since)
+    return _audit_page(request, session, p, before, filters)
 
 
 @router.get("/audit/verify", response_class=HTMLResponse)
@@ -84,4 +144,4 @@ def verify_chain(
     if not _can_verify(p):
         raise Forbidden("only the centre's admins verify the whole audit chain")
     result = service.verify(session)
-    return _audit_page(request, session, p, before, verify=result)
+    return _audit_page(request, session, p, before, AuditFilters(), verify=result)
