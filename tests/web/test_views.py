@@ -706,6 +706,29 @@ def test_an_admin_disables_and_enables_a_user_from_the_page(login, session, auth
     assert session.scalar(select(User.active).where(User.username == "kz-analyst")) is True
 
 
+def test_an_admin_unlocks_a_user_locked_out_by_failed_sign_ins(login, app) -> None:  # type: ignore[no-untyped-def]
+    from concord.config import get_settings
+
+    ui = login("kz-admin")
+    with TestClient(app) as stranger:
+        for _ in range(get_settings().login_max_failures):
+            sign_in(stranger, "kz-reader", "wrong-password")
+        assert "too many failed attempts" in sign_in(stranger, "kz-reader").text
+    page = ui.get("/users").text
+    row = page.split('id="user-kz-reader"')[1].split("</tr>")[0]
+    assert "badge-warn" in row and 'action="/users/kz-reader/unlock"' in row
+    r = ui.post("/users/kz-reader/unlock")
+    assert r.status_code == 303 and r.headers["location"] == "/users?unlocked=kz-reader"
+    told = ui.get(r.headers["location"]).text
+    assert 'id="user-unlocked"' in told
+    assert "/unlock" not in told.split('id="user-kz-reader"')[1].split("</tr>")[0]
+    with TestClient(app) as again:
+        assert sign_in(again, "kz-reader").url.path == "/"
+    # a second time there is no lock to lift: said, not done twice
+    r = ui.post("/users/kz-reader/unlock")
+    assert r.status_code == 409 and "user 'kz-reader' is not locked" in _alert(r)
+
+
 @pytest.mark.parametrize(
     ("who", "username", "active", "status", "said"),
     [

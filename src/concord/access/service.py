@@ -253,6 +253,22 @@ def set_active(session: Session, principal: Principal | None, username: str, act
     return user
 
 
+def unlock(session: Session, principal: Principal, username: str) -> User:
+    """Lift the lock that failed sign-ins put on an account, before it ends by itself: the
+    admin who manages the account vouches for the person asking."""
+    user = get_user(session, principal, username)
+    try:
+        policy.check_user_admin(principal, _org_of(session, user))
+    except policy.AccessDenied as exc:
+        raise Forbidden(str(exc)) from None
+    if user.locked_until is None or user.locked_until <= utcnow():
+        raise Conflict(f"user {user.username!r} is not locked")
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(session, principal, "unlock", "user", user.username)
+    return user
+
+
 def parse_active(text: str) -> bool:
     """A form's choice to enable (true) or disable (false) an account: nothing else is
     guessed at, as a wrong guess would lock someone out or let them back in."""

@@ -40,6 +40,7 @@ def _users_page(
     error: ConcordError | None = None,
     created: str = "",
     changed: str = "",
+    unlocked: str = "",
     change_error: ConcordError | None = None,
 ) -> Response:
     rows = service.list_users(session, p, limit=PAGE_SIZE)
@@ -64,6 +65,7 @@ def _users_page(
         switchable={u.username for u, slug in rows if slug in managed_slugs} - {p.username or ""},
         # only a user this page lists is named back, as it now is
         changed=listed.get(changed),
+        unlocked=unlocked if unlocked in listed else "",
         change_error=change_error,
         orgs=managed,
         # the form offers each organisation only the roles its kind allows
@@ -82,10 +84,11 @@ def users(
     request: Request,
     created: str = "",
     changed: str = "",
+    unlocked: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    return _users_page(request, session, p, created=created, changed=changed)
+    return _users_page(request, session, p, created=created, changed=changed, unlocked=unlocked)
 
 
 @router.post("/users/{username}/active", response_class=HTMLResponse)
@@ -106,6 +109,25 @@ def set_user_active(
         return _users_page(request, session, p, status=exc.status, change_error=exc)
     session.commit()
     return RedirectResponse(f"/users?{urlencode({'changed': username})}", status_code=303)
+
+
+@router.post("/users/{username}/unlock", response_class=HTMLResponse)
+def unlock_user(
+    request: Request,
+    username: str,
+    csrf_token: str = Form(""),
+    p: Principal = Depends(ui_principal),
+    session: Session = Depends(get_db),
+) -> Response:
+    """Let a user locked out by failed sign-ins in again before the lock ends."""
+    try:
+        check_csrf(request, csrf_token)
+        service.unlock(session, p, username)
+    except ConcordError as exc:
+        session.rollback()
+        return _users_page(request, session, p, status=exc.status, change_error=exc)
+    session.commit()
+    return RedirectResponse(f"/users?{urlencode({'unlocked': username})}", status_code=303)
 
 
 @router.post("/users", response_class=HTMLResponse)

@@ -54,6 +54,7 @@ ACTIONS: dict[str, str] = {
     "password": "password set",
     "enable": "enabled",
     "disable": "disabled",
+    "unlock": "unlocked",
     "revoke": "revoked",
     "status": "status changed",
     "assign": "assigned",
