@@ -361,6 +361,30 @@ def test_removing_a_participant_asks_first(page, server) -> None:  # type: ignor
     expect(page.locator('#participant-table tr[data-org="kz-cert"]')).to_have_count(0)
 
 
+def test_an_admin_disables_a_user_after_being_asked_and_enables_them_again(page, server) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, "kz-admin")
+    page.goto("/users")
+    row = page.locator("#user-kz-analyst")
+    asked: list[str] = []
+
+    def dismiss(dialog) -> None:  # type: ignore[no-untyped-def]
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    row.locator("button", has_text="Disable").click()
+    page.wait_for_timeout(300)
+    assert asked and asked[0].startswith("Disable kz-analyst?"), asked
+    expect(row.locator(".badge")).to_have_text("active")  # not sent
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button", has_text="Disable").click()
+    expect(page.locator("#user-changed")).to_contain_text("User kz-analyst was disabled")
+    expect(page.locator("#user-kz-analyst .badge")).to_have_text("disabled")
+    page.locator("#user-kz-analyst button", has_text="Enable").click()
+    expect(page.locator("#user-changed")).to_contain_text("User kz-analyst was enabled")
+    expect(page.locator("#user-kz-analyst .badge")).to_have_text("active")
+
+
 def test_campaign_graph_and_indicator_sightings(page, server) -> None:  # type: ignore[no-untyped-def]
     import io
 
