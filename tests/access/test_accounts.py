@@ -252,3 +252,22 @@ def test_an_admin_keeps_a_way_back_in(client, auth) -> None:  # type: ignore[no-
         "/api/v1/users/centre-analyst", json={"active": False}, headers=auth["centre-admin"]
     )
     assert other.status_code == 200 and other.json()["active"] is False
+
+
+def test_an_admin_lifts_a_lock_through_the_api_and_nothing_else_locks(client, auth) -> None:  # type: ignore[no-untyped-def]
+    from concord.config import get_settings
+
+    for _ in range(get_settings().login_max_failures):
+        sign_in(client, "kz-reader", "wrong-password")
+    h = auth["kz-admin"]
+    assert client.get("/api/v1/users/kz-reader", headers=h).json()["locked"] is True
+    r = client.patch("/api/v1/users/kz-reader", json={"locked": False}, headers=h)
+    assert r.status_code == 200 and r.json()["locked"] is False, r.text
+    again = client.patch("/api/v1/users/kz-reader", json={"locked": False}, headers=h)
+    assert again.status_code == 409 and "is not locked" in again.json()["detail"]
+    # only failed sign-ins lock: true is refused, at its field
+    r = client.patch("/api/v1/users/kz-reader", json={"locked": True}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "locked", r.text
+    # an admin of another state does not reach the account
+    r = client.patch("/api/v1/users/kz-reader", json={"locked": False}, headers=auth["uz-admin"])
+    assert r.status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
@@ -59,6 +60,10 @@ class UserCreate(RequestBody):
 
 class UserPatch(RequestBody):
     active: bool | None = None
+    locked: Literal[False] | None = Field(
+        default=None,
+        description="false lifts the lock failed sign-ins put on the account; only sign-ins lock",
+    )
 
 
 class UserPage(BaseModel):
@@ -151,6 +156,8 @@ def update_user(
     u = service.get_user(session, p, username)
     if body.active is not None:
         u = service.set_active(session, p, username, body.active)
+    if body.locked is False:
+        u = service.unlock(session, p, username)
     session.commit()
     org = session.get(Organization, u.org_id)
     return user_out(u, org.slug if org else "")
