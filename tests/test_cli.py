@@ -574,7 +574,7 @@ def test_ingest_says_when_a_folder_holds_no_file_to_read(env, tmp_path) -> None:
 
 
 def test_the_operator_lets_a_locked_out_admin_back_in_and_disables_an_account(env, client) -> None:  # type: ignore[no-untyped-def]
-    from concord.errors import InvalidInput
+    from concord.errors import Conflict, InvalidInput
     from tests.conftest import sign_in
 
     def login(password: str) -> int:
@@ -602,6 +602,14 @@ def test_the_operator_lets_a_locked_out_admin_back_in_and_disables_an_account(en
     assert login("new-pw-12345") == 401
     _run("user", "enable", "kz-boss")
     assert login("new-pw-12345") == 303
+    # locked out again: unlocked as it is, the password kept
+    for _ in range(5):
+        assert login("wrong-pw-123") == 401
+    assert login("new-pw-12345") == 401
+    assert "may sign in again at once" in _run("user", "unlock", "kz-boss").stdout
+    assert login("new-pw-12345") == 303
+    with pytest.raises(Conflict, match="is not locked"):
+        _run("user", "unlock", "kz-boss")
 
 
 def _commands(group: typer.Typer) -> list[tuple[str, object]]:

@@ -506,6 +506,16 @@ def user_enable(username: str) -> None:
     out.print(f"Enabled {username}.")
 
 
+@user_app.command("unlock")
+def user_unlock(username: str) -> None:
+    """Lift the lock failed sign-ins put on an account, before it ends by itself."""
+    from concord.access import service
+
+    with _session() as session:
+        service.unlock(session, None, username)
+    out.print(f"Unlocked {username}; it may sign in again at once.")
+
+
 @user_app.command("list")
 def user_list(
     org: Annotated[str | None, typer.Option(help="Only users of this organisation.")] = None,
