@@ -229,15 +229,21 @@ def set_language(session: Session, principal: Principal, language: str) -> None:
     session.execute(update(User).where(User.id == principal.user_id).values(language=language))
 
 
-def set_active(session: Session, principal: Principal | None, username: str, active: bool) -> User:
-    """Enable or disable an account (None: the operator at the console). A disabled one
-    loses its tokens and its sessions at once."""
+def _managed_user(session: Session, principal: Principal | None, username: str) -> User:
+    """The account named, if `principal` manages it (None: the operator at the console)."""
     user = get_user(session, principal, username)
     if principal is not None:
         try:
             policy.check_user_admin(principal, _org_of(session, user))
         except policy.AccessDenied as exc:
             raise Forbidden(str(exc)) from None
+    return user
+
+
+def set_active(session: Session, principal: Principal | None, username: str, active: bool) -> User:
+    """Enable or disable an account (None: the operator at the console). A disabled one
+    loses its tokens and its sessions at once."""
+    user = _managed_user(session, principal, username)
     if not active and user.active and principal is not None and user.id == principal.user_id:
         # one could not sign in again to undo it: the centre's only admin would lock all out
         raise Conflict("you cannot deactivate your own account; ask another admin")
@@ -257,12 +263,7 @@ def unlock(session: Session, principal: Principal | None, username: str) -> User
     """Lift the lock that failed sign-ins put on an account, before it ends by itself: the
     admin who manages the account (None: the operator at the console) vouches for the
     person asking."""
-    user = get_user(session, principal, username)
-    if principal is not None:
-        try:
-            policy.check_user_admin(principal, _org_of(session, user))
-        except policy.AccessDenied as exc:
-            raise Forbidden(str(exc)) from None
+    user = _managed_user(session, principal, username)
     if user.locked_until is None or user.locked_until <= utcnow():
         raise Conflict(f"user {user.username!r} is not locked")
     user.failed_logins = 0

@@ -6,6 +6,7 @@ service and policy only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -91,6 +92,26 @@ def users(
     return _users_page(request, session, p, created=created, changed=changed, unlocked=unlocked)
 
 
+def _change_user(
+    request: Request,
+    session: Session,
+    p: Principal,
+    csrf_token: str,
+    change: Callable[[], object],
+    said: dict[str, str],
+) -> Response:
+    """A change to an account from the list: refused on the page itself, else done and
+    said there (`said` is the query the page reads it from)."""
+    try:
+        check_csrf(request, csrf_token)
+        change()
+    except ConcordError as exc:
+        session.rollback()
+        return _users_page(request, session, p, status=exc.status, change_error=exc)
+    session.commit()
+    return RedirectResponse(f"/users?{urlencode(said)}", status_code=303)
+
+
 @router.post("/users/{username}/active", response_class=HTMLResponse)
 def set_user_active(
     request: Request,
@@ -101,14 +122,14 @@ def set_user_active(
     session: Session = Depends(get_db),
 ) -> Response:
     """Disable an account (its tokens revoked, its sessions closed at once) or enable it."""
-    try:
-        check_csrf(request, csrf_token)
-        service.set_active(session, p, username, service.parse_active(active))
-    except ConcordError as exc:
-        session.rollback()
-        return _users_page(request, session, p, status=exc.status, change_error=exc)
-    session.commit()
-    return RedirectResponse(f"/users?{urlencode({'changed': username})}", status_code=303)
+    return _change_user(
+        request,
+        session,
+        p,
+        csrf_token,
+        lambda: service.set_active(session, p, username, service.parse_active(active)),
+        {"changed": username},
+    )
 
 
 @router.post("/users/{username}/unlock", response_class=HTMLResponse)
@@ -120,14 +141,14 @@ def unlock_user(
     session: Session = Depends(get_db),
 ) -> Response:
     """Let a user locked out by failed sign-ins in again before the lock ends."""
-    try:
-        check_csrf(request, csrf_token)
-        service.unlock(session, p, username)
-    except ConcordError as exc:
-        session.rollback()
-        return _users_page(request, session, p, status=exc.status, change_error=exc)
-    session.commit()
-    return RedirectResponse(f"/users?{urlencode({'unlocked': username})}", status_code=303)
+    return _change_user(
+        request,
+        session,
+        p,
+        csrf_token,
+        lambda: service.unlock(session, p, username),
+        {"unlocked": username},
+    )
 
 
 @router.post("/users", response_class=HTMLResponse)
