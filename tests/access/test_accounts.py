@@ -271,3 +271,22 @@ def test_an_admin_lifts_a_lock_through_the_api_and_nothing_else_locks(client, au
     # an admin of another state does not reach the account
     r = client.patch("/api/v1/users/kz-reader", json={"locked": False}, headers=auth["uz-admin"])
     assert r.status_code == 404
+
+
+def test_the_api_lists_users_found_by_a_part_of_a_name_and_tells_filters_that_cannot_match(  # type: ignore[no-untyped-def]
+    client, auth
+) -> None:
+    h = auth["kz-admin"]
+    r = client.get("/api/v1/users", params={"q": "Bank"}, headers=h)
+    assert r.status_code == 200 and [u["username"] for u in r.json()["items"]] == [
+        "kz-bank-contact"
+    ]
+    r = client.get("/api/v1/users", params={"org": "uz-cert", "role": "boss"}, headers=h)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["pointer"]) for e in r.json()["errors"]] == [
+        ("org", "/query/org"),
+        ("role", "/query/role"),
+    ]
+    # a % is a character searched for, not a wildcard
+    r = client.get("/api/v1/users", params={"q": "%"}, headers=h)
+    assert r.status_code == 200 and r.json()["items"] == []

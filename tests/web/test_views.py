@@ -671,7 +671,8 @@ def test_national_admin_manages_its_own_users_only(login) -> None:  # type: igno
     assert r.status_code == 403
     # the form offers only the organisations whose users it manages
     offered = re.findall(
-        r'<option value="([^"]+)"', page.split('name="org"')[1].split("</select>")[0]
+        r'<option value="([^"]+)"',
+        page.split('id="user-form"')[1].split('name="org"')[1].split("</select>")[0],
     )
     assert "kz-cert" in offered and "kz-bank" in offered
     assert "uz-cert" not in offered and "ccc" not in offered
@@ -704,6 +705,57 @@ def test_an_admin_disables_and_enables_a_user_from_the_page(login, session, auth
     assert r.status_code == 303 and "was enabled" in ui.get(r.headers["location"]).text
     session.rollback()  # a new read, not the snapshot of the one before
     assert session.scalar(select(User.active).where(User.username == "kz-analyst")) is True
+
+
+def _listed_users(response) -> list[str]:  # type: ignore[no-untyped-def]
+    return re.findall(r'<tr id="user-([^"]+)">', response.text)
+
+
+def test_the_user_list_is_filtered_and_paged(admin: UI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.access import views
+
+    assert _listed_users(admin.get("/users", params={"org": "kz-cert"})) == [
+        "kz-admin",
+        "kz-analyst",
+        "kz-reader",
+    ]
+    assert _listed_users(admin.get("/users", params={"role": "owner-contact"})) == [
+        "kz-bank-contact",
+        "uz-telecom-contact",
+    ]
+    assert _listed_users(admin.get("/users", params={"q": "TELECOM"})) == ["uz-telecom-contact"]
+    nothing = admin.get("/users", params={"q": "nobody-has-this"})
+    assert nothing.status_code == 200 and 'id="no-users"' in nothing.text
+    # a page at a time, the filters kept by the pager
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    first = admin.get("/users", params={"role": "analyst"})
+    assert _listed_users(first) == ["centre-analyst", "kz-analyst"]
+    pager = re.search(r'href="/users\?([^"]+)" rel="next"', first.text)
+    assert pager and "role=analyst" in pager.group(1)
+    second = admin.get("/users?" + html.unescape(pager.group(1)))
+    assert _listed_users(second) == ["uz-analyst"]
+    # one created on a later page is still named back
+    monkeypatch.setattr(views, "PAGE_SIZE", 200)
+    made = admin.post(
+        "/users",
+        {"username": "kz-late", "org": "kz-cert", "role": "reader", "password": "a-long-password"},
+    )
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    assert 'id="user-created"' in admin.get(made.headers["location"]).text
+
+
+def test_a_user_filter_that_cannot_match_is_told_beside_the_list(login) -> None:  # type: ignore[no-untyped-def]
+    ui = login("kz-admin")
+    r = ui.get("/users", params={"org": "uz-cert", "role": "boss"})
+    assert r.status_code == 422
+    told = _alert(r)
+    # another state's organisation reads as one that does not exist
+    assert "no organisation 'uz-cert' among those whose users you may see" in told
+    assert "unknown role 'boss'" in told
+    for field in ("org", "role"):
+        assert re.search(rf'name="{field}"[^>]* aria-invalid="true" class="invalid"', r.text)
+    assert 'id="users"' not in r.text and 'id="no-users"' not in r.text
+    assert 'id="user-form"' in r.text  # the rest of the page stays
 
 
 def test_an_admin_unlocks_a_user_locked_out_by_failed_sign_ins(login, app) -> None:  # type: ignore[no-untyped-def]

@@ -106,13 +106,14 @@ def me(p: Principal = Depends(user), session: Session = Depends(get_db)) -> MeOu
 def list_users(
     org: str | None = None,
     role: str | None = None,
+    q: str | None = Query(None, description="a part of a username, full name or e-mail"),
     cursor: str | None = None,
     limit: Limit = 100,
     p: Principal = Depends(user),
     session: Session = Depends(get_db),
 ) -> UserPage:
     rows = service.list_users(
-        session, p, org_slug=org, role=role, after_id=decode_cursor(cursor), limit=limit
+        session, p, org_slug=org, role=role, q=q, after_id=decode_cursor(cursor), limit=limit
     )
     return UserPage(
         items=[user_out(u, s) for u, s in rows],

@@ -11,14 +11,14 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from concord.access import policy
 from concord.access.model import ApiToken, Principal, Role, TokenScope, User, WebSession
 from concord.audit import service as audit
 from concord.config import get_settings
-from concord.db import as_utc, utcnow, write_for_read
+from concord.db import as_utc, contains_pattern, utcnow, write_for_read
 from concord.errors import (
     Conflict,
     FaultLocation,
@@ -197,20 +197,54 @@ def list_users(
     *,
     org_slug: str | None = None,
     role: str | None = None,
+    q: str | None = None,
     after_id: int = 0,
     limit: int = 100,
 ) -> list[tuple[User, str]]:
+    """The users in the principal's scope, by id; `q` finds a part of a username, a full
+    name or an e-mail address. A filter nothing can match is told, every one at once."""
     from concord.orgs.service import scoped_with_org_slug
 
+    faults = Faults()
+    if org_slug:
+        org_slug = org_slug.strip().lower()
+        faults.check(lambda: _visible_org(session, principal, org_slug), None)
+    if role:
+        faults.check(lambda: _known_role(role), None)
+    faults.raise_any()
     stmt = scoped_with_org_slug(principal, User, org_slug, after_id)
     if role:
-        if role not in {r.value for r in Role}:
-            roles = ", ".join(r.value for r in Role)
-            raise InvalidInput(
-                f"unknown role {role!r}; use one of {roles}", FaultLocation(field="role")
-            )
         stmt = stmt.where(User.role == role)
+    if q and q.strip():
+        like = contains_pattern(q)
+        stmt = stmt.where(
+            User.username.like(like, escape="\\")
+            | func.lower(User.full_name).like(like, escape="\\")
+            | func.lower(func.coalesce(User.email, "")).like(like, escape="\\")
+        )
     return [(u, s) for u, s in session.execute(stmt.order_by(User.id).limit(limit))]
+
+
+def _visible_org(session: Session, principal: Principal, slug: str) -> None:
+    # one out of scope is told as one that does not exist: the same words
+    found = session.scalar(
+        select(Organization.id).where(
+            Organization.slug == slug, policy.scope_filter(principal, Organization.id)
+        )
+    )
+    if found is None:
+        raise InvalidInput(
+            f"no organisation {slug!r} among those whose users you may see",
+            FaultLocation(field="org"),
+        )
+
+
+def _known_role(role: str) -> None:
+    if role not in {r.value for r in Role}:
+        roles = ", ".join(r.value for r in Role)
+        raise InvalidInput(
+            f"unknown role {role!r}; use one of {roles}", FaultLocation(field="role")
+        )
 
 
 def get_user(session: Session, principal: Principal | None, username: str) -> User:

@@ -7,6 +7,7 @@ service and policy only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -14,9 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from concord.access import policy, service
-from concord.access.model import Principal, Role, TokenScope
+from concord.access.model import Principal, Role, TokenScope, User
 from concord.db import utcnow
-from concord.errors import ConcordError
+from concord.errors import ConcordError, InvalidInput, NotFound
 from concord.orgs import service as orgs
 from concord.web.deps import get_db
 from concord.web.ui import check_csrf, page, ui_principal
@@ -31,12 +32,26 @@ def _is_admin(p: Principal) -> bool:
     return p.role == Role.ADMIN and p.can(TokenScope.ADMIN)
 
 
+@dataclass(frozen=True)
+class UserFilters:
+    """The list's filters as typed: shown back in the form, and kept by the pager."""
+
+    org: str = ""
+    role: str = ""
+    q: str = ""
+
+    def query(self, **more: object) -> str:
+        return urlencode({k: v for k, v in {**asdict(self), **more}.items() if v})
+
+
 def _users_page(
     request: Request,
     session: Session,
     p: Principal,
     *,
     status: int = 200,
+    filters: UserFilters = UserFilters(),
+    after: str = "",
     form: dict[str, str] | None = None,
     error: ConcordError | None = None,
     created: str = "",
@@ -44,7 +59,21 @@ def _users_page(
     unlocked: str = "",
     change_error: ConcordError | None = None,
 ) -> Response:
-    rows = service.list_users(session, p, limit=PAGE_SIZE)
+    # A filter that cannot be read is told beside the form, as typed, with no list.
+    filter_error: InvalidInput | None = None
+    try:
+        rows = service.list_users(
+            session,
+            p,
+            org_slug=filters.org.strip() or None,
+            role=filters.role or None,
+            q=filters.q,
+            after_id=int(after) if after.isdigit() else 0,
+            limit=PAGE_SIZE,
+        )
+    except InvalidInput as exc:
+        rows, filter_error = [], exc
+        status = exc.status if status == 200 else status
     admin = _is_admin(p)
     # only the organisations whose users this admin manages
     managed = (
@@ -53,20 +82,23 @@ def _users_page(
         else []
     )
     managed_slugs = {o.slug for o in managed}
-    listed = {u.username: u for u, _slug in rows}
     return page(
         request,
         session,
         "users.html",
         status=status,
         rows=rows,
+        filters=filters,
+        filter_error=filter_error,
+        next_after=rows[-1][0].id if len(rows) == PAGE_SIZE else None,
         now=utcnow(),
         can_create=admin,
         # the accounts this admin may disable or enable: its own is not among them
         switchable={u.username for u, slug in rows if slug in managed_slugs} - {p.username or ""},
-        # only a user this page lists is named back, as it now is
-        changed=listed.get(changed),
-        unlocked=unlocked if unlocked in listed else "",
+        # named back only if this user may see the account, as it is now (it may be on
+        # another page of the list)
+        changed=_visible_user(session, p, changed),
+        unlocked=unlocked if _visible_user(session, p, unlocked) else "",
         change_error=change_error,
         orgs=managed,
         # the form offers each organisation only the roles its kind allows
@@ -75,21 +107,42 @@ def _users_page(
         languages=LANGUAGES,
         form=form or {},
         error=error,
-        # only a user this page lists is named back
-        created=created if any(u.username == created for u, _slug in rows) else "",
+        created=created if _visible_user(session, p, created) else "",
     )
+
+
+def _visible_user(session: Session, p: Principal, username: str) -> User | None:
+    if not username:
+        return None
+    try:
+        return service.get_user(session, p, username)
+    except NotFound:
+        return None
 
 
 @router.get("/users", response_class=HTMLResponse)
 def users(
     request: Request,
+    org: str = "",
+    role: str = "",
+    q: str = "",
+    after: str = "",
     created: str = "",
     changed: str = "",
     unlocked: str = "",
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    return _users_page(request, session, p, created=created, changed=changed, unlocked=unlocked)
+    return _users_page(
+        request,
+        session,
+        p,
+        filters=UserFilters(org, role, q),
+        after=after,
+        created=created,
+        changed=changed,
+        unlocked=unlocked,
+    )
 
 
 def _change_user(
