@@ -7,7 +7,7 @@ service and policy only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -20,7 +20,7 @@ from concord.db import utcnow
 from concord.errors import ConcordError, InvalidInput, NotFound
 from concord.orgs import service as orgs
 from concord.web.deps import get_db
-from concord.web.ui import check_csrf, page, ui_principal
+from concord.web.ui import PageFilters, check_csrf, page, ui_principal
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,15 +33,10 @@ def _is_admin(p: Principal) -> bool:
 
 
 @dataclass(frozen=True)
-class UserFilters:
-    """The list's filters as typed: shown back in the form, and kept by the pager."""
-
+class UserFilters(PageFilters):
     org: str = ""
     role: str = ""
     q: str = ""
-
-    def query(self, **more: object) -> str:
-        return urlencode({k: v for k, v in {**asdict(self), **more}.items() if v})
 
 
 def _users_page(

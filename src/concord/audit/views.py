@@ -6,10 +6,9 @@ Which records a principal sees is decided by the audit service and the access po
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,7 +21,7 @@ from concord.audit.model import ACTIONS, OBJECT_KINDS
 from concord.errors import FaultLocation, Faults, Forbidden, InvalidInput
 from concord.events.service import search_time
 from concord.web.deps import get_db
-from concord.web.ui import page, ui_principal
+from concord.web.ui import PageFilters, page, ui_principal
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,17 +45,11 @@ def _detail(text: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class AuditFilters:
-    """The page's filters as typed: shown back in the form, and kept by the pager."""
-
+class AuditFilters(PageFilters):
     actor: str = ""
     action: str = ""
     object_kind: str = ""
     since: str = ""
-
-    def query(self, **more: object) -> str:
-        given = {k: v for k, v in {**asdict(self), **more}.items() if v}
-        return f"?{urlencode(given)}" if given else ""
 
 
 def _since(value: str) -> datetime | None:

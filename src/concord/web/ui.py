@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -47,6 +48,16 @@ LANG_COOKIE = "concord_lang"
 LOGIN_COOKIE = "concord_login"
 LOGIN_FORM_EXPIRED = "the sign-in form has expired or did not come from this site; sign in again"
 router = APIRouter(include_in_schema=False)
+
+
+class PageFilters:
+    """A list page's filters as typed, for a frozen dataclass of text fields: shown back in
+    the page's form, and kept by its links (the pager's `after=...` added)."""
+
+    def query(self, **more: object) -> str:
+        """The filters given (and `more`) as a query string, "?" first; "" when none is."""
+        given = {k: v for k, v in {**asdict(self), **more}.items() if v}
+        return f"?{urlencode(given)}" if given else ""
 
 
 def language_of(request: Request, principal: Principal | None) -> str:
