@@ -714,6 +714,24 @@ def test_the_user_form_offers_only_the_roles_of_the_chosen_organisation(page) ->
     assert form.locator('option[value="admin"]').evaluate("o => !o.disabled")
 
 
+def test_a_typed_organisation_offers_the_roles_of_its_kind_too(page, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.access import views
+
+    monkeypatch.setattr(views, "ORG_CHOICES", 3)  # more organisations than the form lists
+    sign_in(page)
+    page.goto("/users")
+    form = page.locator("#user-form")
+    org = form.locator('input[name="org"]')
+    org.fill("kz-cert")
+    form.locator('select[name="role"]').select_option("admin")
+    org.fill("kz-bank")  # an owner, not suggested: its roles are not known here
+    assert form.locator('option[value="admin"]').evaluate("o => !o.disabled")
+    org.fill("uz-cert")
+    assert form.locator('option[value="owner-contact"]').evaluate("o => o.disabled")
+    org.fill("KZ-CERT ")  # as the server reads it
+    assert form.locator('option[value="owner-contact"]').evaluate("o => o.disabled")
+
+
 def test_a_mail_of_feeds_shows_each_on_its_receipt_in_a_narrow_window(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import gzip
     from email import policy

@@ -744,6 +744,32 @@ def test_the_user_list_is_filtered_and_paged(admin: UI, monkeypatch) -> None:  #
     assert 'id="user-created"' in admin.get(made.headers["location"]).text
 
 
+def test_beyond_the_organisations_a_form_lists_the_slug_is_typed(admin: UI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.access import views
+
+    listed = admin.get("/users").text.split('id="user-form"')[1]
+    assert '<select name="org" required>' in listed and "<datalist" not in listed
+    monkeypatch.setattr(views, "ORG_CHOICES", 2)
+    form = admin.get("/users").text.split('id="user-form"')[1].split("</form>")[0]
+    assert '<input name="org" required list="user-org-choices"' in form
+    # the staff organisations come first among the suggestions, with their roles
+    suggested = re.findall(r'<option value="([^"]+)" data-roles="([^"]*)"', form)
+    assert suggested == [("ccc", "admin analyst reader"), ("kz-cert", "admin analyst reader")]
+    # one not suggested is typed, and taken
+    r = admin.post(
+        "/users",
+        {
+            "username": "bank-two",
+            "org": "uz-telecom",
+            "role": "owner-contact",
+            "password": "a-long-password",
+        },
+    )
+    assert r.status_code == 303, r.text
+    refused = admin.post("/users", {"username": "x-two", "org": "nosuch", "role": "reader"})
+    assert refused.status_code in (404, 422) and 'value="nosuch"' in refused.text
+
+
 def test_a_user_filter_that_cannot_match_is_told_beside_the_list(login) -> None:  # type: ignore[no-untyped-def]
     ui = login("kz-admin")
     r = ui.get("/users", params={"org": "uz-cert", "role": "boss"})

@@ -25,6 +25,7 @@ from concord.web.ui import PageFilters, check_csrf, page, ui_principal
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 200
+ORG_CHOICES = 500  # organisations listed in the new-user form; beyond, the slug is typed
 LANGUAGES = ("en", "ru")
 
 
@@ -70,13 +71,9 @@ def _users_page(
         rows, filter_error = [], exc
         status = exc.status if status == 200 else status
     admin = _is_admin(p)
-    # only the organisations whose users this admin manages
-    managed = (
-        [o for o in orgs.list_orgs(session, p, limit=1000) if policy.in_scope(p, o)]
-        if admin
-        else []
-    )
-    managed_slugs = {o.slug for o in managed}
+    # the organisations whose users this admin manages, offered in the form: a list to
+    # choose from while they are few, a field to type a slug in (with suggestions) beyond
+    managed = orgs.managed_orgs(session, p, limit=ORG_CHOICES + 1) if admin else []
     return page(
         request,
         session,
@@ -88,14 +85,16 @@ def _users_page(
         next_after=rows[-1][0].id if len(rows) == PAGE_SIZE else None,
         now=utcnow(),
         can_create=admin,
-        # the accounts this admin may disable or enable: its own is not among them
-        switchable={u.username for u, slug in rows if slug in managed_slugs} - {p.username or ""},
+        # the accounts this admin may disable or enable (the list holds those of its scope
+        # alone): its own is not among them
+        switchable={u.username for u, _slug in rows} - {p.username or ""} if admin else set(),
         # named back only if this user may see the account, as it is now (it may be on
         # another page of the list)
         changed=_visible_user(session, p, changed),
         unlocked=unlocked if _visible_user(session, p, unlocked) else "",
         change_error=change_error,
-        orgs=managed,
+        orgs=managed[:ORG_CHOICES],
+        orgs_typed=len(managed) > ORG_CHOICES,
         # the form offers each organisation only the roles its kind allows
         org_roles={o.slug: [r.value for r in policy.allowed_roles(o.kind)] for o in managed},
         roles=[r.value for r in Role],

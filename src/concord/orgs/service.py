@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    delete,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from concord.access import policy
@@ -118,6 +129,19 @@ def list_orgs(
             | Organization.slug.like(like, escape="\\")
         )
     return list(session.scalars(stmt.order_by(Organization.id).limit(limit)))
+
+
+def managed_orgs(session: Session, principal: Principal, *, limit: int) -> list[Organization]:
+    """The organisations in the principal's scope (whose users and data it manages), the
+    centre and national bodies first, then by name."""
+    staff_first = case((Organization.kind.in_((OrgKind.CENTRE, OrgKind.NATIONAL_BODY)), 0), else_=1)
+    stmt = (
+        select(Organization)
+        .where(policy.scope_filter(principal, Organization.id))
+        .order_by(staff_first, Organization.name_en, Organization.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
 
 
 def parent_slugs(session: Session, orgs: Iterable[Organization]) -> dict[int, str]:
