@@ -267,6 +267,24 @@ def test_a_filter_fault_on_the_organisation_list_reads_in_russian(admin: UI) -> 
     assert "неизвестный вид организации 'bogus'; используйте один из:" in _alert(r)
 
 
+def test_an_organisation_out_of_scope_is_told_beside_the_contacts_and_assets_lists(  # type: ignore[no-untyped-def]
+    login, client, auth
+) -> None:
+    ui = login("kz-admin")
+    for path in ("/contacts", "/assets"):
+        r = ui.get(path, params={"org": "uz-telecom"})
+        assert r.status_code == 422, path
+        assert "no organisation 'uz-telecom' within your scope" in _alert(r), path
+        assert re.search(r'name="org"[^>]* aria-invalid="true" class="invalid"', r.text), path
+    told = _alert(ui.get("/assets", params={"org": "nosuch", "kind": "bogus"}))
+    assert "no organisation 'nosuch'" in told and "unknown asset kind 'bogus'" in told
+    # an organisation in scope, typed as people type it
+    assert ui.get("/contacts", params={"org": " KZ-Bank "}).status_code == 200
+    for path in ("/api/v1/contacts", "/api/v1/assets"):
+        r = client.get(path, params={"org": "uz-telecom"}, headers=auth["kz-admin"])
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "org", r.text
+
+
 def test_a_filter_the_assets_page_cannot_read_is_told_beside_it(admin: UI) -> None:
     admin.post("/assets/import", {"org": "kz-bank"}, files=upload("kz-bank.csv"))
     r = admin.get("/assets", params={"kind": "bogus", "q": "64500"})
@@ -776,7 +794,7 @@ def test_a_user_filter_that_cannot_match_is_told_beside_the_list(login) -> None:
     assert r.status_code == 422
     told = _alert(r)
     # another state's organisation reads as one that does not exist
-    assert "no organisation 'uz-cert' among those whose users you may see" in told
+    assert "no organisation 'uz-cert' within your scope" in told
     assert "unknown role 'boss'" in told
     for field in ("org", "role"):
         assert re.search(rf'name="{field}"[^>]* aria-invalid="true" class="invalid"', r.text)

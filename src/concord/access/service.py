@@ -203,12 +203,12 @@ def list_users(
 ) -> list[tuple[User, str]]:
     """The users in the principal's scope, by id; `q` finds a part of a username, a full
     name or an e-mail address. A filter nothing can match is told, every one at once."""
-    from concord.orgs.service import scoped_with_org_slug
+    from concord.orgs.service import check_in_scope, scoped_with_org_slug
 
     faults = Faults()
     if org_slug:
         org_slug = org_slug.strip().lower()
-        faults.check(lambda: _visible_org(session, principal, org_slug), None)
+        faults.check(lambda: check_in_scope(session, principal, org_slug), None)
     if role:
         faults.check(lambda: _known_role(role), None)
     faults.raise_any()
@@ -223,20 +223,6 @@ def list_users(
             | func.lower(func.coalesce(User.email, "")).like(like, escape="\\")
         )
     return [(u, s) for u, s in session.execute(stmt.order_by(User.id).limit(limit))]
-
-
-def _visible_org(session: Session, principal: Principal, slug: str) -> None:
-    # one out of scope is told as one that does not exist: the same words
-    found = session.scalar(
-        select(Organization.id).where(
-            Organization.slug == slug, policy.scope_filter(principal, Organization.id)
-        )
-    )
-    if found is None:
-        raise InvalidInput(
-            f"no organisation {slug!r} among those whose users you may see",
-            FaultLocation(field="org"),
-        )
 
 
 def _known_role(role: str) -> None:

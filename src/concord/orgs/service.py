@@ -398,6 +398,20 @@ def share_org(session: Session, principal: Principal, slug: str, with_slug: str)
         audit.record(session, principal, "share", "organization", org.slug, {"with": target.slug})
 
 
+def check_in_scope(session: Session, principal: Principal, slug: str) -> None:
+    """A list's organisation filter names one in the principal's scope; one out of it is
+    told as one that does not exist (the same words), rather than answered empty."""
+    found = session.scalar(
+        select(Organization.id).where(
+            Organization.slug == slug, policy.scope_filter(principal, Organization.id)
+        )
+    )
+    if found is None:
+        raise InvalidInput(
+            f"no organisation {slug!r} within your scope", FaultLocation(field="org")
+        )
+
+
 def scoped_with_org_slug(
     principal: Principal, model: Any, org_slug: str | None, after_id: int
 ) -> Select[Any]:
@@ -434,6 +448,9 @@ def list_contacts(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[tuple[Contact, str]]:
+    if org_slug:
+        org_slug = org_slug.strip().lower()
+        check_in_scope(session, principal, org_slug)
     stmt = scoped_with_org_slug(principal, Contact, org_slug, after_id)
     return [(c, s) for c, s in session.execute(stmt.order_by(Contact.id).limit(limit))]
 
@@ -687,17 +704,27 @@ def list_assets(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[tuple[Asset, str]]:
+    faults = Faults()  # a filter nothing can match is told, every one at once
+    if org_slug:
+        org_slug = org_slug.strip().lower()
+        faults.check(lambda: check_in_scope(session, principal, org_slug), None)
+    if kind:
+        faults.check(lambda: _known_asset_kind(kind), None)
+    faults.raise_any()
     stmt = scoped_with_org_slug(principal, Asset, org_slug, after_id)
     if kind:
-        if kind.strip().lower() not in set(AssetKind):
-            raise InvalidInput(
-                f"unknown asset kind {kind!r}; use one of {', '.join(AssetKind)}",
-                FaultLocation(field="kind"),
-            )
         stmt = stmt.where(Asset.kind == kind.strip().lower())
     if q:
         stmt = stmt.where(func.lower(Asset.value).like(contains_pattern(q), escape="\\"))
     return [(a, s) for a, s in session.execute(stmt.order_by(Asset.id).limit(limit))]
+
+
+def _known_asset_kind(kind: str) -> None:
+    if kind.strip().lower() not in set(AssetKind):
+        raise InvalidInput(
+            f"unknown asset kind {kind!r}; use one of {', '.join(AssetKind)}",
+            FaultLocation(field="kind"),
+        )
 
 
 def delete_asset(session: Session, principal: Principal, asset_id: int) -> None:

@@ -213,8 +213,14 @@ def _org_page(
     org = service.get_org(session, p, slug)
     audit.record_reads(session, p, "organization", [org])
     parents = service.parent_slugs(session, [org])
-    contacts = service.list_contacts(session, p, org_slug=org.slug, limit=CHOICES_LIMIT)
-    assets = service.list_assets(session, p, org_slug=org.slug, limit=CHOICES_LIMIT)
+    # an organisation outside the reader's scope shows none: the page says who sees them
+    managed = policy.in_scope(p, org)
+    contacts = (
+        service.list_contacts(session, p, org_slug=org.slug, limit=CHOICES_LIMIT) if managed else []
+    )
+    assets = (
+        service.list_assets(session, p, org_slug=org.slug, limit=CHOICES_LIMIT) if managed else []
+    )
     return page(
         request,
         session,
@@ -332,13 +338,20 @@ def contacts(
     p: Principal = Depends(ui_principal),
     session: Session = Depends(get_db),
 ) -> Response:
-    rows = service.list_contacts(
-        session, p, org_slug=_blank(org), after_id=_after(after), limit=PAGE_SIZE
-    )
+    # an organisation that cannot be read is told beside the form, as typed, with no list
+    error: InvalidInput | None = None
+    try:
+        rows = service.list_contacts(
+            session, p, org_slug=_blank(org), after_id=_after(after), limit=PAGE_SIZE
+        )
+    except InvalidInput as exc:
+        rows, error = [], exc
     return page(
         request,
         session,
         "contacts.html",
+        status=error.status if error else 200,
+        error=error,
         rows=rows,
         org=org or "",
         next_after=_next_after(rows, lambda r: r[0].id),
