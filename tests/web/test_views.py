@@ -285,6 +285,25 @@ def test_an_organisation_out_of_scope_is_told_beside_the_contacts_and_assets_lis
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "org", r.text
 
 
+def test_beyond_the_owners_the_assets_page_lists_the_owner_is_typed(admin: UI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concord.orgs import views
+
+    listed = admin.get("/assets").text
+    assert '<select name="org">' in listed and "<datalist" not in listed
+    monkeypatch.setattr(views, "ORG_CHOICES", 2)
+    page = admin.get("/assets").text
+    assert '<input name="org" list="asset-owner-choices"' in page
+    assert '<input name="org" list="import-owner-choices"' in page
+    # the staff organisations are suggested first; an owner past them is typed, and taken
+    suggested = re.findall(r'<option value="([^"]+)">', page.split('id="asset-owner-choices"')[1])
+    assert suggested[:2] == ["ccc", "kz-cert"]
+    r = admin.post("/assets/import", {"org": "kz-bank"}, files=upload("kz-bank.csv"))
+    assert r.status_code in (200, 303), r.text
+    found = admin.get("/assets", params={"org": "kz-bank"})
+    assert found.status_code == 200 and 'id="asset-table"' in found.text
+    assert 'value="kz-bank"' in found.text  # the typed owner is shown back
+
+
 def test_a_filter_the_assets_page_cannot_read_is_told_beside_it(admin: UI) -> None:
     admin.post("/assets/import", {"org": "kz-bank"}, files=upload("kz-bank.csv"))
     r = admin.get("/assets", params={"kind": "bogus", "q": "64500"})

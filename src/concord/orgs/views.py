@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 100
 CHOICES_LIMIT = 1000
+ORG_CHOICES = 500  # organisations a form lists; beyond, the slug is typed
 LANGUAGES = ("en", "ru")
 ORG_FIELDS = tuple(service.OrgInput.__dataclass_fields__)
 
@@ -388,7 +389,9 @@ def _assets_page(
         )
     except InvalidInput as exc:
         rows, filter_error, status = [], exc, exc.status
-    owners = service.list_orgs(session, p, limit=CHOICES_LIMIT)
+    # the owners of the assets this user may see (those of its scope): listed while few,
+    # typed beyond
+    owners = service.managed_orgs(session, p, limit=ORG_CHOICES + 1)
     return page(
         request,
         session,
@@ -396,9 +399,10 @@ def _assets_page(
         status=status,
         filter_error=filter_error,
         rows=rows,
-        owners=owners,
+        owners=owners[:ORG_CHOICES],
+        owners_typed=len(owners) > ORG_CHOICES,
         # the import offers only the organisations whose assets this user may change
-        import_owners=[o for o in owners if policy.may_write_org_data(p, o)],
+        import_owners=[o for o in owners[:ORG_CHOICES] if policy.may_write_org_data(p, o)],
         kinds=[k.value for k in AssetKind],
         filters={"org": org or "", "kind": kind or "", "q": q or ""},
         next_after=_next_after(rows, lambda r: r[0].id),
