@@ -203,12 +203,10 @@ def list_users(
 ) -> list[tuple[User, str]]:
     """The users in the principal's scope, by id; `q` finds a part of a username, a full
     name or an e-mail address. A filter nothing can match is told, every one at once."""
-    from concord.orgs.service import check_in_scope, scoped_with_org_slug
+    from concord.orgs.service import scoped_with_org_slug, slug_in_scope
 
     faults = Faults()
-    if org_slug:
-        org_slug = org_slug.strip().lower()
-        faults.check(lambda: check_in_scope(session, principal, org_slug), None)
+    org_slug = slug_in_scope(session, principal, org_slug, faults)
     if role:
         faults.check(lambda: _known_role(role), None)
     faults.raise_any()

@@ -398,7 +398,19 @@ def share_org(session: Session, principal: Principal, slug: str, with_slug: str)
         audit.record(session, principal, "share", "organization", org.slug, {"with": target.slug})
 
 
-def check_in_scope(session: Session, principal: Principal, slug: str) -> None:
+def slug_in_scope(
+    session: Session, principal: Principal, slug: str | None, faults: Faults
+) -> str | None:
+    """A list's organisation filter, as read (or None when not given): it names one in the
+    principal's scope, or its fault joins the list's others in `faults`."""
+    if not slug:
+        return None
+    slug = slug.strip().lower()
+    faults.check(lambda: _check_in_scope(session, principal, slug), None)
+    return slug
+
+
+def _check_in_scope(session: Session, principal: Principal, slug: str) -> None:
     """A list's organisation filter names one in the principal's scope; one out of it is
     told as one that does not exist (the same words), rather than answered empty."""
     found = session.scalar(
@@ -448,9 +460,9 @@ def list_contacts(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[tuple[Contact, str]]:
-    if org_slug:
-        org_slug = org_slug.strip().lower()
-        check_in_scope(session, principal, org_slug)
+    faults = Faults()
+    org_slug = slug_in_scope(session, principal, org_slug, faults)
+    faults.raise_any()
     stmt = scoped_with_org_slug(principal, Contact, org_slug, after_id)
     return [(c, s) for c, s in session.execute(stmt.order_by(Contact.id).limit(limit))]
 
@@ -705,9 +717,7 @@ def list_assets(
     limit: int = 100,
 ) -> list[tuple[Asset, str]]:
     faults = Faults()  # a filter nothing can match is told, every one at once
-    if org_slug:
-        org_slug = org_slug.strip().lower()
-        faults.check(lambda: check_in_scope(session, principal, org_slug), None)
+    org_slug = slug_in_scope(session, principal, org_slug, faults)
     if kind:
         faults.check(lambda: _known_asset_kind(kind), None)
     faults.raise_any()
